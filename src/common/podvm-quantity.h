@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * Kubernetes quantities for byte sizes: a plain integer of bytes
+ * ("1073741824"), a binary suffix (Ki Mi Gi Ti Pi Ei) or a decimal one
+ * (k M G T P E), optionally with a decimal fraction ("1.5Gi") as long as
+ * the result is a whole number of bytes. Exponent form ("1e9") is accepted.
+ * Negative values, overflow past G_MAXUINT64, unknown suffixes, spaces and
+ * empty strings are errors (PODVM_ERROR_INVALID_ARGUMENT) whose message
+ * quotes the input and says what a valid quantity looks like.
+ */
+gboolean podvm_quantity_parse_bytes(const char *text, guint64 *out_bytes, GError **error);
+
+/*
+ * CPU quantities: "2", "500m" (millicores), "1.5". Result in millicores.
+ */
+gboolean podvm_quantity_parse_millicpus(const char *text, guint64 *out_millicpus, GError **error);
+
+/* Formats bytes the shortest exact way: 134217728 -> "128Mi", 1000 -> "1000". */
+char *podvm_quantity_format_bytes(guint64 bytes);
+
+G_END_DECLS

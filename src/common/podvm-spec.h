@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * The pod spec model (POD-SPEC.md): plain structs, parsed and validated
+ * whole from a JSON document (kinds Pod, VirtualMachineInstance,
+ * VirtualMachine). Everything the parser accepts is in the model, and
+ * podvm_spec_to_json() writes it back in the native form
+ * (apiVersion podvm.io/v1, kind Pod), so storing to_json() and parsing it
+ * again gives an equal spec.
+ */
+
+#define PODVM_SPEC_DEFAULT_APP_MEMORY (128 * 1024 * 1024ULL)
+#define PODVM_SPEC_SYSTEM_MEMORY      (128 * 1024 * 1024ULL)
+#define PODVM_SPEC_DEFAULT_GRACE_SECONDS 30
+
+typedef enum {
+    PODVM_RESTART_NEVER,
+    PODVM_RESTART_ON_FAILURE,
+    PODVM_RESTART_ALWAYS,
+} PodvmRestartPolicy;
+
+typedef struct {
+    char *name;
+    char *value;
+} PodvmSpecEnvVar;
+
+typedef struct {
+    char *name;          /* DNS-1123 label, unique in the pod */
+    char *image;         /* "docker://REPO:TAG" or "oci:DIR:TAG" */
+    GStrv command;       /* NULL when unset */
+    GStrv args;          /* NULL when unset */
+    GPtrArray *env;      /* of PodvmSpecEnvVar*; never NULL */
+    char *working_dir;   /* NULL when unset */
+    guint64 memory;      /* bytes; 0 = not given */
+    guint64 millicpus;   /* 0 = not given */
+} PodvmSpecApp;
+
+typedef struct {
+    /* metadata */
+    char *name;              /* required, DNS-1123 label <= 63 */
+    char *uid;               /* NULL until the daemon assigns it */
+    GHashTable *labels;      /* char* -> char*; never NULL */
+    GHashTable *annotations; /* char* -> char*; never NULL */
+
+    /* What the document said, for show/round trips. */
+    char *source_kind;       /* "Pod", "VirtualMachineInstance" or "VirtualMachine" */
+    gboolean start_on_create;/* VirtualMachine running/runStrategy; FALSE otherwise */
+
+    /* spec.domain */
+    guint64 memory;          /* bytes; 0 = not given (apps rule applies) */
+    guint cpu_cores;         /* 0 = not given; */
+    guint cpu_sockets;       /* 0 = not given */
+    guint cpu_threads;       /* 0 = not given */
+    char *cpu_model;         /* NULL = accelerator default */
+    char *machine_type;      /* never NULL after parse: default "q35" */
+    char *kernel_path;       /* firmware.kernelBoot.kernelPath; host path or NULL */
+    char *initrd_path;       /* NULL when unset */
+    char *kernel_args;       /* NULL when unset */
+    char *firmware_uuid;     /* NULL when unset */
+    char *firmware_serial;   /* NULL when unset */
+    gboolean autoattach_serial_console; /* default TRUE */
+    gboolean rng;            /* devices.rng present */
+
+    GPtrArray *apps;         /* of PodvmSpecApp*; never NULL */
+
+    gint64 termination_grace_period_seconds; /* default 30 */
+    PodvmRestartPolicy restart_policy;       /* default NEVER */
+    char *hostname;          /* NULL when unset */
+} PodvmSpec;
+
+/* One validation problem: "spec.domain.cpu.cores" + "must be at least 1". */
+typedef struct {
+    char *path;
+    char *message;
+} PodvmSpecProblem;
+
+void podvm_spec_problem_free(PodvmSpecProblem *problem);
+void podvm_spec_app_free(PodvmSpecApp *app);
+void podvm_spec_free(PodvmSpec *spec);
+PodvmSpec *podvm_spec_copy(const PodvmSpec *spec);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpec, podvm_spec_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecProblem, podvm_spec_problem_free)
+
+/*
+ * Parses and validates a document. On failure returns NULL, sets @error
+ * (PODVM_ERROR_INVALID_SPEC; message = every problem as "PATH: MESSAGE",
+ * joined with "\n") and, when @out_problems is not NULL, stores every
+ * problem in it (a GPtrArray of PodvmSpecProblem*, owned by the caller).
+ * Unknown fields are problems ("spec.foo: unknown field"); fields of
+ * POD-SPEC.md that podvm does not handle yet are problems that say
+ * "not supported yet"; ones podvm will never handle say "not supported by podvm".
+ */
+PodvmSpec *podvm_spec_parse_node(JsonNode *root, GPtrArray **out_problems, GError **error);
+PodvmSpec *podvm_spec_parse_data(const char *data, gssize length, GPtrArray **out_problems,
+                                 GError **error);
+
+/* The native document (apiVersion podvm.io/v1, kind Pod, metadata, spec). */
+JsonNode *podvm_spec_to_json(const PodvmSpec *spec);
+
+/* DNS-1123 label check used for pod and app names (also by the fronts). */
+gboolean podvm_name_is_valid(const char *name, GError **error);
+
+/*
+ * The apps rule (rkt's KVM stage1). Memory: spec->memory when given, else
+ * the sum of every app's memory (128Mi for an app without one) + 128Mi
+ * (so a pod with neither apps nor memory gets 128Mi).
+ * vCPUs: cores*sockets*threads when any of them is given (unset ones count 1),
+ * else host_cpus if there are no apps or any app gives no cpus, else the
+ * apps' millicpus added up and rounded up to whole CPUs (at least 1).
+ */
+guint64 podvm_spec_resolve_memory(const PodvmSpec *spec);
+guint podvm_spec_resolve_vcpus(const PodvmSpec *spec, guint host_cpus);
+
+const char *podvm_restart_policy_to_string(PodvmRestartPolicy policy);
+
+G_END_DECLS

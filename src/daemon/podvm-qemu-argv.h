@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+#include "podvm-spec.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+    PODVM_ACCEL_AUTO,
+    PODVM_ACCEL_KVM,
+    PODVM_ACCEL_TCG,
+} PodvmAccel;
+
+const char *podvm_accel_to_string(PodvmAccel accel);
+gboolean podvm_accel_from_string(const char *text, PodvmAccel *out_accel, GError **error);
+
+/*
+ * accel=auto: KVM only when /dev/kvm opens, answers KVM_GET_API_VERSION
+ * (12), and /proc/cpuinfo shows vmx or svm; otherwise TCG. @out_why gets
+ * one sentence for the log ("using TCG: /proc/cpuinfo shows neither vmx nor svm").
+ * @kvm_path and @cpuinfo_path are parameters so tests can point elsewhere.
+ */
+PodvmAccel podvm_accel_detect(const char *kvm_path, const char *cpuinfo_path, char **out_why);
+
+/* Everything the argv depends on besides the spec: paths and host facts. */
+typedef struct {
+    const char *qemu_binary;   /* "qemu-system-x86_64" or a path */
+    PodvmAccel accel;          /* KVM or TCG, never AUTO here */
+    const char *uid;           /* the pod's uid: -uuid and part of -name */
+    const char *qmp_socket;    /* run_dir/pods/NAME/qmp.sock */
+    const char *console_socket;/* run_dir/pods/NAME/console.sock */
+    const char *console_log;   /* run_dir/pods/NAME/console.log (QEMU's chardev logfile) */
+    const char *pidfile;       /* run_dir/pods/NAME/qemu.pid, or NULL */
+    guint host_cpus;           /* for the apps rule */
+    gboolean debug;            /* FALSE adds "quiet" to the kernel command line */
+} PodvmQemuArgvContext;
+
+/*
+ * A pure function: the same spec and context give the same argv, byte for
+ * byte (golden-file tested). QEMU starts paused (-S), with -nodefaults,
+ * -no-user-config, -nographic-free display (-display none), QMP on a
+ * unix socket server, the serial console on a unix socket server with a
+ * logfile, -sandbox on with everything denied, and values from the spec
+ * going through QEMU's JSON syntax (-object/-device/-blockdev) or escaped
+ * (commas doubled) where only key=value is accepted, so a path or name can
+ * never add an option.
+ * Returns a NULL-terminated array, or NULL with PODVM_ERROR_INVALID_SPEC
+ * when the spec cannot be turned into a VM (for instance no kernelBoot and
+ * no disk to boot from).
+ */
+GStrv podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx,
+                            GError **error);
+
+/* Appends ",," escaping of every comma in @value to @out. */
+void podvm_qemu_escape_value(GString *out, const char *value);
+
+G_END_DECLS

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-test-util.h"
+
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <string.h>
+
+const char *
+podvm_test_qemu_binary(void)
+{
+    const char *qemu = g_getenv("PODVM_QEMU");
+    return qemu != NULL && *qemu != '\0' ? qemu : "qemu-system-x86_64";
+}
+
+gboolean
+podvm_test_require_qemu(void)
+{
+    g_autofree char *path = g_find_program_in_path(podvm_test_qemu_binary());
+
+    if (path == NULL) {
+        g_test_skip_printf("QEMU (%s) is not installed: apt-get install qemu-system-x86",
+                           podvm_test_qemu_binary());
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static char *
+guest_file(const char *name)
+{
+    const char *dir = g_getenv("PODVM_GUEST_DIR");
+
+    if (dir == NULL)
+        dir = "tests/guest";
+    return g_build_filename(dir, name, NULL);
+}
+
+char *
+podvm_test_guest_kernel(void)
+{
+    return guest_file("vmlinuz");
+}
+
+char *
+podvm_test_guest_initrd(void)
+{
+    return guest_file("initrd.img");
+}
+
+gboolean
+podvm_test_require_guest(void)
+{
+    g_autofree char *kernel = podvm_test_guest_kernel();
+    g_autofree char *initrd = podvm_test_guest_initrd();
+    GStatBuf kst, ist;
+
+    if (!podvm_test_require_qemu())
+        return FALSE;
+    if (g_stat(kernel, &kst) != 0 || kst.st_size == 0 || g_stat(initrd, &ist) != 0 ||
+        ist.st_size == 0) {
+        g_autofree char *log = guest_file("build.log");
+        g_autofree char *contents = NULL;
+
+        g_file_get_contents(log, &contents, NULL, NULL);
+        g_test_skip_printf("the test guest was not built (%s): %s", kernel,
+                           contents != NULL ? g_strstrip(contents) : "no build log");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+char *
+podvm_test_mkdtemp(void)
+{
+    g_autoptr(GError) error = NULL;
+    char *dir = g_dir_make_tmp("podvm-test-XXXXXX", &error);
+
+    g_assert_no_error(error);
+    return dir;
+}
+
+void
+podvm_test_rmrf(const char *path)
+{
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+    GStatBuf st;
+
+    if (path == NULL || g_lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        dir = g_dir_open(path, 0, NULL);
+        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+            g_autofree char *child = g_build_filename(path, name, NULL);
+            podvm_test_rmrf(child);
+        }
+        g_rmdir(path);
+    } else {
+        g_unlink(path);
+    }
+}
+
+static gboolean
+timeout_cb(gpointer user_data)
+{
+    gboolean *timed_out = user_data;
+
+    *timed_out = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+gboolean
+podvm_test_wait_until(gboolean (*condition)(gpointer user_data), gpointer user_data,
+                      guint timeout_ms)
+{
+    gboolean timed_out = FALSE;
+    guint id = g_timeout_add(timeout_ms, timeout_cb, &timed_out);
+
+    while (!condition(user_data) && !timed_out)
+        g_main_context_iteration(NULL, TRUE);
+    if (!timed_out)
+        g_source_remove(id);
+    return condition(user_data);
+}
+
+typedef struct {
+    const char *path;
+    const char *needle;
+} FileNeedle;
+
+static gboolean
+file_has_needle(gpointer user_data)
+{
+    FileNeedle *fn = user_data;
+    g_autofree char *contents = NULL;
+
+    if (!g_file_get_contents(fn->path, &contents, NULL, NULL))
+        return FALSE;
+    return strstr(contents, fn->needle) != NULL;
+}
+
+static gboolean
+tick_cb(gpointer user_data)
+{
+    return G_SOURCE_CONTINUE;
+}
+
+gboolean
+podvm_test_wait_for_file_content(const char *path, const char *needle, guint timeout_ms)
+{
+    FileNeedle fn = {path, needle};
+    guint tick = g_timeout_add(20, tick_cb, NULL);
+    gboolean found = podvm_test_wait_until(file_has_needle, &fn, timeout_ms);
+
+    g_source_remove(tick);
+    return found;
+}
+
+guint
+podvm_test_count_in_file(const char *path, const char *needle)
+{
+    g_autofree char *contents = NULL;
+    const char *p;
+    guint count = 0;
+    gsize len = strlen(needle);
+
+    if (!g_file_get_contents(path, &contents, NULL, NULL))
+        return 0;
+    for (p = strstr(contents, needle); p != NULL; p = strstr(p + len, needle))
+        count++;
+    return count;
+}
