@@ -1,1 +1,214 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* podvmctl create -f FILE, podvmctl run -f FILE [--debug] */
+#include "podvm-build-config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gi18n.h>
+
+#include "podvmctl-util.h"
+
+/* Specs are small; this only stops a wrong file from being sent whole. */
+#define SPEC_MAX_SIZE (16 * 1024 * 1024)
+
+static char *read_stdin(gsize *out_length, GError **error)
+{
+    g_autoptr(GByteArray) data = g_byte_array_new();
+    guint8 buffer[65536];
+
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buffer, sizeof(buffer));
+
+        if (n < 0) {
+            int saved_errno = errno;
+
+            if (saved_errno == EINTR)
+                continue;
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved_errno),
+                        _("cannot read the spec from stdin: %s"), g_strerror(saved_errno));
+            return NULL;
+        }
+        if (n == 0)
+            break;
+        if (data->len + (gsize)n > SPEC_MAX_SIZE) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                        _("the spec on stdin is larger than %u MiB"),
+                        SPEC_MAX_SIZE / (1024 * 1024));
+            return NULL;
+        }
+        g_byte_array_append(data, buffer, n);
+    }
+    *out_length = data->len;
+    g_byte_array_append(data, (const guint8 *)"", 1);
+    return (char *)g_byte_array_free(g_steal_pointer(&data), FALSE);
+}
+
+/* Reads and checks the spec file; the daemon does the real validation. */
+static char *read_spec(const char *path, char **out_name, GError **error)
+{
+    g_autofree char *contents = NULL;
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *what = NULL;
+    const char *name;
+    const char *p;
+    gsize length = 0;
+
+    if (g_str_has_suffix(path, ".yaml") || g_str_has_suffix(path, ".yml")) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                    _("'%s': YAML is not supported yet; use JSON"), path);
+        return NULL;
+    }
+
+    if (g_str_equal(path, "-")) {
+        contents = read_stdin(&length, error);
+        if (contents == NULL)
+            return NULL;
+        what = g_strdup(_("the spec on stdin"));
+    } else {
+        if (!g_file_get_contents(path, &contents, &length, error))
+            return NULL;
+        if (length > SPEC_MAX_SIZE) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                        _("'%s' is larger than %u MiB; is it a pod spec?"), path,
+                        SPEC_MAX_SIZE / (1024 * 1024));
+            return NULL;
+        }
+        what = g_strdup_printf("'%s'", path);
+    }
+
+    if (memchr(contents, '\0', length) != NULL) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is not a text file"),
+                    what);
+        return NULL;
+    }
+
+    for (p = contents; g_ascii_isspace(*p); p++)
+        ;
+    if (*p != '{' && *p != '[') {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                    _("%s is not JSON (YAML is not supported yet; use JSON)"), what);
+        return NULL;
+    }
+
+    root = podvmctl_parse_json(contents, length, what, error);
+    if (root == NULL)
+        return NULL;
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    _("%s is not a JSON object; expected a Pod, VirtualMachineInstance or "
+                      "VirtualMachine document"),
+                    what);
+        return NULL;
+    }
+
+    name = podvmctl_json_string(podvmctl_json_object(json_node_get_object(root), "metadata"),
+                                "name");
+    *out_name = g_strdup(name);
+    return g_steal_pointer(&contents);
+}
+
+/* Creates the pod described in @path; sets *@out_pod and *@out_name on success. */
+static int create_pod(PodvmCtl *ctl, const char *path, PodvmDBusPod **out_pod, char **out_name)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autofree char *spec = NULL;
+    g_autofree char *name = NULL;
+    g_autofree char *object_path = NULL;
+    PodvmDBusManager *manager;
+    const char *pod_name;
+
+    spec = read_spec(path, &name, &error);
+    if (spec == NULL)
+        return podvmctl_fail_message("%s", error->message);
+
+    manager = podvmctl_get_manager(ctl, &error);
+    if (manager == NULL)
+        return podvmctl_fail(ctl, error);
+    if (!podvm_dbus_manager_call_create_pod_sync(manager, spec, &object_path, NULL, &error))
+        return podvmctl_fail(ctl, error);
+
+    pod = podvmctl_get_pod_at(ctl, object_path, &error);
+    if (pod == NULL)
+        return podvmctl_fail(ctl, error);
+
+    pod_name = podvm_dbus_pod_get_name(pod);
+    if (pod_name != NULL && *pod_name != '\0')
+        *out_name = g_strdup(pod_name);
+    else
+        *out_name = g_steal_pointer(&name);
+    *out_pod = g_steal_pointer(&pod);
+    return PODVMCTL_EXIT_OK;
+}
+
+int podvmctl_cmd_create(PodvmCtl *ctl, int argc, char **argv)
+{
+    g_autofree char *opt_file = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autofree char *name = NULL;
+    int status;
+    const GOptionEntry entries[] = {
+        { "filename", 'f', 0, G_OPTION_ARG_FILENAME, &opt_file,
+          N_("The pod spec (JSON; '-' reads stdin)"), N_("FILE") },
+        { NULL },
+    };
+
+    if (!podvmctl_parse_options("create", "", _("Create a pod from a JSON spec."), entries, 0, 0,
+                                &argc, &argv, &status))
+        return status;
+    if (opt_file == NULL)
+        return podvmctl_usage_error("create", _("missing -f FILE"));
+
+    status = create_pod(ctl, opt_file, &pod, &name);
+    if (status != PODVMCTL_EXIT_OK)
+        return status;
+    g_print("%s\n", name);
+    return PODVMCTL_EXIT_OK;
+}
+
+int podvmctl_cmd_run(PodvmCtl *ctl, int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *opt_file = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autofree char *name = NULL;
+    g_auto(GVariantDict) options = G_VARIANT_DICT_INIT(NULL);
+    gboolean opt_debug = FALSE;
+    int status;
+    const GOptionEntry entries[] = {
+        { "filename", 'f', 0, G_OPTION_ARG_FILENAME, &opt_file,
+          N_("The pod spec (JSON; '-' reads stdin)"), N_("FILE") },
+        { "debug", 0, 0, G_OPTION_ARG_NONE, &opt_debug,
+          N_("Show the guest kernel's boot messages on the console"), NULL },
+        { NULL },
+    };
+
+    if (!podvmctl_parse_options("run", "",
+                                _("Create a pod, start it and attach its serial console.\n"
+                                  "Leave the console with Ctrl-a x or Ctrl-]; the pod keeps "
+                                  "running."),
+                                entries, 0, 0, &argc, &argv, &status))
+        return status;
+    if (opt_file == NULL)
+        return podvmctl_usage_error("run", _("missing -f FILE"));
+    if (g_str_equal(opt_file, "-"))
+        return podvmctl_usage_error("run", _("run reads the console's input from stdin; give "
+                                             "the spec as a file"));
+
+    /* An existing pod of that name is an error (AlreadyExists), never reused. */
+    status = create_pod(ctl, opt_file, &pod, &name);
+    if (status != PODVMCTL_EXIT_OK)
+        return status;
+
+    g_variant_dict_insert(&options, "debug", "b", opt_debug);
+    /* Start returns once the guest runs, which may take a while. */
+    g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(pod), PODVMCTL_TIMEOUT_LONG);
+    if (!podvm_dbus_pod_call_start_sync(pod, g_variant_dict_end(&options), NULL, &error))
+        return podvmctl_fail(ctl, error);
+    g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(pod), PODVMCTL_TIMEOUT_DEFAULT);
+
+    return podvmctl_console_attach(ctl, pod, name, TRUE);
+}

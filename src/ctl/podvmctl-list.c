@@ -1,1 +1,243 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* podvmctl list [-o table|json|name] [-l KEY[=VALUE]]... */
+#include "podvm-build-config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <glib/gi18n.h>
+
+#include "podvmctl-util.h"
+
+enum { COL_NAME, COL_PHASE, COL_UPTIME, COL_PID, COL_MEMORY, COL_CPUS, N_COLUMNS };
+
+static const char *const column_titles[N_COLUMNS] = {
+    "NAME", "PHASE", "UPTIME", "PID", "MEMORY", "CPUS",
+};
+
+/* "KEY=VALUE" matches that label; "KEY" matches any value. */
+static gboolean pod_matches_labels(JsonObject *pod, GStrv selectors)
+{
+    JsonObject *labels = podvmctl_json_object(podvmctl_json_object(pod, "metadata"), "labels");
+
+    for (gsize i = 0; selectors != NULL && selectors[i] != NULL; i++) {
+        const char *eq = strchr(selectors[i], '=');
+        g_autofree char *key = NULL;
+        const char *value;
+
+        key = eq != NULL ? g_strndup(selectors[i], eq - selectors[i]) : g_strdup(selectors[i]);
+        if (labels == NULL || !json_object_has_member(labels, key))
+            return FALSE;
+        value = podvmctl_json_string(labels, key);
+        if (eq != NULL && g_strcmp0(value, eq + 1) != 0)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean phase_has_qemu(const char *phase)
+{
+    static const char *const phases[] = {
+        "Starting", "Running", "Paused", "Stopping", "Migrating", "Incoming", NULL,
+    };
+
+    return phase != NULL && g_strv_contains(phases, phase);
+}
+
+static char *format_bytes(gint64 bytes)
+{
+    static const char *const units[] = { "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
+    const char *unit = NULL;
+
+    for (gsize i = 0; i < G_N_ELEMENTS(units) && bytes > 0 && bytes % 1024 == 0; i++) {
+        bytes /= 1024;
+        unit = units[i];
+    }
+    return g_strdup_printf("%" G_GINT64_FORMAT "%s", bytes, unit != NULL ? unit : "");
+}
+
+/* A quantity as the spec gives it: "512Mi" stays as it is, a number is formatted. */
+static char *quantity_text(JsonObject *object, const char *member)
+{
+    const char *text = podvmctl_json_string(object, member);
+    gint64 bytes;
+
+    if (text != NULL)
+        return g_strdup(text);
+    bytes = podvmctl_json_int(object, member, -1);
+    if (bytes > 0)
+        return format_bytes(bytes);
+    return NULL;
+}
+
+static char *memory_text(JsonObject *spec)
+{
+    JsonObject *domain = podvmctl_json_object(spec, "domain");
+    JsonObject *requests =
+        podvmctl_json_object(podvmctl_json_object(domain, "resources"), "requests");
+    char *text = quantity_text(requests, "memory");
+
+    if (text == NULL)
+        text = quantity_text(podvmctl_json_object(domain, "memory"), "guest");
+    return text != NULL ? text : g_strdup("-");
+}
+
+static char *cpus_text(JsonObject *spec)
+{
+    JsonObject *cpu = podvmctl_json_object(podvmctl_json_object(spec, "domain"), "cpu");
+    gint64 cores = podvmctl_json_int(cpu, "cores", 0);
+    gint64 sockets = podvmctl_json_int(cpu, "sockets", 0);
+    gint64 threads = podvmctl_json_int(cpu, "threads", 0);
+
+    if (cores <= 0 && sockets <= 0 && threads <= 0)
+        return g_strdup("-");
+    return g_strdup_printf("%" G_GINT64_FORMAT, MAX(cores, 1) * MAX(sockets, 1) *
+                                                    MAX(threads, 1));
+}
+
+static char *uptime_text(JsonObject *status, const char *phase, GDateTime *now)
+{
+    const char *started_at = podvmctl_json_string(status, "startedAt");
+    g_autoptr(GDateTime) started = NULL;
+
+    if (!phase_has_qemu(phase) || started_at == NULL)
+        return g_strdup("-");
+    started = g_date_time_new_from_iso8601(started_at, NULL);
+    if (started == NULL)
+        return g_strdup("-");
+    return podvmctl_format_duration(g_date_time_difference(now, started));
+}
+
+static void pod_row(JsonObject *pod, GDateTime *now, char **row)
+{
+    JsonObject *metadata = podvmctl_json_object(pod, "metadata");
+    JsonObject *spec = podvmctl_json_object(pod, "spec");
+    JsonObject *status = podvmctl_json_object(pod, "status");
+    const char *name = podvmctl_json_string(metadata, "name");
+    const char *phase = podvmctl_json_string(status, "phase");
+    gint64 pid = podvmctl_json_int(status, "qemuPid", 0);
+
+    row[COL_NAME] = g_strdup(name != NULL ? name : "-");
+    row[COL_PHASE] = g_strdup(phase != NULL ? phase : "-");
+    row[COL_UPTIME] = uptime_text(status, phase, now);
+    row[COL_PID] = pid > 0 && phase_has_qemu(phase) ? g_strdup_printf("%" G_GINT64_FORMAT, pid)
+                                                    : g_strdup("-");
+    row[COL_MEMORY] = memory_text(spec);
+    row[COL_CPUS] = cpus_text(spec);
+}
+
+static void print_table(GPtrArray *pods)
+{
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    gsize widths[N_COLUMNS];
+
+    for (gsize c = 0; c < N_COLUMNS; c++)
+        widths[c] = strlen(column_titles[c]);
+    for (guint i = 0; i < pods->len; i++) {
+        char **row = g_new0(char *, N_COLUMNS + 1);
+
+        pod_row(g_ptr_array_index(pods, i), now, row);
+        for (gsize c = 0; c < N_COLUMNS; c++)
+            widths[c] = MAX(widths[c], (gsize)g_utf8_strlen(row[c], -1));
+        g_ptr_array_add(rows, row);
+    }
+
+    for (gsize c = 0; c < N_COLUMNS; c++) {
+        if (c + 1 < N_COLUMNS)
+            printf("%-*s  ", (int)widths[c], column_titles[c]);
+        else
+            printf("%s\n", column_titles[c]);
+    }
+    for (guint i = 0; i < rows->len; i++) {
+        char **row = g_ptr_array_index(rows, i);
+
+        for (gsize c = 0; c < N_COLUMNS; c++) {
+            if (c + 1 < N_COLUMNS)
+                printf("%-*s  ", (int)widths[c], row[c]);
+            else
+                printf("%s\n", row[c]);
+        }
+    }
+    fflush(stdout);
+}
+
+int podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *opt_output = NULL;
+    g_auto(GStrv) opt_labels = NULL;
+    g_autofree char *reply = NULL;
+    g_autoptr(JsonNode) root = NULL;
+    g_autoptr(JsonArray) selected = NULL;
+    g_autoptr(GPtrArray) pods = g_ptr_array_new();
+    PodvmDBusManager *manager;
+    JsonArray *array;
+    int status;
+    const GOptionEntry entries[] = {
+        { "output", 'o', 0, G_OPTION_ARG_STRING, &opt_output,
+          N_("Output format: table (default), json or name"), N_("FORMAT") },
+        { "selector", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_labels,
+          N_("Only pods with this label (repeatable; KEY alone: any value)"), N_("KEY=VALUE") },
+        { NULL },
+    };
+
+    if (!podvmctl_parse_options("list", "", _("List pods."), entries, 0, 0, &argc, &argv,
+                                &status))
+        return status;
+    if (opt_output != NULL && !g_str_equal(opt_output, "table") &&
+        !g_str_equal(opt_output, "json") && !g_str_equal(opt_output, "name"))
+        return podvmctl_usage_error("list", _("unknown output format '%s'; expected table, json "
+                                              "or name"),
+                                    opt_output);
+    for (gsize i = 0; opt_labels != NULL && opt_labels[i] != NULL; i++) {
+        if (opt_labels[i][0] == '\0' || opt_labels[i][0] == '=')
+            return podvmctl_usage_error("list", _("bad label selector '%s'; expected KEY=VALUE "
+                                                  "or KEY"),
+                                        opt_labels[i]);
+    }
+
+    manager = podvmctl_get_manager(ctl, &error);
+    if (manager == NULL)
+        return podvmctl_fail(ctl, error);
+    if (!podvm_dbus_manager_call_list_pods_sync(manager, &reply, NULL, &error))
+        return podvmctl_fail(ctl, error);
+
+    root = podvmctl_parse_json(reply, -1, _("podvmd's pod list"), &error);
+    if (root == NULL)
+        return podvmctl_fail_message("%s", error->message);
+    if (!JSON_NODE_HOLDS_ARRAY(root))
+        return podvmctl_fail_message(_("podvmd's pod list is not a JSON array"));
+
+    array = json_node_get_array(root);
+    selected = json_array_new();
+    for (guint i = 0; i < json_array_get_length(array); i++) {
+        JsonNode *element = json_array_get_element(array, i);
+
+        if (!JSON_NODE_HOLDS_OBJECT(element))
+            continue;
+        if (!pod_matches_labels(json_node_get_object(element), opt_labels))
+            continue;
+        json_array_add_element(selected, json_node_copy(element));
+        g_ptr_array_add(pods, json_node_get_object(element));
+    }
+
+    if (g_strcmp0(opt_output, "json") == 0) {
+        g_autoptr(JsonNode) node = json_node_new(JSON_NODE_ARRAY);
+
+        json_node_set_array(node, selected);
+        podvmctl_print_json(node, TRUE);
+    } else if (g_strcmp0(opt_output, "name") == 0) {
+        for (guint i = 0; i < pods->len; i++) {
+            const char *name = podvmctl_json_string(
+                podvmctl_json_object(g_ptr_array_index(pods, i), "metadata"), "name");
+
+            if (name != NULL)
+                printf("%s\n", name);
+        }
+        fflush(stdout);
+    } else {
+        print_table(pods);
+    }
+    return PODVMCTL_EXIT_OK;
+}

@@ -1,1 +1,405 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-build-config.h"
+
+#include "podvmctl-util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gio/gunixfdlist.h>
+#include <glib/gi18n.h>
+
+#include "podvm-spec.h"
+
+#define PODVMCTL_ERROR_PREFIX "io.podvm.PodVM1.Error."
+
+int podvmctl_fail_message(const char *format, ...)
+{
+    va_list args;
+    g_autofree char *message = NULL;
+
+    va_start(args, format);
+    message = g_strdup_vprintf(format, args);
+    va_end(args);
+    g_printerr("podvmctl: %s\n", message);
+    return PODVMCTL_EXIT_FAILURE;
+}
+
+int podvmctl_usage_error(const char *command, const char *format, ...)
+{
+    va_list args;
+    g_autofree char *message = NULL;
+
+    va_start(args, format);
+    message = g_strdup_vprintf(format, args);
+    va_end(args);
+    g_printerr("podvmctl: %s\n", message);
+    if (command != NULL)
+        g_printerr(_("Try 'podvmctl %s --help' for more information.\n"), command);
+    else
+        g_printerr(_("Try 'podvmctl --help' for more information.\n"));
+    return PODVMCTL_EXIT_USAGE;
+}
+
+static const char *bus_name_for_humans(GBusType bus_type)
+{
+    return bus_type == G_BUS_TYPE_SESSION ? _("session bus") : _("system bus");
+}
+
+static gboolean error_means_unreachable(const GError *error)
+{
+    if (error->domain == G_DBUS_ERROR) {
+        switch (error->code) {
+        case G_DBUS_ERROR_SERVICE_UNKNOWN:
+        case G_DBUS_ERROR_NAME_HAS_NO_OWNER:
+        case G_DBUS_ERROR_NO_SERVER:
+        case G_DBUS_ERROR_DISCONNECTED:
+        case G_DBUS_ERROR_SPAWN_EXEC_FAILED:
+        case G_DBUS_ERROR_SPAWN_FORK_FAILED:
+        case G_DBUS_ERROR_SPAWN_CHILD_EXITED:
+        case G_DBUS_ERROR_SPAWN_CHILD_SIGNALED:
+        case G_DBUS_ERROR_SPAWN_FAILED:
+        case G_DBUS_ERROR_SPAWN_SERVICE_INVALID:
+        case G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND:
+        case G_DBUS_ERROR_SPAWN_PERMISSIONS_INVALID:
+        case G_DBUS_ERROR_SPAWN_FILE_INVALID:
+        case G_DBUS_ERROR_SPAWN_NO_MEMORY:
+            return TRUE;
+        default:
+            return FALSE;
+        }
+    }
+    return g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CLOSED);
+}
+
+int podvmctl_fail(PodvmCtl *ctl, const GError *error)
+{
+    g_autoptr(GError) stripped = g_error_copy(error);
+
+    g_dbus_error_strip_remote_error(stripped);
+
+    if (ctl->unreachable || error_means_unreachable(error)) {
+        if (ctl->bus_type == G_BUS_TYPE_SESSION)
+            g_printerr(_("podvmctl: cannot reach podvmd on the %s: %s (is podvmd running?)\n"),
+                       bus_name_for_humans(ctl->bus_type), stripped->message);
+        else
+            g_printerr(_("podvmctl: cannot reach podvmd on the %s: %s (is podvmd running? "
+                         "use --session for a session daemon)\n"),
+                       bus_name_for_humans(ctl->bus_type), stripped->message);
+        return PODVMCTL_EXIT_UNREACHABLE;
+    }
+
+    if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED)) {
+        g_printerr(_("podvmctl: the bus policy does not let you talk to podvmd "
+                     "(run as root or as a member of the group 'podvm')\n"));
+        return PODVMCTL_EXIT_FAILURE;
+    }
+    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ||
+        g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_TIMEOUT) ||
+        g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_TIMED_OUT)) {
+        g_printerr(_("podvmctl: podvmd did not answer in time\n"));
+        return PODVMCTL_EXIT_FAILURE;
+    }
+    if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY)) {
+        g_printerr(_("podvmctl: podvmd did not answer: %s\n"), stripped->message);
+        return PODVMCTL_EXIT_FAILURE;
+    }
+
+    g_printerr("podvmctl: %s\n", stripped->message);
+    return PODVMCTL_EXIT_FAILURE;
+}
+
+gboolean podvmctl_parse_options(const char *command, const char *parameter_string,
+                                const char *summary, const GOptionEntry *entries, int min_args,
+                                int max_args, int *argc, char ***argv, int *out_status)
+{
+    g_autoptr(GOptionContext) context = g_option_context_new(parameter_string);
+    g_autoptr(GError) error = NULL;
+    int positional;
+
+    g_option_context_set_translation_domain(context, GETTEXT_PACKAGE);
+    g_option_context_set_summary(context, summary);
+    if (entries != NULL)
+        g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+
+    if (!g_option_context_parse(context, argc, argv, &error)) {
+        *out_status = podvmctl_usage_error(command, "%s", error->message);
+        return FALSE;
+    }
+
+    positional = *argc - 1;
+    if (positional < min_args) {
+        *out_status = podvmctl_usage_error(command, _("missing argument; expected %s"),
+                                           parameter_string);
+        return FALSE;
+    }
+    if (max_args >= 0 && positional > max_args) {
+        *out_status = podvmctl_usage_error(command, _("unexpected argument '%s'"),
+                                           (*argv)[max_args + 1]);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean podvmctl_check_name(const char *command, const char *name, int *out_status)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!g_utf8_validate(name, -1, NULL)) {
+        *out_status = podvmctl_usage_error(command, _("the pod name is not valid UTF-8"));
+        return FALSE;
+    }
+    if (!podvm_name_is_valid(name, &error)) {
+        *out_status = podvmctl_usage_error(command, "%s", error->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+PodvmDBusManager *podvmctl_get_manager(PodvmCtl *ctl, GError **error)
+{
+    g_autoptr(PodvmDBusManager) manager = NULL;
+    g_autofree char *owner = NULL;
+
+    if (ctl->manager != NULL)
+        return ctl->manager;
+
+    if (ctl->connection == NULL) {
+        ctl->connection = g_bus_get_sync(ctl->bus_type, NULL, error);
+        if (ctl->connection == NULL) {
+            ctl->unreachable = TRUE;
+            return NULL;
+        }
+        /* A lost bus is reported like any failure, not by SIGTERM. */
+        g_dbus_connection_set_exit_on_close(ctl->connection, FALSE);
+    }
+
+    /* Without DO_NOT_AUTO_START the proxy asks the bus to activate podvmd. */
+    manager = podvm_dbus_manager_proxy_new_sync(ctl->connection, G_DBUS_PROXY_FLAGS_NONE,
+                                                PODVMCTL_BUS_NAME, PODVMCTL_MANAGER_PATH, NULL,
+                                                error);
+    if (manager == NULL) {
+        ctl->unreachable = TRUE;
+        return NULL;
+    }
+
+    owner = g_dbus_proxy_get_name_owner(G_DBUS_PROXY(manager));
+    if (owner == NULL) {
+        ctl->unreachable = TRUE;
+        g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN,
+                    _("no process owns the name %s"), PODVMCTL_BUS_NAME);
+        return NULL;
+    }
+
+    g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(manager), PODVMCTL_TIMEOUT_DEFAULT);
+    ctl->manager = g_steal_pointer(&manager);
+    return ctl->manager;
+}
+
+PodvmDBusPod *podvmctl_get_pod_at(PodvmCtl *ctl, const char *object_path, GError **error)
+{
+    PodvmDBusPod *pod;
+
+    if (podvmctl_get_manager(ctl, error) == NULL)
+        return NULL;
+
+    pod = podvm_dbus_pod_proxy_new_sync(ctl->connection, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                        PODVMCTL_BUS_NAME, object_path, NULL, error);
+    if (pod != NULL)
+        g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(pod), PODVMCTL_TIMEOUT_DEFAULT);
+    return pod;
+}
+
+PodvmDBusPod *podvmctl_get_pod(PodvmCtl *ctl, const char *name, GError **error)
+{
+    PodvmDBusManager *manager = podvmctl_get_manager(ctl, error);
+    g_autofree char *path = NULL;
+
+    if (manager == NULL)
+        return NULL;
+    if (!podvm_dbus_manager_call_get_pod_sync(manager, name, &path, NULL, error))
+        return NULL;
+    return podvmctl_get_pod_at(ctl, path, error);
+}
+
+int podvmctl_pod_command(PodvmCtl *ctl, const char *command, const char *summary,
+                         const GOptionEntry *entries, int argc, char **argv, int timeout_ms,
+                         PodvmCtlPodCall call, gpointer user_data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    int status;
+
+    if (!podvmctl_parse_options(command, "NAME", summary, entries, 1, 1, &argc, &argv, &status))
+        return status;
+    if (!podvmctl_check_name(command, argv[1], &status))
+        return status;
+
+    pod = podvmctl_get_pod(ctl, argv[1], &error);
+    if (pod == NULL)
+        return podvmctl_fail(ctl, error);
+    g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(pod), timeout_ms);
+    if (!call(pod, user_data, &error))
+        return podvmctl_fail(ctl, error);
+    return PODVMCTL_EXIT_OK;
+}
+
+gboolean podvmctl_error_is(const GError *error, const char *reason)
+{
+    g_autofree char *remote = NULL;
+
+    if (error == NULL)
+        return FALSE;
+    remote = g_dbus_error_get_remote_error(error);
+    return remote != NULL && g_str_has_prefix(remote, PODVMCTL_ERROR_PREFIX) &&
+           g_str_equal(remote + strlen(PODVMCTL_ERROR_PREFIX), reason);
+}
+
+int podvmctl_steal_fd(GVariant *handle, GUnixFDList *fds, const char *method, GError **error)
+{
+    gint32 index;
+
+    if (handle == NULL || !g_variant_is_of_type(handle, G_VARIANT_TYPE_HANDLE) || fds == NULL) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    _("podvmd answered %s without a file descriptor"), method);
+        return -1;
+    }
+    index = g_variant_get_handle(handle);
+    if (index < 0 || index >= g_unix_fd_list_get_length(fds)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    _("podvmd answered %s with a file descriptor it did not send"), method);
+        return -1;
+    }
+    return g_unix_fd_list_get(fds, index, error);
+}
+
+JsonNode *podvmctl_parse_json(const char *text, gssize length, const char *what, GError **error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) local_error = NULL;
+    JsonNode *root;
+
+    if (length < 0)
+        length = strlen(text);
+    if (!g_utf8_validate(text, length, NULL)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is not valid UTF-8"), what);
+        return NULL;
+    }
+    if (!json_parser_load_from_data(parser, text, length, &local_error)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is not valid JSON: %s"),
+                    what, local_error->message);
+        return NULL;
+    }
+    root = json_parser_steal_root(parser);
+    if (root == NULL) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is empty"), what);
+        return NULL;
+    }
+    return root;
+}
+
+void podvmctl_print_json(JsonNode *node, gboolean pretty)
+{
+    g_autofree char *text = json_to_string(node, pretty);
+
+    fputs(text, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+JsonObject *podvmctl_json_object(JsonObject *object, const char *member)
+{
+    JsonNode *node;
+
+    if (object == NULL)
+        return NULL;
+    node = json_object_get_member(object, member);
+    if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+        return NULL;
+    return json_node_get_object(node);
+}
+
+const char *podvmctl_json_string(JsonObject *object, const char *member)
+{
+    JsonNode *node;
+
+    if (object == NULL)
+        return NULL;
+    node = json_object_get_member(object, member);
+    if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+        json_node_get_value_type(node) != G_TYPE_STRING)
+        return NULL;
+    return json_node_get_string(node);
+}
+
+gint64 podvmctl_json_int(JsonObject *object, const char *member, gint64 fallback)
+{
+    JsonNode *node;
+
+    if (object == NULL)
+        return fallback;
+    node = json_object_get_member(object, member);
+    if (node == NULL || !JSON_NODE_HOLDS_VALUE(node))
+        return fallback;
+    switch (json_node_get_value_type(node)) {
+    case G_TYPE_INT64:
+        return json_node_get_int(node);
+    case G_TYPE_DOUBLE:
+        return (gint64)json_node_get_double(node);
+    default:
+        return fallback;
+    }
+}
+
+gboolean podvmctl_write_all(int fd, const void *data, gsize length, GError **error)
+{
+    const char *p = data;
+
+    while (length > 0) {
+        ssize_t n = write(fd, p, length);
+
+        if (n < 0) {
+            int saved_errno = errno;
+
+            if (saved_errno == EINTR)
+                continue;
+            if (saved_errno == EAGAIN) {
+                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+                if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+                    saved_errno = errno;
+                } else {
+                    continue;
+                }
+            }
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved_errno), "%s",
+                        g_strerror(saved_errno));
+            return FALSE;
+        }
+        p += n;
+        length -= n;
+    }
+    return TRUE;
+}
+
+char *podvmctl_format_duration(GTimeSpan span)
+{
+    gint64 seconds = span / G_TIME_SPAN_SECOND;
+
+    if (seconds < 0)
+        seconds = 0;
+    if (seconds < 60)
+        return g_strdup_printf("%" G_GINT64_FORMAT "s", seconds);
+    if (seconds < 3600)
+        return g_strdup_printf("%" G_GINT64_FORMAT "m%" G_GINT64_FORMAT "s", seconds / 60,
+                               seconds % 60);
+    if (seconds < 86400)
+        return g_strdup_printf("%" G_GINT64_FORMAT "h%" G_GINT64_FORMAT "m", seconds / 3600,
+                               (seconds % 3600) / 60);
+    return g_strdup_printf("%" G_GINT64_FORMAT "d%" G_GINT64_FORMAT "h", seconds / 86400,
+                           (seconds % 86400) / 3600);
+}

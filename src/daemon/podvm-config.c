@@ -1,1 +1,162 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-config.h"
+
+#include <errno.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
+
+#include "podvm-config-defaults.h"
+#include "podvm-error.h"
+
+PodvmConfig *
+podvm_config_new_defaults(void)
+{
+    PodvmConfig *config = g_new0(PodvmConfig, 1);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    config->state_dir = g_strdup(PODVM_DEFAULT_STATE_DIR);
+    config->run_dir = g_strdup(PODVM_DEFAULT_RUN_DIR);
+    config->qemu_binary = g_strdup("qemu-system-x86_64");
+    config->accel_requested = PODVM_ACCEL_AUTO;
+    config->host_cpus = cpus > 0 ? (guint)cpus : 1;
+    config->qmp_connect_timeout_ms = 10000;
+    config->stop_quit_timeout_ms = 5000;
+    config->restart_backoff_initial_ms = 1000;
+    config->restart_backoff_max_ms = 300000;
+    return config;
+}
+
+void
+podvm_config_free(PodvmConfig *config)
+{
+    if (config == NULL)
+        return;
+    g_free(config->config_file);
+    g_free(config->state_dir);
+    g_free(config->run_dir);
+    g_free(config->qemu_binary);
+    g_free(config->accel_why);
+    g_free(config);
+}
+
+static gboolean
+read_uint(GKeyFile *kf, const char *group, const char *key, guint *out, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    gint64 value;
+
+    if (!g_key_file_has_key(kf, group, key, NULL))
+        return TRUE;
+    value = g_key_file_get_int64(kf, group, key, &local);
+    if (local != NULL || value < 0 || value > G_MAXINT) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("[%s] %s: expected a whole number of milliseconds"), group, key);
+        return FALSE;
+    }
+    *out = (guint)value;
+    return TRUE;
+}
+
+static void
+read_string(GKeyFile *kf, const char *group, const char *key, char **inout)
+{
+    g_autofree char *value = g_key_file_get_string(kf, group, key, NULL);
+
+    if (value != NULL && *g_strstrip(value) != '\0') {
+        g_free(*inout);
+        *inout = g_steal_pointer(&value);
+    }
+}
+
+gboolean
+podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exist, GError **error)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) local = NULL;
+    g_autofree char *accel = NULL;
+
+    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
+        if (!must_exist && g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return TRUE;
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("cannot read configuration '%s': %s"), path, local->message);
+        return FALSE;
+    }
+    g_free(config->config_file);
+    config->config_file = g_strdup(path);
+
+    read_string(kf, "daemon", "state_dir", &config->state_dir);
+    read_string(kf, "daemon", "run_dir", &config->run_dir);
+    read_string(kf, "qemu", "qemu", &config->qemu_binary);
+    accel = g_key_file_get_string(kf, "qemu", "accel", NULL);
+    if (accel != NULL) {
+        if (!podvm_accel_from_string(g_strstrip(accel), &config->accel_requested, error)) {
+            g_prefix_error(error, "%s: [qemu] accel: ", path);
+            return FALSE;
+        }
+    }
+    if (!read_uint(kf, "qemu", "qmp_connect_timeout_ms", &config->qmp_connect_timeout_ms, error) ||
+        !read_uint(kf, "qemu", "stop_quit_timeout_ms", &config->stop_quit_timeout_ms, error) ||
+        !read_uint(kf, "daemon", "restart_backoff_initial_ms",
+                   &config->restart_backoff_initial_ms, error) ||
+        !read_uint(kf, "daemon", "restart_backoff_max_ms", &config->restart_backoff_max_ms,
+                   error)) {
+        g_prefix_error(error, "%s: ", path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+make_private_dir(const char *path, GError **error)
+{
+    if (g_mkdir_with_parents(path, 0700) != 0) {
+        int saved = errno;
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot create directory '%s': %s"),
+                    path, g_strerror(saved));
+        return FALSE;
+    }
+    /* The pods' sockets and state live below: nobody else may look in. */
+    if (g_chmod(path, 0700) != 0) {
+        int saved = errno;
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot set the mode of '%s': %s"),
+                    path, g_strerror(saved));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+podvm_config_finish(PodvmConfig *config, GError **error)
+{
+    g_autofree char *state_pods = NULL;
+    g_autofree char *run_pods = NULL;
+
+    if (!g_path_is_absolute(config->state_dir)) {
+        g_autofree char *cwd = g_get_current_dir();
+        char *abs = g_canonicalize_filename(config->state_dir, cwd);
+        g_free(config->state_dir);
+        config->state_dir = abs;
+    }
+    if (!g_path_is_absolute(config->run_dir)) {
+        g_autofree char *cwd = g_get_current_dir();
+        char *abs = g_canonicalize_filename(config->run_dir, cwd);
+        g_free(config->run_dir);
+        config->run_dir = abs;
+    }
+
+    g_clear_pointer(&config->accel_why, g_free);
+    if (config->accel_requested == PODVM_ACCEL_AUTO) {
+        config->accel = podvm_accel_detect("/dev/kvm", "/proc/cpuinfo", &config->accel_why);
+    } else {
+        config->accel = config->accel_requested;
+        config->accel_why = g_strdup_printf("using %s: set by the configuration",
+                                            podvm_accel_to_string(config->accel));
+    }
+
+    state_pods = g_build_filename(config->state_dir, "pods", NULL);
+    run_pods = g_build_filename(config->run_dir, "pods", NULL);
+    return make_private_dir(config->state_dir, error) && make_private_dir(state_pods, error) &&
+           make_private_dir(config->run_dir, error) && make_private_dir(run_pods, error);
+}

@@ -1,1 +1,307 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-console.h"
+
+#include <errno.h>
+#include <glib/gi18n-lib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "podvm-error.h"
+
+/* One end of the conversation: QEMU's socket or a client's socketpair end. */
+typedef struct {
+    PodvmConsole *console; /* unowned */
+    GSocket *socket;
+    GSource *read_source;
+    GSource *write_source;
+    GByteArray *pending;   /* not yet written */
+    gboolean is_qemu;
+} Peer;
+
+struct _PodvmConsole {
+    GObject parent_instance;
+
+    char *pod_name;
+    Peer *qemu;
+    GPtrArray *clients; /* of Peer* */
+    /* Ring of the most recent output; ring_len <= PODVM_CONSOLE_RING_SIZE. */
+    guint8 *ring;
+    gsize ring_start;
+    gsize ring_len;
+};
+
+G_DEFINE_FINAL_TYPE(PodvmConsole, podvm_console, G_TYPE_OBJECT)
+
+static void peer_free(Peer *peer);
+static gboolean peer_readable_cb(GSocket *socket, GIOCondition condition, gpointer user_data);
+
+static void
+ring_append(PodvmConsole *self, const guint8 *data, gsize length)
+{
+    for (gsize i = 0; i < length; i++) {
+        gsize pos = (self->ring_start + self->ring_len) % PODVM_CONSOLE_RING_SIZE;
+        self->ring[pos] = data[i];
+        if (self->ring_len < PODVM_CONSOLE_RING_SIZE)
+            self->ring_len++;
+        else
+            self->ring_start = (self->ring_start + 1) % PODVM_CONSOLE_RING_SIZE;
+    }
+}
+
+static void
+drop_peer(PodvmConsole *self, Peer *peer)
+{
+    if (peer->is_qemu) {
+        /* QEMU went away: the clients have nothing more to read. */
+        self->qemu = NULL;
+        peer_free(peer);
+        g_ptr_array_set_size(self->clients, 0);
+        return;
+    }
+    g_ptr_array_remove(self->clients, peer);
+}
+
+static gboolean
+peer_flush(Peer *peer)
+{
+    while (peer->pending->len > 0) {
+        g_autoptr(GError) error = NULL;
+        gssize n = g_socket_send_with_blocking(peer->socket, (const char *)peer->pending->data,
+                                               peer->pending->len, FALSE, NULL, &error);
+        if (n < 0) {
+            if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+                return TRUE;
+            return FALSE;
+        }
+        g_byte_array_remove_range(peer->pending, 0, (guint)n);
+    }
+    return TRUE;
+}
+
+static gboolean
+peer_writable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+    Peer *peer = user_data;
+    PodvmConsole *self = peer->console;
+
+    if (!peer_flush(peer)) {
+        g_clear_pointer(&peer->write_source, g_source_unref);
+        drop_peer(self, peer);
+        return G_SOURCE_REMOVE;
+    }
+    if (peer->pending->len == 0) {
+        g_clear_pointer(&peer->write_source, g_source_unref);
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* Queues @data for @peer; FALSE when the peer must be dropped. */
+static gboolean
+peer_send(Peer *peer, const guint8 *data, gsize length)
+{
+    if (peer->pending->len + length > PODVM_CONSOLE_CLIENT_BACKLOG)
+        return FALSE;
+    g_byte_array_append(peer->pending, data, (guint)length);
+    if (peer->write_source != NULL)
+        return TRUE;
+    if (!peer_flush(peer))
+        return FALSE;
+    if (peer->pending->len > 0) {
+        peer->write_source = g_socket_create_source(peer->socket, G_IO_OUT, NULL);
+        g_source_set_callback(peer->write_source, G_SOURCE_FUNC(peer_writable_cb), peer, NULL);
+        g_source_attach(peer->write_source, NULL);
+    }
+    return TRUE;
+}
+
+static Peer *
+peer_new(PodvmConsole *self, GSocket *socket, gboolean is_qemu)
+{
+    Peer *peer = g_new0(Peer, 1);
+
+    peer->console = self;
+    peer->socket = g_object_ref(socket);
+    peer->pending = g_byte_array_new();
+    peer->is_qemu = is_qemu;
+    g_socket_set_blocking(socket, FALSE);
+    peer->read_source = g_socket_create_source(socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+    g_source_set_callback(peer->read_source, G_SOURCE_FUNC(peer_readable_cb), peer, NULL);
+    g_source_attach(peer->read_source, NULL);
+    return peer;
+}
+
+static void
+peer_free(Peer *peer)
+{
+    if (peer->read_source != NULL) {
+        g_source_destroy(peer->read_source);
+        g_source_unref(peer->read_source);
+    }
+    if (peer->write_source != NULL) {
+        g_source_destroy(peer->write_source);
+        g_source_unref(peer->write_source);
+    }
+    g_socket_close(peer->socket, NULL);
+    g_object_unref(peer->socket);
+    g_byte_array_unref(peer->pending);
+    g_free(peer);
+}
+
+static gboolean
+peer_readable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+    Peer *peer = user_data;
+    PodvmConsole *self = peer->console;
+    g_autoptr(GError) error = NULL;
+    guint8 buf[8192];
+    gssize n;
+
+    n = g_socket_receive_with_blocking(socket, (char *)buf, sizeof buf, FALSE, NULL, &error);
+    if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return G_SOURCE_CONTINUE;
+    if (n <= 0) {
+        /* The source is destroyed by peer_free(); keep it alive until then. */
+        g_clear_pointer(&peer->read_source, g_source_unref);
+        drop_peer(self, peer);
+        return G_SOURCE_REMOVE;
+    }
+
+    if (peer->is_qemu) {
+        ring_append(self, buf, (gsize)n);
+        for (guint i = self->clients->len; i > 0; i--) {
+            Peer *client = g_ptr_array_index(self->clients, i - 1);
+            if (!peer_send(client, buf, (gsize)n)) {
+                g_debug("console client of pod '%s' fell behind; disconnecting it",
+                        self->pod_name);
+                g_ptr_array_remove_index(self->clients, i - 1);
+            }
+        }
+    } else if (self->qemu != NULL) {
+        if (!peer_send(self->qemu, buf, (gsize)n))
+            g_message("console input for pod '%s' dropped: the guest is not reading",
+                      self->pod_name);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void
+podvm_console_finalize(GObject *object)
+{
+    PodvmConsole *self = PODVM_CONSOLE(object);
+
+    podvm_console_disconnect(self);
+    g_ptr_array_unref(self->clients);
+    g_free(self->ring);
+    g_free(self->pod_name);
+    G_OBJECT_CLASS(podvm_console_parent_class)->finalize(object);
+}
+
+static void
+podvm_console_class_init(PodvmConsoleClass *klass)
+{
+    G_OBJECT_CLASS(klass)->finalize = podvm_console_finalize;
+}
+
+static void
+podvm_console_init(PodvmConsole *self)
+{
+    self->clients = g_ptr_array_new_with_free_func((GDestroyNotify)peer_free);
+    self->ring = g_malloc(PODVM_CONSOLE_RING_SIZE);
+}
+
+PodvmConsole *
+podvm_console_new(const char *pod_name)
+{
+    PodvmConsole *self = g_object_new(PODVM_TYPE_CONSOLE, NULL);
+
+    self->pod_name = g_strdup(pod_name);
+    return self;
+}
+
+static void
+connect_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmConsole *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSocketConnection) connection = NULL;
+
+    connection = g_socket_client_connect_finish(G_SOCKET_CLIENT(source), result, &error);
+    if (connection == NULL) {
+        g_task_return_error(task, g_steal_pointer(&error));
+        return;
+    }
+    podvm_console_disconnect(self);
+    /* The GSocketConnection is only a wrapper: keep the GSocket. */
+    self->qemu = peer_new(self, g_socket_connection_get_socket(connection), TRUE);
+    g_task_return_boolean(task, TRUE);
+}
+
+void
+podvm_console_connect_async(PodvmConsole *self, const char *socket_path, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) address = g_unix_socket_address_new(socket_path);
+    GTask *task = g_task_new(self, cancellable, callback, user_data);
+
+    g_task_set_source_tag(task, podvm_console_connect_async);
+    g_socket_client_connect_async(client, G_SOCKET_CONNECTABLE(address), cancellable, connect_cb,
+                                  task);
+}
+
+gboolean
+podvm_console_connect_finish(PodvmConsole *self, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+void
+podvm_console_disconnect(PodvmConsole *self)
+{
+    g_ptr_array_set_size(self->clients, 0);
+    g_clear_pointer(&self->qemu, peer_free);
+}
+
+int
+podvm_console_open_client(PodvmConsole *self, gboolean replay, GError **error)
+{
+    g_autoptr(GSocket) ours = NULL;
+    int fds[2];
+    Peer *peer;
+
+    if (self->qemu == NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                    _("pod '%s' has no console: it is not running"), self->pod_name);
+        return -1;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+        int saved = errno;
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot create a console socket: %s"),
+                    g_strerror(saved));
+        return -1;
+    }
+    ours = g_socket_new_from_fd(fds[0], error);
+    if (ours == NULL) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    peer = peer_new(self, ours, FALSE);
+    g_ptr_array_add(self->clients, peer);
+    if (replay && self->ring_len > 0) {
+        gsize first = MIN(self->ring_len, PODVM_CONSOLE_RING_SIZE - self->ring_start);
+        peer_send(peer, self->ring + self->ring_start, first);
+        peer_send(peer, self->ring, self->ring_len - first);
+    }
+    return fds[1];
+}
+
+guint
+podvm_console_get_n_clients(PodvmConsole *self)
+{
+    return self->clients->len;
+}

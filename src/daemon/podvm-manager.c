@@ -1,1 +1,248 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-manager.h"
+
+#include <glib/gi18n-lib.h>
+
+#include "podvm-error.h"
+
+struct _PodvmManager {
+    GObject parent_instance;
+
+    const PodvmConfig *config;
+    GHashTable *pods; /* name -> PodvmPod* (owned) */
+};
+
+G_DEFINE_FINAL_TYPE(PodvmManager, podvm_manager, G_TYPE_OBJECT)
+
+enum { SIGNAL_POD_ADDED, SIGNAL_POD_REMOVED, SIGNAL_EVENT, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void
+podvm_manager_finalize(GObject *object)
+{
+    PodvmManager *self = PODVM_MANAGER(object);
+
+    g_hash_table_unref(self->pods);
+    G_OBJECT_CLASS(podvm_manager_parent_class)->finalize(object);
+}
+
+static void
+podvm_manager_class_init(PodvmManagerClass *klass)
+{
+    G_OBJECT_CLASS(klass)->finalize = podvm_manager_finalize;
+
+    signals[SIGNAL_POD_ADDED] =
+        g_signal_new("pod-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 1, PODVM_TYPE_POD);
+    signals[SIGNAL_POD_REMOVED] =
+        g_signal_new("pod-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 1, PODVM_TYPE_POD);
+    signals[SIGNAL_EVENT] =
+        g_signal_new("event", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                     G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_STRING, JSON_TYPE_OBJECT);
+}
+
+static void
+podvm_manager_init(PodvmManager *self)
+{
+    self->pods = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+}
+
+PodvmManager *
+podvm_manager_new(const PodvmConfig *config)
+{
+    PodvmManager *self = g_object_new(PODVM_TYPE_MANAGER, NULL);
+
+    self->config = config;
+    return self;
+}
+
+const PodvmConfig *
+podvm_manager_get_config(PodvmManager *self)
+{
+    return self->config;
+}
+
+static void
+pod_event_cb(PodvmPod *pod, const char *type, JsonObject *details, gpointer user_data)
+{
+    PodvmManager *self = user_data;
+
+    g_signal_emit(self, signals[SIGNAL_EVENT], 0, podvm_pod_get_name(pod), type, details);
+}
+
+static void
+pod_deleted_cb(PodvmPod *pod, gpointer user_data)
+{
+    PodvmManager *self = user_data;
+    g_autoptr(PodvmPod) keep = g_object_ref(pod);
+    g_autoptr(JsonObject) details = json_object_new();
+
+    g_signal_handlers_disconnect_by_data(pod, self);
+    g_hash_table_remove(self->pods, podvm_pod_get_name(pod));
+    json_object_set_string_member(details, "pod", podvm_pod_get_name(pod));
+    json_object_set_string_member(details, "type", "Deleted");
+    g_signal_emit(self, signals[SIGNAL_EVENT], 0, podvm_pod_get_name(pod), "Deleted", details);
+    g_signal_emit(self, signals[SIGNAL_POD_REMOVED], 0, pod);
+}
+
+static void
+add_pod(PodvmManager *self, PodvmPod *pod)
+{
+    g_hash_table_insert(self->pods, g_strdup(podvm_pod_get_name(pod)), g_object_ref(pod));
+    g_signal_connect(pod, "event", G_CALLBACK(pod_event_cb), self);
+    g_signal_connect(pod, "deleted", G_CALLBACK(pod_deleted_cb), self);
+    g_signal_emit(self, signals[SIGNAL_POD_ADDED], 0, pod);
+}
+
+static void
+reconcile_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    PodvmPod *pod = PODVM_POD(source);
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_pod_reconcile_finish(pod, result, &error))
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "PODVM_POD", podvm_pod_get_name(pod),
+                         "MESSAGE", "pod '%s': cannot reconnect: %s", podvm_pod_get_name(pod),
+                         error->message);
+}
+
+void
+podvm_manager_load(PodvmManager *self)
+{
+    g_autofree char *dir_path = g_build_filename(self->config->state_dir, "pods", NULL);
+    g_autoptr(GDir) dir = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) loaded = g_ptr_array_new_with_free_func(g_object_unref);
+    const char *name;
+
+    dir = g_dir_open(dir_path, 0, &error);
+    if (dir == NULL) {
+        g_message("cannot read stored pods: %s", error->message);
+        return;
+    }
+    while ((name = g_dir_read_name(dir)) != NULL) {
+        g_autoptr(GError) local = NULL;
+        PodvmPod *pod;
+
+        if (!podvm_name_is_valid(name, NULL))
+            continue;
+        pod = podvm_manager_lookup(self, name, NULL);
+        if (pod != NULL)
+            continue;
+        pod = podvm_pod_load(self->config, name, &local);
+        if (pod == NULL) {
+            g_message("skipping stored pod '%s': %s", name, local->message);
+            continue;
+        }
+        add_pod(self, pod);
+        g_ptr_array_add(loaded, pod);
+    }
+    /* Each pod reconnects on its own, with its own timeout. */
+    for (guint i = 0; i < loaded->len; i++)
+        podvm_pod_reconcile_async(g_ptr_array_index(loaded, i), reconcile_cb, NULL);
+    g_message("loaded %u pod(s) from %s", loaded->len, dir_path);
+}
+
+static void
+start_on_create_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_pod_run_finish(PODVM_POD(source), result, &error))
+        g_message("pod '%s': start on create failed: %s", podvm_pod_get_name(PODVM_POD(source)),
+                  error->message);
+}
+
+PodvmPod *
+podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize length,
+                         GPtrArray **out_problems, GError **error)
+{
+    g_autoptr(PodvmSpec) spec = NULL;
+    g_autoptr(JsonObject) details = json_object_new();
+    PodvmPod *pod;
+
+    spec = podvm_spec_parse_data(spec_json, length, out_problems, error);
+    if (spec == NULL)
+        return NULL;
+    if (g_hash_table_contains(self->pods, spec->name)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_EXISTS, _("pod '%s' already exists"),
+                    spec->name);
+        return NULL;
+    }
+    if (spec->uid == NULL)
+        spec->uid = g_uuid_string_random();
+
+    pod = podvm_pod_create(self->config, spec, error);
+    if (pod == NULL)
+        return NULL;
+    add_pod(self, pod);
+    g_object_unref(pod); /* the table holds it */
+
+    json_object_set_string_member(details, "pod", spec->name);
+    json_object_set_string_member(details, "type", "Created");
+    json_object_set_string_member(details, "phase", podvm_phase_to_string(PODVM_PHASE_PENDING));
+    g_signal_emit(self, signals[SIGNAL_EVENT], 0, spec->name, "Created", details);
+
+    if (spec->start_on_create) {
+        PodvmPodOpOptions options = PODVM_POD_OP_OPTIONS_INIT;
+        podvm_pod_run_async(pod, PODVM_POD_OP_START, &options, NULL, start_on_create_cb, NULL);
+    }
+    return pod;
+}
+
+PodvmPod *
+podvm_manager_lookup(PodvmManager *self, const char *name, GError **error)
+{
+    PodvmPod *pod = name != NULL ? g_hash_table_lookup(self->pods, name) : NULL;
+
+    if (pod == NULL)
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND, _("pod '%s' not found"),
+                    name != NULL ? name : "");
+    return pod;
+}
+
+static int
+compare_pods(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(podvm_pod_get_name(*(PodvmPod **)a), podvm_pod_get_name(*(PodvmPod **)b));
+}
+
+GPtrArray *
+podvm_manager_list(PodvmManager *self)
+{
+    GPtrArray *pods = g_ptr_array_new();
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, self->pods);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        g_ptr_array_add(pods, value);
+
+    g_ptr_array_sort(pods, compare_pods);
+    return pods;
+}
+
+JsonNode *
+podvm_manager_list_json(PodvmManager *self)
+{
+    g_autoptr(GPtrArray) pods = podvm_manager_list(self);
+    g_autoptr(JsonArray) array = json_array_sized_new(pods->len);
+    JsonNode *node = json_node_new(JSON_NODE_ARRAY);
+
+    for (guint i = 0; i < pods->len; i++)
+        json_array_add_element(array, podvm_pod_to_json(g_ptr_array_index(pods, i)));
+    json_node_set_array(node, array);
+    return node;
+}
+
+void
+podvm_manager_detach_all(PodvmManager *self)
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, self->pods);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        podvm_pod_detach(value);
+}

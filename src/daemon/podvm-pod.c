@@ -1,1 +1,1565 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-pod.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "podvm-console.h"
+#include "podvm-error.h"
+#include "podvm-qemu-argv.h"
+#include "podvm-qmp-client.h"
+#include "podvm-store.h"
+
+/* Fixed fd numbers of the listening sockets inside QEMU. */
+#define QMP_CHILD_FD     3
+#define CONSOLE_CHILD_FD 4
+
+/* A pod that ran this long is no longer crash looping: back-off resets. */
+#define BACKOFF_RESET_US (60 * G_USEC_PER_SEC)
+/* From this many restarts on, waiting to restart is called CrashLoopBackOff. */
+#define CRASH_LOOP_RESTARTS 3
+
+#define pod_log(self, level, ...)                                                                  \
+    g_log_structured(G_LOG_DOMAIN, level, "PODVM_POD", (self)->spec->name, "MESSAGE",           \
+                     __VA_ARGS__)
+
+typedef struct {
+    PodvmPodOp op;
+    PodvmPodOpOptions options;
+} OpData;
+
+/* What to do once QEMU has exited, for the operation that waits for it. */
+typedef void (*ExitContinuation)(PodvmPod *self, GTask *task);
+
+struct _PodvmPod {
+    GObject parent_instance;
+
+    const PodvmConfig *config; /* unowned: outlives every pod */
+    PodvmSpec *spec;           /* with uid */
+    char *state_dir;
+    char *state_file;
+    char *run_dir;
+    char *qmp_path;
+    char *console_path;
+    char *console_log;
+    char *qemu_log;
+
+    /* status */
+    PodvmPhase phase;
+    char *reason;
+    char *message;
+    GDateTime *started_at;
+    guint restart_count;
+    int qemu_pid;
+    guint64 qemu_start_ticks; /* /proc/PID/stat field 22, against pid reuse */
+
+    /* the running QEMU */
+    GSubprocess *subprocess; /* when it is our child */
+    int pidfd;               /* when adopted after a daemon restart */
+    guint pidfd_watch;
+    PodvmQmpClient *qmp;
+    PodvmConsole *console;
+    gboolean guest_shutdown;
+    const char *exit_intent; /* "Stopped" or "Killed" when we asked for the exit */
+    GError *start_error;
+    gint64 running_since_us;
+
+    /* operations */
+    GQueue queue;  /* of GTask*, waiting */
+    GTask *current;
+    GTask *exit_task; /* the operation waiting for QEMU to exit */
+    ExitContinuation exit_continuation;
+    GPtrArray *kill_waiters; /* of GTask* */
+    guint grace_timer;
+    guint quit_timer;
+    guint backoff_timer;
+    guint backoff_ms;
+    gboolean deleted;
+};
+
+G_DEFINE_FINAL_TYPE(PodvmPod, podvm_pod, G_TYPE_OBJECT)
+
+enum { SIGNAL_CHANGED, SIGNAL_EVENT, SIGNAL_DELETED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void run_next(PodvmPod *self);
+static void start_op(PodvmPod *self, GTask *task);
+static void kill_qemu(PodvmPod *self);
+static void qemu_exited(PodvmPod *self, const char *how);
+
+/* ---- phases ---------------------------------------------------------- */
+
+static const char *const phase_names[] = {
+    [PODVM_PHASE_PENDING] = "Pending",     [PODVM_PHASE_STARTING] = "Starting",
+    [PODVM_PHASE_RUNNING] = "Running",     [PODVM_PHASE_PAUSED] = "Paused",
+    [PODVM_PHASE_STOPPING] = "Stopping",   [PODVM_PHASE_STOPPED] = "Stopped",
+    [PODVM_PHASE_SUCCEEDED] = "Succeeded", [PODVM_PHASE_FAILED] = "Failed",
+};
+
+const char *
+podvm_phase_to_string(PodvmPhase phase)
+{
+    g_return_val_if_fail(phase < G_N_ELEMENTS(phase_names), "Unknown");
+    return phase_names[phase];
+}
+
+gboolean
+podvm_phase_from_string(const char *text, PodvmPhase *out_phase)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(phase_names); i++) {
+        if (g_strcmp0(text, phase_names[i]) == 0) {
+            *out_phase = i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+gboolean
+podvm_phase_has_qemu(PodvmPhase phase)
+{
+    return phase == PODVM_PHASE_STARTING || phase == PODVM_PHASE_RUNNING ||
+           phase == PODVM_PHASE_PAUSED || phase == PODVM_PHASE_STOPPING;
+}
+
+static const char *const op_names[] = {
+    [PODVM_POD_OP_START] = "start",     [PODVM_POD_OP_STOP] = "stop",
+    [PODVM_POD_OP_PAUSE] = "pause",     [PODVM_POD_OP_RESUME] = "resume",
+    [PODVM_POD_OP_RESTART] = "restart", [PODVM_POD_OP_DELETE] = "delete",
+    [PODVM_POD_OP_KILL] = "kill",
+};
+
+const char *
+podvm_pod_op_to_string(PodvmPodOp op)
+{
+    g_return_val_if_fail(op < G_N_ELEMENTS(op_names), "unknown");
+    return op_names[op];
+}
+
+/* ---- status and persistence ------------------------------------------ */
+
+static char *
+format_time(GDateTime *time)
+{
+    return time != NULL ? g_date_time_format_iso8601(time) : NULL;
+}
+
+JsonNode *
+podvm_pod_get_status_json(PodvmPod *self)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *started = format_time(self->started_at);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "phase");
+    json_builder_add_string_value(b, podvm_phase_to_string(self->phase));
+    if (self->reason != NULL) {
+        json_builder_set_member_name(b, "reason");
+        json_builder_add_string_value(b, self->reason);
+    }
+    if (self->message != NULL) {
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, self->message);
+    }
+    if (self->qemu_pid > 0) {
+        json_builder_set_member_name(b, "qemuPid");
+        json_builder_add_int_value(b, self->qemu_pid);
+    }
+    if (started != NULL) {
+        json_builder_set_member_name(b, "startedAt");
+        json_builder_add_string_value(b, started);
+    }
+    json_builder_set_member_name(b, "restartCount");
+    json_builder_add_int_value(b, self->restart_count);
+    json_builder_set_member_name(b, "accelerator");
+    json_builder_add_string_value(b, podvm_accel_to_string(self->config->accel));
+    json_builder_set_member_name(b, "conditions");
+    json_builder_begin_array(b);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "type");
+    json_builder_add_string_value(b, "Ready");
+    json_builder_set_member_name(b, "status");
+    json_builder_add_string_value(b, self->phase == PODVM_PHASE_RUNNING ? "True" : "False");
+    json_builder_end_object(b);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+JsonNode *
+podvm_pod_to_json(PodvmPod *self)
+{
+    g_autoptr(JsonNode) doc = podvm_spec_to_json(self->spec);
+    JsonObject *obj = json_node_get_object(doc);
+
+    json_object_set_member(obj, "status", podvm_pod_get_status_json(self));
+    return g_steal_pointer(&doc);
+}
+
+static gboolean
+save(PodvmPod *self, GError **error)
+{
+    g_autoptr(JsonObject) root = json_object_new();
+    g_autoptr(JsonObject) runtime = json_object_new();
+    g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
+
+    json_object_set_member(root, "pod", podvm_spec_to_json(self->spec));
+    json_object_set_member(root, "status", podvm_pod_get_status_json(self));
+    json_object_set_int_member(runtime, "qemuPid", self->qemu_pid);
+    json_object_set_int_member(runtime, "qemuStartTicks", (gint64)self->qemu_start_ticks);
+    json_object_set_int_member(runtime, "backoffMs", self->backoff_ms);
+    json_object_set_object_member(root, "runtime", g_steal_pointer(&runtime));
+    json_node_set_object(node, root);
+    return podvm_store_write_json(self->state_file, node, error);
+}
+
+/*
+ * Stores the state; a failure is reported but never stops a running guest
+ * (RELIABILITY: a state file that cannot be written kills nothing).
+ */
+static void
+save_or_log(PodvmPod *self)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!save(self, &error))
+        pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': cannot store its state: %s",
+                self->spec->name, error->message);
+}
+
+static void
+emit_event(PodvmPod *self, const char *type, JsonObject *extra)
+{
+    g_autoptr(JsonObject) details = extra != NULL ? json_object_ref(extra) : json_object_new();
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *time = g_date_time_format_iso8601(now);
+
+    json_object_set_string_member(details, "pod", self->spec->name);
+    json_object_set_string_member(details, "type", type);
+    json_object_set_string_member(details, "time", time);
+    if (!json_object_has_member(details, "phase"))
+        json_object_set_string_member(details, "phase", podvm_phase_to_string(self->phase));
+    g_signal_emit(self, signals[SIGNAL_EVENT], 0, type, details);
+}
+
+/* Logs one step of an operation and publishes it on the event stream. */
+static void
+step(PodvmPod *self, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+step(PodvmPod *self, const char *format, ...)
+{
+    g_autoptr(JsonObject) details = json_object_new();
+    g_autofree char *text = NULL;
+    va_list args;
+
+    va_start(args, format);
+    text = g_strdup_vprintf(format, args);
+    va_end(args);
+    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': %s", self->spec->name, text);
+    json_object_set_string_member(details, "message", text);
+    emit_event(self, "Step", details);
+}
+
+static void
+set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *message)
+{
+    g_autoptr(JsonObject) details = json_object_new();
+    PodvmPhase old = self->phase;
+
+    self->phase = phase;
+    g_free(self->reason);
+    self->reason = g_strdup(reason);
+    g_free(self->message);
+    self->message = g_strdup(message);
+    if (phase == PODVM_PHASE_RUNNING && self->running_since_us == 0)
+        self->running_since_us = g_get_monotonic_time();
+    save_or_log(self);
+
+    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': %s -> %s%s%s%s%s", self->spec->name,
+            podvm_phase_to_string(old), podvm_phase_to_string(phase), reason ? " (" : "",
+            reason ? reason : "", message ? ": " : "", message ? message : "");
+    if (reason != NULL)
+        json_object_set_string_member(details, "reason", reason);
+    if (message != NULL)
+        json_object_set_string_member(details, "message", message);
+    json_object_set_string_member(details, "previousPhase", podvm_phase_to_string(old));
+    emit_event(self, "PhaseChanged", details);
+    g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
+}
+
+static char *
+tail_of_file(const char *path, gsize max)
+{
+    g_autofree char *contents = NULL;
+    gsize length = 0;
+    const char *start;
+    const char *marker;
+
+    if (!g_file_get_contents(path, &contents, &length, NULL) || length == 0)
+        return NULL;
+    start = length > max ? contents + length - max : contents;
+    /* Only what this start of QEMU wrote. */
+    marker = g_strrstr(start, "=== podvmd:");
+    if (marker != NULL) {
+        const char *eol = strchr(marker, '\n');
+        start = eol != NULL ? eol + 1 : marker + strlen(marker);
+    }
+    return g_strstrip(g_strdup(start));
+}
+
+/* ---- lifecycle of the object ------------------------------------------ */
+
+static void
+podvm_pod_dispose(GObject *object)
+{
+    PodvmPod *self = PODVM_POD(object);
+
+    podvm_pod_detach(self);
+    G_OBJECT_CLASS(podvm_pod_parent_class)->dispose(object);
+}
+
+static void
+podvm_pod_finalize(GObject *object)
+{
+    PodvmPod *self = PODVM_POD(object);
+
+    g_clear_pointer(&self->spec, podvm_spec_free);
+    g_free(self->state_dir);
+    g_free(self->state_file);
+    g_free(self->run_dir);
+    g_free(self->qmp_path);
+    g_free(self->console_path);
+    g_free(self->console_log);
+    g_free(self->qemu_log);
+    g_free(self->reason);
+    g_free(self->message);
+    g_clear_pointer(&self->started_at, g_date_time_unref);
+    g_clear_error(&self->start_error);
+    g_ptr_array_unref(self->kill_waiters);
+    G_OBJECT_CLASS(podvm_pod_parent_class)->finalize(object);
+}
+
+static void
+podvm_pod_class_init(PodvmPodClass *klass)
+{
+    GObjectClass *object_class = G_OBJECT_CLASS(klass);
+
+    object_class->dispose = podvm_pod_dispose;
+    object_class->finalize = podvm_pod_finalize;
+
+    signals[SIGNAL_CHANGED] = g_signal_new("changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+    signals[SIGNAL_EVENT] =
+        g_signal_new("event", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                     G_TYPE_NONE, 2, G_TYPE_STRING, JSON_TYPE_OBJECT);
+    signals[SIGNAL_DELETED] = g_signal_new("deleted", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+podvm_pod_init(PodvmPod *self)
+{
+    self->pidfd = -1;
+    self->phase = PODVM_PHASE_PENDING;
+    self->kill_waiters = g_ptr_array_new();
+    g_queue_init(&self->queue);
+}
+
+static PodvmPod *
+pod_new(const PodvmConfig *config, PodvmSpec *spec)
+{
+    PodvmPod *self = g_object_new(PODVM_TYPE_POD, NULL);
+
+    self->config = config;
+    self->spec = spec;
+    self->state_dir = g_build_filename(config->state_dir, "pods", spec->name, NULL);
+    self->state_file = g_build_filename(self->state_dir, "pod.json", NULL);
+    self->console_log = g_build_filename(self->state_dir, "console.log", NULL);
+    self->qemu_log = g_build_filename(self->state_dir, "qemu.log", NULL);
+    self->run_dir = g_build_filename(config->run_dir, "pods", spec->name, NULL);
+    self->qmp_path = g_build_filename(self->run_dir, "qmp.sock", NULL);
+    self->console_path = g_build_filename(self->run_dir, "console.sock", NULL);
+    return self;
+}
+
+PodvmPod *
+podvm_pod_create(const PodvmConfig *config, const PodvmSpec *spec, GError **error)
+{
+    g_autoptr(PodvmPod) self = NULL;
+
+    g_return_val_if_fail(spec->uid != NULL, NULL);
+    self = pod_new(config, podvm_spec_copy(spec));
+    if (g_mkdir(self->state_dir, 0700) != 0) {
+        int saved = errno;
+        g_set_error(error, PODVM_ERROR, saved == EEXIST ? PODVM_ERROR_EXISTS : PODVM_ERROR_IO,
+                    _("cannot create the state directory of pod '%s': %s"), spec->name,
+                    g_strerror(saved));
+        return NULL;
+    }
+    if (!save(self, error)) {
+        podvm_store_remove_tree(self->state_dir, NULL);
+        return NULL;
+    }
+    return g_steal_pointer(&self);
+}
+
+PodvmPod *
+podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
+{
+    g_autofree char *path = g_build_filename(config->state_dir, "pods", name, "pod.json", NULL);
+    g_autoptr(JsonNode) root = NULL;
+    g_autoptr(PodvmSpec) spec = NULL;
+    JsonObject *obj, *status, *runtime;
+    PodvmPod *self;
+    const char *started;
+
+    root = podvm_store_read_json(path, error);
+    if (root == NULL)
+        return NULL;
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("state file '%s' is not an object"),
+                    path);
+        return NULL;
+    }
+    obj = json_node_get_object(root);
+    if (!json_object_has_member(obj, "pod")) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("state file '%s' has no pod"), path);
+        return NULL;
+    }
+    spec = podvm_spec_parse_node(json_object_get_member(obj, "pod"), NULL, error);
+    if (spec == NULL) {
+        g_prefix_error(error, _("state file '%s': "), path);
+        return NULL;
+    }
+    if (g_strcmp0(spec->name, name) != 0 || spec->uid == NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO,
+                    _("state file '%s' names another pod or has no uid"), path);
+        return NULL;
+    }
+    self = pod_new(config, g_steal_pointer(&spec));
+
+    status = json_object_get_object_member(obj, "status");
+    if (status != NULL) {
+        podvm_phase_from_string(json_object_get_string_member_with_default(status, "phase", ""),
+                                &self->phase);
+        self->reason = g_strdup(json_object_get_string_member_with_default(status, "reason", NULL));
+        self->message =
+            g_strdup(json_object_get_string_member_with_default(status, "message", NULL));
+        self->restart_count =
+            (guint)json_object_get_int_member_with_default(status, "restartCount", 0);
+        started = json_object_get_string_member_with_default(status, "startedAt", NULL);
+        if (started != NULL)
+            self->started_at = g_date_time_new_from_iso8601(started, NULL);
+    }
+    runtime = json_object_get_object_member(obj, "runtime");
+    if (runtime != NULL) {
+        self->qemu_pid = (int)json_object_get_int_member_with_default(runtime, "qemuPid", 0);
+        self->qemu_start_ticks =
+            (guint64)json_object_get_int_member_with_default(runtime, "qemuStartTicks", 0);
+        self->backoff_ms = (guint)json_object_get_int_member_with_default(runtime, "backoffMs", 0);
+    }
+    return self;
+}
+
+const char *
+podvm_pod_get_name(PodvmPod *self)
+{
+    return self->spec->name;
+}
+
+const char *
+podvm_pod_get_uid(PodvmPod *self)
+{
+    return self->spec->uid;
+}
+
+PodvmPhase
+podvm_pod_get_phase(PodvmPod *self)
+{
+    return self->phase;
+}
+
+const PodvmSpec *
+podvm_pod_get_spec(PodvmPod *self)
+{
+    return self->spec;
+}
+
+int
+podvm_pod_get_qemu_pid(PodvmPod *self)
+{
+    return self->qemu_pid;
+}
+
+const char *
+podvm_pod_get_console_log_path(PodvmPod *self)
+{
+    return self->console_log;
+}
+
+/* ---- the QEMU process -------------------------------------------------- */
+
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks. */
+static guint64
+process_start_ticks(int pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *contents = NULL;
+    g_auto(GStrv) fields = NULL;
+    const char *after_comm;
+
+    if (!g_file_get_contents(path, &contents, NULL, NULL))
+        return 0;
+    /* The command name may contain spaces and parentheses: skip past the last ')'. */
+    after_comm = strrchr(contents, ')');
+    if (after_comm == NULL)
+        return 0;
+    fields = g_strsplit(after_comm + 2, " ", 0);
+    /* after_comm+2 starts at field 3 (state); field 22 is index 19. */
+    if (g_strv_length(fields) < 20)
+        return 0;
+    return g_ascii_strtoull(fields[19], NULL, 10);
+}
+
+/* Whether @pid is still the QEMU of this pod (and not a reused pid). */
+static gboolean
+process_is_our_qemu(PodvmPod *self, int pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", pid);
+    g_autofree char *cmdline = NULL;
+    gsize length = 0;
+
+    if (pid <= 0 || self->qemu_start_ticks == 0 ||
+        process_start_ticks(pid) != self->qemu_start_ticks)
+        return FALSE;
+    if (!g_file_get_contents(path, &cmdline, &length, NULL))
+        return FALSE;
+    /* The uid is QEMU's -uuid: an argument of its own. */
+    for (gsize i = 0; i < length; i += strlen(cmdline + i) + 1) {
+        if (g_strcmp0(cmdline + i, self->spec->uid) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static void
+clear_timers(PodvmPod *self)
+{
+    g_clear_handle_id(&self->grace_timer, g_source_remove);
+    g_clear_handle_id(&self->quit_timer, g_source_remove);
+}
+
+static void
+release_runtime(PodvmPod *self)
+{
+    clear_timers(self);
+    if (self->qmp != NULL) {
+        g_signal_handlers_disconnect_by_data(self->qmp, self);
+        podvm_qmp_client_close(self->qmp);
+        g_clear_object(&self->qmp);
+    }
+    if (self->console != NULL) {
+        podvm_console_disconnect(self->console);
+        g_clear_object(&self->console);
+    }
+    g_clear_handle_id(&self->pidfd_watch, g_source_remove);
+    if (self->pidfd >= 0) {
+        close(self->pidfd);
+        self->pidfd = -1;
+    }
+    g_clear_object(&self->subprocess);
+    (void)g_unlink(self->qmp_path);
+    (void)g_unlink(self->console_path);
+}
+
+void
+podvm_pod_detach(PodvmPod *self)
+{
+    /* The daemon is going away: leave QEMU running, drop our ends only. */
+    g_clear_handle_id(&self->backoff_timer, g_source_remove);
+    clear_timers(self);
+    if (self->qmp != NULL) {
+        g_signal_handlers_disconnect_by_data(self->qmp, self);
+        podvm_qmp_client_close(self->qmp);
+        g_clear_object(&self->qmp);
+    }
+    if (self->console != NULL) {
+        podvm_console_disconnect(self->console);
+        g_clear_object(&self->console);
+    }
+    g_clear_handle_id(&self->pidfd_watch, g_source_remove);
+    if (self->pidfd >= 0) {
+        close(self->pidfd);
+        self->pidfd = -1;
+    }
+    g_clear_object(&self->subprocess);
+}
+
+static void
+kill_qemu(PodvmPod *self)
+{
+    if (self->subprocess != NULL) {
+        g_subprocess_force_exit(self->subprocess);
+    } else if (self->pidfd >= 0) {
+        /* pidfd: never signal a bare pid that may have been reused. */
+        if (syscall(SYS_pidfd_send_signal, self->pidfd, SIGKILL, NULL, 0) != 0 && errno != ESRCH)
+            pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': cannot kill QEMU: %s",
+                    self->spec->name, g_strerror(errno));
+    }
+}
+
+static void
+schedule_restart_cb_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    PodvmPod *self = PODVM_POD(source);
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_pod_run_finish(self, result, &error))
+        pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': restart failed: %s", self->spec->name,
+                error->message);
+}
+
+static gboolean
+backoff_cb(gpointer user_data)
+{
+    PodvmPod *self = user_data;
+    PodvmPodOpOptions options = PODVM_POD_OP_OPTIONS_INIT;
+
+    self->backoff_timer = 0;
+    self->restart_count++;
+    step(self, "restarting (restart %u, restartPolicy %s)", self->restart_count,
+         podvm_restart_policy_to_string(self->spec->restart_policy));
+    podvm_pod_run_async(self, PODVM_POD_OP_START, &options, NULL, schedule_restart_cb_done, NULL);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+maybe_schedule_restart(PodvmPod *self)
+{
+    gboolean wanted;
+    guint delay;
+    g_autofree char *message = NULL;
+
+    switch (self->spec->restart_policy) {
+    case PODVM_RESTART_ALWAYS:
+        wanted = self->phase == PODVM_PHASE_FAILED || self->phase == PODVM_PHASE_SUCCEEDED;
+        break;
+    case PODVM_RESTART_ON_FAILURE:
+        wanted = self->phase == PODVM_PHASE_FAILED;
+        break;
+    case PODVM_RESTART_NEVER:
+    default:
+        wanted = FALSE;
+        break;
+    }
+    if (!wanted || self->deleted)
+        return;
+
+    if (self->running_since_us != 0 &&
+        g_get_monotonic_time() - self->running_since_us > BACKOFF_RESET_US)
+        self->backoff_ms = 0;
+    delay = self->backoff_ms != 0 ? self->backoff_ms : self->config->restart_backoff_initial_ms;
+    self->backoff_ms = MIN((guint64)delay * 2, self->config->restart_backoff_max_ms);
+    message = g_strdup_printf(_("%s; restarting in %.1f s"),
+                              self->message != NULL ? self->message : self->reason, delay / 1000.0);
+    set_phase(self, self->phase,
+              self->restart_count >= CRASH_LOOP_RESTARTS ? "CrashLoopBackOff" : self->reason,
+              message);
+    self->backoff_timer = g_timeout_add(delay, backoff_cb, self);
+}
+
+/* QEMU is gone: decide the pod's phase, release what it held, go on. */
+static void
+qemu_exited(PodvmPod *self, const char *how)
+{
+    g_autoptr(PodvmPod) keep = g_object_ref(self);
+    g_autoptr(GPtrArray) kill_waiters = NULL;
+    const char *intent = self->exit_intent;
+    g_autofree char *tail = tail_of_file(self->qemu_log, 2048);
+    g_autofree char *message = NULL;
+    ExitContinuation continuation = self->exit_continuation;
+    GTask *exit_task = self->exit_task;
+
+    release_runtime(self);
+    self->qemu_pid = 0;
+    self->qemu_start_ticks = 0;
+    self->exit_intent = NULL;
+    self->exit_task = NULL;
+    self->exit_continuation = NULL;
+
+    if (intent != NULL) {
+        set_phase(self, PODVM_PHASE_STOPPED, intent, how);
+    } else if (self->phase == PODVM_PHASE_STARTING) {
+        message = self->start_error != NULL
+                      ? g_strdup(self->start_error->message)
+                      : g_strdup_printf("%s%s%s", how, tail != NULL && *tail ? ": " : "",
+                                        tail != NULL ? tail : "");
+        set_phase(self, PODVM_PHASE_FAILED, "StartFailed", message);
+    } else if (self->guest_shutdown) {
+        set_phase(self, PODVM_PHASE_SUCCEEDED, "GuestShutdown", _("the guest powered off"));
+    } else {
+        message = g_strdup_printf("%s%s%s", how, tail != NULL && *tail ? ": " : "",
+                                  tail != NULL ? tail : "");
+        set_phase(self, PODVM_PHASE_FAILED, "QemuExited", message);
+    }
+    self->running_since_us = 0;
+
+    kill_waiters = g_steal_pointer(&self->kill_waiters);
+    self->kill_waiters = g_ptr_array_new();
+    for (guint i = 0; i < kill_waiters->len; i++) {
+        GTask *task = g_ptr_array_index(kill_waiters, i);
+        g_task_return_boolean(task, TRUE);
+        g_object_unref(task);
+    }
+    if (continuation != NULL)
+        continuation(self, exit_task);
+    else if (intent == NULL && !self->deleted)
+        maybe_schedule_restart(self);
+}
+
+static void
+subprocess_wait_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(PodvmPod) self = user_data;
+    GSubprocess *subprocess = G_SUBPROCESS(source);
+    g_autofree char *how = NULL;
+
+    g_subprocess_wait_finish(subprocess, result, NULL);
+    if (subprocess != self->subprocess)
+        return; /* detached meanwhile */
+    if (g_subprocess_get_if_signaled(subprocess)) {
+        int sig = g_subprocess_get_term_sig(subprocess);
+        how = g_strdup_printf(_("QEMU was killed by signal %d (%s)"), sig, g_strsignal(sig));
+    } else {
+        how = g_strdup_printf(_("QEMU exited with status %d"),
+                              g_subprocess_get_exit_status(subprocess));
+    }
+    qemu_exited(self, how);
+}
+
+static gboolean
+pidfd_cb(int fd, GIOCondition condition, gpointer user_data)
+{
+    PodvmPod *self = user_data;
+
+    self->pidfd_watch = 0;
+    /* Not our child: its exit status went to whoever reaped it. */
+    qemu_exited(self, self->guest_shutdown ? _("QEMU exited after the guest powered off")
+                                           : _("QEMU exited"));
+    return G_SOURCE_REMOVE;
+}
+
+static void
+qmp_event_cb(PodvmQmpClient *qmp, const char *name, JsonObject *data, gint64 timestamp_us,
+             gpointer user_data)
+{
+    PodvmPod *self = user_data;
+    g_autoptr(JsonObject) details = json_object_new();
+
+    if (g_strcmp0(name, "SHUTDOWN") == 0 && data != NULL)
+        self->guest_shutdown = json_object_get_boolean_member_with_default(data, "guest", FALSE);
+    else if (g_strcmp0(name, "STOP") == 0 && self->phase == PODVM_PHASE_RUNNING)
+        set_phase(self, PODVM_PHASE_PAUSED, "Paused", NULL);
+    else if (g_strcmp0(name, "RESUME") == 0 && self->phase == PODVM_PHASE_PAUSED)
+        set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
+
+    json_object_set_string_member(details, "event", name);
+    if (data != NULL)
+        json_object_set_object_member(details, "data", json_object_ref(data));
+    json_object_set_int_member(details, "qemuTimestampUs", timestamp_us);
+    emit_event(self, "QemuEvent", details);
+}
+
+/* ---- the operation queue ----------------------------------------------- */
+
+static void
+op_return(PodvmPod *self, GTask *task, GError *error)
+{
+    g_assert(task == self->current);
+    self->current = NULL;
+    if (error != NULL)
+        g_task_return_error(task, error);
+    else
+        g_task_return_boolean(task, TRUE);
+    g_object_unref(task);
+    run_next(self);
+}
+
+static gboolean
+wrong_phase(PodvmPod *self, GTask *task, const char *what_to_do)
+{
+    op_return(self, task,
+              g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE, _("pod '%s' is %s; %s"),
+                          self->spec->name, podvm_phase_to_string(self->phase), what_to_do));
+    return FALSE;
+}
+
+/* A QMP command on behalf of the current operation. */
+static void
+qmp_for_task(PodvmPod *self, GTask *task, const char *command, guint timeout_ms,
+             GAsyncReadyCallback callback)
+{
+    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
+        op_return(self, task,
+                  g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU,
+                              _("pod '%s': QEMU's monitor is not connected"), self->spec->name));
+        return;
+    }
+    podvm_qmp_client_execute_async(self->qmp, command, NULL, NULL, timeout_ms,
+                                   g_task_get_cancellable(task), callback, g_object_ref(task));
+}
+
+/* -- start -- */
+
+static int
+listen_unix(const char *path, GError **error)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof addr.sun_path) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO,
+                    _("socket path '%s' is too long; use a shorter run directory"), path);
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    (void)unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 8) != 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot listen on '%s': %s"), path,
+                    g_strerror(saved));
+        return -1;
+    }
+    return fd;
+}
+
+static void
+start_failed_after_exit(PodvmPod *self, GTask *task)
+{
+    GError *error;
+
+    if (self->phase == PODVM_PHASE_STOPPED) {
+        error = g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
+                            _("pod '%s' was killed while it started"), self->spec->name);
+    } else {
+        error = g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU, _("pod '%s' failed to start: %s"),
+                            self->spec->name, self->message ? self->message : "");
+    }
+    g_clear_error(&self->start_error);
+    op_return(self, task, error);
+    if (self->phase != PODVM_PHASE_STOPPED)
+        maybe_schedule_restart(self);
+}
+
+/* Whether @task is still the start in progress (QEMU may have died meanwhile). */
+static gboolean
+start_in_progress(PodvmPod *self, GTask *task)
+{
+    return self->current == task && self->phase == PODVM_PHASE_STARTING;
+}
+
+/* Something went wrong after the spawn: kill QEMU, report once it is gone. */
+static void
+start_fail(PodvmPod *self, GTask *task, GError *error)
+{
+    if (self->start_error == NULL)
+        self->start_error = podvm_error_from_component(error);
+    g_error_free(error);
+    self->exit_task = task;
+    self->exit_continuation = start_failed_after_exit;
+    if (self->subprocess != NULL || self->pidfd >= 0)
+        kill_qemu(self); /* qemu_exited() continues */
+    else
+        qemu_exited(self, self->start_error->message);
+}
+
+static void
+start_cont_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    if (!start_in_progress(self, task))
+        return; /* QEMU died meanwhile; qemu_exited() reported through exit_task */
+    if (reply == NULL) {
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    self->exit_task = NULL;
+    self->exit_continuation = NULL;
+    g_clear_pointer(&self->started_at, g_date_time_unref);
+    self->started_at = g_date_time_new_now_utc();
+    set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
+    op_return(self, task, NULL);
+}
+
+static void
+start_console_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_console_connect_finish(PODVM_CONSOLE(source), result, &error)) {
+        if (start_in_progress(self, task))
+            start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    if (!start_in_progress(self, task))
+        return;
+    step(self, "QEMU ready; resuming the guest");
+    qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
+}
+
+static void
+start_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_qmp_client_connect_finish(PODVM_QMP_CLIENT(source), result, &error)) {
+        if (start_in_progress(self, task))
+            start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    if (!start_in_progress(self, task))
+        return;
+    if (self->spec->autoattach_serial_console) {
+        self->console = podvm_console_new(self->spec->name);
+        podvm_console_connect_async(self->console, self->console_path, NULL, start_console_cb,
+                                    g_object_ref(task));
+        return;
+    }
+    step(self, "QEMU ready; resuming the guest");
+    qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
+}
+
+static void
+child_setup(gpointer user_data)
+{
+    /* Its own session: QEMU outlives podvmd and its signals. */
+    setsid();
+}
+
+static void
+connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+    self->qmp = podvm_qmp_client_new();
+    g_signal_connect(self->qmp, "event", G_CALLBACK(qmp_event_cb), self);
+    podvm_qmp_client_connect_async(self->qmp, self->qmp_path, self->config->qmp_connect_timeout_ms,
+                                   NULL, callback, user_data);
+}
+
+static void
+start_op(PodvmPod *self, GTask *task)
+{
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) argv = NULL;
+    g_autofree char *banner = NULL;
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *now_text = g_date_time_format_iso8601(now);
+    PodvmQemuArgvContext ctx = {0};
+    const char *env[] = {"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL};
+    int qmp_fd = -1, console_fd = -1, log_fd;
+
+    if (self->phase != PODVM_PHASE_PENDING && self->phase != PODVM_PHASE_STOPPED &&
+        self->phase != PODVM_PHASE_SUCCEEDED && self->phase != PODVM_PHASE_FAILED) {
+        wrong_phase(self, task, _("it is already running"));
+        return;
+    }
+    g_clear_handle_id(&self->backoff_timer, g_source_remove);
+    g_clear_error(&self->start_error);
+    self->guest_shutdown = FALSE;
+    set_phase(self, PODVM_PHASE_STARTING, NULL, NULL);
+
+    if (g_mkdir_with_parents(self->run_dir, 0700) != 0) {
+        int saved = errno;
+        start_fail(self, task,
+                   g_error_new(PODVM_ERROR, PODVM_ERROR_IO, _("cannot create '%s': %s"),
+                               self->run_dir, g_strerror(saved)));
+        return;
+    }
+    qmp_fd = listen_unix(self->qmp_path, &error);
+    if (qmp_fd >= 0 && self->spec->autoattach_serial_console)
+        console_fd = listen_unix(self->console_path, &error);
+    if (error != NULL) {
+        if (qmp_fd >= 0)
+            close(qmp_fd);
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+
+    ctx.qemu_binary = self->config->qemu_binary;
+    ctx.accel = self->config->accel;
+    ctx.uid = self->spec->uid;
+    ctx.qmp_socket = self->qmp_path;
+    ctx.console_socket = self->console_path;
+    ctx.console_log = self->console_log;
+    ctx.qmp_listen_fd = QMP_CHILD_FD;
+    ctx.console_listen_fd = console_fd >= 0 ? CONSOLE_CHILD_FD : -1;
+    ctx.host_cpus = self->config->host_cpus;
+    ctx.debug = data->options.debug;
+    argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
+    if (argv == NULL) {
+        close(qmp_fd);
+        if (console_fd >= 0)
+            close(console_fd);
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+
+    /* QEMU's stdout and stderr, appended, with a banner per start. */
+    log_fd = open(self->qemu_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (log_fd >= 0) {
+        banner = g_strdup_printf("=== podvmd: starting QEMU at %s ===\n", now_text);
+        if (write(log_fd, banner, strlen(banner)) < 0)
+            pod_log(self, G_LOG_LEVEL_DEBUG, "cannot write the QEMU log banner");
+    }
+
+    launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+    g_subprocess_launcher_set_environ(launcher, (char **)env);
+    g_subprocess_launcher_set_child_setup(launcher, child_setup, NULL, NULL);
+    if (log_fd >= 0) {
+        g_subprocess_launcher_take_stdout_fd(launcher, dup(log_fd));
+        g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
+    }
+    g_subprocess_launcher_take_fd(launcher, qmp_fd, QMP_CHILD_FD);
+    if (console_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, console_fd, CONSOLE_CHILD_FD);
+
+    self->subprocess = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &error);
+    if (self->subprocess == NULL) {
+        g_prefix_error(&error, _("cannot run QEMU '%s': "), self->config->qemu_binary);
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    self->qemu_pid = atoi(g_subprocess_get_identifier(self->subprocess));
+    self->qemu_start_ticks = process_start_ticks(self->qemu_pid);
+    g_subprocess_wait_async(self->subprocess, NULL, subprocess_wait_cb, g_object_ref(self));
+    /* If QEMU dies before it is running, qemu_exited() reports to this task. */
+    self->exit_task = task;
+    self->exit_continuation = start_failed_after_exit;
+    save_or_log(self);
+    step(self, "QEMU started (pid %d, accelerator %s)", self->qemu_pid,
+         podvm_accel_to_string(self->config->accel));
+    connect_qmp(self, start_qmp_cb, g_object_ref(task));
+}
+
+/* -- stop, kill, restart, delete -- */
+
+static gboolean
+quit_timeout_cb(gpointer user_data)
+{
+    PodvmPod *self = user_data;
+
+    self->quit_timer = 0;
+    step(self, "QEMU did not quit within %u ms; sending SIGKILL", self->config->stop_quit_timeout_ms);
+    kill_qemu(self);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+quit_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(JsonNode) reply = NULL;
+    g_autoptr(GError) error = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    /* A closed socket is the expected answer to quit; the exit is what counts. */
+    if (reply == NULL && !g_error_matches(error, PODVM_QMP_ERROR, PODVM_QMP_ERROR_CLOSED))
+        g_debug("quit: %s", error->message);
+}
+
+static void
+send_quit(PodvmPod *self)
+{
+    step(self, "asking QEMU to quit");
+    if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
+        podvm_qmp_client_execute_async(self->qmp, "quit", NULL, NULL, PODVM_QMP_TIMEOUT_DEFAULT,
+                                       NULL, quit_cb, NULL);
+    g_clear_handle_id(&self->quit_timer, g_source_remove);
+    self->quit_timer = g_timeout_add(self->config->stop_quit_timeout_ms, quit_timeout_cb, self);
+}
+
+static gboolean
+grace_timeout_cb(gpointer user_data)
+{
+    PodvmPod *self = user_data;
+
+    self->grace_timer = 0;
+    step(self, "the guest did not power off within the grace period");
+    send_quit(self);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+powerdown_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(JsonNode) reply = NULL;
+    g_autoptr(GError) error = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    if (reply == NULL)
+        g_debug("system_powerdown: %s", error->message);
+}
+
+/* Stops QEMU the graceful way and calls @continuation once it has exited. */
+static void
+begin_stop(PodvmPod *self, GTask *task, gint grace_seconds, ExitContinuation continuation)
+{
+    PodvmPhase was = self->phase;
+
+    if (grace_seconds < 0)
+        grace_seconds = (gint)self->spec->termination_grace_period_seconds;
+    self->exit_intent = "Stopped";
+    self->exit_task = task;
+    self->exit_continuation = continuation;
+    set_phase(self, PODVM_PHASE_STOPPING, NULL, NULL);
+
+    if (was == PODVM_PHASE_PAUSED) {
+        /* A paused guest cannot handle ACPI: there is nothing to wait for. */
+        step(self, "the guest is paused; skipping ACPI power-down");
+        send_quit(self);
+    } else if (grace_seconds == 0) {
+        send_quit(self);
+    } else {
+        step(self, "sent ACPI power-down; waiting up to %d s for the guest", grace_seconds);
+        if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
+            podvm_qmp_client_execute_async(self->qmp, "system_powerdown", NULL, NULL,
+                                           PODVM_QMP_TIMEOUT_DEFAULT, NULL, powerdown_cb, NULL);
+        self->grace_timer = g_timeout_add_seconds((guint)grace_seconds, grace_timeout_cb, self);
+    }
+}
+
+static void
+stop_done(PodvmPod *self, GTask *task)
+{
+    op_return(self, task, NULL);
+}
+
+static void
+restart_stopped(PodvmPod *self, GTask *task)
+{
+    start_op(self, task);
+}
+
+static void
+delete_files(PodvmPod *self, GTask *task)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_clear_handle_id(&self->backoff_timer, g_source_remove);
+    if (!podvm_store_remove_tree(self->run_dir, &error) ||
+        !podvm_store_remove_tree(self->state_dir, &error)) {
+        op_return(self, task, g_steal_pointer(&error));
+        return;
+    }
+    self->deleted = TRUE;
+    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': deleted", self->spec->name);
+    op_return(self, task, NULL);
+    g_signal_emit(self, signals[SIGNAL_DELETED], 0);
+}
+
+static void
+pause_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    if (self->current != task)
+        return;
+    if (reply == NULL) {
+        op_return(self, task, podvm_error_from_component(error));
+        return;
+    }
+    /* The STOP/RESUME event usually came first; this is for when it did not. */
+    if (data->op == PODVM_POD_OP_PAUSE && self->phase == PODVM_PHASE_RUNNING)
+        set_phase(self, PODVM_PHASE_PAUSED, "Paused", NULL);
+    else if (data->op == PODVM_POD_OP_RESUME && self->phase == PODVM_PHASE_PAUSED)
+        set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
+    op_return(self, task, NULL);
+}
+
+static void
+run_op(PodvmPod *self, GTask *task)
+{
+    OpData *data = g_task_get_task_data(task);
+    gboolean has_qemu = podvm_phase_has_qemu(self->phase);
+
+    if (g_task_return_error_if_cancelled(task)) {
+        self->current = NULL;
+        g_object_unref(task);
+        run_next(self);
+        return;
+    }
+    switch (data->op) {
+    case PODVM_POD_OP_START:
+        start_op(self, task);
+        break;
+    case PODVM_POD_OP_STOP:
+        if (!has_qemu) {
+            if (self->backoff_timer != 0) {
+                /* Stopping a pod that waits to restart: it stays down. */
+                g_clear_handle_id(&self->backoff_timer, g_source_remove);
+                set_phase(self, PODVM_PHASE_STOPPED, "Stopped", NULL);
+                op_return(self, task, NULL);
+                return;
+            }
+            wrong_phase(self, task, _("there is nothing to stop"));
+            return;
+        }
+        begin_stop(self, task, data->options.grace_seconds, stop_done);
+        break;
+    case PODVM_POD_OP_RESTART:
+        if (!has_qemu) {
+            start_op(self, task);
+            return;
+        }
+        begin_stop(self, task, data->options.grace_seconds, restart_stopped);
+        break;
+    case PODVM_POD_OP_PAUSE:
+        if (self->phase == PODVM_PHASE_PAUSED) {
+            op_return(self, task, NULL);
+            return;
+        }
+        if (self->phase != PODVM_PHASE_RUNNING) {
+            wrong_phase(self, task, _("only a running pod can be paused"));
+            return;
+        }
+        qmp_for_task(self, task, "stop", PODVM_QMP_TIMEOUT_DEFAULT, pause_cb);
+        break;
+    case PODVM_POD_OP_RESUME:
+        if (self->phase == PODVM_PHASE_RUNNING) {
+            op_return(self, task, NULL);
+            return;
+        }
+        if (self->phase != PODVM_PHASE_PAUSED) {
+            wrong_phase(self, task, _("only a paused pod can be resumed"));
+            return;
+        }
+        qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, pause_cb);
+        break;
+    case PODVM_POD_OP_DELETE:
+        if (has_qemu && !data->options.force) {
+            wrong_phase(self, task, _("stop it first, or delete it with force"));
+            return;
+        }
+        if (has_qemu) {
+            self->exit_intent = "Killed";
+            self->exit_task = task;
+            self->exit_continuation = delete_files;
+            step(self, "deleting with force: killing QEMU");
+            kill_qemu(self);
+            return;
+        }
+        delete_files(self, task);
+        break;
+    case PODVM_POD_OP_KILL:
+    default:
+        g_assert_not_reached();
+    }
+}
+
+static gboolean
+run_next_idle_cb(gpointer user_data)
+{
+    g_autoptr(PodvmPod) self = user_data;
+
+    if (self->current == NULL && !g_queue_is_empty(&self->queue)) {
+        self->current = g_queue_pop_head(&self->queue);
+        run_op(self, self->current);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void
+run_next(PodvmPod *self)
+{
+    /* From an idle: never re-enter an operation from another's completion. */
+    if (self->current == NULL && !g_queue_is_empty(&self->queue))
+        g_idle_add(run_next_idle_cb, g_object_ref(self));
+}
+
+void
+podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *options,
+                    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    OpData *data = g_new0(OpData, 1);
+    PodvmPodOpOptions defaults = PODVM_POD_OP_OPTIONS_INIT;
+
+    g_task_set_source_tag(task, podvm_pod_run_async);
+    data->op = op;
+    data->options = options != NULL ? *options : defaults;
+    g_task_set_task_data(task, data, g_free);
+
+    if (self->deleted) {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
+                                _("pod '%s' was deleted"), self->spec->name);
+        return;
+    }
+    if (op == PODVM_POD_OP_KILL) {
+        /* Kill does not wait in line: it is what ends a stuck operation. */
+        if (self->subprocess == NULL && self->pidfd < 0) {
+            g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                                    _("pod '%s' is %s; there is nothing to kill"),
+                                    self->spec->name, podvm_phase_to_string(self->phase));
+            return;
+        }
+        if (self->exit_intent == NULL || self->phase == PODVM_PHASE_STARTING)
+            self->exit_intent = "Killed";
+        step(self, "killing QEMU (SIGKILL)");
+        g_ptr_array_add(self->kill_waiters, g_steal_pointer(&task));
+        kill_qemu(self);
+        return;
+    }
+    g_queue_push_tail(&self->queue, g_steal_pointer(&task));
+    run_next(self);
+}
+
+gboolean
+podvm_pod_run_finish(PodvmPod *self, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* ---- passthrough, console, log ---------------------------------------- */
+
+static void
+qmp_passthrough_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    g_autoptr(GError) error = NULL;
+    JsonNode *reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+
+    if (reply == NULL)
+        g_task_return_error(task, podvm_error_from_component(error));
+    else
+        g_task_return_pointer(task, reply, (GDestroyNotify)json_node_unref);
+}
+
+void
+podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable,
+                    GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    JsonObject *obj = JSON_NODE_HOLDS_OBJECT(command) ? json_node_get_object(command) : NULL;
+    const char *execute = obj != NULL ? json_object_get_string_member_with_default(obj, "execute",
+                                                                                   NULL)
+                                      : NULL;
+    JsonObject *arguments = obj != NULL ? json_object_get_object_member(obj, "arguments") : NULL;
+
+    g_task_set_source_tag(task, podvm_pod_qmp_async);
+    if (execute == NULL) {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                                _("a QMP command is an object with \"execute\" and optionally "
+                                  "\"arguments\""));
+        return;
+    }
+    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                                _("pod '%s' is %s; QEMU's monitor is not connected"),
+                                self->spec->name, podvm_phase_to_string(self->phase));
+        return;
+    }
+    podvm_qmp_client_execute_async(self->qmp, execute, arguments, NULL, PODVM_QMP_TIMEOUT_HOTPLUG,
+                                   cancellable, qmp_passthrough_cb, g_steal_pointer(&task));
+}
+
+JsonNode *
+podvm_pod_qmp_finish(PodvmPod *self, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, self), NULL);
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+int
+podvm_pod_open_console(PodvmPod *self, gboolean replay, GError **error)
+{
+    if (self->console == NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                    _("pod '%s' is %s; its console is available while it runs"),
+                    self->spec->name, podvm_phase_to_string(self->phase));
+        return -1;
+    }
+    return podvm_console_open_client(self->console, replay, error);
+}
+
+int
+podvm_pod_open_log(PodvmPod *self, GError **error)
+{
+    int fd = open(self->console_log, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+
+    if (fd < 0) {
+        int saved = errno;
+        if (saved == ENOENT) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
+                        _("pod '%s' has no console log yet: it has not run"), self->spec->name);
+        } else {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot open the log of pod '%s': %s"),
+                        self->spec->name, g_strerror(saved));
+        }
+    }
+    return fd;
+}
+
+/* ---- reconnecting after a daemon restart ------------------------------- */
+
+static void
+reconcile_stop_done(PodvmPod *self, GTask *task)
+{
+    /* No operation owns this exit: it ends a stop that was under way. */
+}
+
+static void
+reconcile_kill_done(PodvmPod *self, GTask *task)
+{
+    maybe_schedule_restart(self);
+}
+
+static void
+reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = NULL;
+    const char *status = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    if (reply == NULL) {
+        set_phase(self, self->phase, "QmpUnreachable", error->message);
+        g_task_return_error(task, podvm_error_from_component(error));
+        return;
+    }
+    if (JSON_NODE_HOLDS_OBJECT(reply))
+        status = json_object_get_string_member_with_default(json_node_get_object(reply), "status",
+                                                            NULL);
+    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': reconnected to QEMU pid %d (status %s)",
+            self->spec->name, self->qemu_pid, status ? status : "unknown");
+
+    if (self->phase == PODVM_PHASE_STARTING || g_strcmp0(status, "prelaunch") == 0) {
+        /* Killed halfway through its start: tear it down and say so. */
+        self->start_error = g_error_new(PODVM_ERROR, PODVM_ERROR_FAILED,
+                                        _("the start was interrupted by a podvmd restart"));
+        self->phase = PODVM_PHASE_STARTING;
+        self->exit_continuation = reconcile_kill_done;
+        kill_qemu(self);
+    } else if (self->phase == PODVM_PHASE_STOPPING) {
+        self->exit_intent = "Stopped";
+        self->exit_continuation = reconcile_stop_done;
+        send_quit(self);
+    } else if (g_strcmp0(status, "running") == 0) {
+        if (self->phase != PODVM_PHASE_RUNNING)
+            set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
+        self->running_since_us = g_get_monotonic_time();
+    } else if (g_strcmp0(status, "paused") == 0) {
+        if (self->phase != PODVM_PHASE_PAUSED)
+            set_phase(self, PODVM_PHASE_PAUSED, "Paused", NULL);
+    } else if (g_strcmp0(status, "shutdown") == 0) {
+        self->guest_shutdown = TRUE;
+        send_quit(self);
+    }
+    if (self->spec->autoattach_serial_console && self->phase != PODVM_PHASE_STARTING) {
+        self->console = podvm_console_new(self->spec->name);
+        podvm_console_connect_async(self->console, self->console_path, NULL, NULL, NULL);
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+reconcile_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_qmp_client_connect_finish(PODVM_QMP_CLIENT(source), result, &error)) {
+        /* Never kill a guest we merely cannot talk to; say so and keep watching. */
+        set_phase(self, self->phase, "QmpUnreachable", error->message);
+        g_task_return_error(task, podvm_error_from_component(error));
+        return;
+    }
+    podvm_qmp_client_execute_async(self->qmp, "query-status", NULL, NULL, PODVM_QMP_TIMEOUT_QUERY,
+                                   NULL, reconcile_status_cb, g_steal_pointer(&task));
+}
+
+static gboolean
+console_log_shows_poweroff(PodvmPod *self)
+{
+    g_autofree char *tail = tail_of_file(self->console_log, 4096);
+
+    return tail != NULL && strstr(tail, "reboot: Power down") != NULL;
+}
+
+void
+podvm_pod_reconcile_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+
+    g_task_set_source_tag(task, podvm_pod_reconcile_async);
+    if (!podvm_phase_has_qemu(self->phase)) {
+        /* A pod that waited to restart when the daemon stopped waits again. */
+        maybe_schedule_restart(self);
+        g_task_return_boolean(task, TRUE);
+        return;
+    }
+    if (!process_is_our_qemu(self, self->qemu_pid)) {
+        self->qemu_pid = 0;
+        self->qemu_start_ticks = 0;
+        if (self->phase == PODVM_PHASE_STOPPING) {
+            set_phase(self, PODVM_PHASE_STOPPED, "Stopped",
+                      _("QEMU exited while podvmd was down"));
+        } else if (console_log_shows_poweroff(self)) {
+            set_phase(self, PODVM_PHASE_SUCCEEDED, "GuestShutdown",
+                      _("the guest powered off while podvmd was down"));
+            maybe_schedule_restart(self);
+        } else {
+            set_phase(self, PODVM_PHASE_FAILED, "QemuExited", _("exited while podvmd was down"));
+            maybe_schedule_restart(self);
+        }
+        g_task_return_boolean(task, TRUE);
+        return;
+    }
+    self->pidfd = (int)syscall(SYS_pidfd_open, self->qemu_pid, 0);
+    if (self->pidfd < 0) {
+        int saved = errno;
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_IO,
+                                _("cannot watch QEMU pid %d: %s"), self->qemu_pid,
+                                g_strerror(saved));
+        return;
+    }
+    self->pidfd_watch = g_unix_fd_add(self->pidfd, G_IO_IN, pidfd_cb, self);
+    connect_qmp(self, reconcile_qmp_cb, g_steal_pointer(&task));
+}
+
+gboolean
+podvm_pod_reconcile_finish(PodvmPod *self, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+    return g_task_propagate_boolean(G_TASK(result), error);
+}

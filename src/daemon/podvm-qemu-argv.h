@@ -32,6 +32,16 @@ typedef struct {
     const char *console_socket;/* run_dir/pods/NAME/console.sock */
     const char *console_log;   /* run_dir/pods/NAME/console.log (QEMU's chardev logfile) */
     const char *pidfile;       /* run_dir/pods/NAME/qemu.pid, or NULL */
+    /*
+     * When > 0: the fd number (in QEMU) of a listening unix socket that
+     * podvmd bound to qmp_socket / console_socket before the spawn; the
+     * chardev then uses fd=N instead of path= (libvirt does the same: the
+     * daemon can connect at once, without polling for the socket to appear).
+     * 0 or -1: QEMU binds the path itself. The path fields are still required (the
+     * console logfile, and for the record).
+     */
+    int qmp_listen_fd;
+    int console_listen_fd;
     guint host_cpus;           /* for the apps rule */
     gboolean debug;            /* FALSE adds "quiet" to the kernel command line */
 } PodvmQemuArgvContext;

@@ -1,1 +1,159 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "podvm-error.h"
+
+static gboolean
+set_errno_error(GError **error, int saved_errno, const char *what, const char *path)
+{
+    g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, "%s '%s': %s", what, path,
+                g_strerror(saved_errno));
+    return FALSE;
+}
+
+static gboolean
+fsync_directory_of(const char *path, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    gboolean ok;
+
+    if (fd < 0)
+        return set_errno_error(error, errno, _("cannot open directory"), dir);
+    ok = fsync(fd) == 0;
+    if (!ok)
+        set_errno_error(error, errno, _("cannot sync directory"), dir);
+    close(fd);
+    return ok;
+}
+
+gboolean
+podvm_store_write_durable(const char *path, const char *contents, gsize length, GError **error)
+{
+    g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+    gsize written = 0;
+    int fd;
+
+    /* A stale temporary file is from a write that died halfway. */
+    (void)unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return set_errno_error(error, errno, _("cannot create"), tmp);
+    while (written < length) {
+        ssize_t n = write(fd, contents + written, length - written);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int saved = n < 0 ? errno : ENOSPC;
+            close(fd);
+            (void)unlink(tmp);
+            return set_errno_error(error, saved, _("cannot write"), tmp);
+        }
+        written += (gsize)n;
+    }
+    if (fsync(fd) != 0) {
+        int saved = errno;
+        close(fd);
+        (void)unlink(tmp);
+        return set_errno_error(error, saved, _("cannot sync"), tmp);
+    }
+    if (close(fd) != 0) {
+        int saved = errno;
+        (void)unlink(tmp);
+        return set_errno_error(error, saved, _("cannot write"), tmp);
+    }
+    if (rename(tmp, path) != 0) {
+        int saved = errno;
+        (void)unlink(tmp);
+        return set_errno_error(error, saved, _("cannot replace"), path);
+    }
+    return fsync_directory_of(path, error);
+}
+
+gboolean
+podvm_store_write_json(const char *path, JsonNode *node, GError **error)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autofree char *text = NULL;
+    gsize length = 0;
+
+    json_generator_set_root(gen, node);
+    json_generator_set_pretty(gen, TRUE);
+    text = json_generator_to_data(gen, &length);
+    return podvm_store_write_durable(path, text, length, error);
+}
+
+JsonNode *
+podvm_store_read_json(const char *path, GError **error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) local = NULL;
+    g_autofree char *data = NULL;
+    struct stat st;
+    ssize_t n;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    if (fd < 0) {
+        int saved = errno;
+        g_set_error(error, PODVM_ERROR, saved == ENOENT ? PODVM_ERROR_NOT_FOUND : PODVM_ERROR_IO,
+                    _("cannot open state file '%s': %s"), path, g_strerror(saved));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        st.st_size > PODVM_STORE_MAX_FILE) {
+        close(fd);
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO,
+                    _("refusing state file '%s': not a regular file of ours under %d bytes"),
+                    path, PODVM_STORE_MAX_FILE);
+        return NULL;
+    }
+    data = g_malloc(st.st_size + 1);
+    n = read(fd, data, st.st_size);
+    close(fd);
+    if (n != st.st_size) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot read state file '%s'"), path);
+        return NULL;
+    }
+    data[n] = '\0';
+    if (!json_parser_load_from_data(parser, data, n, &local)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("state file '%s' is not valid JSON: %s"),
+                    path, local->message);
+        return NULL;
+    }
+    return json_node_copy(json_parser_get_root(parser));
+}
+
+gboolean
+podvm_store_remove_tree(const char *path, GError **error)
+{
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+    GStatBuf st;
+
+    if (g_lstat(path, &st) != 0)
+        return errno == ENOENT ? TRUE : set_errno_error(error, errno, _("cannot remove"), path);
+    if (!S_ISDIR(st.st_mode)) {
+        if (g_unlink(path) != 0)
+            return set_errno_error(error, errno, _("cannot remove"), path);
+        return TRUE;
+    }
+    dir = g_dir_open(path, 0, error);
+    if (dir == NULL)
+        return FALSE;
+    while ((name = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *child = g_build_filename(path, name, NULL);
+        if (!podvm_store_remove_tree(child, error))
+            return FALSE;
+    }
+    if (g_rmdir(path) != 0)
+        return set_errno_error(error, errno, _("cannot remove"), path);
+    return TRUE;
+}

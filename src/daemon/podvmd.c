@@ -1,1 +1,216 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* podvmd: options, configuration, the bus name, signals. Everything else is in the core. */
+#include "podvm-build-config.h"
+#include "podvm-config.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <glib/gi18n-lib.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "podvm-config-defaults.h"
+#include "podvm-dbus-front.h"
+#include "podvm-error.h"
+#include "podvm-manager.h"
+
+typedef struct {
+    GMainLoop *loop;
+    PodvmManager *manager;
+    PodvmDBusFront *front;
+    int exit_code;
+} Daemon;
+
+static gboolean verbose;
+
+/*
+ * sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET (bolt does
+ * the same). Nothing happens outside systemd.
+ */
+static void
+notify_systemd(const char *state)
+{
+    const char *socket_path = g_getenv("NOTIFY_SOCKET");
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    socklen_t length;
+    size_t path_length;
+    int fd;
+
+    if (socket_path == NULL || (socket_path[0] != '/' && socket_path[0] != '@'))
+        return;
+    path_length = strlen(socket_path);
+    if (path_length >= sizeof addr.sun_path)
+        return;
+    memcpy(addr.sun_path, socket_path, path_length);
+    if (addr.sun_path[0] == '@')
+        addr.sun_path[0] = '\0'; /* abstract namespace */
+    length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_length);
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, length) < 0)
+        g_debug("sd_notify: %s", g_strerror(errno));
+    close(fd);
+}
+
+static GLogWriterOutput
+log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+    if ((level & G_LOG_LEVEL_DEBUG) && !verbose)
+        return G_LOG_WRITER_HANDLED;
+    if (g_log_writer_is_journald(fileno(stderr)) &&
+        g_log_writer_journald(level, fields, n_fields, user_data) == G_LOG_WRITER_HANDLED)
+        return G_LOG_WRITER_HANDLED;
+    /* Everything to stderr: stdout is not a log. */
+    {
+        g_autofree char *line = g_log_writer_format_fields(level, fields, n_fields, FALSE);
+        fprintf(stderr, "%s\n", line);
+        fflush(stderr);
+    }
+    return G_LOG_WRITER_HANDLED;
+}
+
+static gboolean
+quit_cb(gpointer user_data)
+{
+    Daemon *daemon = user_data;
+
+    g_message("stopping podvmd; pods keep running");
+    notify_systemd("STOPPING=1");
+    g_main_loop_quit(daemon->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+static void
+bus_acquired_cb(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+    Daemon *daemon = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_dbus_front_export(daemon->front, connection, &error)) {
+        g_critical("cannot export the D-Bus objects: %s", error->message);
+        daemon->exit_code = 1;
+        g_main_loop_quit(daemon->loop);
+    }
+}
+
+static void
+name_acquired_cb(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+    g_message("podvmd %s ready on the bus as %s", PODVM_VERSION, name);
+    notify_systemd("READY=1");
+}
+
+static void
+name_lost_cb(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+    Daemon *daemon = user_data;
+
+    g_printerr(_("podvmd: cannot own the bus name %s (is another podvmd running, or is the "
+                 "bus policy missing?)\n"),
+               name);
+    daemon->exit_code = 1;
+    g_main_loop_quit(daemon->loop);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_autoptr(GOptionContext) context = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmConfig) config = NULL;
+    g_autofree char *config_file = NULL;
+    g_autofree char *state_dir = NULL;
+    g_autofree char *run_dir = NULL;
+    g_autofree char *accel = NULL;
+    g_autofree char *qemu = NULL;
+    gboolean session = FALSE;
+    gboolean version = FALSE;
+    Daemon daemon = {0};
+    guint owner_id;
+    GOptionEntry entries[] = {
+        {"session", 0, 0, G_OPTION_ARG_NONE, &session, N_("Use the session bus (for tests)"), NULL},
+        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file, N_("Configuration file"), "FILE"},
+        {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir, N_("Durable state directory"),
+         "DIR"},
+        {"run-dir", 0, 0, G_OPTION_ARG_FILENAME, &run_dir, N_("Runtime directory (sockets)"),
+         "DIR"},
+        {"accel", 0, 0, G_OPTION_ARG_STRING, &accel, N_("Accelerator: auto, kvm or tcg"),
+         "ACCEL"},
+        {"qemu", 0, 0, G_OPTION_ARG_FILENAME, &qemu, N_("QEMU binary"), "PATH"},
+        {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Log debug messages"), NULL},
+        {"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL},
+        {NULL}};
+
+    setlocale(LC_ALL, "");
+    bindtextdomain(GETTEXT_PACKAGE, PODVM_LOCALEDIR);
+    bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+    textdomain(GETTEXT_PACKAGE);
+
+    context = g_option_context_new(NULL);
+    g_option_context_set_summary(context, _("Runs pods as QEMU virtual machines."));
+    g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+    if (!g_option_context_parse(context, &argc, &argv, &error)) {
+        g_printerr("podvmd: %s\n", error->message);
+        return 2;
+    }
+    if (version) {
+        g_print("podvmd %s\n", PODVM_VERSION);
+        return 0;
+    }
+    g_log_set_writer_func(log_writer, NULL, NULL);
+
+    config = podvm_config_new_defaults();
+    if (!podvm_config_load_file(config, config_file ? config_file : PODVM_DEFAULT_CONFIG_FILE,
+                                config_file != NULL, &error)) {
+        g_printerr("podvmd: %s\n", error->message);
+        return 1;
+    }
+    if (state_dir != NULL) {
+        g_free(config->state_dir);
+        config->state_dir = g_steal_pointer(&state_dir);
+    }
+    if (run_dir != NULL) {
+        g_free(config->run_dir);
+        config->run_dir = g_steal_pointer(&run_dir);
+    }
+    if (qemu != NULL) {
+        g_free(config->qemu_binary);
+        config->qemu_binary = g_steal_pointer(&qemu);
+    }
+    if (accel != NULL && !podvm_accel_from_string(accel, &config->accel_requested, &error)) {
+        g_printerr("podvmd: --accel: %s\n", error->message);
+        return 2;
+    }
+    config->session_bus = session;
+    if (!podvm_config_finish(config, &error)) {
+        g_printerr("podvmd: %s\n", error->message);
+        return 1;
+    }
+    g_message("%s", config->accel_why);
+    g_message("state in %s, sockets in %s", config->state_dir, config->run_dir);
+
+    daemon.loop = g_main_loop_new(NULL, FALSE);
+    daemon.manager = podvm_manager_new(config);
+    podvm_manager_load(daemon.manager);
+    daemon.front = podvm_dbus_front_new(daemon.manager);
+
+    g_unix_signal_add(SIGTERM, quit_cb, &daemon);
+    g_unix_signal_add(SIGINT, quit_cb, &daemon);
+    owner_id = g_bus_own_name(session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, PODVM_DBUS_NAME,
+                              G_BUS_NAME_OWNER_FLAGS_NONE, bus_acquired_cb, name_acquired_cb,
+                              name_lost_cb, &daemon, NULL);
+
+    g_main_loop_run(daemon.loop);
+
+    g_bus_unown_name(owner_id);
+    podvm_manager_detach_all(daemon.manager);
+    g_clear_object(&daemon.front);
+    g_clear_object(&daemon.manager);
+    g_main_loop_unref(daemon.loop);
+    return daemon.exit_code;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "podvm-dbus-generated.h"
+
+G_BEGIN_DECLS
+
+#define PODVMCTL_BUS_NAME     "io.podvm.PodVM1"
+#define PODVMCTL_MANAGER_PATH "/io/podvm/PodVM1"
+
+/* Exit statuses of podvmctl. */
+enum {
+    PODVMCTL_EXIT_OK = 0,
+    PODVMCTL_EXIT_FAILURE = 1,     /* the operation failed */
+    PODVMCTL_EXIT_USAGE = 2,       /* unknown command or option, missing argument */
+    PODVMCTL_EXIT_UNREACHABLE = 3, /* no bus, or podvmd is not on it */
+};
+
+/* D-Bus timeouts (ms) for ordinary calls and for ones that may wait a grace period. */
+#define PODVMCTL_TIMEOUT_DEFAULT (60 * 1000)
+#define PODVMCTL_TIMEOUT_LONG    G_MAXINT
+
+/* State shared by every subcommand; the connection is made on first use. */
+typedef struct {
+    GBusType bus_type;          /* G_BUS_TYPE_SYSTEM or G_BUS_TYPE_SESSION */
+    GDBusConnection *connection; /* owned; NULL until podvmctl_get_manager() */
+    PodvmDBusManager *manager;  /* owned; NULL until podvmctl_get_manager() */
+    gboolean unreachable;       /* the last failure was about reaching podvmd */
+} PodvmCtl;
+
+/* A subcommand: argv[0] is the command name; returns the exit status. */
+typedef int (*PodvmCtlCommandFunc)(PodvmCtl *ctl, int argc, char **argv);
+
+int podvmctl_cmd_create(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_run(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_start(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_stop(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_kill(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_pause(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_resume(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_restart(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_delete(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_console(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_logs(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_events(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_qmp(PodvmCtl *ctl, int argc, char **argv);
+
+/*
+ * Attaches the terminal to the pod's serial console until the user leaves
+ * (Ctrl-a x, Ctrl-]), stdin ends or the console closes; @replay first
+ * prints the console's recent output. Used by `console` and `run`.
+ * Returns the exit status.
+ */
+int podvmctl_console_attach(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name, gboolean replay);
+
+G_END_DECLS

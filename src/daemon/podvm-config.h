@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+#include "podvm-qemu-argv.h"
+
+G_BEGIN_DECLS
+
+/*
+ * podvmd's configuration: /etc/podvm/podvmd.conf (GKeyFile) with
+ * command-line overrides. Plain data, shared read-only by the manager and
+ * every pod once loaded.
+ */
+typedef struct {
+    char *config_file;   /* what was loaded, or NULL */
+    char *state_dir;     /* durable: pods/NAME/pod.json */
+    char *run_dir;       /* volatile: pods/NAME/{qmp,console}.sock, logs */
+    char *qemu_binary;
+    PodvmAccel accel_requested;
+    PodvmAccel accel;    /* resolved: KVM or TCG */
+    char *accel_why;     /* one sentence for the log */
+    gboolean session_bus;
+    guint host_cpus;
+    guint qmp_connect_timeout_ms;
+    guint stop_quit_timeout_ms; /* after 'quit', before SIGKILL */
+    guint restart_backoff_initial_ms;
+    guint restart_backoff_max_ms;
+} PodvmConfig;
+
+PodvmConfig *podvm_config_new_defaults(void);
+/* Loads @path (missing file is fine when @must_exist is FALSE). */
+gboolean podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exist,
+                                GError **error);
+/* Resolves accel=auto (logs why) and makes the directories (0700). */
+gboolean podvm_config_finish(PodvmConfig *config, GError **error);
+void podvm_config_free(PodvmConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmConfig, podvm_config_free)
+
+G_END_DECLS

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "podvm-config.h"
+#include "podvm-pod.h"
+
+G_BEGIN_DECLS
+
+/*
+ * The one API both fronts (D-Bus, REST) call: the set of pods, their
+ * creation and deletion, and one event stream for all of them.
+ *
+ * Signals:
+ *   "pod-added" (PodvmPod *pod)
+ *   "pod-removed" (PodvmPod *pod)
+ *   "event" (const char *pod_name, const char *type, JsonObject *details)
+ */
+#define PODVM_TYPE_MANAGER (podvm_manager_get_type())
+G_DECLARE_FINAL_TYPE(PodvmManager, podvm_manager, PODVM, MANAGER, GObject)
+
+/* @config must outlive the manager. */
+PodvmManager *podvm_manager_new(const PodvmConfig *config);
+
+/*
+ * Loads every stored pod and reconnects each one on its own (a wedged
+ * QEMU cannot hold up the others). Pods whose state cannot be read are
+ * logged and skipped.
+ */
+void podvm_manager_load(PodvmManager *self);
+
+/*
+ * Validates and stores a new pod. @spec_json is a document of POD-SPEC.md.
+ * On a validation error, @out_problems (if not NULL) gets the list of
+ * PodvmSpecProblem*. A VirtualMachine that asks to run is also started.
+ */
+PodvmPod *podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize length,
+                                   GPtrArray **out_problems, GError **error);
+
+/* NULL with PODVM_ERROR_NOT_FOUND (message names the pod) when absent. */
+PodvmPod *podvm_manager_lookup(PodvmManager *self, const char *name, GError **error);
+
+/* Sorted by name; the pods are owned by the manager. */
+GPtrArray *podvm_manager_list(PodvmManager *self);
+
+/* [{metadata, spec, status}, ...] */
+JsonNode *podvm_manager_list_json(PodvmManager *self);
+
+const PodvmConfig *podvm_manager_get_config(PodvmManager *self);
+
+/* Drops every connection to QEMU without stopping any pod. */
+void podvm_manager_detach_all(PodvmManager *self);
+
+G_END_DECLS

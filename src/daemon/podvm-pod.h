@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "podvm-config.h"
+#include "podvm-spec.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+    PODVM_PHASE_PENDING,
+    PODVM_PHASE_STARTING,
+    PODVM_PHASE_RUNNING,
+    PODVM_PHASE_PAUSED,
+    PODVM_PHASE_STOPPING,
+    PODVM_PHASE_STOPPED,
+    PODVM_PHASE_SUCCEEDED,
+    PODVM_PHASE_FAILED,
+} PodvmPhase;
+
+const char *podvm_phase_to_string(PodvmPhase phase);
+gboolean podvm_phase_from_string(const char *text, PodvmPhase *out_phase);
+/* Whether a QEMU process belongs to the phase (Starting..Stopping). */
+gboolean podvm_phase_has_qemu(PodvmPhase phase);
+
+/*
+ * One pod: its spec, its status and, while it runs, its QEMU process, QMP
+ * connection and console. Operations (start, stop, pause, resume, restart,
+ * delete) run one at a time in arrival order, like libvirt's job lock;
+ * kill does not wait in line. Every change of phase is stored durably
+ * before it is announced.
+ *
+ * Signals:
+ *   "changed" ()  phase or status changed (already stored)
+ *   "event" (const char *type, JsonObject *details)
+ *   "deleted" ()  the pod's files are gone; drop it
+ */
+#define PODVM_TYPE_POD (podvm_pod_get_type())
+G_DECLARE_FINAL_TYPE(PodvmPod, podvm_pod, PODVM, POD, GObject)
+
+/* A new pod from a validated spec with a uid; stores it. */
+PodvmPod *podvm_pod_create(const PodvmConfig *config, const PodvmSpec *spec, GError **error);
+
+/*
+ * Loads a stored pod (state_dir/pods/NAME/pod.json) and, when its QEMU
+ * should be running, reconnects to it in the background
+ * (podvm_pod_reconcile_async) without restarting the guest.
+ */
+PodvmPod *podvm_pod_load(const PodvmConfig *config, const char *name, GError **error);
+void podvm_pod_reconcile_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data);
+gboolean podvm_pod_reconcile_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+
+const char *podvm_pod_get_name(PodvmPod *self);
+const char *podvm_pod_get_uid(PodvmPod *self);
+PodvmPhase podvm_pod_get_phase(PodvmPod *self);
+const PodvmSpec *podvm_pod_get_spec(PodvmPod *self);
+int podvm_pod_get_qemu_pid(PodvmPod *self);
+/* {phase, reason, message, qemuPid, startedAt, restartCount, conditions} */
+JsonNode *podvm_pod_get_status_json(PodvmPod *self);
+/* {metadata, spec, status} as podvmctl show prints it. */
+JsonNode *podvm_pod_to_json(PodvmPod *self);
+/* Paths of the pod's files. */
+const char *podvm_pod_get_console_log_path(PodvmPod *self);
+
+typedef enum {
+    PODVM_POD_OP_START,
+    PODVM_POD_OP_STOP,
+    PODVM_POD_OP_PAUSE,
+    PODVM_POD_OP_RESUME,
+    PODVM_POD_OP_RESTART,
+    PODVM_POD_OP_DELETE,
+    PODVM_POD_OP_KILL,
+} PodvmPodOp;
+
+const char *podvm_pod_op_to_string(PodvmPodOp op);
+
+typedef struct {
+    gboolean debug;       /* start: kernel boot messages on the console */
+    gint grace_seconds;   /* stop: -1 = the spec's terminationGracePeriodSeconds */
+    gboolean force;       /* delete: kill a running QEMU first */
+} PodvmPodOpOptions;
+
+#define PODVM_POD_OP_OPTIONS_INIT {FALSE, -1, FALSE}
+
+/*
+ * Runs an operation. Completes when the pod reached the operation's
+ * phase (start: Running; stop: Stopped; pause: Paused; ...), or with a
+ * PODVM_ERROR (WRONG_PHASE when the phase does not allow it).
+ */
+void podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *options,
+                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                         gpointer user_data);
+gboolean podvm_pod_run_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+
+/* Expert passthrough: one QMP command ({"execute", "arguments"}). */
+void podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data);
+JsonNode *podvm_pod_qmp_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+
+/* A console client fd (see PodvmConsole). */
+int podvm_pod_open_console(PodvmPod *self, gboolean replay, GError **error);
+/* A read-only fd on the console log. */
+int podvm_pod_open_log(PodvmPod *self, GError **error);
+
+/* Drops the connections without touching QEMU (daemon shutdown). */
+void podvm_pod_detach(PodvmPod *self);
+
+G_END_DECLS

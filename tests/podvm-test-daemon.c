@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-test-daemon.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "podvm-test-util.h"
+
+#define BUS_NAME "io.podvm.PodVM1"
+#define MANAGER_PATH "/io/podvm/PodVM1"
+
+PodvmTestDaemon *
+podvm_test_daemon_new(void)
+{
+    PodvmTestDaemon *daemon;
+
+    if (g_getenv("PODVMD") == NULL) {
+        g_test_skip("PODVMD is not set: run the tests with `meson test`");
+        return NULL;
+    }
+    if (!podvm_test_require_guest())
+        return NULL;
+
+    daemon = g_new0(PodvmTestDaemon, 1);
+    daemon->tmpdir = podvm_test_mkdtemp();
+    daemon->state_dir = g_build_filename(daemon->tmpdir, "state", NULL);
+    daemon->run_dir = g_build_filename(daemon->tmpdir, "run", NULL);
+    daemon->log_path = g_build_filename(daemon->tmpdir, "podvmd.log", NULL);
+    daemon->qemu_pids = g_ptr_array_new();
+    daemon->bus = g_test_dbus_new(G_TEST_DBUS_NONE);
+    g_test_dbus_up(daemon->bus);
+    podvm_test_daemon_start(daemon);
+    return daemon;
+}
+
+static void
+remember_pids(PodvmTestDaemon *daemon)
+{
+    g_autofree char *list = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonArray *pods;
+
+    if (daemon->manager == NULL ||
+        !podvm_dbus_manager_call_list_pods_sync(daemon->manager, &list, NULL, NULL) ||
+        !json_parser_load_from_data(parser, list, -1, NULL))
+        return;
+    pods = json_node_get_array(json_parser_get_root(parser));
+    for (guint i = 0; i < json_array_get_length(pods); i++) {
+        JsonObject *status = json_object_get_object_member(json_array_get_object_element(pods, i),
+                                                           "status");
+        gint64 pid = json_object_get_int_member_with_default(status, "qemuPid", 0);
+        if (pid > 0)
+            g_ptr_array_add(daemon->qemu_pids, GINT_TO_POINTER((int)pid));
+    }
+}
+
+static void
+stop_process(PodvmTestDaemon *daemon, int sig)
+{
+    if (daemon->process == NULL)
+        return;
+    remember_pids(daemon);
+    g_subprocess_send_signal(daemon->process, sig);
+    g_subprocess_wait(daemon->process, NULL, NULL);
+    g_clear_object(&daemon->process);
+    g_clear_object(&daemon->manager);
+    g_clear_object(&daemon->connection);
+}
+
+void
+podvm_test_daemon_free(PodvmTestDaemon *daemon)
+{
+    if (daemon == NULL)
+        return;
+    stop_process(daemon, SIGTERM);
+    /* The pods' QEMUs outlive podvmd by design: end the ones we caused. */
+    for (guint i = 0; i < daemon->qemu_pids->len; i++) {
+        int pid = GPOINTER_TO_INT(g_ptr_array_index(daemon->qemu_pids, i));
+        g_autofree char *cmdline_path = g_strdup_printf("/proc/%d/cmdline", pid);
+        g_autofree char *cmdline = NULL;
+        gsize length = 0;
+
+        /* Only a QEMU whose command line points into our temporary directory. */
+        if (g_file_get_contents(cmdline_path, &cmdline, &length, NULL) &&
+            memmem(cmdline, length, daemon->tmpdir, strlen(daemon->tmpdir)) != NULL)
+            kill(pid, SIGKILL);
+    }
+    if (g_test_failed()) {
+        g_autofree char *log = NULL;
+        if (g_file_get_contents(daemon->log_path, &log, NULL, NULL))
+            g_printerr("---- podvmd log ----\n%s\n--------------------\n", log);
+    }
+    g_test_dbus_down(daemon->bus);
+    g_object_unref(daemon->bus);
+    podvm_test_rmrf(daemon->tmpdir);
+    g_ptr_array_unref(daemon->qemu_pids);
+    g_free(daemon->tmpdir);
+    g_free(daemon->state_dir);
+    g_free(daemon->run_dir);
+    g_free(daemon->log_path);
+    g_free(daemon);
+}
+
+void
+podvm_test_daemon_start(PodvmTestDaemon *daemon)
+{
+    g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+    g_autoptr(GError) error = NULL;
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    const char *qemu = podvm_test_qemu_binary();
+
+    g_subprocess_launcher_set_stderr_file_path(launcher, NULL);
+    {
+        /* Append: a restarted daemon keeps the earlier log. */
+        int fd = open(daemon->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        g_assert_cmpint(fd, >=, 0);
+        g_subprocess_launcher_take_stderr_fd(launcher, fd);
+    }
+    daemon->process = g_subprocess_launcher_spawn(
+        launcher, &error, g_getenv("PODVMD"), "--session", "--verbose", "--accel", "tcg",
+        "--qemu", qemu, "--state-dir", daemon->state_dir, "--run-dir", daemon->run_dir, NULL);
+    g_assert_no_error(error);
+
+    daemon->connection = g_dbus_connection_new_for_address_sync(
+        g_test_dbus_get_bus_address(daemon->bus),
+        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+        NULL, NULL, &error);
+    g_assert_no_error(error);
+    /* Ready once the name has an owner that answers. */
+    while (g_get_monotonic_time() < deadline) {
+        g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+            daemon->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+            "org.freedesktop.DBus", "NameHasOwner", g_variant_new("(s)", BUS_NAME),
+            G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+        gboolean has_owner = FALSE;
+
+        if (reply != NULL)
+            g_variant_get(reply, "(b)", &has_owner);
+        if (has_owner)
+            break;
+        g_usleep(20000);
+    }
+    daemon->manager = podvm_dbus_manager_proxy_new_sync(
+        daemon->connection, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START, BUS_NAME, MANAGER_PATH, NULL,
+        &error);
+    g_assert_no_error(error);
+}
+
+void
+podvm_test_daemon_kill9(PodvmTestDaemon *daemon)
+{
+    stop_process(daemon, SIGKILL);
+}
+
+char *
+podvm_test_guest_spec(const char *name, const char *extra_args, const char *restart_policy,
+                      int grace_seconds)
+{
+    g_autofree char *kernel = podvm_test_guest_kernel();
+    g_autofree char *initrd = podvm_test_guest_initrd();
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *args = g_strdup_printf("console=ttyS0 %s", extra_args ? extra_args : "");
+    g_autoptr(JsonNode) root = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "apiVersion");
+    json_builder_add_string_value(b, "podvm.io/v1");
+    json_builder_set_member_name(b, "kind");
+    json_builder_add_string_value(b, "Pod");
+    json_builder_set_member_name(b, "metadata");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, name);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "spec");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "domain");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "resources");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "requests");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "memory");
+    json_builder_add_string_value(b, "128Mi");
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "cpu");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "cores");
+    json_builder_add_int_value(b, 1);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "firmware");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "kernelBoot");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "kernelPath");
+    json_builder_add_string_value(b, kernel);
+    json_builder_set_member_name(b, "initrdPath");
+    json_builder_add_string_value(b, initrd);
+    json_builder_set_member_name(b, "kernelArgs");
+    json_builder_add_string_value(b, g_strstrip(args));
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    if (restart_policy != NULL) {
+        json_builder_set_member_name(b, "restartPolicy");
+        json_builder_add_string_value(b, restart_policy);
+    }
+    json_builder_set_member_name(b, "terminationGracePeriodSeconds");
+    json_builder_add_int_value(b, grace_seconds);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    return json_to_string(root, FALSE);
+}
+
+PodvmDBusPod *
+podvm_test_daemon_pod(PodvmTestDaemon *daemon, const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+    PodvmDBusPod *pod;
+
+    podvm_dbus_manager_call_get_pod_sync(daemon->manager, name, &path, NULL, &error);
+    g_assert_no_error(error);
+    pod = podvm_dbus_pod_proxy_new_sync(daemon->connection,
+                                        G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+                                            G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                        BUS_NAME, path, NULL, &error);
+    g_assert_no_error(error);
+    /* Long operations (stop waits the grace period) must not hit the default 25 s. */
+    g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(pod), 120000);
+    return pod;
+}
+
+static char *
+get_property(PodvmTestDaemon *daemon, const char *name, const char *property)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(GVariant) reply = NULL;
+    g_autoptr(GVariant) value = NULL;
+
+    if (!podvm_dbus_manager_call_get_pod_sync(daemon->manager, name, &path, NULL, &error))
+        return NULL;
+    reply = g_dbus_connection_call_sync(daemon->connection, BUS_NAME, path,
+                                        "org.freedesktop.DBus.Properties", "Get",
+                                        g_variant_new("(ss)", "io.podvm.PodVM1.Pod", property),
+                                        G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                                        &error);
+    if (reply == NULL)
+        return NULL;
+    g_variant_get(reply, "(v)", &value);
+    return g_variant_dup_string(value, NULL);
+}
+
+char *
+podvm_test_daemon_phase(PodvmTestDaemon *daemon, const char *name)
+{
+    return get_property(daemon, name, "Phase");
+}
+
+JsonObject *
+podvm_test_daemon_status(PodvmTestDaemon *daemon, const char *name)
+{
+    g_autofree char *text = get_property(daemon, name, "Status");
+    g_autoptr(JsonParser) parser = json_parser_new();
+
+    g_assert_nonnull(text);
+    g_assert_true(json_parser_load_from_data(parser, text, -1, NULL));
+    return json_object_ref(json_node_get_object(json_parser_get_root(parser)));
+}
+
+gboolean
+podvm_test_daemon_wait_phase(PodvmTestDaemon *daemon, const char *name, const char *phase,
+                             guint timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    do {
+        g_autofree char *now = podvm_test_daemon_phase(daemon, name);
+        if (g_strcmp0(now, phase) == 0)
+            return TRUE;
+        g_usleep(20000);
+    } while (g_get_monotonic_time() < deadline);
+    return FALSE;
+}
+
+char *
+podvm_test_daemon_console_log(PodvmTestDaemon *daemon, const char *name)
+{
+    return g_build_filename(daemon->state_dir, "pods", name, "console.log", NULL);
+}
+
+int
+podvm_test_ctl(PodvmTestDaemon *daemon, char **out_stdout, char **out_stderr,
+               const char *first_arg, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_auto(GStrv) envp = g_get_environ();
+    const char *arg;
+    int status = 0;
+    va_list args;
+
+    g_ptr_array_add(argv, (gpointer)g_getenv("PODVMCTL"));
+    g_ptr_array_add(argv, "--session");
+    va_start(args, first_arg);
+    for (arg = first_arg; arg != NULL; arg = va_arg(args, const char *))
+        g_ptr_array_add(argv, (gpointer)arg);
+    va_end(args);
+    g_ptr_array_add(argv, NULL);
+
+    envp = g_environ_setenv(envp, "DBUS_SESSION_BUS_ADDRESS",
+                            g_test_dbus_get_bus_address(daemon->bus), TRUE);
+    g_spawn_sync(NULL, (char **)argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                 &status, &error);
+    g_assert_no_error(error);
+    if (out_stdout != NULL)
+        *out_stdout = g_steal_pointer(&out);
+    if (out_stderr != NULL)
+        *out_stderr = g_steal_pointer(&err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "podvm-dbus-generated.h"
+
+G_BEGIN_DECLS
+
+/*
+ * A real podvmd for end-to-end tests: a private bus (GTestDBus), temporary
+ * state and run directories, accel=tcg. QEMU processes outlive podvmd by
+ * design, so podvm_test_daemon_free() kills every QEMU the pods started.
+ */
+typedef struct {
+    GTestDBus *bus;
+    char *tmpdir;
+    char *state_dir;
+    char *run_dir;
+    char *log_path;
+    GSubprocess *process;
+    GDBusConnection *connection;
+    PodvmDBusManager *manager;
+    GPtrArray *qemu_pids; /* every pid seen, for the final cleanup */
+} PodvmTestDaemon;
+
+/* NULL (after g_test_skip) when podvmd cannot be run here. */
+PodvmTestDaemon *podvm_test_daemon_new(void);
+void podvm_test_daemon_free(PodvmTestDaemon *daemon);
+
+/* Starts (or restarts) podvmd and waits until it answers on the bus. */
+void podvm_test_daemon_start(PodvmTestDaemon *daemon);
+/* SIGKILL to podvmd (pods keep running). */
+void podvm_test_daemon_kill9(PodvmTestDaemon *daemon);
+
+/* A pod spec for the test guest; @extra_args go on the kernel command line. */
+char *podvm_test_guest_spec(const char *name, const char *extra_args, const char *restart_policy,
+                            int grace_seconds);
+
+/* A proxy for the pod; asserts it exists. */
+PodvmDBusPod *podvm_test_daemon_pod(PodvmTestDaemon *daemon, const char *name);
+/* Phase read from the daemon (not a cached property). */
+char *podvm_test_daemon_phase(PodvmTestDaemon *daemon, const char *name);
+/* Status JSON read from the daemon. */
+JsonObject *podvm_test_daemon_status(PodvmTestDaemon *daemon, const char *name);
+gboolean podvm_test_daemon_wait_phase(PodvmTestDaemon *daemon, const char *name,
+                                      const char *phase, guint timeout_ms);
+/* Path of the pod's console log. */
+char *podvm_test_daemon_console_log(PodvmTestDaemon *daemon, const char *name);
+
+/* Runs podvmctl --session ARGS...; returns its exit status. */
+int podvm_test_ctl(PodvmTestDaemon *daemon, char **out_stdout, char **out_stderr,
+                   const char *first_arg, ...) G_GNUC_NULL_TERMINATED;
+
+G_END_DECLS

@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * End to end: podvmd on a private bus boots the test guest under real QEMU
+ * (TCG) and is driven through D-Bus and podvmctl.
+ */
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+
+#include "podvm-test-daemon.h"
+#include "podvm-test-util.h"
+
+#define BOOT_TIMEOUT_MS 90000
+
+typedef struct {
+    PodvmTestDaemon *daemon;
+} Fixture;
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    f->daemon = podvm_test_daemon_new();
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    podvm_test_daemon_free(f->daemon);
+}
+
+static void
+create_pod(Fixture *f, const char *name, const char *extra_args, const char *policy, int grace)
+{
+    g_autofree char *spec = podvm_test_guest_spec(name, extra_args, policy, grace);
+    g_autofree char *path = NULL;
+    g_autoptr(GError) error = NULL;
+
+    podvm_dbus_manager_call_create_pod_sync(f->daemon->manager, spec, &path, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_str_has_prefix(path, "/io/podvm/PodVM1/pod/"));
+}
+
+static void
+start_pod(Fixture *f, const char *name)
+{
+    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
+    g_autoptr(GError) error = NULL;
+
+    podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, &error);
+    g_assert_no_error(error);
+}
+
+static void
+boot_pod(Fixture *f, const char *name, const char *extra_args, const char *policy, int grace)
+{
+    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
+    g_autofree char *phase = NULL;
+
+    create_pod(f, name, extra_args, policy, grace);
+    start_pod(f, name);
+    phase = podvm_test_daemon_phase(f->daemon, name);
+    g_assert_cmpstr(phase, ==, "Running");
+    g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-GUEST-READY", BOOT_TIMEOUT_MS));
+}
+
+static int
+qemu_pid_of(Fixture *f, const char *name)
+{
+    g_autoptr(JsonObject) status = podvm_test_daemon_status(f->daemon, name);
+
+    return (int)json_object_get_int_member_with_default(status, "qemuPid", 0);
+}
+
+static gboolean
+process_alive(int pid)
+{
+    return pid > 0 && kill(pid, 0) == 0;
+}
+
+/* Heartbeats seen so far in the console log. */
+static guint
+heartbeats(Fixture *f, const char *name)
+{
+    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
+
+    return podvm_test_count_in_file(log, "PODVM-HEARTBEAT");
+}
+
+static void
+test_boot_and_show(Fixture *f, gconstpointer data)
+{
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) error = NULL;
+    JsonObject *doc, *status;
+    int pid;
+
+    if (f->daemon == NULL)
+        return;
+    boot_pod(f, "tiny", NULL, NULL, 30);
+    pid = qemu_pid_of(f, "tiny");
+    g_assert_true(process_alive(pid));
+
+    /* podvmctl list: a table with the pod Running. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "list", NULL), ==, 0);
+    g_assert_nonnull(strstr(out, "tiny"));
+    g_assert_nonnull(strstr(out, "Running"));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+
+    /* podvmctl show -o json: metadata, spec and status as in POD-SPEC.md. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "show", "tiny", "-o", "json", NULL), ==,
+                    0);
+    json_parser_load_from_data(parser, out, -1, &error);
+    g_assert_no_error(error);
+    doc = json_node_get_object(json_parser_get_root(parser));
+    g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(doc, "metadata"),
+                                                  "name"),
+                    ==, "tiny");
+    g_assert_true(json_object_has_member(doc, "spec"));
+    status = json_object_get_object_member(doc, "status");
+    g_assert_cmpstr(json_object_get_string_member(status, "phase"), ==, "Running");
+    g_assert_cmpint(json_object_get_int_member(status, "qemuPid"), ==, pid);
+    g_assert_true(json_object_has_member(status, "startedAt"));
+    g_clear_pointer(&out, g_free);
+
+    /* podvmctl logs: the console log, with the guest's marker. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, NULL, "logs", "tiny", NULL), ==, 0);
+    g_assert_nonnull(strstr(out, "PODVM-GUEST-READY"));
+    g_clear_pointer(&out, g_free);
+
+    /* podvmctl qmp: the expert passthrough reaches QEMU. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, NULL, "qmp", "tiny",
+                                   "{\"execute\": \"query-status\"}", NULL),
+                    ==, 0);
+    g_assert_nonnull(strstr(out, "running"));
+}
+
+static void
+test_pause_resume(Fixture *f, gconstpointer data)
+{
+    guint before, after;
+
+    if (f->daemon == NULL)
+        return;
+    boot_pod(f, "pr", NULL, NULL, 30);
+    g_assert_true(podvm_test_wait_for_file_content(
+        podvm_test_daemon_console_log(f->daemon, "pr"), "PODVM-HEARTBEAT 2", 20000));
+
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "pause", "pr", NULL), ==, 0);
+    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "pr"), ==, "Paused");
+    g_usleep(300000); /* a heartbeat already on its way may still land */
+    before = heartbeats(f, "pr");
+    g_usleep(2500000);
+    after = heartbeats(f, "pr");
+    g_assert_cmpuint(after, ==, before);
+
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "resume", "pr", NULL), ==, 0);
+    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "pr"), ==, "Running");
+    g_usleep(3000000);
+    g_assert_cmpuint(heartbeats(f, "pr"), >, after);
+
+    /* Resume of a running pod is a no-op; pause of a stopped pod is refused. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "resume", "pr", NULL), ==, 0);
+}
+
+static void
+test_graceful_stop(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) status = NULL;
+    g_autofree char *log = NULL;
+    gint64 begin, elapsed_ms;
+    int pid;
+
+    if (f->daemon == NULL)
+        return;
+    boot_pod(f, "gs", NULL, NULL, 30);
+    log = podvm_test_daemon_console_log(f->daemon, "gs");
+    g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-HEARTBEAT 1", 20000));
+    pid = qemu_pid_of(f, "gs");
+    pod = podvm_test_daemon_pod(f->daemon, "gs");
+
+    begin = g_get_monotonic_time();
+    podvm_dbus_pod_call_stop_sync(pod, -1, NULL, &error);
+    g_assert_no_error(error);
+    elapsed_ms = (g_get_monotonic_time() - begin) / 1000;
+    g_test_message("graceful stop took %" G_GINT64_FORMAT " ms", elapsed_ms);
+
+    g_assert_cmpint(elapsed_ms, <, 30000);
+    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "gs"), ==, "Stopped");
+    g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-GUEST-POWEROFF", 1000));
+    g_assert_false(process_alive(pid));
+    status = podvm_test_daemon_status(f->daemon, "gs");
+    g_assert_false(json_object_has_member(status, "qemuPid"));
+
+    /* A stopped pod has nothing to stop: a clear error, exit code 1. */
+    {
+        g_autofree char *err = NULL;
+        g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "stop", "gs", NULL), ==, 1);
+        g_assert_nonnull(strstr(err, "Stopped"));
+    }
+    /* And it starts again. */
+    start_pod(f, "gs");
+    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "gs"), ==, "Running");
+}
+
+static void
+test_stop_ignored_powerdown(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *daemon_log = NULL;
+    gint64 begin, elapsed_ms;
+
+    if (f->daemon == NULL)
+        return;
+    boot_pod(f, "deaf", "podvm.ignore_powerdown=1", NULL, 2);
+    pod = podvm_test_daemon_pod(f->daemon, "deaf");
+
+    begin = g_get_monotonic_time();
+    podvm_dbus_pod_call_stop_sync(pod, -1, NULL, &error);
+    g_assert_no_error(error);
+    elapsed_ms = (g_get_monotonic_time() - begin) / 1000;
+    g_test_message("stop of a guest ignoring ACPI took %" G_GINT64_FORMAT " ms", elapsed_ms);
+    g_assert_cmpint(elapsed_ms, >=, 2000);
+    g_assert_cmpint(elapsed_ms, <, 15000);
+    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "deaf"), ==, "Stopped");
+    g_file_get_contents(f->daemon->log_path, &daemon_log, NULL, NULL);
+    g_assert_nonnull(strstr(daemon_log, "did not power off within the grace period"));
+}
+
+static void
+test_qemu_sigkill_restart_policy(Fixture *f, gconstpointer data)
+{
+    g_autoptr(JsonObject) status = NULL;
+    int pid, pid2;
+    gint64 killed_at, failed_ms;
+
+    if (f->daemon == NULL)
+        return;
+    boot_pod(f, "crash", NULL, "Always", 30);
+    pid = qemu_pid_of(f, "crash");
+    killed_at = g_get_monotonic_time();
+    g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "crash", "Failed", 5000));
+    failed_ms = (g_get_monotonic_time() - killed_at) / 1000;
+    g_test_message("SIGKILL to Failed: %" G_GINT64_FORMAT " ms", failed_ms);
+    g_assert_cmpint(failed_ms, <, 1000);
+    status = podvm_test_daemon_status(f->daemon, "crash");
+    g_assert_nonnull(strstr(json_object_get_string_member(status, "message"), "signal 9"));
+
+    /* restartPolicy Always: it comes back (after the first back-off, 1 s). */
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "crash", "Running", 30000));
+    g_clear_pointer(&status, json_object_unref);
+    status = podvm_test_daemon_status(f->daemon, "crash");
+    g_assert_cmpint(json_object_get_int_member(status, "restartCount"), ==, 1);
+    pid2 = qemu_pid_of(f, "crash");
+    g_assert_cmpint(pid2, !=, pid);
+    g_assert_true(process_alive(pid2));
+}
+
+static void
+test_daemon_restart_keeps_pods(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+    int pid_a, pid_b;
+    guint beats;
+
+    if (f->daemon == NULL)
+        return;
+    boot_pod(f, "keep-a", NULL, NULL, 30);
+    boot_pod(f, "keep-b", NULL, NULL, 30);
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "pause", "keep-b", NULL), ==, 0);
+    pid_a = qemu_pid_of(f, "keep-a");
+    pid_b = qemu_pid_of(f, "keep-b");
+
+    podvm_test_daemon_kill9(f->daemon);
+    g_assert_true(process_alive(pid_a));
+    g_assert_true(process_alive(pid_b));
+    podvm_test_daemon_start(f->daemon);
+
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "keep-a", "Running", 10000));
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "keep-b", "Paused", 10000));
+    g_assert_cmpint(qemu_pid_of(f, "keep-a"), ==, pid_a);
+    g_assert_cmpint(qemu_pid_of(f, "keep-b"), ==, pid_b);
+
+    /* Still under control: resume, then a graceful stop. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "resume", "keep-b", NULL), ==, 0);
+    beats = heartbeats(f, "keep-b");
+    g_usleep(2500000);
+    g_assert_cmpuint(heartbeats(f, "keep-b"), >, beats);
+    pod = podvm_test_daemon_pod(f->daemon, "keep-a");
+    podvm_dbus_pod_call_stop_sync(pod, -1, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "keep-a"), ==, "Stopped");
+    g_assert_false(process_alive(pid_a));
+}
+
+static void
+test_qemu_died_while_daemon_down(Fixture *f, gconstpointer data)
+{
+    g_autoptr(JsonObject) status = NULL;
+    int pid;
+
+    if (f->daemon == NULL)
+        return;
+    boot_pod(f, "orphan", NULL, NULL, 30);
+    pid = qemu_pid_of(f, "orphan");
+    podvm_test_daemon_kill9(f->daemon);
+    g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+    g_usleep(200000);
+    podvm_test_daemon_start(f->daemon);
+
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "orphan", "Failed", 10000));
+    status = podvm_test_daemon_status(f->daemon, "orphan");
+    g_assert_nonnull(strstr(json_object_get_string_member(status, "message"),
+                            "exited while podvmd was down"));
+}
+
+static void
+test_start_failure_reports_qemu_error(Fixture *f, gconstpointer data)
+{
+    g_autofree char *spec = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(JsonObject) status = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *missing = g_build_filename(f->daemon ? f->daemon->tmpdir : "/", "no-kernel",
+                                                NULL);
+
+    if (f->daemon == NULL)
+        return;
+    spec = podvm_test_guest_spec("broken", NULL, NULL, 5);
+    /* Point the kernel at a file that does not exist: QEMU exits at once. */
+    {
+        g_autofree char *kernel = podvm_test_guest_kernel();
+        g_autoptr(GString) s = g_string_new(spec);
+        g_string_replace(s, kernel, missing, 1);
+        g_free(spec);
+        spec = g_string_free(g_steal_pointer(&s), FALSE);
+    }
+    podvm_dbus_manager_call_create_pod_sync(f->daemon->manager, spec, &path, NULL, &error);
+    g_assert_no_error(error);
+    pod = podvm_test_daemon_pod(f->daemon, "broken");
+    podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, &error);
+    g_assert_nonnull(error);
+    {
+        g_autofree char *name = g_dbus_error_get_remote_error(error);
+        g_assert_cmpstr(name, ==, "io.podvm.PodVM1.Error.QemuError");
+    }
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "broken", "Failed", 5000));
+    status = podvm_test_daemon_status(f->daemon, "broken");
+    g_assert_cmpstr(json_object_get_string_member(status, "reason"), ==, "StartFailed");
+    /* The tail of QEMU's stderr says what was wrong. */
+    g_assert_nonnull(strstr(json_object_get_string_member(status, "message"), "kernel"));
+
+    /* restartPolicy Never: no retry storm. */
+    g_usleep(1500000);
+    g_clear_pointer(&status, json_object_unref);
+    status = podvm_test_daemon_status(f->daemon, "broken");
+    g_assert_cmpstr(json_object_get_string_member(status, "phase"), ==, "Failed");
+    g_assert_cmpint(json_object_get_int_member(status, "restartCount"), ==, 0);
+
+    /* podvmctl start says the same in one line. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "start", "broken", NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "kernel"));
+}
+
+static void
+test_bad_specs(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *file = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *pods_dir = NULL;
+    g_autoptr(GDir) dir = NULL;
+    const char *bad =
+        "{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+        "\"../../etc\"}, \"spec\": {\"domain\": {\"cpu\": {\"cores\": \"two\"}}, "
+        "\"bogus\": 1}}";
+
+    if (f->daemon == NULL)
+        return;
+    podvm_dbus_manager_call_create_pod_sync(f->daemon->manager, bad, &path, NULL, &error);
+    g_assert_nonnull(error);
+    g_assert_true(g_dbus_error_is_remote_error(error));
+    {
+        g_autofree char *name = g_dbus_error_get_remote_error(error);
+        g_assert_cmpstr(name, ==, "io.podvm.PodVM1.Error.InvalidSpec");
+    }
+    /* Every problem at once, each with its path. */
+    g_assert_nonnull(strstr(error->message, "metadata.name"));
+    g_assert_nonnull(strstr(error->message, "spec.domain.cpu.cores"));
+    g_assert_nonnull(strstr(error->message, "spec.bogus"));
+
+    /* The same through podvmctl: one clear error, exit code 1, nothing created. */
+    file = g_build_filename(f->daemon->tmpdir, "bad.json", NULL);
+    g_assert_true(g_file_set_contents(file, bad, -1, NULL));
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "create", "-f", file, NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "metadata.name"));
+    pods_dir = g_build_filename(f->daemon->state_dir, "pods", NULL);
+    dir = g_dir_open(pods_dir, 0, NULL);
+    g_assert_nonnull(dir);
+    g_assert_null(g_dir_read_name(dir));
+}
+
+static void
+test_ctl_errors(Fixture *f, gconstpointer data)
+{
+    g_autofree char *err = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "start", "nope", NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "not found"));
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "frobnicate", NULL), ==, 2);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "start", NULL), ==, 2);
+}
+
+static void
+test_delete(Fixture *f, gconstpointer data)
+{
+    g_autofree char *err = NULL;
+    g_autofree char *state = NULL;
+    int pid;
+
+    if (f->daemon == NULL)
+        return;
+    boot_pod(f, "gone", NULL, NULL, 30);
+    pid = qemu_pid_of(f, "gone");
+    /* Refused while running... */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "delete", "gone", NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "Running"));
+    g_assert_true(process_alive(pid));
+    /* ...unless forced. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "delete", "gone", "--force", NULL), ==,
+                    0);
+    g_assert_false(process_alive(pid));
+    state = g_build_filename(f->daemon->state_dir, "pods", "gone", NULL);
+    g_assert_false(g_file_test(state, G_FILE_TEST_EXISTS));
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "show", "gone", NULL), ==, 1);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+    ADD("/podvm/daemon/boot-and-show", test_boot_and_show);
+    ADD("/podvm/daemon/pause-resume", test_pause_resume);
+    ADD("/podvm/daemon/graceful-stop", test_graceful_stop);
+    ADD("/podvm/daemon/stop-ignored-powerdown", test_stop_ignored_powerdown);
+    ADD("/podvm/daemon/qemu-sigkill-restart-policy", test_qemu_sigkill_restart_policy);
+    ADD("/podvm/daemon/daemon-restart-keeps-pods", test_daemon_restart_keeps_pods);
+    ADD("/podvm/daemon/qemu-died-while-daemon-down", test_qemu_died_while_daemon_down);
+    ADD("/podvm/daemon/start-failure", test_start_failure_reports_qemu_error);
+    ADD("/podvm/daemon/bad-specs", test_bad_specs);
+    ADD("/podvm/daemon/ctl-errors", test_ctl_errors);
+    ADD("/podvm/daemon/delete", test_delete);
+#undef ADD
+    return g_test_run();
+}

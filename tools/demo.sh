@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The demo: builds podvm, starts podvmd with local state (./demo-state,
+# ./demo-run) on a private D-Bus session bus, boots the bundled tiny guest,
+# shows it running and its console, pauses and resumes it, stops it, and
+# shuts podvmd down. Each podvmctl command is printed before it runs.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+"$top/tools/setup.sh"
+
+if [ -z "${PODVM_DEMO_INNER:-}" ]; then
+  # A private session bus for this demo only; gone when the demo ends.
+  exec env PODVM_DEMO_INNER=1 dbus-run-session -- "$0" "$@"
+fi
+
+cd "$top"
+build=${PODVM_BUILDDIR:-build}
+guest="$top/$build/tests/guest"
+if [ ! -s "$guest/vmlinuz" ]; then
+  echo "podvm: the tiny guest could not be built: $(cat "$guest/build.log" 2>/dev/null)" >&2
+  exit 1
+fi
+
+state="$top/demo-state"
+run="$top/demo-run"
+mkdir -p "$state" "$run"
+spec="$run/tiny.json"
+sed "s|@GUEST_DIR@|$guest|g" data/examples/tiny.json > "$spec"
+
+podvmctl() { "$top/$build/src/ctl/podvmctl" --session "$@"; }
+show() { printf '\n\033[1m$ podvmctl %s\033[0m\n' "$*"; podvmctl "$@"; }
+
+"$top/$build/src/daemon/podvmd" --session --state-dir "$state" --run-dir "$run" \
+  2> "$run/podvmd.log" &
+daemon=$!
+trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true' EXIT
+
+for _ in $(seq 100); do
+  podvmctl list >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+podvmctl delete --force tiny >/dev/null 2>&1 || true
+show create -f "$spec"
+show start tiny
+show list
+
+printf '\nWaiting for the guest to boot...\n'
+for _ in $(seq 300); do
+  grep -q PODVM-GUEST-READY "$state/pods/tiny/console.log" 2>/dev/null && break
+  sleep 0.1
+done
+sleep 2
+show logs tiny
+
+show pause tiny
+show list
+show resume tiny
+show list
+
+cat <<'TXT'
+
+The pod is running. Things to try while it runs (in another shell, from
+this directory, with the same private bus — see README.md):
+  podvmctl console tiny      # its serial console; leave with Ctrl-a x or Ctrl-]
+  podvmctl show tiny         # metadata, spec and status as JSON
+  podvmctl stop tiny         # ACPI power-down, then quit after the grace period
+
+Stopping it now:
+TXT
+show stop tiny
+show list
+show delete tiny
+echo
+echo "podvmd's log: $run/podvmd.log"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Installs what podvm needs from Debian's packages (when missing) and builds
+# it with meson into ./build. Idempotent: a second run only rebuilds.
+# Used by tools/demo.sh and tools/test.sh; run it on its own to just build.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+packages=(
+  gcc meson ninja-build pkg-config gettext
+  libglib2.0-dev libglib2.0-dev-bin libglib2.0-bin libjson-glib-dev
+  dbus-daemon
+  qemu-system-x86 qemu-utils
+  busybox-static cpio kmod xz-utils
+  curl ca-certificates
+)
+
+sudo_cmd=()
+if [ "$(id -u)" != 0 ]; then
+  sudo_cmd=(sudo)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "podvm: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+builddir=${PODVM_BUILDDIR:-build}
+if [ ! -f "$builddir/build.ninja" ]; then
+  meson setup "$builddir" >/dev/null
+fi
+ninja -C "$builddir" >/dev/null
+echo "podvm: built in $builddir"
