@@ -42,7 +42,12 @@ guint podvm_error_http_status(PodvmErrorCode code);
  * Converts any GError to one in PODVM_ERROR, keeping the message:
  * G_IO_ERROR_NOT_FOUND -> NOT_FOUND, G_IO_ERROR_TIMED_OUT and
  * PODVM_QMP_ERROR_TIMEOUT -> TIMEOUT, PODVM_QMP_ERROR_* -> QEMU, other G_IO_ERROR
- * -> IO, G_IO_ERROR_CANCELLED -> CANCELLED. Errors already in PODVM_ERROR are copied.
+ * -> IO, G_IO_ERROR_CANCELLED -> CANCELLED. Errors already in PODVM_ERROR are copied
+ * (without the "GDBus.Error:NAME: " prefix of an error received over D-Bus).
+ * Also G_IO_ERROR_PERMISSION_DENIED -> PERMISSION_DENIED, G_IO_ERROR_EXISTS -> EXISTS;
+ * G_FILE_ERROR: NOENT -> NOT_FOUND, ACCES/PERM -> PERMISSION_DENIED, EXIST -> EXISTS,
+ * others -> IO; G_DBUS_ERROR, G_IO_ERROR_DBUS_ERROR and anything else -> FAILED.
+ * The QMP domain is recognised by its quark name, so common does not link qmp.
  */
 GError *podvm_error_from_component(const GError *error);
 

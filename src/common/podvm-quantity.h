@@ -17,11 +17,16 @@ G_BEGIN_DECLS
 gboolean podvm_quantity_parse_bytes(const char *text, guint64 *out_bytes, GError **error);
 
 /*
- * CPU quantities: "2", "500m" (millicores), "1.5". Result in millicores.
+ * CPU quantities: "2", "500m" (millicores), "1.5", "1e1". Result in millicores; a
+ * value that is not a whole number of millicores ("0.1m") is an error
+ * (PODVM_ERROR_INVALID_ARGUMENT), as are other suffixes, signs and spaces.
  */
 gboolean podvm_quantity_parse_millicpus(const char *text, guint64 *out_millicpus, GError **error);
 
 /* Formats bytes the shortest exact way: 134217728 -> "128Mi", 1000 -> "1000". */
 char *podvm_quantity_format_bytes(guint64 bytes);
+
+/* Formats millicpus as Kubernetes does: 2000 -> "2", 500 -> "500m", 1500 -> "1500m". */
+char *podvm_quantity_format_millicpus(guint64 millicpus);
 
 G_END_DECLS

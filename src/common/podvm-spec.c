@@ -1,1 +1,2505 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-spec.h"
+
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "podvm-error.h"
+#include "podvm-quantity.h"
+
+#define MAX_DOCUMENT_SIZE (1024 * 1024)
+#define MAX_DEPTH 32
+#define MAX_NAME_LENGTH 63
+#define MAX_MAP_KEY_LENGTH 253
+#define MAX_TOPOLOGY 255
+#define MAX_GRACE_SECONDS 86400
+#define QUOTE_MAX 40
+/* Beyond this many problems only a count is reported, so answers stay small. */
+#define MAX_PROBLEMS 100
+
+#define API_PODVM_V1 "podvm.io/v1"
+#define API_KUBEVIRT_V1 "kubevirt.io/v1"
+#define API_KUBEVIRT_V1ALPHA3 "kubevirt.io/v1alpha3"
+#define KIND_POD "Pod"
+#define KIND_VMI "VirtualMachineInstance"
+#define KIND_VM "VirtualMachine"
+
+/* ------------------------------------------------------------------------ */
+/* Problems */
+
+typedef struct {
+    GPtrArray *problems;   /* PodvmSpecProblem*, owned */
+    GHashTable *refused;   /* paths the scanner already refused: no more problems there */
+    guint n_dropped;       /* problems past MAX_PROBLEMS */
+    gboolean restart_policy_given;
+} Parser;
+
+void
+podvm_spec_problem_free(PodvmSpecProblem *problem)
+{
+    if (problem == NULL)
+        return;
+    g_free(problem->path);
+    g_free(problem->message);
+    g_free(problem);
+}
+
+static void
+add_problem_literal(Parser *p, const char *path, const char *message)
+{
+    PodvmSpecProblem *problem;
+
+    if (p->refused != NULL && g_hash_table_contains(p->refused, path))
+        return;
+    if (p->problems->len >= MAX_PROBLEMS) {
+        p->n_dropped++;
+        return;
+    }
+    problem = g_new0(PodvmSpecProblem, 1);
+    problem->path = g_strdup(path);
+    problem->message = g_strdup(message);
+    g_ptr_array_add(p->problems, problem);
+}
+
+static void add_problem(Parser *p, const char *path, const char *format, ...) G_GNUC_PRINTF(3, 4);
+
+static void
+add_problem(Parser *p, const char *path, const char *format, ...)
+{
+    g_autofree char *message = NULL;
+    va_list args;
+
+    va_start(args, format);
+    message = g_strdup_vprintf(format, args);
+    va_end(args);
+    add_problem_literal(p, path, message);
+}
+
+static char *
+problems_to_string(GPtrArray *problems)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+    guint i;
+
+    for (i = 0; i < problems->len; i++) {
+        const PodvmSpecProblem *problem = g_ptr_array_index(problems, i);
+
+        if (i > 0)
+            g_string_append_c(out, '\n');
+        if (problem->path != NULL && *problem->path != '\0')
+            g_string_append_printf(out, "%s: ", problem->path);
+        g_string_append(out, problem->message);
+    }
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* A printable, bounded rendering of user input for messages. */
+static char *
+quote(const char *text)
+{
+    g_autoptr(GString) out = g_string_new("\"");
+    const char *p = text;
+    guint count = 0;
+
+    while (*p != '\0') {
+        gunichar c = g_utf8_get_char_validated(p, -1);
+
+        if (count++ == QUOTE_MAX) {
+            g_string_append(out, "…");
+            break;
+        }
+        if (c == (gunichar) -1 || c == (gunichar) -2) {
+            /* Not UTF-8: show the byte. */
+            g_string_append_printf(out, "\\x%02x", (guchar) *p);
+            p++;
+            continue;
+        }
+        if (c == '"' || c == '\\')
+            g_string_append_printf(out, "\\%c", (char) c);
+        else if (c < 0x80 && !g_ascii_isprint((char) c))
+            g_string_append_printf(out, "\\x%02x", (guint) c);
+        else if (c >= 0x80 && !g_unichar_isprint(c))
+            g_string_append_printf(out, "\\u%04x", (guint) c);
+        else
+            g_string_append_unichar(out, c);
+        p = g_utf8_next_char(p);
+    }
+    g_string_append_c(out, '"');
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+static char *
+path_member(const char *parent, const char *key)
+{
+    if (parent == NULL || *parent == '\0')
+        return g_strdup(key);
+    return g_strdup_printf("%s.%s", parent, key);
+}
+
+static char *
+path_index(const char *parent, guint index)
+{
+    return g_strdup_printf("%s[%u]", parent, index);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The scanner: a strict JSON tokenizer run before json-glib sees the text. It
+ * bounds nesting (json-glib recurses without a limit), and finds what json-glib
+ * would lose silently: "\u0000" (it truncates the string there), integers out of
+ * range, and keys given twice (it keeps one). It does not check the grammar;
+ * json-glib does. */
+
+typedef struct {
+    gboolean is_object;
+    gboolean expect_key;
+    char *key;             /* object: the current member, as written */
+    guint index;           /* array: the current element */
+    GHashTable *keys;      /* object: the keys seen so far */
+} ScanFrame;
+
+typedef struct {
+    Parser *parser;
+    const char *data;
+    gsize length;
+    gsize pos;
+    ScanFrame frames[MAX_DEPTH];
+    guint depth;
+    GError *error;
+} Scanner;
+
+static void
+scanner_pop(Scanner *s)
+{
+    ScanFrame *frame = &s->frames[--s->depth];
+
+    g_clear_pointer(&frame->key, g_free);
+    g_clear_pointer(&frame->keys, g_hash_table_unref);
+}
+
+static void scanner_fail(Scanner *s, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+scanner_fail(Scanner *s, const char *format, ...)
+{
+    g_autofree char *message = NULL;
+    guint line = 1;
+    const char *line_start = s->data;
+    gsize i;
+    va_list args;
+
+    for (i = 0; i < s->pos && i < s->length; i++) {
+        if (s->data[i] == '\n') {
+            line++;
+            line_start = s->data + i + 1;
+        }
+    }
+    va_start(args, format);
+    message = g_strdup_vprintf(format, args);
+    va_end(args);
+    g_set_error(&s->error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                _("line %u, column %ld: %s"), line,
+                (long) g_utf8_strlen(line_start, s->data + s->pos - line_start) + 1, message);
+}
+
+/* The path of the value being scanned: "spec.apps[1].name". */
+static char *
+scanner_path(Scanner *s)
+{
+    g_autoptr(GString) path = g_string_new(NULL);
+    guint i;
+
+    for (i = 0; i < s->depth; i++) {
+        const ScanFrame *frame = &s->frames[i];
+
+        if (frame->is_object) {
+            if (path->len > 0)
+                g_string_append_c(path, '.');
+            g_string_append(path, frame->key != NULL ? frame->key : "");
+        } else {
+            g_string_append_printf(path, "[%u]", frame->index);
+        }
+    }
+    return g_string_free(g_steal_pointer(&path), FALSE);
+}
+
+static void
+scanner_refuse(Scanner *s, const char *path, const char *message)
+{
+    add_problem_literal(s->parser, path, message);
+    g_hash_table_add(s->parser->refused, g_strdup(path));
+}
+
+static gboolean
+scan_string(Scanner *s)
+{
+    gsize start = ++s->pos;
+    gboolean has_nul = FALSE;
+    ScanFrame *frame = s->depth > 0 ? &s->frames[s->depth - 1] : NULL;
+
+    for (;;) {
+        guchar c;
+
+        if (s->pos >= s->length) {
+            s->pos = start - 1;
+            scanner_fail(s, _("the string is not terminated"));
+            return FALSE;
+        }
+        c = (guchar) s->data[s->pos];
+        if (c == '"')
+            break;
+        if (c < 0x20) {
+            scanner_fail(s, _("a control character in a string must be escaped"));
+            return FALSE;
+        }
+        if (c != '\\') {
+            s->pos++;
+            continue;
+        }
+        if (s->pos + 1 >= s->length) {
+            s->pos++;
+            continue;
+        }
+        c = (guchar) s->data[s->pos + 1];
+        if (c == 'u') {
+            guint i;
+
+            for (i = 0; i < 4; i++) {
+                if (s->pos + 2 + i >= s->length ||
+                    !g_ascii_isxdigit(s->data[s->pos + 2 + i])) {
+                    scanner_fail(s, _("\\u must be followed by four hexadecimal digits"));
+                    return FALSE;
+                }
+            }
+            if (strncmp(s->data + s->pos + 2, "0000", 4) == 0)
+                has_nul = TRUE;
+            s->pos += 6;
+        } else if (strchr("\"\\/bfnrt", c) != NULL && c != '\0') {
+            s->pos += 2;
+        } else {
+            scanner_fail(s, _("unknown escape sequence in a string"));
+            return FALSE;
+        }
+    }
+
+    if (frame != NULL && frame->is_object && frame->expect_key) {
+        g_autofree char *key = g_strndup(s->data + start, s->pos - start);
+
+        g_free(frame->key);
+        frame->key = g_steal_pointer(&key);
+        if (has_nul) {
+            g_autofree char *path = scanner_path(s);
+            scanner_refuse(s, path, _("the key contains a NUL character (\\u0000)"));
+        } else if (!g_hash_table_add(frame->keys, g_strdup(frame->key))) {
+            g_autofree char *path = scanner_path(s);
+            scanner_refuse(s, path, _("given more than once"));
+        }
+    } else if (has_nul) {
+        g_autofree char *path = scanner_path(s);
+        scanner_refuse(s, path, _("contains a NUL character (\\u0000), which is not allowed"));
+    }
+    s->pos++;
+    return TRUE;
+}
+
+static gboolean
+scan_number(Scanner *s)
+{
+    gsize start = s->pos;
+    gboolean integer = TRUE;
+    const char *d = s->data;
+
+    if (d[s->pos] == '-')
+        s->pos++;
+    if (s->pos < s->length && d[s->pos] == '0') {
+        s->pos++;
+    } else if (s->pos < s->length && g_ascii_isdigit(d[s->pos])) {
+        while (s->pos < s->length && g_ascii_isdigit(d[s->pos]))
+            s->pos++;
+    } else {
+        scanner_fail(s, _("a number was expected"));
+        return FALSE;
+    }
+    if (s->pos < s->length && d[s->pos] == '.') {
+        integer = FALSE;
+        s->pos++;
+        if (s->pos >= s->length || !g_ascii_isdigit(d[s->pos])) {
+            scanner_fail(s, _("a digit must follow the decimal point"));
+            return FALSE;
+        }
+        while (s->pos < s->length && g_ascii_isdigit(d[s->pos]))
+            s->pos++;
+    }
+    if (s->pos < s->length && (d[s->pos] == 'e' || d[s->pos] == 'E')) {
+        integer = FALSE;
+        s->pos++;
+        if (s->pos < s->length && (d[s->pos] == '+' || d[s->pos] == '-'))
+            s->pos++;
+        if (s->pos >= s->length || !g_ascii_isdigit(d[s->pos])) {
+            scanner_fail(s, _("a digit must follow the exponent"));
+            return FALSE;
+        }
+        while (s->pos < s->length && g_ascii_isdigit(d[s->pos]))
+            s->pos++;
+    }
+    if (integer) {
+        g_autofree char *text = g_strndup(d + start, s->pos - start);
+
+        if (!g_ascii_string_to_signed(text, 10, G_MININT64, G_MAXINT64, NULL, NULL)) {
+            g_autofree char *path = scanner_path(s);
+            g_autofree char *quoted = quote(text);
+            g_autofree char *message = g_strdup_printf(_("the number %s is out of range"),
+                                                       quoted);
+            scanner_refuse(s, path, message);
+        }
+    }
+    return TRUE;
+}
+
+static gboolean
+scan_literal(Scanner *s)
+{
+    static const char *const literals[] = { "true", "false", "null" };
+    gsize i;
+
+    for (i = 0; i < G_N_ELEMENTS(literals); i++) {
+        gsize len = strlen(literals[i]);
+
+        if (s->length - s->pos >= len && memcmp(s->data + s->pos, literals[i], len) == 0) {
+            s->pos += len;
+            return TRUE;
+        }
+    }
+    scanner_fail(s, _("unexpected character '%c'"), s->data[s->pos]);
+    return FALSE;
+}
+
+static gboolean
+scan_document(Scanner *s)
+{
+    while (s->pos < s->length) {
+        char c = s->data[s->pos];
+        ScanFrame *top = s->depth > 0 ? &s->frames[s->depth - 1] : NULL;
+
+        switch (c) {
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            s->pos++;
+            break;
+        case '{':
+        case '[':
+            if (s->depth == MAX_DEPTH) {
+                scanner_fail(s, _("the document is nested deeper than %d levels"), MAX_DEPTH);
+                return FALSE;
+            }
+            top = &s->frames[s->depth++];
+            memset(top, 0, sizeof(*top));
+            top->is_object = c == '{';
+            top->expect_key = top->is_object;
+            if (top->is_object)
+                top->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+            s->pos++;
+            break;
+        case '}':
+        case ']':
+            if (s->depth > 0)
+                scanner_pop(s);
+            s->pos++;
+            break;
+        case ':':
+            if (top != NULL && top->is_object)
+                top->expect_key = FALSE;
+            s->pos++;
+            break;
+        case ',':
+            if (top != NULL && top->is_object)
+                top->expect_key = TRUE;
+            else if (top != NULL)
+                top->index++;
+            s->pos++;
+            break;
+        case '"':
+            if (!scan_string(s))
+                return FALSE;
+            break;
+        case '-':
+        case '0' ... '9':
+            if (!scan_number(s))
+                return FALSE;
+            break;
+        case 't':
+        case 'f':
+        case 'n':
+            if (!scan_literal(s))
+                return FALSE;
+            break;
+        default:
+            if ((guchar) c >= 0x20 && (guchar) c < 0x7f)
+                scanner_fail(s, _("unexpected character '%c'"), c);
+            else
+                scanner_fail(s, _("unexpected character (byte 0x%02x)"), (guint) (guchar) c);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean
+scan(Parser *p, const char *data, gsize length, GError **error)
+{
+    Scanner s = { .parser = p, .data = data, .length = length };
+    gboolean ok = scan_document(&s);
+
+    while (s.depth > 0)
+        scanner_pop(&s);
+    if (!ok) {
+        g_propagate_error(error, s.error);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* For documents handed over as a tree. */
+static gboolean
+node_depth_ok(JsonNode *node, guint depth)
+{
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        JsonObjectIter iter;
+        JsonNode *child;
+
+        if (depth >= MAX_DEPTH)
+            return FALSE;
+        json_object_iter_init(&iter, json_node_get_object(node));
+        while (json_object_iter_next(&iter, NULL, &child)) {
+            if (!node_depth_ok(child, depth + 1))
+                return FALSE;
+        }
+    } else if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *array = json_node_get_array(node);
+        guint i;
+
+        if (depth >= MAX_DEPTH)
+            return FALSE;
+        for (i = 0; i < json_array_get_length(array); i++) {
+            if (!node_depth_ok(json_array_get_element(array, i), depth + 1))
+                return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fields and typed readers */
+
+typedef enum {
+    FIELD_KNOWN,           /* read by the caller */
+    FIELD_IGNORED,         /* accepted and dropped */
+    FIELD_NOT_YET,         /* "not supported yet" */
+    FIELD_NOT_YET_UNLESS_OFF, /* same, but false, [] and {} are fine */
+    FIELD_NOT_PODVM,       /* "not supported by podvm" */
+    FIELD_NOT_PODVM_UNLESS_OFF,
+} FieldKind;
+
+typedef struct {
+    const char *name;
+    FieldKind kind;
+    const char *hint; /* appended to the message, or NULL */
+} Field;
+
+static gboolean
+node_is_off(JsonNode *node)
+{
+    if (JSON_NODE_HOLDS_ARRAY(node))
+        return json_array_get_length(json_node_get_array(node)) == 0;
+    if (JSON_NODE_HOLDS_OBJECT(node))
+        return json_object_get_size(json_node_get_object(node)) == 0;
+    if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_BOOLEAN)
+        return !json_node_get_boolean(node);
+    return FALSE;
+}
+
+/*
+ * Reports, in document order, every member of @object that is not FIELD_KNOWN or
+ * FIELD_IGNORED.
+ * A null value is as good as an absent member, except for unknown fields.
+ */
+static void
+check_members(Parser *p, const char *path, JsonObject *object, const Field *fields,
+              gsize n_fields)
+{
+    JsonObjectIter iter;
+    const char *name;
+    JsonNode *node;
+
+    json_object_iter_init_ordered(&iter, object);
+    while (json_object_iter_next_ordered(&iter, &name, &node)) {
+        g_autofree char *member_path = path_member(path, name);
+        const Field *field = NULL;
+        const char *message = NULL;
+        gsize i;
+
+        for (i = 0; i < n_fields; i++) {
+            if (strcmp(fields[i].name, name) == 0) {
+                field = &fields[i];
+                break;
+            }
+        }
+        if (field == NULL) {
+            add_problem_literal(p, member_path, _("unknown field"));
+            continue;
+        }
+        if (JSON_NODE_HOLDS_NULL(node))
+            continue;
+        switch (field->kind) {
+        case FIELD_KNOWN:
+        case FIELD_IGNORED:
+            break;
+        case FIELD_NOT_YET_UNLESS_OFF:
+            if (node_is_off(node))
+                break;
+            G_GNUC_FALLTHROUGH;
+        case FIELD_NOT_YET:
+            message = _("not supported yet");
+            break;
+        case FIELD_NOT_PODVM_UNLESS_OFF:
+            if (node_is_off(node))
+                break;
+            G_GNUC_FALLTHROUGH;
+        case FIELD_NOT_PODVM:
+            message = _("not supported by podvm");
+            break;
+        }
+        if (message == NULL)
+            continue;
+        if (field->hint != NULL)
+            add_problem(p, member_path, "%s; %s", message, _(field->hint));
+        else
+            add_problem_literal(p, member_path, message);
+    }
+}
+
+#define CHECK_MEMBERS(p, path, object, fields) \
+    check_members((p), (path), (object), (fields), G_N_ELEMENTS(fields))
+
+/* The member @name of @object; NULL when absent or null. */
+static JsonNode *
+member(JsonObject *object, const char *name)
+{
+    JsonNode *node;
+
+    if (object == NULL)
+        return NULL;
+    node = json_object_get_member(object, name);
+    if (node != NULL && JSON_NODE_HOLDS_NULL(node))
+        return NULL;
+    return node;
+}
+
+static const char *
+type_name(JsonNode *node)
+{
+    GType type;
+
+    switch (JSON_NODE_TYPE(node)) {
+    case JSON_NODE_OBJECT:
+        return _("an object");
+    case JSON_NODE_ARRAY:
+        return _("an array");
+    case JSON_NODE_NULL:
+        return _("null");
+    case JSON_NODE_VALUE:
+    default:
+        type = json_node_get_value_type(node);
+        if (type == G_TYPE_STRING)
+            return _("a string");
+        if (type == G_TYPE_BOOLEAN)
+            return _("a boolean");
+        return _("a number");
+    }
+}
+
+static void
+type_problem(Parser *p, const char *path, const char *expected, JsonNode *node)
+{
+    add_problem(p, path, _("expected %s, got %s"), expected, type_name(node));
+}
+
+static gboolean
+node_is_string(JsonNode *node)
+{
+    return JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING;
+}
+
+static gboolean
+node_is_number(JsonNode *node)
+{
+    GType type;
+
+    if (!JSON_NODE_HOLDS_VALUE(node))
+        return FALSE;
+    type = json_node_get_value_type(node);
+    return type == G_TYPE_INT64 || type == G_TYPE_DOUBLE;
+}
+
+static JsonObject *
+read_object(Parser *p, const char *path, JsonNode *node)
+{
+    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+        type_problem(p, path, _("an object"), node);
+        return NULL;
+    }
+    return json_node_get_object(node);
+}
+
+static JsonArray *
+read_array(Parser *p, const char *path, JsonNode *node)
+{
+    if (!JSON_NODE_HOLDS_ARRAY(node)) {
+        type_problem(p, path, _("an array"), node);
+        return NULL;
+    }
+    return json_node_get_array(node);
+}
+
+static const char *
+read_string(Parser *p, const char *path, JsonNode *node)
+{
+    if (!node_is_string(node)) {
+        type_problem(p, path, _("a string"), node);
+        return NULL;
+    }
+    return json_node_get_string(node);
+}
+
+static gboolean
+read_bool(Parser *p, const char *path, JsonNode *node, gboolean *out)
+{
+    if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
+        type_problem(p, path, _("a boolean"), node);
+        return FALSE;
+    }
+    *out = json_node_get_boolean(node);
+    return TRUE;
+}
+
+/* A whole number in [min, max]; 3.0 and 1e2 count as whole numbers. */
+static gboolean
+read_integer(Parser *p, const char *path, JsonNode *node, gint64 min, gint64 max,
+             const char *range_message, gint64 *out)
+{
+    gint64 value;
+
+    if (!node_is_number(node)) {
+        type_problem(p, path, _("a number"), node);
+        return FALSE;
+    }
+    if (json_node_get_value_type(node) == G_TYPE_INT64) {
+        value = json_node_get_int(node);
+    } else {
+        gdouble d = json_node_get_double(node);
+
+        if (!(d >= (gdouble) min && d <= (gdouble) max) || (gdouble) (gint64) d != d) {
+            add_problem_literal(p, path, range_message);
+            return FALSE;
+        }
+        value = (gint64) d;
+    }
+    if (value < min || value > max) {
+        add_problem_literal(p, path, range_message);
+        return FALSE;
+    }
+    *out = value;
+    return TRUE;
+}
+
+/* A quantity may be a string ("512Mi") or a plain number (536870912). */
+static char *
+quantity_text(Parser *p, const char *path, JsonNode *node)
+{
+    if (node_is_string(node))
+        return g_strdup(json_node_get_string(node));
+    if (node_is_number(node)) {
+        char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+
+        if (json_node_get_value_type(node) == G_TYPE_INT64)
+            return g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(node));
+        return g_strdup(g_ascii_dtostr(buffer, sizeof(buffer), json_node_get_double(node)));
+    }
+    type_problem(p, path, _("a quantity string"), node);
+    return NULL;
+}
+
+static gboolean
+read_bytes(Parser *p, const char *path, JsonNode *node, guint64 *out)
+{
+    g_autofree char *text = quantity_text(p, path, node);
+    g_autoptr(GError) error = NULL;
+    guint64 value = 0;
+
+    if (text == NULL)
+        return FALSE;
+    if (!podvm_quantity_parse_bytes(text, &value, &error)) {
+        add_problem_literal(p, path, error->message);
+        return FALSE;
+    }
+    if (value == 0) {
+        add_problem_literal(p, path, _("must be more than 0"));
+        return FALSE;
+    }
+    *out = value;
+    return TRUE;
+}
+
+static gboolean
+read_millicpus(Parser *p, const char *path, JsonNode *node, guint64 *out)
+{
+    g_autofree char *text = quantity_text(p, path, node);
+    g_autoptr(GError) error = NULL;
+    guint64 value = 0;
+
+    if (text == NULL)
+        return FALSE;
+    if (!podvm_quantity_parse_millicpus(text, &value, &error)) {
+        add_problem_literal(p, path, error->message);
+        return FALSE;
+    }
+    if (value == 0) {
+        add_problem_literal(p, path, _("must be more than 0"));
+        return FALSE;
+    }
+    *out = value;
+    return TRUE;
+}
+
+static GStrv
+read_string_array(Parser *p, const char *path, JsonNode *node)
+{
+    g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+    JsonArray *array = read_array(p, path, node);
+    gboolean ok = TRUE;
+    guint i;
+
+    if (array == NULL)
+        return NULL;
+    for (i = 0; i < json_array_get_length(array); i++) {
+        g_autofree char *item_path = path_index(path, i);
+        const char *value = read_string(p, item_path, json_array_get_element(array, i));
+
+        if (value == NULL)
+            ok = FALSE;
+        else
+            g_strv_builder_add(builder, value);
+    }
+    if (!ok)
+        return NULL;
+    return g_strv_builder_end(builder);
+}
+
+/* labels and annotations: string to string; keys 1..253 characters. */
+static void
+read_string_map(Parser *p, const char *path, JsonNode *node, GHashTable *into, gboolean overwrite)
+{
+    JsonObject *object = read_object(p, path, node);
+    JsonObjectIter iter;
+    const char *key;
+    JsonNode *value;
+
+    if (object == NULL)
+        return;
+    json_object_iter_init_ordered(&iter, object);
+    while (json_object_iter_next_ordered(&iter, &key, &value)) {
+        g_autofree char *value_path = path_member(path, key);
+        const char *text;
+
+        if (*key == '\0') {
+            add_problem_literal(p, path, _("a key is empty: keys have 1 to 253 characters"));
+            continue;
+        }
+        if (strlen(key) > MAX_MAP_KEY_LENGTH) {
+            g_autofree char *quoted = quote(key);
+            add_problem(p, path, _("the key %s is longer than %d characters"), quoted,
+                        MAX_MAP_KEY_LENGTH);
+            continue;
+        }
+        text = read_string(p, value_path, value);
+        if (text == NULL)
+            continue;
+        if (overwrite || !g_hash_table_contains(into, key))
+            g_hash_table_replace(into, g_strdup(key), g_strdup(text));
+    }
+}
+
+static gboolean
+matches_charset(const char *text, const char *extra, gboolean upper)
+{
+    const char *c;
+
+    if (*text == '\0')
+        return FALSE;
+    for (c = text; *c != '\0'; c++) {
+        if (g_ascii_islower(*c) || g_ascii_isdigit(*c) || (upper && g_ascii_isupper(*c)))
+            continue;
+        if (strchr(extra, *c) == NULL)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+has_control_character(const char *text, gboolean allow_tab)
+{
+    const guchar *c;
+
+    for (c = (const guchar *) text; *c != '\0'; c++) {
+        if ((*c < 0x20 && !(allow_tab && *c == '\t')) || *c == 0x7f)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Names */
+
+gboolean
+podvm_name_is_valid(const char *name, GError **error)
+{
+    static const char *const rule = N_("use lowercase letters, digits and '-', starting and "
+                                       "ending with a letter or digit, at most 63 characters");
+    g_autofree char *quoted = NULL;
+    gsize length;
+    const guchar *c;
+
+    if (name == NULL || *name == '\0') {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("the name is empty: %s"), _(rule));
+        return FALSE;
+    }
+    quoted = quote(name);
+    for (c = (const guchar *) name; *c != '\0'; c++) {
+        if (*c >= 0x80) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("%s contains a character that is not ASCII: %s"), quoted, _(rule));
+            return FALSE;
+        }
+        if (*c < 0x20 || *c == 0x7f) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("%s contains a control character: %s"), quoted, _(rule));
+            return FALSE;
+        }
+    }
+    length = strlen(name);
+    if (length > MAX_NAME_LENGTH) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s is %" G_GSIZE_FORMAT " characters long: a name has at most %d "
+                      "characters"),
+                    quoted, length, MAX_NAME_LENGTH);
+        return FALSE;
+    }
+    if (name[0] == '-' || name[length - 1] == '-') {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    name[0] == '-' ? _("%s starts with '-': %s") : _("%s ends with '-': %s"),
+                    quoted, _(rule));
+        return FALSE;
+    }
+    if (!matches_charset(name, "-", FALSE)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s is not a valid name: %s"), quoted, _(rule));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static char *
+read_name(Parser *p, const char *path, JsonNode *node)
+{
+    g_autoptr(GError) error = NULL;
+    const char *name = read_string(p, path, node);
+
+    if (name == NULL)
+        return NULL;
+    if (!podvm_name_is_valid(name, &error)) {
+        add_problem_literal(p, path, error->message);
+        return NULL;
+    }
+    return g_strdup(name);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The model */
+
+static void
+env_var_free(PodvmSpecEnvVar *var)
+{
+    if (var == NULL)
+        return;
+    g_free(var->name);
+    g_free(var->value);
+    g_free(var);
+}
+
+static PodvmSpecApp *
+app_new(void)
+{
+    PodvmSpecApp *app = g_new0(PodvmSpecApp, 1);
+
+    app->env = g_ptr_array_new_with_free_func((GDestroyNotify) env_var_free);
+    return app;
+}
+
+void
+podvm_spec_app_free(PodvmSpecApp *app)
+{
+    if (app == NULL)
+        return;
+    g_free(app->name);
+    g_free(app->image);
+    g_strfreev(app->command);
+    g_strfreev(app->args);
+    g_clear_pointer(&app->env, g_ptr_array_unref);
+    g_free(app->working_dir);
+    g_free(app);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecApp, podvm_spec_app_free)
+
+static PodvmSpec *
+spec_new(void)
+{
+    PodvmSpec *spec = g_new0(PodvmSpec, 1);
+
+    spec->labels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    spec->annotations = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    spec->apps = g_ptr_array_new_with_free_func((GDestroyNotify) podvm_spec_app_free);
+    spec->source_kind = g_strdup(KIND_POD);
+    spec->autoattach_serial_console = TRUE;
+    spec->termination_grace_period_seconds = PODVM_SPEC_DEFAULT_GRACE_SECONDS;
+    spec->restart_policy = PODVM_RESTART_NEVER;
+    return spec;
+}
+
+void
+podvm_spec_free(PodvmSpec *spec)
+{
+    if (spec == NULL)
+        return;
+    g_free(spec->name);
+    g_free(spec->uid);
+    g_clear_pointer(&spec->labels, g_hash_table_unref);
+    g_clear_pointer(&spec->annotations, g_hash_table_unref);
+    g_free(spec->source_kind);
+    g_free(spec->cpu_model);
+    g_free(spec->machine_type);
+    g_free(spec->kernel_path);
+    g_free(spec->initrd_path);
+    g_free(spec->kernel_args);
+    g_free(spec->firmware_uuid);
+    g_free(spec->firmware_serial);
+    g_clear_pointer(&spec->apps, g_ptr_array_unref);
+    g_free(spec->hostname);
+    g_free(spec);
+}
+
+static void
+copy_map(GHashTable *from, GHashTable *to)
+{
+    GHashTableIter iter;
+    gpointer key, value;
+
+    if (from == NULL)
+        return;
+    g_hash_table_iter_init(&iter, from);
+    while (g_hash_table_iter_next(&iter, &key, &value))
+        g_hash_table_replace(to, g_strdup(key), g_strdup(value));
+}
+
+static PodvmSpecApp *
+app_copy(const PodvmSpecApp *app)
+{
+    PodvmSpecApp *copy = app_new();
+    guint i;
+
+    copy->name = g_strdup(app->name);
+    copy->image = g_strdup(app->image);
+    copy->command = g_strdupv(app->command);
+    copy->args = g_strdupv(app->args);
+    for (i = 0; app->env != NULL && i < app->env->len; i++) {
+        const PodvmSpecEnvVar *var = g_ptr_array_index(app->env, i);
+        PodvmSpecEnvVar *var_copy = g_new0(PodvmSpecEnvVar, 1);
+
+        var_copy->name = g_strdup(var->name);
+        var_copy->value = g_strdup(var->value);
+        g_ptr_array_add(copy->env, var_copy);
+    }
+    copy->working_dir = g_strdup(app->working_dir);
+    copy->memory = app->memory;
+    copy->millicpus = app->millicpus;
+    return copy;
+}
+
+PodvmSpec *
+podvm_spec_copy(const PodvmSpec *spec)
+{
+    PodvmSpec *copy;
+    guint i;
+
+    g_return_val_if_fail(spec != NULL, NULL);
+
+    copy = spec_new();
+    copy->name = g_strdup(spec->name);
+    copy->uid = g_strdup(spec->uid);
+    copy_map(spec->labels, copy->labels);
+    copy_map(spec->annotations, copy->annotations);
+    g_free(copy->source_kind);
+    copy->source_kind = g_strdup(spec->source_kind);
+    copy->start_on_create = spec->start_on_create;
+    copy->memory = spec->memory;
+    copy->cpu_cores = spec->cpu_cores;
+    copy->cpu_sockets = spec->cpu_sockets;
+    copy->cpu_threads = spec->cpu_threads;
+    copy->cpu_model = g_strdup(spec->cpu_model);
+    copy->machine_type = g_strdup(spec->machine_type);
+    copy->kernel_path = g_strdup(spec->kernel_path);
+    copy->initrd_path = g_strdup(spec->initrd_path);
+    copy->kernel_args = g_strdup(spec->kernel_args);
+    copy->firmware_uuid = g_strdup(spec->firmware_uuid);
+    copy->firmware_serial = g_strdup(spec->firmware_serial);
+    copy->autoattach_serial_console = spec->autoattach_serial_console;
+    copy->rng = spec->rng;
+    for (i = 0; spec->apps != NULL && i < spec->apps->len; i++)
+        g_ptr_array_add(copy->apps, app_copy(g_ptr_array_index(spec->apps, i)));
+    copy->termination_grace_period_seconds = spec->termination_grace_period_seconds;
+    copy->restart_policy = spec->restart_policy;
+    copy->hostname = g_strdup(spec->hostname);
+    return copy;
+}
+
+const char *
+podvm_restart_policy_to_string(PodvmRestartPolicy policy)
+{
+    switch (policy) {
+    case PODVM_RESTART_ALWAYS:
+        return "Always";
+    case PODVM_RESTART_ON_FAILURE:
+        return "OnFailure";
+    case PODVM_RESTART_NEVER:
+    default:
+        return "Never";
+    }
+}
+
+gboolean
+podvm_restart_policy_from_string(const char *text, PodvmRestartPolicy *out_policy)
+{
+    PodvmRestartPolicy policy;
+
+    if (g_strcmp0(text, "Always") == 0)
+        policy = PODVM_RESTART_ALWAYS;
+    else if (g_strcmp0(text, "OnFailure") == 0)
+        policy = PODVM_RESTART_ON_FAILURE;
+    else if (g_strcmp0(text, "Never") == 0)
+        policy = PODVM_RESTART_NEVER;
+    else
+        return FALSE;
+    *out_policy = policy;
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* metadata */
+
+static const Field k8s_managed_metadata[] = {
+    { "generateName", FIELD_NOT_PODVM, NULL },
+    { "creationTimestamp", FIELD_NOT_PODVM, NULL },
+    { "resourceVersion", FIELD_NOT_PODVM, NULL },
+    { "generation", FIELD_NOT_PODVM, NULL },
+    { "selfLink", FIELD_NOT_PODVM, NULL },
+    { "deletionTimestamp", FIELD_NOT_PODVM, NULL },
+    { "deletionGracePeriodSeconds", FIELD_NOT_PODVM, NULL },
+    { "ownerReferences", FIELD_NOT_PODVM, NULL },
+    { "finalizers", FIELD_NOT_PODVM, NULL },
+    { "managedFields", FIELD_NOT_PODVM, NULL },
+    { "clusterName", FIELD_NOT_PODVM, NULL },
+};
+
+static void
+check_metadata_members(Parser *p, const char *path, JsonObject *object, const Field *own,
+                       gsize n_own)
+{
+    g_autofree Field *fields = g_new(Field, n_own + G_N_ELEMENTS(k8s_managed_metadata));
+
+    memcpy(fields, own, n_own * sizeof(Field));
+    memcpy(fields + n_own, k8s_managed_metadata, sizeof(k8s_managed_metadata));
+    check_members(p, path, object, fields, n_own + G_N_ELEMENTS(k8s_managed_metadata));
+}
+
+static void
+parse_metadata(Parser *p, JsonObject *metadata, PodvmSpec *spec)
+{
+    static const Field fields[] = {
+        { "name", FIELD_KNOWN, NULL },
+        { "uid", FIELD_KNOWN, NULL },
+        { "labels", FIELD_KNOWN, NULL },
+        { "annotations", FIELD_KNOWN, NULL },
+        { "namespace", FIELD_IGNORED, NULL },
+    };
+    JsonNode *node;
+
+    check_metadata_members(p, "metadata", metadata, fields, G_N_ELEMENTS(fields));
+
+    node = member(metadata, "name");
+    if (node == NULL)
+        add_problem_literal(p, "metadata.name", _("required"));
+    else
+        spec->name = read_name(p, "metadata.name", node);
+
+    node = member(metadata, "uid");
+    if (node != NULL) {
+        const char *uid = read_string(p, "metadata.uid", node);
+
+        if (uid != NULL && !g_uuid_string_is_valid(uid)) {
+            g_autofree char *quoted = quote(uid);
+            add_problem(p, "metadata.uid", _("%s is not a UUID"), quoted);
+        } else if (uid != NULL) {
+            spec->uid = g_ascii_strdown(uid, -1);
+        }
+    }
+
+    /* KubeVirt manifests carry a namespace; podvm has none and keeps nothing. */
+    node = member(metadata, "namespace");
+    if (node != NULL)
+        read_string(p, "metadata.namespace", node);
+
+    node = member(metadata, "labels");
+    if (node != NULL)
+        read_string_map(p, "metadata.labels", node, spec->labels, TRUE);
+    node = member(metadata, "annotations");
+    if (node != NULL)
+        read_string_map(p, "metadata.annotations", node, spec->annotations, TRUE);
+}
+
+/* spec.template.metadata of a VirtualMachine: labels and annotations merge in. */
+static void
+parse_template_metadata(Parser *p, const char *path, JsonObject *metadata, PodvmSpec *spec)
+{
+    static const Field fields[] = {
+        { "labels", FIELD_KNOWN, NULL },
+        { "annotations", FIELD_KNOWN, NULL },
+        { "name", FIELD_NOT_PODVM, N_("the pod takes its name from metadata.name") },
+        { "namespace", FIELD_IGNORED, NULL },
+        { "uid", FIELD_NOT_PODVM, NULL },
+    };
+    g_autofree char *labels_path = path_member(path, "labels");
+    g_autofree char *annotations_path = path_member(path, "annotations");
+    JsonNode *node;
+
+    check_metadata_members(p, path, metadata, fields, G_N_ELEMENTS(fields));
+
+    node = member(metadata, "namespace");
+    if (node != NULL) {
+        g_autofree char *namespace_path = path_member(path, "namespace");
+        read_string(p, namespace_path, node);
+    }
+    node = member(metadata, "labels");
+    if (node != NULL)
+        read_string_map(p, labels_path, node, spec->labels, FALSE);
+    node = member(metadata, "annotations");
+    if (node != NULL)
+        read_string_map(p, annotations_path, node, spec->annotations, FALSE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* spec.domain */
+
+typedef struct {
+    guint64 requests_memory;
+    guint64 limits_memory;
+    guint64 guest_memory;
+    gboolean kernel_boot_given; /* present, whether valid or not */
+} DomainState;
+
+static void
+parse_resource_list(Parser *p, const char *path, JsonNode *node, guint64 *out_memory)
+{
+    static const Field fields[] = {
+        { "memory", FIELD_KNOWN, NULL },
+        { "cpu", FIELD_NOT_YET, N_("give spec.domain.cpu.cores instead") },
+    };
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *memory;
+
+    if (object == NULL)
+        return;
+    CHECK_MEMBERS(p, path, object, fields);
+    memory = member(object, "memory");
+    if (memory != NULL) {
+        g_autofree char *memory_path = path_member(path, "memory");
+        read_bytes(p, memory_path, memory, out_memory);
+    }
+}
+
+static void
+parse_resources(Parser *p, const char *path, JsonNode *node, DomainState *state)
+{
+    static const Field fields[] = {
+        { "requests", FIELD_KNOWN, NULL },
+        { "limits", FIELD_KNOWN, NULL },
+        { "overcommitGuestOverhead", FIELD_NOT_PODVM_UNLESS_OFF, NULL },
+    };
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *child;
+
+    if (object == NULL)
+        return;
+    CHECK_MEMBERS(p, path, object, fields);
+    child = member(object, "requests");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "requests");
+        parse_resource_list(p, child_path, child, &state->requests_memory);
+    }
+    child = member(object, "limits");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "limits");
+        parse_resource_list(p, child_path, child, &state->limits_memory);
+    }
+}
+
+static void
+parse_memory(Parser *p, const char *path, JsonNode *node, DomainState *state)
+{
+    static const Field fields[] = {
+        { "guest", FIELD_KNOWN, NULL },
+        { "hugepages", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "maxGuest", FIELD_NOT_YET, NULL },
+    };
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *guest;
+
+    if (object == NULL)
+        return;
+    CHECK_MEMBERS(p, path, object, fields);
+    guest = member(object, "guest");
+    if (guest != NULL) {
+        g_autofree char *guest_path = path_member(path, "guest");
+        read_bytes(p, guest_path, guest, &state->guest_memory);
+    }
+}
+
+static void
+parse_cpu(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
+{
+    static const Field fields[] = {
+        { "cores", FIELD_KNOWN, NULL },
+        { "sockets", FIELD_KNOWN, NULL },
+        { "threads", FIELD_KNOWN, NULL },
+        { "model", FIELD_KNOWN, NULL },
+        { "dedicatedCpuPlacement", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "isolateEmulatorThread", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "features", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "numa", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "realtime", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "maxSockets", FIELD_NOT_YET, NULL },
+    };
+    static const char *const topology[] = { "cores", "sockets", "threads" };
+    guint *values[] = { &spec->cpu_cores, &spec->cpu_sockets, &spec->cpu_threads };
+    JsonObject *object = read_object(p, path, node);
+    gboolean topology_ok = TRUE;
+    guint64 product = 1;
+    JsonNode *child;
+    gsize i;
+
+    if (object == NULL)
+        return;
+    CHECK_MEMBERS(p, path, object, fields);
+
+    for (i = 0; i < G_N_ELEMENTS(topology); i++) {
+        g_autofree char *child_path = path_member(path, topology[i]);
+        gint64 value = 0;
+
+        child = member(object, topology[i]);
+        if (child == NULL)
+            continue;
+        if (read_integer(p, child_path, child, 1, MAX_TOPOLOGY,
+                         _("must be a whole number from 1 to 255"), &value)) {
+            *values[i] = (guint) value;
+            product *= (guint64) value;
+        } else {
+            topology_ok = FALSE;
+        }
+    }
+    if (topology_ok && product > MAX_TOPOLOGY) {
+        add_problem(p, path,
+                    _("cores x sockets x threads is %" G_GUINT64_FORMAT
+                      ": a pod has at most %d vCPUs"),
+                    product, MAX_TOPOLOGY);
+    }
+
+    child = member(object, "model");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "model");
+        const char *model = read_string(p, child_path, child);
+
+        if (model != NULL && !matches_charset(model, "._-", TRUE)) {
+            g_autofree char *quoted = quote(model);
+            add_problem(p, child_path,
+                        _("%s is not a valid CPU model: use letters, digits, '.', '_' and '-', "
+                          "for example \"host-model\" or \"Skylake-Server\""),
+                        quoted);
+        } else if (model != NULL) {
+            spec->cpu_model = g_strdup(model);
+        }
+    }
+}
+
+static void
+parse_machine(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
+{
+    static const Field fields[] = {
+        { "type", FIELD_KNOWN, NULL },
+    };
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *child;
+
+    if (object == NULL)
+        return;
+    CHECK_MEMBERS(p, path, object, fields);
+    child = member(object, "type");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "type");
+        const char *type = read_string(p, child_path, child);
+
+        if (type != NULL && !matches_charset(type, "._-", FALSE)) {
+            g_autofree char *quoted = quote(type);
+            add_problem(p, child_path,
+                        _("%s is not a valid machine type: use lowercase letters, digits, '.', "
+                          "'_' and '-', for example \"q35\" or \"pc-q35-7.2\""),
+                        quoted);
+        } else if (type != NULL) {
+            spec->machine_type = g_strdup(type);
+        }
+    }
+}
+
+static void
+parse_bootloader(Parser *p, const char *path, JsonNode *node)
+{
+    static const Field fields[] = {
+        { "bios", FIELD_KNOWN, NULL },
+        { "efi", FIELD_NOT_YET, NULL },
+    };
+    static const Field bios_fields[] = {
+        { "useSerial", FIELD_NOT_YET_UNLESS_OFF, NULL },
+    };
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *bios;
+
+    if (object == NULL)
+        return;
+    CHECK_MEMBERS(p, path, object, fields);
+    bios = member(object, "bios");
+    if (bios != NULL) {
+        g_autofree char *bios_path = path_member(path, "bios");
+        JsonObject *bios_object = read_object(p, bios_path, bios);
+
+        if (bios_object != NULL)
+            CHECK_MEMBERS(p, bios_path, bios_object, bios_fields);
+    }
+}
+
+static char *
+read_host_path(Parser *p, const char *path, JsonNode *node)
+{
+    const char *text = read_string(p, path, node);
+
+    if (text == NULL)
+        return NULL;
+    if (*text == '\0') {
+        add_problem_literal(p, path, _("must not be empty"));
+        return NULL;
+    }
+    if (has_control_character(text, FALSE)) {
+        add_problem_literal(p, path, _("must not contain control characters"));
+        return NULL;
+    }
+    return g_strdup(text);
+}
+
+static void
+parse_kernel_boot(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
+{
+    static const Field fields[] = {
+        { "kernelPath", FIELD_KNOWN, NULL },
+        { "initrdPath", FIELD_KNOWN, NULL },
+        { "kernelArgs", FIELD_KNOWN, NULL },
+        { "container", FIELD_NOT_YET,
+          N_("give host paths in kernelPath and initrdPath instead") },
+    };
+    JsonObject *object = read_object(p, path, node);
+    g_autofree char *kernel_path = path_member(path, "kernelPath");
+    g_autofree char *initrd_path = path_member(path, "initrdPath");
+    g_autofree char *args_path = path_member(path, "kernelArgs");
+    JsonNode *child;
+
+    if (object == NULL)
+        return;
+    CHECK_MEMBERS(p, path, object, fields);
+
+    child = member(object, "kernelPath");
+    if (child != NULL)
+        spec->kernel_path = read_host_path(p, kernel_path, child);
+    else if (member(object, "container") == NULL)
+        add_problem_literal(p, kernel_path, _("required: the host path of the kernel to boot"));
+
+    child = member(object, "initrdPath");
+    if (child != NULL)
+        spec->initrd_path = read_host_path(p, initrd_path, child);
+
+    child = member(object, "kernelArgs");
+    if (child != NULL) {
+        const char *args = read_string(p, args_path, child);
+
+        if (args != NULL && (strchr(args, '\n') != NULL || strchr(args, '\r') != NULL))
+            add_problem_literal(p, args_path, _("must be one line: no newline characters"));
+        else if (args != NULL && has_control_character(args, TRUE))
+            add_problem_literal(p, args_path, _("must not contain control characters"));
+        else if (args != NULL)
+            spec->kernel_args = g_strdup(args);
+    }
+}
+
+static void
+parse_firmware(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, DomainState *state)
+{
+    static const Field fields[] = {
+        { "bootloader", FIELD_KNOWN, NULL },
+        { "kernelBoot", FIELD_KNOWN, NULL },
+        { "uuid", FIELD_KNOWN, NULL },
+        { "serial", FIELD_KNOWN, NULL },
+        { "acpi", FIELD_NOT_YET_UNLESS_OFF, NULL },
+    };
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *child;
+
+    if (object == NULL)
+        return;
+    CHECK_MEMBERS(p, path, object, fields);
+
+    child = member(object, "bootloader");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "bootloader");
+        parse_bootloader(p, child_path, child);
+    }
+
+    child = member(object, "kernelBoot");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "kernelBoot");
+
+        state->kernel_boot_given = TRUE;
+        parse_kernel_boot(p, child_path, child, spec);
+    }
+
+    child = member(object, "uuid");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "uuid");
+        const char *uuid = read_string(p, child_path, child);
+
+        if (uuid != NULL && !g_uuid_string_is_valid(uuid)) {
+            g_autofree char *quoted = quote(uuid);
+            add_problem(p, child_path,
+                        _("%s is not a UUID: write it like "
+                          "\"5f2e9a2c-6a5b-4b1e-9f0e-3c2d1b0a9f8e\""),
+                        quoted);
+        } else if (uuid != NULL) {
+            spec->firmware_uuid = g_ascii_strdown(uuid, -1);
+        }
+    }
+
+    child = member(object, "serial");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "serial");
+        const char *serial = read_string(p, child_path, child);
+        const guchar *c;
+
+        for (c = (const guchar *) serial; serial != NULL && *c != '\0'; c++) {
+            if (*c < 0x20 || *c >= 0x7f)
+                break;
+        }
+        if (serial != NULL && *c != '\0')
+            add_problem_literal(p, child_path,
+                                _("must be printable ASCII: letters, digits, punctuation and "
+                                  "spaces"));
+        else if (serial != NULL)
+            spec->firmware_serial = g_strdup(serial);
+    }
+}
+
+static void
+parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
+{
+    static const Field fields[] = {
+        { "autoattachSerialConsole", FIELD_KNOWN, NULL },
+        { "rng", FIELD_KNOWN, NULL },
+        { "disks", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "interfaces", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "autoattachGraphicsDevice", FIELD_NOT_PODVM_UNLESS_OFF,
+          N_("podvm pods have a serial console and no display") },
+        { "autoattachInputDevice", FIELD_NOT_PODVM_UNLESS_OFF, NULL },
+        { "autoattachPodInterface", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "autoattachMemBalloon", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "autoattachVSOCK", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "blockMultiQueue", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "networkInterfaceMultiqueue", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "useVirtioTransitional", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "disableHotplug", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "watchdog", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "inputs", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "gpus", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "hostDevices", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "filesystems", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "tpm", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "sound", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "clientPassthrough", FIELD_NOT_YET_UNLESS_OFF, NULL },
+    };
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *child;
+
+    if (object == NULL)
+        return;
+    CHECK_MEMBERS(p, path, object, fields);
+
+    child = member(object, "autoattachSerialConsole");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "autoattachSerialConsole");
+        read_bool(p, child_path, child, &spec->autoattach_serial_console);
+    }
+
+    child = member(object, "rng");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "rng");
+        JsonObject *rng = read_object(p, child_path, child);
+
+        if (rng != NULL) {
+            check_members(p, child_path, rng, NULL, 0); /* every member is unknown */
+            spec->rng = TRUE;
+        }
+    }
+}
+
+static void
+parse_domain(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, DomainState *state)
+{
+    static const Field fields[] = {
+        { "resources", FIELD_KNOWN, NULL },
+        { "memory", FIELD_KNOWN, NULL },
+        { "cpu", FIELD_KNOWN, NULL },
+        { "machine", FIELD_KNOWN, NULL },
+        { "firmware", FIELD_KNOWN, NULL },
+        { "devices", FIELD_KNOWN, NULL },
+        { "features", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "clock", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "ioThreadsPolicy", FIELD_NOT_YET, NULL },
+        { "chassis", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "launchSecurity", FIELD_NOT_YET_UNLESS_OFF, NULL },
+    };
+    JsonObject *object = read_object(p, path, node);
+    g_autofree char *resources_path = path_member(path, "resources");
+    g_autofree char *memory_path = path_member(path, "memory");
+    g_autofree char *cpu_path = path_member(path, "cpu");
+    g_autofree char *machine_path = path_member(path, "machine");
+    g_autofree char *firmware_path = path_member(path, "firmware");
+    g_autofree char *devices_path = path_member(path, "devices");
+    JsonNode *child;
+
+    if (object == NULL)
+        return;
+    CHECK_MEMBERS(p, path, object, fields);
+
+    if ((child = member(object, "resources")) != NULL)
+        parse_resources(p, resources_path, child, state);
+    if ((child = member(object, "memory")) != NULL)
+        parse_memory(p, memory_path, child, state);
+    if ((child = member(object, "cpu")) != NULL)
+        parse_cpu(p, cpu_path, child, spec);
+    if ((child = member(object, "machine")) != NULL)
+        parse_machine(p, machine_path, child, spec);
+    if ((child = member(object, "firmware")) != NULL)
+        parse_firmware(p, firmware_path, child, spec, state);
+    if ((child = member(object, "devices")) != NULL)
+        parse_devices(p, devices_path, child, spec);
+
+    /* requests win over limits; memory.guest must agree with whichever is given. */
+    {
+        guint64 resources = state->requests_memory != 0 ? state->requests_memory
+                                                        : state->limits_memory;
+        const char *resources_name = state->requests_memory != 0 ? "resources.requests.memory"
+                                                                 : "resources.limits.memory";
+
+        if (state->guest_memory != 0 && resources != 0 && state->guest_memory != resources) {
+            g_autofree char *guest_path = path_member(memory_path, "guest");
+            g_autofree char *other_path = path_member(path, resources_name);
+            g_autofree char *guest_text = podvm_quantity_format_bytes(state->guest_memory);
+            g_autofree char *other_text = podvm_quantity_format_bytes(resources);
+
+            add_problem(p, guest_path,
+                        _("is %s but %s is %s: give only one of them, or the same value"),
+                        guest_text, other_path, other_text);
+        }
+        spec->memory = state->guest_memory != 0 ? state->guest_memory : resources;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* spec.apps */
+
+static void
+parse_env(Parser *p, const char *path, JsonNode *node, PodvmSpecApp *app)
+{
+    static const Field fields[] = {
+        { "name", FIELD_KNOWN, NULL },
+        { "value", FIELD_KNOWN, NULL },
+        { "valueFrom", FIELD_NOT_PODVM, NULL },
+    };
+    JsonArray *array = read_array(p, path, node);
+    guint i;
+
+    if (array == NULL)
+        return;
+    for (i = 0; i < json_array_get_length(array); i++) {
+        g_autofree char *item_path = path_index(path, i);
+        g_autofree char *name_path = path_member(item_path, "name");
+        g_autofree char *value_path = path_member(item_path, "value");
+        JsonObject *object = read_object(p, item_path, json_array_get_element(array, i));
+        const char *name = NULL;
+        const char *value = "";
+        JsonNode *child;
+
+        if (object == NULL)
+            continue;
+        CHECK_MEMBERS(p, item_path, object, fields);
+        child = member(object, "name");
+        if (child == NULL) {
+            add_problem_literal(p, name_path, _("required"));
+        } else if ((name = read_string(p, name_path, child)) != NULL &&
+                   (*name == '\0' || strchr(name, '=') != NULL)) {
+            add_problem_literal(p, name_path, _("must be a non-empty name without '='"));
+            name = NULL;
+        }
+        child = member(object, "value");
+        if (child != NULL)
+            value = read_string(p, value_path, child);
+        if (name != NULL && value != NULL) {
+            PodvmSpecEnvVar *var = g_new0(PodvmSpecEnvVar, 1);
+
+            var->name = g_strdup(name);
+            var->value = g_strdup(value);
+            g_ptr_array_add(app->env, var);
+        }
+    }
+}
+
+static gboolean
+image_is_valid(const char *image)
+{
+    if (has_control_character(image, FALSE) || strchr(image, ' ') != NULL)
+        return FALSE;
+    if (g_str_has_prefix(image, "docker://"))
+        return image[strlen("docker://")] != '\0';
+    if (g_str_has_prefix(image, "oci:"))
+        return image[strlen("oci:")] != '\0';
+    return FALSE;
+}
+
+static PodvmSpecApp *
+parse_app(Parser *p, const char *path, JsonNode *node)
+{
+    static const Field fields[] = {
+        { "name", FIELD_KNOWN, NULL },     { "image", FIELD_KNOWN, NULL },
+        { "command", FIELD_KNOWN, NULL },  { "args", FIELD_KNOWN, NULL },
+        { "env", FIELD_KNOWN, NULL },      { "workingDir", FIELD_KNOWN, NULL },
+        { "memory", FIELD_KNOWN, NULL },   { "cpus", FIELD_KNOWN, NULL },
+    };
+    g_autoptr(PodvmSpecApp) app = app_new();
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *child;
+
+    if (object == NULL)
+        return NULL;
+    CHECK_MEMBERS(p, path, object, fields);
+
+    {
+        g_autofree char *child_path = path_member(path, "name");
+
+        child = member(object, "name");
+        if (child == NULL)
+            add_problem_literal(p, child_path, _("required"));
+        else
+            app->name = read_name(p, child_path, child);
+    }
+    {
+        g_autofree char *child_path = path_member(path, "image");
+        const char *image;
+
+        child = member(object, "image");
+        if (child == NULL) {
+            add_problem_literal(p, child_path,
+                                _("required: \"docker://REPO:TAG\" or \"oci:DIR:TAG\""));
+        } else if ((image = read_string(p, child_path, child)) != NULL) {
+            if (image_is_valid(image)) {
+                app->image = g_strdup(image);
+            } else {
+                g_autofree char *quoted = quote(image);
+                add_problem(p, child_path,
+                            _("%s is not an image reference podvm can use: write "
+                              "\"docker://REPO:TAG\" for a registry or \"oci:DIR:TAG\" for a "
+                              "local OCI layout"),
+                            quoted);
+            }
+        }
+    }
+    if ((child = member(object, "command")) != NULL) {
+        g_autofree char *child_path = path_member(path, "command");
+        app->command = read_string_array(p, child_path, child);
+    }
+    if ((child = member(object, "args")) != NULL) {
+        g_autofree char *child_path = path_member(path, "args");
+        app->args = read_string_array(p, child_path, child);
+    }
+    if ((child = member(object, "env")) != NULL) {
+        g_autofree char *child_path = path_member(path, "env");
+        parse_env(p, child_path, child, app);
+    }
+    if ((child = member(object, "workingDir")) != NULL) {
+        g_autofree char *child_path = path_member(path, "workingDir");
+        const char *dir = read_string(p, child_path, child);
+
+        if (dir != NULL && (!g_path_is_absolute(dir) || has_control_character(dir, FALSE)))
+            add_problem_literal(p, child_path, _("must be an absolute path, like \"/app\""));
+        else if (dir != NULL)
+            app->working_dir = g_strdup(dir);
+    }
+    if ((child = member(object, "memory")) != NULL) {
+        g_autofree char *child_path = path_member(path, "memory");
+        read_bytes(p, child_path, child, &app->memory);
+    }
+    if ((child = member(object, "cpus")) != NULL) {
+        g_autofree char *child_path = path_member(path, "cpus");
+        read_millicpus(p, child_path, child, &app->millicpus);
+    }
+    return g_steal_pointer(&app);
+}
+
+static void
+parse_apps(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
+{
+    g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
+    JsonArray *array = read_array(p, path, node);
+    guint i;
+
+    if (array == NULL)
+        return;
+    for (i = 0; i < json_array_get_length(array); i++) {
+        g_autofree char *item_path = path_index(path, i);
+        PodvmSpecApp *app = parse_app(p, item_path, json_array_get_element(array, i));
+
+        if (app == NULL)
+            continue;
+        g_ptr_array_add(spec->apps, app);
+        if (app->name == NULL)
+            continue;
+        if (g_hash_table_contains(names, app->name)) {
+            g_autofree char *name_path = path_member(item_path, "name");
+            g_autofree char *quoted = quote(app->name);
+            add_problem(p, name_path, _("%s is the name of another app: app names are unique"),
+                        quoted);
+        } else {
+            g_hash_table_add(names, app->name);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* spec */
+
+static void
+parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
+{
+    static const Field fields[] = {
+        { "domain", FIELD_KNOWN, NULL },
+        { "apps", FIELD_KNOWN, NULL },
+        { "terminationGracePeriodSeconds", FIELD_KNOWN, NULL },
+        { "restartPolicy", FIELD_KNOWN, NULL },
+        { "hostname", FIELD_KNOWN, NULL },
+        { "volumes", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "networks", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "livenessProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "readinessProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "startupProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "evictionStrategy", FIELD_NOT_YET, NULL },
+        { "accessCredentials", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "subdomain", FIELD_NOT_YET, NULL },
+        { "nodeSelector", FIELD_NOT_PODVM_UNLESS_OFF, NULL },
+        { "affinity", FIELD_NOT_PODVM_UNLESS_OFF, NULL },
+        { "tolerations", FIELD_NOT_PODVM_UNLESS_OFF, NULL },
+        { "topologySpreadConstraints", FIELD_NOT_PODVM_UNLESS_OFF, NULL },
+        { "schedulerName", FIELD_NOT_PODVM, NULL },
+        { "priorityClassName", FIELD_NOT_PODVM, NULL },
+        { "dnsPolicy", FIELD_NOT_PODVM, NULL },
+        { "dnsConfig", FIELD_NOT_PODVM_UNLESS_OFF, NULL },
+    };
+    g_autofree char *domain_path = path_member(path, "domain");
+    g_autofree char *kernel_boot_path = g_strdup_printf("%s.firmware.kernelBoot", domain_path);
+    DomainState state = { 0 };
+    JsonNode *child;
+
+    CHECK_MEMBERS(p, path, object, fields);
+
+    if ((child = member(object, "domain")) != NULL)
+        parse_domain(p, domain_path, child, spec, &state);
+    if ((child = member(object, "apps")) != NULL) {
+        g_autofree char *child_path = path_member(path, "apps");
+        parse_apps(p, child_path, child, spec);
+    }
+    if ((child = member(object, "terminationGracePeriodSeconds")) != NULL) {
+        g_autofree char *child_path = path_member(path, "terminationGracePeriodSeconds");
+        gint64 seconds = 0;
+
+        if (read_integer(p, child_path, child, 0, MAX_GRACE_SECONDS,
+                         _("must be a whole number of seconds from 0 to 86400"), &seconds))
+            spec->termination_grace_period_seconds = seconds;
+    }
+    if ((child = member(object, "restartPolicy")) != NULL) {
+        g_autofree char *child_path = path_member(path, "restartPolicy");
+        const char *policy = read_string(p, child_path, child);
+
+        p->restart_policy_given = TRUE;
+        if (policy != NULL && !podvm_restart_policy_from_string(policy, &spec->restart_policy)) {
+            g_autofree char *quoted = quote(policy);
+            add_problem(p, child_path, _("unknown value %s: use Always, OnFailure or Never"),
+                        quoted);
+        }
+    }
+    if ((child = member(object, "hostname")) != NULL) {
+        g_autofree char *child_path = path_member(path, "hostname");
+        spec->hostname = read_name(p, child_path, child);
+    }
+
+    /* Something to boot: only kernelBoot for now. */
+    if (!state.kernel_boot_given) {
+        if (spec->apps->len > 0)
+            add_problem_literal(p, kernel_boot_path,
+                                _("required: app pods need podvm's app guest, which is not "
+                                  "supported yet"));
+        else
+            add_problem_literal(p, kernel_boot_path,
+                                _("required: podvm boots pods with firmware.kernelBoot for now "
+                                  "(disks come later)"));
+    }
+}
+
+typedef struct {
+    const char *name;
+    PodvmRestartPolicy policy;
+    gboolean start;
+} RunStrategy;
+
+static const RunStrategy run_strategies[] = {
+    { "Always", PODVM_RESTART_ALWAYS, TRUE },
+    { "RerunOnFailure", PODVM_RESTART_ON_FAILURE, TRUE },
+    { "Once", PODVM_RESTART_NEVER, TRUE },
+    { "Manual", PODVM_RESTART_NEVER, FALSE },
+    { "Halted", PODVM_RESTART_NEVER, FALSE },
+};
+
+static void
+parse_vm_spec(Parser *p, JsonObject *object, PodvmSpec *spec)
+{
+    static const Field fields[] = {
+        { "running", FIELD_KNOWN, NULL },
+        { "runStrategy", FIELD_KNOWN, NULL },
+        { "template", FIELD_KNOWN, NULL },
+        { "dataVolumeTemplates", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "instancetype", FIELD_NOT_PODVM, NULL },
+        { "preference", FIELD_NOT_PODVM, NULL },
+        { "updateVolumesStrategy", FIELD_NOT_YET, NULL },
+    };
+    static const Field template_fields[] = {
+        { "metadata", FIELD_KNOWN, NULL },
+        { "spec", FIELD_KNOWN, NULL },
+    };
+    const RunStrategy *strategy = NULL;
+    JsonNode *running = member(object, "running");
+    JsonNode *run_strategy = member(object, "runStrategy");
+    JsonNode *child;
+    JsonObject *template_object;
+
+    CHECK_MEMBERS(p, "spec", object, fields);
+
+    if (running != NULL && run_strategy != NULL) {
+        add_problem_literal(p, "spec.running",
+                            _("give either spec.running or spec.runStrategy, not both"));
+    } else if (running != NULL) {
+        gboolean value = FALSE;
+
+        if (read_bool(p, "spec.running", running, &value))
+            strategy = &run_strategies[value ? 0 : 4];
+    } else if (run_strategy != NULL) {
+        const char *name = read_string(p, "spec.runStrategy", run_strategy);
+        gsize i;
+
+        for (i = 0; name != NULL && i < G_N_ELEMENTS(run_strategies); i++) {
+            if (strcmp(run_strategies[i].name, name) == 0)
+                strategy = &run_strategies[i];
+        }
+        if (name != NULL && strategy == NULL) {
+            g_autofree char *quoted = quote(name);
+            add_problem(p, "spec.runStrategy",
+                        _("unknown value %s: use Always, RerunOnFailure, Once, Manual or "
+                          "Halted"),
+                        quoted);
+        }
+    }
+
+    child = member(object, "template");
+    if (child == NULL) {
+        add_problem_literal(p, "spec.template", _("required: the VirtualMachine's pod"));
+        return;
+    }
+    template_object = read_object(p, "spec.template", child);
+    if (template_object == NULL)
+        return;
+    CHECK_MEMBERS(p, "spec.template", template_object, template_fields);
+
+    child = member(template_object, "metadata");
+    if (child != NULL) {
+        JsonObject *metadata = read_object(p, "spec.template.metadata", child);
+
+        if (metadata != NULL)
+            parse_template_metadata(p, "spec.template.metadata", metadata, spec);
+    }
+
+    child = member(template_object, "spec");
+    if (child == NULL) {
+        add_problem_literal(p, "spec.template.spec", _("required"));
+    } else {
+        JsonObject *pod_spec = read_object(p, "spec.template.spec", child);
+
+        if (pod_spec != NULL)
+            parse_pod_spec(p, "spec.template.spec", pod_spec, spec);
+    }
+
+    if (strategy != NULL) {
+        if (p->restart_policy_given && spec->restart_policy != strategy->policy) {
+            add_problem(p, "spec.template.spec.restartPolicy",
+                        _("is %s but the VirtualMachine's run strategy means %s: leave it out"),
+                        podvm_restart_policy_to_string(spec->restart_policy),
+                        podvm_restart_policy_to_string(strategy->policy));
+        }
+        spec->restart_policy = strategy->policy;
+        spec->start_on_create = strategy->start;
+    }
+}
+
+/* apiVersion and kind; returns the kind to read the rest as. */
+static const char *
+parse_type(Parser *p, JsonObject *root)
+{
+    static const char *const hint = N_("use apiVersion \"podvm.io/v1\" with kind \"Pod\", or "
+                                       "\"kubevirt.io/v1\" with kind \"VirtualMachineInstance\" "
+                                       "or \"VirtualMachine\"");
+    JsonNode *api_node = member(root, "apiVersion");
+    JsonNode *kind_node = member(root, "kind");
+    const char *api = NULL;
+    const char *kind = NULL;
+
+    if (api_node == NULL)
+        add_problem(p, "apiVersion", _("required: %s"), _(hint));
+    else
+        api = read_string(p, "apiVersion", api_node);
+    if (kind_node == NULL)
+        add_problem(p, "kind", _("required: %s"), _(hint));
+    else
+        kind = read_string(p, "kind", kind_node);
+
+    if (api != NULL) {
+        gboolean podvm = strcmp(api, API_PODVM_V1) == 0;
+        gboolean kubevirt = strcmp(api, API_KUBEVIRT_V1) == 0 ||
+                            strcmp(api, API_KUBEVIRT_V1ALPHA3) == 0;
+
+        if (!podvm && !kubevirt) {
+            g_autofree char *quoted = quote(api);
+            add_problem(p, "apiVersion", _("unknown value %s: %s"), quoted, _(hint));
+        } else if (kind != NULL && podvm && strcmp(kind, KIND_POD) != 0) {
+            g_autofree char *quoted = quote(kind);
+            add_problem(p, "kind", _("%s is not a kind of %s: use \"Pod\""), quoted, api);
+        } else if (kind != NULL && kubevirt && strcmp(kind, KIND_VMI) != 0 &&
+                   strcmp(kind, KIND_VM) != 0) {
+            g_autofree char *quoted = quote(kind);
+            add_problem(p, "kind",
+                        _("%s is not a kind of %s podvm reads: use \"VirtualMachineInstance\" "
+                          "or \"VirtualMachine\""),
+                        quoted, api);
+        }
+    }
+
+    if (g_strcmp0(kind, KIND_VM) == 0)
+        return KIND_VM;
+    if (g_strcmp0(kind, KIND_VMI) == 0)
+        return KIND_VMI;
+    return KIND_POD;
+}
+
+static PodvmSpec *
+parse_document(Parser *p, JsonNode *root)
+{
+    static const Field fields[] = {
+        { "apiVersion", FIELD_KNOWN, NULL },
+        { "kind", FIELD_KNOWN, NULL },
+        { "metadata", FIELD_KNOWN, NULL },
+        { "spec", FIELD_KNOWN, NULL },
+        /* Read-only: accepted and dropped, so "show -o json" output can be fed back. */
+        { "status", FIELD_IGNORED, NULL },
+    };
+    g_autoptr(PodvmSpec) spec = spec_new();
+    JsonObject *object;
+    JsonNode *child;
+    const char *kind;
+
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
+        add_problem(p, "", _("the document must be a JSON object, got %s"), type_name(root));
+        return NULL;
+    }
+    object = json_node_get_object(root);
+    CHECK_MEMBERS(p, "", object, fields);
+
+    kind = parse_type(p, object);
+    g_free(spec->source_kind);
+    spec->source_kind = g_strdup(kind);
+
+    child = member(object, "metadata");
+    if (child == NULL) {
+        add_problem_literal(p, "metadata", _("required: at least a name"));
+    } else {
+        JsonObject *metadata = read_object(p, "metadata", child);
+
+        if (metadata != NULL)
+            parse_metadata(p, metadata, spec);
+    }
+
+    child = member(object, "spec");
+    if (child == NULL) {
+        add_problem_literal(p, "spec", _("required"));
+    } else {
+        JsonObject *spec_object = read_object(p, "spec", child);
+
+        if (spec_object != NULL && strcmp(kind, KIND_VM) == 0)
+            parse_vm_spec(p, spec_object, spec);
+        else if (spec_object != NULL)
+            parse_pod_spec(p, "spec", spec_object, spec);
+    }
+
+    if (spec->machine_type == NULL)
+        spec->machine_type = g_strdup("q35");
+    return g_steal_pointer(&spec);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Entry points */
+
+static void
+parser_clear(Parser *p)
+{
+    g_clear_pointer(&p->problems, g_ptr_array_unref);
+    g_clear_pointer(&p->refused, g_hash_table_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Parser, parser_clear)
+
+static void
+parser_init(Parser *p)
+{
+    p->problems = g_ptr_array_new_with_free_func((GDestroyNotify) podvm_spec_problem_free);
+    p->refused = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    p->n_dropped = 0;
+    p->restart_policy_given = FALSE;
+}
+
+/* Fails with one problem at the document level (syntax, size, depth). */
+static void
+fail_document(const GError *cause, GPtrArray **out_problems, GError **error)
+{
+    if (out_problems != NULL) {
+        PodvmSpecProblem *problem = g_new0(PodvmSpecProblem, 1);
+
+        problem->path = g_strdup("");
+        problem->message = g_strdup(cause->message);
+        *out_problems = g_ptr_array_new_with_free_func((GDestroyNotify) podvm_spec_problem_free);
+        g_ptr_array_add(*out_problems, problem);
+    }
+    g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, cause->message);
+}
+
+static PodvmSpec *
+parse_root(Parser *p, JsonNode *root, GPtrArray **out_problems, GError **error)
+{
+    g_autoptr(PodvmSpec) spec = NULL;
+
+    if (!node_depth_ok(root, 0)) {
+        g_autoptr(GError) cause = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                                              _("the document is nested deeper than %d levels"),
+                                              MAX_DEPTH);
+        fail_document(cause, out_problems, error);
+        return NULL;
+    }
+
+    spec = parse_document(p, root);
+    if (p->n_dropped > 0) {
+        PodvmSpecProblem *more = g_new0(PodvmSpecProblem, 1);
+
+        more->path = g_strdup("");
+        more->message = g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "and %u more problem",
+                                                    "and %u more problems", p->n_dropped),
+                                        p->n_dropped);
+        g_ptr_array_add(p->problems, more);
+    }
+    if (p->problems->len > 0) {
+        g_autofree char *message = problems_to_string(p->problems);
+
+        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, message);
+        if (out_problems != NULL)
+            *out_problems = g_steal_pointer(&p->problems);
+        return NULL;
+    }
+    return g_steal_pointer(&spec);
+}
+
+PodvmSpec *
+podvm_spec_parse_node(JsonNode *root, GPtrArray **out_problems, GError **error)
+{
+    g_auto(Parser) p = { 0 };
+
+    g_return_val_if_fail(root != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    parser_init(&p);
+    return parse_root(&p, root, out_problems, error);
+}
+
+PodvmSpec *
+podvm_spec_parse_data(const char *data, gssize length, GPtrArray **out_problems, GError **error)
+{
+    g_auto(Parser) p = { 0 };
+    g_autoptr(JsonParser) json = NULL;
+    g_autoptr(GError) local_error = NULL;
+    const char *invalid = NULL;
+    gsize size;
+    JsonNode *root;
+
+    g_return_val_if_fail(data != NULL || length == 0, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    size = length < 0 ? strlen(data) : (gsize) length;
+    if (size > MAX_DOCUMENT_SIZE) {
+        local_error = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                                  _("the document is %" G_GSIZE_FORMAT " bytes long: a pod spec "
+                                    "has at most 1 MiB"),
+                                  size);
+        fail_document(local_error, out_problems, error);
+        return NULL;
+    }
+    if (!g_utf8_validate_len(data, size, &invalid)) {
+        local_error = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                                  *invalid == '\0'
+                                      ? _("the document contains a NUL byte (at byte %ld)")
+                                      : _("the document is not UTF-8 text (at byte %ld)"),
+                                  (long) (invalid - data));
+        fail_document(local_error, out_problems, error);
+        return NULL;
+    }
+
+    parser_init(&p);
+    if (!scan(&p, data, size, &local_error)) {
+        fail_document(local_error, out_problems, error);
+        return NULL;
+    }
+
+    json = json_parser_new();
+    if (!json_parser_load_from_data(json, data, (gssize) size, &local_error)) {
+        fail_document(local_error, out_problems, error);
+        return NULL;
+    }
+    root = json_parser_get_root(json);
+    if (root == NULL) {
+        local_error = g_error_new_literal(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                                          _("the document is empty"));
+        fail_document(local_error, out_problems, error);
+        return NULL;
+    }
+    return parse_root(&p, root, out_problems, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writing */
+
+static void
+add_string_member(JsonBuilder *builder, const char *name, const char *value)
+{
+    json_builder_set_member_name(builder, name);
+    json_builder_add_string_value(builder, value);
+}
+
+static int
+compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Keys sorted, so the same spec always gives the same text. */
+static void
+add_map_member(JsonBuilder *builder, const char *name, GHashTable *map)
+{
+    g_autofree gpointer *keys = NULL;
+    guint n_keys = 0;
+    guint i;
+
+    if (map == NULL || g_hash_table_size(map) == 0)
+        return;
+    keys = g_hash_table_get_keys_as_array(map, &n_keys);
+    qsort(keys, n_keys, sizeof(gpointer), compare_keys);
+    json_builder_set_member_name(builder, name);
+    json_builder_begin_object(builder);
+    for (i = 0; i < n_keys; i++)
+        add_string_member(builder, keys[i], g_hash_table_lookup(map, keys[i]));
+    json_builder_end_object(builder);
+}
+
+static void
+add_strv_member(JsonBuilder *builder, const char *name, GStrv strv)
+{
+    guint i;
+
+    if (strv == NULL)
+        return;
+    json_builder_set_member_name(builder, name);
+    json_builder_begin_array(builder);
+    for (i = 0; strv[i] != NULL; i++)
+        json_builder_add_string_value(builder, strv[i]);
+    json_builder_end_array(builder);
+}
+
+static void
+write_domain(JsonBuilder *b, const PodvmSpec *spec)
+{
+    json_builder_set_member_name(b, "domain");
+    json_builder_begin_object(b);
+
+    if (spec->memory != 0) {
+        g_autofree char *memory = podvm_quantity_format_bytes(spec->memory);
+
+        json_builder_set_member_name(b, "resources");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "requests");
+        json_builder_begin_object(b);
+        add_string_member(b, "memory", memory);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+    }
+
+    if (spec->cpu_cores != 0 || spec->cpu_sockets != 0 || spec->cpu_threads != 0 ||
+        spec->cpu_model != NULL) {
+        json_builder_set_member_name(b, "cpu");
+        json_builder_begin_object(b);
+        if (spec->cpu_cores != 0) {
+            json_builder_set_member_name(b, "cores");
+            json_builder_add_int_value(b, spec->cpu_cores);
+        }
+        if (spec->cpu_sockets != 0) {
+            json_builder_set_member_name(b, "sockets");
+            json_builder_add_int_value(b, spec->cpu_sockets);
+        }
+        if (spec->cpu_threads != 0) {
+            json_builder_set_member_name(b, "threads");
+            json_builder_add_int_value(b, spec->cpu_threads);
+        }
+        if (spec->cpu_model != NULL)
+            add_string_member(b, "model", spec->cpu_model);
+        json_builder_end_object(b);
+    }
+
+    if (spec->machine_type != NULL) {
+        json_builder_set_member_name(b, "machine");
+        json_builder_begin_object(b);
+        add_string_member(b, "type", spec->machine_type);
+        json_builder_end_object(b);
+    }
+
+    if (spec->kernel_path != NULL || spec->firmware_uuid != NULL ||
+        spec->firmware_serial != NULL) {
+        json_builder_set_member_name(b, "firmware");
+        json_builder_begin_object(b);
+        if (spec->kernel_path != NULL) {
+            json_builder_set_member_name(b, "kernelBoot");
+            json_builder_begin_object(b);
+            add_string_member(b, "kernelPath", spec->kernel_path);
+            if (spec->initrd_path != NULL)
+                add_string_member(b, "initrdPath", spec->initrd_path);
+            if (spec->kernel_args != NULL)
+                add_string_member(b, "kernelArgs", spec->kernel_args);
+            json_builder_end_object(b);
+        }
+        if (spec->firmware_uuid != NULL)
+            add_string_member(b, "uuid", spec->firmware_uuid);
+        if (spec->firmware_serial != NULL)
+            add_string_member(b, "serial", spec->firmware_serial);
+        json_builder_end_object(b);
+    }
+
+    json_builder_set_member_name(b, "devices");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "autoattachSerialConsole");
+    json_builder_add_boolean_value(b, spec->autoattach_serial_console);
+    if (spec->rng) {
+        json_builder_set_member_name(b, "rng");
+        json_builder_begin_object(b);
+        json_builder_end_object(b);
+    }
+    json_builder_end_object(b);
+
+    json_builder_end_object(b);
+}
+
+static void
+write_app(JsonBuilder *b, const PodvmSpecApp *app)
+{
+    guint i;
+
+    json_builder_begin_object(b);
+    if (app->name != NULL)
+        add_string_member(b, "name", app->name);
+    if (app->image != NULL)
+        add_string_member(b, "image", app->image);
+    add_strv_member(b, "command", app->command);
+    add_strv_member(b, "args", app->args);
+    if (app->env != NULL && app->env->len > 0) {
+        json_builder_set_member_name(b, "env");
+        json_builder_begin_array(b);
+        for (i = 0; i < app->env->len; i++) {
+            const PodvmSpecEnvVar *var = g_ptr_array_index(app->env, i);
+
+            json_builder_begin_object(b);
+            add_string_member(b, "name", var->name);
+            add_string_member(b, "value", var->value != NULL ? var->value : "");
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+    }
+    if (app->working_dir != NULL)
+        add_string_member(b, "workingDir", app->working_dir);
+    if (app->memory != 0) {
+        g_autofree char *memory = podvm_quantity_format_bytes(app->memory);
+        add_string_member(b, "memory", memory);
+    }
+    if (app->millicpus != 0) {
+        g_autofree char *cpus = podvm_quantity_format_millicpus(app->millicpus);
+        add_string_member(b, "cpus", cpus);
+    }
+    json_builder_end_object(b);
+}
+
+JsonNode *
+podvm_spec_to_json(const PodvmSpec *spec)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    guint i;
+
+    g_return_val_if_fail(spec != NULL, NULL);
+
+    json_builder_begin_object(b);
+    add_string_member(b, "apiVersion", API_PODVM_V1);
+    add_string_member(b, "kind", KIND_POD);
+
+    json_builder_set_member_name(b, "metadata");
+    json_builder_begin_object(b);
+    if (spec->name != NULL)
+        add_string_member(b, "name", spec->name);
+    if (spec->uid != NULL)
+        add_string_member(b, "uid", spec->uid);
+    add_map_member(b, "labels", spec->labels);
+    add_map_member(b, "annotations", spec->annotations);
+    json_builder_end_object(b);
+
+    json_builder_set_member_name(b, "spec");
+    json_builder_begin_object(b);
+    write_domain(b, spec);
+    if (spec->apps != NULL && spec->apps->len > 0) {
+        json_builder_set_member_name(b, "apps");
+        json_builder_begin_array(b);
+        for (i = 0; i < spec->apps->len; i++)
+            write_app(b, g_ptr_array_index(spec->apps, i));
+        json_builder_end_array(b);
+    }
+    json_builder_set_member_name(b, "terminationGracePeriodSeconds");
+    json_builder_add_int_value(b, spec->termination_grace_period_seconds);
+    add_string_member(b, "restartPolicy", podvm_restart_policy_to_string(spec->restart_policy));
+    if (spec->hostname != NULL)
+        add_string_member(b, "hostname", spec->hostname);
+    json_builder_end_object(b);
+
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The apps rule */
+
+static guint64
+add_saturated(guint64 a, guint64 b)
+{
+    return a > G_MAXUINT64 - b ? G_MAXUINT64 : a + b;
+}
+
+guint64
+podvm_spec_resolve_memory(const PodvmSpec *spec)
+{
+    guint64 total = PODVM_SPEC_SYSTEM_MEMORY;
+    guint i;
+
+    g_return_val_if_fail(spec != NULL, PODVM_SPEC_SYSTEM_MEMORY);
+
+    if (spec->memory != 0)
+        return spec->memory;
+    for (i = 0; spec->apps != NULL && i < spec->apps->len; i++) {
+        const PodvmSpecApp *app = g_ptr_array_index(spec->apps, i);
+
+        total = add_saturated(total, app->memory != 0 ? app->memory
+                                                      : PODVM_SPEC_DEFAULT_APP_MEMORY);
+    }
+    return total;
+}
+
+guint
+podvm_spec_resolve_vcpus(const PodvmSpec *spec, guint host_cpus)
+{
+    guint64 millicpus = 0;
+    guint64 cpus;
+    guint i;
+
+    g_return_val_if_fail(spec != NULL, MAX(host_cpus, 1));
+
+    if (spec->cpu_cores != 0 || spec->cpu_sockets != 0 || spec->cpu_threads != 0) {
+        guint64 product = (guint64) MAX(spec->cpu_cores, 1) * MAX(spec->cpu_sockets, 1) *
+                          MAX(spec->cpu_threads, 1);
+
+        return (guint) MIN(product, G_MAXUINT);
+    }
+    if (spec->apps == NULL || spec->apps->len == 0)
+        return MAX(host_cpus, 1);
+    for (i = 0; i < spec->apps->len; i++) {
+        const PodvmSpecApp *app = g_ptr_array_index(spec->apps, i);
+
+        if (app->millicpus == 0)
+            return MAX(host_cpus, 1);
+        millicpus = add_saturated(millicpus, app->millicpus);
+    }
+    cpus = millicpus / 1000 + (millicpus % 1000 != 0 ? 1 : 0);
+    return (guint) CLAMP(cpus, 1, G_MAXUINT);
+}

@@ -95,12 +95,30 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecProblem, podvm_spec_problem_free)
  * Unknown fields are problems ("spec.foo: unknown field"); fields of
  * POD-SPEC.md that podvm does not handle yet are problems that say
  * "not supported yet"; ones podvm will never handle say "not supported by podvm".
+ * A member whose value is null counts as absent (Kubernetes' reading), so
+ * "creationTimestamp": null in a generated manifest is fine. "status" is
+ * accepted and dropped (read-only), as is metadata.namespace (a string).
+ *
+ * At most 100 problems are listed, then one at path "" says how many more there were.
+ *
+ * podvm_spec_parse_data() refuses, with one problem at path "", documents
+ * larger than 1 MiB, nested deeper than 32 levels, not UTF-8, or not strict
+ * JSON (json-glib's message, with line:column). It also reports, with their
+ * paths, what json-glib would lose silently: strings or keys containing
+ * "\u0000", integers out of the 64-bit range, and keys given twice.
+ * podvm_spec_parse_node() applies the depth limit to the tree it gets.
  */
 PodvmSpec *podvm_spec_parse_node(JsonNode *root, GPtrArray **out_problems, GError **error);
 PodvmSpec *podvm_spec_parse_data(const char *data, gssize length, GPtrArray **out_problems,
                                  GError **error);
 
-/* The native document (apiVersion podvm.io/v1, kind Pod, metadata, spec). */
+/*
+ * The native document (apiVersion podvm.io/v1, kind Pod, metadata, spec).
+ * Memory is written as spec.domain.resources.requests.memory, app cpus as
+ * millicpu quantities ("500m", "2"); label and annotation keys are sorted so
+ * the same spec always gives the same text. source_kind and start_on_create
+ * are not written: a spec read back from this form says "Pod" and FALSE.
+ */
 JsonNode *podvm_spec_to_json(const PodvmSpec *spec);
 
 /* DNS-1123 label check used for pod and app names (also by the fronts). */
@@ -118,5 +136,7 @@ guint64 podvm_spec_resolve_memory(const PodvmSpec *spec);
 guint podvm_spec_resolve_vcpus(const PodvmSpec *spec, guint host_cpus);
 
 const char *podvm_restart_policy_to_string(PodvmRestartPolicy policy);
+/* "Always", "OnFailure", "Never" (exactly); FALSE and @out_policy untouched otherwise. */
+gboolean podvm_restart_policy_from_string(const char *text, PodvmRestartPolicy *out_policy);
 
 G_END_DECLS

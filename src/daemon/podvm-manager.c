@@ -170,8 +170,9 @@ podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize lengt
                     spec->name);
         return NULL;
     }
-    if (spec->uid == NULL)
-        spec->uid = g_uuid_string_random();
+    /* The uid is the daemon's to give, as in Kubernetes: a copied one is replaced. */
+    g_free(spec->uid);
+    spec->uid = g_uuid_string_random();
 
     pod = podvm_pod_create(self->config, spec, error);
     if (pod == NULL)
