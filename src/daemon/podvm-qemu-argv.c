@@ -1,1 +1,503 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The QEMU command line of a pod: a pure function of the spec and a few
+ * host facts, golden-file tested (tests/golden/argv/).
+ *
+ * How values reach QEMU 7.2 safely (each checked against QEMU 7.2):
+ * - -device and -object take JSON, built with JsonBuilder, so every value
+ *   is escaped by construction and keys come out in a fixed order.
+ * - -chardev, -name, -machine, -smbios and -mon only take key=value lists
+ *   (7.2 has no JSON form of -chardev): every value that does not come from
+ *   this file is comma-escaped (",,"), so it stays one value.
+ * - -kernel, -initrd, -append, -pidfile and -uuid are NOT key=value lists:
+ *   QEMU uses the argument as it is (a kernel "/k,format=raw" is opened
+ *   under that very name, and "/k,,format=raw" would not be found). They
+ *   are passed verbatim as one argv element each, so they cannot add an
+ *   option either.
+ * - CPU models and machine types must match a strict charset: QEMU splits
+ *   the -cpu argument at its first comma without any escaping.
+ */
+#include "podvm-qemu-argv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "podvm-error.h"
+
+#define MIB ((guint64)1024 * 1024)
+/* What KVM_GET_API_VERSION has answered since Linux 2.6.22. */
+#define PODVM_KVM_API_VERSION 12
+
+/* -- accelerator -------------------------------------------------------- */
+
+const char *
+podvm_accel_to_string(PodvmAccel accel)
+{
+    switch (accel) {
+    case PODVM_ACCEL_AUTO:
+        return "auto";
+    case PODVM_ACCEL_KVM:
+        return "kvm";
+    case PODVM_ACCEL_TCG:
+        return "tcg";
+    }
+    return "unknown";
+}
+
+gboolean
+podvm_accel_from_string(const char *text, PodvmAccel *out_accel, GError **error)
+{
+    static const PodvmAccel accels[] = {PODVM_ACCEL_AUTO, PODVM_ACCEL_KVM, PODVM_ACCEL_TCG};
+
+    for (gsize i = 0; text != NULL && i < G_N_ELEMENTS(accels); i++) {
+        if (g_strcmp0(text, podvm_accel_to_string(accels[i])) == 0) {
+            if (out_accel != NULL)
+                *out_accel = accels[i];
+            return TRUE;
+        }
+    }
+    g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                _("unknown accelerator '%s': expected auto, kvm or tcg"), text != NULL ? text : "");
+    return FALSE;
+}
+
+/* Whether a "flags" line of @cpuinfo lists @flag as a whole word. */
+static gboolean
+cpuinfo_has_flag(const char *cpuinfo, const char *flag)
+{
+    g_auto(GStrv) lines = g_strsplit(cpuinfo, "\n", -1);
+
+    for (guint i = 0; lines[i] != NULL; i++) {
+        g_auto(GStrv) words = NULL;
+        const char *colon;
+
+        if (!g_str_has_prefix(lines[i], "flags"))
+            continue;
+        colon = strchr(lines[i], ':');
+        if (colon == NULL)
+            continue;
+        words = g_strsplit_set(colon + 1, " \t", -1);
+        if (g_strv_contains((const char *const *)words, flag))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/*
+ * NULL when KVM is usable (then @out_flag is "vmx" or "svm"), else why not.
+ * The CPU flags come first: these hosts have a /dev/kvm that answers, but
+ * a guest started on it without vmx/svm hangs.
+ */
+static char *
+kvm_unusable_reason(const char *kvm_path, const char *cpuinfo_path, const char **out_flag)
+{
+    g_autofree char *cpuinfo = NULL;
+    g_autoptr(GError) error = NULL;
+    int fd;
+    int version;
+    int saved_errno;
+
+    if (!g_file_get_contents(cpuinfo_path, &cpuinfo, NULL, &error))
+        return g_strdup_printf(_("cannot read %s: %s"), cpuinfo_path, error->message);
+    if (cpuinfo_has_flag(cpuinfo, "vmx"))
+        *out_flag = "vmx";
+    else if (cpuinfo_has_flag(cpuinfo, "svm"))
+        *out_flag = "svm";
+    else
+        return g_strdup_printf(_("%s shows neither vmx nor svm"), cpuinfo_path);
+
+    fd = open(kvm_path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        saved_errno = errno;
+        return g_strdup_printf(_("cannot open %s: %s"), kvm_path, g_strerror(saved_errno));
+    }
+    version = ioctl(fd, KVM_GET_API_VERSION, 0);
+    saved_errno = errno;
+    close(fd);
+    if (version < 0) {
+        return g_strdup_printf(_("%s does not answer KVM_GET_API_VERSION: %s"), kvm_path,
+                               g_strerror(saved_errno));
+    }
+    if (version != PODVM_KVM_API_VERSION) {
+        return g_strdup_printf(_("%s answers KVM API version %d, expected %d"), kvm_path, version,
+                               PODVM_KVM_API_VERSION);
+    }
+    return NULL;
+}
+
+PodvmAccel
+podvm_accel_detect(const char *kvm_path, const char *cpuinfo_path, char **out_why)
+{
+    const char *flag = NULL;
+    g_autofree char *reason = kvm_unusable_reason(kvm_path, cpuinfo_path, &flag);
+    PodvmAccel accel = reason == NULL ? PODVM_ACCEL_KVM : PODVM_ACCEL_TCG;
+
+    if (out_why != NULL) {
+        if (reason != NULL) {
+            *out_why = g_strdup_printf(_("using TCG: %s"), reason);
+        } else {
+            *out_why = g_strdup_printf(_("using KVM: %s answers API version %d and %s shows %s"),
+                                       kvm_path, PODVM_KVM_API_VERSION, cpuinfo_path, flag);
+        }
+    }
+    return accel;
+}
+
+/* -- helpers ------------------------------------------------------------ */
+
+void
+podvm_qemu_escape_value(GString *out, const char *value)
+{
+    for (const char *p = value; *p != '\0'; p++) {
+        if (*p == ',')
+            g_string_append_c(out, ',');
+        g_string_append_c(out, *p);
+    }
+}
+
+gboolean
+podvm_qemu_machine_is_q35(const char *machine_type)
+{
+    return g_strcmp0(machine_type, "q35") == 0 || g_str_has_prefix(machine_type, "pc-q35-");
+}
+
+char *
+podvm_qemu_spare_root_port_id(guint index)
+{
+    return g_strdup_printf("podvm-rp%u", index);
+}
+
+/* Letters, digits, '.', '_', '-', not empty, not starting with '-'. */
+static gboolean
+is_plain_name(const char *text)
+{
+    if (text == NULL || *text == '\0' || *text == '-' || strlen(text) > 64)
+        return FALSE;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (!g_ascii_isalnum(*p) && *p != '.' && *p != '_' && *p != '-')
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* Whether @args (a kernel command line) has a word equal to @word, or
+ * starting with @word when it ends with '='. */
+static gboolean
+cmdline_has(const char *args, const char *word)
+{
+    g_auto(GStrv) words = NULL;
+    gboolean prefix = g_str_has_suffix(word, "=");
+
+    if (args == NULL)
+        return FALSE;
+    words = g_strsplit_set(args, " \t", -1);
+    for (guint i = 0; words[i] != NULL; i++) {
+        if (prefix ? g_str_has_prefix(words[i], word) : strcmp(words[i], word) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static void
+add(GPtrArray *argv, const char *arg)
+{
+    g_ptr_array_add(argv, g_strdup(arg));
+}
+
+static void
+add_pair(GPtrArray *argv, const char *option, const char *value)
+{
+    add(argv, option);
+    add(argv, value);
+}
+
+/* @option followed by the compact JSON text of @builder's root. */
+static void
+add_json(GPtrArray *argv, const char *option, JsonBuilder *builder)
+{
+    g_autoptr(JsonNode) root = json_builder_get_root(builder);
+
+    add(argv, option);
+    g_ptr_array_add(argv, json_to_string(root, FALSE));
+}
+
+static void
+member_string(JsonBuilder *b, const char *name, const char *value)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_string_value(b, value);
+}
+
+static void
+member_int(JsonBuilder *b, const char *name, gint64 value)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, value);
+}
+
+static void
+member_bool(JsonBuilder *b, const char *name, gboolean value)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_boolean_value(b, value);
+}
+
+/*
+ * "-chardev socket,id=ID,path=PATH,server=on,wait=off[,logfile=LOG,logappend=on]",
+ * with fd=N instead of path= when podvmd bound the socket itself.
+ */
+static void
+add_socket_chardev(GPtrArray *argv, const char *id, const char *path, int listen_fd,
+                   const char *logfile)
+{
+    g_autoptr(GString) opts = g_string_new("socket,id=");
+
+    g_string_append(opts, id);
+    if (listen_fd > 0) {
+        g_string_append_printf(opts, ",fd=%d", listen_fd);
+    } else {
+        g_string_append(opts, ",path=");
+        podvm_qemu_escape_value(opts, path);
+    }
+    g_string_append(opts, ",server=on,wait=off");
+    if (logfile != NULL) {
+        g_string_append(opts, ",logfile=");
+        podvm_qemu_escape_value(opts, logfile);
+        g_string_append(opts, ",logappend=on");
+    }
+    add(argv, "-chardev");
+    g_ptr_array_add(argv, g_string_free(g_steal_pointer(&opts), FALSE));
+}
+
+static void
+add_spare_root_ports(GPtrArray *argv)
+{
+    for (guint i = 0; i < PODVM_QEMU_SPARE_ROOT_PORTS; i++) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autofree char *id = podvm_qemu_spare_root_port_id(i);
+        g_autofree char *addr = g_strdup_printf("0x%x.%u", PODVM_QEMU_ROOT_PORT_SLOT, i);
+
+        json_builder_begin_object(b);
+        member_string(b, "driver", "pcie-root-port");
+        member_string(b, "id", id);
+        member_string(b, "bus", "pcie.0");
+        member_int(b, "chassis", i + 1);
+        member_int(b, "port", PODVM_QEMU_ROOT_PORT_SLOT + i);
+        member_string(b, "addr", addr);
+        if (i == 0)
+            member_bool(b, "multifunction", TRUE);
+        json_builder_end_object(b);
+        add_json(argv, "-device", b);
+    }
+}
+
+static void
+add_serial_console(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    add_socket_chardev(argv, "serial0", ctx->console_socket, ctx->console_listen_fd,
+                       ctx->console_log);
+    json_builder_begin_object(b);
+    member_string(b, "driver", "isa-serial");
+    member_string(b, "chardev", "serial0");
+    json_builder_end_object(b);
+    add_json(argv, "-device", b);
+}
+
+static void
+add_rng(GPtrArray *argv)
+{
+    g_autoptr(JsonBuilder) object = json_builder_new();
+    g_autoptr(JsonBuilder) device = json_builder_new();
+
+    json_builder_begin_object(object);
+    member_string(object, "qom-type", "rng-random");
+    member_string(object, "id", "rng0");
+    member_string(object, "filename", "/dev/urandom");
+    json_builder_end_object(object);
+    add_json(argv, "-object", object);
+
+    json_builder_begin_object(device);
+    member_string(device, "driver", "virtio-rng-pci");
+    member_string(device, "rng", "rng0");
+    json_builder_end_object(device);
+    add_json(argv, "-device", device);
+}
+
+/* "max" under TCG, "host" under KVM for host-model/host-passthrough or no model. */
+static const char *
+cpu_model(const PodvmSpec *spec, PodvmAccel accel)
+{
+    const char *model = spec->cpu_model;
+
+    if (model == NULL || strcmp(model, "host-model") == 0 || strcmp(model, "host-passthrough") == 0)
+        return accel == PODVM_ACCEL_KVM ? "host" : "max";
+    return model;
+}
+
+static char *
+kernel_cmdline(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx)
+{
+    g_autoptr(GString) cmdline = g_string_new(spec->kernel_args != NULL ? spec->kernel_args : "");
+
+    /* The guest console is the serial port when there is one. */
+    if (spec->autoattach_serial_console && !cmdline_has(cmdline->str, "console="))
+        g_string_append(cmdline, " console=ttyS0");
+    if (spec->hostname != NULL && !cmdline_has(cmdline->str, "podvm.hostname="))
+        g_string_append_printf(cmdline, " podvm.hostname=%s", spec->hostname);
+    if (!ctx->debug && !cmdline_has(cmdline->str, "quiet"))
+        g_string_append(cmdline, " quiet");
+    return g_strstrip(g_string_free(g_steal_pointer(&cmdline), FALSE));
+}
+
+static gboolean
+check_input(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GError **error)
+{
+    if (ctx->qemu_binary == NULL || ctx->qmp_socket == NULL ||
+        (spec->autoattach_serial_console && ctx->console_socket == NULL)) {
+        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                            _("the QEMU binary, QMP socket and console socket paths are required"));
+        return FALSE;
+    }
+    if (ctx->accel != PODVM_ACCEL_KVM && ctx->accel != PODVM_ACCEL_TCG) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("accelerator '%s' is not resolved: detect kvm or tcg first"),
+                    podvm_accel_to_string(ctx->accel));
+        return FALSE;
+    }
+    if (ctx->uid == NULL || !g_uuid_string_is_valid(ctx->uid)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("pod uid '%s' is not a UUID"), ctx->uid != NULL ? ctx->uid : "");
+        return FALSE;
+    }
+    if (spec->name == NULL || *spec->name == '\0') {
+        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                            _("metadata.name: required"));
+        return FALSE;
+    }
+    if (!is_plain_name(spec->machine_type != NULL ? spec->machine_type : "q35")) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                    _("spec.domain.machine.type: '%s' is not a valid machine type"),
+                    spec->machine_type);
+        return FALSE;
+    }
+    if (spec->cpu_model != NULL && !is_plain_name(spec->cpu_model)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                    _("spec.domain.cpu.model: '%s' is not a valid CPU model"), spec->cpu_model);
+        return FALSE;
+    }
+    if (spec->hostname != NULL && !is_plain_name(spec->hostname)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                    _("spec.hostname: '%s' is not a valid hostname"), spec->hostname);
+        return FALSE;
+    }
+    if (spec->firmware_uuid != NULL && !g_uuid_string_is_valid(spec->firmware_uuid)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                    _("spec.domain.firmware.uuid: '%s' is not a UUID"), spec->firmware_uuid);
+        return FALSE;
+    }
+    if (spec->kernel_path == NULL || *spec->kernel_path == '\0') {
+        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                            _("spec.domain.firmware.kernelBoot.kernelPath: nothing to boot: give "
+                              "the host path of a kernel (booting from disks is not supported "
+                              "yet)"));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* -- the command line --------------------------------------------------- */
+
+GStrv
+podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GError **error)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GString) opt = g_string_new(NULL);
+    const char *machine;
+    guint vcpus;
+    guint64 memory;
+
+    g_return_val_if_fail(spec != NULL, NULL);
+    g_return_val_if_fail(ctx != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    if (!check_input(spec, ctx, error))
+        return NULL;
+    machine = spec->machine_type != NULL ? spec->machine_type : "q35";
+
+    add(argv, ctx->qemu_binary);
+
+    g_string_assign(opt, "guest=");
+    podvm_qemu_escape_value(opt, spec->name);
+    g_string_append(opt, ",debug-threads=on");
+    add_pair(argv, "-name", opt->str);
+    add_pair(argv, "-uuid", ctx->uid);
+    add(argv, "-S");
+    add(argv, "-nodefaults");
+    add(argv, "-no-user-config");
+    add_pair(argv, "-display", "none");
+    add_pair(argv, "-msg", "timestamp=on");
+    add_pair(argv, "-sandbox",
+             "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+
+    g_string_truncate(opt, 0);
+    podvm_qemu_escape_value(opt, machine);
+    g_string_append_printf(opt, ",accel=%s", podvm_accel_to_string(ctx->accel));
+    add_pair(argv, "-machine", opt->str);
+    add_pair(argv, "-cpu", cpu_model(spec, ctx->accel));
+
+    vcpus = podvm_spec_resolve_vcpus(spec, ctx->host_cpus);
+    g_string_printf(opt, "%u", vcpus);
+    if (spec->cpu_sockets > 0 || spec->cpu_cores > 0 || spec->cpu_threads > 0) {
+        g_string_append_printf(opt, ",sockets=%u,cores=%u,threads=%u", MAX(spec->cpu_sockets, 1),
+                               MAX(spec->cpu_cores, 1), MAX(spec->cpu_threads, 1));
+    }
+    add_pair(argv, "-smp", opt->str);
+
+    /* Whole MiB, rounded up. */
+    memory = podvm_spec_resolve_memory(spec);
+    g_string_printf(opt, "%" G_GUINT64_FORMAT "M", MAX((memory + MIB - 1) / MIB, 1));
+    add_pair(argv, "-m", opt->str);
+
+    if (spec->firmware_uuid != NULL || spec->firmware_serial != NULL) {
+        g_string_assign(opt, "type=1");
+        if (spec->firmware_uuid != NULL) {
+            g_string_append(opt, ",uuid=");
+            podvm_qemu_escape_value(opt, spec->firmware_uuid);
+        }
+        if (spec->firmware_serial != NULL) {
+            g_string_append(opt, ",serial=");
+            podvm_qemu_escape_value(opt, spec->firmware_serial);
+        }
+        add_pair(argv, "-smbios", opt->str);
+    }
+
+    if (ctx->pidfile != NULL)
+        add_pair(argv, "-pidfile", ctx->pidfile);
+
+    add_socket_chardev(argv, "qmp", ctx->qmp_socket, ctx->qmp_listen_fd, NULL);
+    add_pair(argv, "-mon", "chardev=qmp,mode=control");
+
+    if (podvm_qemu_machine_is_q35(machine))
+        add_spare_root_ports(argv);
+    if (spec->autoattach_serial_console)
+        add_serial_console(argv, ctx);
+    if (spec->rng)
+        add_rng(argv);
+
+    add_pair(argv, "-kernel", spec->kernel_path);
+    if (spec->initrd_path != NULL)
+        add_pair(argv, "-initrd", spec->initrd_path);
+    g_ptr_array_add(argv, g_strdup("-append"));
+    g_ptr_array_add(argv, kernel_cmdline(spec, ctx));
+
+    g_ptr_array_add(argv, NULL);
+    return (GStrv)g_ptr_array_steal(argv, NULL);
+}

@@ -27,7 +27,7 @@ PodvmAccel podvm_accel_detect(const char *kvm_path, const char *cpuinfo_path, ch
 typedef struct {
     const char *qemu_binary;   /* "qemu-system-x86_64" or a path */
     PodvmAccel accel;          /* KVM or TCG, never AUTO here */
-    const char *uid;           /* the pod's uid: -uuid and part of -name */
+    const char *uid;           /* the pod's uid: -uuid (query-uuid answers it) */
     const char *qmp_socket;    /* run_dir/pods/NAME/qmp.sock */
     const char *console_socket;/* run_dir/pods/NAME/console.sock */
     const char *console_log;   /* run_dir/pods/NAME/console.log (QEMU's chardev logfile) */
@@ -64,5 +64,19 @@ GStrv podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *c
 
 /* Appends ",," escaping of every comma in @value to @out. */
 void podvm_qemu_escape_value(GString *out, const char *value);
+
+/*
+ * q35 cannot hotplug a root port, so a q35 pod starts with this many spare
+ * pcie-root-ports for hotplug: ids podvm_qemu_spare_root_port_id(0..N-1),
+ * at PCI slot PODVM_QEMU_ROOT_PORT_SLOT of pcie.0, functions 0..N-1.
+ * Other machine types get none.
+ */
+#define PODVM_QEMU_SPARE_ROOT_PORTS 4
+#define PODVM_QEMU_ROOT_PORT_SLOT   0x10
+
+/* "q35" or a versioned "pc-q35-X.Y". */
+gboolean podvm_qemu_machine_is_q35(const char *machine_type);
+/* "podvm-rp0", "podvm-rp1", ... */
+char *podvm_qemu_spare_root_port_id(guint index);
 
 G_END_DECLS

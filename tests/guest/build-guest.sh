@@ -1,0 +1,212 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Builds the tiny test guest into OUTDIR:
+#   OUTDIR/vmlinuz     Debian's cloud kernel (downloaded, never installed)
+#   OUTDIR/initrd.img  gzip'd newc cpio: busybox-static, ./init, a few modules
+#   OUTDIR/build.log   what happened (one line per step; the last line says why
+#                      when the build failed)
+#
+# When something is missing (no apt, no network, no busybox-static), the
+# reason goes to build.log, vmlinuz and initrd.img are created EMPTY and the
+# script exits 0: the tests that need the guest then skip with that reason
+# (podvm_test_require_guest). Delete OUTDIR/vmlinuz to retry.
+#
+# The downloaded .deb is kept in OUTDIR/cache, so a rebuild (a new init)
+# needs no network.
+
+set -u -o pipefail
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 OUTDIR" >&2
+    exit 2
+fi
+
+OUTDIR=$1
+SRCDIR=$(cd "$(dirname "$0")" && pwd)
+INIT=$SRCDIR/init
+BUSYBOX=${PODVM_GUEST_BUSYBOX:-/bin/busybox}
+KERNEL_META=${PODVM_GUEST_KERNEL_PACKAGE:-linux-image-cloud-amd64}
+LOG=$OUTDIR/build.log
+
+# Modules the guest loads, in no particular order; their dependencies are
+# found from each module's .modinfo and added before them. A module missing
+# from the kernel package (or built in) is skipped and logged.
+MODULES="
+    virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
+    virtio_blk virtio_scsi sd_mod
+    failover net_failover virtio_net
+    virtio_console virtio-rng
+    button evdev
+    cdrom sr_mod isofs
+"
+
+mkdir -p "$OUTDIR" || exit 1
+OUTDIR=$(cd "$OUTDIR" && pwd)
+LOG=$OUTDIR/build.log
+: >"$LOG.new"
+
+log() {
+    echo "$*" >>"$LOG.new"
+}
+
+finish() {
+    mv -f "$LOG.new" "$LOG"
+}
+
+# Writes the reason, leaves empty outputs so the build succeeds and the
+# tests skip with the reason, and exits 0.
+fail() {
+    log "test guest not built: $*"
+    rm -f "$OUTDIR/vmlinuz" "$OUTDIR/initrd.img"
+    : >"$OUTDIR/vmlinuz"
+    : >"$OUTDIR/initrd.img"
+    finish
+    exit 0
+}
+
+up_to_date() {
+    local f
+    for f in "$OUTDIR/vmlinuz" "$OUTDIR/initrd.img"; do
+        [ -s "$f" ] || return 1
+        [ "$f" -nt "$0" ] || return 1
+        [ "$f" -nt "$INIT" ] || return 1
+    done
+    return 0
+}
+
+if up_to_date; then
+    log "up to date: $(cat "$OUTDIR/kernel-version" 2>/dev/null || echo unknown kernel)"
+    finish
+    exit 0
+fi
+
+for tool in apt-cache apt-get dpkg-deb cpio gzip; do
+    command -v "$tool" >/dev/null 2>&1 || fail "'$tool' is not installed (a Debian host is needed)"
+done
+[ -x "$BUSYBOX" ] || fail "$BUSYBOX is missing: apt-get install busybox-static"
+"$BUSYBOX" true 2>/dev/null || fail "$BUSYBOX does not run on this host"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/podvm-guest-XXXXXX") || fail "cannot create a temporary directory"
+trap 'rm -rf "$TMP"' EXIT
+
+# linux-image-cloud-amd64 is a metapackage: its first Depends is the
+# versioned image package.
+pkg=$(LC_ALL=C apt-cache depends "$KERNEL_META" 2>/dev/null |
+      awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
+[ -n "$pkg" ] || fail "apt-cache does not know $KERNEL_META (run apt-get update)"
+log "kernel package: $pkg"
+
+CACHE=$OUTDIR/cache
+mkdir -p "$CACHE" || fail "cannot create $CACHE"
+# The newest cached .deb of that exact package, or nothing.
+cached_deb() {
+    local f newest=
+    for f in "$CACHE/${pkg}_"*.deb; do
+        [ -f "$f" ] || continue
+        if [ -z "$newest" ] || [ "$f" -nt "$newest" ]; then
+            newest=$f
+        fi
+    done
+    echo "$newest"
+}
+deb=$(cached_deb)
+if [ -z "$deb" ]; then
+    # apt-get download writes into the current directory; as root it warns
+    # that the download is unsandboxed, which is harmless here.
+    if ! out=$(cd "$CACHE" && LC_ALL=C apt-get download -q \
+                   -o Acquire::Retries=1 -o Acquire::http::Timeout=20 "$pkg" 2>&1); then
+        # The indented line after "Err:" says why (no network, no proxy, ...).
+        why=$(echo "$out" | grep -A1 '^Err:' | sed -n '2s/^ *//p')
+        fail "apt-get download $pkg failed: ${why:-$(echo "$out" | grep '^E:' | head -1)}"
+    fi
+    deb=$(cached_deb)
+    [ -n "$deb" ] || fail "apt-get download $pkg left no .deb in $CACHE"
+    log "downloaded $(basename "$deb")"
+else
+    log "using cached $(basename "$deb")"
+fi
+# Old versions are not needed any more.
+for old in "$CACHE"/*.deb; do
+    [ "$old" = "$deb" ] || rm -f "$old"
+done
+
+dpkg-deb -x "$deb" "$TMP/pkg" 2>>"$LOG.new" || fail "dpkg-deb -x $(basename "$deb") failed"
+set -- "$TMP"/pkg/boot/vmlinuz-*
+vmlinuz=$1
+[ -f "$vmlinuz" ] || fail "$(basename "$deb") contains no boot/vmlinuz-*"
+kver=${vmlinuz##*/vmlinuz-}
+moddir=$TMP/pkg/lib/modules/$kver
+[ -d "$moddir" ] || fail "$(basename "$deb") contains no lib/modules/$kver"
+log "kernel version: $kver"
+
+# Module name -> file. Names use '_' (virtio-rng.ko is module virtio_rng).
+declare -A modfile
+while IFS= read -r -d '' f; do
+    name=$(basename "$f")
+    name=${name%%.ko*}
+    modfile[${name//-/_}]=$f
+done < <(find "$moddir" -name '*.ko' -print0)
+
+# The "depends=" entry of a module's .modinfo section.
+mod_depends() {
+    tr '\0' '\n' <"$1" | sed -n 's/^depends=//p' | head -1 | tr ',' ' '
+}
+
+# Depth-first: dependencies first, each module once.
+declare -A visited
+order=()
+add_module() {
+    local name=${1//-/_} dep
+    [ -n "${visited[$name]:-}" ] && return 0
+    visited[$name]=1
+    if [ -z "${modfile[$name]:-}" ]; then
+        if grep -q "/${1}.ko\$\|/${name}.ko\$" "$moddir/modules.builtin" 2>/dev/null; then
+            log "module $name: built in"
+        else
+            log "module $name: not in this kernel, skipped"
+        fi
+        return 0
+    fi
+    for dep in $(mod_depends "${modfile[$name]}"); do
+        add_module "$dep"
+    done
+    order+=("$name")
+}
+for m in $MODULES; do
+    add_module "$m"
+done
+
+root=$TMP/root
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,etc,lib/modules} || fail "cannot populate $root"
+cp "$BUSYBOX" "$root/bin/busybox" || fail "cannot copy $BUSYBOX"
+for applet in $("$BUSYBOX" --list); do
+    [ "$applet" = busybox ] && continue
+    ln -sf busybox "$root/bin/$applet"
+done
+ln -sf ../bin/busybox "$root/sbin/init"
+cp "$INIT" "$root/init" || fail "cannot copy $INIT"
+chmod 0755 "$root/init"
+: >"$root/lib/modules/order"
+for m in "${order[@]}"; do
+    cp "${modfile[$m]}" "$root/lib/modules/$m.ko" || fail "cannot copy module $m"
+    echo "$m" >>"$root/lib/modules/order"
+done
+log "modules (load order): ${order[*]}"
+echo "$kver" >"$root/etc/podvm-guest-kernel"
+
+# Reproducible-ish archive: sorted names, fixed owner; /dev/console comes
+# from the kernel's built-in initramfs, init reopens it after devtmpfs.
+if ! (cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
+          cpio --quiet -o -H newc -R 0:0 | gzip -n -6 >"$TMP/initrd.img"); then
+    fail "cpio/gzip of the initramfs failed"
+fi
+
+cp "$vmlinuz" "$OUTDIR/vmlinuz.new" || fail "cannot write $OUTDIR/vmlinuz"
+mv -f "$OUTDIR/vmlinuz.new" "$OUTDIR/vmlinuz"
+mv -f "$TMP/initrd.img" "$OUTDIR/initrd.img" || fail "cannot write $OUTDIR/initrd.img"
+echo "$kver" >"$OUTDIR/kernel-version"
+log "built vmlinuz ($(stat -c %s "$OUTDIR/vmlinuz") bytes)" \
+    "and initrd.img ($(stat -c %s "$OUTDIR/initrd.img") bytes)"
+finish
+exit 0
