@@ -4,12 +4,51 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "podvm-test-util.h"
 
 #define BUS_NAME "io.podvm.PodVM1"
 #define MANAGER_PATH "/io/podvm/PodVM1"
+
+/*
+ * A failed assertion aborts the test program before any teardown runs,
+ * while QEMU (in its own session, by design) would run on. On SIGABRT, end
+ * every QEMU whose command line points into one of our temporary
+ * directories, then die as asked.
+ */
+static GPtrArray *live_tmpdirs;
+
+static void
+kill_qemus_under(const char *tmpdir)
+{
+    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+    const char *entry;
+
+    while (proc != NULL && (entry = g_dir_read_name(proc)) != NULL) {
+        g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", entry);
+        g_autofree char *cmdline = NULL;
+        gsize length = 0;
+        int pid = atoi(entry);
+
+        if (pid <= 0 || pid == getpid() || !g_file_get_contents(path, &cmdline, &length, NULL))
+            continue;
+        if (strstr(cmdline, "qemu-system") != NULL &&
+            memmem(cmdline, length, tmpdir, strlen(tmpdir)) != NULL)
+            kill(pid, SIGKILL);
+    }
+}
+
+static void
+abort_handler(int sig)
+{
+    for (guint i = 0; live_tmpdirs != NULL && i < live_tmpdirs->len; i++)
+        kill_qemus_under(g_ptr_array_index(live_tmpdirs, i));
+    signal(SIGABRT, SIG_DFL);
+    raise(SIGABRT);
+}
 
 PodvmTestDaemon *
 podvm_test_daemon_new(void)
@@ -28,7 +67,11 @@ podvm_test_daemon_new(void)
     daemon->state_dir = g_build_filename(daemon->tmpdir, "state", NULL);
     daemon->run_dir = g_build_filename(daemon->tmpdir, "run", NULL);
     daemon->log_path = g_build_filename(daemon->tmpdir, "podvmd.log", NULL);
-    daemon->qemu_pids = g_ptr_array_new();
+    if (live_tmpdirs == NULL) {
+        live_tmpdirs = g_ptr_array_new();
+        signal(SIGABRT, abort_handler);
+    }
+    g_ptr_array_add(live_tmpdirs, daemon->tmpdir);
     daemon->bus = g_test_dbus_new(G_TEST_DBUS_NONE);
     g_test_dbus_up(daemon->bus);
     podvm_test_daemon_start(daemon);
@@ -36,32 +79,10 @@ podvm_test_daemon_new(void)
 }
 
 static void
-remember_pids(PodvmTestDaemon *daemon)
-{
-    g_autofree char *list = NULL;
-    g_autoptr(JsonParser) parser = json_parser_new();
-    JsonArray *pods;
-
-    if (daemon->manager == NULL ||
-        !podvm_dbus_manager_call_list_pods_sync(daemon->manager, &list, NULL, NULL) ||
-        !json_parser_load_from_data(parser, list, -1, NULL))
-        return;
-    pods = json_node_get_array(json_parser_get_root(parser));
-    for (guint i = 0; i < json_array_get_length(pods); i++) {
-        JsonObject *status = json_object_get_object_member(json_array_get_object_element(pods, i),
-                                                           "status");
-        gint64 pid = json_object_get_int_member_with_default(status, "qemuPid", 0);
-        if (pid > 0)
-            g_ptr_array_add(daemon->qemu_pids, GINT_TO_POINTER((int)pid));
-    }
-}
-
-static void
 stop_process(PodvmTestDaemon *daemon, int sig)
 {
     if (daemon->process == NULL)
         return;
-    remember_pids(daemon);
     g_subprocess_send_signal(daemon->process, sig);
     g_subprocess_wait(daemon->process, NULL, NULL);
     g_clear_object(&daemon->process);
@@ -76,17 +97,8 @@ podvm_test_daemon_free(PodvmTestDaemon *daemon)
         return;
     stop_process(daemon, SIGTERM);
     /* The pods' QEMUs outlive podvmd by design: end the ones we caused. */
-    for (guint i = 0; i < daemon->qemu_pids->len; i++) {
-        int pid = GPOINTER_TO_INT(g_ptr_array_index(daemon->qemu_pids, i));
-        g_autofree char *cmdline_path = g_strdup_printf("/proc/%d/cmdline", pid);
-        g_autofree char *cmdline = NULL;
-        gsize length = 0;
-
-        /* Only a QEMU whose command line points into our temporary directory. */
-        if (g_file_get_contents(cmdline_path, &cmdline, &length, NULL) &&
-            memmem(cmdline, length, daemon->tmpdir, strlen(daemon->tmpdir)) != NULL)
-            kill(pid, SIGKILL);
-    }
+    kill_qemus_under(daemon->tmpdir);
+    g_ptr_array_remove(live_tmpdirs, daemon->tmpdir);
     if (g_test_failed()) {
         g_autofree char *log = NULL;
         if (g_file_get_contents(daemon->log_path, &log, NULL, NULL))
@@ -95,7 +107,6 @@ podvm_test_daemon_free(PodvmTestDaemon *daemon)
     g_test_dbus_down(daemon->bus);
     g_object_unref(daemon->bus);
     podvm_test_rmrf(daemon->tmpdir);
-    g_ptr_array_unref(daemon->qemu_pids);
     g_free(daemon->tmpdir);
     g_free(daemon->state_dir);
     g_free(daemon->run_dir);

@@ -22,7 +22,6 @@ typedef struct {
     GSubprocess *process;
     GDBusConnection *connection;
     PodvmDBusManager *manager;
-    GPtrArray *qemu_pids; /* every pid seen, for the final cleanup */
 } PodvmTestDaemon;
 
 /* NULL (after g_test_skip) when podvmd cannot be run here. */

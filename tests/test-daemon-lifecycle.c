@@ -71,10 +71,18 @@ qemu_pid_of(Fixture *f, const char *name)
     return (int)json_object_get_int_member_with_default(status, "qemuPid", 0);
 }
 
+/* Alive and not a zombie (an adopted QEMU is reaped by whoever is init here). */
 static gboolean
 process_alive(int pid)
 {
-    return pid > 0 && kill(pid, 0) == 0;
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *stat = NULL;
+    const char *state;
+
+    if (pid <= 0 || !g_file_get_contents(path, &stat, NULL, NULL))
+        return FALSE;
+    state = strrchr(stat, ')');
+    return state != NULL && state[1] == ' ' && state[2] != 'Z' && state[2] != 'X';
 }
 
 /* Heartbeats seen so far in the console log. */

@@ -276,11 +276,17 @@ set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *mess
     g_autoptr(JsonObject) details = json_object_new();
     PodvmPhase old = self->phase;
 
+    /* Callers may pass the current reason or message back in: copy first. */
+    char *new_reason = g_strdup(reason);
+    char *new_message = g_strdup(message);
+
     self->phase = phase;
     g_free(self->reason);
-    self->reason = g_strdup(reason);
+    self->reason = new_reason;
     g_free(self->message);
-    self->message = g_strdup(message);
+    self->message = new_message;
+    reason = self->reason;
+    message = self->message;
     if (phase == PODVM_PHASE_RUNNING && self->running_since_us == 0)
         self->running_since_us = g_get_monotonic_time();
     save_or_log(self);
@@ -448,7 +454,8 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
     }
     self = pod_new(config, g_steal_pointer(&spec));
 
-    status = json_object_get_object_member(obj, "status");
+    status = json_object_has_member(obj, "status") ? json_object_get_object_member(obj, "status")
+                                                   : NULL;
     if (status != NULL) {
         podvm_phase_from_string(json_object_get_string_member_with_default(status, "phase", ""),
                                 &self->phase);
@@ -461,7 +468,9 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
         if (started != NULL)
             self->started_at = g_date_time_new_from_iso8601(started, NULL);
     }
-    runtime = json_object_get_object_member(obj, "runtime");
+    runtime = json_object_has_member(obj, "runtime")
+                  ? json_object_get_object_member(obj, "runtime")
+                  : NULL;
     if (runtime != NULL) {
         self->qemu_pid = (int)json_object_get_int_member_with_default(runtime, "qemuPid", 0);
         self->qemu_start_ticks =
@@ -700,10 +709,13 @@ qemu_exited(PodvmPod *self, const char *how)
     if (intent != NULL) {
         set_phase(self, PODVM_PHASE_STOPPED, intent, how);
     } else if (self->phase == PODVM_PHASE_STARTING) {
-        message = self->start_error != NULL
-                      ? g_strdup(self->start_error->message)
-                      : g_strdup_printf("%s%s%s", how, tail != NULL && *tail ? ": " : "",
-                                        tail != NULL ? tail : "");
+        /* What QEMU said on stderr beats how we noticed (often a closed socket). */
+        if (tail != NULL && *tail != '\0')
+            message = g_strdup_printf("%s: %s", how, tail);
+        else if (self->start_error != NULL)
+            message = g_strdup(self->start_error->message);
+        else
+            message = g_strdup(how);
         set_phase(self, PODVM_PHASE_FAILED, "StartFailed", message);
     } else if (self->guest_shutdown) {
         set_phase(self, PODVM_PHASE_SUCCEEDED, "GuestShutdown", _("the guest powered off"));
@@ -962,6 +974,7 @@ static void
 connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
 {
     self->qmp = podvm_qmp_client_new();
+    podvm_qmp_client_set_log_field(self->qmp, "PODVM_POD", self->spec->name);
     g_signal_connect(self->qmp, "event", G_CALLBACK(qmp_event_cb), self);
     podvm_qmp_client_connect_async(self->qmp, self->qmp_path, self->config->qmp_connect_timeout_ms,
                                    NULL, callback, user_data);
@@ -1371,7 +1384,9 @@ podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable
     const char *execute = obj != NULL ? json_object_get_string_member_with_default(obj, "execute",
                                                                                    NULL)
                                       : NULL;
-    JsonObject *arguments = obj != NULL ? json_object_get_object_member(obj, "arguments") : NULL;
+    JsonObject *arguments = obj != NULL && json_object_has_member(obj, "arguments")
+                                ? json_object_get_object_member(obj, "arguments")
+                                : NULL;
 
     g_task_set_source_tag(task, podvm_pod_qmp_async);
     if (execute == NULL) {
