@@ -3,8 +3,11 @@
  * End to end: podvmd on a private bus boots the test guest under real QEMU
  * (TCG) and is driven through D-Bus and podvmctl.
  */
+#include <gio/gunixinputstream.h>
 #include <glib/gstdio.h>
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "podvm-test-daemon.h"
@@ -458,6 +461,175 @@ test_delete(Fixture *f, gconstpointer data)
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "show", "gone", NULL), ==, 1);
 }
 
+/* ---- podvmctl as a long-running child (console, run, events) ---------- */
+
+typedef struct {
+    GSubprocess *process;
+    GOutputStream *in;
+    GInputStream *out;
+    GString *seen;
+} CtlChild;
+
+static CtlChild *
+ctl_child_spawn(Fixture *f, const char *const *args)
+{
+    g_autoptr(GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    CtlChild *child = g_new0(CtlChild, 1);
+
+    g_ptr_array_add(argv, (gpointer)g_getenv("PODVMCTL"));
+    g_ptr_array_add(argv, "--session");
+    for (guint i = 0; args[i] != NULL; i++)
+        g_ptr_array_add(argv, (gpointer)args[i]);
+    g_ptr_array_add(argv, NULL);
+    g_subprocess_launcher_setenv(launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                 g_test_dbus_get_bus_address(f->daemon->bus), TRUE);
+    child->process =
+        g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
+    g_assert_no_error(error);
+    child->in = g_subprocess_get_stdin_pipe(child->process);
+    child->out = g_subprocess_get_stdout_pipe(child->process);
+    child->seen = g_string_new(NULL);
+    return child;
+}
+
+/* Reads the child's output until @needle shows up (TRUE) or @timeout_ms passes. */
+static gboolean
+ctl_child_expect(CtlChild *child, const char *needle, guint timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    int fd = g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(child->out));
+
+    while (strstr(child->seen->str, needle) == NULL) {
+        gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        char buf[4096];
+        gssize n;
+
+        if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) <= 0)
+            return FALSE;
+        n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            return strstr(child->seen->str, needle) != NULL;
+        g_string_append_len(child->seen, buf, n);
+    }
+    return TRUE;
+}
+
+static void
+ctl_child_write(CtlChild *child, const char *text)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_output_stream_write_all(child->in, text, strlen(text), NULL, NULL, &error);
+    g_assert_no_error(error);
+    g_output_stream_flush(child->in, NULL, NULL);
+}
+
+static void
+child_exited_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    gboolean *done = user_data;
+
+    g_subprocess_wait_finish(G_SUBPROCESS(source), result, NULL);
+    *done = TRUE;
+}
+
+/* Waits up to @timeout_ms for the child to exit (then kills it); its exit status or -1. */
+static int
+ctl_child_finish(CtlChild *child, guint timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    gboolean done = FALSE;
+    int status = -1;
+
+    g_subprocess_wait_async(child->process, NULL, child_exited_cb, &done);
+    while (!done && g_get_monotonic_time() < deadline) {
+        if (!g_main_context_iteration(NULL, FALSE))
+            g_usleep(10000);
+    }
+    if (!done) {
+        g_subprocess_force_exit(child->process);
+        while (!done)
+            g_main_context_iteration(NULL, TRUE);
+    } else if (g_subprocess_get_if_exited(child->process)) {
+        status = g_subprocess_get_exit_status(child->process);
+    }
+    g_object_unref(child->process);
+    g_string_free(child->seen, TRUE);
+    g_free(child);
+    return status;
+}
+
+static void
+test_console(Fixture *f, gconstpointer data)
+{
+    const char *args[] = {"console", "con", NULL};
+    CtlChild *child;
+
+    if (f->daemon == NULL)
+        return;
+    boot_pod(f, "con", NULL, NULL, 30);
+    child = ctl_child_spawn(f, args);
+    /* The replay shows what the guest printed before we attached. */
+    g_assert_true(ctl_child_expect(child, "PODVM-GUEST-READY", 10000));
+    /* Started without --debug: the kernel's boot messages are not shown. */
+    g_assert_null(strstr(child->seen->str, "Linux version"));
+    /* Input reaches the guest, and its answer comes back. */
+    ctl_child_write(child, "hello-from-podvmctl\n");
+    g_assert_true(ctl_child_expect(child, "PODVM-ECHO hello-from-podvmctl", 10000));
+    /* Ctrl-] leaves; the pod keeps running. */
+    ctl_child_write(child, "\x1d");
+    g_assert_cmpint(ctl_child_finish(child, 5000), ==, 0);
+    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "con"), ==, "Running");
+    /* Two readers at once both see the guest. */
+    {
+        CtlChild *a = ctl_child_spawn(f, args);
+        CtlChild *b = ctl_child_spawn(f, args);
+        g_assert_true(ctl_child_expect(a, "PODVM-HEARTBEAT", 10000));
+        g_assert_true(ctl_child_expect(b, "PODVM-HEARTBEAT", 10000));
+        ctl_child_write(a, "\x01x"); /* Ctrl-a x */
+        ctl_child_write(b, "\x1d");
+        g_assert_cmpint(ctl_child_finish(a, 5000), ==, 0);
+        g_assert_cmpint(ctl_child_finish(b, 5000), ==, 0);
+    }
+}
+
+static void
+test_run_debug_and_events(Fixture *f, gconstpointer data)
+{
+    g_autofree char *spec = podvm_test_guest_spec("runner", NULL, NULL, 30);
+    g_autofree char *file = g_build_filename(f->daemon ? f->daemon->tmpdir : "/", "runner.json",
+                                             NULL);
+    const char *events_args[] = {"events", NULL};
+    const char *run_args[] = {"run", "-f", file, "--debug", NULL};
+    CtlChild *events, *run;
+
+    if (f->daemon == NULL)
+        return;
+    g_assert_true(g_file_set_contents(file, spec, -1, NULL));
+    events = ctl_child_spawn(f, events_args);
+    g_usleep(300000); /* let it subscribe */
+
+    /* run: create + start + console; --debug shows the kernel booting. */
+    run = ctl_child_spawn(f, run_args);
+    g_assert_true(ctl_child_expect(run, "Linux version", 60000));
+    g_assert_true(ctl_child_expect(run, "PODVM-GUEST-READY", 60000));
+    ctl_child_write(run, "\x01x");
+    g_assert_cmpint(ctl_child_finish(run, 5000), ==, 0);
+    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "runner"), ==, "Running");
+
+    /* The event stream saw the pod come up, with each phase. */
+    g_assert_true(ctl_child_expect(events, "Created", 5000));
+    g_assert_true(ctl_child_expect(events, "Starting", 5000));
+    g_assert_true(ctl_child_expect(events, "Running", 5000));
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "pause", "runner", NULL), ==, 0);
+    g_assert_true(ctl_child_expect(events, "Paused", 5000));
+    ctl_child_finish(events, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -475,6 +647,8 @@ main(int argc, char **argv)
     ADD("/podvm/daemon/bad-specs", test_bad_specs);
     ADD("/podvm/daemon/ctl-errors", test_ctl_errors);
     ADD("/podvm/daemon/delete", test_delete);
+    ADD("/podvm/daemon/console", test_console);
+    ADD("/podvm/daemon/run-debug-and-events", test_run_debug_and_events);
 #undef ADD
     return g_test_run();
 }

@@ -8,9 +8,9 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-"$top/tools/setup.sh"
 
 if [ -z "${PODVM_DEMO_INNER:-}" ]; then
+  "$top/tools/setup.sh"
   # A private session bus for this demo only; gone when the demo ends.
   exec env PODVM_DEMO_INNER=1 dbus-run-session -- "$0" "$@"
 fi
