@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,40 +15,89 @@
 #define MANAGER_PATH "/io/podvm/PodVM1"
 
 /*
- * A failed assertion aborts the test program before any teardown runs,
- * while QEMU (in its own session, by design) would run on. On SIGABRT, end
- * every QEMU whose command line points into one of our temporary
- * directories, then die as asked.
+ * A failed assertion aborts the test program (SIGABRT, or SIGTRAP for a
+ * fatal critical) before any teardown runs, while QEMU (in its own session,
+ * by design) would run on. The handler ends every QEMU whose command line
+ * points into one of our temporary directories, then dies as asked. It
+ * uses only async-signal-safe calls: no malloc, no stdio.
  */
-static GPtrArray *live_tmpdirs;
+#define MAX_LIVE_TMPDIRS 8
+static char live_tmpdirs[MAX_LIVE_TMPDIRS][256];
 
 static void
 kill_qemus_under(const char *tmpdir)
 {
-    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
-    const char *entry;
+    char dents[8192];
+    int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    long n;
 
-    while (proc != NULL && (entry = g_dir_read_name(proc)) != NULL) {
-        g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", entry);
-        g_autofree char *cmdline = NULL;
-        gsize length = 0;
-        int pid = atoi(entry);
+    if (dir < 0)
+        return;
+    while ((n = syscall(SYS_getdents64, dir, dents, sizeof dents)) > 0) {
+        for (long off = 0; off < n;) {
+            struct {
+                guint64 ino;
+                gint64 off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(dents + off);
+            char path[64] = "/proc/";
+            char cmdline[16384];
+            int pid = 0, fd;
+            ssize_t len;
 
-        if (pid <= 0 || pid == getpid() || !g_file_get_contents(path, &cmdline, &length, NULL))
-            continue;
-        if (strstr(cmdline, "qemu-system") != NULL &&
-            memmem(cmdline, length, tmpdir, strlen(tmpdir)) != NULL)
-            kill(pid, SIGKILL);
+            off += d->reclen;
+            for (const char *c = d->name; *c >= '0' && *c <= '9'; c++)
+                pid = pid * 10 + (*c - '0');
+            if (pid <= 0 || pid == getpid() || strlen(d->name) > 20)
+                continue;
+            strcat(path, d->name);
+            strcat(path, "/cmdline");
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                continue;
+            len = read(fd, cmdline, sizeof cmdline);
+            close(fd);
+            if (len > 0 && memmem(cmdline, (size_t)len, "qemu-system", 11) != NULL &&
+                memmem(cmdline, (size_t)len, tmpdir, strlen(tmpdir)) != NULL)
+                kill(pid, SIGKILL);
+        }
     }
+    close(dir);
 }
 
 static void
-abort_handler(int sig)
+fatal_signal_handler(int sig)
 {
-    for (guint i = 0; live_tmpdirs != NULL && i < live_tmpdirs->len; i++)
-        kill_qemus_under(g_ptr_array_index(live_tmpdirs, i));
-    signal(SIGABRT, SIG_DFL);
-    raise(SIGABRT);
+    for (guint i = 0; i < MAX_LIVE_TMPDIRS; i++) {
+        if (live_tmpdirs[i][0] != '\0')
+            kill_qemus_under(live_tmpdirs[i]);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void
+track_tmpdir(const char *tmpdir, gboolean live)
+{
+    static gboolean installed;
+
+    if (!installed) {
+        signal(SIGABRT, fatal_signal_handler);
+        signal(SIGTRAP, fatal_signal_handler);
+        installed = TRUE;
+    }
+    for (guint i = 0; i < MAX_LIVE_TMPDIRS; i++) {
+        if (live && live_tmpdirs[i][0] == '\0' && strlen(tmpdir) < sizeof live_tmpdirs[i]) {
+            strcpy(live_tmpdirs[i], tmpdir);
+            return;
+        }
+        if (!live && strcmp(live_tmpdirs[i], tmpdir) == 0) {
+            live_tmpdirs[i][0] = '\0';
+            return;
+        }
+    }
 }
 
 PodvmTestDaemon *
@@ -67,11 +117,7 @@ podvm_test_daemon_new(void)
     daemon->state_dir = g_build_filename(daemon->tmpdir, "state", NULL);
     daemon->run_dir = g_build_filename(daemon->tmpdir, "run", NULL);
     daemon->log_path = g_build_filename(daemon->tmpdir, "podvmd.log", NULL);
-    if (live_tmpdirs == NULL) {
-        live_tmpdirs = g_ptr_array_new();
-        signal(SIGABRT, abort_handler);
-    }
-    g_ptr_array_add(live_tmpdirs, daemon->tmpdir);
+    track_tmpdir(daemon->tmpdir, TRUE);
     daemon->bus = g_test_dbus_new(G_TEST_DBUS_NONE);
     g_test_dbus_up(daemon->bus);
     podvm_test_daemon_start(daemon);
@@ -98,7 +144,7 @@ podvm_test_daemon_free(PodvmTestDaemon *daemon)
     stop_process(daemon, SIGTERM);
     /* The pods' QEMUs outlive podvmd by design: end the ones we caused. */
     kill_qemus_under(daemon->tmpdir);
-    g_ptr_array_remove(live_tmpdirs, daemon->tmpdir);
+    track_tmpdir(daemon->tmpdir, FALSE);
     if (g_test_failed()) {
         g_autofree char *log = NULL;
         if (g_file_get_contents(daemon->log_path, &log, NULL, NULL))
@@ -164,6 +210,12 @@ void
 podvm_test_daemon_kill9(PodvmTestDaemon *daemon)
 {
     stop_process(daemon, SIGKILL);
+}
+
+void
+podvm_test_daemon_stop(PodvmTestDaemon *daemon)
+{
+    stop_process(daemon, SIGTERM);
 }
 
 char *

@@ -32,6 +32,8 @@ void podvm_test_daemon_free(PodvmTestDaemon *daemon);
 void podvm_test_daemon_start(PodvmTestDaemon *daemon);
 /* SIGKILL to podvmd (pods keep running). */
 void podvm_test_daemon_kill9(PodvmTestDaemon *daemon);
+/* SIGTERM to podvmd: it ends, the pods keep running. */
+void podvm_test_daemon_stop(PodvmTestDaemon *daemon);
 
 /* A pod spec for the test guest; @extra_args go on the kernel command line. */
 char *podvm_test_guest_spec(const char *name, const char *extra_args, const char *restart_policy,

@@ -88,6 +88,20 @@ process_alive(int pid)
     return state != NULL && state[1] == ' ' && state[2] != 'Z' && state[2] != 'X';
 }
 
+/* Waits until @needle appears @count times in @path. */
+static gboolean
+wait_for_count(const char *path, const char *needle, guint count, guint timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    while (podvm_test_count_in_file(path, needle) < count) {
+        if (g_get_monotonic_time() > deadline)
+            return FALSE;
+        g_usleep(20000);
+    }
+    return TRUE;
+}
+
 /* Heartbeats seen so far in the console log. */
 static guint
 heartbeats(Fixture *f, const char *name)
@@ -216,6 +230,32 @@ test_graceful_stop(Fixture *f, gconstpointer data)
     /* And it starts again. */
     start_pod(f, "gs");
     g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "gs"), ==, "Running");
+
+    /* restart: a graceful stop and a start, with a new QEMU (once the guest is up again). */
+    pid = qemu_pid_of(f, "gs");
+    g_assert_true(wait_for_count(log, "PODVM-GUEST-READY", 2, BOOT_TIMEOUT_MS));
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "restart", "gs", NULL), ==, 0);
+    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "gs"), ==, "Running");
+    g_assert_cmpint(qemu_pid_of(f, "gs"), !=, pid);
+    g_assert_false(process_alive(pid));
+}
+
+static void
+test_guest_exit_on_failure_policy(Fixture *f, gconstpointer data)
+{
+    g_autoptr(JsonObject) status = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    /* The guest powers itself off: Succeeded, and OnFailure does not restart it. */
+    create_pod(f, "done", "podvm.exit=0", "OnFailure", 30);
+    start_pod(f, "done");
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "done", "Succeeded", BOOT_TIMEOUT_MS));
+    g_usleep(1500000);
+    status = podvm_test_daemon_status(f->daemon, "done");
+    g_assert_cmpstr(json_object_get_string_member(status, "phase"), ==, "Succeeded");
+    g_assert_cmpstr(json_object_get_string_member(status, "reason"), ==, "GuestShutdown");
+    g_assert_cmpint(json_object_get_int_member(status, "restartCount"), ==, 0);
 }
 
 static void
@@ -298,6 +338,13 @@ test_daemon_restart_keeps_pods(Fixture *f, gconstpointer data)
     g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "keep-b", "Paused", 10000));
     g_assert_cmpint(qemu_pid_of(f, "keep-a"), ==, pid_a);
     g_assert_cmpint(qemu_pid_of(f, "keep-b"), ==, pid_b);
+
+    /* A clean SIGTERM of podvmd leaves them running too. */
+    podvm_test_daemon_stop(f->daemon);
+    g_assert_true(process_alive(pid_a));
+    podvm_test_daemon_start(f->daemon);
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "keep-a", "Running", 10000));
+    g_assert_cmpint(qemu_pid_of(f, "keep-a"), ==, pid_a);
 
     /* Still under control: resume, then a graceful stop. */
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "resume", "keep-b", NULL), ==, 0);
@@ -648,6 +695,7 @@ main(int argc, char **argv)
     ADD("/podvm/daemon/ctl-errors", test_ctl_errors);
     ADD("/podvm/daemon/delete", test_delete);
     ADD("/podvm/daemon/console", test_console);
+    ADD("/podvm/daemon/guest-exit-on-failure-policy", test_guest_exit_on_failure_policy);
     ADD("/podvm/daemon/run-debug-and-events", test_run_debug_and_events);
 #undef ADD
     return g_test_run();

@@ -1159,7 +1159,8 @@ begin_stop(PodvmPod *self, GTask *task, gint grace_seconds, ExitContinuation con
         if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
             podvm_qmp_client_execute_async(self->qmp, "system_powerdown", NULL, NULL,
                                            PODVM_QMP_TIMEOUT_DEFAULT, NULL, powerdown_cb, NULL);
-        self->grace_timer = g_timeout_add_seconds((guint)grace_seconds, grace_timeout_cb, self);
+        /* Not g_timeout_add_seconds(): it rounds, and may end the grace period early. */
+        self->grace_timer = g_timeout_add((guint)grace_seconds * 1000, grace_timeout_cb, self);
     }
 }
 
