@@ -131,6 +131,17 @@ stop_process(PodvmTestDaemon *daemon, int sig)
         return;
     g_subprocess_send_signal(daemon->process, sig);
     g_subprocess_wait(daemon->process, NULL, NULL);
+    if (sig == SIGTERM) {
+        /* A clean exit, and no sanitizer report from podvmd (in its log). */
+        g_autofree char *log = NULL;
+
+        g_file_get_contents(daemon->log_path, &log, NULL, NULL);
+        if (log != NULL && strstr(log, "Sanitizer") != NULL)
+            g_printerr("---- podvmd log ----\n%s\n", log);
+        g_assert_true(log == NULL || strstr(log, "Sanitizer") == NULL);
+        g_assert_true(g_subprocess_get_if_exited(daemon->process));
+        g_assert_cmpint(g_subprocess_get_exit_status(daemon->process), ==, 0);
+    }
     g_clear_object(&daemon->process);
     g_clear_object(&daemon->manager);
     g_clear_object(&daemon->connection);

@@ -66,6 +66,14 @@ boot_pod(Fixture *f, const char *name, const char *extra_args, const char *polic
     g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-GUEST-READY", BOOT_TIMEOUT_MS));
 }
 
+#define assert_phase(f, name, expected)                                                      \
+    G_STMT_START                                                                               \
+    {                                                                                          \
+        g_autofree char *phase_ = podvm_test_daemon_phase((f)->daemon, (name));                \
+        g_assert_cmpstr(phase_, ==, (expected));                                              \
+    }                                                                                          \
+    G_STMT_END
+
 static int
 qemu_pid_of(Fixture *f, const char *name)
 {
@@ -170,11 +178,13 @@ test_pause_resume(Fixture *f, gconstpointer data)
     if (f->daemon == NULL)
         return;
     boot_pod(f, "pr", NULL, NULL, 30);
-    g_assert_true(podvm_test_wait_for_file_content(
-        podvm_test_daemon_console_log(f->daemon, "pr"), "PODVM-HEARTBEAT 2", 20000));
+    {
+        g_autofree char *log = podvm_test_daemon_console_log(f->daemon, "pr");
+        g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-HEARTBEAT 2", 20000));
+    }
 
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "pause", "pr", NULL), ==, 0);
-    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "pr"), ==, "Paused");
+    assert_phase(f, "pr", "Paused");
     g_usleep(300000); /* a heartbeat already on its way may still land */
     before = heartbeats(f, "pr");
     g_usleep(2500000);
@@ -182,7 +192,7 @@ test_pause_resume(Fixture *f, gconstpointer data)
     g_assert_cmpuint(after, ==, before);
 
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "resume", "pr", NULL), ==, 0);
-    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "pr"), ==, "Running");
+    assert_phase(f, "pr", "Running");
     g_usleep(3000000);
     g_assert_cmpuint(heartbeats(f, "pr"), >, after);
 
@@ -215,7 +225,7 @@ test_graceful_stop(Fixture *f, gconstpointer data)
     g_test_message("graceful stop took %" G_GINT64_FORMAT " ms", elapsed_ms);
 
     g_assert_cmpint(elapsed_ms, <, 30000);
-    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "gs"), ==, "Stopped");
+    assert_phase(f, "gs", "Stopped");
     g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-GUEST-POWEROFF", 1000));
     g_assert_false(process_alive(pid));
     status = podvm_test_daemon_status(f->daemon, "gs");
@@ -229,13 +239,13 @@ test_graceful_stop(Fixture *f, gconstpointer data)
     }
     /* And it starts again. */
     start_pod(f, "gs");
-    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "gs"), ==, "Running");
+    assert_phase(f, "gs", "Running");
 
     /* restart: a graceful stop and a start, with a new QEMU (once the guest is up again). */
     pid = qemu_pid_of(f, "gs");
     g_assert_true(wait_for_count(log, "PODVM-GUEST-READY", 2, BOOT_TIMEOUT_MS));
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "restart", "gs", NULL), ==, 0);
-    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "gs"), ==, "Running");
+    assert_phase(f, "gs", "Running");
     g_assert_cmpint(qemu_pid_of(f, "gs"), !=, pid);
     g_assert_false(process_alive(pid));
 }
@@ -278,7 +288,7 @@ test_stop_ignored_powerdown(Fixture *f, gconstpointer data)
     g_test_message("stop of a guest ignoring ACPI took %" G_GINT64_FORMAT " ms", elapsed_ms);
     g_assert_cmpint(elapsed_ms, >=, 2000);
     g_assert_cmpint(elapsed_ms, <, 15000);
-    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "deaf"), ==, "Stopped");
+    assert_phase(f, "deaf", "Stopped");
     g_file_get_contents(f->daemon->log_path, &daemon_log, NULL, NULL);
     g_assert_nonnull(strstr(daemon_log, "did not power off within the grace period"));
 }
@@ -354,7 +364,7 @@ test_daemon_restart_keeps_pods(Fixture *f, gconstpointer data)
     pod = podvm_test_daemon_pod(f->daemon, "keep-a");
     podvm_dbus_pod_call_stop_sync(pod, -1, NULL, &error);
     g_assert_no_error(error);
-    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "keep-a"), ==, "Stopped");
+    assert_phase(f, "keep-a", "Stopped");
     g_assert_false(process_alive(pid_a));
 }
 
@@ -630,7 +640,7 @@ test_console(Fixture *f, gconstpointer data)
     /* Ctrl-] leaves; the pod keeps running. */
     ctl_child_write(child, "\x1d");
     g_assert_cmpint(ctl_child_finish(child, 5000), ==, 0);
-    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "con"), ==, "Running");
+    assert_phase(f, "con", "Running");
     /* Two readers at once both see the guest. */
     {
         CtlChild *a = ctl_child_spawn(f, args);
@@ -666,7 +676,7 @@ test_run_debug_and_events(Fixture *f, gconstpointer data)
     g_assert_true(ctl_child_expect(run, "PODVM-GUEST-READY", 60000));
     ctl_child_write(run, "\x01x");
     g_assert_cmpint(ctl_child_finish(run, 5000), ==, 0);
-    g_assert_cmpstr(podvm_test_daemon_phase(f->daemon, "runner"), ==, "Running");
+    assert_phase(f, "runner", "Running");
 
     /* The event stream saw the pod come up, with each phase. */
     g_assert_true(ctl_child_expect(events, "Created", 5000));

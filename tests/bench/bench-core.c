@@ -14,9 +14,14 @@
  *   PODVM_BENCH_CONCURRENT_RUNS=N    runs of the 10-at-once start (default 2; 1 when quick)
  *   PODVM_BENCH_PAUSE_ITERATIONS=N   pause/resume round trips (default 200; 50 when quick)
  *   PODVM_BENCH_QUICK=1              fewer runs
- * A count of 0 leaves that part out (its targets say "not measured").
  *   PODVM_BENCH_JSON=PATH            the JSON results (default bench-core.json in the cwd)
  *   PODVM_BENCH_VERBOSE=1            library messages and both argvs on stderr
+ * A count of 0 leaves that part out (its targets say "not measured").
+ *
+ * Reading the figures: QEMU sends its QMP greeting from the monitor thread
+ * before the machine is built; commands wait for the main loop (here about
+ * 15 ms later). "spawn -> negotiated, cont done" is the bare figure that
+ * matches what podvmd's Start waits for, printed under the targets.
  *
  * Every QEMU started here ends with the benchmark, also on failure: bare
  * QEMUs are tracked by pid, killed on every way out (and get
@@ -131,13 +136,13 @@ static const struct {
 
 typedef struct {
     PodvmTestDaemon *daemon;
-    char *bare_dir;      /* the bare QEMUs' sockets and logs */
-    char *qemu_version;  /* from the first QMP greeting */
+    char *bare_dir;     /* the bare QEMUs' sockets and logs */
+    char *qemu_version; /* from the first QMP greeting */
     guint runs;
     guint many_runs;
     guint pause_iterations;
     gboolean verbose;
-    guint serial;        /* for unique names */
+    guint serial; /* for unique names */
     GArray *samples[N_FIGURES];
 } Bench;
 
@@ -173,9 +178,11 @@ figure_stats(Bench *b, Figure figure, double *out_median, double *out_min, doubl
         return FALSE;
     sorted = g_array_copy(samples);
     g_array_sort(sorted, compare_doubles);
-    *out_median = n % 2 == 1 ? g_array_index(sorted, double, n / 2)
-                             : (g_array_index(sorted, double, n / 2 - 1) +
-                                g_array_index(sorted, double, n / 2)) / 2.0;
+    *out_median =
+        n % 2 == 1
+            ? g_array_index(sorted, double, n / 2)
+            : (g_array_index(sorted, double, n / 2 - 1) + g_array_index(sorted, double, n / 2)) /
+                  2.0;
     *out_min = g_array_index(sorted, double, 0);
     *out_max = g_array_index(sorted, double, n - 1);
     return TRUE;
@@ -197,6 +204,7 @@ format_value(double value, const char *unit)
 static volatile pid_t tracked_pids[MAX_TRACKED];
 static volatile pid_t podvmd_pid;
 static struct sigaction previous_abort_action;
+static struct sigaction previous_trap_action;
 static volatile gboolean interrupted;
 
 static gboolean
@@ -236,10 +244,10 @@ static void
 crash_handler(int sig)
 {
     kill_tracked();
-    if (sig == SIGABRT) {
+    if (sig == SIGABRT || sig == SIGTRAP) {
         /* podvm-test-daemon's handler then ends podvmd's QEMUs, and we die. */
-        sigaction(SIGABRT, &previous_abort_action, NULL);
-        raise(SIGABRT);
+        sigaction(sig, sig == SIGABRT ? &previous_abort_action : &previous_trap_action, NULL);
+        raise(sig);
         return;
     }
     abort();
@@ -249,11 +257,12 @@ static void
 install_crash_handlers(void)
 {
     struct sigaction action = {0};
-    const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
+    const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
 
     action.sa_handler = crash_handler;
     sigemptyset(&action.sa_mask);
     sigaction(SIGABRT, &action, &previous_abort_action);
+    sigaction(SIGTRAP, &action, &previous_trap_action);
     for (guint i = 0; i < G_N_ELEMENTS(fatal); i++)
         sigaction(fatal[i], &action, NULL);
 }
@@ -302,7 +311,7 @@ typedef struct {
     guint64 offset;
     char carry[sizeof MARKER]; /* the end of what was read before */
     gsize carry_len;
-    gint64 found_at;           /* monotonic time; 0 until seen */
+    gint64 found_at; /* monotonic time; 0 until seen */
 } LogWatch;
 
 static LogWatch *
@@ -378,8 +387,8 @@ typedef struct {
     char *console_log;
     char *qemu_log;
     GStrv argv;
-    GPid pid;             /* 0 once reaped */
-    gint64 spawned_at;    /* just before the spawn */
+    GPid pid;          /* 0 once reaped */
+    gint64 spawned_at; /* just before the spawn */
     gint64 greeting_at;
     gint64 negotiated_at;
     gint64 cont_at;
@@ -391,7 +400,7 @@ typedef struct {
     GCancellable *cancellable;
     GError *error;
     gboolean closed;
-    Bench *bench;         /* unowned */
+    Bench *bench; /* unowned */
 } BareVm;
 
 static void
@@ -548,9 +557,9 @@ bare_connect_cb(gpointer user_data)
     vm->connect_timer = 0;
     if (fd < 0) {
         int saved = errno;
-        bare_vm_fail(vm, g_error_new(G_IO_ERROR, g_io_error_from_errno(saved),
-                                     "cannot connect to '%s': %s", vm->qmp_path,
-                                     g_strerror(saved)));
+        bare_vm_fail(vm,
+                     g_error_new(G_IO_ERROR, g_io_error_from_errno(saved),
+                                 "cannot connect to '%s': %s", vm->qmp_path, g_strerror(saved)));
         return G_SOURCE_REMOVE;
     }
     vm->socket = g_socket_new_from_fd(fd, &error);
@@ -724,8 +733,8 @@ wait_bares(GPtrArray *vms, guint timeout_ms, GError **error)
         if (vm->cont_at == 0 || vm->log->found_at == 0) {
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                         "bare QEMU: no %s within %u s (see '%s' and '%s')",
-                        vm->cont_at == 0 ? "QMP cont" : MARKER, timeout_ms / 1000,
-                        vm->console_log, vm->qemu_log);
+                        vm->cont_at == 0 ? "QMP cont" : MARKER, timeout_ms / 1000, vm->console_log,
+                        vm->qemu_log);
             return FALSE;
         }
     }
@@ -736,9 +745,9 @@ wait_bares(GPtrArray *vms, guint timeout_ms, GError **error)
 
 typedef struct {
     char *name;
-    char *path;            /* D-Bus object path */
+    char *path; /* D-Bus object path */
     gint64 start_called_at;
-    gint64 started_at;     /* the Start call returned */
+    gint64 started_at; /* the Start call returned */
     gboolean start_done;
     LogWatch *log;
     GCancellable *cancellable;
@@ -767,13 +776,12 @@ pod_run_unref(PodRun *run)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodRun, pod_run_unref)
 
 static GVariant *
-call_sync(Bench *b, const char *path, const char *iface, const char *method,
-          GVariant *parameters, const GVariantType *reply_type, GError **error)
+call_sync(Bench *b, const char *path, const char *iface, const char *method, GVariant *parameters,
+          const GVariantType *reply_type, GError **error)
 {
-    GVariant *reply = g_dbus_connection_call_sync(b->daemon->connection, BUS_NAME, path, iface,
-                                                  method, parameters, reply_type,
-                                                  G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL,
-                                                  error);
+    GVariant *reply = g_dbus_connection_call_sync(
+        b->daemon->connection, BUS_NAME, path, iface, method, parameters, reply_type,
+        G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, error);
 
     if (reply == NULL) {
         g_dbus_error_strip_remote_error(*error);
@@ -785,8 +793,7 @@ call_sync(Bench *b, const char *path, const char *iface, const char *method,
 static gboolean
 pod_call(Bench *b, PodRun *run, const char *method, GVariant *parameters, GError **error)
 {
-    g_autoptr(GVariant) reply = call_sync(b, run->path, POD_IFACE, method, parameters, NULL,
-                                          error);
+    g_autoptr(GVariant) reply = call_sync(b, run->path, POD_IFACE, method, parameters, NULL, error);
 
     return reply != NULL;
 }
@@ -838,8 +845,8 @@ pod_run_start(Bench *b, PodRun *run)
     run->start_called_at = g_get_monotonic_time();
     g_dbus_connection_call(b->daemon->connection, BUS_NAME, run->path, POD_IFACE, "Start",
                            g_variant_new("(@a{sv})", g_variant_new("a{sv}", NULL)), NULL,
-                           G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, run->cancellable,
-                           pod_start_cb, g_rc_box_acquire(run));
+                           G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, run->cancellable, pod_start_cb,
+                           g_rc_box_acquire(run));
 }
 
 static gboolean
@@ -935,7 +942,8 @@ process_cpu_ms(pid_t pid)
     if (g_strv_length(fields) < 14 || ticks <= 0)
         return -1.0;
     return (double)(g_ascii_strtoull(fields[11], NULL, 10) +
-                    g_ascii_strtoull(fields[12], NULL, 10)) * 1000.0 / (double)ticks;
+                    g_ascii_strtoull(fields[12], NULL, 10)) *
+           1000.0 / (double)ticks;
 }
 
 /* ---- argv check ----------------------------------------------------------- */
@@ -1036,8 +1044,7 @@ run_bare_single(Bench *b, guint index, GError **error)
     g_printerr("  run %u bare:   greeting %.1f ms, negotiated %.1f ms, cont %.1f ms, "
                "marker %.0f ms, SIGTERM->reaped %.1f ms\n",
                index, us_to_ms(vm->greeting_at - vm->spawned_at),
-               us_to_ms(vm->negotiated_at - vm->spawned_at),
-               us_to_ms(vm->cont_at - vm->spawned_at),
+               us_to_ms(vm->negotiated_at - vm->spawned_at), us_to_ms(vm->cont_at - vm->spawned_at),
                us_to_ms(vm->log->found_at - vm->spawned_at), kill_ms);
     bare_vm_shutdown(vm);
     return g_steal_pointer(&vm);
@@ -1078,8 +1085,7 @@ qmp_call_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     QmpCall *call = user_data;
 
-    call->reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result,
-                                                  &call->error);
+    call->reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &call->error);
     call->done = TRUE;
 }
 
@@ -1186,8 +1192,8 @@ run_podvmd_many(Bench *b, guint index, GError **error)
         PodRun *run = g_ptr_array_index(runs, i);
         g_autoptr(JsonObject) status = podvm_test_daemon_status(b->daemon, run->name);
 
-        qemu_cpu += process_cpu_ms(
-            (pid_t)json_object_get_int_member_with_default(status, "qemuPid", 0));
+        qemu_cpu +=
+            process_cpu_ms((pid_t)json_object_get_int_member_with_default(status, "qemuPid", 0));
     }
     record(b, FIG_POD_MANY, us_to_ms(last - start));
     record(b, FIG_POD_MANY_CPU, qemu_cpu);
@@ -1227,8 +1233,8 @@ run_bare_many(Bench *b, guint index, GError **error)
     }
     record(b, FIG_BARE_MANY, us_to_ms(last - start));
     record(b, FIG_BARE_MANY_CPU, qemu_cpu);
-    g_printerr("  run %u bare:   %d QEMUs, all markers after %.0f ms; CPU: QEMUs %.0f ms\n",
-               index, MANY, us_to_ms(last - start), qemu_cpu);
+    g_printerr("  run %u bare:   %d QEMUs, all markers after %.0f ms; CPU: QEMUs %.0f ms\n", index,
+               MANY, us_to_ms(last - start), qemu_cpu);
     for (guint i = 0; i < vms->len; i++) {
         BareVm *vm = g_ptr_array_index(vms, i);
 
@@ -1292,6 +1298,19 @@ target_eval(Bench *b, guint t, double *out_podvmd, double *out_bare, double *out
     }
 }
 
+/* Target 1 against the bare figure that waits for what podvmd's Start waits for. */
+static void
+print_context(Bench *b)
+{
+    double pod, bare, lo, hi;
+
+    if (figure_stats(b, FIG_POD_START, &pod, &lo, &hi) &&
+        figure_stats(b, FIG_BARE_CONT, &bare, &lo, &hi) && bare > 0)
+        g_print("context for 1: podvmd Start %.1f ms against bare spawn -> cont done %.1f ms: "
+                "%.2fx\n",
+                pod, bare, pod / bare);
+}
+
 static void
 print_results(Bench *b)
 {
@@ -1301,8 +1320,8 @@ print_results(Bench *b)
     g_print("\npodvm core benchmark: QEMU %s, accel=tcg, %u CPUs, load %s\n",
             b->qemu_version != NULL ? b->qemu_version : "?", g_get_num_processors(),
             load != NULL ? g_strstrip(load) : "?");
-    g_print("%u single-VM runs, %u run(s) of %d at once, %u pause/resume round trips\n\n",
-            b->runs, b->many_runs, MANY, b->pause_iterations);
+    g_print("%u single-VM runs, %u run(s) of %d at once, %u pause/resume round trips\n\n", b->runs,
+            b->many_runs, MANY, b->pause_iterations);
 
     g_print("%-42s %11s %11s %11s %5s\n", "figure", "median", "min", "max", "n");
     for (guint f = 0; f < N_FIGURES; f++) {
@@ -1316,8 +1335,7 @@ print_results(Bench *b)
         m = format_value(median, figure_info[f].unit);
         l = format_value(lo, figure_info[f].unit);
         h = format_value(hi, figure_info[f].unit);
-        g_print("%-42s %11s %11s %11s %5u\n", figure_info[f].label, m, l, h,
-                b->samples[f]->len);
+        g_print("%-42s %11s %11s %11s %5u\n", figure_info[f].label, m, l, h, b->samples[f]->len);
     }
 
     g_print("\n%-36s %11s %11s %10s %12s  %s\n", "target (medians)", "podvmd", "bare", "ratio",
@@ -1328,8 +1346,8 @@ print_results(Bench *b)
         gboolean measured;
         gboolean pass = target_eval(b, t, &pod, &bare, &value, &measured);
         g_autofree char *pod_text = format_value(pod, unit);
-        g_autofree char *bare_text = targets[t].bare >= 0 ? format_value(bare, unit)
-                                                          : g_strdup("-");
+        g_autofree char *bare_text =
+            targets[t].bare >= 0 ? format_value(bare, unit) : g_strdup("-");
         g_autofree char *value_text = NULL;
         g_autofree char *limit_text = NULL;
 
@@ -1349,13 +1367,15 @@ print_results(Bench *b)
             break;
         }
         if (!measured) {
-            g_print("%-36s %11s %11s %10s %12s  %s\n", targets[t].label, "-", "-", "-",
-                    limit_text, "not measured");
+            g_print("%-36s %11s %11s %10s %12s  %s\n", targets[t].label, "-", "-", "-", limit_text,
+                    "not measured");
             continue;
         }
         g_print("%-36s %11s %11s %10s %12s  %s\n", targets[t].label, pod_text, bare_text,
                 value_text, limit_text, pass ? "PASS" : "MISS");
     }
+
+    print_context(b);
 
     g_print("\nlibvirt, for reference (figures from the issue, not measured here):\n"
             "  libvirtd 32 MiB + virtlogd 8 MiB resident; virsh create 390 ms, "
@@ -1489,8 +1509,7 @@ missing_requirement(void)
         return g_strdup("PODVMD is not set: run it with `meson test --benchmark --suite bench`");
     if (qemu == NULL)
         return g_strdup_printf("QEMU (%s) is not installed", podvm_test_qemu_binary());
-    if (g_stat(kernel, &st) != 0 || st.st_size == 0 || g_stat(initrd, &st) != 0 ||
-        st.st_size == 0)
+    if (g_stat(kernel, &st) != 0 || st.st_size == 0 || g_stat(initrd, &st) != 0 || st.st_size == 0)
         return g_strdup_printf("the test guest was not built (%s)", kernel);
     return NULL;
 }
