@@ -51,19 +51,26 @@ json_to_text(JsonNode *node)
     return json_to_string(node, FALSE);
 }
 
+/* Phase and status change; name, uid and spec are set once (set_identity). */
 static void
 update_properties(PodEntry *entry)
 {
-    g_autoptr(JsonNode) spec = podvm_spec_to_json(podvm_pod_get_spec(entry->pod));
     g_autoptr(JsonNode) status = podvm_pod_get_status_json(entry->pod);
-    g_autofree char *spec_text = json_to_text(spec);
     g_autofree char *status_text = json_to_text(status);
+
+    podvm_dbus_pod_set_phase(entry->iface, podvm_phase_to_string(podvm_pod_get_phase(entry->pod)));
+    podvm_dbus_pod_set_status(entry->iface, status_text);
+}
+
+static void
+set_identity(PodEntry *entry)
+{
+    g_autoptr(JsonNode) spec = podvm_spec_to_json(podvm_pod_get_spec(entry->pod));
+    g_autofree char *spec_text = json_to_text(spec);
 
     podvm_dbus_pod_set_name(entry->iface, podvm_pod_get_name(entry->pod));
     podvm_dbus_pod_set_uid(entry->iface, podvm_pod_get_uid(entry->pod));
-    podvm_dbus_pod_set_phase(entry->iface, podvm_phase_to_string(podvm_pod_get_phase(entry->pod)));
     podvm_dbus_pod_set_spec(entry->iface, spec_text);
-    podvm_dbus_pod_set_status(entry->iface, status_text);
 }
 
 /* ---- pod methods ------------------------------------------------------- */
@@ -271,6 +278,7 @@ add_pod(PodvmDBusFront *self, PodvmPod *pod)
     entry->pod = g_object_ref(pod);
     entry->object = podvm_dbus_object_skeleton_new(path);
     entry->iface = podvm_dbus_pod_skeleton_new();
+    set_identity(entry);
     update_properties(entry);
     podvm_dbus_object_skeleton_set_pod(entry->object, entry->iface);
 

@@ -206,7 +206,7 @@ podvm_pod_to_json(PodvmPod *self)
 }
 
 static gboolean
-save(PodvmPod *self, GError **error)
+save(PodvmPod *self, PodvmStoreMode mode, GError **error)
 {
     g_autoptr(JsonObject) root = json_object_new();
     g_autoptr(JsonObject) runtime = json_object_new();
@@ -219,7 +219,7 @@ save(PodvmPod *self, GError **error)
     json_object_set_int_member(runtime, "backoffMs", self->backoff_ms);
     json_object_set_object_member(root, "runtime", g_steal_pointer(&runtime));
     json_node_set_object(node, root);
-    return podvm_store_write_json(self->state_file, node, error);
+    return podvm_store_write_json(self->state_file, node, mode, error);
 }
 
 /*
@@ -227,11 +227,11 @@ save(PodvmPod *self, GError **error)
  * (RELIABILITY: a state file that cannot be written kills nothing).
  */
 static void
-save_or_log(PodvmPod *self)
+save_or_log(PodvmPod *self, PodvmStoreMode mode)
 {
     g_autoptr(GError) error = NULL;
 
-    if (!save(self, &error))
+    if (!save(self, mode, &error))
         pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': cannot store its state: %s",
                 self->spec->name, error->message);
 }
@@ -289,7 +289,16 @@ set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *mess
     message = self->message;
     if (phase == PODVM_PHASE_RUNNING && self->running_since_us == 0)
         self->running_since_us = g_get_monotonic_time();
-    save_or_log(self);
+    /*
+     * Running and Paused are QEMU's to know: after a daemon restart the pod
+     * asks QEMU (query-status) and never trusts the file for them. So a
+     * switch between the two is written atomically but not synced; every
+     * other change is durable before it is announced.
+     */
+    save_or_log(self, (old == PODVM_PHASE_RUNNING && phase == PODVM_PHASE_PAUSED) ||
+                              (old == PODVM_PHASE_PAUSED && phase == PODVM_PHASE_RUNNING)
+                          ? PODVM_STORE_ATOMIC
+                          : PODVM_STORE_DURABLE);
 
     pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': %s -> %s%s%s%s%s", self->spec->name,
             podvm_phase_to_string(old), podvm_phase_to_string(phase), reason ? " (" : "",
@@ -412,7 +421,7 @@ podvm_pod_create(const PodvmConfig *config, const PodvmSpec *spec, GError **erro
                     g_strerror(saved));
         return NULL;
     }
-    if (!save(self, error)) {
+    if (!save(self, PODVM_STORE_DURABLE, error)) {
         podvm_store_remove_tree(self->state_dir, NULL);
         return NULL;
     }
@@ -1071,7 +1080,7 @@ start_op(PodvmPod *self, GTask *task)
     /* If QEMU dies before it is running, qemu_exited() reports to this task. */
     self->exit_task = task;
     self->exit_continuation = start_failed_after_exit;
-    save_or_log(self);
+    save_or_log(self, PODVM_STORE_DURABLE);
     step(self, "QEMU started (pid %d, accelerator %s)", self->qemu_pid,
          podvm_accel_to_string(self->config->accel));
     connect_qmp(self, start_qmp_cb, g_object_ref(task));

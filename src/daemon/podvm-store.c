@@ -34,16 +34,20 @@ fsync_directory_of(const char *path, GError **error)
     return ok;
 }
 
-gboolean
-podvm_store_write_durable(const char *path, const char *contents, gsize length, GError **error)
+static gboolean
+write_replace(const char *path, const char *contents, gsize length, PodvmStoreMode mode,
+              GError **error)
 {
     g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
     gsize written = 0;
     int fd;
 
-    /* A stale temporary file is from a write that died halfway. */
-    (void)unlink(tmp);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        /* A stale temporary file is from a write that died halfway. */
+        (void)unlink(tmp);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    }
     if (fd < 0)
         return set_errno_error(error, errno, _("cannot create"), tmp);
     while (written < length) {
@@ -58,7 +62,7 @@ podvm_store_write_durable(const char *path, const char *contents, gsize length, 
         }
         written += (gsize)n;
     }
-    if (fsync(fd) != 0) {
+    if (mode == PODVM_STORE_DURABLE && fsync(fd) != 0) {
         int saved = errno;
         close(fd);
         (void)unlink(tmp);
@@ -74,11 +78,17 @@ podvm_store_write_durable(const char *path, const char *contents, gsize length, 
         (void)unlink(tmp);
         return set_errno_error(error, saved, _("cannot replace"), path);
     }
-    return fsync_directory_of(path, error);
+    return mode == PODVM_STORE_DURABLE ? fsync_directory_of(path, error) : TRUE;
 }
 
 gboolean
-podvm_store_write_json(const char *path, JsonNode *node, GError **error)
+podvm_store_write_durable(const char *path, const char *contents, gsize length, GError **error)
+{
+    return write_replace(path, contents, length, PODVM_STORE_DURABLE, error);
+}
+
+gboolean
+podvm_store_write_json(const char *path, JsonNode *node, PodvmStoreMode mode, GError **error)
 {
     g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autofree char *text = NULL;
@@ -87,7 +97,7 @@ podvm_store_write_json(const char *path, JsonNode *node, GError **error)
     json_generator_set_root(gen, node);
     json_generator_set_pretty(gen, TRUE);
     text = json_generator_to_data(gen, &length);
-    return podvm_store_write_durable(path, text, length, error);
+    return write_replace(path, text, length, mode, error);
 }
 
 JsonNode *

@@ -10,14 +10,21 @@ G_BEGIN_DECLS
 #define PODVM_STORE_MAX_FILE (4 * 1024 * 1024)
 
 /*
- * Durable atomic replace: write PATH.tmp (O_EXCL, 0600), fsync, rename over
+ * Atomic replace, durable by default: write PATH.tmp (O_EXCL, 0600), fsync, rename over
  * PATH, fsync the directory. On any failure the previous file is intact
  * and the temporary file is removed. Small and synchronous on purpose: the
  * caller answers only once the state is on disk.
  */
 gboolean podvm_store_write_durable(const char *path, const char *contents, gsize length,
                                    GError **error);
-gboolean podvm_store_write_json(const char *path, JsonNode *node, GError **error);
+
+typedef enum {
+    PODVM_STORE_DURABLE, /* fsync file and directory: survives a host crash */
+    PODVM_STORE_ATOMIC,  /* rename only: a reader sees the old or the new file, never half */
+} PodvmStoreMode;
+
+gboolean podvm_store_write_json(const char *path, JsonNode *node, PodvmStoreMode mode,
+                                GError **error);
 
 /* Reads a state file, refusing symlinks, non-regular files and files not
  * owned by us, and anything over PODVM_STORE_MAX_FILE. */

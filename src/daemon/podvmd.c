@@ -26,6 +26,8 @@ typedef struct {
 } Daemon;
 
 static gboolean verbose;
+/* Whether stderr is the journal: asked once (it costs a getpeername per call). */
+static gboolean log_to_journal;
 
 /*
  * sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET (bolt does
@@ -62,7 +64,7 @@ log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
 {
     if ((level & G_LOG_LEVEL_DEBUG) && !verbose)
         return G_LOG_WRITER_HANDLED;
-    if (g_log_writer_is_journald(fileno(stderr)) &&
+    if (log_to_journal &&
         g_log_writer_journald(level, fields, n_fields, user_data) == G_LOG_WRITER_HANDLED)
         return G_LOG_WRITER_HANDLED;
     /* Everything to stderr: stdout is not a log. */
@@ -162,6 +164,7 @@ main(int argc, char **argv)
         g_print("podvmd %s\n", PODVM_VERSION);
         return 0;
     }
+    log_to_journal = g_log_writer_is_journald(fileno(stderr));
     g_log_set_writer_func(log_writer, NULL, NULL);
 
     config = podvm_config_new_defaults();

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "podvm-manager.h"
+
+G_BEGIN_DECLS
+
+/* Request bodies above this get 413 before they are read whole. */
+#define PODVM_REST_MAX_BODY (1024 * 1024)
+
+/*
+ * The REST front: a SoupServer in the daemon's main loop, JSON under /v1,
+ * Server-Sent Events, Prometheus metrics. A thin layer like the D-Bus
+ * front: every route calls the manager/pod API and turns its GError into
+ * {"error": {"code", "reason", "message"}} with the status of the one
+ * error table (podvm-error.h). The routes are one table
+ * (podvm_rest_front_get_routes), checked against data/openapi.yaml.
+ */
+#define PODVM_TYPE_REST_FRONT (podvm_rest_front_get_type())
+G_DECLARE_FINAL_TYPE(PodvmRestFront, podvm_rest_front, PODVM, REST_FRONT, GObject)
+
+PodvmRestFront *podvm_rest_front_new(PodvmManager *manager);
+
+/*
+ * Listens on a unix socket at @path: mode 0660, group "podvm" where that
+ * group exists. A stale socket is replaced; one a live daemon answers on is
+ * an error.
+ */
+gboolean podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GError **error);
+
+/* One entry of the route table: "/v1/pods/{name}/start" as in openapi.yaml. */
+typedef struct _PodvmRestRequest PodvmRestRequest;
+typedef void (*PodvmRestHandler)(PodvmRestRequest *request);
+
+typedef struct {
+    const char *method;
+    const char *pattern;
+    PodvmRestHandler handler;
+} PodvmRestRoute;
+
+const PodvmRestRoute *podvm_rest_front_get_routes(gsize *out_n_routes);
+
+G_END_DECLS
