@@ -16,6 +16,8 @@ packages=(
   qemu-system-x86 qemu-utils
   busybox-static cpio kmod xz-utils
   curl ca-certificates
+  systemd libxml2-utils clang-format
+  clang libclang-rt-14-dev
 )
 
 sudo_cmd=()

@@ -1,45 +1,82 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The whole test suite: builds podvm (tools/setup.sh), runs `meson test`,
-# and prints one closing line "N passed, N failed, N skipped".
-# Extra arguments go to `meson test` (e.g. --suite unit).
+# The whole test suite, as CI runs it:
+#   1. build (tools/setup.sh) and run every suite in ./build;
+#   2. build again with AddressSanitizer + UndefinedBehaviorSanitizer in
+#      ./build-asan and run the fast suites (unit, qmp, dbus) under them
+#      (LeakSanitizer on; any report fails the run);
+#   3. when clang's libFuzzer is installed, run each fuzz target for a short,
+#      fixed number of iterations (tests/fuzz/run-fuzzers.sh).
+# It ends with one line: "N passed, N failed, N skipped" (test cases).
+# PODVM_TEST_QUICK=1 does step 1 only. Extra arguments go to step 1's
+# `meson test` (e.g. --suite unit).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/setup.sh" || exit 1
 cd "$top"
 build=${PODVM_BUILDDIR:-build}
+asan=${PODVM_ASAN_BUILDDIR:-build-asan}
+logs=("$build/meson-logs/testlog.json")
+rc=0
 
-meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
-rc=$?
+meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || rc=1
 
-python3 - "$build/meson-logs/testlog.json" <<'PY' || true
-# Counts the GLib test cases (TAP lines), not just the programs.
+if [ -z "${PODVM_TEST_QUICK:-}" ]; then
+  echo "== sanitizers: unit, qmp and dbus suites under ASan+UBSan"
+  if [ ! -f "$asan/build.ninja" ]; then
+    meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || rc=1
+  fi
+  if ninja -C "$asan" >/dev/null; then
+    ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    G_SLICE=always-malloc \
+      meson test -C "$asan" --print-errorlogs --num-processes 2 \
+        --suite unit --suite qmp --suite dbus || rc=1
+    logs+=("$asan/meson-logs/testlog.json")
+  else
+    echo "podvm: the sanitizer build failed" >&2
+    rc=1
+  fi
+
+  if [ -x tests/fuzz/run-fuzzers.sh ]; then
+    echo "== fuzzing: a short fixed run of each target"
+    tests/fuzz/run-fuzzers.sh --ci || rc=1
+  fi
+fi
+
+python3 - "${logs[@]}" <<'PY' || true
+# Counts the GLib test cases (TAP lines) of every run, not just the programs.
 import json, re, sys
 passed = failed = skipped = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    cases = 0
-    for out in (r.get("stdout") or "").splitlines():
-        if re.match(r"^ok \d+.*# SKIP", out):
-            skipped += 1; cases += 1
-        elif re.match(r"^ok \d+", out):
-            passed += 1; cases += 1
-        elif re.match(r"^not ok \d+.*# TODO", out):
-            passed += 1; cases += 1
-        elif re.match(r"^not ok \d+", out):
-            failed += 1; cases += 1
-    if cases == 0:  # no TAP output: count the program itself
-        res = r.get("result")
-        if res in ("OK", "EXPECTEDFAIL"):
-            passed += 1
-        elif res == "SKIP":
-            skipped += 1
-        else:
-            failed += 1
-    elif r.get("result") not in ("OK", "EXPECTEDFAIL", "SKIP"):
-        failed += 1  # a crash or timeout after some cases passed
+for path in sys.argv[1:]:
+    try:
+        lines = open(path).readlines()
+    except OSError:
+        continue
+    for line in lines:
+        r = json.loads(line)
+        cases = 0
+        for out in (r.get("stdout") or "").splitlines():
+            if re.match(r"^ok \d+.*# SKIP", out):
+                skipped += 1; cases += 1
+            elif re.match(r"^ok \d+", out):
+                passed += 1; cases += 1
+            elif re.match(r"^not ok \d+.*# TODO", out):
+                passed += 1; cases += 1
+            elif re.match(r"^not ok \d+", out):
+                failed += 1; cases += 1
+        if cases == 0:  # no TAP output: count the program itself
+            res = r.get("result")
+            if res in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif res == "SKIP":
+                skipped += 1
+            else:
+                failed += 1
+        elif r.get("result") not in ("OK", "EXPECTEDFAIL", "SKIP"):
+            failed += 1  # a crash or timeout after some cases passed
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
 exit $rc
