@@ -153,3 +153,37 @@ podvm_error_from_component(const GError *error)
     g_dbus_error_strip_remote_error(result);
     return result;
 }
+
+char *
+podvm_quote_for_message(const char *text)
+{
+    g_autoptr(GString) out = g_string_new("\"");
+    const char *p = text;
+    guint count = 0;
+
+    while (*p != '\0') {
+        gunichar c = g_utf8_get_char_validated(p, -1);
+
+        if (count++ == PODVM_QUOTE_MAX) {
+            g_string_append(out, "…");
+            break;
+        }
+        if (c == (gunichar) -1 || c == (gunichar) -2) {
+            /* Not UTF-8: show the byte. */
+            g_string_append_printf(out, "\\x%02x", (guchar) *p);
+            p++;
+            continue;
+        }
+        if (c == '"' || c == '\\')
+            g_string_append_printf(out, "\\%c", (char) c);
+        else if (c < 0x80 && !g_ascii_isprint((char) c))
+            g_string_append_printf(out, "\\x%02x", (guint) c);
+        else if (c >= 0x80 && !g_unichar_isprint(c))
+            g_string_append_printf(out, "\\u%04x", (guint) c);
+        else
+            g_string_append_unichar(out, c);
+        p = g_utf8_next_char(p);
+    }
+    g_string_append_c(out, '"');
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}

@@ -51,4 +51,12 @@ guint podvm_error_http_status(PodvmErrorCode code);
  */
 GError *podvm_error_from_component(const GError *error);
 
+/*
+ * User input rendered for an error message: in double quotes, at most
+ * PODVM_QUOTE_MAX characters (then "…"), with quotes, backslashes, control
+ * characters and invalid UTF-8 escaped, so a message stays one printable line.
+ */
+#define PODVM_QUOTE_MAX 40
+char *podvm_quote_for_message(const char *text);
+
 G_END_DECLS

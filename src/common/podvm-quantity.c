@@ -7,7 +7,6 @@
 #include "podvm-error.h"
 
 /* Longest input quoted back in a message; the rest becomes "…". */
-#define QUOTE_MAX 40
 
 /* 5^27 is the largest power of five that fits in a guint64. */
 #define MAX_POW5 27
@@ -34,45 +33,11 @@ static const Suffix cpu_suffixes[] = {
     { "m", -3, 0 },
 };
 
-/* A printable, bounded rendering of user input for messages. */
-static char *
-quote_input(const char *text)
-{
-    g_autoptr(GString) out = g_string_new("\"");
-    const char *p = text;
-    guint count = 0;
-
-    while (*p != '\0') {
-        gunichar c = g_utf8_get_char_validated(p, -1);
-
-        if (count++ == QUOTE_MAX) {
-            g_string_append(out, "…");
-            break;
-        }
-        if (c == (gunichar) -1 || c == (gunichar) -2) {
-            /* Not UTF-8: show the byte. */
-            g_string_append_printf(out, "\\x%02x", (guchar) *p);
-            p++;
-            continue;
-        }
-        if (c == '"' || c == '\\')
-            g_string_append_printf(out, "\\%c", (char) c);
-        else if (c < 0x80 && !g_ascii_isprint((char) c))
-            g_string_append_printf(out, "\\x%02x", (guint) c);
-        else if (c >= 0x80 && !g_unichar_isprint(c))
-            g_string_append_printf(out, "\\u%04x", (guint) c);
-        else
-            g_string_append_unichar(out, c);
-        p = g_utf8_next_char(p);
-    }
-    g_string_append_c(out, '"');
-    return g_string_free(g_steal_pointer(&out), FALSE);
-}
 
 static void
 set_error(Unit unit, const char *text, GError **error, const char *problem)
 {
-    g_autofree char *quoted = quote_input(text);
+    g_autofree char *quoted = podvm_quote_for_message(text);
     const char *hint;
 
     if (unit == UNIT_BYTES)
@@ -235,7 +200,7 @@ parse_quantity(const char *text, Unit unit, guint64 *out_value, GError **error)
             }
         }
         if (suffix == NULL) {
-            g_autofree char *quoted = quote_input(p);
+            g_autofree char *quoted = podvm_quote_for_message(p);
             g_autofree char *problem = g_strdup_printf(_("has an unknown suffix %s"), quoted);
 
             set_error(unit, text, error, problem);

@@ -13,7 +13,6 @@
 #define MAX_MAP_KEY_LENGTH 253
 #define MAX_TOPOLOGY 255
 #define MAX_GRACE_SECONDS 86400
-#define QUOTE_MAX 40
 /* Beyond this many problems only a count is reported, so answers stay small. */
 #define MAX_PROBLEMS 100
 
@@ -93,40 +92,6 @@ problems_to_string(GPtrArray *problems)
     return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
-/* A printable, bounded rendering of user input for messages. */
-static char *
-quote(const char *text)
-{
-    g_autoptr(GString) out = g_string_new("\"");
-    const char *p = text;
-    guint count = 0;
-
-    while (*p != '\0') {
-        gunichar c = g_utf8_get_char_validated(p, -1);
-
-        if (count++ == QUOTE_MAX) {
-            g_string_append(out, "…");
-            break;
-        }
-        if (c == (gunichar) -1 || c == (gunichar) -2) {
-            /* Not UTF-8: show the byte. */
-            g_string_append_printf(out, "\\x%02x", (guchar) *p);
-            p++;
-            continue;
-        }
-        if (c == '"' || c == '\\')
-            g_string_append_printf(out, "\\%c", (char) c);
-        else if (c < 0x80 && !g_ascii_isprint((char) c))
-            g_string_append_printf(out, "\\x%02x", (guint) c);
-        else if (c >= 0x80 && !g_unichar_isprint(c))
-            g_string_append_printf(out, "\\u%04x", (guint) c);
-        else
-            g_string_append_unichar(out, c);
-        p = g_utf8_next_char(p);
-    }
-    g_string_append_c(out, '"');
-    return g_string_free(g_steal_pointer(&out), FALSE);
-}
 
 static char *
 path_member(const char *parent, const char *key)
@@ -346,7 +311,7 @@ scan_number(Scanner *s)
 
         if (!g_ascii_string_to_signed(text, 10, G_MININT64, G_MAXINT64, NULL, NULL)) {
             g_autofree char *path = scanner_path(s);
-            g_autofree char *quoted = quote(text);
+            g_autofree char *quoted = podvm_quote_for_message(text);
             g_autofree char *message = g_strdup_printf(_("the number %s is out of range"),
                                                        quoted);
             scanner_refuse(s, path, message);
@@ -730,8 +695,12 @@ quantity_text(Parser *p, const char *path, JsonNode *node)
     return NULL;
 }
 
+typedef gboolean (*QuantityParser)(const char *text, guint64 *out, GError **error);
+
+/* A quantity that must be more than 0, parsed by @parse. */
 static gboolean
-read_bytes(Parser *p, const char *path, JsonNode *node, guint64 *out)
+read_positive_quantity(Parser *p, const char *path, JsonNode *node, QuantityParser parse,
+                       guint64 *out)
 {
     g_autofree char *text = quantity_text(p, path, node);
     g_autoptr(GError) error = NULL;
@@ -739,7 +708,7 @@ read_bytes(Parser *p, const char *path, JsonNode *node, guint64 *out)
 
     if (text == NULL)
         return FALSE;
-    if (!podvm_quantity_parse_bytes(text, &value, &error)) {
+    if (!parse(text, &value, &error)) {
         add_problem_literal(p, path, error->message);
         return FALSE;
     }
@@ -752,24 +721,15 @@ read_bytes(Parser *p, const char *path, JsonNode *node, guint64 *out)
 }
 
 static gboolean
+read_bytes(Parser *p, const char *path, JsonNode *node, guint64 *out)
+{
+    return read_positive_quantity(p, path, node, podvm_quantity_parse_bytes, out);
+}
+
+static gboolean
 read_millicpus(Parser *p, const char *path, JsonNode *node, guint64 *out)
 {
-    g_autofree char *text = quantity_text(p, path, node);
-    g_autoptr(GError) error = NULL;
-    guint64 value = 0;
-
-    if (text == NULL)
-        return FALSE;
-    if (!podvm_quantity_parse_millicpus(text, &value, &error)) {
-        add_problem_literal(p, path, error->message);
-        return FALSE;
-    }
-    if (value == 0) {
-        add_problem_literal(p, path, _("must be more than 0"));
-        return FALSE;
-    }
-    *out = value;
-    return TRUE;
+    return read_positive_quantity(p, path, node, podvm_quantity_parse_millicpus, out);
 }
 
 static GStrv
@@ -817,7 +777,7 @@ read_string_map(Parser *p, const char *path, JsonNode *node, GHashTable *into, g
             continue;
         }
         if (strlen(key) > MAX_MAP_KEY_LENGTH) {
-            g_autofree char *quoted = quote(key);
+            g_autofree char *quoted = podvm_quote_for_message(key);
             add_problem(p, path, _("the key %s is longer than %d characters"), quoted,
                         MAX_MAP_KEY_LENGTH);
             continue;
@@ -875,7 +835,7 @@ podvm_name_is_valid(const char *name, GError **error)
                     _("the name is empty: %s"), _(rule));
         return FALSE;
     }
-    quoted = quote(name);
+    quoted = podvm_quote_for_message(name);
     for (c = (const guchar *) name; *c != '\0'; c++) {
         if (*c >= 0x80) {
             g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
@@ -1158,7 +1118,7 @@ parse_metadata(Parser *p, JsonObject *metadata, PodvmSpec *spec)
         const char *uid = read_string(p, "metadata.uid", node);
 
         if (uid != NULL && !g_uuid_string_is_valid(uid)) {
-            g_autofree char *quoted = quote(uid);
+            g_autofree char *quoted = podvm_quote_for_message(uid);
             add_problem(p, "metadata.uid", _("%s is not a UUID"), quoted);
         } else if (uid != NULL) {
             spec->uid = g_ascii_strdown(uid, -1);
@@ -1340,7 +1300,7 @@ parse_cpu(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
         const char *model = read_string(p, child_path, child);
 
         if (model != NULL && !matches_charset(model, "._-", TRUE)) {
-            g_autofree char *quoted = quote(model);
+            g_autofree char *quoted = podvm_quote_for_message(model);
             add_problem(p, child_path,
                         _("%s is not a valid CPU model: use letters, digits, '.', '_' and '-', "
                           "for example \"host-model\" or \"Skylake-Server\""),
@@ -1369,7 +1329,7 @@ parse_machine(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
         const char *type = read_string(p, child_path, child);
 
         if (type != NULL && !matches_charset(type, "._-", FALSE)) {
-            g_autofree char *quoted = quote(type);
+            g_autofree char *quoted = podvm_quote_for_message(type);
             add_problem(p, child_path,
                         _("%s is not a valid machine type: use lowercase letters, digits, '.', "
                           "'_' and '-', for example \"q35\" or \"pc-q35-7.2\""),
@@ -1504,7 +1464,7 @@ parse_firmware(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Dom
         const char *uuid = read_string(p, child_path, child);
 
         if (uuid != NULL && !g_uuid_string_is_valid(uuid)) {
-            g_autofree char *quoted = quote(uuid);
+            g_autofree char *quoted = podvm_quote_for_message(uuid);
             add_problem(p, child_path,
                         _("%s is not a UUID: write it like "
                           "\"5f2e9a2c-6a5b-4b1e-9f0e-3c2d1b0a9f8e\""),
@@ -1747,7 +1707,7 @@ parse_app(Parser *p, const char *path, JsonNode *node)
             if (image_is_valid(image)) {
                 app->image = g_strdup(image);
             } else {
-                g_autofree char *quoted = quote(image);
+                g_autofree char *quoted = podvm_quote_for_message(image);
                 add_problem(p, child_path,
                             _("%s is not an image reference podvm can use: write "
                               "\"docker://REPO:TAG\" for a registry or \"oci:DIR:TAG\" for a "
@@ -1808,7 +1768,7 @@ parse_apps(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
             continue;
         if (g_hash_table_contains(names, app->name)) {
             g_autofree char *name_path = path_member(item_path, "name");
-            g_autofree char *quoted = quote(app->name);
+            g_autofree char *quoted = podvm_quote_for_message(app->name);
             add_problem(p, name_path, _("%s is the name of another app: app names are unique"),
                         quoted);
         } else {
@@ -1873,7 +1833,7 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
 
         p->restart_policy_given = TRUE;
         if (policy != NULL && !podvm_restart_policy_from_string(policy, &spec->restart_policy)) {
-            g_autofree char *quoted = quote(policy);
+            g_autofree char *quoted = podvm_quote_for_message(policy);
             add_problem(p, child_path, _("unknown value %s: use Always, OnFailure or Never"),
                         quoted);
         }
@@ -1951,7 +1911,7 @@ parse_vm_spec(Parser *p, JsonObject *object, PodvmSpec *spec)
                 strategy = &run_strategies[i];
         }
         if (name != NULL && strategy == NULL) {
-            g_autofree char *quoted = quote(name);
+            g_autofree char *quoted = podvm_quote_for_message(name);
             add_problem(p, "spec.runStrategy",
                         _("unknown value %s: use Always, RerunOnFailure, Once, Manual or "
                           "Halted"),
@@ -2026,14 +1986,14 @@ parse_type(Parser *p, JsonObject *root)
                             strcmp(api, API_KUBEVIRT_V1ALPHA3) == 0;
 
         if (!podvm && !kubevirt) {
-            g_autofree char *quoted = quote(api);
+            g_autofree char *quoted = podvm_quote_for_message(api);
             add_problem(p, "apiVersion", _("unknown value %s: %s"), quoted, _(hint));
         } else if (kind != NULL && podvm && strcmp(kind, KIND_POD) != 0) {
-            g_autofree char *quoted = quote(kind);
+            g_autofree char *quoted = podvm_quote_for_message(kind);
             add_problem(p, "kind", _("%s is not a kind of %s: use \"Pod\""), quoted, api);
         } else if (kind != NULL && kubevirt && strcmp(kind, KIND_VMI) != 0 &&
                    strcmp(kind, KIND_VM) != 0) {
-            g_autofree char *quoted = quote(kind);
+            g_autofree char *quoted = podvm_quote_for_message(kind);
             add_problem(p, "kind",
                         _("%s is not a kind of %s podvm reads: use \"VirtualMachineInstance\" "
                           "or \"VirtualMachine\""),
