@@ -62,13 +62,13 @@ show list
 
 cat <<'TXT'
 
-The pod is running. Things to try while it runs (in another shell, from
-this directory, with the same private bus — see README.md):
+The pod is running. With a daemon of your own (README.md, "To keep a pod
+running") you can also:
   podvmctl console tiny      # its serial console; leave with Ctrl-a x or Ctrl-]
   podvmctl show tiny         # metadata, spec and status as JSON
-  podvmctl stop tiny         # ACPI power-down, then quit after the grace period
+  podvmctl events            # phase changes and QEMU events as they happen
 
-Stopping it now:
+Stopping it now (ACPI power-down; QEMU is told to quit after the grace period):
 TXT
 show stop tiny
 show list
