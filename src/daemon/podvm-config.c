@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include "podvm-config-defaults.h"
@@ -109,16 +110,15 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
 }
 
 static gboolean
-make_private_dir(const char *path, GError **error)
+make_dir(const char *path, int mode, GError **error)
 {
-    if (g_mkdir_with_parents(path, 0700) != 0) {
+    if (g_mkdir_with_parents(path, mode) != 0) {
         int saved = errno;
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot create directory '%s': %s"),
                     path, g_strerror(saved));
         return FALSE;
     }
-    /* The pods' sockets and state live below: nobody else may look in. */
-    if (g_chmod(path, 0700) != 0) {
+    if (g_chmod(path, mode) != 0) {
         int saved = errno;
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot set the mode of '%s': %s"),
                     path, g_strerror(saved));
@@ -157,6 +157,18 @@ podvm_config_finish(PodvmConfig *config, GError **error)
 
     state_pods = g_build_filename(config->state_dir, "pods", NULL);
     run_pods = g_build_filename(config->run_dir, "pods", NULL);
-    return make_private_dir(config->state_dir, error) && make_private_dir(state_pods, error) &&
-           make_private_dir(config->run_dir, error) && make_private_dir(run_pods, error);
+    /*
+     * State and the pods' QMP/console sockets are root's alone (0700). The
+     * run directory itself is 0750 with group podvm where it exists, so the
+     * group can reach the REST socket (0660) in it, and nothing deeper.
+     */
+    if (!make_dir(config->state_dir, 0700, error) || !make_dir(state_pods, 0700, error) ||
+        !make_dir(config->run_dir, 0750, error) || !make_dir(run_pods, 0700, error))
+        return FALSE;
+    {
+        struct group *podvm_group = getgrnam("podvm");
+        if (podvm_group != NULL && chown(config->run_dir, (uid_t)-1, podvm_group->gr_gid) != 0)
+            g_message("cannot give %s to group podvm: %s", config->run_dir, g_strerror(errno));
+    }
+    return TRUE;
 }

@@ -222,18 +222,14 @@ handle_qmp(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const char *c
            gpointer user_data)
 {
     PodEntry *entry = user_data;
-    g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = podvm_qmp_command_parse(command, -1, &error);
 
-    if (!json_parser_load_from_data(parser, command, -1, &error)) {
-        g_dbus_method_invocation_return_error(invocation, PODVM_ERROR,
-                                              PODVM_ERROR_INVALID_ARGUMENT,
-                                              _("the QMP command is not valid JSON: %s"),
-                                              error->message);
+    if (node == NULL) {
+        return_error(invocation, error);
         return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-    podvm_pod_qmp_async(entry->pod, json_parser_get_root(parser), NULL, qmp_done_cb,
-                        g_object_ref(invocation));
+    podvm_pod_qmp_async(entry->pod, node, NULL, qmp_done_cb, g_object_ref(invocation));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

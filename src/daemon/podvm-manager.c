@@ -227,12 +227,21 @@ podvm_manager_list(PodvmManager *self)
 JsonNode *
 podvm_manager_list_json(PodvmManager *self)
 {
+    return podvm_manager_list_json_selected(self, NULL);
+}
+
+JsonNode *
+podvm_manager_list_json_selected(PodvmManager *self, GHashTable *selector)
+{
     g_autoptr(GPtrArray) pods = podvm_manager_list(self);
     g_autoptr(JsonArray) array = json_array_sized_new(pods->len);
     JsonNode *node = json_node_new(JSON_NODE_ARRAY);
 
-    for (guint i = 0; i < pods->len; i++)
-        json_array_add_element(array, podvm_pod_to_json(g_ptr_array_index(pods, i)));
+    for (guint i = 0; i < pods->len; i++) {
+        PodvmPod *pod = g_ptr_array_index(pods, i);
+        if (podvm_pod_matches_labels(pod, selector))
+            json_array_add_element(array, podvm_pod_to_json(pod));
+    }
     json_node_set_array(node, array);
     return node;
 }

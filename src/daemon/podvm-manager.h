@@ -47,6 +47,8 @@ GPtrArray *podvm_manager_list(PodvmManager *self);
 
 /* [{metadata, spec, status}, ...] */
 JsonNode *podvm_manager_list_json(PodvmManager *self);
+/* The same, only pods whose labels match @selector (see podvm_pod_matches_labels). */
+JsonNode *podvm_manager_list_json_selected(PodvmManager *self, GHashTable *selector);
 
 const PodvmConfig *podvm_manager_get_config(PodvmManager *self);
 

@@ -205,6 +205,26 @@ podvm_pod_to_json(PodvmPod *self)
     return g_steal_pointer(&doc);
 }
 
+gboolean
+podvm_pod_matches_labels(PodvmPod *self, GHashTable *selector)
+{
+    GHashTableIter iter;
+    gpointer key, value;
+
+    if (selector == NULL)
+        return TRUE;
+    g_hash_table_iter_init(&iter, selector);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        const char *have = NULL;
+
+        if (!g_hash_table_lookup_extended(self->spec->labels, key, NULL, (gpointer *)&have))
+            return FALSE;
+        if (value != NULL && g_strcmp0(have, value) != 0)
+            return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 save(PodvmPod *self, PodvmStoreMode mode, GError **error)
 {
@@ -1420,6 +1440,27 @@ podvm_pod_qmp_finish(PodvmPod *self, GAsyncResult *result, GError **error)
 {
     g_return_val_if_fail(g_task_is_valid(result, self), NULL);
     return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+JsonNode *
+podvm_qmp_command_parse(const char *text, gssize length, GError **error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) local = NULL;
+    JsonNode *root;
+
+    if (!json_parser_load_from_data(parser, text, length, &local)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("the QMP command is not valid JSON: %s"), local->message);
+        return NULL;
+    }
+    root = json_parser_get_root(parser);
+    if (root == NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("the QMP command is empty"));
+        return NULL;
+    }
+    return json_node_copy(root);
 }
 
 int

@@ -61,6 +61,11 @@ int podvm_pod_get_qemu_pid(PodvmPod *self);
 JsonNode *podvm_pod_get_status_json(PodvmPod *self);
 /* {metadata, spec, status} as podvmctl show prints it. */
 JsonNode *podvm_pod_to_json(PodvmPod *self);
+/*
+ * Whether the pod's labels match @selector (key -> value; a NULL value
+ * matches any value of the key). A NULL @selector matches every pod.
+ */
+gboolean podvm_pod_matches_labels(PodvmPod *self, GHashTable *selector);
 /* Paths of the pod's files. */
 const char *podvm_pod_get_console_log_path(PodvmPod *self);
 
@@ -98,6 +103,8 @@ gboolean podvm_pod_run_finish(PodvmPod *self, GAsyncResult *result, GError **err
 void podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data);
 JsonNode *podvm_pod_qmp_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+/* The text of a passthrough command as JSON; INVALID_ARGUMENT when it is not JSON. */
+JsonNode *podvm_qmp_command_parse(const char *text, gssize length, GError **error);
 
 /* A console client fd (see PodvmConsole). */
 int podvm_pod_open_console(PodvmPod *self, gboolean replay, GError **error);

@@ -17,11 +17,13 @@
 #include "podvm-dbus-front.h"
 #include "podvm-error.h"
 #include "podvm-manager.h"
+#include "podvm-rest-front.h"
 
 typedef struct {
     GMainLoop *loop;
     PodvmManager *manager;
     PodvmDBusFront *front;
+    PodvmRestFront *rest;
     int exit_code;
 } Daemon;
 
@@ -201,6 +203,21 @@ main(int argc, char **argv)
     daemon.manager = podvm_manager_new(config);
     podvm_manager_load(daemon.manager);
     daemon.front = podvm_dbus_front_new(daemon.manager);
+    daemon.rest = podvm_rest_front_new(daemon.manager);
+    {
+        /* Listening before the bus name is owned: READY=1 means both fronts answer. */
+        g_autofree char *api_socket = g_build_filename(config->run_dir, "api.sock", NULL);
+
+        if (!podvm_rest_front_listen_unix(daemon.rest, api_socket, &error)) {
+            g_printerr("podvmd: %s\n", error->message);
+            podvm_manager_detach_all(daemon.manager);
+            g_clear_object(&daemon.rest);
+            g_clear_object(&daemon.front);
+            g_clear_object(&daemon.manager);
+            g_main_loop_unref(daemon.loop);
+            return 1;
+        }
+    }
 
     g_unix_signal_add(SIGTERM, quit_cb, &daemon);
     g_unix_signal_add(SIGINT, quit_cb, &daemon);
@@ -212,6 +229,7 @@ main(int argc, char **argv)
 
     g_bus_unown_name(owner_id);
     podvm_manager_detach_all(daemon.manager);
+    g_clear_object(&daemon.rest);
     g_clear_object(&daemon.front);
     g_clear_object(&daemon.manager);
     g_main_loop_unref(daemon.loop);

@@ -1,0 +1,1259 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-rest-front.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixinputstream.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <grp.h>
+#include <libsoup/soup.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "podvm-build-config.h"
+#include "podvm-error.h"
+
+/* How often a log follower looks for growth, and an event stream says it is alive. */
+#define LOG_POLL_MS 250
+#define SSE_KEEPALIVE_S 15
+/* An event stream whose client lags this far behind is closed. */
+#define SSE_MAX_BACKLOG (1024 * 1024)
+#define LOG_CHUNK (64 * 1024)
+/* After a refused body: how long we read (and drop) what the client still sends. */
+#define DRAIN_TIMEOUT_S 5
+
+struct _PodvmRestFront {
+    GObject parent_instance;
+
+    PodvmManager *manager;
+    SoupServer *server;
+    char *socket_path;         /* to unlink at the end */
+    GHashTable *status_counts; /* GUINT_TO_POINTER(status) -> GUINT_TO_POINTER(count) */
+    GPtrArray *streams;        /* Stream*: open log and event streams */
+};
+
+G_DEFINE_FINAL_TYPE(PodvmRestFront, podvm_rest_front, G_TYPE_OBJECT)
+
+/* One request, shared with the asynchronous work that answers it. */
+struct _PodvmRestRequest {
+    gatomicrefcount ref_count;
+    PodvmRestFront *front;  /* unowned: the front ends every request it holds */
+    SoupServerMessage *msg; /* owned */
+    GHashTable *query;      /* owned; may be NULL */
+    char *name;             /* the {name} of the route, or NULL */
+    PodvmPod *pod;          /* owned; set by lookup_pod() */
+    gulong finished_id;
+    gboolean finished; /* libsoup is done with the message */
+};
+
+typedef PodvmRestRequest Request;
+
+static Request *
+request_ref(Request *req)
+{
+    g_atomic_ref_count_inc(&req->ref_count);
+    return req;
+}
+
+static void
+request_unref(Request *req)
+{
+    if (!g_atomic_ref_count_dec(&req->ref_count))
+        return;
+    g_signal_handler_disconnect(req->msg, req->finished_id);
+    g_clear_object(&req->pod);
+    g_clear_pointer(&req->query, g_hash_table_unref);
+    g_free(req->name);
+    g_object_unref(req->msg);
+    g_free(req);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmRestRequest, request_unref)
+
+static void
+message_finished_cb(SoupServerMessage *msg, gpointer user_data)
+{
+    Request *req = user_data;
+
+    req->finished = TRUE;
+}
+
+/* ---- answers -------------------------------------------------------------- */
+
+static void
+respond_text(Request *req, guint status, const char *content_type, char *text)
+{
+    soup_server_message_set_status(req->msg, status, NULL);
+    soup_server_message_set_response(req->msg, content_type, SOUP_MEMORY_TAKE, text, strlen(text));
+}
+
+static void
+respond_json(Request *req, guint status, JsonNode *node)
+{
+    g_autoptr(JsonGenerator) generator = json_generator_new();
+    char *text;
+
+    json_generator_set_root(generator, node);
+    json_generator_set_pretty(generator, TRUE);
+    text = json_generator_to_data(generator, NULL);
+    /* One line feed at the end: curl output ends on its own line. */
+    respond_text(req, status, "application/json", g_strconcat(text, "\n", NULL));
+    g_free(text);
+}
+
+static JsonNode *
+error_document(guint status, const char *reason, const char *message, GPtrArray *problems)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "error");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "code");
+    json_builder_add_int_value(b, status);
+    json_builder_set_member_name(b, "reason");
+    json_builder_add_string_value(b, reason);
+    json_builder_set_member_name(b, "message");
+    json_builder_add_string_value(b, message);
+    if (problems != NULL && problems->len > 0) {
+        json_builder_set_member_name(b, "details");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < problems->len; i++) {
+            PodvmSpecProblem *problem = g_ptr_array_index(problems, i);
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "path");
+            json_builder_add_string_value(b, problem->path);
+            json_builder_set_member_name(b, "message");
+            json_builder_add_string_value(b, problem->message);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+    }
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* An HTTP-level error that is not an API error code (405, 413, ...). */
+static void
+respond_http_error(Request *req, guint status, const char *reason, const char *message)
+{
+    g_autoptr(JsonNode) doc = error_document(status, reason, message, NULL);
+
+    respond_json(req, status, doc);
+}
+
+static void
+respond_error_with_problems(Request *req, const GError *error, GPtrArray *problems)
+{
+    g_autoptr(GError) ours = podvm_error_from_component(error);
+    guint status = podvm_error_http_status(ours->code);
+    g_autoptr(JsonNode) doc =
+        error_document(status, podvm_error_reason(ours->code), ours->message, problems);
+
+    respond_json(req, status, doc);
+}
+
+static void
+respond_error(Request *req, const GError *error)
+{
+    respond_error_with_problems(req, error, NULL);
+}
+
+static void respond_new_error(Request *req, PodvmErrorCode code, const char *format, ...)
+    G_GNUC_PRINTF(3, 4);
+
+static void
+respond_new_error(Request *req, PodvmErrorCode code, const char *format, ...)
+{
+    g_autoptr(GError) error = NULL;
+    va_list args;
+
+    va_start(args, format);
+    error = g_error_new_valist(PODVM_ERROR, code, format, args);
+    va_end(args);
+    respond_error(req, error);
+}
+
+/* The answer of a paused request is ready: let libsoup send it. */
+static void
+resume(Request *req)
+{
+    if (!req->finished)
+        soup_server_message_unpause(req->msg);
+}
+
+/* ---- request helpers ------------------------------------------------------ */
+
+static const char *
+query_get(Request *req, const char *key)
+{
+    return req->query != NULL ? g_hash_table_lookup(req->query, key) : NULL;
+}
+
+/* A boolean query parameter; FALSE after answering 400. */
+static gboolean
+query_boolean(Request *req, const char *key, gboolean fallback, gboolean *out_value)
+{
+    const char *text = query_get(req, key);
+
+    if (text == NULL) {
+        *out_value = fallback;
+        return TRUE;
+    }
+    if (g_str_equal(text, "true") || g_str_equal(text, "1") || text[0] == '\0') {
+        *out_value = TRUE;
+        return TRUE;
+    }
+    if (g_str_equal(text, "false") || g_str_equal(text, "0")) {
+        *out_value = FALSE;
+        return TRUE;
+    }
+    respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                      _("query parameter '%s' must be true or false, not '%s'"), key, text);
+    return FALSE;
+}
+
+static gboolean
+lookup_pod(Request *req)
+{
+    g_autoptr(GError) error = NULL;
+    PodvmPod *pod = podvm_manager_lookup(req->front->manager, req->name, &error);
+
+    if (pod == NULL) {
+        respond_error(req, error);
+        return FALSE;
+    }
+    g_set_object(&req->pod, pod);
+    return TRUE;
+}
+
+/* The request body as bytes (libsoup gathered it, within PODVM_REST_MAX_BODY). */
+static GBytes *
+request_body(Request *req)
+{
+    SoupMessageBody *body = soup_server_message_get_request_body(req->msg);
+
+    return soup_message_body_flatten(body);
+}
+
+/*
+ * An optional JSON object body: NULL with *out_ok TRUE when there is none;
+ * NULL with *out_ok FALSE after answering 400.
+ */
+static JsonObject *
+optional_object_body(Request *req, gboolean *out_ok)
+{
+    g_autoptr(GBytes) body = request_body(req);
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) error = NULL;
+    gsize size = 0;
+    const char *data = g_bytes_get_data(body, &size);
+    JsonNode *root;
+
+    *out_ok = TRUE;
+    if (size == 0)
+        return NULL;
+    if (!json_parser_load_from_data(parser, data, (gssize)size, &error)) {
+        respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("the body is not valid JSON: %s"),
+                          error->message);
+        *out_ok = FALSE;
+        return NULL;
+    }
+    root = json_parser_get_root(parser);
+    if (root == NULL || JSON_NODE_HOLDS_NULL(root))
+        return NULL;
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
+        respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("the body must be a JSON object"));
+        *out_ok = FALSE;
+        return NULL;
+    }
+    return json_object_ref(json_node_get_object(root));
+}
+
+/* ---- simple routes ---------------------------------------------------------- */
+
+static void
+handle_healthz(Request *req)
+{
+    respond_text(req, SOUP_STATUS_OK, "text/plain", g_strdup("ok\n"));
+}
+
+static void
+handle_version(Request *req)
+{
+    const PodvmConfig *config = podvm_manager_get_config(req->front->manager);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "version");
+    json_builder_add_string_value(b, PODVM_VERSION);
+    json_builder_set_member_name(b, "qemuBinary");
+    json_builder_add_string_value(b, config->qemu_binary);
+    json_builder_set_member_name(b, "accelerator");
+    json_builder_add_string_value(b, podvm_accel_to_string(config->accel));
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    respond_json(req, SOUP_STATUS_OK, root);
+}
+
+/* "app=web,tier" -> {app: web, tier: NULL}; NULL after answering 400. */
+static GHashTable *
+parse_label_selector(Request *req, const char *text)
+{
+    g_autoptr(GHashTable) selector = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_auto(GStrv) terms = g_strsplit(text, ",", -1);
+
+    for (guint i = 0; terms[i] != NULL; i++) {
+        char *term = g_strstrip(terms[i]);
+        char *equals = strchr(term, '=');
+
+        if (term[0] == '\0' || term[0] == '=') {
+            respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                              _("bad label selector '%s'; expected KEY=VALUE[,KEY=VALUE...]"),
+                              text);
+            return NULL;
+        }
+        if (equals != NULL)
+            *equals = '\0';
+        g_hash_table_insert(selector, g_strdup(term), equals != NULL ? g_strdup(equals + 1) : NULL);
+    }
+    return g_steal_pointer(&selector);
+}
+
+static void
+handle_list_pods(Request *req)
+{
+    const char *text = query_get(req, "labelSelector");
+    g_autoptr(GHashTable) selector = NULL;
+    g_autoptr(JsonNode) list = NULL;
+
+    if (text != NULL && (selector = parse_label_selector(req, text)) == NULL)
+        return;
+    list = podvm_manager_list_json_selected(req->front->manager, selector);
+    respond_json(req, SOUP_STATUS_OK, list);
+}
+
+static void
+handle_create_pod(Request *req)
+{
+    g_autoptr(GBytes) body = request_body(req);
+    g_autoptr(GPtrArray) problems = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) doc = NULL;
+    g_autofree char *location = NULL;
+    gsize size = 0;
+    const char *data = g_bytes_get_data(body, &size);
+    PodvmPod *pod;
+
+    pod = podvm_manager_create_pod(req->front->manager, size > 0 ? data : "", (gssize)size,
+                                   &problems, &error);
+    if (pod == NULL) {
+        respond_error_with_problems(req, error, problems);
+        return;
+    }
+    location = g_strconcat("/v1/pods/", podvm_pod_get_name(pod), NULL);
+    soup_message_headers_replace(soup_server_message_get_response_headers(req->msg), "Location",
+                                 location);
+    doc = podvm_pod_to_json(pod);
+    respond_json(req, SOUP_STATUS_CREATED, doc);
+}
+
+static void
+handle_get_pod(Request *req)
+{
+    g_autoptr(JsonNode) doc = NULL;
+
+    if (!lookup_pod(req))
+        return;
+    doc = podvm_pod_to_json(req->pod);
+    respond_json(req, SOUP_STATUS_OK, doc);
+}
+
+/* ---- operations --------------------------------------------------------------- */
+
+static void
+op_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(PodvmRestRequest) req = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_pod_run_finish(PODVM_POD(source), result, &error)) {
+        respond_error(req, error);
+    } else {
+        g_autoptr(JsonNode) doc = podvm_pod_to_json(req->pod);
+        respond_json(req, SOUP_STATUS_OK, doc);
+    }
+    resume(req);
+}
+
+static void
+op_nowait_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GError) error = NULL;
+
+    /* Nobody waits for the answer: the event stream has told the story. */
+    if (!podvm_pod_run_finish(PODVM_POD(source), result, &error))
+        g_debug("pod '%s': operation requested over REST failed: %s",
+                podvm_pod_get_name(PODVM_POD(source)), error->message);
+}
+
+/*
+ * Runs @op on the request's pod: answers 200 with the pod once it reached
+ * the operation's phase, or 202 at once with ?wait=false.
+ */
+static void
+run_pod_op(Request *req, PodvmPodOp op, const PodvmPodOpOptions *options)
+{
+    gboolean wait;
+
+    if (!query_boolean(req, "wait", TRUE, &wait) || !lookup_pod(req))
+        return;
+    if (!wait) {
+        g_autoptr(JsonNode) doc = NULL;
+
+        podvm_pod_run_async(req->pod, op, options, NULL, op_nowait_done_cb, NULL);
+        doc = podvm_pod_to_json(req->pod);
+        respond_json(req, SOUP_STATUS_ACCEPTED, doc);
+        return;
+    }
+    soup_server_message_pause(req->msg);
+    podvm_pod_run_async(req->pod, op, options, NULL, op_done_cb, request_ref(req));
+}
+
+static void
+handle_start(Request *req)
+{
+    PodvmPodOpOptions options = PODVM_POD_OP_OPTIONS_INIT;
+    g_autoptr(JsonObject) body = NULL;
+    gboolean ok;
+
+    body = optional_object_body(req, &ok);
+    if (!ok)
+        return;
+    if (body != NULL && json_object_has_member(body, "debug")) {
+        JsonNode *debug = json_object_get_member(body, "debug");
+        if (json_node_get_value_type(debug) != G_TYPE_BOOLEAN) {
+            respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                              _("\"debug\" must be true or false"));
+            return;
+        }
+        options.debug = json_node_get_boolean(debug);
+    }
+    run_pod_op(req, PODVM_POD_OP_START, &options);
+}
+
+static void
+handle_stop(Request *req)
+{
+    PodvmPodOpOptions options = PODVM_POD_OP_OPTIONS_INIT;
+    g_autoptr(JsonObject) body = NULL;
+    gboolean ok;
+
+    body = optional_object_body(req, &ok);
+    if (!ok)
+        return;
+    if (body != NULL && json_object_has_member(body, "gracePeriodSeconds")) {
+        JsonNode *grace = json_object_get_member(body, "gracePeriodSeconds");
+        gint64 value =
+            json_node_get_value_type(grace) == G_TYPE_INT64 ? json_node_get_int(grace) : -1;
+        if (value < 0 || value > G_MAXINT / 1000) {
+            respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                              _("\"gracePeriodSeconds\" must be a whole number of seconds, "
+                                "0 or more"));
+            return;
+        }
+        options.grace_seconds = (gint)value;
+    }
+    run_pod_op(req, PODVM_POD_OP_STOP, &options);
+}
+
+static void
+handle_kill(Request *req)
+{
+    run_pod_op(req, PODVM_POD_OP_KILL, NULL);
+}
+
+static void
+handle_pause(Request *req)
+{
+    run_pod_op(req, PODVM_POD_OP_PAUSE, NULL);
+}
+
+static void
+handle_resume(Request *req)
+{
+    run_pod_op(req, PODVM_POD_OP_RESUME, NULL);
+}
+
+static void
+handle_restart(Request *req)
+{
+    run_pod_op(req, PODVM_POD_OP_RESTART, NULL);
+}
+
+static void
+handle_delete(Request *req)
+{
+    PodvmPodOpOptions options = PODVM_POD_OP_OPTIONS_INIT;
+
+    if (!query_boolean(req, "force", FALSE, &options.force))
+        return;
+    run_pod_op(req, PODVM_POD_OP_DELETE, &options);
+}
+
+static void
+qmp_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(PodvmRestRequest) req = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = podvm_pod_qmp_finish(PODVM_POD(source), result, &error);
+
+    if (reply == NULL)
+        respond_error(req, error);
+    else
+        respond_json(req, SOUP_STATUS_OK, reply);
+    resume(req);
+}
+
+static void
+handle_qmp(Request *req)
+{
+    g_autoptr(GBytes) body = request_body(req);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) command = NULL;
+    gsize size = 0;
+    const char *data = g_bytes_get_data(body, &size);
+
+    if (!lookup_pod(req))
+        return;
+    command = podvm_qmp_command_parse(size > 0 ? data : "", (gssize)size, &error);
+    if (command == NULL) {
+        respond_error(req, error);
+        return;
+    }
+    soup_server_message_pause(req->msg);
+    podvm_pod_qmp_async(req->pod, command, NULL, qmp_done_cb, request_ref(req));
+}
+
+/* ---- streams: the log and the event stream --------------------------------------- */
+
+typedef enum {
+    STREAM_LOG,
+    STREAM_EVENTS
+} StreamKind;
+
+typedef struct {
+    StreamKind kind;
+    Request *req; /* owned */
+    gulong finished_id;
+    gulong write_signal_id; /* log: wrote-chunk; events: wrote-body-data */
+    guint timer;
+    gboolean ended; /* the last chunk is queued */
+    /* log */
+    GInputStream *input;
+    GCancellable *cancellable;
+    gboolean follow;
+    gboolean reading;
+    gboolean writing; /* a chunk waits to be written */
+    guint idle_ticks; /* log did not grow while the pod was down */
+    /* events */
+    char *pod_filter;
+    gsize backlog;
+} Stream;
+
+static void
+stream_free(Stream *stream)
+{
+    g_clear_handle_id(&stream->timer, g_source_remove);
+    if (stream->cancellable != NULL)
+        g_cancellable_cancel(stream->cancellable);
+    g_clear_object(&stream->cancellable);
+    g_clear_object(&stream->input);
+    g_clear_signal_handler(&stream->finished_id, stream->req->msg);
+    g_clear_signal_handler(&stream->write_signal_id, stream->req->msg);
+    g_clear_pointer(&stream->req, request_unref);
+    g_free(stream->pod_filter);
+    g_free(stream);
+}
+
+static void
+stream_finished_cb(SoupServerMessage *msg, gpointer user_data)
+{
+    Stream *stream = user_data;
+
+    /* Frees the stream. */
+    g_ptr_array_remove_fast(stream->req->front->streams, stream);
+}
+
+static Stream *
+stream_begin(Request *req, StreamKind kind, const char *content_type)
+{
+    SoupMessageHeaders *headers = soup_server_message_get_response_headers(req->msg);
+    Stream *stream = g_new0(Stream, 1);
+
+    stream->kind = kind;
+    stream->req = request_ref(req);
+    soup_message_headers_set_encoding(headers, SOUP_ENCODING_CHUNKED);
+    soup_message_headers_set_content_type(headers, content_type, NULL);
+    soup_message_headers_replace(headers, "Cache-Control", "no-cache");
+    soup_message_body_set_accumulate(soup_server_message_get_response_body(req->msg), FALSE);
+    soup_server_message_set_status(req->msg, SOUP_STATUS_OK, NULL);
+    stream->finished_id =
+        g_signal_connect(req->msg, "finished", G_CALLBACK(stream_finished_cb), stream);
+    g_ptr_array_add(req->front->streams, stream);
+    return stream;
+}
+
+static void
+stream_write(Stream *stream, const void *data, gsize length)
+{
+    if (stream->ended || stream->req->finished)
+        return;
+    soup_message_body_append(soup_server_message_get_response_body(stream->req->msg),
+                             SOUP_MEMORY_COPY, data, length);
+    resume(stream->req);
+}
+
+static void
+stream_end(Stream *stream)
+{
+    if (stream->ended)
+        return;
+    stream->ended = TRUE;
+    g_clear_handle_id(&stream->timer, g_source_remove);
+    if (stream->req->finished)
+        return;
+    soup_message_body_complete(soup_server_message_get_response_body(stream->req->msg));
+    resume(stream->req);
+}
+
+/*
+ * Whether the client closed its end. libsoup looks at the socket only while
+ * it writes, so a quiet stream asks the socket itself.
+ */
+static gboolean
+stream_client_gone(Stream *stream)
+{
+    GSocket *socket;
+    GIOCondition condition;
+    char c;
+
+    if (stream->req->finished)
+        return TRUE;
+    socket = soup_server_message_get_socket(stream->req->msg);
+    if (socket == NULL)
+        return TRUE;
+    condition = g_socket_condition_check(socket, G_IO_IN | G_IO_HUP | G_IO_ERR);
+    if (condition & (G_IO_HUP | G_IO_ERR))
+        return TRUE;
+    if (condition & G_IO_IN)
+        return recv(g_socket_get_fd(socket), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    return FALSE;
+}
+
+/* -- the console log -- */
+
+static void log_read_next(Stream *stream);
+
+static gboolean
+log_poll_cb(gpointer user_data)
+{
+    Stream *stream = user_data;
+
+    stream->timer = 0;
+    if (stream_client_gone(stream)) {
+        stream_end(stream);
+        return G_SOURCE_REMOVE;
+    }
+    log_read_next(stream);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+log_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) bytes =
+        g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), result, &error);
+    Stream *stream = user_data;
+
+    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return; /* the stream is gone */
+    stream->reading = FALSE;
+    if (bytes == NULL) {
+        g_message("cannot read the console log of pod '%s': %s", stream->req->name, error->message);
+        stream_end(stream);
+        return;
+    }
+    if (g_bytes_get_size(bytes) > 0) {
+        stream->idle_ticks = 0;
+        stream->writing = TRUE;
+        stream_write(stream, g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+        return; /* wrote-chunk asks for more */
+    }
+    /* End of the file for now. */
+    if (!stream->follow) {
+        stream_end(stream);
+        return;
+    }
+    if (!podvm_phase_has_qemu(podvm_pod_get_phase(stream->req->pod))) {
+        /* Down, and one more look found nothing new: the log is complete. */
+        if (++stream->idle_ticks > 1) {
+            stream_end(stream);
+            return;
+        }
+    }
+    stream->timer = g_timeout_add(LOG_POLL_MS, log_poll_cb, stream);
+}
+
+static void
+log_read_next(Stream *stream)
+{
+    if (stream->reading || stream->writing || stream->ended)
+        return;
+    stream->reading = TRUE;
+    g_input_stream_read_bytes_async(stream->input, LOG_CHUNK, G_PRIORITY_DEFAULT,
+                                    stream->cancellable, log_read_cb, stream);
+}
+
+static void
+log_wrote_chunk_cb(SoupServerMessage *msg, gpointer user_data)
+{
+    Stream *stream = user_data;
+
+    stream->writing = FALSE;
+    log_read_next(stream);
+}
+
+static void
+handle_log(Request *req)
+{
+    g_autoptr(GError) error = NULL;
+    gboolean follow;
+    Stream *stream;
+    int fd;
+
+    if (!query_boolean(req, "follow", FALSE, &follow) || !lookup_pod(req))
+        return;
+    fd = podvm_pod_open_log(req->pod, &error);
+    if (fd < 0) {
+        respond_error(req, error);
+        return;
+    }
+    stream = stream_begin(req, STREAM_LOG, "text/plain");
+    stream->input = g_unix_input_stream_new(fd, TRUE);
+    stream->cancellable = g_cancellable_new();
+    stream->follow = follow;
+    stream->write_signal_id =
+        g_signal_connect(req->msg, "wrote-chunk", G_CALLBACK(log_wrote_chunk_cb), stream);
+    log_read_next(stream);
+}
+
+/* -- events -- */
+
+static void
+events_wrote_data_cb(SoupServerMessage *msg, guint size, gpointer user_data)
+{
+    Stream *stream = user_data;
+
+    stream->backlog = size < stream->backlog ? stream->backlog - size : 0;
+}
+
+static void
+events_write(Stream *stream, const char *text)
+{
+    gsize length = strlen(text);
+
+    if (stream->backlog + length > SSE_MAX_BACKLOG) {
+        g_message("closing an event stream whose client does not keep up");
+        stream_end(stream);
+        return;
+    }
+    stream->backlog += length;
+    stream_write(stream, text, length);
+}
+
+static gboolean
+events_keepalive_cb(gpointer user_data)
+{
+    Stream *stream = user_data;
+
+    if (stream_client_gone(stream)) {
+        stream->timer = 0;
+        stream_end(stream);
+        return G_SOURCE_REMOVE;
+    }
+    events_write(stream, ": keepalive\n\n");
+    return G_SOURCE_CONTINUE;
+}
+
+static void
+manager_event_cb(PodvmManager *manager, const char *pod, const char *type, JsonObject *details,
+                 gpointer user_data)
+{
+    PodvmRestFront *self = user_data;
+    g_autoptr(JsonNode) node = NULL;
+    g_autofree char *json = NULL;
+    g_autofree char *text = NULL;
+
+    for (guint i = 0; i < self->streams->len; i++) {
+        Stream *stream = g_ptr_array_index(self->streams, i);
+
+        if (stream->kind != STREAM_EVENTS || stream->ended)
+            continue;
+        if (stream->pod_filter != NULL && g_strcmp0(stream->pod_filter, pod) != 0)
+            continue;
+        if (text == NULL) {
+            /* JSON text is one line: it fits one "data:" field. */
+            node = json_node_init_object(json_node_alloc(), details);
+            json = json_to_string(node, FALSE);
+            text = g_strdup_printf("event: %s\ndata: %s\n\n", type, json);
+        }
+        events_write(stream, text);
+    }
+}
+
+static void
+handle_events(Request *req)
+{
+    const char *pod = query_get(req, "pod");
+    Stream *stream;
+
+    if (pod != NULL && !podvm_name_is_valid(pod, NULL)) {
+        respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("'%s' is not a pod name"), pod);
+        return;
+    }
+    stream = stream_begin(req, STREAM_EVENTS, "text/event-stream");
+    stream->pod_filter = g_strdup(pod);
+    stream->write_signal_id =
+        g_signal_connect(req->msg, "wrote-body-data", G_CALLBACK(events_wrote_data_cb), stream);
+    stream->timer = g_timeout_add_seconds(SSE_KEEPALIVE_S, events_keepalive_cb, stream);
+    /* Headers and a first comment now: the client knows it is subscribed. */
+    events_write(stream, ": podvm events\n\n");
+}
+
+/* ---- metrics --------------------------------------------------------------------- */
+
+static int
+compare_uint(gconstpointer a, gconstpointer b)
+{
+    guint x = GPOINTER_TO_UINT(*(gconstpointer *)a), y = GPOINTER_TO_UINT(*(gconstpointer *)b);
+
+    return x < y ? -1 : x > y;
+}
+
+static void
+handle_metrics(Request *req)
+{
+    g_autoptr(GPtrArray) pods = podvm_manager_list(req->front->manager);
+    g_autoptr(GPtrArray) codes = g_ptr_array_new();
+    GString *out = g_string_new(NULL);
+    guint by_phase[PODVM_PHASE_FAILED + 1] = { 0 };
+    GHashTableIter iter;
+    gpointer key;
+
+    for (guint i = 0; i < pods->len; i++)
+        by_phase[podvm_pod_get_phase(g_ptr_array_index(pods, i))]++;
+
+    g_string_append(out, "# HELP podvm_build_info The running podvmd.\n"
+                         "# TYPE podvm_build_info gauge\n");
+    g_string_append_printf(out, "podvm_build_info{version=\"%s\"} 1\n", PODVM_VERSION);
+    g_string_append(out, "# HELP podvm_pods Pods by phase.\n# TYPE podvm_pods gauge\n");
+    for (int phase = PODVM_PHASE_PENDING; phase <= PODVM_PHASE_FAILED; phase++)
+        g_string_append_printf(out, "podvm_pods{phase=\"%s\"} %u\n", podvm_phase_to_string(phase),
+                               by_phase[phase]);
+
+    g_string_append(out, "# HELP podvm_rest_requests_total REST requests answered, by status.\n"
+                         "# TYPE podvm_rest_requests_total counter\n");
+    g_hash_table_iter_init(&iter, req->front->status_counts);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        g_ptr_array_add(codes, key);
+    g_ptr_array_sort(codes, compare_uint);
+    for (guint i = 0; i < codes->len; i++) {
+        gpointer count = g_hash_table_lookup(req->front->status_counts, codes->pdata[i]);
+        g_string_append_printf(out, "podvm_rest_requests_total{code=\"%u\"} %u\n",
+                               GPOINTER_TO_UINT(codes->pdata[i]), GPOINTER_TO_UINT(count));
+    }
+    respond_text(req, SOUP_STATUS_OK, "text/plain; version=0.0.4", g_string_free(out, FALSE));
+}
+
+static void
+count_status(PodvmRestFront *self, guint status)
+{
+    gpointer count = g_hash_table_lookup(self->status_counts, GUINT_TO_POINTER(status));
+
+    g_hash_table_insert(self->status_counts, GUINT_TO_POINTER(status),
+                        GUINT_TO_POINTER(GPOINTER_TO_UINT(count) + 1));
+}
+
+static void
+request_finished_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+    count_status(user_data, soup_server_message_get_status(msg));
+}
+
+/* ---- the route table ------------------------------------------------------------- */
+
+static const PodvmRestRoute routes[] = {
+    { "GET", "/healthz", handle_healthz },
+    { "GET", "/metrics", handle_metrics },
+    { "GET", "/v1/version", handle_version },
+    { "GET", "/v1/events", handle_events },
+    { "GET", "/v1/pods", handle_list_pods },
+    { "POST", "/v1/pods", handle_create_pod },
+    { "GET", "/v1/pods/{name}", handle_get_pod },
+    { "DELETE", "/v1/pods/{name}", handle_delete },
+    { "POST", "/v1/pods/{name}/start", handle_start },
+    { "POST", "/v1/pods/{name}/stop", handle_stop },
+    { "POST", "/v1/pods/{name}/kill", handle_kill },
+    { "POST", "/v1/pods/{name}/pause", handle_pause },
+    { "POST", "/v1/pods/{name}/resume", handle_resume },
+    { "POST", "/v1/pods/{name}/restart", handle_restart },
+    { "GET", "/v1/pods/{name}/log", handle_log },
+    { "POST", "/v1/pods/{name}/qmp", handle_qmp },
+};
+
+const PodvmRestRoute *
+podvm_rest_front_get_routes(gsize *out_n_routes)
+{
+    *out_n_routes = G_N_ELEMENTS(routes);
+    return routes;
+}
+
+/*
+ * Whether @path fits @pattern; the {name} segment goes to @out_name.
+ * Segments compare exactly: "/v1/pods/" (empty name) fits nothing.
+ */
+static gboolean
+route_matches(const char *pattern, const char *path, char **out_name)
+{
+    g_auto(GStrv) want = g_strsplit(pattern, "/", -1);
+    g_auto(GStrv) have = g_strsplit(path, "/", -1);
+    const char *name = NULL;
+
+    if (g_strv_length(want) != g_strv_length(have))
+        return FALSE;
+    for (guint i = 0; want[i] != NULL; i++) {
+        if (g_str_equal(want[i], "{name}")) {
+            if (have[i][0] == '\0')
+                return FALSE;
+            name = have[i];
+        } else if (!g_str_equal(want[i], have[i])) {
+            return FALSE;
+        }
+    }
+    if (out_name != NULL)
+        *out_name = g_strdup(name);
+    return TRUE;
+}
+
+static void
+server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+          gpointer user_data)
+{
+    PodvmRestFront *self = user_data;
+    const char *method = soup_server_message_get_method(msg);
+    g_autoptr(GString) allow = g_string_new(NULL);
+    g_autoptr(PodvmRestRequest) req = g_new0(PodvmRestRequest, 1);
+    const PodvmRestRoute *route = NULL;
+
+    g_atomic_ref_count_init(&req->ref_count);
+    req->front = self;
+    req->msg = g_object_ref(msg);
+    req->query = query != NULL ? g_hash_table_ref(query) : NULL;
+    req->finished_id = g_signal_connect(msg, "finished", G_CALLBACK(message_finished_cb), req);
+
+    for (gsize i = 0; i < G_N_ELEMENTS(routes); i++) {
+        g_autofree char *name = NULL;
+
+        if (!route_matches(routes[i].pattern, path, &name))
+            continue;
+        if (g_str_equal(routes[i].method, method)) {
+            route = &routes[i];
+            req->name = g_steal_pointer(&name);
+            break;
+        }
+        g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "", routes[i].method);
+    }
+    if (route != NULL) {
+        route->handler(req);
+    } else if (allow->len > 0) {
+        g_autofree char *message =
+            g_strdup_printf(_("%s is not allowed on %s; allowed: %s"), method, path, allow->str);
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
+                                     allow->str);
+        respond_http_error(req, SOUP_STATUS_METHOD_NOT_ALLOWED, "MethodNotAllowed", message);
+    } else {
+        respond_new_error(req, PODVM_ERROR_NOT_FOUND, _("no such resource: %s"), path);
+    }
+}
+
+/* ---- bodies over the limit ---------------------------------------------------------- */
+
+typedef struct {
+    GIOStream *stream;
+    GCancellable *cancellable;
+    guint timeout;
+    char *response;
+    char buffer[16 * 1024];
+} Refusal;
+
+static void
+refusal_free(Refusal *refusal)
+{
+    g_clear_handle_id(&refusal->timeout, g_source_remove);
+    g_io_stream_close(refusal->stream, NULL, NULL);
+    g_object_unref(refusal->stream);
+    g_object_unref(refusal->cancellable);
+    g_free(refusal->response);
+    g_free(refusal);
+}
+
+static gboolean
+refusal_timeout_cb(gpointer user_data)
+{
+    Refusal *refusal = user_data;
+
+    refusal->timeout = 0;
+    g_cancellable_cancel(refusal->cancellable);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+refusal_drain_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Refusal *refusal = user_data;
+    gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, NULL);
+
+    if (n <= 0) {
+        refusal_free(refusal);
+        return;
+    }
+    g_input_stream_read_async(G_INPUT_STREAM(source), refusal->buffer, sizeof refusal->buffer,
+                              G_PRIORITY_LOW, refusal->cancellable, refusal_drain_cb, refusal);
+}
+
+static void
+refusal_written_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Refusal *refusal = user_data;
+
+    if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, NULL, NULL)) {
+        refusal_free(refusal);
+        return;
+    }
+    /*
+     * Closing now would lose the answer for a client still sending (TCP
+     * resets): half-close, then read and drop what comes, for a while.
+     */
+    if (G_IS_SOCKET_CONNECTION(refusal->stream))
+        g_socket_shutdown(g_socket_connection_get_socket(G_SOCKET_CONNECTION(refusal->stream)),
+                          FALSE, TRUE, NULL);
+    refusal->timeout = g_timeout_add_seconds(DRAIN_TIMEOUT_S, refusal_timeout_cb, refusal);
+    g_input_stream_read_async(g_io_stream_get_input_stream(refusal->stream), refusal->buffer,
+                              sizeof refusal->buffer, G_PRIORITY_LOW, refusal->cancellable,
+                              refusal_drain_cb, refusal);
+}
+
+/* From an idle: the connection is taken from libsoup outside its I/O. */
+static gboolean
+refuse_body_cb(gpointer user_data)
+{
+    g_autoptr(SoupServerMessage) msg = user_data;
+    PodvmRestFront *self = g_object_get_data(G_OBJECT(msg), "podvm-rest-front");
+    g_autoptr(JsonNode) doc = NULL;
+    g_autofree char *message = NULL;
+    g_autofree char *json = NULL;
+    Refusal *refusal;
+    GIOStream *stream;
+
+    message = g_strdup_printf(_("the request body is larger than %u bytes"), PODVM_REST_MAX_BODY);
+    doc = error_document(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge", message, NULL);
+    json = json_to_string(doc, FALSE);
+    stream = soup_server_message_steal_connection(msg);
+    if (stream == NULL)
+        return G_SOURCE_REMOVE;
+    if (self != NULL)
+        count_status(self, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE);
+    refusal = g_new0(Refusal, 1);
+    refusal->stream = stream;
+    refusal->cancellable = g_cancellable_new();
+    refusal->response = g_strdup_printf("HTTP/1.1 413 Payload Too Large\r\n"
+                                        "Content-Type: application/json\r\n"
+                                        "Content-Length: %zu\r\n"
+                                        "Connection: close\r\n\r\n%s\n",
+                                        strlen(json) + 1, json);
+    g_output_stream_write_all_async(g_io_stream_get_output_stream(stream), refusal->response,
+                                    strlen(refusal->response), G_PRIORITY_DEFAULT,
+                                    refusal->cancellable, refusal_written_cb, refusal);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+refuse_body(PodvmRestFront *self, SoupServerMessage *msg)
+{
+    if (g_object_get_data(G_OBJECT(msg), "podvm-rest-refused") != NULL)
+        return;
+    g_object_set_data(G_OBJECT(msg), "podvm-rest-refused", GINT_TO_POINTER(1));
+    g_object_set_data_full(G_OBJECT(msg), "podvm-rest-front", g_object_ref(self), g_object_unref);
+    soup_server_message_pause(msg);
+    g_idle_add(refuse_body_cb, g_object_ref(msg));
+}
+
+static void
+got_chunk_cb(SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
+{
+    PodvmRestFront *self = user_data;
+    SoupMessageBody *body = soup_server_message_get_request_body(msg);
+
+    /* The chunk is already in the body: it holds at most one read block too many. */
+    if (body->length > PODVM_REST_MAX_BODY)
+        refuse_body(self, msg);
+}
+
+/* After the headers, before the body: refuse what is too large to read. */
+static void
+early_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+         gpointer user_data)
+{
+    PodvmRestFront *self = user_data;
+    SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+
+    if (soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+        soup_message_headers_get_content_length(headers) > PODVM_REST_MAX_BODY) {
+        refuse_body(self, msg);
+        return;
+    }
+    g_signal_connect_object(msg, "got-chunk", G_CALLBACK(got_chunk_cb), self, 0);
+}
+
+/* ---- the object ------------------------------------------------------------------ */
+
+static void
+podvm_rest_front_dispose(GObject *object)
+{
+    PodvmRestFront *self = PODVM_REST_FRONT(object);
+
+    if (self->manager != NULL)
+        g_signal_handlers_disconnect_by_data(self->manager, self);
+    if (self->server != NULL) {
+        g_signal_handlers_disconnect_by_data(self->server, self);
+        soup_server_disconnect(self->server);
+    }
+    if (self->streams != NULL)
+        g_ptr_array_set_size(self->streams, 0);
+    if (self->socket_path != NULL)
+        g_unlink(self->socket_path);
+    g_clear_pointer(&self->socket_path, g_free);
+    g_clear_object(&self->server);
+    g_clear_object(&self->manager);
+    G_OBJECT_CLASS(podvm_rest_front_parent_class)->dispose(object);
+}
+
+static void
+podvm_rest_front_finalize(GObject *object)
+{
+    PodvmRestFront *self = PODVM_REST_FRONT(object);
+
+    g_ptr_array_unref(self->streams);
+    g_hash_table_unref(self->status_counts);
+    G_OBJECT_CLASS(podvm_rest_front_parent_class)->finalize(object);
+}
+
+static void
+podvm_rest_front_class_init(PodvmRestFrontClass *klass)
+{
+    G_OBJECT_CLASS(klass)->dispose = podvm_rest_front_dispose;
+    G_OBJECT_CLASS(klass)->finalize = podvm_rest_front_finalize;
+}
+
+static void
+podvm_rest_front_init(PodvmRestFront *self)
+{
+    self->status_counts = g_hash_table_new(g_direct_hash, g_direct_equal);
+    self->streams = g_ptr_array_new_with_free_func((GDestroyNotify)stream_free);
+}
+
+PodvmRestFront *
+podvm_rest_front_new(PodvmManager *manager)
+{
+    PodvmRestFront *self = g_object_new(PODVM_TYPE_REST_FRONT, NULL);
+
+    self->manager = g_object_ref(manager);
+    self->server = soup_server_new("server-header", "podvmd/" PODVM_VERSION " ", NULL);
+    soup_server_add_early_handler(self->server, NULL, early_cb, self, NULL);
+    soup_server_add_handler(self->server, NULL, server_cb, self, NULL);
+    g_signal_connect(self->server, "request-finished", G_CALLBACK(request_finished_cb), self);
+    g_signal_connect(manager, "event", G_CALLBACK(manager_event_cb), self);
+    return self;
+}
+
+/* Whether a daemon answers on the socket at @path. */
+static gboolean
+socket_is_live(const char *path)
+{
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
+    g_autoptr(GSocketConnection) connection = NULL;
+
+    connection = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, NULL);
+    return connection != NULL;
+}
+
+gboolean
+podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GError **error)
+{
+    g_autoptr(GSocket) socket = NULL;
+    g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
+    struct group *group;
+    mode_t old_umask;
+    gboolean bound;
+    struct stat st;
+
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_EXISTS,
+                        _("'%s' exists and is not a socket; remove it"), path);
+            return FALSE;
+        }
+        if (socket_is_live(path)) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_EXISTS, _("another podvmd answers on '%s'"),
+                        path);
+            return FALSE;
+        }
+        g_unlink(path);
+    }
+    socket =
+        g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
+    if (socket == NULL)
+        return FALSE;
+    /* Born 0660: there is no moment when others may connect. */
+    old_umask = umask(0117);
+    bound = g_socket_bind(socket, address, FALSE, error);
+    umask(old_umask);
+    if (!bound) {
+        g_prefix_error(error, _("cannot listen on '%s': "), path);
+        return FALSE;
+    }
+    group = getgrnam("podvm");
+    if (group != NULL && chown(path, (uid_t)-1, group->gr_gid) != 0)
+        g_message("cannot give '%s' to group podvm: %s", path, g_strerror(errno));
+    if (g_chmod(path, 0660) != 0)
+        g_message("cannot set the mode of '%s': %s", path, g_strerror(errno));
+    if (!g_socket_listen(socket, error) ||
+        !soup_server_listen_socket(self->server, socket, 0, error)) {
+        g_prefix_error(error, _("cannot listen on '%s': "), path);
+        g_unlink(path);
+        return FALSE;
+    }
+    g_free(self->socket_path);
+    self->socket_path = g_strdup(path);
+    g_message("REST API on unix socket %s", path);
+    return TRUE;
+}
