@@ -11,7 +11,7 @@ cd "$top"
 
 packages=(
   gcc meson ninja-build pkg-config gettext
-  libglib2.0-dev libglib2.0-dev-bin libglib2.0-bin libjson-glib-dev
+  libglib2.0-dev libglib2.0-dev-bin libglib2.0-bin libjson-glib-dev libsoup-3.0-dev
   dbus-daemon
   qemu-system-x86 qemu-utils
   busybox-static cpio kmod xz-utils
