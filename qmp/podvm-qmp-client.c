@@ -144,11 +144,11 @@ static const struct {
     PodvmQmpErrorCode code;
     const char *name;
 } error_classes[] = {
-    {PODVM_QMP_ERROR_GENERIC_ERROR, "GenericError"},
-    {PODVM_QMP_ERROR_COMMAND_NOT_FOUND, "CommandNotFound"},
-    {PODVM_QMP_ERROR_DEVICE_NOT_ACTIVE, "DeviceNotActive"},
-    {PODVM_QMP_ERROR_DEVICE_NOT_FOUND, "DeviceNotFound"},
-    {PODVM_QMP_ERROR_KVM_MISSING_CAP, "KVMMissingCap"},
+    { PODVM_QMP_ERROR_GENERIC_ERROR, "GenericError" },
+    { PODVM_QMP_ERROR_COMMAND_NOT_FOUND, "CommandNotFound" },
+    { PODVM_QMP_ERROR_DEVICE_NOT_ACTIVE, "DeviceNotActive" },
+    { PODVM_QMP_ERROR_DEVICE_NOT_FOUND, "DeviceNotFound" },
+    { PODVM_QMP_ERROR_KVM_MISSING_CAP, "KVMMissingCap" },
 };
 
 static void close_with_reason(PodvmQmpClient *self, const GError *reason);
@@ -193,11 +193,11 @@ qmp_log(PodvmQmpClient *self, GLogLevelFlags level, const char *format, ...)
     if (self->log_value != NULL)
         message = g_strdup_printf("%s: %s", self->log_value, text);
 
-    fields[n_fields++] = (GLogField){"PRIORITY", log_priority(level), -1};
-    fields[n_fields++] = (GLogField){"GLIB_DOMAIN", G_LOG_DOMAIN, -1};
-    fields[n_fields++] = (GLogField){"MESSAGE", message != NULL ? message : text, -1};
+    fields[n_fields++] = (GLogField){ "PRIORITY", log_priority(level), -1 };
+    fields[n_fields++] = (GLogField){ "GLIB_DOMAIN", G_LOG_DOMAIN, -1 };
+    fields[n_fields++] = (GLogField){ "MESSAGE", message != NULL ? message : text, -1 };
     if (self->log_field != NULL && self->log_value != NULL)
-        fields[n_fields++] = (GLogField){self->log_field, self->log_value, -1};
+        fields[n_fields++] = (GLogField){ self->log_field, self->log_value, -1 };
     g_log_structured_array(level, fields, n_fields);
 }
 
@@ -671,7 +671,7 @@ static void
 send_with_fds(PodvmQmpClient *self, WriteOp *op)
 {
     g_autoptr(GSocketControlMessage) message = g_unix_fd_message_new_with_fd_list(op->msg->fds);
-    GOutputVector vector = {op->msg->data, op->msg->len};
+    GOutputVector vector = { op->msg->data, op->msg->len };
     g_autoptr(GError) error = NULL;
     gsize written = 0;
     GPollableReturn ret;

@@ -25,7 +25,7 @@ G_BEGIN_DECLS
 #define PODVM_QMP_MAX_LINE (10 * 1024 * 1024)
 
 /* Timeouts by kind of command (milliseconds). */
-#define PODVM_QMP_TIMEOUT_QUERY   2000
+#define PODVM_QMP_TIMEOUT_QUERY 2000
 #define PODVM_QMP_TIMEOUT_DEFAULT 10000
 #define PODVM_QMP_TIMEOUT_HOTPLUG 30000
 #define PODVM_QMP_TIMEOUT_BLOCKJOB 300000
@@ -42,9 +42,9 @@ typedef enum {
     PODVM_QMP_ERROR_DEVICE_NOT_FOUND,
     PODVM_QMP_ERROR_KVM_MISSING_CAP,
     /* Transport errors. */
-    PODVM_QMP_ERROR_TIMEOUT,   /* no reply within the command's timeout */
-    PODVM_QMP_ERROR_CLOSED,    /* the connection closed (or was never open) */
-    PODVM_QMP_ERROR_PROTOCOL,  /* garbage, missing greeting, oversized line */
+    PODVM_QMP_ERROR_TIMEOUT,  /* no reply within the command's timeout */
+    PODVM_QMP_ERROR_CLOSED,   /* the connection closed (or was never open) */
+    PODVM_QMP_ERROR_PROTOCOL, /* garbage, missing greeting, oversized line */
 } PodvmQmpErrorCode;
 
 /*
@@ -83,9 +83,9 @@ PodvmQmpClient *podvm_qmp_client_new(void);
  * timeout; then the last G_IO_ERROR_NOT_FOUND or _CONNECTION_REFUSED is
  * returned.
  */
-void podvm_qmp_client_connect_async(PodvmQmpClient *self, const char *socket_path,
-                                    guint timeout_ms, GCancellable *cancellable,
-                                    GAsyncReadyCallback callback, gpointer user_data);
+void podvm_qmp_client_connect_async(PodvmQmpClient *self, const char *socket_path, guint timeout_ms,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
 gboolean podvm_qmp_client_connect_finish(PodvmQmpClient *self, GAsyncResult *result,
                                          GError **error);
 

@@ -187,15 +187,15 @@ podvm_test_daemon_start(PodvmTestDaemon *daemon)
         g_subprocess_launcher_take_stderr_fd(launcher, fd);
     }
     daemon->process = g_subprocess_launcher_spawn(
-        launcher, &error, g_getenv("PODVMD"), "--session", "--verbose", "--accel", "tcg",
-        "--qemu", qemu, "--state-dir", daemon->state_dir, "--run-dir", daemon->run_dir, NULL);
+        launcher, &error, g_getenv("PODVMD"), "--session", "--verbose", "--accel", "tcg", "--qemu",
+        qemu, "--state-dir", daemon->state_dir, "--run-dir", daemon->run_dir, NULL);
     g_assert_no_error(error);
 
-    daemon->connection = g_dbus_connection_new_for_address_sync(
-        g_test_dbus_get_bus_address(daemon->bus),
-        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-        NULL, NULL, &error);
+    daemon->connection =
+        g_dbus_connection_new_for_address_sync(g_test_dbus_get_bus_address(daemon->bus),
+                                               G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                               NULL, NULL, &error);
     g_assert_no_error(error);
     /* Ready once the name has an owner that answers. */
     while (g_get_monotonic_time() < deadline) {
@@ -211,9 +211,9 @@ podvm_test_daemon_start(PodvmTestDaemon *daemon)
             break;
         g_usleep(20000);
     }
-    daemon->manager = podvm_dbus_manager_proxy_new_sync(
-        daemon->connection, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START, BUS_NAME, MANAGER_PATH, NULL,
-        &error);
+    daemon->manager =
+        podvm_dbus_manager_proxy_new_sync(daemon->connection, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                          BUS_NAME, MANAGER_PATH, NULL, &error);
     g_assert_no_error(error);
 }
 
@@ -320,11 +320,10 @@ get_property(PodvmTestDaemon *daemon, const char *name, const char *property)
 
     if (!podvm_dbus_manager_call_get_pod_sync(daemon->manager, name, &path, NULL, &error))
         return NULL;
-    reply = g_dbus_connection_call_sync(daemon->connection, BUS_NAME, path,
-                                        "org.freedesktop.DBus.Properties", "Get",
-                                        g_variant_new("(ss)", "io.podvm.PodVM1.Pod", property),
-                                        G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                                        &error);
+    reply = g_dbus_connection_call_sync(
+        daemon->connection, BUS_NAME, path, "org.freedesktop.DBus.Properties", "Get",
+        g_variant_new("(ss)", "io.podvm.PodVM1.Pod", property), G_VARIANT_TYPE("(v)"),
+        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
     if (reply == NULL)
         return NULL;
     g_variant_get(reply, "(v)", &value);
@@ -370,8 +369,8 @@ podvm_test_daemon_console_log(PodvmTestDaemon *daemon, const char *name)
 }
 
 int
-podvm_test_ctl(PodvmTestDaemon *daemon, char **out_stdout, char **out_stderr,
-               const char *first_arg, ...)
+podvm_test_ctl(PodvmTestDaemon *daemon, char **out_stdout, char **out_stderr, const char *first_arg,
+               ...)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     g_autoptr(GError) error = NULL;
@@ -392,8 +391,8 @@ podvm_test_ctl(PodvmTestDaemon *daemon, char **out_stdout, char **out_stderr,
 
     envp = g_environ_setenv(envp, "DBUS_SESSION_BUS_ADDRESS",
                             g_test_dbus_get_bus_address(daemon->bus), TRUE);
-    g_spawn_sync(NULL, (char **)argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                 &status, &error);
+    g_spawn_sync(NULL, (char **)argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                 &error);
     g_assert_no_error(error);
     if (out_stdout != NULL)
         *out_stdout = g_steal_pointer(&out);

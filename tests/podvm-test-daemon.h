@@ -45,8 +45,8 @@ PodvmDBusPod *podvm_test_daemon_pod(PodvmTestDaemon *daemon, const char *name);
 char *podvm_test_daemon_phase(PodvmTestDaemon *daemon, const char *name);
 /* Status JSON read from the daemon. */
 JsonObject *podvm_test_daemon_status(PodvmTestDaemon *daemon, const char *name);
-gboolean podvm_test_daemon_wait_phase(PodvmTestDaemon *daemon, const char *name,
-                                      const char *phase, guint timeout_ms);
+gboolean podvm_test_daemon_wait_phase(PodvmTestDaemon *daemon, const char *name, const char *phase,
+                                      guint timeout_ms);
 /* Path of the pod's console log. */
 char *podvm_test_daemon_console_log(PodvmTestDaemon *daemon, const char *name);
 

@@ -148,7 +148,7 @@ tick_cb(gpointer user_data)
 gboolean
 podvm_test_wait_for_file_content(const char *path, const char *needle, guint timeout_ms)
 {
-    FileNeedle fn = {path, needle};
+    FileNeedle fn = { path, needle };
     guint tick = g_timeout_add(20, tick_cb, NULL);
     gboolean found = podvm_test_wait_until(file_has_needle, &fn, timeout_ms);
 

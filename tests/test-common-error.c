@@ -36,8 +36,8 @@ test_table(void)
         g_assert_cmpuint(podvm_error_http_status(cases[i].code), ==, cases[i].http_status);
     }
     /* Out of range falls back to Failed. */
-    g_assert_cmpstr(podvm_error_reason((PodvmErrorCode) 999), ==, "Failed");
-    g_assert_cmpuint(podvm_error_http_status((PodvmErrorCode) 999), ==, 500);
+    g_assert_cmpstr(podvm_error_reason((PodvmErrorCode)999), ==, "Failed");
+    g_assert_cmpuint(podvm_error_http_status((PodvmErrorCode)999), ==, 500);
 }
 
 static void
@@ -77,22 +77,21 @@ test_from_component(void)
         { NULL, G_IO_ERROR_EXISTS, PODVM_ERROR_EXISTS },
         { NULL, G_IO_ERROR_BROKEN_PIPE, PODVM_ERROR_IO },
         { NULL, G_IO_ERROR_FAILED, PODVM_ERROR_IO },
-        { "podvm-qmp-error-quark", 0, PODVM_ERROR_QEMU },        /* GenericError */
-        { "podvm-qmp-error-quark", 3, PODVM_ERROR_QEMU },        /* DeviceNotFound */
-        { "podvm-qmp-error-quark", 5, PODVM_ERROR_TIMEOUT },     /* TIMEOUT */
-        { "podvm-qmp-error-quark", 6, PODVM_ERROR_QEMU },        /* CLOSED */
+        { "podvm-qmp-error-quark", 0, PODVM_ERROR_QEMU },    /* GenericError */
+        { "podvm-qmp-error-quark", 3, PODVM_ERROR_QEMU },    /* DeviceNotFound */
+        { "podvm-qmp-error-quark", 5, PODVM_ERROR_TIMEOUT }, /* TIMEOUT */
+        { "podvm-qmp-error-quark", 6, PODVM_ERROR_QEMU },    /* CLOSED */
         { "some-other-quark", 1, PODVM_ERROR_FAILED },
     };
     gsize i;
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
-        GQuark domain = cases[i].domain != NULL ? g_quark_from_string(cases[i].domain)
-                                                : G_IO_ERROR;
+        GQuark domain = cases[i].domain != NULL ? g_quark_from_string(cases[i].domain) : G_IO_ERROR;
         g_autoptr(GError) in = g_error_new(domain, cases[i].code, "message %" G_GSIZE_FORMAT, i);
         g_autoptr(GError) out = podvm_error_from_component(in);
         g_autofree char *expected = g_strdup_printf("message %" G_GSIZE_FORMAT, i);
 
-        g_assert_error(out, PODVM_ERROR, (gint) cases[i].expected);
+        g_assert_error(out, PODVM_ERROR, (gint)cases[i].expected);
         g_assert_cmpstr(out->message, ==, expected);
     }
 }

@@ -116,8 +116,8 @@ static void
 test_millicpus(void)
 {
     static const GoodCase good[] = {
-        { "2", 2000 },   { "500m", 500 }, { "1.5", 1500 }, { "0.001", 1 },
-        { "0", 0 },      { "1e1", 10000 }, { "250m", 250 }, { "0.5", 500 },
+        { "2", 2000 }, { "500m", 500 },  { "1.5", 1500 }, { "0.001", 1 },
+        { "0", 0 },    { "1e1", 10000 }, { "250m", 250 }, { "0.5", 500 },
     };
     static const BadCase bad[] = {
         { "0.1m", "not a whole number of millicpus" },

@@ -51,8 +51,8 @@ spec_file_contents(const char *name)
 static char *
 example_contents(const char *name)
 {
-    g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "data", "examples", name,
-                                                  NULL);
+    g_autofree char *path =
+        g_test_build_filename(G_TEST_DIST, "..", "data", "examples", name, NULL);
     g_autoptr(GError) error = NULL;
     g_autofree char *contents = NULL;
     g_auto(GStrv) parts = NULL;
@@ -157,8 +157,7 @@ maps_equal(GHashTable *a, GHashTable *b)
         return FALSE;
     g_hash_table_iter_init(&iter, a);
     while (g_hash_table_iter_next(&iter, &key, &value)) {
-        if (g_strcmp0(value, g_hash_table_lookup(b, key)) != 0 ||
-            !g_hash_table_contains(b, key))
+        if (g_strcmp0(value, g_hash_table_lookup(b, key)) != 0 || !g_hash_table_contains(b, key))
             return FALSE;
     }
     return TRUE;
@@ -169,7 +168,7 @@ strv_equal_or_null(GStrv a, GStrv b)
 {
     if (a == NULL || b == NULL)
         return a == b;
-    return g_strv_equal((const char *const *) a, (const char *const *) b);
+    return g_strv_equal((const char *const *)a, (const char *const *)b);
 }
 
 /* Field by field, leaving out source_kind and start_on_create (not in the native form). */
@@ -195,8 +194,7 @@ assert_spec_equal(const PodvmSpec *a, const PodvmSpec *b)
     g_assert_cmpstr(a->firmware_serial, ==, b->firmware_serial);
     g_assert_cmpint(a->autoattach_serial_console, ==, b->autoattach_serial_console);
     g_assert_cmpint(a->rng, ==, b->rng);
-    g_assert_cmpint(a->termination_grace_period_seconds, ==,
-                    b->termination_grace_period_seconds);
+    g_assert_cmpint(a->termination_grace_period_seconds, ==, b->termination_grace_period_seconds);
     g_assert_cmpint(a->restart_policy, ==, b->restart_policy);
     g_assert_cmpstr(a->hostname, ==, b->hostname);
 
@@ -620,10 +618,10 @@ test_api_version_kind(void)
     gsize i;
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autofree char *text = g_strdup_printf(
-            "{%s, 'metadata': {'name': 'p'}, 'spec': {'domain': {'firmware': "
-            "{'kernelBoot': {'kernelPath': '/k'}}}}}",
-            cases[i].type);
+        g_autofree char *text =
+            g_strdup_printf("{%s, 'metadata': {'name': 'p'}, 'spec': {'domain': {'firmware': "
+                            "{'kernelBoot': {'kernelPath': '/k'}}}}}",
+                            cases[i].type);
         g_autofree char *json = q(text);
 
         assert_only_problem(json, cases[i].path, cases[i].needle);
@@ -818,10 +816,10 @@ test_types(void)
           "spec.domain.resources.requests.memory", "not a whole number of bytes" },
         { "", "'apps': {}", "spec.apps", "expected an array, got an object" },
         { "", "'apps': ['x']", "spec.apps[0]", "expected an object, got a string" },
-        { "", "'apps': [{'name': 'a', 'image': 'oci:x', 'command': 'ls'}]",
-          "spec.apps[0].command", "expected an array, got a string" },
-        { "", "'apps': [{'name': 'a', 'image': 'oci:x', 'args': ['a', 1]}]",
-          "spec.apps[0].args[1]", "expected a string, got a number" },
+        { "", "'apps': [{'name': 'a', 'image': 'oci:x', 'command': 'ls'}]", "spec.apps[0].command",
+          "expected an array, got a string" },
+        { "", "'apps': [{'name': 'a', 'image': 'oci:x', 'args': ['a', 1]}]", "spec.apps[0].args[1]",
+          "expected a string, got a number" },
         { "", "'apps': [{'name': 'a', 'image': 'oci:x', 'env': [{'name': 'A', 'value': 1}]}]",
           "spec.apps[0].env[0].value", "expected a string, got a number" },
         { "", "'apps': [{'name': 'a', 'image': 'oci:x', 'env': [{'name': 'A=B'}]}]",
@@ -1017,8 +1015,7 @@ test_bad_names(void)
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *long_name = g_strnfill(300, 'a');
-        const char *name = strcmp(cases[i].json_name, "LONG") == 0 ? long_name
-                                                                   : cases[i].json_name;
+        const char *name = strcmp(cases[i].json_name, "LONG") == 0 ? long_name : cases[i].json_name;
         g_autofree char *json = g_strdup_printf(
             "{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
             "\"%s\"}, \"spec\": {\"domain\": {\"firmware\": {\"kernelBoot\": {\"kernelPath\": "
@@ -1042,11 +1039,22 @@ static void
 test_name_is_valid(void)
 {
     static const char *const good[] = {
-        "a", "web-1", "1abc", "a--b", "0",
-        "abcdefghijklmnopqrstuvwxyz0123456789-abcdefghijklmnopqrstuvwxyz", /* 63 */
+        "a",    "web-1", "1abc",
+        "a--b", "0",     "abcdefghijklmnopqrstuvwxyz0123456789-abcdefghijklmnopqrstuvwxyz", /* 63 */
     };
     static const char *const bad[] = {
-        "", "-a", "a-", "A", "a.b", "a_b", "a/b", "..", "a b", "é", "a\tb", "\xff",
+        "",
+        "-a",
+        "a-",
+        "A",
+        "a.b",
+        "a_b",
+        "a/b",
+        "..",
+        "a b",
+        "é",
+        "a\tb",
+        "\xff",
         "abcdefghijklmnopqrstuvwxyz0123456789-abcdefghijklmnopqrstuvwxyz0", /* 64 */
     };
     gsize i;
@@ -1077,9 +1085,8 @@ test_json_syntax(void)
     g_autoptr(GPtrArray) problems = NULL;
     g_autoptr(GError) error = NULL;
     const PodvmSpecProblem *problem;
-    g_autoptr(PodvmSpec) spec =
-        podvm_spec_parse_data("{\n  \"apiVersion\": \"podvm.io/v1\",\n  \"kind\": \"Pod\",,\n}",
-                              -1, &problems, &error);
+    g_autoptr(PodvmSpec) spec = podvm_spec_parse_data(
+        "{\n  \"apiVersion\": \"podvm.io/v1\",\n  \"kind\": \"Pod\",,\n}", -1, &problems, &error);
 
     g_assert_null(spec);
     g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
@@ -1161,7 +1168,7 @@ test_size_limit(void)
     g_string_append(big, valid);
     while (big->len <= 1024 * 1024)
         g_string_append_c(big, ' ');
-    spec = podvm_spec_parse_data(big->str, (gssize) big->len, NULL, &error);
+    spec = podvm_spec_parse_data(big->str, (gssize)big->len, NULL, &error);
     g_assert_null(spec);
     g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
     g_assert_nonnull(strstr(error->message, "at most 1 MiB"));

@@ -66,12 +66,12 @@ boot_pod(Fixture *f, const char *name, const char *extra_args, const char *polic
     g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-GUEST-READY", BOOT_TIMEOUT_MS));
 }
 
-#define assert_phase(f, name, expected)                                                      \
-    G_STMT_START                                                                               \
-    {                                                                                          \
-        g_autofree char *phase_ = podvm_test_daemon_phase((f)->daemon, (name));                \
-        g_assert_cmpstr(phase_, ==, (expected));                                              \
-    }                                                                                          \
+#define assert_phase(f, name, expected)                                             \
+    G_STMT_START                                                                    \
+        {                                                                           \
+            g_autofree char *phase_ = podvm_test_daemon_phase((f)->daemon, (name)); \
+            g_assert_cmpstr(phase_, ==, (expected));                                \
+        }                                                                           \
     G_STMT_END
 
 static int
@@ -148,9 +148,9 @@ test_boot_and_show(Fixture *f, gconstpointer data)
     json_parser_load_from_data(parser, out, -1, &error);
     g_assert_no_error(error);
     doc = json_node_get_object(json_parser_get_root(parser));
-    g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(doc, "metadata"),
-                                                  "name"),
-                    ==, "tiny");
+    g_assert_cmpstr(
+        json_object_get_string_member(json_object_get_object_member(doc, "metadata"), "name"), ==,
+        "tiny");
     g_assert_true(json_object_has_member(doc, "spec"));
     status = json_object_get_object_member(doc, "status");
     g_assert_cmpstr(json_object_get_string_member(status, "phase"), ==, "Running");
@@ -385,8 +385,8 @@ test_qemu_died_while_daemon_down(Fixture *f, gconstpointer data)
 
     g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "orphan", "Failed", 10000));
     status = podvm_test_daemon_status(f->daemon, "orphan");
-    g_assert_nonnull(strstr(json_object_get_string_member(status, "message"),
-                            "exited while podvmd was down"));
+    g_assert_nonnull(
+        strstr(json_object_get_string_member(status, "message"), "exited while podvmd was down"));
 }
 
 static void
@@ -398,8 +398,8 @@ test_start_failure_reports_qemu_error(Fixture *f, gconstpointer data)
     g_autoptr(JsonObject) status = NULL;
     g_autofree char *path = NULL;
     g_autofree char *err = NULL;
-    g_autofree char *missing = g_build_filename(f->daemon ? f->daemon->tmpdir : "/", "no-kernel",
-                                                NULL);
+    g_autofree char *missing =
+        g_build_filename(f->daemon ? f->daemon->tmpdir : "/", "no-kernel", NULL);
 
     if (f->daemon == NULL)
         return;
@@ -561,7 +561,7 @@ ctl_child_expect(CtlChild *child, const char *needle, guint timeout_ms)
 
     while (strstr(child->seen->str, needle) == NULL) {
         gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
         char buf[4096];
         gssize n;
 
@@ -623,7 +623,7 @@ ctl_child_finish(CtlChild *child, guint timeout_ms)
 static void
 test_console(Fixture *f, gconstpointer data)
 {
-    const char *args[] = {"console", "con", NULL};
+    const char *args[] = { "console", "con", NULL };
     CtlChild *child;
 
     if (f->daemon == NULL)
@@ -658,10 +658,10 @@ static void
 test_run_debug_and_events(Fixture *f, gconstpointer data)
 {
     g_autofree char *spec = podvm_test_guest_spec("runner", NULL, NULL, 30);
-    g_autofree char *file = g_build_filename(f->daemon ? f->daemon->tmpdir : "/", "runner.json",
-                                             NULL);
-    const char *events_args[] = {"events", NULL};
-    const char *run_args[] = {"run", "-f", file, "--debug", NULL};
+    g_autofree char *file =
+        g_build_filename(f->daemon ? f->daemon->tmpdir : "/", "runner.json", NULL);
+    const char *events_args[] = { "events", NULL };
+    const char *run_args[] = { "run", "-f", file, "--debug", NULL };
     CtlChild *events, *run;
 
     if (f->daemon == NULL)

@@ -34,17 +34,17 @@ typedef struct {
 } GoldenCase;
 
 static const GoldenCase golden_cases[] = {
-    {"minimal", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4},
-    {"debug", PODVM_ACCEL_TCG, TRUE, FALSE, FALSE, 4},
-    {"kvm-fds", PODVM_ACCEL_KVM, FALSE, TRUE, TRUE, 4},
-    {"no-serial", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4},
-    {"topology", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4},
-    {"firmware", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4},
-    {"path-commas", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4},
-    {"apps", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4},
-    {"apps-host-cpus", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 6},
-    {"rng", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4},
-    {"machine-pc", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4},
+    { "minimal", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4 },
+    { "debug", PODVM_ACCEL_TCG, TRUE, FALSE, FALSE, 4 },
+    { "kvm-fds", PODVM_ACCEL_KVM, FALSE, TRUE, TRUE, 4 },
+    { "no-serial", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4 },
+    { "topology", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4 },
+    { "firmware", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4 },
+    { "path-commas", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4 },
+    { "apps", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4 },
+    { "apps-host-cpus", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 6 },
+    { "rng", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4 },
+    { "machine-pc", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4 },
 };
 
 /* The context of a golden case, with run_dir-like paths that are the same everywhere. */
@@ -177,7 +177,7 @@ test_golden(gconstpointer data)
 {
     const GoldenCase *tc = data;
     g_autoptr(PodvmSpec) spec = load_spec(tc->name);
-    g_auto(Context) c = {0};
+    g_auto(Context) c = { 0 };
     g_autoptr(GError) error = NULL;
     g_auto(GStrv) argv = NULL;
     g_auto(GStrv) again = NULL;
@@ -215,7 +215,7 @@ static GStrv
 build_case(const char *name, const GoldenCase *tc, PodvmSpec **out_spec)
 {
     g_autoptr(PodvmSpec) spec = load_spec(name);
-    g_auto(Context) c = {0};
+    g_auto(Context) c = { 0 };
     g_autoptr(GError) error = NULL;
     GStrv argv;
 
@@ -338,7 +338,7 @@ static void
 test_refused(void)
 {
     g_autoptr(PodvmSpec) spec = load_spec("minimal");
-    g_auto(Context) c = {0};
+    g_auto(Context) c = { 0 };
     char *saved;
 
     context_init(&c, &golden_cases[0], "/run/podvm", spec->name);
@@ -381,11 +381,11 @@ test_escape(void)
         const char *in;
         const char *out;
     } cases[] = {
-        {"", ""},
-        {"plain", "plain"},
-        {"a,b", "a,,b"},
-        {",,", ",,,,"},
-        {"/tmp/x,format=raw,", "/tmp/x,,format=raw,,"},
+        { "", "" },
+        { "plain", "plain" },
+        { "a,b", "a,,b" },
+        { ",,", ",,,," },
+        { "/tmp/x,format=raw,", "/tmp/x,,format=raw,," },
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -629,12 +629,12 @@ run_case(const GoldenCase *golden, gboolean boot)
     g_autofree char *dir = NULL;
     g_autofree char *pod_dir = NULL;
     g_autofree char *stderr_path = NULL;
-    g_auto(Context) c = {0};
+    g_auto(Context) c = { 0 };
     g_autoptr(GError) error = NULL;
     g_auto(GStrv) argv = NULL;
     g_autoptr(GSubprocessLauncher) launcher = NULL;
     GoldenCase tc = *golden;
-    Qemu q = {0};
+    Qemu q = { 0 };
     guint tick;
 
     if (!podvm_test_require_guest())

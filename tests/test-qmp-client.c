@@ -142,7 +142,7 @@ peer_readable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
 
     for (;;) {
         g_autofree guint8 *buffer = g_malloc(peer->recv_size);
-        GInputVector vector = {buffer, peer->recv_size};
+        GInputVector vector = { buffer, peer->recv_size };
         GSocketControlMessage **messages = NULL;
         int n_messages = 0;
         int flags = 0;
@@ -164,8 +164,8 @@ peer_readable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
                     g_unix_fd_message_steal_fds(G_UNIX_FD_MESSAGE(messages[i]), &n_fds);
 
                 for (int j = 0; j < n_fds; j++) {
-                    ReceivedFd received = {fds[j], peer->received->len,
-                                           peer->received->len + (gsize)MAX(n, 0)};
+                    ReceivedFd received = { fds[j], peer->received->len,
+                                            peer->received->len + (gsize)MAX(n, 0) };
                     g_array_append_val(peer->fds, received);
                 }
             }
@@ -693,7 +693,7 @@ static void
 test_greeting_missing(Fixture *f, gconstpointer data)
 {
     gint64 start = g_get_monotonic_time();
-    Call call = {0};
+    Call call = { 0 };
 
     start_handshake(f, 200, NULL);
     assert_handshake_failed(f, PODVM_QMP_ERROR, PODVM_QMP_ERROR_TIMEOUT);
@@ -724,19 +724,19 @@ typedef struct {
 } GarbageCase;
 
 static const GarbageCase garbage_cases[] = {
-    {"not-json", "hello from something that is not QEMU\r\n"},
-    {"not-object", "[\"QMP\", 1, 2]\r\n"},
-    {"string", "\"QMP\"\r\n"},
-    {"not-greeting", "{\"return\": {}}\r\n"},
-    {"event-first",
-     "{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\n"},
-    {"no-version", "{\"QMP\": {\"version\": {\"qemu\": {\"major\": \"7\"}}}}\r\n"},
-    {"invalid-utf8", "{\"QMP\": \"\xff\xfe\"}\r\n"},
-    {"single-quotes", "{'QMP': {'version': {}}}\r\n"},
-    {"comment", "/* \" */ {\"QMP\": {}}\r\n"},
-    {"two-values", "{\"QMP\": {}} {\"QMP\": {}}\r\n"},
-    {"unbalanced", "{\"QMP\": {}}}\r\n"},
-    {"deep-nesting", NULL},
+    { "not-json", "hello from something that is not QEMU\r\n" },
+    { "not-object", "[\"QMP\", 1, 2]\r\n" },
+    { "string", "\"QMP\"\r\n" },
+    { "not-greeting", "{\"return\": {}}\r\n" },
+    { "event-first",
+      "{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\n" },
+    { "no-version", "{\"QMP\": {\"version\": {\"qemu\": {\"major\": \"7\"}}}}\r\n" },
+    { "invalid-utf8", "{\"QMP\": \"\xff\xfe\"}\r\n" },
+    { "single-quotes", "{'QMP': {'version': {}}}\r\n" },
+    { "comment", "/* \" */ {\"QMP\": {}}\r\n" },
+    { "two-values", "{\"QMP\": {}} {\"QMP\": {}}\r\n" },
+    { "unbalanced", "{\"QMP\": {}}}\r\n" },
+    { "deep-nesting", NULL },
 };
 
 static void
@@ -825,7 +825,7 @@ test_one_byte_writes(Fixture *f, gconstpointer data)
     g_autofree char *caps_reply = NULL;
     g_autofree char *reply = NULL;
     g_autofree char *event = event_line("RESUME", NULL);
-    Call call = {0};
+    Call call = { 0 };
 
     start_handshake(f, WAIT_MS, NULL);
     peer_send_bytewise(f->peer, f->client_socket, greeting_7_2);
@@ -857,7 +857,7 @@ test_many_in_one_write(Fixture *f, gconstpointer data)
     g_autofree char *stop = event_line("STOP", NULL);
     g_autofree char *resume = event_line("RESUME", NULL);
     g_autofree char *batch = NULL;
-    Call a = {0}, b = {0}, c = {0};
+    Call a = { 0 }, b = { 0 }, c = { 0 };
 
     handshake(f);
     execute(f, "cmd-a", NULL, 0, &a);
@@ -892,7 +892,7 @@ test_oversized_line(Fixture *f, gconstpointer data)
 {
     gsize len = PODVM_QMP_MAX_LINE + 16;
     g_autofree char *line = g_malloc(len);
-    Call call = {0};
+    Call call = { 0 };
     g_autofree char *id = NULL;
 
     handshake(f);
@@ -918,7 +918,7 @@ test_large_line(Fixture *f, gconstpointer data)
     gsize string_len = PODVM_QMP_MAX_LINE - 1024;
     g_autoptr(GString) line = g_string_sized_new(PODVM_QMP_MAX_LINE);
     g_autofree char *id = NULL;
-    Call call = {0};
+    Call call = { 0 };
 
     handshake(f);
     execute(f, "query-qmp-schema", NULL, 0, &call);
@@ -975,7 +975,7 @@ test_events_between_command_and_reply(Fixture *f, gconstpointer data)
     g_autofree char *deleted =
         event_line("DEVICE_DELETED", "{\"path\": \"/machine/peripheral/vd1\", "
                                      "\"device\": \"vd1\"}");
-    Call call = {0};
+    Call call = { 0 };
     EventRecord *record;
 
     handshake(f);
@@ -1007,7 +1007,7 @@ test_unknown_id(Fixture *f, gconstpointer data)
 {
     g_autofree char *id = NULL;
     g_autofree char *line = NULL;
-    Call call = {0};
+    Call call = { 0 };
 
     handshake(f);
     execute(f, "query-status", NULL, 0, &call);
@@ -1043,15 +1043,15 @@ static void
 test_error_reply(Fixture *f, gconstpointer data)
 {
     static const ErrorClassCase cases[] = {
-        {"GenericError", PODVM_QMP_ERROR_GENERIC_ERROR, "GenericError"},
-        {"CommandNotFound", PODVM_QMP_ERROR_COMMAND_NOT_FOUND, "CommandNotFound"},
-        {"DeviceNotActive", PODVM_QMP_ERROR_DEVICE_NOT_ACTIVE, "DeviceNotActive"},
-        {"DeviceNotFound", PODVM_QMP_ERROR_DEVICE_NOT_FOUND, "DeviceNotFound"},
-        {"KVMMissingCap", PODVM_QMP_ERROR_KVM_MISSING_CAP, "KVMMissingCap"},
-        {"SomethingNew", PODVM_QMP_ERROR_GENERIC_ERROR, "GenericError"},
+        { "GenericError", PODVM_QMP_ERROR_GENERIC_ERROR, "GenericError" },
+        { "CommandNotFound", PODVM_QMP_ERROR_COMMAND_NOT_FOUND, "CommandNotFound" },
+        { "DeviceNotActive", PODVM_QMP_ERROR_DEVICE_NOT_ACTIVE, "DeviceNotActive" },
+        { "DeviceNotFound", PODVM_QMP_ERROR_DEVICE_NOT_FOUND, "DeviceNotFound" },
+        { "KVMMissingCap", PODVM_QMP_ERROR_KVM_MISSING_CAP, "KVMMissingCap" },
+        { "SomethingNew", PODVM_QMP_ERROR_GENERIC_ERROR, "GenericError" },
     };
     const char *desc = "Device 'vd9' not found; \"quotes\" and 'ticks' kept as is";
-    Call call = {0};
+    Call call = { 0 };
     g_autoptr(GError) timeout = NULL;
     g_autoptr(GError) io = NULL;
 
@@ -1099,7 +1099,7 @@ static void
 test_error_without_id(Fixture *f, gconstpointer data)
 {
     g_autofree char *id_a = NULL, *id_b = NULL;
-    Call a = {0}, b = {0};
+    Call a = { 0 }, b = { 0 };
 
     handshake(f);
     execute(f, "cmd-a", NULL, 0, &a);
@@ -1135,7 +1135,7 @@ static void
 test_close_mid_command(Fixture *f, gconstpointer data)
 {
     g_autofree char *id = NULL;
-    Call call = {0};
+    Call call = { 0 };
     gint64 start;
 
     handshake(f);
@@ -1166,7 +1166,7 @@ test_close_mid_command(Fixture *f, gconstpointer data)
 static void
 test_close_explicit(Fixture *f, gconstpointer data)
 {
-    Call a = {0}, b = {0}, c = {0};
+    Call a = { 0 }, b = { 0 }, c = { 0 };
     g_autofree char *id = NULL;
 
     handshake(f);
@@ -1210,7 +1210,7 @@ static void
 test_command_timeout(Fixture *f, gconstpointer data)
 {
     g_autofree char *id_slow = NULL, *id_other = NULL, *id_after = NULL;
-    Call slow = {0}, other = {0}, after = {0};
+    Call slow = { 0 }, other = { 0 }, after = { 0 };
     guint ticks = 0;
     guint tick_id;
     gint64 start;
@@ -1260,7 +1260,7 @@ test_cancel(Fixture *f, gconstpointer data)
     g_autoptr(GCancellable) cancellable = g_cancellable_new();
     g_autoptr(GCancellable) cancelled = g_cancellable_new();
     g_autofree char *id_a = NULL, *id_c = NULL;
-    Call a = {0}, b = {0}, c = {0};
+    Call a = { 0 }, b = { 0 }, c = { 0 };
 
     handshake(f);
     podvm_qmp_client_execute_async(f->client, "cmd-a", NULL, NULL, 0, cancellable, execute_cb, &a);
@@ -1293,7 +1293,7 @@ test_cancel(Fixture *f, gconstpointer data)
 static void
 test_not_connected(Fixture *f, gconstpointer data)
 {
-    Call call = {0};
+    Call call = { 0 };
 
     execute(f, "query-status", NULL, 0, &call);
     g_assert_false(call.done); /* never synchronously */
@@ -1358,8 +1358,8 @@ test_unref_in_callback(Fixture *f, gconstpointer data)
 {
     g_autofree char *id_a = NULL, *id_b = NULL;
     g_autofree char *batch = NULL;
-    UnrefCall a = {f, {0}};
-    Call b = {0};
+    UnrefCall a = { f, { 0 } };
+    Call b = { 0 };
     PodvmQmpClient *weak = f->client;
 
     g_object_add_weak_pointer(G_OBJECT(weak), (gpointer *)&weak);
@@ -1441,10 +1441,10 @@ test_fd_passing(Fixture *f, gconstpointer data)
     g_autoptr(JsonObject) arguments = json_object_new();
     g_autoptr(JsonObject) seen_arguments = NULL;
     g_autofree char *id_a = NULL, *id_fd = NULL, *id_b = NULL;
-    Call a = {0}, getfd = {0}, b = {0};
+    Call a = { 0 }, getfd = { 0 }, b = { 0 };
     gsize getfd_start;
     ReceivedFd *received;
-    char buffer[64] = {0};
+    char buffer[64] = { 0 };
     int fd;
 
     g_assert_true(g_file_set_contents(path, content, -1, &error));
@@ -1500,7 +1500,7 @@ test_fd_passing_blocked(Fixture *f, gconstpointer data)
     g_autofree char *padding = g_strnfill(300 * 1024, 'p');
     g_autofree char *filler = g_strnfill(4096, ' ');
     g_autofree char *id_fd = NULL, *id_b = NULL;
-    Call getfd = {0}, b = {0};
+    Call getfd = { 0 }, b = { 0 };
     gsize filler_len = 0;
     gsize getfd_start;
     ReceivedFd *received;
@@ -1608,7 +1608,7 @@ static void
 test_connect_path(Fixture *f, gconstpointer data)
 {
     g_autofree char *dir = podvm_test_mkdtemp();
-    Server server = {f, NULL, g_build_filename(dir, "qmp.sock", NULL), NULL};
+    Server server = { f, NULL, g_build_filename(dir, "qmp.sock", NULL), NULL };
     g_autofree char *id = NULL;
     Peer *peer;
 
@@ -1792,7 +1792,7 @@ event_seen(gpointer user_data)
 static void
 wait_event(Fixture *f, const char *name)
 {
-    EventWait wait = {f, name};
+    EventWait wait = { f, name };
 
     g_assert_true(podvm_test_wait_until(event_seen, &wait, WAIT_MS));
 }
@@ -1825,7 +1825,7 @@ test_qemu_greeting(Fixture *f, gconstpointer data)
 static void
 test_qemu_status(Fixture *f, gconstpointer data)
 {
-    Call call = {0};
+    Call call = { 0 };
     JsonObject *status;
 
     if (f->skipped)
@@ -1834,7 +1834,7 @@ test_qemu_status(Fixture *f, gconstpointer data)
     g_assert_no_error(call.error);
     status = json_node_get_object(call.node);
     g_assert_false(json_object_get_boolean_member(status, "running"));
-    g_assert_true(g_strv_contains((const char *const[]){"prelaunch", "paused", NULL},
+    g_assert_true(g_strv_contains((const char *const[]){ "prelaunch", "paused", NULL },
                                   json_object_get_string_member(status, "status")));
     call_clear(&call);
 
@@ -1859,7 +1859,7 @@ test_qemu_status(Fixture *f, gconstpointer data)
 static void
 test_qemu_command_not_found(Fixture *f, gconstpointer data)
 {
-    Call call = {0};
+    Call call = { 0 };
 
     if (f->skipped)
         return;
@@ -1884,7 +1884,7 @@ test_qemu_getfd(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
     g_autoptr(JsonObject) arguments = json_object_new();
-    Call call = {0};
+    Call call = { 0 };
     int fd;
 
     if (f->skipped)
@@ -1919,7 +1919,7 @@ test_qemu_getfd(Fixture *f, gconstpointer data)
 static void
 test_qemu_quit(Fixture *f, gconstpointer data)
 {
-    Call call = {0};
+    Call call = { 0 };
 
     if (f->skipped)
         return;

@@ -65,13 +65,13 @@ podvm_error_quark(void)
 
     g_dbus_error_register_error_domain("podvm-error-quark", &quark, dbus_error_entries,
                                        G_N_ELEMENTS(dbus_error_entries));
-    return (GQuark) quark;
+    return (GQuark)quark;
 }
 
 static const ErrorInfo *
 error_info(PodvmErrorCode code)
 {
-    if ((guint) code >= G_N_ELEMENTS(error_table))
+    if ((guint)code >= G_N_ELEMENTS(error_table))
         return &error_table[PODVM_ERROR_FAILED];
     return &error_table[code];
 }
@@ -168,18 +168,18 @@ podvm_quote_for_message(const char *text)
             g_string_append(out, "…");
             break;
         }
-        if (c == (gunichar) -1 || c == (gunichar) -2) {
+        if (c == (gunichar)-1 || c == (gunichar)-2) {
             /* Not UTF-8: show the byte. */
-            g_string_append_printf(out, "\\x%02x", (guchar) *p);
+            g_string_append_printf(out, "\\x%02x", (guchar)*p);
             p++;
             continue;
         }
         if (c == '"' || c == '\\')
-            g_string_append_printf(out, "\\%c", (char) c);
-        else if (c < 0x80 && !g_ascii_isprint((char) c))
-            g_string_append_printf(out, "\\x%02x", (guint) c);
+            g_string_append_printf(out, "\\%c", (char)c);
+        else if (c < 0x80 && !g_ascii_isprint((char)c))
+            g_string_append_printf(out, "\\x%02x", (guint)c);
         else if (c >= 0x80 && !g_unichar_isprint(c))
-            g_string_append_printf(out, "\\u%04x", (guint) c);
+            g_string_append_printf(out, "\\u%04x", (guint)c);
         else
             g_string_append_unichar(out, c);
         p = g_utf8_next_char(p);

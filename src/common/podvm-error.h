@@ -16,19 +16,19 @@ G_BEGIN_DECLS
 GQuark podvm_error_quark(void);
 
 typedef enum {
-    PODVM_ERROR_FAILED,          /* Failed: 500 */
-    PODVM_ERROR_INVALID_ARGUMENT,/* InvalidArgument: 400 (bad name, bad option) */
-    PODVM_ERROR_INVALID_SPEC,    /* InvalidSpec: 400 (spec validation; message lists every problem) */
-    PODVM_ERROR_NOT_SUPPORTED,   /* NotSupported: 400 (field podvm does not support / not yet) */
-    PODVM_ERROR_NOT_FOUND,       /* NotFound: 404 */
-    PODVM_ERROR_EXISTS,          /* AlreadyExists: 409 */
-    PODVM_ERROR_WRONG_PHASE,     /* Conflict: 409 (operation does not fit the pod's phase) */
-    PODVM_ERROR_BUSY,            /* Busy: 409 (another operation on the pod conflicts) */
+    PODVM_ERROR_FAILED,           /* Failed: 500 */
+    PODVM_ERROR_INVALID_ARGUMENT, /* InvalidArgument: 400 (bad name, bad option) */
+    PODVM_ERROR_INVALID_SPEC,  /* InvalidSpec: 400 (spec validation; message lists every problem) */
+    PODVM_ERROR_NOT_SUPPORTED, /* NotSupported: 400 (field podvm does not support / not yet) */
+    PODVM_ERROR_NOT_FOUND,     /* NotFound: 404 */
+    PODVM_ERROR_EXISTS,        /* AlreadyExists: 409 */
+    PODVM_ERROR_WRONG_PHASE,   /* Conflict: 409 (operation does not fit the pod's phase) */
+    PODVM_ERROR_BUSY,          /* Busy: 409 (another operation on the pod conflicts) */
     PODVM_ERROR_PERMISSION_DENIED, /* PermissionDenied: 403 */
-    PODVM_ERROR_TIMEOUT,         /* Timeout: 504 (QEMU did not answer in time) */
-    PODVM_ERROR_QEMU,            /* QemuError: 502 (QEMU refused or failed; message carries its text) */
-    PODVM_ERROR_IO,              /* IOError: 500 (state files, sockets) */
-    PODVM_ERROR_CANCELLED,       /* Cancelled: 499-ish; reported as 409 */
+    PODVM_ERROR_TIMEOUT,           /* Timeout: 504 (QEMU did not answer in time) */
+    PODVM_ERROR_QEMU,      /* QemuError: 502 (QEMU refused or failed; message carries its text) */
+    PODVM_ERROR_IO,        /* IOError: 500 (state files, sockets) */
+    PODVM_ERROR_CANCELLED, /* Cancelled: 499-ish; reported as 409 */
 } PodvmErrorCode;
 
 /* "io.podvm.PodVM1.Error.NotFound" for PODVM_ERROR_NOT_FOUND, etc. */

@@ -23,7 +23,7 @@ typedef struct {
 } Suffix;
 
 static const Suffix byte_suffixes[] = {
-    { "", 0, 0 },   { "Ki", 0, 10 }, { "Mi", 0, 20 }, { "Gi", 0, 30 }, { "Ti", 0, 40 },
+    { "", 0, 0 },    { "Ki", 0, 10 }, { "Mi", 0, 20 }, { "Gi", 0, 30 }, { "Ti", 0, 40 },
     { "Pi", 0, 50 }, { "Ei", 0, 60 }, { "k", 3, 0 },   { "M", 6, 0 },   { "G", 9, 0 },
     { "T", 12, 0 },  { "P", 15, 0 },  { "E", 18, 0 },
 };
@@ -32,7 +32,6 @@ static const Suffix cpu_suffixes[] = {
     { "", 0, 0 },
     { "m", -3, 0 },
 };
-
 
 static void
 set_error(Unit unit, const char *text, GError **error, const char *problem)
@@ -96,10 +95,10 @@ scale_exact(guint64 mantissa, gint pow10, gint pow2, guint64 *out)
     if (pow10 < -MAX_POW5)
         return SCALE_FRACTION;
     if (pow10 >= 0) {
-        if (!mul_u64(value, pow5((guint) pow10), &value))
+        if (!mul_u64(value, pow5((guint)pow10), &value))
             return SCALE_OVERFLOW;
     } else {
-        guint64 divisor = pow5((guint) -pow10);
+        guint64 divisor = pow5((guint)-pow10);
 
         if (value % divisor != 0)
             return SCALE_FRACTION;
@@ -123,8 +122,8 @@ static gboolean
 parse_quantity(const char *text, Unit unit, guint64 *out_value, GError **error)
 {
     const Suffix *suffixes = unit == UNIT_BYTES ? byte_suffixes : cpu_suffixes;
-    gsize n_suffixes = unit == UNIT_BYTES ? G_N_ELEMENTS(byte_suffixes)
-                                          : G_N_ELEMENTS(cpu_suffixes);
+    gsize n_suffixes =
+        unit == UNIT_BYTES ? G_N_ELEMENTS(byte_suffixes) : G_N_ELEMENTS(cpu_suffixes);
     g_autoptr(GString) digits = g_string_new(NULL);
     const Suffix *suffix = NULL;
     const char *p = text;
@@ -225,7 +224,7 @@ parse_quantity(const char *text, Unit unit, guint64 *out_value, GError **error)
     }
 
     pow10 += suffix->pow10 + (unit == UNIT_MILLICPUS ? 3 : 0);
-    result = scale_exact(mantissa, pow10, (gint) suffix->pow2, &value);
+    result = scale_exact(mantissa, pow10, (gint)suffix->pow2, &value);
     if (result == SCALE_OVERFLOW) {
         set_error(unit, text, error, _("is too large"));
         return FALSE;
@@ -277,7 +276,7 @@ podvm_quantity_format_bytes(guint64 bytes)
     if (bytes == 0)
         return g_strdup("0");
     for (i = 0; i < G_N_ELEMENTS(units); i++) {
-        guint shift = 60 - 10 * (guint) i;
+        guint shift = 60 - 10 * (guint)i;
         guint64 unit = G_GUINT64_CONSTANT(1) << shift;
 
         if (bytes % unit == 0)

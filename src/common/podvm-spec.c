@@ -27,9 +27,9 @@
 /* Problems */
 
 typedef struct {
-    GPtrArray *problems;   /* PodvmSpecProblem*, owned */
-    GHashTable *refused;   /* paths the scanner already refused: no more problems there */
-    guint n_dropped;       /* problems past MAX_PROBLEMS */
+    GPtrArray *problems; /* PodvmSpecProblem*, owned */
+    GHashTable *refused; /* paths the scanner already refused: no more problems there */
+    guint n_dropped;     /* problems past MAX_PROBLEMS */
     gboolean restart_policy_given;
 } Parser;
 
@@ -92,7 +92,6 @@ problems_to_string(GPtrArray *problems)
     return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
-
 static char *
 path_member(const char *parent, const char *key)
 {
@@ -117,9 +116,9 @@ path_index(const char *parent, guint index)
 typedef struct {
     gboolean is_object;
     gboolean expect_key;
-    char *key;             /* object: the current member, as written */
-    guint index;           /* array: the current element */
-    GHashTable *keys;      /* object: the keys seen so far */
+    char *key;        /* object: the current member, as written */
+    guint index;      /* array: the current element */
+    GHashTable *keys; /* object: the keys seen so far */
 } ScanFrame;
 
 typedef struct {
@@ -161,9 +160,8 @@ scanner_fail(Scanner *s, const char *format, ...)
     va_start(args, format);
     message = g_strdup_vprintf(format, args);
     va_end(args);
-    g_set_error(&s->error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
-                _("line %u, column %ld: %s"), line,
-                (long) g_utf8_strlen(line_start, s->data + s->pos - line_start) + 1, message);
+    g_set_error(&s->error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, _("line %u, column %ld: %s"),
+                line, (long)g_utf8_strlen(line_start, s->data + s->pos - line_start) + 1, message);
 }
 
 /* The path of the value being scanned: "spec.apps[1].name". */
@@ -209,7 +207,7 @@ scan_string(Scanner *s)
             scanner_fail(s, _("the string is not terminated"));
             return FALSE;
         }
-        c = (guchar) s->data[s->pos];
+        c = (guchar)s->data[s->pos];
         if (c == '"')
             break;
         if (c < 0x20) {
@@ -224,13 +222,12 @@ scan_string(Scanner *s)
             s->pos++;
             continue;
         }
-        c = (guchar) s->data[s->pos + 1];
+        c = (guchar)s->data[s->pos + 1];
         if (c == 'u') {
             guint i;
 
             for (i = 0; i < 4; i++) {
-                if (s->pos + 2 + i >= s->length ||
-                    !g_ascii_isxdigit(s->data[s->pos + 2 + i])) {
+                if (s->pos + 2 + i >= s->length || !g_ascii_isxdigit(s->data[s->pos + 2 + i])) {
                     scanner_fail(s, _("\\u must be followed by four hexadecimal digits"));
                     return FALSE;
                 }
@@ -312,8 +309,7 @@ scan_number(Scanner *s)
         if (!g_ascii_string_to_signed(text, 10, G_MININT64, G_MAXINT64, NULL, NULL)) {
             g_autofree char *path = scanner_path(s);
             g_autofree char *quoted = podvm_quote_for_message(text);
-            g_autofree char *message = g_strdup_printf(_("the number %s is out of range"),
-                                                       quoted);
+            g_autofree char *message = g_strdup_printf(_("the number %s is out of range"), quoted);
             scanner_refuse(s, path, message);
         }
     }
@@ -400,10 +396,10 @@ scan_document(Scanner *s)
                 return FALSE;
             break;
         default:
-            if ((guchar) c >= 0x20 && (guchar) c < 0x7f)
+            if ((guchar)c >= 0x20 && (guchar)c < 0x7f)
                 scanner_fail(s, _("unexpected character '%c'"), c);
             else
-                scanner_fail(s, _("unexpected character (byte 0x%02x)"), (guint) (guchar) c);
+                scanner_fail(s, _("unexpected character (byte 0x%02x)"), (guint)(guchar)c);
             return FALSE;
         }
     }
@@ -458,11 +454,11 @@ node_depth_ok(JsonNode *node, guint depth)
 /* Fields and typed readers */
 
 typedef enum {
-    FIELD_KNOWN,           /* read by the caller */
-    FIELD_IGNORED,         /* accepted and dropped */
-    FIELD_NOT_YET,         /* "not supported yet" */
+    FIELD_KNOWN,              /* read by the caller */
+    FIELD_IGNORED,            /* accepted and dropped */
+    FIELD_NOT_YET,            /* "not supported yet" */
     FIELD_NOT_YET_UNLESS_OFF, /* same, but false, [] and {} are fine */
-    FIELD_NOT_PODVM,       /* "not supported by podvm" */
+    FIELD_NOT_PODVM,          /* "not supported by podvm" */
     FIELD_NOT_PODVM_UNLESS_OFF,
 } FieldKind;
 
@@ -490,8 +486,7 @@ node_is_off(JsonNode *node)
  * A null value is as good as an absent member, except for unknown fields.
  */
 static void
-check_members(Parser *p, const char *path, JsonObject *object, const Field *fields,
-              gsize n_fields)
+check_members(Parser *p, const char *path, JsonObject *object, const Field *fields, gsize n_fields)
 {
     JsonObjectIter iter;
     const char *name;
@@ -664,11 +659,11 @@ read_integer(Parser *p, const char *path, JsonNode *node, gint64 min, gint64 max
     } else {
         gdouble d = json_node_get_double(node);
 
-        if (!(d >= (gdouble) min && d <= (gdouble) max) || (gdouble) (gint64) d != d) {
+        if (!(d >= (gdouble)min && d <= (gdouble)max) || (gdouble)(gint64)d != d) {
             add_problem_literal(p, path, range_message);
             return FALSE;
         }
-        value = (gint64) d;
+        value = (gint64)d;
     }
     if (value < min || value > max) {
         add_problem_literal(p, path, range_message);
@@ -811,7 +806,7 @@ has_control_character(const char *text, gboolean allow_tab)
 {
     const guchar *c;
 
-    for (c = (const guchar *) text; *c != '\0'; c++) {
+    for (c = (const guchar *)text; *c != '\0'; c++) {
         if ((*c < 0x20 && !(allow_tab && *c == '\t')) || *c == 0x7f)
             return TRUE;
     }
@@ -831,12 +826,12 @@ podvm_name_is_valid(const char *name, GError **error)
     const guchar *c;
 
     if (name == NULL || *name == '\0') {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("the name is empty: %s"), _(rule));
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, _("the name is empty: %s"),
+                    _(rule));
         return FALSE;
     }
     quoted = podvm_quote_for_message(name);
-    for (c = (const guchar *) name; *c != '\0'; c++) {
+    for (c = (const guchar *)name; *c != '\0'; c++) {
         if (*c >= 0x80) {
             g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                         _("%s contains a character that is not ASCII: %s"), quoted, _(rule));
@@ -903,7 +898,7 @@ app_new(void)
 {
     PodvmSpecApp *app = g_new0(PodvmSpecApp, 1);
 
-    app->env = g_ptr_array_new_with_free_func((GDestroyNotify) env_var_free);
+    app->env = g_ptr_array_new_with_free_func((GDestroyNotify)env_var_free);
     return app;
 }
 
@@ -930,7 +925,7 @@ spec_new(void)
 
     spec->labels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     spec->annotations = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    spec->apps = g_ptr_array_new_with_free_func((GDestroyNotify) podvm_spec_app_free);
+    spec->apps = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_app_free);
     spec->source_kind = g_strdup(KIND_POD);
     spec->autoattach_serial_console = TRUE;
     spec->termination_grace_period_seconds = PODVM_SPEC_DEFAULT_GRACE_SECONDS;
@@ -1097,10 +1092,8 @@ static void
 parse_metadata(Parser *p, JsonObject *metadata, PodvmSpec *spec)
 {
     static const Field fields[] = {
-        { "name", FIELD_KNOWN, NULL },
-        { "uid", FIELD_KNOWN, NULL },
-        { "labels", FIELD_KNOWN, NULL },
-        { "annotations", FIELD_KNOWN, NULL },
+        { "name", FIELD_KNOWN, NULL },        { "uid", FIELD_KNOWN, NULL },
+        { "labels", FIELD_KNOWN, NULL },      { "annotations", FIELD_KNOWN, NULL },
         { "namespace", FIELD_IGNORED, NULL },
     };
     JsonNode *node;
@@ -1281,17 +1274,17 @@ parse_cpu(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
             continue;
         if (read_integer(p, child_path, child, 1, MAX_TOPOLOGY,
                          _("must be a whole number from 1 to 255"), &value)) {
-            *values[i] = (guint) value;
-            product *= (guint64) value;
+            *values[i] = (guint)value;
+            product *= (guint64)value;
         } else {
             topology_ok = FALSE;
         }
     }
     if (topology_ok && product > MAX_TOPOLOGY) {
-        add_problem(p, path,
-                    _("cores x sockets x threads is %" G_GUINT64_FORMAT
-                      ": a pod has at most %d vCPUs"),
-                    product, MAX_TOPOLOGY);
+        add_problem(
+            p, path,
+            _("cores x sockets x threads is %" G_GUINT64_FORMAT ": a pod has at most %d vCPUs"),
+            product, MAX_TOPOLOGY);
     }
 
     child = member(object, "model");
@@ -1391,8 +1384,7 @@ parse_kernel_boot(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
         { "kernelPath", FIELD_KNOWN, NULL },
         { "initrdPath", FIELD_KNOWN, NULL },
         { "kernelArgs", FIELD_KNOWN, NULL },
-        { "container", FIELD_NOT_YET,
-          N_("give host paths in kernelPath and initrdPath instead") },
+        { "container", FIELD_NOT_YET, N_("give host paths in kernelPath and initrdPath instead") },
     };
     JsonObject *object = read_object(p, path, node);
     g_autofree char *kernel_path = path_member(path, "kernelPath");
@@ -1480,7 +1472,7 @@ parse_firmware(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Dom
         const char *serial = read_string(p, child_path, child);
         const guchar *c;
 
-        for (c = (const guchar *) serial; serial != NULL && *c != '\0'; c++) {
+        for (c = (const guchar *)serial; serial != NULL && *c != '\0'; c++) {
             if (*c < 0x20 || *c >= 0x7f)
                 break;
         }
@@ -1589,10 +1581,10 @@ parse_domain(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Domai
 
     /* requests win over limits; memory.guest must agree with whichever is given. */
     {
-        guint64 resources = state->requests_memory != 0 ? state->requests_memory
-                                                        : state->limits_memory;
-        const char *resources_name = state->requests_memory != 0 ? "resources.requests.memory"
-                                                                 : "resources.limits.memory";
+        guint64 resources =
+            state->requests_memory != 0 ? state->requests_memory : state->limits_memory;
+        const char *resources_name =
+            state->requests_memory != 0 ? "resources.requests.memory" : "resources.limits.memory";
 
         if (state->guest_memory != 0 && resources != 0 && state->guest_memory != resources) {
             g_autofree char *guest_path = path_member(memory_path, "guest");
@@ -1673,10 +1665,10 @@ static PodvmSpecApp *
 parse_app(Parser *p, const char *path, JsonNode *node)
 {
     static const Field fields[] = {
-        { "name", FIELD_KNOWN, NULL },     { "image", FIELD_KNOWN, NULL },
-        { "command", FIELD_KNOWN, NULL },  { "args", FIELD_KNOWN, NULL },
-        { "env", FIELD_KNOWN, NULL },      { "workingDir", FIELD_KNOWN, NULL },
-        { "memory", FIELD_KNOWN, NULL },   { "cpus", FIELD_KNOWN, NULL },
+        { "name", FIELD_KNOWN, NULL },    { "image", FIELD_KNOWN, NULL },
+        { "command", FIELD_KNOWN, NULL }, { "args", FIELD_KNOWN, NULL },
+        { "env", FIELD_KNOWN, NULL },     { "workingDir", FIELD_KNOWN, NULL },
+        { "memory", FIELD_KNOWN, NULL },  { "cpus", FIELD_KNOWN, NULL },
     };
     g_autoptr(PodvmSpecApp) app = app_new();
     JsonObject *object = read_object(p, path, node);
@@ -1863,10 +1855,8 @@ typedef struct {
 } RunStrategy;
 
 static const RunStrategy run_strategies[] = {
-    { "Always", PODVM_RESTART_ALWAYS, TRUE },
-    { "RerunOnFailure", PODVM_RESTART_ON_FAILURE, TRUE },
-    { "Once", PODVM_RESTART_NEVER, TRUE },
-    { "Manual", PODVM_RESTART_NEVER, FALSE },
+    { "Always", PODVM_RESTART_ALWAYS, TRUE }, { "RerunOnFailure", PODVM_RESTART_ON_FAILURE, TRUE },
+    { "Once", PODVM_RESTART_NEVER, TRUE },    { "Manual", PODVM_RESTART_NEVER, FALSE },
     { "Halted", PODVM_RESTART_NEVER, FALSE },
 };
 
@@ -1982,8 +1972,8 @@ parse_type(Parser *p, JsonObject *root)
 
     if (api != NULL) {
         gboolean podvm = strcmp(api, API_PODVM_V1) == 0;
-        gboolean kubevirt = strcmp(api, API_KUBEVIRT_V1) == 0 ||
-                            strcmp(api, API_KUBEVIRT_V1ALPHA3) == 0;
+        gboolean kubevirt =
+            strcmp(api, API_KUBEVIRT_V1) == 0 || strcmp(api, API_KUBEVIRT_V1ALPHA3) == 0;
 
         if (!podvm && !kubevirt) {
             g_autofree char *quoted = podvm_quote_for_message(api);
@@ -2077,7 +2067,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Parser, parser_clear)
 static void
 parser_init(Parser *p)
 {
-    p->problems = g_ptr_array_new_with_free_func((GDestroyNotify) podvm_spec_problem_free);
+    p->problems = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_problem_free);
     p->refused = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     p->n_dropped = 0;
     p->restart_policy_given = FALSE;
@@ -2092,7 +2082,7 @@ fail_document(const GError *cause, GPtrArray **out_problems, GError **error)
 
         problem->path = g_strdup("");
         problem->message = g_strdup(cause->message);
-        *out_problems = g_ptr_array_new_with_free_func((GDestroyNotify) podvm_spec_problem_free);
+        *out_problems = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_problem_free);
         g_ptr_array_add(*out_problems, problem);
     }
     g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, cause->message);
@@ -2104,9 +2094,9 @@ parse_root(Parser *p, JsonNode *root, GPtrArray **out_problems, GError **error)
     g_autoptr(PodvmSpec) spec = NULL;
 
     if (!node_depth_ok(root, 0)) {
-        g_autoptr(GError) cause = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
-                                              _("the document is nested deeper than %d levels"),
-                                              MAX_DEPTH);
+        g_autoptr(GError) cause =
+            g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        _("the document is nested deeper than %d levels"), MAX_DEPTH);
         fail_document(cause, out_problems, error);
         return NULL;
     }
@@ -2157,7 +2147,7 @@ podvm_spec_parse_data(const char *data, gssize length, GPtrArray **out_problems,
     g_return_val_if_fail(data != NULL || length == 0, NULL);
     g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
-    size = length < 0 ? strlen(data) : (gsize) length;
+    size = length < 0 ? strlen(data) : (gsize)length;
     if (size > MAX_DOCUMENT_SIZE) {
         local_error = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
                                   _("the document is %" G_GSIZE_FORMAT " bytes long: a pod spec "
@@ -2167,11 +2157,11 @@ podvm_spec_parse_data(const char *data, gssize length, GPtrArray **out_problems,
         return NULL;
     }
     if (!g_utf8_validate_len(data, size, &invalid)) {
-        local_error = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
-                                  *invalid == '\0'
-                                      ? _("the document contains a NUL byte (at byte %ld)")
-                                      : _("the document is not UTF-8 text (at byte %ld)"),
-                                  (long) (invalid - data));
+        local_error =
+            g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        *invalid == '\0' ? _("the document contains a NUL byte (at byte %ld)")
+                                         : _("the document is not UTF-8 text (at byte %ld)"),
+                        (long)(invalid - data));
         fail_document(local_error, out_problems, error);
         return NULL;
     }
@@ -2183,14 +2173,14 @@ podvm_spec_parse_data(const char *data, gssize length, GPtrArray **out_problems,
     }
 
     json = json_parser_new();
-    if (!json_parser_load_from_data(json, data, (gssize) size, &local_error)) {
+    if (!json_parser_load_from_data(json, data, (gssize)size, &local_error)) {
         fail_document(local_error, out_problems, error);
         return NULL;
     }
     root = json_parser_get_root(json);
     if (root == NULL) {
-        local_error = g_error_new_literal(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
-                                          _("the document is empty"));
+        local_error =
+            g_error_new_literal(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, _("the document is empty"));
         fail_document(local_error, out_problems, error);
         return NULL;
     }
@@ -2210,7 +2200,7 @@ add_string_member(JsonBuilder *builder, const char *name, const char *value)
 static int
 compare_keys(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *) a, *(const char *const *) b);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* Keys sorted, so the same spec always gives the same text. */
@@ -2292,8 +2282,7 @@ write_domain(JsonBuilder *b, const PodvmSpec *spec)
         json_builder_end_object(b);
     }
 
-    if (spec->kernel_path != NULL || spec->firmware_uuid != NULL ||
-        spec->firmware_serial != NULL) {
+    if (spec->kernel_path != NULL || spec->firmware_uuid != NULL || spec->firmware_serial != NULL) {
         json_builder_set_member_name(b, "firmware");
         json_builder_begin_object(b);
         if (spec->kernel_path != NULL) {
@@ -2430,8 +2419,8 @@ podvm_spec_resolve_memory(const PodvmSpec *spec)
     for (i = 0; spec->apps != NULL && i < spec->apps->len; i++) {
         const PodvmSpecApp *app = g_ptr_array_index(spec->apps, i);
 
-        total = add_saturated(total, app->memory != 0 ? app->memory
-                                                      : PODVM_SPEC_DEFAULT_APP_MEMORY);
+        total =
+            add_saturated(total, app->memory != 0 ? app->memory : PODVM_SPEC_DEFAULT_APP_MEMORY);
     }
     return total;
 }
@@ -2446,10 +2435,10 @@ podvm_spec_resolve_vcpus(const PodvmSpec *spec, guint host_cpus)
     g_return_val_if_fail(spec != NULL, MAX(host_cpus, 1));
 
     if (spec->cpu_cores != 0 || spec->cpu_sockets != 0 || spec->cpu_threads != 0) {
-        guint64 product = (guint64) MAX(spec->cpu_cores, 1) * MAX(spec->cpu_sockets, 1) *
+        guint64 product = (guint64)MAX(spec->cpu_cores, 1) * MAX(spec->cpu_sockets, 1) *
                           MAX(spec->cpu_threads, 1);
 
-        return (guint) MIN(product, G_MAXUINT);
+        return (guint)MIN(product, G_MAXUINT);
     }
     if (spec->apps == NULL || spec->apps->len == 0)
         return MAX(host_cpus, 1);
@@ -2461,5 +2450,5 @@ podvm_spec_resolve_vcpus(const PodvmSpec *spec, guint host_cpus)
         millicpus = add_saturated(millicpus, app->millicpus);
     }
     cpus = millicpus / 1000 + (millicpus % 1000 != 0 ? 1 : 0);
-    return (guint) CLAMP(cpus, 1, G_MAXUINT);
+    return (guint)CLAMP(cpus, 1, G_MAXUINT);
 }

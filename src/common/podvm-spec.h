@@ -16,7 +16,7 @@ G_BEGIN_DECLS
  */
 
 #define PODVM_SPEC_DEFAULT_APP_MEMORY (128 * 1024 * 1024ULL)
-#define PODVM_SPEC_SYSTEM_MEMORY      (128 * 1024 * 1024ULL)
+#define PODVM_SPEC_SYSTEM_MEMORY (128 * 1024 * 1024ULL)
 #define PODVM_SPEC_DEFAULT_GRACE_SECONDS 30
 
 typedef enum {
@@ -31,14 +31,14 @@ typedef struct {
 } PodvmSpecEnvVar;
 
 typedef struct {
-    char *name;          /* DNS-1123 label, unique in the pod */
-    char *image;         /* "docker://REPO:TAG" or "oci:DIR:TAG" */
-    GStrv command;       /* NULL when unset */
-    GStrv args;          /* NULL when unset */
-    GPtrArray *env;      /* of PodvmSpecEnvVar*; never NULL */
-    char *working_dir;   /* NULL when unset */
-    guint64 memory;      /* bytes; 0 = not given */
-    guint64 millicpus;   /* 0 = not given */
+    char *name;        /* DNS-1123 label, unique in the pod */
+    char *image;       /* "docker://REPO:TAG" or "oci:DIR:TAG" */
+    GStrv command;     /* NULL when unset */
+    GStrv args;        /* NULL when unset */
+    GPtrArray *env;    /* of PodvmSpecEnvVar*; never NULL */
+    char *working_dir; /* NULL when unset */
+    guint64 memory;    /* bytes; 0 = not given */
+    guint64 millicpus; /* 0 = not given */
 } PodvmSpecApp;
 
 typedef struct {
@@ -49,29 +49,29 @@ typedef struct {
     GHashTable *annotations; /* char* -> char*; never NULL */
 
     /* What the document said, for show/round trips. */
-    char *source_kind;       /* "Pod", "VirtualMachineInstance" or "VirtualMachine" */
-    gboolean start_on_create;/* VirtualMachine running/runStrategy; FALSE otherwise */
+    char *source_kind;        /* "Pod", "VirtualMachineInstance" or "VirtualMachine" */
+    gboolean start_on_create; /* VirtualMachine running/runStrategy; FALSE otherwise */
 
     /* spec.domain */
-    guint64 memory;          /* bytes; 0 = not given (apps rule applies) */
-    guint cpu_cores;         /* 0 = not given; */
-    guint cpu_sockets;       /* 0 = not given */
-    guint cpu_threads;       /* 0 = not given */
-    char *cpu_model;         /* NULL = accelerator default */
-    char *machine_type;      /* never NULL after parse: default "q35" */
-    char *kernel_path;       /* firmware.kernelBoot.kernelPath; host path or NULL */
-    char *initrd_path;       /* NULL when unset */
-    char *kernel_args;       /* NULL when unset */
-    char *firmware_uuid;     /* NULL when unset */
-    char *firmware_serial;   /* NULL when unset */
+    guint64 memory;                     /* bytes; 0 = not given (apps rule applies) */
+    guint cpu_cores;                    /* 0 = not given; */
+    guint cpu_sockets;                  /* 0 = not given */
+    guint cpu_threads;                  /* 0 = not given */
+    char *cpu_model;                    /* NULL = accelerator default */
+    char *machine_type;                 /* never NULL after parse: default "q35" */
+    char *kernel_path;                  /* firmware.kernelBoot.kernelPath; host path or NULL */
+    char *initrd_path;                  /* NULL when unset */
+    char *kernel_args;                  /* NULL when unset */
+    char *firmware_uuid;                /* NULL when unset */
+    char *firmware_serial;              /* NULL when unset */
     gboolean autoattach_serial_console; /* default TRUE */
-    gboolean rng;            /* devices.rng present */
+    gboolean rng;                       /* devices.rng present */
 
-    GPtrArray *apps;         /* of PodvmSpecApp*; never NULL */
+    GPtrArray *apps; /* of PodvmSpecApp*; never NULL */
 
     gint64 termination_grace_period_seconds; /* default 30 */
     PodvmRestartPolicy restart_policy;       /* default NEVER */
-    char *hostname;          /* NULL when unset */
+    char *hostname;                          /* NULL when unset */
 } PodvmSpec;
 
 /* One validation problem: "spec.domain.cpu.cores" + "must be at least 1". */

@@ -19,7 +19,7 @@
 
 #include "podvmctl-util.h"
 
-#define KEY_CTRL_A       0x01
+#define KEY_CTRL_A 0x01
 #define KEY_CTRL_BRACKET 0x1d
 
 typedef enum {
@@ -47,14 +47,16 @@ typedef struct {
 
 static gboolean stdin_cb(int fd, GIOCondition condition, gpointer user_data);
 
-static void console_finish(Console *console, ConsoleEnd end)
+static void
+console_finish(Console *console, ConsoleEnd end)
 {
     if (console->end == CONSOLE_END_NONE)
         console->end = end;
     g_main_loop_quit(console->loop);
 }
 
-static void console_fail(Console *console, const char *what, int errnum)
+static void
+console_fail(Console *console, const char *what, int errnum)
 {
     if (console->error == NULL)
         g_set_error(&console->error, G_IO_ERROR, g_io_error_from_errno(errnum), "%s: %s", what,
@@ -65,7 +67,8 @@ static void console_fail(Console *console, const char *what, int errnum)
 static gboolean sock_out_cb(int fd, GIOCondition condition, gpointer user_data);
 
 /* Writes what it can of to_sock; watches for POLLOUT (and holds stdin) for the rest. */
-static void console_flush(Console *console)
+static void
+console_flush(Console *console)
 {
     while (console->to_sock->len > 0) {
         ssize_t n = write(console->sock, console->to_sock->data, console->to_sock->len);
@@ -102,7 +105,8 @@ static void console_flush(Console *console)
         console->stdin_id = g_unix_fd_add(STDIN_FILENO, G_IO_IN, stdin_cb, console);
 }
 
-static gboolean sock_out_cb(int fd, GIOCondition condition, gpointer user_data)
+static gboolean
+sock_out_cb(int fd, GIOCondition condition, gpointer user_data)
 {
     Console *console = user_data;
 
@@ -112,7 +116,8 @@ static gboolean sock_out_cb(int fd, GIOCondition condition, gpointer user_data)
 }
 
 /* Forwards input to to_sock minus the escape sequences; TRUE when the user leaves. */
-static gboolean console_filter_input(Console *console, const guint8 *data, gsize length)
+static gboolean
+console_filter_input(Console *console, const guint8 *data, gsize length)
 {
     for (gsize i = 0; i < length; i++) {
         guint8 byte = data[i];
@@ -136,7 +141,8 @@ static gboolean console_filter_input(Console *console, const guint8 *data, gsize
     return FALSE;
 }
 
-static gboolean stdin_cb(int fd, GIOCondition condition, gpointer user_data)
+static gboolean
+stdin_cb(int fd, GIOCondition condition, gpointer user_data)
 {
     Console *console = user_data;
     guint8 buffer[4096];
@@ -178,7 +184,8 @@ static gboolean stdin_cb(int fd, GIOCondition condition, gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
-static gboolean sock_in_cb(int fd, GIOCondition condition, gpointer user_data)
+static gboolean
+sock_in_cb(int fd, GIOCondition condition, gpointer user_data)
 {
     Console *console = user_data;
     guint8 buffer[65536];
@@ -210,14 +217,16 @@ static gboolean sock_in_cb(int fd, GIOCondition condition, gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
-static gboolean signal_cb(gpointer user_data)
+static gboolean
+signal_cb(gpointer user_data)
 {
     console_finish(user_data, CONSOLE_END_SIGNAL);
     return G_SOURCE_CONTINUE;
 }
 
 /* The pod's phase as podvmd sees it now, or NULL when podvmd does not answer. */
-static char *current_phase(PodvmDBusPod *pod)
+static char *
+current_phase(PodvmDBusPod *pod)
 {
     g_autoptr(GVariant) reply = NULL;
     g_autoptr(GVariant) value = NULL;
@@ -235,7 +244,8 @@ static char *current_phase(PodvmDBusPod *pod)
     return g_variant_dup_string(value, NULL);
 }
 
-int podvmctl_console_attach(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name, gboolean replay)
+int
+podvmctl_console_attach(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name, gboolean replay)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
@@ -319,7 +329,8 @@ int podvmctl_console_attach(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name, 
     return status;
 }
 
-int podvmctl_cmd_console(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_console(PodvmCtl *ctl, int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(PodvmDBusPod) pod = NULL;

@@ -14,7 +14,8 @@
 /* Specs are small; this only stops a wrong file from being sent whole. */
 #define SPEC_MAX_SIZE (16 * 1024 * 1024)
 
-static char *read_stdin(gsize *out_length, GError **error)
+static char *
+read_stdin(gsize *out_length, GError **error)
 {
     g_autoptr(GByteArray) data = g_byte_array_new();
     guint8 buffer[65536];
@@ -47,7 +48,8 @@ static char *read_stdin(gsize *out_length, GError **error)
 }
 
 /* Reads and checks the spec file; the daemon does the real validation. */
-static char *read_spec(const char *path, char **out_name, GError **error)
+static char *
+read_spec(const char *path, char **out_name, GError **error)
 {
     g_autofree char *contents = NULL;
     g_autoptr(JsonNode) root = NULL;
@@ -80,8 +82,7 @@ static char *read_spec(const char *path, char **out_name, GError **error)
     }
 
     if (memchr(contents, '\0', length) != NULL) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is not a text file"),
-                    what);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is not a text file"), what);
         return NULL;
     }
 
@@ -104,14 +105,15 @@ static char *read_spec(const char *path, char **out_name, GError **error)
         return NULL;
     }
 
-    name = podvmctl_json_string(podvmctl_json_object(json_node_get_object(root), "metadata"),
-                                "name");
+    name =
+        podvmctl_json_string(podvmctl_json_object(json_node_get_object(root), "metadata"), "name");
     *out_name = g_strdup(name);
     return g_steal_pointer(&contents);
 }
 
 /* Creates the pod described in @path; sets *@out_pod and *@out_name on success. */
-static int create_pod(PodvmCtl *ctl, const char *path, PodvmDBusPod **out_pod, char **out_name)
+static int
+create_pod(PodvmCtl *ctl, const char *path, PodvmDBusPod **out_pod, char **out_name)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(PodvmDBusPod) pod = NULL;
@@ -144,7 +146,8 @@ static int create_pod(PodvmCtl *ctl, const char *path, PodvmDBusPod **out_pod, c
     return PODVMCTL_EXIT_OK;
 }
 
-int podvmctl_cmd_create(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_create(PodvmCtl *ctl, int argc, char **argv)
 {
     g_autofree char *opt_file = NULL;
     g_autoptr(PodvmDBusPod) pod = NULL;
@@ -169,7 +172,8 @@ int podvmctl_cmd_create(PodvmCtl *ctl, int argc, char **argv)
     return PODVMCTL_EXIT_OK;
 }
 
-int podvmctl_cmd_run(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_run(PodvmCtl *ctl, int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *opt_file = NULL;

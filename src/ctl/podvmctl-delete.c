@@ -6,14 +6,16 @@
 
 #include "podvmctl-util.h"
 
-static gboolean delete_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
+static gboolean
+delete_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
 {
     const gboolean *force = user_data;
 
     return podvm_dbus_pod_call_delete_sync(pod, *force, NULL, error);
 }
 
-int podvmctl_cmd_delete(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_delete(PodvmCtl *ctl, int argc, char **argv)
 {
     gboolean opt_force = FALSE;
     const GOptionEntry entries[] = {

@@ -17,19 +17,21 @@
 
 typedef struct {
     GMainLoop *loop;
-    const char *pod;  /* only this pod's events; NULL: all */
+    const char *pod; /* only this pod's events; NULL: all */
     gboolean json;
-    gboolean away;    /* podvmd left the bus */
-    gboolean closed;  /* the bus connection was lost */
+    gboolean away;   /* podvmd left the bus */
+    gboolean closed; /* the bus connection was lost */
 } EventPrinter;
 
-static const char *or_dash(const char *text)
+static const char *
+or_dash(const char *text)
 {
     return text != NULL && *text != '\0' ? text : "-";
 }
 
-static void event_cb(PodvmDBusManager *manager, const char *pod, const char *type,
-                     const char *details, gpointer user_data)
+static void
+event_cb(PodvmDBusManager *manager, const char *pod, const char *type, const char *details,
+         gpointer user_data)
 {
     EventPrinter *printer = user_data;
     g_autoptr(JsonNode) root = NULL;
@@ -72,7 +74,8 @@ static void event_cb(PodvmDBusManager *manager, const char *pod, const char *typ
     fflush(stdout);
 }
 
-static void name_owner_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
+static void
+name_owner_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
 {
     EventPrinter *printer = user_data;
     g_autofree char *owner = g_dbus_proxy_get_name_owner(G_DBUS_PROXY(object));
@@ -86,8 +89,9 @@ static void name_owner_cb(GObject *object, GParamSpec *pspec, gpointer user_data
     }
 }
 
-static void closed_cb(GDBusConnection *connection, gboolean remote_peer_vanished,
-                      GError *error, gpointer user_data)
+static void
+closed_cb(GDBusConnection *connection, gboolean remote_peer_vanished, GError *error,
+          gpointer user_data)
 {
     EventPrinter *printer = user_data;
 
@@ -95,7 +99,8 @@ static void closed_cb(GDBusConnection *connection, gboolean remote_peer_vanished
     g_main_loop_quit(printer->loop);
 }
 
-static gboolean signal_cb(gpointer user_data)
+static gboolean
+signal_cb(gpointer user_data)
 {
     EventPrinter *printer = user_data;
 
@@ -103,7 +108,8 @@ static gboolean signal_cb(gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
-int podvmctl_cmd_events(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_events(PodvmCtl *ctl, int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
@@ -128,10 +134,10 @@ int podvmctl_cmd_events(PodvmCtl *ctl, int argc, char **argv)
                                   "Each line: TIME POD TYPE PHASE REASON MESSAGE."),
                                 entries, 0, 1, &argc, &argv, &status))
         return status;
-    if (opt_output != NULL && !g_str_equal(opt_output, "text") &&
-        !g_str_equal(opt_output, "json"))
-        return podvmctl_usage_error("events", _("unknown output format '%s'; expected text or "
-                                                "json"),
+    if (opt_output != NULL && !g_str_equal(opt_output, "text") && !g_str_equal(opt_output, "json"))
+        return podvmctl_usage_error("events",
+                                    _("unknown output format '%s'; expected text or "
+                                      "json"),
                                     opt_output);
     printer.json = g_strcmp0(opt_output, "json") == 0;
     if (argc > 1) {

@@ -6,7 +6,8 @@
 
 #include "podvmctl-util.h"
 
-static gboolean start_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
+static gboolean
+start_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
 {
     const gboolean *debug = user_data;
     g_auto(GVariantDict) options = G_VARIANT_DICT_INIT(NULL);
@@ -15,7 +16,8 @@ static gboolean start_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
     return podvm_dbus_pod_call_start_sync(pod, g_variant_dict_end(&options), NULL, error);
 }
 
-int podvmctl_cmd_start(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_start(PodvmCtl *ctl, int argc, char **argv)
 {
     gboolean opt_debug = FALSE;
     const GOptionEntry entries[] = {
@@ -25,16 +27,15 @@ int podvmctl_cmd_start(PodvmCtl *ctl, int argc, char **argv)
     };
 
     /* Start returns once the guest runs: no D-Bus timeout of our own. */
-    return podvmctl_pod_command(ctl, "start",
-                                _("Start a pod and wait until its guest runs."), entries, argc,
-                                argv, PODVMCTL_TIMEOUT_LONG, start_cb, &opt_debug);
+    return podvmctl_pod_command(ctl, "start", _("Start a pod and wait until its guest runs."),
+                                entries, argc, argv, PODVMCTL_TIMEOUT_LONG, start_cb, &opt_debug);
 }
 
 /* --grace: a callback so that a bad value is a usage error like any other. */
 static int stop_grace = -1;
 
-static gboolean parse_grace_cb(const char *option_name, const char *value, gpointer data,
-                               GError **error)
+static gboolean
+parse_grace_cb(const char *option_name, const char *value, gpointer data, GError **error)
 {
     gint64 seconds;
 
@@ -49,12 +50,14 @@ static gboolean parse_grace_cb(const char *option_name, const char *value, gpoin
     return TRUE;
 }
 
-static gboolean stop_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
+static gboolean
+stop_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
 {
     return podvm_dbus_pod_call_stop_sync(pod, stop_grace, NULL, error);
 }
 
-int podvmctl_cmd_stop(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_stop(PodvmCtl *ctl, int argc, char **argv)
 {
     const GOptionEntry entries[] = {
         { "grace", 0, 0, G_OPTION_ARG_CALLBACK, parse_grace_cb,
@@ -71,48 +74,56 @@ int podvmctl_cmd_stop(PodvmCtl *ctl, int argc, char **argv)
                                 entries, argc, argv, PODVMCTL_TIMEOUT_LONG, stop_cb, NULL);
 }
 
-static gboolean kill_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
+static gboolean
+kill_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
 {
     return podvm_dbus_pod_call_kill_sync(pod, NULL, error);
 }
 
-int podvmctl_cmd_kill(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_kill(PodvmCtl *ctl, int argc, char **argv)
 {
-    return podvmctl_pod_command(ctl, "kill", _("Stop a pod's QEMU at once, without a grace "
-                                               "period."),
+    return podvmctl_pod_command(ctl, "kill",
+                                _("Stop a pod's QEMU at once, without a grace "
+                                  "period."),
                                 NULL, argc, argv, PODVMCTL_TIMEOUT_DEFAULT, kill_cb, NULL);
 }
 
-static gboolean pause_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
+static gboolean
+pause_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
 {
     return podvm_dbus_pod_call_pause_sync(pod, NULL, error);
 }
 
-int podvmctl_cmd_pause(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_pause(PodvmCtl *ctl, int argc, char **argv)
 {
-    return podvmctl_pod_command(ctl, "pause", _("Pause a running pod's vCPUs."), NULL, argc,
-                                argv, PODVMCTL_TIMEOUT_DEFAULT, pause_cb, NULL);
+    return podvmctl_pod_command(ctl, "pause", _("Pause a running pod's vCPUs."), NULL, argc, argv,
+                                PODVMCTL_TIMEOUT_DEFAULT, pause_cb, NULL);
 }
 
-static gboolean resume_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
+static gboolean
+resume_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
 {
     return podvm_dbus_pod_call_resume_sync(pod, NULL, error);
 }
 
-int podvmctl_cmd_resume(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_resume(PodvmCtl *ctl, int argc, char **argv)
 {
     return podvmctl_pod_command(ctl, "resume", _("Resume a paused pod."), NULL, argc, argv,
                                 PODVMCTL_TIMEOUT_DEFAULT, resume_cb, NULL);
 }
 
-static gboolean restart_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
+static gboolean
+restart_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
 {
     return podvm_dbus_pod_call_restart_sync(pod, NULL, error);
 }
 
-int podvmctl_cmd_restart(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_restart(PodvmCtl *ctl, int argc, char **argv)
 {
-    return podvmctl_pod_command(ctl, "restart",
-                                _("Stop a pod gracefully and start it again."), NULL, argc, argv,
-                                PODVMCTL_TIMEOUT_LONG, restart_cb, NULL);
+    return podvmctl_pod_command(ctl, "restart", _("Stop a pod gracefully and start it again."),
+                                NULL, argc, argv, PODVMCTL_TIMEOUT_LONG, restart_cb, NULL);
 }

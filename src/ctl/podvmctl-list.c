@@ -9,14 +9,23 @@
 
 #include "podvmctl-util.h"
 
-enum { COL_NAME, COL_PHASE, COL_UPTIME, COL_PID, COL_MEMORY, COL_CPUS, N_COLUMNS };
+enum {
+    COL_NAME,
+    COL_PHASE,
+    COL_UPTIME,
+    COL_PID,
+    COL_MEMORY,
+    COL_CPUS,
+    N_COLUMNS
+};
 
 static const char *const column_titles[N_COLUMNS] = {
     "NAME", "PHASE", "UPTIME", "PID", "MEMORY", "CPUS",
 };
 
 /* "KEY=VALUE" matches that label; "KEY" matches any value. */
-static gboolean pod_matches_labels(JsonObject *pod, GStrv selectors)
+static gboolean
+pod_matches_labels(JsonObject *pod, GStrv selectors)
 {
     JsonObject *labels = podvmctl_json_object(podvmctl_json_object(pod, "metadata"), "labels");
 
@@ -35,7 +44,8 @@ static gboolean pod_matches_labels(JsonObject *pod, GStrv selectors)
     return TRUE;
 }
 
-static gboolean phase_has_qemu(const char *phase)
+static gboolean
+phase_has_qemu(const char *phase)
 {
     static const char *const phases[] = {
         "Starting", "Running", "Paused", "Stopping", "Migrating", "Incoming", NULL,
@@ -44,7 +54,8 @@ static gboolean phase_has_qemu(const char *phase)
     return phase != NULL && g_strv_contains(phases, phase);
 }
 
-static char *format_bytes(gint64 bytes)
+static char *
+format_bytes(gint64 bytes)
 {
     static const char *const units[] = { "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
     const char *unit = NULL;
@@ -57,7 +68,8 @@ static char *format_bytes(gint64 bytes)
 }
 
 /* A quantity as the spec gives it: "512Mi" stays as it is, a number is formatted. */
-static char *quantity_text(JsonObject *object, const char *member)
+static char *
+quantity_text(JsonObject *object, const char *member)
 {
     const char *text = podvmctl_json_string(object, member);
     gint64 bytes;
@@ -70,7 +82,8 @@ static char *quantity_text(JsonObject *object, const char *member)
     return NULL;
 }
 
-static char *memory_text(JsonObject *spec)
+static char *
+memory_text(JsonObject *spec)
 {
     JsonObject *domain = podvmctl_json_object(spec, "domain");
     JsonObject *requests =
@@ -82,7 +95,8 @@ static char *memory_text(JsonObject *spec)
     return text != NULL ? text : g_strdup("-");
 }
 
-static char *cpus_text(JsonObject *spec)
+static char *
+cpus_text(JsonObject *spec)
 {
     JsonObject *cpu = podvmctl_json_object(podvmctl_json_object(spec, "domain"), "cpu");
     gint64 cores = podvmctl_json_int(cpu, "cores", 0);
@@ -91,11 +105,11 @@ static char *cpus_text(JsonObject *spec)
 
     if (cores <= 0 && sockets <= 0 && threads <= 0)
         return g_strdup("-");
-    return g_strdup_printf("%" G_GINT64_FORMAT, MAX(cores, 1) * MAX(sockets, 1) *
-                                                    MAX(threads, 1));
+    return g_strdup_printf("%" G_GINT64_FORMAT, MAX(cores, 1) * MAX(sockets, 1) * MAX(threads, 1));
 }
 
-static char *uptime_text(JsonObject *status, const char *phase, GDateTime *now)
+static char *
+uptime_text(JsonObject *status, const char *phase, GDateTime *now)
 {
     const char *started_at = podvmctl_json_string(status, "startedAt");
     g_autoptr(GDateTime) started = NULL;
@@ -108,7 +122,8 @@ static char *uptime_text(JsonObject *status, const char *phase, GDateTime *now)
     return podvmctl_format_duration(g_date_time_difference(now, started));
 }
 
-static void pod_row(JsonObject *pod, GDateTime *now, char **row)
+static void
+pod_row(JsonObject *pod, GDateTime *now, char **row)
 {
     JsonObject *metadata = podvmctl_json_object(pod, "metadata");
     JsonObject *spec = podvmctl_json_object(pod, "spec");
@@ -126,7 +141,8 @@ static void pod_row(JsonObject *pod, GDateTime *now, char **row)
     row[COL_CPUS] = cpus_text(spec);
 }
 
-static void print_table(GPtrArray *pods)
+static void
+print_table(GPtrArray *pods)
 {
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
@@ -162,7 +178,8 @@ static void print_table(GPtrArray *pods)
     fflush(stdout);
 }
 
-int podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *opt_output = NULL;
@@ -182,18 +199,19 @@ int podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
         { NULL },
     };
 
-    if (!podvmctl_parse_options("list", "", _("List pods."), entries, 0, 0, &argc, &argv,
-                                &status))
+    if (!podvmctl_parse_options("list", "", _("List pods."), entries, 0, 0, &argc, &argv, &status))
         return status;
     if (opt_output != NULL && !g_str_equal(opt_output, "table") &&
         !g_str_equal(opt_output, "json") && !g_str_equal(opt_output, "name"))
-        return podvmctl_usage_error("list", _("unknown output format '%s'; expected table, json "
-                                              "or name"),
+        return podvmctl_usage_error("list",
+                                    _("unknown output format '%s'; expected table, json "
+                                      "or name"),
                                     opt_output);
     for (gsize i = 0; opt_labels != NULL && opt_labels[i] != NULL; i++) {
         if (opt_labels[i][0] == '\0' || opt_labels[i][0] == '=')
-            return podvmctl_usage_error("list", _("bad label selector '%s'; expected KEY=VALUE "
-                                                  "or KEY"),
+            return podvmctl_usage_error("list",
+                                        _("bad label selector '%s'; expected KEY=VALUE "
+                                          "or KEY"),
                                         opt_labels[i]);
     }
 

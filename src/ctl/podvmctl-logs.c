@@ -25,12 +25,13 @@ typedef struct {
     int fd;
     gboolean regular; /* a regular file: pread() at offset; else read() to EOF */
     off_t offset;
-    gboolean eof;     /* read() reached the end (not a regular file) */
+    gboolean eof; /* read() reached the end (not a regular file) */
     GError *error;
 } LogReader;
 
 /* Copies what can be read now; FALSE with reader->error set on failure. */
-static gboolean log_copy(LogReader *reader)
+static gboolean
+log_copy(LogReader *reader)
 {
     char buffer[65536];
 
@@ -62,7 +63,8 @@ static gboolean log_copy(LogReader *reader)
     }
 }
 
-static gboolean follow_tick_cb(gpointer user_data)
+static gboolean
+follow_tick_cb(gpointer user_data)
 {
     LogReader *reader = user_data;
     struct stat st;
@@ -76,7 +78,8 @@ static gboolean follow_tick_cb(gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
-static gboolean follow_fd_cb(int fd, GIOCondition condition, gpointer user_data)
+static gboolean
+follow_fd_cb(int fd, GIOCondition condition, gpointer user_data)
 {
     LogReader *reader = user_data;
 
@@ -87,7 +90,8 @@ static gboolean follow_fd_cb(int fd, GIOCondition condition, gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
-static gboolean follow_signal_cb(gpointer user_data)
+static gboolean
+follow_signal_cb(gpointer user_data)
 {
     LogReader *reader = user_data;
 
@@ -95,7 +99,8 @@ static gboolean follow_signal_cb(gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
-static gboolean log_follow(LogReader *reader)
+static gboolean
+log_follow(LogReader *reader)
 {
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
     guint sigint_id;
@@ -123,7 +128,8 @@ static gboolean log_follow(LogReader *reader)
     return reader->error == NULL;
 }
 
-int podvmctl_cmd_logs(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_logs(PodvmCtl *ctl, int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(PodvmDBusPod) pod = NULL;

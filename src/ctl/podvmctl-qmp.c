@@ -13,7 +13,8 @@
 #include "podvmctl-util.h"
 
 /* The command as podvmd takes it, or NULL with a message for the user. */
-static char *qmp_command(const char *text, GError **error)
+static char *
+qmp_command(const char *text, GError **error)
 {
     g_autoptr(JsonNode) root = NULL;
     JsonObject *object;
@@ -63,7 +64,8 @@ static char *qmp_command(const char *text, GError **error)
     return json_to_string(root, FALSE);
 }
 
-int podvmctl_cmd_qmp(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_qmp(PodvmCtl *ctl, int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(PodvmDBusPod) pod = NULL;

@@ -7,7 +7,8 @@
 #include "podvmctl-util.h"
 
 /* Copies @member of @from into @to, or null when @from lacks it. */
-static void copy_member(JsonObject *to, JsonObject *from, const char *member)
+static void
+copy_member(JsonObject *to, JsonObject *from, const char *member)
 {
     JsonNode *node = from != NULL ? json_object_get_member(from, member) : NULL;
 
@@ -17,7 +18,8 @@ static void copy_member(JsonObject *to, JsonObject *from, const char *member)
         json_object_set_null_member(to, member);
 }
 
-int podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
+int
+podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *opt_output = NULL;
@@ -37,8 +39,8 @@ int podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
     };
 
     if (!podvmctl_parse_options("show", "NAME",
-                                _("Show a pod's metadata, spec and status as JSON."), entries, 1,
-                                1, &argc, &argv, &status))
+                                _("Show a pod's metadata, spec and status as JSON."), entries, 1, 1,
+                                &argc, &argv, &status))
         return status;
     if (opt_output != NULL && g_str_equal(opt_output, "yaml"))
         return podvmctl_usage_error("show", _("YAML output is not supported yet; use -o json"));

@@ -17,7 +17,8 @@
 
 #define PODVMCTL_ERROR_PREFIX "io.podvm.PodVM1.Error."
 
-int podvmctl_fail_message(const char *format, ...)
+int
+podvmctl_fail_message(const char *format, ...)
 {
     va_list args;
     g_autofree char *message = NULL;
@@ -29,7 +30,8 @@ int podvmctl_fail_message(const char *format, ...)
     return PODVMCTL_EXIT_FAILURE;
 }
 
-int podvmctl_usage_error(const char *command, const char *format, ...)
+int
+podvmctl_usage_error(const char *command, const char *format, ...)
 {
     va_list args;
     g_autofree char *message = NULL;
@@ -45,12 +47,14 @@ int podvmctl_usage_error(const char *command, const char *format, ...)
     return PODVMCTL_EXIT_USAGE;
 }
 
-static const char *bus_name_for_humans(GBusType bus_type)
+static const char *
+bus_name_for_humans(GBusType bus_type)
 {
     return bus_type == G_BUS_TYPE_SESSION ? _("session bus") : _("system bus");
 }
 
-static gboolean error_means_unreachable(const GError *error)
+static gboolean
+error_means_unreachable(const GError *error)
 {
     if (error->domain == G_DBUS_ERROR) {
         switch (error->code) {
@@ -76,7 +80,8 @@ static gboolean error_means_unreachable(const GError *error)
     return g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CLOSED);
 }
 
-int podvmctl_fail(PodvmCtl *ctl, const GError *error)
+int
+podvmctl_fail(PodvmCtl *ctl, const GError *error)
 {
     g_autoptr(GError) stripped = g_error_copy(error);
 
@@ -113,9 +118,10 @@ int podvmctl_fail(PodvmCtl *ctl, const GError *error)
     return PODVMCTL_EXIT_FAILURE;
 }
 
-gboolean podvmctl_parse_options(const char *command, const char *parameter_string,
-                                const char *summary, const GOptionEntry *entries, int min_args,
-                                int max_args, int *argc, char ***argv, int *out_status)
+gboolean
+podvmctl_parse_options(const char *command, const char *parameter_string, const char *summary,
+                       const GOptionEntry *entries, int min_args, int max_args, int *argc,
+                       char ***argv, int *out_status)
 {
     g_autoptr(GOptionContext) context = g_option_context_new(parameter_string);
     g_autoptr(GError) error = NULL;
@@ -133,19 +139,20 @@ gboolean podvmctl_parse_options(const char *command, const char *parameter_strin
 
     positional = *argc - 1;
     if (positional < min_args) {
-        *out_status = podvmctl_usage_error(command, _("missing argument; expected %s"),
-                                           parameter_string);
+        *out_status =
+            podvmctl_usage_error(command, _("missing argument; expected %s"), parameter_string);
         return FALSE;
     }
     if (max_args >= 0 && positional > max_args) {
-        *out_status = podvmctl_usage_error(command, _("unexpected argument '%s'"),
-                                           (*argv)[max_args + 1]);
+        *out_status =
+            podvmctl_usage_error(command, _("unexpected argument '%s'"), (*argv)[max_args + 1]);
         return FALSE;
     }
     return TRUE;
 }
 
-gboolean podvmctl_check_name(const char *command, const char *name, int *out_status)
+gboolean
+podvmctl_check_name(const char *command, const char *name, int *out_status)
 {
     g_autoptr(GError) error = NULL;
 
@@ -160,7 +167,8 @@ gboolean podvmctl_check_name(const char *command, const char *name, int *out_sta
     return TRUE;
 }
 
-PodvmDBusManager *podvmctl_get_manager(PodvmCtl *ctl, GError **error)
+PodvmDBusManager *
+podvmctl_get_manager(PodvmCtl *ctl, GError **error)
 {
     g_autoptr(PodvmDBusManager) manager = NULL;
     g_autofree char *owner = NULL;
@@ -179,9 +187,9 @@ PodvmDBusManager *podvmctl_get_manager(PodvmCtl *ctl, GError **error)
     }
 
     /* Without DO_NOT_AUTO_START the proxy asks the bus to activate podvmd. */
-    manager = podvm_dbus_manager_proxy_new_sync(ctl->connection, G_DBUS_PROXY_FLAGS_NONE,
-                                                PODVMCTL_BUS_NAME, PODVMCTL_MANAGER_PATH, NULL,
-                                                error);
+    manager =
+        podvm_dbus_manager_proxy_new_sync(ctl->connection, G_DBUS_PROXY_FLAGS_NONE,
+                                          PODVMCTL_BUS_NAME, PODVMCTL_MANAGER_PATH, NULL, error);
     if (manager == NULL) {
         ctl->unreachable = TRUE;
         return NULL;
@@ -200,7 +208,8 @@ PodvmDBusManager *podvmctl_get_manager(PodvmCtl *ctl, GError **error)
     return ctl->manager;
 }
 
-PodvmDBusPod *podvmctl_get_pod_at(PodvmCtl *ctl, const char *object_path, GError **error)
+PodvmDBusPod *
+podvmctl_get_pod_at(PodvmCtl *ctl, const char *object_path, GError **error)
 {
     PodvmDBusPod *pod;
 
@@ -214,7 +223,8 @@ PodvmDBusPod *podvmctl_get_pod_at(PodvmCtl *ctl, const char *object_path, GError
     return pod;
 }
 
-PodvmDBusPod *podvmctl_get_pod(PodvmCtl *ctl, const char *name, GError **error)
+PodvmDBusPod *
+podvmctl_get_pod(PodvmCtl *ctl, const char *name, GError **error)
 {
     PodvmDBusManager *manager = podvmctl_get_manager(ctl, error);
     g_autofree char *path = NULL;
@@ -226,9 +236,10 @@ PodvmDBusPod *podvmctl_get_pod(PodvmCtl *ctl, const char *name, GError **error)
     return podvmctl_get_pod_at(ctl, path, error);
 }
 
-int podvmctl_pod_command(PodvmCtl *ctl, const char *command, const char *summary,
-                         const GOptionEntry *entries, int argc, char **argv, int timeout_ms,
-                         PodvmCtlPodCall call, gpointer user_data)
+int
+podvmctl_pod_command(PodvmCtl *ctl, const char *command, const char *summary,
+                     const GOptionEntry *entries, int argc, char **argv, int timeout_ms,
+                     PodvmCtlPodCall call, gpointer user_data)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(PodvmDBusPod) pod = NULL;
@@ -248,7 +259,8 @@ int podvmctl_pod_command(PodvmCtl *ctl, const char *command, const char *summary
     return PODVMCTL_EXIT_OK;
 }
 
-gboolean podvmctl_error_is(const GError *error, const char *reason)
+gboolean
+podvmctl_error_is(const GError *error, const char *reason)
 {
     g_autofree char *remote = NULL;
 
@@ -259,7 +271,8 @@ gboolean podvmctl_error_is(const GError *error, const char *reason)
            g_str_equal(remote + strlen(PODVMCTL_ERROR_PREFIX), reason);
 }
 
-int podvmctl_steal_fd(GVariant *handle, GUnixFDList *fds, const char *method, GError **error)
+int
+podvmctl_steal_fd(GVariant *handle, GUnixFDList *fds, const char *method, GError **error)
 {
     gint32 index;
 
@@ -277,7 +290,8 @@ int podvmctl_steal_fd(GVariant *handle, GUnixFDList *fds, const char *method, GE
     return g_unix_fd_list_get(fds, index, error);
 }
 
-JsonNode *podvmctl_parse_json(const char *text, gssize length, const char *what, GError **error)
+JsonNode *
+podvmctl_parse_json(const char *text, gssize length, const char *what, GError **error)
 {
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) local_error = NULL;
@@ -290,8 +304,8 @@ JsonNode *podvmctl_parse_json(const char *text, gssize length, const char *what,
         return NULL;
     }
     if (!json_parser_load_from_data(parser, text, length, &local_error)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is not valid JSON: %s"),
-                    what, local_error->message);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is not valid JSON: %s"), what,
+                    local_error->message);
         return NULL;
     }
     root = json_parser_steal_root(parser);
@@ -302,7 +316,8 @@ JsonNode *podvmctl_parse_json(const char *text, gssize length, const char *what,
     return root;
 }
 
-void podvmctl_print_json(JsonNode *node, gboolean pretty)
+void
+podvmctl_print_json(JsonNode *node, gboolean pretty)
 {
     g_autofree char *text = json_to_string(node, pretty);
 
@@ -311,7 +326,8 @@ void podvmctl_print_json(JsonNode *node, gboolean pretty)
     fflush(stdout);
 }
 
-JsonObject *podvmctl_json_object(JsonObject *object, const char *member)
+JsonObject *
+podvmctl_json_object(JsonObject *object, const char *member)
 {
     JsonNode *node;
 
@@ -323,7 +339,8 @@ JsonObject *podvmctl_json_object(JsonObject *object, const char *member)
     return json_node_get_object(node);
 }
 
-const char *podvmctl_json_string(JsonObject *object, const char *member)
+const char *
+podvmctl_json_string(JsonObject *object, const char *member)
 {
     JsonNode *node;
 
@@ -336,7 +353,8 @@ const char *podvmctl_json_string(JsonObject *object, const char *member)
     return json_node_get_string(node);
 }
 
-gint64 podvmctl_json_int(JsonObject *object, const char *member, gint64 fallback)
+gint64
+podvmctl_json_int(JsonObject *object, const char *member, gint64 fallback)
 {
     JsonNode *node;
 
@@ -355,7 +373,8 @@ gint64 podvmctl_json_int(JsonObject *object, const char *member, gint64 fallback
     }
 }
 
-gboolean podvmctl_write_all(int fd, const void *data, gsize length, GError **error)
+gboolean
+podvmctl_write_all(int fd, const void *data, gsize length, GError **error)
 {
     const char *p = data;
 
@@ -386,7 +405,8 @@ gboolean podvmctl_write_all(int fd, const void *data, gsize length, GError **err
     return TRUE;
 }
 
-char *podvmctl_format_duration(GTimeSpan span)
+char *
+podvmctl_format_duration(GTimeSpan span)
 {
     gint64 seconds = span / G_TIME_SPAN_SECOND;
 

@@ -39,7 +39,8 @@ static const PodvmCtlCommand commands[] = {
     { "qmp", podvmctl_cmd_qmp, N_("Send a QMP command to a pod's QEMU (expert)") },
 };
 
-static const PodvmCtlCommand *find_command(const char *name)
+static const PodvmCtlCommand *
+find_command(const char *name)
 {
     for (gsize i = 0; i < G_N_ELEMENTS(commands); i++) {
         if (g_str_equal(commands[i].name, name))
@@ -48,7 +49,8 @@ static const PodvmCtlCommand *find_command(const char *name)
     return NULL;
 }
 
-static char *commands_description(void)
+static char *
+commands_description(void)
 {
     GString *text = g_string_new(_("Commands:"));
 
@@ -62,13 +64,15 @@ static char *commands_description(void)
     return g_string_free(text, FALSE);
 }
 
-static void ctl_clear(PodvmCtl *ctl)
+static void
+ctl_clear(PodvmCtl *ctl)
 {
     g_clear_object(&ctl->manager);
     g_clear_object(&ctl->connection);
 }
 
-static int run_help(PodvmCtl *ctl, GOptionContext *context, int argc, char **argv)
+static int
+run_help(PodvmCtl *ctl, GOptionContext *context, int argc, char **argv)
 {
     const PodvmCtlCommand *command;
     char *help_argv[] = { NULL, (char *)"--help", NULL };
@@ -91,7 +95,8 @@ static int run_help(PodvmCtl *ctl, GOptionContext *context, int argc, char **arg
     return command->func(ctl, 2, help_argv);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
     g_autoptr(GOptionContext) context = NULL;
     g_autoptr(GError) error = NULL;
@@ -105,8 +110,8 @@ int main(int argc, char **argv)
     gboolean opt_version = FALSE;
     int status;
     const GOptionEntry entries[] = {
-        { "session", 0, 0, G_OPTION_ARG_NONE, &opt_session,
-          N_("Talk to podvmd on the session bus"), NULL },
+        { "session", 0, 0, G_OPTION_ARG_NONE, &opt_session, N_("Talk to podvmd on the session bus"),
+          NULL },
         { "system", 0, 0, G_OPTION_ARG_NONE, &opt_system,
           N_("Talk to podvmd on the system bus (the default)"), NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Print the version and exit"),
@@ -141,8 +146,9 @@ int main(int argc, char **argv)
         if (g_str_equal(bus_env, "session"))
             ctl.bus_type = G_BUS_TYPE_SESSION;
         else if (!g_str_equal(bus_env, "system"))
-            return podvmctl_usage_error(NULL, _("PODVM_BUS is '%s'; expected 'system' or "
-                                                "'session'"),
+            return podvmctl_usage_error(NULL,
+                                        _("PODVM_BUS is '%s'; expected 'system' or "
+                                          "'session'"),
                                         bus_env);
     }
     if (opt_session && opt_system)

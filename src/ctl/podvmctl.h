@@ -7,7 +7,7 @@
 
 G_BEGIN_DECLS
 
-#define PODVMCTL_BUS_NAME     "io.podvm.PodVM1"
+#define PODVMCTL_BUS_NAME "io.podvm.PodVM1"
 #define PODVMCTL_MANAGER_PATH "/io/podvm/PodVM1"
 
 /* Exit statuses of podvmctl. */
@@ -20,14 +20,14 @@ enum {
 
 /* D-Bus timeouts (ms) for ordinary calls and for ones that may wait a grace period. */
 #define PODVMCTL_TIMEOUT_DEFAULT (60 * 1000)
-#define PODVMCTL_TIMEOUT_LONG    G_MAXINT
+#define PODVMCTL_TIMEOUT_LONG G_MAXINT
 
 /* State shared by every subcommand; the connection is made on first use. */
 typedef struct {
-    GBusType bus_type;          /* G_BUS_TYPE_SYSTEM or G_BUS_TYPE_SESSION */
+    GBusType bus_type;           /* G_BUS_TYPE_SYSTEM or G_BUS_TYPE_SESSION */
     GDBusConnection *connection; /* owned; NULL until podvmctl_get_manager() */
-    PodvmDBusManager *manager;  /* owned; NULL until podvmctl_get_manager() */
-    gboolean unreachable;       /* the last failure was about reaching podvmd */
+    PodvmDBusManager *manager;   /* owned; NULL until podvmctl_get_manager() */
+    gboolean unreachable;        /* the last failure was about reaching podvmd */
 } PodvmCtl;
 
 /* A subcommand: argv[0] is the command name; returns the exit status. */

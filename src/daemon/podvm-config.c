@@ -99,8 +99,8 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     }
     if (!read_uint(kf, "qemu", "qmp_connect_timeout_ms", &config->qmp_connect_timeout_ms, error) ||
         !read_uint(kf, "qemu", "stop_quit_timeout_ms", &config->stop_quit_timeout_ms, error) ||
-        !read_uint(kf, "daemon", "restart_backoff_initial_ms",
-                   &config->restart_backoff_initial_ms, error) ||
+        !read_uint(kf, "daemon", "restart_backoff_initial_ms", &config->restart_backoff_initial_ms,
+                   error) ||
         !read_uint(kf, "daemon", "restart_backoff_max_ms", &config->restart_backoff_max_ms,
                    error)) {
         g_prefix_error(error, "%s: ", path);
@@ -114,14 +114,14 @@ make_dir(const char *path, int mode, GError **error)
 {
     if (g_mkdir_with_parents(path, mode) != 0) {
         int saved = errno;
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot create directory '%s': %s"),
-                    path, g_strerror(saved));
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot create directory '%s': %s"), path,
+                    g_strerror(saved));
         return FALSE;
     }
     if (g_chmod(path, mode) != 0) {
         int saved = errno;
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot set the mode of '%s': %s"),
-                    path, g_strerror(saved));
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot set the mode of '%s': %s"), path,
+                    g_strerror(saved));
         return FALSE;
     }
     return TRUE;

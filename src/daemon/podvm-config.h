@@ -12,13 +12,13 @@ G_BEGIN_DECLS
  * every pod once loaded.
  */
 typedef struct {
-    char *config_file;   /* what was loaded, or NULL */
-    char *state_dir;     /* durable: pods/NAME/pod.json */
-    char *run_dir;       /* volatile: pods/NAME/{qmp,console}.sock, logs */
+    char *config_file; /* what was loaded, or NULL */
+    char *state_dir;   /* durable: pods/NAME/pod.json */
+    char *run_dir;     /* volatile: pods/NAME/{qmp,console}.sock, logs */
     char *qemu_binary;
     PodvmAccel accel_requested;
-    PodvmAccel accel;    /* resolved: KVM or TCG */
-    char *accel_why;     /* one sentence for the log */
+    PodvmAccel accel; /* resolved: KVM or TCG */
+    char *accel_why;  /* one sentence for the log */
     gboolean session_bus;
     guint host_cpus;
     guint qmp_connect_timeout_ms;

@@ -15,7 +15,7 @@ typedef struct {
     GSocket *socket;
     GSource *read_source;
     GSource *write_source;
-    GByteArray *pending;   /* not yet written */
+    GByteArray *pending; /* not yet written */
     gboolean is_qemu;
 } Peer;
 
@@ -173,8 +173,7 @@ peer_readable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
         for (guint i = self->clients->len; i > 0; i--) {
             Peer *client = g_ptr_array_index(self->clients, i - 1);
             if (!peer_send(client, buf, (gsize)n)) {
-                g_debug("console client of pod '%s' fell behind; disconnecting it",
-                        self->pod_name);
+                g_debug("console client of pod '%s' fell behind; disconnecting it", self->pod_name);
                 g_ptr_array_remove_index(self->clients, i - 1);
             }
         }

@@ -397,8 +397,8 @@ podvm_dbus_front_class_init(PodvmDBusFrontClass *klass)
 static void
 podvm_dbus_front_init(PodvmDBusFront *self)
 {
-    self->entries = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          (GDestroyNotify)entry_free);
+    self->entries =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)entry_free);
 }
 
 PodvmDBusFront *

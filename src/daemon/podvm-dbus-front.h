@@ -22,8 +22,7 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE(PodvmDBusFront, podvm_dbus_front, PODVM, DBUS_FRONT, GObject)
 
 PodvmDBusFront *podvm_dbus_front_new(PodvmManager *manager);
-gboolean podvm_dbus_front_export(PodvmDBusFront *self, GDBusConnection *connection,
-                                 GError **error);
+gboolean podvm_dbus_front_export(PodvmDBusFront *self, GDBusConnection *connection, GError **error);
 
 /* "/io/podvm/PodVM1/pod/web_2d1" for "web-1". */
 char *podvm_dbus_pod_path(const char *name);

@@ -14,7 +14,12 @@ struct _PodvmManager {
 
 G_DEFINE_FINAL_TYPE(PodvmManager, podvm_manager, G_TYPE_OBJECT)
 
-enum { SIGNAL_POD_ADDED, SIGNAL_POD_REMOVED, SIGNAL_EVENT, N_SIGNALS };
+enum {
+    SIGNAL_POD_ADDED,
+    SIGNAL_POD_REMOVED,
+    SIGNAL_EVENT,
+    N_SIGNALS
+};
 static guint signals[N_SIGNALS];
 
 static void
@@ -32,8 +37,8 @@ podvm_manager_class_init(PodvmManagerClass *klass)
     G_OBJECT_CLASS(klass)->finalize = podvm_manager_finalize;
 
     signals[SIGNAL_POD_ADDED] =
-        g_signal_new("pod-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
-                     NULL, G_TYPE_NONE, 1, PODVM_TYPE_POD);
+        g_signal_new("pod-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                     G_TYPE_NONE, 1, PODVM_TYPE_POD);
     signals[SIGNAL_POD_REMOVED] =
         g_signal_new("pod-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                      NULL, G_TYPE_NONE, 1, PODVM_TYPE_POD);

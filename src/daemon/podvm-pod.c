@@ -20,7 +20,7 @@
 #include "podvm-store.h"
 
 /* Fixed fd numbers of the listening sockets inside QEMU. */
-#define QMP_CHILD_FD     3
+#define QMP_CHILD_FD 3
 #define CONSOLE_CHILD_FD 4
 
 /* A pod that ran this long is no longer crash looping: back-off resets. */
@@ -28,9 +28,8 @@
 /* From this many restarts on, waiting to restart is called CrashLoopBackOff. */
 #define CRASH_LOOP_RESTARTS 3
 
-#define pod_log(self, level, ...)                                                                  \
-    g_log_structured(G_LOG_DOMAIN, level, "PODVM_POD", (self)->spec->name, "MESSAGE",           \
-                     __VA_ARGS__)
+#define pod_log(self, level, ...) \
+    g_log_structured(G_LOG_DOMAIN, level, "PODVM_POD", (self)->spec->name, "MESSAGE", __VA_ARGS__)
 
 typedef struct {
     PodvmPodOp op;
@@ -74,7 +73,7 @@ struct _PodvmPod {
     gint64 running_since_us;
 
     /* operations */
-    GQueue queue;  /* of GTask*, waiting */
+    GQueue queue; /* of GTask*, waiting */
     GTask *current;
     GTask *exit_task; /* the operation waiting for QEMU to exit */
     ExitContinuation exit_continuation;
@@ -88,7 +87,12 @@ struct _PodvmPod {
 
 G_DEFINE_FINAL_TYPE(PodvmPod, podvm_pod, G_TYPE_OBJECT)
 
-enum { SIGNAL_CHANGED, SIGNAL_EVENT, SIGNAL_DELETED, N_SIGNALS };
+enum {
+    SIGNAL_CHANGED,
+    SIGNAL_EVENT,
+    SIGNAL_DELETED,
+    N_SIGNALS
+};
 static guint signals[N_SIGNALS];
 
 static void run_next(PodvmPod *self);
@@ -252,8 +256,8 @@ save_or_log(PodvmPod *self, PodvmStoreMode mode)
     g_autoptr(GError) error = NULL;
 
     if (!save(self, mode, &error))
-        pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': cannot store its state: %s",
-                self->spec->name, error->message);
+        pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': cannot store its state: %s", self->spec->name,
+                error->message);
 }
 
 static void
@@ -272,8 +276,7 @@ emit_event(PodvmPod *self, const char *type, JsonObject *extra)
 }
 
 /* Logs one step of an operation and publishes it on the event stream. */
-static void
-step(PodvmPod *self, const char *format, ...) G_GNUC_PRINTF(2, 3);
+static void step(PodvmPod *self, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
 static void
 step(PodvmPod *self, const char *format, ...)
@@ -483,8 +486,8 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
     }
     self = pod_new(config, g_steal_pointer(&spec));
 
-    status = json_object_has_member(obj, "status") ? json_object_get_object_member(obj, "status")
-                                                   : NULL;
+    status =
+        json_object_has_member(obj, "status") ? json_object_get_object_member(obj, "status") : NULL;
     if (status != NULL) {
         podvm_phase_from_string(json_object_get_string_member_with_default(status, "phase", ""),
                                 &self->phase);
@@ -497,9 +500,8 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
         if (started != NULL)
             self->started_at = g_date_time_new_from_iso8601(started, NULL);
     }
-    runtime = json_object_has_member(obj, "runtime")
-                  ? json_object_get_object_member(obj, "runtime")
-                  : NULL;
+    runtime = json_object_has_member(obj, "runtime") ? json_object_get_object_member(obj, "runtime")
+                                                     : NULL;
     if (runtime != NULL) {
         self->qemu_pid = (int)json_object_get_int_member_with_default(runtime, "qemuPid", 0);
         self->qemu_start_ticks =
@@ -651,8 +653,8 @@ kill_qemu(PodvmPod *self)
     } else if (self->pidfd >= 0) {
         /* pidfd: never signal a bare pid that may have been reused. */
         if (syscall(SYS_pidfd_send_signal, self->pidfd, SIGKILL, NULL, 0) != 0 && errno != ESRCH)
-            pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': cannot kill QEMU: %s",
-                    self->spec->name, g_strerror(errno));
+            pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': cannot kill QEMU: %s", self->spec->name,
+                    g_strerror(errno));
     }
 }
 
@@ -865,7 +867,7 @@ qmp_for_task(PodvmPod *self, GTask *task, const char *command, guint timeout_ms,
 static int
 listen_unix(const char *path, GError **error)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
     int fd;
 
     if (strlen(path) >= sizeof addr.sun_path) {
@@ -1019,8 +1021,8 @@ start_op(PodvmPod *self, GTask *task)
     g_autofree char *banner = NULL;
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *now_text = g_date_time_format_iso8601(now);
-    PodvmQemuArgvContext ctx = {0};
-    const char *env[] = {"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL};
+    PodvmQemuArgvContext ctx = { 0 };
+    const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
     int qmp_fd = -1, console_fd = -1, log_fd;
 
     if (self->phase != PODVM_PHASE_PENDING && self->phase != PODVM_PHASE_STOPPED &&
@@ -1114,7 +1116,8 @@ quit_timeout_cb(gpointer user_data)
     PodvmPod *self = user_data;
 
     self->quit_timer = 0;
-    step(self, "QEMU did not quit within %u ms; sending SIGKILL", self->config->stop_quit_timeout_ms);
+    step(self, "QEMU did not quit within %u ms; sending SIGKILL",
+         self->config->stop_quit_timeout_ms);
     kill_qemu(self);
     return G_SOURCE_REMOVE;
 }
@@ -1360,16 +1363,16 @@ podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *opti
     g_task_set_task_data(task, data, g_free);
 
     if (self->deleted) {
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
-                                _("pod '%s' was deleted"), self->spec->name);
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND, _("pod '%s' was deleted"),
+                                self->spec->name);
         return;
     }
     if (op == PODVM_POD_OP_KILL) {
         /* Kill does not wait in line: it is what ends a stuck operation. */
         if (self->subprocess == NULL && self->pidfd < 0) {
             g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                    _("pod '%s' is %s; there is nothing to kill"),
-                                    self->spec->name, podvm_phase_to_string(self->phase));
+                                    _("pod '%s' is %s; there is nothing to kill"), self->spec->name,
+                                    podvm_phase_to_string(self->phase));
             return;
         }
         if (self->exit_intent == NULL || self->phase == PODVM_PHASE_STARTING)
@@ -1411,9 +1414,8 @@ podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
     JsonObject *obj = JSON_NODE_HOLDS_OBJECT(command) ? json_node_get_object(command) : NULL;
-    const char *execute = obj != NULL ? json_object_get_string_member_with_default(obj, "execute",
-                                                                                   NULL)
-                                      : NULL;
+    const char *execute =
+        obj != NULL ? json_object_get_string_member_with_default(obj, "execute", NULL) : NULL;
     JsonObject *arguments = obj != NULL && json_object_has_member(obj, "arguments")
                                 ? json_object_get_object_member(obj, "arguments")
                                 : NULL;
@@ -1468,8 +1470,8 @@ podvm_pod_open_console(PodvmPod *self, gboolean replay, GError **error)
 {
     if (self->console == NULL) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                    _("pod '%s' is %s; its console is available while it runs"),
-                    self->spec->name, podvm_phase_to_string(self->phase));
+                    _("pod '%s' is %s; its console is available while it runs"), self->spec->name,
+                    podvm_phase_to_string(self->phase));
         return -1;
     }
     return podvm_console_open_client(self->console, replay, error);
@@ -1486,8 +1488,9 @@ podvm_pod_open_log(PodvmPod *self, GError **error)
             g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
                         _("pod '%s' has no console log yet: it has not run"), self->spec->name);
         } else {
-            g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot open the log of pod '%s': %s"),
-                        self->spec->name, g_strerror(saved));
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO,
+                        _("cannot open the log of pod '%s': %s"), self->spec->name,
+                        g_strerror(saved));
         }
     }
     return fd;
@@ -1523,8 +1526,8 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     }
     if (JSON_NODE_HOLDS_OBJECT(reply))
-        status = json_object_get_string_member_with_default(json_node_get_object(reply), "status",
-                                                            NULL);
+        status =
+            json_object_get_string_member_with_default(json_node_get_object(reply), "status", NULL);
     pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': reconnected to QEMU pid %d (status %s)",
             self->spec->name, self->qemu_pid, status ? status : "unknown");
 
@@ -1598,8 +1601,7 @@ podvm_pod_reconcile_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer
         self->qemu_pid = 0;
         self->qemu_start_ticks = 0;
         if (self->phase == PODVM_PHASE_STOPPING) {
-            set_phase(self, PODVM_PHASE_STOPPED, "Stopped",
-                      _("QEMU exited while podvmd was down"));
+            set_phase(self, PODVM_PHASE_STOPPED, "Stopped", _("QEMU exited while podvmd was down"));
         } else if (console_log_shows_poweroff(self)) {
             set_phase(self, PODVM_PHASE_SUCCEEDED, "GuestShutdown",
                       _("the guest powered off while podvmd was down"));

@@ -82,12 +82,15 @@ typedef enum {
 const char *podvm_pod_op_to_string(PodvmPodOp op);
 
 typedef struct {
-    gboolean debug;       /* start: kernel boot messages on the console */
-    gint grace_seconds;   /* stop: -1 = the spec's terminationGracePeriodSeconds */
-    gboolean force;       /* delete: kill a running QEMU first */
+    gboolean debug;     /* start: kernel boot messages on the console */
+    gint grace_seconds; /* stop: -1 = the spec's terminationGracePeriodSeconds */
+    gboolean force;     /* delete: kill a running QEMU first */
 } PodvmPodOpOptions;
 
-#define PODVM_POD_OP_OPTIONS_INIT {FALSE, -1, FALSE}
+#define PODVM_POD_OP_OPTIONS_INIT \
+    {                             \
+        FALSE, -1, FALSE          \
+    }
 
 /*
  * Runs an operation. Completes when the pod reached the operation's

@@ -53,7 +53,7 @@ podvm_accel_to_string(PodvmAccel accel)
 gboolean
 podvm_accel_from_string(const char *text, PodvmAccel *out_accel, GError **error)
 {
-    static const PodvmAccel accels[] = {PODVM_ACCEL_AUTO, PODVM_ACCEL_KVM, PODVM_ACCEL_TCG};
+    static const PodvmAccel accels[] = { PODVM_ACCEL_AUTO, PODVM_ACCEL_KVM, PODVM_ACCEL_TCG };
 
     for (gsize i = 0; text != NULL && i < G_N_ELEMENTS(accels); i++) {
         if (g_strcmp0(text, podvm_accel_to_string(accels[i])) == 0) {

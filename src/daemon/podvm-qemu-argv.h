@@ -25,13 +25,13 @@ PodvmAccel podvm_accel_detect(const char *kvm_path, const char *cpuinfo_path, ch
 
 /* Everything the argv depends on besides the spec: paths and host facts. */
 typedef struct {
-    const char *qemu_binary;   /* "qemu-system-x86_64" or a path */
-    PodvmAccel accel;          /* KVM or TCG, never AUTO here */
-    const char *uid;           /* the pod's uid: -uuid (query-uuid answers it) */
-    const char *qmp_socket;    /* run_dir/pods/NAME/qmp.sock */
-    const char *console_socket;/* run_dir/pods/NAME/console.sock */
-    const char *console_log;   /* run_dir/pods/NAME/console.log (QEMU's chardev logfile) */
-    const char *pidfile;       /* run_dir/pods/NAME/qemu.pid, or NULL */
+    const char *qemu_binary;    /* "qemu-system-x86_64" or a path */
+    PodvmAccel accel;           /* KVM or TCG, never AUTO here */
+    const char *uid;            /* the pod's uid: -uuid (query-uuid answers it) */
+    const char *qmp_socket;     /* run_dir/pods/NAME/qmp.sock */
+    const char *console_socket; /* run_dir/pods/NAME/console.sock */
+    const char *console_log;    /* run_dir/pods/NAME/console.log (QEMU's chardev logfile) */
+    const char *pidfile;        /* run_dir/pods/NAME/qemu.pid, or NULL */
     /*
      * When > 0: the fd number (in QEMU) of a listening unix socket that
      * podvmd bound to qmp_socket / console_socket before the spawn; the
@@ -42,8 +42,8 @@ typedef struct {
      */
     int qmp_listen_fd;
     int console_listen_fd;
-    guint host_cpus;           /* for the apps rule */
-    gboolean debug;            /* FALSE adds "quiet" to the kernel command line */
+    guint host_cpus; /* for the apps rule */
+    gboolean debug;  /* FALSE adds "quiet" to the kernel command line */
 } PodvmQemuArgvContext;
 
 /*
@@ -59,8 +59,7 @@ typedef struct {
  * when the spec cannot be turned into a VM (for instance no kernelBoot and
  * no disk to boot from).
  */
-GStrv podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx,
-                            GError **error);
+GStrv podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GError **error);
 
 /* Appends ",," escaping of every comma in @value to @out. */
 void podvm_qemu_escape_value(GString *out, const char *value);
@@ -72,7 +71,7 @@ void podvm_qemu_escape_value(GString *out, const char *value);
  * Other machine types get none.
  */
 #define PODVM_QEMU_SPARE_ROOT_PORTS 4
-#define PODVM_QEMU_ROOT_PORT_SLOT   0x10
+#define PODVM_QEMU_ROOT_PORT_SLOT 0x10
 
 /* "q35" or a versioned "pc-q35-X.Y". */
 gboolean podvm_qemu_machine_is_q35(const char *machine_type);

@@ -121,8 +121,8 @@ podvm_store_read_json(const char *path, GError **error)
         st.st_size > PODVM_STORE_MAX_FILE) {
         close(fd);
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO,
-                    _("refusing state file '%s': not a regular file of ours under %d bytes"),
-                    path, PODVM_STORE_MAX_FILE);
+                    _("refusing state file '%s': not a regular file of ours under %d bytes"), path,
+                    PODVM_STORE_MAX_FILE);
         return NULL;
     }
     data = g_malloc(st.st_size + 1);

@@ -39,7 +39,7 @@ static void
 notify_systemd(const char *state)
 {
     const char *socket_path = g_getenv("NOTIFY_SOCKET");
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
     socklen_t length;
     size_t path_length;
     int fd;
@@ -134,21 +134,23 @@ main(int argc, char **argv)
     g_autofree char *qemu = NULL;
     gboolean session = FALSE;
     gboolean version = FALSE;
-    Daemon daemon = {0};
+    Daemon daemon = { 0 };
     guint owner_id;
     GOptionEntry entries[] = {
-        {"session", 0, 0, G_OPTION_ARG_NONE, &session, N_("Use the session bus (for tests)"), NULL},
-        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file, N_("Configuration file"), "FILE"},
-        {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir, N_("Durable state directory"),
-         "DIR"},
-        {"run-dir", 0, 0, G_OPTION_ARG_FILENAME, &run_dir, N_("Runtime directory (sockets)"),
-         "DIR"},
-        {"accel", 0, 0, G_OPTION_ARG_STRING, &accel, N_("Accelerator: auto, kvm or tcg"),
-         "ACCEL"},
-        {"qemu", 0, 0, G_OPTION_ARG_FILENAME, &qemu, N_("QEMU binary"), "PATH"},
-        {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Log debug messages"), NULL},
-        {"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL},
-        {NULL}};
+        { "session", 0, 0, G_OPTION_ARG_NONE, &session, N_("Use the session bus (for tests)"),
+          NULL },
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file, N_("Configuration file"), "FILE" },
+        { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir, N_("Durable state directory"),
+          "DIR" },
+        { "run-dir", 0, 0, G_OPTION_ARG_FILENAME, &run_dir, N_("Runtime directory (sockets)"),
+          "DIR" },
+        { "accel", 0, 0, G_OPTION_ARG_STRING, &accel, N_("Accelerator: auto, kvm or tcg"),
+          "ACCEL" },
+        { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &qemu, N_("QEMU binary"), "PATH" },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Log debug messages"), NULL },
+        { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
+        { NULL }
+    };
 
     setlocale(LC_ALL, "");
     bindtextdomain(GETTEXT_PACKAGE, PODVM_LOCALEDIR);

@@ -91,25 +91,25 @@ static const struct {
     const char *label;
     const char *unit;
 } figure_info[N_FIGURES] = {
-    [FIG_BARE_GREETING] = {"bare_spawn_to_greeting", "bare: spawn -> QMP greeting", "ms"},
-    [FIG_BARE_CONT] = {"bare_spawn_to_cont", "bare: spawn -> negotiated, cont done", "ms"},
-    [FIG_BARE_MARKER] = {"bare_spawn_to_marker", "bare: spawn -> guest marker", "ms"},
-    [FIG_BARE_KILL] = {"bare_sigterm_to_reaped", "bare: SIGTERM -> reaped", "ms"},
-    [FIG_BARE_MANY] = {"bare_10_to_markers", "bare: 10 spawned at once -> all markers", "ms"},
-    [FIG_BARE_MANY_CPU] = {"bare_10_qemu_cpu", "bare: 10 QEMUs' CPU until all markers", "ms"},
-    [FIG_BARE_PAUSE] = {"bare_stop_cont", "bare: QMP stop + cont", "ms"},
-    [FIG_POD_CREATE_START] = {"podvmd_create_start", "podvmd: CreatePod + Start (after cont)",
-                              "ms"},
-    [FIG_POD_START] = {"podvmd_start", "podvmd: Start (returns after cont)", "ms"},
-    [FIG_POD_MARKER] = {"podvmd_start_to_marker", "podvmd: Start -> guest marker", "ms"},
-    [FIG_POD_KILL] = {"podvmd_kill_to_stopped", "podvmd: Kill -> Stopped", "ms"},
-    [FIG_POD_MANY] = {"podvmd_10_to_markers", "podvmd: 10 Start at once -> all markers", "ms"},
-    [FIG_POD_MANY_CPU] = {"podvmd_10_qemu_cpu", "podvmd: 10 QEMUs' CPU until all markers", "ms"},
-    [FIG_POD_MANY_SELF] = {"podvmd_10_own_cpu", "podvmd: own CPU during the 10 starts", "ms"},
-    [FIG_POD_PAUSE] = {"podvmd_pause_resume", "podvmd: Pause + Resume (D-Bus)", "ms"},
-    [FIG_POD_DBUS] = {"podvmd_dbus_round_trip", "podvmd: GetPod round trip (D-Bus only)", "ms"},
-    [FIG_RSS_IDLE] = {"podvmd_rss_idle", "podvmd: VmRSS, no pod", "MiB"},
-    [FIG_RSS_MANY] = {"podvmd_rss_10_pods", "podvmd: VmRSS, 10 pods running", "MiB"},
+    [FIG_BARE_GREETING] = { "bare_spawn_to_greeting", "bare: spawn -> QMP greeting", "ms" },
+    [FIG_BARE_CONT] = { "bare_spawn_to_cont", "bare: spawn -> negotiated, cont done", "ms" },
+    [FIG_BARE_MARKER] = { "bare_spawn_to_marker", "bare: spawn -> guest marker", "ms" },
+    [FIG_BARE_KILL] = { "bare_sigterm_to_reaped", "bare: SIGTERM -> reaped", "ms" },
+    [FIG_BARE_MANY] = { "bare_10_to_markers", "bare: 10 spawned at once -> all markers", "ms" },
+    [FIG_BARE_MANY_CPU] = { "bare_10_qemu_cpu", "bare: 10 QEMUs' CPU until all markers", "ms" },
+    [FIG_BARE_PAUSE] = { "bare_stop_cont", "bare: QMP stop + cont", "ms" },
+    [FIG_POD_CREATE_START] = { "podvmd_create_start", "podvmd: CreatePod + Start (after cont)",
+                               "ms" },
+    [FIG_POD_START] = { "podvmd_start", "podvmd: Start (returns after cont)", "ms" },
+    [FIG_POD_MARKER] = { "podvmd_start_to_marker", "podvmd: Start -> guest marker", "ms" },
+    [FIG_POD_KILL] = { "podvmd_kill_to_stopped", "podvmd: Kill -> Stopped", "ms" },
+    [FIG_POD_MANY] = { "podvmd_10_to_markers", "podvmd: 10 Start at once -> all markers", "ms" },
+    [FIG_POD_MANY_CPU] = { "podvmd_10_qemu_cpu", "podvmd: 10 QEMUs' CPU until all markers", "ms" },
+    [FIG_POD_MANY_SELF] = { "podvmd_10_own_cpu", "podvmd: own CPU during the 10 starts", "ms" },
+    [FIG_POD_PAUSE] = { "podvmd_pause_resume", "podvmd: Pause + Resume (D-Bus)", "ms" },
+    [FIG_POD_DBUS] = { "podvmd_dbus_round_trip", "podvmd: GetPod round trip (D-Bus only)", "ms" },
+    [FIG_RSS_IDLE] = { "podvmd_rss_idle", "podvmd: VmRSS, no pod", "MiB" },
+    [FIG_RSS_MANY] = { "podvmd_rss_10_pods", "podvmd: VmRSS, 10 pods running", "MiB" },
 };
 
 typedef enum {
@@ -125,13 +125,13 @@ static const struct {
     LimitKind kind;
     double limit;
 } targets[] = {
-    {"1 create+start vs spawn->greeting", FIG_POD_CREATE_START, FIG_BARE_GREETING, LIMIT_RATIO,
-     1.5},
-    {"2 start -> guest marker", FIG_POD_MARKER, FIG_BARE_MARKER, LIMIT_RATIO, 1.05},
-    {"3 10 at once -> all markers", FIG_POD_MANY, FIG_BARE_MANY, LIMIT_RATIO, 1.05},
-    {"4 kill->Stopped vs SIGTERM->reaped", FIG_POD_KILL, FIG_BARE_KILL, LIMIT_RATIO, 2.0},
-    {"5 pause+resume vs QMP stop+cont", FIG_POD_PAUSE, FIG_BARE_PAUSE, LIMIT_PLUS, 0.5},
-    {"6 podvmd VmRSS with 10 pods", FIG_RSS_MANY, -1, LIMIT_BELOW, 12.0},
+    { "1 create+start vs spawn->greeting", FIG_POD_CREATE_START, FIG_BARE_GREETING, LIMIT_RATIO,
+      1.5 },
+    { "2 start -> guest marker", FIG_POD_MARKER, FIG_BARE_MARKER, LIMIT_RATIO, 1.05 },
+    { "3 10 at once -> all markers", FIG_POD_MANY, FIG_BARE_MANY, LIMIT_RATIO, 1.05 },
+    { "4 kill->Stopped vs SIGTERM->reaped", FIG_POD_KILL, FIG_BARE_KILL, LIMIT_RATIO, 2.0 },
+    { "5 pause+resume vs QMP stop+cont", FIG_POD_PAUSE, FIG_BARE_PAUSE, LIMIT_PLUS, 0.5 },
+    { "6 podvmd VmRSS with 10 pods", FIG_RSS_MANY, -1, LIMIT_BELOW, 12.0 },
 };
 
 typedef struct {
@@ -256,8 +256,8 @@ crash_handler(int sig)
 static void
 install_crash_handlers(void)
 {
-    struct sigaction action = {0};
-    const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+    struct sigaction action = { 0 };
+    const int fatal[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL };
 
     action.sa_handler = crash_handler;
     sigemptyset(&action.sa_mask);
@@ -540,7 +540,7 @@ static gboolean
 bare_connect_cb(gpointer user_data)
 {
     BareVm *vm = user_data;
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
     g_autoptr(GError) error = NULL;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
@@ -591,7 +591,7 @@ bare_argv(BareVm *vm, const char *name, GError **error)
 {
     g_autofree char *json = podvm_test_guest_spec(name, NULL, NULL, GRACE_SECONDS);
     g_autoptr(PodvmSpec) spec = podvm_spec_parse_data(json, -1, NULL, error);
-    PodvmQemuArgvContext ctx = {0};
+    PodvmQemuArgvContext ctx = { 0 };
 
     if (spec == NULL)
         return NULL;
@@ -616,7 +616,7 @@ bare_vm_spawn(Bench *b, GError **error)
     g_autoptr(BareVm) vm = g_rc_box_new0(BareVm);
     g_autofree char *name = g_strdup_printf("bare-%u", ++b->serial);
     /* Like podvmd: a fixed environment, stdout and stderr to a log file. */
-    const char *env[] = {"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL};
+    const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
     int log_fd;
     gboolean spawned;
 
@@ -1092,7 +1092,7 @@ qmp_call_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 static gboolean
 qmp_run(PodvmQmpClient *qmp, const char *command, GError **error)
 {
-    QmpCall call = {0};
+    QmpCall call = { 0 };
 
     /* The client's own timeout ends the wait. */
     podvm_qmp_client_execute_async(qmp, command, NULL, NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL,
@@ -1528,7 +1528,7 @@ bench_run(Bench *b, GError **error)
 int
 main(int argc, char **argv)
 {
-    Bench bench = {0};
+    Bench bench = { 0 };
     g_autoptr(GError) error = NULL;
     g_autofree char *missing = NULL;
     g_autofree char *json_path = NULL;
