@@ -100,8 +100,22 @@ track_tmpdir(const char *tmpdir, gboolean live)
     }
 }
 
+static PodvmTestDaemon *daemon_new(const char *conf_text);
+
 PodvmTestDaemon *
 podvm_test_daemon_new(void)
+{
+    return daemon_new(NULL);
+}
+
+PodvmTestDaemon *
+podvm_test_daemon_new_with_config(const char *conf_text)
+{
+    return daemon_new(conf_text);
+}
+
+static PodvmTestDaemon *
+daemon_new(const char *conf_text)
 {
     PodvmTestDaemon *daemon;
 
@@ -118,6 +132,13 @@ podvm_test_daemon_new(void)
     daemon->run_dir = g_build_filename(daemon->tmpdir, "run", NULL);
     daemon->log_path = g_build_filename(daemon->tmpdir, "podvmd.log", NULL);
     track_tmpdir(daemon->tmpdir, TRUE);
+    if (conf_text != NULL) {
+        g_autoptr(GError) error = NULL;
+
+        daemon->config_path = g_build_filename(daemon->tmpdir, "podvmd.conf", NULL);
+        g_file_set_contents(daemon->config_path, conf_text, -1, &error);
+        g_assert_no_error(error);
+    }
     daemon->bus = g_test_dbus_new(G_TEST_DBUS_NONE);
     g_test_dbus_up(daemon->bus);
     podvm_test_daemon_start(daemon);
@@ -168,6 +189,7 @@ podvm_test_daemon_free(PodvmTestDaemon *daemon)
     g_free(daemon->state_dir);
     g_free(daemon->run_dir);
     g_free(daemon->log_path);
+    g_free(daemon->config_path);
     g_free(daemon);
 }
 
@@ -188,7 +210,8 @@ podvm_test_daemon_start(PodvmTestDaemon *daemon)
     }
     daemon->process = g_subprocess_launcher_spawn(
         launcher, &error, g_getenv("PODVMD"), "--session", "--verbose", "--accel", "tcg", "--qemu",
-        qemu, "--state-dir", daemon->state_dir, "--run-dir", daemon->run_dir, NULL);
+        qemu, "--state-dir", daemon->state_dir, "--run-dir", daemon->run_dir,
+        daemon->config_path != NULL ? "--config" : NULL, daemon->config_path, NULL);
     g_assert_no_error(error);
 
     daemon->connection =

@@ -22,10 +22,16 @@ typedef struct {
     GSubprocess *process;
     GDBusConnection *connection;
     PodvmDBusManager *manager;
+    char *config_path; /* podvmd --config, or NULL */
 } PodvmTestDaemon;
 
 /* NULL (after g_test_skip) when podvmd cannot be run here. */
 PodvmTestDaemon *podvm_test_daemon_new(void);
+/*
+ * The same, with @conf_text (a podvmd.conf) written to TMPDIR/podvmd.conf
+ * and passed as --config.
+ */
+PodvmTestDaemon *podvm_test_daemon_new_with_config(const char *conf_text);
 void podvm_test_daemon_free(PodvmTestDaemon *daemon);
 
 /* Starts (or restarts) podvmd and waits until it answers on the bus. */

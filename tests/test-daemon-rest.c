@@ -8,6 +8,7 @@
 #include <libsoup/soup.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "podvm-test-daemon.h"
 #include "podvm-test-util.h"
@@ -606,6 +607,641 @@ test_curl(Fixture *f, gconstpointer data)
         ==, "curled");
 }
 
+/* ---- PUT: replacing a stopped pod's spec ------------------------------------------ */
+
+static char *
+dbus_spec_of(Fixture *f, const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(GVariant) reply = NULL;
+    g_autoptr(GVariant) value = NULL;
+
+    podvm_dbus_manager_call_get_pod_sync(f->daemon->manager, name, &path, NULL, &error);
+    g_assert_no_error(error);
+    reply = g_dbus_connection_call_sync(
+        f->daemon->connection, "io.podvm.PodVM1", path, "org.freedesktop.DBus.Properties", "Get",
+        g_variant_new("(ss)", "io.podvm.PodVM1.Pod", "Spec"), G_VARIANT_TYPE("(v)"),
+        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+    g_assert_no_error(error);
+    g_variant_get(reply, "(v)", &value);
+    return g_variant_dup_string(value, NULL);
+}
+
+static char *
+uid_of(Response *r)
+{
+    JsonObject *metadata = json_object_get_object_member(object_of(r), "metadata");
+
+    return g_strdup(json_object_get_string_member(metadata, "uid"));
+}
+
+static void
+test_replace(Fixture *f, gconstpointer data)
+{
+    g_autofree char *uid = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    create_pod(f, "rep", 1);
+    {
+        g_autoptr(Response) r = http(f, "GET", "/v1/pods/rep", NULL);
+        uid = uid_of(r);
+        g_assert_nonnull(uid);
+    }
+    {
+        g_autofree char *spec = podvm_test_guest_spec("rep", "podvm-replaced=1", NULL, 1);
+        g_autoptr(Response) r = http(f, "PUT", "/v1/pods/rep", spec);
+        g_autofree char *new_uid = NULL;
+        g_autofree char *dbus_spec = NULL;
+
+        if (r->status != SOUP_STATUS_OK)
+            g_test_message("replace: %s", r->body);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+        g_assert_nonnull(strstr(r->body, "podvm-replaced=1"));
+        g_assert_cmpstr(phase_of(r), ==, "Pending");
+        new_uid = uid_of(r);
+        g_assert_cmpstr(new_uid, ==, uid);
+        dbus_spec = dbus_spec_of(f, "rep");
+        g_assert_nonnull(strstr(dbus_spec, "podvm-replaced=1"));
+    }
+    {
+        /* The name in the body is the one in the path. */
+        g_autofree char *spec = podvm_test_guest_spec("other", NULL, NULL, 1);
+        g_autoptr(Response) r = http(f, "PUT", "/v1/pods/rep", spec);
+        assert_error(r, 400, "InvalidArgument");
+    }
+    {
+        g_autoptr(Response) r = http(f, "PUT", "/v1/pods/rep", "{\"kind\": \"Pod\"");
+        assert_error(r, 400, "InvalidSpec");
+    }
+    {
+        g_autofree char *spec = podvm_test_guest_spec("nope", NULL, NULL, 1);
+        g_autoptr(Response) r = http(f, "PUT", "/v1/pods/nope", spec);
+        assert_error(r, 404, "NotFound");
+    }
+    /* Stored durably: a restarted daemon has the new spec and the same uid. */
+    podvm_test_daemon_stop(f->daemon);
+    podvm_test_daemon_start(f->daemon);
+    {
+        g_autoptr(Response) r = http(f, "GET", "/v1/pods/rep", NULL);
+        g_autofree char *new_uid = NULL;
+
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+        g_assert_nonnull(strstr(r->body, "podvm-replaced=1"));
+        new_uid = uid_of(r);
+        g_assert_cmpstr(new_uid, ==, uid);
+    }
+    start_pod(f, "rep");
+    {
+        /* The new spec is the one that runs. */
+        g_autoptr(Response) r = http(f, "POST", "/v1/pods/rep/qmp",
+                                     "{\"execute\": \"human-monitor-command\", \"arguments\": "
+                                     "{\"command-line\": \"info status\"}}");
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    }
+    {
+        g_autofree char *spec = podvm_test_guest_spec("rep", NULL, NULL, 1);
+        g_autoptr(Response) r = http(f, "PUT", "/v1/pods/rep", spec);
+        assert_error(r, 409, "Conflict");
+    }
+    {
+        g_autoptr(Response) r = http(f, "POST", "/v1/pods/rep/kill", NULL);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    }
+    {
+        g_autofree char *spec = podvm_test_guest_spec("rep", "podvm-second=1", NULL, 1);
+        g_autoptr(Response) r = http(f, "PUT", "/v1/pods/rep", spec);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+        g_assert_nonnull(strstr(r->body, "podvm-second=1"));
+        g_assert_null(strstr(r->body, "podvm-replaced=1"));
+    }
+}
+
+/* ---- the console WebSocket ------------------------------------------------------- */
+
+typedef struct {
+    SoupWebsocketConnection *ws;
+    GError *error;
+    GString *seen;
+    gboolean closed;
+    guint status; /* of the handshake */
+} WsState;
+
+static void
+ws_connected_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    WsState *state = user_data;
+
+    state->ws = soup_session_websocket_connect_finish(SOUP_SESSION(source), result, &state->error);
+    if (state->error != NULL)
+        state->closed = TRUE;
+}
+
+static void
+ws_message_cb(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
+{
+    WsState *state = user_data;
+
+    g_string_append_len(state->seen, g_bytes_get_data(message, NULL), g_bytes_get_size(message));
+}
+
+static void
+ws_closed_cb(SoupWebsocketConnection *ws, gpointer user_data)
+{
+    WsState *state = user_data;
+
+    state->closed = TRUE;
+}
+
+/* Iterates the main context until @needle was seen (or the WebSocket closed). */
+static gboolean
+ws_wait_for(WsState *state, const char *needle, guint timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    while (g_get_monotonic_time() < deadline) {
+        if (needle != NULL && strstr(state->seen->str, needle) != NULL)
+            return TRUE;
+        if (state->closed)
+            return needle == NULL;
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+    }
+    return FALSE;
+}
+
+static void
+ws_connect(Fixture *f, const char *path, WsState *state)
+{
+    g_autoptr(SoupMessage) msg = new_message("GET", path);
+
+    state->seen = g_string_new(NULL);
+    soup_session_websocket_connect_async(f->session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
+                                         ws_connected_cb, state);
+    while (state->ws == NULL && state->error == NULL)
+        g_main_context_iteration(NULL, TRUE);
+    state->status = soup_message_get_status(msg);
+    if (state->ws != NULL) {
+        g_signal_connect(state->ws, "message", G_CALLBACK(ws_message_cb), state);
+        g_signal_connect(state->ws, "closed", G_CALLBACK(ws_closed_cb), state);
+    }
+}
+
+static void
+ws_state_clear(WsState *state)
+{
+    if (state->ws != NULL)
+        g_signal_handlers_disconnect_by_data(state->ws, state);
+    g_clear_object(&state->ws);
+    g_clear_error(&state->error);
+    if (state->seen != NULL)
+        g_string_free(state->seen, TRUE);
+}
+
+static void
+test_console(Fixture *f, gconstpointer data)
+{
+    if (f->daemon == NULL)
+        return;
+    create_pod(f, "con", 1);
+    {
+        /* Not running: no console. */
+        WsState state = { 0 };
+        ws_connect(f, "/v1/pods/con/console", &state);
+        g_assert_nonnull(state.error);
+        g_assert_cmpuint(state.status, ==, 409);
+        ws_state_clear(&state);
+    }
+    {
+        /* A plain GET is no WebSocket handshake. */
+        g_autoptr(Response) r = http(f, "GET", "/v1/pods/con/console", NULL);
+        assert_error(r, 400, "InvalidArgument");
+    }
+    {
+        WsState state = { 0 };
+        ws_connect(f, "/v1/pods/nope/console", &state);
+        g_assert_nonnull(state.error);
+        g_assert_cmpuint(state.status, ==, 404);
+        ws_state_clear(&state);
+    }
+    start_pod(f, "con");
+    {
+        WsState state = { 0 };
+
+        ws_connect(f, "/v1/pods/con/console", &state);
+        g_assert_no_error(state.error);
+        g_assert_true(ws_wait_for(&state, "PODVM-HEARTBEAT", BOOT_TIMEOUT_MS));
+        soup_websocket_connection_send_text(state.ws, "hello-ws\n");
+        g_assert_true(ws_wait_for(&state, "PODVM-ECHO hello-ws", 30000));
+        {
+            /* The pod goes down: the server closes the WebSocket. */
+            g_autoptr(Response) r = http(f, "POST", "/v1/pods/con/kill", NULL);
+            g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+        }
+        g_assert_true(ws_wait_for(&state, NULL, 30000));
+        g_assert_true(state.closed);
+        ws_state_clear(&state);
+    }
+    {
+        /* The daemon carries on. */
+        g_autoptr(Response) r = http(f, "GET", "/healthz", NULL);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    }
+}
+
+/* ---- idle and slow clients ------------------------------------------------------------ */
+
+static GSocketConnection *
+raw_connect(const char *socket_path)
+{
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) address = g_unix_socket_address_new(socket_path);
+    g_autoptr(GError) error = NULL;
+    GSocketConnection *connection =
+        g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, &error);
+
+    g_assert_no_error(error);
+    /* Reads block at most this long: longer means the server did not hang up. */
+    g_socket_set_timeout(g_socket_connection_get_socket(connection), 10);
+    return connection;
+}
+
+static void
+raw_send(GSocketConnection *connection, const char *text)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(connection)), text,
+                              strlen(text), NULL, NULL, &error);
+    g_assert_no_error(error);
+}
+
+/* Reads until the server closes; returns what came, and how long it took. */
+static char *
+raw_read_to_end(GSocketConnection *connection, gint64 *out_elapsed_us)
+{
+    GString *seen = g_string_new(NULL);
+    gint64 start = g_get_monotonic_time();
+    char buffer[4096];
+    gssize n;
+
+    do {
+        g_autoptr(GError) error = NULL;
+
+        n = g_input_stream_read(g_io_stream_get_input_stream(G_IO_STREAM(connection)), buffer,
+                                sizeof buffer, NULL, &error);
+        g_assert_no_error(error);
+        g_string_append_len(seen, buffer, MAX(n, 0));
+    } while (n > 0);
+    *out_elapsed_us = g_get_monotonic_time() - start;
+    return g_string_free(seen, FALSE);
+}
+
+static void
+test_request_timeout(void)
+{
+    PodvmTestDaemon *daemon =
+        podvm_test_daemon_new_with_config("[rest]\nrequest_timeout_ms=1000\n");
+    g_autofree char *socket_path = NULL;
+    gint64 elapsed;
+
+    if (daemon == NULL)
+        return;
+    socket_path = g_build_filename(daemon->run_dir, "api.sock", NULL);
+    {
+        /* Connects and says nothing. */
+        g_autoptr(GSocketConnection) c = raw_connect(socket_path);
+        g_autofree char *seen = raw_read_to_end(c, &elapsed);
+        g_assert_cmpstr(seen, ==, "");
+        g_assert_cmpint(elapsed, >=, 800 * 1000);
+    }
+    {
+        /* Headers that never end. */
+        g_autoptr(GSocketConnection) c = raw_connect(socket_path);
+        g_autofree char *seen = NULL;
+
+        raw_send(c, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n");
+        seen = raw_read_to_end(c, &elapsed);
+        g_assert_cmpstr(seen, ==, "");
+    }
+    {
+        /* A body that never comes whole. */
+        g_autoptr(GSocketConnection) c = raw_connect(socket_path);
+        g_autofree char *seen = NULL;
+
+        raw_send(c,
+                 "POST /v1/pods HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{\"a\"");
+        seen = raw_read_to_end(c, &elapsed);
+        g_assert_cmpstr(seen, ==, "");
+    }
+    {
+        /* Answered, then idle on a kept-alive connection: closed. */
+        g_autoptr(GSocketConnection) c = raw_connect(socket_path);
+        g_autofree char *seen = NULL;
+
+        raw_send(c, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        seen = raw_read_to_end(c, &elapsed);
+        g_assert_true(g_str_has_prefix(seen, "HTTP/1.1 200"));
+        g_assert_true(g_str_has_suffix(seen, "ok\n"));
+        g_assert_cmpint(elapsed, <, 9 * G_USEC_PER_SEC);
+    }
+    {
+        /* A stream outlives the limit: it was asked for in time. */
+        g_autoptr(GSocketConnection) c = raw_connect(socket_path);
+        g_autofree char *seen = NULL;
+        g_autofree char *spec = podvm_test_guest_spec("late", NULL, NULL, 1);
+        g_autofree char *out = NULL;
+
+        raw_send(c, "GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        g_usleep(2500 * 1000);
+        {
+            g_autofree char *path = g_build_filename(daemon->tmpdir, "late.json", NULL);
+            g_file_set_contents(path, spec, -1, NULL);
+            g_assert_cmpint(podvm_test_ctl(daemon, &out, NULL, "create", "-f", path, NULL), ==, 0);
+        }
+        seen = read_until(g_io_stream_get_input_stream(G_IO_STREAM(c)), "event: Created");
+        g_assert_nonnull(strstr(seen, "event: Created"));
+    }
+    podvm_test_daemon_free(daemon);
+}
+
+/* ---- TCP with a bearer token, TLS ------------------------------------------------ */
+
+#define TEST_TOKEN "s3cret-token-for-tests"
+
+/* A TCP port free right now on 127.0.0.1. */
+static guint16
+free_port(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSocket) socket =
+        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+    g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) address = g_inet_socket_address_new(loopback, 0);
+    g_autoptr(GSocketAddress) bound = NULL;
+
+    g_assert_no_error(error);
+    g_socket_bind(socket, address, TRUE, &error);
+    g_assert_no_error(error);
+    bound = g_socket_get_local_address(socket, &error);
+    g_assert_no_error(error);
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}
+
+typedef struct {
+    char *dir;
+    char *config;
+    char *base_uri;
+    char *cert_path;
+} TcpSetup;
+
+static void
+tcp_setup_free(TcpSetup *t)
+{
+    if (t->dir != NULL)
+        podvm_test_rmrf(t->dir);
+    g_free(t->dir);
+    g_free(t->config);
+    g_free(t->base_uri);
+    g_free(t->cert_path);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(TcpSetup, tcp_setup_free)
+
+/* A token file (with whitespace around the token) and a [rest] section. */
+static void
+tcp_setup_init(TcpSetup *t, gboolean tls)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *token_path = NULL;
+    g_autofree char *key_path = NULL;
+    g_autofree char *tls_lines = NULL;
+    guint16 port = free_port();
+
+    t->dir = podvm_test_mkdtemp();
+    token_path = g_build_filename(t->dir, "token", NULL);
+    g_file_set_contents(token_path, "  " TEST_TOKEN "\n", -1, &error);
+    g_assert_no_error(error);
+    if (tls) {
+        t->cert_path = g_build_filename(t->dir, "cert.pem", NULL);
+        key_path = g_build_filename(t->dir, "key.pem", NULL);
+        tls_lines = g_strdup_printf("tls_cert=%s\ntls_key=%s\n", t->cert_path, key_path);
+    }
+    t->config = g_strdup_printf("[rest]\nlisten=127.0.0.1:%u\ntoken_file=%s\n%s", port, token_path,
+                                tls_lines != NULL ? tls_lines : "");
+    t->base_uri = g_strdup_printf("%s://127.0.0.1:%u", tls ? "https" : "http", port);
+}
+
+static gboolean
+accept_certificate_cb(SoupMessage *msg, GTlsCertificate *certificate, GTlsCertificateFlags errors,
+                      gpointer user_data)
+{
+    return g_tls_certificate_is_same(certificate, user_data);
+}
+
+static guint
+tcp_get(SoupSession *session, const char *uri, const char *authorization, GTlsCertificate *accept,
+        char **out_body, SoupMessageHeaders **out_headers)
+{
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", uri);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) bytes = NULL;
+
+    if (authorization != NULL)
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
+                                     authorization);
+    if (accept != NULL)
+        g_signal_connect(msg, "accept-certificate", G_CALLBACK(accept_certificate_cb), accept);
+    bytes = soup_session_send_and_read(session, msg, NULL, &error);
+    g_assert_no_error(error);
+    if (out_body != NULL)
+        *out_body = g_strndup(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+    if (out_headers != NULL)
+        *out_headers = soup_message_headers_ref(soup_message_get_response_headers(msg));
+    return soup_message_get_status(msg);
+}
+
+static void
+check_token_auth(PodvmTestDaemon *daemon, const char *base_uri, GTlsCertificate *accept)
+{
+    g_autoptr(SoupSession) session = soup_session_new_with_options("timeout", 30, NULL);
+    g_autofree char *healthz = g_strconcat(base_uri, "/healthz", NULL);
+    g_autofree char *pods = g_strconcat(base_uri, "/v1/pods", NULL);
+    g_autofree char *log = NULL;
+
+    {
+        g_autofree char *body = NULL;
+        g_assert_cmpuint(tcp_get(session, healthz, "Bearer " TEST_TOKEN, accept, &body, NULL), ==,
+                         SOUP_STATUS_OK);
+        g_assert_cmpstr(body, ==, "ok\n");
+    }
+    g_assert_cmpuint(tcp_get(session, pods, "Bearer " TEST_TOKEN, accept, NULL, NULL), ==,
+                     SOUP_STATUS_OK);
+    for (guint i = 0; i < 3; i++) {
+        const char *wrong[] = { NULL, "Bearer not-the-token", "Basic " TEST_TOKEN };
+        g_autofree char *body = NULL;
+        g_autoptr(SoupMessageHeaders) headers = NULL;
+
+        g_assert_cmpuint(tcp_get(session, pods, wrong[i], accept, &body, &headers), ==,
+                         SOUP_STATUS_UNAUTHORIZED);
+        g_assert_nonnull(strstr(body, "\"error\""));
+        g_assert_nonnull(strstr(body, "Unauthorized"));
+        g_assert_true(
+            g_str_has_prefix(soup_message_headers_get_one(headers, "WWW-Authenticate"), "Bearer"));
+    }
+    /* The refusals are logged, the token never. */
+    g_file_get_contents(daemon->log_path, &log, NULL, NULL);
+    g_assert_nonnull(strstr(log, "missing or wrong bearer token"));
+    g_assert_null(strstr(log, TEST_TOKEN));
+    g_assert_null(strstr(log, "not-the-token"));
+}
+
+static void
+test_tcp_token(void)
+{
+    g_auto(TcpSetup) t = { 0 };
+    PodvmTestDaemon *daemon;
+
+    tcp_setup_init(&t, FALSE);
+    daemon = podvm_test_daemon_new_with_config(t.config);
+    if (daemon == NULL)
+        return;
+    check_token_auth(daemon, t.base_uri, NULL);
+    {
+        /* The unix socket needs no token. */
+        g_autofree char *path = g_build_filename(daemon->run_dir, "api.sock", NULL);
+        g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
+        g_autoptr(SoupSession) session =
+            soup_session_new_with_options("remote-connectable", address, NULL);
+        g_assert_cmpuint(tcp_get(session, "http://localhost/v1/pods", NULL, NULL, NULL, NULL), ==,
+                         SOUP_STATUS_OK);
+    }
+    podvm_test_daemon_free(daemon);
+}
+
+/* podvmd with this configuration; its exit status and stderr. */
+static int
+run_podvmd(const char *conf_text, char **out_stderr)
+{
+    g_autofree char *dir = podvm_test_mkdtemp();
+    g_autofree char *conf = g_build_filename(dir, "podvmd.conf", NULL);
+    g_autofree char *state = g_build_filename(dir, "state", NULL);
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
+    g_autoptr(GError) error = NULL;
+    const char *argv[] = { g_getenv("PODVMD"), "--session", "--accel",   "tcg", "--config", conf,
+                           "--state-dir",      state,       "--run-dir", run,   NULL };
+    int status = 0;
+
+    g_file_set_contents(conf, conf_text, -1, &error);
+    g_assert_no_error(error);
+    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, out_stderr, &status,
+                 &error);
+    g_assert_no_error(error);
+    podvm_test_rmrf(dir);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void
+test_tcp_needs_token(void)
+{
+    g_autofree char *empty_dir = NULL;
+    g_autofree char *empty = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (g_getenv("PODVMD") == NULL) {
+        g_test_skip("PODVMD is not set: run the tests with `meson test`");
+        return;
+    }
+    {
+        g_autofree char *err = NULL;
+        g_assert_cmpint(run_podvmd("[rest]\nlisten=127.0.0.1:1\n", &err), !=, 0);
+        g_assert_nonnull(strstr(err, "token_file"));
+    }
+    {
+        g_autofree char *err = NULL;
+        g_assert_cmpint(
+            run_podvmd("[rest]\nlisten=127.0.0.1:1\ntoken_file=/nonexistent/token\n", &err), !=, 0);
+        g_assert_nonnull(strstr(err, "cannot read the token"));
+    }
+    empty_dir = podvm_test_mkdtemp();
+    empty = g_build_filename(empty_dir, "token", NULL);
+    g_file_set_contents(empty, " \n\t\n", -1, &error);
+    g_assert_no_error(error);
+    {
+        g_autofree char *conf =
+            g_strdup_printf("[rest]\nlisten=127.0.0.1:1\ntoken_file=%s\n", empty);
+        g_autofree char *err = NULL;
+        g_assert_cmpint(run_podvmd(conf, &err), !=, 0);
+        g_assert_nonnull(strstr(err, "holds no token"));
+    }
+    podvm_test_rmrf(empty_dir);
+}
+
+static void
+test_tls(void)
+{
+    g_autofree char *openssl = g_find_program_in_path("openssl");
+    g_auto(TcpSetup) t = { 0 };
+    g_autoptr(GTlsCertificate) certificate = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *key = NULL;
+    g_autofree char *err = NULL;
+    PodvmTestDaemon *daemon;
+    int status = 0;
+
+    if (openssl == NULL) {
+        g_test_skip("openssl is not installed: no certificate to test TLS with");
+        return;
+    }
+    if (g_getenv("PODVMD") == NULL) {
+        g_test_skip("PODVMD is not set: run the tests with `meson test`");
+        return;
+    }
+    tcp_setup_init(&t, TRUE);
+    key = g_build_filename(t.dir, "key.pem", NULL);
+    {
+        const char *argv[] = { openssl,   "req",   "-x509",         "-newkey",   "rsa:2048",
+                               "-nodes",  "-subj", "/CN=localhost", "-days",     "1",
+                               "-keyout", key,     "-out",          t.cert_path, NULL };
+        g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, &err, &status,
+                     &error);
+        g_assert_no_error(error);
+        if (!g_spawn_check_wait_status(status, NULL)) {
+            g_test_skip("openssl could not make a certificate");
+            g_test_message("openssl: %s", err);
+            return;
+        }
+    }
+    certificate = g_tls_certificate_new_from_file(t.cert_path, &error);
+    g_assert_no_error(error);
+    daemon = podvm_test_daemon_new_with_config(t.config);
+    if (daemon == NULL)
+        return;
+    check_token_auth(daemon, t.base_uri, certificate);
+    {
+        /* Plain HTTP on the TLS port gets no answer. */
+        g_autoptr(SoupSession) session = soup_session_new_with_options("timeout", 10, NULL);
+        g_autofree char *uri = g_strconcat("http", t.base_uri + strlen("https"), "/healthz", NULL);
+        g_autoptr(SoupMessage) msg = soup_message_new("GET", uri);
+        g_autoptr(GBytes) bytes = soup_session_send_and_read(session, msg, NULL, NULL);
+
+        g_assert_cmpuint(soup_message_get_status(msg), !=, SOUP_STATUS_OK);
+    }
+    {
+        /* A certificate the client does not accept: no connection. */
+        g_autoptr(SoupSession) session = soup_session_new_with_options("timeout", 10, NULL);
+        g_autofree char *uri = g_strconcat(t.base_uri, "/healthz", NULL);
+        g_autoptr(SoupMessage) msg = soup_message_new("GET", uri);
+        g_autoptr(GError) tls_error = NULL;
+        g_autoptr(GBytes) bytes = soup_session_send_and_read(session, msg, NULL, &tls_error);
+
+        g_assert_nonnull(tls_error);
+        g_assert_null(bytes);
+    }
+    podvm_test_daemon_free(daemon);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -620,6 +1256,12 @@ main(int argc, char **argv)
     ADD("/podvm/rest/nowait", test_nowait);
     ADD("/podvm/rest/events", test_events);
     ADD("/podvm/rest/log-follow", test_log_follow);
+    ADD("/podvm/rest/replace", test_replace);
+    ADD("/podvm/rest/console", test_console);
 #undef ADD
+    g_test_add_func("/podvm/rest/tcp-token", test_tcp_token);
+    g_test_add_func("/podvm/rest/tcp-needs-token", test_tcp_needs_token);
+    g_test_add_func("/podvm/rest/tls", test_tls);
+    g_test_add_func("/podvm/rest/request-timeout", test_request_timeout);
     return g_test_run();
 }

@@ -5,6 +5,7 @@
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <grp.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "podvm-config-defaults.h"
@@ -25,6 +26,7 @@ podvm_config_new_defaults(void)
     config->stop_quit_timeout_ms = 5000;
     config->restart_backoff_initial_ms = 1000;
     config->restart_backoff_max_ms = 300000;
+    config->rest_request_timeout_ms = 60000;
     return config;
 }
 
@@ -38,6 +40,10 @@ podvm_config_free(PodvmConfig *config)
     g_free(config->run_dir);
     g_free(config->qemu_binary);
     g_free(config->accel_why);
+    g_free(config->rest_listen);
+    g_free(config->rest_token_file);
+    g_free(config->rest_tls_cert);
+    g_free(config->rest_tls_key);
     g_free(config);
 }
 
@@ -90,6 +96,15 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     read_string(kf, "daemon", "state_dir", &config->state_dir);
     read_string(kf, "daemon", "run_dir", &config->run_dir);
     read_string(kf, "qemu", "qemu", &config->qemu_binary);
+    read_string(kf, "rest", "listen", &config->rest_listen);
+    read_string(kf, "rest", "token_file", &config->rest_token_file);
+    read_string(kf, "rest", "tls_cert", &config->rest_tls_cert);
+    read_string(kf, "rest", "tls_key", &config->rest_tls_key);
+    if ((config->rest_tls_cert == NULL) != (config->rest_tls_key == NULL)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s: [rest] tls_cert and tls_key go together"), path);
+        return FALSE;
+    }
     accel = g_key_file_get_string(kf, "qemu", "accel", NULL);
     if (accel != NULL) {
         if (!podvm_accel_from_string(g_strstrip(accel), &config->accel_requested, error)) {
@@ -102,11 +117,39 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
         !read_uint(kf, "daemon", "restart_backoff_initial_ms", &config->restart_backoff_initial_ms,
                    error) ||
         !read_uint(kf, "daemon", "restart_backoff_max_ms", &config->restart_backoff_max_ms,
-                   error)) {
+                   error) ||
+        !read_uint(kf, "rest", "request_timeout_ms", &config->rest_request_timeout_ms, error)) {
         g_prefix_error(error, "%s: ", path);
         return FALSE;
     }
     return TRUE;
+}
+
+char *
+podvm_config_read_rest_token(const PodvmConfig *config, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autofree char *text = NULL;
+    gsize length = 0;
+
+    if (config->rest_token_file == NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("[rest] listen is set but token_file is not: the TCP listener needs a "
+                      "bearer token"));
+        return NULL;
+    }
+    if (!g_file_get_contents(config->rest_token_file, &text, &length, &local)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("[rest] token_file: cannot read the token: %s"), local->message);
+        return NULL;
+    }
+    if (memchr(text, '\0', length) != NULL || *g_strstrip(text) == '\0') {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("[rest] token_file '%s' holds no token"), config->rest_token_file);
+        explicit_bzero(text, length);
+        return NULL;
+    }
+    return g_steal_pointer(&text);
 }
 
 static gboolean

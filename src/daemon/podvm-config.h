@@ -25,6 +25,12 @@ typedef struct {
     guint stop_quit_timeout_ms; /* after 'quit', before SIGKILL */
     guint restart_backoff_initial_ms;
     guint restart_backoff_max_ms;
+    /* [rest]: the optional TCP listener */
+    char *rest_listen;     /* ADDR:PORT, or NULL for the unix socket only */
+    char *rest_token_file; /* holds the bearer token TCP clients must send */
+    char *rest_tls_cert;   /* PEM; TLS on the TCP listener when set with rest_tls_key */
+    char *rest_tls_key;
+    guint rest_request_timeout_ms; /* a request must be read whole within this; 0: no limit */
 } PodvmConfig;
 
 PodvmConfig *podvm_config_new_defaults(void);
@@ -33,6 +39,11 @@ gboolean podvm_config_load_file(PodvmConfig *config, const char *path, gboolean 
                                 GError **error);
 /* Resolves accel=auto (logs why) and makes the directories (0700). */
 gboolean podvm_config_finish(PodvmConfig *config, GError **error);
+/*
+ * The bearer token of the TCP listener: the token file's content without
+ * surrounding whitespace. An error when the file cannot be read or is empty.
+ */
+char *podvm_config_read_rest_token(const PodvmConfig *config, GError **error);
 void podvm_config_free(PodvmConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmConfig, podvm_config_free)
 

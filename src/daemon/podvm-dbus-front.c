@@ -51,15 +51,21 @@ json_to_text(JsonNode *node)
     return json_to_string(node, FALSE);
 }
 
-/* Phase and status change; name, uid and spec are set once (set_identity). */
+/*
+ * Phase and status change; name and uid are set once (set_identity). The
+ * spec changes when it is replaced (the skeleton notifies only real changes).
+ */
 static void
 update_properties(PodEntry *entry)
 {
     g_autoptr(JsonNode) status = podvm_pod_get_status_json(entry->pod);
     g_autofree char *status_text = json_to_text(status);
+    g_autoptr(JsonNode) spec = podvm_spec_to_json(podvm_pod_get_spec(entry->pod));
+    g_autofree char *spec_text = json_to_text(spec);
 
     podvm_dbus_pod_set_phase(entry->iface, podvm_phase_to_string(podvm_pod_get_phase(entry->pod)));
     podvm_dbus_pod_set_status(entry->iface, status_text);
+    podvm_dbus_pod_set_spec(entry->iface, spec_text);
 }
 
 static void

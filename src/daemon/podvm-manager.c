@@ -198,6 +198,23 @@ podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize lengt
 }
 
 PodvmPod *
+podvm_manager_replace_pod(PodvmManager *self, const char *name, const char *spec_json,
+                          gssize length, GPtrArray **out_problems, GError **error)
+{
+    g_autoptr(PodvmSpec) spec = NULL;
+    PodvmPod *pod = podvm_manager_lookup(self, name, error);
+
+    if (pod == NULL)
+        return NULL;
+    spec = podvm_spec_parse_data(spec_json, length, out_problems, error);
+    if (spec == NULL)
+        return NULL;
+    if (!podvm_pod_replace_spec(pod, spec, error))
+        return NULL;
+    return pod;
+}
+
+PodvmPod *
 podvm_manager_lookup(PodvmManager *self, const char *name, GError **error)
 {
     PodvmPod *pod = name != NULL ? g_hash_table_lookup(self->pods, name) : NULL;

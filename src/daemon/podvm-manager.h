@@ -39,6 +39,13 @@ void podvm_manager_load(PodvmManager *self);
 PodvmPod *podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize length,
                                    GPtrArray **out_problems, GError **error);
 
+/*
+ * Replaces the spec of the stopped pod @name with @spec_json (validated as
+ * in podvm_manager_create_pod; see podvm_pod_replace_spec). Returns the pod.
+ */
+PodvmPod *podvm_manager_replace_pod(PodvmManager *self, const char *name, const char *spec_json,
+                                    gssize length, GPtrArray **out_problems, GError **error);
+
 /* NULL with PODVM_ERROR_NOT_FOUND (message names the pod) when absent. */
 PodvmPod *podvm_manager_lookup(PodvmManager *self, const char *name, GError **error);
 

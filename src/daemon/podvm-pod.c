@@ -535,6 +535,50 @@ podvm_pod_get_spec(PodvmPod *self)
     return self->spec;
 }
 
+gboolean
+podvm_pod_replace_spec(PodvmPod *self, const PodvmSpec *spec, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    PodvmSpec *old = self->spec;
+    PodvmSpec *copy;
+
+    if (g_strcmp0(spec->name, self->spec->name) != 0) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("the spec names pod '%s', not '%s'; a pod cannot be renamed"), spec->name,
+                    self->spec->name);
+        return FALSE;
+    }
+    if (self->deleted || podvm_phase_has_qemu(self->phase)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                    _("pod '%s' is %s; its spec can be replaced only while it is stopped"),
+                    self->spec->name, podvm_phase_to_string(self->phase));
+        return FALSE;
+    }
+    if (self->current != NULL || !g_queue_is_empty(&self->queue)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_BUSY,
+                    _("pod '%s' has an operation under way; its spec cannot be replaced now"),
+                    self->spec->name);
+        return FALSE;
+    }
+    copy = podvm_spec_copy(spec);
+    /* The pod keeps its identity. */
+    g_free(copy->uid);
+    copy->uid = g_strdup(old->uid);
+    self->spec = copy;
+    if (!save(self, PODVM_STORE_DURABLE, &local)) {
+        self->spec = old;
+        podvm_spec_free(copy);
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO,
+                    _("pod '%s': cannot store the new spec: %s"), old->name, local->message);
+        return FALSE;
+    }
+    podvm_spec_free(old);
+    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': spec replaced", self->spec->name);
+    emit_event(self, "SpecReplaced", NULL);
+    g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
+    return TRUE;
+}
+
 int
 podvm_pod_get_qemu_pid(PodvmPod *self)
 {

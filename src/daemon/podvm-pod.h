@@ -56,6 +56,13 @@ const char *podvm_pod_get_name(PodvmPod *self);
 const char *podvm_pod_get_uid(PodvmPod *self);
 PodvmPhase podvm_pod_get_phase(PodvmPod *self);
 const PodvmSpec *podvm_pod_get_spec(PodvmPod *self);
+/*
+ * Replaces the spec of a pod without QEMU (Pending, Stopped, Succeeded,
+ * Failed): WRONG_PHASE while QEMU runs, BUSY while an operation is under
+ * way, INVALID_ARGUMENT when @spec names another pod. The uid stays; the
+ * new spec is stored durably before "changed" is emitted.
+ */
+gboolean podvm_pod_replace_spec(PodvmPod *self, const PodvmSpec *spec, GError **error);
 int podvm_pod_get_qemu_pid(PodvmPod *self);
 /* {phase, reason, message, qemuPid, startedAt, restartCount, conditions} */
 JsonNode *podvm_pod_get_status_json(PodvmPod *self);

@@ -34,6 +34,9 @@ struct _PodvmRestFront {
     char *socket_path;         /* to unlink at the end */
     GHashTable *status_counts; /* GUINT_TO_POINTER(status) -> GUINT_TO_POINTER(count) */
     GPtrArray *streams;        /* Stream*: open log and event streams */
+    GBytes *token_digest;      /* SHA-256 of the TCP listener's bearer token, or NULL */
+    GPtrArray *consoles;       /* Console*: open console WebSockets */
+    guint request_timeout_ms;  /* 0: none */
 };
 
 G_DEFINE_FINAL_TYPE(PodvmRestFront, podvm_rest_front, G_TYPE_OBJECT)
@@ -541,6 +544,265 @@ handle_qmp(Request *req)
     podvm_pod_qmp_async(req->pod, command, NULL, qmp_done_cb, request_ref(req));
 }
 
+static void
+handle_replace_pod(Request *req)
+{
+    g_autoptr(GBytes) body = request_body(req);
+    g_autoptr(GPtrArray) problems = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) doc = NULL;
+    gsize size = 0;
+    const char *data = g_bytes_get_data(body, &size);
+    PodvmPod *pod;
+
+    pod = podvm_manager_replace_pod(req->front->manager, req->name, size > 0 ? data : "",
+                                    (gssize)size, &problems, &error);
+    if (pod == NULL) {
+        respond_error_with_problems(req, error, problems);
+        return;
+    }
+    doc = podvm_pod_to_json(pod);
+    respond_json(req, SOUP_STATUS_OK, doc);
+}
+
+/* ---- the console WebSocket ---------------------------------------------------------- */
+
+/* Input from the client waiting to reach the console, at most. */
+#define CONSOLE_MAX_PENDING (1024 * 1024)
+
+/*
+ * One console WebSocket: bytes from the pod's serial console go out as
+ * binary messages; messages (text or binary) from the client go to the
+ * console. Each pending read or write holds a reference.
+ */
+typedef struct {
+    PodvmRestFront *front; /* unowned */
+    char *pod_name;
+    SoupWebsocketConnection *ws;
+    GIOStream *console;
+    GCancellable *cancellable;
+    GQueue pending; /* GBytes* for the console */
+    gsize pending_size;
+    gboolean writing;
+    gboolean closed;
+    gulong message_id;
+    gulong closed_id;
+    char buffer[16 * 1024];
+} Console;
+
+static void
+console_clear(Console *console)
+{
+    g_queue_clear_full(&console->pending, (GDestroyNotify)g_bytes_unref);
+    g_clear_object(&console->cancellable);
+    g_clear_object(&console->console);
+    g_clear_object(&console->ws);
+    g_free(console->pod_name);
+}
+
+static void
+console_release(Console *console)
+{
+    g_rc_box_release_full(console, (GDestroyNotify)console_clear);
+}
+
+/* Ends both sides once; the front drops its reference. */
+static void
+console_end(Console *console, const char *why)
+{
+    if (console->closed)
+        return;
+    console->closed = TRUE;
+    g_debug("REST: console of pod '%s' closed: %s", console->pod_name, why);
+    g_cancellable_cancel(console->cancellable);
+    g_clear_signal_handler(&console->message_id, console->ws);
+    g_clear_signal_handler(&console->closed_id, console->ws);
+    if (soup_websocket_connection_get_state(console->ws) == SOUP_WEBSOCKET_STATE_OPEN) {
+        /* Alive until the closing handshake is over (libsoup bounds it in time). */
+        g_signal_connect(g_object_ref(console->ws), "closed", G_CALLBACK(g_object_unref), NULL);
+        soup_websocket_connection_close(console->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, why);
+    }
+    g_io_stream_close(console->console, NULL, NULL);
+    /* Frees through console_release (the array's reference). */
+    g_ptr_array_remove_fast(console->front->consoles, console);
+}
+
+static void console_read(Console *console);
+
+static void
+console_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Console *console = user_data;
+    g_autoptr(GError) error = NULL;
+    gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
+
+    if (!console->closed) {
+        if (n > 0) {
+            /* While the client closes, its output is dropped (the close ends us soon). */
+            if (soup_websocket_connection_get_state(console->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+                soup_websocket_connection_send_binary(console->ws, console->buffer, (gsize)n);
+            console_read(console);
+        } else {
+            console_end(console, n == 0 ? "the console ended" : error->message);
+        }
+    }
+    console_release(console);
+}
+
+static void
+console_read(Console *console)
+{
+    g_input_stream_read_async(g_io_stream_get_input_stream(console->console), console->buffer,
+                              sizeof console->buffer, G_PRIORITY_DEFAULT, console->cancellable,
+                              console_read_cb, g_rc_box_acquire(console));
+}
+
+static void console_write_next(Console *console);
+
+static void
+console_written_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Console *console = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) done = NULL;
+
+    console->writing = FALSE;
+    if (!console->closed) {
+        if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, NULL, &error)) {
+            console_end(console, error->message);
+        } else {
+            done = g_queue_pop_head(&console->pending);
+            console->pending_size -= g_bytes_get_size(done);
+            console_write_next(console);
+        }
+    }
+    console_release(console);
+}
+
+static void
+console_write_next(Console *console)
+{
+    GBytes *next = g_queue_peek_head(&console->pending);
+    gsize size = 0;
+    const void *data;
+
+    if (console->writing || next == NULL)
+        return;
+    data = g_bytes_get_data(next, &size);
+    console->writing = TRUE;
+    g_output_stream_write_all_async(g_io_stream_get_output_stream(console->console), data, size,
+                                    G_PRIORITY_DEFAULT, console->cancellable, console_written_cb,
+                                    g_rc_box_acquire(console));
+}
+
+static void
+console_message_cb(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
+{
+    Console *console = user_data;
+    gsize size = g_bytes_get_size(message);
+
+    if (size == 0)
+        return;
+    if (console->pending_size + size > CONSOLE_MAX_PENDING) {
+        /* The guest does not read its console: refuse to buffer without bound. */
+        console_end(console, "the client sends faster than the console takes");
+        return;
+    }
+    g_queue_push_tail(&console->pending, g_bytes_ref(message));
+    console->pending_size += size;
+    console_write_next(console);
+}
+
+static void
+console_closed_cb(SoupWebsocketConnection *ws, gpointer user_data)
+{
+    console_end(user_data, "the client closed the WebSocket");
+}
+
+static void console_upgraded_cb(SoupServerMessage *msg, gpointer user_data);
+
+/* The client went away before the upgrade: the console is not needed. */
+static void
+console_unused_cb(SoupServerMessage *msg, gpointer user_data)
+{
+    Console *console = user_data;
+
+    g_signal_handlers_disconnect_by_func(msg, console_upgraded_cb, console);
+    g_signal_handlers_disconnect_by_func(msg, console_unused_cb, console);
+    g_io_stream_close(console->console, NULL, NULL);
+    console_release(console);
+}
+
+/* The 101 answer is out: the connection is ours now. */
+static void
+console_upgraded_cb(SoupServerMessage *msg, gpointer user_data)
+{
+    Console *console = user_data;
+    SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+    g_autoptr(GIOStream) stream = NULL;
+
+    /* Ours from now on: no idle deadline of the HTTP connection applies. */
+    g_object_set_data(G_OBJECT(msg), "podvm-rest-stolen", GINT_TO_POINTER(1));
+    g_signal_handlers_disconnect_by_func(msg, console_upgraded_cb, console);
+    g_signal_handlers_disconnect_by_func(msg, console_unused_cb, console);
+    stream = soup_server_message_steal_connection(msg);
+    if (stream == NULL) {
+        g_io_stream_close(console->console, NULL, NULL);
+        console_release(console);
+        return;
+    }
+    console->ws = soup_websocket_connection_new(
+        stream, soup_server_message_get_uri(msg), SOUP_WEBSOCKET_CONNECTION_SERVER,
+        soup_message_headers_get_one(headers, "Origin"), NULL, NULL);
+    console->cancellable = g_cancellable_new();
+    console->message_id =
+        g_signal_connect(console->ws, "message", G_CALLBACK(console_message_cb), console);
+    console->closed_id =
+        g_signal_connect(console->ws, "closed", G_CALLBACK(console_closed_cb), console);
+    /* The reference of the handshake goes to the front's list. */
+    g_ptr_array_add(console->front->consoles, console);
+    console_read(console);
+}
+
+static void
+handle_console(Request *req)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSocket) socket = NULL;
+    gboolean replay;
+    Console *console;
+    int fd;
+
+    if (!query_boolean(req, "replay", TRUE, &replay) || !lookup_pod(req))
+        return;
+    if (!soup_websocket_server_check_handshake(req->msg, NULL, NULL, NULL, &error)) {
+        respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                          _("the console is a WebSocket; this request is no WebSocket "
+                            "handshake: %s"),
+                          error->message);
+        return;
+    }
+    fd = podvm_pod_open_console(req->pod, replay, &error);
+    if (fd < 0) {
+        respond_error(req, error);
+        return;
+    }
+    socket = g_socket_new_from_fd(fd, &error);
+    if (socket == NULL) {
+        close(fd);
+        respond_error(req, error);
+        return;
+    }
+    if (!soup_websocket_server_process_handshake(req->msg, NULL, NULL, NULL, NULL))
+        return; /* the answer (400) is set */
+    console = g_rc_box_new0(Console);
+    console->front = req->front;
+    console->pod_name = g_strdup(req->name);
+    console->console = G_IO_STREAM(g_socket_connection_factory_create_connection(socket));
+    g_signal_connect(req->msg, "wrote-informational", G_CALLBACK(console_upgraded_cb), console);
+    g_signal_connect(req->msg, "finished", G_CALLBACK(console_unused_cb), console);
+}
+
 /* ---- streams: the log and the event stream --------------------------------------- */
 
 typedef enum {
@@ -892,10 +1154,98 @@ count_status(PodvmRestFront *self, guint status)
                         GUINT_TO_POINTER(GPOINTER_TO_UINT(count) + 1));
 }
 
+/*
+ * Idle and slow clients: from the moment the server waits for a request
+ * (a new connection, or the next request on a kept-alive one) the request
+ * must be read whole, headers and body, within request_timeout_ms, or the
+ * connection is shut down. Answers that stream (log, events, console)
+ * start after the request is read and are not limited.
+ */
+typedef struct {
+    GSocket *socket; /* owned for a request; unowned when the socket holds the deadline */
+    gboolean owned;
+    guint timeout_ms;
+    guint source;
+} Deadline;
+
+static void
+deadline_free(Deadline *deadline)
+{
+    g_clear_handle_id(&deadline->source, g_source_remove);
+    if (deadline->owned)
+        g_clear_object(&deadline->socket);
+    g_free(deadline);
+}
+
+static gboolean
+deadline_cb(gpointer user_data)
+{
+    Deadline *deadline = user_data;
+
+    deadline->source = 0;
+    g_debug("REST: no complete request within %u ms; closing the connection", deadline->timeout_ms);
+    g_socket_shutdown(deadline->socket, TRUE, TRUE, NULL);
+    return G_SOURCE_REMOVE;
+}
+
+static Deadline *
+deadline_new(GSocket *socket, gboolean owned, guint timeout_ms)
+{
+    Deadline *deadline = g_new0(Deadline, 1);
+
+    deadline->socket = owned ? g_object_ref(socket) : socket;
+    deadline->owned = owned;
+    deadline->timeout_ms = timeout_ms;
+    deadline->source = g_timeout_add(timeout_ms, deadline_cb, deadline);
+    return deadline;
+}
+
+static void
+request_started_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+    PodvmRestFront *self = user_data;
+    GSocket *socket = soup_server_message_get_socket(msg);
+
+    if (self->request_timeout_ms == 0 || socket == NULL)
+        return;
+    /* The connection is busy again: its idle deadline gives way to this one. */
+    g_object_set_data(G_OBJECT(socket), "podvm-rest-idle", NULL);
+    g_object_set_data_full(G_OBJECT(msg), "podvm-rest-deadline",
+                           deadline_new(socket, TRUE, self->request_timeout_ms),
+                           (GDestroyNotify)deadline_free);
+}
+
+/*
+ * A kept-alive connection waits for its next request without a message:
+ * the socket holds that deadline (gone with the socket).
+ */
+static void
+arm_idle_deadline(PodvmRestFront *self, SoupServerMessage *msg)
+{
+    GSocket *socket;
+
+    if (self->request_timeout_ms == 0 ||
+        g_object_get_data(G_OBJECT(msg), "podvm-rest-stolen") != NULL)
+        return;
+    socket = soup_server_message_get_socket(msg);
+    if (socket == NULL || g_socket_is_closed(socket))
+        return;
+    g_object_set_data_full(G_OBJECT(socket), "podvm-rest-idle",
+                           deadline_new(socket, FALSE, self->request_timeout_ms),
+                           (GDestroyNotify)deadline_free);
+}
+
+static void
+request_read_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+    g_object_set_data(G_OBJECT(msg), "podvm-rest-deadline", NULL);
+}
+
 static void
 request_finished_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
     count_status(user_data, soup_server_message_get_status(msg));
+    arm_idle_deadline(user_data, msg);
 }
 
 /* ---- the route table ------------------------------------------------------------- */
@@ -908,6 +1258,7 @@ static const PodvmRestRoute routes[] = {
     { "GET", "/v1/pods", handle_list_pods },
     { "POST", "/v1/pods", handle_create_pod },
     { "GET", "/v1/pods/{name}", handle_get_pod },
+    { "PUT", "/v1/pods/{name}", handle_replace_pod },
     { "DELETE", "/v1/pods/{name}", handle_delete },
     { "POST", "/v1/pods/{name}/start", handle_start },
     { "POST", "/v1/pods/{name}/stop", handle_stop },
@@ -916,6 +1267,7 @@ static const PodvmRestRoute routes[] = {
     { "POST", "/v1/pods/{name}/resume", handle_resume },
     { "POST", "/v1/pods/{name}/restart", handle_restart },
     { "GET", "/v1/pods/{name}/log", handle_log },
+    { "GET", "/v1/pods/{name}/console", handle_console },
     { "POST", "/v1/pods/{name}/qmp", handle_qmp },
 };
 
@@ -953,6 +1305,52 @@ route_matches(const char *pattern, const char *path, char **out_name)
     return TRUE;
 }
 
+static GBytes *
+token_digest(const char *token, gsize length)
+{
+    g_autoptr(GChecksum) checksum = g_checksum_new(G_CHECKSUM_SHA256);
+    guint8 digest[32];
+    gsize digest_length = sizeof digest;
+
+    g_checksum_update(checksum, (const guchar *)token, (gssize)length);
+    g_checksum_get_digest(checksum, digest, &digest_length);
+    return g_bytes_new(digest, digest_length);
+}
+
+/*
+ * Requests over TCP carry the bearer token; the unix socket is guarded by
+ * its mode. The digests of both are compared in constant time: neither
+ * the token's length nor its content leaks through timing.
+ */
+static gboolean
+authorized(PodvmRestFront *self, SoupServerMessage *msg)
+{
+    GSocketAddress *local = soup_server_message_get_local_address(msg);
+    const char *header;
+    g_autoptr(GBytes) given = NULL;
+    const guint8 *a, *b;
+    gsize length = 0;
+    guint8 diff = 0;
+
+    if (local == NULL || !G_IS_INET_SOCKET_ADDRESS(local))
+        return TRUE;
+    if (self->token_digest == NULL)
+        return FALSE;
+    header =
+        soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
+    if (header == NULL || g_ascii_strncasecmp(header, "Bearer ", 7) != 0)
+        return FALSE;
+    header += 7;
+    while (*header == ' ')
+        header++;
+    given = token_digest(header, strlen(header));
+    a = g_bytes_get_data(given, &length);
+    b = g_bytes_get_data(self->token_digest, NULL);
+    for (gsize i = 0; i < length; i++)
+        diff |= a[i] ^ b[i];
+    return diff == 0;
+}
+
 static void
 server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
           gpointer user_data)
@@ -968,6 +1366,21 @@ server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
     req->msg = g_object_ref(msg);
     req->query = query != NULL ? g_hash_table_ref(query) : NULL;
     req->finished_id = g_signal_connect(msg, "finished", G_CALLBACK(message_finished_cb), req);
+
+    if (!authorized(self, msg)) {
+        GSocketAddress *peer = soup_server_message_get_remote_address(msg);
+        g_autofree char *who = peer != NULL
+                                   ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(peer))
+                                   : g_strdup("?");
+
+        /* Never the token itself in the log. */
+        g_message("REST: %s %s from %s refused: missing or wrong bearer token", method, path, who);
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+                                     "WWW-Authenticate", "Bearer realm=\"podvm\"");
+        respond_http_error(req, SOUP_STATUS_UNAUTHORIZED, "Unauthorized",
+                           _("a valid bearer token is required"));
+        return;
+    }
 
     for (gsize i = 0; i < G_N_ELEMENTS(routes); i++) {
         g_autofree char *name = NULL;
@@ -1076,6 +1489,7 @@ refuse_body_cb(gpointer user_data)
     message = g_strdup_printf(_("the request body is larger than %u bytes"), PODVM_REST_MAX_BODY);
     doc = error_document(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge", message, NULL);
     json = json_to_string(doc, FALSE);
+    g_object_set_data(G_OBJECT(msg), "podvm-rest-stolen", GINT_TO_POINTER(1));
     stream = soup_server_message_steal_connection(msg);
     if (stream == NULL)
         return G_SOURCE_REMOVE;
@@ -1148,6 +1562,8 @@ podvm_rest_front_dispose(GObject *object)
     }
     if (self->streams != NULL)
         g_ptr_array_set_size(self->streams, 0);
+    while (self->consoles != NULL && self->consoles->len > 0)
+        console_end(g_ptr_array_index(self->consoles, 0), "podvmd stops");
     if (self->socket_path != NULL)
         g_unlink(self->socket_path);
     g_clear_pointer(&self->socket_path, g_free);
@@ -1162,7 +1578,9 @@ podvm_rest_front_finalize(GObject *object)
     PodvmRestFront *self = PODVM_REST_FRONT(object);
 
     g_ptr_array_unref(self->streams);
+    g_ptr_array_unref(self->consoles);
     g_hash_table_unref(self->status_counts);
+    g_clear_pointer(&self->token_digest, g_bytes_unref);
     G_OBJECT_CLASS(podvm_rest_front_parent_class)->finalize(object);
 }
 
@@ -1178,6 +1596,7 @@ podvm_rest_front_init(PodvmRestFront *self)
 {
     self->status_counts = g_hash_table_new(g_direct_hash, g_direct_equal);
     self->streams = g_ptr_array_new_with_free_func((GDestroyNotify)stream_free);
+    self->consoles = g_ptr_array_new_with_free_func((GDestroyNotify)console_release);
 }
 
 PodvmRestFront *
@@ -1186,10 +1605,13 @@ podvm_rest_front_new(PodvmManager *manager)
     PodvmRestFront *self = g_object_new(PODVM_TYPE_REST_FRONT, NULL);
 
     self->manager = g_object_ref(manager);
+    self->request_timeout_ms = podvm_manager_get_config(manager)->rest_request_timeout_ms;
     self->server = soup_server_new("server-header", "podvmd/" PODVM_VERSION " ", NULL);
     soup_server_add_early_handler(self->server, NULL, early_cb, self, NULL);
     soup_server_add_handler(self->server, NULL, server_cb, self, NULL);
     g_signal_connect(self->server, "request-finished", G_CALLBACK(request_finished_cb), self);
+    g_signal_connect(self->server, "request-started", G_CALLBACK(request_started_cb), self);
+    g_signal_connect(self->server, "request-read", G_CALLBACK(request_read_cb), self);
     g_signal_connect(manager, "event", G_CALLBACK(manager_event_cb), self);
     return self;
 }
@@ -1255,5 +1677,56 @@ podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GError **er
     g_free(self->socket_path);
     self->socket_path = g_strdup(path);
     g_message("REST API on unix socket %s", path);
+    return TRUE;
+}
+
+gboolean
+podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const char *token,
+                            const char *tls_cert, const char *tls_key, GError **error)
+{
+    g_autoptr(GInetAddress) inet = NULL;
+    g_autoptr(GSocketAddress) socket_address = NULL;
+    g_autofree char *host = NULL;
+    const char *colon = strrchr(address, ':');
+    SoupServerListenOptions options = 0;
+    char *end = NULL;
+    guint64 port;
+
+    g_return_val_if_fail(token != NULL && token[0] != '\0', FALSE);
+    if (colon != NULL) {
+        host = g_strndup(address, (gsize)(colon - address));
+        if (host[0] == '[' && g_str_has_suffix(host, "]")) {
+            char *inner = g_strndup(host + 1, strlen(host) - 2);
+            g_free(host);
+            host = inner;
+        }
+        inet = g_inet_address_new_from_string(host);
+        port = g_ascii_strtoull(colon + 1, &end, 10);
+    }
+    if (inet == NULL || end == NULL || end == colon + 1 || *end != '\0' || port > 65535) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("[rest] listen: '%s' is not ADDR:PORT with ADDR an IP address"), address);
+        return FALSE;
+    }
+    if (tls_cert != NULL && tls_key != NULL) {
+        g_autoptr(GTlsCertificate) certificate =
+            g_tls_certificate_new_from_files(tls_cert, tls_key, error);
+
+        if (certificate == NULL) {
+            g_prefix_error(error, _("[rest] tls_cert/tls_key: "));
+            return FALSE;
+        }
+        soup_server_set_tls_certificate(self->server, certificate);
+        options |= SOUP_SERVER_LISTEN_HTTPS;
+    }
+    g_clear_pointer(&self->token_digest, g_bytes_unref);
+    self->token_digest = token_digest(token, strlen(token));
+    socket_address = g_inet_socket_address_new(inet, (guint16)port);
+    if (!soup_server_listen(self->server, socket_address, options, error)) {
+        g_prefix_error(error, _("cannot listen on %s: "), address);
+        return FALSE;
+    }
+    g_message("REST API on %s://%s (bearer token required)",
+              (options & SOUP_SERVER_LISTEN_HTTPS) ? "https" : "http", address);
     return TRUE;
 }

@@ -30,6 +30,15 @@ PodvmRestFront *podvm_rest_front_new(PodvmManager *manager);
  */
 gboolean podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GError **error);
 
+/*
+ * Listens on TCP at @address ("ADDR:PORT", ADDR an IP address, IPv6 in
+ * brackets). Every request on it must carry "Authorization: Bearer
+ * @token" (compared in constant time; 401 otherwise). With @tls_cert and
+ * @tls_key (PEM files) it speaks HTTPS. The unix socket needs no token.
+ */
+gboolean podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const char *token,
+                                     const char *tls_cert, const char *tls_key, GError **error);
+
 /* One entry of the route table: "/v1/pods/{name}/start" as in openapi.yaml. */
 typedef struct _PodvmRestRequest PodvmRestRequest;
 typedef void (*PodvmRestHandler)(PodvmRestRequest *request);

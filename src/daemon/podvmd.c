@@ -220,6 +220,25 @@ main(int argc, char **argv)
             return 1;
         }
     }
+    if (config->rest_listen != NULL) {
+        /* TCP only with a token: without one, refuse to start at all. */
+        g_autofree char *token = podvm_config_read_rest_token(config, &error);
+
+        if (token == NULL ||
+            !podvm_rest_front_listen_tcp(daemon.rest, config->rest_listen, token,
+                                         config->rest_tls_cert, config->rest_tls_key, &error)) {
+            g_printerr("podvmd: %s\n", error->message);
+            if (token != NULL)
+                explicit_bzero(token, strlen(token));
+            podvm_manager_detach_all(daemon.manager);
+            g_clear_object(&daemon.rest);
+            g_clear_object(&daemon.front);
+            g_clear_object(&daemon.manager);
+            g_main_loop_unref(daemon.loop);
+            return 1;
+        }
+        explicit_bzero(token, strlen(token));
+    }
 
     g_unix_signal_add(SIGTERM, quit_cb, &daemon);
     g_unix_signal_add(SIGINT, quit_cb, &daemon);
