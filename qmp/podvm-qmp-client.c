@@ -946,6 +946,45 @@ dispatch(PodvmQmpClient *self, JsonObject *message)
     }
 }
 
+/* The value of four hex digits at @at, or -1. */
+static gint
+hex4(const char *data, gsize len, gsize at)
+{
+    gint value = 0;
+
+    if (at + 4 > len)
+        return -1;
+    for (gsize k = at; k < at + 4; k++) {
+        if (!g_ascii_isxdigit(data[k]))
+            return -1;
+        value = value * 16 + g_ascii_xdigit_value(data[k]);
+    }
+    return value;
+}
+
+/* At the backslash of a \\uXXXX escape: checks it (a surrogate comes in a pair) and moves *i
+ * to its last character. */
+static gboolean
+check_unicode_escape(const char *data, gsize len, gsize *i)
+{
+    gint unit = hex4(data, len, *i + 2);
+    gint low;
+
+    if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
+        return FALSE;
+    if (unit < 0xd800 || unit > 0xdbff) {
+        *i += 5;
+        return TRUE;
+    }
+    if (*i + 7 >= len || data[*i + 6] != '\\' || data[*i + 7] != 'u')
+        return FALSE;
+    low = hex4(data, len, *i + 8);
+    if (low < 0xdc00 || low > 0xdfff)
+        return FALSE;
+    *i += 11;
+    return TRUE;
+}
+
 /*
  * Checks that a line is plain JSON text (double-quoted strings, no comments, nothing but
  * numbers and literals between the punctuation), one value, nested at most MAX_DEPTH deep.
@@ -961,16 +1000,28 @@ check_plain_json(const char *data, gsize len, const char **out_reason)
         char c = data[i];
 
         if (in_string) {
-            if (escaped)
+            if (escaped) {
                 escaped = FALSE;
-            else if (c == '\\')
+            } else if (c == '\\' && i + 1 < len && data[i + 1] == 'u') {
+                /* json-glib turns unpaired surrogates into bytes that are not UTF-8. */
+                if (!check_unicode_escape(data, len, &i)) {
+                    *out_reason = "an unpaired UTF-16 surrogate or a bad \\u escape";
+                    return FALSE;
+                }
+            } else if (c == '\\') {
                 escaped = TRUE;
-            else if (c == '"')
+            } else if (c == '"') {
                 in_string = FALSE;
+            }
             continue;
         }
         if (ended && !g_ascii_isspace(c)) {
             *out_reason = "more than one JSON value on a line";
+            return FALSE;
+        }
+        /* json-glib takes a value before an object ("1 {...}") and leaks the object. */
+        if (depth == 0 && !ended && c != '{' && !g_ascii_isspace(c)) {
+            *out_reason = "a line that is not a JSON object";
             return FALSE;
         }
         switch (c) {

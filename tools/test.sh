@@ -40,9 +40,23 @@ if [ -z "${PODVM_TEST_QUICK:-}" ]; then
     rc=1
   fi
 
-  if [ -x tests/fuzz/run-fuzzers.sh ]; then
-    echo "== fuzzing: a short fixed run of each target"
-    tests/fuzz/run-fuzzers.sh --ci || rc=1
+  fuzz=${PODVM_FUZZ_BUILDDIR:-build-fuzz}
+  if command -v clang >/dev/null && \
+     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+    echo "== fuzzing: each libFuzzer target for ${PODVM_FUZZ_RUNS:-20000} inputs"
+    if [ ! -f "$fuzz/build.ninja" ]; then
+      CC=clang meson setup "$fuzz" -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dfuzzing=true >/dev/null || rc=1
+    fi
+    if ninja -C "$fuzz" tests/fuzz/fuzz-qmp-client tests/fuzz/fuzz-spec \
+         tests/fuzz/fuzz-quantity >/dev/null; then
+      tests/fuzz/run-fuzzers.sh "$fuzz" "${PODVM_FUZZ_RUNS:-20000}" || rc=1
+    else
+      echo "podvm: the fuzzing build failed" >&2
+      rc=1
+    fi
+  else
+    echo "== fuzzing: skipped: clang's libFuzzer is not installed (apt-get install clang libclang-rt-14-dev)"
   fi
 fi
 

@@ -192,6 +192,46 @@ scanner_refuse(Scanner *s, const char *path, const char *message)
     g_hash_table_add(s->parser->refused, g_strdup(path));
 }
 
+static gint
+hex4(Scanner *s, gsize at)
+{
+    gint value = 0;
+
+    if (at + 4 > s->length)
+        return -1;
+    for (gsize i = at; i < at + 4; i++) {
+        if (!g_ascii_isxdigit(s->data[i]))
+            return -1;
+        value = value * 16 + g_ascii_xdigit_value(s->data[i]);
+    }
+    return value;
+}
+
+/*
+ * At a checked \\uXXXX escape: moves past it, and past the \\uXXXX that must follow a high
+ * surrogate. json-glib turns unpaired surrogates into bytes that are not UTF-8 (and leaks
+ * memory on some), so they are refused here.
+ */
+static gboolean
+scan_unicode_escape(Scanner *s)
+{
+    gint unit = hex4(s, s->pos + 2);
+
+    if (unit >= 0xd800 && unit <= 0xdbff && s->pos + 7 < s->length && s->data[s->pos + 6] == '\\' &&
+        s->data[s->pos + 7] == 'u' && hex4(s, s->pos + 8) >= 0xdc00 &&
+        hex4(s, s->pos + 8) <= 0xdfff) {
+        s->pos += 12;
+        return TRUE;
+    }
+    if (unit >= 0xd800 && unit <= 0xdfff) {
+        scanner_fail(s, _("\\u%04x is half of a UTF-16 surrogate pair without the other half"),
+                     (guint)unit);
+        return FALSE;
+    }
+    s->pos += 6;
+    return TRUE;
+}
+
 static gboolean
 scan_string(Scanner *s)
 {
@@ -234,7 +274,8 @@ scan_string(Scanner *s)
             }
             if (strncmp(s->data + s->pos + 2, "0000", 4) == 0)
                 has_nul = TRUE;
-            s->pos += 6;
+            if (!scan_unicode_escape(s))
+                return FALSE;
         } else if (strchr("\"\\/bfnrt", c) != NULL && c != '\0') {
             s->pos += 2;
         } else {
@@ -274,6 +315,11 @@ scan_number(Scanner *s)
         s->pos++;
     if (s->pos < s->length && d[s->pos] == '0') {
         s->pos++;
+        /* JSON has no leading zeros; json-glib reads "010" as octal 8. */
+        if (s->pos < s->length && g_ascii_isdigit(d[s->pos])) {
+            scanner_fail(s, _("a number cannot start with 0"));
+            return FALSE;
+        }
     } else if (s->pos < s->length && g_ascii_isdigit(d[s->pos])) {
         while (s->pos < s->length && g_ascii_isdigit(d[s->pos]))
             s->pos++;
@@ -337,9 +383,22 @@ scan_literal(Scanner *s)
 static gboolean
 scan_document(Scanner *s)
 {
+    gboolean ended = FALSE;
+
     while (s->pos < s->length) {
         char c = s->data[s->pos];
         ScanFrame *top = s->depth > 0 ? &s->frames[s->depth - 1] : NULL;
+
+        /* json-glib takes "{...} {...}" (and leaks the second): one value only. */
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            if (ended) {
+                scanner_fail(s, _("the document goes on after its first value"));
+                return FALSE;
+            }
+            /* A scalar at the top ends the document; a container ends at its bracket. */
+            if (s->depth == 0 && c != '{' && c != '[')
+                ended = TRUE;
+        }
 
         switch (c) {
         case ' ':
@@ -366,6 +425,8 @@ scan_document(Scanner *s)
         case ']':
             if (s->depth > 0)
                 scanner_pop(s);
+            if (s->depth == 0)
+                ended = TRUE;
             s->pos++;
             break;
         case ':':
@@ -2077,15 +2138,18 @@ parser_init(Parser *p)
 static void
 fail_document(const GError *cause, GPtrArray **out_problems, GError **error)
 {
+    /* json-glib's messages quote the input and may cut it inside a character. */
+    g_autofree char *message = g_utf8_make_valid(cause->message, -1);
+
     if (out_problems != NULL) {
         PodvmSpecProblem *problem = g_new0(PodvmSpecProblem, 1);
 
         problem->path = g_strdup("");
-        problem->message = g_strdup(cause->message);
+        problem->message = g_strdup(message);
         *out_problems = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_problem_free);
         g_ptr_array_add(*out_problems, problem);
     }
-    g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, cause->message);
+    g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, message);
 }
 
 static PodvmSpec *

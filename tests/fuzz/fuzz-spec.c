@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libFuzzer target for the pod spec parser.
+ *
+ * The input is a document for podvm_spec_parse_data(). A refusal must come
+ * with PODVM_ERROR_INVALID_SPEC and a non-empty list of problems. An
+ * accepted spec must survive the round trip promised in podvm-spec.h:
+ * to_json() parses again, to the same to_json() text; a copy writes the
+ * same text; resolving memory and vCPUs gives sane, equal answers for both.
+ * What is accepted must also be strict JSON by a checker of our own.
+ */
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "podvm-error.h"
+#include "podvm-fuzz-util.h"
+#include "podvm-spec.h"
+
+/* The parser's own cap, plus the "and N more problems" line. */
+#define MAX_PROBLEMS 101
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    podvm_fuzz_init(FALSE);
+    return 0;
+}
+
+static char *
+spec_to_text(const PodvmSpec *spec)
+{
+    g_autoptr(JsonNode) node = podvm_spec_to_json(spec);
+
+    PODVM_FUZZ_CHECK(node != NULL);
+    PODVM_FUZZ_CHECK(JSON_NODE_HOLDS_OBJECT(node));
+    return json_to_string(node, FALSE);
+}
+
+static void
+check_refusal(GPtrArray *problems, const GError *error)
+{
+    PODVM_FUZZ_CHECK(g_error_matches(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC));
+    PODVM_FUZZ_CHECK(g_utf8_validate(error->message, -1, NULL));
+    PODVM_FUZZ_CHECK(problems != NULL);
+    PODVM_FUZZ_CHECK(problems->len > 0 && problems->len <= MAX_PROBLEMS);
+    for (guint i = 0; i < problems->len; i++) {
+        const PodvmSpecProblem *problem = g_ptr_array_index(problems, i);
+
+        PODVM_FUZZ_CHECK(problem->path != NULL && problem->message != NULL);
+        PODVM_FUZZ_CHECK(g_utf8_validate(problem->path, -1, NULL));
+        PODVM_FUZZ_CHECK(g_utf8_validate(problem->message, -1, NULL));
+        PODVM_FUZZ_CHECK(*problem->message != '\0');
+    }
+}
+
+static void
+check_resolve(const PodvmSpec *spec, const PodvmSpec *again)
+{
+    static const guint host_cpus[] = { 0, 1, 3, 256, G_MAXUINT };
+    guint64 memory = podvm_spec_resolve_memory(spec);
+
+    PODVM_FUZZ_CHECK(memory == podvm_spec_resolve_memory(again));
+    if (spec->memory != 0)
+        PODVM_FUZZ_CHECK(memory == spec->memory);
+    else
+        PODVM_FUZZ_CHECK(memory >= PODVM_SPEC_SYSTEM_MEMORY);
+    for (gsize i = 0; i < G_N_ELEMENTS(host_cpus); i++) {
+        guint vcpus = podvm_spec_resolve_vcpus(spec, host_cpus[i]);
+
+        PODVM_FUZZ_CHECK(vcpus >= 1);
+        PODVM_FUZZ_CHECK(vcpus == podvm_spec_resolve_vcpus(again, host_cpus[i]));
+    }
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    g_autoptr(GPtrArray) problems = NULL;
+    g_autoptr(GPtrArray) problems_again = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSpec) spec = NULL;
+    g_autoptr(PodvmSpec) again = NULL;
+    g_autoptr(PodvmSpec) copy = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *text_again = NULL;
+    g_autofree char *text_copy = NULL;
+
+    /* libFuzzer may pass NULL for an empty input; the API takes NULL only with length 0. */
+    spec = podvm_spec_parse_data((const char *)data, (gssize)size, &problems, &error);
+    if (spec == NULL) {
+        check_refusal(problems, error);
+        return 0;
+    }
+    PODVM_FUZZ_CHECK(error == NULL);
+    /* "not strict JSON" is refused: json-glib alone takes more. */
+    if (!podvm_fuzz_json_is_strict((const char *)data, size, 64))
+        PODVM_FUZZ_FAIL("a document that is not strict JSON was accepted");
+    PODVM_FUZZ_CHECK(spec->name != NULL && podvm_name_is_valid(spec->name, NULL));
+    PODVM_FUZZ_CHECK(spec->machine_type != NULL);
+    PODVM_FUZZ_CHECK(spec->apps != NULL && spec->labels != NULL && spec->annotations != NULL);
+
+    text = spec_to_text(spec);
+    PODVM_FUZZ_CHECK(podvm_fuzz_json_is_strict(text, strlen(text), 64));
+    again = podvm_spec_parse_data(text, -1, &problems_again, &error);
+    if (again == NULL)
+        PODVM_FUZZ_FAIL("the spec's own JSON does not parse again:\n%s\n--- because:\n%s", text,
+                        error->message);
+    text_again = spec_to_text(again);
+    if (strcmp(text, text_again) != 0)
+        PODVM_FUZZ_FAIL("the round trip changed the spec:\n%s\n--- became:\n%s", text, text_again);
+
+    copy = podvm_spec_copy(spec);
+    text_copy = spec_to_text(copy);
+    if (strcmp(text, text_copy) != 0)
+        PODVM_FUZZ_FAIL("the copy differs:\n%s\n--- copy:\n%s", text, text_copy);
+
+    check_resolve(spec, again);
+    check_resolve(copy, again);
+    return 0;
+}
