@@ -17,8 +17,8 @@
 /*
  * A failed assertion aborts the test program (SIGABRT, or SIGTRAP for a
  * fatal critical) before any teardown runs, while QEMU (in its own session,
- * by design) would run on. The handler ends every QEMU whose command line
- * points into one of our temporary directories, then dies as asked. It
+ * by design) would run on. The handler ends every QEMU and podvmd whose
+ * command line points into one of our temporary directories, then dies as asked. It
  * uses only async-signal-safe calls: no malloc, no stdio.
  */
 #define MAX_LIVE_TMPDIRS 8
@@ -59,7 +59,10 @@ kill_qemus_under(const char *tmpdir)
                 continue;
             len = read(fd, cmdline, sizeof cmdline);
             close(fd);
-            if (len > 0 && memmem(cmdline, (size_t)len, "qemu-system", 11) != NULL &&
+            /* QEMU, and podvmd too: a daemon left behind would hold the test run open. */
+            if (len > 0 &&
+                (memmem(cmdline, (size_t)len, "qemu-system", 11) != NULL ||
+                 memmem(cmdline, (size_t)len, "podvmd", 6) != NULL) &&
                 memmem(cmdline, (size_t)len, tmpdir, strlen(tmpdir)) != NULL)
                 kill(pid, SIGKILL);
         }
@@ -196,7 +199,9 @@ podvm_test_daemon_free(PodvmTestDaemon *daemon)
 void
 podvm_test_daemon_start(PodvmTestDaemon *daemon)
 {
-    g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+    /* Not the test's stdout: meson waits for it to close, and podvmd may outlive a failure. */
+    g_autoptr(GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
     g_autoptr(GError) error = NULL;
     gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
     const char *qemu = podvm_test_qemu_binary();

@@ -15,6 +15,18 @@
 
 #define BOOT_TIMEOUT_MS 90000
 
+/* podvmd is built like this test: under AddressSanitizer, so is it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_IS_MEANINGFUL FALSE
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RSS_IS_MEANINGFUL FALSE
+#endif
+#endif
+#ifndef RSS_IS_MEANINGFUL
+#define RSS_IS_MEANINGFUL TRUE
+#endif
+
 typedef struct {
     PodvmTestDaemon *daemon;
     char *socket_path;
@@ -221,6 +233,29 @@ test_lifecycle(Fixture *f, gconstpointer data)
             http(f, "POST", "/v1/pods/web/qmp", "{\"execute\": \"query-status\"}");
         g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
         g_assert_nonnull(strstr(r->body, "running"));
+    }
+    {
+        /* The QMP commands so far (cont, query-status) are in the histogram. */
+        g_autoptr(Response) r = http(f, "GET", "/metrics", NULL);
+        const char *count;
+
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+        g_assert_nonnull(strstr(r->body, "# TYPE podvm_qmp_command_duration_seconds histogram\n"));
+        g_assert_nonnull(
+            strstr(r->body, "podvm_qmp_command_duration_seconds_bucket{le=\"0.001\"} "));
+        g_assert_nonnull(
+            strstr(r->body, "podvm_qmp_command_duration_seconds_bucket{le=\"+Inf\"} "));
+        g_assert_nonnull(strstr(r->body, "podvm_qmp_command_duration_seconds_sum "));
+        count = strstr(r->body, "podvm_qmp_command_duration_seconds_count ");
+        g_assert_nonnull(count);
+        g_assert_cmpuint(
+            g_ascii_strtoull(count + strlen("podvm_qmp_command_duration_seconds_count "), NULL, 10),
+            >=, 2);
+        g_assert_nonnull(strstr(r->body, "podvm_pod_vcpus{pod=\"web\"} "));
+        g_assert_nonnull(strstr(r->body, "podvm_pod_memory_bytes{pod=\"web\"} "));
+        g_assert_nonnull(strstr(r->body, "podvm_pod_restarts_total{pod=\"web\"} 0\n"));
+        g_assert_nonnull(strstr(r->body, "podvm_pod_running_seconds{pod=\"web\"} "));
+        g_assert_null(strstr(r->body, "podvm_pod_running_seconds{pod=\"web\"} 0.000\n"));
     }
     {
         /* Start of a running pod: 409 Conflict. */
@@ -462,6 +497,289 @@ test_too_large(Fixture *f, gconstpointer data)
     {
         /* The daemon carries on. */
         g_autoptr(Response) r = http(f, "GET", "/healthz", NULL);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    }
+}
+
+/* ---- a large body, made as it is read ------------------------------------ */
+
+/* @size spaces, produced as they are read: the test holds none of them. */
+typedef struct {
+    GInputStream parent_instance;
+    gsize left;
+} SpaceStream;
+
+typedef GInputStreamClass SpaceStreamClass;
+
+GType space_stream_get_type(void);
+
+G_DEFINE_TYPE(SpaceStream, space_stream, G_TYPE_INPUT_STREAM)
+
+static gssize
+space_stream_read(GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable,
+                  GError **error)
+{
+    SpaceStream *self = (SpaceStream *)stream;
+    gsize n = MIN(count, self->left);
+
+    memset(buffer, ' ', n);
+    self->left -= n;
+    return (gssize)n;
+}
+
+static gboolean
+space_stream_close(GInputStream *stream, GCancellable *cancellable, GError **error)
+{
+    return TRUE;
+}
+
+static void
+space_stream_class_init(SpaceStreamClass *klass)
+{
+    klass->read_fn = space_stream_read;
+    klass->close_fn = space_stream_close;
+}
+
+static void
+space_stream_init(SpaceStream *self)
+{
+}
+
+static GInputStream *
+space_stream_new(gsize size)
+{
+    SpaceStream *self = g_object_new(space_stream_get_type(), NULL);
+
+    self->left = size;
+    return G_INPUT_STREAM(self);
+}
+
+/* VmRSS of the test daemon, in bytes. */
+static guint64
+daemon_rss(Fixture *f)
+{
+    const char *pid = g_subprocess_get_identifier(f->daemon->process);
+    g_autofree char *path = g_strdup_printf("/proc/%s/status", pid);
+    g_autofree char *text = NULL;
+    const char *line;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    line = strstr(text, "\nVmRSS:");
+    g_assert_nonnull(line);
+    return g_ascii_strtoull(line + strlen("\nVmRSS:"), NULL, 10) * 1024;
+}
+
+/*
+ * 100 MiB streamed, with a Content-Length and then chunked: 413 both times,
+ * and the daemon does not hold the body (its RSS grows by under 5 MB).
+ */
+static void
+test_huge_body(Fixture *f, gconstpointer data)
+{
+    const gsize size = 100 * 1024 * 1024;
+    guint64 before, after;
+
+    if (f->daemon == NULL)
+        return;
+    {
+        /* Warm up: the first answers allocate what any request needs. */
+        g_autoptr(Response) r = http(f, "GET", "/v1/pods", NULL);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    }
+    before = daemon_rss(f);
+    for (guint i = 0; i < 2; i++) {
+        gboolean chunked = i == 1;
+        g_autoptr(SoupMessage) msg = new_message("POST", "/v1/pods");
+        g_autoptr(GInputStream) stream = space_stream_new(size);
+        g_autoptr(Response) r = NULL;
+
+        soup_message_set_request_body(msg, "application/json", stream, chunked ? -1 : (gssize)size);
+        r = send_message(f, msg);
+        assert_error(r, 413, "PayloadTooLarge");
+        after = daemon_rss(f);
+        g_test_message("%s: VmRSS %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " kB",
+                       chunked ? "chunked" : "Content-Length", before / 1024, after / 1024);
+        /* AddressSanitizer keeps freed memory in quarantine: RSS says nothing there. */
+        if (!RSS_IS_MEANINGFUL)
+            continue;
+        g_assert_cmpuint(after, <, before + 5 * 1000 * 1000);
+    }
+    {
+        g_autoptr(Response) r = http(f, "GET", "/healthz", NULL);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    }
+}
+
+/* ---- many clients at once ------------------------------------------------- */
+
+#define N_CLIENTS 50
+
+typedef struct _Load Load;
+
+typedef struct {
+    Load *load;
+    SoupSession *session;
+    guint sent;
+    guint answered;
+    gboolean busy;
+} Client;
+
+struct _Load {
+    Client clients[N_CLIENTS];
+    gboolean stopping;
+    guint bad;          /* answers other than 200 */
+    gboolean started;   /* the start request answered */
+    guint start_status; /* its status */
+    char *start_phase;
+    guint dbus_calls;
+    guint dbus_pending;
+    gint64 dbus_max_us;
+    gint64 dbus_sent_us;
+    gboolean dbus_failed;
+};
+
+static void client_next(Client *client);
+
+static void
+client_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Client *client = user_data;
+    SoupMessage *msg = soup_session_get_async_result_message(SOUP_SESSION(source), result);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) body =
+        soup_session_send_and_read_finish(SOUP_SESSION(source), result, &error);
+
+    client->busy = FALSE;
+    client->answered++;
+    if (body == NULL || soup_message_get_status(msg) != SOUP_STATUS_OK) {
+        g_test_message("client: %s", error != NULL ? error->message : "not 200");
+        client->load->bad++;
+    }
+    client_next(client);
+}
+
+static void
+client_next(Client *client)
+{
+    g_autoptr(SoupMessage) msg = NULL;
+
+    if (client->load->stopping)
+        return;
+    msg = new_message("GET", client->sent % 2 == 0 ? "/v1/pods" : "/healthz");
+    client->sent++;
+    client->busy = TRUE;
+    soup_session_send_and_read_async(client->session, msg, G_PRIORITY_DEFAULT, NULL, client_done_cb,
+                                     client);
+}
+
+static void
+load_start_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Load *load = user_data;
+    SoupMessage *msg = soup_session_get_async_result_message(SOUP_SESSION(source), result);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) body =
+        soup_session_send_and_read_finish(SOUP_SESSION(source), result, &error);
+    g_autoptr(JsonParser) parser = json_parser_new();
+
+    g_assert_no_error(error);
+    load->started = TRUE;
+    load->start_status = soup_message_get_status(msg);
+    if (json_parser_load_from_data(parser, g_bytes_get_data(body, NULL),
+                                   (gssize)g_bytes_get_size(body), NULL) &&
+        JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+        JsonObject *status = json_object_get_object_member(
+            json_node_get_object(json_parser_get_root(parser)), "status");
+        load->start_phase = g_strdup(json_object_get_string_member(status, "phase"));
+    }
+}
+
+static void
+load_dbus_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Load *load = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *pod = NULL;
+    gint64 took = g_get_monotonic_time() - load->dbus_sent_us;
+
+    if (!podvm_dbus_manager_call_get_pod_finish(PODVM_DBUS_MANAGER(source), &pod, result, &error)) {
+        g_test_message("GetPod: %s", error->message);
+        load->dbus_failed = TRUE;
+    }
+    load->dbus_pending--;
+    load->dbus_calls++;
+    load->dbus_max_us = MAX(load->dbus_max_us, took);
+}
+
+/*
+ * 50 clients ask GET /v1/pods and /healthz in a loop while a pod starts:
+ * every request is answered 200, the pod reaches Running, and the D-Bus
+ * front answers GetPod within a second meanwhile.
+ */
+static void
+test_many_clients(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GSocketAddress) address = NULL;
+    g_autoptr(SoupSession) starter = NULL;
+    g_autoptr(SoupMessage) start = NULL;
+    Load load = { 0 };
+    gint64 deadline = g_get_monotonic_time() + (gint64)BOOT_TIMEOUT_MS * 1000;
+    gint64 next_dbus = 0;
+    guint total = 0;
+
+    if (f->daemon == NULL)
+        return;
+    create_pod(f, "busy", 1);
+    address = g_unix_socket_address_new(f->socket_path);
+    for (guint i = 0; i < N_CLIENTS; i++) {
+        load.clients[i].load = &load;
+        load.clients[i].session =
+            soup_session_new_with_options("remote-connectable", address, "timeout", 30, NULL);
+        client_next(&load.clients[i]);
+    }
+    starter = soup_session_new_with_options("remote-connectable", address, "timeout", 120, NULL);
+    start = new_message("POST", "/v1/pods/busy/start");
+    soup_session_send_and_read_async(starter, start, G_PRIORITY_DEFAULT, NULL, load_start_cb,
+                                     &load);
+
+    /* Until the pod runs and D-Bus answered a few times while it started. */
+    while (!load.started || load.dbus_calls < 3 || load.dbus_pending > 0) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        if (load.dbus_pending == 0 && g_get_monotonic_time() >= next_dbus) {
+            load.dbus_pending++;
+            load.dbus_sent_us = g_get_monotonic_time();
+            next_dbus = load.dbus_sent_us + 200 * 1000;
+            podvm_dbus_manager_call_get_pod(f->daemon->manager, "busy", NULL, load_dbus_cb, &load);
+        }
+        g_main_context_iteration(NULL, FALSE);
+        if (!g_main_context_pending(NULL))
+            g_usleep(1000);
+    }
+    load.stopping = TRUE;
+    for (gboolean busy = TRUE; busy;) {
+        busy = FALSE;
+        for (guint i = 0; i < N_CLIENTS; i++)
+            busy |= load.clients[i].busy;
+        if (busy) {
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_main_context_iteration(NULL, TRUE);
+        }
+    }
+    for (guint i = 0; i < N_CLIENTS; i++) {
+        total += load.clients[i].answered;
+        g_assert_cmpuint(load.clients[i].answered, >, 0);
+        g_clear_object(&load.clients[i].session);
+    }
+    g_test_message("%u requests from %u clients; %u D-Bus calls, the slowest %.1f ms", total,
+                   N_CLIENTS, load.dbus_calls, load.dbus_max_us / 1000.0);
+    g_assert_cmpuint(load.bad, ==, 0);
+    g_assert_cmpuint(load.start_status, ==, SOUP_STATUS_OK);
+    g_assert_cmpstr(load.start_phase, ==, "Running");
+    g_assert_false(load.dbus_failed);
+    g_assert_cmpint(load.dbus_max_us, <, G_USEC_PER_SEC);
+    g_free(load.start_phase);
+    {
+        g_autoptr(Response) r = http(f, "POST", "/v1/pods/busy/kill", NULL);
         g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
     }
 }
@@ -1251,6 +1569,8 @@ main(int argc, char **argv)
     ADD("/podvm/rest/errors", test_errors);
     ADD("/podvm/rest/labels", test_labels);
     ADD("/podvm/rest/too-large", test_too_large);
+    ADD("/podvm/rest/huge-body", test_huge_body);
+    ADD("/podvm/rest/many-clients", test_many_clients);
     ADD("/podvm/rest/curl", test_curl);
     ADD("/podvm/rest/lifecycle", test_lifecycle);
     ADD("/podvm/rest/nowait", test_nowait);

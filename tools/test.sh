@@ -29,7 +29,8 @@ if [ -z "${PODVM_TEST_QUICK:-}" ]; then
     meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || rc=1
   fi
   if ninja -C "$asan" >/dev/null; then
-    ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
+    ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1:fast_unwind_on_malloc=0 \
+    LSAN_OPTIONS=suppressions="$top/tests/lsan.supp":print_suppressions=0 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     G_SLICE=always-malloc \
       meson test -C "$asan" --print-errorlogs --num-processes 2 \

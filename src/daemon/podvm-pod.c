@@ -891,6 +891,62 @@ wrong_phase(PodvmPod *self, GTask *task, const char *what_to_do)
     return FALSE;
 }
 
+/* -- QMP command latency, over every pod (for /metrics) -- */
+
+static const double qmp_latency_bounds[PODVM_QMP_LATENCY_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+static guint64 qmp_latency_counts[PODVM_QMP_LATENCY_BUCKETS];
+static guint64 qmp_latency_count;
+static double qmp_latency_sum;
+
+void
+podvm_pod_get_qmp_latency(PodvmQmpLatency *out)
+{
+    out->bounds = qmp_latency_bounds;
+    for (guint i = 0; i < PODVM_QMP_LATENCY_BUCKETS; i++)
+        out->cumulative[i] = qmp_latency_counts[i];
+    out->count = qmp_latency_count;
+    out->sum_seconds = qmp_latency_sum;
+}
+
+typedef struct {
+    GAsyncReadyCallback callback;
+    gpointer user_data;
+    gint64 start_us;
+} QmpTiming;
+
+static void
+qmp_timed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    QmpTiming *timing = user_data;
+    double seconds = (double)(g_get_monotonic_time() - timing->start_us) / G_USEC_PER_SEC;
+
+    /* Buckets are cumulative, as Prometheus has them. */
+    for (guint i = 0; i < PODVM_QMP_LATENCY_BUCKETS; i++)
+        if (seconds <= qmp_latency_bounds[i])
+            qmp_latency_counts[i]++;
+    qmp_latency_count++;
+    qmp_latency_sum += seconds;
+    if (timing->callback != NULL)
+        timing->callback(source, result, timing->user_data);
+    g_free(timing);
+}
+
+/* podvm_qmp_client_execute_async(), timed. */
+static void
+qmp_execute(PodvmQmpClient *qmp, const char *command, JsonObject *arguments, guint timeout_ms,
+            GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+    QmpTiming *timing = g_new0(QmpTiming, 1);
+
+    timing->callback = callback;
+    timing->user_data = user_data;
+    timing->start_us = g_get_monotonic_time();
+    podvm_qmp_client_execute_async(qmp, command, arguments, NULL, timeout_ms, cancellable,
+                                   qmp_timed_cb, timing);
+}
+
 /* A QMP command on behalf of the current operation. */
 static void
 qmp_for_task(PodvmPod *self, GTask *task, const char *command, guint timeout_ms,
@@ -902,8 +958,8 @@ qmp_for_task(PodvmPod *self, GTask *task, const char *command, guint timeout_ms,
                               _("pod '%s': QEMU's monitor is not connected"), self->spec->name));
         return;
     }
-    podvm_qmp_client_execute_async(self->qmp, command, NULL, NULL, timeout_ms,
-                                   g_task_get_cancellable(task), callback, g_object_ref(task));
+    qmp_execute(self->qmp, command, NULL, timeout_ms, g_task_get_cancellable(task), callback,
+                g_object_ref(task));
 }
 
 /* -- start -- */
@@ -1183,8 +1239,7 @@ send_quit(PodvmPod *self)
 {
     step(self, "asking QEMU to quit");
     if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
-        podvm_qmp_client_execute_async(self->qmp, "quit", NULL, NULL, PODVM_QMP_TIMEOUT_DEFAULT,
-                                       NULL, quit_cb, NULL);
+        qmp_execute(self->qmp, "quit", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL, quit_cb, NULL);
     g_clear_handle_id(&self->quit_timer, g_source_remove);
     self->quit_timer = g_timeout_add(self->config->stop_quit_timeout_ms, quit_timeout_cb, self);
 }
@@ -1233,8 +1288,8 @@ begin_stop(PodvmPod *self, GTask *task, gint grace_seconds, ExitContinuation con
     } else {
         step(self, "sent ACPI power-down; waiting up to %d s for the guest", grace_seconds);
         if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
-            podvm_qmp_client_execute_async(self->qmp, "system_powerdown", NULL, NULL,
-                                           PODVM_QMP_TIMEOUT_DEFAULT, NULL, powerdown_cb, NULL);
+            qmp_execute(self->qmp, "system_powerdown", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL,
+                        powerdown_cb, NULL);
         /* Not g_timeout_add_seconds(): it rounds, and may end the grace period early. */
         self->grace_timer = g_timeout_add((guint)grace_seconds * 1000, grace_timeout_cb, self);
     }
@@ -1477,8 +1532,8 @@ podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable
                                 self->spec->name, podvm_phase_to_string(self->phase));
         return;
     }
-    podvm_qmp_client_execute_async(self->qmp, execute, arguments, NULL, PODVM_QMP_TIMEOUT_HOTPLUG,
-                                   cancellable, qmp_passthrough_cb, g_steal_pointer(&task));
+    qmp_execute(self->qmp, execute, arguments, PODVM_QMP_TIMEOUT_HOTPLUG, cancellable,
+                qmp_passthrough_cb, g_steal_pointer(&task));
 }
 
 JsonNode *
@@ -1617,8 +1672,8 @@ reconcile_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         g_task_return_error(task, podvm_error_from_component(error));
         return;
     }
-    podvm_qmp_client_execute_async(self->qmp, "query-status", NULL, NULL, PODVM_QMP_TIMEOUT_QUERY,
-                                   NULL, reconcile_status_cb, g_steal_pointer(&task));
+    qmp_execute(self->qmp, "query-status", NULL, PODVM_QMP_TIMEOUT_QUERY, NULL, reconcile_status_cb,
+                g_steal_pointer(&task));
 }
 
 static gboolean
@@ -1674,4 +1729,18 @@ podvm_pod_reconcile_finish(PodvmPod *self, GAsyncResult *result, GError **error)
 {
     g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
     return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+guint
+podvm_pod_get_restart_count(PodvmPod *self)
+{
+    return self->restart_count;
+}
+
+double
+podvm_pod_get_running_seconds(PodvmPod *self)
+{
+    if (self->phase != PODVM_PHASE_RUNNING || self->running_since_us == 0)
+        return 0;
+    return (double)(g_get_monotonic_time() - self->running_since_us) / G_USEC_PER_SEC;
 }

@@ -124,4 +124,20 @@ int podvm_pod_open_log(PodvmPod *self, GError **error);
 /* Drops the connections without touching QEMU (daemon shutdown). */
 void podvm_pod_detach(PodvmPod *self);
 
+/* Restarts done by the restart policy. */
+guint podvm_pod_get_restart_count(PodvmPod *self);
+/* Seconds since the pod last became Running; 0 when it is not Running. */
+double podvm_pod_get_running_seconds(PodvmPod *self);
+
+/* The latency of every QMP command the pods sent, as a histogram. */
+#define PODVM_QMP_LATENCY_BUCKETS 14
+typedef struct {
+    const double *bounds;                          /* upper bounds in seconds, ascending */
+    guint64 cumulative[PODVM_QMP_LATENCY_BUCKETS]; /* commands that took <= bounds[i] */
+    guint64 count;
+    double sum_seconds;
+} PodvmQmpLatency;
+
+void podvm_pod_get_qmp_latency(PodvmQmpLatency *out);
+
 G_END_DECLS

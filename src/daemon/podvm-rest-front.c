@@ -25,6 +25,8 @@
 #define LOG_CHUNK (64 * 1024)
 /* After a refused body: how long we read (and drop) what the client still sends. */
 #define DRAIN_TIMEOUT_S 5
+/* Connections the kernel queues before podvmd accepts them (SOMAXCONN is the cap). */
+#define LISTEN_BACKLOG 1024
 
 struct _PodvmRestFront {
     GObject parent_instance;
@@ -36,6 +38,7 @@ struct _PodvmRestFront {
     GPtrArray *streams;        /* Stream*: open log and event streams */
     GBytes *token_digest;      /* SHA-256 of the TCP listener's bearer token, or NULL */
     GPtrArray *consoles;       /* Console*: open console WebSockets */
+    GPtrArray *refusals;       /* Refusal*: 413 answers still draining (unowned) */
     guint request_timeout_ms;  /* 0: none */
 };
 
@@ -1110,6 +1113,93 @@ compare_uint(gconstpointer a, gconstpointer b)
     return x < y ? -1 : x > y;
 }
 
+/* A Prometheus label value: backslash, double quote and line feed escaped. */
+static char *
+label_value(const char *text)
+{
+    GString *out = g_string_new(NULL);
+
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '\\' || *p == '"')
+            g_string_append_c(out, '\\');
+        if (*p == '\n')
+            g_string_append(out, "\\n");
+        else
+            g_string_append_c(out, *p);
+    }
+    return g_string_free(out, FALSE);
+}
+
+static void
+append_qmp_latency(GString *out)
+{
+    PodvmQmpLatency latency;
+    char number[G_ASCII_DTOSTR_BUF_SIZE];
+
+    podvm_pod_get_qmp_latency(&latency);
+    g_string_append(out, "# HELP podvm_qmp_command_duration_seconds Time from sending a QMP "
+                         "command to its reply, over every pod.\n"
+                         "# TYPE podvm_qmp_command_duration_seconds histogram\n");
+    for (guint i = 0; i < PODVM_QMP_LATENCY_BUCKETS; i++)
+        g_string_append_printf(
+            out, "podvm_qmp_command_duration_seconds_bucket{le=\"%s\"} %" G_GUINT64_FORMAT "\n",
+            g_ascii_formatd(number, sizeof number, "%g", latency.bounds[i]), latency.cumulative[i]);
+    g_string_append_printf(
+        out, "podvm_qmp_command_duration_seconds_bucket{le=\"+Inf\"} %" G_GUINT64_FORMAT "\n",
+        latency.count);
+    g_string_append_printf(out, "podvm_qmp_command_duration_seconds_sum %s\n",
+                           g_ascii_formatd(number, sizeof number, "%.6f", latency.sum_seconds));
+    g_string_append_printf(out, "podvm_qmp_command_duration_seconds_count %" G_GUINT64_FORMAT "\n",
+                           latency.count);
+}
+
+/* Per pod, from what podvmd knows already: never waits on QEMU. */
+static void
+append_pod_gauges(GString *out, GPtrArray *pods, guint host_cpus)
+{
+    static const char *const headers[] = {
+        "# HELP podvm_pod_vcpus vCPUs of the pod's VM (from the spec).\n"
+        "# TYPE podvm_pod_vcpus gauge\n",
+        "# HELP podvm_pod_memory_bytes Memory of the pod's VM (from the spec).\n"
+        "# TYPE podvm_pod_memory_bytes gauge\n",
+        "# HELP podvm_pod_restarts_total Restarts by the pod's restart policy.\n"
+        "# TYPE podvm_pod_restarts_total counter\n",
+        "# HELP podvm_pod_running_seconds Seconds since the pod became Running (0 when not).\n"
+        "# TYPE podvm_pod_running_seconds gauge\n",
+    };
+    char number[G_ASCII_DTOSTR_BUF_SIZE];
+
+    for (guint metric = 0; metric < G_N_ELEMENTS(headers); metric++) {
+        g_string_append(out, headers[metric]);
+        for (guint i = 0; i < pods->len; i++) {
+            PodvmPod *pod = g_ptr_array_index(pods, i);
+            const PodvmSpec *spec = podvm_pod_get_spec(pod);
+            g_autofree char *name = label_value(podvm_pod_get_name(pod));
+
+            switch (metric) {
+            case 0:
+                g_string_append_printf(out, "podvm_pod_vcpus{pod=\"%s\"} %u\n", name,
+                                       podvm_spec_resolve_vcpus(spec, host_cpus));
+                break;
+            case 1:
+                g_string_append_printf(out,
+                                       "podvm_pod_memory_bytes{pod=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                                       name, podvm_spec_resolve_memory(spec));
+                break;
+            case 2:
+                g_string_append_printf(out, "podvm_pod_restarts_total{pod=\"%s\"} %u\n", name,
+                                       podvm_pod_get_restart_count(pod));
+                break;
+            default:
+                g_string_append_printf(out, "podvm_pod_running_seconds{pod=\"%s\"} %s\n", name,
+                                       g_ascii_formatd(number, sizeof number, "%.3f",
+                                                       podvm_pod_get_running_seconds(pod)));
+                break;
+            }
+        }
+    }
+}
+
 static void
 handle_metrics(Request *req)
 {
@@ -1142,6 +1232,8 @@ handle_metrics(Request *req)
         g_string_append_printf(out, "podvm_rest_requests_total{code=\"%u\"} %u\n",
                                GPOINTER_TO_UINT(codes->pdata[i]), GPOINTER_TO_UINT(count));
     }
+    append_qmp_latency(out);
+    append_pod_gauges(out, pods, podvm_manager_get_config(req->front->manager)->host_cpus);
     respond_text(req, SOUP_STATUS_OK, "text/plain; version=0.0.4", g_string_free(out, FALSE));
 }
 
@@ -1410,6 +1502,7 @@ server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
 /* ---- bodies over the limit ---------------------------------------------------------- */
 
 typedef struct {
+    PodvmRestFront *front; /* unowned; NULL once the front is gone */
     GIOStream *stream;
     GCancellable *cancellable;
     guint timeout;
@@ -1420,6 +1513,8 @@ typedef struct {
 static void
 refusal_free(Refusal *refusal)
 {
+    if (refusal->front != NULL)
+        g_ptr_array_remove(refusal->front->refusals, refusal);
     g_clear_handle_id(&refusal->timeout, g_source_remove);
     g_io_stream_close(refusal->stream, NULL, NULL);
     g_object_unref(refusal->stream);
@@ -1496,6 +1591,9 @@ refuse_body_cb(gpointer user_data)
     if (self != NULL)
         count_status(self, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE);
     refusal = g_new0(Refusal, 1);
+    refusal->front = self;
+    if (self != NULL)
+        g_ptr_array_add(self->refusals, refusal);
     refusal->stream = stream;
     refusal->cancellable = g_cancellable_new();
     refusal->response = g_strdup_printf("HTTP/1.1 413 Payload Too Large\r\n"
@@ -1564,6 +1662,13 @@ podvm_rest_front_dispose(GObject *object)
         g_ptr_array_set_size(self->streams, 0);
     while (self->consoles != NULL && self->consoles->len > 0)
         console_end(g_ptr_array_index(self->consoles, 0), "podvmd stops");
+    /* Draining 413 connections end now; their callbacks free them (podvmd.c runs them). */
+    while (self->refusals != NULL && self->refusals->len > 0) {
+        Refusal *refusal = g_ptr_array_steal_index(self->refusals, 0);
+        refusal->front = NULL;
+        g_clear_handle_id(&refusal->timeout, g_source_remove);
+        g_cancellable_cancel(refusal->cancellable);
+    }
     if (self->socket_path != NULL)
         g_unlink(self->socket_path);
     g_clear_pointer(&self->socket_path, g_free);
@@ -1579,6 +1684,7 @@ podvm_rest_front_finalize(GObject *object)
 
     g_ptr_array_unref(self->streams);
     g_ptr_array_unref(self->consoles);
+    g_ptr_array_unref(self->refusals);
     g_hash_table_unref(self->status_counts);
     g_clear_pointer(&self->token_digest, g_bytes_unref);
     G_OBJECT_CLASS(podvm_rest_front_parent_class)->finalize(object);
@@ -1595,6 +1701,7 @@ static void
 podvm_rest_front_init(PodvmRestFront *self)
 {
     self->status_counts = g_hash_table_new(g_direct_hash, g_direct_equal);
+    self->refusals = g_ptr_array_new();
     self->streams = g_ptr_array_new_with_free_func((GDestroyNotify)stream_free);
     self->consoles = g_ptr_array_new_with_free_func((GDestroyNotify)console_release);
 }
@@ -1668,6 +1775,8 @@ podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GError **er
         g_message("cannot give '%s' to group podvm: %s", path, g_strerror(errno));
     if (g_chmod(path, 0660) != 0)
         g_message("cannot set the mode of '%s': %s", path, g_strerror(errno));
+    /* Many clients connecting at once must not find the queue full (EAGAIN). */
+    g_socket_set_listen_backlog(socket, LISTEN_BACKLOG);
     if (!g_socket_listen(socket, error) ||
         !soup_server_listen_socket(self->server, socket, 0, error)) {
         g_prefix_error(error, _("cannot listen on '%s': "), path);

@@ -253,6 +253,9 @@ main(int argc, char **argv)
     g_clear_object(&daemon.rest);
     g_clear_object(&daemon.front);
     g_clear_object(&daemon.manager);
+    /* Let cancelled I/O (connections the fronts ended) finish and free itself. */
+    while (g_main_context_iteration(NULL, FALSE))
+        ;
     g_main_loop_unref(daemon.loop);
     return daemon.exit_code;
 }
