@@ -643,8 +643,9 @@ clear_timers(PodvmPod *self)
     g_clear_handle_id(&self->quit_timer, g_source_remove);
 }
 
+/* Drops podvmd's ends of a QEMU (monitor, console, exit watch), never QEMU itself. */
 static void
-release_runtime(PodvmPod *self)
+drop_connections(PodvmPod *self)
 {
     clear_timers(self);
     if (self->qmp != NULL) {
@@ -662,6 +663,13 @@ release_runtime(PodvmPod *self)
         self->pidfd = -1;
     }
     g_clear_object(&self->subprocess);
+}
+
+/* QEMU is gone: drop our ends and the sockets it served. */
+static void
+release_runtime(PodvmPod *self)
+{
+    drop_connections(self);
     (void)g_unlink(self->qmp_path);
     (void)g_unlink(self->console_path);
 }
@@ -671,22 +679,7 @@ podvm_pod_detach(PodvmPod *self)
 {
     /* The daemon is going away: leave QEMU running, drop our ends only. */
     g_clear_handle_id(&self->backoff_timer, g_source_remove);
-    clear_timers(self);
-    if (self->qmp != NULL) {
-        g_signal_handlers_disconnect_by_data(self->qmp, self);
-        podvm_qmp_client_close(self->qmp);
-        g_clear_object(&self->qmp);
-    }
-    if (self->console != NULL) {
-        podvm_console_disconnect(self->console);
-        g_clear_object(&self->console);
-    }
-    g_clear_handle_id(&self->pidfd_watch, g_source_remove);
-    if (self->pidfd >= 0) {
-        close(self->pidfd);
-        self->pidfd = -1;
-    }
-    g_clear_object(&self->subprocess);
+    drop_connections(self);
 }
 
 static void
