@@ -18,6 +18,8 @@ packages=(
   curl ca-certificates
   systemd libxml2-utils clang-format
   clang libclang-rt-14-dev
+  libisofs-dev libarchive-dev
+  wrk
 )
 
 sudo_cmd=()

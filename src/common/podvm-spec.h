@@ -41,6 +41,70 @@ typedef struct {
     guint64 millicpus; /* 0 = not given */
 } PodvmSpecApp;
 
+/* spec.domain.devices.disks[]: how a volume appears to the guest. */
+typedef enum {
+    PODVM_DISK_KIND_DISK,
+    PODVM_DISK_KIND_CDROM,
+    PODVM_DISK_KIND_LUN,
+} PodvmDiskKind;
+
+typedef enum {
+    PODVM_DISK_BUS_VIRTIO,
+    PODVM_DISK_BUS_SCSI,
+    PODVM_DISK_BUS_SATA,
+} PodvmDiskBus;
+
+typedef enum {
+    PODVM_DISK_CACHE_DEFAULT, /* not given: QEMU's default (writeback) */
+    PODVM_DISK_CACHE_NONE,
+    PODVM_DISK_CACHE_WRITETHROUGH,
+    PODVM_DISK_CACHE_WRITEBACK,
+} PodvmDiskCache;
+
+typedef struct {
+    char *name; /* DNS-1123 label, unique among disks; names a volume */
+    PodvmDiskKind kind;
+    PodvmDiskBus bus;  /* default: virtio for disk, sata for cdrom, scsi for lun */
+    gboolean readonly; /* disk.readonly / cdrom.readonly (cdrom default TRUE) */
+    guint boot_order;  /* 0 = not given */
+    char *serial;      /* NULL when unset; [A-Za-z0-9_.+-]{1,20} */
+    PodvmDiskCache cache;
+} PodvmSpecDisk;
+
+/* spec.volumes[]: where a disk's data comes from. */
+typedef enum {
+    PODVM_VOLUME_HOST_DISK,
+    PODVM_VOLUME_EMPTY_DISK,
+    PODVM_VOLUME_EPHEMERAL,
+    PODVM_VOLUME_CONTAINER_DISK,
+    PODVM_VOLUME_CLOUD_INIT_NOCLOUD,
+    PODVM_VOLUME_CLOUD_INIT_CONFIG_DRIVE,
+    PODVM_VOLUME_PERSISTENT_VOLUME_CLAIM,
+    PODVM_VOLUME_DATA_VOLUME,
+} PodvmVolumeSource;
+
+typedef struct {
+    char *name; /* DNS-1123 label, unique among volumes */
+    PodvmVolumeSource source;
+    /* hostDisk: path (absolute), create = type DiskOrCreate, capacity (bytes; 0 = not given) */
+    /* ephemeral {image: PATH}: path; emptyDisk: capacity (required) */
+    char *path;
+    gboolean create;
+    guint64 capacity;
+    /* persistentVolumeClaim / ephemeral {persistentVolumeClaim} / dataVolume: the pool volume */
+    char *claim_name;
+    gboolean readonly; /* persistentVolumeClaim.readOnly */
+    /* containerDisk: image "oci:DIR:TAG" (or docker://, refused at start for now), path in it or
+     * NULL */
+    char *image;
+    char *image_path;
+    /* cloud-init: user data as given (userDataBase64 already decoded), or NULL */
+    char *user_data;
+    char *meta_data;    /* NoCloud only; NULL = podvm writes instance-id and local-hostname */
+    char *network_data; /* NULL when unset */
+    gboolean user_data_was_base64; /* written back as userDataBase64 */
+} PodvmSpecVolume;
+
 typedef struct {
     /* metadata */
     char *name;              /* required, DNS-1123 label <= 63 */
@@ -66,6 +130,8 @@ typedef struct {
     char *firmware_serial;              /* NULL when unset */
     gboolean autoattach_serial_console; /* default TRUE */
     gboolean rng;                       /* devices.rng present */
+    GPtrArray *disks;                   /* of PodvmSpecDisk*; never NULL */
+    GPtrArray *volumes;                 /* of PodvmSpecVolume*; never NULL */
 
     GPtrArray *apps; /* of PodvmSpecApp*; never NULL */
 
@@ -82,10 +148,16 @@ typedef struct {
 
 void podvm_spec_problem_free(PodvmSpecProblem *problem);
 void podvm_spec_app_free(PodvmSpecApp *app);
+void podvm_spec_disk_free(PodvmSpecDisk *disk);
+void podvm_spec_volume_free(PodvmSpecVolume *volume);
+PodvmSpecDisk *podvm_spec_disk_copy(const PodvmSpecDisk *disk);
+PodvmSpecVolume *podvm_spec_volume_copy(const PodvmSpecVolume *volume);
 void podvm_spec_free(PodvmSpec *spec);
 PodvmSpec *podvm_spec_copy(const PodvmSpec *spec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpec, podvm_spec_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecProblem, podvm_spec_problem_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecDisk, podvm_spec_disk_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecVolume, podvm_spec_volume_free)
 
 /*
  * Parses and validates a document. On failure returns NULL, sets @error
@@ -120,6 +192,27 @@ PodvmSpec *podvm_spec_parse_data(const char *data, gssize length, GPtrArray **ou
  * are not written: a spec read back from this form says "Pod" and FALSE.
  */
 JsonNode *podvm_spec_to_json(const PodvmSpec *spec);
+
+/*
+ * A hotplug document: {"disk": <a devices.disks[] entry>, "volume": <a
+ * volumes[] entry>}, validated like the same entries in a pod (paths in
+ * problems are "disk.bus", "volume.hostDisk.path", ...); the disk must name
+ * the volume. Same size/strictness rules as podvm_spec_parse_data().
+ */
+gboolean podvm_spec_parse_disk_attachment(const char *data, gssize length, PodvmSpecDisk **out_disk,
+                                          PodvmSpecVolume **out_volume, GPtrArray **out_problems,
+                                          GError **error);
+/* The disk entry and the volume entry, in the native form. */
+JsonNode *podvm_spec_disk_to_json(const PodvmSpecDisk *disk);
+JsonNode *podvm_spec_volume_to_json(const PodvmSpecVolume *volume);
+/* The volume a disk names, or NULL. */
+const PodvmSpecVolume *podvm_spec_find_volume(const PodvmSpec *spec, const char *name);
+const PodvmSpecDisk *podvm_spec_find_disk(const PodvmSpec *spec, const char *name);
+
+const char *podvm_disk_bus_to_string(PodvmDiskBus bus);
+const char *podvm_disk_kind_to_string(PodvmDiskKind kind);
+/* "hostDisk", "emptyDisk", ... as in the spec */
+const char *podvm_volume_source_to_string(PodvmVolumeSource source);
 
 /* DNS-1123 label check used for pod and app names (also by the fronts). */
 gboolean podvm_name_is_valid(const char *name, GError **error);

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "podvm-spec.h"
+#include "podvm-volume-pool.h"
+
+G_BEGIN_DECLS
+
+/*
+ * Volume backends: one per volume source of POD-SPEC.md. prepare() makes
+ * what a pod needs for one volume and says which file QEMU opens and in
+ * which format (always explicit: QEMU never probes); release() undoes it.
+ *
+ * Every path a backend makes is derived from the context and the volume's
+ * name alone, so release() needs nothing saved from prepare(): it works
+ * after a daemon crash, and twice in a row.
+ *
+ *   hostDisk              the file itself (raw), in an allowed directory;
+ *                         DiskOrCreate makes a sparse raw file of capacity
+ *   emptyDisk             POD_STATE_DIR/volumes/NAME.qcow2, made once; kept
+ *                         across stops; podvm_storage_delete() removes it
+ *   ephemeral             POD_RUN_DIR/volumes/NAME.qcow2 over the image or
+ *                         claim (backing read-only, backing format explicit);
+ *                         removed by release()
+ *   containerDisk         POD_RUN_DIR/volumes/NAME.qcow2 over the disk
+ *                         unpacked once into CACHE_DIR (keyed by digest)
+ *   cloudInitNoCloud      POD_RUN_DIR/volumes/NAME.iso, label "cidata"
+ *   cloudInitConfigDrive  POD_RUN_DIR/volumes/NAME.iso, label "config-2"
+ *   persistentVolumeClaim, dataVolume
+ *                         the pool's image, acquired for the pod (one pod
+ *                         read-write at a time); release() gives it back
+ */
+typedef struct {
+    const char *pod_name;
+    const char *pod_uid;
+    const char *hostname;      /* the guest's hostname (spec hostname, else the pod name) */
+    const char *pod_state_dir; /* state_dir/pods/NAME: durable */
+    const char *pod_run_dir;   /* run_dir/pods/NAME: gone at reboot */
+    const char *cache_dir;     /* containerDisk cache, shared by pods */
+    const char *const *allowed_host_paths; /* NULL-terminated; hostDisk paths must lie under one */
+    const char *qemu_img;                  /* "qemu-img" or a path */
+    PodvmVolumePool *pool; /* claims and dataVolumes; may be NULL (then such volumes fail) */
+} PodvmStorageContext;
+
+/* What QEMU opens for one volume. */
+typedef struct {
+    char *volume_name;
+    char *filename;        /* host path */
+    char *format;          /* "raw" or "qcow2" */
+    gboolean read_only;    /* the medium can only be read (ISO, readOnly claim) */
+    gboolean block_device; /* filename is a host block device (QEMU driver host_device) */
+    guint64 virtual_size;  /* bytes the guest sees; 0 when unknown */
+} PodvmPreparedVolume;
+
+void podvm_prepared_volume_free(PodvmPreparedVolume *prepared);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmPreparedVolume, podvm_prepared_volume_free)
+
+/*
+ * Prepares one volume. @ctx and @volume are copied: the caller may free
+ * them at once. Errors are PODVM_ERROR: INVALID_SPEC for a path outside the
+ * allowed directories or a symlink leaving them, NOT_FOUND for a missing
+ * image or claim, BUSY for a claim another pod uses read-write, IO/FAILED
+ * with qemu-img's own message otherwise. A failed prepare leaves nothing
+ * behind. @read_only: the disk is read-only (a claim is then shared).
+ */
+void podvm_storage_prepare_async(const PodvmStorageContext *ctx, const PodvmSpecVolume *volume,
+                                 gboolean read_only, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+PodvmPreparedVolume *podvm_storage_prepare_finish(GAsyncResult *result, GError **error);
+
+/* Undoes prepare (idempotent; nothing to undo is fine). Never blocks long: unlinks only. */
+void podvm_storage_release(const PodvmStorageContext *ctx, const PodvmSpecVolume *volume);
+
+/* The pod is deleted: release() plus what outlives a stop (emptyDisk's image). */
+void podvm_storage_delete(const PodvmStorageContext *ctx, const PodvmSpecVolume *volume);
+
+/*
+ * Whether @path (absolute) lies under one of @allowed (after resolving
+ * symlinks of the existing part; the file itself may not exist yet).
+ * INVALID_SPEC with a message naming the path and the allowed directories.
+ */
+gboolean podvm_storage_check_host_path(const char *path, const char *const *allowed,
+                                       GError **error);
+
+G_END_DECLS
