@@ -18,7 +18,7 @@ packages=(
   curl ca-certificates
   systemd libxml2-utils clang-format
   clang libclang-rt-14-dev
-  libisofs-dev libarchive-dev
+  libisofs-dev libarchive-dev libyaml-dev
   wrk
 )
 
