@@ -1,9 +1,829 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <glib.h>
+/*
+ * Storage end to end: a real podvmd on a private bus, real QEMU (TCG)
+ * booting the test guest, whose init reports the block devices it sees
+ * (PODVM-DISKS name:bytes[:label]) and reads or writes a disk's first bytes
+ * on request (podvm-read / podvm-write typed on the console).
+ *
+ * Each volume gets a size no other has, so the guest's view can be matched
+ * to the spec by size alone.
+ */
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "podvm-test-daemon.h"
+#include "podvm-test-util.h"
+
+#define BOOT_TIMEOUT_MS 60000
+#define GUEST_TIMEOUT_MS 30000
+#define MIB (1024 * 1024)
+
+typedef struct {
+    PodvmTestDaemon *daemon;
+    char *images; /* the allowed hostDisk directory */
+} Fixture;
+
+static gboolean
+have_qemu_img(void)
+{
+    g_autofree char *path = g_find_program_in_path("qemu-img");
+
+    return path != NULL;
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    g_autofree char *conf = NULL;
+
+    if (!have_qemu_img()) {
+        g_test_skip("qemu-img is not installed (Debian package qemu-utils)");
+        return;
+    }
+    f->images = podvm_test_mkdtemp();
+    conf = g_strdup_printf("[storage]\nallowed_host_paths=%s\n"
+                           "[qemu]\ndetach_timeout_ms=20000\n",
+                           f->images);
+    f->daemon = podvm_test_daemon_new_with_config(conf);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    g_clear_pointer(&f->daemon, podvm_test_daemon_free);
+    if (f->images != NULL)
+        podvm_test_rmrf(f->images);
+    g_free(f->images);
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/* A file of @size bytes in the allowed directory, starting with @word (may be NULL). */
+static char *
+make_raw_image(Fixture *f, const char *name, gsize size, const char *word)
+{
+    char *path = g_build_filename(f->images, name, NULL);
+    FILE *file = fopen(path, "w");
+
+    g_assert_nonnull(file);
+    if (word != NULL)
+        g_assert_cmpint(fwrite(word, 1, strlen(word), file), ==, strlen(word));
+    g_assert_cmpint(ftruncate(fileno(file), (off_t)size), ==, 0);
+    fclose(file);
+    return path;
+}
+
+/* The test guest's spec with these disks and volumes (JSON arrays as text). */
+static char *
+spec_with_disks(const char *name, const char *disks, const char *volumes)
+{
+    g_autofree char *base = podvm_test_guest_spec(name, NULL, NULL, 2);
+    g_autoptr(JsonNode) root = json_from_string(base, NULL);
+    JsonObject *spec = json_object_get_object_member(json_node_get_object(root), "spec");
+    JsonObject *domain = json_object_get_object_member(spec, "domain");
+    JsonObject *devices;
+
+    if (!json_object_has_member(domain, "devices"))
+        json_object_set_object_member(domain, "devices", json_object_new());
+    devices = json_object_get_object_member(domain, "devices");
+    json_object_set_member(devices, "disks", json_from_string(disks, NULL));
+    json_object_set_member(spec, "volumes", json_from_string(volumes, NULL));
+    return json_to_string(root, FALSE);
+}
+
+static void
+create_pod(Fixture *f, const char *spec)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+
+    podvm_dbus_manager_call_create_pod_sync(f->daemon->manager, spec, &path, NULL, &error);
+    g_assert_no_error(error);
+}
+
+static gboolean
+start_pod(Fixture *f, const char *name, GError **error)
+{
+    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
+
+    return podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, error);
+}
+
+static void
+boot_pod(Fixture *f, const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
+
+    start_pod(f, name, &error);
+    g_assert_no_error(error);
+    g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-GUEST-READY", BOOT_TIMEOUT_MS));
+}
+
+static void
+stop_pod(Fixture *f, const char *name)
+{
+    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
+    g_autoptr(GError) error = NULL;
+
+    podvm_dbus_pod_call_stop_sync(pod, 0, NULL, &error);
+    g_assert_no_error(error);
+}
+
+/* The last PODVM-DISKS line the guest printed, or NULL. */
+static char *
+last_disks_line(Fixture *f, const char *name)
+{
+    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
+    g_autofree char *text = NULL;
+    const char *line, *end;
+
+    if (!g_file_get_contents(log, &text, NULL, NULL))
+        return NULL;
+    line = g_strrstr(text, "PODVM-DISKS");
+    if (line == NULL)
+        return NULL;
+    end = strchr(line, '\n');
+    return end != NULL ? g_strndup(line, (gsize)(end - line)) : g_strdup(line);
+}
+
+/* The guest's name of the disk of @size bytes ("vdb"), or NULL; @out_label gets its ISO label. */
+static char *
+guest_disk_of_size(Fixture *f, const char *name, guint64 size, char **out_label)
+{
+    g_autofree char *line = last_disks_line(f, name);
+    g_auto(GStrv) entries = NULL;
+
+    if (line == NULL)
+        return NULL;
+    entries = g_strsplit(line, " ", -1);
+    for (guint i = 1; entries[i] != NULL; i++) {
+        g_auto(GStrv) parts = g_strsplit(g_strstrip(entries[i]), ":", 3);
+        if (parts[0] != NULL && parts[1] != NULL && g_ascii_strtoull(parts[1], NULL, 10) == size) {
+            if (out_label != NULL)
+                *out_label = g_strdup(parts[2]);
+            return g_strdup(parts[0]);
+        }
+    }
+    return NULL;
+}
+
+typedef struct {
+    Fixture *f;
+    const char *name;
+    guint64 size;
+    gboolean present;
+} DiskWait;
+
+static gboolean
+disk_state_reached(gpointer user_data)
+{
+    DiskWait *wait = user_data;
+    g_autofree char *dev = guest_disk_of_size(wait->f, wait->name, wait->size, NULL);
+
+    return (dev != NULL) == wait->present;
+}
+
+/* Waits until the guest reports (or stops reporting) a disk of @size bytes. */
+static gboolean
+wait_guest_disk(Fixture *f, const char *name, guint64 size, gboolean present)
+{
+    DiskWait wait = { f, name, size, present };
+
+    return podvm_test_wait_until(disk_state_reached, &wait, GUEST_TIMEOUT_MS);
+}
+
+/* Types @line on the pod's console. */
+static void
+console_type(Fixture *f, const char *name, const char *line)
+{
+    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
+    g_autoptr(GUnixFDList) fds = NULL;
+    g_autoptr(GVariant) handle = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = g_strdup_printf("%s\n", line);
+    GVariantBuilder options;
+    int fd;
+
+    g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(&options, "{sv}", "replay", g_variant_new_boolean(FALSE));
+    podvm_dbus_pod_call_open_console_sync(pod, g_variant_builder_end(&options), NULL, &handle, &fds,
+                                          NULL, &error);
+    g_assert_no_error(error);
+    fd = g_unix_fd_list_get(fds, g_variant_get_handle(handle), &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(write(fd, text, strlen(text)), ==, (gssize)strlen(text));
+    /* Let the daemon pass it on before the connection goes. */
+    g_usleep(200000);
+    close(fd);
+}
+
+/* What the guest reads at the start of @dev ("-" for nothing). */
+static char *
+guest_read(Fixture *f, const char *name, const char *dev)
+{
+    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
+    g_autofree char *command = g_strdup_printf("podvm-read %s", dev);
+    g_autofree char *prefix = g_strdup_printf("PODVM-READ %s ", dev);
+    guint before = podvm_test_count_in_file(log, prefix);
+    g_autofree char *text = NULL;
+    const char *answer, *end;
+    gint64 deadline = g_get_monotonic_time() + GUEST_TIMEOUT_MS * 1000LL;
+
+    console_type(f, name, command);
+    while (podvm_test_count_in_file(log, prefix) <= before) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(50000);
+    }
+    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+    answer = g_strrstr(text, prefix) + strlen(prefix);
+    end = strpbrk(answer, "\r\n");
+    return end != NULL ? g_strndup(answer, (gsize)(end - answer)) : g_strdup(answer);
+}
+
+static void
+guest_write(Fixture *f, const char *name, const char *dev, const char *word)
+{
+    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
+    g_autofree char *command = g_strdup_printf("podvm-write %s %s", dev, word);
+    g_autofree char *answer = g_strdup_printf("PODVM-WROTE %s %s", dev, word);
+
+    console_type(f, name, command);
+    g_assert_true(podvm_test_wait_for_file_content(log, answer, GUEST_TIMEOUT_MS));
+}
+
+static JsonObject *
+pod_spec(Fixture *f, const char *name)
+{
+    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
+    g_autofree char *text = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) value = NULL;
+    JsonNode *root;
+    JsonObject *object;
+
+    /* Read from the daemon, not the proxy's cache. */
+    value = g_dbus_connection_call_sync(
+        f->daemon->connection, "io.podvm.PodVM1", g_dbus_proxy_get_object_path(G_DBUS_PROXY(pod)),
+        "org.freedesktop.DBus.Properties", "Get",
+        g_variant_new("(ss)", "io.podvm.PodVM1.Pod", "Spec"), G_VARIANT_TYPE("(v)"),
+        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+    g_assert_no_error(error);
+    {
+        g_autoptr(GVariant) inner = NULL;
+        g_variant_get(value, "(v)", &inner);
+        text = g_variant_dup_string(inner, NULL);
+    }
+    root = json_from_string(text, &error);
+    g_assert_no_error(error);
+    object = json_object_ref(json_node_get_object(root));
+    json_node_unref(root);
+    return object;
+}
+
+/* Names of the disks in the pod's stored spec, joined with ",". */
+static char *
+spec_disk_names(Fixture *f, const char *name)
+{
+    g_autoptr(JsonObject) spec = pod_spec(f, name);
+    JsonObject *inner = json_object_get_object_member(spec, "spec");
+    JsonObject *domain = json_object_get_object_member(inner, "domain");
+    JsonObject *devices;
+    JsonArray *disks;
+    g_autoptr(GString) names = g_string_new(NULL);
+
+    if (!json_object_has_member(domain, "devices"))
+        return g_strdup("");
+    devices = json_object_get_object_member(domain, "devices");
+    if (!json_object_has_member(devices, "disks"))
+        return g_strdup("");
+    disks = json_object_get_array_member(devices, "disks");
+    for (guint i = 0; i < json_array_get_length(disks); i++) {
+        JsonObject *disk = json_array_get_object_element(disks, i);
+        g_string_append_printf(names, "%s%s", i > 0 ? "," : "",
+                               json_object_get_string_member(disk, "name"));
+    }
+    return g_string_free(g_steal_pointer(&names), FALSE);
+}
+
+static gboolean
+attach(Fixture *f, const char *name, const char *attachment, GError **error)
+{
+    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
+
+    return podvm_dbus_pod_call_attach_disk_sync(pod, attachment, NULL, error);
+}
+
+static gboolean
+detach(Fixture *f, const char *name, const char *disk, GError **error)
+{
+    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
+
+    return podvm_dbus_pod_call_detach_disk_sync(pod, disk, NULL, error);
+}
+
+static void
+create_volume(Fixture *f, const char *name, guint64 size, const char *from)
+{
+    GVariantBuilder options;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *volume = NULL;
+
+    g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(&options, "{sv}", "name", g_variant_new_string(name));
+    if (size > 0)
+        g_variant_builder_add(&options, "{sv}", "size", g_variant_new_uint64(size));
+    if (from != NULL)
+        g_variant_builder_add(&options, "{sv}", "from", g_variant_new_string(from));
+    podvm_dbus_manager_call_create_volume_sync(f->daemon->manager, g_variant_builder_end(&options),
+                                               &volume, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(strstr(volume, "\"Ready\""));
+}
+
+/* Writes @data to @dir/blobs/sha256/HEX and returns "sha256:HEX". */
+static char *
+write_blob(const char *dir, const char *data, gsize length)
+{
+    g_autofree char *hex =
+        g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, length);
+    g_autofree char *blobs = g_build_filename(dir, "blobs", "sha256", NULL);
+    g_autofree char *path = g_build_filename(blobs, hex, NULL);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_cmpint(g_mkdir_with_parents(blobs, 0700), ==, 0);
+    g_file_set_contents(path, data, (gssize)length, &error);
+    g_assert_no_error(error);
+    return g_strconcat("sha256:", hex, NULL);
+}
+
+/*
+ * An OCI image layout at @dir, tag "v1", one layer with disk/disk.img (raw,
+ * @size bytes): as KubeVirt's containerDisk images are built. The layer is
+ * made with tar(1), like a user would.
+ */
+static gboolean
+make_oci_layout(const char *dir, gsize size)
+{
+    g_autofree char *work = g_build_filename(dir, "work", NULL);
+    g_autofree char *disk_dir = g_build_filename(work, "disk", NULL);
+    g_autofree char *disk = g_build_filename(disk_dir, "disk.img", NULL);
+    g_autofree char *layer_path = g_build_filename(dir, "layer.tar", NULL);
+    g_autofree char *layer = NULL, *layer_digest = NULL, *config_digest = NULL;
+    g_autofree char *manifest = NULL, *manifest_digest = NULL, *index = NULL;
+    g_autofree char *index_path = g_build_filename(dir, "index.json", NULL);
+    g_autofree char *layout_path = g_build_filename(dir, "oci-layout", NULL);
+    g_autoptr(GSubprocess) tar = NULL;
+    g_autoptr(GError) error = NULL;
+    const char *config = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+                         "\"layers\",\"diff_ids\":[]}}";
+    gsize layer_length = 0;
+    FILE *file;
+
+    g_assert_cmpint(g_mkdir_with_parents(disk_dir, 0700), ==, 0);
+    file = fopen(disk, "w");
+    g_assert_nonnull(file);
+    fputs("CONTAINERDISK", file);
+    g_assert_cmpint(ftruncate(fileno(file), (off_t)size), ==, 0);
+    fclose(file);
+    tar = g_subprocess_new(G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error, "tar", "-C", work, "-cf",
+                           layer_path, "disk", NULL);
+    if (tar == NULL || !g_subprocess_wait_check(tar, NULL, &error))
+        return FALSE;
+    g_assert_true(g_file_get_contents(layer_path, &layer, &layer_length, NULL));
+    layer_digest = write_blob(dir, layer, layer_length);
+    config_digest = write_blob(dir, config, strlen(config));
+    manifest = g_strdup_printf(
+        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+        "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":"
+        "\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":\"application/"
+        "vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":%zu}]}",
+        config_digest, strlen(config), layer_digest, layer_length);
+    manifest_digest = write_blob(dir, manifest, strlen(manifest));
+    index = g_strdup_printf(
+        "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/"
+        "vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{"
+        "\"org.opencontainers.image.ref.name\":\"v1\"}}]}",
+        manifest_digest, strlen(manifest));
+    g_assert_true(g_file_set_contents(index_path, index, -1, NULL));
+    g_assert_true(g_file_set_contents(layout_path, "{\"imageLayoutVersion\":\"1.0.0\"}", -1, NULL));
+    podvm_test_rmrf(work);
+    (void)g_unlink(layer_path);
+    return TRUE;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+/* Every volume source at once; the guest sees each disk with its size (and ISO label). */
+static void
+test_boot_every_source(Fixture *f, gconstpointer data)
+{
+    g_autofree char *base = NULL, *source = NULL, *oci = NULL, *disks = NULL, *volumes = NULL;
+    g_autofree char *spec = NULL, *dev = NULL, *host = NULL;
+    struct {
+        const char *volume;
+        guint64 size;
+    } expected[] = {
+        { "host", 20 * MIB },  { "empty", 24 * MIB },    { "eph", 28 * MIB },
+        { "claim", 36 * MIB }, { "imported", 40 * MIB }, { "container", 44 * MIB },
+    };
+
+    if (f->daemon == NULL)
+        return;
+    base = make_raw_image(f, "base.img", 28 * MIB, "BASEDATA");
+    source = make_raw_image(f, "import-source.img", 40 * MIB, "IMPORTED");
+    oci = g_build_filename(f->images, "oci", NULL);
+    if (!make_oci_layout(oci, 44 * MIB)) {
+        g_test_skip("tar(1) is not available to build an OCI layout");
+        return;
+    }
+    host = g_build_filename(f->images, "host.img", NULL);
+    create_volume(f, "claim", 36 * MIB, NULL);
+    create_volume(f, "imported", 0, source);
+
+    disks =
+        g_strdup("[{\"name\": \"host\", \"disk\": {\"bus\": \"virtio\"}, \"serial\": \"HOST1\"},"
+                 " {\"name\": \"empty\", \"disk\": {\"bus\": \"virtio\"}, \"cache\": \"none\"},"
+                 " {\"name\": \"eph\", \"disk\": {\"bus\": \"scsi\"}},"
+                 " {\"name\": \"nocloud\", \"cdrom\": {\"bus\": \"scsi\"}},"
+                 " {\"name\": \"configdrive\", \"disk\": {\"bus\": \"virtio\"}},"
+                 " {\"name\": \"claim\", \"disk\": {\"bus\": \"virtio\"}},"
+                 " {\"name\": \"imported\", \"disk\": {\"bus\": \"scsi\"}},"
+                 " {\"name\": \"container\", \"disk\": {\"bus\": \"virtio\"}},"
+                 " {\"name\": \"sata\", \"disk\": {\"bus\": \"sata\"}}]");
+    volumes = g_strdup_printf(
+        "[{\"name\": \"host\", \"hostDisk\": {\"path\": \"%s\", \"type\": \"DiskOrCreate\","
+        "   \"capacity\": \"20Mi\"}},"
+        " {\"name\": \"empty\", \"emptyDisk\": {\"capacity\": \"24Mi\"}},"
+        " {\"name\": \"eph\", \"ephemeral\": {\"image\": \"%s\"}},"
+        " {\"name\": \"nocloud\", \"cloudInitNoCloud\": {\"userData\": \"#cloud-config\\n\"}},"
+        " {\"name\": \"configdrive\", \"cloudInitConfigDrive\": {\"userDataBase64\": "
+        "   \"I2Nsb3VkLWNvbmZpZwo=\"}},"
+        " {\"name\": \"claim\", \"persistentVolumeClaim\": {\"claimName\": \"claim\"}},"
+        " {\"name\": \"imported\", \"dataVolume\": {\"name\": \"imported\"}},"
+        " {\"name\": \"container\", \"containerDisk\": {\"image\": \"oci:%s:v1\"}},"
+        " {\"name\": \"sata\", \"emptyDisk\": {\"capacity\": \"4Mi\"}}]",
+        host, base, oci);
+    spec = spec_with_disks("every", disks, volumes);
+    create_pod(f, spec);
+    boot_pod(f, "every");
+
+    for (guint i = 0; i < G_N_ELEMENTS(expected); i++) {
+        g_autofree char *found = guest_disk_of_size(f, "every", expected[i].size, NULL);
+        if (found == NULL) {
+            g_autofree char *line = last_disks_line(f, "every");
+            g_test_message("guest disks: %s", line);
+        }
+        g_assert_nonnull(found);
+        g_test_message("volume %s is %s in the guest", expected[i].volume, found);
+    }
+    /* The cloud-init media carry their labels; their sizes are whatever the ISO is. */
+    {
+        g_autofree char *line = last_disks_line(f, "every");
+        g_assert_nonnull(strstr(line, ":cidata"));
+        g_assert_nonnull(strstr(line, ":config-2"));
+    }
+    /* hostDisk DiskOrCreate made a sparse file of its capacity. */
+    {
+        GStatBuf st;
+        g_assert_cmpint(g_stat(host, &st), ==, 0);
+        g_assert_cmpint(st.st_size, ==, 20 * MIB);
+        g_assert_cmpint(st.st_blocks * 512, <, 20 * MIB);
+    }
+    /* Data reached the guest unchanged: the ephemeral base, the import, the container image. */
+    {
+        static const struct {
+            guint64 size;
+            const char *word;
+        } contents[] = {
+            { 28 * MIB, "BASEDATA" },
+            { 40 * MIB, "IMPORTED" },
+            { 44 * MIB, "CONTAINERDISK" },
+        };
+        for (guint i = 0; i < G_N_ELEMENTS(contents); i++) {
+            g_autofree char *read = NULL;
+            g_clear_pointer(&dev, g_free);
+            dev = guest_disk_of_size(f, "every", contents[i].size, NULL);
+            read = guest_read(f, "every", dev);
+            g_assert_cmpstr(read, ==, contents[i].word);
+        }
+    }
+    stop_pod(f, "every");
+}
+
+/* emptyDisk keeps what the guest wrote across a restart; an ephemeral disk does not. */
+static void
+test_persistence(Fixture *f, gconstpointer data)
+{
+    g_autofree char *base = NULL, *volumes = NULL, *spec = NULL;
+    g_autofree char *empty_dev = NULL, *eph_dev = NULL, *read = NULL, *state = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    base = make_raw_image(f, "persist-base.img", 28 * MIB, "BASEDATA");
+    volumes = g_strdup_printf("[{\"name\": \"empty\", \"emptyDisk\": {\"capacity\": \"24Mi\"}},"
+                              " {\"name\": \"eph\", \"ephemeral\": {\"image\": \"%s\"}}]",
+                              base);
+    spec = spec_with_disks("persist", "[{\"name\": \"empty\"}, {\"name\": \"eph\", \"disk\": {}}]",
+                           volumes);
+    create_pod(f, spec);
+    boot_pod(f, "persist");
+    empty_dev = guest_disk_of_size(f, "persist", 24 * MIB, NULL);
+    eph_dev = guest_disk_of_size(f, "persist", 28 * MIB, NULL);
+    g_assert_nonnull(empty_dev);
+    g_assert_nonnull(eph_dev);
+    guest_write(f, "persist", empty_dev, "KEEPME");
+    guest_write(f, "persist", eph_dev, "LOSEME");
+    g_assert_cmpstr((read = guest_read(f, "persist", eph_dev)), ==, "LOSEME");
+    g_clear_pointer(&read, g_free);
+
+    stop_pod(f, "persist");
+    boot_pod(f, "persist");
+    g_assert_cmpstr((read = guest_read(f, "persist", empty_dev)), ==, "KEEPME");
+    g_clear_pointer(&read, g_free);
+    g_assert_cmpstr((read = guest_read(f, "persist", eph_dev)), ==, "BASEDATA");
+    g_clear_pointer(&read, g_free);
+    /* The base image was never written. */
+    {
+        g_autofree char *content = NULL;
+        g_assert_true(g_file_get_contents(base, &content, NULL, NULL));
+        g_assert_true(g_str_has_prefix(content, "BASEDATA"));
+    }
+
+    stop_pod(f, "persist");
+    state =
+        g_build_filename(f->daemon->state_dir, "pods", "persist", "volumes", "empty.qcow2", NULL);
+    g_assert_true(g_file_test(state, G_FILE_TEST_EXISTS));
+    pod = podvm_test_daemon_pod(f->daemon, "persist");
+    podvm_dbus_pod_call_delete_sync(pod, FALSE, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_false(g_file_test(state, G_FILE_TEST_EXISTS));
+}
+
+/* Attach and detach while running, virtio and scsi; the guest sees both ways. */
+static void
+test_hotplug(Fixture *f, gconstpointer data)
+{
+    g_autofree char *image = NULL, *attachment = NULL, *names = NULL, *dev = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    image = make_raw_image(f, "hot.img", 20 * MIB, "HOTDATA");
+    {
+        g_autofree char *spec = spec_with_disks("hot", "[]", "[]");
+        create_pod(f, spec);
+    }
+    boot_pod(f, "hot");
+
+    attachment = g_strdup_printf("{\"disk\": {\"name\": \"hot\", \"disk\": {\"bus\": \"virtio\"}},"
+                                 " \"volume\": {\"name\": \"hot\", \"hostDisk\": {\"path\": \"%s\","
+                                 " \"type\": \"Disk\"}}}",
+                                 image);
+    attach(f, "hot", attachment, &error);
+    g_assert_no_error(error);
+    g_assert_true(wait_guest_disk(f, "hot", 20 * MIB, TRUE));
+    dev = guest_disk_of_size(f, "hot", 20 * MIB, NULL);
+    {
+        g_autofree char *read = guest_read(f, "hot", dev);
+        g_assert_cmpstr(read, ==, "HOTDATA");
+    }
+
+    /* A SCSI disk: the pod had no controller, so podvmd plugs one in first. */
+    attach(f, "hot",
+           "{\"disk\": {\"name\": \"scratch\", \"disk\": {\"bus\": \"scsi\"}},"
+           " \"volume\": {\"name\": \"scratch\", \"emptyDisk\": {\"capacity\": \"12Mi\"}}}",
+           &error);
+    g_assert_no_error(error);
+    g_assert_true(wait_guest_disk(f, "hot", 12 * MIB, TRUE));
+    names = spec_disk_names(f, "hot");
+    g_assert_cmpstr(names, ==, "hot,scratch");
+    g_clear_pointer(&names, g_free);
+
+    detach(f, "hot", "hot", &error);
+    g_assert_no_error(error);
+    g_assert_true(wait_guest_disk(f, "hot", 20 * MIB, FALSE));
+    detach(f, "hot", "scratch", &error);
+    g_assert_no_error(error);
+    g_assert_true(wait_guest_disk(f, "hot", 12 * MIB, FALSE));
+    names = spec_disk_names(f, "hot");
+    g_assert_cmpstr(names, ==, "");
+    /* The user's image is untouched. */
+    g_assert_true(g_file_test(image, G_FILE_TEST_EXISTS));
+
+    /* Detaching what is not there says so. */
+    detach(f, "hot", "hot", &error);
+    g_assert_nonnull(error);
+    g_assert_nonnull(strstr(error->message, "NotFound"));
+    stop_pod(f, "hot");
+}
+
+/* Failed attaches leave the pod as it was; a path with commas works and injects nothing. */
+static void
+test_hotplug_refused(Fixture *f, gconstpointer data)
+{
+    g_autofree char *outside_dir = podvm_test_mkdtemp();
+    g_autofree char *outside = g_build_filename(outside_dir, "x.img", NULL);
+    g_autofree char *missing = g_build_filename(f->images, "missing.img", NULL);
+    g_autofree char *commas = NULL, *attachment = NULL, *names = NULL;
+    g_autoptr(GError) error = NULL;
+    struct {
+        const char *what;
+        char *attachment;
+        const char *error_name;
+    } refused[4];
+
+    if (f->daemon == NULL) {
+        podvm_test_rmrf(outside_dir);
+        return;
+    }
+    g_assert_true(g_file_set_contents(outside, "x", 1, NULL));
+    {
+        g_autofree char *spec = spec_with_disks("refuse", "[]", "[]");
+        create_pod(f, spec);
+    }
+    boot_pod(f, "refuse");
+
+    refused[0].what = "outside the allowed directories";
+    refused[0].attachment =
+        g_strdup_printf("{\"disk\": {\"name\": \"d\"}, \"volume\": {\"name\": \"d\", \"hostDisk\": "
+                        "{\"path\": \"%s\", \"type\": \"Disk\"}}}",
+                        outside);
+    refused[0].error_name = "InvalidSpec";
+    refused[1].what = "a missing image";
+    refused[1].attachment =
+        g_strdup_printf("{\"disk\": {\"name\": \"d\"}, \"volume\": {\"name\": \"d\", \"hostDisk\": "
+                        "{\"path\": \"%s\", \"type\": \"Disk\"}}}",
+                        missing);
+    refused[1].error_name = "NotFound";
+    refused[2].what = "SATA on a running pod";
+    refused[2].attachment = g_strdup("{\"disk\": {\"name\": \"d\", \"disk\": {\"bus\": \"sata\"}},"
+                                     " \"volume\": {\"name\": \"d\", \"emptyDisk\": "
+                                     "{\"capacity\": \"1Mi\"}}}");
+    refused[2].error_name = "NotSupported";
+    refused[3].what = "a disk without its volume";
+    refused[3].attachment = g_strdup("{\"disk\": {\"name\": \"d\"}, \"volume\": {\"name\": \"e\","
+                                     " \"emptyDisk\": {\"capacity\": \"1Mi\"}}}");
+    refused[3].error_name = "InvalidSpec";
+    for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+        g_autofree char *listing = NULL;
+        g_test_message("attach refused: %s", refused[i].what);
+        attach(f, "refuse", refused[i].attachment, &error);
+        g_assert_nonnull(error);
+        g_test_message("  %s", error->message);
+        g_assert_nonnull(strstr(error->message, refused[i].error_name));
+        g_clear_error(&error);
+        g_free(refused[i].attachment);
+        names = spec_disk_names(f, "refuse");
+        g_assert_cmpstr(names, ==, "");
+        g_clear_pointer(&names, g_free);
+    }
+    /* Nothing was left in the pod's run directory either. */
+    {
+        g_autofree char *volumes =
+            g_build_filename(f->daemon->run_dir, "pods", "refuse", "volumes", NULL);
+        g_autoptr(GDir) dir = g_dir_open(volumes, 0, NULL);
+        g_assert_true(dir == NULL || g_dir_read_name(dir) == NULL);
+    }
+
+    /* Commas and '=' are part of the name: QEMU opens exactly this file. */
+    commas = make_raw_image(f, "a,format=qcow2,file.filename=x.img", 8 * MIB, "COMMAS");
+    attachment = g_strdup_printf("{\"disk\": {\"name\": \"commas\"}, \"volume\": {\"name\": "
+                                 "\"commas\", \"hostDisk\": {\"path\": \"%s\", \"type\": "
+                                 "\"Disk\"}}}",
+                                 commas);
+    attach(f, "refuse", attachment, &error);
+    g_assert_no_error(error);
+    g_assert_true(wait_guest_disk(f, "refuse", 8 * MIB, TRUE));
+    {
+        g_autofree char *dev = guest_disk_of_size(f, "refuse", 8 * MIB, NULL);
+        g_autofree char *read = guest_read(f, "refuse", dev);
+        g_assert_cmpstr(read, ==, "COMMAS");
+    }
+    stop_pod(f, "refuse");
+    podvm_test_rmrf(outside_dir);
+}
+
+/* podvmd restarts between attach and detach: the detach still works. */
+static void
+test_hotplug_across_daemon_restart(Fixture *f, gconstpointer data)
+{
+    g_autofree char *image = NULL, *attachment = NULL, *names = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    image = make_raw_image(f, "restart.img", 18 * MIB, NULL);
+    {
+        g_autofree char *spec = spec_with_disks("survive", "[]", "[]");
+        create_pod(f, spec);
+    }
+    boot_pod(f, "survive");
+    attachment = g_strdup_printf("{\"disk\": {\"name\": \"r\"}, \"volume\": {\"name\": \"r\","
+                                 " \"hostDisk\": {\"path\": \"%s\", \"type\": \"Disk\"}}}",
+                                 image);
+    attach(f, "survive", attachment, &error);
+    g_assert_no_error(error);
+    g_assert_true(wait_guest_disk(f, "survive", 18 * MIB, TRUE));
+
+    podvm_test_daemon_kill9(f->daemon);
+    podvm_test_daemon_start(f->daemon);
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "survive", "Running", 10000));
+    names = spec_disk_names(f, "survive");
+    g_assert_cmpstr(names, ==, "r");
+    g_clear_pointer(&names, g_free);
+
+    detach(f, "survive", "r", &error);
+    g_assert_no_error(error);
+    g_assert_true(wait_guest_disk(f, "survive", 18 * MIB, FALSE));
+    names = spec_disk_names(f, "survive");
+    g_assert_cmpstr(names, ==, "");
+    stop_pod(f, "survive");
+}
+
+/* A claim is used read-write by one running pod at a time. */
+static void
+test_claim_in_use(Fixture *f, gconstpointer data)
+{
+    const char *claim_disk = "[{\"name\": \"data\"}]";
+    const char *claim_volume =
+        "[{\"name\": \"data\", \"persistentVolumeClaim\": {\"claimName\": \"shared\"}}]";
+    g_autoptr(GError) error = NULL;
+    g_autofree char *status = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    create_volume(f, "shared", 16 * MIB, NULL);
+    {
+        g_autofree char *first = spec_with_disks("first", claim_disk, claim_volume);
+        g_autofree char *second = spec_with_disks("second", claim_disk, claim_volume);
+        create_pod(f, first);
+        create_pod(f, second);
+    }
+    boot_pod(f, "first");
+
+    start_pod(f, "second", &error);
+    g_assert_nonnull(error);
+    g_test_message("second start: %s", error->message);
+    g_assert_nonnull(strstr(error->message, "shared"));
+    g_assert_nonnull(strstr(error->message, "first"));
+    g_clear_error(&error);
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "second", "Failed", 5000));
+
+    /* Nor can it be deleted while in use. */
+    podvm_dbus_manager_call_delete_volume_sync(f->daemon->manager, "shared", NULL, &error);
+    g_assert_nonnull(error);
+    g_assert_nonnull(strstr(error->message, "Busy"));
+    g_clear_error(&error);
+
+    stop_pod(f, "first");
+    boot_pod(f, "second");
+    stop_pod(f, "second");
+    podvm_dbus_manager_call_delete_volume_sync(f->daemon->manager, "shared", NULL, &error);
+    g_assert_no_error(error);
+}
+
+/* A spec naming a hostDisk outside the allowed directories is refused at create, with its path. */
+static void
+test_create_refuses_outside_path(Fixture *f, gconstpointer data)
+{
+    g_autofree char *spec = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *pod_dir = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    spec = spec_with_disks("outside", "[{\"name\": \"d\"}]",
+                           "[{\"name\": \"d\", \"hostDisk\": {\"path\": \"/etc/passwd\", "
+                           "\"type\": \"Disk\"}}]");
+    podvm_dbus_manager_call_create_pod_sync(f->daemon->manager, spec, &path, NULL, &error);
+    g_assert_nonnull(error);
+    g_test_message("%s", error->message);
+    g_assert_nonnull(strstr(error->message, "spec.volumes[0].hostDisk.path"));
+    pod_dir = g_build_filename(f->daemon->state_dir, "pods", "outside", NULL);
+    g_assert_false(g_file_test(pod_dir, G_FILE_TEST_EXISTS));
+}
 
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+
+#define ADD(path, func) \
+    g_test_add("/daemon/storage/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+    ADD("boot-every-source", test_boot_every_source);
+    ADD("persistence", test_persistence);
+    ADD("hotplug", test_hotplug);
+    ADD("hotplug-refused", test_hotplug_refused);
+    ADD("hotplug-across-daemon-restart", test_hotplug_across_daemon_restart);
+    ADD("claim-in-use", test_claim_in_use);
+    ADD("create-refuses-outside-path", test_create_refuses_outside_path);
+#undef ADD
     return g_test_run();
 }

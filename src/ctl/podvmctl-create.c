@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* podvmctl create -f FILE, podvmctl run -f FILE [--debug] */
+/* podvmctl create -f FILE, podvmctl run -f FILE [--debug]; FILE is JSON or YAML */
 #include "podvm-build-config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <glib/gi18n.h>
 
+#include "podvm-yaml.h"
 #include "podvmctl-util.h"
 
-/* Specs are small; this only stops a wrong file from being sent whole. */
-#define SPEC_MAX_SIZE (16 * 1024 * 1024)
+/* Documents are small; this only stops a wrong file from being read whole. */
+#define DOCUMENT_MAX_SIZE (16 * 1024 * 1024)
 
 static char *
 read_stdin(gsize *out_length, GError **error)
@@ -29,15 +31,15 @@ read_stdin(gsize *out_length, GError **error)
             if (saved_errno == EINTR)
                 continue;
             g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved_errno),
-                        _("cannot read the spec from stdin: %s"), g_strerror(saved_errno));
+                        _("cannot read stdin: %s"), g_strerror(saved_errno));
             return NULL;
         }
         if (n == 0)
             break;
-        if (data->len + (gsize)n > SPEC_MAX_SIZE) {
+        if (data->len + (gsize)n > DOCUMENT_MAX_SIZE) {
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                        _("the spec on stdin is larger than %u MiB"),
-                        SPEC_MAX_SIZE / (1024 * 1024));
+                        _("stdin has more than %u MiB; is it the right document?"),
+                        DOCUMENT_MAX_SIZE / (1024 * 1024));
             return NULL;
         }
         g_byte_array_append(data, buffer, n);
@@ -47,38 +49,55 @@ read_stdin(gsize *out_length, GError **error)
     return (char *)g_byte_array_free(g_steal_pointer(&data), FALSE);
 }
 
-/* Reads and checks the spec file; the daemon does the real validation. */
-static char *
-read_spec(const char *path, char **out_name, GError **error)
+/* .inf and .nan are YAML floats that JSON cannot write (json-glib would print "inf"). */
+static gboolean
+node_is_finite(JsonNode *node)
+{
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        JsonObjectIter iter;
+        JsonNode *child;
+
+        json_object_iter_init(&iter, json_node_get_object(node));
+        while (json_object_iter_next(&iter, NULL, &child)) {
+            if (!node_is_finite(child))
+                return FALSE;
+        }
+    } else if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *array = json_node_get_array(node);
+
+        for (guint i = 0; i < json_array_get_length(array); i++) {
+            if (!node_is_finite(json_array_get_element(array, i)))
+                return FALSE;
+        }
+    } else if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_DOUBLE) {
+        return isfinite(json_node_get_double(node));
+    }
+    return TRUE;
+}
+
+JsonNode *
+podvmctl_read_document(const char *path, char **out_json, GError **error)
 {
     g_autofree char *contents = NULL;
-    g_autoptr(JsonNode) root = NULL;
     g_autofree char *what = NULL;
-    const char *name;
-    const char *p;
+    g_autoptr(JsonNode) root = NULL;
     gsize length = 0;
-
-    if (g_str_has_suffix(path, ".yaml") || g_str_has_suffix(path, ".yml")) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                    _("'%s': YAML is not supported yet; use JSON"), path);
-        return NULL;
-    }
 
     if (g_str_equal(path, "-")) {
         contents = read_stdin(&length, error);
         if (contents == NULL)
             return NULL;
-        what = g_strdup(_("the spec on stdin"));
+        what = g_strdup(_("stdin"));
     } else {
         if (!g_file_get_contents(path, &contents, &length, error))
             return NULL;
-        if (length > SPEC_MAX_SIZE) {
+        what = g_strdup_printf("'%s'", path);
+        if (length > DOCUMENT_MAX_SIZE) {
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                        _("'%s' is larger than %u MiB; is it a pod spec?"), path,
-                        SPEC_MAX_SIZE / (1024 * 1024));
+                        _("%s has more than %u MiB; is it the right document?"), what,
+                        DOCUMENT_MAX_SIZE / (1024 * 1024));
             return NULL;
         }
-        what = g_strdup_printf("'%s'", path);
     }
 
     if (memchr(contents, '\0', length) != NULL) {
@@ -86,29 +105,58 @@ read_spec(const char *path, char **out_name, GError **error)
         return NULL;
     }
 
-    for (p = contents; g_ascii_isspace(*p); p++)
-        ;
-    if (*p != '{' && *p != '[') {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                    _("%s is not JSON (YAML is not supported yet; use JSON)"), what);
-        return NULL;
+    /* Decided by the content, not the file name: stdin has none. */
+    if (podvm_document_is_yaml(contents, length)) {
+        g_autoptr(GError) local_error = NULL;
+
+        root = podvm_yaml_to_json(contents, length, &local_error);
+        if (root == NULL) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is not valid YAML: %s"),
+                        what, local_error->message);
+            return NULL;
+        }
+        if (!node_is_finite(root)) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                        _("%s has .inf or .nan, which JSON cannot carry"), what);
+            return NULL;
+        }
+        if (out_json != NULL)
+            *out_json = json_to_string(root, FALSE);
+    } else {
+        root = podvmctl_parse_json(contents, length, what, error);
+        if (root == NULL)
+            return NULL;
+        /* The daemon's strict parser sees the text as written (duplicate keys and all). */
+        if (out_json != NULL)
+            *out_json = g_steal_pointer(&contents);
     }
 
-    root = podvmctl_parse_json(contents, length, what, error);
-    if (root == NULL)
-        return NULL;
     if (!JSON_NODE_HOLDS_OBJECT(root)) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("%s is not a JSON object; expected a Pod, VirtualMachineInstance or "
-                      "VirtualMachine document"),
-                    what);
+                    _("%s is not an object (a mapping of keys to values)"), what);
+        if (out_json != NULL)
+            g_clear_pointer(out_json, g_free);
         return NULL;
     }
+    return g_steal_pointer(&root);
+}
+
+/* Reads the spec as JSON text; the daemon does the real validation. */
+static char *
+read_spec(const char *path, char **out_name, GError **error)
+{
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *json = NULL;
+    const char *name;
+
+    root = podvmctl_read_document(path, &json, error);
+    if (root == NULL)
+        return NULL;
 
     name =
         podvmctl_json_string(podvmctl_json_object(json_node_get_object(root), "metadata"), "name");
     *out_name = g_strdup(name);
-    return g_steal_pointer(&contents);
+    return g_steal_pointer(&json);
 }
 
 /* Creates the pod described in @path; sets *@out_pod and *@out_name on success. */
@@ -155,12 +203,12 @@ podvmctl_cmd_create(PodvmCtl *ctl, int argc, char **argv)
     int status;
     const GOptionEntry entries[] = {
         { "filename", 'f', 0, G_OPTION_ARG_FILENAME, &opt_file,
-          N_("The pod spec (JSON; '-' reads stdin)"), N_("FILE") },
+          N_("The pod spec (JSON or YAML; '-' reads stdin)"), N_("FILE") },
         { NULL },
     };
 
-    if (!podvmctl_parse_options("create", "", _("Create a pod from a JSON spec."), entries, 0, 0,
-                                &argc, &argv, &status))
+    if (!podvmctl_parse_options("create", "", _("Create a pod from a spec (JSON or YAML)."),
+                                entries, 0, 0, &argc, &argv, &status))
         return status;
     if (opt_file == NULL)
         return podvmctl_usage_error("create", _("missing -f FILE"));
@@ -184,7 +232,7 @@ podvmctl_cmd_run(PodvmCtl *ctl, int argc, char **argv)
     int status;
     const GOptionEntry entries[] = {
         { "filename", 'f', 0, G_OPTION_ARG_FILENAME, &opt_file,
-          N_("The pod spec (JSON; '-' reads stdin)"), N_("FILE") },
+          N_("The pod spec (JSON or YAML; '-' reads stdin)"), N_("FILE") },
         { "debug", 0, 0, G_OPTION_ARG_NONE, &opt_debug,
           N_("Show the guest kernel's boot messages on the console"), NULL },
         { NULL },

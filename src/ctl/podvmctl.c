@@ -22,7 +22,7 @@ typedef struct {
 } PodvmCtlCommand;
 
 static const PodvmCtlCommand commands[] = {
-    { "create", podvmctl_cmd_create, N_("Create a pod from a JSON file") },
+    { "create", podvmctl_cmd_create, N_("Create a pod from a JSON or YAML file") },
     { "run", podvmctl_cmd_run, N_("Create a pod, start it and attach its console") },
     { "list", podvmctl_cmd_list, N_("List pods") },
     { "show", podvmctl_cmd_show, N_("Show a pod's metadata, spec and status") },
@@ -36,6 +36,9 @@ static const PodvmCtlCommand commands[] = {
     { "console", podvmctl_cmd_console, N_("Attach to a pod's serial console") },
     { "logs", podvmctl_cmd_logs, N_("Print a pod's console log") },
     { "events", podvmctl_cmd_events, N_("Print events as they happen") },
+    { "attach-disk", podvmctl_cmd_attach_disk, N_("Hotplug a disk into a pod") },
+    { "detach-disk", podvmctl_cmd_detach_disk, N_("Unplug a disk from a pod") },
+    { "volume", podvmctl_cmd_volume, N_("Create, list, show and delete storage volumes") },
     { "qmp", podvmctl_cmd_qmp, N_("Send a QMP command to a pod's QEMU (expert)") },
 };
 
@@ -56,7 +59,7 @@ commands_description(void)
 
     g_string_append_c(text, '\n');
     for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
-        g_string_append_printf(text, "  %-10s %s\n", commands[i].name, _(commands[i].summary));
+        g_string_append_printf(text, "  %-12s %s\n", commands[i].name, _(commands[i].summary));
     g_string_append_c(text, '\n');
     g_string_append(text, _("Run 'podvmctl COMMAND --help' for the options of a command.\n"
                             "The bus is the system bus unless --session is given or "

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 
 #include "podvm-dbus-generated.h"
 
@@ -48,6 +49,19 @@ int podvmctl_cmd_console(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_logs(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_events(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_qmp(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_attach_disk(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_detach_disk(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_volume(PodvmCtl *ctl, int argc, char **argv);
+
+/*
+ * Reads the document in @path ('-': stdin), JSON or YAML as its content
+ * says (podvm_document_is_yaml()), which must be an object. Returns the
+ * tree and, when @out_json is not NULL, the JSON text to send to podvmd:
+ * the file as written when it is JSON (so the daemon's strict parser sees
+ * duplicate keys), the converted tree when it is YAML. Errors name the
+ * file ("'pod.yaml' is not valid YAML: line 3, column 7: ...").
+ */
+JsonNode *podvmctl_read_document(const char *path, char **out_json, GError **error);
 
 /*
  * Attaches the terminal to the pod's serial console until the user leaves

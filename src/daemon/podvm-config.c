@@ -27,6 +27,10 @@ podvm_config_new_defaults(void)
     config->restart_backoff_initial_ms = 1000;
     config->restart_backoff_max_ms = 300000;
     config->rest_request_timeout_ms = 60000;
+    config->spare_root_ports = PODVM_QEMU_SPARE_ROOT_PORTS;
+    config->detach_timeout_ms = 30000;
+    config->qemu_img = g_strdup("qemu-img");
+    config->allowed_host_paths = g_new0(char *, 1);
     return config;
 }
 
@@ -44,6 +48,10 @@ podvm_config_free(PodvmConfig *config)
     g_free(config->rest_token_file);
     g_free(config->rest_tls_cert);
     g_free(config->rest_tls_key);
+    g_free(config->qemu_img);
+    g_free(config->pool_dir);
+    g_free(config->cache_dir);
+    g_strfreev(config->allowed_host_paths);
     g_free(config);
 }
 
@@ -57,8 +65,12 @@ read_uint(GKeyFile *kf, const char *group, const char *key, guint *out, GError *
         return TRUE;
     value = g_key_file_get_int64(kf, group, key, &local);
     if (local != NULL || value < 0 || value > G_MAXINT) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("[%s] %s: expected a whole number of milliseconds"), group, key);
+        if (g_str_has_suffix(key, "_ms"))
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("[%s] %s: expected a whole number of milliseconds"), group, key);
+        else
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("[%s] %s: expected a whole number"), group, key);
         return FALSE;
     }
     *out = (guint)value;
@@ -105,6 +117,30 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
                     _("%s: [rest] tls_cert and tls_key go together"), path);
         return FALSE;
     }
+    read_string(kf, "storage", "qemu_img", &config->qemu_img);
+    read_string(kf, "storage", "pool_dir", &config->pool_dir);
+    read_string(kf, "storage", "cache_dir", &config->cache_dir);
+    if (g_key_file_has_key(kf, "storage", "allowed_host_paths", NULL)) {
+        g_auto(GStrv) paths =
+            g_key_file_get_string_list(kf, "storage", "allowed_host_paths", NULL, NULL);
+        g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
+
+        for (guint i = 0; paths != NULL && paths[i] != NULL; i++) {
+            char *dir = g_strstrip(paths[i]);
+            if (*dir == '\0')
+                continue;
+            if (!g_path_is_absolute(dir)) {
+                g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                            _("%s: [storage] allowed_host_paths: '%s' is not an absolute path"),
+                            path, dir);
+                return FALSE;
+            }
+            g_ptr_array_add(kept, g_canonicalize_filename(dir, NULL));
+        }
+        g_ptr_array_add(kept, NULL);
+        g_strfreev(config->allowed_host_paths);
+        config->allowed_host_paths = (GStrv)g_ptr_array_free(g_steal_pointer(&kept), FALSE);
+    }
     accel = g_key_file_get_string(kf, "qemu", "accel", NULL);
     if (accel != NULL) {
         if (!podvm_accel_from_string(g_strstrip(accel), &config->accel_requested, error)) {
@@ -118,8 +154,16 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
                    error) ||
         !read_uint(kf, "daemon", "restart_backoff_max_ms", &config->restart_backoff_max_ms,
                    error) ||
-        !read_uint(kf, "rest", "request_timeout_ms", &config->rest_request_timeout_ms, error)) {
+        !read_uint(kf, "rest", "request_timeout_ms", &config->rest_request_timeout_ms, error) ||
+        !read_uint(kf, "qemu", "detach_timeout_ms", &config->detach_timeout_ms, error) ||
+        !read_uint(kf, "qemu", "spare_root_ports", &config->spare_root_ports, error)) {
         g_prefix_error(error, "%s: ", path);
+        return FALSE;
+    }
+    if (config->spare_root_ports > PODVM_QEMU_MAX_SPARE_ROOT_PORTS) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s: [qemu] spare_root_ports: at most %u"), path,
+                    PODVM_QEMU_MAX_SPARE_ROOT_PORTS);
         return FALSE;
     }
     return TRUE;
@@ -189,6 +233,11 @@ podvm_config_finish(PodvmConfig *config, GError **error)
         config->run_dir = abs;
     }
 
+    if (config->pool_dir == NULL)
+        config->pool_dir = g_build_filename(config->state_dir, "volumes", NULL);
+    if (config->cache_dir == NULL)
+        config->cache_dir = g_build_filename(config->state_dir, "cache", NULL);
+
     g_clear_pointer(&config->accel_why, g_free);
     if (config->accel_requested == PODVM_ACCEL_AUTO) {
         config->accel = podvm_accel_detect("/dev/kvm", "/proc/cpuinfo", &config->accel_why);
@@ -206,7 +255,8 @@ podvm_config_finish(PodvmConfig *config, GError **error)
      * group can reach the REST socket (0660) in it, and nothing deeper.
      */
     if (!make_dir(config->state_dir, 0700, error) || !make_dir(state_pods, 0700, error) ||
-        !make_dir(config->run_dir, 0750, error) || !make_dir(run_pods, 0700, error))
+        !make_dir(config->run_dir, 0750, error) || !make_dir(run_pods, 0700, error) ||
+        !make_dir(config->cache_dir, 0700, error))
         return FALSE;
     {
         struct group *podvm_group = getgrnam("podvm");

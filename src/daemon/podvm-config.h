@@ -31,6 +31,14 @@ typedef struct {
     char *rest_tls_cert;   /* PEM; TLS on the TCP listener when set with rest_tls_key */
     char *rest_tls_key;
     guint rest_request_timeout_ms; /* a request must be read whole within this; 0: no limit */
+    /* [qemu] hotplug */
+    guint spare_root_ports;  /* q35 pcie-root-ports kept free for hotplug */
+    guint detach_timeout_ms; /* device_del: how long the guest may take to let go */
+    /* [storage] */
+    char *qemu_img;  /* qemu-img binary */
+    char *pool_dir;  /* persistentVolumeClaim/dataVolume images; default STATE_DIR/volumes */
+    char *cache_dir; /* containerDisk cache; default STATE_DIR/cache */
+    GStrv allowed_host_paths; /* hostDisk paths must lie under one of these; empty: none */
 } PodvmConfig;
 
 PodvmConfig *podvm_config_new_defaults(void);

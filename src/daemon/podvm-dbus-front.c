@@ -239,6 +239,35 @@ handle_qmp(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const char *c
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static gboolean
+handle_attach_disk(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const char *attachment,
+                   gpointer user_data)
+{
+    PodEntry *entry = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSpecDisk) disk = NULL;
+    g_autoptr(PodvmSpecVolume) volume = NULL;
+
+    if (!podvm_manager_parse_attachment(entry->front->manager, attachment, -1, &disk, &volume, NULL,
+                                        &error)) {
+        return_error(invocation, error);
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+    podvm_pod_attach_disk_async(entry->pod, disk, volume, NULL, op_done_cb,
+                                g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_detach_disk(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const char *disk,
+                   gpointer user_data)
+{
+    PodEntry *entry = user_data;
+
+    podvm_pod_detach_disk_async(entry->pod, disk, NULL, op_done_cb, g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static void
 pod_changed_cb(PodvmPod *pod, gpointer user_data)
 {
@@ -294,6 +323,8 @@ add_pod(PodvmDBusFront *self, PodvmPod *pod)
     g_signal_connect(entry->iface, "handle-open-console", G_CALLBACK(handle_open_console), entry);
     g_signal_connect(entry->iface, "handle-open-log", G_CALLBACK(handle_open_log), entry);
     g_signal_connect(entry->iface, "handle-qmp", G_CALLBACK(handle_qmp), entry);
+    g_signal_connect(entry->iface, "handle-attach-disk", G_CALLBACK(handle_attach_disk), entry);
+    g_signal_connect(entry->iface, "handle-detach-disk", G_CALLBACK(handle_detach_disk), entry);
     g_signal_connect(pod, "changed", G_CALLBACK(pod_changed_cb), entry);
     g_signal_connect(pod, "event", G_CALLBACK(pod_event_cb), entry);
 
@@ -378,6 +409,115 @@ handle_list_pods(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, gpo
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* ---- volumes -------------------------------------------------------------- */
+
+static void
+volume_created_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GDBusMethodInvocation) invocation = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) volume = NULL;
+    g_autofree char *text = NULL;
+
+    volume = podvm_volume_pool_create_finish(PODVM_VOLUME_POOL(source), result, &error);
+    if (volume == NULL) {
+        return_error(invocation, error);
+        return;
+    }
+    text = json_to_text(volume);
+    g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", text));
+}
+
+static gboolean
+handle_create_volume(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, GVariant *options,
+                     gpointer user_data)
+{
+    PodvmDBusFront *self = user_data;
+    g_autoptr(GError) error = NULL;
+    PodvmVolumePool *pool = podvm_manager_get_volume_pool(self->manager, &error);
+    PodvmVolumeCreateOptions create = { 0 };
+    const char *name = NULL, *from = NULL, *sha256 = NULL;
+    guint64 size = 0;
+
+    if (pool == NULL) {
+        return_error(invocation, error);
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+    g_variant_lookup(options, "name", "&s", &name);
+    g_variant_lookup(options, "size", "t", &size);
+    g_variant_lookup(options, "from", "&s", &from);
+    g_variant_lookup(options, "sha256", "&s", &sha256);
+    if (name == NULL) {
+        g_set_error(&error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("CreateVolume needs the option \"name\" (a string)"));
+        return_error(invocation, error);
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+    create.name = name;
+    create.size = size;
+    create.from = from != NULL && *from != '\0' ? from : NULL;
+    create.sha256 = sha256 != NULL && *sha256 != '\0' ? sha256 : NULL;
+    podvm_volume_pool_create_async(pool, &create, NULL, volume_created_cb,
+                                   g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_get_volume(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, const char *name,
+                  gpointer user_data)
+{
+    PodvmDBusFront *self = user_data;
+    g_autoptr(GError) error = NULL;
+    PodvmVolumePool *pool = podvm_manager_get_volume_pool(self->manager, &error);
+    g_autoptr(JsonNode) volume = NULL;
+    g_autofree char *text = NULL;
+
+    if (pool != NULL)
+        volume = podvm_volume_pool_get_json(pool, name, &error);
+    if (volume == NULL) {
+        return_error(invocation, error);
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+    text = json_to_text(volume);
+    podvm_dbus_manager_complete_get_volume(iface, invocation, text);
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_list_volumes(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+    PodvmDBusFront *self = user_data;
+    g_autoptr(GError) error = NULL;
+    PodvmVolumePool *pool = podvm_manager_get_volume_pool(self->manager, &error);
+    g_autoptr(JsonNode) list = NULL;
+    g_autofree char *text = NULL;
+
+    if (pool == NULL) {
+        return_error(invocation, error);
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+    list = podvm_volume_pool_list_json(pool);
+    text = json_to_text(list);
+    podvm_dbus_manager_complete_list_volumes(iface, invocation, text);
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_delete_volume(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, const char *name,
+                     gpointer user_data)
+{
+    PodvmDBusFront *self = user_data;
+    g_autoptr(GError) error = NULL;
+    PodvmVolumePool *pool = podvm_manager_get_volume_pool(self->manager, &error);
+
+    if (pool == NULL || !podvm_volume_pool_delete(pool, name, &error)) {
+        return_error(invocation, error);
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+    podvm_dbus_manager_complete_delete_volume(iface, invocation);
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 /* ---- the object ---------------------------------------------------------- */
 
 static void
@@ -424,6 +564,13 @@ podvm_dbus_front_new(PodvmManager *manager)
     g_signal_connect(self->manager_iface, "handle-create-pod", G_CALLBACK(handle_create_pod), self);
     g_signal_connect(self->manager_iface, "handle-get-pod", G_CALLBACK(handle_get_pod), self);
     g_signal_connect(self->manager_iface, "handle-list-pods", G_CALLBACK(handle_list_pods), self);
+    g_signal_connect(self->manager_iface, "handle-create-volume", G_CALLBACK(handle_create_volume),
+                     self);
+    g_signal_connect(self->manager_iface, "handle-get-volume", G_CALLBACK(handle_get_volume), self);
+    g_signal_connect(self->manager_iface, "handle-list-volumes", G_CALLBACK(handle_list_volumes),
+                     self);
+    g_signal_connect(self->manager_iface, "handle-delete-volume", G_CALLBACK(handle_delete_volume),
+                     self);
 
     for (guint i = 0; i < pods->len; i++)
         add_pod(self, g_ptr_array_index(pods, i));

@@ -4,12 +4,15 @@
 #include <glib/gi18n-lib.h>
 
 #include "podvm-error.h"
+#include "podvm-storage.h"
 
 struct _PodvmManager {
     GObject parent_instance;
 
     const PodvmConfig *config;
     GHashTable *pods; /* name -> PodvmPod* (owned) */
+    PodvmVolumePool *pool;
+    GError *pool_error; /* why there is no pool */
 };
 
 G_DEFINE_FINAL_TYPE(PodvmManager, podvm_manager, G_TYPE_OBJECT)
@@ -28,6 +31,10 @@ podvm_manager_finalize(GObject *object)
     PodvmManager *self = PODVM_MANAGER(object);
 
     g_hash_table_unref(self->pods);
+    if (self->pool != NULL)
+        g_signal_handlers_disconnect_by_data(self->pool, self);
+    g_clear_object(&self->pool);
+    g_clear_error(&self->pool_error);
     G_OBJECT_CLASS(podvm_manager_parent_class)->finalize(object);
 }
 
@@ -53,13 +60,117 @@ podvm_manager_init(PodvmManager *self)
     self->pods = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
 }
 
+static void
+pool_changed_cb(PodvmVolumePool *pool, const char *name, gpointer user_data)
+{
+    PodvmManager *self = user_data;
+    g_autoptr(JsonObject) details = json_object_new();
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *time = g_date_time_format_iso8601(now);
+
+    json_object_set_string_member(details, "pod", "");
+    json_object_set_string_member(details, "type", "VolumeChanged");
+    json_object_set_string_member(details, "time", time);
+    json_object_set_string_member(details, "volume", name);
+    g_signal_emit(self, signals[SIGNAL_EVENT], 0, "", "VolumeChanged", details);
+}
+
+static void
+pool_progress_cb(PodvmVolumePool *pool, const char *name, guint64 done, guint64 total,
+                 gpointer user_data)
+{
+    PodvmManager *self = user_data;
+    g_autoptr(JsonObject) details = json_object_new();
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *time = g_date_time_format_iso8601(now);
+
+    json_object_set_string_member(details, "pod", "");
+    json_object_set_string_member(details, "type", "VolumeProgress");
+    json_object_set_string_member(details, "time", time);
+    json_object_set_string_member(details, "volume", name);
+    json_object_set_int_member(details, "done", (gint64)done);
+    json_object_set_int_member(details, "total", (gint64)total);
+    g_signal_emit(self, signals[SIGNAL_EVENT], 0, "", "VolumeProgress", details);
+}
+
 PodvmManager *
 podvm_manager_new(const PodvmConfig *config)
 {
     PodvmManager *self = g_object_new(PODVM_TYPE_MANAGER, NULL);
 
     self->config = config;
+    self->pool = podvm_volume_pool_new(config->pool_dir, config->qemu_img, &self->pool_error);
+    if (self->pool == NULL) {
+        g_message("the volume pool is unavailable: %s", self->pool_error->message);
+    } else {
+        g_signal_connect(self->pool, "changed", G_CALLBACK(pool_changed_cb), self);
+        g_signal_connect(self->pool, "progress", G_CALLBACK(pool_progress_cb), self);
+    }
     return self;
+}
+
+PodvmVolumePool *
+podvm_manager_get_volume_pool(PodvmManager *self, GError **error)
+{
+    if (self->pool == NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("the volume pool is unavailable: %s"),
+                    self->pool_error->message);
+        return NULL;
+    }
+    return self->pool;
+}
+
+/* hostDisk paths must lie in [storage] allowed_host_paths: a problem per volume that does not. */
+static gboolean
+check_host_paths(PodvmManager *self, GPtrArray *volumes, const char *prefix,
+                 GPtrArray **out_problems, GError **error)
+{
+    g_autoptr(GPtrArray) problems =
+        g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_problem_free);
+    g_autoptr(GString) message = g_string_new(NULL);
+
+    for (guint i = 0; i < volumes->len; i++) {
+        const PodvmSpecVolume *volume = g_ptr_array_index(volumes, i);
+        g_autoptr(GError) local = NULL;
+        PodvmSpecProblem *problem;
+
+        if (volume->source != PODVM_VOLUME_HOST_DISK ||
+            podvm_storage_check_host_path(
+                volume->path, (const char *const *)self->config->allowed_host_paths, &local))
+            continue;
+        problem = g_new0(PodvmSpecProblem, 1);
+        problem->path = prefix != NULL ? g_strdup_printf("%s.hostDisk.path", prefix)
+                                       : g_strdup_printf("spec.volumes[%u].hostDisk.path", i);
+        problem->message = g_strdup(local->message);
+        g_string_append_printf(message, "%s%s: %s", message->len > 0 ? "\n" : "", problem->path,
+                               problem->message);
+        g_ptr_array_add(problems, problem);
+    }
+    if (problems->len == 0)
+        return TRUE;
+    g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, message->str);
+    if (out_problems != NULL)
+        *out_problems = g_steal_pointer(&problems);
+    return FALSE;
+}
+
+gboolean
+podvm_manager_parse_attachment(PodvmManager *self, const char *data, gssize length,
+                               PodvmSpecDisk **out_disk, PodvmSpecVolume **out_volume,
+                               GPtrArray **out_problems, GError **error)
+{
+    g_autoptr(PodvmSpecDisk) disk = NULL;
+    g_autoptr(PodvmSpecVolume) volume = NULL;
+    g_autoptr(GPtrArray) volumes = g_ptr_array_new();
+
+    if (!podvm_spec_parse_disk_attachment(data, length, &disk, &volume, out_problems, error))
+        return FALSE;
+    g_ptr_array_add(volumes, volume);
+    if (!check_host_paths(self, volumes, "volume", out_problems, error))
+        return FALSE;
+    *out_disk = g_steal_pointer(&disk);
+    *out_volume = g_steal_pointer(&volume);
+    return TRUE;
 }
 
 const PodvmConfig *
@@ -95,6 +206,7 @@ static void
 add_pod(PodvmManager *self, PodvmPod *pod)
 {
     g_hash_table_insert(self->pods, g_strdup(podvm_pod_get_name(pod)), g_object_ref(pod));
+    podvm_pod_set_volume_pool(pod, self->pool);
     g_signal_connect(pod, "event", G_CALLBACK(pod_event_cb), self);
     g_signal_connect(pod, "deleted", G_CALLBACK(pod_deleted_cb), self);
     g_signal_emit(self, signals[SIGNAL_POD_ADDED], 0, pod);
@@ -168,7 +280,7 @@ podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize lengt
     PodvmPod *pod;
 
     spec = podvm_spec_parse_data(spec_json, length, out_problems, error);
-    if (spec == NULL)
+    if (spec == NULL || !check_host_paths(self, spec->volumes, NULL, out_problems, error))
         return NULL;
     if (g_hash_table_contains(self->pods, spec->name)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_EXISTS, _("pod '%s' already exists"),
@@ -207,7 +319,7 @@ podvm_manager_replace_pod(PodvmManager *self, const char *name, const char *spec
     if (pod == NULL)
         return NULL;
     spec = podvm_spec_parse_data(spec_json, length, out_problems, error);
-    if (spec == NULL)
+    if (spec == NULL || !check_host_paths(self, spec->volumes, NULL, out_problems, error))
         return NULL;
     if (!podvm_pod_replace_spec(pod, spec, error))
         return NULL;

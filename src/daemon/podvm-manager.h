@@ -59,6 +59,22 @@ JsonNode *podvm_manager_list_json_selected(PodvmManager *self, GHashTable *selec
 
 const PodvmConfig *podvm_manager_get_config(PodvmManager *self);
 
+/*
+ * Storage. The pool of named volumes (NULL when its directory could not be
+ * used: then volume calls fail with the reason, logged at start).
+ * Volume events reach the "event" signal with pod "" and types
+ * "VolumeChanged" {volume} and "VolumeProgress" {volume, done, total}.
+ */
+PodvmVolumePool *podvm_manager_get_volume_pool(PodvmManager *self, GError **error);
+/*
+ * Parses a hotplug document (podvm_spec_parse_disk_attachment) and checks
+ * what only the daemon knows (hostDisk paths against [storage]
+ * allowed_host_paths), every problem with its path.
+ */
+gboolean podvm_manager_parse_attachment(PodvmManager *self, const char *data, gssize length,
+                                        PodvmSpecDisk **out_disk, PodvmSpecVolume **out_volume,
+                                        GPtrArray **out_problems, GError **error);
+
 /* Drops every connection to QEMU without stopping any pod. */
 void podvm_manager_detach_all(PodvmManager *self);
 

@@ -16,6 +16,7 @@
 #include "podvm-console.h"
 #include "podvm-error.h"
 #include "podvm-qemu-argv.h"
+#include "podvm-pod-private.h"
 #include "podvm-qmp-client.h"
 #include "podvm-store.h"
 
@@ -27,63 +28,6 @@
 #define BACKOFF_RESET_US (60 * G_USEC_PER_SEC)
 /* From this many restarts on, waiting to restart is called CrashLoopBackOff. */
 #define CRASH_LOOP_RESTARTS 3
-
-#define pod_log(self, level, ...) \
-    g_log_structured(G_LOG_DOMAIN, level, "PODVM_POD", (self)->spec->name, "MESSAGE", __VA_ARGS__)
-
-typedef struct {
-    PodvmPodOp op;
-    PodvmPodOpOptions options;
-} OpData;
-
-/* What to do once QEMU has exited, for the operation that waits for it. */
-typedef void (*ExitContinuation)(PodvmPod *self, GTask *task);
-
-struct _PodvmPod {
-    GObject parent_instance;
-
-    const PodvmConfig *config; /* unowned: outlives every pod */
-    PodvmSpec *spec;           /* with uid */
-    char *state_dir;
-    char *state_file;
-    char *run_dir;
-    char *qmp_path;
-    char *console_path;
-    char *console_log;
-    char *qemu_log;
-
-    /* status */
-    PodvmPhase phase;
-    char *reason;
-    char *message;
-    GDateTime *started_at;
-    guint restart_count;
-    int qemu_pid;
-    guint64 qemu_start_ticks; /* /proc/PID/stat field 22, against pid reuse */
-
-    /* the running QEMU */
-    GSubprocess *subprocess; /* when it is our child */
-    int pidfd;               /* when adopted after a daemon restart */
-    guint pidfd_watch;
-    PodvmQmpClient *qmp;
-    PodvmConsole *console;
-    gboolean guest_shutdown;
-    const char *exit_intent; /* "Stopped" or "Killed" when we asked for the exit */
-    GError *start_error;
-    gint64 running_since_us;
-
-    /* operations */
-    GQueue queue; /* of GTask*, waiting */
-    GTask *current;
-    GTask *exit_task; /* the operation waiting for QEMU to exit */
-    ExitContinuation exit_continuation;
-    GPtrArray *kill_waiters; /* of GTask* */
-    guint grace_timer;
-    guint quit_timer;
-    guint backoff_timer;
-    guint backoff_ms;
-    gboolean deleted;
-};
 
 G_DEFINE_FINAL_TYPE(PodvmPod, podvm_pod, G_TYPE_OBJECT)
 
@@ -136,10 +80,15 @@ podvm_phase_has_qemu(PodvmPhase phase)
 }
 
 static const char *const op_names[] = {
-    [PODVM_POD_OP_START] = "start",     [PODVM_POD_OP_STOP] = "stop",
-    [PODVM_POD_OP_PAUSE] = "pause",     [PODVM_POD_OP_RESUME] = "resume",
-    [PODVM_POD_OP_RESTART] = "restart", [PODVM_POD_OP_DELETE] = "delete",
+    [PODVM_POD_OP_START] = "start",
+    [PODVM_POD_OP_STOP] = "stop",
+    [PODVM_POD_OP_PAUSE] = "pause",
+    [PODVM_POD_OP_RESUME] = "resume",
+    [PODVM_POD_OP_RESTART] = "restart",
+    [PODVM_POD_OP_DELETE] = "delete",
     [PODVM_POD_OP_KILL] = "kill",
+    [PODVM_POD_OP_ATTACH_DISK] = "attach-disk",
+    [PODVM_POD_OP_DETACH_DISK] = "detach-disk",
 };
 
 const char *
@@ -241,6 +190,8 @@ save(PodvmPod *self, PodvmStoreMode mode, GError **error)
     json_object_set_int_member(runtime, "qemuPid", self->qemu_pid);
     json_object_set_int_member(runtime, "qemuStartTicks", (gint64)self->qemu_start_ticks);
     json_object_set_int_member(runtime, "backoffMs", self->backoff_ms);
+    if (g_hash_table_size(self->placements) > 0)
+        json_object_set_object_member(runtime, "placements", pod_placements_to_json(self));
     json_object_set_object_member(root, "runtime", g_steal_pointer(&runtime));
     json_node_set_object(node, root);
     return podvm_store_write_json(self->state_file, node, mode, error);
@@ -250,8 +201,8 @@ save(PodvmPod *self, PodvmStoreMode mode, GError **error)
  * Stores the state; a failure is reported but never stops a running guest
  * (RELIABILITY: a state file that cannot be written kills nothing).
  */
-static void
-save_or_log(PodvmPod *self, PodvmStoreMode mode)
+void
+pod_save_or_log(PodvmPod *self, PodvmStoreMode mode)
 {
     g_autoptr(GError) error = NULL;
 
@@ -260,8 +211,14 @@ save_or_log(PodvmPod *self, PodvmStoreMode mode)
                 error->message);
 }
 
-static void
-emit_event(PodvmPod *self, const char *type, JsonObject *extra)
+void
+pod_emit_changed(PodvmPod *self)
+{
+    g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
+}
+
+void
+pod_emit_event(PodvmPod *self, const char *type, JsonObject *extra)
 {
     g_autoptr(JsonObject) details = extra != NULL ? json_object_ref(extra) : json_object_new();
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -276,10 +233,9 @@ emit_event(PodvmPod *self, const char *type, JsonObject *extra)
 }
 
 /* Logs one step of an operation and publishes it on the event stream. */
-static void step(PodvmPod *self, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
-static void
-step(PodvmPod *self, const char *format, ...)
+void
+pod_step(PodvmPod *self, const char *format, ...)
 {
     g_autoptr(JsonObject) details = json_object_new();
     g_autofree char *text = NULL;
@@ -290,7 +246,7 @@ step(PodvmPod *self, const char *format, ...)
     va_end(args);
     pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': %s", self->spec->name, text);
     json_object_set_string_member(details, "message", text);
-    emit_event(self, "Step", details);
+    pod_emit_event(self, "Step", details);
 }
 
 static void
@@ -318,10 +274,10 @@ set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *mess
      * switch between the two is written atomically but not synced; every
      * other change is durable before it is announced.
      */
-    save_or_log(self, (old == PODVM_PHASE_RUNNING && phase == PODVM_PHASE_PAUSED) ||
-                              (old == PODVM_PHASE_PAUSED && phase == PODVM_PHASE_RUNNING)
-                          ? PODVM_STORE_ATOMIC
-                          : PODVM_STORE_DURABLE);
+    pod_save_or_log(self, (old == PODVM_PHASE_RUNNING && phase == PODVM_PHASE_PAUSED) ||
+                                  (old == PODVM_PHASE_PAUSED && phase == PODVM_PHASE_RUNNING)
+                              ? PODVM_STORE_ATOMIC
+                              : PODVM_STORE_DURABLE);
 
     pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': %s -> %s%s%s%s%s", self->spec->name,
             podvm_phase_to_string(old), podvm_phase_to_string(phase), reason ? " (" : "",
@@ -331,7 +287,7 @@ set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *mess
     if (message != NULL)
         json_object_set_string_member(details, "message", message);
     json_object_set_string_member(details, "previousPhase", podvm_phase_to_string(old));
-    emit_event(self, "PhaseChanged", details);
+    pod_emit_event(self, "PhaseChanged", details);
     g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
 }
 
@@ -384,6 +340,11 @@ podvm_pod_finalize(GObject *object)
     g_clear_pointer(&self->started_at, g_date_time_unref);
     g_clear_error(&self->start_error);
     g_ptr_array_unref(self->kill_waiters);
+    g_clear_pointer(&self->prepared, g_ptr_array_unref);
+    g_clear_object(&self->preparing);
+    g_clear_object(&self->pool);
+    g_hash_table_unref(self->placements);
+    g_hash_table_unref(self->pending_removal);
     G_OBJECT_CLASS(podvm_pod_parent_class)->finalize(object);
 }
 
@@ -411,6 +372,138 @@ podvm_pod_init(PodvmPod *self)
     self->phase = PODVM_PHASE_PENDING;
     self->kill_waiters = g_ptr_array_new();
     g_queue_init(&self->queue);
+    self->placements = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    self->pending_removal = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+}
+
+void
+podvm_pod_set_volume_pool(PodvmPod *self, PodvmVolumePool *pool)
+{
+    g_set_object(&self->pool, pool);
+}
+
+void
+pod_storage_context(PodvmPod *self, PodvmStorageContext *ctx)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->pod_name = self->spec->name;
+    ctx->pod_uid = self->spec->uid;
+    ctx->hostname = self->spec->hostname != NULL ? self->spec->hostname : self->spec->name;
+    ctx->pod_state_dir = self->state_dir;
+    ctx->pod_run_dir = self->run_dir;
+    ctx->cache_dir = self->config->cache_dir;
+    ctx->allowed_host_paths = (const char *const *)self->config->allowed_host_paths;
+    ctx->qemu_img = self->config->qemu_img;
+    ctx->pool = self->pool;
+}
+
+/* Gives back every volume of the spec (idempotent: paths come from names). */
+static void
+release_volumes(PodvmPod *self)
+{
+    PodvmStorageContext ctx;
+
+    pod_storage_context(self, &ctx);
+    for (guint i = 0; i < self->spec->volumes->len; i++)
+        podvm_storage_release(&ctx, g_ptr_array_index(self->spec->volumes, i));
+    g_clear_pointer(&self->prepared, g_ptr_array_unref);
+    g_hash_table_remove_all(self->placements);
+    g_hash_table_remove_all(self->pending_removal);
+}
+
+void
+pod_placement_set(PodvmPod *self, const char *key, int port, int lun)
+{
+    DiskPlacement *placement = g_new0(DiskPlacement, 1);
+
+    placement->port = port;
+    placement->lun = lun;
+    g_hash_table_replace(self->placements, g_strdup(key), placement);
+}
+
+JsonObject *
+pod_placements_to_json(PodvmPod *self)
+{
+    JsonObject *object = json_object_new();
+    GHashTableIter iter;
+    gpointer key, value;
+
+    g_hash_table_iter_init(&iter, self->placements);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        DiskPlacement *placement = value;
+        JsonObject *entry = json_object_new();
+
+        json_object_set_int_member(entry, "port", placement->port);
+        json_object_set_int_member(entry, "lun", placement->lun);
+        json_object_set_object_member(object, key, entry);
+    }
+    return object;
+}
+
+void
+pod_placements_from_json(PodvmPod *self, JsonObject *object)
+{
+    JsonObjectIter iter;
+    const char *key;
+    JsonNode *value;
+
+    json_object_iter_init(&iter, object);
+    while (json_object_iter_next(&iter, &key, &value)) {
+        JsonObject *entry;
+
+        if (!JSON_NODE_HOLDS_OBJECT(value))
+            continue;
+        entry = json_node_get_object(value);
+        pod_placement_set(self, key,
+                          (int)json_object_get_int_member_with_default(entry, "port", -1),
+                          (int)json_object_get_int_member_with_default(entry, "lun", -1));
+    }
+}
+
+int
+pod_free_root_port(PodvmPod *self)
+{
+    for (guint port = 0; port < self->config->spare_root_ports; port++) {
+        GHashTableIter iter;
+        gpointer value;
+        gboolean taken = FALSE;
+
+        g_hash_table_iter_init(&iter, self->placements);
+        while (!taken && g_hash_table_iter_next(&iter, NULL, &value))
+            taken = ((DiskPlacement *)value)->port == (int)port;
+        if (!taken)
+            return (int)port;
+    }
+    return -1;
+}
+
+int
+pod_free_scsi_lun(PodvmPod *self)
+{
+    /* virtio-scsi takes LUNs 0..16383 on one target; podvm's disks stay far below. */
+    for (int lun = 0; lun < 16384; lun++) {
+        GHashTableIter iter;
+        gpointer value;
+        gboolean taken = FALSE;
+
+        g_hash_table_iter_init(&iter, self->placements);
+        while (!taken && g_hash_table_iter_next(&iter, NULL, &value))
+            taken = ((DiskPlacement *)value)->lun == lun;
+        if (!taken)
+            return lun;
+    }
+    return -1;
+}
+
+void
+pod_op_data_free(OpData *data)
+{
+    g_clear_pointer(&data->disk, podvm_spec_disk_free);
+    g_clear_pointer(&data->volume, podvm_spec_volume_free);
+    g_clear_pointer(&data->prepared, podvm_prepared_volume_free);
+    g_free(data->disk_name);
+    g_clear_handle_id(&data->timeout_id, g_source_remove);
+    g_free(data);
 }
 
 static PodvmPod *
@@ -507,6 +600,9 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
         self->qemu_start_ticks =
             (guint64)json_object_get_int_member_with_default(runtime, "qemuStartTicks", 0);
         self->backoff_ms = (guint)json_object_get_int_member_with_default(runtime, "backoffMs", 0);
+        if (json_object_has_member(runtime, "placements") &&
+            JSON_NODE_HOLDS_OBJECT(json_object_get_member(runtime, "placements")))
+            pod_placements_from_json(self, json_object_get_object_member(runtime, "placements"));
     }
     return self;
 }
@@ -574,7 +670,7 @@ podvm_pod_replace_spec(PodvmPod *self, const PodvmSpec *spec, GError **error)
     }
     podvm_spec_free(old);
     pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': spec replaced", self->spec->name);
-    emit_event(self, "SpecReplaced", NULL);
+    pod_emit_event(self, "SpecReplaced", NULL);
     g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
     return TRUE;
 }
@@ -714,8 +810,8 @@ backoff_cb(gpointer user_data)
 
     self->backoff_timer = 0;
     self->restart_count++;
-    step(self, "restarting (restart %u, restartPolicy %s)", self->restart_count,
-         podvm_restart_policy_to_string(self->spec->restart_policy));
+    pod_step(self, "restarting (restart %u, restartPolicy %s)", self->restart_count,
+             podvm_restart_policy_to_string(self->spec->restart_policy));
     podvm_pod_run_async(self, PODVM_POD_OP_START, &options, NULL, schedule_restart_cb_done, NULL);
     return G_SOURCE_REMOVE;
 }
@@ -767,7 +863,11 @@ qemu_exited(PodvmPod *self, const char *how)
     ExitContinuation continuation = self->exit_continuation;
     GTask *exit_task = self->exit_task;
 
+    /* QEMU's log only says something about this start when it ran. */
+    if (self->subprocess == NULL && self->pidfd < 0)
+        g_clear_pointer(&tail, g_free);
     release_runtime(self);
+    release_volumes(self);
     self->qemu_pid = 0;
     self->qemu_start_ticks = 0;
     self->exit_intent = NULL;
@@ -852,18 +952,21 @@ qmp_event_cb(PodvmQmpClient *qmp, const char *name, JsonObject *data, gint64 tim
         set_phase(self, PODVM_PHASE_PAUSED, "Paused", NULL);
     else if (g_strcmp0(name, "RESUME") == 0 && self->phase == PODVM_PHASE_PAUSED)
         set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
+    else if (g_strcmp0(name, "DEVICE_DELETED") == 0 && data != NULL &&
+             json_object_has_member(data, "device"))
+        pod_disk_device_deleted(self, json_object_get_string_member(data, "device"));
 
     json_object_set_string_member(details, "event", name);
     if (data != NULL)
         json_object_set_object_member(details, "data", json_object_ref(data));
     json_object_set_int_member(details, "qemuTimestampUs", timestamp_us);
-    emit_event(self, "QemuEvent", details);
+    pod_emit_event(self, "QemuEvent", details);
 }
 
 /* ---- the operation queue ----------------------------------------------- */
 
-static void
-op_return(PodvmPod *self, GTask *task, GError *error)
+void
+pod_op_return(PodvmPod *self, GTask *task, GError *error)
 {
     g_assert(task == self->current);
     self->current = NULL;
@@ -875,12 +978,12 @@ op_return(PodvmPod *self, GTask *task, GError *error)
     run_next(self);
 }
 
-static gboolean
-wrong_phase(PodvmPod *self, GTask *task, const char *what_to_do)
+gboolean
+pod_wrong_phase(PodvmPod *self, GTask *task, const char *what_to_do)
 {
-    op_return(self, task,
-              g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE, _("pod '%s' is %s; %s"),
-                          self->spec->name, podvm_phase_to_string(self->phase), what_to_do));
+    pod_op_return(self, task,
+                  g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE, _("pod '%s' is %s; %s"),
+                              self->spec->name, podvm_phase_to_string(self->phase), what_to_do));
     return FALSE;
 }
 
@@ -927,9 +1030,9 @@ qmp_timed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 /* podvm_qmp_client_execute_async(), timed. */
-static void
-qmp_execute(PodvmQmpClient *qmp, const char *command, JsonObject *arguments, guint timeout_ms,
-            GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+void
+pod_qmp_execute(PodvmQmpClient *qmp, const char *command, JsonObject *arguments, guint timeout_ms,
+                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
     QmpTiming *timing = g_new0(QmpTiming, 1);
 
@@ -946,13 +1049,14 @@ qmp_for_task(PodvmPod *self, GTask *task, const char *command, guint timeout_ms,
              GAsyncReadyCallback callback)
 {
     if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
-        op_return(self, task,
-                  g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU,
-                              _("pod '%s': QEMU's monitor is not connected"), self->spec->name));
+        pod_op_return(self, task,
+                      g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU,
+                                  _("pod '%s': QEMU's monitor is not connected"),
+                                  self->spec->name));
         return;
     }
-    qmp_execute(self->qmp, command, NULL, timeout_ms, g_task_get_cancellable(task), callback,
-                g_object_ref(task));
+    pod_qmp_execute(self->qmp, command, NULL, timeout_ms, g_task_get_cancellable(task), callback,
+                    g_object_ref(task));
 }
 
 /* -- start -- */
@@ -995,7 +1099,7 @@ start_failed_after_exit(PodvmPod *self, GTask *task)
                             self->spec->name, self->message ? self->message : "");
     }
     g_clear_error(&self->start_error);
-    op_return(self, task, error);
+    pod_op_return(self, task, error);
     if (self->phase != PODVM_PHASE_STOPPED)
         maybe_schedule_restart(self);
 }
@@ -1042,7 +1146,7 @@ start_cont_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_clear_pointer(&self->started_at, g_date_time_unref);
     self->started_at = g_date_time_new_now_utc();
     set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
-    op_return(self, task, NULL);
+    pod_op_return(self, task, NULL);
 }
 
 static void
@@ -1059,7 +1163,7 @@ start_console_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     }
     if (!start_in_progress(self, task))
         return;
-    step(self, "QEMU ready; resuming the guest");
+    pod_step(self, "QEMU ready; resuming the guest");
     qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
 }
 
@@ -1083,7 +1187,7 @@ start_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                                     g_object_ref(task));
         return;
     }
-    step(self, "QEMU ready; resuming the guest");
+    pod_step(self, "QEMU ready; resuming the guest");
     qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
 }
 
@@ -1104,23 +1208,84 @@ connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
                                    NULL, callback, user_data);
 }
 
+static void start_spawn(PodvmPod *self, GTask *task);
+static void start_prepare_next(PodvmPod *self, GTask *task);
+
+static void
+start_prepare_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+    PodvmPreparedVolume *prepared = podvm_storage_prepare_finish(result, &error);
+
+    if (prepared == NULL) {
+        const PodvmSpecDisk *disk = g_ptr_array_index(self->spec->disks, self->prepared->len);
+
+        g_clear_object(&self->preparing);
+        release_volumes(self);
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            g_clear_error(&error);
+            error = g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
+                                _("killed while preparing its volumes"));
+        } else {
+            g_autoptr(GError) converted = podvm_error_from_component(error);
+            g_clear_error(&error);
+            error = g_error_new(converted->domain, converted->code, _("volume '%s': %s"),
+                                disk->name, converted->message);
+        }
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    g_ptr_array_add(self->prepared, prepared);
+    start_prepare_next(self, task);
+}
+
+/* Prepares the volume of each disk in turn, then spawns QEMU. */
+static void
+start_prepare_next(PodvmPod *self, GTask *task)
+{
+    PodvmStorageContext ctx;
+    const PodvmSpecDisk *disk;
+    const PodvmSpecVolume *volume;
+
+    if (g_cancellable_is_cancelled(self->preparing)) {
+        g_clear_object(&self->preparing);
+        release_volumes(self);
+        start_fail(self, task,
+                   g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
+                               _("killed while preparing its volumes")));
+        return;
+    }
+    if (self->prepared->len == self->spec->disks->len) {
+        g_clear_object(&self->preparing);
+        start_spawn(self, task);
+        return;
+    }
+    disk = g_ptr_array_index(self->spec->disks, self->prepared->len);
+    volume = podvm_spec_find_volume(self->spec, disk->name);
+    if (volume == NULL) {
+        /* The parser makes every disk name a volume; a hand-edited state file may not. */
+        g_clear_object(&self->preparing);
+        release_volumes(self);
+        start_fail(self, task,
+                   g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                               _("disk '%s' names no volume"), disk->name));
+        return;
+    }
+    if (self->prepared->len == 0)
+        pod_step(self, "preparing %u volume(s)", self->spec->disks->len);
+    pod_storage_context(self, &ctx);
+    podvm_storage_prepare_async(&ctx, volume, disk->readonly || disk->kind == PODVM_DISK_KIND_CDROM,
+                                self->preparing, start_prepare_cb, g_object_ref(task));
+}
+
 static void
 start_op(PodvmPod *self, GTask *task)
 {
-    OpData *data = g_task_get_task_data(task);
-    g_autoptr(GSubprocessLauncher) launcher = NULL;
-    g_autoptr(GError) error = NULL;
-    g_auto(GStrv) argv = NULL;
-    g_autofree char *banner = NULL;
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree char *now_text = g_date_time_format_iso8601(now);
-    PodvmQemuArgvContext ctx = { 0 };
-    const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
-    int qmp_fd = -1, console_fd = -1, log_fd;
-
     if (self->phase != PODVM_PHASE_PENDING && self->phase != PODVM_PHASE_STOPPED &&
         self->phase != PODVM_PHASE_SUCCEEDED && self->phase != PODVM_PHASE_FAILED) {
-        wrong_phase(self, task, _("it is already running"));
+        pod_wrong_phase(self, task, _("it is already running"));
         return;
     }
     g_clear_handle_id(&self->backoff_timer, g_source_remove);
@@ -1135,6 +1300,34 @@ start_op(PodvmPod *self, GTask *task)
                                self->run_dir, g_strerror(saved)));
         return;
     }
+    g_clear_pointer(&self->prepared, g_ptr_array_unref);
+    self->prepared = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_prepared_volume_free);
+    g_hash_table_remove_all(self->placements);
+    g_hash_table_remove_all(self->pending_removal);
+    if (self->spec->disks->len == 0) {
+        start_spawn(self, task);
+        return;
+    }
+    g_clear_object(&self->preparing);
+    self->preparing = g_cancellable_new();
+    start_prepare_next(self, task);
+}
+
+static void
+start_spawn(PodvmPod *self, GTask *task)
+{
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) argv = NULL;
+    g_autofree char *banner = NULL;
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *now_text = g_date_time_format_iso8601(now);
+    PodvmQemuArgvContext ctx = { 0 };
+    const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
+    int qmp_fd = -1, console_fd = -1, log_fd;
+    int scsi_lun = 0;
+
     qmp_fd = listen_unix(self->qmp_path, &error);
     if (qmp_fd >= 0 && self->spec->autoattach_serial_console)
         console_fd = listen_unix(self->console_path, &error);
@@ -1155,6 +1348,8 @@ start_op(PodvmPod *self, GTask *task)
     ctx.console_listen_fd = console_fd >= 0 ? CONSOLE_CHILD_FD : -1;
     ctx.host_cpus = self->config->host_cpus;
     ctx.debug = data->options.debug;
+    ctx.prepared_volumes = self->prepared;
+    ctx.spare_root_ports = self->config->spare_root_ports;
     argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
     if (argv == NULL) {
         close(qmp_fd);
@@ -1190,14 +1385,22 @@ start_op(PodvmPod *self, GTask *task)
         return;
     }
     self->qemu_pid = atoi(g_subprocess_get_identifier(self->subprocess));
+    /* The argv gives SCSI disks LUNs in spec order; hotplug takes free ones later. */
+    for (guint i = 0; i < self->spec->disks->len; i++) {
+        const PodvmSpecDisk *disk = g_ptr_array_index(self->spec->disks, i);
+        if (disk->bus == PODVM_DISK_BUS_SCSI) {
+            pod_placement_set(self, disk->name, -1, scsi_lun++);
+            pod_placement_set(self, POD_SCSI_CONTROLLER_KEY, -1, -1);
+        }
+    }
     self->qemu_start_ticks = process_start_ticks(self->qemu_pid);
     g_subprocess_wait_async(self->subprocess, NULL, subprocess_wait_cb, g_object_ref(self));
     /* If QEMU dies before it is running, qemu_exited() reports to this task. */
     self->exit_task = task;
     self->exit_continuation = start_failed_after_exit;
-    save_or_log(self, PODVM_STORE_DURABLE);
-    step(self, "QEMU started (pid %d, accelerator %s)", self->qemu_pid,
-         podvm_accel_to_string(self->config->accel));
+    pod_save_or_log(self, PODVM_STORE_DURABLE);
+    pod_step(self, "QEMU started (pid %d, accelerator %s)", self->qemu_pid,
+             podvm_accel_to_string(self->config->accel));
     connect_qmp(self, start_qmp_cb, g_object_ref(task));
 }
 
@@ -1209,8 +1412,8 @@ quit_timeout_cb(gpointer user_data)
     PodvmPod *self = user_data;
 
     self->quit_timer = 0;
-    step(self, "QEMU did not quit within %u ms; sending SIGKILL",
-         self->config->stop_quit_timeout_ms);
+    pod_step(self, "QEMU did not quit within %u ms; sending SIGKILL",
+             self->config->stop_quit_timeout_ms);
     kill_qemu(self);
     return G_SOURCE_REMOVE;
 }
@@ -1230,9 +1433,9 @@ quit_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 send_quit(PodvmPod *self)
 {
-    step(self, "asking QEMU to quit");
+    pod_step(self, "asking QEMU to quit");
     if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
-        qmp_execute(self->qmp, "quit", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL, quit_cb, NULL);
+        pod_qmp_execute(self->qmp, "quit", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL, quit_cb, NULL);
     g_clear_handle_id(&self->quit_timer, g_source_remove);
     self->quit_timer = g_timeout_add(self->config->stop_quit_timeout_ms, quit_timeout_cb, self);
 }
@@ -1243,7 +1446,7 @@ grace_timeout_cb(gpointer user_data)
     PodvmPod *self = user_data;
 
     self->grace_timer = 0;
-    step(self, "the guest did not power off within the grace period");
+    pod_step(self, "the guest did not power off within the grace period");
     send_quit(self);
     return G_SOURCE_REMOVE;
 }
@@ -1274,15 +1477,15 @@ begin_stop(PodvmPod *self, GTask *task, gint grace_seconds, ExitContinuation con
 
     if (was == PODVM_PHASE_PAUSED) {
         /* A paused guest cannot handle ACPI: there is nothing to wait for. */
-        step(self, "the guest is paused; skipping ACPI power-down");
+        pod_step(self, "the guest is paused; skipping ACPI power-down");
         send_quit(self);
     } else if (grace_seconds == 0) {
         send_quit(self);
     } else {
-        step(self, "sent ACPI power-down; waiting up to %d s for the guest", grace_seconds);
+        pod_step(self, "sent ACPI power-down; waiting up to %d s for the guest", grace_seconds);
         if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
-            qmp_execute(self->qmp, "system_powerdown", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL,
-                        powerdown_cb, NULL);
+            pod_qmp_execute(self->qmp, "system_powerdown", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL,
+                            powerdown_cb, NULL);
         /* Not g_timeout_add_seconds(): it rounds, and may end the grace period early. */
         self->grace_timer = g_timeout_add((guint)grace_seconds * 1000, grace_timeout_cb, self);
     }
@@ -1291,7 +1494,7 @@ begin_stop(PodvmPod *self, GTask *task, gint grace_seconds, ExitContinuation con
 static void
 stop_done(PodvmPod *self, GTask *task)
 {
-    op_return(self, task, NULL);
+    pod_op_return(self, task, NULL);
 }
 
 static void
@@ -1306,14 +1509,21 @@ delete_files(PodvmPod *self, GTask *task)
     g_autoptr(GError) error = NULL;
 
     g_clear_handle_id(&self->backoff_timer, g_source_remove);
+    {
+        PodvmStorageContext ctx;
+
+        pod_storage_context(self, &ctx);
+        for (guint i = 0; i < self->spec->volumes->len; i++)
+            podvm_storage_delete(&ctx, g_ptr_array_index(self->spec->volumes, i));
+    }
     if (!podvm_store_remove_tree(self->run_dir, &error) ||
         !podvm_store_remove_tree(self->state_dir, &error)) {
-        op_return(self, task, g_steal_pointer(&error));
+        pod_op_return(self, task, g_steal_pointer(&error));
         return;
     }
     self->deleted = TRUE;
     pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': deleted", self->spec->name);
-    op_return(self, task, NULL);
+    pod_op_return(self, task, NULL);
     g_signal_emit(self, signals[SIGNAL_DELETED], 0);
 }
 
@@ -1330,7 +1540,7 @@ pause_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     if (self->current != task)
         return;
     if (reply == NULL) {
-        op_return(self, task, podvm_error_from_component(error));
+        pod_op_return(self, task, podvm_error_from_component(error));
         return;
     }
     /* The STOP/RESUME event usually came first; this is for when it did not. */
@@ -1338,7 +1548,7 @@ pause_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         set_phase(self, PODVM_PHASE_PAUSED, "Paused", NULL);
     else if (data->op == PODVM_POD_OP_RESUME && self->phase == PODVM_PHASE_PAUSED)
         set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
-    op_return(self, task, NULL);
+    pod_op_return(self, task, NULL);
 }
 
 static void
@@ -1363,10 +1573,10 @@ run_op(PodvmPod *self, GTask *task)
                 /* Stopping a pod that waits to restart: it stays down. */
                 g_clear_handle_id(&self->backoff_timer, g_source_remove);
                 set_phase(self, PODVM_PHASE_STOPPED, "Stopped", NULL);
-                op_return(self, task, NULL);
+                pod_op_return(self, task, NULL);
                 return;
             }
-            wrong_phase(self, task, _("there is nothing to stop"));
+            pod_wrong_phase(self, task, _("there is nothing to stop"));
             return;
         }
         begin_stop(self, task, data->options.grace_seconds, stop_done);
@@ -1380,40 +1590,46 @@ run_op(PodvmPod *self, GTask *task)
         break;
     case PODVM_POD_OP_PAUSE:
         if (self->phase == PODVM_PHASE_PAUSED) {
-            op_return(self, task, NULL);
+            pod_op_return(self, task, NULL);
             return;
         }
         if (self->phase != PODVM_PHASE_RUNNING) {
-            wrong_phase(self, task, _("only a running pod can be paused"));
+            pod_wrong_phase(self, task, _("only a running pod can be paused"));
             return;
         }
         qmp_for_task(self, task, "stop", PODVM_QMP_TIMEOUT_DEFAULT, pause_cb);
         break;
     case PODVM_POD_OP_RESUME:
         if (self->phase == PODVM_PHASE_RUNNING) {
-            op_return(self, task, NULL);
+            pod_op_return(self, task, NULL);
             return;
         }
         if (self->phase != PODVM_PHASE_PAUSED) {
-            wrong_phase(self, task, _("only a paused pod can be resumed"));
+            pod_wrong_phase(self, task, _("only a paused pod can be resumed"));
             return;
         }
         qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, pause_cb);
         break;
     case PODVM_POD_OP_DELETE:
         if (has_qemu && !data->options.force) {
-            wrong_phase(self, task, _("stop it first, or delete it with force"));
+            pod_wrong_phase(self, task, _("stop it first, or delete it with force"));
             return;
         }
         if (has_qemu) {
             self->exit_intent = "Killed";
             self->exit_task = task;
             self->exit_continuation = delete_files;
-            step(self, "deleting with force: killing QEMU");
+            pod_step(self, "deleting with force: killing QEMU");
             kill_qemu(self);
             return;
         }
         delete_files(self, task);
+        break;
+    case PODVM_POD_OP_ATTACH_DISK:
+        pod_attach_disk_op(self, task);
+        break;
+    case PODVM_POD_OP_DETACH_DISK:
+        pod_detach_disk_op(self, task);
         break;
     case PODVM_POD_OP_KILL:
     default:
@@ -1452,7 +1668,9 @@ podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *opti
     g_task_set_source_tag(task, podvm_pod_run_async);
     data->op = op;
     data->options = options != NULL ? *options : defaults;
-    g_task_set_task_data(task, data, g_free);
+    data->port = -1;
+    data->lun = -1;
+    g_task_set_task_data(task, data, (GDestroyNotify)pod_op_data_free);
 
     if (self->deleted) {
         g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND, _("pod '%s' was deleted"),
@@ -1461,6 +1679,14 @@ podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *opti
     }
     if (op == PODVM_POD_OP_KILL) {
         /* Kill does not wait in line: it is what ends a stuck operation. */
+        if (self->preparing != NULL) {
+            /* No QEMU yet: stop preparing its volumes instead. */
+            self->exit_intent = "Killed";
+            pod_step(self, "killing the pod while it prepares its volumes");
+            g_ptr_array_add(self->kill_waiters, g_steal_pointer(&task));
+            g_cancellable_cancel(self->preparing);
+            return;
+        }
         if (self->subprocess == NULL && self->pidfd < 0) {
             g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
                                     _("pod '%s' is %s; there is nothing to kill"), self->spec->name,
@@ -1469,13 +1695,67 @@ podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *opti
         }
         if (self->exit_intent == NULL || self->phase == PODVM_PHASE_STARTING)
             self->exit_intent = "Killed";
-        step(self, "killing QEMU (SIGKILL)");
+        pod_step(self, "killing QEMU (SIGKILL)");
         g_ptr_array_add(self->kill_waiters, g_steal_pointer(&task));
         kill_qemu(self);
         return;
     }
     g_queue_push_tail(&self->queue, g_steal_pointer(&task));
     run_next(self);
+}
+
+static GTask *
+disk_task_new(PodvmPod *self, PodvmPodOp op, GCancellable *cancellable,
+              GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = g_task_new(self, cancellable, callback, user_data);
+    OpData *data = g_new0(OpData, 1);
+    PodvmPodOpOptions defaults = PODVM_POD_OP_OPTIONS_INIT;
+
+    g_task_set_source_tag(task, podvm_pod_run_async);
+    data->op = op;
+    data->options = defaults;
+    data->port = -1;
+    data->lun = -1;
+    g_task_set_task_data(task, data, (GDestroyNotify)pod_op_data_free);
+    return task;
+}
+
+static void
+enqueue(PodvmPod *self, GTask *task)
+{
+    if (self->deleted) {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND, _("pod '%s' was deleted"),
+                                self->spec->name);
+        g_object_unref(task);
+        return;
+    }
+    g_queue_push_tail(&self->queue, task);
+    run_next(self);
+}
+
+void
+podvm_pod_attach_disk_async(PodvmPod *self, const PodvmSpecDisk *disk,
+                            const PodvmSpecVolume *volume, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = disk_task_new(self, PODVM_POD_OP_ATTACH_DISK, cancellable, callback, user_data);
+    OpData *data = g_task_get_task_data(task);
+
+    data->disk = podvm_spec_disk_copy(disk);
+    data->volume = podvm_spec_volume_copy(volume);
+    enqueue(self, task);
+}
+
+void
+podvm_pod_detach_disk_async(PodvmPod *self, const char *disk_name, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = disk_task_new(self, PODVM_POD_OP_DETACH_DISK, cancellable, callback, user_data);
+    OpData *data = g_task_get_task_data(task);
+
+    data->disk_name = g_strdup(disk_name);
+    enqueue(self, task);
 }
 
 gboolean
@@ -1525,8 +1805,8 @@ podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable
                                 self->spec->name, podvm_phase_to_string(self->phase));
         return;
     }
-    qmp_execute(self->qmp, execute, arguments, PODVM_QMP_TIMEOUT_HOTPLUG, cancellable,
-                qmp_passthrough_cb, g_steal_pointer(&task));
+    pod_qmp_execute(self->qmp, execute, arguments, PODVM_QMP_TIMEOUT_HOTPLUG, cancellable,
+                    qmp_passthrough_cb, g_steal_pointer(&task));
 }
 
 JsonNode *
@@ -1665,8 +1945,8 @@ reconcile_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         g_task_return_error(task, podvm_error_from_component(error));
         return;
     }
-    qmp_execute(self->qmp, "query-status", NULL, PODVM_QMP_TIMEOUT_QUERY, NULL, reconcile_status_cb,
-                g_steal_pointer(&task));
+    pod_qmp_execute(self->qmp, "query-status", NULL, PODVM_QMP_TIMEOUT_QUERY, NULL,
+                    reconcile_status_cb, g_steal_pointer(&task));
 }
 
 static gboolean
@@ -1675,6 +1955,29 @@ console_log_shows_poweroff(PodvmPod *self)
     g_autofree char *tail = tail_of_file(self->console_log, 4096);
 
     return tail != NULL && strstr(tail, "reboot: Power down") != NULL;
+}
+
+/* Pool use lives in memory: a QEMU that ran on across a daemon restart takes its claims again. */
+static void
+reacquire_claims(PodvmPod *self)
+{
+    for (guint i = 0; i < self->spec->disks->len; i++) {
+        const PodvmSpecDisk *disk = g_ptr_array_index(self->spec->disks, i);
+        const PodvmSpecVolume *volume = podvm_spec_find_volume(self->spec, disk->name);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = NULL;
+        gboolean read_only;
+
+        if (volume == NULL || volume->claim_name == NULL || self->pool == NULL)
+            continue;
+        /* An ephemeral overlay only reads its claim. */
+        read_only = disk->readonly || disk->kind == PODVM_DISK_KIND_CDROM || volume->readonly ||
+                    volume->source == PODVM_VOLUME_EPHEMERAL;
+        if (!podvm_volume_pool_acquire(self->pool, volume->claim_name, self->spec->name, read_only,
+                                       &path, NULL, &error))
+            pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': volume '%s': %s", self->spec->name,
+                    volume->claim_name, error->message);
+    }
 }
 
 void
@@ -1692,6 +1995,7 @@ podvm_pod_reconcile_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer
     if (!process_is_our_qemu(self, self->qemu_pid)) {
         self->qemu_pid = 0;
         self->qemu_start_ticks = 0;
+        release_volumes(self);
         if (self->phase == PODVM_PHASE_STOPPING) {
             set_phase(self, PODVM_PHASE_STOPPED, "Stopped", _("QEMU exited while podvmd was down"));
         } else if (console_log_shows_poweroff(self)) {
@@ -1714,6 +2018,7 @@ podvm_pod_reconcile_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer
         return;
     }
     self->pidfd_watch = g_unix_fd_add(self->pidfd, G_IO_IN, pidfd_cb, self);
+    reacquire_claims(self);
     connect_qmp(self, reconcile_qmp_cb, g_steal_pointer(&task));
 }
 

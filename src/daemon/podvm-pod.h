@@ -6,6 +6,7 @@
 
 #include "podvm-config.h"
 #include "podvm-spec.h"
+#include "podvm-volume-pool.h"
 
 G_BEGIN_DECLS
 
@@ -84,6 +85,8 @@ typedef enum {
     PODVM_POD_OP_RESTART,
     PODVM_POD_OP_DELETE,
     PODVM_POD_OP_KILL,
+    PODVM_POD_OP_ATTACH_DISK,
+    PODVM_POD_OP_DETACH_DISK,
 } PodvmPodOp;
 
 const char *podvm_pod_op_to_string(PodvmPodOp op);
@@ -108,6 +111,31 @@ void podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions 
                          GCancellable *cancellable, GAsyncReadyCallback callback,
                          gpointer user_data);
 gboolean podvm_pod_run_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+
+/*
+ * The storage pool the pod's claims and dataVolumes come from (the
+ * manager's). Set before the first start; the pod keeps a reference.
+ */
+void podvm_pod_set_volume_pool(PodvmPod *self, PodvmVolumePool *pool);
+
+/*
+ * Disk hotplug. Attach, on a pod with QEMU (Running or Paused): prepare
+ * the volume, blockdev-add, device_add; on a pod without QEMU: only
+ * checks and adds to the spec. Either way the stored spec gains the disk
+ * and volume only when everything worked; a failure undoes what was done.
+ * EXISTS when the disk or volume name is taken; NOT_SUPPORTED for SATA
+ * on a running pod (AHCI has no hotplug); BUSY without a free root port.
+ * Detach: device_del, then waits up to [qemu] detach_timeout_ms for the
+ * guest to let go (DEVICE_DELETED), then blockdev-del and release; the
+ * spec loses the disk. TIMEOUT leaves the disk in place and marked as
+ * removal pending: if the guest lets go later, podvmd finishes the detach.
+ * Both run in the pod's operation queue; finish with podvm_pod_run_finish().
+ */
+void podvm_pod_attach_disk_async(PodvmPod *self, const PodvmSpecDisk *disk,
+                                 const PodvmSpecVolume *volume, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+void podvm_pod_detach_disk_async(PodvmPod *self, const char *disk_name, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
 
 /* Expert passthrough: one QMP command ({"execute", "arguments"}). */
 void podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable,

@@ -1,0 +1,633 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Disk hotplug: attach = prepare + blockdev-add (protocol, then format
+ * node) + device_add; detach = device_del, wait for DEVICE_DELETED,
+ * blockdev-del (format, then protocol), release. Both run as operations of
+ * the pod's queue. The stored spec changes only once the operation worked,
+ * and a failed attach undoes every step it made, in reverse.
+ *
+ * Node names and device ids come from the disk name alone
+ * (podvm_qemu_disk_*), so a detach after a daemon restart needs nothing
+ * but the spec and the recorded placement (root port, LUN).
+ */
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "podvm-error.h"
+#include "podvm-pod-private.h"
+#include "podvm-qemu-argv.h"
+
+/* ---- the spec ------------------------------------------------------------ */
+
+static void
+spec_add_disk(PodvmPod *self, const PodvmSpecDisk *disk, const PodvmSpecVolume *volume)
+{
+    g_ptr_array_add(self->spec->disks, podvm_spec_disk_copy(disk));
+    g_ptr_array_add(self->spec->volumes, podvm_spec_volume_copy(volume));
+}
+
+static void
+spec_remove_disk(PodvmPod *self, const char *name)
+{
+    for (guint i = 0; i < self->spec->disks->len; i++) {
+        PodvmSpecDisk *disk = g_ptr_array_index(self->spec->disks, i);
+        if (g_str_equal(disk->name, name)) {
+            g_ptr_array_remove_index(self->spec->disks, i);
+            break;
+        }
+    }
+    for (guint i = 0; i < self->spec->volumes->len; i++) {
+        PodvmSpecVolume *volume = g_ptr_array_index(self->spec->volumes, i);
+        if (g_str_equal(volume->name, name)) {
+            g_ptr_array_remove_index(self->spec->volumes, i);
+            break;
+        }
+    }
+}
+
+/* The spec changed: store it durably, then tell everyone. */
+static void
+spec_changed(PodvmPod *self, const char *event, const char *disk_name)
+{
+    g_autoptr(JsonObject) details = json_object_new();
+
+    pod_save_or_log(self, PODVM_STORE_DURABLE);
+    json_object_set_string_member(details, "disk", disk_name);
+    pod_emit_event(self, event, details);
+    pod_emit_changed(self);
+}
+
+static gboolean
+check_new_disk(PodvmPod *self, const PodvmSpecDisk *disk, const PodvmSpecVolume *volume,
+               GError **error)
+{
+    if (g_strcmp0(disk->name, volume->name) != 0) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                    _("disk '%s' must name its volume ('%s')"), disk->name, volume->name);
+        return FALSE;
+    }
+    if (podvm_spec_find_disk(self->spec, disk->name) != NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_EXISTS,
+                    _("pod '%s' already has a disk named '%s'"), self->spec->name, disk->name);
+        return FALSE;
+    }
+    if (podvm_spec_find_volume(self->spec, volume->name) != NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_EXISTS,
+                    _("pod '%s' already has a volume named '%s'"), self->spec->name, volume->name);
+        return FALSE;
+    }
+    for (guint i = 0; disk->boot_order != 0 && i < self->spec->disks->len; i++) {
+        const PodvmSpecDisk *other = g_ptr_array_index(self->spec->disks, i);
+        if (other->boot_order == disk->boot_order) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        _("bootOrder %u is already taken by disk '%s'"), disk->boot_order,
+                        other->name);
+            return FALSE;
+        }
+    }
+    if (volume->source == PODVM_VOLUME_HOST_DISK &&
+        !podvm_storage_check_host_path(
+            volume->path, (const char *const *)self->config->allowed_host_paths, error))
+        return FALSE;
+    return TRUE;
+}
+
+/* ---- attach ------------------------------------------------------------- */
+
+static gboolean
+attach_still_current(PodvmPod *self, GTask *task)
+{
+    return self->current == task &&
+           (self->phase == PODVM_PHASE_RUNNING || self->phase == PODVM_PHASE_PAUSED);
+}
+
+static void
+ignore_reply_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autofree char *what = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply =
+        podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+
+    if (reply == NULL)
+        g_debug("%s: %s", what, error->message);
+}
+
+static void
+blockdev_del(PodvmPod *self, const char *node_name, GAsyncReadyCallback callback,
+             gpointer user_data)
+{
+    g_autoptr(JsonObject) arguments = json_object_new();
+
+    json_object_set_string_member(arguments, "node-name", node_name);
+    if (callback == NULL) {
+        callback = ignore_reply_cb;
+        user_data = g_strdup_printf("blockdev-del %s", node_name);
+    }
+    pod_qmp_execute(self->qmp, "blockdev-del", arguments, PODVM_QMP_TIMEOUT_HOTPLUG, NULL, callback,
+                    user_data);
+}
+
+/* Undoes a failed attach, in reverse, and reports @error. */
+static void
+attach_fail(PodvmPod *self, GTask *task, GError *error)
+{
+    OpData *data = g_task_get_task_data(task);
+    PodvmStorageContext ctx;
+    g_autoptr(GError) converted = podvm_error_from_component(error);
+
+    g_error_free(error);
+    if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp)) {
+        if (data->format_node_added) {
+            g_autofree char *node = podvm_qemu_disk_node_name(data->disk->name, TRUE);
+            blockdev_del(self, node, NULL, NULL);
+        }
+        if (data->protocol_node_added) {
+            g_autofree char *node = podvm_qemu_disk_node_name(data->disk->name, FALSE);
+            blockdev_del(self, node, NULL, NULL);
+        }
+    }
+    if (data->prepared != NULL) {
+        /* The volume never joined the pod: nothing of it is kept (an emptyDisk image neither). */
+        pod_storage_context(self, &ctx);
+        podvm_storage_delete(&ctx, data->volume);
+    }
+    pod_step(self, "attaching disk '%s' failed; undone: %s", data->disk->name, converted->message);
+    pod_op_return(self, task,
+                  g_error_new(PODVM_ERROR, converted->code, _("cannot attach disk '%s': %s"),
+                              data->disk->name, converted->message));
+}
+
+static void
+attach_device_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    if (!attach_still_current(self, task)) {
+        if (self->current == task)
+            attach_fail(self, task,
+                        error != NULL ? g_steal_pointer(&error)
+                                      : g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                                                    _("the pod stopped meanwhile")));
+        return;
+    }
+    if (reply == NULL) {
+        attach_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    pod_placement_set(self, data->disk->name, data->port, data->lun);
+    spec_add_disk(self, data->disk, data->volume);
+    g_ptr_array_add(self->prepared, g_steal_pointer(&data->prepared));
+    pod_step(self, "disk '%s' attached", data->disk->name);
+    spec_changed(self, "DiskAttached", data->disk->name);
+    pod_op_return(self, task, NULL);
+}
+
+static void
+attach_add_device(PodvmPod *self, GTask *task)
+{
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) device = NULL;
+    g_autofree char *bus = NULL;
+
+    if (data->port >= 0)
+        bus = podvm_qemu_spare_root_port_id((guint)data->port);
+    device = podvm_qemu_disk_device(data->disk, data->prepared, bus, 0, &error);
+    if (device == NULL) {
+        attach_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    if (data->lun >= 0)
+        json_object_set_int_member(json_node_get_object(device), "lun", data->lun);
+    pod_qmp_execute(self->qmp, "device_add", json_node_get_object(device),
+                    PODVM_QMP_TIMEOUT_HOTPLUG, NULL, attach_device_cb, g_object_ref(task));
+}
+
+static void
+attach_controller_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    if (reply == NULL || !attach_still_current(self, task)) {
+        if (self->current == task)
+            attach_fail(self, task,
+                        error != NULL ? g_steal_pointer(&error)
+                                      : g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                                                    _("the pod stopped meanwhile")));
+        return;
+    }
+    /* The controller stays for later SCSI disks, whatever happens to this one. */
+    pod_placement_set(self, POD_SCSI_CONTROLLER_KEY, data->port, -1);
+    pod_save_or_log(self, PODVM_STORE_DURABLE);
+    data->port = -1;
+    attach_add_device(self, task);
+}
+
+static void
+attach_format_node_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    if (reply != NULL)
+        data->format_node_added = TRUE;
+    if (reply == NULL || !attach_still_current(self, task)) {
+        if (self->current == task)
+            attach_fail(self, task,
+                        error != NULL ? g_steal_pointer(&error)
+                                      : g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                                                    _("the pod stopped meanwhile")));
+        return;
+    }
+    if (data->disk->bus == PODVM_DISK_BUS_SCSI &&
+        !g_hash_table_contains(self->placements, POD_SCSI_CONTROLLER_KEY)) {
+        /* No SCSI disk at boot, so no controller: plug one into a spare root port first. */
+        g_autoptr(JsonNode) controller = NULL;
+        g_autofree char *bus = NULL;
+        int port =
+            podvm_qemu_machine_is_q35(self->spec->machine_type) ? pod_free_root_port(self) : -1;
+
+        if (podvm_qemu_machine_is_q35(self->spec->machine_type) && port < 0) {
+            attach_fail(self, task,
+                        g_error_new(PODVM_ERROR, PODVM_ERROR_BUSY,
+                                    _("no free PCIe root port for the SCSI controller (the pod "
+                                      "has %u; see [qemu] spare_root_ports)"),
+                                    self->config->spare_root_ports));
+            return;
+        }
+        if (port >= 0)
+            bus = podvm_qemu_spare_root_port_id((guint)port);
+        data->port = port;
+        controller = podvm_qemu_scsi_controller(bus);
+        pod_step(self, "adding a SCSI controller for disk '%s'", data->disk->name);
+        pod_qmp_execute(self->qmp, "device_add", json_node_get_object(controller),
+                        PODVM_QMP_TIMEOUT_HOTPLUG, NULL, attach_controller_cb, g_object_ref(task));
+        return;
+    }
+    attach_add_device(self, task);
+}
+
+static void
+attach_protocol_node_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = NULL;
+    g_autoptr(JsonNode) node = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    if (reply != NULL)
+        data->protocol_node_added = TRUE;
+    if (reply == NULL || !attach_still_current(self, task)) {
+        if (self->current == task)
+            attach_fail(self, task,
+                        error != NULL ? g_steal_pointer(&error)
+                                      : g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                                                    _("the pod stopped meanwhile")));
+        return;
+    }
+    node = podvm_qemu_disk_format_blockdev(data->disk, data->prepared);
+    pod_qmp_execute(self->qmp, "blockdev-add", json_node_get_object(node),
+                    PODVM_QMP_TIMEOUT_HOTPLUG, NULL, attach_format_node_cb, g_object_ref(task));
+}
+
+static void
+attach_prepared_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = NULL;
+
+    data->prepared = podvm_storage_prepare_finish(result, &error);
+    if (data->prepared == NULL) {
+        /* prepare() leaves nothing behind when it fails. */
+        attach_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    if (!attach_still_current(self, task)) {
+        attach_fail(
+            self, task,
+            g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE, _("the pod stopped meanwhile")));
+        return;
+    }
+    node = podvm_qemu_disk_protocol_blockdev(data->disk, data->prepared);
+    pod_qmp_execute(self->qmp, "blockdev-add", json_node_get_object(node),
+                    PODVM_QMP_TIMEOUT_HOTPLUG, NULL, attach_protocol_node_cb, g_object_ref(task));
+}
+
+void
+pod_attach_disk_op(PodvmPod *self, GTask *task)
+{
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    PodvmStorageContext ctx;
+    gboolean read_only;
+
+    if (!check_new_disk(self, data->disk, data->volume, &error)) {
+        pod_op_return(self, task, g_steal_pointer(&error));
+        return;
+    }
+    if (!podvm_phase_has_qemu(self->phase)) {
+        /* No QEMU: the disk joins the spec and is prepared at the next start. */
+        spec_add_disk(self, data->disk, data->volume);
+        spec_changed(self, "DiskAttached", data->disk->name);
+        pod_op_return(self, task, NULL);
+        return;
+    }
+    if (self->phase != PODVM_PHASE_RUNNING && self->phase != PODVM_PHASE_PAUSED) {
+        pod_wrong_phase(self, task, _("wait until it is running or stopped"));
+        return;
+    }
+    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
+        pod_op_return(self, task,
+                      g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU,
+                                  _("pod '%s': QEMU's monitor is not connected"),
+                                  self->spec->name));
+        return;
+    }
+    switch (data->disk->bus) {
+    case PODVM_DISK_BUS_SATA:
+        pod_op_return(self, task,
+                      g_error_new(PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
+                                  _("a SATA disk cannot be added to a running pod (QEMU's AHCI "
+                                    "has no hotplug); use the virtio or scsi bus, or stop the "
+                                    "pod first")));
+        return;
+    case PODVM_DISK_BUS_VIRTIO:
+        if (podvm_qemu_machine_is_q35(self->spec->machine_type)) {
+            data->port = pod_free_root_port(self);
+            if (data->port < 0) {
+                pod_op_return(self, task,
+                              g_error_new(PODVM_ERROR, PODVM_ERROR_BUSY,
+                                          _("pod '%s' has no free PCIe root port for another "
+                                            "virtio disk (it has %u; see [qemu] "
+                                            "spare_root_ports); use the scsi bus, detach a "
+                                            "disk, or restart the pod"),
+                                          self->spec->name, self->config->spare_root_ports));
+                return;
+            }
+        }
+        break;
+    case PODVM_DISK_BUS_SCSI:
+        data->lun = pod_free_scsi_lun(self);
+        break;
+    }
+    pod_step(self, "attaching disk '%s'", data->disk->name);
+    read_only = data->disk->readonly || data->disk->kind == PODVM_DISK_KIND_CDROM;
+    pod_storage_context(self, &ctx);
+    podvm_storage_prepare_async(&ctx, data->volume, read_only, NULL, attach_prepared_cb,
+                                g_object_ref(task));
+}
+
+/* ---- detach ------------------------------------------------------------- */
+
+typedef struct {
+    PodvmPod *self; /* a reference */
+    GTask *task;    /* the detach operation, or NULL when a late DEVICE_DELETED finishes it */
+    char *disk_name;
+} DetachFinish;
+
+static void
+detach_finish_free(DetachFinish *finish)
+{
+    g_object_unref(finish->self);
+    g_clear_object(&finish->task);
+    g_free(finish->disk_name);
+    g_free(finish);
+}
+
+/* The device and its nodes are gone from QEMU: release the volume, drop it from the spec. */
+static void
+detach_done(DetachFinish *finish)
+{
+    PodvmPod *self = finish->self;
+    const PodvmSpecVolume *volume = podvm_spec_find_volume(self->spec, finish->disk_name);
+    PodvmStorageContext ctx;
+
+    pod_storage_context(self, &ctx);
+    if (volume != NULL) {
+        /* A detached disk leaves the pod: an emptyDisk's image goes with it. */
+        podvm_storage_release(&ctx, volume);
+        podvm_storage_delete(&ctx, volume);
+    }
+    for (guint i = 0; self->prepared != NULL && i < self->prepared->len; i++) {
+        PodvmPreparedVolume *prepared = g_ptr_array_index(self->prepared, i);
+        if (g_strcmp0(prepared->volume_name, finish->disk_name) == 0) {
+            g_ptr_array_remove_index(self->prepared, i);
+            break;
+        }
+    }
+    g_hash_table_remove(self->placements, finish->disk_name);
+    g_hash_table_remove(self->pending_removal, finish->disk_name);
+    spec_remove_disk(self, finish->disk_name);
+    pod_step(self, "disk '%s' detached", finish->disk_name);
+    spec_changed(self, "DiskDetached", finish->disk_name);
+    if (finish->task != NULL && self->current == finish->task)
+        pod_op_return(self, g_steal_pointer(&finish->task), NULL);
+    detach_finish_free(finish);
+}
+
+static void
+detach_protocol_node_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    DetachFinish *finish = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply =
+        podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+
+    /* A node that is already gone (QEMU restarted by hand, a second try) is fine. */
+    if (reply == NULL)
+        g_debug("blockdev-del of disk '%s': %s", finish->disk_name, error->message);
+    detach_done(finish);
+}
+
+static void
+detach_format_node_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    DetachFinish *finish = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply =
+        podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    g_autofree char *node = podvm_qemu_disk_node_name(finish->disk_name, FALSE);
+
+    if (reply == NULL)
+        g_debug("blockdev-del of disk '%s': %s", finish->disk_name, error->message);
+    if (finish->self->qmp == NULL || !podvm_qmp_client_is_connected(finish->self->qmp)) {
+        detach_done(finish);
+        return;
+    }
+    blockdev_del(finish->self, node, detach_protocol_node_cb, finish);
+}
+
+/* The guest let go of the device: delete its block nodes, then finish. */
+static void
+detach_remove_nodes(PodvmPod *self, GTask *task, const char *disk_name)
+{
+    DetachFinish *finish = g_new0(DetachFinish, 1);
+    g_autofree char *node = podvm_qemu_disk_node_name(disk_name, TRUE);
+
+    finish->self = g_object_ref(self);
+    finish->task = task != NULL ? g_object_ref(task) : NULL;
+    finish->disk_name = g_strdup(disk_name);
+    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
+        detach_done(finish);
+        return;
+    }
+    blockdev_del(self, node, detach_format_node_cb, finish);
+}
+
+static gboolean
+detach_timeout_cb(gpointer user_data)
+{
+    GTask *task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    OpData *data = g_task_get_task_data(task);
+
+    data->timeout_id = 0;
+    if (self->current != task)
+        return G_SOURCE_REMOVE;
+    /* Not an error of ours: the guest may still let go; then podvmd finishes the detach. */
+    g_hash_table_add(self->pending_removal, g_strdup(data->disk_name));
+    pod_step(self, "the guest has not released disk '%s' yet; removal pending", data->disk_name);
+    pod_op_return(self, task,
+                  g_error_new(PODVM_ERROR, PODVM_ERROR_TIMEOUT,
+                              _("the guest did not release disk '%s' within %.1f s; the removal "
+                                "stays pending and finishes if the guest lets go (check that it "
+                                "handles PCIe/ACPI hotplug and is not paused)"),
+                              data->disk_name, self->config->detach_timeout_ms / 1000.0));
+    return G_SOURCE_REMOVE;
+}
+
+static void
+detach_maybe_continue(PodvmPod *self, GTask *task)
+{
+    OpData *data = g_task_get_task_data(task);
+
+    if (!data->device_gone || !data->device_del_done)
+        return;
+    g_clear_handle_id(&data->timeout_id, g_source_remove);
+    detach_remove_nodes(self, task, data->disk_name);
+}
+
+static void
+detach_device_del_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    if (self->current != task)
+        return;
+    if (reply == NULL) {
+        if (!g_error_matches(error, PODVM_QMP_ERROR, PODVM_QMP_ERROR_DEVICE_NOT_FOUND)) {
+            g_clear_handle_id(&data->timeout_id, g_source_remove);
+            pod_op_return(self, task, podvm_error_from_component(error));
+            return;
+        }
+        /* Gone already (say, it went while podvmd was down): just clean up. */
+        data->device_gone = TRUE;
+    }
+    data->device_del_done = TRUE;
+    detach_maybe_continue(self, task);
+}
+
+void
+pod_detach_disk_op(PodvmPod *self, GTask *task)
+{
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(JsonObject) arguments = json_object_new();
+    g_autofree char *id = NULL;
+
+    if (podvm_spec_find_disk(self->spec, data->disk_name) == NULL) {
+        pod_op_return(self, task,
+                      g_error_new(PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
+                                  _("pod '%s' has no disk named '%s'"), self->spec->name,
+                                  data->disk_name));
+        return;
+    }
+    if (!podvm_phase_has_qemu(self->phase)) {
+        DetachFinish *finish = g_new0(DetachFinish, 1);
+
+        finish->self = g_object_ref(self);
+        finish->task = g_object_ref(task);
+        finish->disk_name = g_strdup(data->disk_name);
+        detach_done(finish);
+        return;
+    }
+    if (self->phase != PODVM_PHASE_RUNNING && self->phase != PODVM_PHASE_PAUSED) {
+        pod_wrong_phase(self, task, _("wait until it is running or stopped"));
+        return;
+    }
+    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
+        pod_op_return(self, task,
+                      g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU,
+                                  _("pod '%s': QEMU's monitor is not connected"),
+                                  self->spec->name));
+        return;
+    }
+    pod_step(self, "detaching disk '%s'", data->disk_name);
+    id = podvm_qemu_disk_device_id(data->disk_name);
+    json_object_set_string_member(arguments, "id", id);
+    data->timeout_id = g_timeout_add(self->config->detach_timeout_ms, detach_timeout_cb, task);
+    pod_qmp_execute(self->qmp, "device_del", arguments, PODVM_QMP_TIMEOUT_HOTPLUG, NULL,
+                    detach_device_del_cb, g_object_ref(task));
+}
+
+void
+pod_disk_device_deleted(PodvmPod *self, const char *device_id)
+{
+    GTask *task = self->current;
+
+    if (device_id == NULL || !g_str_has_prefix(device_id, "disk-"))
+        return;
+    if (task != NULL) {
+        OpData *data = g_task_get_task_data(task);
+        g_autofree char *id = NULL;
+
+        if (data->op == PODVM_POD_OP_DETACH_DISK) {
+            id = podvm_qemu_disk_device_id(data->disk_name);
+            if (g_str_equal(id, device_id)) {
+                data->device_gone = TRUE;
+                detach_maybe_continue(self, task);
+                return;
+            }
+        }
+    }
+    /* A removal that timed out earlier: the guest let go after all. */
+    {
+        GHashTableIter iter;
+        gpointer key;
+
+        g_hash_table_iter_init(&iter, self->pending_removal);
+        while (g_hash_table_iter_next(&iter, &key, NULL)) {
+            g_autofree char *id = podvm_qemu_disk_device_id(key);
+            if (g_str_equal(id, device_id)) {
+                g_autofree char *name = g_strdup(key);
+                detach_remove_nodes(self, NULL, name);
+                return;
+            }
+        }
+    }
+}
