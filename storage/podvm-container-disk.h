@@ -15,7 +15,8 @@ G_BEGIN_DECLS
  * Every blob read (index's manifest, manifest, layers) is checked against
  * its sha256 digest; a mismatch is an error naming the blob. The disk is
  * unpacked (libarchive: tar, tar+gzip) once into
- * CACHE_DIR/sha256-<manifest digest>/disk.<format>, written to a temporary
+ * CACHE_DIR/sha256-<manifest digest>/disk.<format> (disk-<hash of the
+ * path>.<format> for an explicit @path_in_image), written to a temporary
  * name and renamed, so concurrent or crashed unpacks never leave a partial
  * image under the final name. The format is probed once there with
  * qemu-img and must be raw or qcow2 without a backing file.

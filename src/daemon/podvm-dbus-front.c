@@ -419,7 +419,7 @@ volume_created_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(JsonNode) volume = NULL;
     g_autofree char *text = NULL;
 
-    volume = podvm_volume_pool_create_finish(PODVM_VOLUME_POOL(source), result, &error);
+    volume = podvm_manager_create_volume_finish(PODVM_MANAGER(source), result, &error);
     if (volume == NULL) {
         return_error(invocation, error);
         return;
@@ -434,15 +434,10 @@ handle_create_volume(PodvmDBusManager *iface, GDBusMethodInvocation *invocation,
 {
     PodvmDBusFront *self = user_data;
     g_autoptr(GError) error = NULL;
-    PodvmVolumePool *pool = podvm_manager_get_volume_pool(self->manager, &error);
     PodvmVolumeCreateOptions create = { 0 };
     const char *name = NULL, *from = NULL, *sha256 = NULL;
     guint64 size = 0;
 
-    if (pool == NULL) {
-        return_error(invocation, error);
-        return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
     g_variant_lookup(options, "name", "&s", &name);
     g_variant_lookup(options, "size", "t", &size);
     g_variant_lookup(options, "from", "&s", &from);
@@ -457,8 +452,8 @@ handle_create_volume(PodvmDBusManager *iface, GDBusMethodInvocation *invocation,
     create.size = size;
     create.from = from != NULL && *from != '\0' ? from : NULL;
     create.sha256 = sha256 != NULL && *sha256 != '\0' ? sha256 : NULL;
-    podvm_volume_pool_create_async(pool, &create, NULL, volume_created_cb,
-                                   g_object_ref(invocation));
+    podvm_manager_create_volume_async(self->manager, &create, NULL, volume_created_cb,
+                                      g_object_ref(invocation));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -120,6 +120,56 @@ podvm_manager_get_volume_pool(PodvmManager *self, GError **error)
     return self->pool;
 }
 
+static void
+volume_created_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    GError *error = NULL;
+    JsonNode *volume = podvm_volume_pool_create_finish(PODVM_VOLUME_POOL(source), result, &error);
+
+    if (volume == NULL)
+        g_task_return_error(task, error);
+    else
+        g_task_return_pointer(task, volume, (GDestroyNotify)json_node_unref);
+}
+
+void
+podvm_manager_create_volume_async(PodvmManager *self, const PodvmVolumeCreateOptions *options,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    GError *error = NULL;
+    PodvmVolumePool *pool = podvm_manager_get_volume_pool(self, &error);
+
+    if (pool == NULL) {
+        g_task_return_error(task, error);
+        return;
+    }
+    if (options->from != NULL && !g_str_has_prefix(options->from, "http://") &&
+        !g_str_has_prefix(options->from, "https://") &&
+        (!g_path_is_absolute(options->from) ||
+         !podvm_storage_check_host_path(
+             options->from, (const char *const *)self->config->allowed_host_paths, &error))) {
+        if (error == NULL)
+            error = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                                _("import source '%s' is neither an absolute path nor an "
+                                  "http(s):// URL"),
+                                options->from);
+        g_task_return_error(task, error);
+        return;
+    }
+    podvm_volume_pool_create_async(pool, options, cancellable, volume_created_cb,
+                                   g_steal_pointer(&task));
+}
+
+JsonNode *
+podvm_manager_create_volume_finish(PodvmManager *self, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, self), NULL);
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
 /* hostDisk paths must lie in [storage] allowed_host_paths: a problem per volume that does not. */
 static gboolean
 check_host_paths(PodvmManager *self, GPtrArray *volumes, const char *prefix,

@@ -67,6 +67,17 @@ const PodvmConfig *podvm_manager_get_config(PodvmManager *self);
  */
 PodvmVolumePool *podvm_manager_get_volume_pool(PodvmManager *self, GError **error);
 /*
+ * Creates a pool volume (podvm_volume_pool_create_async) after checking
+ * what the pool cannot: a host file to import from must lie in [storage]
+ * allowed_host_paths (podvmd runs as root; a client must not read any
+ * file through it). Finish with podvm_manager_create_volume_finish().
+ */
+void podvm_manager_create_volume_async(PodvmManager *self, const PodvmVolumeCreateOptions *options,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data);
+JsonNode *podvm_manager_create_volume_finish(PodvmManager *self, GAsyncResult *result,
+                                             GError **error);
+/*
  * Parses a hotplug document (podvm_spec_parse_disk_attachment) and checks
  * what only the daemon knows (hostDisk paths against [storage]
  * allowed_host_paths), every problem with its path.
