@@ -171,6 +171,36 @@ strv_equal_or_null(GStrv a, GStrv b)
     return g_strv_equal((const char *const *)a, (const char *const *)b);
 }
 
+static void
+assert_disk_equal(const PodvmSpecDisk *x, const PodvmSpecDisk *y)
+{
+    g_assert_cmpstr(x->name, ==, y->name);
+    g_assert_cmpint(x->kind, ==, y->kind);
+    g_assert_cmpint(x->bus, ==, y->bus);
+    g_assert_cmpint(x->readonly, ==, y->readonly);
+    g_assert_cmpuint(x->boot_order, ==, y->boot_order);
+    g_assert_cmpstr(x->serial, ==, y->serial);
+    g_assert_cmpint(x->cache, ==, y->cache);
+}
+
+static void
+assert_volume_equal(const PodvmSpecVolume *x, const PodvmSpecVolume *y)
+{
+    g_assert_cmpstr(x->name, ==, y->name);
+    g_assert_cmpint(x->source, ==, y->source);
+    g_assert_cmpstr(x->path, ==, y->path);
+    g_assert_cmpint(x->create, ==, y->create);
+    g_assert_cmpuint(x->capacity, ==, y->capacity);
+    g_assert_cmpstr(x->claim_name, ==, y->claim_name);
+    g_assert_cmpint(x->readonly, ==, y->readonly);
+    g_assert_cmpstr(x->image, ==, y->image);
+    g_assert_cmpstr(x->image_path, ==, y->image_path);
+    g_assert_cmpstr(x->user_data, ==, y->user_data);
+    g_assert_cmpstr(x->meta_data, ==, y->meta_data);
+    g_assert_cmpstr(x->network_data, ==, y->network_data);
+    g_assert_cmpint(x->user_data_was_base64, ==, y->user_data_was_base64);
+}
+
 /* Field by field, leaving out source_kind and start_on_create (not in the native form). */
 static void
 assert_spec_equal(const PodvmSpec *a, const PodvmSpec *b)
@@ -197,6 +227,13 @@ assert_spec_equal(const PodvmSpec *a, const PodvmSpec *b)
     g_assert_cmpint(a->termination_grace_period_seconds, ==, b->termination_grace_period_seconds);
     g_assert_cmpint(a->restart_policy, ==, b->restart_policy);
     g_assert_cmpstr(a->hostname, ==, b->hostname);
+
+    g_assert_cmpuint(a->disks->len, ==, b->disks->len);
+    for (i = 0; i < a->disks->len; i++)
+        assert_disk_equal(g_ptr_array_index(a->disks, i), g_ptr_array_index(b->disks, i));
+    g_assert_cmpuint(a->volumes->len, ==, b->volumes->len);
+    for (i = 0; i < a->volumes->len; i++)
+        assert_volume_equal(g_ptr_array_index(a->volumes, i), g_ptr_array_index(b->volumes, i));
 
     g_assert_cmpuint(a->apps->len, ==, b->apps->len);
     for (i = 0; i < a->apps->len; i++) {
@@ -383,6 +420,7 @@ test_round_trip_files(void)
         "valid-full.json",
         "valid-kubevirt-vm.json",
         "valid-kubevirt-v1alpha3.json",
+        "valid-kubevirt-vmi-disks.json",
     };
     gsize i;
 
@@ -655,7 +693,6 @@ test_multi_error(void)
         { "spec.domain.firmware.uuid", "\"xyz\" is not a UUID" },
         { "spec.domain.firmware.serial", "printable ASCII" },
         { "spec.domain.devices.autoattachGraphicsDevice", "not supported by podvm" },
-        { "spec.domain.devices.disks", "not supported yet" },
         { "spec.domain.devices.gadgets", "unknown field" },
         { "spec.domain.devices.autoattachSerialConsole", "expected a boolean, got a string" },
         { "spec.apps[0].image", "\"nginx\" is not an image reference" },
@@ -668,7 +705,7 @@ test_multi_error(void)
         { "spec.terminationGracePeriodSeconds", "from 0 to 86400" },
         { "spec.restartPolicy", "unknown value \"Sometimes\": use Always, OnFailure or Never" },
         { "spec.hostname", "\"-bad\" starts with '-'" },
-        { "spec.volumes", "not supported yet" },
+        { "spec.volumes[0].containerDisk.image", "\"x\" is not an image reference" },
         { "spec.livenessProbe", "not supported yet" },
         { "spec.nodeSelector", "not supported by podvm" },
         { "spec.evictionStrategy", "not supported yet" },
@@ -737,7 +774,6 @@ test_not_supported(void)
 {
     static const char *const cases[][4] = {
         /* domain members, spec members, path, message */
-        { "", "'volumes': [{'name': 'v'}]", "spec.volumes", "not supported yet" },
         { "", "'networks': [{'name': 'default', 'pod': {}}]", "spec.networks",
           "not supported yet" },
         { "", "'readinessProbe': {'tcpSocket': {'port': 80}}", "spec.readinessProbe",
@@ -746,8 +782,12 @@ test_not_supported(void)
         { "", "'affinity': {'nodeAffinity': {}}", "spec.affinity", "not supported by podvm" },
         { "", "'tolerations': [{'key': 'k'}]", "spec.tolerations", "not supported by podvm" },
         { "", "'schedulerName': 'x'", "spec.schedulerName", "not supported by podvm" },
-        { "'devices': {'disks': [{'name': 'd'}]}", "", "spec.domain.devices.disks",
-          "not supported yet" },
+        { "'devices': {'disks': [{'name': 'd', 'dedicatedIOThread': true}]}",
+          "'volumes': [{'name': 'd', 'emptyDisk': {'capacity': '1Gi'}}]",
+          "spec.domain.devices.disks[0].dedicatedIOThread", "not supported yet" },
+        { "'devices': {'disks': [{'name': 'd'}]}",
+          "'volumes': [{'name': 'd', 'serviceAccount': {'serviceAccountName': 'x'}}]",
+          "spec.volumes[0].serviceAccount", "not supported by podvm" },
         { "'devices': {'interfaces': [{'name': 'n', 'masquerade': {}}]}", "",
           "spec.domain.devices.interfaces", "not supported yet" },
         { "'devices': {'autoattachGraphicsDevice': true}", "",
@@ -926,8 +966,9 @@ test_bootable(void)
     g_auto(GStrv) parts = g_strsplit(empty_path, "\"/k\"", -1);
 
     assert_only_problem(none, "spec.domain.firmware.kernelBoot",
-                        "required: podvm boots pods with firmware.kernelBoot for now");
-    assert_only_problem(no_domain, "spec.domain.firmware.kernelBoot", "disks come later");
+                        "required: give a kernel to boot (firmware.kernelBoot) or a disk to boot "
+                        "from (devices.disks)");
+    assert_only_problem(no_domain, "spec.domain.firmware.kernelBoot", "or a disk");
     assert_only_problem(apps, "spec.domain.firmware.kernelBoot",
                         "app pods need podvm's app guest, which is not supported yet");
     assert_only_problem(empty_kernel_boot, "spec.domain.firmware.kernelBoot.kernelPath",
@@ -1309,6 +1350,826 @@ test_problem_cap(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Disks and volumes */
+
+/* A native pod named "p" with no kernel: the members of devices.disks and of volumes. */
+static char *
+disk_pod(const char *disks, const char *volumes)
+{
+    g_autofree char *text =
+        g_strdup_printf("{'apiVersion': 'podvm.io/v1', 'kind': 'Pod', 'metadata': {'name': 'p'}, "
+                        "'spec': {'domain': {'devices': {'disks': [%s]}}, 'volumes': [%s]}}",
+                        disks, volumes);
+    return q(text);
+}
+
+static const PodvmSpecDisk *
+disk_at(const PodvmSpec *spec, guint i)
+{
+    g_assert_cmpuint(i, <, spec->disks->len);
+    return g_ptr_array_index(spec->disks, i);
+}
+
+static const PodvmSpecVolume *
+volume_at(const PodvmSpec *spec, guint i)
+{
+    g_assert_cmpuint(i, <, spec->volumes->len);
+    return g_ptr_array_index(spec->volumes, i);
+}
+
+static void
+test_disks_kubevirt_vmi(void)
+{
+    g_autofree char *json = spec_file_contents("valid-kubevirt-vmi-disks.json");
+    g_autoptr(PodvmSpec) spec = parse_ok(json);
+    const PodvmSpecDisk *disk;
+    const PodvmSpecVolume *volume;
+
+    g_assert_cmpstr(spec->source_kind, ==, "VirtualMachineInstance");
+    /* Boots from its disks: no kernel. */
+    g_assert_null(spec->kernel_path);
+    g_assert_cmpuint(spec->disks->len, ==, 11);
+    g_assert_cmpuint(spec->volumes->len, ==, 11);
+
+    disk = disk_at(spec, 0);
+    g_assert_cmpstr(disk->name, ==, "root");
+    g_assert_cmpint(disk->kind, ==, PODVM_DISK_KIND_DISK);
+    g_assert_cmpint(disk->bus, ==, PODVM_DISK_BUS_VIRTIO);
+    g_assert_false(disk->readonly);
+    g_assert_cmpuint(disk->boot_order, ==, 1);
+    g_assert_cmpstr(disk->serial, ==, "ROOT-0001");
+    g_assert_cmpint(disk->cache, ==, PODVM_DISK_CACHE_NONE);
+    disk = disk_at(spec, 1);
+    g_assert_cmpint(disk->bus, ==, PODVM_DISK_BUS_SCSI);
+    g_assert_cmpint(disk->cache, ==, PODVM_DISK_CACHE_WRITEBACK);
+    g_assert_cmpuint(disk->boot_order, ==, 0);
+    g_assert_null(disk->serial);
+    disk = disk_at(spec, 2);
+    g_assert_cmpint(disk->kind, ==, PODVM_DISK_KIND_DISK);
+    g_assert_cmpint(disk->bus, ==, PODVM_DISK_BUS_VIRTIO);
+    g_assert_cmpint(disk->cache, ==, PODVM_DISK_CACHE_DEFAULT);
+    g_assert_cmpint(disk_at(spec, 3)->bus, ==, PODVM_DISK_BUS_SATA);
+    g_assert_cmpuint(disk_at(spec, 3)->boot_order, ==, 2);
+    /* Neither disk, cdrom nor lun: a virtio disk, as in KubeVirt. */
+    g_assert_cmpint(disk_at(spec, 4)->kind, ==, PODVM_DISK_KIND_DISK);
+    g_assert_cmpint(disk_at(spec, 4)->bus, ==, PODVM_DISK_BUS_VIRTIO);
+    g_assert_true(disk_at(spec, 5)->readonly);
+    g_assert_cmpint(disk_at(spec, 5)->cache, ==, PODVM_DISK_CACHE_WRITETHROUGH);
+    disk = disk_at(spec, 7);
+    g_assert_cmpint(disk->kind, ==, PODVM_DISK_KIND_CDROM);
+    g_assert_cmpint(disk->bus, ==, PODVM_DISK_BUS_SATA);
+    g_assert_true(disk->readonly);
+    disk = disk_at(spec, 8);
+    g_assert_cmpint(disk->kind, ==, PODVM_DISK_KIND_CDROM);
+    g_assert_cmpint(disk->bus, ==, PODVM_DISK_BUS_SCSI);
+    disk = disk_at(spec, 9);
+    g_assert_cmpint(disk->kind, ==, PODVM_DISK_KIND_LUN);
+    g_assert_cmpint(disk->bus, ==, PODVM_DISK_BUS_SCSI);
+    g_assert_false(disk->readonly);
+    g_assert_cmpstr(disk->serial, ==, "data_1.2+3-4");
+    g_assert_true(disk_at(spec, 10)->readonly);
+
+    volume = volume_at(spec, 0);
+    g_assert_cmpstr(volume->name, ==, "root");
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_HOST_DISK);
+    g_assert_cmpstr(volume->path, ==, "/var/lib/podvm/images/root.qcow2");
+    g_assert_false(volume->create);
+    g_assert_cmpuint(volume->capacity, ==, 0);
+    volume = volume_at(spec, 1);
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_HOST_DISK);
+    g_assert_true(volume->create);
+    g_assert_cmpuint(volume->capacity, ==, 10 * GiB);
+    volume = volume_at(spec, 2);
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_EMPTY_DISK);
+    g_assert_cmpuint(volume->capacity, ==, 2 * GiB);
+    volume = volume_at(spec, 3);
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_EPHEMERAL);
+    g_assert_cmpstr(volume->claim_name, ==, "fedora-base");
+    g_assert_true(volume->readonly);
+    g_assert_null(volume->path);
+    volume = volume_at(spec, 4);
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_EPHEMERAL);
+    g_assert_cmpstr(volume->path, ==, "/var/lib/podvm/images/base.qcow2");
+    g_assert_null(volume->claim_name);
+    volume = volume_at(spec, 5);
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_CONTAINER_DISK);
+    g_assert_cmpstr(volume->image, ==, "oci:/var/lib/podvm/oci/fedora:39");
+    g_assert_cmpstr(volume->image_path, ==, "/disk/fedora.qcow2");
+    volume = volume_at(spec, 6);
+    g_assert_cmpstr(volume->image, ==, "docker://quay.io/containerdisks/fedora:39");
+    g_assert_null(volume->image_path);
+    volume = volume_at(spec, 7);
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_CLOUD_INIT_NOCLOUD);
+    g_assert_cmpstr(volume->user_data, ==,
+                    "#cloud-config\nhostname: vm-disks\nchpasswd: { expire: False }\n");
+    g_assert_true(volume->user_data_was_base64);
+    g_assert_cmpstr(volume->meta_data, ==, "instance-id: vm-disks-1\nlocal-hostname: vm-disks\n");
+    g_assert_cmpstr(volume->network_data, ==, "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n");
+    volume = volume_at(spec, 8);
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_CLOUD_INIT_CONFIG_DRIVE);
+    g_assert_cmpstr(volume->user_data, ==, "#cloud-config\nruncmd: [\"echo hello\"]\n");
+    g_assert_false(volume->user_data_was_base64);
+    g_assert_null(volume->meta_data);
+    /* networkDataBase64, decoded. */
+    g_assert_cmpstr(volume->network_data, ==, "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n");
+    volume = volume_at(spec, 9);
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_PERSISTENT_VOLUME_CLAIM);
+    g_assert_cmpstr(volume->claim_name, ==, "data-vol");
+    g_assert_false(volume->readonly);
+    volume = volume_at(spec, 10);
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_DATA_VOLUME);
+    g_assert_cmpstr(volume->claim_name, ==, "imported-dv");
+
+    g_assert_true(podvm_spec_find_volume(spec, "cloudinit") == volume_at(spec, 7));
+    g_assert_true(podvm_spec_find_disk(spec, "data") == disk_at(spec, 9));
+    g_assert_null(podvm_spec_find_volume(spec, "nope"));
+    g_assert_null(podvm_spec_find_disk(spec, "nope"));
+    g_assert_null(podvm_spec_find_disk(spec, NULL));
+
+    assert_round_trip(spec);
+}
+
+static void
+test_disks_to_json_form(void)
+{
+    g_autofree char *json =
+        disk_pod("{'name': 'root', 'bootOrder': 1}, {'name': 'seed', 'cdrom': {}}",
+                 "{'name': 'root', 'emptyDisk': {'capacity': 1073741824}}, "
+                 "{'name': 'seed', 'cloudInitNoCloud': {'userDataBase64': 'aGk='}}");
+    g_autoptr(PodvmSpec) spec = parse_ok(json);
+    g_autofree char *text = spec_to_string(spec);
+
+    /* Defaults are written out; the user data goes back as base64. */
+    g_assert_cmpstr(text, ==,
+                    "{\"apiVersion\":\"podvm.io/v1\",\"kind\":\"Pod\","
+                    "\"metadata\":{\"name\":\"p\"},"
+                    "\"spec\":{\"domain\":{\"machine\":{\"type\":\"q35\"},\"devices\":"
+                    "{\"autoattachSerialConsole\":true,\"disks\":["
+                    "{\"name\":\"root\",\"disk\":{\"bus\":\"virtio\"},\"bootOrder\":1},"
+                    "{\"name\":\"seed\",\"cdrom\":{\"bus\":\"sata\",\"readonly\":true}}]}},"
+                    "\"volumes\":["
+                    "{\"name\":\"root\",\"emptyDisk\":{\"capacity\":\"1Gi\"}},"
+                    "{\"name\":\"seed\",\"cloudInitNoCloud\":{\"userDataBase64\":\"aGk=\"}}],"
+                    "\"terminationGracePeriodSeconds\":30,\"restartPolicy\":\"Never\"}}");
+    g_assert_cmpstr(volume_at(spec, 1)->user_data, ==, "hi");
+}
+
+static void
+test_disks_round_trip_inline(void)
+{
+    static const char *const docs[][2] = {
+        { "{'name': 'a', 'lun': {'readonly': true}, 'cache': 'writethrough'}",
+          "{'name': 'a', 'persistentVolumeClaim': {'claimName': 'x', 'readOnly': true}}" },
+        { "{'name': 'a', 'cdrom': {'bus': 'scsi'}}",
+          "{'name': 'a', 'cloudInitConfigDrive': {'networkData': 'n', 'userData': ''}}" },
+        { "{'name': 'a', 'disk': {'bus': 'sata', 'readonly': true}, 'serial': 'S'}",
+          "{'name': 'a', 'hostDisk': {'path': '/x/y.img', 'type': 'DiskOrCreate', "
+          "'capacity': '1.5Gi'}}" },
+        { "{'name': 'a'}", "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/oci'}}" },
+        { "{'name': 'a'}", "{'name': 'a', 'cloudInitNoCloud': {'userData': '\\u00e9t\\u00e9', "
+                           "'metaData': ''}}" },
+        { "{'name': 'a'}",
+          "{'name': 'a', 'cloudInitNoCloud': {'networkDataBase64': 'bmV0\\nd29yaw=='}}" },
+        { "{'name': 'a'}", "{'name': 'a', 'dataVolume': {'name': 'dv', 'hotpluggable': false}}" },
+        { "{'name': 'a', 'bootOrder': 65535}",
+          "{'name': 'a', 'ephemeral': {'persistentVolumeClaim': {'claimName': 'base'}}}" },
+    };
+    gsize i;
+
+    for (i = 0; i < G_N_ELEMENTS(docs); i++) {
+        g_autofree char *json = disk_pod(docs[i][0], docs[i][1]);
+        g_autoptr(PodvmSpec) spec = NULL;
+
+        g_test_message("%s / %s", docs[i][0], docs[i][1]);
+        spec = parse_ok(json);
+        assert_round_trip(spec);
+    }
+
+    /* A kernel and disks together. */
+    {
+        g_autofree char *json = pod("'devices': {'disks': [{'name': 'd'}]}",
+                                    "'volumes': [{'name': 'd', 'emptyDisk': {'capacity': '1M'}}]");
+        g_autoptr(PodvmSpec) spec = parse_ok(json);
+
+        g_assert_cmpstr(spec->kernel_path, ==, "/k");
+        g_assert_cmpuint(spec->disks->len, ==, 1);
+        assert_round_trip(spec);
+    }
+}
+
+static void
+test_disk_defaults(void)
+{
+    g_autofree char *json = disk_pod("{'name': 'd'}, {'name': 'c', 'cdrom': {}}, "
+                                     "{'name': 'l', 'lun': {}}, {'name': 'e', 'disk': {}}",
+                                     "{'name': 'd', 'emptyDisk': {'capacity': '1Gi'}}, "
+                                     "{'name': 'c', 'emptyDisk': {'capacity': '1Gi'}}, "
+                                     "{'name': 'l', 'emptyDisk': {'capacity': '1Gi'}}, "
+                                     "{'name': 'e', 'emptyDisk': {'capacity': '1Gi'}}");
+    g_autoptr(PodvmSpec) spec = parse_ok(json);
+
+    g_assert_cmpint(disk_at(spec, 0)->kind, ==, PODVM_DISK_KIND_DISK);
+    g_assert_cmpint(disk_at(spec, 0)->bus, ==, PODVM_DISK_BUS_VIRTIO);
+    g_assert_false(disk_at(spec, 0)->readonly);
+    g_assert_cmpint(disk_at(spec, 1)->kind, ==, PODVM_DISK_KIND_CDROM);
+    g_assert_cmpint(disk_at(spec, 1)->bus, ==, PODVM_DISK_BUS_SATA);
+    g_assert_true(disk_at(spec, 1)->readonly);
+    g_assert_cmpint(disk_at(spec, 2)->kind, ==, PODVM_DISK_KIND_LUN);
+    g_assert_cmpint(disk_at(spec, 2)->bus, ==, PODVM_DISK_BUS_SCSI);
+    g_assert_false(disk_at(spec, 2)->readonly);
+    g_assert_cmpint(disk_at(spec, 3)->bus, ==, PODVM_DISK_BUS_VIRTIO);
+    for (guint i = 0; i < spec->disks->len; i++) {
+        g_assert_cmpuint(disk_at(spec, i)->boot_order, ==, 0);
+        g_assert_null(disk_at(spec, i)->serial);
+        g_assert_cmpint(disk_at(spec, i)->cache, ==, PODVM_DISK_CACHE_DEFAULT);
+    }
+
+    g_assert_cmpstr(podvm_disk_bus_to_string(PODVM_DISK_BUS_SATA), ==, "sata");
+    g_assert_cmpstr(podvm_disk_kind_to_string(PODVM_DISK_KIND_LUN), ==, "lun");
+    g_assert_cmpstr(podvm_volume_source_to_string(PODVM_VOLUME_CLOUD_INIT_CONFIG_DRIVE), ==,
+                    "cloudInitConfigDrive");
+    g_assert_cmpstr(podvm_volume_source_to_string(PODVM_VOLUME_DATA_VOLUME), ==, "dataVolume");
+}
+
+#define VOLUME_A "{'name': 'a', 'emptyDisk': {'capacity': '1Gi'}}"
+#define VOLUME_B "{'name': 'b', 'emptyDisk': {'capacity': '1Gi'}}"
+#define DISK_A "{'name': 'a'}"
+
+static void
+test_disk_problems(void)
+{
+    static const char *const cases[][4] = {
+        /* disks, volumes, path, message (a part of it) */
+        { DISK_A ", {'name': 'b', 'disk': {'bus': 'virtoi'}}", VOLUME_A ", " VOLUME_B,
+          "spec.domain.devices.disks[1].disk.bus",
+          "unknown bus \"virtoi\"; expected virtio, scsi or sata" },
+        { "{'name': 'a', 'cdrom': {'bus': 'usb'}}", VOLUME_A,
+          "spec.domain.devices.disks[0].cdrom.bus", "unknown bus \"usb\"" },
+        { "{'name': 'a', 'disk': {'bus': 1}}", VOLUME_A, "spec.domain.devices.disks[0].disk.bus",
+          "expected a string, got a number" },
+        { "{'name': 'a', 'cdrom': {'bus': 'virtio'}}", VOLUME_A,
+          "spec.domain.devices.disks[0].cdrom.bus",
+          "a cdrom cannot be on the virtio bus; use sata or scsi" },
+        { "{'name': 'a', 'cdrom': {'readonly': false}}", VOLUME_A,
+          "spec.domain.devices.disks[0].cdrom.readonly", "a cdrom is always read-only" },
+        { "{'name': 'a', 'lun': {'bus': 'virtio'}}", VOLUME_A,
+          "spec.domain.devices.disks[0].lun.bus",
+          "a lun is a SCSI device: it cannot be on the virtio bus; use scsi" },
+        { "{'name': 'a', 'lun': {'bus': 'sata'}}", VOLUME_A, "spec.domain.devices.disks[0].lun.bus",
+          "use scsi" },
+        { "{'name': 'a', 'disk': {}, 'lun': {}}", VOLUME_A, "spec.domain.devices.disks[0]",
+          "give only one of disk, cdrom and lun" },
+        { "{'name': 'a', 'disk': true}", VOLUME_A, "spec.domain.devices.disks[0].disk",
+          "expected an object, got a boolean" },
+        { "{'name': 'a', 'disk': {'model': 'virtio'}}", VOLUME_A,
+          "spec.domain.devices.disks[0].disk.model", "unknown field" },
+        { "{'disk': {}}", "", "spec.domain.devices.disks[0].name", "required" },
+        { "{'name': 'A'}", "", "spec.domain.devices.disks[0].name", "\"A\" is not a valid name" },
+        { DISK_A ", " DISK_A, VOLUME_A, "spec.domain.devices.disks[1].name",
+          "\"a\" is the name of another disk" },
+        { DISK_A, "", "spec.domain.devices.disks[0].name",
+          "no volume named \"a\" in spec.volumes" },
+        { DISK_A ", {'name': 'b'}", VOLUME_A, "spec.domain.devices.disks[1].name",
+          "no volume named \"b\" in spec.volumes" },
+        { "{'name': 'a', 'bootOrder': 0}", VOLUME_A, "spec.domain.devices.disks[0].bootOrder",
+          "must be a whole number from 1 to 65535" },
+        { "{'name': 'a', 'bootOrder': 65536}", VOLUME_A, "spec.domain.devices.disks[0].bootOrder",
+          "from 1 to 65535" },
+        { "{'name': 'a', 'bootOrder': '1'}", VOLUME_A, "spec.domain.devices.disks[0].bootOrder",
+          "expected a number, got a string" },
+        { "{'name': 'a', 'bootOrder': 2}, {'name': 'b', 'bootOrder': 2}", VOLUME_A ", " VOLUME_B,
+          "spec.domain.devices.disks[1].bootOrder",
+          "another disk has boot order 2: boot orders are unique" },
+        { "{'name': 'a', 'serial': '123456789012345678901'}", VOLUME_A,
+          "spec.domain.devices.disks[0].serial", "is not a valid disk serial" },
+        { "{'name': 'a', 'serial': 'a b'}", VOLUME_A, "spec.domain.devices.disks[0].serial",
+          "1 to 20 letters, digits" },
+        { "{'name': 'a', 'serial': ''}", VOLUME_A, "spec.domain.devices.disks[0].serial",
+          "is not a valid disk serial" },
+        { "{'name': 'a', 'cache': 'unsafe'}", VOLUME_A, "spec.domain.devices.disks[0].cache",
+          "unknown value \"unsafe\": use none, writethrough or writeback" },
+        { "{'name': 'a', 'readonly': true}", VOLUME_A, "spec.domain.devices.disks[0].readonly",
+          "write disk.readonly" },
+        { "{'name': 'a', 'cdrom': {}, 'readonly': true}", VOLUME_A,
+          "spec.domain.devices.disks[0].readonly", "write cdrom.readonly" },
+        { "{'name': 'a', 'dedicatedIOThread': true}", VOLUME_A,
+          "spec.domain.devices.disks[0].dedicatedIOThread", "not supported yet" },
+        { "{'name': 'a', 'io': 'native'}", VOLUME_A, "spec.domain.devices.disks[0].io",
+          "not supported yet" },
+        { "{'name': 'a', 'blockSize': {'matchVolume': {'enabled': true}}}", VOLUME_A,
+          "spec.domain.devices.disks[0].blockSize", "not supported yet" },
+        { "{'name': 'a', 'shareable': true}", VOLUME_A, "spec.domain.devices.disks[0].shareable",
+          "not supported yet" },
+        { "{'name': 'a', 'tag': 'x'}", VOLUME_A, "spec.domain.devices.disks[0].tag",
+          "not supported yet" },
+        { "{'name': 'a', 'errorPolicy': 'stop'}", VOLUME_A,
+          "spec.domain.devices.disks[0].errorPolicy", "not supported yet" },
+        { "{'name': 'a', 'disk': {'pciAddress': '0000:81:01.0'}}", VOLUME_A,
+          "spec.domain.devices.disks[0].disk.pciAddress", "not supported yet" },
+        { "{'name': 'a', 'cdrom': {'tray': 'open'}}", VOLUME_A,
+          "spec.domain.devices.disks[0].cdrom.tray", "not supported yet" },
+        { "{'name': 'a', 'lun': {'reservation': true}}", VOLUME_A,
+          "spec.domain.devices.disks[0].lun.reservation", "not supported yet" },
+        { "{'name': 'a', 'floppy': {}}", VOLUME_A, "spec.domain.devices.disks[0].floppy",
+          "unknown field" },
+        { "'a'", "", "spec.domain.devices.disks[0]", "expected an object, got a string" },
+    };
+    gsize i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *json = disk_pod(cases[i][0], cases[i][1]);
+
+        g_test_message("%s / %s", cases[i][0], cases[i][1]);
+        assert_only_problem(json, cases[i][2], cases[i][3]);
+    }
+
+    /* Off values of fields podvm does not do yet are fine. */
+    {
+        g_autofree char *json =
+            disk_pod("{'name': 'a', 'dedicatedIOThread': false, 'shareable': false, "
+                     "'blockSize': {}, 'lun': {'reservation': false}}",
+                     VOLUME_A);
+        g_autoptr(PodvmSpec) spec = parse_ok(json);
+
+        g_assert_cmpint(disk_at(spec, 0)->kind, ==, PODVM_DISK_KIND_LUN);
+    }
+    /* Not an array: no disk-volume checks on top. */
+    {
+        g_autofree char *json = q("{'apiVersion': 'podvm.io/v1', 'kind': 'Pod', 'metadata': "
+                                  "{'name': 'p'}, 'spec': {'domain': {'devices': "
+                                  "{'disks': {'name': 'a'}}}, 'volumes': [" VOLUME_A "]}}");
+
+        assert_only_problem(json, "spec.domain.devices.disks", "expected an array, got an object");
+    }
+    /* Too many disks. */
+    {
+        g_autoptr(GString) disks = g_string_new(NULL);
+        g_autoptr(GString) volumes = g_string_new(NULL);
+        g_autofree char *json = NULL;
+        g_autoptr(GPtrArray) problems = NULL;
+
+        for (i = 0; i < 257; i++) {
+            g_string_append_printf(disks, "%s{'name': 'd%u'}", i > 0 ? ", " : "", (guint)i);
+            g_string_append_printf(volumes, "%s{'name': 'd%u', 'emptyDisk': {'capacity': 1}}",
+                                   i > 0 ? ", " : "", (guint)i);
+        }
+        json = disk_pod(disks->str, volumes->str);
+        problems = parse_fail(json);
+        assert_problem(problems, "spec.domain.devices.disks",
+                       "has 257 disks: a pod has at most 256");
+        assert_problem(problems, "spec.volumes", "has 257 volumes");
+        g_assert_cmpuint(problems->len, ==, 2);
+    }
+}
+
+static void
+test_volume_problems(void)
+{
+    static const char *const cases[][4] = {
+        /* disks, volumes, path, message (a part of it) */
+        { DISK_A, VOLUME_A ", " VOLUME_A, "spec.volumes[1].name",
+          "\"a\" is the name of another volume" },
+        { DISK_A, VOLUME_A ", " VOLUME_B, "spec.volumes[1].name",
+          "no disk uses this volume: add a disk named \"b\" to spec.domain.devices.disks" },
+        { DISK_A, VOLUME_A ", {'emptyDisk': {'capacity': '1Gi'}}", "spec.volumes[1].name",
+          "required" },
+        { DISK_A, VOLUME_A ", {'name': 'a_b', 'emptyDisk': {'capacity': '1Gi'}}",
+          "spec.volumes[1].name", "not a valid name" },
+        { DISK_A, "{'name': 'a'}", "spec.volumes[0]",
+          "required: a source, one of hostDisk, emptyDisk, ephemeral, containerDisk, "
+          "cloudInitNoCloud, cloudInitConfigDrive, persistentVolumeClaim, dataVolume" },
+        { DISK_A,
+          "{'name': 'a', 'hostDisk': {'path': '/a', 'type': 'Disk'}, 'emptyDisk': {'capacity': "
+          "'1Gi'}}",
+          "spec.volumes[0]", "has 2 sources (hostDisk, emptyDisk): give only one of hostDisk" },
+        { DISK_A, "{'name': 'a', 'configMap': {'name': 'c'}}", "spec.volumes[0].configMap",
+          "not supported by podvm" },
+        { DISK_A, "{'name': 'a', 'secret': {'secretName': 's'}}", "spec.volumes[0].secret",
+          "not supported by podvm" },
+        { DISK_A, "{'name': 'a', 'serviceAccount': {}}", "spec.volumes[0].serviceAccount",
+          "not supported by podvm" },
+        { DISK_A, "{'name': 'a', 'downwardAPI': {'fields': []}}", "spec.volumes[0].downwardAPI",
+          "not supported by podvm" },
+        { DISK_A, "{'name': 'a', 'downwardMetrics': {}}", "spec.volumes[0].downwardMetrics",
+          "not supported by podvm" },
+        { DISK_A, "{'name': 'a', 'sysprep': {}}", "spec.volumes[0].sysprep",
+          "not supported by podvm" },
+        { DISK_A, "{'name': 'a', 'memoryDump': {}}", "spec.volumes[0].memoryDump",
+          "not supported by podvm" },
+        { DISK_A, "{'name': 'a', 'emptyDisk': {'capacity': 1}, 'gitRepo': {}}",
+          "spec.volumes[0].gitRepo", "unknown field" },
+        /* hostDisk */
+        { DISK_A, "{'name': 'a', 'hostDisk': {'type': 'Disk'}}", "spec.volumes[0].hostDisk.path",
+          "required" },
+        { DISK_A, "{'name': 'a', 'hostDisk': {'path': 'x.img', 'type': 'Disk'}}",
+          "spec.volumes[0].hostDisk.path", "\"x.img\" is not an absolute path" },
+        { DISK_A, "{'name': 'a', 'hostDisk': {'path': '/srv/../etc/shadow', 'type': 'Disk'}}",
+          "spec.volumes[0].hostDisk.path", "has a \"..\" component" },
+        { DISK_A, "{'name': 'a', 'hostDisk': {'path': '/srv/a\\nb', 'type': 'Disk'}}",
+          "spec.volumes[0].hostDisk.path", "control characters" },
+        { DISK_A, "{'name': 'a', 'hostDisk': {'path': '/a'}}", "spec.volumes[0].hostDisk.type",
+          "required: \"Disk\"" },
+        { DISK_A, "{'name': 'a', 'hostDisk': {'path': '/a', 'type': 'File'}}",
+          "spec.volumes[0].hostDisk.type", "unknown value \"File\": use Disk or DiskOrCreate" },
+        { DISK_A, "{'name': 'a', 'hostDisk': {'path': '/a', 'type': 'DiskOrCreate'}}",
+          "spec.volumes[0].hostDisk.capacity", "required with type DiskOrCreate" },
+        { DISK_A,
+          "{'name': 'a', 'hostDisk': {'path': '/a', 'type': 'DiskOrCreate', 'capacity': '0'}}",
+          "spec.volumes[0].hostDisk.capacity", "must be more than 0" },
+        { DISK_A, "{'name': 'a', 'hostDisk': {'path': '/a', 'type': 'Disk', 'shared': true}}",
+          "spec.volumes[0].hostDisk.shared", "not supported yet" },
+        /* emptyDisk */
+        { DISK_A, "{'name': 'a', 'emptyDisk': {}}", "spec.volumes[0].emptyDisk.capacity",
+          "required" },
+        { DISK_A, "{'name': 'a', 'emptyDisk': {'capacity': '-1Gi'}}",
+          "spec.volumes[0].emptyDisk.capacity", "negative" },
+        { DISK_A, "{'name': 'a', 'emptyDisk': []}", "spec.volumes[0].emptyDisk",
+          "expected an object, got an array" },
+        /* ephemeral */
+        { DISK_A, "{'name': 'a', 'ephemeral': {}}", "spec.volumes[0].ephemeral",
+          "give the base: persistentVolumeClaim: {claimName} or image" },
+        { DISK_A,
+          "{'name': 'a', 'ephemeral': {'image': '/b', 'persistentVolumeClaim': {'claimName': "
+          "'b'}}}",
+          "spec.volumes[0].ephemeral", "not both" },
+        { DISK_A, "{'name': 'a', 'ephemeral': {'persistentVolumeClaim': {}}}",
+          "spec.volumes[0].ephemeral.persistentVolumeClaim.claimName", "required" },
+        { DISK_A,
+          "{'name': 'a', 'ephemeral': {'persistentVolumeClaim': {'claimName': 'b', "
+          "'hotpluggable': false}}}",
+          "spec.volumes[0].ephemeral.persistentVolumeClaim.hotpluggable", "unknown field" },
+        { DISK_A, "{'name': 'a', 'ephemeral': {'image': 'base.qcow2'}}",
+          "spec.volumes[0].ephemeral.image", "not an absolute path" },
+        /* containerDisk */
+        { DISK_A, "{'name': 'a', 'containerDisk': {}}", "spec.volumes[0].containerDisk.image",
+          "required" },
+        { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'quay.io/containerdisks/fedora'}}",
+          "spec.volumes[0].containerDisk.image", "is not an image reference podvm can use" },
+        { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'oci:layout:tag'}}",
+          "spec.volumes[0].containerDisk.image", "DIR the absolute path" },
+        { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/layout:'}}",
+          "spec.volumes[0].containerDisk.image", "not an image reference" },
+        { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'docker://'}}",
+          "spec.volumes[0].containerDisk.image", "not an image reference" },
+        { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/x', 'path': 'disk/a'}}",
+          "spec.volumes[0].containerDisk.path", "not an absolute path" },
+        { DISK_A,
+          "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/x', 'imagePullPolicy': "
+          "'IfNotPresent'}}",
+          "spec.volumes[0].containerDisk.imagePullPolicy", "not supported yet" },
+        { DISK_A,
+          "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/x', 'imagePullPolicy': "
+          "'Sometimes'}}",
+          "spec.volumes[0].containerDisk.imagePullPolicy",
+          "unknown value \"Sometimes\": use IfNotPresent, Always or Never" },
+        { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/x', 'imagePullSecret': 's'}}",
+          "spec.volumes[0].containerDisk.imagePullSecret", "not supported yet" },
+        /* cloud-init */
+        { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {}}", "spec.volumes[0].cloudInitNoCloud",
+          "required: userData or userDataBase64" },
+        { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {'metaData': 'm'}}",
+          "spec.volumes[0].cloudInitNoCloud", "required" },
+        { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {'userData': 'a', 'userDataBase64': 'YQ=='}}",
+          "spec.volumes[0].cloudInitNoCloud.userDataBase64",
+          "give either userData or userDataBase64, not both" },
+        { DISK_A,
+          "{'name': 'a', 'cloudInitNoCloud': {'networkData': 'a', 'networkDataBase64': "
+          "'YQ=='}}",
+          "spec.volumes[0].cloudInitNoCloud.networkDataBase64", "not both" },
+        { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {'userDataBase64': 'abc'}}",
+          "spec.volumes[0].cloudInitNoCloud.userDataBase64", "is not valid base64" },
+        { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {'userDataBase64': 'YQ=a'}}",
+          "spec.volumes[0].cloudInitNoCloud.userDataBase64", "is not valid base64" },
+        { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {'userDataBase64': 'Y-Q_'}}",
+          "spec.volumes[0].cloudInitNoCloud.userDataBase64", "is not valid base64" },
+        { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {'networkDataBase64': '/w=='}}",
+          "spec.volumes[0].cloudInitNoCloud.networkDataBase64", "does not decode to UTF-8" },
+        { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {'userDataBase64': 'YQBi'}}",
+          "spec.volumes[0].cloudInitNoCloud.userDataBase64", "NUL" },
+        { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {'userData': 1}}",
+          "spec.volumes[0].cloudInitNoCloud.userData", "expected a string, got a number" },
+        { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {'secretRef': {'name': 's'}}}",
+          "spec.volumes[0].cloudInitNoCloud.secretRef",
+          "not supported by podvm; podvm has no Kubernetes secrets" },
+        { DISK_A,
+          "{'name': 'a', 'cloudInitNoCloud': {'userData': 'u', 'networkDataSecretRef': "
+          "{'name': 's'}}}",
+          "spec.volumes[0].cloudInitNoCloud.networkDataSecretRef", "not supported by podvm" },
+        { DISK_A, "{'name': 'a', 'cloudInitConfigDrive': {'userData': 'u', 'metaData': 'm'}}",
+          "spec.volumes[0].cloudInitConfigDrive.metaData", "unknown field" },
+        { DISK_A, "{'name': 'a', 'cloudInitConfigDrive': {'userDataBase64': '!!!!'}}",
+          "spec.volumes[0].cloudInitConfigDrive.userDataBase64", "is not valid base64" },
+        /* persistentVolumeClaim, dataVolume */
+        { DISK_A, "{'name': 'a', 'persistentVolumeClaim': {}}",
+          "spec.volumes[0].persistentVolumeClaim.claimName", "required" },
+        { DISK_A, "{'name': 'a', 'persistentVolumeClaim': {'claimName': 'Big_Data'}}",
+          "spec.volumes[0].persistentVolumeClaim.claimName", "not a valid name" },
+        { DISK_A, "{'name': 'a', 'persistentVolumeClaim': {'claimName': 'b', 'readOnly': 'no'}}",
+          "spec.volumes[0].persistentVolumeClaim.readOnly", "expected a boolean, got a string" },
+        { DISK_A,
+          "{'name': 'a', 'persistentVolumeClaim': {'claimName': 'b', 'hotpluggable': true}}",
+          "spec.volumes[0].persistentVolumeClaim.hotpluggable", "not supported yet" },
+        { DISK_A, "{'name': 'a', 'dataVolume': {}}", "spec.volumes[0].dataVolume.name",
+          "required" },
+        { DISK_A, "{'name': 'a', 'dataVolume': {'name': 'dv', 'hotpluggable': true}}",
+          "spec.volumes[0].dataVolume.hotpluggable", "not supported yet" },
+        { DISK_A, "{'name': 'a', 'dataVolume': {'name': 'dv', 'source': {}}}",
+          "spec.volumes[0].dataVolume.source", "unknown field" },
+    };
+    gsize i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *json = disk_pod(cases[i][0], cases[i][1]);
+
+        g_test_message("%s / %s", cases[i][0], cases[i][1]);
+        assert_only_problem(json, cases[i][2], cases[i][3]);
+    }
+
+    /* Not an array: no disk-volume checks on top. */
+    {
+        g_autofree char *json = q("{'apiVersion': 'podvm.io/v1', 'kind': 'Pod', 'metadata': "
+                                  "{'name': 'p'}, 'spec': {'domain': {'devices': "
+                                  "{'disks': [" DISK_A "]}}, 'volumes': {'a': {}}}}");
+
+        assert_only_problem(json, "spec.volumes", "expected an array, got an object");
+    }
+    /* In a VirtualMachine, paths are those of the template. */
+    {
+        g_autofree char *json = q("{'apiVersion': 'kubevirt.io/v1', 'kind': 'VirtualMachine', "
+                                  "'metadata': {'name': 'vm'}, 'spec': {'template': {'spec': "
+                                  "{'domain': {'devices': {'disks': [" DISK_A "]}}}}}}");
+
+        assert_only_problem(json, "spec.template.spec.domain.devices.disks[0].name",
+                            "no volume named \"a\" in spec.template.spec.volumes");
+    }
+}
+
+static void
+test_disks_multi_error(void)
+{
+    static const char *const expected[][2] = {
+        { "spec.domain.devices.disks[0].disk.bus",
+          "unknown bus \"virtoi\"; expected virtio, scsi or sata" },
+        { "spec.domain.devices.disks[1].cdrom.bus", "cannot be on the virtio bus" },
+        { "spec.domain.devices.disks[1].cdrom.readonly", "always read-only" },
+        { "spec.domain.devices.disks[1].bootOrder", "another disk has boot order 1" },
+        { "spec.domain.devices.disks[2].lun.bus", "use scsi" },
+        { "spec.domain.devices.disks[2].serial", "not a valid disk serial" },
+        { "spec.domain.devices.disks[3].cache", "unknown value \"unsafe\"" },
+        { "spec.domain.devices.disks[3].name", "\"root\" is the name of another disk" },
+        { "spec.domain.devices.disks[4]", "give only one of disk, cdrom and lun" },
+        { "spec.domain.devices.disks[4].name", "no volume named \"missing\" in spec.volumes" },
+        { "spec.domain.devices.disks[5].name", "\"Bad_Name\" is not a valid name" },
+        { "spec.domain.devices.disks[5].readonly", "write disk.readonly" },
+        { "spec.domain.devices.disks[5].bootOrder", "from 1 to 65535" },
+        { "spec.domain.devices.disks[6].io", "not supported yet" },
+        { "spec.domain.devices.disks[6].dedicatedIOThread", "not supported yet" },
+        { "spec.domain.devices.disks[6].name", "required" },
+        { "spec.domain.devices.disks[6].disk.pciAddress", "not supported yet" },
+        { "spec.domain.devices.disks[7].tag", "not supported yet" },
+        { "spec.volumes[0].hostDisk.path", "not an absolute path" },
+        { "spec.volumes[1].hostDisk.path", "\"..\" component" },
+        { "spec.volumes[1].hostDisk.type", "required" },
+        { "spec.volumes[2].emptyDisk.capacity", "required" },
+        { "spec.volumes[3].name", "no disk uses this volume" },
+        { "spec.volumes[4].cloudInitNoCloud.secretRef", "not supported by podvm" },
+        { "spec.volumes[4].cloudInitNoCloud.userDataBase64", "not valid base64" },
+        { "spec.volumes[5].containerDisk.imagePullSecret", "not supported yet" },
+        { "spec.volumes[5].containerDisk.image", "not an image reference" },
+        { "spec.volumes[5].containerDisk.imagePullPolicy", "not supported yet" },
+        { "spec.volumes[6].ephemeral", "not both" },
+        { "spec.volumes[7].persistentVolumeClaim.hotpluggable", "not supported yet" },
+        { "spec.volumes[7].persistentVolumeClaim.claimName", "required" },
+        { "spec.volumes[7].persistentVolumeClaim.readOnly", "expected a boolean" },
+        { "spec.volumes[8].dataVolume.name", "\"DV\" is not a valid name" },
+        { "spec.volumes[9]", "has 2 sources (hostDisk, emptyDisk)" },
+        { "spec.volumes[10]", "required: a source" },
+        { "spec.volumes[11].secret", "not supported by podvm" },
+        { "spec.volumes[12].cloudInitConfigDrive.metaData", "unknown field" },
+        { "spec.volumes[12].cloudInitConfigDrive.userDataBase64", "not both" },
+        { "spec.volumes[13].name", "\"root\" is the name of another volume" },
+    };
+    g_autofree char *json = spec_file_contents("invalid-disks.json");
+    g_autoptr(GPtrArray) problems = parse_fail(json);
+    gsize i;
+
+    for (i = 0; i < G_N_ELEMENTS(expected); i++)
+        assert_problem(problems, expected[i][0], expected[i][1]);
+    g_assert_cmpuint(problems->len, ==, G_N_ELEMENTS(expected));
+}
+
+static void
+test_boot_kernel_or_disk(void)
+{
+    g_autofree char *disk_only = disk_pod(DISK_A, VOLUME_A);
+    g_autofree char *empty = disk_pod("", "");
+    g_autofree char *apps_and_disk = q("{'apiVersion': 'podvm.io/v1', 'kind': 'Pod', 'metadata': "
+                                       "{'name': 'p'}, 'spec': {'domain': {'devices': {'disks': "
+                                       "[" DISK_A "]}}, 'volumes': [" VOLUME_A "], 'apps': "
+                                       "[{'name': 'a', 'image': 'oci:x'}]}}");
+    g_autofree char *bad_disk = disk_pod("{'name': 'a', 'disk': {'bus': 'ide'}}", VOLUME_A);
+    g_autoptr(PodvmSpec) spec = parse_ok(disk_only);
+    g_autoptr(PodvmSpec) with_apps = parse_ok(apps_and_disk);
+
+    g_assert_null(spec->kernel_path);
+    g_assert_cmpuint(spec->disks->len, ==, 1);
+    g_assert_cmpuint(with_apps->apps->len, ==, 1);
+
+    /* Empty lists give nothing to boot. */
+    assert_only_problem(empty, "spec.domain.firmware.kernelBoot",
+                        "give a kernel to boot (firmware.kernelBoot) or a disk");
+    /* A disk with a problem is still a disk: only its own problem. */
+    assert_only_problem(bad_disk, "spec.domain.devices.disks[0].disk.bus", "unknown bus");
+}
+
+static void
+test_cloud_init_texts(void)
+{
+    g_autofree char *limit_text = g_strnfill(256 * 1024, 'x');
+    g_autofree char *over_text = g_strnfill(256 * 1024 + 1, 'x');
+    g_autofree char *over_base64 = g_base64_encode((const guchar *)over_text, strlen(over_text));
+    g_autofree char *limit_volume =
+        g_strdup_printf("{'name': 'a', 'cloudInitNoCloud': {'userData': '%s', 'metaData': '%s'}}",
+                        limit_text, limit_text);
+    g_autofree char *over_volume = g_strdup_printf(
+        "{'name': 'a', 'cloudInitNoCloud': {'userData': 'u', 'networkData': '%s'}}", over_text);
+    g_autofree char *over_meta = g_strdup_printf(
+        "{'name': 'a', 'cloudInitNoCloud': {'userData': 'u', 'metaData': '%s'}}", over_text);
+    g_autofree char *over_base64_volume = g_strdup_printf(
+        "{'name': 'a', 'cloudInitConfigDrive': {'userDataBase64': '%s'}}", over_base64);
+    g_autofree char *limit_json = disk_pod(DISK_A, limit_volume);
+    g_autofree char *over_json = disk_pod(DISK_A, over_volume);
+    g_autofree char *over_meta_json = disk_pod(DISK_A, over_meta);
+    g_autofree char *over_base64_json = disk_pod(DISK_A, over_base64_volume);
+    g_autofree char *lines = disk_pod(DISK_A, "{'name': 'a', 'cloudInitConfigDrive': "
+                                              "{'userDataBase64': 'aGVs\\r\\nbG8=\\n'}}");
+    g_autofree char *empty = disk_pod(DISK_A, "{'name': 'a', 'cloudInitNoCloud': "
+                                              "{'userDataBase64': ''}}");
+    g_autoptr(PodvmSpec) at_limit = parse_ok(limit_json);
+    g_autoptr(PodvmSpec) with_lines = parse_ok(lines);
+    g_autoptr(PodvmSpec) empty_spec = parse_ok(empty);
+
+    g_assert_cmpuint(strlen(volume_at(at_limit, 0)->user_data), ==, 256 * 1024);
+    assert_round_trip(at_limit);
+    assert_only_problem(over_json, "spec.volumes[0].cloudInitNoCloud.networkData",
+                        "is 262145 bytes long: cloud-init data has at most 256 KiB");
+    assert_only_problem(over_meta_json, "spec.volumes[0].cloudInitNoCloud.metaData",
+                        "at most 256 KiB");
+    assert_only_problem(over_base64_json, "spec.volumes[0].cloudInitConfigDrive.userDataBase64",
+                        "decodes to 262145 bytes");
+
+    /* Line breaks in base64 are skipped, as Go's decoder (KubeVirt's) does. */
+    g_assert_cmpstr(volume_at(with_lines, 0)->user_data, ==, "hello");
+    g_assert_true(volume_at(with_lines, 0)->user_data_was_base64);
+    assert_round_trip(with_lines);
+    g_assert_cmpstr(volume_at(empty_spec, 0)->user_data, ==, "");
+    assert_round_trip(empty_spec);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hotplug attachments */
+
+static void
+attachment_fail(const char *json, const char *path, const char *needle, guint n_problems)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) problems = NULL;
+    PodvmSpecDisk *disk = (PodvmSpecDisk *)0x1;
+    PodvmSpecVolume *volume = (PodvmSpecVolume *)0x1;
+
+    g_test_message("%.200s", json);
+    g_assert_false(podvm_spec_parse_disk_attachment(json, -1, &disk, &volume, &problems, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+    g_test_message("%s", error->message);
+    /* Out-parameters are left alone. */
+    g_assert_true(disk == (PodvmSpecDisk *)0x1);
+    g_assert_true(volume == (PodvmSpecVolume *)0x1);
+    g_assert_nonnull(problems);
+    assert_problem(problems, path, needle);
+    g_assert_cmpuint(problems->len, ==, n_problems);
+}
+
+static void
+test_attachment_good(void)
+{
+    g_autofree char *json = q("{'disk': {'name': 'data', 'disk': {'bus': 'scsi'}, "
+                              "'serial': 'D1', 'cache': 'none'}, 'volume': {'name': 'data', "
+                              "'persistentVolumeClaim': {'claimName': 'pool-vol'}}}");
+    g_autofree char *cdrom = q("{'volume': {'name': 'seed', 'cloudInitNoCloud': "
+                               "{'userData': '#cloud-config'}}, 'disk': {'name': 'seed', "
+                               "'cdrom': {}}}");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSpecDisk) disk = NULL;
+    g_autoptr(PodvmSpecVolume) volume = NULL;
+    g_autoptr(PodvmSpecDisk) seed_disk = NULL;
+    g_autoptr(PodvmSpecVolume) seed_volume = NULL;
+    g_autoptr(PodvmSpecDisk) disk_again = NULL;
+    g_autoptr(PodvmSpecVolume) volume_again = NULL;
+    g_autoptr(JsonNode) disk_node = NULL;
+    g_autoptr(JsonNode) volume_node = NULL;
+    g_autoptr(JsonObject) both = json_object_new();
+    g_autoptr(JsonNode) both_node = json_node_new(JSON_NODE_OBJECT);
+    g_autofree char *disk_text = NULL;
+    g_autofree char *both_text = NULL;
+
+    g_assert_true(podvm_spec_parse_disk_attachment(json, -1, &disk, &volume, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(disk->name, ==, "data");
+    g_assert_cmpint(disk->kind, ==, PODVM_DISK_KIND_DISK);
+    g_assert_cmpint(disk->bus, ==, PODVM_DISK_BUS_SCSI);
+    g_assert_cmpstr(disk->serial, ==, "D1");
+    g_assert_cmpint(disk->cache, ==, PODVM_DISK_CACHE_NONE);
+    g_assert_cmpstr(volume->name, ==, "data");
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_PERSISTENT_VOLUME_CLAIM);
+    g_assert_cmpstr(volume->claim_name, ==, "pool-vol");
+
+    /* The native entries, and back. */
+    disk_node = podvm_spec_disk_to_json(disk);
+    volume_node = podvm_spec_volume_to_json(volume);
+    disk_text = json_to_string(disk_node, FALSE);
+    g_assert_cmpstr(disk_text, ==,
+                    "{\"name\":\"data\",\"disk\":{\"bus\":\"scsi\"},\"serial\":\"D1\","
+                    "\"cache\":\"none\"}");
+    json_object_set_member(both, "disk", g_steal_pointer(&disk_node));
+    json_object_set_member(both, "volume", g_steal_pointer(&volume_node));
+    json_node_set_object(both_node, both);
+    both_text = json_to_string(both_node, FALSE);
+    g_assert_true(
+        podvm_spec_parse_disk_attachment(both_text, -1, &disk_again, &volume_again, NULL, &error));
+    g_assert_no_error(error);
+    assert_disk_equal(disk, disk_again);
+    assert_volume_equal(volume, volume_again);
+
+    /* Defaults as in a pod; the out-parameters are optional. */
+    g_assert_true(
+        podvm_spec_parse_disk_attachment(cdrom, -1, &seed_disk, &seed_volume, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(seed_disk->kind, ==, PODVM_DISK_KIND_CDROM);
+    g_assert_cmpint(seed_disk->bus, ==, PODVM_DISK_BUS_SATA);
+    g_assert_true(seed_disk->readonly);
+    g_assert_cmpstr(seed_volume->user_data, ==, "#cloud-config");
+    g_assert_true(podvm_spec_parse_disk_attachment(cdrom, -1, NULL, NULL, NULL, &error));
+    g_assert_no_error(error);
+}
+
+static void
+test_attachment_bad(void)
+{
+    static const struct {
+        const char *json;
+        const char *path;
+        const char *needle;
+        guint n_problems;
+    } cases[] = {
+        { "{'disk': {'name': 'a'}, 'volume': {'name': 'b', 'emptyDisk': {'capacity': '1Gi'}}}",
+          "disk.name", "is \"a\" but the volume is named \"b\"", 1 },
+        { "{'volume': {'name': 'a', 'emptyDisk': {'capacity': '1Gi'}}}", "disk", "required", 1 },
+        { "{'disk': {'name': 'a'}}", "volume", "required", 1 },
+        { "{}", "disk", "required", 2 },
+        { "{'disk': {'name': 'a'}, 'volume': {'name': 'a', 'emptyDisk': {'capacity': '1Gi'}}, "
+          "'pod': 'p'}",
+          "pod", "unknown field", 1 },
+        { "{'disk': {'name': 'a', 'disk': {'bus': 'usb'}}, 'volume': {'name': 'a', 'emptyDisk': "
+          "{'capacity': '1Gi'}}}",
+          "disk.disk.bus", "unknown bus \"usb\"; expected virtio, scsi or sata", 1 },
+        { "{'disk': {'name': 'a', 'cdrom': {'bus': 'virtio'}}, 'volume': {'name': 'a', "
+          "'hostDisk': {'path': 'rel.img', 'type': 'Disk'}}}",
+          "volume.hostDisk.path", "not an absolute path", 2 },
+        { "{'disk': {'name': 'a', 'cdrom': {'bus': 'virtio'}}, 'volume': {'name': 'a', "
+          "'hostDisk': {'path': 'rel.img', 'type': 'Disk'}}}",
+          "disk.cdrom.bus", "cannot be on the virtio bus", 2 },
+        { "{'disk': {'name': 'a'}, 'volume': {'name': 'a', 'secret': {}}}", "volume.secret",
+          "not supported by podvm", 1 },
+        { "{'disk': 'a', 'volume': []}", "disk", "expected an object, got a string", 2 },
+        { "[]", "", "must be a JSON object, got an array", 1 },
+        { "{'disk': {'name': 'a', 'name': 'a'}, 'volume': {'name': 'a', 'emptyDisk': "
+          "{'capacity': '1Gi'}}}",
+          "disk.name", "given more than once", 1 },
+    };
+    gsize i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *json = q(cases[i].json);
+
+        attachment_fail(json, cases[i].path, cases[i].needle, cases[i].n_problems);
+    }
+
+    /* The same text-level rules as a pod document. */
+    attachment_fail("{'disk': {}}", "", "unexpected character", 1);
+    attachment_fail("{\"disk\": {\"name\": \"a\"}, \"volume\": {\"name\": \"a\", \"emptyDisk\": "
+                    "{\"capacity\": 18446744073709551617}}}",
+                    "volume.emptyDisk.capacity", "out of range", 1);
+    attachment_fail("", "", "empty", 1);
+    {
+        g_autoptr(GString) big = g_string_new("{\"disk\": {\"name\": \"a\"}}");
+
+        while (big->len <= 1024 * 1024)
+            g_string_append_c(big, ' ');
+        attachment_fail(big->str, "", "at most 1 MiB", 1);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* The apps rule, copy */
 
 static PodvmSpecApp *
@@ -1423,6 +2284,50 @@ test_copy(void)
 }
 
 static void
+test_copy_disks(void)
+{
+    g_autofree char *json = spec_file_contents("valid-kubevirt-vmi-disks.json");
+    g_autoptr(PodvmSpec) spec = parse_ok(json);
+    g_autoptr(PodvmSpec) copy = podvm_spec_copy(spec);
+    g_autofree char *text = spec_to_string(spec);
+    g_autofree char *copy_text = spec_to_string(copy);
+    PodvmSpecDisk *disk;
+    PodvmSpecVolume *volume;
+
+    assert_spec_equal(spec, copy);
+    g_assert_cmpstr(text, ==, copy_text);
+
+    /* Nothing is shared. */
+    g_assert_true(copy->disks != spec->disks);
+    g_assert_true(copy->volumes != spec->volumes);
+    disk = g_ptr_array_index(copy->disks, 0);
+    g_free(disk->serial);
+    disk->serial = g_strdup("CHANGED");
+    volume = g_ptr_array_index(copy->volumes, 7);
+    g_free(volume->user_data);
+    volume->user_data = g_strdup("changed");
+    g_ptr_array_remove_index(copy->volumes, 0);
+    g_ptr_array_set_size(copy->disks, 0);
+
+    g_assert_cmpstr(disk_at(spec, 0)->serial, ==, "ROOT-0001");
+    g_assert_cmpstr(volume_at(spec, 7)->user_data, ==,
+                    "#cloud-config\nhostname: vm-disks\nchpasswd: { expire: False }\n");
+    g_assert_cmpuint(spec->disks->len, ==, 11);
+    g_assert_cmpuint(spec->volumes->len, ==, 11);
+
+    /* One entry at a time, too. */
+    {
+        g_autoptr(PodvmSpecDisk) disk_copy = podvm_spec_disk_copy(disk_at(spec, 9));
+        g_autoptr(PodvmSpecVolume) volume_copy = podvm_spec_volume_copy(volume_at(spec, 7));
+
+        assert_disk_equal(disk_at(spec, 9), disk_copy);
+        assert_volume_equal(volume_at(spec, 7), volume_copy);
+        g_assert_true(disk_copy->serial != disk_at(spec, 9)->serial);
+        g_assert_true(volume_copy->meta_data != volume_at(spec, 7)->meta_data);
+    }
+}
+
+static void
 test_restart_policy_strings(void)
 {
     PodvmRestartPolicy policy = PODVM_RESTART_NEVER;
@@ -1477,9 +2382,21 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/spec/json/depth-limit-node", test_depth_limit_node);
     g_test_add_func("/podvm/common/spec/json/lost-by-json-glib", test_lost_by_json_glib);
     g_test_add_func("/podvm/common/spec/invalid/problem-cap", test_problem_cap);
+    g_test_add_func("/podvm/common/spec/disks/kubevirt-vmi", test_disks_kubevirt_vmi);
+    g_test_add_func("/podvm/common/spec/disks/to-json-form", test_disks_to_json_form);
+    g_test_add_func("/podvm/common/spec/disks/round-trip", test_disks_round_trip_inline);
+    g_test_add_func("/podvm/common/spec/disks/defaults", test_disk_defaults);
+    g_test_add_func("/podvm/common/spec/disks/disk-problems", test_disk_problems);
+    g_test_add_func("/podvm/common/spec/disks/volume-problems", test_volume_problems);
+    g_test_add_func("/podvm/common/spec/disks/multi-error", test_disks_multi_error);
+    g_test_add_func("/podvm/common/spec/disks/boot-kernel-or-disk", test_boot_kernel_or_disk);
+    g_test_add_func("/podvm/common/spec/disks/cloud-init-texts", test_cloud_init_texts);
+    g_test_add_func("/podvm/common/spec/attachment/good", test_attachment_good);
+    g_test_add_func("/podvm/common/spec/attachment/bad", test_attachment_bad);
     g_test_add_func("/podvm/common/spec/resolve/memory", test_resolve_memory);
     g_test_add_func("/podvm/common/spec/resolve/vcpus", test_resolve_vcpus);
     g_test_add_func("/podvm/common/spec/copy", test_copy);
+    g_test_add_func("/podvm/common/spec/copy-disks", test_copy_disks);
     g_test_add_func("/podvm/common/spec/restart-policy", test_restart_policy_strings);
 
     return g_test_run();

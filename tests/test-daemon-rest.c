@@ -7,6 +7,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -180,6 +181,82 @@ wait_guest_ready(Fixture *f, const char *name)
     g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-GUEST-READY", BOOT_TIMEOUT_MS));
 }
 
+/* The phase of pod @name in the list GET @path answers; NULL when it is not listed. */
+static char *
+listed_phase(Fixture *f, const char *path, const char *name)
+{
+    g_autoptr(Response) r = http(f, "GET", path, NULL);
+    JsonArray *pods;
+
+    g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    g_assert_true(r->json != NULL && JSON_NODE_HOLDS_ARRAY(r->json));
+    pods = json_node_get_array(r->json);
+    for (guint i = 0; i < json_array_get_length(pods); i++) {
+        JsonObject *pod = json_array_get_object_element(pods, i);
+        JsonObject *metadata = json_object_get_object_member(pod, "metadata");
+
+        if (g_strcmp0(json_object_get_string_member(metadata, "name"), name) == 0)
+            return g_strdup(json_object_get_string_member(
+                json_object_get_object_member(pod, "status"), "phase"));
+    }
+    return NULL;
+}
+
+/*
+ * The list GET @path answers is what the pods are: printed the way
+ * json-glib prints the document (pretty, one line feed at the end), and
+ * each element the same document as GET /v1/pods/NAME. Returns how many.
+ */
+static guint
+assert_list_is_current(Fixture *f, const char *path)
+{
+    g_autoptr(Response) r = http(f, "GET", path, NULL);
+    g_autoptr(JsonGenerator) generator = json_generator_new();
+    g_autofree char *printed = NULL;
+    g_autofree char *expected = NULL;
+    JsonArray *pods;
+
+    g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    g_assert_cmpstr(soup_message_headers_get_content_type(r->headers, NULL), ==,
+                    "application/json");
+    g_assert_cmpint(soup_message_headers_get_content_length(r->headers), ==, strlen(r->body));
+    g_assert_true(r->json != NULL && JSON_NODE_HOLDS_ARRAY(r->json));
+    json_generator_set_root(generator, r->json);
+    json_generator_set_pretty(generator, TRUE);
+    printed = json_generator_to_data(generator, NULL);
+    expected = g_strconcat(printed, "\n", NULL);
+    g_assert_cmpstr(r->body, ==, expected);
+    pods = json_node_get_array(r->json);
+    for (guint i = 0; i < json_array_get_length(pods); i++) {
+        JsonNode *element = json_array_get_element(pods, i);
+        JsonObject *metadata =
+            json_object_get_object_member(json_node_get_object(element), "metadata");
+        g_autofree char *pod_path =
+            g_strconcat("/v1/pods/", json_object_get_string_member(metadata, "name"), NULL);
+        g_autoptr(Response) one = http(f, "GET", pod_path, NULL);
+
+        g_assert_cmpuint(one->status, ==, SOUP_STATUS_OK);
+        if (!json_node_equal(element, one->json))
+            g_test_message("listed: %s\nalone: %s", r->body, one->body);
+        g_assert_true(json_node_equal(element, one->json));
+    }
+    return json_array_get_length(pods);
+}
+
+/* The value of the sample that starts with @prefix in a /metrics answer; -1 when absent. */
+static double
+metric_value(const char *body, const char *prefix)
+{
+    for (const char *line = body; line != NULL && *line != '\0';) {
+        const char *end = strchr(line, '\n');
+
+        if (g_str_has_prefix(line, prefix))
+            return g_ascii_strtod(line + strlen(prefix), NULL);
+        line = end != NULL ? end + 1 : NULL;
+    }
+    return -1;
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 static void
@@ -213,7 +290,14 @@ test_lifecycle(Fixture *f, gconstpointer data)
     if (f->daemon == NULL)
         return;
     create_pod(f, "web", 2);
+    /* The list answer is cached: each change shows in the next answer. */
+    g_assert_cmpuint(assert_list_is_current(f, "/v1/pods"), ==, 1);
     start_pod(f, "web");
+    {
+        g_autofree char *phase = listed_phase(f, "/v1/pods", "web");
+        g_assert_cmpstr(phase, ==, "Running");
+    }
+    g_assert_cmpuint(assert_list_is_current(f, "/v1/pods"), ==, 1);
     wait_guest_ready(f, "web");
 
     {
@@ -268,6 +352,10 @@ test_lifecycle(Fixture *f, gconstpointer data)
         g_assert_cmpstr(phase_of(r), ==, "Paused");
     }
     {
+        g_autofree char *phase = listed_phase(f, "/v1/pods", "web");
+        g_assert_cmpstr(phase, ==, "Paused");
+    }
+    {
         g_autoptr(Response) r = http(f, "GET", "/v1/pods/web", NULL);
         g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
         g_assert_cmpstr(phase_of(r), ==, "Paused");
@@ -276,6 +364,10 @@ test_lifecycle(Fixture *f, gconstpointer data)
         g_autoptr(Response) r = http(f, "POST", "/v1/pods/web/resume", NULL);
         g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
         g_assert_cmpstr(phase_of(r), ==, "Running");
+    }
+    {
+        g_autofree char *phase = listed_phase(f, "/v1/pods", "web");
+        g_assert_cmpstr(phase, ==, "Running");
     }
     {
         /* Deleting a running pod without force: refused. */
@@ -295,6 +387,7 @@ test_lifecycle(Fixture *f, gconstpointer data)
         /* Within the grace period given here, plus QEMU's quit. */
         g_assert_cmpint(g_get_monotonic_time() - before, <, 30 * G_USEC_PER_SEC);
     }
+    g_assert_cmpuint(assert_list_is_current(f, "/v1/pods"), ==, 1);
     {
         g_autoptr(Response) r = http(f, "DELETE", "/v1/pods/web", NULL);
         g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
@@ -308,6 +401,119 @@ test_lifecycle(Fixture *f, gconstpointer data)
         g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
         g_assert_true(JSON_NODE_HOLDS_ARRAY(r->json));
         g_assert_cmpuint(json_array_get_length(json_node_get_array(r->json)), ==, 0);
+    }
+}
+
+/* GET /metrics; asserts it answers 200 in under @max_ms. */
+static Response *
+get_metrics(Fixture *f, guint max_ms)
+{
+    gint64 before = g_get_monotonic_time();
+    Response *r = http(f, "GET", "/metrics", NULL);
+
+    g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    g_assert_cmpint(g_get_monotonic_time() - before, <, (gint64)max_ms * 1000);
+    return r;
+}
+
+static void
+qmp_ok(Fixture *f, const char *pod, const char *command)
+{
+    g_autofree char *path = g_strdup_printf("/v1/pods/%s/qmp", pod);
+    g_autoptr(Response) r = http(f, "POST", path, command);
+
+    if (r->status != SOUP_STATUS_OK)
+        g_test_message("%s: %s", command, r->body);
+    g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+}
+
+/* The counters QEMU gives, per pod: vCPU time, block I/O; a wedged QEMU costs only its lines. */
+static void
+test_metrics_qemu(Fixture *f, gconstpointer data)
+{
+    const char *vcpu = "podvm_pod_vcpu_seconds_total{pod=\"metered\",vcpu=\"0\"} ";
+    const char *read_bytes = "podvm_pod_block_read_bytes_total{pod=\"metered\",drive=\"scratch\"} ";
+    g_autoptr(JsonObject) status = NULL;
+    double read = -1;
+    int qemu_pid;
+
+    if (f->daemon == NULL)
+        return;
+    create_pod(f, "metered", 1);
+    start_pod(f, "metered");
+    wait_guest_ready(f, "metered");
+    {
+        g_autoptr(Response) r = get_metrics(f, 5000);
+
+        /* The guest booted: its vCPU thread has used CPU time. */
+        g_assert_cmpfloat(metric_value(r->body, vcpu), >, 0);
+        g_assert_nonnull(strstr(r->body, "podvm_pod_scrape_error{pod=\"metered\"} 0\n"));
+        /* No disk yet: the block counters are described, with no samples for this pod. */
+        g_assert_nonnull(strstr(r->body, "# TYPE podvm_pod_block_read_bytes_total counter\n"));
+        g_assert_nonnull(strstr(r->body, "# TYPE podvm_pod_block_write_bytes_total counter\n"));
+        g_assert_nonnull(
+            strstr(r->body, "# TYPE podvm_pod_block_flush_operations_total counter\n"));
+        g_assert_null(strstr(r->body, "podvm_pod_block_read_bytes_total{pod=\"metered\""));
+        /* Where network counters will come from is said in the answer. */
+        g_assert_nonnull(strstr(r->body, "/sys/class/net/"));
+    }
+
+    /* A disk that reads zeroes, hotplugged by hand over the QMP passthrough. */
+    qmp_ok(f, "metered",
+           "{\"execute\": \"blockdev-add\", \"arguments\": {\"driver\": \"null-co\", "
+           "\"node-name\": \"scratch-node\", \"size\": 16777216, \"read-zeroes\": true}}");
+    qmp_ok(f, "metered",
+           "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"virtio-blk-pci\", "
+           "\"id\": \"disk-scratch\", \"drive\": \"scratch-node\", \"bus\": \"podvm-rp0\"}}");
+    {
+        /* The guest kernel reads the new disk's partition table: the counters move. */
+        gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+        while (g_get_monotonic_time() < deadline) {
+            g_autoptr(Response) r = get_metrics(f, 5000);
+
+            read = metric_value(r->body, read_bytes);
+            g_assert_cmpfloat(read, >=, 0);
+            g_assert_cmpfloat(
+                metric_value(
+                    r->body,
+                    "podvm_pod_block_read_operations_total{pod=\"metered\",drive=\"scratch\"} "),
+                >=, 0);
+            g_assert_cmpfloat(
+                metric_value(
+                    r->body,
+                    "podvm_pod_block_write_bytes_total{pod=\"metered\",drive=\"scratch\"} "),
+                >=, 0);
+            if (read > 0)
+                break;
+            g_usleep(200 * 1000);
+        }
+        g_assert_cmpfloat(read, >, 0);
+    }
+
+    /* A wedged QEMU (stopped by signal) does not hold the answer: it lacks its lines. */
+    status = podvm_test_daemon_status(f->daemon, "metered");
+    qemu_pid = (int)json_object_get_int_member(status, "qemuPid");
+    g_assert_cmpint(qemu_pid, >, 0);
+    g_assert_cmpint(kill(qemu_pid, SIGSTOP), ==, 0);
+    {
+        g_autoptr(Response) r = get_metrics(f, 3000);
+
+        g_assert_nonnull(strstr(r->body, "podvm_pod_scrape_error{pod=\"metered\"} 1\n"));
+        g_assert_cmpfloat(metric_value(r->body, vcpu), <, 0);
+        g_assert_cmpfloat(metric_value(r->body, read_bytes), <, 0);
+        g_assert_nonnull(strstr(r->body, "podvm_pod_vcpus{pod=\"metered\"} "));
+    }
+    g_assert_cmpint(kill(qemu_pid, SIGCONT), ==, 0);
+    {
+        g_autoptr(Response) r = get_metrics(f, 5000);
+
+        g_assert_nonnull(strstr(r->body, "podvm_pod_scrape_error{pod=\"metered\"} 0\n"));
+        g_assert_cmpfloat(metric_value(r->body, read_bytes), >=, read);
+    }
+    {
+        g_autoptr(Response) r = http(f, "DELETE", "/v1/pods/metered?force=true", NULL);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
     }
 }
 
@@ -430,6 +636,12 @@ test_errors(Fixture *f, gconstpointer data)
         g_assert_nonnull(strstr(r->body, "podvm_pods{phase=\"Pending\"} 1\n"));
         g_assert_nonnull(strstr(r->body, "podvm_rest_requests_total{code=\"404\"} "));
         g_assert_nonnull(strstr(r->body, "podvm_rest_requests_total{code=\"409\"} "));
+        /* No QEMU runs: the counters QEMU gives are described, with no samples. */
+        g_assert_nonnull(strstr(r->body, "# TYPE podvm_pod_vcpu_seconds_total counter\n"));
+        g_assert_nonnull(strstr(r->body, "# TYPE podvm_pod_block_read_bytes_total counter\n"));
+        g_assert_nonnull(strstr(r->body, "# TYPE podvm_pod_scrape_error gauge\n"));
+        g_assert_null(strstr(r->body, "podvm_pod_vcpu_seconds_total{"));
+        g_assert_null(strstr(r->body, "podvm_pod_scrape_error{"));
     }
 }
 
@@ -464,6 +676,35 @@ test_labels(Fixture *f, gconstpointer data)
         JsonArray *pods = json_node_get_array(r->json);
         g_assert_cmpuint(json_array_get_length(pods), ==, 1);
     }
+    g_assert_cmpuint(assert_list_is_current(f, "/v1/pods"), ==, 3);
+    g_assert_cmpuint(assert_list_is_current(f, "/v1/pods?labelSelector=app=web"), ==, 2);
+    {
+        /* New labels show in the very next list, with and without a selector. */
+        g_autofree char *spec = g_strdup_printf(LABELED_SPEC, "b", "web");
+        g_autoptr(Response) r = http(f, "PUT", "/v1/pods/b", spec);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    }
+    g_assert_cmpuint(assert_list_is_current(f, "/v1/pods?labelSelector=app=web"), ==, 3);
+    g_assert_cmpuint(assert_list_is_current(f, "/v1/pods?labelSelector=app=db"), ==, 0);
+    g_assert_cmpuint(assert_list_is_current(f, "/v1/pods"), ==, 3);
+    {
+        /* A start that fails (no kernel) changes the phase: the list says so at once. */
+        g_autoptr(Response) r = http(f, "POST", "/v1/pods/a/start", NULL);
+        g_autoptr(Response) alone = http(f, "GET", "/v1/pods/a", NULL);
+        g_autofree char *phase = listed_phase(f, "/v1/pods?labelSelector=app=web", "a");
+        g_autofree char *unfiltered = listed_phase(f, "/v1/pods", "a");
+
+        g_assert_cmpuint(r->status, !=, SOUP_STATUS_OK);
+        g_assert_cmpstr(phase_of(alone), !=, "Pending");
+        g_assert_cmpstr(phase, ==, phase_of(alone));
+        g_assert_cmpstr(unfiltered, ==, phase_of(alone));
+    }
+    {
+        g_autoptr(Response) r = http(f, "DELETE", "/v1/pods/c?force=true", NULL);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    }
+    g_assert_cmpuint(assert_list_is_current(f, "/v1/pods?labelSelector=app=web"), ==, 2);
+    g_assert_cmpuint(assert_list_is_current(f, "/v1/pods"), ==, 2);
 }
 
 /* 2 MiB with a Content-Length, then 2 MiB chunked: 413 both times. */
@@ -1573,6 +1814,7 @@ main(int argc, char **argv)
     ADD("/podvm/rest/many-clients", test_many_clients);
     ADD("/podvm/rest/curl", test_curl);
     ADD("/podvm/rest/lifecycle", test_lifecycle);
+    ADD("/podvm/rest/metrics-qemu", test_metrics_qemu);
     ADD("/podvm/rest/nowait", test_nowait);
     ADD("/podvm/rest/events", test_events);
     ADD("/podvm/rest/log-follow", test_log_follow);

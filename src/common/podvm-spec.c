@@ -13,6 +13,14 @@
 #define MAX_MAP_KEY_LENGTH 253
 #define MAX_TOPOLOGY 255
 #define MAX_GRACE_SECONDS 86400
+/* Bounds what one pod asks of QEMU, and the size of its stored spec. */
+#define MAX_DISKS 256
+#define MAX_BOOT_ORDER 65535
+/* virtio-blk passes at most 20 bytes of serial to the guest. */
+#define MAX_DISK_SERIAL 20
+/* Per cloud-init text (user, meta and network data): keeps the seed ISO and the stored spec small.
+ */
+#define MAX_CLOUD_INIT_TEXT (256 * 1024)
 /* Beyond this many problems only a count is reported, so answers stay small. */
 #define MAX_PROBLEMS 100
 
@@ -979,6 +987,131 @@ podvm_spec_app_free(PodvmSpecApp *app)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecApp, podvm_spec_app_free)
 
+void
+podvm_spec_disk_free(PodvmSpecDisk *disk)
+{
+    if (disk == NULL)
+        return;
+    g_free(disk->name);
+    g_free(disk->serial);
+    g_free(disk);
+}
+
+PodvmSpecDisk *
+podvm_spec_disk_copy(const PodvmSpecDisk *disk)
+{
+    PodvmSpecDisk *copy;
+
+    g_return_val_if_fail(disk != NULL, NULL);
+
+    copy = g_memdup2(disk, sizeof(*disk));
+    copy->name = g_strdup(disk->name);
+    copy->serial = g_strdup(disk->serial);
+    return copy;
+}
+
+void
+podvm_spec_volume_free(PodvmSpecVolume *volume)
+{
+    if (volume == NULL)
+        return;
+    g_free(volume->name);
+    g_free(volume->path);
+    g_free(volume->claim_name);
+    g_free(volume->image);
+    g_free(volume->image_path);
+    g_free(volume->user_data);
+    g_free(volume->meta_data);
+    g_free(volume->network_data);
+    g_free(volume);
+}
+
+PodvmSpecVolume *
+podvm_spec_volume_copy(const PodvmSpecVolume *volume)
+{
+    PodvmSpecVolume *copy;
+
+    g_return_val_if_fail(volume != NULL, NULL);
+
+    copy = g_memdup2(volume, sizeof(*volume));
+    copy->name = g_strdup(volume->name);
+    copy->path = g_strdup(volume->path);
+    copy->claim_name = g_strdup(volume->claim_name);
+    copy->image = g_strdup(volume->image);
+    copy->image_path = g_strdup(volume->image_path);
+    copy->user_data = g_strdup(volume->user_data);
+    copy->meta_data = g_strdup(volume->meta_data);
+    copy->network_data = g_strdup(volume->network_data);
+    return copy;
+}
+
+const PodvmSpecVolume *
+podvm_spec_find_volume(const PodvmSpec *spec, const char *name)
+{
+    guint i;
+
+    g_return_val_if_fail(spec != NULL, NULL);
+
+    for (i = 0; name != NULL && spec->volumes != NULL && i < spec->volumes->len; i++) {
+        const PodvmSpecVolume *volume = g_ptr_array_index(spec->volumes, i);
+
+        if (g_strcmp0(volume->name, name) == 0)
+            return volume;
+    }
+    return NULL;
+}
+
+const PodvmSpecDisk *
+podvm_spec_find_disk(const PodvmSpec *spec, const char *name)
+{
+    guint i;
+
+    g_return_val_if_fail(spec != NULL, NULL);
+
+    for (i = 0; name != NULL && spec->disks != NULL && i < spec->disks->len; i++) {
+        const PodvmSpecDisk *disk = g_ptr_array_index(spec->disks, i);
+
+        if (g_strcmp0(disk->name, name) == 0)
+            return disk;
+    }
+    return NULL;
+}
+
+/* Indexed by PodvmDiskBus, PodvmDiskKind and PodvmVolumeSource. */
+static const char *const disk_bus_names[] = { "virtio", "scsi", "sata" };
+static const char *const disk_kind_names[] = { "disk", "cdrom", "lun" };
+static const char *const volume_source_names[] = {
+    "hostDisk",
+    "emptyDisk",
+    "ephemeral",
+    "containerDisk",
+    "cloudInitNoCloud",
+    "cloudInitConfigDrive",
+    "persistentVolumeClaim",
+    "dataVolume",
+};
+
+const char *
+podvm_disk_bus_to_string(PodvmDiskBus bus)
+{
+    g_return_val_if_fail((guint)bus < G_N_ELEMENTS(disk_bus_names), "virtio");
+    return disk_bus_names[bus];
+}
+
+const char *
+podvm_disk_kind_to_string(PodvmDiskKind kind)
+{
+    g_return_val_if_fail((guint)kind < G_N_ELEMENTS(disk_kind_names), "disk");
+    return disk_kind_names[kind];
+}
+
+const char *
+podvm_volume_source_to_string(PodvmVolumeSource source)
+{
+    g_return_val_if_fail((guint)source < G_N_ELEMENTS(volume_source_names), "hostDisk");
+    return volume_source_names[source];
+}
+
 static PodvmSpec *
 spec_new(void)
 {
@@ -987,6 +1120,8 @@ spec_new(void)
     spec->labels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     spec->annotations = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     spec->apps = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_app_free);
+    spec->disks = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_disk_free);
+    spec->volumes = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_volume_free);
     spec->source_kind = g_strdup(KIND_POD);
     spec->autoattach_serial_console = TRUE;
     spec->termination_grace_period_seconds = PODVM_SPEC_DEFAULT_GRACE_SECONDS;
@@ -1011,6 +1146,8 @@ podvm_spec_free(PodvmSpec *spec)
     g_free(spec->kernel_args);
     g_free(spec->firmware_uuid);
     g_free(spec->firmware_serial);
+    g_clear_pointer(&spec->disks, g_ptr_array_unref);
+    g_clear_pointer(&spec->volumes, g_ptr_array_unref);
     g_clear_pointer(&spec->apps, g_ptr_array_unref);
     g_free(spec->hostname);
     g_free(spec);
@@ -1082,6 +1219,10 @@ podvm_spec_copy(const PodvmSpec *spec)
     copy->firmware_serial = g_strdup(spec->firmware_serial);
     copy->autoattach_serial_console = spec->autoattach_serial_console;
     copy->rng = spec->rng;
+    for (i = 0; spec->disks != NULL && i < spec->disks->len; i++)
+        g_ptr_array_add(copy->disks, podvm_spec_disk_copy(g_ptr_array_index(spec->disks, i)));
+    for (i = 0; spec->volumes != NULL && i < spec->volumes->len; i++)
+        g_ptr_array_add(copy->volumes, podvm_spec_volume_copy(g_ptr_array_index(spec->volumes, i)));
     for (i = 0; spec->apps != NULL && i < spec->apps->len; i++)
         g_ptr_array_add(copy->apps, app_copy(g_ptr_array_index(spec->apps, i)));
     copy->termination_grace_period_seconds = spec->termination_grace_period_seconds;
@@ -1223,6 +1364,885 @@ parse_template_metadata(Parser *p, const char *path, JsonObject *metadata, Podvm
 }
 
 /* ------------------------------------------------------------------------ */
+/* Disks and volumes */
+
+/* Where the disks or volumes of a pod came from, for the checks made once both are read. */
+typedef struct {
+    GArray *indices;     /* guint: the array index of each entry added to the spec */
+    gboolean given;      /* present and not an empty array */
+    gboolean unreadable; /* present but not readable as an array: no cross-checks */
+} EntryList;
+
+static void
+entry_list_clear(EntryList *list)
+{
+    g_clear_pointer(&list->indices, g_array_unref);
+}
+
+static void
+entry_list_add(EntryList *list, guint index)
+{
+    if (list->indices == NULL)
+        list->indices = g_array_new(FALSE, FALSE, sizeof(guint));
+    g_array_append_val(list->indices, index);
+}
+
+static guint
+entry_list_index(const EntryList *list, guint position)
+{
+    return g_array_index(list->indices, guint, position);
+}
+
+static gboolean
+parse_enum(const char *text, const char *const *names, gsize n_names, guint *out)
+{
+    gsize i;
+
+    for (i = 0; i < n_names; i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *out = (guint)i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* An absolute host (or image) path without ".." components or control characters. */
+static char *
+read_absolute_path(Parser *p, const char *path, JsonNode *node)
+{
+    const char *text = read_string(p, path, node);
+    g_auto(GStrv) components = NULL;
+    guint i;
+
+    if (text == NULL)
+        return NULL;
+    if (has_control_character(text, FALSE)) {
+        add_problem_literal(p, path, _("must not contain control characters"));
+        return NULL;
+    }
+    if (!g_path_is_absolute(text)) {
+        g_autofree char *quoted = podvm_quote_for_message(text);
+        add_problem(p, path, _("%s is not an absolute path: write it from \"/\""), quoted);
+        return NULL;
+    }
+    components = g_strsplit(text, "/", -1);
+    for (i = 0; components[i] != NULL; i++) {
+        if (strcmp(components[i], "..") == 0) {
+            g_autofree char *quoted = podvm_quote_for_message(text);
+            add_problem(p, path, _("%s has a \"..\" component: write the path without it"), quoted);
+            return NULL;
+        }
+    }
+    return g_strdup(text);
+}
+
+static gboolean
+disk_serial_is_valid(const char *serial)
+{
+    const char *c;
+
+    if (*serial == '\0' || strlen(serial) > MAX_DISK_SERIAL)
+        return FALSE;
+    for (c = serial; *c != '\0'; c++) {
+        if (!g_ascii_isalnum(*c) && strchr("_.+-", *c) == NULL)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* The disk: {...}, cdrom: {...} or lun: {...} member of a disk. */
+static void
+parse_disk_target(Parser *p, const char *path, JsonNode *node, PodvmSpecDisk *disk)
+{
+    static const Field disk_fields[] = {
+        { "bus", FIELD_KNOWN, NULL },
+        { "readonly", FIELD_KNOWN, NULL },
+        { "pciAddress", FIELD_NOT_YET, NULL },
+    };
+    static const Field cdrom_fields[] = {
+        { "bus", FIELD_KNOWN, NULL },
+        { "readonly", FIELD_KNOWN, NULL },
+        { "tray", FIELD_NOT_YET, NULL },
+    };
+    static const Field lun_fields[] = {
+        { "bus", FIELD_KNOWN, NULL },
+        { "readonly", FIELD_KNOWN, NULL },
+        { "reservation", FIELD_NOT_YET_UNLESS_OFF, NULL },
+    };
+    g_autofree char *bus_path = path_member(path, "bus");
+    g_autofree char *readonly_path = path_member(path, "readonly");
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *child;
+
+    if (object == NULL)
+        return;
+    switch (disk->kind) {
+    case PODVM_DISK_KIND_CDROM:
+        CHECK_MEMBERS(p, path, object, cdrom_fields);
+        break;
+    case PODVM_DISK_KIND_LUN:
+        CHECK_MEMBERS(p, path, object, lun_fields);
+        break;
+    case PODVM_DISK_KIND_DISK:
+    default:
+        CHECK_MEMBERS(p, path, object, disk_fields);
+        break;
+    }
+
+    if ((child = member(object, "bus")) != NULL) {
+        const char *text = read_string(p, bus_path, child);
+        guint bus = 0;
+
+        if (text != NULL && !parse_enum(text, disk_bus_names, G_N_ELEMENTS(disk_bus_names), &bus)) {
+            g_autofree char *quoted = podvm_quote_for_message(text);
+            add_problem(p, bus_path, _("unknown bus %s; expected virtio, scsi or sata"), quoted);
+        } else if (text != NULL) {
+            disk->bus = (PodvmDiskBus)bus;
+            if (disk->kind == PODVM_DISK_KIND_CDROM && disk->bus == PODVM_DISK_BUS_VIRTIO)
+                add_problem_literal(p, bus_path,
+                                    _("a cdrom cannot be on the virtio bus; use sata or scsi"));
+            else if (disk->kind == PODVM_DISK_KIND_LUN && disk->bus != PODVM_DISK_BUS_SCSI)
+                add_problem(p, bus_path,
+                            _("a lun is a SCSI device: it cannot be on the %s bus; "
+                              "use scsi"),
+                            text);
+        }
+    }
+
+    if ((child = member(object, "readonly")) != NULL) {
+        gboolean readonly = FALSE;
+
+        if (read_bool(p, readonly_path, child, &readonly)) {
+            if (disk->kind == PODVM_DISK_KIND_CDROM && !readonly)
+                add_problem_literal(p, readonly_path, _("a cdrom is always read-only"));
+            else
+                disk->readonly = readonly;
+        }
+    }
+}
+
+static PodvmSpecDisk *
+parse_disk(Parser *p, const char *path, JsonNode *node)
+{
+    static const Field fields[] = {
+        { "name", FIELD_KNOWN, NULL },
+        { "disk", FIELD_KNOWN, NULL },
+        { "cdrom", FIELD_KNOWN, NULL },
+        { "lun", FIELD_KNOWN, NULL },
+        { "bootOrder", FIELD_KNOWN, NULL },
+        { "serial", FIELD_KNOWN, NULL },
+        { "cache", FIELD_KNOWN, NULL },
+        { "readonly", FIELD_KNOWN, NULL },
+        { "dedicatedIOThread", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "io", FIELD_NOT_YET, NULL },
+        { "blockSize", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "shareable", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "tag", FIELD_NOT_YET, NULL },
+        { "errorPolicy", FIELD_NOT_YET, NULL },
+    };
+    /* Indexed by PodvmDiskKind; the bus each kind gets when none is given (as KubeVirt). */
+    static const PodvmDiskBus default_bus[] = {
+        PODVM_DISK_BUS_VIRTIO,
+        PODVM_DISK_BUS_SATA,
+        PODVM_DISK_BUS_SCSI,
+    };
+    g_autoptr(PodvmSpecDisk) disk = g_new0(PodvmSpecDisk, 1);
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *child;
+    guint n_kinds = 0;
+    gsize i;
+
+    if (object == NULL)
+        return NULL;
+    CHECK_MEMBERS(p, path, object, fields);
+
+    {
+        g_autofree char *child_path = path_member(path, "name");
+
+        child = member(object, "name");
+        if (child == NULL)
+            add_problem_literal(p, child_path, _("required: the name of the volume it shows"));
+        else
+            disk->name = read_name(p, child_path, child);
+    }
+
+    /* None of disk, cdrom and lun: a disk with the defaults, as in KubeVirt. */
+    disk->kind = PODVM_DISK_KIND_DISK;
+    for (i = 0; i < G_N_ELEMENTS(disk_kind_names); i++) {
+        if (member(object, disk_kind_names[i]) == NULL)
+            continue;
+        if (n_kinds++ == 0)
+            disk->kind = (PodvmDiskKind)i;
+    }
+    if (n_kinds > 1)
+        add_problem_literal(p, path, _("give only one of disk, cdrom and lun"));
+    disk->bus = default_bus[disk->kind];
+    disk->readonly = disk->kind == PODVM_DISK_KIND_CDROM;
+    child = member(object, disk_kind_names[disk->kind]);
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, disk_kind_names[disk->kind]);
+        parse_disk_target(p, child_path, child, disk);
+    }
+
+    if ((child = member(object, "readonly")) != NULL) {
+        g_autofree char *child_path = path_member(path, "readonly");
+        add_problem(p, child_path, _("unknown field: write %s.readonly, as KubeVirt does"),
+                    disk_kind_names[disk->kind]);
+    }
+
+    if ((child = member(object, "bootOrder")) != NULL) {
+        g_autofree char *child_path = path_member(path, "bootOrder");
+        gint64 value = 0;
+
+        if (read_integer(p, child_path, child, 1, MAX_BOOT_ORDER,
+                         _("must be a whole number from 1 to 65535"), &value))
+            disk->boot_order = (guint)value;
+    }
+
+    if ((child = member(object, "serial")) != NULL) {
+        g_autofree char *child_path = path_member(path, "serial");
+        const char *serial = read_string(p, child_path, child);
+
+        if (serial != NULL && !disk_serial_is_valid(serial)) {
+            g_autofree char *quoted = podvm_quote_for_message(serial);
+            add_problem(p, child_path,
+                        _("%s is not a valid disk serial: use 1 to 20 letters, digits, '_', "
+                          "'.', '+' or '-' (virtio-blk's limit)"),
+                        quoted);
+        } else if (serial != NULL) {
+            disk->serial = g_strdup(serial);
+        }
+    }
+
+    if ((child = member(object, "cache")) != NULL) {
+        /* Indexed by PodvmDiskCache, after PODVM_DISK_CACHE_DEFAULT. */
+        static const char *const caches[] = { "none", "writethrough", "writeback" };
+        g_autofree char *child_path = path_member(path, "cache");
+        const char *cache = read_string(p, child_path, child);
+        guint value = 0;
+
+        if (cache != NULL && !parse_enum(cache, caches, G_N_ELEMENTS(caches), &value)) {
+            g_autofree char *quoted = podvm_quote_for_message(cache);
+            add_problem(p, child_path, _("unknown value %s: use none, writethrough or writeback"),
+                        quoted);
+        } else if (cache != NULL) {
+            disk->cache = (PodvmDiskCache)(value + 1);
+        }
+    }
+    return g_steal_pointer(&disk);
+}
+
+static void
+parse_disks(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, EntryList *list)
+{
+    g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) boot_orders = g_hash_table_new(g_direct_hash, g_direct_equal);
+    JsonArray *array = read_array(p, path, node);
+    guint length;
+    guint i;
+
+    if (array == NULL) {
+        list->given = TRUE;
+        list->unreadable = TRUE;
+        return;
+    }
+    length = json_array_get_length(array);
+    list->given = length > 0;
+    if (length > MAX_DISKS)
+        add_problem(p, path, _("has %u disks: a pod has at most %d"), length, MAX_DISKS);
+
+    for (i = 0; i < length; i++) {
+        g_autofree char *item_path = path_index(path, i);
+        PodvmSpecDisk *disk = parse_disk(p, item_path, json_array_get_element(array, i));
+
+        if (disk == NULL)
+            continue;
+        g_ptr_array_add(spec->disks, disk);
+        entry_list_add(list, i);
+
+        /* A disk shows the volume of its own name, so a second disk of the same name would
+         * use that volume twice. */
+        if (disk->name != NULL && g_hash_table_contains(names, disk->name)) {
+            g_autofree char *name_path = path_member(item_path, "name");
+            g_autofree char *quoted = podvm_quote_for_message(disk->name);
+            add_problem(p, name_path,
+                        _("%s is the name of another disk: disk names are unique, and a volume "
+                          "is used by one disk only"),
+                        quoted);
+        } else if (disk->name != NULL) {
+            g_hash_table_add(names, disk->name);
+        }
+
+        if (disk->boot_order != 0 &&
+            g_hash_table_contains(boot_orders, GUINT_TO_POINTER(disk->boot_order))) {
+            g_autofree char *order_path = path_member(item_path, "bootOrder");
+            add_problem(p, order_path, _("another disk has boot order %u: boot orders are unique"),
+                        disk->boot_order);
+        } else if (disk->boot_order != 0) {
+            g_hash_table_add(boot_orders, GUINT_TO_POINTER(disk->boot_order));
+        }
+    }
+}
+
+/* Go's base64.StdEncoding, as KubeVirt reads it: padded, line breaks ignored. */
+static gboolean
+base64_is_valid(const char *text)
+{
+    gsize n = 0;
+    gsize padding = 0;
+    const char *c;
+
+    for (c = text; *c != '\0'; c++) {
+        if (*c == '\r' || *c == '\n')
+            continue;
+        n++;
+        if (*c == '=') {
+            padding++;
+            continue;
+        }
+        if (padding > 0 || !(g_ascii_isalnum(*c) || *c == '+' || *c == '/'))
+            return FALSE;
+    }
+    return n % 4 == 0 && padding <= 2;
+}
+
+/* Cloud-init text (given as is, or in base64): UTF-8, at most 256 KiB. */
+static char *
+read_cloud_init_text(Parser *p, const char *path, JsonNode *node, gboolean base64)
+{
+    const char *text = read_string(p, path, node);
+    g_autofree guchar *decoded = NULL;
+    gsize length;
+
+    if (text == NULL)
+        return NULL;
+    if (base64) {
+        if (!base64_is_valid(text)) {
+            add_problem_literal(p, path,
+                                _("is not valid base64: use the letters A-Z, a-z, digits, '+' "
+                                  "and '/', padded with '=' to a multiple of 4 characters"));
+            return NULL;
+        }
+        decoded = g_base64_decode(text, &length);
+        text = (const char *)decoded;
+    } else {
+        length = strlen(text);
+    }
+    if (length > MAX_CLOUD_INIT_TEXT) {
+        add_problem(p, path,
+                    base64 ? _("decodes to %" G_GSIZE_FORMAT " bytes: cloud-init data has at "
+                               "most 256 KiB")
+                           : _("is %" G_GSIZE_FORMAT " bytes long: cloud-init data has at most "
+                               "256 KiB"),
+                    length);
+        return NULL;
+    }
+    if (!g_utf8_validate_len(text, length, NULL)) {
+        add_problem_literal(p, path,
+                            base64 ? _("does not decode to UTF-8 text (or contains a NUL byte)")
+                                   : _("is not UTF-8 text"));
+        return NULL;
+    }
+    return g_strndup(text, length);
+}
+
+static void
+parse_host_disk(Parser *p, const char *path, JsonObject *object, PodvmSpecVolume *volume)
+{
+    static const Field fields[] = {
+        { "path", FIELD_KNOWN, NULL },
+        { "type", FIELD_KNOWN, NULL },
+        { "capacity", FIELD_KNOWN, NULL },
+        { "shared", FIELD_NOT_YET_UNLESS_OFF, NULL },
+    };
+    g_autofree char *path_path = path_member(path, "path");
+    g_autofree char *type_path = path_member(path, "type");
+    g_autofree char *capacity_path = path_member(path, "capacity");
+    JsonNode *child;
+
+    CHECK_MEMBERS(p, path, object, fields);
+
+    child = member(object, "path");
+    if (child == NULL)
+        add_problem_literal(p, path_path,
+                            _("required: the absolute path of the image on the host"));
+    else
+        volume->path = read_absolute_path(p, path_path, child);
+
+    child = member(object, "type");
+    if (child == NULL) {
+        add_problem_literal(p, type_path,
+                            _("required: \"Disk\" (an existing image) or \"DiskOrCreate\" "
+                              "(created when missing)"));
+    } else {
+        const char *type = read_string(p, type_path, child);
+
+        if (g_strcmp0(type, "DiskOrCreate") == 0) {
+            volume->create = TRUE;
+        } else if (type != NULL && strcmp(type, "Disk") != 0) {
+            g_autofree char *quoted = podvm_quote_for_message(type);
+            add_problem(p, type_path, _("unknown value %s: use Disk or DiskOrCreate"), quoted);
+        }
+    }
+
+    child = member(object, "capacity");
+    if (child != NULL)
+        read_bytes(p, capacity_path, child, &volume->capacity);
+    else if (volume->create)
+        add_problem_literal(p, capacity_path,
+                            _("required with type DiskOrCreate: the size of the image to create, "
+                              "like \"10Gi\""));
+}
+
+static void
+parse_empty_disk(Parser *p, const char *path, JsonObject *object, PodvmSpecVolume *volume)
+{
+    static const Field fields[] = {
+        { "capacity", FIELD_KNOWN, NULL },
+    };
+    g_autofree char *capacity_path = path_member(path, "capacity");
+    JsonNode *child;
+
+    CHECK_MEMBERS(p, path, object, fields);
+    child = member(object, "capacity");
+    if (child == NULL)
+        add_problem_literal(p, capacity_path, _("required: the size of the disk, like \"10Gi\""));
+    else
+        read_bytes(p, capacity_path, child, &volume->capacity);
+}
+
+/* {claimName, readOnly}: a volume of podvm's storage pool. */
+static void
+parse_claim(Parser *p, const char *path, JsonObject *object, gboolean hotpluggable,
+            PodvmSpecVolume *volume)
+{
+    static const Field fields[] = {
+        { "claimName", FIELD_KNOWN, NULL },
+        { "readOnly", FIELD_KNOWN, NULL },
+        { "hotpluggable", FIELD_NOT_YET_UNLESS_OFF, NULL },
+    };
+    g_autofree char *name_path = path_member(path, "claimName");
+    JsonNode *child;
+
+    /* Only the top-level persistentVolumeClaim has hotpluggable. */
+    check_members(p, path, object, fields, G_N_ELEMENTS(fields) - (hotpluggable ? 0 : 1));
+
+    child = member(object, "claimName");
+    if (child == NULL)
+        add_problem_literal(p, name_path,
+                            _("required: the name of a volume of podvm's storage pool"));
+    else
+        volume->claim_name = read_name(p, name_path, child);
+
+    child = member(object, "readOnly");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "readOnly");
+        read_bool(p, child_path, child, &volume->readonly);
+    }
+}
+
+static void
+parse_persistent_volume_claim(Parser *p, const char *path, JsonObject *object,
+                              PodvmSpecVolume *volume)
+{
+    parse_claim(p, path, object, TRUE, volume);
+}
+
+static void
+parse_ephemeral(Parser *p, const char *path, JsonObject *object, PodvmSpecVolume *volume)
+{
+    static const Field fields[] = {
+        { "persistentVolumeClaim", FIELD_KNOWN, NULL },
+        { "image", FIELD_KNOWN, NULL },
+    };
+    JsonNode *claim = member(object, "persistentVolumeClaim");
+    JsonNode *image = member(object, "image");
+
+    CHECK_MEMBERS(p, path, object, fields);
+
+    if (claim == NULL && image == NULL) {
+        add_problem_literal(p, path,
+                            _("give the base: persistentVolumeClaim: {claimName} or image: "
+                              "an absolute path on the host"));
+    } else if (claim != NULL && image != NULL) {
+        add_problem_literal(p, path, _("give either persistentVolumeClaim or image, not both"));
+    } else if (claim != NULL) {
+        g_autofree char *claim_path = path_member(path, "persistentVolumeClaim");
+        JsonObject *claim_object = read_object(p, claim_path, claim);
+
+        if (claim_object != NULL)
+            parse_claim(p, claim_path, claim_object, FALSE, volume);
+    } else {
+        g_autofree char *image_path = path_member(path, "image");
+        volume->path = read_absolute_path(p, image_path, image);
+    }
+}
+
+/* "oci:DIR[:TAG]" with DIR absolute, or "docker://REF". */
+static gboolean
+container_disk_image_is_valid(const char *image)
+{
+    const char *rest;
+    const char *colon;
+    const char *slash;
+
+    if (has_control_character(image, FALSE) || strchr(image, ' ') != NULL)
+        return FALSE;
+    if (g_str_has_prefix(image, "docker://"))
+        return image[strlen("docker://")] != '\0';
+    if (!g_str_has_prefix(image, "oci:"))
+        return FALSE;
+    rest = image + strlen("oci:");
+    if (rest[0] != '/')
+        return FALSE;
+    /* A colon after the last slash starts the tag, which must not be empty. */
+    colon = strrchr(rest, ':');
+    slash = strrchr(rest, '/');
+    if (colon != NULL && colon > slash && colon[1] == '\0')
+        return FALSE;
+    return TRUE;
+}
+
+static void
+parse_container_disk(Parser *p, const char *path, JsonObject *object, PodvmSpecVolume *volume)
+{
+    static const Field fields[] = {
+        { "image", FIELD_KNOWN, NULL },
+        { "path", FIELD_KNOWN, NULL },
+        { "imagePullPolicy", FIELD_KNOWN, NULL },
+        { "imagePullSecret", FIELD_NOT_YET, NULL },
+    };
+    static const char *const pull_policies[] = { "IfNotPresent", "Always", "Never" };
+    g_autofree char *image_path = path_member(path, "image");
+    JsonNode *child;
+
+    CHECK_MEMBERS(p, path, object, fields);
+
+    child = member(object, "image");
+    if (child == NULL) {
+        add_problem_literal(p, image_path, _("required: \"oci:DIR:TAG\" or \"docker://REPO:TAG\""));
+    } else {
+        const char *image = read_string(p, image_path, child);
+
+        if (image != NULL && !container_disk_image_is_valid(image)) {
+            g_autofree char *quoted = podvm_quote_for_message(image);
+            add_problem(p, image_path,
+                        _("%s is not an image reference podvm can use: write \"oci:DIR:TAG\" "
+                          "with DIR the absolute path of a local OCI layout, or "
+                          "\"docker://REPO:TAG\" for a registry"),
+                        quoted);
+        } else if (image != NULL) {
+            volume->image = g_strdup(image);
+        }
+    }
+
+    child = member(object, "path");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "path");
+        volume->image_path = read_absolute_path(p, child_path, child);
+    }
+
+    /* A valid policy would be silently without effect: podvm does not pull images yet. */
+    child = member(object, "imagePullPolicy");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "imagePullPolicy");
+        const char *policy = read_string(p, child_path, child);
+        guint value;
+
+        if (policy != NULL &&
+            !parse_enum(policy, pull_policies, G_N_ELEMENTS(pull_policies), &value)) {
+            g_autofree char *quoted = podvm_quote_for_message(policy);
+            add_problem(p, child_path, _("unknown value %s: use IfNotPresent, Always or Never"),
+                        quoted);
+        } else if (policy != NULL) {
+            add_problem_literal(p, child_path,
+                                _("not supported yet; leave it out: podvm uses the image it "
+                                  "finds"));
+        }
+    }
+}
+
+static void
+parse_cloud_init(Parser *p, const char *path, JsonObject *object, gboolean nocloud,
+                 PodvmSpecVolume *volume)
+{
+    static const Field fields[] = {
+        { "userData", FIELD_KNOWN, NULL },
+        { "userDataBase64", FIELD_KNOWN, NULL },
+        { "networkData", FIELD_KNOWN, NULL },
+        { "networkDataBase64", FIELD_KNOWN, NULL },
+        { "secretRef", FIELD_NOT_PODVM,
+          N_("podvm has no Kubernetes secrets: give the data inline") },
+        { "networkDataSecretRef", FIELD_NOT_PODVM,
+          N_("podvm has no Kubernetes secrets: give the data inline") },
+        { "metaData", FIELD_KNOWN, NULL }, /* NoCloud only: last */
+    };
+    static const struct {
+        const char *plain;
+        const char *base64;
+    } texts[] = {
+        { "userData", "userDataBase64" },
+        { "networkData", "networkDataBase64" },
+    };
+    char **outs[] = { &volume->user_data, &volume->network_data };
+    gboolean any = FALSE;
+    JsonNode *child;
+    gsize i;
+
+    check_members(p, path, object, fields, G_N_ELEMENTS(fields) - (nocloud ? 0 : 1));
+
+    for (i = 0; i < G_N_ELEMENTS(texts); i++) {
+        g_autofree char *plain_path = path_member(path, texts[i].plain);
+        g_autofree char *base64_path = path_member(path, texts[i].base64);
+        JsonNode *plain = member(object, texts[i].plain);
+        JsonNode *base64 = member(object, texts[i].base64);
+
+        if (plain != NULL || base64 != NULL)
+            any = TRUE;
+        if (plain != NULL && base64 != NULL) {
+            add_problem(p, base64_path, _("give either %s or %s, not both"), texts[i].plain,
+                        texts[i].base64);
+            continue;
+        }
+        if (plain != NULL) {
+            *outs[i] = read_cloud_init_text(p, plain_path, plain, FALSE);
+        } else if (base64 != NULL) {
+            *outs[i] = read_cloud_init_text(p, base64_path, base64, TRUE);
+            if (i == 0)
+                volume->user_data_was_base64 = TRUE;
+        }
+    }
+    if (!any && member(object, "secretRef") == NULL &&
+        member(object, "networkDataSecretRef") == NULL)
+        add_problem_literal(p, path,
+                            _("required: userData or userDataBase64, networkData or "
+                              "networkDataBase64, or both"));
+
+    if (nocloud && (child = member(object, "metaData")) != NULL) {
+        g_autofree char *child_path = path_member(path, "metaData");
+        volume->meta_data = read_cloud_init_text(p, child_path, child, FALSE);
+    }
+}
+
+static void
+parse_cloud_init_nocloud(Parser *p, const char *path, JsonObject *object, PodvmSpecVolume *volume)
+{
+    parse_cloud_init(p, path, object, TRUE, volume);
+}
+
+static void
+parse_cloud_init_config_drive(Parser *p, const char *path, JsonObject *object,
+                              PodvmSpecVolume *volume)
+{
+    parse_cloud_init(p, path, object, FALSE, volume);
+}
+
+static void
+parse_data_volume(Parser *p, const char *path, JsonObject *object, PodvmSpecVolume *volume)
+{
+    static const Field fields[] = {
+        { "name", FIELD_KNOWN, NULL },
+        { "hotpluggable", FIELD_NOT_YET_UNLESS_OFF, NULL },
+    };
+    g_autofree char *name_path = path_member(path, "name");
+    JsonNode *child;
+
+    CHECK_MEMBERS(p, path, object, fields);
+    child = member(object, "name");
+    if (child == NULL)
+        add_problem_literal(p, name_path,
+                            _("required: the name of a volume of podvm's storage pool"));
+    else
+        volume->claim_name = read_name(p, name_path, child);
+}
+
+typedef void (*VolumeSourceParser)(Parser *p, const char *path, JsonObject *object,
+                                   PodvmSpecVolume *volume);
+
+/* Indexed by PodvmVolumeSource, like volume_source_names. */
+static const VolumeSourceParser volume_source_parsers[] = {
+    parse_host_disk,
+    parse_empty_disk,
+    parse_ephemeral,
+    parse_container_disk,
+    parse_cloud_init_nocloud,
+    parse_cloud_init_config_drive,
+    parse_persistent_volume_claim,
+    parse_data_volume,
+};
+
+/* Not translated: field names. */
+#define VOLUME_SOURCES_TEXT                                                                   \
+    "hostDisk, emptyDisk, ephemeral, containerDisk, cloudInitNoCloud, cloudInitConfigDrive, " \
+    "persistentVolumeClaim, dataVolume"
+
+static PodvmSpecVolume *
+parse_volume(Parser *p, const char *path, JsonNode *node)
+{
+    static const Field fields[] = {
+        { "name", FIELD_KNOWN, NULL },
+        { "hostDisk", FIELD_KNOWN, NULL },
+        { "emptyDisk", FIELD_KNOWN, NULL },
+        { "ephemeral", FIELD_KNOWN, NULL },
+        { "containerDisk", FIELD_KNOWN, NULL },
+        { "cloudInitNoCloud", FIELD_KNOWN, NULL },
+        { "cloudInitConfigDrive", FIELD_KNOWN, NULL },
+        { "persistentVolumeClaim", FIELD_KNOWN, NULL },
+        { "dataVolume", FIELD_KNOWN, NULL },
+        /* KubeVirt's other sources. */
+        { "configMap", FIELD_NOT_PODVM,
+          N_("podvm runs no Kubernetes API; give files to the guest with cloudInitNoCloud") },
+        { "secret", FIELD_NOT_PODVM,
+          N_("podvm runs no Kubernetes API; give files to the guest with cloudInitNoCloud") },
+        { "serviceAccount", FIELD_NOT_PODVM,
+          N_("podvm runs no Kubernetes API; give files to the guest with cloudInitNoCloud") },
+        { "downwardAPI", FIELD_NOT_PODVM,
+          N_("podvm runs no Kubernetes API; give files to the guest with cloudInitNoCloud") },
+        { "downwardMetrics", FIELD_NOT_PODVM, NULL },
+        { "sysprep", FIELD_NOT_PODVM, NULL },
+        { "memoryDump", FIELD_NOT_PODVM, NULL },
+    };
+    g_autoptr(PodvmSpecVolume) volume = g_new0(PodvmSpecVolume, 1);
+    g_autoptr(GString) given = g_string_new(NULL);
+    JsonObject *object = read_object(p, path, node);
+    JsonNode *child;
+    guint n_sources = 0;
+    gboolean have_source = FALSE;
+    gsize i;
+
+    if (object == NULL)
+        return NULL;
+    CHECK_MEMBERS(p, path, object, fields);
+
+    {
+        g_autofree char *child_path = path_member(path, "name");
+
+        child = member(object, "name");
+        if (child == NULL)
+            add_problem_literal(p, child_path, _("required: the name its disk gives"));
+        else
+            volume->name = read_name(p, child_path, child);
+    }
+
+    /* Every field after "name" is a source. Sources podvm refuses count too, so that they are
+     * not also reported missing. */
+    for (i = 1; i < G_N_ELEMENTS(fields); i++) {
+        if (member(object, fields[i].name) == NULL)
+            continue;
+        if (n_sources++ > 0)
+            g_string_append(given, ", ");
+        g_string_append(given, fields[i].name);
+    }
+    if (n_sources == 0)
+        add_problem(p, path, _("required: a source, one of %s"), VOLUME_SOURCES_TEXT);
+    else if (n_sources > 1)
+        add_problem(p, path, _("has %u sources (%s): give only one of %s"), n_sources, given->str,
+                    VOLUME_SOURCES_TEXT);
+
+    /* Each source given is checked; the first one is the volume's. */
+    for (i = 0; i < G_N_ELEMENTS(volume_source_parsers); i++) {
+        g_autofree char *source_path = NULL;
+        JsonObject *source;
+
+        child = member(object, volume_source_names[i]);
+        if (child == NULL)
+            continue;
+        source_path = path_member(path, volume_source_names[i]);
+        source = read_object(p, source_path, child);
+        if (source == NULL)
+            continue;
+        if (!have_source) {
+            volume->source = (PodvmVolumeSource)i;
+            volume_source_parsers[i](p, source_path, source, volume);
+            have_source = TRUE;
+        } else {
+            g_autoptr(PodvmSpecVolume) other = g_new0(PodvmSpecVolume, 1);
+            volume_source_parsers[i](p, source_path, source, other);
+        }
+    }
+    return g_steal_pointer(&volume);
+}
+
+static void
+parse_volumes(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, EntryList *list)
+{
+    g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
+    JsonArray *array = read_array(p, path, node);
+    guint length;
+    guint i;
+
+    if (array == NULL) {
+        list->given = TRUE;
+        list->unreadable = TRUE;
+        return;
+    }
+    length = json_array_get_length(array);
+    list->given = length > 0;
+    if (length > MAX_DISKS)
+        add_problem(p, path, _("has %u volumes: a pod has at most %d"), length, MAX_DISKS);
+
+    for (i = 0; i < length; i++) {
+        g_autofree char *item_path = path_index(path, i);
+        PodvmSpecVolume *volume = parse_volume(p, item_path, json_array_get_element(array, i));
+
+        if (volume == NULL)
+            continue;
+        g_ptr_array_add(spec->volumes, volume);
+        entry_list_add(list, i);
+        if (volume->name != NULL && g_hash_table_contains(names, volume->name)) {
+            g_autofree char *name_path = path_member(item_path, "name");
+            g_autofree char *quoted = podvm_quote_for_message(volume->name);
+            add_problem(p, name_path,
+                        _("%s is the name of another volume: volume names are unique"), quoted);
+        } else if (volume->name != NULL) {
+            g_hash_table_add(names, volume->name);
+        }
+    }
+}
+
+/* Every disk shows a volume of its name, and every volume is shown by a disk. */
+static void
+check_disks_use_volumes(Parser *p, const char *disks_path, const EntryList *disks,
+                        const char *volumes_path, const EntryList *volumes, PodvmSpec *spec)
+{
+    g_autoptr(GHashTable) used = g_hash_table_new(g_str_hash, g_str_equal);
+    guint i;
+
+    if (disks->unreadable || volumes->unreadable)
+        return;
+
+    for (i = 0; i < spec->disks->len; i++) {
+        const PodvmSpecDisk *disk = g_ptr_array_index(spec->disks, i);
+
+        /* A second disk of the same name was reported already. */
+        if (disk->name == NULL || g_hash_table_contains(used, disk->name))
+            continue;
+        if (podvm_spec_find_volume(spec, disk->name) == NULL) {
+            g_autofree char *item_path = path_index(disks_path, entry_list_index(disks, i));
+            g_autofree char *name_path = path_member(item_path, "name");
+            g_autofree char *quoted = podvm_quote_for_message(disk->name);
+
+            add_problem(p, name_path, _("no volume named %s in %s"), quoted, volumes_path);
+        }
+        g_hash_table_add(used, disk->name);
+    }
+
+    for (i = 0; i < spec->volumes->len; i++) {
+        const PodvmSpecVolume *volume = g_ptr_array_index(spec->volumes, i);
+
+        if (volume->name != NULL && !g_hash_table_contains(used, volume->name)) {
+            g_autofree char *item_path = path_index(volumes_path, entry_list_index(volumes, i));
+            g_autofree char *name_path = path_member(item_path, "name");
+            g_autofree char *quoted = podvm_quote_for_message(volume->name);
+
+            add_problem(p, name_path, _("no disk uses this volume: add a disk named %s to %s"),
+                        quoted, disks_path);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* spec.domain */
 
 typedef struct {
@@ -1230,6 +2250,7 @@ typedef struct {
     guint64 limits_memory;
     guint64 guest_memory;
     gboolean kernel_boot_given; /* present, whether valid or not */
+    EntryList disks;
 } DomainState;
 
 static void
@@ -1547,12 +2568,12 @@ parse_firmware(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Dom
 }
 
 static void
-parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
+parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, DomainState *state)
 {
     static const Field fields[] = {
         { "autoattachSerialConsole", FIELD_KNOWN, NULL },
         { "rng", FIELD_KNOWN, NULL },
-        { "disks", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "disks", FIELD_KNOWN, NULL },
         { "interfaces", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "autoattachGraphicsDevice", FIELD_NOT_PODVM_UNLESS_OFF,
           N_("podvm pods have a serial console and no display") },
@@ -1576,9 +2597,17 @@ parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
     JsonObject *object = read_object(p, path, node);
     JsonNode *child;
 
-    if (object == NULL)
+    if (object == NULL) {
+        state->disks.unreadable = TRUE;
         return;
+    }
     CHECK_MEMBERS(p, path, object, fields);
+
+    child = member(object, "disks");
+    if (child != NULL) {
+        g_autofree char *child_path = path_member(path, "disks");
+        parse_disks(p, child_path, child, spec, &state->disks);
+    }
 
     child = member(object, "autoattachSerialConsole");
     if (child != NULL) {
@@ -1623,8 +2652,10 @@ parse_domain(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Domai
     g_autofree char *devices_path = path_member(path, "devices");
     JsonNode *child;
 
-    if (object == NULL)
+    if (object == NULL) {
+        state->disks.unreadable = TRUE;
         return;
+    }
     CHECK_MEMBERS(p, path, object, fields);
 
     if ((child = member(object, "resources")) != NULL)
@@ -1638,7 +2669,7 @@ parse_domain(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Domai
     if ((child = member(object, "firmware")) != NULL)
         parse_firmware(p, firmware_path, child, spec, state);
     if ((child = member(object, "devices")) != NULL)
-        parse_devices(p, devices_path, child, spec);
+        parse_devices(p, devices_path, child, spec, state);
 
     /* requests win over limits; memory.guest must agree with whichever is given. */
     {
@@ -1842,7 +2873,7 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
         { "terminationGracePeriodSeconds", FIELD_KNOWN, NULL },
         { "restartPolicy", FIELD_KNOWN, NULL },
         { "hostname", FIELD_KNOWN, NULL },
-        { "volumes", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "volumes", FIELD_KNOWN, NULL },
         { "networks", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "livenessProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "readinessProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
@@ -1861,7 +2892,10 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
     };
     g_autofree char *domain_path = path_member(path, "domain");
     g_autofree char *kernel_boot_path = g_strdup_printf("%s.firmware.kernelBoot", domain_path);
+    g_autofree char *disks_path = g_strdup_printf("%s.devices.disks", domain_path);
+    g_autofree char *volumes_path = path_member(path, "volumes");
     DomainState state = { 0 };
+    EntryList volumes = { 0 };
     JsonNode *child;
 
     CHECK_MEMBERS(p, path, object, fields);
@@ -1896,17 +2930,26 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
         spec->hostname = read_name(p, child_path, child);
     }
 
-    /* Something to boot: only kernelBoot for now. */
-    if (!state.kernel_boot_given) {
+    if ((child = member(object, "volumes")) != NULL) {
+        g_autofree char *child_path = path_member(path, "volumes");
+        parse_volumes(p, child_path, child, spec, &volumes);
+    }
+    check_disks_use_volumes(p, disks_path, &state.disks, volumes_path, &volumes, spec);
+
+    /* Something to boot: a kernel, or a disk (the firmware boots from it). */
+    if (!state.kernel_boot_given && !state.disks.given) {
         if (spec->apps->len > 0)
             add_problem_literal(p, kernel_boot_path,
                                 _("required: app pods need podvm's app guest, which is not "
-                                  "supported yet"));
+                                  "supported yet; give a kernel (firmware.kernelBoot) or a disk "
+                                  "(devices.disks) to boot"));
         else
             add_problem_literal(p, kernel_boot_path,
-                                _("required: podvm boots pods with firmware.kernelBoot for now "
-                                  "(disks come later)"));
+                                _("required: give a kernel to boot (firmware.kernelBoot) or a "
+                                  "disk to boot from (devices.disks)"));
     }
+    entry_list_clear(&state.disks);
+    entry_list_clear(&volumes);
 }
 
 typedef struct {
@@ -2152,6 +3195,30 @@ fail_document(const GError *cause, GPtrArray **out_problems, GError **error)
     g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, message);
 }
 
+/* Sets @error and @out_problems and returns TRUE when @p found problems. */
+static gboolean
+report_problems(Parser *p, GPtrArray **out_problems, GError **error)
+{
+    g_autofree char *message = NULL;
+
+    if (p->n_dropped > 0) {
+        PodvmSpecProblem *more = g_new0(PodvmSpecProblem, 1);
+
+        more->path = g_strdup("");
+        more->message = g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "and %u more problem",
+                                                    "and %u more problems", p->n_dropped),
+                                        p->n_dropped);
+        g_ptr_array_add(p->problems, more);
+    }
+    if (p->problems->len == 0)
+        return FALSE;
+    message = problems_to_string(p->problems);
+    g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, message);
+    if (out_problems != NULL)
+        *out_problems = g_steal_pointer(&p->problems);
+    return TRUE;
+}
+
 static PodvmSpec *
 parse_root(Parser *p, JsonNode *root, GPtrArray **out_problems, GError **error)
 {
@@ -2166,23 +3233,8 @@ parse_root(Parser *p, JsonNode *root, GPtrArray **out_problems, GError **error)
     }
 
     spec = parse_document(p, root);
-    if (p->n_dropped > 0) {
-        PodvmSpecProblem *more = g_new0(PodvmSpecProblem, 1);
-
-        more->path = g_strdup("");
-        more->message = g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "and %u more problem",
-                                                    "and %u more problems", p->n_dropped),
-                                        p->n_dropped);
-        g_ptr_array_add(p->problems, more);
-    }
-    if (p->problems->len > 0) {
-        g_autofree char *message = problems_to_string(p->problems);
-
-        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, message);
-        if (out_problems != NULL)
-            *out_problems = g_steal_pointer(&p->problems);
+    if (report_problems(p, out_problems, error))
         return NULL;
-    }
     return g_steal_pointer(&spec);
 }
 
@@ -2198,18 +3250,19 @@ podvm_spec_parse_node(JsonNode *root, GPtrArray **out_problems, GError **error)
     return parse_root(&p, root, out_problems, error);
 }
 
-PodvmSpec *
-podvm_spec_parse_data(const char *data, gssize length, GPtrArray **out_problems, GError **error)
+/*
+ * The checks made on the text before and by json-glib (size, UTF-8, the scanner, syntax).
+ * Returns the root, owned by *@out_json, or NULL after fail_document().
+ */
+static JsonNode *
+load_document(Parser *p, const char *data, gssize length, JsonParser **out_json,
+              GPtrArray **out_problems, GError **error)
 {
-    g_auto(Parser) p = { 0 };
     g_autoptr(JsonParser) json = NULL;
     g_autoptr(GError) local_error = NULL;
     const char *invalid = NULL;
     gsize size;
     JsonNode *root;
-
-    g_return_val_if_fail(data != NULL || length == 0, NULL);
-    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
     size = length < 0 ? strlen(data) : (gsize)length;
     if (size > MAX_DOCUMENT_SIZE) {
@@ -2230,8 +3283,7 @@ podvm_spec_parse_data(const char *data, gssize length, GPtrArray **out_problems,
         return NULL;
     }
 
-    parser_init(&p);
-    if (!scan(&p, data, size, &local_error)) {
+    if (!scan(p, data, size, &local_error)) {
         fail_document(local_error, out_problems, error);
         return NULL;
     }
@@ -2248,7 +3300,91 @@ podvm_spec_parse_data(const char *data, gssize length, GPtrArray **out_problems,
         fail_document(local_error, out_problems, error);
         return NULL;
     }
+    *out_json = g_steal_pointer(&json);
+    return root;
+}
+
+PodvmSpec *
+podvm_spec_parse_data(const char *data, gssize length, GPtrArray **out_problems, GError **error)
+{
+    g_auto(Parser) p = { 0 };
+    g_autoptr(JsonParser) json = NULL;
+    JsonNode *root;
+
+    g_return_val_if_fail(data != NULL || length == 0, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    parser_init(&p);
+    root = load_document(&p, data, length, &json, out_problems, error);
+    if (root == NULL)
+        return NULL;
     return parse_root(&p, root, out_problems, error);
+}
+
+gboolean
+podvm_spec_parse_disk_attachment(const char *data, gssize length, PodvmSpecDisk **out_disk,
+                                 PodvmSpecVolume **out_volume, GPtrArray **out_problems,
+                                 GError **error)
+{
+    static const Field fields[] = {
+        { "disk", FIELD_KNOWN, NULL },
+        { "volume", FIELD_KNOWN, NULL },
+    };
+    g_auto(Parser) p = { 0 };
+    g_autoptr(JsonParser) json = NULL;
+    g_autoptr(PodvmSpecDisk) disk = NULL;
+    g_autoptr(PodvmSpecVolume) volume = NULL;
+    JsonObject *object;
+    JsonNode *root;
+    JsonNode *child;
+
+    g_return_val_if_fail(data != NULL || length == 0, FALSE);
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+    parser_init(&p);
+    root = load_document(&p, data, length, &json, out_problems, error);
+    if (root == NULL)
+        return FALSE;
+
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
+        add_problem(&p, "", _("the document must be a JSON object, got %s"), type_name(root));
+    } else {
+        object = json_node_get_object(root);
+        CHECK_MEMBERS(&p, "", object, fields);
+
+        child = member(object, "disk");
+        if (child == NULL)
+            add_problem_literal(&p, "disk",
+                                _("required: the disk, as an entry of spec.domain.devices.disks"));
+        else
+            disk = parse_disk(&p, "disk", child);
+
+        child = member(object, "volume");
+        if (child == NULL)
+            add_problem_literal(&p, "volume",
+                                _("required: the volume, as an entry of spec.volumes"));
+        else
+            volume = parse_volume(&p, "volume", child);
+
+        if (disk != NULL && volume != NULL && disk->name != NULL && volume->name != NULL &&
+            strcmp(disk->name, volume->name) != 0) {
+            g_autofree char *disk_name = podvm_quote_for_message(disk->name);
+            g_autofree char *volume_name = podvm_quote_for_message(volume->name);
+
+            add_problem(&p, "disk.name",
+                        _("is %s but the volume is named %s: a disk shows the volume of its "
+                          "name"),
+                        disk_name, volume_name);
+        }
+    }
+
+    if (report_problems(&p, out_problems, error))
+        return FALSE;
+    if (out_disk != NULL)
+        *out_disk = g_steal_pointer(&disk);
+    if (out_volume != NULL)
+        *out_volume = g_steal_pointer(&volume);
+    return TRUE;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2298,6 +3434,140 @@ add_strv_member(JsonBuilder *builder, const char *name, GStrv strv)
     for (i = 0; strv[i] != NULL; i++)
         json_builder_add_string_value(builder, strv[i]);
     json_builder_end_array(builder);
+}
+
+static void
+write_disk(JsonBuilder *b, const PodvmSpecDisk *disk)
+{
+    /* Indexed by PodvmDiskCache. */
+    static const char *const caches[] = { NULL, "none", "writethrough", "writeback" };
+
+    json_builder_begin_object(b);
+    if (disk->name != NULL)
+        add_string_member(b, "name", disk->name);
+    json_builder_set_member_name(b, podvm_disk_kind_to_string(disk->kind));
+    json_builder_begin_object(b);
+    add_string_member(b, "bus", podvm_disk_bus_to_string(disk->bus));
+    if (disk->readonly) {
+        json_builder_set_member_name(b, "readonly");
+        json_builder_add_boolean_value(b, TRUE);
+    }
+    json_builder_end_object(b);
+    if (disk->boot_order != 0) {
+        json_builder_set_member_name(b, "bootOrder");
+        json_builder_add_int_value(b, disk->boot_order);
+    }
+    if (disk->serial != NULL)
+        add_string_member(b, "serial", disk->serial);
+    if ((guint)disk->cache < G_N_ELEMENTS(caches) && caches[disk->cache] != NULL)
+        add_string_member(b, "cache", caches[disk->cache]);
+    json_builder_end_object(b);
+}
+
+static void
+add_capacity_member(JsonBuilder *b, guint64 capacity)
+{
+    g_autofree char *text = NULL;
+
+    if (capacity == 0)
+        return;
+    text = podvm_quantity_format_bytes(capacity);
+    add_string_member(b, "capacity", text);
+}
+
+static void
+add_claim_members(JsonBuilder *b, const PodvmSpecVolume *volume)
+{
+    if (volume->claim_name != NULL)
+        add_string_member(b, "claimName", volume->claim_name);
+    if (volume->readonly) {
+        json_builder_set_member_name(b, "readOnly");
+        json_builder_add_boolean_value(b, TRUE);
+    }
+}
+
+static void
+write_volume(JsonBuilder *b, const PodvmSpecVolume *volume)
+{
+    json_builder_begin_object(b);
+    if (volume->name != NULL)
+        add_string_member(b, "name", volume->name);
+    json_builder_set_member_name(b, podvm_volume_source_to_string(volume->source));
+    json_builder_begin_object(b);
+    switch (volume->source) {
+    case PODVM_VOLUME_HOST_DISK:
+        if (volume->path != NULL)
+            add_string_member(b, "path", volume->path);
+        add_string_member(b, "type", volume->create ? "DiskOrCreate" : "Disk");
+        add_capacity_member(b, volume->capacity);
+        break;
+    case PODVM_VOLUME_EMPTY_DISK:
+        add_capacity_member(b, volume->capacity);
+        break;
+    case PODVM_VOLUME_EPHEMERAL:
+        if (volume->claim_name != NULL) {
+            json_builder_set_member_name(b, "persistentVolumeClaim");
+            json_builder_begin_object(b);
+            add_claim_members(b, volume);
+            json_builder_end_object(b);
+        } else if (volume->path != NULL) {
+            add_string_member(b, "image", volume->path);
+        }
+        break;
+    case PODVM_VOLUME_CONTAINER_DISK:
+        if (volume->image != NULL)
+            add_string_member(b, "image", volume->image);
+        if (volume->image_path != NULL)
+            add_string_member(b, "path", volume->image_path);
+        break;
+    case PODVM_VOLUME_CLOUD_INIT_NOCLOUD:
+    case PODVM_VOLUME_CLOUD_INIT_CONFIG_DRIVE:
+        if (volume->user_data != NULL && volume->user_data_was_base64) {
+            g_autofree char *encoded =
+                g_base64_encode((const guchar *)volume->user_data, strlen(volume->user_data));
+            add_string_member(b, "userDataBase64", encoded);
+        } else if (volume->user_data != NULL) {
+            add_string_member(b, "userData", volume->user_data);
+        }
+        if (volume->meta_data != NULL && volume->source == PODVM_VOLUME_CLOUD_INIT_NOCLOUD)
+            add_string_member(b, "metaData", volume->meta_data);
+        if (volume->network_data != NULL)
+            add_string_member(b, "networkData", volume->network_data);
+        break;
+    case PODVM_VOLUME_PERSISTENT_VOLUME_CLAIM:
+        add_claim_members(b, volume);
+        break;
+    case PODVM_VOLUME_DATA_VOLUME:
+        if (volume->claim_name != NULL)
+            add_string_member(b, "name", volume->claim_name);
+        break;
+    default:
+        break;
+    }
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+}
+
+JsonNode *
+podvm_spec_disk_to_json(const PodvmSpecDisk *disk)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    g_return_val_if_fail(disk != NULL, NULL);
+
+    write_disk(b, disk);
+    return json_builder_get_root(b);
+}
+
+JsonNode *
+podvm_spec_volume_to_json(const PodvmSpecVolume *volume)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    g_return_val_if_fail(volume != NULL, NULL);
+
+    write_volume(b, volume);
+    return json_builder_get_root(b);
 }
 
 static void
@@ -2370,6 +3640,15 @@ write_domain(JsonBuilder *b, const PodvmSpec *spec)
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "autoattachSerialConsole");
     json_builder_add_boolean_value(b, spec->autoattach_serial_console);
+    if (spec->disks != NULL && spec->disks->len > 0) {
+        guint i;
+
+        json_builder_set_member_name(b, "disks");
+        json_builder_begin_array(b);
+        for (i = 0; i < spec->disks->len; i++)
+            write_disk(b, g_ptr_array_index(spec->disks, i));
+        json_builder_end_array(b);
+    }
     if (spec->rng) {
         json_builder_set_member_name(b, "rng");
         json_builder_begin_object(b);
@@ -2448,6 +3727,13 @@ podvm_spec_to_json(const PodvmSpec *spec)
         json_builder_begin_array(b);
         for (i = 0; i < spec->apps->len; i++)
             write_app(b, g_ptr_array_index(spec->apps, i));
+        json_builder_end_array(b);
+    }
+    if (spec->volumes != NULL && spec->volumes->len > 0) {
+        json_builder_set_member_name(b, "volumes");
+        json_builder_begin_array(b);
+        for (i = 0; i < spec->volumes->len; i++)
+            write_volume(b, g_ptr_array_index(spec->volumes, i));
         json_builder_end_array(b);
     }
     json_builder_set_member_name(b, "terminationGracePeriodSeconds");

@@ -4,8 +4,11 @@
  * host facts, golden-file tested (tests/golden/argv/).
  *
  * How values reach QEMU 7.2 safely (each checked against QEMU 7.2):
- * - -device and -object take JSON, built with JsonBuilder, so every value
- *   is escaped by construction and keys come out in a fixed order.
+ * - -device, -object and -blockdev take JSON, built with JsonBuilder, so
+ *   every value is escaped by construction and keys come out in a fixed
+ *   order. A disk's file name ("/srv/a,file.driver=nbd") is one JSON string.
+ *   The disk objects are the very ones hotplug sends with blockdev-add and
+ *   device_add, so boot and hotplug cannot drift apart.
  * - -chardev, -name, -machine, -smbios and -mon only take key=value lists
  *   (7.2 has no JSON form of -chardev): every value that does not come from
  *   this file is comma-escaped (",,"), so it stays one value.
@@ -275,13 +278,29 @@ add_socket_chardev(GPtrArray *argv, const char *id, const char *path, int listen
     g_ptr_array_add(argv, g_string_free(g_steal_pointer(&opts), FALSE));
 }
 
+/* @option followed by the compact JSON text of @node. */
 static void
-add_spare_root_ports(GPtrArray *argv)
+add_json_node(GPtrArray *argv, const char *option, JsonNode *node)
 {
-    for (guint i = 0; i < PODVM_QEMU_SPARE_ROOT_PORTS; i++) {
+    add(argv, option);
+    g_ptr_array_add(argv, json_to_string(node, FALSE));
+}
+
+/*
+ * Eight pcie-root-ports per PCI slot (one per function, multifunction on
+ * function 0, as libvirt packs them), from PODVM_QEMU_ROOT_PORT_SLOT on:
+ * 32 ports take slots 0x10..0x13, so the slots QEMU assigns to devices
+ * without an address (from 0x01 up) never reach them.
+ */
+static void
+add_spare_root_ports(GPtrArray *argv, guint count)
+{
+    for (guint i = 0; i < count; i++) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autofree char *id = podvm_qemu_spare_root_port_id(i);
-        g_autofree char *addr = g_strdup_printf("0x%x.%u", PODVM_QEMU_ROOT_PORT_SLOT, i);
+        guint function = i % 8;
+        g_autofree char *addr =
+            g_strdup_printf("0x%x.%u", PODVM_QEMU_ROOT_PORT_SLOT + i / 8, function);
 
         json_builder_begin_object(b);
         member_string(b, "driver", "pcie-root-port");
@@ -290,7 +309,7 @@ add_spare_root_ports(GPtrArray *argv)
         member_int(b, "chassis", i + 1);
         member_int(b, "port", PODVM_QEMU_ROOT_PORT_SLOT + i);
         member_string(b, "addr", addr);
-        if (i == 0)
+        if (function == 0)
             member_bool(b, "multifunction", TRUE);
         json_builder_end_object(b);
         add_json(argv, "-device", b);
@@ -329,6 +348,429 @@ add_rng(GPtrArray *argv)
     member_string(device, "rng", "rng0");
     json_builder_end_object(device);
     add_json(argv, "-device", device);
+}
+
+/* -- disks -------------------------------------------------------------- */
+
+/* QEMU 7.2 keeps a node name in a 32-byte buffer: 31 characters and the NUL. */
+#define NODE_NAME_MAX 31
+#define NODE_NAME_HASH_DIGITS 8
+/* The bus of the SCSI controller's only channel. */
+#define SCSI_BUS PODVM_QEMU_SCSI_CONTROLLER_ID ".0"
+/* virtio-scsi answers LUNs 0..16383 on a target. */
+#define SCSI_MAX_LUN 16383
+/* q35's built-in ICH9 AHCI: six ports, buses ide.0..ide.5, one device each. */
+#define Q35_SATA_PORTS 6
+/* pc's built-in PIIX IDE: buses ide.0 and ide.1, two units (master, slave) each. */
+#define PC_IDE_UNITS 4
+
+char *
+podvm_qemu_disk_node_name(const char *disk_name, gboolean format_node)
+{
+    const char *prefix = format_node ? "d-" : "f-";
+    const int keep = NODE_NAME_MAX - 2 - 1 - NODE_NAME_HASH_DIGITS;
+    g_autofree char *digest = NULL;
+
+    g_return_val_if_fail(disk_name != NULL, NULL);
+
+    if (strlen(prefix) + strlen(disk_name) <= NODE_NAME_MAX)
+        return g_strconcat(prefix, disk_name, NULL);
+    /*
+     * The start of the name (for people reading query-named-block-nodes)
+     * and a hash of all of it (so names sharing that start stay apart).
+     * SHA-256 rather than g_str_hash(): a daemon restarted on another GLib
+     * must find the nodes of running pods under the same names.
+     */
+    digest = g_compute_checksum_for_string(G_CHECKSUM_SHA256, disk_name, -1);
+    return g_strdup_printf("%s%.*s-%.*s", prefix, keep, disk_name, NODE_NAME_HASH_DIGITS, digest);
+}
+
+char *
+podvm_qemu_disk_device_id(const char *disk_name)
+{
+    g_return_val_if_fail(disk_name != NULL, NULL);
+
+    /* QEMU ids have no short length limit; "disk-" makes the first character a letter. */
+    return g_strconcat("disk-", disk_name, NULL);
+}
+
+/*
+ * Read-only when the spec says so, for a cdrom, and when the medium can
+ * only be read (a cloud-init ISO, a readOnly claim). The last is forced
+ * rather than refused: KubeVirt manifests often attach the cloud-init ISO
+ * as a plain disk, and a read-only disk is the truth about such a medium
+ * (virtio-blk and scsi-hd tell the guest; only sata's ide-hd cannot, and
+ * is refused in check_disk()).
+ */
+static gboolean
+disk_read_only(const PodvmSpecDisk *disk, const PodvmPreparedVolume *prepared)
+{
+    return disk->readonly || disk->kind == PODVM_DISK_KIND_CDROM || prepared->read_only;
+}
+
+/*
+ * libvirt's mapping of cache modes: none = O_DIRECT, the others go through
+ * the host page cache; writethrough also tells the guest there is no
+ * volatile write cache (device "write-cache": "off"), so QEMU flushes after
+ * every write. Not given: QEMU's defaults (writeback), nothing written.
+ */
+static void
+member_cache(JsonBuilder *b, PodvmDiskCache cache)
+{
+    if (cache == PODVM_DISK_CACHE_DEFAULT)
+        return;
+    json_builder_set_member_name(b, "cache");
+    json_builder_begin_object(b);
+    member_bool(b, "direct", cache == PODVM_DISK_CACHE_NONE);
+    member_bool(b, "no-flush", FALSE);
+    json_builder_end_object(b);
+}
+
+static const char *
+device_write_cache(PodvmDiskCache cache)
+{
+    switch (cache) {
+    case PODVM_DISK_CACHE_NONE:
+    case PODVM_DISK_CACHE_WRITEBACK:
+        return "on";
+    case PODVM_DISK_CACHE_WRITETHROUGH:
+        return "off";
+    case PODVM_DISK_CACHE_DEFAULT:
+        break;
+    }
+    return NULL;
+}
+
+JsonNode *
+podvm_qemu_disk_protocol_blockdev(const PodvmSpecDisk *disk, const PodvmPreparedVolume *prepared)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *node_name = NULL;
+
+    g_return_val_if_fail(disk != NULL && disk->name != NULL, NULL);
+    g_return_val_if_fail(prepared != NULL && prepared->filename != NULL, NULL);
+
+    node_name = podvm_qemu_disk_node_name(disk->name, FALSE);
+    json_builder_begin_object(b);
+    member_string(b, "driver", prepared->block_device ? "host_device" : "file");
+    member_string(b, "node-name", node_name);
+    /* A JSON string: commas and '=' in the path are just characters. */
+    member_string(b, "filename", prepared->filename);
+    member_bool(b, "read-only", disk_read_only(disk, prepared));
+    member_string(b, "discard", "unmap");
+    member_cache(b, disk->cache);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+JsonNode *
+podvm_qemu_disk_format_blockdev(const PodvmSpecDisk *disk, const PodvmPreparedVolume *prepared)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *node_name = NULL;
+    g_autofree char *file_node_name = NULL;
+
+    g_return_val_if_fail(disk != NULL && disk->name != NULL, NULL);
+    g_return_val_if_fail(prepared != NULL && prepared->format != NULL, NULL);
+
+    node_name = podvm_qemu_disk_node_name(disk->name, TRUE);
+    file_node_name = podvm_qemu_disk_node_name(disk->name, FALSE);
+    json_builder_begin_object(b);
+    /* Always explicit: QEMU never probes the format (RELIABILITY.md, security rule 2). */
+    member_string(b, "driver", prepared->format);
+    member_string(b, "node-name", node_name);
+    member_string(b, "file", file_node_name);
+    member_bool(b, "read-only", disk_read_only(disk, prepared));
+    /* Discard is checked at every layer: without it here, the guest's discards stop at qcow2. */
+    member_string(b, "discard", "unmap");
+    member_cache(b, disk->cache);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* Whether QEMU 7.2 can build this disk from this medium on this bus. */
+static gboolean
+check_disk(const PodvmSpecDisk *disk, const PodvmPreparedVolume *prepared, guint unit, gboolean q35,
+           GError **error)
+{
+    g_autoptr(GError) name_error = NULL;
+
+    if (!podvm_name_is_valid(disk->name, &name_error)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, _("disk name: %s"),
+                    name_error->message);
+        return FALSE;
+    }
+    if (prepared->filename == NULL || !g_path_is_absolute(prepared->filename)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("volume '%s' was prepared without an absolute file name"), disk->name);
+        return FALSE;
+    }
+    if (g_strcmp0(prepared->format, "raw") != 0 && g_strcmp0(prepared->format, "qcow2") != 0) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("volume '%s' was prepared in format '%s': only raw and qcow2 are opened"),
+                    disk->name, prepared->format != NULL ? prepared->format : "");
+        return FALSE;
+    }
+
+    switch (disk->bus) {
+    case PODVM_DISK_BUS_VIRTIO:
+        if (disk->kind == PODVM_DISK_KIND_CDROM) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        _("cdrom '%s' cannot be on bus virtio: use sata or scsi"), disk->name);
+            return FALSE;
+        }
+        break;
+    case PODVM_DISK_BUS_SCSI:
+        if (unit > SCSI_MAX_LUN) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        _("disk '%s': more than %d scsi disks"), disk->name, SCSI_MAX_LUN + 1);
+            return FALSE;
+        }
+        break;
+    case PODVM_DISK_BUS_SATA:
+        if (unit >= (q35 ? Q35_SATA_PORTS : PC_IDE_UNITS)) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        _("disk '%s': the machine has %d sata ports; put the other disks on "
+                          "virtio or scsi"),
+                        disk->name, q35 ? Q35_SATA_PORTS : PC_IDE_UNITS);
+            return FALSE;
+        }
+        /* QEMU 7.2's ide-hd refuses a read-only node ("Block node is read-only"). */
+        if (disk->kind != PODVM_DISK_KIND_CDROM && disk_read_only(disk, prepared)) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        prepared->read_only
+                            ? _("disk '%s': its volume can only be read, and a sata disk cannot "
+                                "be read-only: use bus virtio or scsi, or a cdrom")
+                            : _("disk '%s': a sata disk cannot be read-only: use bus virtio or "
+                                "scsi, or a cdrom"),
+                        disk->name);
+            return FALSE;
+        }
+        break;
+    default:
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, _("disk '%s': unknown bus %d"),
+                    disk->name, (int)disk->bus);
+        return FALSE;
+    }
+
+    if (disk->kind == PODVM_DISK_KIND_LUN) {
+        /* scsi-block passes SCSI commands through to the host device (SG_IO). */
+        if (disk->bus != PODVM_DISK_BUS_SCSI) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        _("lun '%s' must be on bus scsi"), disk->name);
+            return FALSE;
+        }
+        if (!prepared->block_device || strcmp(prepared->format, "raw") != 0) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        _("lun '%s' needs a raw host block device; use disk"), disk->name);
+            return FALSE;
+        }
+        /* scsi-block has no serial property: the guest sees the device's own. */
+        if (disk->serial != NULL) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        _("lun '%s' cannot have a serial: the guest sees the host device's own"),
+                        disk->name);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* The machine type only matters for sata: q35's AHCI or pc's IDE. */
+static JsonNode *
+disk_device(const PodvmSpecDisk *disk, const PodvmPreparedVolume *prepared, const char *pci_bus,
+            guint unit, gboolean q35, GError **error)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *id = NULL;
+    g_autofree char *drive = NULL;
+    g_autofree char *ide_bus = NULL;
+    const char *write_cache = device_write_cache(disk->cache);
+
+    if (!check_disk(disk, prepared, unit, q35, error))
+        return NULL;
+    id = podvm_qemu_disk_device_id(disk->name);
+    drive = podvm_qemu_disk_node_name(disk->name, TRUE);
+
+    json_builder_begin_object(b);
+    switch (disk->bus) {
+    case PODVM_DISK_BUS_VIRTIO:
+        member_string(b, "driver", "virtio-blk-pci");
+        member_string(b, "id", id);
+        member_string(b, "drive", drive);
+        if (pci_bus != NULL)
+            member_string(b, "bus", pci_bus);
+        break;
+    case PODVM_DISK_BUS_SCSI:
+        member_string(b, "driver",
+                      disk->kind == PODVM_DISK_KIND_LUN     ? "scsi-block"
+                      : disk->kind == PODVM_DISK_KIND_CDROM ? "scsi-cd"
+                                                            : "scsi-hd");
+        member_string(b, "id", id);
+        member_string(b, "drive", drive);
+        /* libvirt's addressing: one target, a LUN per disk. */
+        member_string(b, "bus", SCSI_BUS);
+        member_int(b, "channel", 0);
+        member_int(b, "scsi-id", 0);
+        member_int(b, "lun", unit);
+        /* scsi-block has no write-cache property: the host device decides. */
+        if (disk->kind == PODVM_DISK_KIND_LUN)
+            write_cache = NULL;
+        break;
+    case PODVM_DISK_BUS_SATA:
+        member_string(b, "driver", disk->kind == PODVM_DISK_KIND_CDROM ? "ide-cd" : "ide-hd");
+        member_string(b, "id", id);
+        member_string(b, "drive", drive);
+        if (q35) {
+            ide_bus = g_strdup_printf("ide.%u", unit);
+            member_string(b, "bus", ide_bus);
+        } else {
+            ide_bus = g_strdup_printf("ide.%u", unit / 2);
+            member_string(b, "bus", ide_bus);
+            member_int(b, "unit", unit % 2);
+        }
+        break;
+    }
+    if (disk->boot_order > 0)
+        member_int(b, "bootindex", disk->boot_order);
+    if (disk->serial != NULL)
+        member_string(b, "serial", disk->serial);
+    if (write_cache != NULL)
+        member_string(b, "write-cache", write_cache);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+JsonNode *
+podvm_qemu_disk_device(const PodvmSpecDisk *disk, const PodvmPreparedVolume *prepared,
+                       const char *pci_bus, guint sata_unit, GError **error)
+{
+    g_return_val_if_fail(disk != NULL, NULL);
+    g_return_val_if_fail(prepared != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    /* Hotplug only happens on q35 (pc pods have no spare root ports). */
+    return disk_device(disk, prepared, pci_bus, sata_unit, TRUE, error);
+}
+
+JsonNode *
+podvm_qemu_scsi_controller(const char *pci_bus)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    member_string(b, "driver", "virtio-scsi-pci");
+    member_string(b, "id", PODVM_QEMU_SCSI_CONTROLLER_ID);
+    if (pci_bus != NULL)
+        member_string(b, "bus", pci_bus);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+static const PodvmPreparedVolume *
+find_prepared(const PodvmQemuArgvContext *ctx, const char *volume_name)
+{
+    for (guint i = 0; ctx->prepared_volumes != NULL && i < ctx->prepared_volumes->len; i++) {
+        const PodvmPreparedVolume *prepared = g_ptr_array_index(ctx->prepared_volumes, i);
+
+        if (g_strcmp0(prepared->volume_name, volume_name) == 0)
+            return prepared;
+    }
+    return NULL;
+}
+
+static guint
+disk_count(const PodvmSpec *spec)
+{
+    return spec->disks != NULL ? spec->disks->len : 0;
+}
+
+/*
+ * For every disk in spec order: its protocol node, its format node, its
+ * device; the SCSI controller once, before the first scsi disk. SCSI disks
+ * get LUNs 0, 1, ... and sata disks the ports 0, 1, ... in spec order.
+ */
+static gboolean
+add_disks(GPtrArray *argv, const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, gboolean q35,
+          GError **error)
+{
+    g_autoptr(GHashTable) node_names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    gboolean any_boot_order = FALSE;
+    gboolean scsi_controller = FALSE;
+    guint scsi_luns = 0;
+    guint sata_units = 0;
+    guint sata_disks = 0;
+    guint sata_ports = q35 ? Q35_SATA_PORTS : PC_IDE_UNITS;
+
+    for (guint i = 0; i < disk_count(spec); i++) {
+        const PodvmSpecDisk *disk = g_ptr_array_index(spec->disks, i);
+
+        any_boot_order |= disk->boot_order > 0;
+        sata_disks += disk->bus == PODVM_DISK_BUS_SATA;
+    }
+    if (sata_disks > sata_ports) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                    _("spec.domain.devices.disks: %u sata disks, but machine type '%s' has %u "
+                      "sata ports; put the others on virtio or scsi"),
+                    sata_disks, spec->machine_type != NULL ? spec->machine_type : "q35",
+                    sata_ports);
+        return FALSE;
+    }
+
+    for (guint i = 0; i < disk_count(spec); i++) {
+        const PodvmSpecDisk *disk = g_ptr_array_index(spec->disks, i);
+        const PodvmPreparedVolume *prepared = find_prepared(ctx, disk->name);
+        PodvmSpecDisk boot_disk = *disk;
+        g_autoptr(JsonNode) protocol = NULL;
+        g_autoptr(JsonNode) format = NULL;
+        g_autoptr(JsonNode) device = NULL;
+        guint unit = 0;
+
+        if (prepared == NULL) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("volume '%s' of spec.domain.devices.disks[%u] was not prepared"),
+                        disk->name != NULL ? disk->name : "", i);
+            return FALSE;
+        }
+        /* Without a kernel the firmware boots a disk: the first one unless bootOrder says. */
+        if (spec->kernel_path == NULL && !any_boot_order && i == 0)
+            boot_disk.boot_order = 1;
+        if (disk->bus == PODVM_DISK_BUS_SCSI)
+            unit = scsi_luns++;
+        else if (disk->bus == PODVM_DISK_BUS_SATA)
+            unit = sata_units++;
+
+        device = disk_device(&boot_disk, prepared, NULL, unit, q35, error);
+        if (device == NULL) {
+            g_prefix_error(error, "spec.domain.devices.disks[%u]: ", i);
+            return FALSE;
+        }
+        /* Names stay apart in practice (a hash): refuse the impossible rather than let QEMU. */
+        for (guint n = 0; n < 2; n++) {
+            char *node_name = podvm_qemu_disk_node_name(disk->name, n == 1);
+
+            if (!g_hash_table_add(node_names, node_name)) {
+                g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                            _("spec.domain.devices.disks[%u]: disk '%s' gets the QEMU node name "
+                              "'%s' of another disk; rename one of them"),
+                            i, disk->name, node_name);
+                return FALSE;
+            }
+        }
+        protocol = podvm_qemu_disk_protocol_blockdev(disk, prepared);
+        format = podvm_qemu_disk_format_blockdev(disk, prepared);
+
+        if (disk->bus == PODVM_DISK_BUS_SCSI && !scsi_controller) {
+            g_autoptr(JsonNode) controller = podvm_qemu_scsi_controller(NULL);
+
+            add_json_node(argv, "-device", controller);
+            scsi_controller = TRUE;
+        }
+        add_json_node(argv, "-blockdev", protocol);
+        add_json_node(argv, "-blockdev", format);
+        add_json_node(argv, "-device", device);
+    }
+    return TRUE;
 }
 
 /* "max" under TCG, "host" under KVM for host-model/host-passthrough or no model. */
@@ -403,11 +845,32 @@ check_input(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GError **err
                     _("spec.domain.firmware.uuid: '%s' is not a UUID"), spec->firmware_uuid);
         return FALSE;
     }
-    if (spec->kernel_path == NULL || *spec->kernel_path == '\0') {
+    /* QEMU refuses -initrd and -append without -kernel. */
+    if (spec->kernel_path == NULL && spec->initrd_path != NULL) {
+        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                            _("spec.domain.firmware.kernelBoot.initrdPath: needs kernelPath"));
+        return FALSE;
+    }
+    if (spec->kernel_path == NULL && spec->kernel_args != NULL) {
+        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                            _("spec.domain.firmware.kernelBoot.kernelArgs: needs kernelPath"));
+        return FALSE;
+    }
+    if (spec->kernel_path != NULL ? *spec->kernel_path == '\0' : disk_count(spec) == 0) {
         g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
                             _("spec.domain.firmware.kernelBoot.kernelPath: nothing to boot: give "
-                              "the host path of a kernel (booting from disks is not supported "
-                              "yet)"));
+                              "the host path of a kernel, or a disk"));
+        return FALSE;
+    }
+    if (ctx->spare_root_ports > PODVM_QEMU_MAX_SPARE_ROOT_PORTS) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%u spare root ports asked for: at most %d"), ctx->spare_root_ports,
+                    PODVM_QEMU_MAX_SPARE_ROOT_PORTS);
+        return FALSE;
+    }
+    if (disk_count(spec) > 0 && ctx->prepared_volumes == NULL) {
+        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                            _("the pod has disks but no prepared volumes"));
         return FALSE;
     }
     return TRUE;
@@ -486,17 +949,22 @@ podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GE
     add_pair(argv, "-mon", "chardev=qmp,mode=control");
 
     if (podvm_qemu_machine_is_q35(machine))
-        add_spare_root_ports(argv);
+        add_spare_root_ports(argv, ctx->spare_root_ports);
     if (spec->autoattach_serial_console)
         add_serial_console(argv, ctx);
     if (spec->rng)
         add_rng(argv);
+    if (!add_disks(argv, spec, ctx, podvm_qemu_machine_is_q35(machine), error))
+        return NULL;
 
-    add_pair(argv, "-kernel", spec->kernel_path);
-    if (spec->initrd_path != NULL)
-        add_pair(argv, "-initrd", spec->initrd_path);
-    g_ptr_array_add(argv, g_strdup("-append"));
-    g_ptr_array_add(argv, kernel_cmdline(spec, ctx));
+    /* Without a kernel, the firmware boots the disks by their bootindex. */
+    if (spec->kernel_path != NULL) {
+        add_pair(argv, "-kernel", spec->kernel_path);
+        if (spec->initrd_path != NULL)
+            add_pair(argv, "-initrd", spec->initrd_path);
+        g_ptr_array_add(argv, g_strdup("-append"));
+        g_ptr_array_add(argv, kernel_cmdline(spec, ctx));
+    }
 
     g_ptr_array_add(argv, NULL);
     return (GStrv)g_ptr_array_steal(argv, NULL);

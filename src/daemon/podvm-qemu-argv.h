@@ -52,7 +52,7 @@ typedef struct {
      * NULL when the spec has no disks.
      */
     const GPtrArray *prepared_volumes;
-    /* Spare pcie-root-ports for hotplug on q35 (podvm-rp0..N-1); see below. */
+    /* Spare pcie-root-ports for hotplug on q35 (podvm-rp0..N-1); see below. 0 = none. */
     guint spare_root_ports;
     gboolean debug; /* FALSE adds "quiet" to the kernel command line */
 } PodvmQemuArgvContext;
@@ -66,9 +66,14 @@ typedef struct {
  * going through QEMU's JSON syntax (-object/-device/-blockdev) or escaped
  * (commas doubled) where only key=value is accepted, so a path or name can
  * never add an option.
+ * Disks come in spec order (see below). Without kernelBoot the firmware
+ * boots the disks by bootindex (bootOrder; when no disk gives one, the
+ * first disk gets bootindex 1).
  * Returns a NULL-terminated array, or NULL with PODVM_ERROR_INVALID_SPEC
  * when the spec cannot be turned into a VM (for instance no kernelBoot and
- * no disk to boot from).
+ * no disk to boot from, more sata disks than the machine has ports), or
+ * PODVM_ERROR_INVALID_ARGUMENT when the context is wrong (a disk's volume
+ * not in prepared_volumes, more than PODVM_QEMU_MAX_SPARE_ROOT_PORTS).
  */
 GStrv podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GError **error);
 
@@ -103,21 +108,33 @@ char *podvm_qemu_spare_root_port_id(guint index);
  */
 char *podvm_qemu_disk_node_name(const char *disk_name, gboolean format_node);
 char *podvm_qemu_disk_device_id(const char *disk_name);
-/* {"driver": "file"|"host_device", "node-name", "filename", "read-only", "cache": {...},
- * "auto-read-only": false, "discard": "unmap"} */
+/*
+ * {"driver": "file"|"host_device", "node-name", "filename", "read-only", "discard": "unmap",
+ *  "cache": {"direct", "no-flush"} (only when the disk gives a cache mode)}
+ * read-only is explicit (never auto-read-only): TRUE for a readonly disk, a
+ * cdrom, or a medium that can only be read (prepared->read_only: that one is
+ * forced rather than refused, so a cloud-init ISO attached as a disk works).
+ * These two builders check nothing: call podvm_qemu_disk_device() first.
+ */
 JsonNode *podvm_qemu_disk_protocol_blockdev(const PodvmSpecDisk *disk,
                                             const PodvmPreparedVolume *prepared);
-/* {"driver": FORMAT, "node-name", "file": protocol node, "read-only", "cache": {...}} */
+/* {"driver": FORMAT, "node-name", "file": protocol node, "read-only", "discard", "cache"} */
 JsonNode *podvm_qemu_disk_format_blockdev(const PodvmSpecDisk *disk,
                                           const PodvmPreparedVolume *prepared);
 /*
  * The -device / device_add object: virtio-blk-pci, scsi-hd, scsi-cd,
- * scsi-block, ide-hd or ide-cd, with drive, id, bootindex, serial.
+ * scsi-block, ide-hd or ide-cd, with drive, id, bootindex, serial,
+ * write-cache (cache none/writeback: on, writethrough: off).
  * @pci_bus: for virtio-blk-pci, the bus to plug into (a spare root port
  * when hotplugging), or NULL for the boot-time placement.
- * @sata_unit: for sata, the AHCI port (q35's ide.N); ignored otherwise.
- * INVALID_SPEC when the combination cannot be (lun on a non-block source,
- * cdrom on virtio, sata hotplug is refused by the caller).
+ * @sata_unit: the unit on the disk's bus: for sata the AHCI port (q35's
+ * ide.N, 0..5), for scsi the LUN on PODVM_QEMU_SCSI_CONTROLLER_ID's bus
+ * (0..16383); ignored for virtio.
+ * It also checks what the blockdev builders assume: INVALID_SPEC when the
+ * combination cannot be (lun on a non-block or non-raw source, lun off the
+ * scsi bus or with a serial, cdrom on virtio, a read-only sata disk (QEMU's
+ * ide-hd refuses it), a unit out of range); INVALID_ARGUMENT when @prepared
+ * is not raw or qcow2 or has no absolute filename. (sata hotplug is refused by the caller.)
  */
 JsonNode *podvm_qemu_disk_device(const PodvmSpecDisk *disk, const PodvmPreparedVolume *prepared,
                                  const char *pci_bus, guint sata_unit, GError **error);

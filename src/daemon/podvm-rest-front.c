@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 #include <grp.h>
 #include <libsoup/soup.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,6 +41,10 @@ struct _PodvmRestFront {
     GPtrArray *consoles;       /* Console*: open console WebSockets */
     GPtrArray *refusals;       /* Refusal*: 413 answers still draining (unowned) */
     guint request_timeout_ms;  /* 0: none */
+    GHashTable *pod_json;      /* PodvmPod* -> PodJson*: each pod's cached list element */
+    GBytes *list_answer;       /* the whole answer of GET /v1/pods, or NULL when stale */
+    GPtrArray *list_pods;      /* PodJson* (unowned): the pods in list_answer, in order */
+    GPtrArray *scrapes;        /* Scrape*: /metrics answers waiting for QEMUs (unowned) */
 };
 
 G_DEFINE_FINAL_TYPE(PodvmRestFront, podvm_rest_front, G_TYPE_OBJECT)
@@ -97,18 +102,39 @@ respond_text(Request *req, guint status, const char *content_type, char *text)
     soup_server_message_set_response(req->msg, content_type, SOUP_MEMORY_TAKE, text, strlen(text));
 }
 
+/* An answer shared with a cache: libsoup sends it without a copy. */
 static void
-respond_json(Request *req, guint status, JsonNode *node)
+respond_bytes(Request *req, guint status, const char *content_type, GBytes *bytes)
+{
+    soup_server_message_set_status(req->msg, status, NULL);
+    soup_message_headers_replace(soup_server_message_get_response_headers(req->msg), "Content-Type",
+                                 content_type);
+    soup_message_body_append_bytes(soup_server_message_get_response_body(req->msg), bytes);
+}
+
+/* The pretty JSON text of @node and one line feed (curl output ends on its own line). */
+static GString *
+pretty_json(JsonNode *node)
 {
     g_autoptr(JsonGenerator) generator = json_generator_new();
-    char *text;
+    GString *text = g_string_new(NULL);
 
     json_generator_set_root(generator, node);
     json_generator_set_pretty(generator, TRUE);
-    text = json_generator_to_data(generator, NULL);
-    /* One line feed at the end: curl output ends on its own line. */
-    respond_text(req, status, "application/json", g_strconcat(text, "\n", NULL));
-    g_free(text);
+    json_generator_to_gstring(generator, text);
+    g_string_append_c(text, '\n');
+    return text;
+}
+
+static void
+respond_json(Request *req, guint status, JsonNode *node)
+{
+    GString *text = pretty_json(node);
+    gsize length = text->len;
+
+    soup_server_message_set_status(req->msg, status, NULL);
+    soup_server_message_set_response(req->msg, "application/json", SOUP_MEMORY_TAKE,
+                                     g_string_free(text, FALSE), length);
 }
 
 static JsonNode *
@@ -332,17 +358,221 @@ parse_label_selector(Request *req, const char *text)
     return g_steal_pointer(&selector);
 }
 
+/* ---- the pod list, from cached text ------------------------------------------------ */
+
+/*
+ * GET /v1/pods is the route clients poll. Building a JSON tree of every
+ * pod and printing it for each request took 86% of podvmd's time under
+ * load (json-glib and malloc; 1.2 ms for 100 pods). So each pod's element
+ * is kept as text, exactly as the generator prints it inside an array,
+ * and the whole unfiltered answer as one GBytes that libsoup sends without
+ * a copy. A pod's text goes stale on its "changed" and "event" signals
+ * (every change of phase, status or spec emits one); as a second line of
+ * defence it is printed again when the pod's spec, phase, QEMU pid or
+ * restart count differ from those it was printed from.
+ */
+typedef struct {
+    PodvmRestFront *front; /* unowned: the front owns the table that owns this */
+    PodvmPod *pod;         /* owned */
+    gulong changed_id;
+    gulong event_id;
+    char *text; /* "  {\n    ...\n  }", no separator; NULL when stale */
+    gsize length;
+    /* What the text was printed from. */
+    const PodvmSpec *spec;
+    PodvmPhase phase;
+    int qemu_pid;
+    guint restart_count;
+} PodJson;
+
+static void
+pod_json_free(PodJson *entry)
+{
+    g_clear_signal_handler(&entry->changed_id, entry->pod);
+    g_clear_signal_handler(&entry->event_id, entry->pod);
+    g_object_unref(entry->pod);
+    g_free(entry->text);
+    g_free(entry);
+}
+
+static void
+list_answer_drop(PodvmRestFront *self)
+{
+    g_clear_pointer(&self->list_answer, g_bytes_unref);
+    g_ptr_array_set_size(self->list_pods, 0);
+}
+
+static void
+pod_json_stale(PodJson *entry)
+{
+    g_clear_pointer(&entry->text, g_free);
+    list_answer_drop(entry->front);
+}
+
+static void
+pod_json_changed_cb(PodvmPod *pod, gpointer user_data)
+{
+    pod_json_stale(user_data);
+}
+
+static void
+pod_json_event_cb(PodvmPod *pod, const char *type, JsonObject *details, gpointer user_data)
+{
+    pod_json_stale(user_data);
+}
+
+static gboolean
+pod_json_is_current(PodJson *entry)
+{
+    PodvmPod *pod = entry->pod;
+
+    return entry->text != NULL && entry->spec == podvm_pod_get_spec(pod) &&
+           entry->phase == podvm_pod_get_phase(pod) &&
+           entry->qemu_pid == podvm_pod_get_qemu_pid(pod) &&
+           entry->restart_count == podvm_pod_get_restart_count(pod);
+}
+
+static void
+pod_json_print(PodJson *entry)
+{
+    PodvmPod *pod = entry->pod;
+    g_autoptr(JsonArray) array = json_array_new();
+    g_autoptr(JsonNode) node = json_node_new(JSON_NODE_ARRAY);
+    g_autoptr(JsonNode) element = podvm_pod_to_json(pod);
+    g_autoptr(GString) text = NULL;
+
+    entry->spec = podvm_pod_get_spec(pod);
+    entry->phase = podvm_pod_get_phase(pod);
+    entry->qemu_pid = podvm_pod_get_qemu_pid(pod);
+    entry->restart_count = podvm_pod_get_restart_count(pod);
+    json_array_add_element(array, json_node_ref(element));
+    json_node_set_array(node, array);
+    text = pretty_json(node);
+    g_free(entry->text);
+    /* "[\n" ELEMENT "\n]\n": the element indented as it stands in a list. */
+    if (text->len > 5 && g_str_has_prefix(text->str, "[\n") &&
+        g_str_has_suffix(text->str, "\n]\n")) {
+        entry->length = text->len - 5;
+        entry->text = g_strndup(text->str + 2, entry->length);
+    } else {
+        /* Another json-glib may print otherwise: still the same JSON. */
+        entry->text = json_to_string(element, FALSE);
+        entry->length = strlen(entry->text);
+    }
+}
+
+static PodJson *
+pod_json_get(PodvmRestFront *self, PodvmPod *pod)
+{
+    PodJson *entry = g_hash_table_lookup(self->pod_json, pod);
+
+    if (entry == NULL) {
+        entry = g_new0(PodJson, 1);
+        entry->front = self;
+        entry->pod = g_object_ref(pod);
+        entry->changed_id =
+            g_signal_connect(pod, "changed", G_CALLBACK(pod_json_changed_cb), entry);
+        entry->event_id = g_signal_connect(pod, "event", G_CALLBACK(pod_json_event_cb), entry);
+        g_hash_table_insert(self->pod_json, pod, entry);
+    }
+    if (!pod_json_is_current(entry))
+        pod_json_print(entry);
+    return entry;
+}
+
+/*
+ * The JSON array of the pods of @pods that match @selector (NULL: all),
+ * and a line feed. @entries gets the PodJson* of the pods listed.
+ */
+static GBytes *
+list_text(PodvmRestFront *self, GPtrArray *pods, GHashTable *selector, GPtrArray *entries)
+{
+    gsize size = sizeof "[\n\n]\n";
+    GString *out;
+
+    for (guint i = 0; i < pods->len; i++) {
+        PodvmPod *pod = g_ptr_array_index(pods, i);
+        PodJson *entry;
+
+        if (!podvm_pod_matches_labels(pod, selector))
+            continue;
+        entry = pod_json_get(self, pod);
+        g_ptr_array_add(entries, entry);
+        size += entry->length + 2;
+    }
+    out = g_string_sized_new(size);
+    g_string_append_c(out, '[');
+    for (guint i = 0; i < entries->len; i++) {
+        PodJson *entry = g_ptr_array_index(entries, i);
+
+        g_string_append(out, i == 0 ? "\n" : ",\n");
+        g_string_append_len(out, entry->text, (gssize)entry->length);
+    }
+    g_string_append(out, entries->len > 0 ? "\n]\n" : "]\n");
+    return g_string_free_to_bytes(out);
+}
+
+/*
+ * Whether the cached answer is still right: it is dropped when a pod comes
+ * or goes or changes, and each pod is checked against what it was printed
+ * from (cheap: no JSON, no sorting).
+ */
+static gboolean
+list_answer_is_current(PodvmRestFront *self)
+{
+    if (self->list_answer == NULL)
+        return FALSE;
+    for (guint i = 0; i < self->list_pods->len; i++)
+        if (!pod_json_is_current(g_ptr_array_index(self->list_pods, i)))
+            return FALSE;
+    return TRUE;
+}
+
+static void
+manager_pod_added_cb(PodvmManager *manager, PodvmPod *pod, gpointer user_data)
+{
+    list_answer_drop(user_data);
+}
+
+static void
+manager_pod_removed_cb(PodvmManager *manager, PodvmPod *pod, gpointer user_data)
+{
+    PodvmRestFront *self = user_data;
+
+    list_answer_drop(self);
+    g_hash_table_remove(self->pod_json, pod);
+}
+
 static void
 handle_list_pods(Request *req)
 {
+    PodvmRestFront *self = req->front;
     const char *text = query_get(req, "labelSelector");
-    g_autoptr(GHashTable) selector = NULL;
-    g_autoptr(JsonNode) list = NULL;
 
-    if (text != NULL && (selector = parse_label_selector(req, text)) == NULL)
+    if (text != NULL) {
+        g_autoptr(GHashTable) selector = parse_label_selector(req, text);
+        g_autoptr(GPtrArray) pods = NULL;
+        g_autoptr(GPtrArray) entries = NULL;
+        g_autoptr(GBytes) answer = NULL;
+
+        if (selector == NULL)
+            return;
+        pods = podvm_manager_list(self->manager);
+        entries = g_ptr_array_sized_new(pods->len);
+        answer = list_text(self, pods, selector, entries);
+        respond_bytes(req, SOUP_STATUS_OK, "application/json", answer);
         return;
-    list = podvm_manager_list_json_selected(req->front->manager, selector);
-    respond_json(req, SOUP_STATUS_OK, list);
+    }
+    if (!list_answer_is_current(self)) {
+        g_autoptr(GPtrArray) pods = podvm_manager_list(self->manager);
+        g_autoptr(GPtrArray) entries = g_ptr_array_sized_new(pods->len);
+        g_autoptr(GBytes) answer = list_text(self, pods, NULL, entries);
+
+        list_answer_drop(self);
+        self->list_answer = g_steal_pointer(&answer);
+        g_ptr_array_extend_and_steal(self->list_pods, g_steal_pointer(&entries));
+    }
+    respond_bytes(req, SOUP_STATUS_OK, "application/json", self->list_answer);
 }
 
 static void
@@ -723,6 +953,7 @@ console_closed_cb(SoupWebsocketConnection *ws, gpointer user_data)
 }
 
 static void console_upgraded_cb(SoupServerMessage *msg, gpointer user_data);
+static void deadline_disarm(SoupServerMessage *msg);
 
 /* The client went away before the upgrade: the console is not needed. */
 static void
@@ -746,6 +977,7 @@ console_upgraded_cb(SoupServerMessage *msg, gpointer user_data)
 
     /* Ours from now on: no idle deadline of the HTTP connection applies. */
     g_object_set_data(G_OBJECT(msg), "podvm-rest-stolen", GINT_TO_POINTER(1));
+    deadline_disarm(msg);
     g_signal_handlers_disconnect_by_func(msg, console_upgraded_cb, console);
     g_signal_handlers_disconnect_by_func(msg, console_unused_cb, console);
     stream = soup_server_message_steal_connection(msg);
@@ -1200,6 +1432,397 @@ append_pod_gauges(GString *out, GPtrArray *pods, guint host_cpus)
     }
 }
 
+/* -- counters QEMU knows: asked for on each scrape -- */
+
+/*
+ * How long /metrics waits for the QEMUs. All pods are asked at once, so
+ * this bounds the whole scrape: a wedged QEMU costs its own lines (and
+ * podvm_pod_scrape_error 1), never the answer.
+ */
+#define METRICS_QMP_TIMEOUT_MS 500
+
+typedef struct _Scrape Scrape;
+
+typedef struct {
+    Scrape *scrape; /* unowned: the scrape owns this */
+    PodvmPod *pod;  /* owned */
+    char *name;     /* as a label value */
+    int qemu_pid;
+    JsonNode *cpus;   /* query-cpus-fast's answer, or NULL */
+    JsonNode *blocks; /* query-blockstats's answer, or NULL */
+    guint pending;    /* commands not answered yet */
+    gboolean failed;
+} PodScrape;
+
+/* One GET /metrics waiting for the pods' QEMUs; each QMP call holds a reference. */
+struct _Scrape {
+    PodvmRestFront *front; /* unowned; NULL once answered or the front is gone */
+    Request *req;          /* owned */
+    GString *out;          /* what needed no QEMU, written already */
+    GPtrArray *pods;       /* PodScrape* */
+    GCancellable *cancellable;
+    guint timer;
+    guint pending; /* pods not done */
+    gboolean paused;
+    gboolean answered;
+};
+
+static void
+pod_scrape_free(PodScrape *ps)
+{
+    g_object_unref(ps->pod);
+    g_free(ps->name);
+    g_clear_pointer(&ps->cpus, json_node_unref);
+    g_clear_pointer(&ps->blocks, json_node_unref);
+    g_free(ps);
+}
+
+static void
+scrape_clear(Scrape *scrape)
+{
+    g_clear_handle_id(&scrape->timer, g_source_remove);
+    g_clear_object(&scrape->cancellable);
+    g_ptr_array_unref(scrape->pods);
+    if (scrape->out != NULL)
+        g_string_free(scrape->out, TRUE);
+    request_unref(scrape->req);
+}
+
+static void
+scrape_release(Scrape *scrape)
+{
+    g_rc_box_release_full(scrape, (GDestroyNotify)scrape_clear);
+}
+
+/* A member of untrusted QMP output: a string, or NULL. */
+static const char *
+qmp_string(JsonObject *object, const char *member)
+{
+    JsonNode *node = json_object_get_member(object, member);
+
+    return node != NULL && json_node_get_value_type(node) == G_TYPE_STRING
+               ? json_node_get_string(node)
+               : NULL;
+}
+
+/* A member of untrusted QMP output: an integer of 0 or more, or -1. */
+static gint64
+qmp_count(JsonObject *object, const char *member)
+{
+    JsonNode *node = object != NULL ? json_object_get_member(object, member) : NULL;
+
+    if (node == NULL || json_node_get_value_type(node) != G_TYPE_INT64)
+        return -1;
+    return MAX(json_node_get_int(node), -1);
+}
+
+/*
+ * CPU time (user + system) of thread @tid of process @pid in seconds, from
+ * /proc: a read of kernel memory that never waits on a disk, so it is done
+ * in the main loop (libvirt does the same). -1 when the thread is gone.
+ */
+static double
+thread_cpu_seconds(int pid, gint64 tid)
+{
+    static long ticks_per_second;
+    g_autofree char *path = g_strdup_printf("/proc/%d/task/%" G_GINT64_FORMAT "/stat", pid, tid);
+    g_autofree char *contents = NULL;
+    g_auto(GStrv) fields = NULL;
+    const char *after_name;
+    guint64 utime, stime;
+
+    if (ticks_per_second <= 0)
+        ticks_per_second = sysconf(_SC_CLK_TCK);
+    if (ticks_per_second <= 0 || !g_file_get_contents(path, &contents, NULL, NULL))
+        return -1;
+    /* The name (field 2) may hold spaces and parentheses: fields count from its last ')'. */
+    after_name = strrchr(contents, ')');
+    if (after_name == NULL)
+        return -1;
+    fields = g_strsplit(after_name + 2, " ", 14);
+    /* fields[0] is field 3 (state); utime and stime are fields 14 and 15. */
+    if (g_strv_length(fields) < 14)
+        return -1;
+    utime = g_ascii_strtoull(fields[11], NULL, 10);
+    stime = g_ascii_strtoull(fields[12], NULL, 10);
+    return (double)(utime + stime) / (double)ticks_per_second;
+}
+
+/*
+ * The name a block device goes by: the spec's disk name for podvm's
+ * devices (id "disk-NAME"), else QEMU's device id, drive or node name.
+ */
+static char *
+block_drive_name(JsonObject *entry)
+{
+    const char *qdev = qmp_string(entry, "qdev");
+    const char *device = qmp_string(entry, "device");
+    const char *node_name = qmp_string(entry, "node-name");
+    const char *prefix = "/machine/peripheral/";
+
+    if (qdev != NULL && g_str_has_prefix(qdev, prefix)) {
+        const char *id = qdev + strlen(prefix);
+        const char *end = strchr(id, '/');
+        g_autofree char *whole = end != NULL ? g_strndup(id, (gsize)(end - id)) : g_strdup(id);
+
+        if (g_str_has_prefix(whole, "disk-") && whole[5] != '\0')
+            return g_strdup(whole + 5);
+        return g_steal_pointer(&whole);
+    }
+    if (device != NULL && device[0] != '\0')
+        return g_strdup(device);
+    if (qdev != NULL && qdev[0] != '\0')
+        return g_strdup(qdev);
+    if (node_name != NULL && node_name[0] != '\0')
+        return g_strdup(node_name);
+    return NULL;
+}
+
+static void
+append_vcpu_seconds(GString *out, GPtrArray *pods)
+{
+    char number[G_ASCII_DTOSTR_BUF_SIZE];
+
+    g_string_append(out, "# HELP podvm_pod_vcpu_seconds_total CPU time (user + system) of each "
+                         "vCPU thread of the pod's QEMU.\n"
+                         "# TYPE podvm_pod_vcpu_seconds_total counter\n");
+    for (guint i = 0; i < pods->len; i++) {
+        PodScrape *ps = g_ptr_array_index(pods, i);
+        JsonArray *cpus;
+
+        if (ps->failed || ps->cpus == NULL || !JSON_NODE_HOLDS_ARRAY(ps->cpus))
+            continue;
+        cpus = json_node_get_array(ps->cpus);
+        for (guint j = 0; j < json_array_get_length(cpus); j++) {
+            JsonNode *node = json_array_get_element(cpus, j);
+            JsonObject *cpu = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+            gint64 index = qmp_count(cpu, "cpu-index");
+            gint64 tid = qmp_count(cpu, "thread-id");
+            double seconds;
+
+            if (index < 0 || tid <= 0)
+                continue;
+            seconds = thread_cpu_seconds(ps->qemu_pid, tid);
+            if (seconds < 0)
+                continue;
+            g_string_append_printf(
+                out, "podvm_pod_vcpu_seconds_total{pod=\"%s\",vcpu=\"%" G_GINT64_FORMAT "\"} %s\n",
+                ps->name, index, g_ascii_formatd(number, sizeof number, "%.2f", seconds));
+        }
+    }
+}
+
+static void
+append_block_counters(GString *out, GPtrArray *pods)
+{
+    static const struct {
+        const char *metric;
+        const char *stat;
+        const char *help;
+    } counters[] = {
+        { "podvm_pod_block_read_bytes_total", "rd_bytes", "Bytes read by the guest" },
+        { "podvm_pod_block_write_bytes_total", "wr_bytes", "Bytes written by the guest" },
+        { "podvm_pod_block_read_operations_total", "rd_operations", "Read requests" },
+        { "podvm_pod_block_write_operations_total", "wr_operations", "Write requests" },
+        { "podvm_pod_block_flush_operations_total", "flush_operations", "Flush requests" },
+    };
+
+    for (guint c = 0; c < G_N_ELEMENTS(counters); c++) {
+        g_string_append_printf(out,
+                               "# HELP %s %s, per block device (QMP query-blockstats).\n"
+                               "# TYPE %s counter\n",
+                               counters[c].metric, counters[c].help, counters[c].metric);
+        for (guint i = 0; i < pods->len; i++) {
+            PodScrape *ps = g_ptr_array_index(pods, i);
+            JsonArray *blocks;
+
+            if (ps->failed || ps->blocks == NULL || !JSON_NODE_HOLDS_ARRAY(ps->blocks))
+                continue;
+            blocks = json_node_get_array(ps->blocks);
+            for (guint j = 0; j < json_array_get_length(blocks); j++) {
+                JsonNode *node = json_array_get_element(blocks, j);
+                JsonObject *entry =
+                    JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+                JsonNode *stats_node =
+                    entry != NULL ? json_object_get_member(entry, "stats") : NULL;
+                JsonObject *stats = stats_node != NULL && JSON_NODE_HOLDS_OBJECT(stats_node)
+                                        ? json_node_get_object(stats_node)
+                                        : NULL;
+                g_autofree char *drive = entry != NULL ? block_drive_name(entry) : NULL;
+                g_autofree char *label = NULL;
+                gint64 value = qmp_count(stats, counters[c].stat);
+
+                if (drive == NULL || value < 0)
+                    continue;
+                label = label_value(drive);
+                g_string_append_printf(out, "%s{pod=\"%s\",drive=\"%s\"} %" G_GINT64_FORMAT "\n",
+                                       counters[c].metric, ps->name, label, value);
+            }
+        }
+    }
+}
+
+static void
+append_scrape_errors(GString *out, GPtrArray *pods)
+{
+    g_string_append_printf(out,
+                           "# HELP podvm_pod_scrape_error 1 when the pod's QEMU failed or did not "
+                           "answer within %u ms: its vCPU and block lines are missing.\n"
+                           "# TYPE podvm_pod_scrape_error gauge\n",
+                           METRICS_QMP_TIMEOUT_MS);
+    for (guint i = 0; i < pods->len; i++) {
+        PodScrape *ps = g_ptr_array_index(pods, i);
+
+        g_string_append_printf(out, "podvm_pod_scrape_error{pod=\"%s\"} %d\n", ps->name,
+                               ps->failed || ps->pending > 0 ? 1 : 0);
+    }
+    /*
+     * A comment, not a metric: Prometheus text allows it, and a reader of
+     * the scrape learns why there are no network counters.
+     */
+    g_string_append(out, "# podvm_pod_network_*: QEMU 7.2's QMP has no per-NIC byte counters; "
+                         "they come with the network backends, read from each tap's "
+                         "/sys/class/net/TAP/statistics.\n");
+}
+
+/* Everything is in (or the time is up): the answer goes out. */
+static void
+scrape_answer(Scrape *scrape)
+{
+    GString *out = g_steal_pointer(&scrape->out);
+
+    if (scrape->answered)
+        return;
+    scrape->answered = TRUE;
+    if (scrape->front != NULL)
+        g_ptr_array_remove_fast(scrape->front->scrapes, scrape);
+    scrape->front = NULL;
+    /* Late answers are dropped by the QMP client. */
+    g_cancellable_cancel(scrape->cancellable);
+    for (guint i = 0; i < scrape->pods->len; i++) {
+        PodScrape *ps = g_ptr_array_index(scrape->pods, i);
+
+        if (ps->pending > 0)
+            g_debug("REST: /metrics: pod '%s' did not answer within %u ms",
+                    podvm_pod_get_name(ps->pod), METRICS_QMP_TIMEOUT_MS);
+    }
+    append_vcpu_seconds(out, scrape->pods);
+    append_block_counters(out, scrape->pods);
+    append_scrape_errors(out, scrape->pods);
+    respond_text(scrape->req, SOUP_STATUS_OK, "text/plain; version=0.0.4",
+                 g_string_free(out, FALSE));
+    if (scrape->paused)
+        resume(scrape->req);
+    /* The timer's reference goes with its source. */
+    g_clear_handle_id(&scrape->timer, g_source_remove);
+}
+
+static gboolean
+scrape_timeout_cb(gpointer user_data)
+{
+    Scrape *scrape = user_data;
+
+    scrape->timer = 0;
+    scrape_answer(scrape);
+    return G_SOURCE_REMOVE;
+}
+
+/* One command's answer; the pod is done when both are in. */
+static void
+scrape_reply(PodScrape *ps, GObject *source, GAsyncResult *result, const char *command,
+             JsonNode **out_reply)
+{
+    Scrape *scrape = ps->scrape;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = podvm_pod_qmp_finish(PODVM_POD(source), result, &error);
+
+    if (!scrape->answered) {
+        if (reply == NULL) {
+            g_debug("REST: /metrics: pod '%s': %s: %s", podvm_pod_get_name(ps->pod), command,
+                    error->message);
+            ps->failed = TRUE;
+        } else {
+            *out_reply = g_steal_pointer(&reply);
+        }
+        if (--ps->pending == 0 && --scrape->pending == 0)
+            scrape_answer(scrape);
+    }
+    scrape_release(scrape);
+}
+
+static void
+scrape_cpus_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    PodScrape *ps = user_data;
+
+    scrape_reply(ps, source, result, "query-cpus-fast", &ps->cpus);
+}
+
+static void
+scrape_blocks_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    PodScrape *ps = user_data;
+
+    scrape_reply(ps, source, result, "query-blockstats", &ps->blocks);
+}
+
+/*
+ * Asks every pod with a live QEMU for its counters at once and answers
+ * when all are in or METRICS_QMP_TIMEOUT_MS is up, whichever comes first;
+ * @out (what needed no QEMU) is taken.
+ */
+static void
+scrape_pods(Request *req, GPtrArray *pods, GString *out)
+{
+    g_autoptr(JsonNode) cpus_command = json_from_string("{\"execute\": \"query-cpus-fast\"}", NULL);
+    g_autoptr(JsonNode) blocks_command =
+        json_from_string("{\"execute\": \"query-blockstats\"}", NULL);
+    Scrape *scrape = g_rc_box_new0(Scrape);
+
+    scrape->front = req->front;
+    scrape->req = request_ref(req);
+    scrape->out = out;
+    scrape->pods = g_ptr_array_new_with_free_func((GDestroyNotify)pod_scrape_free);
+    scrape->cancellable = g_cancellable_new();
+    for (guint i = 0; i < pods->len; i++) {
+        PodvmPod *pod = g_ptr_array_index(pods, i);
+        PodvmPhase phase = podvm_pod_get_phase(pod);
+        PodScrape *ps;
+
+        if (phase != PODVM_PHASE_RUNNING && phase != PODVM_PHASE_PAUSED)
+            continue;
+        ps = g_new0(PodScrape, 1);
+        ps->scrape = scrape;
+        ps->pod = g_object_ref(pod);
+        ps->name = label_value(podvm_pod_get_name(pod));
+        ps->qemu_pid = podvm_pod_get_qemu_pid(pod);
+        ps->pending = 2;
+        g_ptr_array_add(scrape->pods, ps);
+    }
+    if (scrape->pods->len == 0) {
+        scrape_answer(scrape);
+        scrape_release(scrape);
+        return;
+    }
+    g_ptr_array_add(req->front->scrapes, scrape);
+    soup_server_message_pause(req->msg);
+    scrape->paused = TRUE;
+    scrape->pending = scrape->pods->len;
+    scrape->timer =
+        g_timeout_add_full(G_PRIORITY_DEFAULT, METRICS_QMP_TIMEOUT_MS, scrape_timeout_cb,
+                           g_rc_box_acquire(scrape), (GDestroyNotify)scrape_release);
+    for (guint i = 0; i < scrape->pods->len; i++) {
+        PodScrape *ps = g_ptr_array_index(scrape->pods, i);
+
+        /* Each call holds a reference; the command is not consumed. */
+        g_rc_box_acquire(scrape);
+        podvm_pod_qmp_async(ps->pod, cpus_command, scrape->cancellable, scrape_cpus_cb, ps);
+        g_rc_box_acquire(scrape);
+        podvm_pod_qmp_async(ps->pod, blocks_command, scrape->cancellable, scrape_blocks_cb, ps);
+    }
+    scrape_release(scrape);
+}
+
 static void
 handle_metrics(Request *req)
 {
@@ -1234,7 +1857,7 @@ handle_metrics(Request *req)
     }
     append_qmp_latency(out);
     append_pod_gauges(out, pods, podvm_manager_get_config(req->front->manager)->host_cpus);
-    respond_text(req, SOUP_STATUS_OK, "text/plain; version=0.0.4", g_string_free(out, FALSE));
+    scrape_pods(req, pods, out);
 }
 
 static void
@@ -1254,44 +1877,98 @@ count_status(PodvmRestFront *self, guint status)
  * start after the request is read and are not limited.
  */
 typedef struct {
-    GSocket *socket; /* owned for a request; unowned when the socket holds the deadline */
-    gboolean owned;
+    GSource source;
+    GSocket *socket;    /* unowned: the socket holds the deadline and destroys it */
+    gint64 deadline_us; /* monotonic time; 0: none */
     guint timeout_ms;
-    guint source;
 } Deadline;
 
-static void
-deadline_free(Deadline *deadline)
+static GQuark
+deadline_quark(void)
 {
-    g_clear_handle_id(&deadline->source, g_source_remove);
-    if (deadline->owned)
-        g_clear_object(&deadline->socket);
-    g_free(deadline);
+    static GQuark quark;
+
+    if (quark == 0)
+        quark = g_quark_from_static_string("podvm-rest-deadline");
+    return quark;
 }
 
+/*
+ * Arming and disarming happen on every request, so they only write
+ * deadline_us: no syscall, no new source. The source wakes at the time it
+ * was last given (never later than the deadline: each new deadline is
+ * later than the one before) and then looks again.
+ */
 static gboolean
-deadline_cb(gpointer user_data)
+deadline_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
 {
-    Deadline *deadline = user_data;
+    Deadline *deadline = (Deadline *)source;
 
-    deadline->source = 0;
+    if (deadline->deadline_us != 0 && g_source_get_time(source) < deadline->deadline_us) {
+        g_source_set_ready_time(source, deadline->deadline_us);
+        return G_SOURCE_CONTINUE;
+    }
+    g_source_set_ready_time(source, -1);
+    if (deadline->deadline_us == 0)
+        return G_SOURCE_CONTINUE;
+    deadline->deadline_us = 0;
     g_debug("REST: no complete request within %u ms; closing the connection", deadline->timeout_ms);
     g_socket_shutdown(deadline->socket, TRUE, TRUE, NULL);
-    return G_SOURCE_REMOVE;
+    return G_SOURCE_CONTINUE;
 }
 
-static Deadline *
-deadline_new(GSocket *socket, gboolean owned, guint timeout_ms)
-{
-    Deadline *deadline = g_new0(Deadline, 1);
+static GSourceFuncs deadline_funcs = {
+    .dispatch = deadline_dispatch,
+};
 
-    deadline->socket = owned ? g_object_ref(socket) : socket;
-    deadline->owned = owned;
-    deadline->timeout_ms = timeout_ms;
-    deadline->source = g_timeout_add(timeout_ms, deadline_cb, deadline);
+static void
+deadline_destroy(gpointer data)
+{
+    g_source_destroy(data);
+    g_source_unref(data);
+}
+
+/* The connection's deadline, made with its first request. */
+static Deadline *
+socket_deadline(PodvmRestFront *self, GSocket *socket)
+{
+    Deadline *deadline = g_object_get_qdata(G_OBJECT(socket), deadline_quark());
+
+    if (deadline == NULL) {
+        GSource *source = g_source_new(&deadline_funcs, sizeof(Deadline));
+
+        deadline = (Deadline *)source;
+        deadline->socket = socket;
+        deadline->timeout_ms = self->request_timeout_ms;
+        g_source_set_static_name(source, "podvm-rest-deadline");
+        g_source_set_ready_time(source, -1);
+        g_source_attach(source, NULL);
+        g_object_set_qdata_full(G_OBJECT(socket), deadline_quark(), deadline, deadline_destroy);
+    }
     return deadline;
 }
 
+static void
+deadline_arm(Deadline *deadline)
+{
+    deadline->deadline_us = g_get_monotonic_time() + (gint64)deadline->timeout_ms * 1000;
+    if (g_source_get_ready_time(&deadline->source) == -1)
+        g_source_set_ready_time(&deadline->source, deadline->deadline_us);
+}
+
+/* The request is read (or the connection is ours now): no deadline. */
+static void
+deadline_disarm(SoupServerMessage *msg)
+{
+    GSocket *socket = soup_server_message_get_socket(msg);
+    Deadline *deadline =
+        socket != NULL ? g_object_get_qdata(G_OBJECT(socket), deadline_quark()) : NULL;
+
+    if (deadline != NULL)
+        deadline->deadline_us = 0;
+}
+
+/* A new connection, or the next request on a kept-alive one: the clock runs. */
 static void
 request_started_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
@@ -1300,17 +1977,10 @@ request_started_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_dat
 
     if (self->request_timeout_ms == 0 || socket == NULL)
         return;
-    /* The connection is busy again: its idle deadline gives way to this one. */
-    g_object_set_data(G_OBJECT(socket), "podvm-rest-idle", NULL);
-    g_object_set_data_full(G_OBJECT(msg), "podvm-rest-deadline",
-                           deadline_new(socket, TRUE, self->request_timeout_ms),
-                           (GDestroyNotify)deadline_free);
+    deadline_arm(socket_deadline(self, socket));
 }
 
-/*
- * A kept-alive connection waits for its next request without a message:
- * the socket holds that deadline (gone with the socket).
- */
+/* A kept-alive connection waits for its next request: the clock runs. */
 static void
 arm_idle_deadline(PodvmRestFront *self, SoupServerMessage *msg)
 {
@@ -1322,15 +1992,13 @@ arm_idle_deadline(PodvmRestFront *self, SoupServerMessage *msg)
     socket = soup_server_message_get_socket(msg);
     if (socket == NULL || g_socket_is_closed(socket))
         return;
-    g_object_set_data_full(G_OBJECT(socket), "podvm-rest-idle",
-                           deadline_new(socket, FALSE, self->request_timeout_ms),
-                           (GDestroyNotify)deadline_free);
+    deadline_arm(socket_deadline(self, socket));
 }
 
 static void
 request_read_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
-    g_object_set_data(G_OBJECT(msg), "podvm-rest-deadline", NULL);
+    deadline_disarm(msg);
 }
 
 static void
@@ -1370,30 +2038,49 @@ podvm_rest_front_get_routes(gsize *out_n_routes)
     return routes;
 }
 
+/* The end of the path segment that starts at @p: the next '/' or the end. */
+static const char *
+segment_end(const char *p)
+{
+    while (*p != '\0' && *p != '/')
+        p++;
+    return p;
+}
+
 /*
  * Whether @path fits @pattern; the {name} segment goes to @out_name.
  * Segments compare exactly: "/v1/pods/" (empty name) fits nothing.
+ * Runs for every route on every request: it allocates only on a match.
  */
 static gboolean
 route_matches(const char *pattern, const char *path, char **out_name)
 {
-    g_auto(GStrv) want = g_strsplit(pattern, "/", -1);
-    g_auto(GStrv) have = g_strsplit(path, "/", -1);
     const char *name = NULL;
+    gsize name_length = 0;
 
-    if (g_strv_length(want) != g_strv_length(have))
-        return FALSE;
-    for (guint i = 0; want[i] != NULL; i++) {
-        if (g_str_equal(want[i], "{name}")) {
-            if (have[i][0] == '\0')
+    for (;;) {
+        const char *pattern_end = segment_end(pattern);
+        const char *path_end = segment_end(path);
+        gsize length = (gsize)(pattern_end - pattern);
+
+        if (length == strlen("{name}") && memcmp(pattern, "{name}", length) == 0) {
+            if (path_end == path)
                 return FALSE;
-            name = have[i];
-        } else if (!g_str_equal(want[i], have[i])) {
+            name = path;
+            name_length = (gsize)(path_end - path);
+        } else if ((gsize)(path_end - path) != length || memcmp(pattern, path, length) != 0) {
             return FALSE;
         }
+        if (*pattern_end == '\0' || *path_end == '\0') {
+            if (*pattern_end != *path_end)
+                return FALSE; /* not as many segments */
+            break;
+        }
+        pattern = pattern_end + 1;
+        path = path_end + 1;
     }
     if (out_name != NULL)
-        *out_name = g_strdup(name);
+        *out_name = name != NULL ? g_strndup(name, name_length) : NULL;
     return TRUE;
 }
 
@@ -1585,6 +2272,7 @@ refuse_body_cb(gpointer user_data)
     doc = error_document(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge", message, NULL);
     json = json_to_string(doc, FALSE);
     g_object_set_data(G_OBJECT(msg), "podvm-rest-stolen", GINT_TO_POINTER(1));
+    deadline_disarm(msg);
     stream = soup_server_message_steal_connection(msg);
     if (stream == NULL)
         return G_SOURCE_REMOVE;
@@ -1637,12 +2325,20 @@ early_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
     PodvmRestFront *self = user_data;
     SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
 
-    if (soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+    SoupEncoding encoding = soup_message_headers_get_encoding(headers);
+
+    if (encoding == SOUP_ENCODING_CONTENT_LENGTH &&
         soup_message_headers_get_content_length(headers) > PODVM_REST_MAX_BODY) {
         refuse_body(self, msg);
         return;
     }
-    g_signal_connect_object(msg, "got-chunk", G_CALLBACK(got_chunk_cb), self, 0);
+    /*
+     * libsoup reads no more than a Content-Length: only a body of unknown
+     * length is watched as it comes (a closure per request costs, on the
+     * hot GET path).
+     */
+    if (encoding != SOUP_ENCODING_CONTENT_LENGTH && encoding != SOUP_ENCODING_NONE)
+        g_signal_connect_object(msg, "got-chunk", G_CALLBACK(got_chunk_cb), self, 0);
 }
 
 /* ---- the object ------------------------------------------------------------------ */
@@ -1672,6 +2368,13 @@ podvm_rest_front_dispose(GObject *object)
     if (self->socket_path != NULL)
         g_unlink(self->socket_path);
     g_clear_pointer(&self->socket_path, g_free);
+    if (self->list_pods != NULL)
+        list_answer_drop(self);
+    /* Scrapes still waiting answer now with what they have. */
+    while (self->scrapes != NULL && self->scrapes->len > 0)
+        scrape_answer(g_ptr_array_index(self->scrapes, 0));
+    if (self->pod_json != NULL)
+        g_hash_table_remove_all(self->pod_json);
     g_clear_object(&self->server);
     g_clear_object(&self->manager);
     G_OBJECT_CLASS(podvm_rest_front_parent_class)->dispose(object);
@@ -1686,6 +2389,9 @@ podvm_rest_front_finalize(GObject *object)
     g_ptr_array_unref(self->consoles);
     g_ptr_array_unref(self->refusals);
     g_hash_table_unref(self->status_counts);
+    g_hash_table_unref(self->pod_json);
+    g_ptr_array_unref(self->list_pods);
+    g_ptr_array_unref(self->scrapes);
     g_clear_pointer(&self->token_digest, g_bytes_unref);
     G_OBJECT_CLASS(podvm_rest_front_parent_class)->finalize(object);
 }
@@ -1704,6 +2410,10 @@ podvm_rest_front_init(PodvmRestFront *self)
     self->refusals = g_ptr_array_new();
     self->streams = g_ptr_array_new_with_free_func((GDestroyNotify)stream_free);
     self->consoles = g_ptr_array_new_with_free_func((GDestroyNotify)console_release);
+    self->pod_json =
+        g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)pod_json_free);
+    self->list_pods = g_ptr_array_new();
+    self->scrapes = g_ptr_array_new();
 }
 
 PodvmRestFront *
@@ -1720,6 +2430,8 @@ podvm_rest_front_new(PodvmManager *manager)
     g_signal_connect(self->server, "request-started", G_CALLBACK(request_started_cb), self);
     g_signal_connect(self->server, "request-read", G_CALLBACK(request_read_cb), self);
     g_signal_connect(manager, "event", G_CALLBACK(manager_event_cb), self);
+    g_signal_connect(manager, "pod-added", G_CALLBACK(manager_pod_added_cb), self);
+    g_signal_connect(manager, "pod-removed", G_CALLBACK(manager_pod_removed_cb), self);
     return self;
 }
 
@@ -1795,6 +2507,7 @@ podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const cha
 {
     g_autoptr(GInetAddress) inet = NULL;
     g_autoptr(GSocketAddress) socket_address = NULL;
+    g_autoptr(GSocket) socket = NULL;
     g_autofree char *host = NULL;
     const char *colon = strrchr(address, ':');
     SoupServerListenOptions options = 0;
@@ -1831,7 +2544,27 @@ podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const cha
     g_clear_pointer(&self->token_digest, g_bytes_unref);
     self->token_digest = token_digest(token, strlen(token));
     socket_address = g_inet_socket_address_new(inet, (guint16)port);
-    if (!soup_server_listen(self->server, socket_address, options, error)) {
+    /*
+     * Our own socket rather than soup_server_listen(): its queue of 10
+     * pending connections overflows when many clients connect at once,
+     * and the kernel then drops their first request, resent 200 ms later.
+     * Otherwise as libsoup does it: address reuse, IPv6 only on IPv6.
+     */
+    socket = g_socket_new(g_socket_address_get_family(socket_address), G_SOCKET_TYPE_STREAM,
+                          G_SOCKET_PROTOCOL_DEFAULT, error);
+    if (socket == NULL) {
+        g_prefix_error(error, _("cannot listen on %s: "), address);
+        return FALSE;
+    }
+    if (g_socket_address_get_family(socket_address) == G_SOCKET_FAMILY_IPV6) {
+        g_autoptr(GError) option_error = NULL;
+
+        if (!g_socket_set_option(socket, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, &option_error))
+            g_message("REST: cannot make %s IPv6 only: %s", address, option_error->message);
+    }
+    g_socket_set_listen_backlog(socket, LISTEN_BACKLOG);
+    if (!g_socket_bind(socket, socket_address, TRUE, error) || !g_socket_listen(socket, error) ||
+        !soup_server_listen_socket(self->server, socket, options, error)) {
         g_prefix_error(error, _("cannot listen on %s: "), address);
         return FALSE;
     }
