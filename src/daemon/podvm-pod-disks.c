@@ -198,13 +198,13 @@ attach_add_device(PodvmPod *self, GTask *task)
 
     if (data->port >= 0)
         bus = podvm_qemu_spare_root_port_id((guint)data->port);
-    device = podvm_qemu_disk_device(data->disk, data->prepared, bus, 0, &error);
+    /* For scsi the unit is the LUN. */
+    device = podvm_qemu_disk_device(data->disk, data->prepared, bus,
+                                    data->lun >= 0 ? (guint)data->lun : 0, &error);
     if (device == NULL) {
         attach_fail(self, task, g_steal_pointer(&error));
         return;
     }
-    if (data->lun >= 0)
-        json_object_set_int_member(json_node_get_object(device), "lun", data->lun);
     pod_qmp_execute(self->qmp, "device_add", json_node_get_object(device),
                     PODVM_QMP_TIMEOUT_HOTPLUG, NULL, attach_device_cb, g_object_ref(task));
 }

@@ -1095,8 +1095,14 @@ start_failed_after_exit(PodvmPod *self, GTask *task)
         error = g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
                             _("pod '%s' was killed while it started"), self->spec->name);
     } else {
-        error = g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU, _("pod '%s' failed to start: %s"),
-                            self->spec->name, self->message ? self->message : "");
+        /* A cause found before QEMU ran (a volume in use, say) keeps its own code. */
+        error =
+            g_error_new(PODVM_ERROR,
+                        self->start_error != NULL && self->start_error->code != PODVM_ERROR_FAILED
+                            ? self->start_error->code
+                            : PODVM_ERROR_QEMU,
+                        _("pod '%s' failed to start: %s"), self->spec->name,
+                        self->message ? self->message : "");
     }
     g_clear_error(&self->start_error);
     pod_op_return(self, task, error);
@@ -1228,7 +1234,8 @@ start_prepare_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             g_clear_error(&error);
             error = g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
                                 _("killed while preparing its volumes"));
-        } else {
+        } else if (strstr(error->message, disk->name) == NULL) {
+            /* Say which volume, unless the backend already did. */
             g_autoptr(GError) converted = podvm_error_from_component(error);
             g_clear_error(&error);
             error = g_error_new(converted->domain, converted->code, _("volume '%s': %s"),
