@@ -10,6 +10,8 @@
  */
 #include <gio/gio.h>
 #include <gio/gunixfdlist.h>
+#include <gio/gunixsocketaddress.h>
+#include <libsoup/soup.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -817,6 +819,175 @@ test_create_refuses_outside_path(Fixture *f, gconstpointer data)
     g_assert_false(g_file_test(pod_dir, G_FILE_TEST_EXISTS));
 }
 
+/* ---- REST ------------------------------------------------------------------ */
+
+typedef struct {
+    guint status;
+    JsonNode *json;
+    char *body;
+} Answer;
+
+static void
+answer_free(Answer *answer)
+{
+    g_clear_pointer(&answer->json, json_node_unref);
+    g_free(answer->body);
+    g_free(answer);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Answer, answer_free)
+
+/* One request on podvmd's unix socket, as curl --unix-socket would send it. */
+static Answer *
+rest(Fixture *f, const char *method, const char *path, const char *body)
+{
+    g_autofree char *socket_path = g_build_filename(f->daemon->run_dir, "api.sock", NULL);
+    g_autoptr(GSocketAddress) address = g_unix_socket_address_new(socket_path);
+    g_autoptr(SoupSession) session =
+        soup_session_new_with_options("remote-connectable", address, "timeout", 120, NULL);
+    g_autofree char *uri = g_strconcat("http://localhost", path, NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new(method, uri);
+    g_autoptr(GBytes) bytes = NULL;
+    g_autoptr(GError) error = NULL;
+    Answer *answer = g_new0(Answer, 1);
+
+    if (body != NULL) {
+        g_autoptr(GBytes) request = g_bytes_new(body, strlen(body));
+        soup_message_set_request_body_from_bytes(msg, "application/json", request);
+    }
+    bytes = soup_session_send_and_read(session, msg, NULL, &error);
+    g_assert_no_error(error);
+    answer->status = soup_message_get_status(msg);
+    answer->body = g_strndup(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+    answer->json = json_from_string(answer->body, NULL);
+    return answer;
+}
+
+static const char *
+error_reason(Answer *answer)
+{
+    JsonObject *error;
+
+    g_assert_nonnull(answer->json);
+    error = json_object_get_object_member(json_node_get_object(answer->json), "error");
+    return json_object_get_string_member(error, "reason");
+}
+
+/* Disks and volumes through the REST API, as automation drives them. */
+static void
+test_rest(Fixture *f, gconstpointer data)
+{
+    g_autoptr(Answer) answer = NULL;
+    g_autofree char *image = NULL, *attachment = NULL, *names = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    image = make_raw_image(f, "rest.img", 22 * MIB, "RESTDATA");
+    {
+        g_autofree char *spec = spec_with_disks("viarest", "[]", "[]");
+        create_pod(f, spec);
+    }
+    boot_pod(f, "viarest");
+
+    /* Volumes: create (201), list, get, bad input, delete. */
+    answer = rest(f, "POST", "/v1/volumes", "{\"name\": \"vol\", \"size\": \"30Mi\"}");
+    g_assert_cmpuint(answer->status, ==, 201);
+    g_assert_nonnull(strstr(answer->body, "\"Ready\""));
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "GET", "/v1/volumes", NULL);
+    g_assert_cmpuint(answer->status, ==, 200);
+    g_assert_true(JSON_NODE_HOLDS_ARRAY(answer->json));
+    g_assert_cmpuint(json_array_get_length(json_node_get_array(answer->json)), ==, 1);
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "GET", "/v1/volumes/vol", NULL);
+    g_assert_cmpuint(answer->status, ==, 200);
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(answer->json), "size"), ==,
+                    30 * MIB);
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "POST", "/v1/volumes", "{\"name\": \"vol\", \"size\": \"1Mi\"}");
+    g_assert_cmpuint(answer->status, ==, 409);
+    g_assert_cmpstr(error_reason(answer), ==, "AlreadyExists");
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "POST", "/v1/volumes", "{\"name\": \"x\", \"size\": \"ten\"}");
+    g_assert_cmpuint(answer->status, ==, 400);
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "POST", "/v1/volumes", "{\"name\": \"x\", \"from\": \"/etc/passwd\"}");
+    g_assert_cmpuint(answer->status, ==, 400);
+    g_test_message("import from /etc/passwd: %s", answer->body);
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "GET", "/v1/volumes/x", NULL);
+    g_assert_cmpuint(answer->status, ==, 404);
+    g_clear_pointer(&answer, answer_free);
+
+    /* Attach a host disk and the claim; the guest sees both. */
+    attachment = g_strdup_printf("{\"disk\": {\"name\": \"h\"}, \"volume\": {\"name\": "
+                                 "\"h\", \"hostDisk\": {\"path\": \"%s\", \"type\": "
+                                 "\"Disk\"}}}",
+                                 image);
+    answer = rest(f, "POST", "/v1/pods/viarest/disks", attachment);
+    g_assert_cmpuint(answer->status, ==, 200);
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "POST", "/v1/pods/viarest/disks",
+                  "{\"disk\": {\"name\": \"v\", \"disk\": {\"bus\": \"scsi\"}}, "
+                  "\"volume\": {\"name\": \"v\", \"persistentVolumeClaim\": "
+                  "{\"claimName\": \"vol\"}}}");
+    g_assert_cmpuint(answer->status, ==, 200);
+    g_clear_pointer(&answer, answer_free);
+    g_assert_true(wait_guest_disk(f, "viarest", 22 * MIB, TRUE));
+    g_assert_true(wait_guest_disk(f, "viarest", 30 * MIB, TRUE));
+    {
+        g_autofree char *dev = guest_disk_of_size(f, "viarest", 22 * MIB, NULL);
+        g_autofree char *read = guest_read(f, "viarest", dev);
+        g_assert_cmpstr(read, ==, "RESTDATA");
+    }
+
+    /* In use: the volume cannot go. */
+    answer = rest(f, "DELETE", "/v1/volumes/vol", NULL);
+    g_assert_cmpuint(answer->status, ==, 409);
+    g_assert_cmpstr(error_reason(answer), ==, "Busy");
+    g_clear_pointer(&answer, answer_free);
+
+    /* Bad attachments: every problem with its path, nothing changed. */
+    answer = rest(f, "POST", "/v1/pods/viarest/disks",
+                  "{\"disk\": {\"name\": \"b\", \"disk\": {\"bus\": \"virtoi\"}}, "
+                  "\"volume\": {\"name\": \"b\", \"emptyDisk\": {}}}");
+    g_assert_cmpuint(answer->status, ==, 400);
+    g_assert_cmpstr(error_reason(answer), ==, "InvalidSpec");
+    g_assert_nonnull(strstr(answer->body, "disk.disk.bus"));
+    g_assert_nonnull(strstr(answer->body, "volume.emptyDisk.capacity"));
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "POST", "/v1/pods/viarest/disks", "{\"disk\": ");
+    g_assert_cmpuint(answer->status, ==, 400);
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "POST", "/v1/pods/nope/disks", attachment);
+    g_assert_cmpuint(answer->status, ==, 404);
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "POST", "/v1/pods/viarest/disks", attachment);
+    g_assert_cmpuint(answer->status, ==, 409);
+    g_assert_cmpstr(error_reason(answer), ==, "AlreadyExists");
+    g_clear_pointer(&answer, answer_free);
+    names = spec_disk_names(f, "viarest");
+    g_assert_cmpstr(names, ==, "h,v");
+    g_clear_pointer(&names, g_free);
+
+    /* Detach both; then the volume can be deleted. */
+    answer = rest(f, "DELETE", "/v1/pods/viarest/disks/h", NULL);
+    g_assert_cmpuint(answer->status, ==, 200);
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "DELETE", "/v1/pods/viarest/disks/v", NULL);
+    g_assert_cmpuint(answer->status, ==, 200);
+    g_clear_pointer(&answer, answer_free);
+    g_assert_true(wait_guest_disk(f, "viarest", 22 * MIB, FALSE));
+    g_assert_true(wait_guest_disk(f, "viarest", 30 * MIB, FALSE));
+    answer = rest(f, "DELETE", "/v1/pods/viarest/disks/v", NULL);
+    g_assert_cmpuint(answer->status, ==, 404);
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "DELETE", "/v1/volumes/vol", NULL);
+    g_assert_cmpuint(answer->status, ==, 200);
+    g_clear_pointer(&answer, answer_free);
+    stop_pod(f, "viarest");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -831,6 +1002,7 @@ main(int argc, char **argv)
     ADD("hotplug-across-daemon-restart", test_hotplug_across_daemon_restart);
     ADD("claim-in-use", test_claim_in_use);
     ADD("create-refuses-outside-path", test_create_refuses_outside_path);
+    ADD("rest", test_rest);
 #undef ADD
     return g_test_run();
 }

@@ -17,6 +17,7 @@
 
 #include "podvm-build-config.h"
 #include "podvm-error.h"
+#include "podvm-quantity.h"
 
 /* How often a log follower looks for growth, and an event stream says it is alive. */
 #define LOG_POLL_MS 250
@@ -56,6 +57,7 @@ struct _PodvmRestRequest {
     SoupServerMessage *msg; /* owned */
     GHashTable *query;      /* owned; may be NULL */
     char *name;             /* the {name} of the route, or NULL */
+    char *item;             /* the {disk} of the route, or NULL */
     PodvmPod *pod;          /* owned; set by lookup_pod() */
     gulong finished_id;
     gboolean finished; /* libsoup is done with the message */
@@ -79,6 +81,7 @@ request_unref(Request *req)
     g_clear_object(&req->pod);
     g_clear_pointer(&req->query, g_hash_table_unref);
     g_free(req->name);
+    g_free(req->item);
     g_object_unref(req->msg);
     g_free(req);
 }
@@ -609,6 +612,185 @@ handle_get_pod(Request *req)
         return;
     doc = podvm_pod_to_json(req->pod);
     respond_json(req, SOUP_STATUS_OK, doc);
+}
+
+/* ---- disks and volumes -------------------------------------------------------- */
+
+static void op_done_cb(GObject *source, GAsyncResult *result, gpointer user_data);
+
+/* POST /v1/pods/NAME/disks {"disk": ..., "volume": ...}: 200 with the pod once attached. */
+static void
+handle_attach_disk(Request *req)
+{
+    g_autoptr(GBytes) body = request_body(req);
+    g_autoptr(GPtrArray) problems = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSpecDisk) disk = NULL;
+    g_autoptr(PodvmSpecVolume) volume = NULL;
+    gsize size = 0;
+    const char *data = g_bytes_get_data(body, &size);
+
+    if (!lookup_pod(req))
+        return;
+    if (!podvm_manager_parse_attachment(req->front->manager, size > 0 ? data : "", (gssize)size,
+                                        &disk, &volume, &problems, &error)) {
+        respond_error_with_problems(req, error, problems);
+        return;
+    }
+    soup_server_message_pause(req->msg);
+    podvm_pod_attach_disk_async(req->pod, disk, volume, NULL, op_done_cb, request_ref(req));
+}
+
+/* DELETE /v1/pods/NAME/disks/DISK: 200 with the pod once the guest let go. */
+static void
+handle_detach_disk(Request *req)
+{
+    if (!lookup_pod(req))
+        return;
+    soup_server_message_pause(req->msg);
+    podvm_pod_detach_disk_async(req->pod, req->item, NULL, op_done_cb, request_ref(req));
+}
+
+static void
+handle_list_volumes(Request *req)
+{
+    g_autoptr(GError) error = NULL;
+    PodvmVolumePool *pool = podvm_manager_get_volume_pool(req->front->manager, &error);
+    g_autoptr(JsonNode) list = NULL;
+
+    if (pool == NULL) {
+        respond_error(req, error);
+        return;
+    }
+    list = podvm_volume_pool_list_json(pool);
+    respond_json(req, SOUP_STATUS_OK, list);
+}
+
+static void
+handle_get_volume(Request *req)
+{
+    g_autoptr(GError) error = NULL;
+    PodvmVolumePool *pool = podvm_manager_get_volume_pool(req->front->manager, &error);
+    g_autoptr(JsonNode) volume = NULL;
+
+    if (pool != NULL)
+        volume = podvm_volume_pool_get_json(pool, req->name, &error);
+    if (volume == NULL) {
+        respond_error(req, error);
+        return;
+    }
+    respond_json(req, SOUP_STATUS_OK, volume);
+}
+
+static void
+handle_delete_volume(Request *req)
+{
+    g_autoptr(GError) error = NULL;
+    PodvmVolumePool *pool = podvm_manager_get_volume_pool(req->front->manager, &error);
+    g_autoptr(JsonNode) done = NULL;
+
+    if (pool == NULL || !podvm_volume_pool_delete(pool, req->name, &error)) {
+        respond_error(req, error);
+        return;
+    }
+    done = json_from_string("{}", NULL);
+    respond_json(req, SOUP_STATUS_OK, done);
+}
+
+static void
+volume_created_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(PodvmRestRequest) req = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) volume = NULL;
+
+    volume = podvm_manager_create_volume_finish(PODVM_MANAGER(source), result, &error);
+    if (volume == NULL) {
+        respond_error(req, error);
+    } else {
+        JsonObject *object = json_node_get_object(volume);
+        g_autofree char *location =
+            g_strconcat("/v1/volumes", "/",
+                        json_object_get_string_member_with_default(object, "name", ""), NULL);
+        soup_message_headers_replace(soup_server_message_get_response_headers(req->msg), "Location",
+                                     location);
+        respond_json(req, SOUP_STATUS_CREATED, volume);
+    }
+    resume(req);
+}
+
+/*
+ * POST /v1/volumes {"name", "size" (a quantity: "10Gi" or bytes), "from"
+ * (host file or http(s) URL), "sha256"}: 201 with the volume once Ready.
+ */
+static void
+handle_create_volume(Request *req)
+{
+    g_autoptr(JsonObject) body = NULL;
+    PodvmVolumeCreateOptions options = { 0 };
+    static const char *const known[] = { "name", "size", "from", "sha256", NULL };
+    JsonObjectIter iter;
+    const char *member;
+    JsonNode *value;
+    gboolean ok;
+
+    body = optional_object_body(req, &ok);
+    if (!ok)
+        return;
+    if (body == NULL) {
+        respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                          _("the body must be a JSON object with at least \"name\""));
+        return;
+    }
+    json_object_iter_init(&iter, body);
+    while (json_object_iter_next(&iter, &member, &value)) {
+        if (!g_strv_contains(known, member)) {
+            respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                              _("unknown member \"%s\"; expected name, size, from, sha256"),
+                              member);
+            return;
+        }
+        if (g_str_equal(member, "size") && json_node_get_value_type(value) == G_TYPE_INT64) {
+            if (json_node_get_int(value) <= 0) {
+                respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                                  _("\"size\" must be more than 0 bytes"));
+                return;
+            }
+            options.size = (guint64)json_node_get_int(value);
+            continue;
+        }
+        if (json_node_get_value_type(value) != G_TYPE_STRING) {
+            if (g_str_equal(member, "size"))
+                respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                                  _("\"size\" must be a quantity such as \"10Gi\" or a "
+                                    "number of bytes"));
+            else
+                respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("\"%s\" must be a string"),
+                                  member);
+            return;
+        }
+        if (g_str_equal(member, "name")) {
+            options.name = json_node_get_string(value);
+        } else if (g_str_equal(member, "from")) {
+            options.from = json_node_get_string(value);
+        } else if (g_str_equal(member, "sha256")) {
+            options.sha256 = json_node_get_string(value);
+        } else {
+            g_autoptr(GError) error = NULL;
+            if (!podvm_quantity_parse_bytes(json_node_get_string(value), &options.size, &error)) {
+                respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("\"size\": %s"),
+                                  error->message);
+                return;
+            }
+        }
+    }
+    if (options.name == NULL) {
+        respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("\"name\" is required"));
+        return;
+    }
+    soup_server_message_pause(req->msg);
+    podvm_manager_create_volume_async(req->front->manager, &options, NULL, volume_created_cb,
+                                      request_ref(req));
 }
 
 /* ---- operations --------------------------------------------------------------- */
@@ -2029,6 +2211,12 @@ static const PodvmRestRoute routes[] = {
     { "GET", "/v1/pods/{name}/log", handle_log },
     { "GET", "/v1/pods/{name}/console", handle_console },
     { "POST", "/v1/pods/{name}/qmp", handle_qmp },
+    { "POST", "/v1/pods/{name}/disks", handle_attach_disk },
+    { "DELETE", "/v1/pods/{name}/disks/{disk}", handle_detach_disk },
+    { "GET", "/v1/volumes", handle_list_volumes },
+    { "POST", "/v1/volumes", handle_create_volume },
+    { "GET", "/v1/volumes/{name}", handle_get_volume },
+    { "DELETE", "/v1/volumes/{name}", handle_delete_volume },
 };
 
 const PodvmRestRoute *
@@ -2053,10 +2241,10 @@ segment_end(const char *p)
  * Runs for every route on every request: it allocates only on a match.
  */
 static gboolean
-route_matches(const char *pattern, const char *path, char **out_name)
+route_matches(const char *pattern, const char *path, char **out_name, char **out_item)
 {
-    const char *name = NULL;
-    gsize name_length = 0;
+    const char *name = NULL, *item = NULL;
+    gsize name_length = 0, item_length = 0;
 
     for (;;) {
         const char *pattern_end = segment_end(pattern);
@@ -2068,6 +2256,11 @@ route_matches(const char *pattern, const char *path, char **out_name)
                 return FALSE;
             name = path;
             name_length = (gsize)(path_end - path);
+        } else if (length == strlen("{disk}") && memcmp(pattern, "{disk}", length) == 0) {
+            if (path_end == path)
+                return FALSE;
+            item = path;
+            item_length = (gsize)(path_end - path);
         } else if ((gsize)(path_end - path) != length || memcmp(pattern, path, length) != 0) {
             return FALSE;
         }
@@ -2081,6 +2274,8 @@ route_matches(const char *pattern, const char *path, char **out_name)
     }
     if (out_name != NULL)
         *out_name = name != NULL ? g_strndup(name, name_length) : NULL;
+    if (out_item != NULL)
+        *out_item = item != NULL ? g_strndup(item, item_length) : NULL;
     return TRUE;
 }
 
@@ -2163,12 +2358,14 @@ server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
 
     for (gsize i = 0; i < G_N_ELEMENTS(routes); i++) {
         g_autofree char *name = NULL;
+        g_autofree char *item = NULL;
 
-        if (!route_matches(routes[i].pattern, path, &name))
+        if (!route_matches(routes[i].pattern, path, &name, &item))
             continue;
         if (g_str_equal(routes[i].method, method)) {
             route = &routes[i];
             req->name = g_steal_pointer(&name);
+            req->item = g_steal_pointer(&item);
             break;
         }
         g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "", routes[i].method);
