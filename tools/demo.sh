@@ -60,6 +60,22 @@ show list
 show resume tiny
 show list
 
+printf '\nStorage: a volume in the pool and a scratch disk, hotplugged into the running pod.\n'
+podvmctl volume delete data >/dev/null 2>&1 || true
+show volume create data --size 32Mi
+show attach-disk tiny --name data --claim data --bus scsi
+show attach-disk tiny --name scratch --empty-disk 64Mi
+show volume list
+disks_seen() { grep PODVM-DISKS "$state/pods/tiny/console.log" | tail -1; }
+for _ in $(seq 100); do
+  disks_seen | grep -q ':67108864' && disks_seen | grep -q ':33554432' && break
+  sleep 0.1
+done
+printf '\nWhat the guest sees (name:bytes):\n%s\n' "$(disks_seen)"
+show detach-disk tiny scratch
+show detach-disk tiny data
+show volume delete data
+
 cat <<'TXT'
 
 The pod is running. With a daemon of your own (README.md, "To keep a pod
