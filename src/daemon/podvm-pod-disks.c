@@ -158,28 +158,40 @@ attach_fail(PodvmPod *self, GTask *task, GError *error)
                               data->disk->name, converted->message));
 }
 
+/*
+ * The QMP answer to one attach step: TRUE to go on. Otherwise the attach
+ * was undone and reported (or is no longer the current operation).
+ * @out_added: set when QEMU did the step, so attach_fail() undoes it.
+ */
+static gboolean
+attach_step_done(PodvmPod *self, GTask *task, GObject *source, GAsyncResult *result,
+                 gboolean *out_added)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply =
+        podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+
+    if (reply != NULL && out_added != NULL)
+        *out_added = TRUE;
+    if (reply != NULL && attach_still_current(self, task))
+        return TRUE;
+    if (self->current == task)
+        attach_fail(self, task,
+                    error != NULL ? g_steal_pointer(&error)
+                                  : g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                                                _("the pod stopped meanwhile")));
+    return FALSE;
+}
+
 static void
 attach_device_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
     OpData *data = g_task_get_task_data(task);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = NULL;
 
-    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-    if (!attach_still_current(self, task)) {
-        if (self->current == task)
-            attach_fail(self, task,
-                        error != NULL ? g_steal_pointer(&error)
-                                      : g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                                    _("the pod stopped meanwhile")));
+    if (!attach_step_done(self, task, source, result, NULL))
         return;
-    }
-    if (reply == NULL) {
-        attach_fail(self, task, g_steal_pointer(&error));
-        return;
-    }
     pod_placement_set(self, data->disk->name, data->port, data->lun);
     spec_add_disk(self, data->disk, data->volume);
     g_ptr_array_add(self->prepared, g_steal_pointer(&data->prepared));
@@ -215,18 +227,9 @@ attach_controller_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
     OpData *data = g_task_get_task_data(task);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = NULL;
 
-    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-    if (reply == NULL || !attach_still_current(self, task)) {
-        if (self->current == task)
-            attach_fail(self, task,
-                        error != NULL ? g_steal_pointer(&error)
-                                      : g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                                    _("the pod stopped meanwhile")));
+    if (!attach_step_done(self, task, source, result, NULL))
         return;
-    }
     /* The controller stays for later SCSI disks, whatever happens to this one. */
     pod_placement_set(self, POD_SCSI_CONTROLLER_KEY, data->port, -1);
     pod_save_or_log(self, PODVM_STORE_DURABLE);
@@ -240,20 +243,9 @@ attach_format_node_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
     OpData *data = g_task_get_task_data(task);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = NULL;
 
-    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-    if (reply != NULL)
-        data->format_node_added = TRUE;
-    if (reply == NULL || !attach_still_current(self, task)) {
-        if (self->current == task)
-            attach_fail(self, task,
-                        error != NULL ? g_steal_pointer(&error)
-                                      : g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                                    _("the pod stopped meanwhile")));
+    if (!attach_step_done(self, task, source, result, &data->format_node_added))
         return;
-    }
     if (data->disk->bus == PODVM_DISK_BUS_SCSI &&
         !g_hash_table_contains(self->placements, POD_SCSI_CONTROLLER_KEY)) {
         /* No SCSI disk at boot, so no controller: plug one into a spare root port first. */
@@ -288,21 +280,10 @@ attach_protocol_node_cb(GObject *source, GAsyncResult *result, gpointer user_dat
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
     OpData *data = g_task_get_task_data(task);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = NULL;
     g_autoptr(JsonNode) node = NULL;
 
-    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-    if (reply != NULL)
-        data->protocol_node_added = TRUE;
-    if (reply == NULL || !attach_still_current(self, task)) {
-        if (self->current == task)
-            attach_fail(self, task,
-                        error != NULL ? g_steal_pointer(&error)
-                                      : g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                                    _("the pod stopped meanwhile")));
+    if (!attach_step_done(self, task, source, result, &data->protocol_node_added))
         return;
-    }
     node = podvm_qemu_disk_format_blockdev(data->disk, data->prepared);
     pod_qmp_execute(self->qmp, "blockdev-add", json_node_get_object(node),
                     PODVM_QMP_TIMEOUT_HOTPLUG, NULL, attach_format_node_cb, g_object_ref(task));
