@@ -109,17 +109,26 @@ timeout_cb(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
+static gboolean
+tick_cb(gpointer user_data)
+{
+    return G_SOURCE_CONTINUE;
+}
+
 gboolean
 podvm_test_wait_until(gboolean (*condition)(gpointer user_data), gpointer user_data,
                       guint timeout_ms)
 {
     gboolean timed_out = FALSE;
     guint id = g_timeout_add(timeout_ms, timeout_cb, &timed_out);
+    /* Conditions may poll files or processes: wake up to look again. */
+    guint tick = g_timeout_add(20, tick_cb, NULL);
 
     while (!condition(user_data) && !timed_out)
         g_main_context_iteration(NULL, TRUE);
     if (!timed_out)
         g_source_remove(id);
+    g_source_remove(tick);
     return condition(user_data);
 }
 
@@ -139,21 +148,12 @@ file_has_needle(gpointer user_data)
     return strstr(contents, fn->needle) != NULL;
 }
 
-static gboolean
-tick_cb(gpointer user_data)
-{
-    return G_SOURCE_CONTINUE;
-}
-
 gboolean
 podvm_test_wait_for_file_content(const char *path, const char *needle, guint timeout_ms)
 {
     FileNeedle fn = { path, needle };
-    guint tick = g_timeout_add(20, tick_cb, NULL);
-    gboolean found = podvm_test_wait_until(file_has_needle, &fn, timeout_ms);
 
-    g_source_remove(tick);
-    return found;
+    return podvm_test_wait_until(file_has_needle, &fn, timeout_ms);
 }
 
 guint

@@ -45,13 +45,23 @@ spec_remove_disk(PodvmPod *self, const char *name)
     }
 }
 
-/* The spec changed: store it durably, then tell everyone. */
+/*
+ * The spec changed: store it, answer @task (the current operation, or
+ * NULL; pod_op_return() drops the queue's reference), then tell everyone.
+ * The file is replaced atomically at once and made durable in a worker
+ * thread, so the answer does not wait for the disk's fsync (2-5 ms here):
+ * only a host crash within those milliseconds could lose the change, and
+ * it would take the QEMU that had the device with it.
+ */
 static void
-spec_changed(PodvmPod *self, const char *event, const char *disk_name)
+spec_changed(PodvmPod *self, const char *event, const char *disk_name, GTask *task)
 {
     g_autoptr(JsonObject) details = json_object_new();
 
-    pod_save_or_log(self, PODVM_STORE_DURABLE);
+    pod_save_or_log(self, PODVM_STORE_ATOMIC);
+    podvm_store_sync_in_background(self->state_file);
+    if (task != NULL)
+        pod_op_return(self, task, NULL);
     json_object_set_string_member(details, "disk", disk_name);
     pod_emit_event(self, event, details);
     pod_emit_changed(self);
@@ -195,9 +205,7 @@ attach_device_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     pod_placement_set(self, data->disk->name, data->port, data->lun);
     spec_add_disk(self, data->disk, data->volume);
     g_ptr_array_add(self->prepared, g_steal_pointer(&data->prepared));
-    pod_step(self, "disk '%s' attached", data->disk->name);
-    spec_changed(self, "DiskAttached", data->disk->name);
-    pod_op_return(self, task, NULL);
+    spec_changed(self, "DiskAttached", data->disk->name, task);
 }
 
 static void
@@ -330,8 +338,7 @@ pod_attach_disk_op(PodvmPod *self, GTask *task)
     if (!podvm_phase_has_qemu(self->phase)) {
         /* No QEMU: the disk joins the spec and is prepared at the next start. */
         spec_add_disk(self, data->disk, data->volume);
-        spec_changed(self, "DiskAttached", data->disk->name);
-        pod_op_return(self, task, NULL);
+        spec_changed(self, "DiskAttached", data->disk->name, task);
         return;
     }
     if (self->phase != PODVM_PHASE_RUNNING && self->phase != PODVM_PHASE_PAUSED) {
@@ -420,10 +427,9 @@ detach_done(DetachFinish *finish)
     g_hash_table_remove(self->placements, finish->disk_name);
     g_hash_table_remove(self->pending_removal, finish->disk_name);
     spec_remove_disk(self, finish->disk_name);
-    pod_step(self, "disk '%s' detached", finish->disk_name);
-    spec_changed(self, "DiskDetached", finish->disk_name);
-    if (finish->task != NULL && self->current == finish->task)
-        pod_op_return(self, g_steal_pointer(&finish->task), NULL);
+    /* The operation's own reference stays with @finish (freed below). */
+    spec_changed(self, "DiskDetached", finish->disk_name,
+                 finish->task != NULL && self->current == finish->task ? finish->task : NULL);
     detach_finish_free(finish);
 }
 

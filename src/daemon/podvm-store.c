@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gio/gio.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
@@ -166,4 +167,31 @@ podvm_store_remove_tree(const char *path, GError **error)
     if (g_rmdir(path) != 0)
         return set_errno_error(error, errno, _("cannot remove"), path);
     return TRUE;
+}
+
+static void
+sync_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+    const char *path = task_data;
+    g_autofree char *dir = g_path_get_dirname(path);
+    const char *targets[] = { path, dir };
+
+    for (guint i = 0; i < G_N_ELEMENTS(targets); i++) {
+        int fd = open(targets[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+        if (fd < 0 || fsync(fd) != 0)
+            g_message("cannot sync '%s': %s", targets[i], g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+void
+podvm_store_sync_in_background(const char *path)
+{
+    g_autoptr(GTask) task = g_task_new(NULL, NULL, NULL, NULL);
+
+    g_task_set_task_data(task, g_strdup(path), g_free);
+    g_task_run_in_thread(task, sync_thread);
 }

@@ -25,6 +25,11 @@ typedef enum {
 
 gboolean podvm_store_write_json(const char *path, JsonNode *node, PodvmStoreMode mode,
                                 GError **error);
+/*
+ * fsync()s @path and its directory in a worker thread: makes an ATOMIC
+ * write durable without holding up the caller. Failures are logged.
+ */
+void podvm_store_sync_in_background(const char *path);
 
 /* Reads a state file, refusing symlinks, non-regular files and files not
  * owned by us, and anything over PODVM_STORE_MAX_FILE. */
