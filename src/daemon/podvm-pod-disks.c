@@ -58,6 +58,8 @@ spec_changed(PodvmPod *self, const char *event, const char *disk_name, GTask *ta
 {
     g_autoptr(JsonObject) details = json_object_new();
 
+    pod_step(self, "disk '%s' %s", disk_name,
+             g_str_equal(event, "DiskAttached") ? "attached" : "detached");
     pod_save_or_log(self, PODVM_STORE_ATOMIC);
     podvm_store_sync_in_background(self->state_file);
     if (task != NULL)
