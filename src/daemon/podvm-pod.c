@@ -1737,6 +1737,12 @@ enqueue(PodvmPod *self, GTask *task)
         g_object_unref(task);
         return;
     }
+    if (self->current == NULL && g_queue_is_empty(&self->queue)) {
+        /* Nothing ahead of it, and never called from an operation's completion: run it now. */
+        self->current = task;
+        run_op(self, task);
+        return;
+    }
     g_queue_push_tail(&self->queue, task);
     run_next(self);
 }
