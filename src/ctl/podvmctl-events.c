@@ -65,8 +65,22 @@ event_cb(PodvmDBusManager *manager, const char *pod, const char *type, const cha
         return;
     }
 
-    /* One event, one line. */
-    message = g_strdup(or_dash(podvmctl_json_string(object, "message")));
+    /* One event, one line. Disk and volume events say what they are about. */
+    if (podvmctl_json_string(object, "message") != NULL)
+        message = g_strdup(podvmctl_json_string(object, "message"));
+    else if (podvmctl_json_string(object, "disk") != NULL)
+        message = g_strdup_printf(_("disk %s"), podvmctl_json_string(object, "disk"));
+    else if (podvmctl_json_string(object, "volume") != NULL &&
+             json_object_has_member(object, "done"))
+        message =
+            g_strdup_printf(_("volume %s: %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " bytes"),
+                            podvmctl_json_string(object, "volume"),
+                            json_object_get_int_member_with_default(object, "done", 0),
+                            json_object_get_int_member_with_default(object, "total", 0));
+    else if (podvmctl_json_string(object, "volume") != NULL)
+        message = g_strdup_printf(_("volume %s"), podvmctl_json_string(object, "volume"));
+    else
+        message = g_strdup("-");
     g_strdelimit(message, "\r\n", ' ');
     printf("%s %s %s %s %s %s\n", or_dash(podvmctl_json_string(object, "time")), or_dash(pod),
            or_dash(type), or_dash(podvmctl_json_string(object, "phase")),
