@@ -13,6 +13,7 @@
 
 #include "podvm-build-config.h"
 #include "podvm-error.h"
+#include "podvm-store.h"
 #include "podvm-qemu-img.h"
 #include "podvm-spec.h"
 
@@ -155,68 +156,12 @@ remove_volume_data(PodvmVolumePool *self, const char *name)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Records: written as the daemon's store does (temp file, fsync, rename, fsync the directory) */
-
 static gboolean
 set_io_error(GError **error, int saved_errno, const char *what, const char *path)
 {
     g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, "%s '%s': %s", what, path,
                 g_strerror(saved_errno));
     return FALSE;
-}
-
-static gboolean
-write_file_durably(const char *path, const char *contents, gsize length, GError **error)
-{
-    g_autofree char *dir = g_path_get_dirname(path);
-    g_autofree char *base = g_path_get_basename(path);
-    g_autofree char *tmp_name = g_strconcat(".", base, ".tmp", NULL);
-    g_autofree char *tmp = g_build_filename(dir, tmp_name, NULL);
-    gsize written = 0;
-    int fd;
-
-    (void)g_unlink(tmp); /* a stale one is from a write that died halfway */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return set_io_error(error, errno, _("cannot create"), tmp);
-    while (written < length) {
-        ssize_t n = write(fd, contents + written, length - written);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int saved = n < 0 ? errno : ENOSPC;
-            close(fd);
-            (void)g_unlink(tmp);
-            return set_io_error(error, saved, _("cannot write"), tmp);
-        }
-        written += (gsize)n;
-    }
-    if (fsync(fd) != 0) {
-        int saved = errno;
-        close(fd);
-        (void)g_unlink(tmp);
-        return set_io_error(error, saved, _("cannot sync"), tmp);
-    }
-    if (close(fd) != 0) {
-        int saved = errno;
-        (void)g_unlink(tmp);
-        return set_io_error(error, saved, _("cannot write"), tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        int saved = errno;
-        (void)g_unlink(tmp);
-        return set_io_error(error, saved, _("cannot replace"), path);
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return set_io_error(error, errno, _("cannot open directory"), dir);
-    if (fsync(fd) != 0) {
-        int saved = errno;
-        close(fd);
-        return set_io_error(error, saved, _("cannot sync directory"), dir);
-    }
-    close(fd);
-    return TRUE;
 }
 
 static void
@@ -294,7 +239,7 @@ write_record(PodvmVolumePool *self, PoolVolume *volume, GError **error)
     json_generator_set_root(generator, node);
     json_generator_set_pretty(generator, TRUE);
     text = json_generator_to_data(generator, &length);
-    return write_file_durably(path, text, length, error);
+    return podvm_store_write_durable(path, text, length, error);
 }
 
 static const char *
@@ -364,7 +309,10 @@ read_record(const char *path, const char *name, GError **error)
 static gboolean
 is_work_file(const char *file)
 {
-    return file[0] == '.' && (g_str_has_suffix(file, ".tmp") || g_str_has_suffix(file, ".part"));
+    /* Ours (.NAME.img.tmp, .NAME.part) and the store's (NAME.json.tmp). */
+    return (file[0] == '.' &&
+            (g_str_has_suffix(file, ".tmp") || g_str_has_suffix(file, ".part"))) ||
+           g_str_has_suffix(file, ".json.tmp");
 }
 
 static gboolean
