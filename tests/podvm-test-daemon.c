@@ -2,6 +2,7 @@
 #include "podvm-test-daemon.h"
 
 #include <fcntl.h>
+#include <gio/gunixfdlist.h>
 #include <signal.h>
 #include <string.h>
 #include <stdlib.h>
@@ -427,4 +428,116 @@ podvm_test_ctl(PodvmTestDaemon *daemon, char **out_stdout, char **out_stderr, co
     if (out_stderr != NULL)
         *out_stderr = g_steal_pointer(&err);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- what the test guest reports ---------------------------------------------- */
+
+#define GUEST_ANSWER_TIMEOUT_MS 30000
+
+char *
+podvm_test_guest_disks(PodvmTestDaemon *daemon, const char *pod)
+{
+    g_autofree char *log = podvm_test_daemon_console_log(daemon, pod);
+    g_autofree char *text = NULL;
+    char *last_newline;
+    const char *line, *end;
+
+    if (!g_file_get_contents(log, &text, NULL, NULL))
+        return NULL;
+    /* The guest may be half-way through a line: a partial report would miss disks. */
+    last_newline = strrchr(text, '\n');
+    if (last_newline == NULL)
+        return NULL;
+    last_newline[1] = '\0';
+    line = g_strrstr(text, "PODVM-DISKS");
+    if (line == NULL)
+        return NULL;
+    end = strpbrk(line, "\r\n");
+    return end != NULL ? g_strndup(line, (gsize)(end - line)) : g_strdup(line);
+}
+
+char *
+podvm_test_guest_disk_of_size(PodvmTestDaemon *daemon, const char *pod, guint64 size,
+                              char **out_label)
+{
+    g_autofree char *line = podvm_test_guest_disks(daemon, pod);
+    g_auto(GStrv) entries = NULL;
+
+    if (line == NULL)
+        return NULL;
+    entries = g_strsplit(line, " ", -1);
+    for (guint i = 1; entries[i] != NULL; i++) {
+        g_auto(GStrv) parts = g_strsplit(g_strstrip(entries[i]), ":", 3);
+        if (parts[0] != NULL && parts[1] != NULL && g_ascii_strtoull(parts[1], NULL, 10) == size) {
+            if (out_label != NULL)
+                *out_label = g_strdup(parts[2]);
+            return g_strdup(parts[0]);
+        }
+    }
+    return NULL;
+}
+
+gboolean
+podvm_test_wait_guest_disk(PodvmTestDaemon *daemon, const char *pod, guint64 size, gboolean present)
+{
+    gint64 deadline = g_get_monotonic_time() + GUEST_ANSWER_TIMEOUT_MS * 1000LL;
+
+    for (;;) {
+        g_autofree char *dev = podvm_test_guest_disk_of_size(daemon, pod, size, NULL);
+
+        if ((dev != NULL) == present)
+            return TRUE;
+        if (g_get_monotonic_time() > deadline) {
+            g_autofree char *line = podvm_test_guest_disks(daemon, pod);
+            g_test_message("guest disks: %s", line);
+            return FALSE;
+        }
+        g_usleep(50000);
+    }
+}
+
+void
+podvm_test_console_type(PodvmTestDaemon *daemon, const char *pod, const char *line)
+{
+    g_autoptr(PodvmDBusPod) proxy = podvm_test_daemon_pod(daemon, pod);
+    g_autoptr(GUnixFDList) fds = NULL;
+    g_autoptr(GVariant) handle = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = g_strdup_printf("%s\n", line);
+    GVariantBuilder options;
+    int fd;
+
+    g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(&options, "{sv}", "replay", g_variant_new_boolean(FALSE));
+    podvm_dbus_pod_call_open_console_sync(proxy, g_variant_builder_end(&options), NULL, &handle,
+                                          &fds, NULL, &error);
+    g_assert_no_error(error);
+    fd = g_unix_fd_list_get(fds, g_variant_get_handle(handle), &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(write(fd, text, strlen(text)), ==, (gssize)strlen(text));
+    /* Let the daemon pass it on before the connection goes. */
+    g_usleep(200000);
+    close(fd);
+}
+
+char *
+podvm_test_guest_read(PodvmTestDaemon *daemon, const char *pod, const char *dev)
+{
+    g_autofree char *log = podvm_test_daemon_console_log(daemon, pod);
+    g_autofree char *command = g_strdup_printf("podvm-read %s", dev);
+    g_autofree char *prefix = g_strdup_printf("PODVM-READ %s ", dev);
+    guint before = podvm_test_count_in_file(log, prefix);
+    g_autofree char *text = NULL;
+    const char *answer, *end;
+    gint64 deadline = g_get_monotonic_time() + GUEST_ANSWER_TIMEOUT_MS * 1000LL;
+
+    podvm_test_console_type(daemon, pod, command);
+    while (podvm_test_count_in_file(log, prefix) <= before) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(50000);
+    }
+    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+    answer = g_strrstr(text, prefix) + strlen(prefix);
+    end = strpbrk(answer, "\r\n");
+    return end != NULL ? g_strndup(answer, (gsize)(end - answer)) : g_strdup(answer);
 }

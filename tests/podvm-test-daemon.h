@@ -60,4 +60,20 @@ char *podvm_test_daemon_console_log(PodvmTestDaemon *daemon, const char *name);
 int podvm_test_ctl(PodvmTestDaemon *daemon, char **out_stdout, char **out_stderr,
                    const char *first_arg, ...) G_GNUC_NULL_TERMINATED;
 
+/*
+ * What the test guest (tests/guest/init) reports on its console:
+ * the last complete "PODVM-DISKS name:bytes[:label] ..." line, or NULL;
+ * the guest's name ("vdb") of its disk of @size bytes, or NULL (@out_label:
+ * the ISO label, if any); waiting (30 s) until such a disk is there, or gone.
+ */
+char *podvm_test_guest_disks(PodvmTestDaemon *daemon, const char *pod);
+char *podvm_test_guest_disk_of_size(PodvmTestDaemon *daemon, const char *pod, guint64 size,
+                                    char **out_label);
+gboolean podvm_test_wait_guest_disk(PodvmTestDaemon *daemon, const char *pod, guint64 size,
+                                    gboolean present);
+/* Types @line (a newline is added) on the pod's serial console. */
+void podvm_test_console_type(PodvmTestDaemon *daemon, const char *pod, const char *line);
+/* What the guest reads at the start of @dev ("podvm-read DEV"; "-" for nothing). */
+char *podvm_test_guest_read(PodvmTestDaemon *daemon, const char *pod, const char *dev);
+
 G_END_DECLS

@@ -215,70 +215,6 @@ stop_pod(Fixture *f, const char *name)
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "stop", name, NULL), ==, 0);
 }
 
-/* The last complete PODVM-DISKS line the guest printed, or NULL. */
-static char *
-last_disks_line(Fixture *f, const char *name)
-{
-    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
-    g_autofree char *text = NULL;
-    char *last_newline;
-    const char *line, *end;
-
-    if (!g_file_get_contents(log, &text, NULL, NULL))
-        return NULL;
-    /* The guest may be half-way through a line: a partial report would miss disks. */
-    last_newline = strrchr(text, '\n');
-    if (last_newline == NULL)
-        return NULL;
-    last_newline[1] = '\0';
-    line = g_strrstr(text, "PODVM-DISKS");
-    if (line == NULL)
-        return NULL;
-    end = strpbrk(line, "\r\n");
-    return end != NULL ? g_strndup(line, (gsize)(end - line)) : g_strdup(line);
-}
-
-/* The guest's name of the disk of @size bytes ("vdb"), or NULL; @out_label gets its ISO label. */
-static char *
-guest_disk_of_size(Fixture *f, const char *name, guint64 size, char **out_label)
-{
-    g_autofree char *line = last_disks_line(f, name);
-    g_auto(GStrv) entries = NULL;
-
-    if (line == NULL)
-        return NULL;
-    entries = g_strsplit(line, " ", -1);
-    for (guint i = 1; entries[i] != NULL; i++) {
-        g_auto(GStrv) parts = g_strsplit(g_strstrip(entries[i]), ":", 3);
-        if (parts[0] != NULL && parts[1] != NULL && g_ascii_strtoull(parts[1], NULL, 10) == size) {
-            if (out_label != NULL)
-                *out_label = g_strdup(parts[2]);
-            return g_strdup(parts[0]);
-        }
-    }
-    return NULL;
-}
-
-/* Waits until the guest reports (or stops reporting) a disk of @size bytes. */
-static gboolean
-wait_guest_disk(Fixture *f, const char *name, guint64 size, gboolean present)
-{
-    gint64 deadline = g_get_monotonic_time() + GUEST_TIMEOUT_MS * 1000LL;
-
-    for (;;) {
-        g_autofree char *dev = guest_disk_of_size(f, name, size, NULL);
-
-        if ((dev != NULL) == present)
-            return TRUE;
-        if (g_get_monotonic_time() > deadline) {
-            g_autofree char *line = last_disks_line(f, name);
-            g_test_message("guest disks: %s", line);
-            return FALSE;
-        }
-        g_usleep(100000);
-    }
-}
-
 /* Waits until the guest reports a disk with the ISO label @label. */
 static gboolean
 wait_guest_label(Fixture *f, const char *name, const char *label)
@@ -287,7 +223,7 @@ wait_guest_label(Fixture *f, const char *name, const char *label)
     gint64 deadline = g_get_monotonic_time() + GUEST_TIMEOUT_MS * 1000LL;
 
     for (;;) {
-        g_autofree char *line = last_disks_line(f, name);
+        g_autofree char *line = podvm_test_guest_disks(f->daemon, name);
 
         if (line != NULL && strstr(line, needle) != NULL)
             return TRUE;
@@ -297,54 +233,6 @@ wait_guest_label(Fixture *f, const char *name, const char *label)
         }
         g_usleep(100000);
     }
-}
-
-/* Types @line on the pod's console. */
-static void
-console_type(Fixture *f, const char *name, const char *line)
-{
-    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
-    g_autoptr(GUnixFDList) fds = NULL;
-    g_autoptr(GVariant) handle = NULL;
-    g_autoptr(GError) error = NULL;
-    g_autofree char *text = g_strdup_printf("%s\n", line);
-    GVariantBuilder options;
-    int fd;
-
-    g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
-    g_variant_builder_add(&options, "{sv}", "replay", g_variant_new_boolean(FALSE));
-    podvm_dbus_pod_call_open_console_sync(pod, g_variant_builder_end(&options), NULL, &handle, &fds,
-                                          NULL, &error);
-    g_assert_no_error(error);
-    fd = g_unix_fd_list_get(fds, g_variant_get_handle(handle), &error);
-    g_assert_no_error(error);
-    g_assert_cmpint(write(fd, text, strlen(text)), ==, (gssize)strlen(text));
-    /* Let the daemon pass it on before the connection goes. */
-    g_usleep(200000);
-    close(fd);
-}
-
-/* What the guest reads at the start of @dev ("-" for nothing). */
-static char *
-guest_read(Fixture *f, const char *name, const char *dev)
-{
-    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
-    g_autofree char *command = g_strdup_printf("podvm-read %s", dev);
-    g_autofree char *prefix = g_strdup_printf("PODVM-READ %s ", dev);
-    guint before = podvm_test_count_in_file(log, prefix);
-    g_autofree char *text = NULL;
-    const char *answer, *end;
-    gint64 deadline = g_get_monotonic_time() + GUEST_TIMEOUT_MS * 1000LL;
-
-    console_type(f, name, command);
-    while (podvm_test_count_in_file(log, prefix) <= before) {
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_usleep(50000);
-    }
-    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
-    answer = g_strrstr(text, prefix) + strlen(prefix);
-    end = strpbrk(answer, "\r\n");
-    return end != NULL ? g_strndup(answer, (gsize)(end - answer)) : g_strdup(answer);
 }
 
 static JsonNode *
@@ -603,13 +491,13 @@ test_create_yaml_vmi(Fixture *f, gconstpointer data)
     boot_pod(f, "vmi");
 
     /* The guest sees the NoCloud CD-ROM by its label and the emptyDisk by its size. */
-    g_assert_true(wait_guest_disk(f, "vmi", 20 * MIB, TRUE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "vmi", 20 * MIB, TRUE));
     g_assert_true(wait_guest_label(f, "vmi", "cidata"));
-    line = last_disks_line(f, "vmi");
+    line = podvm_test_guest_disks(f->daemon, "vmi");
     g_test_message("%s", line);
     g_assert_nonnull(line);
     g_assert_nonnull(strstr(line, ":cidata"));
-    dev = guest_disk_of_size(f, "vmi", 20 * MIB, &label);
+    dev = podvm_test_guest_disk_of_size(f->daemon, "vmi", 20 * MIB, &label);
     g_assert_nonnull(dev);
     g_assert_null(label);
 
@@ -882,9 +770,9 @@ test_attach_detach(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(out, "disk hot attached to hp"));
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
-    g_assert_true(wait_guest_disk(f, "hp", 20 * MIB, TRUE));
-    dev = guest_disk_of_size(f, "hp", 20 * MIB, NULL);
-    read = guest_read(f, "hp", dev);
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hp", 20 * MIB, TRUE));
+    dev = podvm_test_guest_disk_of_size(f->daemon, "hp", 20 * MIB, NULL);
+    read = podvm_test_guest_read(f->daemon, "hp", dev);
     g_assert_cmpstr(read, ==, "HOTDATA");
     g_clear_pointer(&read, g_free);
 
@@ -894,7 +782,7 @@ test_attach_detach(Fixture *f, gconstpointer data)
                     ==, 0);
     g_assert_nonnull(strstr(out, "disk c attached to hp"));
     g_clear_pointer(&out, g_free);
-    g_assert_true(wait_guest_disk(f, "hp", 32 * MIB, TRUE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hp", 32 * MIB, TRUE));
     names = shown_disk_names(f, "hp");
     g_assert_cmpstr(names, ==, "hot,c");
     g_clear_pointer(&names, g_free);
@@ -918,7 +806,7 @@ test_attach_detach(Fixture *f, gconstpointer data)
     g_assert_cmpint(podvm_test_ctl(f->daemon, &out, NULL, "detach-disk", "hp", "c", NULL), ==, 0);
     g_assert_nonnull(strstr(out, "disk c detached from hp"));
     g_clear_pointer(&out, g_free);
-    g_assert_true(wait_guest_disk(f, "hp", 32 * MIB, FALSE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hp", 32 * MIB, FALSE));
     names = shown_disk_names(f, "hp");
     g_assert_cmpstr(names, ==, "hot");
     g_clear_pointer(&names, g_free);
@@ -943,7 +831,7 @@ test_attach_detach(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(out, "disk yml attached to hp"));
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
-    g_assert_true(wait_guest_disk(f, "hp", 12 * MIB, TRUE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hp", 12 * MIB, TRUE));
 
     /* The same form as JSON on stdin (-f -). */
     g_assert_cmpint(ctl_run(f,
@@ -954,7 +842,7 @@ test_attach_detach(Fixture *f, gconstpointer data)
                     ==, 0);
     g_assert_nonnull(strstr(out, "disk piped attached to hp"));
     g_clear_pointer(&out, g_free);
-    g_assert_true(wait_guest_disk(f, "hp", 6 * MIB, TRUE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hp", 6 * MIB, TRUE));
     names = shown_disk_names(f, "hp");
     g_assert_cmpstr(names, ==, "hot,yml,piped");
     g_clear_pointer(&names, g_free);
@@ -979,11 +867,11 @@ test_attach_detach(Fixture *f, gconstpointer data)
                     ==, 0);
     g_assert_nonnull(strstr(out, "disk cd attached to hp"));
     g_clear_pointer(&out, g_free);
-    g_assert_true(wait_guest_disk(f, "hp", 10 * MIB, TRUE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hp", 10 * MIB, TRUE));
     g_clear_pointer(&dev, g_free);
-    dev = guest_disk_of_size(f, "hp", 10 * MIB, NULL);
+    dev = podvm_test_guest_disk_of_size(f->daemon, "hp", 10 * MIB, NULL);
     g_assert_true(g_str_has_prefix(dev, "sr"));
-    read = guest_read(f, "hp", dev);
+    read = podvm_test_guest_read(f->daemon, "hp", dev);
     g_assert_cmpstr(read, ==, "CDDATA");
     g_clear_pointer(&read, g_free);
     {
@@ -996,7 +884,7 @@ test_attach_detach(Fixture *f, gconstpointer data)
         g_assert_cmpstr(json_object_get_string_member(disk, "serial"), ==, "CD0001");
     }
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "detach-disk", "hp", "cd", NULL), ==, 0);
-    g_assert_true(wait_guest_disk(f, "hp", 10 * MIB, FALSE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hp", 10 * MIB, FALSE));
 
     /* Flags the client can check alone: usage errors (2), nothing sent. */
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "attach-disk", "hp", "--name", "u",
@@ -1020,7 +908,7 @@ test_attach_detach(Fixture *f, gconstpointer data)
 
     /* The host image goes back to the user unchanged. */
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "detach-disk", "hp", "hot", NULL), ==, 0);
-    g_assert_true(wait_guest_disk(f, "hp", 20 * MIB, FALSE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hp", 20 * MIB, FALSE));
     g_assert_true(file_contains(image, "HOTDATA"));
     names = shown_disk_names(f, "hp");
     g_assert_cmpstr(names, ==, "yml,piped");
@@ -1046,10 +934,10 @@ test_data_volume(Fixture *f, gconstpointer data)
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "create", "-f", spec, NULL), ==, 0);
     boot_pod(f, "dvpod");
 
-    g_assert_true(wait_guest_disk(f, "dvpod", 28 * MIB, TRUE));
-    dev = guest_disk_of_size(f, "dvpod", 28 * MIB, NULL);
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "dvpod", 28 * MIB, TRUE));
+    dev = podvm_test_guest_disk_of_size(f->daemon, "dvpod", 28 * MIB, NULL);
     g_assert_nonnull(dev);
-    read = guest_read(f, "dvpod", dev);
+    read = podvm_test_guest_read(f->daemon, "dvpod", dev);
     g_assert_cmpstr(read, ==, "IMPORTED");
     row = volume_table_row(f, "dv");
     g_assert_nonnull(row);

@@ -141,117 +141,6 @@ stop_pod(Fixture *f, const char *name)
     g_assert_no_error(error);
 }
 
-/* The last PODVM-DISKS line the guest printed, or NULL. */
-static char *
-last_disks_line(Fixture *f, const char *name)
-{
-    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
-    g_autofree char *text = NULL;
-    const char *line, *end;
-
-    if (!g_file_get_contents(log, &text, NULL, NULL))
-        return NULL;
-    line = g_strrstr(text, "PODVM-DISKS");
-    if (line == NULL)
-        return NULL;
-    end = strchr(line, '\n');
-    return end != NULL ? g_strndup(line, (gsize)(end - line)) : g_strdup(line);
-}
-
-/* The guest's name of the disk of @size bytes ("vdb"), or NULL; @out_label gets its ISO label. */
-static char *
-guest_disk_of_size(Fixture *f, const char *name, guint64 size, char **out_label)
-{
-    g_autofree char *line = last_disks_line(f, name);
-    g_auto(GStrv) entries = NULL;
-
-    if (line == NULL)
-        return NULL;
-    entries = g_strsplit(line, " ", -1);
-    for (guint i = 1; entries[i] != NULL; i++) {
-        g_auto(GStrv) parts = g_strsplit(g_strstrip(entries[i]), ":", 3);
-        if (parts[0] != NULL && parts[1] != NULL && g_ascii_strtoull(parts[1], NULL, 10) == size) {
-            if (out_label != NULL)
-                *out_label = g_strdup(parts[2]);
-            return g_strdup(parts[0]);
-        }
-    }
-    return NULL;
-}
-
-typedef struct {
-    Fixture *f;
-    const char *name;
-    guint64 size;
-    gboolean present;
-} DiskWait;
-
-static gboolean
-disk_state_reached(gpointer user_data)
-{
-    DiskWait *wait = user_data;
-    g_autofree char *dev = guest_disk_of_size(wait->f, wait->name, wait->size, NULL);
-
-    return (dev != NULL) == wait->present;
-}
-
-/* Waits until the guest reports (or stops reporting) a disk of @size bytes. */
-static gboolean
-wait_guest_disk(Fixture *f, const char *name, guint64 size, gboolean present)
-{
-    DiskWait wait = { f, name, size, present };
-
-    return podvm_test_wait_until(disk_state_reached, &wait, GUEST_TIMEOUT_MS);
-}
-
-/* Types @line on the pod's console. */
-static void
-console_type(Fixture *f, const char *name, const char *line)
-{
-    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
-    g_autoptr(GUnixFDList) fds = NULL;
-    g_autoptr(GVariant) handle = NULL;
-    g_autoptr(GError) error = NULL;
-    g_autofree char *text = g_strdup_printf("%s\n", line);
-    GVariantBuilder options;
-    int fd;
-
-    g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
-    g_variant_builder_add(&options, "{sv}", "replay", g_variant_new_boolean(FALSE));
-    podvm_dbus_pod_call_open_console_sync(pod, g_variant_builder_end(&options), NULL, &handle, &fds,
-                                          NULL, &error);
-    g_assert_no_error(error);
-    fd = g_unix_fd_list_get(fds, g_variant_get_handle(handle), &error);
-    g_assert_no_error(error);
-    g_assert_cmpint(write(fd, text, strlen(text)), ==, (gssize)strlen(text));
-    /* Let the daemon pass it on before the connection goes. */
-    g_usleep(200000);
-    close(fd);
-}
-
-/* What the guest reads at the start of @dev ("-" for nothing). */
-static char *
-guest_read(Fixture *f, const char *name, const char *dev)
-{
-    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
-    g_autofree char *command = g_strdup_printf("podvm-read %s", dev);
-    g_autofree char *prefix = g_strdup_printf("PODVM-READ %s ", dev);
-    guint before = podvm_test_count_in_file(log, prefix);
-    g_autofree char *text = NULL;
-    const char *answer, *end;
-    gint64 deadline = g_get_monotonic_time() + GUEST_TIMEOUT_MS * 1000LL;
-
-    console_type(f, name, command);
-    while (podvm_test_count_in_file(log, prefix) <= before) {
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_usleep(50000);
-    }
-    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
-    answer = g_strrstr(text, prefix) + strlen(prefix);
-    end = strpbrk(answer, "\r\n");
-    return end != NULL ? g_strndup(answer, (gsize)(end - answer)) : g_strdup(answer);
-}
-
 static void
 guest_write(Fixture *f, const char *name, const char *dev, const char *word)
 {
@@ -259,7 +148,7 @@ guest_write(Fixture *f, const char *name, const char *dev, const char *word)
     g_autofree char *command = g_strdup_printf("podvm-write %s %s", dev, word);
     g_autofree char *answer = g_strdup_printf("PODVM-WROTE %s %s", dev, word);
 
-    console_type(f, name, command);
+    podvm_test_console_type(f->daemon, name, command);
     g_assert_true(podvm_test_wait_for_file_content(log, answer, GUEST_TIMEOUT_MS));
 }
 
@@ -480,9 +369,10 @@ test_boot_every_source(Fixture *f, gconstpointer data)
     boot_pod(f, "every");
 
     for (guint i = 0; i < G_N_ELEMENTS(expected); i++) {
-        g_autofree char *found = guest_disk_of_size(f, "every", expected[i].size, NULL);
+        g_autofree char *found =
+            podvm_test_guest_disk_of_size(f->daemon, "every", expected[i].size, NULL);
         if (found == NULL) {
-            g_autofree char *line = last_disks_line(f, "every");
+            g_autofree char *line = podvm_test_guest_disks(f->daemon, "every");
             g_test_message("guest disks: %s", line);
         }
         g_assert_nonnull(found);
@@ -490,7 +380,7 @@ test_boot_every_source(Fixture *f, gconstpointer data)
     }
     /* The cloud-init media carry their labels; their sizes are whatever the ISO is. */
     {
-        g_autofree char *line = last_disks_line(f, "every");
+        g_autofree char *line = podvm_test_guest_disks(f->daemon, "every");
         g_assert_nonnull(strstr(line, ":cidata"));
         g_assert_nonnull(strstr(line, ":config-2"));
     }
@@ -514,8 +404,8 @@ test_boot_every_source(Fixture *f, gconstpointer data)
         for (guint i = 0; i < G_N_ELEMENTS(contents); i++) {
             g_autofree char *read = NULL;
             g_clear_pointer(&dev, g_free);
-            dev = guest_disk_of_size(f, "every", contents[i].size, NULL);
-            read = guest_read(f, "every", dev);
+            dev = podvm_test_guest_disk_of_size(f->daemon, "every", contents[i].size, NULL);
+            read = podvm_test_guest_read(f->daemon, "every", dev);
             g_assert_cmpstr(read, ==, contents[i].word);
         }
     }
@@ -541,20 +431,21 @@ test_persistence(Fixture *f, gconstpointer data)
                            volumes);
     create_pod(f, spec);
     boot_pod(f, "persist");
-    empty_dev = guest_disk_of_size(f, "persist", 24 * MIB, NULL);
-    eph_dev = guest_disk_of_size(f, "persist", 28 * MIB, NULL);
+    empty_dev = podvm_test_guest_disk_of_size(f->daemon, "persist", 24 * MIB, NULL);
+    eph_dev = podvm_test_guest_disk_of_size(f->daemon, "persist", 28 * MIB, NULL);
     g_assert_nonnull(empty_dev);
     g_assert_nonnull(eph_dev);
     guest_write(f, "persist", empty_dev, "KEEPDATA");
     guest_write(f, "persist", eph_dev, "LOSEDATA");
-    g_assert_cmpstr((read = guest_read(f, "persist", eph_dev)), ==, "LOSEDATA");
+    g_assert_cmpstr((read = podvm_test_guest_read(f->daemon, "persist", eph_dev)), ==, "LOSEDATA");
     g_clear_pointer(&read, g_free);
 
     stop_pod(f, "persist");
     boot_pod(f, "persist");
-    g_assert_cmpstr((read = guest_read(f, "persist", empty_dev)), ==, "KEEPDATA");
+    g_assert_cmpstr((read = podvm_test_guest_read(f->daemon, "persist", empty_dev)), ==,
+                    "KEEPDATA");
     g_clear_pointer(&read, g_free);
-    g_assert_cmpstr((read = guest_read(f, "persist", eph_dev)), ==, "BASEDATA");
+    g_assert_cmpstr((read = podvm_test_guest_read(f->daemon, "persist", eph_dev)), ==, "BASEDATA");
     g_clear_pointer(&read, g_free);
     /* The base image was never written. */
     {
@@ -595,10 +486,10 @@ test_hotplug(Fixture *f, gconstpointer data)
                                  image);
     attach(f, "hot", attachment, &error);
     g_assert_no_error(error);
-    g_assert_true(wait_guest_disk(f, "hot", 20 * MIB, TRUE));
-    dev = guest_disk_of_size(f, "hot", 20 * MIB, NULL);
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hot", 20 * MIB, TRUE));
+    dev = podvm_test_guest_disk_of_size(f->daemon, "hot", 20 * MIB, NULL);
     {
-        g_autofree char *read = guest_read(f, "hot", dev);
+        g_autofree char *read = podvm_test_guest_read(f->daemon, "hot", dev);
         g_assert_cmpstr(read, ==, "HOTDATA");
     }
 
@@ -608,17 +499,17 @@ test_hotplug(Fixture *f, gconstpointer data)
            " \"volume\": {\"name\": \"scratch\", \"emptyDisk\": {\"capacity\": \"12Mi\"}}}",
            &error);
     g_assert_no_error(error);
-    g_assert_true(wait_guest_disk(f, "hot", 12 * MIB, TRUE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hot", 12 * MIB, TRUE));
     names = spec_disk_names(f, "hot");
     g_assert_cmpstr(names, ==, "hot,scratch");
     g_clear_pointer(&names, g_free);
 
     detach(f, "hot", "hot", &error);
     g_assert_no_error(error);
-    g_assert_true(wait_guest_disk(f, "hot", 20 * MIB, FALSE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hot", 20 * MIB, FALSE));
     detach(f, "hot", "scratch", &error);
     g_assert_no_error(error);
-    g_assert_true(wait_guest_disk(f, "hot", 12 * MIB, FALSE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "hot", 12 * MIB, FALSE));
     names = spec_disk_names(f, "hot");
     g_assert_cmpstr(names, ==, "");
     /* The user's image is untouched. */
@@ -707,10 +598,10 @@ test_hotplug_refused(Fixture *f, gconstpointer data)
                                  commas);
     attach(f, "refuse", attachment, &error);
     g_assert_no_error(error);
-    g_assert_true(wait_guest_disk(f, "refuse", 8 * MIB, TRUE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "refuse", 8 * MIB, TRUE));
     {
-        g_autofree char *dev = guest_disk_of_size(f, "refuse", 8 * MIB, NULL);
-        g_autofree char *read = guest_read(f, "refuse", dev);
+        g_autofree char *dev = podvm_test_guest_disk_of_size(f->daemon, "refuse", 8 * MIB, NULL);
+        g_autofree char *read = podvm_test_guest_read(f->daemon, "refuse", dev);
         g_assert_cmpstr(read, ==, "COMMAS");
     }
     stop_pod(f, "refuse");
@@ -737,7 +628,7 @@ test_hotplug_across_daemon_restart(Fixture *f, gconstpointer data)
                                  image);
     attach(f, "survive", attachment, &error);
     g_assert_no_error(error);
-    g_assert_true(wait_guest_disk(f, "survive", 18 * MIB, TRUE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "survive", 18 * MIB, TRUE));
 
     podvm_test_daemon_kill9(f->daemon);
     podvm_test_daemon_start(f->daemon);
@@ -748,7 +639,7 @@ test_hotplug_across_daemon_restart(Fixture *f, gconstpointer data)
 
     detach(f, "survive", "r", &error);
     g_assert_no_error(error);
-    g_assert_true(wait_guest_disk(f, "survive", 18 * MIB, FALSE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "survive", 18 * MIB, FALSE));
     names = spec_disk_names(f, "survive");
     g_assert_cmpstr(names, ==, "");
     stop_pod(f, "survive");
@@ -933,11 +824,11 @@ test_rest(Fixture *f, gconstpointer data)
                   "{\"claimName\": \"vol\"}}}");
     g_assert_cmpuint(answer->status, ==, 200);
     g_clear_pointer(&answer, answer_free);
-    g_assert_true(wait_guest_disk(f, "viarest", 22 * MIB, TRUE));
-    g_assert_true(wait_guest_disk(f, "viarest", 30 * MIB, TRUE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "viarest", 22 * MIB, TRUE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "viarest", 30 * MIB, TRUE));
     {
-        g_autofree char *dev = guest_disk_of_size(f, "viarest", 22 * MIB, NULL);
-        g_autofree char *read = guest_read(f, "viarest", dev);
+        g_autofree char *dev = podvm_test_guest_disk_of_size(f->daemon, "viarest", 22 * MIB, NULL);
+        g_autofree char *read = podvm_test_guest_read(f->daemon, "viarest", dev);
         g_assert_cmpstr(read, ==, "RESTDATA");
     }
 
@@ -977,8 +868,8 @@ test_rest(Fixture *f, gconstpointer data)
     answer = rest(f, "DELETE", "/v1/pods/viarest/disks/v", NULL);
     g_assert_cmpuint(answer->status, ==, 200);
     g_clear_pointer(&answer, answer_free);
-    g_assert_true(wait_guest_disk(f, "viarest", 22 * MIB, FALSE));
-    g_assert_true(wait_guest_disk(f, "viarest", 30 * MIB, FALSE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "viarest", 22 * MIB, FALSE));
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "viarest", 30 * MIB, FALSE));
     answer = rest(f, "DELETE", "/v1/pods/viarest/disks/v", NULL);
     g_assert_cmpuint(answer->status, ==, 404);
     g_clear_pointer(&answer, answer_free);
