@@ -859,11 +859,12 @@ test_attach_detach(Fixture *f, gconstpointer data)
     g_assert_cmpstr(names, ==, "hot,yml,piped");
     g_clear_pointer(&names, g_free);
 
-    /* A read-only CD-ROM on SCSI with a serial: the flags land in the pod's spec. */
+    /* A read-only CD-ROM (on scsi without --bus: hotpluggable) with a serial: the flags land in the
+     * pod's spec. */
     cd = make_raw_image(f->images, "cd.img", 10 * MIB, "CDDATA");
     g_assert_cmpint(podvm_test_ctl(f->daemon, &out, NULL, "attach-disk", "hp", "--name", "cd",
-                                   "--host-path", cd, "--cdrom", "--bus", "scsi", "--readonly",
-                                   "--serial", "CD0001", NULL),
+                                   "--host-path", cd, "--cdrom", "--readonly", "--serial", "CD0001",
+                                   NULL),
                     ==, 0);
     g_assert_nonnull(strstr(out, "disk cd attached to hp"));
     g_clear_pointer(&out, g_free);

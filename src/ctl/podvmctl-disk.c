@@ -121,10 +121,14 @@ build_attachment(const AttachOptions *options, int *out_status)
     json_builder_add_string_value(builder, options->name);
     json_builder_set_member_name(builder, options->cdrom ? "cdrom" : "disk");
     json_builder_begin_object(builder);
-    /* Without --bus the daemon picks the kind's default (virtio; sata for a cdrom). */
-    if (options->bus != NULL) {
+    /*
+     * Without --bus the daemon picks the kind's default (virtio), except for
+     * a cdrom: the spec's default there is sata, which QEMU cannot hotplug,
+     * so this command, made for hotplug, puts a cdrom on scsi.
+     */
+    if (options->bus != NULL || options->cdrom) {
         json_builder_set_member_name(builder, "bus");
-        json_builder_add_string_value(builder, options->bus);
+        json_builder_add_string_value(builder, options->bus != NULL ? options->bus : "scsi");
     }
     if (options->readonly) {
         json_builder_set_member_name(builder, "readonly");
@@ -200,7 +204,7 @@ podvmctl_cmd_attach_disk(PodvmCtl *ctl, int argc, char **argv)
         { "empty-disk", 0, 0, G_OPTION_ARG_STRING, &options.empty_disk,
           N_("Use a new blank disk of this size, deleted with the pod (emptyDisk)"), N_("SIZE") },
         { "bus", 0, 0, G_OPTION_ARG_STRING, &options.bus,
-          N_("virtio, scsi or sata (default: virtio; sata for --cdrom)"), N_("BUS") },
+          N_("virtio, scsi or sata (default: virtio; scsi for --cdrom)"), N_("BUS") },
         { "cdrom", 0, 0, G_OPTION_ARG_NONE, &options.cdrom, N_("Attach as a CD-ROM"), NULL },
         { "readonly", 0, 0, G_OPTION_ARG_NONE, &options.readonly, N_("The guest cannot write"),
           NULL },
