@@ -62,17 +62,6 @@ static const char *const gzip_layer_types[] = {
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
 };
 
-void
-podvm_container_disk_free(PodvmContainerDisk *disk)
-{
-    if (disk == NULL)
-        return;
-    g_free(disk->path);
-    g_free(disk->format);
-    g_free(disk->digest);
-    g_free(disk);
-}
-
 typedef struct archive Archive;
 static void
 archive_free_read(Archive *a)

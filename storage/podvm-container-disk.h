@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -41,5 +42,24 @@ void podvm_container_disk_unpack_async(const char *image, const char *path_in_im
                                        GCancellable *cancellable, GAsyncReadyCallback callback,
                                        gpointer user_data);
 PodvmContainerDisk *podvm_container_disk_unpack_finish(GAsyncResult *result, GError **error);
+
+/*
+ * The same in a separate process: @helper (podvm-unpack-container-disk,
+ * installed in LIBEXECDIR and built next to podvmd) runs the unpack and
+ * answers in JSON on its stdout. podvmd uses this one, so the daemon
+ * neither parses untrusted archives itself nor carries libarchive (and the
+ * libxml2/ICU/libstdc++ it pulls in, 2.3 MiB of podvmd's RSS). Errors keep
+ * their PODVM_ERROR code; a helper that dies is FAILED with its stderr.
+ */
+void podvm_container_disk_unpack_in_helper_async(const char *helper, const char *image,
+                                                 const char *path_in_image, const char *cache_dir,
+                                                 const char *qemu_img, GCancellable *cancellable,
+                                                 GAsyncReadyCallback callback, gpointer user_data);
+PodvmContainerDisk *podvm_container_disk_unpack_in_helper_finish(GAsyncResult *result,
+                                                                 GError **error);
+
+/* The helper's answer: {"path", "format", "virtualSize", "digest"} or {"error": {"code",
+ * "message"}}. */
+JsonNode *podvm_container_disk_to_json(const PodvmContainerDisk *disk);
 
 G_END_DECLS

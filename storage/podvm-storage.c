@@ -217,6 +217,7 @@ typedef struct {
     char *cache_dir;
     GStrv allowed_host_paths;
     char *qemu_img;
+    char *container_disk_helper;
     PodvmVolumePool *pool;
 
     PodvmSpecVolume *volume; /* copied */
@@ -248,6 +249,7 @@ prepare_new(const PodvmStorageContext *ctx, const PodvmSpecVolume *volume, gbool
     p->cache_dir = g_strdup(ctx->cache_dir);
     p->allowed_host_paths = g_strdupv((char **)ctx->allowed_host_paths);
     p->qemu_img = g_strdup(ctx->qemu_img != NULL ? ctx->qemu_img : "qemu-img");
+    p->container_disk_helper = g_strdup(ctx->container_disk_helper);
     p->pool = ctx->pool != NULL ? g_object_ref(ctx->pool) : NULL;
     p->volume = podvm_spec_volume_copy(volume);
     p->read_only = read_only;
@@ -267,6 +269,7 @@ prepare_free(Prepare *p)
     g_free(p->cache_dir);
     g_strfreev(p->allowed_host_paths);
     g_free(p->qemu_img);
+    g_free(p->container_disk_helper);
     g_clear_object(&p->pool);
     podvm_spec_volume_free(p->volume);
     g_ptr_array_unref(p->made_files);
@@ -701,7 +704,7 @@ container_disk_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(PodvmContainerDisk) disk = NULL;
     GError *error = NULL;
 
-    disk = podvm_container_disk_unpack_finish(result, &error);
+    disk = podvm_container_disk_unpack_in_helper_finish(result, &error);
     if (disk == NULL) {
         prepare_fail(task, error);
         g_object_unref(task);
@@ -788,9 +791,9 @@ podvm_storage_prepare_async(const PodvmStorageContext *ctx, const PodvmSpecVolum
         prepare_ephemeral(g_steal_pointer(&task));
         return;
     case PODVM_VOLUME_CONTAINER_DISK:
-        podvm_container_disk_unpack_async(p->volume->image, p->volume->image_path, p->cache_dir,
-                                          p->qemu_img, cancellable, container_disk_cb,
-                                          g_steal_pointer(&task));
+        podvm_container_disk_unpack_in_helper_async(
+            p->container_disk_helper, p->volume->image, p->volume->image_path, p->cache_dir,
+            p->qemu_img, cancellable, container_disk_cb, g_steal_pointer(&task));
         return;
     case PODVM_VOLUME_CLOUD_INIT_NOCLOUD:
     case PODVM_VOLUME_CLOUD_INIT_CONFIG_DRIVE:

@@ -41,6 +41,7 @@ typedef struct {
     const char *cache_dir;     /* containerDisk cache, shared by pods */
     const char *const *allowed_host_paths; /* NULL-terminated; hostDisk paths must lie under one */
     const char *qemu_img;                  /* "qemu-img" or a path */
+    const char *container_disk_helper; /* podvm-unpack-container-disk; NULL: containerDisk fails */
     PodvmVolumePool *pool; /* claims and dataVolumes; may be NULL (then such volumes fail) */
 } PodvmStorageContext;
 

@@ -74,6 +74,7 @@ fixture_set_up(Fixture *f, gconstpointer data)
         .cache_dir = f->tmp,
         .allowed_host_paths = f->allowed_list,
         .qemu_img = "qemu-img",
+        .container_disk_helper = g_getenv("PODVM_CONTAINER_DISK_HELPER"),
         .pool = f->pool,
     };
 }

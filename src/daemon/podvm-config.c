@@ -8,8 +8,25 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "podvm-build-config.h"
 #include "podvm-config-defaults.h"
 #include "podvm-error.h"
+
+#define CONTAINER_DISK_HELPER "podvm-unpack-container-disk"
+
+/* Next to the running podvmd (a build tree), else where it is installed. */
+static char *
+default_container_disk_helper(void)
+{
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    g_autofree char *dir = self != NULL ? g_path_get_dirname(self) : NULL;
+    g_autofree char *beside =
+        dir != NULL ? g_build_filename(dir, CONTAINER_DISK_HELPER, NULL) : NULL;
+
+    if (beside != NULL && g_file_test(beside, G_FILE_TEST_IS_EXECUTABLE))
+        return g_steal_pointer(&beside);
+    return g_build_filename(PODVM_LIBEXECDIR, CONTAINER_DISK_HELPER, NULL);
+}
 
 PodvmConfig *
 podvm_config_new_defaults(void)
@@ -30,6 +47,7 @@ podvm_config_new_defaults(void)
     config->spare_root_ports = PODVM_QEMU_SPARE_ROOT_PORTS;
     config->detach_timeout_ms = 30000;
     config->qemu_img = g_strdup("qemu-img");
+    config->container_disk_helper = default_container_disk_helper();
     config->allowed_host_paths = g_new0(char *, 1);
     return config;
 }
@@ -49,6 +67,7 @@ podvm_config_free(PodvmConfig *config)
     g_free(config->rest_tls_cert);
     g_free(config->rest_tls_key);
     g_free(config->qemu_img);
+    g_free(config->container_disk_helper);
     g_free(config->pool_dir);
     g_free(config->cache_dir);
     g_strfreev(config->allowed_host_paths);
@@ -118,6 +137,7 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
         return FALSE;
     }
     read_string(kf, "storage", "qemu_img", &config->qemu_img);
+    read_string(kf, "storage", "container_disk_helper", &config->container_disk_helper);
     read_string(kf, "storage", "pool_dir", &config->pool_dir);
     read_string(kf, "storage", "cache_dir", &config->cache_dir);
     if (g_key_file_has_key(kf, "storage", "allowed_host_paths", NULL)) {

@@ -35,7 +35,8 @@ typedef struct {
     guint spare_root_ports;  /* q35 pcie-root-ports kept free for hotplug */
     guint detach_timeout_ms; /* device_del: how long the guest may take to let go */
     /* [storage] */
-    char *qemu_img;  /* qemu-img binary */
+    char *qemu_img;              /* qemu-img binary */
+    char *container_disk_helper; /* podvm-unpack-container-disk: next to podvmd, else LIBEXECDIR */
     char *pool_dir;  /* persistentVolumeClaim/dataVolume images; default STATE_DIR/volumes */
     char *cache_dir; /* containerDisk cache; default STATE_DIR/cache */
     GStrv allowed_host_paths; /* hostDisk paths must lie under one of these; empty: none */

@@ -394,6 +394,7 @@ pod_storage_context(PodvmPod *self, PodvmStorageContext *ctx)
     ctx->cache_dir = self->config->cache_dir;
     ctx->allowed_host_paths = (const char *const *)self->config->allowed_host_paths;
     ctx->qemu_img = self->config->qemu_img;
+    ctx->container_disk_helper = self->config->container_disk_helper;
     ctx->pool = self->pool;
 }
 

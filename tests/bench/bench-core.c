@@ -30,20 +30,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "podvm-qemu-argv.h"
 #include "podvm-qmp-client.h"
-#include "podvm-spec.h"
 #include "podvm-test-daemon.h"
 #include "podvm-test-util.h"
 
@@ -60,7 +58,6 @@
 #define BOOT_TIMEOUT_MS (180 * 1000)
 #define MANY_TIMEOUT_MS (600 * 1000)
 #define CALL_TIMEOUT_MS (120 * 1000)
-#define MAX_TRACKED 64
 
 /* ---- figures and targets ------------------------------------------------ */
 
@@ -142,6 +139,7 @@ typedef struct {
     guint many_runs;
     guint pause_iterations;
     gboolean verbose;
+    pid_t podvmd_pid;
     guint serial; /* for unique names */
     GArray *samples[N_FIGURES];
 } Bench;
@@ -149,43 +147,14 @@ typedef struct {
 static void
 record(Bench *b, Figure figure, double value)
 {
-    g_array_append_val(b->samples[figure], value);
-}
-
-static double
-us_to_ms(gint64 us)
-{
-    return (double)us / 1000.0;
-}
-
-static int
-compare_doubles(gconstpointer a, gconstpointer b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y ? 1 : 0;
+    bench_record(b->samples[figure], value);
 }
 
 /* FALSE when there is no sample. */
 static gboolean
 figure_stats(Bench *b, Figure figure, double *out_median, double *out_min, double *out_max)
 {
-    GArray *samples = b->samples[figure];
-    g_autoptr(GArray) sorted = NULL;
-    guint n = samples->len;
-
-    if (n == 0)
-        return FALSE;
-    sorted = g_array_copy(samples);
-    g_array_sort(sorted, compare_doubles);
-    *out_median =
-        n % 2 == 1
-            ? g_array_index(sorted, double, n / 2)
-            : (g_array_index(sorted, double, n / 2 - 1) + g_array_index(sorted, double, n / 2)) /
-                  2.0;
-    *out_min = g_array_index(sorted, double, 0);
-    *out_max = g_array_index(sorted, double, n - 1);
-    return TRUE;
+    return bench_samples_stats(b->samples[figure], out_median, out_min, out_max);
 }
 
 static char *
@@ -198,111 +167,7 @@ format_value(double value, const char *unit)
     return g_strdup_printf("%.1f %s", value, unit);
 }
 
-/* ---- cleanup on every way out ------------------------------------------- */
-
-/* Bare QEMUs alive now; read by the crash handler, so plain values only. */
-static volatile pid_t tracked_pids[MAX_TRACKED];
-static volatile pid_t podvmd_pid;
-static struct sigaction previous_abort_action;
-static struct sigaction previous_trap_action;
-static volatile gboolean interrupted;
-
-static gboolean
-track_pid(pid_t pid)
-{
-    for (guint i = 0; i < MAX_TRACKED; i++) {
-        if (tracked_pids[i] == 0) {
-            tracked_pids[i] = pid;
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
-static void
-untrack_pid(pid_t pid)
-{
-    for (guint i = 0; i < MAX_TRACKED; i++) {
-        if (tracked_pids[i] == pid)
-            tracked_pids[i] = 0;
-    }
-}
-
-/* Async-signal-safe. */
-static void
-kill_tracked(void)
-{
-    for (guint i = 0; i < MAX_TRACKED; i++) {
-        if (tracked_pids[i] > 0)
-            kill(tracked_pids[i], SIGKILL);
-    }
-    if (podvmd_pid > 0)
-        kill(podvmd_pid, SIGKILL);
-}
-
-static void
-crash_handler(int sig)
-{
-    kill_tracked();
-    if (sig == SIGABRT || sig == SIGTRAP) {
-        /* podvm-test-daemon's handler then ends podvmd's QEMUs, and we die. */
-        sigaction(sig, sig == SIGABRT ? &previous_abort_action : &previous_trap_action, NULL);
-        raise(sig);
-        return;
-    }
-    abort();
-}
-
-static void
-install_crash_handlers(void)
-{
-    struct sigaction action = { 0 };
-    const int fatal[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL };
-
-    action.sa_handler = crash_handler;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGABRT, &action, &previous_abort_action);
-    sigaction(SIGTRAP, &action, &previous_trap_action);
-    for (guint i = 0; i < G_N_ELEMENTS(fatal); i++)
-        sigaction(fatal[i], &action, NULL);
-}
-
-static gboolean
-interrupt_cb(gpointer user_data)
-{
-    if (!interrupted)
-        g_printerr("bench-core: interrupted; cleaning up\n");
-    interrupted = TRUE;
-    return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-check_interrupted(GError **error)
-{
-    if (!interrupted)
-        return TRUE;
-    g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "interrupted");
-    return FALSE;
-}
-
 /* ---- waiting ------------------------------------------------------------ */
-
-static gboolean
-tick_cb(gpointer user_data)
-{
-    return G_SOURCE_CONTINUE;
-}
-
-/* Runs the main loop, checking @condition at least every POLL_MS. */
-static gboolean
-wait_until(gboolean (*condition)(gpointer user_data), gpointer user_data, guint timeout_ms)
-{
-    guint tick = g_timeout_add(POLL_MS, tick_cb, NULL);
-    gboolean done = podvm_test_wait_until(condition, user_data, timeout_ms);
-
-    g_source_remove(tick);
-    return done;
-}
 
 /* Watches a console log for the guest's ready marker, reading only what is new. */
 typedef struct {
@@ -367,27 +232,10 @@ log_watch_poll(LogWatch *watch)
     }
 }
 
-static char *
-file_tail(const char *path, gsize max)
-{
-    g_autofree char *contents = NULL;
-    gsize length = 0;
-
-    if (!g_file_get_contents(path, &contents, &length, NULL))
-        return g_strdup("");
-    return g_strstrip(g_strdup(length > max ? contents + length - max : contents));
-}
-
 /* ---- bare QEMU ---------------------------------------------------------- */
 
 typedef struct {
-    char *dir;
-    char *qmp_path;
-    char *console_path;
-    char *console_log;
-    char *qemu_log;
-    GStrv argv;
-    GPid pid;          /* 0 once reaped */
+    BenchQemu qemu;
     gint64 spawned_at; /* just before the spawn */
     gint64 greeting_at;
     gint64 negotiated_at;
@@ -417,13 +265,7 @@ bare_vm_shutdown(BareVm *vm)
     }
     if (vm->qmp != NULL)
         podvm_qmp_client_close(vm->qmp);
-    if (vm->pid > 0) {
-        kill(vm->pid, SIGKILL);
-        while (waitpid(vm->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        untrack_pid(vm->pid);
-        vm->pid = 0;
-    }
+    bench_qemu_kill(&vm->qemu);
 }
 
 static void
@@ -437,12 +279,7 @@ bare_vm_clear(gpointer data)
     g_clear_object(&vm->cancellable);
     g_clear_pointer(&vm->log, log_watch_free);
     g_clear_error(&vm->error);
-    g_strfreev(vm->argv);
-    g_free(vm->dir);
-    g_free(vm->qmp_path);
-    g_free(vm->console_path);
-    g_free(vm->console_log);
-    g_free(vm->qemu_log);
+    bench_qemu_clear(&vm->qemu);
 }
 
 static BareVm *
@@ -544,7 +381,7 @@ bare_connect_cb(gpointer user_data)
     g_autoptr(GError) error = NULL;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
-    g_strlcpy(addr.sun_path, vm->qmp_path, sizeof addr.sun_path);
+    g_strlcpy(addr.sun_path, vm->qemu.qmp_path, sizeof addr.sun_path);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
         int saved = errno;
 
@@ -557,9 +394,9 @@ bare_connect_cb(gpointer user_data)
     vm->connect_timer = 0;
     if (fd < 0) {
         int saved = errno;
-        bare_vm_fail(vm,
-                     g_error_new(G_IO_ERROR, g_io_error_from_errno(saved),
-                                 "cannot connect to '%s': %s", vm->qmp_path, g_strerror(saved)));
+        bare_vm_fail(vm, g_error_new(G_IO_ERROR, g_io_error_from_errno(saved),
+                                     "cannot connect to '%s': %s", vm->qemu.qmp_path,
+                                     g_strerror(saved)));
         return G_SOURCE_REMOVE;
     }
     vm->socket = g_socket_new_from_fd(fd, &error);
@@ -574,89 +411,20 @@ bare_connect_cb(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
-static void
-bare_child_setup(gpointer user_data)
-{
-    /*
-     * Its own session, as podvmd does (with autogroup scheduling, a session
-     * is also a CPU share); and it dies with the benchmark, however that ends.
-     */
-    setsid();
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* The argv podvmd would build for this spec, with QEMU binding the sockets by path. */
-static GStrv
-bare_argv(BareVm *vm, const char *name, GError **error)
-{
-    g_autofree char *json = podvm_test_guest_spec(name, NULL, NULL, GRACE_SECONDS);
-    g_autoptr(PodvmSpec) spec = podvm_spec_parse_data(json, -1, NULL, error);
-    PodvmQemuArgvContext ctx = { 0 };
-
-    if (spec == NULL)
-        return NULL;
-    spec->uid = g_uuid_string_random();
-    ctx.qemu_binary = podvm_test_qemu_binary();
-    ctx.accel = PODVM_ACCEL_TCG;
-    ctx.uid = spec->uid;
-    ctx.qmp_socket = vm->qmp_path;
-    ctx.console_socket = vm->console_path;
-    ctx.console_log = vm->console_log;
-    ctx.pidfile = NULL;
-    ctx.qmp_listen_fd = -1;
-    ctx.console_listen_fd = -1;
-    ctx.host_cpus = g_get_num_processors();
-    ctx.debug = FALSE;
-    return podvm_qemu_argv_build(spec, &ctx, error);
-}
-
 static BareVm *
 bare_vm_spawn(Bench *b, GError **error)
 {
     g_autoptr(BareVm) vm = g_rc_box_new0(BareVm);
     g_autofree char *name = g_strdup_printf("bare-%u", ++b->serial);
-    /* Like podvmd: a fixed environment, stdout and stderr to a log file. */
-    const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
-    int log_fd;
-    gboolean spawned;
+    g_autofree char *dir = g_build_filename(b->bare_dir, name, NULL);
+    g_autofree char *spec = podvm_test_guest_spec(name, NULL, NULL, GRACE_SECONDS);
 
     vm->bench = b;
     vm->cancellable = g_cancellable_new();
-    vm->dir = g_build_filename(b->bare_dir, name, NULL);
-    vm->qmp_path = g_build_filename(vm->dir, "qmp.sock", NULL);
-    vm->console_path = g_build_filename(vm->dir, "console.sock", NULL);
-    vm->console_log = g_build_filename(vm->dir, "console.log", NULL);
-    vm->qemu_log = g_build_filename(vm->dir, "qemu.log", NULL);
-    vm->log = log_watch_new(vm->console_log);
-    if (g_mkdir_with_parents(vm->dir, 0700) != 0) {
-        int saved = errno;
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "cannot create '%s': %s",
-                    vm->dir, g_strerror(saved));
-        return NULL;
-    }
-    vm->argv = bare_argv(vm, name, error);
-    if (vm->argv == NULL)
-        return NULL;
-    log_fd = open(vm->qemu_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (log_fd < 0) {
-        int saved = errno;
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "cannot create '%s': %s",
-                    vm->qemu_log, g_strerror(saved));
-        return NULL;
-    }
-    vm->spawned_at = g_get_monotonic_time();
-    spawned = g_spawn_async_with_fds(NULL, vm->argv, (char **)env,
-                                     G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH_FROM_ENVP,
-                                     bare_child_setup, NULL, &vm->pid, -1, log_fd, log_fd, error);
-    close(log_fd);
-    if (!spawned) {
-        g_prefix_error(error, "cannot run QEMU '%s': ", vm->argv[0]);
-        return NULL;
-    }
-    if (!track_pid(vm->pid)) {
-        g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_FAILED, "too many QEMUs to track");
-        return NULL; /* bare_vm_clear kills it */
-    }
+    if (!bench_qemu_spawn(&vm->qemu, dir, spec, PODVM_QEMU_SPARE_ROOT_PORTS, &vm->spawned_at,
+                          error))
+        return NULL; /* bare_vm_clear kills it, if it runs */
+    vm->log = log_watch_new(vm->qemu.console_log);
     vm->connect_timer = g_timeout_add(CONNECT_RETRY_MS, bare_connect_cb, vm);
     return g_steal_pointer(&vm);
 }
@@ -668,11 +436,11 @@ bare_vm_check_alive(BareVm *vm)
     int status = 0;
     g_autofree char *tail = NULL;
 
-    if (vm->pid <= 0 || waitpid(vm->pid, &status, WNOHANG) != vm->pid)
+    if (vm->qemu.pid <= 0 || waitpid(vm->qemu.pid, &status, WNOHANG) != vm->qemu.pid)
         return;
-    untrack_pid(vm->pid);
-    vm->pid = 0;
-    tail = file_tail(vm->qemu_log, 1024);
+    bench_untrack_pid(vm->qemu.pid);
+    vm->qemu.pid = 0;
+    tail = bench_file_tail(vm->qemu.qemu_log, 1024);
     bare_vm_fail(vm, g_error_new(G_IO_ERROR, G_IO_ERROR_FAILED,
                                  "bare QEMU exited early (status 0x%x): %s", status, tail));
 }
@@ -682,7 +450,7 @@ static double
 bare_vm_terminate(BareVm *vm)
 {
     gint64 start = g_get_monotonic_time();
-    pid_t pid = vm->pid;
+    pid_t pid = vm->qemu.pid;
     pid_t reaped;
 
     if (pid <= 0 || kill(pid, SIGTERM) != 0)
@@ -691,9 +459,9 @@ bare_vm_terminate(BareVm *vm)
         ;
     if (reaped != pid)
         return -1.0;
-    untrack_pid(pid);
-    vm->pid = 0;
-    return us_to_ms(g_get_monotonic_time() - start);
+    bench_untrack_pid(pid);
+    vm->qemu.pid = 0;
+    return bench_us_to_ms(g_get_monotonic_time() - start);
 }
 
 static gboolean
@@ -702,7 +470,7 @@ bares_ready(gpointer user_data)
     GPtrArray *vms = user_data;
     gboolean all = TRUE;
 
-    if (interrupted)
+    if (bench_interrupted())
         return TRUE;
     for (guint i = 0; i < vms->len; i++) {
         BareVm *vm = g_ptr_array_index(vms, i);
@@ -720,8 +488,8 @@ bares_ready(gpointer user_data)
 static gboolean
 wait_bares(GPtrArray *vms, guint timeout_ms, GError **error)
 {
-    wait_until(bares_ready, vms, timeout_ms);
-    if (!check_interrupted(error))
+    bench_wait_until(bares_ready, vms, POLL_MS, timeout_ms);
+    if (!bench_check_interrupted(error))
         return FALSE;
     for (guint i = 0; i < vms->len; i++) {
         BareVm *vm = g_ptr_array_index(vms, i);
@@ -733,8 +501,8 @@ wait_bares(GPtrArray *vms, guint timeout_ms, GError **error)
         if (vm->cont_at == 0 || vm->log->found_at == 0) {
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                         "bare QEMU: no %s within %u s (see '%s' and '%s')",
-                        vm->cont_at == 0 ? "QMP cont" : MARKER, timeout_ms / 1000, vm->console_log,
-                        vm->qemu_log);
+                        vm->cont_at == 0 ? "QMP cont" : MARKER, timeout_ms / 1000,
+                        vm->qemu.console_log, vm->qemu.qemu_log);
             return FALSE;
         }
     }
@@ -855,7 +623,7 @@ pods_ready(gpointer user_data)
     GPtrArray *runs = user_data;
     gboolean all = TRUE;
 
-    if (interrupted)
+    if (bench_interrupted())
         return TRUE;
     for (guint i = 0; i < runs->len; i++) {
         PodRun *run = g_ptr_array_index(runs, i);
@@ -872,8 +640,8 @@ pods_ready(gpointer user_data)
 static gboolean
 wait_pods(GPtrArray *runs, guint timeout_ms, GError **error)
 {
-    wait_until(pods_ready, runs, timeout_ms);
-    if (!check_interrupted(error))
+    bench_wait_until(pods_ready, runs, POLL_MS, timeout_ms);
+    if (!bench_check_interrupted(error))
         return FALSE;
     for (guint i = 0; i < runs->len; i++) {
         PodRun *run = g_ptr_array_index(runs, i);
@@ -902,7 +670,7 @@ pod_kill_delete(Bench *b, PodRun *run, double *out_kill_ms, GError **error)
     if (!pod_call(b, run, "Kill", NULL, error))
         return FALSE;
     if (out_kill_ms != NULL)
-        *out_kill_ms = us_to_ms(g_get_monotonic_time() - start);
+        *out_kill_ms = bench_us_to_ms(g_get_monotonic_time() - start);
     return pod_call(b, run, "Delete", g_variant_new("(b)", FALSE), error);
 }
 
@@ -955,34 +723,8 @@ process_cpu_ms(pid_t pid)
 static void
 compare_argv(Bench *b, PodRun *run, BareVm *vm)
 {
-    g_autoptr(JsonObject) status = podvm_test_daemon_status(b->daemon, run->name);
-    int pid = (int)json_object_get_int_member_with_default(status, "qemuPid", 0);
-    g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", pid);
-    g_autofree char *cmdline = NULL;
-    g_autoptr(GPtrArray) args = g_ptr_array_new();
-    gsize length = 0;
-    guint n_bare = g_strv_length(vm->argv);
-    guint differ = 0;
-
-    if (pid <= 0 || !g_file_get_contents(path, &cmdline, &length, NULL)) {
-        g_printerr("argv check: cannot read podvmd's QEMU command line\n");
-        return;
-    }
-    for (gsize i = 0; i < length; i += strlen(cmdline + i) + 1)
-        g_ptr_array_add(args, cmdline + i);
-    for (guint i = 0; i < MAX(args->len, n_bare); i++) {
-        const char *ours = i < args->len ? g_ptr_array_index(args, i) : "(none)";
-        const char *bare = i < n_bare ? vm->argv[i] : "(none)";
-
-        if (g_strcmp0(ours, bare) == 0)
-            continue;
-        differ++;
-        if (b->verbose)
-            g_printerr("argv[%u]:\n  podvmd %s\n  bare   %s\n", i, ours, bare);
-    }
-    g_printerr("argv check: %u arguments (podvmd) and %u (bare); %u differ "
-               "(expected 4: -name, -uuid and the two socket chardevs)\n",
-               args->len, n_bare, differ);
+    bench_compare_argv(b->daemon, run->name, vm->qemu.argv, b->verbose,
+                       "4: -name, -uuid and the two socket chardevs");
 }
 
 /* ---- the scenarios ---------------------------------------------------- */
@@ -1007,15 +749,15 @@ run_podvmd_single(Bench *b, guint index, BareVm *compare_with, GError **error)
         compare_argv(b, run, compare_with);
     if (!pod_kill_delete(b, run, &kill_ms, error))
         return FALSE;
-    record(b, FIG_POD_CREATE_START, us_to_ms(run->started_at - created_from));
-    record(b, FIG_POD_START, us_to_ms(run->started_at - run->start_called_at));
-    record(b, FIG_POD_MARKER, us_to_ms(run->log->found_at - run->start_called_at));
+    record(b, FIG_POD_CREATE_START, bench_us_to_ms(run->started_at - created_from));
+    record(b, FIG_POD_START, bench_us_to_ms(run->started_at - run->start_called_at));
+    record(b, FIG_POD_MARKER, bench_us_to_ms(run->log->found_at - run->start_called_at));
     record(b, FIG_POD_KILL, kill_ms);
     g_printerr("  run %u podvmd: create+start %.1f ms, start %.1f ms, marker %.0f ms, "
                "kill %.1f ms\n",
-               index, us_to_ms(run->started_at - created_from),
-               us_to_ms(run->started_at - run->start_called_at),
-               us_to_ms(run->log->found_at - run->start_called_at), kill_ms);
+               index, bench_us_to_ms(run->started_at - created_from),
+               bench_us_to_ms(run->started_at - run->start_called_at),
+               bench_us_to_ms(run->log->found_at - run->start_called_at), kill_ms);
     return TRUE;
 }
 
@@ -1037,15 +779,16 @@ run_bare_single(Bench *b, guint index, GError **error)
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "bare QEMU: cannot SIGTERM and reap it");
         return NULL;
     }
-    record(b, FIG_BARE_GREETING, us_to_ms(vm->greeting_at - vm->spawned_at));
-    record(b, FIG_BARE_CONT, us_to_ms(vm->cont_at - vm->spawned_at));
-    record(b, FIG_BARE_MARKER, us_to_ms(vm->log->found_at - vm->spawned_at));
+    record(b, FIG_BARE_GREETING, bench_us_to_ms(vm->greeting_at - vm->spawned_at));
+    record(b, FIG_BARE_CONT, bench_us_to_ms(vm->cont_at - vm->spawned_at));
+    record(b, FIG_BARE_MARKER, bench_us_to_ms(vm->log->found_at - vm->spawned_at));
     record(b, FIG_BARE_KILL, kill_ms);
     g_printerr("  run %u bare:   greeting %.1f ms, negotiated %.1f ms, cont %.1f ms, "
                "marker %.0f ms, SIGTERM->reaped %.1f ms\n",
-               index, us_to_ms(vm->greeting_at - vm->spawned_at),
-               us_to_ms(vm->negotiated_at - vm->spawned_at), us_to_ms(vm->cont_at - vm->spawned_at),
-               us_to_ms(vm->log->found_at - vm->spawned_at), kill_ms);
+               index, bench_us_to_ms(vm->greeting_at - vm->spawned_at),
+               bench_us_to_ms(vm->negotiated_at - vm->spawned_at),
+               bench_us_to_ms(vm->cont_at - vm->spawned_at),
+               bench_us_to_ms(vm->log->found_at - vm->spawned_at), kill_ms);
     bare_vm_shutdown(vm);
     return g_steal_pointer(&vm);
 }
@@ -1068,42 +811,9 @@ run_singles(Bench *b, GError **error)
         /* On the first run, podvmd's QEMU command line is checked against the bare one. */
         if (i % 2 == 1 && !run_podvmd_single(b, i, i == 1 ? bare : NULL, error))
             return FALSE;
-        if (!check_interrupted(error))
+        if (!bench_check_interrupted(error))
             return FALSE;
     }
-    return TRUE;
-}
-
-typedef struct {
-    gboolean done;
-    JsonNode *reply;
-    GError *error;
-} QmpCall;
-
-static void
-qmp_call_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    QmpCall *call = user_data;
-
-    call->reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &call->error);
-    call->done = TRUE;
-}
-
-static gboolean
-qmp_run(PodvmQmpClient *qmp, const char *command, GError **error)
-{
-    QmpCall call = { 0 };
-
-    /* The client's own timeout ends the wait. */
-    podvm_qmp_client_execute_async(qmp, command, NULL, NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL,
-                                   qmp_call_cb, &call);
-    while (!call.done)
-        g_main_context_iteration(NULL, TRUE);
-    if (call.reply == NULL) {
-        g_propagate_prefixed_error(error, call.error, "bare QEMU: %s: ", command);
-        return FALSE;
-    }
-    json_node_unref(call.reply);
     return TRUE;
 }
 
@@ -1140,19 +850,20 @@ run_pause_resume(Bench *b, GError **error)
 
         if (!pod_call(b, run, "Pause", NULL, error) || !pod_call(b, run, "Resume", NULL, error))
             return FALSE;
-        record(b, FIG_POD_PAUSE, us_to_ms(g_get_monotonic_time() - start));
+        record(b, FIG_POD_PAUSE, bench_us_to_ms(g_get_monotonic_time() - start));
         start = g_get_monotonic_time();
-        if (!qmp_run(vm->qmp, "stop", error) || !qmp_run(vm->qmp, "cont", error))
+        if (!bench_qmp_run(vm->qmp, "stop", NULL, PODVM_QMP_TIMEOUT_DEFAULT, error) ||
+            !bench_qmp_run(vm->qmp, "cont", NULL, PODVM_QMP_TIMEOUT_DEFAULT, error))
             return FALSE;
-        record(b, FIG_BARE_PAUSE, us_to_ms(g_get_monotonic_time() - start));
+        record(b, FIG_BARE_PAUSE, bench_us_to_ms(g_get_monotonic_time() - start));
         /* What the bus alone costs: a call that does no work in podvmd. */
         start = g_get_monotonic_time();
         reply = call_sync(b, MANAGER_PATH, MANAGER_IFACE, "GetPod", g_variant_new("(s)", run->name),
                           G_VARIANT_TYPE("(o)"), error);
         if (reply == NULL)
             return FALSE;
-        record(b, FIG_POD_DBUS, us_to_ms(g_get_monotonic_time() - start));
-        if (!check_interrupted(error))
+        record(b, FIG_POD_DBUS, bench_us_to_ms(g_get_monotonic_time() - start));
+        if (!bench_check_interrupted(error))
             return FALSE;
     }
     kill_ms = bare_vm_terminate(vm);
@@ -1169,7 +880,7 @@ run_podvmd_many(Bench *b, guint index, GError **error)
 {
     g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func((GDestroyNotify)pod_run_unref);
     gint64 start, last = 0;
-    double rss = 0, own_cpu = process_cpu_ms(podvmd_pid), qemu_cpu = 0;
+    double rss = 0, own_cpu = process_cpu_ms(b->podvmd_pid), qemu_cpu = 0;
 
     for (guint i = 0; i < MANY; i++) {
         PodRun *run = pod_run_create(b, error);
@@ -1185,9 +896,9 @@ run_podvmd_many(Bench *b, guint index, GError **error)
         return FALSE;
     for (guint i = 0; i < runs->len; i++)
         last = MAX(last, ((PodRun *)g_ptr_array_index(runs, i))->log->found_at);
-    if (!read_rss_mib(podvmd_pid, &rss, error))
+    if (!read_rss_mib(b->podvmd_pid, &rss, error))
         return FALSE;
-    own_cpu = process_cpu_ms(podvmd_pid) - own_cpu;
+    own_cpu = process_cpu_ms(b->podvmd_pid) - own_cpu;
     for (guint i = 0; i < runs->len; i++) {
         PodRun *run = g_ptr_array_index(runs, i);
         g_autoptr(JsonObject) status = podvm_test_daemon_status(b->daemon, run->name);
@@ -1195,13 +906,13 @@ run_podvmd_many(Bench *b, guint index, GError **error)
         qemu_cpu +=
             process_cpu_ms((pid_t)json_object_get_int_member_with_default(status, "qemuPid", 0));
     }
-    record(b, FIG_POD_MANY, us_to_ms(last - start));
+    record(b, FIG_POD_MANY, bench_us_to_ms(last - start));
     record(b, FIG_POD_MANY_CPU, qemu_cpu);
     record(b, FIG_POD_MANY_SELF, own_cpu);
     record(b, FIG_RSS_MANY, rss);
     g_printerr("  run %u podvmd: %d pods, all markers after %.0f ms; CPU: QEMUs %.0f ms, "
                "podvmd %.0f ms; podvmd VmRSS %.1f MiB\n",
-               index, MANY, us_to_ms(last - start), qemu_cpu, own_cpu, rss);
+               index, MANY, bench_us_to_ms(last - start), qemu_cpu, own_cpu, rss);
     for (guint i = 0; i < runs->len; i++) {
         if (!pod_kill_delete(b, g_ptr_array_index(runs, i), NULL, error))
             return FALSE;
@@ -1229,12 +940,12 @@ run_bare_many(Bench *b, guint index, GError **error)
         BareVm *vm = g_ptr_array_index(vms, i);
 
         last = MAX(last, vm->log->found_at);
-        qemu_cpu += process_cpu_ms(vm->pid);
+        qemu_cpu += process_cpu_ms(vm->qemu.pid);
     }
-    record(b, FIG_BARE_MANY, us_to_ms(last - start));
+    record(b, FIG_BARE_MANY, bench_us_to_ms(last - start));
     record(b, FIG_BARE_MANY_CPU, qemu_cpu);
     g_printerr("  run %u bare:   %d QEMUs, all markers after %.0f ms; CPU: QEMUs %.0f ms\n", index,
-               MANY, us_to_ms(last - start), qemu_cpu);
+               MANY, bench_us_to_ms(last - start), qemu_cpu);
     for (guint i = 0; i < vms->len; i++) {
         BareVm *vm = g_ptr_array_index(vms, i);
 
@@ -1263,7 +974,7 @@ run_many(Bench *b, GError **error)
             return FALSE;
         if (!podvmd_first && !run_podvmd_many(b, i, error))
             return FALSE;
-        if (!check_interrupted(error))
+        if (!bench_check_interrupted(error))
             return FALSE;
     }
     return TRUE;
@@ -1314,12 +1025,7 @@ print_context(Bench *b)
 static void
 print_results(Bench *b)
 {
-    g_autofree char *load = NULL;
-
-    g_file_get_contents("/proc/loadavg", &load, NULL, NULL);
-    g_print("\npodvm core benchmark: QEMU %s, accel=tcg, %u CPUs, load %s\n",
-            b->qemu_version != NULL ? b->qemu_version : "?", g_get_num_processors(),
-            load != NULL ? g_strstrip(load) : "?");
+    bench_print_header("podvm core benchmark", b->qemu_version);
     g_print("%u single-VM runs, %u run(s) of %d at once, %u pause/resume round trips\n\n", b->runs,
             b->many_runs, MANY, b->pause_iterations);
 
@@ -1372,7 +1078,7 @@ print_results(Bench *b)
             continue;
         }
         g_print("%-36s %11s %11s %10s %12s  %s\n", targets[t].label, pod_text, bare_text,
-                value_text, limit_text, pass ? "PASS" : "MISS");
+                value_text, limit_text, bench_verdict(pass));
     }
 
     print_context(b);
@@ -1386,37 +1092,13 @@ static void
 write_json(Bench *b, const char *path)
 {
     g_autoptr(JsonBuilder) builder = json_builder_new();
-    g_autoptr(JsonGenerator) generator = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
-    g_autoptr(GError) error = NULL;
 
-    json_builder_begin_object(builder);
-    json_builder_set_member_name(builder, "qemu");
-    json_builder_add_string_value(builder, b->qemu_version != NULL ? b->qemu_version : "");
-    json_builder_set_member_name(builder, "accel");
-    json_builder_add_string_value(builder, "tcg");
-    json_builder_set_member_name(builder, "cpus");
-    json_builder_add_int_value(builder, g_get_num_processors());
+    bench_json_begin(builder, b->qemu_version);
     json_builder_set_member_name(builder, "figures");
     json_builder_begin_object(builder);
-    for (guint f = 0; f < N_FIGURES; f++) {
-        double median, lo, hi;
-
-        json_builder_set_member_name(builder, figure_info[f].key);
-        json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, "unit");
-        json_builder_add_string_value(builder, figure_info[f].unit);
-        if (figure_stats(b, f, &median, &lo, &hi)) {
-            json_builder_set_member_name(builder, "median");
-            json_builder_add_double_value(builder, median);
-        }
-        json_builder_set_member_name(builder, "samples");
-        json_builder_begin_array(builder);
-        for (guint i = 0; i < b->samples[f]->len; i++)
-            json_builder_add_double_value(builder, g_array_index(b->samples[f], double, i));
-        json_builder_end_array(builder);
-        json_builder_end_object(builder);
-    }
+    for (guint f = 0; f < N_FIGURES; f++)
+        bench_json_add_samples(builder, figure_info[f].key, figure_info[f].unit, b->samples[f],
+                               FALSE);
     json_builder_end_object(builder);
     json_builder_set_member_name(builder, "targets");
     json_builder_begin_array(builder);
@@ -1445,81 +1127,24 @@ write_json(Bench *b, const char *path)
             json_builder_add_double_value(builder, value);
         }
         json_builder_set_member_name(builder, "result");
-        json_builder_add_string_value(builder, !measured ? "not measured" : pass ? "PASS" : "MISS");
+        json_builder_add_string_value(builder, measured ? bench_verdict(pass) : "not measured");
         json_builder_end_object(builder);
     }
     json_builder_end_array(builder);
     json_builder_set_member_name(builder, "libvirt_reference");
     json_builder_add_string_value(builder, "libvirtd 32 MiB + virtlogd 8 MiB; virsh create "
                                            "390 ms, destroy 226 ms, suspend 2.6 ms");
-    json_builder_end_object(builder);
-
-    root = json_builder_get_root(builder);
-    json_generator_set_root(generator, root);
-    json_generator_set_pretty(generator, TRUE);
-    if (!json_generator_to_file(generator, path, &error))
-        g_printerr("bench-core: cannot write '%s': %s\n", path, error->message);
-    else
-        g_print("\nresults: %s\n", path);
+    bench_json_write(builder, path);
 }
 
 /* ---- main ----------------------------------------------------------------- */
-
-static guint
-env_uint(const char *name, guint fallback)
-{
-    const char *value = g_getenv(name);
-    guint64 parsed = 0;
-
-    if (value == NULL || *value == '\0')
-        return fallback;
-    if (!g_ascii_string_to_unsigned(value, 10, 0, 100000, &parsed, NULL)) {
-        g_printerr("bench-core: ignoring %s='%s' (expected a number)\n", name, value);
-        return fallback;
-    }
-    return (guint)parsed;
-}
-
-static gboolean
-bench_verbose(void)
-{
-    return g_strcmp0(g_getenv("PODVM_BENCH_VERBOSE"), "1") == 0;
-}
-
-static GLogWriterOutput
-log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
-{
-    /* The QMP client reports closed connections at message level: noise here. */
-    if ((level & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG)) != 0 &&
-        !bench_verbose())
-        return G_LOG_WRITER_HANDLED;
-    return g_log_writer_default(level, fields, n_fields, user_data);
-}
-
-/* The reason the benchmark cannot run here, or NULL. */
-static char *
-missing_requirement(void)
-{
-    g_autofree char *qemu = g_find_program_in_path(podvm_test_qemu_binary());
-    g_autofree char *kernel = podvm_test_guest_kernel();
-    g_autofree char *initrd = podvm_test_guest_initrd();
-    GStatBuf st;
-
-    if (g_getenv("PODVMD") == NULL)
-        return g_strdup("PODVMD is not set: run it with `meson test --benchmark --suite bench`");
-    if (qemu == NULL)
-        return g_strdup_printf("QEMU (%s) is not installed", podvm_test_qemu_binary());
-    if (g_stat(kernel, &st) != 0 || st.st_size == 0 || g_stat(initrd, &st) != 0 || st.st_size == 0)
-        return g_strdup_printf("the test guest was not built (%s)", kernel);
-    return NULL;
-}
 
 static gboolean
 bench_run(Bench *b, GError **error)
 {
     double rss = 0;
 
-    if (!read_rss_mib(podvmd_pid, &rss, error))
+    if (!read_rss_mib(b->podvmd_pid, &rss, error))
         return FALSE;
     record(b, FIG_RSS_IDLE, rss);
     return run_singles(b, error) && run_pause_resume(b, error) && run_many(b, error);
@@ -1530,22 +1155,17 @@ main(int argc, char **argv)
 {
     Bench bench = { 0 };
     g_autoptr(GError) error = NULL;
-    g_autofree char *missing = NULL;
     g_autofree char *json_path = NULL;
     g_autofree char *cwd = g_get_current_dir();
-    gboolean quick = g_strcmp0(g_getenv("PODVM_BENCH_QUICK"), "1") == 0;
+    gboolean quick = bench_quick();
     int status = 0;
 
-    g_log_set_writer_func(log_writer, NULL, NULL);
-    missing = missing_requirement();
-    if (missing != NULL) {
-        g_print("SKIP: %s\n", missing);
+    if (!bench_init("bench-core"))
         return 77;
-    }
     bench.verbose = bench_verbose();
-    bench.runs = env_uint("PODVM_BENCH_RUNS", quick ? 2 : 5);
-    bench.many_runs = env_uint("PODVM_BENCH_CONCURRENT_RUNS", quick ? 1 : 2);
-    bench.pause_iterations = env_uint("PODVM_BENCH_PAUSE_ITERATIONS", quick ? 50 : 200);
+    bench.runs = bench_env_uint("PODVM_BENCH_RUNS", quick ? 2 : 5);
+    bench.many_runs = bench_env_uint("PODVM_BENCH_CONCURRENT_RUNS", quick ? 1 : 2);
+    bench.pause_iterations = bench_env_uint("PODVM_BENCH_PAUSE_ITERATIONS", quick ? 50 : 200);
     for (guint f = 0; f < N_FIGURES; f++)
         bench.samples[f] = g_array_new(FALSE, FALSE, sizeof(double));
     if (g_getenv("PODVM_BENCH_JSON") != NULL)
@@ -1553,9 +1173,7 @@ main(int argc, char **argv)
     else
         json_path = g_build_filename(cwd, "bench-core.json", NULL);
 
-    g_unix_signal_add(SIGINT, interrupt_cb, NULL);
-    g_unix_signal_add(SIGTERM, interrupt_cb, NULL);
-    g_unix_signal_add(SIGHUP, interrupt_cb, NULL);
+    bench_catch_interrupts();
 
     bench.bare_dir = podvm_test_mkdtemp();
     bench.daemon = podvm_test_daemon_new();
@@ -1564,15 +1182,13 @@ main(int argc, char **argv)
         podvm_test_rmrf(bench.bare_dir);
         return 77;
     }
-    podvmd_pid = atoi(g_subprocess_get_identifier(bench.daemon->process));
+    bench.podvmd_pid = atoi(g_subprocess_get_identifier(bench.daemon->process));
+    bench_set_daemon_pid(bench.podvmd_pid);
     /* After podvm_test_daemon_new(): ours runs first, then its handler. */
-    install_crash_handlers();
+    bench_install_crash_handlers();
 
     if (!bench_run(&bench, &error)) {
-        g_autofree char *tail = file_tail(bench.daemon->log_path, 3000);
-
-        g_printerr("bench-core: %s\n---- podvmd log (end) ----\n%s\n--------------------------\n",
-                   error->message, tail);
+        bench_print_failure(bench.daemon, error);
         status = 1;
     }
     /* Said above when it mattered; podvm_test_daemon_free() would print it all. */
@@ -1582,20 +1198,11 @@ main(int argc, char **argv)
         write_json(&bench, json_path);
 
     /* Bare QEMUs left by a failure (each BareVm reaps its own on the normal path). */
-    for (guint i = 0; i < MAX_TRACKED; i++) {
-        pid_t pid = tracked_pids[i];
-
-        if (pid > 0) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-            tracked_pids[i] = 0;
-        }
-    }
+    bench_reap_tracked();
     podvm_test_rmrf(bench.bare_dir);
     g_free(bench.bare_dir);
     /* Stops podvmd and kills any QEMU its pods left. */
-    podvmd_pid = 0;
+    bench_set_daemon_pid(0);
     podvm_test_daemon_free(bench.daemon);
     for (guint f = 0; f < N_FIGURES; f++)
         g_array_unref(bench.samples[f]);

@@ -36,16 +36,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "podvm-qemu-argv.h"
 #include "podvm-qmp-client.h"
 #include "podvm-spec.h"
@@ -124,123 +121,7 @@ typedef struct {
 static const double op_limit_ms[N_OPS] = { 1.0, 2.0 };
 static const char *const op_names[N_OPS] = { "attach", "detach" };
 
-/* ---- cleanup on every way out ------------------------------------------- */
-
-/* Read by the crash handler, so plain values only. */
-static volatile pid_t bare_pid;
-static volatile pid_t podvmd_pid;
-static struct sigaction previous_abort_action;
-static struct sigaction previous_trap_action;
-static volatile gboolean interrupted;
-
-/* Async-signal-safe. */
-static void
-kill_children(void)
-{
-    if (bare_pid > 0)
-        kill(bare_pid, SIGKILL);
-    if (podvmd_pid > 0)
-        kill(podvmd_pid, SIGKILL);
-}
-
-static void
-crash_handler(int sig)
-{
-    kill_children();
-    if (sig == SIGABRT || sig == SIGTRAP) {
-        /* podvm-test-daemon's handler then ends podvmd's QEMU, and we die. */
-        sigaction(sig, sig == SIGABRT ? &previous_abort_action : &previous_trap_action, NULL);
-        raise(sig);
-        return;
-    }
-    abort();
-}
-
-static void
-install_crash_handlers(void)
-{
-    struct sigaction action = { 0 };
-    const int fatal[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL };
-
-    action.sa_handler = crash_handler;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGABRT, &action, &previous_abort_action);
-    sigaction(SIGTRAP, &action, &previous_trap_action);
-    for (guint i = 0; i < G_N_ELEMENTS(fatal); i++)
-        sigaction(fatal[i], &action, NULL);
-}
-
-static gboolean
-interrupt_cb(gpointer user_data)
-{
-    if (!interrupted)
-        g_printerr("bench-disk: interrupted; cleaning up\n");
-    interrupted = TRUE;
-    return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-check_interrupted(GError **error)
-{
-    if (!interrupted)
-        return TRUE;
-    g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "interrupted");
-    return FALSE;
-}
-
 /* ---- small helpers ------------------------------------------------------ */
-
-static double
-us_to_ms(gint64 us)
-{
-    return (double)us / 1000.0;
-}
-
-static int
-compare_doubles(gconstpointer a, gconstpointer b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/* FALSE when there is no sample. */
-static gboolean
-samples_stats(GArray *samples, double *out_median, double *out_min, double *out_max)
-{
-    g_autoptr(GArray) sorted = NULL;
-    guint n = samples->len;
-
-    if (n == 0)
-        return FALSE;
-    sorted = g_array_copy(samples);
-    g_array_sort(sorted, compare_doubles);
-    *out_median =
-        n % 2 == 1
-            ? g_array_index(sorted, double, n / 2)
-            : (g_array_index(sorted, double, n / 2 - 1) + g_array_index(sorted, double, n / 2)) /
-                  2.0;
-    *out_min = g_array_index(sorted, double, 0);
-    *out_max = g_array_index(sorted, double, n - 1);
-    return TRUE;
-}
-
-static void
-record(GArray *samples, double value)
-{
-    g_array_append_val(samples, value);
-}
-
-static char *
-file_tail(const char *path, gsize max)
-{
-    g_autofree char *contents = NULL;
-    gsize length = 0;
-
-    if (!g_file_get_contents(path, &contents, &length, NULL))
-        return g_strdup("");
-    return g_strstrip(g_strdup(length > max ? contents + length - max : contents));
-}
 
 static gboolean
 wake_cb(gpointer user_data)
@@ -263,28 +144,11 @@ run_main_loop_for(guint ms)
 }
 
 static gboolean
-tick_cb(gpointer user_data)
-{
-    return G_SOURCE_CONTINUE;
-}
-
-/* Runs the main loop, checking @condition at least every POLL_MS. */
-static gboolean
-wait_until(gboolean (*condition)(gpointer user_data), gpointer user_data, guint timeout_ms)
-{
-    guint tick = g_timeout_add(POLL_MS, tick_cb, NULL);
-    gboolean done = podvm_test_wait_until(condition, user_data, timeout_ms);
-
-    g_source_remove(tick);
-    return done;
-}
-
-static gboolean
 file_has_marker(gpointer user_data)
 {
     g_autofree char *contents = NULL;
 
-    if (interrupted)
+    if (bench_interrupted())
         return TRUE;
     return g_file_get_contents(user_data, &contents, NULL, NULL) &&
            strstr(contents, MARKER) != NULL;
@@ -293,13 +157,7 @@ file_has_marker(gpointer user_data)
 /* ---- bare QEMU ---------------------------------------------------------- */
 
 typedef struct {
-    char *dir;
-    char *qmp_path;
-    char *console_path;
-    char *console_log;
-    char *qemu_log;
-    GStrv argv;
-    GPid pid; /* 0 once reaped */
+    BenchQemu qemu;
     PodvmQmpClient *qmp;
     char *qemu_version;
     const char *awaited_device; /* the id a DEVICE_DELETED is awaited for, or NULL */
@@ -316,56 +174,18 @@ bare_vm_free(BareVm *vm)
         podvm_qmp_client_close(vm->qmp);
         g_clear_object(&vm->qmp);
     }
-    if (vm->pid > 0) {
-        kill(vm->pid, SIGKILL);
-        while (waitpid(vm->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        bare_pid = 0;
-    }
-    g_strfreev(vm->argv);
-    g_free(vm->dir);
-    g_free(vm->qmp_path);
-    g_free(vm->console_path);
-    g_free(vm->console_log);
-    g_free(vm->qemu_log);
+    bench_qemu_clear(&vm->qemu);
     g_free(vm->qemu_version);
     g_free(vm);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BareVm, bare_vm_free)
 
-typedef struct {
-    gboolean done;
-    JsonNode *reply;
-    GError *error;
-} QmpCall;
-
-static void
-qmp_call_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    QmpCall *call = user_data;
-
-    call->reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &call->error);
-    call->done = TRUE;
-}
-
 /* One QMP command, waited for (the client's own timeout ends the wait). */
 static gboolean
 bare_qmp(BareVm *vm, const char *command, JsonNode *arguments, GError **error)
 {
-    QmpCall call = { 0 };
-
-    podvm_qmp_client_execute_async(vm->qmp, command,
-                                   arguments != NULL ? json_node_get_object(arguments) : NULL, NULL,
-                                   PODVM_QMP_TIMEOUT_HOTPLUG, NULL, qmp_call_cb, &call);
-    while (!call.done)
-        g_main_context_iteration(NULL, TRUE);
-    if (call.reply == NULL) {
-        g_propagate_prefixed_error(error, call.error, "bare QEMU: %s: ", command);
-        return FALSE;
-    }
-    json_node_unref(call.reply);
-    return TRUE;
+    return bench_qmp_run(vm->qmp, command, arguments, PODVM_QMP_TIMEOUT_HOTPLUG, error);
 }
 
 typedef struct {
@@ -397,91 +217,27 @@ bare_event_cb(PodvmQmpClient *qmp, const char *name, JsonObject *data, gint64 ti
         vm->deleted_at = g_get_monotonic_time();
 }
 
-static void
-bare_child_setup(gpointer user_data)
-{
-    /* Its own session, as podvmd does; and it dies with the benchmark, however that ends. */
-    setsid();
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* The argv podvmd builds for this spec (with its default spare root ports), binding by path. */
-static GStrv
-bare_argv(BareVm *vm, GError **error)
-{
-    g_autofree char *json = podvm_test_guest_spec(POD_NAME, NULL, NULL, GRACE_SECONDS);
-    g_autoptr(PodvmSpec) spec = podvm_spec_parse_data(json, -1, NULL, error);
-    PodvmQemuArgvContext ctx = { 0 };
-
-    if (spec == NULL)
-        return NULL;
-    spec->uid = g_uuid_string_random();
-    ctx.qemu_binary = podvm_test_qemu_binary();
-    ctx.accel = PODVM_ACCEL_TCG;
-    ctx.uid = spec->uid;
-    ctx.qmp_socket = vm->qmp_path;
-    ctx.console_socket = vm->console_path;
-    ctx.console_log = vm->console_log;
-    ctx.pidfile = NULL;
-    ctx.qmp_listen_fd = -1;
-    ctx.console_listen_fd = -1;
-    ctx.host_cpus = g_get_num_processors();
-    ctx.prepared_volumes = NULL;
-    ctx.spare_root_ports = PODVM_QEMU_SPARE_ROOT_PORTS;
-    ctx.debug = FALSE;
-    return podvm_qemu_argv_build(spec, &ctx, error);
-}
-
 /* Spawns the bare QEMU, negotiates QMP and lets the guest run (cont). */
 static BareVm *
 bare_vm_start(const char *parent_dir, GError **error)
 {
     g_autoptr(BareVm) vm = g_new0(BareVm, 1);
-    /* Like podvmd: a fixed environment, stdout and stderr to a log file. */
-    const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
+    g_autofree char *dir = g_build_filename(parent_dir, "bare", NULL);
+    g_autofree char *spec = podvm_test_guest_spec(POD_NAME, NULL, NULL, GRACE_SECONDS);
     ConnectCall call = { 0 };
-    int log_fd;
-    gboolean spawned;
 
-    vm->dir = g_build_filename(parent_dir, "bare", NULL);
-    vm->qmp_path = g_build_filename(vm->dir, "qmp.sock", NULL);
-    vm->console_path = g_build_filename(vm->dir, "console.sock", NULL);
-    vm->console_log = g_build_filename(vm->dir, "console.log", NULL);
-    vm->qemu_log = g_build_filename(vm->dir, "qemu.log", NULL);
-    if (g_mkdir_with_parents(vm->dir, 0700) != 0) {
-        int saved = errno;
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "cannot create '%s': %s",
-                    vm->dir, g_strerror(saved));
+    /* The argv podvmd builds for this spec (with its default spare root ports). */
+    if (!bench_qemu_spawn(&vm->qemu, dir, spec, PODVM_QEMU_SPARE_ROOT_PORTS, NULL, error))
         return NULL;
-    }
-    vm->argv = bare_argv(vm, error);
-    if (vm->argv == NULL)
-        return NULL;
-    log_fd = open(vm->qemu_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (log_fd < 0) {
-        int saved = errno;
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "cannot create '%s': %s",
-                    vm->qemu_log, g_strerror(saved));
-        return NULL;
-    }
-    spawned = g_spawn_async_with_fds(NULL, vm->argv, (char **)env,
-                                     G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH_FROM_ENVP,
-                                     bare_child_setup, NULL, &vm->pid, -1, log_fd, log_fd, error);
-    close(log_fd);
-    if (!spawned) {
-        g_prefix_error(error, "cannot run QEMU '%s': ", vm->argv[0]);
-        return NULL;
-    }
-    bare_pid = vm->pid;
 
     vm->qmp = podvm_qmp_client_new();
     g_signal_connect(vm->qmp, "event::DEVICE_DELETED", G_CALLBACK(bare_event_cb), vm);
-    podvm_qmp_client_connect_async(vm->qmp, vm->qmp_path, PODVM_QMP_TIMEOUT_HOTPLUG, NULL,
+    podvm_qmp_client_connect_async(vm->qmp, vm->qemu.qmp_path, PODVM_QMP_TIMEOUT_HOTPLUG, NULL,
                                    bare_connect_cb, &call);
     while (!call.done)
         g_main_context_iteration(NULL, TRUE);
     if (call.error != NULL) {
-        g_autofree char *tail = file_tail(vm->qemu_log, 1024);
+        g_autofree char *tail = bench_file_tail(vm->qemu.qemu_log, 1024);
 
         g_propagate_prefixed_error(error, call.error, "bare QEMU: QMP (QEMU said: %s): ", tail);
         return NULL;
@@ -497,7 +253,7 @@ device_deleted(gpointer user_data)
 {
     BareVm *vm = user_data;
 
-    return interrupted || vm->deleted_at != 0;
+    return bench_interrupted() || vm->deleted_at != 0;
 }
 
 /* ---- the disks ------------------------------------------------------------ */
@@ -724,10 +480,10 @@ pod_phases(Bench *b, Op op, const CallSpan *span, double out_ms[N_PHASES])
 
     if (begun_at == 0 || done_at == 0 || event_at == 0)
         return FALSE;
-    out_ms[PHASE_IN] = us_to_ms(begun_at - span->start_us);
-    out_ms[PHASE_WORK] = us_to_ms(done_at - begun_at);
-    out_ms[PHASE_STORE] = us_to_ms(event_at - done_at);
-    out_ms[PHASE_OUT] = us_to_ms(span->end_us - event_at);
+    out_ms[PHASE_IN] = bench_us_to_ms(begun_at - span->start_us);
+    out_ms[PHASE_WORK] = bench_us_to_ms(done_at - begun_at);
+    out_ms[PHASE_STORE] = bench_us_to_ms(event_at - done_at);
+    out_ms[PHASE_OUT] = bench_us_to_ms(span->end_us - event_at);
     return TRUE;
 }
 
@@ -745,7 +501,7 @@ pod_attach(Bench *b, Bus bus, double *out_ms, CallSpan *span, GError **error)
         g_prefix_error(error, "podvmd: AttachDisk (%s): ", bus_names[bus]);
         return FALSE;
     }
-    *out_ms = us_to_ms(g_get_monotonic_time() - start);
+    *out_ms = bench_us_to_ms(g_get_monotonic_time() - start);
     span->end_us = g_get_real_time();
     return TRUE;
 }
@@ -763,7 +519,7 @@ pod_detach(Bench *b, Bus bus, double *out_ms, CallSpan *span, GError **error)
         g_prefix_error(error, "podvmd: DetachDisk (%s): ", bus_names[bus]);
         return FALSE;
     }
-    *out_ms = us_to_ms(g_get_monotonic_time() - start);
+    *out_ms = bench_us_to_ms(g_get_monotonic_time() - start);
     span->end_us = g_get_real_time();
     return TRUE;
 }
@@ -777,7 +533,7 @@ bare_attach(Bench *b, RawDisk *raw, double *out_ms, GError **error)
         !bare_qmp(b->bare, "blockdev-add", raw->format_node, error) ||
         !bare_qmp(b->bare, "device_add", raw->device, error))
         return FALSE;
-    *out_ms = us_to_ms(g_get_monotonic_time() - start);
+    *out_ms = bench_us_to_ms(g_get_monotonic_time() - start);
     return TRUE;
 }
 
@@ -800,13 +556,13 @@ bare_detach(Bench *b, RawDisk *raw, double *out_ms, double *out_guest_ms, GError
         return FALSE;
     }
     vm->awaited_device = NULL;
-    if (!check_interrupted(error))
+    if (!bench_check_interrupted(error))
         return FALSE;
-    *out_guest_ms = us_to_ms(vm->deleted_at - start);
+    *out_guest_ms = bench_us_to_ms(vm->deleted_at - start);
     if (!bare_qmp(vm, "blockdev-del", raw->format_del, error) ||
         !bare_qmp(vm, "blockdev-del", raw->protocol_del, error))
         return FALSE;
-    *out_ms = us_to_ms(g_get_monotonic_time() - start);
+    *out_ms = bench_us_to_ms(g_get_monotonic_time() - start);
     return TRUE;
 }
 
@@ -837,7 +593,7 @@ run_round(Bench *b, Bus bus, RawDisk *raw, guint index, gboolean warm_up, GError
         run_main_loop_for(SETTLE_MS);
         if (side == SIDE_PODVMD)
             have_phases[OP_DETACH] = pod_phases(b, OP_DETACH, &span, phases[OP_DETACH]);
-        if (!check_interrupted(error))
+        if (!bench_check_interrupted(error))
             return FALSE;
     }
     g_printerr("  %-7s %-6s attach: podvmd %6.2f ms, bare %6.2f ms; detach: podvmd %7.2f ms, "
@@ -855,12 +611,12 @@ run_round(Bench *b, Bus bus, RawDisk *raw, guint index, gboolean warm_up, GError
         return TRUE;
     for (guint side = 0; side < N_SIDES; side++)
         for (guint op = 0; op < N_OPS; op++)
-            record(b->figures.samples[bus][side][op], ms[side][op]);
+            bench_record(b->figures.samples[bus][side][op], ms[side][op]);
     for (guint op = 0; op < N_OPS; op++) {
         for (guint phase = 0; have_phases[op] && phase < N_PHASES; phase++)
-            record(b->figures.phases[bus][op][phase], phases[op][phase]);
+            bench_record(b->figures.phases[bus][op][phase], phases[op][phase]);
     }
-    record(b->figures.guest_release[bus], guest_ms);
+    bench_record(b->figures.guest_release[bus], guest_ms);
     return TRUE;
 }
 
@@ -904,7 +660,7 @@ measure_dbus_round_trip(Bench *b, GError **error)
             g_prefix_error(error, "podvmd: GetPod: ");
             return FALSE;
         }
-        record(b->figures.dbus_round_trip, us_to_ms(g_get_monotonic_time() - start));
+        bench_record(b->figures.dbus_round_trip, bench_us_to_ms(g_get_monotonic_time() - start));
     }
     return TRUE;
 }
@@ -916,34 +672,8 @@ measure_dbus_round_trip(Bench *b, GError **error)
 static void
 compare_argv(Bench *b)
 {
-    g_autoptr(JsonObject) status = podvm_test_daemon_status(b->daemon, POD_NAME);
-    int pid = (int)json_object_get_int_member_with_default(status, "qemuPid", 0);
-    g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", pid);
-    g_autofree char *cmdline = NULL;
-    g_autoptr(GPtrArray) args = g_ptr_array_new();
-    gsize length = 0;
-    guint n_bare = g_strv_length(b->bare->argv);
-    guint differ = 0;
-
-    if (pid <= 0 || !g_file_get_contents(path, &cmdline, &length, NULL)) {
-        g_printerr("argv check: cannot read podvmd's QEMU command line\n");
-        return;
-    }
-    for (gsize i = 0; i < length; i += strlen(cmdline + i) + 1)
-        g_ptr_array_add(args, cmdline + i);
-    for (guint i = 0; i < MAX(args->len, n_bare); i++) {
-        const char *ours = i < args->len ? g_ptr_array_index(args, i) : "(none)";
-        const char *bare = i < n_bare ? b->bare->argv[i] : "(none)";
-
-        if (g_strcmp0(ours, bare) == 0)
-            continue;
-        differ++;
-        if (b->verbose)
-            g_printerr("argv[%u]:\n  podvmd %s\n  bare   %s\n", i, ours, bare);
-    }
-    g_printerr("argv check: %u arguments (podvmd) and %u (bare); %u differ "
-               "(expected 3: -uuid and the two socket chardevs)\n",
-               args->len, n_bare, differ);
+    bench_compare_argv(b->daemon, POD_NAME, b->bare->qemu.argv, b->verbose,
+                       "3: -uuid and the two socket chardevs");
 }
 
 static gboolean
@@ -981,20 +711,20 @@ start_guests(Bench *b, GError **error)
     b->bare = bare_vm_start(b->work_dir, error);
     if (b->bare == NULL)
         return FALSE;
-    if (!wait_until(file_has_marker, b->pod_console_log, BOOT_TIMEOUT_MS) ||
-        !check_interrupted(error)) {
+    if (!bench_wait_until(file_has_marker, b->pod_console_log, POLL_MS, BOOT_TIMEOUT_MS) ||
+        !bench_check_interrupted(error)) {
         if (error != NULL && *error == NULL)
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                         "podvmd: pod '%s': no %s within %u s (see '%s')", POD_NAME, MARKER,
                         BOOT_TIMEOUT_MS / 1000, b->pod_console_log);
         return FALSE;
     }
-    if (!wait_until(file_has_marker, b->bare->console_log, BOOT_TIMEOUT_MS) ||
-        !check_interrupted(error)) {
+    if (!bench_wait_until(file_has_marker, b->bare->qemu.console_log, POLL_MS, BOOT_TIMEOUT_MS) ||
+        !bench_check_interrupted(error)) {
         if (error != NULL && *error == NULL)
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                         "bare QEMU: no %s within %u s (see '%s' and '%s')", MARKER,
-                        BOOT_TIMEOUT_MS / 1000, b->bare->console_log, b->bare->qemu_log);
+                        BOOT_TIMEOUT_MS / 1000, b->bare->qemu.console_log, b->bare->qemu.qemu_log);
         return FALSE;
     }
     compare_argv(b);
@@ -1033,8 +763,8 @@ target_eval(Bench *b, Bus bus, Op op, double *out_podvmd, double *out_bare, doub
 {
     double pod = 0, bare = 0, lo, hi;
 
-    *out_measured = samples_stats(b->figures.samples[bus][SIDE_PODVMD][op], &pod, &lo, &hi) &&
-                    samples_stats(b->figures.samples[bus][SIDE_BARE][op], &bare, &lo, &hi);
+    *out_measured = bench_samples_stats(b->figures.samples[bus][SIDE_PODVMD][op], &pod, &lo, &hi) &&
+                    bench_samples_stats(b->figures.samples[bus][SIDE_BARE][op], &bare, &lo, &hi);
     *out_podvmd = pod;
     *out_bare = bare;
     *out_diff = pod - bare;
@@ -1046,7 +776,7 @@ print_row(const char *label, GArray *samples)
 {
     double median, lo, hi;
 
-    if (!samples_stats(samples, &median, &lo, &hi)) {
+    if (!bench_samples_stats(samples, &median, &lo, &hi)) {
         g_print("%-44s %10s\n", label, "-");
         return;
     }
@@ -1056,12 +786,8 @@ print_row(const char *label, GArray *samples)
 static void
 print_results(Bench *b)
 {
-    g_autofree char *load = NULL;
-
-    g_file_get_contents("/proc/loadavg", &load, NULL, NULL);
-    g_print("\npodvm disk hotplug benchmark: QEMU %s, accel=tcg, %u CPUs, load %s\n",
-            b->bare != NULL && b->bare->qemu_version != NULL ? b->bare->qemu_version : "?",
-            g_get_num_processors(), load != NULL ? g_strstrip(load) : "?");
+    bench_print_header("podvm disk hotplug benchmark",
+                       b->bare != NULL ? b->bare->qemu_version : NULL);
     g_print("raw %u MiB hostDisk, %u rounds per bus after a warm-up; podvmd through D-Bus, bare "
             "through raw QMP\n\n",
             IMAGE_SIZE / (1024 * 1024), b->runs);
@@ -1096,13 +822,13 @@ print_results(Bench *b)
             gboolean measured = TRUE;
 
             for (guint phase = 0; phase < N_PHASES; phase++)
-                measured = measured && samples_stats(b->figures.phases[bus][op][phase],
-                                                     &values[phase], &lo, &hi);
+                measured = measured && bench_samples_stats(b->figures.phases[bus][op][phase],
+                                                           &values[phase], &lo, &hi);
             if (!measured) {
                 g_print("%-24s %8s\n", label, "-");
                 continue;
             }
-            samples_stats(b->figures.samples[bus][SIDE_BARE][op], &bare, &lo, &hi);
+            bench_samples_stats(b->figures.samples[bus][SIDE_BARE][op], &bare, &lo, &hi);
             g_print("%-24s %8.2f %8.2f %8.2f %8.2f   %.2f\n", label, values[PHASE_IN],
                     values[PHASE_WORK], values[PHASE_STORE], values[PHASE_OUT], bare);
         }
@@ -1126,7 +852,7 @@ print_results(Bench *b)
                 continue;
             }
             g_print("%-24s %8.2f ms %8.2f ms %+8.2f ms %12s  %s\n", label, pod, bare, diff, limit,
-                    pass ? "PASS" : "MISS");
+                    bench_verdict(pass));
         }
     }
     g_print("\nfor reference (figures from the issue, not measured here): raw attach 4.6 ms, "
@@ -1134,44 +860,11 @@ print_results(Bench *b)
 }
 
 static void
-add_samples(JsonBuilder *builder, const char *key, GArray *samples)
-{
-    double median, lo, hi;
-
-    json_builder_set_member_name(builder, key);
-    json_builder_begin_object(builder);
-    json_builder_set_member_name(builder, "unit");
-    json_builder_add_string_value(builder, "ms");
-    if (samples_stats(samples, &median, &lo, &hi)) {
-        json_builder_set_member_name(builder, "median");
-        json_builder_add_double_value(builder, median);
-        json_builder_set_member_name(builder, "min");
-        json_builder_add_double_value(builder, lo);
-    }
-    json_builder_set_member_name(builder, "samples");
-    json_builder_begin_array(builder);
-    for (guint i = 0; i < samples->len; i++)
-        json_builder_add_double_value(builder, g_array_index(samples, double, i));
-    json_builder_end_array(builder);
-    json_builder_end_object(builder);
-}
-
-static void
 write_json(Bench *b, const char *path)
 {
     g_autoptr(JsonBuilder) builder = json_builder_new();
-    g_autoptr(JsonGenerator) generator = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
-    g_autoptr(GError) error = NULL;
 
-    json_builder_begin_object(builder);
-    json_builder_set_member_name(builder, "qemu");
-    json_builder_add_string_value(
-        builder, b->bare != NULL && b->bare->qemu_version != NULL ? b->bare->qemu_version : "");
-    json_builder_set_member_name(builder, "accel");
-    json_builder_add_string_value(builder, "tcg");
-    json_builder_set_member_name(builder, "cpus");
-    json_builder_add_int_value(builder, g_get_num_processors());
+    bench_json_begin(builder, b->bare != NULL ? b->bare->qemu_version : NULL);
     json_builder_set_member_name(builder, "figures");
     json_builder_begin_object(builder);
     for (guint bus = 0; bus < N_BUSES; bus++) {
@@ -1180,22 +873,23 @@ write_json(Bench *b, const char *path)
                 g_autofree char *key =
                     g_strdup_printf("%s_%s_%s", side == SIDE_PODVMD ? "podvmd" : "bare",
                                     bus_names[bus], op_names[op]);
-                add_samples(builder, key, b->figures.samples[bus][side][op]);
+                bench_json_add_samples(builder, key, "ms", b->figures.samples[bus][side][op], TRUE);
             }
         }
         for (guint op = 0; op < N_OPS; op++) {
             for (guint phase = 0; phase < N_PHASES; phase++) {
                 g_autofree char *key = g_strdup_printf("podvmd_%s_%s_phase_%s", bus_names[bus],
                                                        op_names[op], phase_names[phase]);
-                add_samples(builder, key, b->figures.phases[bus][op][phase]);
+                bench_json_add_samples(builder, key, "ms", b->figures.phases[bus][op][phase], TRUE);
             }
         }
         {
             g_autofree char *key = g_strdup_printf("bare_%s_guest_release", bus_names[bus]);
-            add_samples(builder, key, b->figures.guest_release[bus]);
+            bench_json_add_samples(builder, key, "ms", b->figures.guest_release[bus], TRUE);
         }
     }
-    add_samples(builder, "podvmd_dbus_round_trip", b->figures.dbus_round_trip);
+    bench_json_add_samples(builder, "podvmd_dbus_round_trip", "ms", b->figures.dbus_round_trip,
+                           TRUE);
     json_builder_end_object(builder);
     json_builder_set_member_name(builder, "targets");
     json_builder_begin_array(builder);
@@ -1218,74 +912,15 @@ write_json(Bench *b, const char *path)
                 json_builder_add_double_value(builder, diff);
             }
             json_builder_set_member_name(builder, "result");
-            json_builder_add_string_value(builder, !measured ? "not measured"
-                                                   : pass    ? "PASS"
-                                                             : "MISS");
+            json_builder_add_string_value(builder, measured ? bench_verdict(pass) : "not measured");
             json_builder_end_object(builder);
         }
     }
     json_builder_end_array(builder);
-    json_builder_end_object(builder);
-
-    root = json_builder_get_root(builder);
-    json_generator_set_root(generator, root);
-    json_generator_set_pretty(generator, TRUE);
-    if (!json_generator_to_file(generator, path, &error))
-        g_printerr("bench-disk: cannot write '%s': %s\n", path, error->message);
-    else
-        g_print("\nresults: %s\n", path);
+    bench_json_write(builder, path);
 }
 
 /* ---- main ----------------------------------------------------------------- */
-
-static guint
-env_uint(const char *name, guint fallback)
-{
-    const char *value = g_getenv(name);
-    guint64 parsed = 0;
-
-    if (value == NULL || *value == '\0')
-        return fallback;
-    if (!g_ascii_string_to_unsigned(value, 10, 0, 100000, &parsed, NULL)) {
-        g_printerr("bench-disk: ignoring %s='%s' (expected a number)\n", name, value);
-        return fallback;
-    }
-    return (guint)parsed;
-}
-
-static gboolean
-bench_verbose(void)
-{
-    return g_strcmp0(g_getenv("PODVM_BENCH_VERBOSE"), "1") == 0;
-}
-
-static GLogWriterOutput
-log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
-{
-    /* The QMP client reports closed connections at message level: noise here. */
-    if ((level & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG)) != 0 &&
-        !bench_verbose())
-        return G_LOG_WRITER_HANDLED;
-    return g_log_writer_default(level, fields, n_fields, user_data);
-}
-
-/* The reason the benchmark cannot run here, or NULL. */
-static char *
-missing_requirement(void)
-{
-    g_autofree char *qemu = g_find_program_in_path(podvm_test_qemu_binary());
-    g_autofree char *kernel = podvm_test_guest_kernel();
-    g_autofree char *initrd = podvm_test_guest_initrd();
-    GStatBuf st;
-
-    if (g_getenv("PODVMD") == NULL)
-        return g_strdup("PODVMD is not set: run it with `meson test --benchmark --suite bench`");
-    if (qemu == NULL)
-        return g_strdup_printf("QEMU (%s) is not installed", podvm_test_qemu_binary());
-    if (g_stat(kernel, &st) != 0 || st.st_size == 0 || g_stat(initrd, &st) != 0 || st.st_size == 0)
-        return g_strdup_printf("the test guest was not built (%s)", kernel);
-    return NULL;
-}
 
 /* With PODVM_BENCH_VERBOSE=1: podvmd's log outlives its temporary directory. */
 static void
@@ -1309,21 +944,16 @@ main(int argc, char **argv)
 {
     Bench bench = { 0 };
     g_autoptr(GError) error = NULL;
-    g_autofree char *missing = NULL;
     g_autofree char *json_path = NULL;
     g_autofree char *cwd = g_get_current_dir();
     g_autofree char *conf = NULL;
-    gboolean quick = g_strcmp0(g_getenv("PODVM_BENCH_QUICK"), "1") == 0;
+    gboolean quick = bench_quick();
     int status = 0;
 
-    g_log_set_writer_func(log_writer, NULL, NULL);
-    missing = missing_requirement();
-    if (missing != NULL) {
-        g_print("SKIP: %s\n", missing);
+    if (!bench_init("bench-disk"))
         return 77;
-    }
     bench.verbose = bench_verbose();
-    bench.runs = env_uint("PODVM_BENCH_RUNS", quick ? 3 : 10);
+    bench.runs = bench_env_uint("PODVM_BENCH_RUNS", quick ? 3 : 10);
     for (guint bus = 0; bus < N_BUSES; bus++) {
         for (guint side = 0; side < N_SIDES; side++)
             for (guint op = 0; op < N_OPS; op++)
@@ -1340,9 +970,7 @@ main(int argc, char **argv)
     else
         json_path = g_build_filename(cwd, "bench-disk.json", NULL);
 
-    g_unix_signal_add(SIGINT, interrupt_cb, NULL);
-    g_unix_signal_add(SIGTERM, interrupt_cb, NULL);
-    g_unix_signal_add(SIGHUP, interrupt_cb, NULL);
+    bench_catch_interrupts();
 
     bench.work_dir = podvm_test_mkdtemp();
     conf = g_strdup_printf("[storage]\nallowed_host_paths=%s\n", bench.work_dir);
@@ -1352,15 +980,12 @@ main(int argc, char **argv)
         podvm_test_rmrf(bench.work_dir);
         return 77;
     }
-    podvmd_pid = atoi(g_subprocess_get_identifier(bench.daemon->process));
+    bench_set_daemon_pid(atoi(g_subprocess_get_identifier(bench.daemon->process)));
     /* After podvm_test_daemon_new(): ours runs first, then its handler. */
-    install_crash_handlers();
+    bench_install_crash_handlers();
 
     if (!bench_run(&bench, &error)) {
-        g_autofree char *tail = file_tail(bench.daemon->log_path, 3000);
-
-        g_printerr("bench-disk: %s\n---- podvmd log (end) ----\n%s\n--------------------------\n",
-                   error->message, tail);
+        bench_print_failure(bench.daemon, error);
         status = 1;
     }
     if (bench.verbose)
@@ -1377,7 +1002,7 @@ main(int argc, char **argv)
     g_clear_object(&bench.pod);
     podvm_test_rmrf(bench.work_dir);
     /* Stops podvmd and kills the QEMU its pod left, if any. */
-    podvmd_pid = 0;
+    bench_set_daemon_pid(0);
     podvm_test_daemon_free(bench.daemon);
     for (guint bus = 0; bus < N_BUSES; bus++) {
         for (guint side = 0; side < N_SIDES; side++)

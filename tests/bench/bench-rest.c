@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "podvm-test-daemon.h"
 #include "podvm-test-util.h"
 
@@ -420,12 +421,6 @@ env_uint(const char *name, guint fallback)
     return text != NULL && atoi(text) > 0 ? (guint)atoi(text) : fallback;
 }
 
-static const char *
-verdict(gboolean ok)
-{
-    return ok ? "PASS" : "MISS";
-}
-
 int
 main(int argc, char **argv)
 {
@@ -543,16 +538,16 @@ main(int argc, char **argv)
                 bare_tcp.rps, ratio_tcp, pod_tcp.p99_ms, bare_tcp.p99_ms);
         g_print("targets:\n");
         g_print("  throughput / bare, unix          %6.2fx >= %.1fx    %s\n", ratio_unix,
-                TARGET_RATIO, verdict(ratio_unix >= TARGET_RATIO));
+                TARGET_RATIO, bench_verdict(ratio_unix >= TARGET_RATIO));
         g_print("  throughput / bare, TCP           %6.2fx >= %.1fx    %s\n", ratio_tcp,
-                TARGET_RATIO, verdict(ratio_tcp >= TARGET_RATIO));
+                TARGET_RATIO, bench_verdict(ratio_tcp >= TARGET_RATIO));
         g_print("  podvmd p99, unix socket, 1 conn  %6.2f ms < %.1f ms   %s\n", pod_unix_1.p99_ms,
-                TARGET_P99_MS, verdict(pod_unix_1.p99_ms < TARGET_P99_MS));
+                TARGET_P99_MS, bench_verdict(pod_unix_1.p99_ms < TARGET_P99_MS));
         g_print("  podvmd p99, TCP, 1 conn          %6.2f ms < %.1f ms   %s\n", pod_tcp_1.p99_ms,
-                TARGET_P99_MS, verdict(pod_tcp_1.p99_ms < TARGET_P99_MS));
+                TARGET_P99_MS, bench_verdict(pod_tcp_1.p99_ms < TARGET_P99_MS));
         if (wrk != NULL)
             g_print("  podvmd p99, TCP, %u conn         %6.2f ms < %.1f ms   %s\n", n_connections,
-                    pod_tcp.p99_ms, TARGET_P99_MS, verdict(pod_tcp.p99_ms < TARGET_P99_MS));
+                    pod_tcp.p99_ms, TARGET_P99_MS, bench_verdict(pod_tcp.p99_ms < TARGET_P99_MS));
         /*
          * The built-in generator is one GLib thread: with N connections
          * its p99 is mostly its own queueing (the bare server's shows how

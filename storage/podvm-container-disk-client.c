@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * containerDisk unpacking in a separate process (podvm-unpack-container-disk):
+ * podvmd spawns it with an argv, reads one JSON answer from its stdout and
+ * never links libarchive itself. See podvm-container-disk.h.
+ */
+#include "podvm-container-disk.h"
+
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "podvm-error.h"
+
+void
+podvm_container_disk_free(PodvmContainerDisk *disk)
+{
+    if (disk == NULL)
+        return;
+    g_free(disk->path);
+    g_free(disk->format);
+    g_free(disk->digest);
+    g_free(disk);
+}
+
+JsonNode *
+podvm_container_disk_to_json(const PodvmContainerDisk *disk)
+{
+    g_autoptr(JsonBuilder) builder = json_builder_new();
+
+    json_builder_begin_object(builder);
+    json_builder_set_member_name(builder, "path");
+    json_builder_add_string_value(builder, disk->path);
+    json_builder_set_member_name(builder, "format");
+    json_builder_add_string_value(builder, disk->format);
+    json_builder_set_member_name(builder, "virtualSize");
+    json_builder_add_int_value(builder, (gint64)disk->virtual_size);
+    json_builder_set_member_name(builder, "digest");
+    json_builder_add_string_value(builder, disk->digest);
+    json_builder_end_object(builder);
+    return json_builder_get_root(builder);
+}
+
+/* The last non-empty line of @text, trimmed (the helper's own message when it died). */
+static char *
+last_line(const char *text)
+{
+    g_auto(GStrv) lines = g_strsplit(text != NULL ? text : "", "\n", -1);
+
+    for (guint i = g_strv_length(lines); i > 0; i--) {
+        char *line = g_strstrip(lines[i - 1]);
+        if (*line != '\0')
+            return g_strdup(line);
+    }
+    return NULL;
+}
+
+static const char *
+member_string(JsonObject *object, const char *member)
+{
+    JsonNode *node = json_object_get_member(object, member);
+
+    return node != NULL && json_node_get_value_type(node) == G_TYPE_STRING
+               ? json_node_get_string(node)
+               : NULL;
+}
+
+/* The helper's answer as a disk, or NULL with its error. */
+static PodvmContainerDisk *
+parse_answer(const char *helper, GSubprocess *process, const char *out, const char *err,
+             GError **error)
+{
+    g_autoptr(JsonNode) root = NULL;
+    JsonObject *object;
+
+    if (out != NULL && *out != '\0')
+        root = json_from_string(out, NULL);
+    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_autofree char *why = last_line(err);
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
+                    _("the containerDisk helper '%s' failed (%s)%s%s"), helper,
+                    g_subprocess_get_if_signaled(process)
+                        ? g_strsignal(g_subprocess_get_term_sig(process))
+                        : "no answer",
+                    why != NULL ? ": " : "", why != NULL ? why : "");
+        return NULL;
+    }
+    object = json_node_get_object(root);
+    if (json_object_has_member(object, "error") &&
+        JSON_NODE_HOLDS_OBJECT(json_object_get_member(object, "error"))) {
+        JsonObject *problem = json_object_get_object_member(object, "error");
+        gint64 code = json_object_get_int_member_with_default(problem, "code", PODVM_ERROR_FAILED);
+        const char *message = member_string(problem, "message");
+
+        if (code < 0 || code > PODVM_ERROR_CANCELLED)
+            code = PODVM_ERROR_FAILED;
+        g_set_error_literal(error, PODVM_ERROR, (int)code,
+                            message != NULL ? message : _("containerDisk unpack failed"));
+        return NULL;
+    }
+    if (member_string(object, "path") == NULL || member_string(object, "format") == NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
+                    _("the containerDisk helper '%s' gave an answer without a path or format"),
+                    helper);
+        return NULL;
+    }
+    {
+        PodvmContainerDisk *disk = g_new0(PodvmContainerDisk, 1);
+
+        disk->path = g_strdup(member_string(object, "path"));
+        disk->format = g_strdup(member_string(object, "format"));
+        disk->digest = g_strdup(member_string(object, "digest"));
+        disk->virtual_size =
+            (guint64)MAX(0, json_object_get_int_member_with_default(object, "virtualSize", 0));
+        return disk;
+    }
+}
+
+static void
+communicated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    GSubprocess *process = G_SUBPROCESS(source);
+    g_autofree char *out = NULL, *err = NULL;
+    GError *error = NULL;
+    PodvmContainerDisk *disk;
+
+    if (!g_subprocess_communicate_utf8_finish(process, result, &out, &err, &error)) {
+        /* Cancelled (the pod was killed while it started): the helper goes too. */
+        g_subprocess_force_exit(process);
+        g_task_return_error(task, error);
+        return;
+    }
+    disk = parse_answer(g_task_get_task_data(task), process, out, err, &error);
+    if (disk == NULL)
+        g_task_return_error(task, error);
+    else
+        g_task_return_pointer(task, disk, (GDestroyNotify)podvm_container_disk_free);
+}
+
+void
+podvm_container_disk_unpack_in_helper_async(const char *helper, const char *image,
+                                            const char *path_in_image, const char *cache_dir,
+                                            const char *qemu_img, GCancellable *cancellable,
+                                            GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
+    g_autoptr(GSubprocess) process = NULL;
+    GError *error = NULL;
+    const char *argv[] = { helper,
+                           image,
+                           path_in_image != NULL ? path_in_image : "",
+                           cache_dir,
+                           qemu_img != NULL ? qemu_img : "qemu-img",
+                           NULL };
+
+    g_task_set_source_tag(task, podvm_container_disk_unpack_in_helper_async);
+    g_task_set_task_data(task, g_strdup(helper != NULL ? helper : ""), g_free);
+    if (helper == NULL) {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_FAILED,
+                                _("containerDisk volumes need the podvm-unpack-container-disk "
+                                  "helper; set [storage] container_disk_helper in podvmd.conf"));
+        return;
+    }
+    process = g_subprocess_newv(
+        argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+    if (process == NULL) {
+        g_prefix_error(&error, _("cannot run the containerDisk helper '%s': "), helper);
+        g_task_return_error(task, podvm_error_from_component(error));
+        g_error_free(error);
+        return;
+    }
+    g_subprocess_communicate_utf8_async(process, NULL, cancellable, communicated_cb,
+                                        g_steal_pointer(&task));
+}
+
+PodvmContainerDisk *
+podvm_container_disk_unpack_in_helper_finish(GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
