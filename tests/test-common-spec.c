@@ -2341,6 +2341,44 @@ test_restart_policy_strings(void)
     g_assert_cmpint(policy, ==, PODVM_RESTART_ON_FAILURE);
 }
 
+/* Cloud-init data never shows in answers; the placeholder cannot be stored back. */
+static void
+test_redacted_cloud_init(void)
+{
+    const char *doc =
+        "{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"ci\"},"
+        " \"spec\": {\"domain\": {\"devices\": {\"disks\": [{\"name\": \"d\"}, {\"name\": \"c\","
+        " \"cdrom\": {}}]}}, \"volumes\": [{\"name\": \"d\", \"emptyDisk\": {\"capacity\": "
+        "\"1Mi\"}},"
+        " {\"name\": \"c\", \"cloudInitNoCloud\": {\"userDataBase64\": \"c2VjcmV0\","
+        " \"networkData\": \"net-secret\", \"metaData\": \"meta-secret\"}}]}}";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSpec) spec = podvm_spec_parse_data(doc, -1, NULL, &error);
+    g_autoptr(JsonNode) redacted = NULL;
+    g_autoptr(GPtrArray) problems = NULL;
+    g_autoptr(PodvmSpec) again = NULL;
+    g_autofree char *text = NULL;
+
+    g_assert_no_error(error);
+    redacted = podvm_spec_to_json_redacted(spec);
+    text = json_to_string(redacted, FALSE);
+    g_assert_null(strstr(text, "net-secret"));
+    g_assert_null(strstr(text, "meta-secret"));
+    g_assert_null(strstr(text, "c2VjcmV0"));
+    g_assert_null(strstr(text, "\"secret\""));
+    g_assert_nonnull(strstr(text, "(hidden: 6 bytes"));
+    /* The spec itself is untouched. */
+    g_assert_cmpstr(((PodvmSpecVolume *)g_ptr_array_index(spec->volumes, 1))->user_data, ==,
+                    "secret");
+
+    again = podvm_spec_parse_data(text, -1, &problems, &error);
+    g_assert_null(again);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+    g_assert_cmpuint(problems->len, ==, 3);
+    g_assert_cmpstr(((PodvmSpecProblem *)g_ptr_array_index(problems, 0))->path, ==,
+                    "spec.volumes[1].cloudInitNoCloud.userData");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2399,5 +2437,6 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/spec/copy-disks", test_copy_disks);
     g_test_add_func("/podvm/common/spec/restart-policy", test_restart_policy_strings);
 
+    g_test_add_func("/podvm/common/spec/redacted-cloud-init", test_redacted_cloud_init);
     return g_test_run();
 }

@@ -861,6 +861,43 @@ test_rest(Fixture *f, gconstpointer data)
     g_assert_cmpstr(names, ==, "h,v");
     g_clear_pointer(&names, g_free);
 
+    /* Cloud-init data is hidden in answers unless asked for, and a placeholder sent back is
+     * refused. */
+    {
+        g_autofree char *spec =
+            spec_with_disks("secret", "[{\"name\": \"ci\", \"cdrom\": {\"bus\": \"scsi\"}}]",
+                            "[{\"name\": \"ci\", \"cloudInitNoCloud\": {\"userData\": "
+                            "\"#cloud-config\\npassword: hunter2\\n\"}}]");
+        g_autoptr(Answer) shown = NULL;
+        g_autoptr(Answer) secret = NULL;
+        g_autoptr(Answer) put = NULL;
+        g_autoptr(Answer) list = NULL;
+
+        create_pod(f, spec);
+        shown = rest(f, "GET", "/v1/pods/secret", NULL);
+        g_assert_cmpuint(shown->status, ==, 200);
+        g_assert_null(strstr(shown->body, "hunter2"));
+        g_assert_nonnull(strstr(shown->body, "(hidden: 32 bytes"));
+        list = rest(f, "GET", "/v1/pods", NULL);
+        g_assert_null(strstr(list->body, "hunter2"));
+        secret = rest(f, "GET", "/v1/pods/secret?secrets=true", NULL);
+        g_assert_nonnull(strstr(secret->body, "hunter2"));
+        /* GET, edit, PUT without the data: refused, the stored data kept. */
+        {
+            JsonObject *root = json_node_get_object(shown->json);
+            g_autofree char *text = NULL;
+
+            json_object_remove_member(root, "status");
+            text = json_to_string(shown->json, FALSE);
+            put = rest(f, "PUT", "/v1/pods/secret", text);
+        }
+        g_assert_cmpuint(put->status, ==, 400);
+        g_assert_nonnull(strstr(put->body, "cloudInitNoCloud.userData"));
+        g_clear_pointer(&secret, answer_free);
+        secret = rest(f, "GET", "/v1/pods/secret?secrets=true", NULL);
+        g_assert_nonnull(strstr(secret->body, "hunter2"));
+    }
+
     /* Detach both; then the volume can be deleted. */
     answer = rest(f, "DELETE", "/v1/pods/viarest/disks/h", NULL);
     g_assert_cmpuint(answer->status, ==, 200);

@@ -1963,6 +1963,16 @@ parse_container_disk(Parser *p, const char *path, JsonObject *object, PodvmSpecV
     }
 }
 
+/* The placeholder an answer shows instead of cloud-init data must not be stored as the data. */
+static void
+refuse_hidden_placeholder(Parser *p, const char *path, const char *text)
+{
+    if (text != NULL && g_str_has_prefix(text, PODVM_SPEC_HIDDEN_PREFIX))
+        add_problem_literal(p, path,
+                            _("is the placeholder an answer shows instead of the data; send the "
+                              "data itself (GET /v1/pods/NAME?secrets=true shows it)"));
+}
+
 static void
 parse_cloud_init(Parser *p, const char *path, JsonObject *object, gboolean nocloud,
                  PodvmSpecVolume *volume)
@@ -2007,6 +2017,7 @@ parse_cloud_init(Parser *p, const char *path, JsonObject *object, gboolean noclo
         }
         if (plain != NULL) {
             *outs[i] = read_cloud_init_text(p, plain_path, plain, FALSE);
+            refuse_hidden_placeholder(p, plain_path, *outs[i]);
         } else if (base64 != NULL) {
             *outs[i] = read_cloud_init_text(p, base64_path, base64, TRUE);
             if (i == 0)
@@ -2022,6 +2033,7 @@ parse_cloud_init(Parser *p, const char *path, JsonObject *object, gboolean noclo
     if (nocloud && (child = member(object, "metaData")) != NULL) {
         g_autofree char *child_path = path_member(path, "metaData");
         volume->meta_data = read_cloud_init_text(p, child_path, child, FALSE);
+        refuse_hidden_placeholder(p, child_path, volume->meta_data);
     }
 }
 
@@ -3801,4 +3813,36 @@ podvm_spec_resolve_vcpus(const PodvmSpec *spec, guint host_cpus)
     }
     cpus = millicpus / 1000 + (millicpus % 1000 != 0 ? 1 : 0);
     return (guint)CLAMP(cpus, 1, G_MAXUINT);
+}
+
+static char *
+hidden_placeholder(const char *text)
+{
+    return g_strdup_printf(PODVM_SPEC_HIDDEN_PREFIX "%zu bytes; GET /v1/pods/NAME?secrets=true "
+                                                    "shows them)",
+                           strlen(text));
+}
+
+JsonNode *
+podvm_spec_to_json_redacted(const PodvmSpec *spec)
+{
+    g_autoptr(PodvmSpec) copy = podvm_spec_copy(spec);
+
+    for (guint i = 0; i < copy->volumes->len; i++) {
+        PodvmSpecVolume *volume = g_ptr_array_index(copy->volumes, i);
+        char **texts[] = { &volume->user_data, &volume->network_data, &volume->meta_data };
+
+        if (volume->source != PODVM_VOLUME_CLOUD_INIT_NOCLOUD &&
+            volume->source != PODVM_VOLUME_CLOUD_INIT_CONFIG_DRIVE)
+            continue;
+        for (gsize j = 0; j < G_N_ELEMENTS(texts); j++) {
+            if (*texts[j] != NULL) {
+                char *hidden = hidden_placeholder(*texts[j]);
+                g_free(*texts[j]);
+                *texts[j] = hidden;
+            }
+        }
+        volume->user_data_was_base64 = FALSE;
+    }
+    return podvm_spec_to_json(copy);
 }

@@ -214,6 +214,17 @@ const char *podvm_disk_kind_to_string(PodvmDiskKind kind);
 /* "hostDisk", "emptyDisk", ... as in the spec */
 const char *podvm_volume_source_to_string(PodvmVolumeSource source);
 
+/*
+ * The native document with cloud-init data hidden (RELIABILITY: secrets
+ * never appear in answers unless asked for): userData, networkData and
+ * metaData become PODVM_SPEC_HIDDEN_PREFIX "N bytes; ...)". What every
+ * GET, list and the D-Bus Spec property show. A document sent back with a
+ * placeholder in it is refused by the parser, so a GET-edit-PUT round trip
+ * cannot store the placeholder by accident.
+ */
+#define PODVM_SPEC_HIDDEN_PREFIX "(hidden: "
+JsonNode *podvm_spec_to_json_redacted(const PodvmSpec *spec);
+
 /* DNS-1123 label check used for pod and app names (also by the fronts). */
 gboolean podvm_name_is_valid(const char *name, GError **error);
 

@@ -60,7 +60,7 @@ update_properties(PodEntry *entry)
 {
     g_autoptr(JsonNode) status = podvm_pod_get_status_json(entry->pod);
     g_autofree char *status_text = json_to_text(status);
-    g_autoptr(JsonNode) spec = podvm_spec_to_json(podvm_pod_get_spec(entry->pod));
+    g_autoptr(JsonNode) spec = podvm_spec_to_json_redacted(podvm_pod_get_spec(entry->pod));
     g_autofree char *spec_text = json_to_text(spec);
 
     podvm_dbus_pod_set_phase(entry->iface, podvm_phase_to_string(podvm_pod_get_phase(entry->pod)));
@@ -71,7 +71,7 @@ update_properties(PodEntry *entry)
 static void
 set_identity(PodEntry *entry)
 {
-    g_autoptr(JsonNode) spec = podvm_spec_to_json(podvm_pod_get_spec(entry->pod));
+    g_autoptr(JsonNode) spec = podvm_spec_to_json_redacted(podvm_pod_get_spec(entry->pod));
     g_autofree char *spec_text = json_to_text(spec);
 
     podvm_dbus_pod_set_name(entry->iface, podvm_pod_get_name(entry->pod));

@@ -151,6 +151,16 @@ podvm_pod_get_status_json(PodvmPod *self)
 JsonNode *
 podvm_pod_to_json(PodvmPod *self)
 {
+    g_autoptr(JsonNode) doc = podvm_spec_to_json_redacted(self->spec);
+    JsonObject *obj = json_node_get_object(doc);
+
+    json_object_set_member(obj, "status", podvm_pod_get_status_json(self));
+    return g_steal_pointer(&doc);
+}
+
+JsonNode *
+podvm_pod_to_json_with_secrets(PodvmPod *self)
+{
     g_autoptr(JsonNode) doc = podvm_spec_to_json(self->spec);
     JsonObject *obj = json_node_get_object(doc);
 

@@ -67,8 +67,13 @@ gboolean podvm_pod_replace_spec(PodvmPod *self, const PodvmSpec *spec, GError **
 int podvm_pod_get_qemu_pid(PodvmPod *self);
 /* {phase, reason, message, qemuPid, startedAt, restartCount, conditions} */
 JsonNode *podvm_pod_get_status_json(PodvmPod *self);
-/* {metadata, spec, status} as podvmctl show prints it. */
+/*
+ * {metadata, spec, status} as podvmctl show prints it, cloud-init data
+ * hidden (podvm_spec_to_json_redacted); podvm_pod_to_json_with_secrets()
+ * shows it, for a client that asks explicitly.
+ */
 JsonNode *podvm_pod_to_json(PodvmPod *self);
+JsonNode *podvm_pod_to_json_with_secrets(PodvmPod *self);
 /*
  * Whether the pod's labels match @selector (key -> value; a NULL value
  * matches any value of the key). A NULL @selector matches every pod.

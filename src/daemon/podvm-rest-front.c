@@ -607,10 +607,12 @@ static void
 handle_get_pod(Request *req)
 {
     g_autoptr(JsonNode) doc = NULL;
+    gboolean secrets;
 
-    if (!lookup_pod(req))
+    /* Cloud-init data is hidden unless asked for (?secrets=true). */
+    if (!query_boolean(req, "secrets", FALSE, &secrets) || !lookup_pod(req))
         return;
-    doc = podvm_pod_to_json(req->pod);
+    doc = secrets ? podvm_pod_to_json_with_secrets(req->pod) : podvm_pod_to_json(req->pod);
     respond_json(req, SOUP_STATUS_OK, doc);
 }
 
