@@ -149,7 +149,7 @@ resolve_host_path(const char *path, const char *const *allowed, GError **error)
     g_auto(GStrv) components = NULL;
 
     if (allowed == NULL || allowed[0] == NULL) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED,
                     _("host path '%s' is not allowed: no directory is open to host disks; set "
                       "[storage] allowed_host_paths in podvmd.conf"),
                     path);
@@ -164,7 +164,7 @@ resolve_host_path(const char *path, const char *const *allowed, GError **error)
     components = g_strsplit(path, "/", -1);
     for (guint i = 0; components[i] != NULL; i++) {
         if (strcmp(components[i], "..") == 0) {
-            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED,
                         _("host path '%s' contains '..'; give the path without it"), path);
             return NULL;
         }
@@ -185,12 +185,12 @@ resolve_host_path(const char *path, const char *const *allowed, GError **error)
     }
     allowed_text = join_allowed(allowed);
     if (strcmp(resolved, path) != 0)
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED,
                     _("host path '%s' resolves to '%s' (through a symlink), outside the allowed "
                       "directories %s"),
                     path, resolved, allowed_text);
     else
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED,
                     _("host path '%s' is outside the allowed directories %s; move the file there "
                       "or add its directory to [storage] allowed_host_paths in podvmd.conf"),
                     path, allowed_text);

@@ -60,8 +60,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmPreparedVolume, podvm_prepared_volume_free)
 
 /*
  * Prepares one volume. @ctx and @volume are copied: the caller may free
- * them at once. Errors are PODVM_ERROR: INVALID_SPEC for a path outside the
- * allowed directories or a symlink leaving them, NOT_FOUND for a missing
+ * them at once. Errors are PODVM_ERROR: PERMISSION_DENIED for a path outside the
+ * allowed directories, a symlink leaving them or a '..' (RELIABILITY: 403), NOT_FOUND for a missing
  * image or claim, BUSY for a claim another pod uses read-write, IO/FAILED
  * with qemu-img's own message otherwise. A failed prepare leaves nothing
  * behind. @read_only: the disk is read-only (a claim is then shared).
@@ -80,7 +80,7 @@ void podvm_storage_delete(const PodvmStorageContext *ctx, const PodvmSpecVolume 
 /*
  * Whether @path (absolute) lies under one of @allowed (after resolving
  * symlinks of the existing part; the file itself may not exist yet).
- * INVALID_SPEC with a message naming the path and the allowed directories.
+ * PERMISSION_DENIED with a message naming the path and the allowed directories.
  */
 gboolean podvm_storage_check_host_path(const char *path, const char *const *allowed,
                                        GError **error);

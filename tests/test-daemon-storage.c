@@ -553,7 +553,7 @@ test_hotplug_refused(Fixture *f, gconstpointer data)
         g_strdup_printf("{\"disk\": {\"name\": \"d\"}, \"volume\": {\"name\": \"d\", \"hostDisk\": "
                         "{\"path\": \"%s\", \"type\": \"Disk\"}}}",
                         outside);
-    refused[0].error_name = "InvalidSpec";
+    refused[0].error_name = "PermissionDenied";
     refused[1].what = "a missing image";
     refused[1].attachment =
         g_strdup_printf("{\"disk\": {\"name\": \"d\"}, \"volume\": {\"name\": \"d\", \"hostDisk\": "
@@ -803,7 +803,7 @@ test_rest(Fixture *f, gconstpointer data)
     g_assert_cmpuint(answer->status, ==, 400);
     g_clear_pointer(&answer, answer_free);
     answer = rest(f, "POST", "/v1/volumes", "{\"name\": \"x\", \"from\": \"/etc/passwd\"}");
-    g_assert_cmpuint(answer->status, ==, 400);
+    g_assert_cmpuint(answer->status, ==, 403);
     g_test_message("import from /etc/passwd: %s", answer->body);
     g_clear_pointer(&answer, answer_free);
     answer = rest(f, "GET", "/v1/volumes/x", NULL);
@@ -846,6 +846,13 @@ test_rest(Fixture *f, gconstpointer data)
     g_assert_cmpstr(error_reason(answer), ==, "InvalidSpec");
     g_assert_nonnull(strstr(answer->body, "disk.disk.bus"));
     g_assert_nonnull(strstr(answer->body, "volume.emptyDisk.capacity"));
+    g_clear_pointer(&answer, answer_free);
+    answer = rest(f, "POST", "/v1/pods/viarest/disks",
+                  "{\"disk\": {\"name\": \"e\"}, \"volume\": {\"name\": \"e\", \"hostDisk\": "
+                  "{\"path\": \"/etc/shadow\", \"type\": \"Disk\"}}}");
+    g_assert_cmpuint(answer->status, ==, 403);
+    g_assert_cmpstr(error_reason(answer), ==, "PermissionDenied");
+    g_assert_nonnull(strstr(answer->body, "volume.hostDisk.path"));
     g_clear_pointer(&answer, answer_free);
     answer = rest(f, "POST", "/v1/pods/viarest/disks", "{\"disk\": ");
     g_assert_cmpuint(answer->status, ==, 400);

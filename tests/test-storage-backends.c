@@ -290,7 +290,7 @@ test_host_disk(Fixture *f, gconstpointer data)
     g_free(volume->path);
     volume->path = g_strdup(out);
     g_assert_null(prepare(&f->ctx, volume, FALSE, &error));
-    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED);
     g_assert_nonnull(strstr(error->message, out));
     g_assert_nonnull(strstr(error->message, f->allowed));
     g_clear_error(&error);
@@ -299,7 +299,7 @@ test_host_disk(Fixture *f, gconstpointer data)
     g_free(volume->path);
     volume->path = g_strdup(dotdot);
     g_assert_null(prepare(&f->ctx, volume, FALSE, &error));
-    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED);
     g_assert_nonnull(strstr(error->message, ".."));
     g_clear_error(&error);
 
@@ -328,7 +328,7 @@ test_host_disk(Fixture *f, gconstpointer data)
         g_free(volume->path);
         volume->path = g_strdup(inside);
         g_assert_null(prepare(&closed, volume, FALSE, &error));
-        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED);
         g_assert_nonnull(strstr(error->message, "allowed_host_paths"));
         g_assert_nonnull(strstr(error->message, "podvmd.conf"));
         g_clear_error(&error);
@@ -360,7 +360,7 @@ test_host_disk_symlinks(Fixture *f, gconstpointer data)
     /* A symlink to a file outside: refused, naming where it leads. */
     volume->path = g_strdup(link);
     g_assert_null(prepare(&f->ctx, volume, FALSE, &error));
-    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED);
     g_assert_nonnull(strstr(error->message, link));
     g_assert_nonnull(strstr(error->message, target));
     g_assert_nonnull(strstr(error->message, f->allowed));
@@ -372,7 +372,7 @@ test_host_disk_symlinks(Fixture *f, gconstpointer data)
     volume->create = TRUE;
     volume->capacity = MiB;
     g_assert_null(prepare(&f->ctx, volume, FALSE, &error));
-    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED);
     g_clear_error(&error);
     /* A dangling symlink would create its target wherever it points. */
     g_free(volume->path);
@@ -398,7 +398,7 @@ test_host_disk_symlinks(Fixture *f, gconstpointer data)
         g_assert_true(podvm_storage_check_host_path(real_inside, through_link, &error));
         g_assert_no_error(error);
         g_assert_false(podvm_storage_check_host_path(target, through_link, &error));
-        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED);
         g_clear_error(&error);
     }
     /* The allowed directory's name as a prefix of another name is not inside it. */
@@ -407,7 +407,7 @@ test_host_disk_symlinks(Fixture *f, gconstpointer data)
         g_autofree char *sibling_file = g_build_filename(sibling, "x.img", NULL);
 
         g_assert_false(podvm_storage_check_host_path(sibling_file, f->allowed_list, &error));
-        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED);
         g_clear_error(&error);
     }
 }
@@ -606,7 +606,7 @@ test_ephemeral_qcow2_base(Fixture *f, gconstpointer data)
     g_free(volume->path);
     volume->path = g_strdup(raw);
     g_assert_null(prepare(&f->ctx, volume, FALSE, &error));
-    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED);
     g_clear_error(&error);
     g_free(volume->path);
     volume->path = g_build_filename(f->allowed, "missing.qcow2", NULL);

@@ -178,6 +178,7 @@ check_host_paths(PodvmManager *self, GPtrArray *volumes, const char *prefix,
     g_autoptr(GPtrArray) problems =
         g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_problem_free);
     g_autoptr(GString) message = g_string_new(NULL);
+    int code = PODVM_ERROR_INVALID_SPEC;
 
     for (guint i = 0; i < volumes->len; i++) {
         const PodvmSpecVolume *volume = g_ptr_array_index(volumes, i);
@@ -192,13 +193,16 @@ check_host_paths(PodvmManager *self, GPtrArray *volumes, const char *prefix,
         problem->path = prefix != NULL ? g_strdup_printf("%s.hostDisk.path", prefix)
                                        : g_strdup_printf("spec.volumes[%u].hostDisk.path", i);
         problem->message = g_strdup(local->message);
+        /* Outside the allowed roots is 403 (RELIABILITY), a malformed path 400. */
+        if (problems->len == 0)
+            code = local->code;
         g_string_append_printf(message, "%s%s: %s", message->len > 0 ? "\n" : "", problem->path,
                                problem->message);
         g_ptr_array_add(problems, problem);
     }
     if (problems->len == 0)
         return TRUE;
-    g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC, message->str);
+    g_set_error_literal(error, PODVM_ERROR, code, message->str);
     if (out_problems != NULL)
         *out_problems = g_steal_pointer(&problems);
     return FALSE;
