@@ -146,36 +146,14 @@ print_table(GPtrArray *pods)
 {
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-    gsize widths[N_COLUMNS];
 
-    for (gsize c = 0; c < N_COLUMNS; c++)
-        widths[c] = strlen(column_titles[c]);
     for (guint i = 0; i < pods->len; i++) {
         char **row = g_new0(char *, N_COLUMNS + 1);
 
         pod_row(g_ptr_array_index(pods, i), now, row);
-        for (gsize c = 0; c < N_COLUMNS; c++)
-            widths[c] = MAX(widths[c], (gsize)g_utf8_strlen(row[c], -1));
         g_ptr_array_add(rows, row);
     }
-
-    for (gsize c = 0; c < N_COLUMNS; c++) {
-        if (c + 1 < N_COLUMNS)
-            printf("%-*s  ", (int)widths[c], column_titles[c]);
-        else
-            printf("%s\n", column_titles[c]);
-    }
-    for (guint i = 0; i < rows->len; i++) {
-        char **row = g_ptr_array_index(rows, i);
-
-        for (gsize c = 0; c < N_COLUMNS; c++) {
-            if (c + 1 < N_COLUMNS)
-                printf("%-*s  ", (int)widths[c], row[c]);
-            else
-                printf("%s\n", row[c]);
-        }
-    }
-    fflush(stdout);
+    podvmctl_print_table(column_titles, N_COLUMNS, rows);
 }
 
 int

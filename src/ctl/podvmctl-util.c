@@ -423,3 +423,29 @@ podvmctl_format_duration(GTimeSpan span)
     return g_strdup_printf("%" G_GINT64_FORMAT "d%" G_GINT64_FORMAT "h", seconds / 86400,
                            (seconds % 86400) / 3600);
 }
+
+void
+podvmctl_print_table(const char *const *titles, gsize n_columns, GPtrArray *rows)
+{
+    g_autofree gsize *widths = g_new0(gsize, n_columns);
+
+    for (gsize c = 0; c < n_columns; c++)
+        widths[c] = (gsize)g_utf8_strlen(titles[c], -1);
+    for (guint i = 0; i < rows->len; i++) {
+        char **row = g_ptr_array_index(rows, i);
+        for (gsize c = 0; c < n_columns; c++)
+            widths[c] = MAX(widths[c], (gsize)g_utf8_strlen(row[c], -1));
+    }
+    for (guint i = 0; i <= rows->len; i++) {
+        const char *const *cells =
+            i == 0 ? titles : (const char *const *)g_ptr_array_index(rows, i - 1);
+
+        for (gsize c = 0; c < n_columns; c++) {
+            if (c + 1 < n_columns)
+                printf("%-*s  ", (int)widths[c], cells[c]);
+            else
+                printf("%s\n", cells[c]);
+        }
+    }
+    fflush(stdout);
+}

@@ -85,5 +85,10 @@ gboolean podvmctl_write_all(int fd, const void *data, gsize length, GError **err
 
 /* Short durations for humans: "45s", "12m3s", "5h2m", "3d4h". */
 char *podvmctl_format_duration(GTimeSpan span);
+/*
+ * Prints @titles and @rows (each a char** of @n_columns strings) as a
+ * table: columns padded to their widest cell, two spaces apart.
+ */
+void podvmctl_print_table(const char *const *titles, gsize n_columns, GPtrArray *rows);
 
 G_END_DECLS

@@ -343,10 +343,6 @@ static void
 print_table(JsonArray *volumes)
 {
     g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-    gsize widths[N_COLUMNS];
-
-    for (gsize c = 0; c < N_COLUMNS; c++)
-        widths[c] = strlen(column_titles[c]);
     for (guint i = 0; i < json_array_get_length(volumes); i++) {
         JsonNode *element = json_array_get_element(volumes, i);
         JsonObject *volume;
@@ -360,28 +356,9 @@ print_table(JsonArray *volumes)
         row[COL_SIZE] = size_text(volume, "size");
         row[COL_PHASE] = g_strdup(or_dash(podvmctl_json_string(volume, "phase")));
         row[COL_USED_BY] = used_by_text(volume);
-        for (gsize c = 0; c < N_COLUMNS; c++)
-            widths[c] = MAX(widths[c], (gsize)g_utf8_strlen(row[c], -1));
         g_ptr_array_add(rows, row);
     }
-
-    for (gsize c = 0; c < N_COLUMNS; c++) {
-        if (c + 1 < N_COLUMNS)
-            printf("%-*s  ", (int)widths[c], column_titles[c]);
-        else
-            printf("%s\n", column_titles[c]);
-    }
-    for (guint i = 0; i < rows->len; i++) {
-        char **row = g_ptr_array_index(rows, i);
-
-        for (gsize c = 0; c < N_COLUMNS; c++) {
-            if (c + 1 < N_COLUMNS)
-                printf("%-*s  ", (int)widths[c], row[c]);
-            else
-                printf("%s\n", row[c]);
-        }
-    }
-    fflush(stdout);
+    podvmctl_print_table(column_titles, N_COLUMNS, rows);
 }
 
 static int

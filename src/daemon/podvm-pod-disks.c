@@ -104,6 +104,25 @@ check_new_disk(PodvmPod *self, const PodvmSpecDisk *disk, const PodvmSpecVolume 
     return TRUE;
 }
 
+/*
+ * Hotplug needs a QEMU that runs (or is paused) and its monitor; otherwise
+ * answers the operation (Starting and Stopping are wrong phases) and FALSE.
+ */
+static gboolean
+hotplug_possible(PodvmPod *self, GTask *task)
+{
+    if (self->phase != PODVM_PHASE_RUNNING && self->phase != PODVM_PHASE_PAUSED)
+        return pod_wrong_phase(self, task, _("wait until it is running or stopped"));
+    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
+        pod_op_return(self, task,
+                      g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU,
+                                  _("pod '%s': QEMU's monitor is not connected"),
+                                  self->spec->name));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* ---- attach ------------------------------------------------------------- */
 
 static gboolean
@@ -343,17 +362,8 @@ pod_attach_disk_op(PodvmPod *self, GTask *task)
         spec_changed(self, "DiskAttached", data->disk->name, task);
         return;
     }
-    if (self->phase != PODVM_PHASE_RUNNING && self->phase != PODVM_PHASE_PAUSED) {
-        pod_wrong_phase(self, task, _("wait until it is running or stopped"));
+    if (!hotplug_possible(self, task))
         return;
-    }
-    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
-        pod_op_return(self, task,
-                      g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU,
-                                  _("pod '%s': QEMU's monitor is not connected"),
-                                  self->spec->name));
-        return;
-    }
     switch (data->disk->bus) {
     case PODVM_DISK_BUS_SATA:
         pod_op_return(self, task,
@@ -565,17 +575,8 @@ pod_detach_disk_op(PodvmPod *self, GTask *task)
         detach_done(finish);
         return;
     }
-    if (self->phase != PODVM_PHASE_RUNNING && self->phase != PODVM_PHASE_PAUSED) {
-        pod_wrong_phase(self, task, _("wait until it is running or stopped"));
+    if (!hotplug_possible(self, task))
         return;
-    }
-    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
-        pod_op_return(self, task,
-                      g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU,
-                                  _("pod '%s': QEMU's monitor is not connected"),
-                                  self->spec->name));
-        return;
-    }
     pod_step(self, "detaching disk '%s'", data->disk_name);
     id = podvm_qemu_disk_device_id(data->disk_name);
     json_object_set_string_member(arguments, "id", id);
