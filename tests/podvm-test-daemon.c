@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -540,4 +541,38 @@ podvm_test_guest_read(PodvmTestDaemon *daemon, const char *pod, const char *dev)
     answer = g_strrstr(text, prefix) + strlen(prefix);
     end = strpbrk(answer, "\r\n");
     return end != NULL ? g_strndup(answer, (gsize)(end - answer)) : g_strdup(answer);
+}
+
+/* ---- storage tests ------------------------------------------------------------ */
+
+PodvmTestDaemon *
+podvm_test_daemon_new_for_storage(char **out_images)
+{
+    g_autofree char *qemu_img = g_find_program_in_path("qemu-img");
+    g_autofree char *conf = NULL;
+
+    *out_images = NULL;
+    if (qemu_img == NULL) {
+        g_test_skip("qemu-img is not installed (Debian package qemu-utils)");
+        return NULL;
+    }
+    *out_images = podvm_test_mkdtemp();
+    conf = g_strdup_printf("[storage]\nallowed_host_paths=%s\n"
+                           "[qemu]\ndetach_timeout_ms=20000\n",
+                           *out_images);
+    return podvm_test_daemon_new_with_config(conf);
+}
+
+char *
+podvm_test_make_raw_image(const char *dir, const char *name, gsize size, const char *word)
+{
+    char *path = g_build_filename(dir, name, NULL);
+    FILE *file = fopen(path, "w");
+
+    g_assert_nonnull(file);
+    if (word != NULL)
+        g_assert_cmpint(fwrite(word, 1, strlen(word), file), ==, strlen(word));
+    g_assert_cmpint(ftruncate(fileno(file), (off_t)size), ==, 0);
+    fclose(file);
+    return path;
 }

@@ -61,6 +61,15 @@ int podvm_test_ctl(PodvmTestDaemon *daemon, char **out_stdout, char **out_stderr
                    const char *first_arg, ...) G_GNUC_NULL_TERMINATED;
 
 /*
+ * A daemon for storage tests: skips (returns NULL) without qemu-img;
+ * @out_images gets a fresh directory listed in [storage]
+ * allowed_host_paths (the caller removes it with podvm_test_rmrf()).
+ */
+PodvmTestDaemon *podvm_test_daemon_new_for_storage(char **out_images);
+/* A file @dir/@name of @size bytes (sparse), starting with @word (may be NULL). */
+char *podvm_test_make_raw_image(const char *dir, const char *name, gsize size, const char *word);
+
+/*
  * What the test guest (tests/guest/init) reports on its console:
  * the last complete "PODVM-DISKS name:bytes[:label] ..." line, or NULL;
  * the guest's name ("vdb") of its disk of @size bytes, or NULL (@out_label:

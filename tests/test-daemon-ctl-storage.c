@@ -30,28 +30,10 @@ typedef struct {
     char *images; /* the allowed hostDisk directory */
 } Fixture;
 
-static gboolean
-have_qemu_img(void)
-{
-    g_autofree char *path = g_find_program_in_path("qemu-img");
-
-    return path != NULL;
-}
-
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
-    g_autofree char *conf = NULL;
-
-    if (!have_qemu_img()) {
-        g_test_skip("qemu-img is not installed (Debian package qemu-utils)");
-        return;
-    }
-    f->images = podvm_test_mkdtemp();
-    conf = g_strdup_printf("[storage]\nallowed_host_paths=%s\n"
-                           "[qemu]\ndetach_timeout_ms=20000\n",
-                           f->images);
-    f->daemon = podvm_test_daemon_new_with_config(conf);
+    f->daemon = podvm_test_daemon_new_for_storage(&f->images);
 }
 
 static void
@@ -64,21 +46,6 @@ fixture_teardown(Fixture *f, gconstpointer data)
 }
 
 /* ---- helpers --------------------------------------------------------------- */
-
-/* A file of @size bytes in @dir, starting with @word (may be NULL). */
-static char *
-make_raw_image(const char *dir, const char *name, gsize size, const char *word)
-{
-    char *path = g_build_filename(dir, name, NULL);
-    FILE *file = fopen(path, "w");
-
-    g_assert_nonnull(file);
-    if (word != NULL)
-        g_assert_cmpint(fwrite(word, 1, strlen(word), file), ==, strlen(word));
-    g_assert_cmpint(ftruncate(fileno(file), (off_t)size), ==, 0);
-    fclose(file);
-    return path;
-}
 
 /* Writes @text to @dir/@name; returns the path. */
 static char *
@@ -610,7 +577,7 @@ test_volume_commands(Fixture *f, gconstpointer data)
     g_clear_pointer(&after, g_free);
 
     /* An import from a file in the allowed directory. */
-    source = make_raw_image(f->images, "import.img", 24 * MIB, "IMPORTED");
+    source = podvm_test_make_raw_image(f->images, "import.img", 24 * MIB, "IMPORTED");
     g_assert_cmpint(
         podvm_test_ctl(f->daemon, &out, &err, "volume", "create", "imp", "--from", source, NULL),
         ==, 0);
@@ -634,7 +601,7 @@ test_volume_commands(Fixture *f, gconstpointer data)
     g_clear_pointer(&before, g_free);
     before = volume_names(f);
     outside_dir = podvm_test_mkdtemp();
-    outside = make_raw_image(outside_dir, "secret.img", 1 * MIB, "SECRET");
+    outside = podvm_test_make_raw_image(outside_dir, "secret.img", 1 * MIB, "SECRET");
     g_assert_cmpint(
         podvm_test_ctl(f->daemon, NULL, &err, "volume", "create", "leak", "--from", outside, NULL),
         ==, 1);
@@ -762,7 +729,7 @@ test_attach_detach(Fixture *f, gconstpointer data)
     g_assert_cmpint(
         podvm_test_ctl(f->daemon, NULL, NULL, "volume", "create", "data", "--size", "32Mi", NULL),
         ==, 0);
-    image = make_raw_image(f->images, "hot.img", 20 * MIB, "HOTDATA");
+    image = podvm_test_make_raw_image(f->images, "hot.img", 20 * MIB, "HOTDATA");
     boot_pod(f, "hp");
 
     /* A host image, with flags; relative to podvmctl's directory is fine too. */
@@ -863,7 +830,7 @@ test_attach_detach(Fixture *f, gconstpointer data)
 
     /* A read-only CD-ROM (on scsi without --bus: hotpluggable) with a serial: the flags land in the
      * pod's spec. */
-    cd = make_raw_image(f->images, "cd.img", 10 * MIB, "CDDATA");
+    cd = podvm_test_make_raw_image(f->images, "cd.img", 10 * MIB, "CDDATA");
     g_assert_cmpint(podvm_test_ctl(f->daemon, &out, NULL, "attach-disk", "hp", "--name", "cd",
                                    "--host-path", cd, "--cdrom", "--readonly", "--serial", "CD0001",
                                    NULL),
@@ -927,7 +894,7 @@ test_data_volume(Fixture *f, gconstpointer data)
 
     if (f->daemon == NULL)
         return;
-    source = make_raw_image(f->images, "dv-source.img", 28 * MIB, "IMPORTED");
+    source = podvm_test_make_raw_image(f->images, "dv-source.img", 28 * MIB, "IMPORTED");
     g_assert_cmpint(
         podvm_test_ctl(f->daemon, &out, NULL, "volume", "create", "dv", "--from", source, NULL), ==,
         0);

@@ -28,28 +28,10 @@ typedef struct {
     char *images; /* the allowed hostDisk directory */
 } Fixture;
 
-static gboolean
-have_qemu_img(void)
-{
-    g_autofree char *path = g_find_program_in_path("qemu-img");
-
-    return path != NULL;
-}
-
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
-    g_autofree char *conf = NULL;
-
-    if (!have_qemu_img()) {
-        g_test_skip("qemu-img is not installed (Debian package qemu-utils)");
-        return;
-    }
-    f->images = podvm_test_mkdtemp();
-    conf = g_strdup_printf("[storage]\nallowed_host_paths=%s\n"
-                           "[qemu]\ndetach_timeout_ms=20000\n",
-                           f->images);
-    f->daemon = podvm_test_daemon_new_with_config(conf);
+    f->daemon = podvm_test_daemon_new_for_storage(&f->images);
 }
 
 static void
@@ -62,21 +44,6 @@ fixture_teardown(Fixture *f, gconstpointer data)
 }
 
 /* ---- helpers --------------------------------------------------------------- */
-
-/* A file of @size bytes in the allowed directory, starting with @word (may be NULL). */
-static char *
-make_raw_image(Fixture *f, const char *name, gsize size, const char *word)
-{
-    char *path = g_build_filename(f->images, name, NULL);
-    FILE *file = fopen(path, "w");
-
-    g_assert_nonnull(file);
-    if (word != NULL)
-        g_assert_cmpint(fwrite(word, 1, strlen(word), file), ==, strlen(word));
-    g_assert_cmpint(ftruncate(fileno(file), (off_t)size), ==, 0);
-    fclose(file);
-    return path;
-}
 
 /* The test guest's spec with these disks and volumes (JSON arrays as text). */
 static char *
@@ -330,8 +297,8 @@ test_boot_every_source(Fixture *f, gconstpointer data)
 
     if (f->daemon == NULL)
         return;
-    base = make_raw_image(f, "base.img", 28 * MIB, "BASEDATA");
-    source = make_raw_image(f, "import-source.img", 40 * MIB, "IMPORTED");
+    base = podvm_test_make_raw_image(f->images, "base.img", 28 * MIB, "BASEDATA");
+    source = podvm_test_make_raw_image(f->images, "import-source.img", 40 * MIB, "IMPORTED");
     oci = g_build_filename(f->images, "oci", NULL);
     if (!make_oci_layout(oci, 44 * MIB)) {
         g_test_skip("tar(1) is not available to build an OCI layout");
@@ -423,7 +390,7 @@ test_persistence(Fixture *f, gconstpointer data)
 
     if (f->daemon == NULL)
         return;
-    base = make_raw_image(f, "persist-base.img", 28 * MIB, "BASEDATA");
+    base = podvm_test_make_raw_image(f->images, "persist-base.img", 28 * MIB, "BASEDATA");
     volumes = g_strdup_printf("[{\"name\": \"empty\", \"emptyDisk\": {\"capacity\": \"24Mi\"}},"
                               " {\"name\": \"eph\", \"ephemeral\": {\"image\": \"%s\"}}]",
                               base);
@@ -473,7 +440,7 @@ test_hotplug(Fixture *f, gconstpointer data)
 
     if (f->daemon == NULL)
         return;
-    image = make_raw_image(f, "hot.img", 20 * MIB, "HOTDATA");
+    image = podvm_test_make_raw_image(f->images, "hot.img", 20 * MIB, "HOTDATA");
     {
         g_autofree char *spec = spec_with_disks("hot", "[]", "[]");
         create_pod(f, spec);
@@ -591,7 +558,8 @@ test_hotplug_refused(Fixture *f, gconstpointer data)
     }
 
     /* Commas and '=' are part of the name: QEMU opens exactly this file. */
-    commas = make_raw_image(f, "a,format=qcow2,file.filename=x.img", 8 * MIB, "COMMAS");
+    commas = podvm_test_make_raw_image(f->images, "a,format=qcow2,file.filename=x.img", 8 * MIB,
+                                       "COMMAS");
     attachment = g_strdup_printf("{\"disk\": {\"name\": \"commas\"}, \"volume\": {\"name\": "
                                  "\"commas\", \"hostDisk\": {\"path\": \"%s\", \"type\": "
                                  "\"Disk\"}}}",
@@ -617,7 +585,7 @@ test_hotplug_across_daemon_restart(Fixture *f, gconstpointer data)
 
     if (f->daemon == NULL)
         return;
-    image = make_raw_image(f, "restart.img", 18 * MIB, NULL);
+    image = podvm_test_make_raw_image(f->images, "restart.img", 18 * MIB, NULL);
     {
         g_autofree char *spec = spec_with_disks("survive", "[]", "[]");
         create_pod(f, spec);
@@ -773,7 +741,7 @@ test_rest(Fixture *f, gconstpointer data)
 
     if (f->daemon == NULL)
         return;
-    image = make_raw_image(f, "rest.img", 22 * MIB, "RESTDATA");
+    image = podvm_test_make_raw_image(f->images, "rest.img", 22 * MIB, "RESTDATA");
     {
         g_autofree char *spec = spec_with_disks("viarest", "[]", "[]");
         create_pod(f, spec);
