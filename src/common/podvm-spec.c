@@ -1633,24 +1633,42 @@ parse_disk(Parser *p, const char *path, JsonNode *node)
     return g_steal_pointer(&disk);
 }
 
+/*
+ * The array of disks or volumes at @path, noted in @list (given, or given
+ * but unreadable so the cross-checks stay quiet), and held to MAX_DISKS
+ * entries; NULL when it is not an array.
+ */
+static JsonArray *
+read_entry_list(Parser *p, const char *path, JsonNode *node, EntryList *list, gboolean disks)
+{
+    JsonArray *array = read_array(p, path, node);
+    guint length;
+
+    if (array == NULL) {
+        list->given = TRUE;
+        list->unreadable = TRUE;
+        return NULL;
+    }
+    length = json_array_get_length(array);
+    list->given = length > 0;
+    if (length > MAX_DISKS && disks)
+        add_problem(p, path, _("has %u disks: a pod has at most %d"), length, MAX_DISKS);
+    else if (length > MAX_DISKS)
+        add_problem(p, path, _("has %u volumes: a pod has at most %d"), length, MAX_DISKS);
+    return array;
+}
+
 static void
 parse_disks(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, EntryList *list)
 {
     g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GHashTable) boot_orders = g_hash_table_new(g_direct_hash, g_direct_equal);
-    JsonArray *array = read_array(p, path, node);
-    guint length;
+    JsonArray *array = read_entry_list(p, path, node, list, TRUE);
+    guint length = array != NULL ? json_array_get_length(array) : 0;
     guint i;
 
-    if (array == NULL) {
-        list->given = TRUE;
-        list->unreadable = TRUE;
+    if (array == NULL)
         return;
-    }
-    length = json_array_get_length(array);
-    list->given = length > 0;
-    if (length > MAX_DISKS)
-        add_problem(p, path, _("has %u disks: a pod has at most %d"), length, MAX_DISKS);
 
     for (i = 0; i < length; i++) {
         g_autofree char *item_path = path_index(path, i);
@@ -2180,19 +2198,12 @@ static void
 parse_volumes(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, EntryList *list)
 {
     g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
-    JsonArray *array = read_array(p, path, node);
-    guint length;
+    JsonArray *array = read_entry_list(p, path, node, list, FALSE);
+    guint length = array != NULL ? json_array_get_length(array) : 0;
     guint i;
 
-    if (array == NULL) {
-        list->given = TRUE;
-        list->unreadable = TRUE;
+    if (array == NULL)
         return;
-    }
-    length = json_array_get_length(array);
-    list->given = length > 0;
-    if (length > MAX_DISKS)
-        add_problem(p, path, _("has %u volumes: a pod has at most %d"), length, MAX_DISKS);
 
     for (i = 0; i < length; i++) {
         g_autofree char *item_path = path_index(path, i);
