@@ -605,6 +605,16 @@ test_hotplug_across_daemon_restart(Fixture *f, gconstpointer data)
     g_assert_cmpstr(names, ==, "r");
     g_clear_pointer(&names, g_free);
 
+    /* An attach into the adopted QEMU works too. */
+    attach(f, "survive",
+           "{\"disk\": {\"name\": \"later\", \"disk\": {\"bus\": \"scsi\"}}, \"volume\": "
+           "{\"name\": \"later\", \"emptyDisk\": {\"capacity\": \"14Mi\"}}}",
+           &error);
+    g_assert_no_error(error);
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "survive", 14 * MIB, TRUE));
+    detach(f, "survive", "later", &error);
+    g_assert_no_error(error);
+
     detach(f, "survive", "r", &error);
     g_assert_no_error(error);
     g_assert_true(podvm_test_wait_guest_disk(f->daemon, "survive", 18 * MIB, FALSE));

@@ -225,7 +225,6 @@ attach_device_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     pod_placement_set(self, data->disk->name, data->port, data->lun);
     spec_add_disk(self, data->disk, data->volume);
-    g_ptr_array_add(self->prepared, g_steal_pointer(&data->prepared));
     spec_changed(self, "DiskAttached", data->disk->name, task);
 }
 
@@ -428,13 +427,6 @@ detach_done(DetachFinish *finish)
         /* A detached disk leaves the pod: an emptyDisk's image goes with it. */
         podvm_storage_release(&ctx, volume);
         podvm_storage_delete(&ctx, volume);
-    }
-    for (guint i = 0; self->prepared != NULL && i < self->prepared->len; i++) {
-        PodvmPreparedVolume *prepared = g_ptr_array_index(self->prepared, i);
-        if (g_strcmp0(prepared->volume_name, finish->disk_name) == 0) {
-            g_ptr_array_remove_index(self->prepared, i);
-            break;
-        }
     }
     g_hash_table_remove(self->placements, finish->disk_name);
     g_hash_table_remove(self->pending_removal, finish->disk_name);

@@ -90,7 +90,7 @@ struct _PodvmPod {
 
     /* storage */
     PodvmVolumePool *pool;       /* claims and dataVolumes; may be NULL */
-    GPtrArray *prepared;         /* of PodvmPreparedVolume*, while QEMU runs or starts */
+    GPtrArray *prepared;         /* of PodvmPreparedVolume*, while a start prepares volumes */
     GCancellable *preparing;     /* while the start prepares volumes (kill cancels it) */
     GHashTable *placements;      /* disk name -> DiskPlacement*, while QEMU runs */
     GHashTable *pending_removal; /* disk names whose device_del timed out -> NULL */

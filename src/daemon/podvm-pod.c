@@ -1369,6 +1369,8 @@ start_spawn(PodvmPod *self, GTask *task)
     ctx.prepared_volumes = self->prepared;
     ctx.spare_root_ports = self->config->spare_root_ports;
     argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
+    /* The argv holds what they were prepared into; release() needs only the spec. */
+    g_clear_pointer(&self->prepared, g_ptr_array_unref);
     if (argv == NULL) {
         close(qmp_fd);
         if (console_fd >= 0)
