@@ -28,12 +28,11 @@ typedef struct {
     PodvmPreparedVolume *prepared;
     gboolean protocol_node_added;
     gboolean format_node_added;
-    int port;                  /* root port taken for the device, or -1 */
-    int lun;                   /* SCSI LUN taken, or -1 */
-    gboolean controller_added; /* attach: the SCSI controller was hotplugged for this disk */
-    guint timeout_id;          /* detach: waiting for DEVICE_DELETED */
-    gboolean device_gone;      /* detach: DEVICE_DELETED arrived */
-    gboolean device_del_done;  /* detach: QEMU answered device_del */
+    int port;                 /* root port taken for the device, or -1 */
+    int lun;                  /* SCSI LUN taken, or -1 */
+    guint timeout_id;         /* detach: waiting for DEVICE_DELETED */
+    gboolean device_gone;     /* detach: DEVICE_DELETED arrived */
+    gboolean device_del_done; /* detach: QEMU answered device_del */
 } OpData;
 
 void pod_op_data_free(OpData *data);
