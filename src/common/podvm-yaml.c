@@ -19,7 +19,7 @@
 
 #include "podvm-error.h"
 
-/* The same limits as the JSON path (podvm-spec.c). */
+/* The same limits as the JSON path (podvm-spec-private.h). */
 #define MAX_DOCUMENT_SIZE (1024 * 1024)
 #define MAX_DEPTH 32
 
