@@ -49,6 +49,7 @@ podvm_config_new_defaults(void)
     config->qemu_img = g_strdup("qemu-img");
     config->container_disk_helper = default_container_disk_helper();
     config->allowed_host_paths = g_new0(char *, 1);
+    config->qmp_passthrough = PODVM_QMP_PASSTHROUGH_READ_ONLY;
     return config;
 }
 
@@ -113,6 +114,7 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) local = NULL;
     g_autofree char *accel = NULL;
+    g_autofree char *passthrough = NULL;
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
         if (!must_exist && g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -167,6 +169,12 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
             g_prefix_error(error, "%s: [qemu] accel: ", path);
             return FALSE;
         }
+    }
+    passthrough = g_key_file_get_string(kf, "qmp", "passthrough", NULL);
+    if (passthrough != NULL && !podvm_qmp_passthrough_from_string(
+                                   g_strstrip(passthrough), &config->qmp_passthrough, error)) {
+        g_prefix_error(error, "%s: [qmp] passthrough: ", path);
+        return FALSE;
     }
     if (!read_uint(kf, "qemu", "qmp_connect_timeout_ms", &config->qmp_connect_timeout_ms, error) ||
         !read_uint(kf, "qemu", "stop_quit_timeout_ms", &config->stop_quit_timeout_ms, error) ||

@@ -3,6 +3,7 @@
 
 #include <glib.h>
 #include "podvm-qemu-argv.h"
+#include "podvm-qmp-policy.h"
 
 G_BEGIN_DECLS
 
@@ -40,6 +41,8 @@ typedef struct {
     char *pool_dir;  /* persistentVolumeClaim/dataVolume images; default STATE_DIR/volumes */
     char *cache_dir; /* containerDisk cache; default STATE_DIR/cache */
     GStrv allowed_host_paths; /* hostDisk paths must lie under one of these; empty: none */
+    /* [qmp] */
+    PodvmQmpPassthrough qmp_passthrough; /* what the QMP passthrough lets through */
 } PodvmConfig;
 
 PodvmConfig *podvm_config_new_defaults(void);

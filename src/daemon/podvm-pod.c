@@ -18,6 +18,7 @@
 #include "podvm-qemu-argv.h"
 #include "podvm-pod-private.h"
 #include "podvm-qmp-client.h"
+#include "podvm-qmp-policy.h"
 #include "podvm-store.h"
 
 /* Fixed fd numbers of the listening sockets inside QEMU. */
@@ -1812,17 +1813,27 @@ podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
     JsonObject *obj = JSON_NODE_HOLDS_OBJECT(command) ? json_node_get_object(command) : NULL;
-    const char *execute =
-        obj != NULL ? json_object_get_string_member_with_default(obj, "execute", NULL) : NULL;
-    JsonObject *arguments = obj != NULL && json_object_has_member(obj, "arguments")
-                                ? json_object_get_object_member(obj, "arguments")
-                                : NULL;
+    JsonNode *execute_node = obj != NULL ? json_object_get_member(obj, "execute") : NULL;
+    JsonNode *arguments_node = obj != NULL ? json_object_get_member(obj, "arguments") : NULL;
+    const char *execute = NULL;
+    JsonObject *arguments = NULL;
+    GError *error = NULL;
 
     g_task_set_source_tag(task, podvm_pod_qmp_async);
-    if (execute == NULL) {
+    if (execute_node != NULL && JSON_NODE_HOLDS_VALUE(execute_node) &&
+        json_node_get_value_type(execute_node) == G_TYPE_STRING)
+        execute = json_node_get_string(execute_node);
+    if (arguments_node != NULL && JSON_NODE_HOLDS_OBJECT(arguments_node))
+        arguments = json_node_get_object(arguments_node);
+    if (execute == NULL || (arguments_node != NULL && arguments == NULL)) {
         g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                                 _("a QMP command is an object with \"execute\" and optionally "
                                   "\"arguments\""));
+        return;
+    }
+    /* What may reach QEMU (running as root): one policy, for every front. */
+    if (!podvm_qmp_policy_check(self->config->qmp_passthrough, execute, arguments, &error)) {
+        g_task_return_error(task, error);
         return;
     }
     if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
