@@ -39,7 +39,8 @@ fixture_setup(Fixture *f, gconstpointer data)
 {
     g_autoptr(GSocketAddress) address = NULL;
 
-    f->daemon = podvm_test_daemon_new();
+    /* @data: a podvmd.conf, or NULL */
+    f->daemon = data != NULL ? podvm_test_daemon_new_with_config(data) : podvm_test_daemon_new();
     if (f->daemon == NULL)
         return;
     f->socket_path = g_build_filename(f->daemon->run_dir, "api.sock", NULL);
@@ -458,7 +459,7 @@ test_metrics_qemu(Fixture *f, gconstpointer data)
         g_assert_nonnull(strstr(r->body, "/sys/class/net/"));
     }
 
-    /* A disk that reads zeroes, hotplugged by hand over the QMP passthrough. */
+    /* A disk that reads zeroes, hotplugged by hand over the QMP passthrough (expert mode). */
     qmp_ok(f, "metered",
            "{\"execute\": \"blockdev-add\", \"arguments\": {\"driver\": \"null-co\", "
            "\"node-name\": \"scratch-node\", \"size\": 16777216, \"read-zeroes\": true}}");
@@ -615,7 +616,8 @@ test_errors(Fixture *f, gconstpointer data)
     }
     {
         /* Not running: no monitor to talk to. */
-        g_autoptr(Response) r = http(f, "POST", "/v1/pods/dup/qmp", "{\"execute\": \"stop\"}");
+        g_autoptr(Response) r =
+            http(f, "POST", "/v1/pods/dup/qmp", "{\"execute\": \"query-status\"}");
         assert_error(r, 409, "Conflict");
     }
     {
@@ -1254,9 +1256,8 @@ test_replace(Fixture *f, gconstpointer data)
     start_pod(f, "rep");
     {
         /* The new spec is the one that runs. */
-        g_autoptr(Response) r = http(f, "POST", "/v1/pods/rep/qmp",
-                                     "{\"execute\": \"human-monitor-command\", \"arguments\": "
-                                     "{\"command-line\": \"info status\"}}");
+        g_autoptr(Response) r =
+            http(f, "POST", "/v1/pods/rep/qmp", "{\"execute\": \"query-status\"}");
         g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
     }
     {
@@ -1814,7 +1815,8 @@ main(int argc, char **argv)
     ADD("/podvm/rest/many-clients", test_many_clients);
     ADD("/podvm/rest/curl", test_curl);
     ADD("/podvm/rest/lifecycle", test_lifecycle);
-    ADD("/podvm/rest/metrics-qemu", test_metrics_qemu);
+    g_test_add("/podvm/rest/metrics-qemu", Fixture, "[qmp]\npassthrough=expert\n", fixture_setup,
+               test_metrics_qemu, fixture_teardown);
     ADD("/podvm/rest/nowait", test_nowait);
     ADD("/podvm/rest/events", test_events);
     ADD("/podvm/rest/log-follow", test_log_follow);

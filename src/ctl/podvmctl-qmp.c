@@ -79,7 +79,9 @@ podvmctl_cmd_qmp(PodvmCtl *ctl, int argc, char **argv)
                                   "returns.\n"
                                   "JSON is '{\"execute\": CMD, \"arguments\": {...}}' or just "
                                   "CMD. Expert use: podvmd does not track changes made this "
-                                  "way."),
+                                  "way. podvmd lets only query commands through unless "
+                                  "podvmd.conf sets [qmp] passthrough=expert, and never "
+                                  "commands that reach host files or processes."),
                                 NULL, 2, 2, &argc, &argv, &status))
         return status;
     if (!podvmctl_check_name("qmp", argv[1], &status))
