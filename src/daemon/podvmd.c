@@ -61,6 +61,43 @@ notify_systemd(const char *state)
     close(fd);
 }
 
+/*
+ * The systemd watchdog (WatchdogSec= in the unit): systemd passes the
+ * interval in $WATCHDOG_USEC (and the pid meant in $WATCHDOG_PID); we send
+ * WATCHDOG=1 from the main loop at half of it, so a main loop that stalls
+ * stops the pings and systemd restarts podvmd (the pods' QEMUs live on).
+ * Returns the ping interval in microseconds, 0 when not asked for. The
+ * variables are unset so that children never take them for theirs.
+ */
+static guint64
+watchdog_interval_usec(void)
+{
+    const char *usec_text = g_getenv("WATCHDOG_USEC");
+    const char *pid_text = g_getenv("WATCHDOG_PID");
+    guint64 usec = 0;
+    guint64 pid = 0;
+    gboolean ours;
+
+    if (usec_text == NULL)
+        return 0;
+    ours = pid_text == NULL || (g_ascii_string_to_unsigned(pid_text, 10, 1, G_MAXINT, &pid, NULL) &&
+                                pid == (guint64)getpid());
+    if (!g_ascii_string_to_unsigned(usec_text, 10, 1, G_MAXUINT64, &usec, NULL)) {
+        g_warning("ignoring WATCHDOG_USEC=%s: not a number of microseconds", usec_text);
+        usec = 0;
+    }
+    g_unsetenv("WATCHDOG_USEC");
+    g_unsetenv("WATCHDOG_PID");
+    return ours ? usec / 2 : 0;
+}
+
+static gboolean
+watchdog_cb(gpointer user_data)
+{
+    notify_systemd("WATCHDOG=1");
+    return G_SOURCE_CONTINUE;
+}
+
 static GLogWriterOutput
 log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
@@ -136,6 +173,8 @@ main(int argc, char **argv)
     gboolean version = FALSE;
     Daemon daemon = { 0 };
     guint owner_id;
+    guint watchdog_id = 0;
+    guint64 watchdog_usec;
     GOptionEntry entries[] = {
         { "session", 0, 0, G_OPTION_ARG_NONE, &session, N_("Use the session bus (for tests)"),
           NULL },
@@ -170,6 +209,7 @@ main(int argc, char **argv)
     }
     log_to_journal = g_log_writer_is_journald(fileno(stderr));
     g_log_set_writer_func(log_writer, NULL, NULL);
+    watchdog_usec = watchdog_interval_usec();
 
     config = podvm_config_new_defaults();
     if (!podvm_config_load_file(config, config_file ? config_file : PODVM_DEFAULT_CONFIG_FILE,
@@ -240,6 +280,13 @@ main(int argc, char **argv)
         explicit_bzero(token, strlen(token));
     }
 
+    if (watchdog_usec > 0) {
+        guint interval_ms = (guint)MAX(MIN(watchdog_usec / 1000, G_MAXUINT), 1);
+
+        g_message("sending WATCHDOG=1 every %u ms", interval_ms);
+        watchdog_id = g_timeout_add(interval_ms, watchdog_cb, NULL);
+        notify_systemd("WATCHDOG=1");
+    }
     g_unix_signal_add(SIGTERM, quit_cb, &daemon);
     g_unix_signal_add(SIGINT, quit_cb, &daemon);
     owner_id = g_bus_own_name(session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, PODVM_DBUS_NAME,
@@ -248,6 +295,7 @@ main(int argc, char **argv)
 
     g_main_loop_run(daemon.loop);
 
+    g_clear_handle_id(&watchdog_id, g_source_remove);
     g_bus_unown_name(owner_id);
     podvm_manager_detach_all(daemon.manager);
     g_clear_object(&daemon.rest);
