@@ -7,7 +7,8 @@
  * run as separate processes (this program, re-executed with --listen):
  * one as root, one as nobody. nobody may neither call podvmd nor receive
  * its signals (pods' specs and status); root may do both, and even root
- * never sees cloud-init data in clear in a signal or the Spec property.
+ * never sees cloud-init data or app environment values in clear in a
+ * signal, the Spec property or the pod list.
  */
 #include <fcntl.h>
 #include <gio/gio.h>
@@ -28,6 +29,7 @@
 #define NOBODY 65534
 #define SECRET "cloud-init-secret-c0ffee"
 #define SECRET_KERNEL_ARG "podvm-secret-kernel-arg=d00d"
+#define ENV_SECRET "app-env-secret-beef"
 
 /* ---- the listener (this program with --listen ADDRESS) -------------------- */
 
@@ -284,6 +286,34 @@ secret_spec(void)
     return json_to_string(json_parser_get_root(parser), FALSE);
 }
 
+/* A pod with an app whose environment holds a password (created only, never started). */
+static char *
+app_spec(void)
+{
+    g_autofree char *base = podvm_test_guest_spec("appsecret", NULL, NULL, 1);
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) error = NULL;
+    JsonObject *spec;
+    JsonArray *apps = json_array_new();
+    JsonObject *app = json_object_new();
+    JsonArray *env = json_array_new();
+    JsonObject *var = json_object_new();
+
+    json_parser_load_from_data(parser, base, -1, &error);
+    g_assert_no_error(error);
+    spec =
+        json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)), "spec");
+    json_object_set_string_member(var, "name", "DB_PASSWORD");
+    json_object_set_string_member(var, "value", ENV_SECRET);
+    json_array_add_object_element(env, var);
+    json_object_set_string_member(app, "name", "db");
+    json_object_set_string_member(app, "image", "oci:/srv/db:1");
+    json_object_set_array_member(app, "env", env);
+    json_array_add_object_element(apps, app);
+    json_object_set_array_member(spec, "apps", apps);
+    return json_to_string(json_parser_get_root(parser), FALSE);
+}
+
 static guint
 count(const char *text, const char *needle)
 {
@@ -433,6 +463,13 @@ test_policy(void)
         g_assert_nonnull(strstr(spec_property, "(hidden: "));
         g_assert_nonnull(strstr(spec_property, SECRET_KERNEL_ARG));
     }
+    {
+        g_autofree char *apps = app_spec();
+        g_autofree char *created_app = NULL;
+
+        podvm_dbus_manager_call_create_pod_sync(manager, apps, &created_app, NULL, &error);
+        g_assert_no_error(error);
+    }
     podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, &error);
     g_assert_no_error(error);
     podvm_dbus_pod_call_kill_sync(pod, NULL, &error);
@@ -455,10 +492,14 @@ test_policy(void)
     g_assert_nonnull(strstr(root_out, "CALL ListPods OK"));
     g_assert_nonnull(strstr(root_out, "CALL GetSpec OK"));
     g_assert_null(strstr(root_out, SECRET));
+    /* The app's environment: the name shown, the value hidden. */
+    g_assert_nonnull(strstr(root_out, "DB_PASSWORD"));
+    g_assert_null(strstr(root_out, ENV_SECRET));
 
     /* nobody hears nothing from podvmd and may call nothing. */
     g_assert_cmpuint(count(nobody_out, "SIGNAL "), ==, 0);
     g_assert_null(strstr(nobody_out, SECRET_KERNEL_ARG));
+    g_assert_null(strstr(nobody_out, "DB_PASSWORD"));
     g_assert_null(strstr(nobody_out, "secret"));
     g_assert_nonnull(strstr(
         nobody_out, "CALL GetManagedObjects DENIED org.freedesktop.DBus.Error.AccessDenied"));

@@ -395,5 +395,19 @@ podvm_spec_to_json_redacted(const PodvmSpec *spec)
         }
         volume->user_data_was_base64 = FALSE;
     }
+    /* App environments carry passwords and tokens as often as not: values hidden, names shown. */
+    for (guint i = 0; copy->apps != NULL && i < copy->apps->len; i++) {
+        PodvmSpecApp *app = g_ptr_array_index(copy->apps, i);
+
+        for (guint j = 0; app->env != NULL && j < app->env->len; j++) {
+            PodvmSpecEnvVar *var = g_ptr_array_index(app->env, j);
+
+            if (var->value != NULL && *var->value != '\0') {
+                char *hidden = hidden_placeholder(var->value);
+                g_free(var->value);
+                var->value = hidden;
+            }
+        }
+    }
     return podvm_spec_to_json(copy);
 }
