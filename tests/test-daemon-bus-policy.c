@@ -335,6 +335,7 @@ test_policy(void)
     g_autofree char *state_dir = NULL;
     g_autofree char *run_dir = NULL;
     g_autofree char *log_path = NULL;
+    g_autofree char *dbus_daemon = g_find_program_in_path("dbus-daemon");
     g_autoptr(GSubprocess) bus = NULL;
     g_autoptr(GSubprocess) podvmd = NULL;
     g_autoptr(GDBusConnection) connection = NULL;
@@ -353,7 +354,7 @@ test_policy(void)
         g_test_skip("needs root: the bus policy is told apart by uid (root, nobody)");
         return;
     }
-    if (g_find_program_in_path("dbus-daemon") == NULL) {
+    if (dbus_daemon == NULL) {
         g_test_skip("dbus-daemon is not installed (apt-get install dbus-daemon)");
         return;
     }
@@ -512,10 +513,16 @@ test_policy(void)
     g_clear_object(&manager);
     g_subprocess_send_signal(podvmd, SIGTERM);
     g_subprocess_wait(podvmd, NULL, NULL);
-    if (g_test_failed()) {
+    {
+        /* A clean exit, and no sanitizer report in podvmd's log. */
         g_autofree char *log = NULL;
-        if (g_file_get_contents(log_path, &log, NULL, NULL))
-            g_printerr("---- podvmd log ----\n%s\n", log);
+
+        g_file_get_contents(log_path, &log, NULL, NULL);
+        if (g_test_failed() || (log != NULL && strstr(log, "Sanitizer") != NULL))
+            g_printerr("---- podvmd log ----\n%s\n", log != NULL ? log : "");
+        g_assert_true(log == NULL || strstr(log, "Sanitizer") == NULL);
+        g_assert_true(g_subprocess_get_if_exited(podvmd));
+        g_assert_cmpint(g_subprocess_get_exit_status(podvmd), ==, 0);
     }
     g_clear_object(&connection);
     g_subprocess_send_signal(bus, SIGTERM);
