@@ -142,7 +142,11 @@ void podvm_pod_attach_disk_async(PodvmPod *self, const PodvmSpecDisk *disk,
 void podvm_pod_detach_disk_async(PodvmPod *self, const char *disk_name, GCancellable *cancellable,
                                  GAsyncReadyCallback callback, gpointer user_data);
 
-/* Expert passthrough: one QMP command ({"execute", "arguments"}). */
+/*
+ * Expert passthrough: one QMP command ({"execute", "arguments"}), first
+ * checked against [qmp] passthrough (podvm-qmp-policy.h): a refused one
+ * fails with PERMISSION_DENIED and never reaches QEMU.
+ */
 void podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data);
 JsonNode *podvm_pod_qmp_finish(PodvmPod *self, GAsyncResult *result, GError **error);
