@@ -352,6 +352,11 @@ test_expert(Fixture *f, gconstpointer data)
         g_autoptr(JsonNode) del = rest_qmp_ok(
             f, "{\"execute\": \"blockdev-del\", \"arguments\": {\"node-name\": \"guard-null\"}}");
     }
+    /* A host file as a device's option ROM, even by a relative name: never. */
+    rest_qmp_refused(f,
+                     "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"e1000\", "
+                     "\"id\": \"rom\", \"romfile\": \"etc/shadow\"}}",
+                     "property \"romfile\"");
     assert_host_writes_refused(f, &t);
     targets_clear(&t);
 }

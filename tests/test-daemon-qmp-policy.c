@@ -241,7 +241,16 @@ test_device_add(void)
                    "driver \"loader\"");
     assert_refused(EXPERT, "device_add",
                    "{\"driver\": \"virtio-serial-pci\", \"sysfsdev\": \"/sys/bus/pci/x\"}",
-                   "host path");
+                   "property \"sysfsdev\"");
+    assert_refused(EXPERT, "device_add",
+                   "{\"driver\": \"virtio-serial-pci\", \"bus\": \"/machine/q35\"}", "host path");
+    /* A relative file name is tried from QEMU's working directory: refused as well. */
+    assert_refused(EXPERT, "device_add",
+                   "{\"driver\": \"e1000\", \"id\": \"n\", \"romfile\": \"etc/shadow\"}",
+                   "property \"romfile\"");
+    assert_refused(EXPERT, "device_add",
+                   "{\"driver\": \"virtio-net-pci\", \"romfile\": \"../../etc/shadow\"}",
+                   "property \"romfile\"");
     assert_refused(EXPERT, "device_add", "{\"driver\": \"x-pci-proxy-dev\", \"fd\": \"3\"}",
                    "driver \"x-pci-proxy-dev\"");
 }

@@ -100,6 +100,16 @@ static const char *const never_prefixes[] = { "x-", "xen-", NULL };
 static const char *const blockdev_drivers[] = { "null-co", "null-aio", "raw", "copy-on-read",
                                                 NULL };
 
+/*
+ * device_add in expert mode: properties that name host files or fds. A
+ * relative name counts too: QEMU tries it from its working directory
+ * ("romfile": "etc/shadow" would become the guest's option ROM).
+ */
+static const char *const device_file_properties[] = {
+    "config-file", "dir",     "fd",       "fds",     "file",     "filename", "hostdevice",
+    "path",        "romfile", "sysfsdev", "vhostfd", "vhostfds", NULL,
+};
+
 /* device_add in expert mode: drivers that reach host devices, files or fds, by prefix. */
 static const char *const device_driver_prefixes[] = {
     "ccid-card-passthru",
@@ -324,6 +334,20 @@ check_device(const char *execute, JsonObject *arguments, GError **error)
         if (has_prefix_in(device_driver_prefixes, folded))
             return refuse_driver(error, execute, driver,
                                  _("the device reaches host devices, files or file descriptors"));
+    }
+    for (guint i = 0; device_file_properties[i] != NULL; i++) {
+        JsonNode *value = json_object_get_member(arguments, device_file_properties[i]);
+
+        if (value != NULL) {
+            g_autofree char *quoted = podvm_quote_for_message(execute);
+            g_autofree char *property = podvm_quote_for_message(device_file_properties[i]);
+
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED,
+                        _("QMP command %s is never allowed with property %s: it names a host "
+                          "file or file descriptor"),
+                        quoted, property);
+            return FALSE;
+        }
     }
     if ((found = find_path(node)) != NULL)
         return refuse_path(error, execute, found);
