@@ -687,6 +687,111 @@ test_run_debug_and_events(Fixture *f, gconstpointer data)
     ctl_child_finish(events, 0);
 }
 
+typedef struct {
+    GPtrArray *types;   /* char*: the Event signals' types, in order */
+    GPtrArray *details; /* JsonObject*: their details */
+} EventLog;
+
+static void
+manager_event_cb(PodvmDBusManager *manager, const char *pod, const char *type, const char *details,
+                 gpointer user_data)
+{
+    EventLog *log = user_data;
+    g_autoptr(JsonNode) node = json_from_string(details, NULL);
+
+    g_assert_nonnull(node);
+    g_ptr_array_add(log->types, g_strdup(type));
+    g_ptr_array_add(log->details, json_object_ref(json_node_get_object(node)));
+}
+
+/* Every event has the envelope {pod, type, time, phase}: Created and Deleted too. */
+static void
+test_events_envelope(Fixture *f, gconstpointer data)
+{
+    EventLog log = { g_ptr_array_new_with_free_func(g_free),
+                     g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref) };
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    const char *types[] = { "Created", "Deleted" };
+    gulong id;
+
+    if (f->daemon == NULL) {
+        g_ptr_array_unref(log.types);
+        g_ptr_array_unref(log.details);
+        return;
+    }
+    id = g_signal_connect(f->daemon->manager, "event", G_CALLBACK(manager_event_cb), &log);
+    create_pod(f, "envl", NULL, NULL, 1);
+    pod = podvm_test_daemon_pod(f->daemon, "envl");
+    podvm_dbus_pod_call_delete_sync(pod, FALSE, NULL, &error);
+    g_assert_no_error(error);
+    while (!g_ptr_array_find_with_equal_func(log.types, "Deleted", g_str_equal, NULL)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(10000);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(types); i++) {
+        JsonObject *event = NULL;
+        g_autoptr(GDateTime) time = NULL;
+
+        for (guint j = 0; j < log.types->len && event == NULL; j++) {
+            if (g_strcmp0(g_ptr_array_index(log.types, j), types[i]) == 0)
+                event = g_ptr_array_index(log.details, j);
+        }
+        g_assert_nonnull(event);
+        g_assert_cmpstr(json_object_get_string_member(event, "pod"), ==, "envl");
+        g_assert_cmpstr(json_object_get_string_member(event, "type"), ==, types[i]);
+        g_assert_cmpstr(json_object_get_string_member(event, "phase"), ==, "Pending");
+        time = g_date_time_new_from_iso8601(json_object_get_string_member(event, "time"), NULL);
+        g_assert_nonnull(time);
+    }
+    g_signal_handler_disconnect(f->daemon->manager, id);
+    g_ptr_array_unref(log.types);
+    g_ptr_array_unref(log.details);
+}
+
+/*
+ * Stop's grace period is checked by the pod against the spec's bound
+ * (0..86400): 4294968 s used to wrap to 0.7 s as milliseconds in a guint.
+ */
+static void
+test_stop_grace_bound(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    const int bad[] = { 4294968, 86401, -2, G_MAXINT };
+    g_autofree char *err = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    create_pod(f, "gb", NULL, NULL, 1);
+    pod = podvm_test_daemon_pod(f->daemon, "gb");
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *name = NULL;
+
+        podvm_dbus_pod_call_stop_sync(pod, bad[i], NULL, &error);
+        g_assert_nonnull(error);
+        name = g_dbus_error_get_remote_error(error);
+        g_assert_cmpstr(name, ==, "io.podvm.PodVM1.Error.InvalidArgument");
+        g_assert_nonnull(strstr(error->message, "86400"));
+    }
+    {
+        /* In the bound, the pod's phase decides: there is nothing to stop. */
+        g_autoptr(GError) error = NULL;
+        g_autofree char *name = NULL;
+
+        podvm_dbus_pod_call_stop_sync(pod, 86400, NULL, &error);
+        g_assert_nonnull(error);
+        name = g_dbus_error_get_remote_error(error);
+        g_assert_cmpstr(name, ==, "io.podvm.PodVM1.Error.Conflict");
+    }
+    /* podvmctl says the same. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "stop", "--grace", "4294968", "gb", NULL),
+                    ==, 1);
+    g_assert_nonnull(strstr(err, "86400"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -707,6 +812,8 @@ main(int argc, char **argv)
     ADD("/podvm/daemon/console", test_console);
     ADD("/podvm/daemon/guest-exit-on-failure-policy", test_guest_exit_on_failure_policy);
     ADD("/podvm/daemon/run-debug-and-events", test_run_debug_and_events);
+    ADD("/podvm/daemon/events-envelope", test_events_envelope);
+    ADD("/podvm/daemon/stop-grace-bound", test_stop_grace_bound);
 #undef ADD
     return g_test_run();
 }

@@ -1083,6 +1083,108 @@ test_events(Fixture *f, gconstpointer data)
     g_input_stream_close(stream, NULL, NULL);
 }
 
+/* The data of the first "event: TYPE" in an SSE text, parsed. */
+static JsonObject *
+sse_event_data(const char *seen, const char *type)
+{
+    g_autofree char *head = g_strdup_printf("event: %s\ndata: ", type);
+    const char *start = strstr(seen, head);
+    const char *end;
+    g_autofree char *json = NULL;
+    g_autoptr(JsonNode) node = NULL;
+
+    g_assert_nonnull(start);
+    start += strlen(head);
+    end = strchr(start, '\n');
+    g_assert_nonnull(end);
+    json = g_strndup(start, end - start);
+    node = json_from_string(json, NULL);
+    g_assert_nonnull(node);
+    return json_object_ref(json_node_get_object(node));
+}
+
+/* Every event has the envelope {pod, type, time, phase}: Created and Deleted too. */
+static void
+test_events_envelope(Fixture *f, gconstpointer data)
+{
+    g_autoptr(SoupMessage) msg = new_message("GET", "/v1/events?pod=envl");
+    g_autoptr(GInputStream) stream = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *seen = NULL;
+    const char *types[] = { "Created", "Deleted" };
+
+    if (f->daemon == NULL)
+        return;
+    stream = soup_session_send(f->session, msg, NULL, &error);
+    g_assert_no_error(error);
+    create_pod(f, "envl", 1);
+    {
+        g_autoptr(Response) r = http(f, "DELETE", "/v1/pods/envl", NULL);
+        g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
+    }
+    {
+        /* Up to the end of the Deleted event. */
+        GString *all = g_string_new(NULL);
+        const char *deleted;
+
+        while ((deleted = strstr(all->str, "event: Deleted")) == NULL ||
+               strstr(deleted, "\n\n") == NULL) {
+            char buffer[4096];
+            gssize n = g_input_stream_read(stream, buffer, sizeof buffer, NULL, &error);
+
+            g_assert_no_error(error);
+            g_assert_cmpint(n, >, 0);
+            g_string_append_len(all, buffer, n);
+        }
+        seen = g_string_free(all, FALSE);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(types); i++) {
+        g_autoptr(JsonObject) event = NULL;
+        g_autoptr(GDateTime) time = NULL;
+
+        event = sse_event_data(seen, types[i]);
+        g_assert_cmpstr(json_object_get_string_member(event, "pod"), ==, "envl");
+        g_assert_cmpstr(json_object_get_string_member(event, "type"), ==, types[i]);
+        g_assert_cmpstr(json_object_get_string_member(event, "phase"), ==, "Pending");
+        time = g_date_time_new_from_iso8601(json_object_get_string_member(event, "time"), NULL);
+        g_assert_nonnull(time);
+    }
+    g_input_stream_close(stream, NULL, NULL);
+}
+
+/*
+ * A grace period is checked once, by the pod, against the spec's bound
+ * (0..86400): 4294968 s would wrap to 0.7 s as milliseconds in a guint.
+ */
+static void
+test_stop_grace_bound(Fixture *f, gconstpointer data)
+{
+    const char *bodies[] = {
+        "{\"gracePeriodSeconds\": 4294968}",
+        "{\"gracePeriodSeconds\": 86401}",
+        "{\"gracePeriodSeconds\": -1}",
+        "{\"gracePeriodSeconds\": 1.5}",
+    };
+
+    if (f->daemon == NULL)
+        return;
+    create_pod(f, "gb", 1);
+    for (guint i = 0; i < G_N_ELEMENTS(bodies); i++) {
+        const char *paths[] = { "/v1/pods/gb/stop", "/v1/pods/gb/stop?wait=false" };
+
+        for (guint j = 0; j < G_N_ELEMENTS(paths); j++) {
+            g_autoptr(Response) r = http(f, "POST", paths[j], bodies[i]);
+            assert_error(r, 400, "InvalidArgument");
+        }
+    }
+    {
+        /* In the bound, the pod's phase decides: there is nothing to stop. */
+        g_autoptr(Response) r =
+            http(f, "POST", "/v1/pods/gb/stop", "{\"gracePeriodSeconds\": 86400}");
+        assert_error(r, 409, "Conflict");
+    }
+}
+
 static void
 test_log_follow(Fixture *f, gconstpointer data)
 {
@@ -1819,6 +1921,8 @@ main(int argc, char **argv)
                test_metrics_qemu, fixture_teardown);
     ADD("/podvm/rest/nowait", test_nowait);
     ADD("/podvm/rest/events", test_events);
+    ADD("/podvm/rest/events-envelope", test_events_envelope);
+    ADD("/podvm/rest/stop-grace-bound", test_stop_grace_bound);
     ADD("/podvm/rest/log-follow", test_log_follow);
     ADD("/podvm/rest/replace", test_replace);
     ADD("/podvm/rest/console", test_console);

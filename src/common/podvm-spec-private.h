@@ -31,7 +31,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecApp, podvm_spec_app_free)
 #define MAX_NAME_LENGTH 63
 #define MAX_MAP_KEY_LENGTH 253
 #define MAX_TOPOLOGY 255
-#define MAX_GRACE_SECONDS 86400
+#define MAX_GRACE_SECONDS PODVM_SPEC_MAX_GRACE_SECONDS
 /* Bounds what one pod asks of QEMU, and the size of its stored spec. */
 #define MAX_DISKS 256
 #define MAX_BOOT_ORDER 65535

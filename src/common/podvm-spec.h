@@ -18,6 +18,8 @@ G_BEGIN_DECLS
 #define PODVM_SPEC_DEFAULT_APP_MEMORY (128 * 1024 * 1024ULL)
 #define PODVM_SPEC_SYSTEM_MEMORY (128 * 1024 * 1024ULL)
 #define PODVM_SPEC_DEFAULT_GRACE_SECONDS 30
+/* The bound of terminationGracePeriodSeconds, and of any grace period given to a stop. */
+#define PODVM_SPEC_MAX_GRACE_SECONDS 86400
 
 typedef enum {
     PODVM_RESTART_NEVER,

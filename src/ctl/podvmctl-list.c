@@ -7,6 +7,7 @@
 
 #include <glib/gi18n.h>
 
+#include "podvm-phase.h"
 #include "podvmctl-util.h"
 
 enum {
@@ -42,16 +43,6 @@ pod_matches_labels(JsonObject *pod, GStrv selectors)
             return FALSE;
     }
     return TRUE;
-}
-
-static gboolean
-phase_has_qemu(const char *phase)
-{
-    static const char *const phases[] = {
-        "Starting", "Running", "Paused", "Stopping", "Migrating", "Incoming", NULL,
-    };
-
-    return phase != NULL && g_strv_contains(phases, phase);
 }
 
 static char *
@@ -114,7 +105,7 @@ uptime_text(JsonObject *status, const char *phase, GDateTime *now)
     const char *started_at = podvmctl_json_string(status, "startedAt");
     g_autoptr(GDateTime) started = NULL;
 
-    if (!phase_has_qemu(phase) || started_at == NULL)
+    if (!podvm_phase_name_has_qemu(phase) || started_at == NULL)
         return g_strdup("-");
     started = g_date_time_new_from_iso8601(started_at, NULL);
     if (started == NULL)
@@ -135,8 +126,9 @@ pod_row(JsonObject *pod, GDateTime *now, char **row)
     row[COL_NAME] = g_strdup(name != NULL ? name : "-");
     row[COL_PHASE] = g_strdup(phase != NULL ? phase : "-");
     row[COL_UPTIME] = uptime_text(status, phase, now);
-    row[COL_PID] = pid > 0 && phase_has_qemu(phase) ? g_strdup_printf("%" G_GINT64_FORMAT, pid)
-                                                    : g_strdup("-");
+    row[COL_PID] = pid > 0 && podvm_phase_name_has_qemu(phase)
+                       ? g_strdup_printf("%" G_GINT64_FORMAT, pid)
+                       : g_strdup("-");
     row[COL_MEMORY] = memory_text(spec);
     row[COL_CPUS] = cpus_text(spec);
 }

@@ -117,7 +117,8 @@ handle_stop(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, gint grace_s
 {
     PodvmPodOpOptions op_options = PODVM_POD_OP_OPTIONS_INIT;
 
-    op_options.grace_seconds = grace_seconds < 0 ? -1 : grace_seconds;
+    /* -1 is how the D-Bus API says "the spec's"; any other value is the pod's to check. */
+    op_options.grace_seconds = grace_seconds == -1 ? PODVM_POD_GRACE_FROM_SPEC : grace_seconds;
     return run_op(user_data, invocation, PODVM_POD_OP_STOP, &op_options);
 }
 

@@ -4,6 +4,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "podvm-error.h"
+#include "podvm-event.h"
 #include "podvm-storage.h"
 
 struct _PodvmManager {
@@ -64,13 +65,8 @@ static void
 pool_changed_cb(PodvmVolumePool *pool, const char *name, gpointer user_data)
 {
     PodvmManager *self = user_data;
-    g_autoptr(JsonObject) details = json_object_new();
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree char *time = g_date_time_format_iso8601(now);
+    g_autoptr(JsonObject) details = podvm_event_new("", "VolumeChanged", NULL, NULL);
 
-    json_object_set_string_member(details, "pod", "");
-    json_object_set_string_member(details, "type", "VolumeChanged");
-    json_object_set_string_member(details, "time", time);
     json_object_set_string_member(details, "volume", name);
     g_signal_emit(self, signals[SIGNAL_EVENT], 0, "", "VolumeChanged", details);
 }
@@ -80,13 +76,8 @@ pool_progress_cb(PodvmVolumePool *pool, const char *name, guint64 done, guint64 
                  gpointer user_data)
 {
     PodvmManager *self = user_data;
-    g_autoptr(JsonObject) details = json_object_new();
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree char *time = g_date_time_format_iso8601(now);
+    g_autoptr(JsonObject) details = podvm_event_new("", "VolumeProgress", NULL, NULL);
 
-    json_object_set_string_member(details, "pod", "");
-    json_object_set_string_member(details, "type", "VolumeProgress");
-    json_object_set_string_member(details, "time", time);
     json_object_set_string_member(details, "volume", name);
     json_object_set_int_member(details, "done", (gint64)done);
     json_object_set_int_member(details, "total", (gint64)total);
@@ -246,12 +237,11 @@ pod_deleted_cb(PodvmPod *pod, gpointer user_data)
 {
     PodvmManager *self = user_data;
     g_autoptr(PodvmPod) keep = g_object_ref(pod);
-    g_autoptr(JsonObject) details = json_object_new();
+    g_autoptr(JsonObject) details = podvm_event_new(
+        podvm_pod_get_name(pod), "Deleted", podvm_phase_to_string(podvm_pod_get_phase(pod)), NULL);
 
     g_signal_handlers_disconnect_by_data(pod, self);
     g_hash_table_remove(self->pods, podvm_pod_get_name(pod));
-    json_object_set_string_member(details, "pod", podvm_pod_get_name(pod));
-    json_object_set_string_member(details, "type", "Deleted");
     g_signal_emit(self, signals[SIGNAL_EVENT], 0, podvm_pod_get_name(pod), "Deleted", details);
     g_signal_emit(self, signals[SIGNAL_POD_REMOVED], 0, pod);
 }
@@ -330,7 +320,7 @@ podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize lengt
                          GPtrArray **out_problems, GError **error)
 {
     g_autoptr(PodvmSpec) spec = NULL;
-    g_autoptr(JsonObject) details = json_object_new();
+    g_autoptr(JsonObject) details = NULL;
     PodvmPod *pod;
 
     spec = podvm_spec_parse_data(spec_json, length, out_problems, error);
@@ -351,9 +341,8 @@ podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize lengt
     add_pod(self, pod);
     g_object_unref(pod); /* the table holds it */
 
-    json_object_set_string_member(details, "pod", spec->name);
-    json_object_set_string_member(details, "type", "Created");
-    json_object_set_string_member(details, "phase", podvm_phase_to_string(PODVM_PHASE_PENDING));
+    details =
+        podvm_event_new(spec->name, "Created", podvm_phase_to_string(PODVM_PHASE_PENDING), NULL);
     g_signal_emit(self, signals[SIGNAL_EVENT], 0, spec->name, "Created", details);
 
     if (spec->start_on_create) {

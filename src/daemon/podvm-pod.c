@@ -15,6 +15,7 @@
 
 #include "podvm-console.h"
 #include "podvm-error.h"
+#include "podvm-event.h"
 #include "podvm-qemu-argv.h"
 #include "podvm-pod-private.h"
 #include "podvm-qmp-client.h"
@@ -44,41 +45,6 @@ static void run_next(PodvmPod *self);
 static void start_op(PodvmPod *self, GTask *task);
 static void kill_qemu(PodvmPod *self);
 static void qemu_exited(PodvmPod *self, const char *how);
-
-/* ---- phases ---------------------------------------------------------- */
-
-static const char *const phase_names[] = {
-    [PODVM_PHASE_PENDING] = "Pending",     [PODVM_PHASE_STARTING] = "Starting",
-    [PODVM_PHASE_RUNNING] = "Running",     [PODVM_PHASE_PAUSED] = "Paused",
-    [PODVM_PHASE_STOPPING] = "Stopping",   [PODVM_PHASE_STOPPED] = "Stopped",
-    [PODVM_PHASE_SUCCEEDED] = "Succeeded", [PODVM_PHASE_FAILED] = "Failed",
-};
-
-const char *
-podvm_phase_to_string(PodvmPhase phase)
-{
-    g_return_val_if_fail(phase < G_N_ELEMENTS(phase_names), "Unknown");
-    return phase_names[phase];
-}
-
-gboolean
-podvm_phase_from_string(const char *text, PodvmPhase *out_phase)
-{
-    for (guint i = 0; i < G_N_ELEMENTS(phase_names); i++) {
-        if (g_strcmp0(text, phase_names[i]) == 0) {
-            *out_phase = i;
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
-gboolean
-podvm_phase_has_qemu(PodvmPhase phase)
-{
-    return phase == PODVM_PHASE_STARTING || phase == PODVM_PHASE_RUNNING ||
-           phase == PODVM_PHASE_PAUSED || phase == PODVM_PHASE_STOPPING;
-}
 
 static const char *const op_names[] = {
     [PODVM_POD_OP_START] = "start",
@@ -231,15 +197,9 @@ pod_emit_changed(PodvmPod *self)
 void
 pod_emit_event(PodvmPod *self, const char *type, JsonObject *extra)
 {
-    g_autoptr(JsonObject) details = extra != NULL ? json_object_ref(extra) : json_object_new();
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree char *time = g_date_time_format_iso8601(now);
+    g_autoptr(JsonObject) details =
+        podvm_event_new(self->spec->name, type, podvm_phase_to_string(self->phase), extra);
 
-    json_object_set_string_member(details, "pod", self->spec->name);
-    json_object_set_string_member(details, "type", type);
-    json_object_set_string_member(details, "time", time);
-    if (!json_object_has_member(details, "phase"))
-        json_object_set_string_member(details, "phase", podvm_phase_to_string(self->phase));
     g_signal_emit(self, signals[SIGNAL_EVENT], 0, type, details);
 }
 
@@ -1485,12 +1445,12 @@ powerdown_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
 /* Stops QEMU the graceful way and calls @continuation once it has exited. */
 static void
-begin_stop(PodvmPod *self, GTask *task, gint grace_seconds, ExitContinuation continuation)
+begin_stop(PodvmPod *self, GTask *task, gint64 grace_seconds, ExitContinuation continuation)
 {
     PodvmPhase was = self->phase;
 
-    if (grace_seconds < 0)
-        grace_seconds = (gint)self->spec->termination_grace_period_seconds;
+    if (grace_seconds == PODVM_POD_GRACE_FROM_SPEC)
+        grace_seconds = self->spec->termination_grace_period_seconds;
     self->exit_intent = "Stopped";
     self->exit_task = task;
     self->exit_continuation = continuation;
@@ -1503,7 +1463,8 @@ begin_stop(PodvmPod *self, GTask *task, gint grace_seconds, ExitContinuation con
     } else if (grace_seconds == 0) {
         send_quit(self);
     } else {
-        pod_step(self, "sent ACPI power-down; waiting up to %d s for the guest", grace_seconds);
+        pod_step(self, "sent ACPI power-down; waiting up to %" G_GINT64_FORMAT " s for the guest",
+                 grace_seconds);
         if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
             pod_qmp_execute(self->qmp, "system_powerdown", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL,
                             powerdown_cb, NULL);
@@ -1678,15 +1639,36 @@ run_next(PodvmPod *self)
         g_idle_add(run_next_idle_cb, g_object_ref(self));
 }
 
+gboolean
+podvm_pod_op_options_check(const PodvmPodOpOptions *options, GError **error)
+{
+    gint64 grace = options->grace_seconds;
+
+    if (grace != PODVM_POD_GRACE_FROM_SPEC && (grace < 0 || grace > PODVM_SPEC_MAX_GRACE_SECONDS)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("the grace period must be a whole number of seconds from 0 to %d, not "
+                      "%" G_GINT64_FORMAT),
+                    PODVM_SPEC_MAX_GRACE_SECONDS, grace);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 void
 podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *options,
                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-    OpData *data = g_new0(OpData, 1);
+    g_autoptr(GError) error = NULL;
+    OpData *data;
     PodvmPodOpOptions defaults = PODVM_POD_OP_OPTIONS_INIT;
 
     g_task_set_source_tag(task, podvm_pod_run_async);
+    if (options != NULL && !podvm_pod_op_options_check(options, &error)) {
+        g_task_return_error(task, g_steal_pointer(&error));
+        return;
+    }
+    data = g_new0(OpData, 1);
     data->op = op;
     data->options = options != NULL ? *options : defaults;
     data->port = -1;

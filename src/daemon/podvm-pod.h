@@ -5,26 +5,11 @@
 #include <json-glib/json-glib.h>
 
 #include "podvm-config.h"
+#include "podvm-phase.h"
 #include "podvm-spec.h"
 #include "podvm-volume-pool.h"
 
 G_BEGIN_DECLS
-
-typedef enum {
-    PODVM_PHASE_PENDING,
-    PODVM_PHASE_STARTING,
-    PODVM_PHASE_RUNNING,
-    PODVM_PHASE_PAUSED,
-    PODVM_PHASE_STOPPING,
-    PODVM_PHASE_STOPPED,
-    PODVM_PHASE_SUCCEEDED,
-    PODVM_PHASE_FAILED,
-} PodvmPhase;
-
-const char *podvm_phase_to_string(PodvmPhase phase);
-gboolean podvm_phase_from_string(const char *text, PodvmPhase *out_phase);
-/* Whether a QEMU process belongs to the phase (Starting..Stopping). */
-gboolean podvm_phase_has_qemu(PodvmPhase phase);
 
 /*
  * One pod: its spec, its status and, while it runs, its QEMU process, QMP
@@ -96,16 +81,27 @@ typedef enum {
 
 const char *podvm_pod_op_to_string(PodvmPodOp op);
 
+/* grace_seconds: use the spec's terminationGracePeriodSeconds. */
+#define PODVM_POD_GRACE_FROM_SPEC G_MININT64
+
 typedef struct {
-    gboolean debug;     /* start: kernel boot messages on the console */
-    gint grace_seconds; /* stop: -1 = the spec's terminationGracePeriodSeconds */
-    gboolean force;     /* delete: kill a running QEMU first */
+    gboolean debug;       /* start: kernel boot messages on the console */
+    gint64 grace_seconds; /* stop, restart: 0..86400 as the spec's, or PODVM_POD_GRACE_FROM_SPEC */
+    gboolean force;       /* delete: kill a running QEMU first */
 } PodvmPodOpOptions;
 
-#define PODVM_POD_OP_OPTIONS_INIT \
-    {                             \
-        FALSE, -1, FALSE          \
+#define PODVM_POD_OP_OPTIONS_INIT               \
+    {                                           \
+        FALSE, PODVM_POD_GRACE_FROM_SPEC, FALSE \
     }
+
+/*
+ * The one check of operation options, made by podvm_pod_run_async too:
+ * INVALID_ARGUMENT for a grace period outside the spec's bound
+ * (terminationGracePeriodSeconds, 0..86400). For a front that answers
+ * before the operation completes.
+ */
+gboolean podvm_pod_op_options_check(const PodvmPodOpOptions *options, GError **error);
 
 /*
  * Runs an operation. Completes when the pod reached the operation's

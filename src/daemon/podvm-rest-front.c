@@ -836,7 +836,12 @@ run_pod_op(Request *req, PodvmPodOp op, const PodvmPodOpOptions *options)
         return;
     if (!wait) {
         g_autoptr(JsonNode) doc = NULL;
+        g_autoptr(GError) error = NULL;
 
+        if (options != NULL && !podvm_pod_op_options_check(options, &error)) {
+            respond_error(req, error);
+            return;
+        }
         podvm_pod_run_async(req->pod, op, options, NULL, op_nowait_done_cb, NULL);
         doc = podvm_pod_to_json(req->pod);
         respond_json(req, SOUP_STATUS_ACCEPTED, doc);
@@ -880,15 +885,12 @@ handle_stop(Request *req)
         return;
     if (body != NULL && json_object_has_member(body, "gracePeriodSeconds")) {
         JsonNode *grace = json_object_get_member(body, "gracePeriodSeconds");
-        gint64 value =
-            json_node_get_value_type(grace) == G_TYPE_INT64 ? json_node_get_int(grace) : -1;
-        if (value < 0 || value > G_MAXINT / 1000) {
+        if (json_node_get_value_type(grace) != G_TYPE_INT64) {
             respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
-                              _("\"gracePeriodSeconds\" must be a whole number of seconds, "
-                                "0 or more"));
+                              _("\"gracePeriodSeconds\" must be a whole number of seconds"));
             return;
         }
-        options.grace_seconds = (gint)value;
+        options.grace_seconds = json_node_get_int(grace);
     }
     run_pod_op(req, PODVM_POD_OP_STOP, &options);
 }
@@ -2013,7 +2015,7 @@ handle_metrics(Request *req)
     g_autoptr(GPtrArray) pods = podvm_manager_list(req->front->manager);
     g_autoptr(GPtrArray) codes = g_ptr_array_new();
     GString *out = g_string_new(NULL);
-    guint by_phase[PODVM_PHASE_FAILED + 1] = { 0 };
+    guint by_phase[PODVM_N_PHASES] = { 0 };
     GHashTableIter iter;
     gpointer key;
 
@@ -2024,7 +2026,7 @@ handle_metrics(Request *req)
                          "# TYPE podvm_build_info gauge\n");
     g_string_append_printf(out, "podvm_build_info{version=\"%s\"} 1\n", PODVM_VERSION);
     g_string_append(out, "# HELP podvm_pods Pods by phase.\n# TYPE podvm_pods gauge\n");
-    for (int phase = PODVM_PHASE_PENDING; phase <= PODVM_PHASE_FAILED; phase++)
+    for (int phase = PODVM_PHASE_PENDING; phase < PODVM_N_PHASES; phase++)
         g_string_append_printf(out, "podvm_pods{phase=\"%s\"} %u\n", podvm_phase_to_string(phase),
                                by_phase[phase]);
 

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "podvm-phase.h"
+
+static void
+test_names(void)
+{
+    for (int phase = 0; phase < PODVM_N_PHASES; phase++) {
+        PodvmPhase back = PODVM_PHASE_FAILED;
+
+        g_assert_true(podvm_phase_from_string(podvm_phase_to_string(phase), &back));
+        g_assert_cmpint(back, ==, phase);
+    }
+    g_assert_cmpstr(podvm_phase_to_string(PODVM_PHASE_MIGRATING), ==, "Migrating");
+    g_assert_cmpstr(podvm_phase_to_string(PODVM_PHASE_INCOMING), ==, "Incoming");
+    {
+        PodvmPhase phase;
+
+        g_assert_false(podvm_phase_from_string("running", &phase));
+        g_assert_false(podvm_phase_from_string("", &phase));
+        g_assert_false(podvm_phase_from_string(NULL, &phase));
+    }
+}
+
+static void
+test_has_qemu(void)
+{
+    const char *with[] = { "Starting", "Running", "Paused", "Stopping", "Migrating", "Incoming" };
+    const char *without[] = { "Pending", "Stopped", "Succeeded", "Failed", "Unknown", "" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(with); i++)
+        g_assert_true(podvm_phase_name_has_qemu(with[i]));
+    for (guint i = 0; i < G_N_ELEMENTS(without); i++)
+        g_assert_false(podvm_phase_name_has_qemu(without[i]));
+    g_assert_false(podvm_phase_name_has_qemu(NULL));
+    g_assert_true(podvm_phase_has_qemu(PODVM_PHASE_RUNNING));
+    g_assert_false(podvm_phase_has_qemu(PODVM_PHASE_PENDING));
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/podvm/common/phase/names", test_names);
+    g_test_add_func("/podvm/common/phase/has-qemu", test_has_qemu);
+    return g_test_run();
+}
