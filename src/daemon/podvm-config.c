@@ -11,6 +11,7 @@
 #include "podvm-build-config.h"
 #include "podvm-config-defaults.h"
 #include "podvm-error.h"
+#include "podvm-qemu-argv.h"
 
 #define CONTAINER_DISK_HELPER "podvm-unpack-container-disk"
 
@@ -32,13 +33,12 @@ PodvmConfig *
 podvm_config_new_defaults(void)
 {
     PodvmConfig *config = g_new0(PodvmConfig, 1);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
     config->state_dir = g_strdup(PODVM_DEFAULT_STATE_DIR);
     config->run_dir = g_strdup(PODVM_DEFAULT_RUN_DIR);
     config->qemu_binary = g_strdup("qemu-system-x86_64");
     config->accel_requested = PODVM_ACCEL_AUTO;
-    config->host_cpus = cpus > 0 ? (guint)cpus : 1;
+    config->host_cpus = podvm_host_cpu_count();
     config->qmp_connect_timeout_ms = 10000;
     config->stop_quit_timeout_ms = 5000;
     config->restart_backoff_initial_ms = 1000;

@@ -2,7 +2,7 @@
 #pragma once
 
 #include <glib.h>
-#include "podvm-qemu-argv.h"
+#include "podvm-host.h"
 #include "podvm-qmp-policy.h"
 
 G_BEGIN_DECLS

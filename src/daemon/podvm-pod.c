@@ -16,6 +16,7 @@
 #include "podvm-console.h"
 #include "podvm-error.h"
 #include "podvm-event.h"
+#include "podvm-host.h"
 #include "podvm-qemu-argv.h"
 #include "podvm-pod-private.h"
 #include "podvm-qmp-client.h"
@@ -661,28 +662,6 @@ podvm_pod_get_console_log_path(PodvmPod *self)
 
 /* ---- the QEMU process -------------------------------------------------- */
 
-/* Field 22 of /proc/PID/stat: when the process started, in clock ticks. */
-static guint64
-process_start_ticks(int pid)
-{
-    g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
-    g_autofree char *contents = NULL;
-    g_auto(GStrv) fields = NULL;
-    const char *after_comm;
-
-    if (!g_file_get_contents(path, &contents, NULL, NULL))
-        return 0;
-    /* The command name may contain spaces and parentheses: skip past the last ')'. */
-    after_comm = strrchr(contents, ')');
-    if (after_comm == NULL)
-        return 0;
-    fields = g_strsplit(after_comm + 2, " ", 0);
-    /* after_comm+2 starts at field 3 (state); field 22 is index 19. */
-    if (g_strv_length(fields) < 20)
-        return 0;
-    return g_ascii_strtoull(fields[19], NULL, 10);
-}
-
 /* Whether @pid is still the QEMU of this pod (and not a reused pid). */
 static gboolean
 process_is_our_qemu(PodvmPod *self, int pid)
@@ -692,7 +671,7 @@ process_is_our_qemu(PodvmPod *self, int pid)
     gsize length = 0;
 
     if (pid <= 0 || self->qemu_start_ticks == 0 ||
-        process_start_ticks(pid) != self->qemu_start_ticks)
+        podvm_host_process_start_ticks(pid) != self->qemu_start_ticks)
         return FALSE;
     if (!g_file_get_contents(path, &cmdline, &length, NULL))
         return FALSE;
@@ -1374,7 +1353,7 @@ start_spawn(PodvmPod *self, GTask *task)
             pod_placement_set(self, POD_SCSI_CONTROLLER_KEY, -1, -1);
         }
     }
-    self->qemu_start_ticks = process_start_ticks(self->qemu_pid);
+    self->qemu_start_ticks = podvm_host_process_start_ticks(self->qemu_pid);
     g_subprocess_wait_async(self->subprocess, NULL, subprocess_wait_cb, g_object_ref(self));
     /* If QEMU dies before it is running, qemu_exited() reports to this task. */
     self->exit_task = task;

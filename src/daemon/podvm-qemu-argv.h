@@ -4,27 +4,11 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "podvm-host.h"
 #include "podvm-spec.h"
 #include "podvm-storage.h"
 
 G_BEGIN_DECLS
-
-typedef enum {
-    PODVM_ACCEL_AUTO,
-    PODVM_ACCEL_KVM,
-    PODVM_ACCEL_TCG,
-} PodvmAccel;
-
-const char *podvm_accel_to_string(PodvmAccel accel);
-gboolean podvm_accel_from_string(const char *text, PodvmAccel *out_accel, GError **error);
-
-/*
- * accel=auto: KVM only when /dev/kvm opens, answers KVM_GET_API_VERSION
- * (12), and /proc/cpuinfo shows vmx or svm; otherwise TCG. @out_why gets
- * one sentence for the log ("using TCG: /proc/cpuinfo shows neither vmx nor svm").
- * @kvm_path and @cpuinfo_path are parameters so tests can point elsewhere.
- */
-PodvmAccel podvm_accel_detect(const char *kvm_path, const char *cpuinfo_path, char **out_why);
 
 /* Everything the argv depends on besides the spec: paths and host facts. */
 typedef struct {

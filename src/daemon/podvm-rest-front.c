@@ -17,6 +17,7 @@
 
 #include "podvm-build-config.h"
 #include "podvm-error.h"
+#include "podvm-host.h"
 #include "podvm-quantity.h"
 
 /* How often a log follower looks for growth, and an event stream says it is alive. */
@@ -1703,38 +1704,6 @@ qmp_count(JsonObject *object, const char *member)
 }
 
 /*
- * CPU time (user + system) of thread @tid of process @pid in seconds, from
- * /proc: a read of kernel memory that never waits on a disk, so it is done
- * in the main loop (libvirt does the same). -1 when the thread is gone.
- */
-static double
-thread_cpu_seconds(int pid, gint64 tid)
-{
-    static long ticks_per_second;
-    g_autofree char *path = g_strdup_printf("/proc/%d/task/%" G_GINT64_FORMAT "/stat", pid, tid);
-    g_autofree char *contents = NULL;
-    g_auto(GStrv) fields = NULL;
-    const char *after_name;
-    guint64 utime, stime;
-
-    if (ticks_per_second <= 0)
-        ticks_per_second = sysconf(_SC_CLK_TCK);
-    if (ticks_per_second <= 0 || !g_file_get_contents(path, &contents, NULL, NULL))
-        return -1;
-    /* The name (field 2) may hold spaces and parentheses: fields count from its last ')'. */
-    after_name = strrchr(contents, ')');
-    if (after_name == NULL)
-        return -1;
-    fields = g_strsplit(after_name + 2, " ", 14);
-    /* fields[0] is field 3 (state); utime and stime are fields 14 and 15. */
-    if (g_strv_length(fields) < 14)
-        return -1;
-    utime = g_ascii_strtoull(fields[11], NULL, 10);
-    stime = g_ascii_strtoull(fields[12], NULL, 10);
-    return (double)(utime + stime) / (double)ticks_per_second;
-}
-
-/*
  * The name a block device goes by: the spec's disk name for podvm's
  * devices (id "disk-NAME"), else QEMU's device id, drive or node name.
  */
@@ -1788,7 +1757,7 @@ append_vcpu_seconds(GString *out, GPtrArray *pods)
 
             if (index < 0 || tid <= 0)
                 continue;
-            seconds = thread_cpu_seconds(ps->qemu_pid, tid);
+            seconds = podvm_host_thread_cpu_seconds(ps->qemu_pid, tid);
             if (seconds < 0)
                 continue;
             g_string_append_printf(
