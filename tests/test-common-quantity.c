@@ -153,6 +153,29 @@ test_millicpus(void)
     }
 }
 
+/* For people: exact when short, else one decimal in the largest binary unit. */
+static void
+test_format_bytes_human(void)
+{
+    static const struct {
+        guint64 bytes;
+        const char *text;
+    } cases[] = {
+        { G_GUINT64_CONSTANT(536870912), "512Mi" },
+        { G_GUINT64_CONSTANT(1610612736), "1536Mi" },
+        { 1000, "1000" },
+        { 0, "0" },
+        { G_GUINT64_CONSTANT(1000000000), "953.7Mi" },
+        { G_GUINT64_CONSTANT(1503238554), "1.4Gi" },
+        { G_MAXUINT64, "16.0Ei" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *text = podvm_quantity_format_bytes_human(cases[i].bytes);
+        g_assert_cmpstr(text, ==, cases[i].text);
+    }
+}
+
 static void
 test_format_bytes(void)
 {
@@ -219,6 +242,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/quantity/bytes/quoting", test_bytes_quoting);
     g_test_add_func("/podvm/common/quantity/millicpus", test_millicpus);
     g_test_add_func("/podvm/common/quantity/format/bytes", test_format_bytes);
+    g_test_add_func("/podvm/common/quantity/format/bytes-human", test_format_bytes_human);
     g_test_add_func("/podvm/common/quantity/format/millicpus", test_format_millicpus);
 
     return g_test_run();

@@ -687,6 +687,52 @@ test_run_debug_and_events(Fixture *f, gconstpointer data)
     ctl_child_finish(events, 0);
 }
 
+/*
+ * An app pod's VM is sized by the apps rule, in the status, and podvmctl
+ * list shows those figures (it used to show "-" for a pod without domain.cpu).
+ */
+static void
+test_list_app_pod(Fixture *f, gconstpointer data)
+{
+    const char *apps = "[{\"name\": \"a\", \"image\": \"docker://a:1\", \"memory\": \"256Mi\", "
+                       "\"cpus\": \"500m\"}, "
+                       "{\"name\": \"b\", \"image\": \"docker://b:1\", \"cpus\": \"1500m\"}]";
+    g_autofree char *guest = podvm_test_guest_spec("apps", NULL, NULL, 30);
+    g_autoptr(JsonNode) root = json_from_string(guest, NULL);
+    JsonObject *pod_spec = json_object_get_object_member(json_node_get_object(root), "spec");
+    JsonObject *domain = json_object_get_object_member(pod_spec, "domain");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) status = NULL;
+    g_autofree char *spec = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *out = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_auto(GStrv) row = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    /* The test guest's kernel, sized by its apps only. */
+    json_object_remove_member(domain, "resources");
+    json_object_remove_member(domain, "cpu");
+    json_object_set_member(pod_spec, "apps", json_from_string(apps, NULL));
+    spec = json_to_string(root, FALSE);
+    podvm_dbus_manager_call_create_pod_sync(f->daemon->manager, spec, &path, NULL, &error);
+    g_assert_no_error(error);
+    /* 256Mi + 128Mi (b gives none) + 128Mi for the system; 500m + 1500m. */
+    status = podvm_test_daemon_status(f->daemon, "apps");
+    g_assert_cmpint(json_object_get_int_member(status, "memory"), ==, 512 * 1024 * 1024);
+    g_assert_cmpint(json_object_get_int_member(status, "vcpus"), ==, 2);
+
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, NULL, "list", NULL), ==, 0);
+    lines = g_strsplit(out, "\n", -1);
+    g_assert_nonnull(strstr(lines[0], "MEMORY"));
+    g_assert_true(g_str_has_prefix(lines[1], "apps "));
+    row = g_regex_split_simple("\\s+", lines[1], 0, 0);
+    /* NAME PHASE UPTIME PID MEMORY CPUS */
+    g_assert_cmpstr(row[4], ==, "512Mi");
+    g_assert_cmpstr(row[5], ==, "2");
+}
+
 typedef struct {
     GPtrArray *types;   /* char*: the Event signals' types, in order */
     GPtrArray *details; /* JsonObject*: their details */
@@ -813,6 +859,7 @@ main(int argc, char **argv)
     ADD("/podvm/daemon/guest-exit-on-failure-policy", test_guest_exit_on_failure_policy);
     ADD("/podvm/daemon/run-debug-and-events", test_run_debug_and_events);
     ADD("/podvm/daemon/events-envelope", test_events_envelope);
+    ADD("/podvm/daemon/list-app-pod", test_list_app_pod);
     ADD("/podvm/daemon/stop-grace-bound", test_stop_grace_bound);
 #undef ADD
     return g_test_run();

@@ -286,6 +286,25 @@ podvm_quantity_format_bytes(guint64 bytes)
 }
 
 char *
+podvm_quantity_format_bytes_human(guint64 bytes)
+{
+    static const char *const units[] = { "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
+    g_autofree char *exact = podvm_quantity_format_bytes(bytes);
+    double value = (double)bytes;
+    gsize unit = 0;
+
+    /* "1536Mi" reads well; "1572865Ki" or "12345678" does not. */
+    if (strspn(exact, "0123456789") <= 4)
+        return g_steal_pointer(&exact);
+    value /= 1024;
+    while (value >= 1024 && unit + 1 < G_N_ELEMENTS(units)) {
+        value /= 1024;
+        unit++;
+    }
+    return g_strdup_printf("%.1f%s", value, units[unit]);
+}
+
+char *
 podvm_quantity_format_millicpus(guint64 millicpus)
 {
     if (millicpus % 1000 == 0)

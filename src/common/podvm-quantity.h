@@ -25,6 +25,12 @@ gboolean podvm_quantity_parse_millicpus(const char *text, guint64 *out_millicpus
 
 /* Formats bytes the shortest exact way: 134217728 -> "128Mi", 1000 -> "1000". */
 char *podvm_quantity_format_bytes(guint64 bytes);
+/*
+ * Bytes as people read them: the exact form when it is short ("10Gi",
+ * "1536Mi", "1000"), else one decimal in the largest binary unit ("1.4Gi").
+ * Not a quantity to parse back.
+ */
+char *podvm_quantity_format_bytes_human(guint64 bytes);
 
 /* Formats millicpus as Kubernetes does: 2000 -> "2", 500 -> "500m", 1500 -> "1500m". */
 char *podvm_quantity_format_millicpus(guint64 millicpus);

@@ -8,6 +8,7 @@
 #include <glib/gi18n.h>
 
 #include "podvm-phase.h"
+#include "podvm-quantity.h"
 #include "podvmctl-util.h"
 
 enum {
@@ -45,58 +46,21 @@ pod_matches_labels(JsonObject *pod, GStrv selectors)
     return TRUE;
 }
 
+/* The VM's memory and vCPUs as the daemon resolved them (the apps rule included). */
 static char *
-format_bytes(gint64 bytes)
+memory_text(JsonObject *status)
 {
-    static const char *const units[] = { "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
-    const char *unit = NULL;
+    gint64 bytes = podvmctl_json_int(status, "memory", -1);
 
-    for (gsize i = 0; i < G_N_ELEMENTS(units) && bytes > 0 && bytes % 1024 == 0; i++) {
-        bytes /= 1024;
-        unit = units[i];
-    }
-    return g_strdup_printf("%" G_GINT64_FORMAT "%s", bytes, unit != NULL ? unit : "");
-}
-
-/* A quantity as the spec gives it: "512Mi" stays as it is, a number is formatted. */
-static char *
-quantity_text(JsonObject *object, const char *member)
-{
-    const char *text = podvmctl_json_string(object, member);
-    gint64 bytes;
-
-    if (text != NULL)
-        return g_strdup(text);
-    bytes = podvmctl_json_int(object, member, -1);
-    if (bytes > 0)
-        return format_bytes(bytes);
-    return NULL;
+    return bytes > 0 ? podvm_quantity_format_bytes_human((guint64)bytes) : g_strdup("-");
 }
 
 static char *
-memory_text(JsonObject *spec)
+cpus_text(JsonObject *status)
 {
-    JsonObject *domain = podvmctl_json_object(spec, "domain");
-    JsonObject *requests =
-        podvmctl_json_object(podvmctl_json_object(domain, "resources"), "requests");
-    char *text = quantity_text(requests, "memory");
+    gint64 vcpus = podvmctl_json_int(status, "vcpus", -1);
 
-    if (text == NULL)
-        text = quantity_text(podvmctl_json_object(domain, "memory"), "guest");
-    return text != NULL ? text : g_strdup("-");
-}
-
-static char *
-cpus_text(JsonObject *spec)
-{
-    JsonObject *cpu = podvmctl_json_object(podvmctl_json_object(spec, "domain"), "cpu");
-    gint64 cores = podvmctl_json_int(cpu, "cores", 0);
-    gint64 sockets = podvmctl_json_int(cpu, "sockets", 0);
-    gint64 threads = podvmctl_json_int(cpu, "threads", 0);
-
-    if (cores <= 0 && sockets <= 0 && threads <= 0)
-        return g_strdup("-");
-    return g_strdup_printf("%" G_GINT64_FORMAT, MAX(cores, 1) * MAX(sockets, 1) * MAX(threads, 1));
+    return vcpus > 0 ? g_strdup_printf("%" G_GINT64_FORMAT, vcpus) : g_strdup("-");
 }
 
 static char *
@@ -117,7 +81,6 @@ static void
 pod_row(JsonObject *pod, GDateTime *now, char **row)
 {
     JsonObject *metadata = podvmctl_json_object(pod, "metadata");
-    JsonObject *spec = podvmctl_json_object(pod, "spec");
     JsonObject *status = podvmctl_json_object(pod, "status");
     const char *name = podvmctl_json_string(metadata, "name");
     const char *phase = podvmctl_json_string(status, "phase");
@@ -129,8 +92,8 @@ pod_row(JsonObject *pod, GDateTime *now, char **row)
     row[COL_PID] = pid > 0 && podvm_phase_name_has_qemu(phase)
                        ? g_strdup_printf("%" G_GINT64_FORMAT, pid)
                        : g_strdup("-");
-    row[COL_MEMORY] = memory_text(spec);
-    row[COL_CPUS] = cpus_text(spec);
+    row[COL_MEMORY] = memory_text(status);
+    row[COL_CPUS] = cpus_text(status);
 }
 
 static void

@@ -48,26 +48,6 @@ check_volume_name(const char *command, const char *name, int *out_status)
     return TRUE;
 }
 
-/* "10Gi" when exact, else one decimal in the largest unit ("1.4Gi"), as people read sizes. */
-static char *
-human_size(guint64 bytes)
-{
-    static const char *const units[] = { "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
-    g_autofree char *exact = podvm_quantity_format_bytes(bytes);
-    double value = (double)bytes;
-    gsize unit = 0;
-
-    /* "1536Mi" reads well; "1572865Ki" or "12345678" does not. */
-    if (strspn(exact, "0123456789") <= 4)
-        return g_steal_pointer(&exact);
-    value /= 1024;
-    while (value >= 1024 && unit + 1 < G_N_ELEMENTS(units)) {
-        value /= 1024;
-        unit++;
-    }
-    return g_strdup_printf("%.1f%s", value, units[unit]);
-}
-
 /* A size member (bytes as a number, or a quantity string) for humans; "-" when absent. */
 static char *
 size_text(JsonObject *object, const char *member)
@@ -79,7 +59,7 @@ size_text(JsonObject *object, const char *member)
         return g_strdup(text);
     bytes = podvmctl_json_int(object, member, -1);
     if (bytes >= 0)
-        return human_size((guint64)bytes);
+        return podvm_quantity_format_bytes_human((guint64)bytes);
     return g_strdup("-");
 }
 
@@ -175,10 +155,10 @@ progress_event_cb(PodvmDBusManager *manager, const char *pod, const char *type, 
     if (done < 0)
         return;
 
-    done_text = human_size((guint64)done);
+    done_text = podvm_quantity_format_bytes_human((guint64)done);
     /* \r and "erase to the end of the line": one line that updates in place. */
     if (total > 0) {
-        g_autofree char *total_text = human_size((guint64)total);
+        g_autofree char *total_text = podvm_quantity_format_bytes_human((guint64)total);
 
         g_printerr(_("\r\033[Kimporting %s: %3d%% (%s of %s)"), state->name,
                    (int)(MIN(done, total) * 100 / total), done_text, total_text);

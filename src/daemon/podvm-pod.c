@@ -103,6 +103,11 @@ podvm_pod_get_status_json(PodvmPod *self)
     json_builder_add_int_value(b, self->restart_count);
     json_builder_set_member_name(b, "accelerator");
     json_builder_add_string_value(b, podvm_accel_to_string(self->config->accel));
+    /* What the VM gets, by the apps rule when the domain does not say. */
+    json_builder_set_member_name(b, "vcpus");
+    json_builder_add_int_value(b, podvm_spec_resolve_vcpus(self->spec, self->config->host_cpus));
+    json_builder_set_member_name(b, "memory");
+    json_builder_add_int_value(b, (gint64)MIN(podvm_spec_resolve_memory(self->spec), G_MAXINT64));
     json_builder_set_member_name(b, "conditions");
     json_builder_begin_array(b);
     json_builder_begin_object(b);
