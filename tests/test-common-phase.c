@@ -36,11 +36,30 @@ test_has_qemu(void)
     g_assert_false(podvm_phase_has_qemu(PODVM_PHASE_PENDING));
 }
 
+/* The rule a followed log ends by: two quiet looks in a row while the pod is down. */
+static void
+test_log_follow(void)
+{
+    PodvmLogFollow follow = PODVM_LOG_FOLLOW_INIT;
+
+    /* Up: never ends, however quiet. */
+    for (int i = 0; i < 5; i++)
+        g_assert_false(podvm_log_follow_ends(&follow, PODVM_PHASE_RUNNING, FALSE));
+    g_assert_false(podvm_log_follow_ends(&follow, PODVM_PHASE_STOPPING, FALSE));
+    /* Down: the first quiet look may have raced QEMU's last words. */
+    g_assert_false(podvm_log_follow_ends(&follow, PODVM_PHASE_STOPPED, FALSE));
+    /* Something new: counting starts again. */
+    g_assert_false(podvm_log_follow_ends(&follow, PODVM_PHASE_STOPPED, TRUE));
+    g_assert_false(podvm_log_follow_ends(&follow, PODVM_PHASE_FAILED, FALSE));
+    g_assert_true(podvm_log_follow_ends(&follow, PODVM_PHASE_FAILED, FALSE));
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/podvm/common/phase/names", test_names);
     g_test_add_func("/podvm/common/phase/has-qemu", test_has_qemu);
+    g_test_add_func("/podvm/common/phase/log-follow", test_log_follow);
     return g_test_run();
 }

@@ -620,6 +620,30 @@ ctl_child_finish(CtlChild *child, guint timeout_ms)
     return status;
 }
 
+/*
+ * podvmctl logs -f ends by the rule REST's log?follow=true ends by: it
+ * follows while the pod has QEMU and ends once the pod is down and its
+ * log complete (it used to go on until Ctrl-c).
+ */
+static void
+test_logs_follow_ends(Fixture *f, gconstpointer data)
+{
+    const char *args[] = { "logs", "-f", "lfe", NULL };
+    CtlChild *logs;
+
+    if (f->daemon == NULL)
+        return;
+    create_pod(f, "lfe", NULL, NULL, 1);
+    start_pod(f, "lfe");
+    logs = ctl_child_spawn(f, args);
+    g_usleep(1500000);
+    while (g_main_context_iteration(NULL, FALSE))
+        ;
+    g_assert_nonnull(g_subprocess_get_identifier(logs->process)); /* still following */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "kill", "lfe", NULL), ==, 0);
+    g_assert_cmpint(ctl_child_finish(logs, 10000), ==, 0);
+}
+
 static void
 test_console(Fixture *f, gconstpointer data)
 {
@@ -860,6 +884,7 @@ main(int argc, char **argv)
     ADD("/podvm/daemon/run-debug-and-events", test_run_debug_and_events);
     ADD("/podvm/daemon/events-envelope", test_events_envelope);
     ADD("/podvm/daemon/list-app-pod", test_list_app_pod);
+    ADD("/podvm/daemon/logs-follow-ends", test_logs_follow_ends);
     ADD("/podvm/daemon/stop-grace-bound", test_stop_grace_bound);
 #undef ADD
     return g_test_run();

@@ -57,3 +57,15 @@ podvm_phase_name_has_qemu(const char *name)
 
     return podvm_phase_from_string(name, &phase) && podvm_phase_has_qemu(phase);
 }
+
+gboolean
+podvm_log_follow_ends(PodvmLogFollow *follow, PodvmPhase phase, gboolean found_new)
+{
+    if (found_new) {
+        follow->quiet_looks = 0;
+        return FALSE;
+    }
+    if (podvm_phase_has_qemu(phase))
+        return FALSE;
+    return ++follow->quiet_looks > 1;
+}

@@ -35,4 +35,23 @@ gboolean podvm_phase_has_qemu(PodvmPhase phase);
 /* The same for a phase's name, as podvmctl reads it; FALSE for an unknown or NULL name. */
 gboolean podvm_phase_name_has_qemu(const char *name);
 
+/*
+ * When a followed log ends, the one rule for REST's log?follow=true and
+ * podvmctl logs -f: once the pod has no QEMU nothing more is written to
+ * its console log, so the second look in a row that finds nothing new
+ * while the pod is down ends it (the first may have raced QEMU's last
+ * write). Call after each look at the log, with whether it found
+ * anything and the pod's phase then; TRUE: stop following.
+ */
+typedef struct {
+    guint quiet_looks; /* looks in a row that found nothing while the pod was down */
+} PodvmLogFollow;
+
+#define PODVM_LOG_FOLLOW_INIT \
+    {                         \
+        0                     \
+    }
+
+gboolean podvm_log_follow_ends(PodvmLogFollow *follow, PodvmPhase phase, gboolean found_new);
+
 G_END_DECLS

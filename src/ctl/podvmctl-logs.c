@@ -3,8 +3,9 @@
  * podvmctl logs NAME [-f]: copies the pod's console log (an fd from
  * Pod.OpenLog) to stdout. With -f it then polls for growth every 200 ms,
  * starts again from the top when the log was truncated, and stops on
- * SIGINT/SIGTERM. A regular file is read with pread() so that the file
- * offset, which the fd may share with podvmd, is never moved.
+ * SIGINT/SIGTERM, or when the pod is down and its log complete (the rule
+ * REST's log?follow=true ends by, podvm_log_follow_ends). A regular file is read with pread() so
+ * that the file offset, which the fd may share with podvmd, is never moved.
  */
 #include "podvm-build-config.h"
 
@@ -16,16 +17,20 @@
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 
+#include "podvm-phase.h"
 #include "podvmctl-util.h"
 
 #define FOLLOW_INTERVAL_MS 200
 
 typedef struct {
     GMainLoop *loop;
+    PodvmDBusPod *pod; /* its Phase property says when following ends */
+    PodvmLogFollow follow;
     int fd;
     gboolean regular; /* a regular file: pread() at offset; else read() to EOF */
     off_t offset;
-    gboolean eof; /* read() reached the end (not a regular file) */
+    gboolean eof;   /* read() reached the end (not a regular file) */
+    gboolean ended; /* the pod is down and its log complete */
     GError *error;
 } LogReader;
 
@@ -67,11 +72,22 @@ static gboolean
 follow_tick_cb(gpointer user_data)
 {
     LogReader *reader = user_data;
+    PodvmPhase phase = PODVM_PHASE_RUNNING; /* unknown: keep following */
     struct stat st;
+    off_t before;
 
     if (fstat(reader->fd, &st) == 0 && st.st_size < reader->offset)
         reader->offset = 0; /* truncated: the log starts again */
+    before = reader->offset;
+    /* The phase before the look: a QEMU that wrote its last words and went is seen to go next time.
+     */
+    podvm_phase_from_string(podvm_dbus_pod_get_phase(reader->pod), &phase);
     if (!log_copy(reader)) {
+        g_main_loop_quit(reader->loop);
+        return G_SOURCE_REMOVE;
+    }
+    if (podvm_log_follow_ends(&reader->follow, phase, reader->offset != before)) {
+        reader->ended = TRUE;
         g_main_loop_quit(reader->loop);
         return G_SOURCE_REMOVE;
     }
@@ -122,7 +138,7 @@ log_follow(LogReader *reader)
     g_source_remove(sigint_id);
     g_source_remove(sigterm_id);
     /* The callbacks return G_SOURCE_REMOVE when they end the loop themselves. */
-    if (reader->error == NULL && !reader->eof)
+    if (reader->error == NULL && !reader->eof && !reader->ended)
         g_source_remove(source_id);
     reader->loop = NULL;
     return reader->error == NULL;
@@ -135,14 +151,14 @@ podvmctl_cmd_logs(PodvmCtl *ctl, int argc, char **argv)
     g_autoptr(PodvmDBusPod) pod = NULL;
     g_autoptr(GVariant) handle = NULL;
     g_autoptr(GUnixFDList) fds = NULL;
-    LogReader reader = { .fd = -1 };
+    LogReader reader = { .fd = -1, .follow = PODVM_LOG_FOLLOW_INIT };
     gboolean opt_follow = FALSE;
     gboolean ok;
     struct stat st;
     int status;
     const GOptionEntry entries[] = {
         { "follow", 'f', 0, G_OPTION_ARG_NONE, &opt_follow,
-          N_("Keep printing what is added to the log (until Ctrl-c)"), NULL },
+          N_("Keep printing what is added to the log (until Ctrl-c, or the pod is down)"), NULL },
         { NULL },
     };
 
@@ -161,6 +177,7 @@ podvmctl_cmd_logs(PodvmCtl *ctl, int argc, char **argv)
     if (reader.fd < 0)
         return podvmctl_fail(ctl, error);
     reader.regular = fstat(reader.fd, &st) == 0 && S_ISREG(st.st_mode);
+    reader.pod = pod;
 
     ok = log_copy(&reader);
     if (ok && opt_follow)

@@ -659,6 +659,12 @@ podvm_pod_get_qemu_pid(PodvmPod *self)
     return self->qemu_pid;
 }
 
+gboolean
+podvm_pod_log_follow_ends(PodvmPod *self, PodvmLogFollow *follow, gboolean found_new)
+{
+    return podvm_log_follow_ends(follow, self->phase, found_new);
+}
+
 const char *
 podvm_pod_get_console_log_path(PodvmPod *self)
 {

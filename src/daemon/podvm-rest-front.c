@@ -1245,7 +1245,7 @@ typedef struct {
     gboolean follow;
     gboolean reading;
     gboolean writing; /* a chunk waits to be written */
-    guint idle_ticks; /* log did not grow while the pod was down */
+    PodvmLogFollow follow_state;
     /* events */
     char *pod_filter;
     gsize backlog;
@@ -1376,7 +1376,7 @@ log_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     }
     if (g_bytes_get_size(bytes) > 0) {
-        stream->idle_ticks = 0;
+        podvm_pod_log_follow_ends(stream->req->pod, &stream->follow_state, TRUE);
         stream->writing = TRUE;
         stream_write(stream, g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
         return; /* wrote-chunk asks for more */
@@ -1386,12 +1386,9 @@ log_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         stream_end(stream);
         return;
     }
-    if (!podvm_phase_has_qemu(podvm_pod_get_phase(stream->req->pod))) {
-        /* Down, and one more look found nothing new: the log is complete. */
-        if (++stream->idle_ticks > 1) {
-            stream_end(stream);
-            return;
-        }
+    if (podvm_pod_log_follow_ends(stream->req->pod, &stream->follow_state, FALSE)) {
+        stream_end(stream);
+        return;
     }
     stream->timer = g_timeout_add(LOG_POLL_MS, log_poll_cb, stream);
 }
