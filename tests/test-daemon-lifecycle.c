@@ -730,6 +730,7 @@ test_list_app_pod(Fixture *f, gconstpointer data)
     g_autofree char *spec = NULL;
     g_autofree char *path = NULL;
     g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
     g_auto(GStrv) lines = NULL;
     g_auto(GStrv) row = NULL;
 
@@ -739,6 +740,8 @@ test_list_app_pod(Fixture *f, gconstpointer data)
     json_object_remove_member(domain, "resources");
     json_object_remove_member(domain, "cpu");
     json_object_set_member(pod_spec, "apps", json_from_string(apps, NULL));
+    json_object_set_member(json_object_get_object_member(json_node_get_object(root), "metadata"),
+                           "labels", json_from_string("{\"app\": \"web\"}", NULL));
     spec = json_to_string(root, FALSE);
     podvm_dbus_manager_call_create_pod_sync(f->daemon->manager, spec, &path, NULL, &error);
     g_assert_no_error(error);
@@ -755,6 +758,20 @@ test_list_app_pod(Fixture *f, gconstpointer data)
     /* NAME PHASE UPTIME PID MEMORY CPUS */
     g_assert_cmpstr(row[4], ==, "512Mi");
     g_assert_cmpstr(row[5], ==, "2");
+    g_clear_pointer(&out, g_free);
+
+    /* podvmctl list -l: the selector REST and the pod use. */
+    g_assert_cmpint(
+        podvm_test_ctl(f->daemon, &out, NULL, "list", "-o", "name", "-l", "app=web,app", NULL), ==,
+        0);
+    g_assert_cmpstr(out, ==, "apps\n");
+    g_clear_pointer(&out, g_free);
+    g_assert_cmpint(
+        podvm_test_ctl(f->daemon, &out, NULL, "list", "-o", "name", "-l", "app=db", NULL), ==, 0);
+    g_assert_cmpstr(out, ==, "");
+    g_clear_pointer(&out, g_free);
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &err, "list", "-l", "=web", NULL), ==, 2);
+    g_assert_nonnull(strstr(err, "bad label selector"));
 }
 
 typedef struct {

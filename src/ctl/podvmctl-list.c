@@ -7,6 +7,7 @@
 
 #include <glib/gi18n.h>
 
+#include "podvm-labels.h"
 #include "podvm-phase.h"
 #include "podvm-quantity.h"
 #include "podvmctl-util.h"
@@ -24,27 +25,6 @@ enum {
 static const char *const column_titles[N_COLUMNS] = {
     "NAME", "PHASE", "UPTIME", "PID", "MEMORY", "CPUS",
 };
-
-/* "KEY=VALUE" matches that label; "KEY" matches any value. */
-static gboolean
-pod_matches_labels(JsonObject *pod, GStrv selectors)
-{
-    JsonObject *labels = podvmctl_json_object(podvmctl_json_object(pod, "metadata"), "labels");
-
-    for (gsize i = 0; selectors != NULL && selectors[i] != NULL; i++) {
-        const char *eq = strchr(selectors[i], '=');
-        g_autofree char *key = NULL;
-        const char *value;
-
-        key = eq != NULL ? g_strndup(selectors[i], eq - selectors[i]) : g_strdup(selectors[i]);
-        if (labels == NULL || !json_object_has_member(labels, key))
-            return FALSE;
-        value = podvmctl_json_string(labels, key);
-        if (eq != NULL && g_strcmp0(value, eq + 1) != 0)
-            return FALSE;
-    }
-    return TRUE;
-}
 
 /* The VM's memory and vCPUs as the daemon resolved them (the apps rule included). */
 static char *
@@ -117,6 +97,7 @@ podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autofree char *opt_output = NULL;
     g_auto(GStrv) opt_labels = NULL;
+    g_autoptr(GHashTable) selector = NULL;
     g_autofree char *reply = NULL;
     g_autoptr(JsonNode) root = NULL;
     g_autoptr(JsonArray) selected = NULL;
@@ -128,7 +109,9 @@ podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
         { "output", 'o', 0, G_OPTION_ARG_STRING, &opt_output,
           N_("Output format: table (default), json or name"), N_("FORMAT") },
         { "selector", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_labels,
-          N_("Only pods with this label (repeatable; KEY alone: any value)"), N_("KEY=VALUE") },
+          N_("Only pods with these labels (KEY=VALUE or KEY for any value; repeatable, or "
+             "separated by commas)"),
+          N_("KEY=VALUE") },
         { NULL },
     };
 
@@ -141,11 +124,10 @@ podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
                                       "or name"),
                                     opt_output);
     for (gsize i = 0; opt_labels != NULL && opt_labels[i] != NULL; i++) {
-        if (opt_labels[i][0] == '\0' || opt_labels[i][0] == '=')
-            return podvmctl_usage_error("list",
-                                        _("bad label selector '%s'; expected KEY=VALUE "
-                                          "or KEY"),
-                                        opt_labels[i]);
+        if (selector == NULL)
+            selector = podvm_label_selector_new();
+        if (!podvm_label_selector_add(selector, opt_labels[i], &error))
+            return podvmctl_usage_error("list", "%s", error->message);
     }
 
     manager = podvmctl_get_manager(ctl, &error);
@@ -164,10 +146,12 @@ podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
     selected = json_array_new();
     for (guint i = 0; i < json_array_get_length(array); i++) {
         JsonNode *element = json_array_get_element(array, i);
+        JsonObject *metadata;
 
         if (!JSON_NODE_HOLDS_OBJECT(element))
             continue;
-        if (!pod_matches_labels(json_node_get_object(element), opt_labels))
+        metadata = podvmctl_json_object(json_node_get_object(element), "metadata");
+        if (!podvm_label_selector_matches_json(selector, podvmctl_json_object(metadata, "labels")))
             continue;
         json_array_add_element(selected, json_node_copy(element));
         g_ptr_array_add(pods, json_node_get_object(element));

@@ -17,6 +17,7 @@
 #include "podvm-error.h"
 #include "podvm-event.h"
 #include "podvm-host.h"
+#include "podvm-labels.h"
 #include "podvm-qemu-argv.h"
 #include "podvm-pod-private.h"
 #include "podvm-qmp-client.h"
@@ -144,21 +145,7 @@ podvm_pod_to_json_with_secrets(PodvmPod *self)
 gboolean
 podvm_pod_matches_labels(PodvmPod *self, GHashTable *selector)
 {
-    GHashTableIter iter;
-    gpointer key, value;
-
-    if (selector == NULL)
-        return TRUE;
-    g_hash_table_iter_init(&iter, selector);
-    while (g_hash_table_iter_next(&iter, &key, &value)) {
-        const char *have = NULL;
-
-        if (!g_hash_table_lookup_extended(self->spec->labels, key, NULL, (gpointer *)&have))
-            return FALSE;
-        if (value != NULL && g_strcmp0(have, value) != 0)
-            return FALSE;
-    }
-    return TRUE;
+    return podvm_label_selector_matches(selector, self->spec->labels);
 }
 
 static gboolean

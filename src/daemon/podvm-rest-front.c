@@ -18,6 +18,7 @@
 #include "podvm-build-config.h"
 #include "podvm-error.h"
 #include "podvm-host.h"
+#include "podvm-labels.h"
 #include "podvm-quantity.h"
 
 /* How often a log follower looks for growth, and an event stream says it is alive. */
@@ -342,24 +343,12 @@ handle_version(Request *req)
 static GHashTable *
 parse_label_selector(Request *req, const char *text)
 {
-    g_autoptr(GHashTable) selector = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_auto(GStrv) terms = g_strsplit(text, ",", -1);
+    g_autoptr(GError) error = NULL;
+    GHashTable *selector = podvm_label_selector_parse(text, &error);
 
-    for (guint i = 0; terms[i] != NULL; i++) {
-        char *term = g_strstrip(terms[i]);
-        char *equals = strchr(term, '=');
-
-        if (term[0] == '\0' || term[0] == '=') {
-            respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
-                              _("bad label selector '%s'; expected KEY=VALUE[,KEY=VALUE...]"),
-                              text);
-            return NULL;
-        }
-        if (equals != NULL)
-            *equals = '\0';
-        g_hash_table_insert(selector, g_strdup(term), equals != NULL ? g_strdup(equals + 1) : NULL);
-    }
-    return g_steal_pointer(&selector);
+    if (selector == NULL)
+        respond_error(req, error);
+    return selector;
 }
 
 /* ---- the pod list, from cached text ------------------------------------------------ */
