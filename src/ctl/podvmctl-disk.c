@@ -43,24 +43,17 @@ attach_options_clear(AttachOptions *options)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(AttachOptions, attach_options_clear)
 
-/* A disk or volume name; @option ("--name") prefixes the message when it came with one. */
+/* The bus named @text, by the spec's own names. */
 static gboolean
-check_disk_name(const char *command, const char *option, const char *name, int *out_status)
+disk_bus_from_string(const char *text, PodvmDiskBus *out_bus)
 {
-    g_autoptr(GError) error = NULL;
-
-    if (!g_utf8_validate(name, -1, NULL)) {
-        *out_status =
-            podvmctl_usage_error(command, "%s%s%s", option != NULL ? option : "",
-                                 option != NULL ? ": " : "", _("the name is not valid UTF-8"));
-        return FALSE;
+    for (PodvmDiskBus bus = PODVM_DISK_BUS_VIRTIO; bus <= PODVM_DISK_BUS_SATA; bus++) {
+        if (g_str_equal(text, podvm_disk_bus_to_string(bus))) {
+            *out_bus = bus;
+            return TRUE;
+        }
     }
-    if (!podvm_name_is_valid(name, &error)) {
-        *out_status = podvmctl_usage_error(command, "%s%s%s", option != NULL ? option : "",
-                                           option != NULL ? ": " : "", error->message);
-        return FALSE;
-    }
-    return TRUE;
+    return FALSE;
 }
 
 /*
@@ -74,13 +67,17 @@ build_attachment(const AttachOptions *options, int *out_status)
     g_autoptr(JsonBuilder) builder = json_builder_new();
     g_autoptr(JsonNode) root = NULL;
     g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+    PodvmSpecDisk disk = { 0 };
+    PodvmSpecVolume volume = { 0 };
+    guint64 capacity = 0;
     guint sources = 0;
 
     if (options->name == NULL) {
         *out_status = podvmctl_usage_error("attach-disk", _("missing -f FILE or --name NAME"));
         return NULL;
     }
-    if (!check_disk_name("attach-disk", "--name", options->name, out_status))
+    if (!podvmctl_check_name_option("attach-disk", "--name", options->name, out_status))
         return NULL;
     sources =
         (options->host_path != NULL) + (options->claim != NULL) + (options->empty_disk != NULL);
@@ -91,19 +88,22 @@ build_attachment(const AttachOptions *options, int *out_status)
                                             "each other"));
         return NULL;
     }
-    if (options->bus != NULL && !g_str_equal(options->bus, "virtio") &&
-        !g_str_equal(options->bus, "scsi") && !g_str_equal(options->bus, "sata")) {
+    /*
+     * Without --bus a disk is on virtio, the kind's default; a cdrom goes on
+     * scsi: the spec's default there is sata, which QEMU cannot hotplug, and
+     * this command is made for hotplug.
+     */
+    disk.bus = options->cdrom ? PODVM_DISK_BUS_SCSI : PODVM_DISK_BUS_VIRTIO;
+    if (options->bus != NULL && !disk_bus_from_string(options->bus, &disk.bus)) {
         *out_status = podvmctl_usage_error(
             "attach-disk", _("unknown bus '%s'; expected virtio, scsi or sata"), options->bus);
         return NULL;
     }
     if (options->claim != NULL &&
-        !check_disk_name("attach-disk", "--claim", options->claim, out_status))
+        !podvmctl_check_name_option("attach-disk", "--claim", options->claim, out_status))
         return NULL;
     if (options->empty_disk != NULL) {
-        guint64 bytes;
-
-        if (!podvm_quantity_parse_bytes(options->empty_disk, &bytes, &error)) {
+        if (!podvm_quantity_parse_bytes(options->empty_disk, &capacity, &error)) {
             *out_status = podvmctl_usage_error("attach-disk", "--empty-disk: %s", error->message);
             return NULL;
         }
@@ -113,68 +113,34 @@ build_attachment(const AttachOptions *options, int *out_status)
         return NULL;
     }
 
-    json_builder_begin_object(builder);
-
-    json_builder_set_member_name(builder, "disk");
-    json_builder_begin_object(builder);
-    json_builder_set_member_name(builder, "name");
-    json_builder_add_string_value(builder, options->name);
-    json_builder_set_member_name(builder, options->cdrom ? "cdrom" : "disk");
-    json_builder_begin_object(builder);
     /*
-     * Without --bus the daemon picks the kind's default (virtio), except for
-     * a cdrom: the spec's default there is sata, which QEMU cannot hotplug,
-     * so this command, made for hotplug, puts a cdrom on scsi.
+     * The document is written by the spec's own writers. A cdrom is
+     * read-only, as the spec has it.
      */
-    if (options->bus != NULL || options->cdrom) {
-        json_builder_set_member_name(builder, "bus");
-        json_builder_add_string_value(builder, options->bus != NULL ? options->bus : "scsi");
-    }
-    if (options->readonly) {
-        json_builder_set_member_name(builder, "readonly");
-        json_builder_add_boolean_value(builder, TRUE);
-    }
-    json_builder_end_object(builder);
-    if (options->serial != NULL) {
-        json_builder_set_member_name(builder, "serial");
-        json_builder_add_string_value(builder, options->serial);
-    }
-    json_builder_end_object(builder);
-
-    json_builder_set_member_name(builder, "volume");
-    json_builder_begin_object(builder);
-    json_builder_set_member_name(builder, "name");
-    json_builder_add_string_value(builder, options->name);
+    disk.name = options->name;
+    disk.kind = options->cdrom ? PODVM_DISK_KIND_CDROM : PODVM_DISK_KIND_DISK;
+    disk.readonly = options->readonly || options->cdrom;
+    disk.serial = options->serial;
+    volume.name = options->name;
     if (options->host_path != NULL) {
         /* podvmd runs elsewhere: a relative path means this shell's directory. */
-        g_autofree char *path = g_canonicalize_filename(options->host_path, NULL);
-
-        json_builder_set_member_name(builder, "hostDisk");
-        json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, "path");
-        json_builder_add_string_value(builder, path);
-        json_builder_set_member_name(builder, "type");
-        json_builder_add_string_value(builder, "Disk");
-        json_builder_end_object(builder);
+        path = g_canonicalize_filename(options->host_path, NULL);
+        volume.source = PODVM_VOLUME_HOST_DISK;
+        volume.path = path;
     } else if (options->claim != NULL) {
-        json_builder_set_member_name(builder, "persistentVolumeClaim");
-        json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, "claimName");
-        json_builder_add_string_value(builder, options->claim);
-        if (options->readonly) {
-            json_builder_set_member_name(builder, "readOnly");
-            json_builder_add_boolean_value(builder, TRUE);
-        }
-        json_builder_end_object(builder);
+        volume.source = PODVM_VOLUME_PERSISTENT_VOLUME_CLAIM;
+        volume.claim_name = options->claim;
+        volume.readonly = options->readonly;
     } else {
-        json_builder_set_member_name(builder, "emptyDisk");
-        json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, "capacity");
-        json_builder_add_string_value(builder, options->empty_disk);
-        json_builder_end_object(builder);
+        volume.source = PODVM_VOLUME_EMPTY_DISK;
+        volume.capacity = capacity;
     }
-    json_builder_end_object(builder);
 
+    json_builder_begin_object(builder);
+    json_builder_set_member_name(builder, "disk");
+    json_builder_add_value(builder, podvm_spec_disk_to_json(&disk));
+    json_builder_set_member_name(builder, "volume");
+    json_builder_add_value(builder, podvm_spec_volume_to_json(&volume));
     json_builder_end_object(builder);
     root = json_builder_get_root(builder);
     return json_to_string(root, FALSE);
@@ -277,7 +243,7 @@ podvmctl_cmd_detach_disk(PodvmCtl *ctl, int argc, char **argv)
     disk_name = argv[2];
     if (!podvmctl_check_name("detach-disk", pod_name, &status))
         return status;
-    if (!check_disk_name("detach-disk", NULL, disk_name, &status))
+    if (!podvmctl_check_name_option("detach-disk", NULL, disk_name, &status))
         return status;
 
     pod = podvmctl_get_pod(ctl, pod_name, &error);

@@ -152,19 +152,24 @@ podvmctl_parse_options(const char *command, const char *parameter_string, const 
 }
 
 gboolean
-podvmctl_check_name(const char *command, const char *name, int *out_status)
+podvmctl_check_name_option(const char *command, const char *option, const char *name,
+                           int *out_status)
 {
     g_autoptr(GError) error = NULL;
 
-    if (!g_utf8_validate(name, -1, NULL)) {
-        *out_status = podvmctl_usage_error(command, _("the pod name is not valid UTF-8"));
-        return FALSE;
-    }
+    /* The spec's own check: it quotes what it cannot print, invalid UTF-8 included. */
     if (!podvm_name_is_valid(name, &error)) {
-        *out_status = podvmctl_usage_error(command, "%s", error->message);
+        *out_status = podvmctl_usage_error(command, "%s%s%s", option != NULL ? option : "",
+                                           option != NULL ? ": " : "", error->message);
         return FALSE;
     }
     return TRUE;
+}
+
+gboolean
+podvmctl_check_name(const char *command, const char *name, int *out_status)
+{
+    return podvmctl_check_name_option(command, NULL, name, out_status);
 }
 
 PodvmDBusManager *

@@ -37,8 +37,14 @@ gboolean podvmctl_parse_options(const char *command, const char *parameter_strin
                                 const char *summary, const GOptionEntry *entries, int min_args,
                                 int max_args, int *argc, char ***argv, int *out_status);
 
-/* Checks a pod name given on the command line (a usage error otherwise). */
+/*
+ * Checks a pod, disk or volume name given on the command line as the spec
+ * does (podvm_name_is_valid); a usage error otherwise.
+ */
 gboolean podvmctl_check_name(const char *command, const char *name, int *out_status);
+/* The same for a name given with @option ("--name"), which then prefixes the message. */
+gboolean podvmctl_check_name_option(const char *command, const char *option, const char *name,
+                                    int *out_status);
 
 /* The manager proxy; connects on first use and checks podvmd is on the bus. */
 PodvmDBusManager *podvmctl_get_manager(PodvmCtl *ctl, GError **error);

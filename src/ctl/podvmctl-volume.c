@@ -32,22 +32,6 @@ typedef struct {
 /* ------------------------------------------------------------------------ */
 /* Helpers */
 
-static gboolean
-check_volume_name(const char *command, const char *name, int *out_status)
-{
-    g_autoptr(GError) error = NULL;
-
-    if (!g_utf8_validate(name, -1, NULL)) {
-        *out_status = podvmctl_usage_error(command, _("the volume name is not valid UTF-8"));
-        return FALSE;
-    }
-    if (!podvm_name_is_valid(name, &error)) {
-        *out_status = podvmctl_usage_error(command, "%s", error->message);
-        return FALSE;
-    }
-    return TRUE;
-}
-
 /* A size member (bytes as a number, or a quantity string) for humans; "-" when absent. */
 static char *
 size_text(JsonObject *object, const char *member)
@@ -243,7 +227,7 @@ volume_create(PodvmCtl *ctl, int argc, char **argv)
                                 entries, 1, 1, &argc, &argv, &status))
         return status;
     name = argv[1];
-    if (!check_volume_name("volume create", name, &status))
+    if (!podvmctl_check_name("volume create", name, &status))
         return status;
     if (opt_size == NULL && opt_from == NULL)
         return podvmctl_usage_error("volume create", _("missing --size SIZE or --from FILE|URL"));
@@ -428,7 +412,7 @@ volume_show(PodvmCtl *ctl, int argc, char **argv)
     if (!parse_output("volume show", opt_output, formats, _("text or json"), &status))
         return status;
     name = argv[1];
-    if (!check_volume_name("volume show", name, &status))
+    if (!podvmctl_check_name("volume show", name, &status))
         return status;
 
     manager = podvmctl_get_manager(ctl, &error);
@@ -479,7 +463,7 @@ volume_delete(PodvmCtl *ctl, int argc, char **argv)
                                 NULL, 1, 1, &argc, &argv, &status))
         return status;
     name = argv[1];
-    if (!check_volume_name("volume delete", name, &status))
+    if (!podvmctl_check_name("volume delete", name, &status))
         return status;
 
     manager = podvmctl_get_manager(ctl, &error);
