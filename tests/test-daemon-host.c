@@ -1,9 +1,119 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Host facts: /proc/PID/stat read once, in one place. */
+/* Host facts: the accelerator, and /proc/PID/stat read once, in one place. */
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "podvm-error.h"
 #include "podvm-host.h"
+#include "podvm-test-util.h"
+
+/* -- accelerator -------------------------------------------------------- */
+
+static void
+test_accel_strings(void)
+{
+    g_autoptr(GError) error = NULL;
+    PodvmAccel accel = PODVM_ACCEL_TCG;
+
+    g_assert_cmpstr(podvm_accel_to_string(PODVM_ACCEL_AUTO), ==, "auto");
+    g_assert_cmpstr(podvm_accel_to_string(PODVM_ACCEL_KVM), ==, "kvm");
+    g_assert_cmpstr(podvm_accel_to_string(PODVM_ACCEL_TCG), ==, "tcg");
+    g_assert_true(podvm_accel_from_string("kvm", &accel, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(accel, ==, PODVM_ACCEL_KVM);
+    g_assert_true(podvm_accel_from_string("auto", &accel, &error));
+    g_assert_cmpint(accel, ==, PODVM_ACCEL_AUTO);
+    g_assert_true(podvm_accel_from_string("tcg", &accel, &error));
+    g_assert_cmpint(accel, ==, PODVM_ACCEL_TCG);
+
+    g_assert_false(podvm_accel_from_string("KVM ", &accel, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(error->message, "expected auto, kvm or tcg"));
+    g_assert_cmpint(accel, ==, PODVM_ACCEL_TCG);
+    g_clear_error(&error);
+    g_assert_false(podvm_accel_from_string(NULL, &accel, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+}
+
+static char *
+write_cpuinfo(const char *dir, const char *name, const char *flags)
+{
+    g_autoptr(GError) error = NULL;
+    char *path = g_build_filename(dir, name, NULL);
+    g_autofree char *text = g_strdup_printf("processor\t: 0\n"
+                                            "vendor_id\t: GenuineIntel\n"
+                                            "model name\t: Fake CPU with flags in its name vmx\n"
+                                            "flags\t\t: %s\n"
+                                            "bugs\t\t: spectre_v1\n\n"
+                                            "processor\t: 1\n"
+                                            "flags\t\t: %s\n",
+                                            flags, flags);
+
+    g_file_set_contents(path, text, -1, &error);
+    g_assert_no_error(error);
+    return path;
+}
+
+/* Whether @path opens and answers KVM_GET_API_VERSION = 12 (the real /dev/kvm). */
+static gboolean
+kvm_answers(const char *path)
+{
+    g_autofree char *dir = podvm_test_mkdtemp();
+    g_autofree char *cpuinfo = write_cpuinfo(dir, "vmx", "fpu vmx sse2");
+    g_autofree char *why = NULL;
+    PodvmAccel accel = podvm_accel_detect(path, cpuinfo, &why);
+
+    podvm_test_rmrf(dir);
+    return accel == PODVM_ACCEL_KVM;
+}
+
+static void
+test_accel_detect(void)
+{
+    g_autofree char *dir = podvm_test_mkdtemp();
+    g_autofree char *none = write_cpuinfo(dir, "none", "fpu vme de pse tsc msr pae vmxe svm_lock");
+    g_autofree char *vmx = write_cpuinfo(dir, "vmx", "fpu vme vmx sse2");
+    g_autofree char *svm = write_cpuinfo(dir, "svm", "fpu svm\tsse2");
+    g_autofree char *missing_kvm = g_build_filename(dir, "no-such-kvm", NULL);
+    g_autofree char *missing_cpuinfo = g_build_filename(dir, "no-such-cpuinfo", NULL);
+    g_autofree char *why = NULL;
+
+    /* No vmx/svm flag (vmxe and svm_lock are not it): TCG, whatever /dev/kvm says. */
+    g_assert_cmpint(podvm_accel_detect("/dev/kvm", none, &why), ==, PODVM_ACCEL_TCG);
+    g_assert_true(g_str_has_prefix(why, "using TCG: "));
+    g_assert_nonnull(strstr(why, "shows neither vmx nor svm"));
+    g_clear_pointer(&why, g_free);
+
+    /* Flags present, but no KVM device. */
+    g_assert_cmpint(podvm_accel_detect(missing_kvm, vmx, &why), ==, PODVM_ACCEL_TCG);
+    g_assert_nonnull(strstr(why, "cannot open"));
+    g_assert_nonnull(strstr(why, missing_kvm));
+    g_clear_pointer(&why, g_free);
+
+    /* Something that opens but is not KVM: the ioctl fails. */
+    g_assert_cmpint(podvm_accel_detect(svm, svm, &why), ==, PODVM_ACCEL_TCG);
+    g_assert_nonnull(strstr(why, "does not answer KVM_GET_API_VERSION"));
+    g_clear_pointer(&why, g_free);
+
+    g_assert_cmpint(podvm_accel_detect(missing_kvm, missing_cpuinfo, &why), ==, PODVM_ACCEL_TCG);
+    g_assert_nonnull(strstr(why, "cannot read"));
+    g_clear_pointer(&why, g_free);
+
+    /* NULL out_why is fine. */
+    g_assert_cmpint(podvm_accel_detect(missing_kvm, none, NULL), ==, PODVM_ACCEL_TCG);
+
+    if (kvm_answers("/dev/kvm")) {
+        g_assert_cmpint(podvm_accel_detect("/dev/kvm", svm, &why), ==, PODVM_ACCEL_KVM);
+        g_assert_true(g_str_has_prefix(why, "using KVM: "));
+        g_assert_nonnull(strstr(why, "svm"));
+    } else {
+        g_test_message("no usable /dev/kvm here: the KVM answer is not exercised");
+    }
+    podvm_test_rmrf(dir);
+}
+
+/* -- CPUs and processes -------------------------------------------------- */
 
 static void
 test_parse_proc_stat(void)
@@ -53,6 +163,8 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/podvm/daemon/accel/strings", test_accel_strings);
+    g_test_add_func("/podvm/daemon/accel/detect", test_accel_detect);
     g_test_add_func("/podvm/host/parse-proc-stat", test_parse_proc_stat);
     g_test_add_func("/podvm/host/read-own-process", test_read_own_process);
     g_test_add_func("/podvm/host/cpu-count", test_cpu_count);
