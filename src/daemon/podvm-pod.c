@@ -1812,6 +1812,32 @@ podvm_pod_qmp_finish(PodvmPod *self, GAsyncResult *result, GError **error)
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
+void
+podvm_pod_query_async(PodvmPod *self, const char *command, GCancellable *cancellable,
+                      GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+
+    g_task_set_source_tag(task, podvm_pod_query_async);
+    g_return_if_fail(g_str_has_prefix(command, "query-"));
+    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                                _("pod '%s' is %s; QEMU's monitor is not connected"),
+                                self->spec->name, podvm_phase_to_string(self->phase));
+        return;
+    }
+    /* The same answer as the passthrough's: QEMU's "return", errors converted. */
+    pod_qmp_execute(self->qmp, command, NULL, PODVM_QMP_TIMEOUT_QUERY, cancellable,
+                    qmp_passthrough_cb, g_steal_pointer(&task));
+}
+
+JsonNode *
+podvm_pod_query_finish(PodvmPod *self, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, self), NULL);
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
 JsonNode *
 podvm_qmp_command_parse(const char *text, gssize length, GError **error)
 {

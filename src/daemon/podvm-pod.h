@@ -148,6 +148,15 @@ void podvm_pod_detach_disk_async(PodvmPod *self, const char *disk_name, GCancell
 void podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data);
 JsonNode *podvm_pod_qmp_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+/*
+ * A read-only query the core itself sends (metrics): @command must be
+ * named "query-*" and takes no arguments. Not the passthrough, so it works
+ * however the passthrough is restricted. Completes with QEMU's "return";
+ * WRONG_PHASE when QEMU's monitor is not connected.
+ */
+void podvm_pod_query_async(PodvmPod *self, const char *command, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data);
+JsonNode *podvm_pod_query_finish(PodvmPod *self, GAsyncResult *result, GError **error);
 /* The text of a passthrough command as JSON; INVALID_ARGUMENT when it is not JSON. */
 JsonNode *podvm_qmp_command_parse(const char *text, gssize length, GError **error);
 

@@ -19,6 +19,7 @@
 #include "podvm-error.h"
 #include "podvm-host.h"
 #include "podvm-labels.h"
+#include "podvm-metrics.h"
 #include "podvm-quantity.h"
 
 /* How often a log follower looks for growth, and an event stream says it is alive. */
@@ -47,7 +48,7 @@ struct _PodvmRestFront {
     GHashTable *pod_json;      /* PodvmPod* -> PodJson*: each pod's cached list element */
     GBytes *list_answer;       /* the whole answer of GET /v1/pods, or NULL when stale */
     GPtrArray *list_pods;      /* PodJson* (unowned): the pods in list_answer, in order */
-    GPtrArray *scrapes;        /* Scrape*: /metrics answers waiting for QEMUs (unowned) */
+    GPtrArray *scrapes;        /* Scrape*: /metrics answers waiting for the core (unowned) */
 };
 
 G_DEFINE_FINAL_TYPE(PodvmRestFront, podvm_rest_front, G_TYPE_OBJECT)
@@ -1508,7 +1509,7 @@ handle_events(Request *req)
     events_write(stream, ": podvm events\n\n");
 }
 
-/* ---- metrics --------------------------------------------------------------------- */
+/* ---- metrics: the core's snapshot as Prometheus text ------------------------------ */
 
 static int
 compare_uint(gconstpointer a, gconstpointer b)
@@ -1536,31 +1537,30 @@ label_value(const char *text)
 }
 
 static void
-append_qmp_latency(GString *out)
+append_qmp_latency(GString *out, const PodvmQmpLatency *latency)
 {
-    PodvmQmpLatency latency;
     char number[G_ASCII_DTOSTR_BUF_SIZE];
 
-    podvm_pod_get_qmp_latency(&latency);
     g_string_append(out, "# HELP podvm_qmp_command_duration_seconds Time from sending a QMP "
                          "command to its reply, over every pod.\n"
                          "# TYPE podvm_qmp_command_duration_seconds histogram\n");
     for (guint i = 0; i < PODVM_QMP_LATENCY_BUCKETS; i++)
         g_string_append_printf(
             out, "podvm_qmp_command_duration_seconds_bucket{le=\"%s\"} %" G_GUINT64_FORMAT "\n",
-            g_ascii_formatd(number, sizeof number, "%g", latency.bounds[i]), latency.cumulative[i]);
+            g_ascii_formatd(number, sizeof number, "%g", latency->bounds[i]),
+            latency->cumulative[i]);
     g_string_append_printf(
         out, "podvm_qmp_command_duration_seconds_bucket{le=\"+Inf\"} %" G_GUINT64_FORMAT "\n",
-        latency.count);
+        latency->count);
     g_string_append_printf(out, "podvm_qmp_command_duration_seconds_sum %s\n",
-                           g_ascii_formatd(number, sizeof number, "%.6f", latency.sum_seconds));
+                           g_ascii_formatd(number, sizeof number, "%.6f", latency->sum_seconds));
     g_string_append_printf(out, "podvm_qmp_command_duration_seconds_count %" G_GUINT64_FORMAT "\n",
-                           latency.count);
+                           latency->count);
 }
 
-/* Per pod, from what podvmd knows already: never waits on QEMU. */
+/* Per pod, from what podvmd knows already. */
 static void
-append_pod_gauges(GString *out, GPtrArray *pods, guint host_cpus)
+append_pod_gauges(GString *out, GPtrArray *pods)
 {
     static const char *const headers[] = {
         "# HELP podvm_pod_vcpus vCPUs of the pod's VM (from the spec).\n"
@@ -1577,146 +1577,30 @@ append_pod_gauges(GString *out, GPtrArray *pods, guint host_cpus)
     for (guint metric = 0; metric < G_N_ELEMENTS(headers); metric++) {
         g_string_append(out, headers[metric]);
         for (guint i = 0; i < pods->len; i++) {
-            PodvmPod *pod = g_ptr_array_index(pods, i);
-            const PodvmSpec *spec = podvm_pod_get_spec(pod);
-            g_autofree char *name = label_value(podvm_pod_get_name(pod));
+            PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
+            g_autofree char *name = label_value(pm->name);
 
             switch (metric) {
             case 0:
-                g_string_append_printf(out, "podvm_pod_vcpus{pod=\"%s\"} %u\n", name,
-                                       podvm_spec_resolve_vcpus(spec, host_cpus));
+                g_string_append_printf(out, "podvm_pod_vcpus{pod=\"%s\"} %u\n", name, pm->vcpus);
                 break;
             case 1:
                 g_string_append_printf(out,
                                        "podvm_pod_memory_bytes{pod=\"%s\"} %" G_GUINT64_FORMAT "\n",
-                                       name, podvm_spec_resolve_memory(spec));
+                                       name, pm->memory_bytes);
                 break;
             case 2:
                 g_string_append_printf(out, "podvm_pod_restarts_total{pod=\"%s\"} %u\n", name,
-                                       podvm_pod_get_restart_count(pod));
+                                       pm->restarts);
                 break;
             default:
-                g_string_append_printf(out, "podvm_pod_running_seconds{pod=\"%s\"} %s\n", name,
-                                       g_ascii_formatd(number, sizeof number, "%.3f",
-                                                       podvm_pod_get_running_seconds(pod)));
+                g_string_append_printf(
+                    out, "podvm_pod_running_seconds{pod=\"%s\"} %s\n", name,
+                    g_ascii_formatd(number, sizeof number, "%.3f", pm->running_seconds));
                 break;
             }
         }
     }
-}
-
-/* -- counters QEMU knows: asked for on each scrape -- */
-
-/*
- * How long /metrics waits for the QEMUs. All pods are asked at once, so
- * this bounds the whole scrape: a wedged QEMU costs its own lines (and
- * podvm_pod_scrape_error 1), never the answer.
- */
-#define METRICS_QMP_TIMEOUT_MS 500
-
-typedef struct _Scrape Scrape;
-
-typedef struct {
-    Scrape *scrape; /* unowned: the scrape owns this */
-    PodvmPod *pod;  /* owned */
-    char *name;     /* as a label value */
-    int qemu_pid;
-    JsonNode *cpus;   /* query-cpus-fast's answer, or NULL */
-    JsonNode *blocks; /* query-blockstats's answer, or NULL */
-    guint pending;    /* commands not answered yet */
-    gboolean failed;
-} PodScrape;
-
-/* One GET /metrics waiting for the pods' QEMUs; each QMP call holds a reference. */
-struct _Scrape {
-    PodvmRestFront *front; /* unowned; NULL once answered or the front is gone */
-    Request *req;          /* owned */
-    GString *out;          /* what needed no QEMU, written already */
-    GPtrArray *pods;       /* PodScrape* */
-    GCancellable *cancellable;
-    guint timer;
-    guint pending; /* pods not done */
-    gboolean paused;
-    gboolean answered;
-};
-
-static void
-pod_scrape_free(PodScrape *ps)
-{
-    g_object_unref(ps->pod);
-    g_free(ps->name);
-    g_clear_pointer(&ps->cpus, json_node_unref);
-    g_clear_pointer(&ps->blocks, json_node_unref);
-    g_free(ps);
-}
-
-static void
-scrape_clear(Scrape *scrape)
-{
-    g_clear_handle_id(&scrape->timer, g_source_remove);
-    g_clear_object(&scrape->cancellable);
-    g_ptr_array_unref(scrape->pods);
-    if (scrape->out != NULL)
-        g_string_free(scrape->out, TRUE);
-    request_unref(scrape->req);
-}
-
-static void
-scrape_release(Scrape *scrape)
-{
-    g_rc_box_release_full(scrape, (GDestroyNotify)scrape_clear);
-}
-
-/* A member of untrusted QMP output: a string, or NULL. */
-static const char *
-qmp_string(JsonObject *object, const char *member)
-{
-    JsonNode *node = json_object_get_member(object, member);
-
-    return node != NULL && json_node_get_value_type(node) == G_TYPE_STRING
-               ? json_node_get_string(node)
-               : NULL;
-}
-
-/* A member of untrusted QMP output: an integer of 0 or more, or -1. */
-static gint64
-qmp_count(JsonObject *object, const char *member)
-{
-    JsonNode *node = object != NULL ? json_object_get_member(object, member) : NULL;
-
-    if (node == NULL || json_node_get_value_type(node) != G_TYPE_INT64)
-        return -1;
-    return MAX(json_node_get_int(node), -1);
-}
-
-/*
- * The name a block device goes by: the spec's disk name for podvm's
- * devices (id "disk-NAME"), else QEMU's device id, drive or node name.
- */
-static char *
-block_drive_name(JsonObject *entry)
-{
-    const char *qdev = qmp_string(entry, "qdev");
-    const char *device = qmp_string(entry, "device");
-    const char *node_name = qmp_string(entry, "node-name");
-    const char *prefix = "/machine/peripheral/";
-
-    if (qdev != NULL && g_str_has_prefix(qdev, prefix)) {
-        const char *id = qdev + strlen(prefix);
-        const char *end = strchr(id, '/');
-        g_autofree char *whole = end != NULL ? g_strndup(id, (gsize)(end - id)) : g_strdup(id);
-
-        if (g_str_has_prefix(whole, "disk-") && whole[5] != '\0')
-            return g_strdup(whole + 5);
-        return g_steal_pointer(&whole);
-    }
-    if (device != NULL && device[0] != '\0')
-        return g_strdup(device);
-    if (qdev != NULL && qdev[0] != '\0')
-        return g_strdup(qdev);
-    if (node_name != NULL && node_name[0] != '\0')
-        return g_strdup(node_name);
-    return NULL;
 }
 
 static void
@@ -1728,27 +1612,15 @@ append_vcpu_seconds(GString *out, GPtrArray *pods)
                          "vCPU thread of the pod's QEMU.\n"
                          "# TYPE podvm_pod_vcpu_seconds_total counter\n");
     for (guint i = 0; i < pods->len; i++) {
-        PodScrape *ps = g_ptr_array_index(pods, i);
-        JsonArray *cpus;
+        PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
+        g_autofree char *name = label_value(pm->name);
 
-        if (ps->failed || ps->cpus == NULL || !JSON_NODE_HOLDS_ARRAY(ps->cpus))
-            continue;
-        cpus = json_node_get_array(ps->cpus);
-        for (guint j = 0; j < json_array_get_length(cpus); j++) {
-            JsonNode *node = json_array_get_element(cpus, j);
-            JsonObject *cpu = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-            gint64 index = qmp_count(cpu, "cpu-index");
-            gint64 tid = qmp_count(cpu, "thread-id");
-            double seconds;
+        for (guint j = 0; j < pm->vcpu_times->len; j++) {
+            PodvmVcpuTime *time = &g_array_index(pm->vcpu_times, PodvmVcpuTime, j);
 
-            if (index < 0 || tid <= 0)
-                continue;
-            seconds = podvm_host_thread_cpu_seconds(ps->qemu_pid, tid);
-            if (seconds < 0)
-                continue;
             g_string_append_printf(
                 out, "podvm_pod_vcpu_seconds_total{pod=\"%s\",vcpu=\"%" G_GINT64_FORMAT "\"} %s\n",
-                ps->name, index, g_ascii_formatd(number, sizeof number, "%.2f", seconds));
+                name, time->index, g_ascii_formatd(number, sizeof number, "%.2f", time->seconds));
         }
     }
 }
@@ -1758,46 +1630,38 @@ append_block_counters(GString *out, GPtrArray *pods)
 {
     static const struct {
         const char *metric;
-        const char *stat;
         const char *help;
-    } counters[] = {
-        { "podvm_pod_block_read_bytes_total", "rd_bytes", "Bytes read by the guest" },
-        { "podvm_pod_block_write_bytes_total", "wr_bytes", "Bytes written by the guest" },
-        { "podvm_pod_block_read_operations_total", "rd_operations", "Read requests" },
-        { "podvm_pod_block_write_operations_total", "wr_operations", "Write requests" },
-        { "podvm_pod_block_flush_operations_total", "flush_operations", "Flush requests" },
+    } counters[PODVM_BLOCK_N_COUNTERS] = {
+        [PODVM_BLOCK_READ_BYTES] = { "podvm_pod_block_read_bytes_total",
+                                     "Bytes read by the guest" },
+        [PODVM_BLOCK_WRITE_BYTES] = { "podvm_pod_block_write_bytes_total",
+                                      "Bytes written by the guest" },
+        [PODVM_BLOCK_READ_OPERATIONS] = { "podvm_pod_block_read_operations_total",
+                                          "Read requests" },
+        [PODVM_BLOCK_WRITE_OPERATIONS] = { "podvm_pod_block_write_operations_total",
+                                           "Write requests" },
+        [PODVM_BLOCK_FLUSH_OPERATIONS] = { "podvm_pod_block_flush_operations_total",
+                                           "Flush requests" },
     };
 
-    for (guint c = 0; c < G_N_ELEMENTS(counters); c++) {
+    for (guint c = 0; c < PODVM_BLOCK_N_COUNTERS; c++) {
         g_string_append_printf(out,
                                "# HELP %s %s, per block device (QMP query-blockstats).\n"
                                "# TYPE %s counter\n",
                                counters[c].metric, counters[c].help, counters[c].metric);
         for (guint i = 0; i < pods->len; i++) {
-            PodScrape *ps = g_ptr_array_index(pods, i);
-            JsonArray *blocks;
+            PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
+            g_autofree char *name = label_value(pm->name);
 
-            if (ps->failed || ps->blocks == NULL || !JSON_NODE_HOLDS_ARRAY(ps->blocks))
-                continue;
-            blocks = json_node_get_array(ps->blocks);
-            for (guint j = 0; j < json_array_get_length(blocks); j++) {
-                JsonNode *node = json_array_get_element(blocks, j);
-                JsonObject *entry =
-                    JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-                JsonNode *stats_node =
-                    entry != NULL ? json_object_get_member(entry, "stats") : NULL;
-                JsonObject *stats = stats_node != NULL && JSON_NODE_HOLDS_OBJECT(stats_node)
-                                        ? json_node_get_object(stats_node)
-                                        : NULL;
-                g_autofree char *drive = entry != NULL ? block_drive_name(entry) : NULL;
+            for (guint j = 0; j < pm->blocks->len; j++) {
+                PodvmBlockStats *block = g_ptr_array_index(pm->blocks, j);
                 g_autofree char *label = NULL;
-                gint64 value = qmp_count(stats, counters[c].stat);
 
-                if (drive == NULL || value < 0)
+                if (block->counters[c] < 0)
                     continue;
-                label = label_value(drive);
+                label = label_value(block->drive);
                 g_string_append_printf(out, "%s{pod=\"%s\",drive=\"%s\"} %" G_GINT64_FORMAT "\n",
-                                       counters[c].metric, ps->name, label, value);
+                                       counters[c].metric, name, label, block->counters[c]);
             }
         }
     }
@@ -1810,12 +1674,16 @@ append_scrape_errors(GString *out, GPtrArray *pods)
                            "# HELP podvm_pod_scrape_error 1 when the pod's QEMU failed or did not "
                            "answer within %u ms: its vCPU and block lines are missing.\n"
                            "# TYPE podvm_pod_scrape_error gauge\n",
-                           METRICS_QMP_TIMEOUT_MS);
+                           PODVM_METRICS_QMP_TIMEOUT_MS);
     for (guint i = 0; i < pods->len; i++) {
-        PodScrape *ps = g_ptr_array_index(pods, i);
+        PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
+        g_autofree char *name = NULL;
 
-        g_string_append_printf(out, "podvm_pod_scrape_error{pod=\"%s\"} %d\n", ps->name,
-                               ps->failed || ps->pending > 0 ? 1 : 0);
+        if (!pm->asked)
+            continue;
+        name = label_value(pm->name);
+        g_string_append_printf(out, "podvm_pod_scrape_error{pod=\"%s\"} %d\n", name,
+                               pm->scrape_error ? 1 : 0);
     }
     /*
      * A comment, not a metric: Prometheus text allows it, and a reader of
@@ -1826,156 +1694,33 @@ append_scrape_errors(GString *out, GPtrArray *pods)
                          "/sys/class/net/TAP/statistics.\n");
 }
 
-/* Everything is in (or the time is up): the answer goes out. */
-static void
-scrape_answer(Scrape *scrape)
+/* The front's own counters: REST requests answered, by status. */
+static char *
+rest_requests_text(PodvmRestFront *self)
 {
-    GString *out = g_steal_pointer(&scrape->out);
-
-    if (scrape->answered)
-        return;
-    scrape->answered = TRUE;
-    if (scrape->front != NULL)
-        g_ptr_array_remove_fast(scrape->front->scrapes, scrape);
-    scrape->front = NULL;
-    /* Late answers are dropped by the QMP client. */
-    g_cancellable_cancel(scrape->cancellable);
-    for (guint i = 0; i < scrape->pods->len; i++) {
-        PodScrape *ps = g_ptr_array_index(scrape->pods, i);
-
-        if (ps->pending > 0)
-            g_debug("REST: /metrics: pod '%s' did not answer within %u ms",
-                    podvm_pod_get_name(ps->pod), METRICS_QMP_TIMEOUT_MS);
-    }
-    append_vcpu_seconds(out, scrape->pods);
-    append_block_counters(out, scrape->pods);
-    append_scrape_errors(out, scrape->pods);
-    respond_text(scrape->req, SOUP_STATUS_OK, "text/plain; version=0.0.4",
-                 g_string_free(out, FALSE));
-    if (scrape->paused)
-        resume(scrape->req);
-    /* The timer's reference goes with its source. */
-    g_clear_handle_id(&scrape->timer, g_source_remove);
-}
-
-static gboolean
-scrape_timeout_cb(gpointer user_data)
-{
-    Scrape *scrape = user_data;
-
-    scrape->timer = 0;
-    scrape_answer(scrape);
-    return G_SOURCE_REMOVE;
-}
-
-/* One command's answer; the pod is done when both are in. */
-static void
-scrape_reply(PodScrape *ps, GObject *source, GAsyncResult *result, const char *command,
-             JsonNode **out_reply)
-{
-    Scrape *scrape = ps->scrape;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = podvm_pod_qmp_finish(PODVM_POD(source), result, &error);
-
-    if (!scrape->answered) {
-        if (reply == NULL) {
-            g_debug("REST: /metrics: pod '%s': %s: %s", podvm_pod_get_name(ps->pod), command,
-                    error->message);
-            ps->failed = TRUE;
-        } else {
-            *out_reply = g_steal_pointer(&reply);
-        }
-        if (--ps->pending == 0 && --scrape->pending == 0)
-            scrape_answer(scrape);
-    }
-    scrape_release(scrape);
-}
-
-static void
-scrape_cpus_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    PodScrape *ps = user_data;
-
-    scrape_reply(ps, source, result, "query-cpus-fast", &ps->cpus);
-}
-
-static void
-scrape_blocks_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    PodScrape *ps = user_data;
-
-    scrape_reply(ps, source, result, "query-blockstats", &ps->blocks);
-}
-
-/*
- * Asks every pod with a live QEMU for its counters at once and answers
- * when all are in or METRICS_QMP_TIMEOUT_MS is up, whichever comes first;
- * @out (what needed no QEMU) is taken.
- */
-static void
-scrape_pods(Request *req, GPtrArray *pods, GString *out)
-{
-    g_autoptr(JsonNode) cpus_command = json_from_string("{\"execute\": \"query-cpus-fast\"}", NULL);
-    g_autoptr(JsonNode) blocks_command =
-        json_from_string("{\"execute\": \"query-blockstats\"}", NULL);
-    Scrape *scrape = g_rc_box_new0(Scrape);
-
-    scrape->front = req->front;
-    scrape->req = request_ref(req);
-    scrape->out = out;
-    scrape->pods = g_ptr_array_new_with_free_func((GDestroyNotify)pod_scrape_free);
-    scrape->cancellable = g_cancellable_new();
-    for (guint i = 0; i < pods->len; i++) {
-        PodvmPod *pod = g_ptr_array_index(pods, i);
-        PodvmPhase phase = podvm_pod_get_phase(pod);
-        PodScrape *ps;
-
-        if (phase != PODVM_PHASE_RUNNING && phase != PODVM_PHASE_PAUSED)
-            continue;
-        ps = g_new0(PodScrape, 1);
-        ps->scrape = scrape;
-        ps->pod = g_object_ref(pod);
-        ps->name = label_value(podvm_pod_get_name(pod));
-        ps->qemu_pid = podvm_pod_get_qemu_pid(pod);
-        ps->pending = 2;
-        g_ptr_array_add(scrape->pods, ps);
-    }
-    if (scrape->pods->len == 0) {
-        scrape_answer(scrape);
-        scrape_release(scrape);
-        return;
-    }
-    g_ptr_array_add(req->front->scrapes, scrape);
-    soup_server_message_pause(req->msg);
-    scrape->paused = TRUE;
-    scrape->pending = scrape->pods->len;
-    scrape->timer =
-        g_timeout_add_full(G_PRIORITY_DEFAULT, METRICS_QMP_TIMEOUT_MS, scrape_timeout_cb,
-                           g_rc_box_acquire(scrape), (GDestroyNotify)scrape_release);
-    for (guint i = 0; i < scrape->pods->len; i++) {
-        PodScrape *ps = g_ptr_array_index(scrape->pods, i);
-
-        /* Each call holds a reference; the command is not consumed. */
-        g_rc_box_acquire(scrape);
-        podvm_pod_qmp_async(ps->pod, cpus_command, scrape->cancellable, scrape_cpus_cb, ps);
-        g_rc_box_acquire(scrape);
-        podvm_pod_qmp_async(ps->pod, blocks_command, scrape->cancellable, scrape_blocks_cb, ps);
-    }
-    scrape_release(scrape);
-}
-
-static void
-handle_metrics(Request *req)
-{
-    g_autoptr(GPtrArray) pods = podvm_manager_list(req->front->manager);
     g_autoptr(GPtrArray) codes = g_ptr_array_new();
     GString *out = g_string_new(NULL);
-    guint by_phase[PODVM_N_PHASES] = { 0 };
     GHashTableIter iter;
     gpointer key;
 
-    for (guint i = 0; i < pods->len; i++)
-        by_phase[podvm_pod_get_phase(g_ptr_array_index(pods, i))]++;
+    g_string_append(out, "# HELP podvm_rest_requests_total REST requests answered, by status.\n"
+                         "# TYPE podvm_rest_requests_total counter\n");
+    g_hash_table_iter_init(&iter, self->status_counts);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        g_ptr_array_add(codes, key);
+    g_ptr_array_sort(codes, compare_uint);
+    for (guint i = 0; i < codes->len; i++) {
+        gpointer count = g_hash_table_lookup(self->status_counts, codes->pdata[i]);
+        g_string_append_printf(out, "podvm_rest_requests_total{code=\"%u\"} %u\n",
+                               GPOINTER_TO_UINT(codes->pdata[i]), GPOINTER_TO_UINT(count));
+    }
+    return g_string_free(out, FALSE);
+}
+
+static char *
+metrics_text(const PodvmMetrics *metrics, const char *rest_requests)
+{
+    GString *out = g_string_new(NULL);
 
     g_string_append(out, "# HELP podvm_build_info The running podvmd.\n"
                          "# TYPE podvm_build_info gauge\n");
@@ -1983,22 +1728,60 @@ handle_metrics(Request *req)
     g_string_append(out, "# HELP podvm_pods Pods by phase.\n# TYPE podvm_pods gauge\n");
     for (int phase = PODVM_PHASE_PENDING; phase < PODVM_N_PHASES; phase++)
         g_string_append_printf(out, "podvm_pods{phase=\"%s\"} %u\n", podvm_phase_to_string(phase),
-                               by_phase[phase]);
+                               metrics->pods_by_phase[phase]);
+    g_string_append(out, rest_requests);
+    append_qmp_latency(out, &metrics->qmp_latency);
+    append_pod_gauges(out, metrics->pods);
+    append_vcpu_seconds(out, metrics->pods);
+    append_block_counters(out, metrics->pods);
+    append_scrape_errors(out, metrics->pods);
+    return g_string_free(out, FALSE);
+}
 
-    g_string_append(out, "# HELP podvm_rest_requests_total REST requests answered, by status.\n"
-                         "# TYPE podvm_rest_requests_total counter\n");
-    g_hash_table_iter_init(&iter, req->front->status_counts);
-    while (g_hash_table_iter_next(&iter, &key, NULL))
-        g_ptr_array_add(codes, key);
-    g_ptr_array_sort(codes, compare_uint);
-    for (guint i = 0; i < codes->len; i++) {
-        gpointer count = g_hash_table_lookup(req->front->status_counts, codes->pdata[i]);
-        g_string_append_printf(out, "podvm_rest_requests_total{code=\"%u\"} %u\n",
-                               GPOINTER_TO_UINT(codes->pdata[i]), GPOINTER_TO_UINT(count));
-    }
-    append_qmp_latency(out);
-    append_pod_gauges(out, pods, podvm_manager_get_config(req->front->manager)->host_cpus);
-    scrape_pods(req, pods, out);
+/* One GET /metrics waiting for the core's snapshot. */
+typedef struct {
+    PodvmRestFront *front; /* unowned; NULL once the front is gone */
+    Request *req;          /* owned */
+    char *rest_requests;   /* the front's counters as they were when asked */
+    GCancellable *cancellable;
+} Scrape;
+
+static void
+scrape_free(Scrape *scrape)
+{
+    request_unref(scrape->req);
+    g_free(scrape->rest_requests);
+    g_object_unref(scrape->cancellable);
+    g_free(scrape);
+}
+
+static void
+metrics_collected_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Scrape *scrape = user_data;
+    g_autoptr(PodvmMetrics) metrics = podvm_metrics_collect_finish(result, NULL);
+
+    if (scrape->front != NULL)
+        g_ptr_array_remove_fast(scrape->front->scrapes, scrape);
+    respond_text(scrape->req, SOUP_STATUS_OK, "text/plain; version=0.0.4",
+                 metrics_text(metrics, scrape->rest_requests));
+    resume(scrape->req);
+    scrape_free(scrape);
+}
+
+static void
+handle_metrics(Request *req)
+{
+    Scrape *scrape = g_new0(Scrape, 1);
+
+    scrape->front = req->front;
+    scrape->req = request_ref(req);
+    scrape->rest_requests = rest_requests_text(req->front);
+    scrape->cancellable = g_cancellable_new();
+    g_ptr_array_add(req->front->scrapes, scrape);
+    soup_server_message_pause(req->msg);
+    podvm_metrics_collect_async(req->front->manager, scrape->cancellable, metrics_collected_cb,
+                                scrape);
 }
 
 static void
@@ -2526,9 +2309,12 @@ podvm_rest_front_dispose(GObject *object)
     g_clear_pointer(&self->socket_path, g_free);
     if (self->list_pods != NULL)
         list_answer_drop(self);
-    /* Scrapes still waiting answer now with what they have. */
-    while (self->scrapes != NULL && self->scrapes->len > 0)
-        scrape_answer(g_ptr_array_index(self->scrapes, 0));
+    /* Scrapes still waiting answer with what they have. */
+    while (self->scrapes != NULL && self->scrapes->len > 0) {
+        Scrape *scrape = g_ptr_array_steal_index_fast(self->scrapes, 0);
+        scrape->front = NULL;
+        g_cancellable_cancel(scrape->cancellable);
+    }
     if (self->pod_json != NULL)
         g_hash_table_remove_all(self->pod_json);
     g_clear_object(&self->server);
