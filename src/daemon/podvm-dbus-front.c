@@ -403,10 +403,10 @@ static gboolean
 handle_list_pods(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, gpointer user_data)
 {
     PodvmDBusFront *self = user_data;
-    g_autoptr(JsonNode) list = podvm_manager_list_json(self->manager);
-    g_autofree char *text = json_to_text(list);
+    g_autoptr(GBytes) list = podvm_manager_list_text(self->manager, NULL, PODVM_LIST_COMPACT);
 
-    podvm_dbus_manager_complete_list_pods(iface, invocation, text);
+    /* The bytes end in a NUL. */
+    podvm_dbus_manager_complete_list_pods(iface, invocation, g_bytes_get_data(list, NULL));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -5,6 +5,7 @@
 
 #include "podvm-error.h"
 #include "podvm-event.h"
+#include "podvm-pod-list.h"
 #include "podvm-storage.h"
 
 struct _PodvmManager {
@@ -14,6 +15,7 @@ struct _PodvmManager {
     GHashTable *pods; /* name -> PodvmPod* (owned) */
     PodvmVolumePool *pool;
     GError *pool_error; /* why there is no pool */
+    PodvmPodList *list; /* the list answers, cached per pod generation */
 };
 
 G_DEFINE_FINAL_TYPE(PodvmManager, podvm_manager, G_TYPE_OBJECT)
@@ -32,6 +34,7 @@ podvm_manager_finalize(GObject *object)
     PodvmManager *self = PODVM_MANAGER(object);
 
     g_hash_table_unref(self->pods);
+    podvm_pod_list_free(self->list);
     if (self->pool != NULL)
         g_signal_handlers_disconnect_by_data(self->pool, self);
     g_clear_object(&self->pool);
@@ -59,6 +62,7 @@ static void
 podvm_manager_init(PodvmManager *self)
 {
     self->pods = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+    self->list = podvm_pod_list_new();
 }
 
 static void
@@ -242,6 +246,7 @@ pod_deleted_cb(PodvmPod *pod, gpointer user_data)
 
     g_signal_handlers_disconnect_by_data(pod, self);
     g_hash_table_remove(self->pods, podvm_pod_get_name(pod));
+    podvm_pod_list_membership_changed(self->list, pod);
     g_signal_emit(self, signals[SIGNAL_EVENT], 0, podvm_pod_get_name(pod), "Deleted", details);
     g_signal_emit(self, signals[SIGNAL_POD_REMOVED], 0, pod);
 }
@@ -250,6 +255,7 @@ static void
 add_pod(PodvmManager *self, PodvmPod *pod)
 {
     g_hash_table_insert(self->pods, g_strdup(podvm_pod_get_name(pod)), g_object_ref(pod));
+    podvm_pod_list_membership_changed(self->list, NULL);
     podvm_pod_set_volume_pool(pod, self->pool);
     g_signal_connect(pod, "event", G_CALLBACK(pod_event_cb), self);
     g_signal_connect(pod, "deleted", G_CALLBACK(pod_deleted_cb), self);
@@ -421,6 +427,14 @@ podvm_manager_list_json_selected(PodvmManager *self, GHashTable *selector)
     }
     json_node_set_array(node, array);
     return node;
+}
+
+GBytes *
+podvm_manager_list_text(PodvmManager *self, GHashTable *selector, PodvmListStyle style)
+{
+    g_autoptr(GPtrArray) pods = podvm_manager_list(self);
+
+    return podvm_pod_list_text(self->list, pods, selector, style);
 }
 
 void

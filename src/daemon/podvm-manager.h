@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "podvm-config.h"
+#include "podvm-pod-list.h"
 #include "podvm-pod.h"
 
 G_BEGIN_DECLS
@@ -56,6 +57,11 @@ GPtrArray *podvm_manager_list(PodvmManager *self);
 JsonNode *podvm_manager_list_json(PodvmManager *self);
 /* The same, only pods whose labels match @selector (see podvm_pod_matches_labels). */
 JsonNode *podvm_manager_list_json_selected(PodvmManager *self, GHashTable *selector);
+/*
+ * The same as JSON text in @style, from a cache kept per pod generation
+ * (see PodvmPodList): what both fronts answer. NUL-terminated bytes.
+ */
+GBytes *podvm_manager_list_text(PodvmManager *self, GHashTable *selector, PodvmListStyle style);
 
 const PodvmConfig *podvm_manager_get_config(PodvmManager *self);
 

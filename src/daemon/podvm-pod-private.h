@@ -105,6 +105,7 @@ struct _PodvmPod {
     guint backoff_timer;
     guint backoff_ms;
     gboolean deleted;
+    guint64 generation; /* see podvm_pod_get_generation() */
 };
 
 void pod_save_or_log(PodvmPod *self, PodvmStoreMode mode);

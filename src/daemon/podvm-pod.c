@@ -312,6 +312,19 @@ podvm_pod_finalize(GObject *object)
     G_OBJECT_CLASS(podvm_pod_parent_class)->finalize(object);
 }
 
+/* The class handlers of "changed" and "event". */
+static void
+changed_next_generation(PodvmPod *self)
+{
+    self->generation++;
+}
+
+static void
+event_next_generation(PodvmPod *self, const char *type, JsonObject *details)
+{
+    self->generation++;
+}
+
 static void
 podvm_pod_class_init(PodvmPodClass *klass)
 {
@@ -320,11 +333,13 @@ podvm_pod_class_init(PodvmPodClass *klass)
     object_class->dispose = podvm_pod_dispose;
     object_class->finalize = podvm_pod_finalize;
 
-    signals[SIGNAL_CHANGED] = g_signal_new("changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
-                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
-    signals[SIGNAL_EVENT] =
-        g_signal_new("event", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                     G_TYPE_NONE, 2, G_TYPE_STRING, JSON_TYPE_OBJECT);
+    /* Every change and every event makes a new generation, before anyone hears of it. */
+    signals[SIGNAL_CHANGED] = g_signal_new_class_handler(
+        "changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_FIRST,
+        G_CALLBACK(changed_next_generation), NULL, NULL, NULL, G_TYPE_NONE, 0);
+    signals[SIGNAL_EVENT] = g_signal_new_class_handler(
+        "event", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_FIRST, G_CALLBACK(event_next_generation),
+        NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, JSON_TYPE_OBJECT);
     signals[SIGNAL_DELETED] = g_signal_new("deleted", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
                                            0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
@@ -2049,6 +2064,12 @@ podvm_pod_reconcile_finish(PodvmPod *self, GAsyncResult *result, GError **error)
 {
     g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
     return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+guint64
+podvm_pod_get_generation(PodvmPod *self)
+{
+    return self->generation;
 }
 
 guint

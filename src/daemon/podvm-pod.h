@@ -168,6 +168,13 @@ int podvm_pod_open_log(PodvmPod *self, GError **error);
 /* Drops the connections without touching QEMU (daemon shutdown). */
 void podvm_pod_detach(PodvmPod *self);
 
+/*
+ * A number that grows on every change of the pod (every "changed" and
+ * "event" signal, bumped before any handler runs): what was derived from
+ * the pod at one generation is still right while it stays the same.
+ */
+guint64 podvm_pod_get_generation(PodvmPod *self);
+
 /* Restarts done by the restart policy. */
 guint podvm_pod_get_restart_count(PodvmPod *self);
 /* Seconds since the pod last became Running; 0 when it is not Running. */

@@ -45,9 +45,6 @@ struct _PodvmRestFront {
     GPtrArray *consoles;       /* Console*: open console WebSockets */
     GPtrArray *refusals;       /* Refusal*: 413 answers still draining (unowned) */
     guint request_timeout_ms;  /* 0: none */
-    GHashTable *pod_json;      /* PodvmPod* -> PodJson*: each pod's cached list element */
-    GBytes *list_answer;       /* the whole answer of GET /v1/pods, or NULL when stale */
-    GPtrArray *list_pods;      /* PodJson* (unowned): the pods in list_answer, in order */
     GPtrArray *scrapes;        /* Scrape*: /metrics answers waiting for the core (unowned) */
 };
 
@@ -352,221 +349,23 @@ parse_label_selector(Request *req, const char *text)
     return selector;
 }
 
-/* ---- the pod list, from cached text ------------------------------------------------ */
+/* ---- pods ------------------------------------------------------------------------ */
 
-/*
- * GET /v1/pods is the route clients poll. Building a JSON tree of every
- * pod and printing it for each request took 86% of podvmd's time under
- * load (json-glib and malloc; 1.2 ms for 100 pods). So each pod's element
- * is kept as text, exactly as the generator prints it inside an array,
- * and the whole unfiltered answer as one GBytes that libsoup sends without
- * a copy. A pod's text goes stale on its "changed" and "event" signals
- * (every change of phase, status or spec emits one); as a second line of
- * defence it is printed again when the pod's spec, phase, QEMU pid or
- * restart count differ from those it was printed from.
- */
-typedef struct {
-    PodvmRestFront *front; /* unowned: the front owns the table that owns this */
-    PodvmPod *pod;         /* owned */
-    gulong changed_id;
-    gulong event_id;
-    char *text; /* "  {\n    ...\n  }", no separator; NULL when stale */
-    gsize length;
-    /* What the text was printed from. */
-    const PodvmSpec *spec;
-    PodvmPhase phase;
-    int qemu_pid;
-    guint restart_count;
-} PodJson;
-
-static void
-pod_json_free(PodJson *entry)
-{
-    g_clear_signal_handler(&entry->changed_id, entry->pod);
-    g_clear_signal_handler(&entry->event_id, entry->pod);
-    g_object_unref(entry->pod);
-    g_free(entry->text);
-    g_free(entry);
-}
-
-static void
-list_answer_drop(PodvmRestFront *self)
-{
-    g_clear_pointer(&self->list_answer, g_bytes_unref);
-    g_ptr_array_set_size(self->list_pods, 0);
-}
-
-static void
-pod_json_stale(PodJson *entry)
-{
-    g_clear_pointer(&entry->text, g_free);
-    list_answer_drop(entry->front);
-}
-
-static void
-pod_json_changed_cb(PodvmPod *pod, gpointer user_data)
-{
-    pod_json_stale(user_data);
-}
-
-static void
-pod_json_event_cb(PodvmPod *pod, const char *type, JsonObject *details, gpointer user_data)
-{
-    pod_json_stale(user_data);
-}
-
-static gboolean
-pod_json_is_current(PodJson *entry)
-{
-    PodvmPod *pod = entry->pod;
-
-    return entry->text != NULL && entry->spec == podvm_pod_get_spec(pod) &&
-           entry->phase == podvm_pod_get_phase(pod) &&
-           entry->qemu_pid == podvm_pod_get_qemu_pid(pod) &&
-           entry->restart_count == podvm_pod_get_restart_count(pod);
-}
-
-static void
-pod_json_print(PodJson *entry)
-{
-    PodvmPod *pod = entry->pod;
-    g_autoptr(JsonArray) array = json_array_new();
-    g_autoptr(JsonNode) node = json_node_new(JSON_NODE_ARRAY);
-    g_autoptr(JsonNode) element = podvm_pod_to_json(pod);
-    g_autoptr(GString) text = NULL;
-
-    entry->spec = podvm_pod_get_spec(pod);
-    entry->phase = podvm_pod_get_phase(pod);
-    entry->qemu_pid = podvm_pod_get_qemu_pid(pod);
-    entry->restart_count = podvm_pod_get_restart_count(pod);
-    json_array_add_element(array, json_node_ref(element));
-    json_node_set_array(node, array);
-    text = pretty_json(node);
-    g_free(entry->text);
-    /* "[\n" ELEMENT "\n]\n": the element indented as it stands in a list. */
-    if (text->len > 5 && g_str_has_prefix(text->str, "[\n") &&
-        g_str_has_suffix(text->str, "\n]\n")) {
-        entry->length = text->len - 5;
-        entry->text = g_strndup(text->str + 2, entry->length);
-    } else {
-        /* Another json-glib may print otherwise: still the same JSON. */
-        entry->text = json_to_string(element, FALSE);
-        entry->length = strlen(entry->text);
-    }
-}
-
-static PodJson *
-pod_json_get(PodvmRestFront *self, PodvmPod *pod)
-{
-    PodJson *entry = g_hash_table_lookup(self->pod_json, pod);
-
-    if (entry == NULL) {
-        entry = g_new0(PodJson, 1);
-        entry->front = self;
-        entry->pod = g_object_ref(pod);
-        entry->changed_id =
-            g_signal_connect(pod, "changed", G_CALLBACK(pod_json_changed_cb), entry);
-        entry->event_id = g_signal_connect(pod, "event", G_CALLBACK(pod_json_event_cb), entry);
-        g_hash_table_insert(self->pod_json, pod, entry);
-    }
-    if (!pod_json_is_current(entry))
-        pod_json_print(entry);
-    return entry;
-}
-
-/*
- * The JSON array of the pods of @pods that match @selector (NULL: all),
- * and a line feed. @entries gets the PodJson* of the pods listed.
- */
-static GBytes *
-list_text(PodvmRestFront *self, GPtrArray *pods, GHashTable *selector, GPtrArray *entries)
-{
-    gsize size = sizeof "[\n\n]\n";
-    GString *out;
-
-    for (guint i = 0; i < pods->len; i++) {
-        PodvmPod *pod = g_ptr_array_index(pods, i);
-        PodJson *entry;
-
-        if (!podvm_pod_matches_labels(pod, selector))
-            continue;
-        entry = pod_json_get(self, pod);
-        g_ptr_array_add(entries, entry);
-        size += entry->length + 2;
-    }
-    out = g_string_sized_new(size);
-    g_string_append_c(out, '[');
-    for (guint i = 0; i < entries->len; i++) {
-        PodJson *entry = g_ptr_array_index(entries, i);
-
-        g_string_append(out, i == 0 ? "\n" : ",\n");
-        g_string_append_len(out, entry->text, (gssize)entry->length);
-    }
-    g_string_append(out, entries->len > 0 ? "\n]\n" : "]\n");
-    return g_string_free_to_bytes(out);
-}
-
-/*
- * Whether the cached answer is still right: it is dropped when a pod comes
- * or goes or changes, and each pod is checked against what it was printed
- * from (cheap: no JSON, no sorting).
- */
-static gboolean
-list_answer_is_current(PodvmRestFront *self)
-{
-    if (self->list_answer == NULL)
-        return FALSE;
-    for (guint i = 0; i < self->list_pods->len; i++)
-        if (!pod_json_is_current(g_ptr_array_index(self->list_pods, i)))
-            return FALSE;
-    return TRUE;
-}
-
-static void
-manager_pod_added_cb(PodvmManager *manager, PodvmPod *pod, gpointer user_data)
-{
-    list_answer_drop(user_data);
-}
-
-static void
-manager_pod_removed_cb(PodvmManager *manager, PodvmPod *pod, gpointer user_data)
-{
-    PodvmRestFront *self = user_data;
-
-    list_answer_drop(self);
-    g_hash_table_remove(self->pod_json, pod);
-}
-
+/* GET /v1/pods[?labelSelector=...]: the core's cached answer, sent without a copy. */
 static void
 handle_list_pods(Request *req)
 {
-    PodvmRestFront *self = req->front;
     const char *text = query_get(req, "labelSelector");
+    g_autoptr(GHashTable) selector = NULL;
+    g_autoptr(GBytes) answer = NULL;
 
     if (text != NULL) {
-        g_autoptr(GHashTable) selector = parse_label_selector(req, text);
-        g_autoptr(GPtrArray) pods = NULL;
-        g_autoptr(GPtrArray) entries = NULL;
-        g_autoptr(GBytes) answer = NULL;
-
+        selector = parse_label_selector(req, text);
         if (selector == NULL)
             return;
-        pods = podvm_manager_list(self->manager);
-        entries = g_ptr_array_sized_new(pods->len);
-        answer = list_text(self, pods, selector, entries);
-        respond_bytes(req, SOUP_STATUS_OK, "application/json", answer);
-        return;
     }
-    if (!list_answer_is_current(self)) {
-        g_autoptr(GPtrArray) pods = podvm_manager_list(self->manager);
-        g_autoptr(GPtrArray) entries = g_ptr_array_sized_new(pods->len);
-        g_autoptr(GBytes) answer = list_text(self, pods, NULL, entries);
-
-        list_answer_drop(self);
-        self->list_answer = g_steal_pointer(&answer);
-        g_ptr_array_extend_and_steal(self->list_pods, g_steal_pointer(&entries));
-    }
-    respond_bytes(req, SOUP_STATUS_OK, "application/json", self->list_answer);
+    answer = podvm_manager_list_text(req->front->manager, selector, PODVM_LIST_PRETTY);
+    respond_bytes(req, SOUP_STATUS_OK, "application/json", answer);
 }
 
 static void
@@ -2307,16 +2106,12 @@ podvm_rest_front_dispose(GObject *object)
     if (self->socket_path != NULL)
         g_unlink(self->socket_path);
     g_clear_pointer(&self->socket_path, g_free);
-    if (self->list_pods != NULL)
-        list_answer_drop(self);
     /* Scrapes still waiting answer with what they have. */
     while (self->scrapes != NULL && self->scrapes->len > 0) {
         Scrape *scrape = g_ptr_array_steal_index_fast(self->scrapes, 0);
         scrape->front = NULL;
         g_cancellable_cancel(scrape->cancellable);
     }
-    if (self->pod_json != NULL)
-        g_hash_table_remove_all(self->pod_json);
     g_clear_object(&self->server);
     g_clear_object(&self->manager);
     G_OBJECT_CLASS(podvm_rest_front_parent_class)->dispose(object);
@@ -2331,8 +2126,6 @@ podvm_rest_front_finalize(GObject *object)
     g_ptr_array_unref(self->consoles);
     g_ptr_array_unref(self->refusals);
     g_hash_table_unref(self->status_counts);
-    g_hash_table_unref(self->pod_json);
-    g_ptr_array_unref(self->list_pods);
     g_ptr_array_unref(self->scrapes);
     g_clear_pointer(&self->token_digest, g_bytes_unref);
     G_OBJECT_CLASS(podvm_rest_front_parent_class)->finalize(object);
@@ -2352,9 +2145,6 @@ podvm_rest_front_init(PodvmRestFront *self)
     self->refusals = g_ptr_array_new();
     self->streams = g_ptr_array_new_with_free_func((GDestroyNotify)stream_free);
     self->consoles = g_ptr_array_new_with_free_func((GDestroyNotify)console_release);
-    self->pod_json =
-        g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)pod_json_free);
-    self->list_pods = g_ptr_array_new();
     self->scrapes = g_ptr_array_new();
 }
 
@@ -2372,8 +2162,6 @@ podvm_rest_front_new(PodvmManager *manager)
     g_signal_connect(self->server, "request-started", G_CALLBACK(request_started_cb), self);
     g_signal_connect(self->server, "request-read", G_CALLBACK(request_read_cb), self);
     g_signal_connect(manager, "event", G_CALLBACK(manager_event_cb), self);
-    g_signal_connect(manager, "pod-added", G_CALLBACK(manager_pod_added_cb), self);
-    g_signal_connect(manager, "pod-removed", G_CALLBACK(manager_pod_removed_cb), self);
     return self;
 }
 
