@@ -429,32 +429,28 @@ volume_created_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", text));
 }
 
+/*
+ * CreateVolume's options are the volume's description, checked by the core
+ * as REST's body is. An empty string is how D-Bus leaves a string out.
+ */
 static gboolean
 handle_create_volume(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, GVariant *options,
                      gpointer user_data)
 {
     PodvmDBusFront *self = user_data;
-    g_autoptr(GError) error = NULL;
-    PodvmVolumeCreateOptions create = { 0 };
-    const char *name = NULL, *from = NULL, *sha256 = NULL;
-    guint64 size = 0;
+    g_autoptr(JsonNode) node = json_gvariant_serialize(options);
+    JsonObject *description = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
 
-    g_variant_lookup(options, "name", "&s", &name);
-    g_variant_lookup(options, "size", "t", &size);
-    g_variant_lookup(options, "from", "&s", &from);
-    g_variant_lookup(options, "sha256", "&s", &sha256);
-    if (name == NULL) {
-        g_set_error(&error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("CreateVolume needs the option \"name\" (a string)"));
-        return_error(invocation, error);
-        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    for (guint i = 0; description != NULL && i < 2; i++) {
+        const char *member = i == 0 ? "from" : "sha256";
+        JsonNode *value = json_object_get_member(description, member);
+
+        if (value != NULL && json_node_get_value_type(value) == G_TYPE_STRING &&
+            json_node_get_string(value)[0] == '\0')
+            json_object_remove_member(description, member);
     }
-    create.name = name;
-    create.size = size;
-    create.from = from != NULL && *from != '\0' ? from : NULL;
-    create.sha256 = sha256 != NULL && *sha256 != '\0' ? sha256 : NULL;
-    podvm_manager_create_volume_async(self->manager, &create, NULL, volume_created_cb,
-                                      g_object_ref(invocation));
+    podvm_manager_create_volume_from_json_async(self->manager, description, NULL, volume_created_cb,
+                                                g_object_ref(invocation));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -6,6 +6,7 @@
 #include "podvm-error.h"
 #include "podvm-event.h"
 #include "podvm-pod-list.h"
+#include "podvm-quantity.h"
 #include "podvm-storage.h"
 
 struct _PodvmManager {
@@ -156,6 +157,88 @@ podvm_manager_create_volume_async(PodvmManager *self, const PodvmVolumeCreateOpt
     }
     podvm_volume_pool_create_async(pool, options, cancellable, volume_created_cb,
                                    g_steal_pointer(&task));
+}
+
+/* The options of a new volume from their JSON description; the strings point into it. */
+static gboolean
+volume_options_from_json(JsonObject *description, PodvmVolumeCreateOptions *out_options,
+                         GError **error)
+{
+    static const char *const known[] = { "name", "size", "from", "sha256", NULL };
+    PodvmVolumeCreateOptions options = { 0 };
+    JsonObjectIter iter;
+    const char *member;
+    JsonNode *value;
+
+    if (description == NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("the body must be a JSON object with at least \"name\""));
+        return FALSE;
+    }
+    json_object_iter_init(&iter, description);
+    while (json_object_iter_next(&iter, &member, &value)) {
+        if (!g_strv_contains(known, member)) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("unknown member \"%s\"; expected name, size, from, sha256"), member);
+            return FALSE;
+        }
+        if (g_str_equal(member, "size") && json_node_get_value_type(value) == G_TYPE_INT64) {
+            if (json_node_get_int(value) <= 0) {
+                g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                            _("\"size\" must be more than 0 bytes"));
+                return FALSE;
+            }
+            options.size = (guint64)json_node_get_int(value);
+            continue;
+        }
+        if (json_node_get_value_type(value) != G_TYPE_STRING) {
+            if (g_str_equal(member, "size"))
+                g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                            _("\"size\" must be a quantity such as \"10Gi\" or a number of "
+                              "bytes"));
+            else
+                g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                            _("\"%s\" must be a string"), member);
+            return FALSE;
+        }
+        if (g_str_equal(member, "name")) {
+            options.name = json_node_get_string(value);
+        } else if (g_str_equal(member, "from")) {
+            options.from = json_node_get_string(value);
+        } else if (g_str_equal(member, "sha256")) {
+            options.sha256 = json_node_get_string(value);
+        } else {
+            g_autoptr(GError) local = NULL;
+            if (!podvm_quantity_parse_bytes(json_node_get_string(value), &options.size, &local)) {
+                g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, _("\"size\": %s"),
+                            local->message);
+                return FALSE;
+            }
+        }
+    }
+    if (options.name == NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, _("\"name\" is required"));
+        return FALSE;
+    }
+    *out_options = options;
+    return TRUE;
+}
+
+void
+podvm_manager_create_volume_from_json_async(PodvmManager *self, JsonObject *description,
+                                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                                            gpointer user_data)
+{
+    PodvmVolumeCreateOptions options;
+    GError *error = NULL;
+
+    if (!volume_options_from_json(description, &options, &error)) {
+        g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+
+        g_task_return_error(task, error);
+        return;
+    }
+    podvm_manager_create_volume_async(self, &options, cancellable, callback, user_data);
 }
 
 JsonNode *

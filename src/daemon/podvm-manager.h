@@ -84,6 +84,16 @@ void podvm_manager_create_volume_async(PodvmManager *self, const PodvmVolumeCrea
 JsonNode *podvm_manager_create_volume_finish(PodvmManager *self, GAsyncResult *result,
                                              GError **error);
 /*
+ * The same from the volume's description as JSON, as a REST body or D-Bus
+ * options carry it: {"name" (required), "size" (a quantity such as "10Gi"
+ * or a number of bytes, more than 0), "from", "sha256"}. Checked here, so
+ * every front gives the same errors (INVALID_ARGUMENT naming the member;
+ * @description NULL is one too). Finish with podvm_manager_create_volume_finish().
+ */
+void podvm_manager_create_volume_from_json_async(PodvmManager *self, JsonObject *description,
+                                                 GCancellable *cancellable,
+                                                 GAsyncReadyCallback callback, gpointer user_data);
+/*
  * Parses a hotplug document (podvm_spec_parse_disk_attachment) and checks
  * what only the daemon knows (hostDisk paths against [storage]
  * allowed_host_paths), every problem with its path.

@@ -20,7 +20,6 @@
 #include "podvm-host.h"
 #include "podvm-labels.h"
 #include "podvm-metrics.h"
-#include "podvm-quantity.h"
 
 /* How often a log follower looks for growth, and an event stream says it is alive. */
 #define LOG_POLL_MS 250
@@ -519,70 +518,14 @@ static void
 handle_create_volume(Request *req)
 {
     g_autoptr(JsonObject) body = NULL;
-    PodvmVolumeCreateOptions options = { 0 };
-    static const char *const known[] = { "name", "size", "from", "sha256", NULL };
-    JsonObjectIter iter;
-    const char *member;
-    JsonNode *value;
     gboolean ok;
 
     body = optional_object_body(req, &ok);
     if (!ok)
         return;
-    if (body == NULL) {
-        respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
-                          _("the body must be a JSON object with at least \"name\""));
-        return;
-    }
-    json_object_iter_init(&iter, body);
-    while (json_object_iter_next(&iter, &member, &value)) {
-        if (!g_strv_contains(known, member)) {
-            respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
-                              _("unknown member \"%s\"; expected name, size, from, sha256"),
-                              member);
-            return;
-        }
-        if (g_str_equal(member, "size") && json_node_get_value_type(value) == G_TYPE_INT64) {
-            if (json_node_get_int(value) <= 0) {
-                respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
-                                  _("\"size\" must be more than 0 bytes"));
-                return;
-            }
-            options.size = (guint64)json_node_get_int(value);
-            continue;
-        }
-        if (json_node_get_value_type(value) != G_TYPE_STRING) {
-            if (g_str_equal(member, "size"))
-                respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
-                                  _("\"size\" must be a quantity such as \"10Gi\" or a "
-                                    "number of bytes"));
-            else
-                respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("\"%s\" must be a string"),
-                                  member);
-            return;
-        }
-        if (g_str_equal(member, "name")) {
-            options.name = json_node_get_string(value);
-        } else if (g_str_equal(member, "from")) {
-            options.from = json_node_get_string(value);
-        } else if (g_str_equal(member, "sha256")) {
-            options.sha256 = json_node_get_string(value);
-        } else {
-            g_autoptr(GError) error = NULL;
-            if (!podvm_quantity_parse_bytes(json_node_get_string(value), &options.size, &error)) {
-                respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("\"size\": %s"),
-                                  error->message);
-                return;
-            }
-        }
-    }
-    if (options.name == NULL) {
-        respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("\"name\" is required"));
-        return;
-    }
     soup_server_message_pause(req->msg);
-    podvm_manager_create_volume_async(req->front->manager, &options, NULL, volume_created_cb,
-                                      request_ref(req));
+    podvm_manager_create_volume_from_json_async(req->front->manager, body, NULL, volume_created_cb,
+                                                request_ref(req));
 }
 
 /* ---- operations --------------------------------------------------------------- */

@@ -421,6 +421,62 @@ env_uint(const char *name, guint fallback)
     return text != NULL && atoi(text) > 0 ? (guint)atoi(text) : fallback;
 }
 
+/* Median of @samples (microseconds) in ms. */
+static double
+median_ms(GArray *samples)
+{
+    g_array_sort(samples, compare_gint64);
+    return g_array_index(samples, gint64, samples->len / 2) / 1000.0;
+}
+
+/*
+ * The same list over both fronts: D-Bus ListPods and REST GET /v1/pods
+ * (one connection), LIST_PODS pods, median of LIST_CALLS calls each.
+ * Reported, not judged.
+ */
+#define LIST_PODS 300
+#define LIST_CALLS 51
+
+static void
+list_on_both_fronts(PodvmTestDaemon *daemon, SoupSession *session)
+{
+    g_autoptr(GArray) dbus = g_array_new(FALSE, FALSE, sizeof(gint64));
+    g_autoptr(GArray) rest = g_array_new(FALSE, FALSE, sizeof(gint64));
+    g_autoptr(GError) error = NULL;
+    gsize size = 0;
+
+    for (guint i = N_PODS; i < LIST_PODS; i++) {
+        g_autofree char *name = g_strdup_printf("bench-%03u", i);
+        g_autofree char *spec = podvm_test_guest_spec(name, NULL, NULL, 1);
+        g_autofree char *path = NULL;
+
+        podvm_dbus_manager_call_create_pod_sync(daemon->manager, spec, &path, NULL, &error);
+        g_assert_no_error(error);
+    }
+    for (guint i = 0; i < LIST_CALLS; i++) {
+        g_autoptr(SoupMessage) msg = soup_message_new("GET", "http://localhost/v1/pods");
+        g_autoptr(GBytes) reply = NULL;
+        g_autofree char *text = NULL;
+        gint64 start = g_get_monotonic_time(), took;
+
+        podvm_dbus_manager_call_list_pods_sync(daemon->manager, &text, NULL, &error);
+        g_assert_no_error(error);
+        took = g_get_monotonic_time() - start;
+        g_array_append_val(dbus, took);
+        start = g_get_monotonic_time();
+        reply = soup_session_send_and_read(session, msg, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(soup_message_get_status(msg), ==, SOUP_STATUS_OK);
+        took = g_get_monotonic_time() - start;
+        g_array_append_val(rest, took);
+        size = g_bytes_get_size(reply);
+    }
+    g_print("the pod list on both fronts, %u pods (%zu-byte REST answer), median of %u calls:\n",
+            LIST_PODS, size, LIST_CALLS);
+    g_print("  D-Bus ListPods   %6.2f ms\n", median_ms(dbus));
+    g_print("  REST GET /v1/pods %5.2f ms\n", median_ms(rest));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -557,6 +613,8 @@ main(int argc, char **argv)
                 "ms, bare %.2f ms)\n",
                 n_connections, pod_unix.p99_ms, bare_unix.p99_ms);
     }
+
+    list_on_both_fronts(daemon, session);
 
     bare_server_stop(bare);
     g_unlink(bare_socket);

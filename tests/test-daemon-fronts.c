@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The pod list is one answer of the core, cached per pod generation, that
- * both fronts send: after each change (create, start, pause, replace,
- * delete) D-Bus ListPods and REST GET /v1/pods list the same pods, and
- * each listed pod is the pod as it is now (its own GET), at once.
+ * D-Bus and REST answer alike because the core answers for both.
+ * The pod list is one answer of the core, cached per pod generation: after
+ * each change (create, start, pause, replace, delete) D-Bus ListPods and
+ * REST GET /v1/pods list the same pods, and each listed pod is the pod as
+ * it is now (its own GET), at once. A volume's description is checked by
+ * the core: CreateVolume and POST /v1/volumes refuse it with one error.
  */
 #include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
@@ -219,11 +221,63 @@ test_same_list(Fixture *f, gconstpointer data)
     assert_listed(f, "");
 }
 
+/* One bad description, as REST's body and as D-Bus options. */
+typedef struct {
+    const char *body;
+    const char *options; /* GVariant text of a{sv} */
+    const char *message_part;
+} BadVolume;
+
+static void
+test_volume_errors(Fixture *f, gconstpointer data)
+{
+    static const BadVolume cases[] = {
+        { "{}", "@a{sv} {}", "\"name\" is required" },
+        { "{\"name\": \"v\", \"size\": 0}", "{'name': <'v'>, 'size': <uint64 0>}",
+          "more than 0 bytes" },
+        { "{\"name\": \"v\", \"bogus\": \"x\"}", "{'name': <'v'>, 'bogus': <'x'>}",
+          "unknown member \"bogus\"" },
+        { "{\"name\": \"v\", \"size\": \"ten\"}", "{'name': <'v'>, 'size': <'ten'>}",
+          "\"size\": " },
+        { "{\"name\": \"v\", \"from\": 7}", "{'name': <'v'>, 'from': <7>}",
+          "\"from\" must be a string" },
+        { "{\"name\": 7}", "{'name': <7>}", "\"name\" must be a string" },
+    };
+
+    if (f->daemon == NULL)
+        return;
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *text = http(f, "POST", "/v1/volumes", cases[i].body, 400);
+        g_autoptr(JsonNode) doc = parse(text);
+        JsonObject *error_object =
+            json_object_get_object_member(json_node_get_object(doc), "error");
+        const char *rest_message = json_object_get_string_member(error_object, "message");
+        g_autoptr(GVariant) options = g_variant_parse(NULL, cases[i].options, NULL, NULL, NULL);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *volume = NULL;
+        g_autofree char *remote = NULL;
+
+        g_assert_nonnull(options);
+        g_assert_cmpstr(json_object_get_string_member(error_object, "reason"), ==,
+                        "InvalidArgument");
+        g_assert_nonnull(strstr(rest_message, cases[i].message_part));
+        podvm_dbus_manager_call_create_volume_sync(f->daemon->manager, options, &volume, NULL,
+                                                   &error);
+        g_assert_nonnull(error);
+        remote = g_dbus_error_get_remote_error(error);
+        g_assert_cmpstr(remote, ==, "io.podvm.PodVM1.Error.InvalidArgument");
+        g_dbus_error_strip_remote_error(error);
+        g_assert_cmpstr(error->message, ==, rest_message);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add("/podvm/list/same-on-both-fronts", Fixture, NULL, fixture_setup, test_same_list,
+    g_test_add("/podvm/fronts/same-pod-list", Fixture, NULL, fixture_setup, test_same_list,
+               fixture_teardown);
+    g_test_add("/podvm/fronts/same-volume-errors", Fixture, NULL, fixture_setup, test_volume_errors,
                fixture_teardown);
     return g_test_run();
 }
