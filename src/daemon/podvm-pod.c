@@ -1831,10 +1831,11 @@ void
 podvm_pod_query_async(PodvmPod *self, const char *command, GCancellable *cancellable,
                       GAsyncReadyCallback callback, gpointer user_data)
 {
-    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    g_autoptr(GTask) task = NULL;
 
-    g_task_set_source_tag(task, podvm_pod_query_async);
     g_return_if_fail(g_str_has_prefix(command, "query-"));
+    task = g_task_new(self, cancellable, callback, user_data);
+    g_task_set_source_tag(task, podvm_pod_query_async);
     if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
         g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
                                 _("pod '%s' is %s; QEMU's monitor is not connected"),
