@@ -20,6 +20,7 @@
 #include "podvm-host.h"
 #include "podvm-labels.h"
 #include "podvm-metrics.h"
+#include "podvm-rest-conn.h"
 
 /* How often a log follower looks for growth, and an event stream says it is alive. */
 #define LOG_POLL_MS 250
@@ -45,6 +46,7 @@ struct _PodvmRestFront {
     GPtrArray *refusals;       /* Refusal*: 413 answers still draining (unowned) */
     guint request_timeout_ms;  /* 0: none */
     GPtrArray *scrapes;        /* Scrape*: /metrics answers waiting for the core (unowned) */
+    PodvmRestConns *conns;     /* releases kept-alive connections their client closed */
 };
 
 G_DEFINE_FINAL_TYPE(PodvmRestFront, podvm_rest_front, G_TYPE_OBJECT)
@@ -2033,6 +2035,7 @@ podvm_rest_front_dispose(GObject *object)
         g_signal_handlers_disconnect_by_data(self->manager, self);
     if (self->server != NULL) {
         g_signal_handlers_disconnect_by_data(self->server, self);
+        g_clear_pointer(&self->conns, podvm_rest_conns_free);
         soup_server_disconnect(self->server);
     }
     if (self->streams != NULL)
@@ -2099,6 +2102,7 @@ podvm_rest_front_new(PodvmManager *manager)
     self->manager = g_object_ref(manager);
     self->request_timeout_ms = podvm_manager_get_config(manager)->rest_request_timeout_ms;
     self->server = soup_server_new("server-header", "podvmd/" PODVM_VERSION " ", NULL);
+    self->conns = podvm_rest_conns_new(self->server);
     soup_server_add_early_handler(self->server, NULL, early_cb, self, NULL);
     soup_server_add_handler(self->server, NULL, server_cb, self, NULL);
     g_signal_connect(self->server, "request-finished", G_CALLBACK(request_finished_cb), self);
