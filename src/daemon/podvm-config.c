@@ -44,6 +44,7 @@ podvm_config_new_defaults(void)
     config->restart_backoff_initial_ms = 1000;
     config->restart_backoff_max_ms = 300000;
     config->rest_request_timeout_ms = 60000;
+    config->rest_max_client_queue = 1024 * 1024;
     config->spare_root_ports = PODVM_QEMU_SPARE_ROOT_PORTS;
     config->detach_timeout_ms = 30000;
     config->qemu_img = g_strdup("qemu-img");
@@ -183,9 +184,15 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
         !read_uint(kf, "daemon", "restart_backoff_max_ms", &config->restart_backoff_max_ms,
                    error) ||
         !read_uint(kf, "rest", "request_timeout_ms", &config->rest_request_timeout_ms, error) ||
+        !read_uint(kf, "rest", "max_client_queue", &config->rest_max_client_queue, error) ||
         !read_uint(kf, "qemu", "detach_timeout_ms", &config->detach_timeout_ms, error) ||
         !read_uint(kf, "qemu", "spare_root_ports", &config->spare_root_ports, error)) {
         g_prefix_error(error, "%s: ", path);
+        return FALSE;
+    }
+    if (config->rest_max_client_queue < 4096) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s: [rest] max_client_queue: at least %u bytes"), path, 4096);
         return FALSE;
     }
     if (config->spare_root_ports > PODVM_QEMU_MAX_SPARE_ROOT_PORTS) {

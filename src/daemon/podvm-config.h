@@ -32,6 +32,7 @@ typedef struct {
     char *rest_tls_cert;   /* PEM; TLS on the TCP listener when set with rest_tls_key */
     char *rest_tls_key;
     guint rest_request_timeout_ms; /* a request must be read whole within this; 0: no limit */
+    guint rest_max_client_queue;   /* bytes queued for a client that does not read, at most */
     /* [qemu] hotplug */
     guint spare_root_ports;  /* q35 pcie-root-ports kept free for hotplug */
     guint detach_timeout_ms; /* device_del: how long the guest may take to let go */

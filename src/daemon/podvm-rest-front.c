@@ -25,8 +25,6 @@
 /* How often a log follower looks for growth, and an event stream says it is alive. */
 #define LOG_POLL_MS 250
 #define SSE_KEEPALIVE_S 15
-/* An event stream whose client lags this far behind is closed. */
-#define SSE_MAX_BACKLOG (1024 * 1024)
 #define LOG_CHUNK (64 * 1024)
 /* After a refused body: how long we read (and drop) what the client still sends. */
 #define DRAIN_TIMEOUT_S 5
@@ -45,6 +43,7 @@ struct _PodvmRestFront {
     GPtrArray *consoles;       /* Console*: open console WebSockets */
     GPtrArray *refusals;       /* Refusal*: 413 answers still draining (unowned) */
     guint request_timeout_ms;  /* 0: none */
+    gsize max_client_queue;    /* bytes queued for one streaming client, at most */
     GPtrArray *scrapes;        /* Scrape*: /metrics answers waiting for the core (unowned) */
     PodvmRestConns *conns;     /* releases kept-alive connections their client closed */
 };
@@ -1052,6 +1051,24 @@ stream_end(Stream *stream)
 }
 
 /*
+ * A client that does not read: the stream ends, and so does the
+ * connection, at once. Only then does libsoup let go of what it queued
+ * for the client (its write fails), instead of keeping it until the
+ * client reads.
+ */
+static void
+stream_drop_client(Stream *stream)
+{
+    GSocket *socket = NULL;
+
+    if (!stream->req->finished)
+        socket = soup_server_message_get_socket(stream->req->msg);
+    stream_end(stream);
+    if (socket != NULL && !g_socket_is_closed(socket))
+        g_socket_shutdown(socket, TRUE, TRUE, NULL);
+}
+
+/*
  * Whether the client closed its end. libsoup looks at the socket only while
  * it writes, so a quiet stream asks the socket itself.
  */
@@ -1185,9 +1202,13 @@ events_write(Stream *stream, const char *text)
 {
     gsize length = strlen(text);
 
-    if (stream->backlog + length > SSE_MAX_BACKLOG) {
-        g_message("closing an event stream whose client does not keep up");
-        stream_end(stream);
+    if (stream->ended)
+        return;
+    if (stream->backlog + length > stream->req->front->max_client_queue) {
+        g_message("REST: closing an event stream: its client does not read (%" G_GSIZE_FORMAT
+                  " bytes queued)",
+                  stream->backlog);
+        stream_drop_client(stream);
         return;
     }
     stream->backlog += length;
@@ -2101,6 +2122,7 @@ podvm_rest_front_new(PodvmManager *manager)
 
     self->manager = g_object_ref(manager);
     self->request_timeout_ms = podvm_manager_get_config(manager)->rest_request_timeout_ms;
+    self->max_client_queue = podvm_manager_get_config(manager)->rest_max_client_queue;
     self->server = soup_server_new("server-header", "podvmd/" PODVM_VERSION " ", NULL);
     self->conns = podvm_rest_conns_new(self->server);
     soup_server_add_early_handler(self->server, NULL, early_cb, self, NULL);
