@@ -6,6 +6,8 @@
  * buffered for without bound.
  */
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "podvm-test-clients.h"
@@ -226,11 +228,173 @@ test_slow_event_streams(void)
     podvm_test_rmrf(dir);
 }
 
+/* The number of the last complete "PODVM-FLOOD n" line in @text; 0 when none. */
+static guint64
+last_flood_line(const char *text, gsize length)
+{
+    g_autofree char *copy = g_strndup(text, length);
+    char *end = strrchr(copy, '\n');
+    char *line;
+
+    while (end != NULL) {
+        *end = '\0';
+        line = strrchr(copy, '\n');
+        line = line != NULL ? line + 1 : copy;
+        if (g_str_has_prefix(line, "PODVM-FLOOD "))
+            return g_ascii_strtoull(line + strlen("PODVM-FLOOD "), NULL, 10);
+        end = line > copy ? line - 1 : NULL;
+    }
+    return 0;
+}
+
+/* The number of the first "PODVM-FLOOD n" line in @path; 0 when none. */
+static guint64
+first_flood_line(const char *path)
+{
+    g_autofree char *text = NULL;
+    const char *line;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return 0;
+    line = strstr(text, "\nPODVM-FLOOD ");
+    return line != NULL ? g_ascii_strtoull(line + strlen("\nPODVM-FLOOD "), NULL, 10) : 0;
+}
+
+static guint64
+file_size(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? (guint64)st.st_size : 0;
+}
+
+#define FLOOD_LOG_MAX (64 * 1024)
+#define FLOOD_SECONDS 8
+
+/*
+ * issue 10 item 11: a guest printing in a loop grew console.log without
+ * end (17.5 MB a minute) and took 77% of a core of podvmd. The log is
+ * rotated at log_max_bytes, podvmd reads at most max_rate bytes a second
+ * in large chunks, and the newest output is what the log API shows, a
+ * follower included.
+ */
+static void
+test_console_flood(void)
+{
+    g_autofree char *dir = NULL;
+    g_autofree char *socket_path = NULL;
+    g_autofree char *spec =
+        podvm_test_guest_spec("flood", "podvm.flood=1 podvm.heartbeat=0", NULL, 1);
+    g_autofree char *spec_path = NULL;
+    g_autofree char *log = NULL;
+    g_autofree char *rotated = NULL;
+    g_autofree char *second = NULL;
+    GString *followed = g_string_new(NULL);
+    PodvmTestDaemon *daemon;
+    guint64 ticks_before, ticks_after, max_size = 0, follower_last, first_now;
+    gint64 start, elapsed_us;
+    double cpu;
+    guint16 port = 0;
+    int follower;
+    GPid pid;
+
+    if (!podvm_test_require_qemu() || !podvm_test_require_guest())
+        return;
+    daemon = daemon_with_tcp("[console]\nlog_max_bytes=65536\nlog_keep=1\nmax_rate=16384\n", &port,
+                             &dir);
+    if (daemon == NULL)
+        return;
+    socket_path = g_build_filename(daemon->run_dir, "api.sock", NULL);
+    pid = podvm_test_daemon_pid(daemon);
+    spec_path = g_build_filename(dir, "flood.json", NULL);
+    g_assert_true(g_file_set_contents(spec_path, spec, -1, NULL));
+    g_assert_cmpint(podvm_test_ctl(daemon, NULL, NULL, "create", "-f", spec_path, NULL), ==, 0);
+    g_assert_cmpint(podvm_test_ctl(daemon, NULL, NULL, "start", "flood", NULL), ==, 0);
+    log = podvm_test_daemon_console_log(daemon, "flood");
+    rotated = g_strconcat(log, ".1", NULL);
+    second = g_strconcat(log, ".2", NULL);
+    g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-FLOOD", 120000));
+
+    follower = podvm_test_connect_unix(socket_path);
+    {
+        static const char request[] =
+            "GET /v1/pods/flood/log?follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        g_assert_true(podvm_test_send_all(follower, request, strlen(request)));
+    }
+    ticks_before = podvm_test_proc_cpu_ticks(pid);
+    start = g_get_monotonic_time();
+    while ((elapsed_us = g_get_monotonic_time() - start) < FLOOD_SECONDS * G_USEC_PER_SEC) {
+        char buffer[65536];
+        ssize_t n;
+
+        while ((n = recv(follower, buffer, sizeof buffer, MSG_DONTWAIT)) > 0)
+            g_string_append_len(followed, buffer, n);
+        max_size = MAX(max_size, file_size(log));
+        g_usleep(20 * 1000);
+    }
+    ticks_after = podvm_test_proc_cpu_ticks(pid);
+    cpu = (double)(ticks_after - ticks_before) / (double)sysconf(_SC_CLK_TCK) /
+          ((double)elapsed_us / G_USEC_PER_SEC);
+    /* The follower looks for growth every 250 ms: give it a moment past the last rotation. */
+    for (guint i = 0; i < 100; i++) {
+        char buffer[65536];
+        ssize_t n;
+
+        while ((n = recv(follower, buffer, sizeof buffer, MSG_DONTWAIT)) > 0)
+            g_string_append_len(followed, buffer, n);
+        follower_last = last_flood_line(followed->str, followed->len);
+        first_now = first_flood_line(log);
+        if (first_now > 0 && follower_last >= first_now)
+            break;
+        g_usleep(50 * 1000);
+    }
+    g_test_message(
+        "flood for %d s: podvmd CPU %.1f%% of a core; console.log at most %" G_GUINT64_FORMAT
+        " bytes, console.log.1 %" G_GUINT64_FORMAT " bytes; follower at line %" G_GUINT64_FORMAT
+        ", the log starts at line %" G_GUINT64_FORMAT,
+        FLOOD_SECONDS, cpu * 100, max_size, file_size(rotated), follower_last, first_now);
+
+    /*
+     * Capped and rotated: the current file, plus what QEMU wrote to it
+     * between two checks (at most what its socket buffers, some 200 KiB),
+     * and one old one.
+     */
+    g_assert_cmpuint(max_size, <=, FLOOD_LOG_MAX + 256 * 1024);
+    g_assert_cmpuint(file_size(rotated), >, 0);
+    g_assert_cmpuint(file_size(rotated), <=, FLOOD_LOG_MAX);
+    g_assert_false(g_file_test(second, G_FILE_TEST_EXISTS));
+    /* A bounded share of a core (it was 77%). */
+    g_assert_cmpfloat(cpu, <, 0.25);
+    /* The follower kept up across the rotations: it has read lines of the current file. */
+    g_assert_cmpuint(first_now, >, 0);
+    g_assert_cmpuint(follower_last, >=, first_now);
+    {
+        /* The log API answers with the current file: the newest output. */
+        g_autofree char *out = NULL;
+        g_autofree char *current = NULL;
+        gsize current_length = 0;
+
+        g_assert_cmpint(podvm_test_ctl(daemon, NULL, NULL, "pause", "flood", NULL), ==, 0);
+        g_assert_cmpint(podvm_test_ctl(daemon, &out, NULL, "logs", "flood", NULL), ==, 0);
+        g_assert_true(g_file_get_contents(log, &current, &current_length, NULL));
+        g_assert_cmpuint(strlen(out), ==, current_length);
+        g_assert_cmpstr(out, ==, current);
+        if (last_flood_line(current, current_length) > 0)
+            g_assert_cmpuint(last_flood_line(out, strlen(out)), >, first_flood_line(rotated));
+    }
+    close(follower);
+    g_string_free(followed, TRUE);
+    g_assert_cmpint(podvm_test_ctl(daemon, NULL, NULL, "kill", "flood", NULL), ==, 0);
+    podvm_test_daemon_free(daemon);
+    podvm_test_rmrf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/podvm/rest/conn/closed-connections", test_closed_connections);
     g_test_add_func("/podvm/rest/conn/slow-event-streams", test_slow_event_streams);
+    g_test_add_func("/podvm/rest/conn/console-flood", test_console_flood);
     return g_test_run();
 }

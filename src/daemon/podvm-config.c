@@ -45,6 +45,9 @@ podvm_config_new_defaults(void)
     config->restart_backoff_max_ms = 300000;
     config->rest_request_timeout_ms = 60000;
     config->rest_max_client_queue = 1024 * 1024;
+    config->console_log_max_bytes = 2 * 1024 * 1024;
+    config->console_log_keep = 1;
+    config->console_max_rate = 1024 * 1024;
     config->spare_root_ports = PODVM_QEMU_SPARE_ROOT_PORTS;
     config->detach_timeout_ms = 30000;
     config->qemu_img = g_strdup("qemu-img");
@@ -188,6 +191,25 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
         !read_uint(kf, "qemu", "detach_timeout_ms", &config->detach_timeout_ms, error) ||
         !read_uint(kf, "qemu", "spare_root_ports", &config->spare_root_ports, error)) {
         g_prefix_error(error, "%s: ", path);
+        return FALSE;
+    }
+    {
+        guint max_bytes = (guint)MIN(config->console_log_max_bytes, G_MAXUINT);
+
+        if (!read_uint(kf, "console", "log_max_bytes", &max_bytes, error) ||
+            !read_uint(kf, "console", "log_keep", &config->console_log_keep, error) ||
+            !read_uint(kf, "console", "max_rate", &config->console_max_rate, error)) {
+            g_prefix_error(error, "%s: ", path);
+            return FALSE;
+        }
+        config->console_log_max_bytes = max_bytes;
+    }
+    if (config->console_log_max_bytes < 4096 || config->console_log_keep < 1 ||
+        config->console_log_keep > 9 || config->console_max_rate < 1024) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s: [console] log_max_bytes must be at least 4096, log_keep from 1 to 9, "
+                      "max_rate at least 1024"),
+                    path);
         return FALSE;
     }
     if (config->rest_max_client_queue < 4096) {

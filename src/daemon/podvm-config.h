@@ -33,6 +33,10 @@ typedef struct {
     char *rest_tls_key;
     guint rest_request_timeout_ms; /* a request must be read whole within this; 0: no limit */
     guint rest_max_client_queue;   /* bytes queued for a client that does not read, at most */
+    /* [console] */
+    guint64 console_log_max_bytes; /* console.log is rotated past this */
+    guint console_log_keep;        /* rotated files kept: console.log.1 .. .N */
+    guint console_max_rate;        /* bytes a second read from a guest's console, at most */
     /* [qemu] hotplug */
     guint spare_root_ports;  /* q35 pcie-root-ports kept free for hotplug */
     guint detach_timeout_ms; /* device_del: how long the guest may take to let go */

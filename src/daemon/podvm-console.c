@@ -2,9 +2,12 @@
 #include "podvm-console.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "podvm-error.h"
@@ -29,6 +32,17 @@ struct _PodvmConsole {
     guint8 *ring;
     gsize ring_start;
     gsize ring_len;
+    guint8 *buffer; /* PODVM_CONSOLE_READ_CHUNK */
+    /* Bounds on what a guest printing without end costs. */
+    char *log_path; /* QEMU appends the console to it; NULL: not rotated */
+    guint64 log_max_bytes;
+    guint log_keep;
+    gsize since_rotate_check;
+    guint max_rate;       /* bytes a second; 0: no limit */
+    gint64 window_start;  /* monotonic, the current second began */
+    guint64 window_bytes; /* read from QEMU in it */
+    guint resume_id;      /* reading QEMU's socket pauses until this runs */
+    gboolean log_rotate_failed;
 };
 
 G_DEFINE_FINAL_TYPE(PodvmConsole, podvm_console, G_TYPE_OBJECT)
@@ -39,13 +53,25 @@ static gboolean peer_readable_cb(GSocket *socket, GIOCondition condition, gpoint
 static void
 ring_append(PodvmConsole *self, const guint8 *data, gsize length)
 {
-    for (gsize i = 0; i < length; i++) {
+    /* Only the last ring-full can stay. */
+    if (length > PODVM_CONSOLE_RING_SIZE) {
+        data += length - PODVM_CONSOLE_RING_SIZE;
+        length = PODVM_CONSOLE_RING_SIZE;
+    }
+    while (length > 0) {
         gsize pos = (self->ring_start + self->ring_len) % PODVM_CONSOLE_RING_SIZE;
-        self->ring[pos] = data[i];
-        if (self->ring_len < PODVM_CONSOLE_RING_SIZE)
-            self->ring_len++;
-        else
-            self->ring_start = (self->ring_start + 1) % PODVM_CONSOLE_RING_SIZE;
+        gsize n = MIN(length, PODVM_CONSOLE_RING_SIZE - pos);
+        gsize overflow;
+
+        memcpy(self->ring + pos, data, n);
+        self->ring_len += n;
+        if (self->ring_len > PODVM_CONSOLE_RING_SIZE) {
+            overflow = self->ring_len - PODVM_CONSOLE_RING_SIZE;
+            self->ring_start = (self->ring_start + overflow) % PODVM_CONSOLE_RING_SIZE;
+            self->ring_len = PODVM_CONSOLE_RING_SIZE;
+        }
+        data += n;
+        length -= n;
     }
 }
 
@@ -53,6 +79,7 @@ static void
 drop_peer(PodvmConsole *self, Peer *peer)
 {
     if (peer->is_qemu) {
+        g_clear_handle_id(&self->resume_id, g_source_remove);
         /* QEMU went away: the clients have nothing more to read. */
         self->qemu = NULL;
         peer_free(peer);
@@ -116,6 +143,72 @@ peer_send(Peer *peer, const guint8 *data, gsize length)
     return TRUE;
 }
 
+static void
+peer_watch(Peer *peer)
+{
+    peer->read_source = g_socket_create_source(peer->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+    g_source_set_callback(peer->read_source, G_SOURCE_FUNC(peer_readable_cb), peer, NULL);
+    g_source_attach(peer->read_source, NULL);
+}
+
+static gboolean
+qemu_resume_cb(gpointer user_data)
+{
+    PodvmConsole *self = user_data;
+
+    self->resume_id = 0;
+    if (self->qemu != NULL && self->qemu->read_source == NULL)
+        peer_watch(self->qemu);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * After a read of QEMU's socket: the next one waits a little, so that a
+ * guest writing byte by byte is read in large chunks, and longer once the
+ * second's budget is spent. Meanwhile the socket fills and QEMU's
+ * chardev holds the guest back.
+ */
+static void
+qemu_throttle(PodvmConsole *self, gsize n)
+{
+    gint64 now = g_get_monotonic_time();
+    guint wait_ms = PODVM_CONSOLE_READ_INTERVAL_MS;
+
+    if (now - self->window_start >= G_USEC_PER_SEC) {
+        self->window_start = now;
+        self->window_bytes = 0;
+    }
+    self->window_bytes += n;
+    if (self->max_rate > 0 && self->window_bytes >= self->max_rate) {
+        gint64 left_us = self->window_start + G_USEC_PER_SEC - now;
+
+        wait_ms = (guint)MAX(left_us / 1000, PODVM_CONSOLE_READ_INTERVAL_MS);
+        g_debug("console of pod '%s': %" G_GUINT64_FORMAT " bytes this second; pausing %u ms",
+                self->pod_name, self->window_bytes, wait_ms);
+    }
+    g_source_destroy(self->qemu->read_source);
+    g_clear_pointer(&self->qemu->read_source, g_source_unref);
+    self->resume_id = g_timeout_add(wait_ms, qemu_resume_cb, self);
+}
+
+static void
+log_check(PodvmConsole *self, gsize n)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (self->log_path == NULL)
+        return;
+    self->since_rotate_check += n;
+    if (self->since_rotate_check < MIN(self->log_max_bytes / 8, 64 * 1024))
+        return;
+    self->since_rotate_check = 0;
+    if (!podvm_console_rotate_log(self->log_path, self->log_max_bytes, self->log_keep, &error)) {
+        if (error != NULL && !self->log_rotate_failed)
+            g_message("console log of pod '%s': %s", self->pod_name, error->message);
+        self->log_rotate_failed = error != NULL;
+    }
+}
+
 static Peer *
 peer_new(PodvmConsole *self, GSocket *socket, gboolean is_qemu)
 {
@@ -126,9 +219,7 @@ peer_new(PodvmConsole *self, GSocket *socket, gboolean is_qemu)
     peer->pending = g_byte_array_new();
     peer->is_qemu = is_qemu;
     g_socket_set_blocking(socket, FALSE);
-    peer->read_source = g_socket_create_source(socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-    g_source_set_callback(peer->read_source, G_SOURCE_FUNC(peer_readable_cb), peer, NULL);
-    g_source_attach(peer->read_source, NULL);
+    peer_watch(peer);
     return peer;
 }
 
@@ -155,10 +246,12 @@ peer_readable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
     Peer *peer = user_data;
     PodvmConsole *self = peer->console;
     g_autoptr(GError) error = NULL;
-    guint8 buf[8192];
+    guint8 *buf = self->buffer;
     gssize n;
 
-    n = g_socket_receive_with_blocking(socket, (char *)buf, sizeof buf, FALSE, NULL, &error);
+    /* Clients write little (typing): a small read is enough for them. */
+    n = g_socket_receive_with_blocking(
+        socket, (char *)buf, peer->is_qemu ? PODVM_CONSOLE_READ_CHUNK : 4096, FALSE, NULL, &error);
     if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         return G_SOURCE_CONTINUE;
     if (n <= 0) {
@@ -173,10 +266,14 @@ peer_readable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
         for (guint i = self->clients->len; i > 0; i--) {
             Peer *client = g_ptr_array_index(self->clients, i - 1);
             if (!peer_send(client, buf, (gsize)n)) {
-                g_debug("console client of pod '%s' fell behind; disconnecting it", self->pod_name);
+                g_message("console client of pod '%s' does not read; disconnecting it",
+                          self->pod_name);
                 g_ptr_array_remove_index(self->clients, i - 1);
             }
         }
+        log_check(self, (gsize)n);
+        qemu_throttle(self, (gsize)n);
+        return G_SOURCE_REMOVE;
     } else if (self->qemu != NULL) {
         if (!peer_send(self->qemu, buf, (gsize)n))
             g_message("console input for pod '%s' dropped: the guest is not reading",
@@ -193,6 +290,8 @@ podvm_console_finalize(GObject *object)
     podvm_console_disconnect(self);
     g_ptr_array_unref(self->clients);
     g_free(self->ring);
+    g_free(self->buffer);
+    g_free(self->log_path);
     g_free(self->pod_name);
     G_OBJECT_CLASS(podvm_console_parent_class)->finalize(object);
 }
@@ -208,6 +307,7 @@ podvm_console_init(PodvmConsole *self)
 {
     self->clients = g_ptr_array_new_with_free_func((GDestroyNotify)peer_free);
     self->ring = g_malloc(PODVM_CONSOLE_RING_SIZE);
+    self->buffer = g_malloc(PODVM_CONSOLE_READ_CHUNK);
 }
 
 PodvmConsole *
@@ -216,6 +316,20 @@ podvm_console_new(const char *pod_name)
     PodvmConsole *self = g_object_new(PODVM_TYPE_CONSOLE, NULL);
 
     self->pod_name = g_strdup(pod_name);
+    return self;
+}
+
+PodvmConsole *
+podvm_console_new_for_pod(const char *pod_name, const char *log_path, const PodvmConfig *config)
+{
+    PodvmConsole *self = podvm_console_new(pod_name);
+
+    self->log_path = g_strdup(log_path);
+    self->log_max_bytes = config->console_log_max_bytes;
+    self->log_keep = config->console_log_keep;
+    self->max_rate = config->console_max_rate;
+    /* A log that grew while podvmd was away is cut down at once. */
+    self->since_rotate_check = G_MAXSIZE / 2;
     return self;
 }
 
@@ -261,6 +375,7 @@ podvm_console_connect_finish(PodvmConsole *self, GAsyncResult *result, GError **
 void
 podvm_console_disconnect(PodvmConsole *self)
 {
+    g_clear_handle_id(&self->resume_id, g_source_remove);
     g_ptr_array_set_size(self->clients, 0);
     g_clear_pointer(&self->qemu, peer_free);
 }
@@ -303,4 +418,87 @@ guint
 podvm_console_get_n_clients(PodvmConsole *self)
 {
     return self->clients->len;
+}
+
+static char *
+rotated_name(const char *log_path, guint i)
+{
+    return g_strdup_printf("%s.%u", log_path, i);
+}
+
+static gboolean
+io_failed(GError **error, const char *what, const char *path)
+{
+    int saved = errno;
+
+    g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot %s '%s': %s"), what, path,
+                g_strerror(saved));
+    return FALSE;
+}
+
+gboolean
+podvm_console_rotate_log(const char *log_path, guint64 max_bytes, guint keep, GError **error)
+{
+    g_autofree char *first = rotated_name(log_path, 1);
+    g_autofree char *tmp = g_strconcat(first, ".tmp", NULL);
+    g_autofree guint8 *buffer = NULL;
+    struct stat st;
+    off_t offset;
+    int fd, out;
+
+    if (lstat(log_path, &st) != 0 || !S_ISREG(st.st_mode) || (guint64)st.st_size <= max_bytes)
+        return FALSE;
+    fd = open(log_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    if (fd < 0)
+        return io_failed(error, "open", log_path);
+    for (guint i = keep; i > 1; i--) {
+        g_autofree char *from = rotated_name(log_path, i - 1);
+        g_autofree char *to = rotated_name(log_path, i);
+
+        if (rename(from, to) != 0 && errno != ENOENT) {
+            io_failed(error, "rename", from);
+            close(fd);
+            return FALSE;
+        }
+    }
+    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (out < 0) {
+        io_failed(error, "create", tmp);
+        close(fd);
+        return FALSE;
+    }
+    /* The newest max_bytes go to LOG.1: up to the end as it is now (QEMU still appends). */
+    buffer = g_malloc(64 * 1024);
+    offset = st.st_size - (off_t)max_bytes;
+    for (;;) {
+        ssize_t n = pread(fd, buffer, 64 * 1024, offset);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (write(out, buffer, (size_t)n) != n) {
+            io_failed(error, "write", tmp);
+            close(out);
+            g_unlink(tmp);
+            close(fd);
+            return FALSE;
+        }
+        offset += n;
+    }
+    close(out);
+    if (rename(tmp, first) != 0) {
+        io_failed(error, "rename", tmp);
+        g_unlink(tmp);
+        close(fd);
+        return FALSE;
+    }
+    /* QEMU appends (O_APPEND): it goes on at the new end. */
+    if (ftruncate(fd, 0) != 0) {
+        io_failed(error, "truncate", log_path);
+        close(fd);
+        return FALSE;
+    }
+    close(fd);
+    return TRUE;
 }

@@ -1152,7 +1152,8 @@ start_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     if (!start_in_progress(self, task))
         return;
     if (self->spec->autoattach_serial_console) {
-        self->console = podvm_console_new(self->spec->name);
+        self->console =
+            podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
         podvm_console_connect_async(self->console, self->console_path, NULL, start_console_cb,
                                     g_object_ref(task));
         return;
@@ -1964,7 +1965,8 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         send_quit(self);
     }
     if (self->spec->autoattach_serial_console && self->phase != PODVM_PHASE_STARTING) {
-        self->console = podvm_console_new(self->spec->name);
+        self->console =
+            podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
         podvm_console_connect_async(self->console, self->console_path, NULL, NULL, NULL);
     }
     g_task_return_boolean(task, TRUE);

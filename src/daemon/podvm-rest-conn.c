@@ -20,7 +20,7 @@ typedef struct {
     GSource source;
     gpointer conn;   /* Conn*, unowned: the record owns the source */
     GSocket *socket; /* owned */
-    gpointer fd_tag;
+    gpointer fd_tag; /* while the connection waits for a request; else NULL */
 } Watch;
 
 /* One connection of the server. */
@@ -131,7 +131,7 @@ watch_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
     char c;
     ssize_t n;
 
-    if (g_source_query_unix_fd(source, watch->fd_tag) == 0)
+    if (watch->fd_tag == NULL || g_source_query_unix_fd(source, watch->fd_tag) == 0)
         return G_SOURCE_CONTINUE;
     n = recv(g_socket_get_fd(watch->socket), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
@@ -233,8 +233,11 @@ request_started_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_dat
 {
     Conn *conn = conn_of(user_data, msg);
 
-    if (conn != NULL && conn->watch != NULL)
-        g_source_modify_unix_fd(&conn->watch->source, conn->watch->fd_tag, 0);
+    /* Not polled at all (a hang-up shows even unasked): a busy connection is libsoup's. */
+    if (conn != NULL && conn->watch != NULL && conn->watch->fd_tag != NULL) {
+        g_source_remove_unix_fd(&conn->watch->source, conn->watch->fd_tag);
+        conn->watch->fd_tag = NULL;
+    }
 }
 
 /* A request is answered: until the next one begins, the socket is watched. */
@@ -253,14 +256,14 @@ request_ended_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
         conn->watch = (Watch *)g_source_new(&watch_funcs, sizeof(Watch));
         conn->watch->conn = conn;
         conn->watch->socket = g_object_ref(socket);
-        conn->watch->fd_tag =
-            g_source_add_unix_fd(&conn->watch->source, g_socket_get_fd(socket), 0);
         g_source_set_priority(&conn->watch->source, G_PRIORITY_LOW);
         g_source_set_static_name(&conn->watch->source, "podvm-rest-idle-connection");
         g_source_attach(&conn->watch->source, NULL);
     }
-    g_source_modify_unix_fd(&conn->watch->source, conn->watch->fd_tag,
-                            G_IO_IN | G_IO_HUP | G_IO_ERR);
+    if (conn->watch->fd_tag == NULL)
+        conn->watch->fd_tag =
+            g_source_add_unix_fd(&conn->watch->source, g_socket_get_fd(conn->watch->socket),
+                                 G_IO_IN | G_IO_HUP | G_IO_ERR);
 }
 
 PodvmRestConns *

@@ -979,6 +979,7 @@ typedef struct {
     gboolean reading;
     gboolean writing; /* a chunk waits to be written */
     PodvmLogFollow follow_state;
+    goffset offset; /* read so far */
     /* events */
     char *pod_filter;
     gsize backlog;
@@ -1110,6 +1111,21 @@ log_poll_cb(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
+/* The log is shorter than what was read: it was rotated; read it from the start. */
+static gboolean
+log_was_rotated(Stream *stream)
+{
+    int fd = g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(stream->input));
+    struct stat st;
+
+    if (fstat(fd, &st) != 0 || st.st_size >= stream->offset)
+        return FALSE;
+    if (lseek(fd, 0, SEEK_SET) != 0)
+        return FALSE;
+    stream->offset = 0;
+    return TRUE;
+}
+
 static void
 log_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -1128,6 +1144,7 @@ log_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     }
     if (g_bytes_get_size(bytes) > 0) {
         podvm_pod_log_follow_ends(stream->req->pod, &stream->follow_state, TRUE);
+        stream->offset += (goffset)g_bytes_get_size(bytes);
         stream->writing = TRUE;
         stream_write(stream, g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
         return; /* wrote-chunk asks for more */
@@ -1135,6 +1152,11 @@ log_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     /* End of the file for now. */
     if (!stream->follow) {
         stream_end(stream);
+        return;
+    }
+    if (log_was_rotated(stream)) {
+        /* Rotated in place: the log starts again (its older part is in console.log.1). */
+        log_read_next(stream);
         return;
     }
     if (podvm_pod_log_follow_ends(stream->req->pod, &stream->follow_state, FALSE)) {
