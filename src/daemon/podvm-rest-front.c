@@ -740,13 +740,22 @@ typedef struct {
     gboolean closed;
     gulong message_id;
     gulong closed_id;
+    GSocket *socket;   /* the client's, to see whether it reads */
+    GSource *writable; /* waits for the client to read before reading more */
     char buffer[16 * 1024];
 } Console;
+
+/* A console client whose socket takes nothing for this long is closed. */
+#define CONSOLE_STALL_S 10
 
 static void
 console_clear(Console *console)
 {
     g_queue_clear_full(&console->pending, (GDestroyNotify)g_bytes_unref);
+    if (console->writable != NULL)
+        g_source_destroy(console->writable);
+    g_clear_pointer(&console->writable, g_source_unref);
+    g_clear_object(&console->socket);
     g_clear_object(&console->cancellable);
     g_clear_object(&console->console);
     g_clear_object(&console->ws);
@@ -768,6 +777,10 @@ console_end(Console *console, const char *why)
     console->closed = TRUE;
     g_debug("REST: console of pod '%s' closed: %s", console->pod_name, why);
     g_cancellable_cancel(console->cancellable);
+    if (console->writable != NULL) {
+        g_source_destroy(console->writable);
+        g_clear_pointer(&console->writable, g_source_unref);
+    }
     g_clear_signal_handler(&console->message_id, console->ws);
     g_clear_signal_handler(&console->closed_id, console->ws);
     if (soup_websocket_connection_get_state(console->ws) == SOUP_WEBSOCKET_STATE_OPEN) {
@@ -782,6 +795,53 @@ console_end(Console *console, const char *why)
 
 static void console_read(Console *console);
 
+/* The client took some of what waits for it: read on. */
+static gboolean
+console_writable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+    Console *console = user_data;
+
+    g_clear_pointer(&console->writable, g_source_unref);
+    if (!console->closed)
+        console_read(console);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+console_stalled_cb(gpointer user_data)
+{
+    Console *console = user_data;
+
+    g_message("REST: closing the console of pod '%s': its client does not read", console->pod_name);
+    console_end(console, "the client does not read");
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * The guest's output goes on only while the client's socket takes it:
+ * else libsoup would queue it without bound. Meanwhile the console's
+ * socket fills, and the console drops this client once it is far enough
+ * behind; a client that takes nothing for CONSOLE_STALL_S is closed here.
+ */
+static void
+console_read_when_writable(Console *console)
+{
+    GSource *stall;
+
+    if (console->socket == NULL ||
+        (g_socket_condition_check(console->socket, G_IO_OUT) & G_IO_OUT) != 0) {
+        console_read(console);
+        return;
+    }
+    console->writable = g_socket_create_source(console->socket, G_IO_OUT, NULL);
+    g_source_set_callback(console->writable, G_SOURCE_FUNC(console_writable_cb), console, NULL);
+    stall = g_timeout_source_new_seconds(CONSOLE_STALL_S);
+    g_source_set_callback(stall, console_stalled_cb, console, NULL);
+    g_source_add_child_source(console->writable, stall);
+    g_source_unref(stall);
+    g_source_attach(console->writable, NULL);
+}
+
 static void
 console_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -794,7 +854,7 @@ console_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             /* While the client closes, its output is dropped (the close ends us soon). */
             if (soup_websocket_connection_get_state(console->ws) == SOUP_WEBSOCKET_STATE_OPEN)
                 soup_websocket_connection_send_binary(console->ws, console->buffer, (gsize)n);
-            console_read(console);
+            console_read_when_writable(console);
         } else {
             console_end(console, n == 0 ? "the console ended" : error->message);
         }
@@ -900,6 +960,8 @@ console_upgraded_cb(SoupServerMessage *msg, gpointer user_data)
     deadline_disarm(msg);
     g_signal_handlers_disconnect_by_func(msg, console_upgraded_cb, console);
     g_signal_handlers_disconnect_by_func(msg, console_unused_cb, console);
+    if (soup_server_message_get_socket(msg) != NULL)
+        console->socket = g_object_ref(soup_server_message_get_socket(msg));
     stream = soup_server_message_steal_connection(msg);
     if (stream == NULL) {
         g_io_stream_close(console->console, NULL, NULL);
