@@ -742,6 +742,8 @@ typedef struct {
     gulong closed_id;
     GSocket *socket;   /* the client's, to see whether it reads */
     GSource *writable; /* waits for the client to read before reading more */
+    guint stall_timer; /* looks whether the client's socket takes data */
+    gint64 stalled_since;
     char buffer[16 * 1024];
 } Console;
 
@@ -755,6 +757,7 @@ console_clear(Console *console)
     if (console->writable != NULL)
         g_source_destroy(console->writable);
     g_clear_pointer(&console->writable, g_source_unref);
+    g_clear_handle_id(&console->stall_timer, g_source_remove);
     g_clear_object(&console->socket);
     g_clear_object(&console->cancellable);
     g_clear_object(&console->console);
@@ -781,6 +784,7 @@ console_end(Console *console, const char *why)
         g_source_destroy(console->writable);
         g_clear_pointer(&console->writable, g_source_unref);
     }
+    g_clear_handle_id(&console->stall_timer, g_source_remove);
     g_clear_signal_handler(&console->message_id, console->ws);
     g_clear_signal_handler(&console->closed_id, console->ws);
     if (soup_websocket_connection_get_state(console->ws) == SOUP_WEBSOCKET_STATE_OPEN) {
@@ -807,11 +811,28 @@ console_writable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
+/*
+ * Every CONSOLE_STALL_S / 2: a client whose socket took nothing for
+ * CONSOLE_STALL_S is closed, whatever waits for it (the guest's output, or
+ * libsoup's answers to its pings).
+ */
 static gboolean
-console_stalled_cb(gpointer user_data)
+console_stall_check_cb(gpointer user_data)
 {
     Console *console = user_data;
+    gint64 now = g_get_monotonic_time();
 
+    if ((g_socket_condition_check(console->socket, G_IO_OUT) & G_IO_OUT) != 0) {
+        console->stalled_since = 0;
+        return G_SOURCE_CONTINUE;
+    }
+    if (console->stalled_since == 0) {
+        console->stalled_since = now;
+        return G_SOURCE_CONTINUE;
+    }
+    if (now - console->stalled_since < CONSOLE_STALL_S * G_USEC_PER_SEC)
+        return G_SOURCE_CONTINUE;
+    console->stall_timer = 0;
     g_message("REST: closing the console of pod '%s': its client does not read", console->pod_name);
     console_end(console, "the client does not read");
     return G_SOURCE_REMOVE;
@@ -821,13 +842,11 @@ console_stalled_cb(gpointer user_data)
  * The guest's output goes on only while the client's socket takes it:
  * else libsoup would queue it without bound. Meanwhile the console's
  * socket fills, and the console drops this client once it is far enough
- * behind; a client that takes nothing for CONSOLE_STALL_S is closed here.
+ * behind, or console_stall_check_cb() closes it.
  */
 static void
 console_read_when_writable(Console *console)
 {
-    GSource *stall;
-
     if (console->socket == NULL ||
         (g_socket_condition_check(console->socket, G_IO_OUT) & G_IO_OUT) != 0) {
         console_read(console);
@@ -835,10 +854,6 @@ console_read_when_writable(Console *console)
     }
     console->writable = g_socket_create_source(console->socket, G_IO_OUT, NULL);
     g_source_set_callback(console->writable, G_SOURCE_FUNC(console_writable_cb), console, NULL);
-    stall = g_timeout_source_new_seconds(CONSOLE_STALL_S);
-    g_source_set_callback(stall, console_stalled_cb, console, NULL);
-    g_source_add_child_source(console->writable, stall);
-    g_source_unref(stall);
     g_source_attach(console->writable, NULL);
 }
 
@@ -978,6 +993,9 @@ console_upgraded_cb(SoupServerMessage *msg, gpointer user_data)
         g_signal_connect(console->ws, "closed", G_CALLBACK(console_closed_cb), console);
     /* The reference of the handshake goes to the front's list. */
     g_ptr_array_add(console->front->consoles, console);
+    if (console->socket != NULL)
+        console->stall_timer =
+            g_timeout_add_seconds(CONSOLE_STALL_S / 2, console_stall_check_cb, console);
     console_read(console);
 }
 
