@@ -453,9 +453,8 @@ list_on_both_fronts(PodvmTestDaemon *daemon, SoupSession *session)
         podvm_dbus_manager_call_create_pod_sync(daemon->manager, spec, &path, NULL, &error);
         g_assert_no_error(error);
     }
+    /* One front after the other: work one leaves behind is not the other's latency. */
     for (guint i = 0; i < LIST_CALLS; i++) {
-        g_autoptr(SoupMessage) msg = soup_message_new("GET", "http://localhost/v1/pods");
-        g_autoptr(GBytes) reply = NULL;
         g_autofree char *text = NULL;
         gint64 start = g_get_monotonic_time(), took;
 
@@ -463,7 +462,12 @@ list_on_both_fronts(PodvmTestDaemon *daemon, SoupSession *session)
         g_assert_no_error(error);
         took = g_get_monotonic_time() - start;
         g_array_append_val(dbus, took);
-        start = g_get_monotonic_time();
+    }
+    for (guint i = 0; i < LIST_CALLS; i++) {
+        g_autoptr(SoupMessage) msg = soup_message_new("GET", "http://localhost/v1/pods");
+        g_autoptr(GBytes) reply = NULL;
+        gint64 start = g_get_monotonic_time(), took;
+
         reply = soup_session_send_and_read(session, msg, NULL, &error);
         g_assert_no_error(error);
         g_assert_cmpuint(soup_message_get_status(msg), ==, SOUP_STATUS_OK);
