@@ -26,6 +26,51 @@
 #define MAX_LIVE_TMPDIRS 8
 static char live_tmpdirs[MAX_LIVE_TMPDIRS][256];
 
+/*
+ * Whether process PID holds an open file below DIR. QEMU gets its files as
+ * descriptors (its command line names /dev/fdset/N and /proc/self/fd/N, not
+ * our directory), but it always holds the pod's console log open.
+ * Async-signal-safe, like its caller.
+ */
+static gboolean
+holds_file_under(const char *pid, const char *dir)
+{
+    char fd_dir[64] = "/proc/";
+    char dents[4096];
+    gboolean found = FALSE;
+    long n;
+    int fds;
+
+    strcat(fd_dir, pid);
+    strcat(fd_dir, "/fd");
+    fds = open(fd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fds < 0)
+        return FALSE;
+    while (!found && (n = syscall(SYS_getdents64, fds, dents, sizeof dents)) > 0) {
+        for (long off = 0; off < n && !found;) {
+            struct {
+                guint64 ino;
+                gint64 off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(dents + off);
+            char target[512];
+            ssize_t len;
+
+            off += d->reclen;
+            if (d->name[0] < '0' || d->name[0] > '9')
+                continue;
+            len = readlinkat(fds, d->name, target, sizeof target - 1);
+            if (len > 0 && (size_t)len > strlen(dir) && strncmp(target, dir, strlen(dir)) == 0 &&
+                target[strlen(dir)] == '/')
+                found = TRUE;
+        }
+    }
+    close(fds);
+    return found;
+}
+
 static void
 kill_qemus_under(const char *tmpdir)
 {
@@ -65,7 +110,8 @@ kill_qemus_under(const char *tmpdir)
             if (len > 0 &&
                 (memmem(cmdline, (size_t)len, "qemu-system", 11) != NULL ||
                  memmem(cmdline, (size_t)len, "podvmd", 6) != NULL) &&
-                memmem(cmdline, (size_t)len, tmpdir, strlen(tmpdir)) != NULL)
+                (memmem(cmdline, (size_t)len, tmpdir, strlen(tmpdir)) != NULL ||
+                 holds_file_under(d->name, tmpdir)))
                 kill(pid, SIGKILL);
         }
     }
