@@ -19,10 +19,9 @@ set_errno_error(GError **error, int saved_errno, const char *what, const char *p
     return FALSE;
 }
 
-static gboolean
-fsync_directory_of(const char *path, GError **error)
+gboolean
+podvm_store_sync_dir(const char *dir, GError **error)
 {
-    g_autofree char *dir = g_path_get_dirname(path);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     gboolean ok;
 
@@ -79,7 +78,11 @@ write_replace(const char *path, const char *contents, gsize length, PodvmStoreMo
         (void)unlink(tmp);
         return set_errno_error(error, saved, _("cannot replace"), path);
     }
-    return mode == PODVM_STORE_DURABLE ? fsync_directory_of(path, error) : TRUE;
+    if (mode == PODVM_STORE_DURABLE) {
+        g_autofree char *dir = g_path_get_dirname(path);
+        return podvm_store_sync_dir(dir, error);
+    }
+    return TRUE;
 }
 
 gboolean

@@ -35,6 +35,9 @@ void podvm_store_sync_in_background(const char *path);
  * owned by us, and anything over PODVM_STORE_MAX_FILE. */
 JsonNode *podvm_store_read_json(const char *path, GError **error);
 
+/* fsync()s directory @dir: makes a rename or unlink in it durable. */
+gboolean podvm_store_sync_dir(const char *dir, GError **error);
+
 /* Removes a directory tree that podvm made (no symlinks followed). */
 gboolean podvm_store_remove_tree(const char *path, GError **error);
 

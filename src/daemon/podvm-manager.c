@@ -8,6 +8,7 @@
 #include "podvm-pod-list.h"
 #include "podvm-quantity.h"
 #include "podvm-storage.h"
+#include "podvm-store.h"
 
 struct _PodvmManager {
     GObject parent_instance;
@@ -357,6 +358,33 @@ reconcile_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                          error->message);
 }
 
+/*
+ * What a crash can leave in state_dir/pods besides whole pods: a create's
+ * temporary directory, a delete's renamed one, and (from older versions) a
+ * pod directory without its pod.json. None of them is a pod: removed.
+ */
+static gboolean
+remove_leftover(const char *dir_path, const char *name)
+{
+    g_autofree char *path = g_build_filename(dir_path, name, NULL);
+    g_autofree char *state_file = g_build_filename(path, "pod.json", NULL);
+    g_autoptr(GError) error = NULL;
+
+    if (g_str_has_prefix(name, PODVM_POD_NEW_DIR_PREFIX) ||
+        g_str_has_prefix(name, PODVM_POD_DELETED_DIR_PREFIX)) {
+        g_message("removing '%s', left by an interrupted create or delete", path);
+    } else if (podvm_name_is_valid(name, NULL) && g_file_test(path, G_FILE_TEST_IS_DIR) &&
+               !g_file_test(path, G_FILE_TEST_IS_SYMLINK) &&
+               !g_file_test(state_file, G_FILE_TEST_EXISTS)) {
+        g_message("removing '%s': a pod directory without pod.json (an interrupted create)", path);
+    } else {
+        return FALSE;
+    }
+    if (!podvm_store_remove_tree(path, &error))
+        g_message("%s", error->message);
+    return TRUE;
+}
+
 void
 podvm_manager_load(PodvmManager *self)
 {
@@ -364,6 +392,7 @@ podvm_manager_load(PodvmManager *self)
     g_autoptr(GDir) dir = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) loaded = g_ptr_array_new_with_free_func(g_object_unref);
+    g_autoptr(GHashTable) qemus = NULL;
     const char *name;
 
     dir = g_dir_open(dir_path, 0, &error);
@@ -375,7 +404,7 @@ podvm_manager_load(PodvmManager *self)
         g_autoptr(GError) local = NULL;
         PodvmPod *pod;
 
-        if (!podvm_name_is_valid(name, NULL))
+        if (remove_leftover(dir_path, name) || !podvm_name_is_valid(name, NULL))
             continue;
         pod = podvm_manager_lookup(self, name, NULL);
         if (pod != NULL)
@@ -388,9 +417,11 @@ podvm_manager_load(PodvmManager *self)
         add_pod(self, pod);
         g_ptr_array_add(loaded, pod);
     }
+    /* One pass over /proc finds every pod's QEMUs, recorded or not. */
+    qemus = podvm_pod_scan_qemus();
     /* Each pod reconnects on its own, with its own timeout. */
     for (guint i = 0; i < loaded->len; i++)
-        podvm_pod_reconcile_async(g_ptr_array_index(loaded, i), reconcile_cb, NULL);
+        podvm_pod_reconcile_async(g_ptr_array_index(loaded, i), qemus, reconcile_cb, NULL);
     g_message("loaded %u pod(s) from %s", loaded->len, dir_path);
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "podvm-error.h"
+#include "podvm-fault.h"
 #include "podvm-pod-private.h"
 #include "podvm-qemu-argv.h"
 
@@ -274,6 +275,7 @@ attach_format_node_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
     if (!attach_step_done(self, task, source, result, &data->format_node_added))
         return;
+    podvm_fault_crash_point("attach:after-blockdev-add");
     if (data->disk->bus == PODVM_DISK_BUS_SCSI &&
         !g_hash_table_contains(self->placements, POD_SCSI_CONTROLLER_KEY)) {
         /* No SCSI disk at boot, so no controller: plug one into a spare root port first. */
@@ -541,6 +543,7 @@ detach_device_del_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         data->device_gone = TRUE;
     }
     data->device_del_done = TRUE;
+    podvm_fault_crash_point("detach:after-device-del");
     detach_maybe_continue(self, task);
 }
 

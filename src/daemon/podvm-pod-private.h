@@ -106,6 +106,14 @@ struct _PodvmPod {
     guint backoff_ms;
     gboolean deleted;
     guint64 generation; /* see podvm_pod_get_generation() */
+
+    /* crash consistency (podvm-pod-recover.c) */
+    gboolean launch_pending;   /* stored before QEMU is spawned, cleared with its pid */
+    gboolean deleting;         /* stored before a delete releases anything */
+    gboolean start_error_wins; /* start_error says more than QEMU's stderr */
+    gboolean adopting;         /* reconciling after a daemon restart: QMP callers wait */
+    GQueue qmp_waiting;        /* of QmpWaiter*: passthrough calls waiting for the adoption */
+    char *shutdown_reason;     /* of the last SHUTDOWN event QEMU sent */
 };
 
 void pod_save_or_log(PodvmPod *self, PodvmStoreMode mode);
@@ -129,6 +137,16 @@ void pod_placement_set(PodvmPod *self, const char *key, int port, int lun);
 /* Lowest spare root port / SCSI LUN not taken, or -1. */
 int pod_free_root_port(PodvmPod *self);
 int pod_free_scsi_lun(PodvmPod *self);
+
+/*
+ * podvm-pod-recover.c: ends every QEMU in @pids (from podvm_pod_scan_qemus())
+ * that still runs with this pod's uid, except @keep_pid, by pidfd, and
+ * waits until they are gone (or a timeout). finish() gives the pids ended
+ * ("123, 456") or NULL when there were none.
+ */
+void pod_end_qemus_async(PodvmPod *self, GArray *pids, int keep_pid, GAsyncReadyCallback callback,
+                         gpointer user_data);
+char *pod_end_qemus_finish(PodvmPod *self, GAsyncResult *result);
 
 /* podvm-pod-disks.c: the attach/detach operations, run from the queue. */
 void pod_attach_disk_op(PodvmPod *self, GTask *task);

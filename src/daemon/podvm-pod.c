@@ -18,6 +18,7 @@
 #include "podvm-event.h"
 #include "podvm-host.h"
 #include "podvm-labels.h"
+#include "podvm-fault.h"
 #include "podvm-qemu-argv.h"
 #include "podvm-pod-private.h"
 #include "podvm-qmp-client.h"
@@ -47,6 +48,7 @@ static void run_next(PodvmPod *self);
 static void start_op(PodvmPod *self, GTask *task);
 static void kill_qemu(PodvmPod *self);
 static void qemu_exited(PodvmPod *self, const char *how);
+static void qmp_passthrough_cb(GObject *source, GAsyncResult *result, gpointer user_data);
 
 static const char *const op_names[] = {
     [PODVM_POD_OP_START] = "start",
@@ -149,7 +151,7 @@ podvm_pod_matches_labels(PodvmPod *self, GHashTable *selector)
 }
 
 static gboolean
-save(PodvmPod *self, PodvmStoreMode mode, GError **error)
+save_to(PodvmPod *self, const char *path, PodvmStoreMode mode, GError **error)
 {
     g_autoptr(JsonObject) root = json_object_new();
     g_autoptr(JsonObject) runtime = json_object_new();
@@ -162,9 +164,37 @@ save(PodvmPod *self, PodvmStoreMode mode, GError **error)
     json_object_set_int_member(runtime, "backoffMs", self->backoff_ms);
     if (g_hash_table_size(self->placements) > 0)
         json_object_set_object_member(runtime, "placements", pod_placements_to_json(self));
+    if (self->launch_pending)
+        json_object_set_boolean_member(runtime, "qemuLaunchPending", TRUE);
+    if (self->deleting)
+        json_object_set_boolean_member(runtime, "deleting", TRUE);
     json_object_set_object_member(root, "runtime", g_steal_pointer(&runtime));
     json_node_set_object(node, root);
-    return podvm_store_write_json(self->state_file, node, mode, error);
+    return podvm_store_write_json(path, node, mode, error);
+}
+
+static gboolean
+save(PodvmPod *self, PodvmStoreMode mode, GError **error)
+{
+    return save_to(self, self->state_file, mode, error);
+}
+
+/*
+ * A record the next step depends on (the intent to launch QEMU, its pid, a
+ * delete): durable, or the step does not happen. @point names it for
+ * PODVM_TEST_FAIL_AT.
+ */
+static gboolean
+save_required(PodvmPod *self, const char *point, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+
+    if (podvm_fault_fail_point(point, &local) || !save(self, PODVM_STORE_DURABLE, &local)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("pod '%s': cannot store its state: %s"),
+                    self->spec->name, local->message);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 /*
@@ -301,6 +331,7 @@ podvm_pod_finalize(GObject *object)
     g_free(self->qemu_log);
     g_free(self->reason);
     g_free(self->message);
+    g_free(self->shutdown_reason);
     g_clear_pointer(&self->started_at, g_date_time_unref);
     g_clear_error(&self->start_error);
     g_ptr_array_unref(self->kill_waiters);
@@ -351,6 +382,7 @@ podvm_pod_init(PodvmPod *self)
     self->phase = PODVM_PHASE_PENDING;
     self->kill_waiters = g_ptr_array_new();
     g_queue_init(&self->queue);
+    g_queue_init(&self->qmp_waiting);
     self->placements = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     self->pending_removal = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 }
@@ -508,16 +540,44 @@ podvm_pod_create(const PodvmConfig *config, const PodvmSpec *spec, GError **erro
 {
     g_autoptr(PodvmPod) self = NULL;
 
+    g_autofree char *pods_dir = NULL;
+    g_autofree char *tmp_dir = NULL;
+    g_autofree char *tmp_file = NULL;
+    int saved;
+
     g_return_val_if_fail(spec->uid != NULL, NULL);
     self = pod_new(config, podvm_spec_copy(spec));
-    if (g_mkdir(self->state_dir, 0700) != 0) {
-        int saved = errno;
-        g_set_error(error, PODVM_ERROR, saved == EEXIST ? PODVM_ERROR_EXISTS : PODVM_ERROR_IO,
+    /*
+     * Built under a temporary name and renamed into place: a crash leaves
+     * either no pod or a whole one, never a name without a pod.json.
+     */
+    pods_dir = g_path_get_dirname(self->state_dir);
+    tmp_dir = g_strdup_printf("%s/" PODVM_POD_NEW_DIR_PREFIX "%s-XXXXXX", pods_dir, spec->name);
+    if (g_mkdtemp_full(tmp_dir, 0700) == NULL) {
+        saved = errno;
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO,
                     _("cannot create the state directory of pod '%s': %s"), spec->name,
                     g_strerror(saved));
         return NULL;
     }
-    if (!save(self, PODVM_STORE_DURABLE, error)) {
+    podvm_fault_crash_point("create:after-mkdir");
+    tmp_file = g_build_filename(tmp_dir, "pod.json", NULL);
+    if (!save_to(self, tmp_file, PODVM_STORE_DURABLE, error)) {
+        podvm_store_remove_tree(tmp_dir, NULL);
+        return NULL;
+    }
+    podvm_fault_crash_point("create:after-write");
+    if (syscall(SYS_renameat2, AT_FDCWD, tmp_dir, AT_FDCWD, self->state_dir, 1 /* NOREPLACE */) !=
+        0) {
+        saved = errno;
+        podvm_store_remove_tree(tmp_dir, NULL);
+        g_set_error(error, PODVM_ERROR,
+                    saved == EEXIST || saved == ENOTEMPTY ? PODVM_ERROR_EXISTS : PODVM_ERROR_IO,
+                    _("cannot create the state directory of pod '%s': %s"), spec->name,
+                    g_strerror(saved));
+        return NULL;
+    }
+    if (!podvm_store_sync_dir(pods_dir, error)) {
         podvm_store_remove_tree(self->state_dir, NULL);
         return NULL;
     }
@@ -580,6 +640,9 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
         self->qemu_start_ticks =
             (guint64)json_object_get_int_member_with_default(runtime, "qemuStartTicks", 0);
         self->backoff_ms = (guint)json_object_get_int_member_with_default(runtime, "backoffMs", 0);
+        self->launch_pending =
+            json_object_get_boolean_member_with_default(runtime, "qemuLaunchPending", FALSE);
+        self->deleting = json_object_get_boolean_member_with_default(runtime, "deleting", FALSE);
         if (json_object_has_member(runtime, "placements") &&
             JSON_NODE_HOLDS_OBJECT(json_object_get_member(runtime, "placements")))
             pod_placements_from_json(self, json_object_get_object_member(runtime, "placements"));
@@ -734,12 +797,15 @@ release_runtime(PodvmPod *self)
     (void)g_unlink(self->console_path);
 }
 
+static void adoption_done(PodvmPod *self);
+
 void
 podvm_pod_detach(PodvmPod *self)
 {
     /* The daemon is going away: leave QEMU running, drop our ends only. */
     g_clear_handle_id(&self->backoff_timer, g_source_remove);
     drop_connections(self);
+    adoption_done(self);
 }
 
 static void
@@ -834,15 +900,19 @@ qemu_exited(PodvmPod *self, const char *how)
     release_volumes(self);
     self->qemu_pid = 0;
     self->qemu_start_ticks = 0;
+    self->launch_pending = FALSE;
     self->exit_intent = NULL;
     self->exit_task = NULL;
     self->exit_continuation = NULL;
+    g_clear_pointer(&self->shutdown_reason, g_free);
 
     if (intent != NULL) {
         set_phase(self, PODVM_PHASE_STOPPED, intent, how);
     } else if (self->phase == PODVM_PHASE_STARTING) {
         /* What QEMU said on stderr beats how we noticed (often a closed socket). */
-        if (tail != NULL && *tail != '\0')
+        if (self->start_error_wins && self->start_error != NULL)
+            message = g_strdup(self->start_error->message);
+        else if (tail != NULL && *tail != '\0')
             message = g_strdup_printf("%s: %s", how, tail);
         else if (self->start_error != NULL)
             message = g_strdup(self->start_error->message);
@@ -891,15 +961,32 @@ subprocess_wait_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     qemu_exited(self, how);
 }
 
+static gboolean console_log_shows_poweroff(PodvmPod *self);
+
 static gboolean
 pidfd_cb(int fd, GIOCondition condition, gpointer user_data)
 {
     PodvmPod *self = user_data;
+    g_autofree char *how = NULL;
 
     self->pidfd_watch = 0;
-    /* Not our child: its exit status went to whoever reaped it. */
-    qemu_exited(self, self->guest_shutdown ? _("QEMU exited after the guest powered off")
-                                           : _("QEMU exited"));
+    /*
+     * Not our child: its exit status went to whoever reaped it. Say what
+     * QEMU itself told us last (its SHUTDOWN event, its stderr, the guest's
+     * console), and that the rest is unknown.
+     */
+    if (!self->guest_shutdown && self->shutdown_reason == NULL && console_log_shows_poweroff(self))
+        self->guest_shutdown = TRUE;
+    if (self->guest_shutdown)
+        how = g_strdup(_("QEMU exited after the guest powered off"));
+    else if (self->shutdown_reason != NULL)
+        how = g_strdup_printf(_("QEMU shut down (reason %s); exit status unknown: QEMU was not "
+                                "started by this podvmd"),
+                              self->shutdown_reason);
+    else
+        how = g_strdup(_("QEMU exited without a shutdown event (killed?); exit status unknown: "
+                         "QEMU was not started by this podvmd"));
+    qemu_exited(self, how);
     return G_SOURCE_REMOVE;
 }
 
@@ -910,9 +997,12 @@ qmp_event_cb(PodvmQmpClient *qmp, const char *name, JsonObject *data, gint64 tim
     PodvmPod *self = user_data;
     g_autoptr(JsonObject) details = json_object_new();
 
-    if (g_strcmp0(name, "SHUTDOWN") == 0 && data != NULL)
+    if (g_strcmp0(name, "SHUTDOWN") == 0 && data != NULL) {
         self->guest_shutdown = json_object_get_boolean_member_with_default(data, "guest", FALSE);
-    else if (g_strcmp0(name, "STOP") == 0 && self->phase == PODVM_PHASE_RUNNING)
+        g_free(self->shutdown_reason);
+        self->shutdown_reason =
+            g_strdup(json_object_get_string_member_with_default(data, "reason", NULL));
+    } else if (g_strcmp0(name, "STOP") == 0 && self->phase == PODVM_PHASE_RUNNING)
         set_phase(self, PODVM_PHASE_PAUSED, "Paused", NULL);
     else if (g_strcmp0(name, "RESUME") == 0 && self->phase == PODVM_PHASE_PAUSED)
         set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
@@ -1069,6 +1159,7 @@ start_failed_after_exit(PodvmPod *self, GTask *task)
                         self->message ? self->message : "");
     }
     g_clear_error(&self->start_error);
+    self->start_error_wins = FALSE;
     pod_op_return(self, task, error);
     if (self->phase != PODVM_PHASE_STOPPED)
         maybe_schedule_restart(self);
@@ -1262,7 +1353,9 @@ start_op(PodvmPod *self, GTask *task)
     }
     g_clear_handle_id(&self->backoff_timer, g_source_remove);
     g_clear_error(&self->start_error);
+    self->start_error_wins = FALSE;
     self->guest_shutdown = FALSE;
+    g_clear_pointer(&self->shutdown_reason, g_free);
     set_phase(self, PODVM_PHASE_STARTING, NULL, NULL);
 
     if (g_mkdir_with_parents(self->run_dir, 0700) != 0) {
@@ -1283,6 +1376,46 @@ start_op(PodvmPod *self, GTask *task)
     g_clear_object(&self->preparing);
     self->preparing = g_cancellable_new();
     start_prepare_next(self, task);
+}
+
+/* Stores "QEMU is being launched" durably; else the start fails and nothing runs. */
+static gboolean
+start_record_intent(PodvmPod *self, GTask *task)
+{
+    g_autoptr(GError) error = NULL;
+
+    self->launch_pending = TRUE;
+    if (!save_required(self, "start:before-spawn", &error)) {
+        self->launch_pending = FALSE;
+        self->start_error_wins = TRUE;
+        start_fail(self, task, g_steal_pointer(&error));
+        return FALSE;
+    }
+    podvm_fault_crash_point("start:before-spawn");
+    return TRUE;
+}
+
+/*
+ * Stores the pid of the QEMU just spawned. A QEMU podvmd could not record
+ * would be unknown to the next podvmd: it is ended and the start fails
+ * (RELIABILITY 20 keeps a pod running on a failed write only once its
+ * QEMU is on record).
+ */
+static gboolean
+start_record_pid(PodvmPod *self, GTask *task)
+{
+    g_autoptr(GError) error = NULL;
+
+    self->launch_pending = FALSE;
+    if (!save_required(self, "start:after-spawn", &error)) {
+        g_prefix_error(&error, _("QEMU (pid %d) was ended because it could not be recorded: "),
+                       self->qemu_pid);
+        self->start_error_wins = TRUE;
+        start_fail(self, task, g_steal_pointer(&error));
+        return FALSE;
+    }
+    podvm_fault_crash_point("start:after-record");
+    return TRUE;
 }
 
 static void
@@ -1352,6 +1485,9 @@ start_spawn(PodvmPod *self, GTask *task)
     if (console_fd >= 0)
         g_subprocess_launcher_take_fd(launcher, console_fd, CONSOLE_CHILD_FD);
 
+    /* The intent first: a restart that finds it looks for a QEMU with the pod's uid. */
+    if (!start_record_intent(self, task))
+        return;
     self->subprocess = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &error);
     if (self->subprocess == NULL) {
         g_prefix_error(&error, _("cannot run QEMU '%s': "), self->config->qemu_binary);
@@ -1372,7 +1508,9 @@ start_spawn(PodvmPod *self, GTask *task)
     /* If QEMU dies before it is running, qemu_exited() reports to this task. */
     self->exit_task = task;
     self->exit_continuation = start_failed_after_exit;
-    pod_save_or_log(self, PODVM_STORE_DURABLE);
+    podvm_fault_crash_point("start:after-spawn");
+    if (!start_record_pid(self, task))
+        return;
     pod_step(self, "QEMU started (pid %d, accelerator %s)", self->qemu_pid,
              podvm_accel_to_string(self->config->accel));
     connect_qmp(self, start_qmp_cb, g_object_ref(task));
@@ -1478,28 +1616,92 @@ restart_stopped(PodvmPod *self, GTask *task)
     start_op(self, task);
 }
 
+/*
+ * The last steps of a delete, once no QEMU runs: give back the volumes,
+ * then take the state directory out of the pod namespace in one rename
+ * and remove it. The pod was marked deleting before: a crash on the way
+ * makes the next podvmd finish the job.
+ */
+static gboolean
+delete_now(PodvmPod *self, GError **error)
+{
+    g_autofree char *pods_dir = g_path_get_dirname(self->state_dir);
+    g_autofree char *trash = NULL;
+    PodvmStorageContext ctx;
+
+    g_clear_handle_id(&self->backoff_timer, g_source_remove);
+    pod_storage_context(self, &ctx);
+    for (guint i = 0; i < self->spec->volumes->len; i++)
+        podvm_storage_delete(&ctx, g_ptr_array_index(self->spec->volumes, i));
+    podvm_fault_crash_point("delete:after-release");
+    trash = g_strdup_printf("%s/" PODVM_POD_DELETED_DIR_PREFIX "%s-%s", pods_dir, self->spec->name,
+                            self->spec->uid);
+    if (g_rename(self->state_dir, trash) != 0 && errno != ENOENT) {
+        int saved = errno;
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot remove '%s': %s"),
+                    self->state_dir, g_strerror(saved));
+        return FALSE;
+    }
+    /* Left-overs of either are removed at the next start-up. */
+    if (!podvm_store_remove_tree(self->run_dir, error) || !podvm_store_remove_tree(trash, error))
+        pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': %s", self->spec->name, (*error)->message);
+    g_clear_error(error);
+    self->deleted = TRUE;
+    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': deleted", self->spec->name);
+    return TRUE;
+}
+
 static void
 delete_files(PodvmPod *self, GTask *task)
 {
     g_autoptr(GError) error = NULL;
 
-    g_clear_handle_id(&self->backoff_timer, g_source_remove);
-    {
-        PodvmStorageContext ctx;
-
-        pod_storage_context(self, &ctx);
-        for (guint i = 0; i < self->spec->volumes->len; i++)
-            podvm_storage_delete(&ctx, g_ptr_array_index(self->spec->volumes, i));
-    }
-    if (!podvm_store_remove_tree(self->run_dir, &error) ||
-        !podvm_store_remove_tree(self->state_dir, &error)) {
+    if (!delete_now(self, &error)) {
         pod_op_return(self, task, g_steal_pointer(&error));
         return;
     }
-    self->deleted = TRUE;
-    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': deleted", self->spec->name);
     pod_op_return(self, task, NULL);
     g_signal_emit(self, signals[SIGNAL_DELETED], 0);
+}
+
+static void
+delete_strays_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = PODVM_POD(source);
+    g_autofree char *ended = pod_end_qemus_finish(self, result);
+
+    delete_files(self, task);
+}
+
+/* Delete, once marked: QEMU goes first (ours, or any other with the pod's uid). */
+static void
+delete_op(PodvmPod *self, GTask *task)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GHashTable) qemus = NULL;
+
+    self->deleting = TRUE;
+    if (!save_required(self, "delete:mark", &error)) {
+        self->deleting = FALSE;
+        g_prefix_error(&error, _("cannot mark it for deletion: "));
+        pod_op_return(self, task, g_steal_pointer(&error));
+        return;
+    }
+    podvm_fault_crash_point("delete:after-mark");
+    if (podvm_phase_has_qemu(self->phase) && (self->subprocess != NULL || self->pidfd >= 0)) {
+        self->exit_intent = "Killed";
+        self->exit_task = task;
+        self->exit_continuation = delete_files;
+        pod_step(self, "deleting with force: killing QEMU");
+        kill_qemu(self);
+        return;
+    }
+    /* No QEMU of ours; one podvmd lost track of must not outlive the pod. */
+    drop_connections(self);
+    qemus = podvm_pod_scan_qemus();
+    pod_end_qemus_async(self, g_hash_table_lookup(qemus, self->spec->uid), -1, delete_strays_cb,
+                        g_object_ref(task));
 }
 
 static void
@@ -1590,15 +1792,7 @@ run_op(PodvmPod *self, GTask *task)
             pod_wrong_phase(self, task, _("stop it first, or delete it with force"));
             return;
         }
-        if (has_qemu) {
-            self->exit_intent = "Killed";
-            self->exit_task = task;
-            self->exit_continuation = delete_files;
-            pod_step(self, "deleting with force: killing QEMU");
-            kill_qemu(self);
-            return;
-        }
-        delete_files(self, task);
+        delete_op(self, task);
         break;
     case PODVM_POD_OP_ATTACH_DISK:
         pod_attach_disk_op(self, task);
@@ -1782,6 +1976,71 @@ qmp_passthrough_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         g_task_return_pointer(task, reply, (GDestroyNotify)json_node_unref);
 }
 
+/* A passthrough call that came while the pod was being adopted after a restart. */
+typedef struct {
+    PodvmPod *self; /* unowned: the pod flushes its waiters before it goes */
+    GTask *task;    /* owned; task data: the command */
+    guint timeout_id;
+} QmpWaiter;
+
+static void
+qmp_waiter_run(QmpWaiter *waiter)
+{
+    PodvmPod *self = waiter->self;
+    GTask *task = waiter->task;
+    JsonObject *obj = json_node_get_object(g_task_get_task_data(task));
+
+    g_clear_handle_id(&waiter->timeout_id, g_source_remove);
+    g_queue_remove(&self->qmp_waiting, waiter);
+    g_free(waiter);
+    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                                _("pod '%s' is %s; QEMU's monitor is not connected"),
+                                self->spec->name, podvm_phase_to_string(self->phase));
+        g_object_unref(task);
+        return;
+    }
+    pod_qmp_execute(
+        self->qmp, json_object_get_string_member(obj, "execute"),
+        json_object_has_member(obj, "arguments") ? json_object_get_object_member(obj, "arguments")
+                                                 : NULL,
+        PODVM_QMP_TIMEOUT_HOTPLUG, g_task_get_cancellable(task), qmp_passthrough_cb, task);
+}
+
+static gboolean
+qmp_waiter_timeout_cb(gpointer user_data)
+{
+    QmpWaiter *waiter = user_data;
+
+    waiter->timeout_id = 0;
+    qmp_waiter_run(waiter);
+    return G_SOURCE_REMOVE;
+}
+
+/* Holds @task until the adoption is over (or a timeout), then runs it. */
+static void
+qmp_wait_for_adoption(PodvmPod *self, GTask *task, JsonNode *command)
+{
+    QmpWaiter *waiter = g_new0(QmpWaiter, 1);
+
+    waiter->self = self;
+    waiter->task = task;
+    g_task_set_task_data(task, json_node_copy(command), (GDestroyNotify)json_node_unref);
+    waiter->timeout_id =
+        g_timeout_add(self->config->qmp_connect_timeout_ms + PODVM_QMP_TIMEOUT_QUERY,
+                      qmp_waiter_timeout_cb, waiter);
+    g_queue_push_tail(&self->qmp_waiting, waiter);
+}
+
+/* The adoption is over: the waiting passthrough calls go on, in order. */
+static void
+adoption_done(PodvmPod *self)
+{
+    self->adopting = FALSE;
+    while (!g_queue_is_empty(&self->qmp_waiting))
+        qmp_waiter_run(g_queue_peek_head(&self->qmp_waiting));
+}
+
 void
 podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable,
                     GAsyncReadyCallback callback, gpointer user_data)
@@ -1812,6 +2071,11 @@ podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable
         return;
     }
     if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
+        if (self->adopting) {
+            /* Just after a daemon restart: wait for the monitor rather than fail. */
+            qmp_wait_for_adoption(self, g_steal_pointer(&task), command);
+            return;
+        }
         g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
                                 _("pod '%s' is %s; QEMU's monitor is not connected"),
                                 self->spec->name, podvm_phase_to_string(self->phase));
@@ -1921,6 +2185,17 @@ reconcile_kill_done(PodvmPod *self, GTask *task)
     maybe_schedule_restart(self);
 }
 
+/* The adoption is over, one way or another: waiting QMP callers go on. */
+static void
+reconcile_return(PodvmPod *self, GTask *task, GError *error)
+{
+    if (error != NULL)
+        g_task_return_error(task, error);
+    else
+        g_task_return_boolean(task, TRUE);
+    adoption_done(self);
+}
+
 static void
 reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -1933,7 +2208,7 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
     if (reply == NULL) {
         set_phase(self, self->phase, "QmpUnreachable", error->message);
-        g_task_return_error(task, podvm_error_from_component(error));
+        reconcile_return(self, task, podvm_error_from_component(error));
         return;
     }
     if (JSON_NODE_HOLDS_OBJECT(reply))
@@ -1942,7 +2217,15 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': reconnected to QEMU pid %d (status %s)",
             self->spec->name, self->qemu_pid, status ? status : "unknown");
 
-    if (self->phase == PODVM_PHASE_STARTING || g_strcmp0(status, "prelaunch") == 0) {
+    if (self->phase == PODVM_PHASE_STARTING && g_strcmp0(status, "running") == 0) {
+        /* Past its `cont`: only the record of it was missing. */
+        pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': its start had finished; adopting QEMU",
+                self->spec->name);
+        g_clear_pointer(&self->started_at, g_date_time_unref);
+        self->started_at = g_date_time_new_now_utc();
+        set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
+        self->running_since_us = g_get_monotonic_time();
+    } else if (self->phase == PODVM_PHASE_STARTING || g_strcmp0(status, "prelaunch") == 0) {
         /* Killed halfway through its start: tear it down and say so. */
         self->start_error = g_error_new(PODVM_ERROR, PODVM_ERROR_FAILED,
                                         _("the start was interrupted by a podvmd restart"));
@@ -1969,7 +2252,7 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
         podvm_console_connect_async(self->console, self->console_path, NULL, NULL, NULL);
     }
-    g_task_return_boolean(task, TRUE);
+    reconcile_return(self, task, NULL);
 }
 
 static void
@@ -1982,7 +2265,7 @@ reconcile_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     if (!podvm_qmp_client_connect_finish(PODVM_QMP_CLIENT(source), result, &error)) {
         /* Never kill a guest we merely cannot talk to; say so and keep watching. */
         set_phase(self, self->phase, "QmpUnreachable", error->message);
-        g_task_return_error(task, podvm_error_from_component(error));
+        reconcile_return(self, task, podvm_error_from_component(error));
         return;
     }
     pod_qmp_execute(self->qmp, "query-status", NULL, PODVM_QMP_TIMEOUT_QUERY, NULL,
@@ -2020,23 +2303,36 @@ reacquire_claims(PodvmPod *self)
     }
 }
 
-void
-podvm_pod_reconcile_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
+/* After the QEMUs no record names are gone: adopt the recorded one, or say what became of it. */
+static void
+reconcile_recorded(PodvmPod *self, GTask *task, const char *ended)
 {
-    g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+    g_autofree char *why = NULL;
 
-    g_task_set_source_tag(task, podvm_pod_reconcile_async);
     if (!podvm_phase_has_qemu(self->phase)) {
         /* A pod that waited to restart when the daemon stopped waits again. */
         maybe_schedule_restart(self);
-        g_task_return_boolean(task, TRUE);
+        reconcile_return(self, task, NULL);
         return;
     }
     if (!process_is_our_qemu(self, self->qemu_pid)) {
         self->qemu_pid = 0;
         self->qemu_start_ticks = 0;
         release_volumes(self);
-        if (self->phase == PODVM_PHASE_STOPPING) {
+        if (self->phase == PODVM_PHASE_STARTING) {
+            if (ended != NULL)
+                why = g_strdup_printf(_("the start was interrupted by a podvmd restart; QEMU "
+                                        "(pid %s), which was never recorded, was ended"),
+                                      ended);
+            else if (self->launch_pending)
+                why = g_strdup(_("the start was interrupted by a podvmd restart while it "
+                                 "launched QEMU; no QEMU of it runs"));
+            else
+                why = g_strdup(_("the start was interrupted by a podvmd restart"));
+            self->launch_pending = FALSE;
+            set_phase(self, PODVM_PHASE_FAILED, "StartInterrupted", why);
+            maybe_schedule_restart(self);
+        } else if (self->phase == PODVM_PHASE_STOPPING) {
             set_phase(self, PODVM_PHASE_STOPPED, "Stopped", _("QEMU exited while podvmd was down"));
         } else if (console_log_shows_poweroff(self)) {
             set_phase(self, PODVM_PHASE_SUCCEEDED, "GuestShutdown",
@@ -2046,20 +2342,64 @@ podvm_pod_reconcile_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer
             set_phase(self, PODVM_PHASE_FAILED, "QemuExited", _("exited while podvmd was down"));
             maybe_schedule_restart(self);
         }
-        g_task_return_boolean(task, TRUE);
+        reconcile_return(self, task, NULL);
         return;
     }
     self->pidfd = (int)syscall(SYS_pidfd_open, self->qemu_pid, 0);
     if (self->pidfd < 0) {
         int saved = errno;
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_IO,
-                                _("cannot watch QEMU pid %d: %s"), self->qemu_pid,
-                                g_strerror(saved));
+        reconcile_return(self, task,
+                         g_error_new(PODVM_ERROR, PODVM_ERROR_IO, _("cannot watch QEMU pid %d: %s"),
+                                     self->qemu_pid, g_strerror(saved)));
         return;
     }
     self->pidfd_watch = g_unix_fd_add(self->pidfd, G_IO_IN, pidfd_cb, self);
     reacquire_claims(self);
-    connect_qmp(self, reconcile_qmp_cb, g_steal_pointer(&task));
+    connect_qmp(self, reconcile_qmp_cb, g_object_ref(task));
+}
+
+static void
+reconcile_strays_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = PODVM_POD(source);
+    g_autofree char *ended = pod_end_qemus_finish(self, result);
+    g_autoptr(GError) error = NULL;
+
+    if (self->deleting) {
+        /* Its delete was under way: finish it (every QEMU of the pod is gone now). */
+        pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': finishing the delete a restart interrupted",
+                self->spec->name);
+        self->qemu_pid = 0;
+        self->qemu_start_ticks = 0;
+        release_volumes(self);
+        if (!delete_now(self, &error)) {
+            reconcile_return(self, task, g_steal_pointer(&error));
+            return;
+        }
+        reconcile_return(self, task, NULL);
+        g_signal_emit(self, signals[SIGNAL_DELETED], 0);
+        return;
+    }
+    reconcile_recorded(self, task, ended);
+}
+
+void
+podvm_pod_reconcile_async(PodvmPod *self, GHashTable *qemus, GAsyncReadyCallback callback,
+                          gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+    g_autoptr(GHashTable) scanned = qemus == NULL ? podvm_pod_scan_qemus() : NULL;
+    GArray *pids = g_hash_table_lookup(qemus != NULL ? qemus : scanned, self->spec->uid);
+    int keep = -1;
+
+    g_task_set_source_tag(task, podvm_pod_reconcile_async);
+    self->adopting = TRUE;
+    /* The recorded QEMU is adopted, unless the pod is being deleted; any other is ended. */
+    if (!self->deleting && podvm_phase_has_qemu(self->phase) &&
+        process_is_our_qemu(self, self->qemu_pid))
+        keep = self->qemu_pid;
+    pod_end_qemus_async(self, pids, keep, reconcile_strays_cb, g_steal_pointer(&task));
 }
 
 gboolean

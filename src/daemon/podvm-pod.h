@@ -27,6 +27,13 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE(PodvmPod, podvm_pod, PODVM, POD, GObject)
 
 /* A new pod from a validated spec with a uid; stores it. */
+/*
+ * In state_dir/pods, entries with these prefixes are a create that did not
+ * finish and a delete's leftovers: podvm_manager_load() removes them.
+ */
+#define PODVM_POD_NEW_DIR_PREFIX ".new-"
+#define PODVM_POD_DELETED_DIR_PREFIX ".deleted-"
+
 PodvmPod *podvm_pod_create(const PodvmConfig *config, const PodvmSpec *spec, GError **error);
 
 /*
@@ -35,7 +42,18 @@ PodvmPod *podvm_pod_create(const PodvmConfig *config, const PodvmSpec *spec, GEr
  * (podvm_pod_reconcile_async) without restarting the guest.
  */
 PodvmPod *podvm_pod_load(const PodvmConfig *config, const char *name, GError **error);
-void podvm_pod_reconcile_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data);
+/*
+ * Every process with "-uuid UID" on its command line, as uid -> GArray of
+ * int pids: one pass over /proc for all pods at start-up.
+ */
+GHashTable *podvm_pod_scan_qemus(void);
+/*
+ * @qemus (from podvm_pod_scan_qemus(), may be NULL): a QEMU with the pod's
+ * uid that its record does not name (podvmd died between the spawn and the
+ * record) is ended; a pod whose delete was under way is deleted.
+ */
+void podvm_pod_reconcile_async(PodvmPod *self, GHashTable *qemus, GAsyncReadyCallback callback,
+                               gpointer user_data);
 gboolean podvm_pod_reconcile_finish(PodvmPod *self, GAsyncResult *result, GError **error);
 
 const char *podvm_pod_get_name(PodvmPod *self);

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * Fault injection, for tests only. Compiled in always, inert unless the
+ * environment asks for it (the variables are read once):
+ *
+ *   PODVM_TEST_CRASH_AT=POINT   podvmd raise(SIGKILL)s itself at POINT
+ *   PODVM_TEST_FAIL_AT=POINT    the state write at POINT fails as on a
+ *                               full disk (ENOSPC)
+ *
+ * POINT is one of the names passed to the functions below, for example
+ * "start:after-spawn" (tests/test-daemon-faults.c lists them all). Never
+ * set these in production: they exist so the tests can stop podvmd at an
+ * exact step and check what a restart makes of it.
+ */
+void podvm_fault_crash_point(const char *point);
+/* TRUE (with @error set) when PODVM_TEST_FAIL_AT names @point. */
+gboolean podvm_fault_fail_point(const char *point, GError **error);
+
+G_END_DECLS
