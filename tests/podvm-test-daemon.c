@@ -208,8 +208,14 @@ stop_process(PodvmTestDaemon *daemon, int sig)
         g_autofree char *log = NULL;
 
         g_file_get_contents(daemon->log_path, &log, NULL, NULL);
-        if (log != NULL && strstr(log, "Sanitizer") != NULL)
+        if (log != NULL && (strstr(log, "Sanitizer") != NULL ||
+                            !g_subprocess_get_if_exited(daemon->process) ||
+                            g_subprocess_get_exit_status(daemon->process) != 0)) {
             g_printerr("---- podvmd log ----\n%s\n", log);
+            if (g_subprocess_get_if_signaled(daemon->process))
+                g_printerr("podvmd ended by signal %d\n",
+                           g_subprocess_get_term_sig(daemon->process));
+        }
         g_assert_true(log == NULL || strstr(log, "Sanitizer") == NULL);
         g_assert_true(g_subprocess_get_if_exited(daemon->process));
         g_assert_cmpint(g_subprocess_get_exit_status(daemon->process), ==, 0);
@@ -241,6 +247,7 @@ podvm_test_daemon_free(PodvmTestDaemon *daemon)
     g_free(daemon->run_dir);
     g_free(daemon->log_path);
     g_free(daemon->config_path);
+    g_strfreev(daemon->env);
     g_free(daemon);
 }
 
@@ -255,6 +262,10 @@ podvm_test_daemon_start(PodvmTestDaemon *daemon)
     const char *qemu = podvm_test_qemu_binary();
 
     g_subprocess_launcher_set_stderr_file_path(launcher, NULL);
+    for (guint i = 0; daemon->env != NULL && daemon->env[i] != NULL; i++) {
+        g_auto(GStrv) pair = g_strsplit(daemon->env[i], "=", 2);
+        g_subprocess_launcher_setenv(launcher, pair[0], pair[1], TRUE);
+    }
     {
         /* Append: a restarted daemon keeps the earlier log. */
         int fd = open(daemon->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -303,6 +314,51 @@ void
 podvm_test_daemon_stop(PodvmTestDaemon *daemon)
 {
     stop_process(daemon, SIGTERM);
+}
+
+void
+podvm_test_daemon_setenv(PodvmTestDaemon *daemon, const char *name, const char *value)
+{
+    if (daemon->env == NULL)
+        daemon->env = g_new0(char *, 1);
+    daemon->env = value != NULL ? g_environ_setenv(daemon->env, name, value, TRUE)
+                                : g_environ_unsetenv(daemon->env, name);
+}
+
+static void
+exited_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    gboolean *done = user_data;
+
+    g_subprocess_wait_finish(G_SUBPROCESS(source), result, NULL);
+    *done = TRUE;
+}
+
+gboolean
+podvm_test_daemon_wait_killed(PodvmTestDaemon *daemon, guint timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    g_autoptr(GCancellable) cancellable = g_cancellable_new();
+    gboolean done = FALSE, killed;
+
+    g_assert_nonnull(daemon->process);
+    g_subprocess_wait_async(daemon->process, cancellable, exited_cb, &done);
+    while (!done && g_get_monotonic_time() < deadline) {
+        if (!g_main_context_iteration(NULL, FALSE))
+            g_usleep(10000);
+    }
+    if (!done) {
+        g_cancellable_cancel(cancellable);
+        while (!done)
+            g_main_context_iteration(NULL, TRUE);
+        return FALSE;
+    }
+    killed = g_subprocess_get_if_signaled(daemon->process) &&
+             g_subprocess_get_term_sig(daemon->process) == SIGKILL;
+    g_clear_object(&daemon->process);
+    g_clear_object(&daemon->manager);
+    g_clear_object(&daemon->connection);
+    return killed;
 }
 
 char *

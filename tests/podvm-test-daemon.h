@@ -23,6 +23,7 @@ typedef struct {
     GDBusConnection *connection;
     PodvmDBusManager *manager;
     char *config_path; /* podvmd --config, or NULL */
+    char **env;        /* extra environment of podvmd (podvm_test_daemon_setenv) */
 } PodvmTestDaemon;
 
 /* NULL (after g_test_skip) when podvmd cannot be run here. */
@@ -40,6 +41,13 @@ void podvm_test_daemon_start(PodvmTestDaemon *daemon);
 void podvm_test_daemon_kill9(PodvmTestDaemon *daemon);
 /* SIGTERM to podvmd: it ends, the pods keep running. */
 void podvm_test_daemon_stop(PodvmTestDaemon *daemon);
+/*
+ * Sets @name=@value (or unsets it, with NULL) in podvmd's environment from
+ * its next start on: PODVM_TEST_CRASH_AT and friends (src/common/podvm-fault.h).
+ */
+void podvm_test_daemon_setenv(PodvmTestDaemon *daemon, const char *name, const char *value);
+/* Waits up to @timeout_ms for podvmd to end by itself; TRUE if SIGKILL ended it. */
+gboolean podvm_test_daemon_wait_killed(PodvmTestDaemon *daemon, guint timeout_ms);
 
 /* A pod spec for the test guest; @extra_args go on the kernel command line. */
 char *podvm_test_guest_spec(const char *name, const char *extra_args, const char *restart_policy,

@@ -40,3 +40,12 @@ podvm_fault_fail_point(const char *point, GError **error)
                 g_strerror(ENOSPC), point);
     return TRUE;
 }
+
+guint
+podvm_fault_delay_ms(const char *point)
+{
+    static gsize once;
+    static const char *wanted;
+
+    return g_strcmp0(env_once("PODVM_TEST_DELAY_AT", &wanted, &once), point) == 0 ? 1000 : 0;
+}

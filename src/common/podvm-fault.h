@@ -12,6 +12,7 @@ G_BEGIN_DECLS
  *   PODVM_TEST_CRASH_AT=POINT   podvmd raise(SIGKILL)s itself at POINT
  *   PODVM_TEST_FAIL_AT=POINT    the state write at POINT fails as on a
  *                               full disk (ENOSPC)
+ *   PODVM_TEST_DELAY_AT=POINT   the step at POINT waits one second
  *
  * POINT is one of the names passed to the functions below, for example
  * "start:after-spawn" (tests/test-daemon-faults.c lists them all). Never
@@ -21,5 +22,8 @@ G_BEGIN_DECLS
 void podvm_fault_crash_point(const char *point);
 /* TRUE (with @error set) when PODVM_TEST_FAIL_AT names @point. */
 gboolean podvm_fault_fail_point(const char *point, GError **error);
+
+/* 1000 when PODVM_TEST_DELAY_AT names @point, else 0: how long to wait there (ms). */
+guint podvm_fault_delay_ms(const char *point);
 
 G_END_DECLS

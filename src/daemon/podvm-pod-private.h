@@ -114,6 +114,7 @@ struct _PodvmPod {
     gboolean adopting;         /* reconciling after a daemon restart: QMP callers wait */
     GQueue qmp_waiting;        /* of QmpWaiter*: passthrough calls waiting for the adoption */
     char *shutdown_reason;     /* of the last SHUTDOWN event QEMU sent */
+    guint exit_report_timer;   /* an adopted QEMU exited: its last events are being read */
 };
 
 void pod_save_or_log(PodvmPod *self, PodvmStoreMode mode);

@@ -155,7 +155,7 @@ end_timeout_cb(gpointer user_data)
     PodvmPod *self = g_task_get_source_object(task);
 
     job->timeout_id = 0;
-    pod_log(self, G_LOG_LEVEL_WARNING,
+    pod_log(self, G_LOG_LEVEL_MESSAGE,
             "pod '%s': a QEMU it did not record is still there %u ms after SIGKILL; going on",
             self->spec->name, END_TIMEOUT_MS);
     for (guint i = 0; i < job->watches->len; i++)
@@ -185,7 +185,7 @@ pod_end_qemus_async(PodvmPod *self, GArray *pids, int keep_pid, GAsyncReadyCallb
             continue;
         g_array_append_val(job->fds, fd);
         if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) != 0 && errno != ESRCH) {
-            pod_log(self, G_LOG_LEVEL_WARNING, "pod '%s': cannot end QEMU pid %d: %s",
+            pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': cannot end QEMU pid %d: %s",
                     self->spec->name, pid, g_strerror(errno));
             continue;
         }

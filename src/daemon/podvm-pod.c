@@ -764,6 +764,7 @@ clear_timers(PodvmPod *self)
 {
     g_clear_handle_id(&self->grace_timer, g_source_remove);
     g_clear_handle_id(&self->quit_timer, g_source_remove);
+    g_clear_handle_id(&self->exit_report_timer, g_source_remove);
 }
 
 /* Drops podvmd's ends of a QEMU (monitor, console, exit watch), never QEMU itself. */
@@ -962,19 +963,21 @@ subprocess_wait_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static gboolean console_log_shows_poweroff(PodvmPod *self);
+static void adopted_qmp_closed_cb(PodvmQmpClient *qmp, GError *error, gpointer user_data);
 
-static gboolean
-pidfd_cb(int fd, GIOCondition condition, gpointer user_data)
+/*
+ * An adopted QEMU (not our child) is gone: its exit status went to whoever
+ * reaped it. Say what QEMU itself told us last (its SHUTDOWN event, its
+ * stderr, the guest's console), and that the rest is unknown.
+ */
+static void
+adopted_qemu_exited(PodvmPod *self)
 {
-    PodvmPod *self = user_data;
     g_autofree char *how = NULL;
 
-    self->pidfd_watch = 0;
-    /*
-     * Not our child: its exit status went to whoever reaped it. Say what
-     * QEMU itself told us last (its SHUTDOWN event, its stderr, the guest's
-     * console), and that the rest is unknown.
-     */
+    g_clear_handle_id(&self->exit_report_timer, g_source_remove);
+    if (self->qmp != NULL)
+        g_signal_handlers_disconnect_by_func(self->qmp, adopted_qmp_closed_cb, self);
     if (!self->guest_shutdown && self->shutdown_reason == NULL && console_log_shows_poweroff(self))
         self->guest_shutdown = TRUE;
     if (self->guest_shutdown)
@@ -987,6 +990,37 @@ pidfd_cb(int fd, GIOCondition condition, gpointer user_data)
         how = g_strdup(_("QEMU exited without a shutdown event (killed?); exit status unknown: "
                          "QEMU was not started by this podvmd"));
     qemu_exited(self, how);
+}
+
+static void
+adopted_qmp_closed_cb(PodvmQmpClient *qmp, GError *error, gpointer user_data)
+{
+    adopted_qemu_exited(user_data);
+}
+
+static gboolean
+adopted_exit_timeout_cb(gpointer user_data)
+{
+    PodvmPod *self = user_data;
+
+    self->exit_report_timer = 0;
+    adopted_qemu_exited(self);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+pidfd_cb(int fd, GIOCondition condition, gpointer user_data)
+{
+    PodvmPod *self = user_data;
+
+    self->pidfd_watch = 0;
+    if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp)) {
+        /* Its last events may still wait in the monitor socket: read them first. */
+        g_signal_connect(self->qmp, "closed", G_CALLBACK(adopted_qmp_closed_cb), self);
+        self->exit_report_timer = g_timeout_add(500, adopted_exit_timeout_cb, self);
+        return G_SOURCE_REMOVE;
+    }
+    adopted_qemu_exited(self);
     return G_SOURCE_REMOVE;
 }
 
@@ -2182,6 +2216,9 @@ reconcile_stop_done(PodvmPod *self, GTask *task)
 static void
 reconcile_kill_done(PodvmPod *self, GTask *task)
 {
+    g_clear_error(&self->start_error);
+    self->start_error_wins = FALSE;
+    set_phase(self, self->phase, "StartInterrupted", self->message);
     maybe_schedule_restart(self);
 }
 
@@ -2227,8 +2264,13 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         self->running_since_us = g_get_monotonic_time();
     } else if (self->phase == PODVM_PHASE_STARTING || g_strcmp0(status, "prelaunch") == 0) {
         /* Killed halfway through its start: tear it down and say so. */
-        self->start_error = g_error_new(PODVM_ERROR, PODVM_ERROR_FAILED,
-                                        _("the start was interrupted by a podvmd restart"));
+        g_clear_error(&self->start_error);
+        self->start_error =
+            g_error_new(PODVM_ERROR, PODVM_ERROR_FAILED,
+                        _("the start was interrupted by a podvmd restart; QEMU (pid %d) was "
+                          "ended"),
+                        self->qemu_pid);
+        self->start_error_wins = TRUE;
         self->phase = PODVM_PHASE_STARTING;
         self->exit_continuation = reconcile_kill_done;
         kill_qemu(self);
@@ -2304,10 +2346,20 @@ reacquire_claims(PodvmPod *self)
 }
 
 /* After the QEMUs no record names are gone: adopt the recorded one, or say what became of it. */
+static gboolean
+reconcile_connect_later_cb(gpointer user_data)
+{
+    GTask *task = user_data;
+
+    connect_qmp(g_task_get_source_object(task), reconcile_qmp_cb, task);
+    return G_SOURCE_REMOVE;
+}
+
 static void
 reconcile_recorded(PodvmPod *self, GTask *task, const char *ended)
 {
     g_autofree char *why = NULL;
+    guint delay;
 
     if (!podvm_phase_has_qemu(self->phase)) {
         /* A pod that waited to restart when the daemon stopped waits again. */
@@ -2355,6 +2407,11 @@ reconcile_recorded(PodvmPod *self, GTask *task, const char *ended)
     }
     self->pidfd_watch = g_unix_fd_add(self->pidfd, G_IO_IN, pidfd_cb, self);
     reacquire_claims(self);
+    delay = podvm_fault_delay_ms("reconcile:before-connect");
+    if (delay > 0) {
+        g_timeout_add(delay, reconcile_connect_later_cb, g_object_ref(task));
+        return;
+    }
     connect_qmp(self, reconcile_qmp_cb, g_object_ref(task));
 }
 
