@@ -208,9 +208,9 @@ stop_process(PodvmTestDaemon *daemon, int sig)
         g_autofree char *log = NULL;
 
         g_file_get_contents(daemon->log_path, &log, NULL, NULL);
-        if (log != NULL && (strstr(log, "Sanitizer") != NULL ||
-                            !g_subprocess_get_if_exited(daemon->process) ||
-                            g_subprocess_get_exit_status(daemon->process) != 0)) {
+        if (log != NULL &&
+            (strstr(log, "Sanitizer") != NULL || !g_subprocess_get_if_exited(daemon->process) ||
+             g_subprocess_get_exit_status(daemon->process) != 0)) {
             g_printerr("---- podvmd log ----\n%s\n", log);
             if (g_subprocess_get_if_signaled(daemon->process))
                 g_printerr("podvmd ended by signal %d\n",

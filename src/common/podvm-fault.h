@@ -14,10 +14,15 @@ G_BEGIN_DECLS
  *                               full disk (ENOSPC)
  *   PODVM_TEST_DELAY_AT=POINT   the step at POINT waits one second
  *
- * POINT is one of the names passed to the functions below, for example
- * "start:after-spawn" (tests/test-daemon-faults.c lists them all). Never
- * set these in production: they exist so the tests can stop podvmd at an
- * exact step and check what a restart makes of it.
+ * POINT is one of the names passed to the functions below. Crash points:
+ * create:after-mkdir, create:after-write, start:before-spawn,
+ * start:after-spawn, start:after-record, delete:after-mark,
+ * delete:after-release, attach:after-blockdev-add, detach:after-device-del.
+ * Fail points (the state write they name): start:before-spawn (the launch
+ * intent), start:after-spawn (the pid), delete:mark. Delay points:
+ * reconcile:before-connect. Never set these in production: they exist so
+ * the tests can stop podvmd at an exact step and check what a restart
+ * makes of it.
  */
 void podvm_fault_crash_point(const char *point);
 /* TRUE (with @error set) when PODVM_TEST_FAIL_AT names @point. */
