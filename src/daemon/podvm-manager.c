@@ -34,7 +34,13 @@ static void
 podvm_manager_finalize(GObject *object)
 {
     PodvmManager *self = PODVM_MANAGER(object);
+    GHashTableIter iter;
+    gpointer pod;
 
+    /* A pod may outlive the manager for a moment (an operation holds it): it must not call back. */
+    g_hash_table_iter_init(&iter, self->pods);
+    while (g_hash_table_iter_next(&iter, NULL, &pod))
+        g_signal_handlers_disconnect_by_data(pod, self);
     g_hash_table_unref(self->pods);
     podvm_pod_list_free(self->list);
     if (self->pool != NULL)

@@ -115,6 +115,7 @@ struct _PodvmPod {
     GQueue qmp_waiting;        /* of QmpWaiter*: passthrough calls waiting for the adoption */
     char *shutdown_reason;     /* of the last SHUTDOWN event QEMU sent */
     guint exit_report_timer;   /* an adopted QEMU exited: its last events are being read */
+    gboolean detached;         /* podvmd is going away: callbacks leave the pod alone */
 };
 
 void pod_save_or_log(PodvmPod *self, PodvmStoreMode mode);
@@ -138,6 +139,25 @@ void pod_placement_set(PodvmPod *self, const char *key, int port, int lun);
 /* Lowest spare root port / SCSI LUN not taken, or -1. */
 int pod_free_root_port(PodvmPod *self);
 int pod_free_scsi_lun(PodvmPod *self);
+
+/* podvm-pod.c, for podvm-pod-recover.c: the pod's own steps. */
+void pod_set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *message);
+void pod_maybe_schedule_restart(PodvmPod *self);
+void pod_kill_qemu(PodvmPod *self);
+void pod_send_quit(PodvmPod *self);
+void pod_release_volumes(PodvmPod *self);
+void pod_connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data);
+/* Whether @pid is still the pod's recorded QEMU (start time and uid checked). */
+gboolean pod_process_is_our_qemu(PodvmPod *self, int pid);
+/* The end of @path after the last "=== podvmd:" banner, at most @max bytes. */
+char *pod_tail_of_file(const char *path, gsize max);
+/* QEMU is gone: decide the phase, release what it held, go on. */
+void pod_qemu_exited(PodvmPod *self, const char *how);
+/* A delete's last steps (volumes, files), once no QEMU runs; then pod_emit_deleted(). */
+gboolean pod_delete_now(PodvmPod *self, GError **error);
+void pod_emit_deleted(PodvmPod *self);
+/* The adoption after a restart is over: waiting QMP passthrough calls go on. */
+void pod_adoption_done(PodvmPod *self);
 
 /*
  * podvm-pod-recover.c: ends every QEMU in @pids (from podvm_pod_scan_qemus())

@@ -804,6 +804,7 @@ void
 podvm_pod_detach(PodvmPod *self)
 {
     /* The daemon is going away: leave QEMU running, drop our ends only. */
+    self->detached = TRUE;
     g_clear_handle_id(&self->backoff_timer, g_source_remove);
     drop_connections(self);
     adoption_done(self);
@@ -960,68 +961,6 @@ subprocess_wait_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                               g_subprocess_get_exit_status(subprocess));
     }
     qemu_exited(self, how);
-}
-
-static gboolean console_log_shows_poweroff(PodvmPod *self);
-static void adopted_qmp_closed_cb(PodvmQmpClient *qmp, GError *error, gpointer user_data);
-
-/*
- * An adopted QEMU (not our child) is gone: its exit status went to whoever
- * reaped it. Say what QEMU itself told us last (its SHUTDOWN event, its
- * stderr, the guest's console), and that the rest is unknown.
- */
-static void
-adopted_qemu_exited(PodvmPod *self)
-{
-    g_autofree char *how = NULL;
-
-    g_clear_handle_id(&self->exit_report_timer, g_source_remove);
-    if (self->qmp != NULL)
-        g_signal_handlers_disconnect_by_func(self->qmp, adopted_qmp_closed_cb, self);
-    if (!self->guest_shutdown && self->shutdown_reason == NULL && console_log_shows_poweroff(self))
-        self->guest_shutdown = TRUE;
-    if (self->guest_shutdown)
-        how = g_strdup(_("QEMU exited after the guest powered off"));
-    else if (self->shutdown_reason != NULL)
-        how = g_strdup_printf(_("QEMU shut down (reason %s); exit status unknown: QEMU was not "
-                                "started by this podvmd"),
-                              self->shutdown_reason);
-    else
-        how = g_strdup(_("QEMU exited without a shutdown event (killed?); exit status unknown: "
-                         "QEMU was not started by this podvmd"));
-    qemu_exited(self, how);
-}
-
-static void
-adopted_qmp_closed_cb(PodvmQmpClient *qmp, GError *error, gpointer user_data)
-{
-    adopted_qemu_exited(user_data);
-}
-
-static gboolean
-adopted_exit_timeout_cb(gpointer user_data)
-{
-    PodvmPod *self = user_data;
-
-    self->exit_report_timer = 0;
-    adopted_qemu_exited(self);
-    return G_SOURCE_REMOVE;
-}
-
-static gboolean
-pidfd_cb(int fd, GIOCondition condition, gpointer user_data)
-{
-    PodvmPod *self = user_data;
-
-    self->pidfd_watch = 0;
-    if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp)) {
-        /* Its last events may still wait in the monitor socket: read them first. */
-        g_signal_connect(self->qmp, "closed", G_CALLBACK(adopted_qmp_closed_cb), self);
-        self->exit_report_timer = g_timeout_add(500, adopted_exit_timeout_cb, self);
-        return G_SOURCE_REMOVE;
-    }
-    adopted_qemu_exited(self);
-    return G_SOURCE_REMOVE;
 }
 
 static void
@@ -2205,265 +2144,78 @@ podvm_pod_open_log(PodvmPod *self, GError **error)
     return fd;
 }
 
-/* ---- reconnecting after a daemon restart ------------------------------- */
+/* ---- for podvm-pod-recover.c (adoption after a daemon restart) -------- */
 
-static void
-reconcile_stop_done(PodvmPod *self, GTask *task)
+void
+pod_set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *message)
 {
-    /* No operation owns this exit: it ends a stop that was under way. */
-}
-
-static void
-reconcile_kill_done(PodvmPod *self, GTask *task)
-{
-    g_clear_error(&self->start_error);
-    self->start_error_wins = FALSE;
-    set_phase(self, self->phase, "StartInterrupted", self->message);
-    maybe_schedule_restart(self);
-}
-
-/* The adoption is over, one way or another: waiting QMP callers go on. */
-static void
-reconcile_return(PodvmPod *self, GTask *task, GError *error)
-{
-    if (error != NULL)
-        g_task_return_error(task, error);
-    else
-        g_task_return_boolean(task, TRUE);
-    adoption_done(self);
-}
-
-static void
-reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(GTask) task = user_data;
-    PodvmPod *self = g_task_get_source_object(task);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = NULL;
-    const char *status = NULL;
-
-    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-    if (reply == NULL) {
-        set_phase(self, self->phase, "QmpUnreachable", error->message);
-        reconcile_return(self, task, podvm_error_from_component(error));
-        return;
-    }
-    if (JSON_NODE_HOLDS_OBJECT(reply))
-        status =
-            json_object_get_string_member_with_default(json_node_get_object(reply), "status", NULL);
-    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': reconnected to QEMU pid %d (status %s)",
-            self->spec->name, self->qemu_pid, status ? status : "unknown");
-
-    if (self->phase == PODVM_PHASE_STARTING && g_strcmp0(status, "running") == 0) {
-        /* Past its `cont`: only the record of it was missing. */
-        pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': its start had finished; adopting QEMU",
-                self->spec->name);
-        g_clear_pointer(&self->started_at, g_date_time_unref);
-        self->started_at = g_date_time_new_now_utc();
-        set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
-        self->running_since_us = g_get_monotonic_time();
-    } else if (self->phase == PODVM_PHASE_STARTING || g_strcmp0(status, "prelaunch") == 0) {
-        /* Killed halfway through its start: tear it down and say so. */
-        g_clear_error(&self->start_error);
-        self->start_error =
-            g_error_new(PODVM_ERROR, PODVM_ERROR_FAILED,
-                        _("the start was interrupted by a podvmd restart; QEMU (pid %d) was "
-                          "ended"),
-                        self->qemu_pid);
-        self->start_error_wins = TRUE;
-        self->phase = PODVM_PHASE_STARTING;
-        self->exit_continuation = reconcile_kill_done;
-        kill_qemu(self);
-    } else if (self->phase == PODVM_PHASE_STOPPING) {
-        self->exit_intent = "Stopped";
-        self->exit_continuation = reconcile_stop_done;
-        send_quit(self);
-    } else if (g_strcmp0(status, "running") == 0) {
-        if (self->phase != PODVM_PHASE_RUNNING)
-            set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
-        self->running_since_us = g_get_monotonic_time();
-    } else if (g_strcmp0(status, "paused") == 0) {
-        if (self->phase != PODVM_PHASE_PAUSED)
-            set_phase(self, PODVM_PHASE_PAUSED, "Paused", NULL);
-    } else if (g_strcmp0(status, "shutdown") == 0) {
-        self->guest_shutdown = TRUE;
-        send_quit(self);
-    }
-    if (self->spec->autoattach_serial_console && self->phase != PODVM_PHASE_STARTING) {
-        self->console =
-            podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
-        podvm_console_connect_async(self->console, self->console_path, NULL, NULL, NULL);
-    }
-    reconcile_return(self, task, NULL);
-}
-
-static void
-reconcile_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(GTask) task = user_data;
-    PodvmPod *self = g_task_get_source_object(task);
-    g_autoptr(GError) error = NULL;
-
-    if (!podvm_qmp_client_connect_finish(PODVM_QMP_CLIENT(source), result, &error)) {
-        /* Never kill a guest we merely cannot talk to; say so and keep watching. */
-        set_phase(self, self->phase, "QmpUnreachable", error->message);
-        reconcile_return(self, task, podvm_error_from_component(error));
-        return;
-    }
-    pod_qmp_execute(self->qmp, "query-status", NULL, PODVM_QMP_TIMEOUT_QUERY, NULL,
-                    reconcile_status_cb, g_steal_pointer(&task));
-}
-
-static gboolean
-console_log_shows_poweroff(PodvmPod *self)
-{
-    g_autofree char *tail = tail_of_file(self->console_log, 4096);
-
-    return tail != NULL && strstr(tail, "reboot: Power down") != NULL;
-}
-
-/* Pool use lives in memory: a QEMU that ran on across a daemon restart takes its claims again. */
-static void
-reacquire_claims(PodvmPod *self)
-{
-    for (guint i = 0; i < self->spec->disks->len; i++) {
-        const PodvmSpecDisk *disk = g_ptr_array_index(self->spec->disks, i);
-        const PodvmSpecVolume *volume = podvm_spec_find_volume(self->spec, disk->name);
-        g_autoptr(GError) error = NULL;
-        g_autofree char *path = NULL;
-        gboolean read_only;
-
-        if (volume == NULL || volume->claim_name == NULL || self->pool == NULL)
-            continue;
-        /* An ephemeral overlay only reads its claim. */
-        read_only = disk->readonly || disk->kind == PODVM_DISK_KIND_CDROM || volume->readonly ||
-                    volume->source == PODVM_VOLUME_EPHEMERAL;
-        if (!podvm_volume_pool_acquire(self->pool, volume->claim_name, self->spec->name, read_only,
-                                       &path, NULL, &error))
-            pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': volume '%s': %s", self->spec->name,
-                    volume->claim_name, error->message);
-    }
-}
-
-/* After the QEMUs no record names are gone: adopt the recorded one, or say what became of it. */
-static gboolean
-reconcile_connect_later_cb(gpointer user_data)
-{
-    GTask *task = user_data;
-
-    connect_qmp(g_task_get_source_object(task), reconcile_qmp_cb, task);
-    return G_SOURCE_REMOVE;
-}
-
-static void
-reconcile_recorded(PodvmPod *self, GTask *task, const char *ended)
-{
-    g_autofree char *why = NULL;
-    guint delay;
-
-    if (!podvm_phase_has_qemu(self->phase)) {
-        /* A pod that waited to restart when the daemon stopped waits again. */
-        maybe_schedule_restart(self);
-        reconcile_return(self, task, NULL);
-        return;
-    }
-    if (!process_is_our_qemu(self, self->qemu_pid)) {
-        self->qemu_pid = 0;
-        self->qemu_start_ticks = 0;
-        release_volumes(self);
-        if (self->phase == PODVM_PHASE_STARTING) {
-            if (ended != NULL)
-                why = g_strdup_printf(_("the start was interrupted by a podvmd restart; QEMU "
-                                        "(pid %s), which was never recorded, was ended"),
-                                      ended);
-            else if (self->launch_pending)
-                why = g_strdup(_("the start was interrupted by a podvmd restart while it "
-                                 "launched QEMU; no QEMU of it runs"));
-            else
-                why = g_strdup(_("the start was interrupted by a podvmd restart"));
-            self->launch_pending = FALSE;
-            set_phase(self, PODVM_PHASE_FAILED, "StartInterrupted", why);
-            maybe_schedule_restart(self);
-        } else if (self->phase == PODVM_PHASE_STOPPING) {
-            set_phase(self, PODVM_PHASE_STOPPED, "Stopped", _("QEMU exited while podvmd was down"));
-        } else if (console_log_shows_poweroff(self)) {
-            set_phase(self, PODVM_PHASE_SUCCEEDED, "GuestShutdown",
-                      _("the guest powered off while podvmd was down"));
-            maybe_schedule_restart(self);
-        } else {
-            set_phase(self, PODVM_PHASE_FAILED, "QemuExited", _("exited while podvmd was down"));
-            maybe_schedule_restart(self);
-        }
-        reconcile_return(self, task, NULL);
-        return;
-    }
-    self->pidfd = (int)syscall(SYS_pidfd_open, self->qemu_pid, 0);
-    if (self->pidfd < 0) {
-        int saved = errno;
-        reconcile_return(self, task,
-                         g_error_new(PODVM_ERROR, PODVM_ERROR_IO, _("cannot watch QEMU pid %d: %s"),
-                                     self->qemu_pid, g_strerror(saved)));
-        return;
-    }
-    self->pidfd_watch = g_unix_fd_add(self->pidfd, G_IO_IN, pidfd_cb, self);
-    reacquire_claims(self);
-    delay = podvm_fault_delay_ms("reconcile:before-connect");
-    if (delay > 0) {
-        g_timeout_add(delay, reconcile_connect_later_cb, g_object_ref(task));
-        return;
-    }
-    connect_qmp(self, reconcile_qmp_cb, g_object_ref(task));
-}
-
-static void
-reconcile_strays_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(GTask) task = user_data;
-    PodvmPod *self = PODVM_POD(source);
-    g_autofree char *ended = pod_end_qemus_finish(self, result);
-    g_autoptr(GError) error = NULL;
-
-    if (self->deleting) {
-        /* Its delete was under way: finish it (every QEMU of the pod is gone now). */
-        pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': finishing the delete a restart interrupted",
-                self->spec->name);
-        self->qemu_pid = 0;
-        self->qemu_start_ticks = 0;
-        release_volumes(self);
-        if (!delete_now(self, &error)) {
-            reconcile_return(self, task, g_steal_pointer(&error));
-            return;
-        }
-        reconcile_return(self, task, NULL);
-        g_signal_emit(self, signals[SIGNAL_DELETED], 0);
-        return;
-    }
-    reconcile_recorded(self, task, ended);
+    set_phase(self, phase, reason, message);
 }
 
 void
-podvm_pod_reconcile_async(PodvmPod *self, GHashTable *qemus, GAsyncReadyCallback callback,
-                          gpointer user_data)
+pod_maybe_schedule_restart(PodvmPod *self)
 {
-    g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
-    g_autoptr(GHashTable) scanned = qemus == NULL ? podvm_pod_scan_qemus() : NULL;
-    GArray *pids = g_hash_table_lookup(qemus != NULL ? qemus : scanned, self->spec->uid);
-    int keep = -1;
+    maybe_schedule_restart(self);
+}
 
-    g_task_set_source_tag(task, podvm_pod_reconcile_async);
-    self->adopting = TRUE;
-    /* The recorded QEMU is adopted, unless the pod is being deleted; any other is ended. */
-    if (!self->deleting && podvm_phase_has_qemu(self->phase) &&
-        process_is_our_qemu(self, self->qemu_pid))
-        keep = self->qemu_pid;
-    pod_end_qemus_async(self, pids, keep, reconcile_strays_cb, g_steal_pointer(&task));
+void
+pod_kill_qemu(PodvmPod *self)
+{
+    kill_qemu(self);
+}
+
+void
+pod_send_quit(PodvmPod *self)
+{
+    send_quit(self);
+}
+
+void
+pod_release_volumes(PodvmPod *self)
+{
+    release_volumes(self);
+}
+
+void
+pod_connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+    connect_qmp(self, callback, user_data);
 }
 
 gboolean
-podvm_pod_reconcile_finish(PodvmPod *self, GAsyncResult *result, GError **error)
+pod_process_is_our_qemu(PodvmPod *self, int pid)
 {
-    g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
-    return g_task_propagate_boolean(G_TASK(result), error);
+    return process_is_our_qemu(self, pid);
+}
+
+char *
+pod_tail_of_file(const char *path, gsize max)
+{
+    return tail_of_file(path, max);
+}
+
+void
+pod_qemu_exited(PodvmPod *self, const char *how)
+{
+    qemu_exited(self, how);
+}
+
+gboolean
+pod_delete_now(PodvmPod *self, GError **error)
+{
+    return delete_now(self, error);
+}
+
+void
+pod_emit_deleted(PodvmPod *self)
+{
+    g_signal_emit(self, signals[SIGNAL_DELETED], 0);
+}
+
+void
+pod_adoption_done(PodvmPod *self)
+{
+    adoption_done(self);
 }
 
 guint64
