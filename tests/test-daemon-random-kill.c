@@ -68,7 +68,26 @@ wait_children(Fixture *f)
     g_ptr_array_set_size(f->children, 0);
 }
 
-/* The uuid after "-uuid" of every live QEMU whose command line names our directory. */
+/* Whether @pid holds a file below @dir open (QEMU gets its files as fds; the console log stays). */
+static gboolean
+holds_file_under(const char *pid, const char *dir)
+{
+    g_autofree char *fd_path = g_strdup_printf("/proc/%s/fd", pid);
+    g_autoptr(GDir) fds = g_dir_open(fd_path, 0, NULL);
+    const char *name;
+
+    while (fds != NULL && (name = g_dir_read_name(fds)) != NULL) {
+        g_autofree char *link = g_build_filename(fd_path, name, NULL);
+        g_autofree char *target = g_file_read_link(link, NULL);
+
+        if (target != NULL && g_str_has_prefix(target, dir) && target[strlen(dir)] == '/')
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* The uuid after "-uuid" of every live QEMU of ours (its command line or its files name our
+ * directory). */
 static GPtrArray *
 our_qemus(Fixture *f, GArray *out_pids)
 {
@@ -90,7 +109,8 @@ our_qemus(Fixture *f, GArray *out_pids)
         state = strrchr(stat, ')');
         if (state == NULL || state[2] == 'Z' || state[2] == 'X' ||
             strstr(cmdline, "qemu-system") == NULL ||
-            memmem(cmdline, length, f->daemon->tmpdir, strlen(f->daemon->tmpdir)) == NULL)
+            (memmem(cmdline, length, f->daemon->tmpdir, strlen(f->daemon->tmpdir)) == NULL &&
+             !holds_file_under(name, f->daemon->tmpdir)))
             continue;
         for (gsize i = 0; i < length; i += strlen(cmdline + i) + 1) {
             gsize next = i + strlen(cmdline + i) + 1;
