@@ -6,10 +6,12 @@
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <linux/fs.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "podvm-cloud-init.h"
@@ -28,6 +30,8 @@ podvm_prepared_volume_free(PodvmPreparedVolume *prepared)
     g_free(prepared->volume_name);
     g_free(prepared->filename);
     g_free(prepared->format);
+    if (prepared->fd >= 0)
+        close(prepared->fd);
     g_free(prepared);
 }
 
@@ -42,6 +46,7 @@ prepared_new(const char *volume_name, const char *filename, const char *format, 
     prepared->format = g_strdup(format);
     prepared->read_only = read_only;
     prepared->virtual_size = virtual_size;
+    prepared->fd = -1;
     return prepared;
 }
 
@@ -140,9 +145,12 @@ path_is_under(const char *path, const char *dir)
     return strncmp(path, dir, length) == 0 && (path[length] == '\0' || path[length] == '/');
 }
 
-/* The check, giving the resolved path that was checked (what podvm then opens). */
+/*
+ * The check, giving the resolved path that was checked (what podvm then
+ * opens) and, in @out_root, the resolved allowed directory it lies under.
+ */
 static char *
-resolve_host_path(const char *path, const char *const *allowed, GError **error)
+resolve_host_path(const char *path, const char *const *allowed, char **out_root, GError **error)
 {
     g_autofree char *resolved = NULL;
     g_autofree char *allowed_text = NULL;
@@ -180,8 +188,11 @@ resolve_host_path(const char *path, const char *const *allowed, GError **error)
                     g_strerror(errno));
             continue;
         }
-        if (path_is_under(resolved, dir))
+        if (path_is_under(resolved, dir)) {
+            if (out_root != NULL)
+                *out_root = g_steal_pointer(&dir);
             return g_steal_pointer(&resolved);
+        }
     }
     allowed_text = join_allowed(allowed);
     if (strcmp(resolved, path) != 0)
@@ -200,8 +211,125 @@ resolve_host_path(const char *path, const char *const *allowed, GError **error)
 gboolean
 podvm_storage_check_host_path(const char *path, const char *const *allowed, GError **error)
 {
-    g_autofree char *resolved = resolve_host_path(path, allowed, error);
+    g_autofree char *resolved = resolve_host_path(path, allowed, NULL, error);
     return resolved != NULL;
+}
+
+int
+podvm_storage_openat_beneath(int dirfd, const char *relative, int flags, mode_t mode,
+                             gboolean use_openat2)
+{
+    g_auto(GStrv) components = NULL;
+    int current;
+    guint count;
+
+    if (relative == NULL || *relative == '\0' || g_path_is_absolute(relative)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (use_openat2) {
+        struct open_how how = {
+            .flags = (guint64)(flags | O_CLOEXEC),
+            .mode = (flags & O_CREAT) != 0 ? (guint64)mode : 0,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd = syscall(SYS_openat2, dirfd, relative, &how, sizeof how);
+
+        if (fd >= 0 || errno != ENOSYS)
+            return (int)fd;
+    }
+    /* openat2 is Linux 5.6: walk the components, none of them a symlink, none of them "..". */
+    components = g_strsplit(relative, "/", -1);
+    count = g_strv_length(components);
+    current = dup(dirfd);
+    if (current < 0)
+        return -1;
+    for (guint i = 0; i < count; i++) {
+        const char *name = components[i];
+        gboolean last = i + 1 == count;
+        int next;
+
+        if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+            close(current);
+            errno = EXDEV;
+            return -1;
+        }
+        if (last)
+            next = openat(current, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+        else
+            next = openat(current, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0) {
+            int saved = errno;
+            struct stat st;
+
+            /* O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR: say what it is. */
+            if (saved == ENOTDIR && !last &&
+                fstatat(current, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                saved = ELOOP;
+            close(current);
+            errno = saved;
+            return -1;
+        }
+        close(current);
+        current = next;
+    }
+    return current;
+}
+
+int
+podvm_storage_open_host_path(const char *path, const char *const *allowed, int flags, mode_t mode,
+                             char **out_resolved, GError **error)
+{
+    g_autofree char *root = NULL;
+    g_autofree char *resolved = resolve_host_path(path, allowed, &root, error);
+    const char *relative;
+    int dirfd;
+    int fd;
+    int saved;
+
+    if (resolved == NULL)
+        return -1;
+    relative = resolved + strlen(root);
+    while (*relative == '/')
+        relative++;
+    if (*relative == '\0') {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                    _("host path '%s' is an allowed directory itself, not a file in it"), path);
+        return -1;
+    }
+    dirfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        saved = errno;
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot open directory '%s': %s"), root,
+                    g_strerror(saved));
+        return -1;
+    }
+    /*
+     * The resolved path holds no symlink: opened beneath the directory with
+     * no symlink allowed on the way, it reaches the very file that was
+     * checked, or fails when a symlink was swapped in since.
+     */
+    fd = podvm_storage_openat_beneath(dirfd, relative, flags, mode, TRUE);
+    saved = errno;
+    close(dirfd);
+    if (fd >= 0) {
+        if (out_resolved != NULL)
+            *out_resolved = g_steal_pointer(&resolved);
+        return fd;
+    }
+    if (saved == ELOOP || saved == EXDEV)
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED,
+                    _("host path '%s' changed while it was opened (a symlink appeared on the "
+                      "way); it is not used"),
+                    path);
+    else
+        g_set_error(error, PODVM_ERROR,
+                    saved == ENOENT ? PODVM_ERROR_NOT_FOUND
+                    : saved == EEXIST ? PODVM_ERROR_EXISTS
+                                      : PODVM_ERROR_IO,
+                    _("cannot open host path '%s': %s"), path, g_strerror(saved));
+    errno = saved;
+    return -1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -334,83 +462,89 @@ prepare_succeed(GTask *task, PodvmPreparedVolume *prepared)
 /* hostDisk: the file itself, always raw (KubeVirt's hostDisk is raw too): never probed */
 
 static guint64
-block_device_size(const char *path)
+block_device_size(int fd)
 {
     guint64 size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
-    if (fd < 0)
-        return 0;
     if (ioctl(fd, BLKGETSIZE64, &size) != 0)
         size = 0;
-    close(fd);
     return size;
 }
 
-static PodvmPreparedVolume *
-create_host_disk(Prepare *p, const char *path, GError **error)
+static int
+create_host_disk(Prepare *p, GError **error)
 {
     const PodvmSpecVolume *volume = p->volume;
+    g_autofree char *resolved = NULL;
     int fd;
 
     if (volume->capacity == 0) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
                     _("hostDisk '%s' does not exist and has no capacity to create it with"),
                     volume->path);
-        return NULL;
+        return -1;
     }
-    /* O_EXCL|O_NOFOLLOW: a file or symlink that appeared since the check is not ours to size. */
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int saved = errno;
-        g_set_error(error, PODVM_ERROR, saved == ENOENT ? PODVM_ERROR_NOT_FOUND : PODVM_ERROR_IO,
-                    _("cannot create hostDisk '%s': %s"), volume->path, g_strerror(saved));
-        return NULL;
-    }
+    /* O_EXCL: a file that appeared since the check is not ours to size. */
+    fd = podvm_storage_open_host_path(volume->path, (const char *const *)p->allowed_host_paths,
+                                      O_RDWR | O_CREAT | O_EXCL, 0600, &resolved, error);
+    if (fd < 0)
+        return -1;
     if (ftruncate(fd, (off_t)volume->capacity) != 0) {
         int saved = errno;
         close(fd);
-        unlink_quietly(path);
+        unlink_quietly(resolved);
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot size hostDisk '%s': %s"),
                     volume->path, g_strerror(saved));
-        return NULL;
+        return -1;
     }
-    close(fd);
-    return prepared_new(volume->name, path, "raw", FALSE, volume->capacity);
+    return fd;
 }
 
+/*
+ * The file is opened once, beneath its allowed directory, and that fd is
+ * what QEMU gets: no path is looked up again between the check and QEMU.
+ */
 static PodvmPreparedVolume *
 prepare_host_disk(Prepare *p, GError **error)
 {
     const PodvmSpecVolume *volume = p->volume;
     g_autofree char *path = NULL;
+    g_autoptr(GError) local = NULL;
     PodvmPreparedVolume *prepared;
-    GStatBuf st;
+    struct stat st;
+    int flags = p->read_only ? O_RDONLY : O_RDWR;
+    int fd;
 
-    path = resolve_host_path(volume->path, (const char *const *)p->allowed_host_paths, error);
-    if (path == NULL)
-        return NULL;
-    if (g_stat(path, &st) != 0) {
-        int saved = errno;
-        if (saved == ENOENT && volume->create)
-            return create_host_disk(p, path, error);
-        g_set_error(error, PODVM_ERROR, saved == ENOENT ? PODVM_ERROR_NOT_FOUND : PODVM_ERROR_IO,
-                    saved == ENOENT
-                        ? _("hostDisk '%s' does not exist; create it or use type DiskOrCreate")
-                        : _("cannot use hostDisk '%s': %s"),
-                    volume->path, g_strerror(saved));
+    fd = podvm_storage_open_host_path(volume->path, (const char *const *)p->allowed_host_paths,
+                                      flags | O_NOCTTY, 0, &path, &local);
+    if (fd < 0 && g_error_matches(local, PODVM_ERROR, PODVM_ERROR_NOT_FOUND) && volume->create) {
+        g_clear_error(&local);
+        fd = create_host_disk(p, &local);
+        if (fd >= 0)
+            path = resolve_host_path(volume->path, (const char *const *)p->allowed_host_paths,
+                                     NULL, NULL);
+    }
+    if (fd < 0) {
+        if (g_error_matches(local, PODVM_ERROR, PODVM_ERROR_NOT_FOUND))
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
+                        _("hostDisk '%s' does not exist; create it or use type DiskOrCreate"),
+                        volume->path);
+        else
+            g_propagate_error(error, g_steal_pointer(&local));
         return NULL;
     }
-    if (S_ISREG(st.st_mode))
-        return prepared_new(volume->name, path, "raw", FALSE, (guint64)st.st_size);
-    if (S_ISBLK(st.st_mode)) {
-        prepared = prepared_new(volume->name, path, "raw", FALSE, block_device_size(path));
-        prepared->block_device = TRUE;
-        return prepared;
+    if (fstat(fd, &st) != 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
+        close(fd);
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                    _("hostDisk '%s' is neither a regular file nor a block device"), volume->path);
+        return NULL;
     }
-    g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
-                _("hostDisk '%s' is neither a regular file nor a block device"), volume->path);
-    return NULL;
+    prepared = prepared_new(volume->name, path != NULL ? path : volume->path, "raw", FALSE,
+                            S_ISREG(st.st_mode) ? (guint64)st.st_size : block_device_size(fd));
+    prepared->block_device = S_ISBLK(st.st_mode);
+    prepared->read_only = FALSE;
+    prepared->fd = fd;
+    return prepared;
 }
 
 static void
@@ -595,8 +729,8 @@ probe_base_thread(GTask *task, gpointer source_object, gpointer task_data,
     ssize_t n;
     int fd;
 
-    facts->path =
-        resolve_host_path(p->volume->path, (const char *const *)p->allowed_host_paths, &error);
+    facts->path = resolve_host_path(p->volume->path, (const char *const *)p->allowed_host_paths,
+                                    NULL, &error);
     if (facts->path == NULL) {
         g_task_return_error(task, g_steal_pointer(&error));
         return;

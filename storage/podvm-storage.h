@@ -53,6 +53,19 @@ typedef struct {
     gboolean read_only;    /* the medium can only be read (ISO, readOnly claim) */
     gboolean block_device; /* filename is a host block device (QEMU driver host_device) */
     guint64 virtual_size;  /* bytes the guest sees; 0 when unknown */
+    /*
+     * The file, opened by podvmd (O_CLOEXEC; O_RDWR, or O_RDONLY when the
+     * disk is read-only), owned: QEMU gets it through an fd set rather than
+     * opening @filename itself. -1 when the backend opened nothing.
+     */
+    int fd;
+    /*
+     * Set by whoever hands @fd to QEMU: the fd set QEMU holds it in (the
+     * blockdev's filename is then "/dev/fdset/N") and, at boot, the fd
+     * number in QEMU (for -add-fd). 0: QEMU opens @filename.
+     */
+    guint fdset;
+    int qemu_fd;
 } PodvmPreparedVolume;
 
 void podvm_prepared_volume_free(PodvmPreparedVolume *prepared);
@@ -84,5 +97,25 @@ void podvm_storage_delete(const PodvmStorageContext *ctx, const PodvmSpecVolume 
  */
 gboolean podvm_storage_check_host_path(const char *path, const char *const *allowed,
                                        GError **error);
+
+/*
+ * Opens @path as podvm_storage_check_host_path() checks it: resolved, under
+ * one of @allowed, then opened relative to that directory with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), so
+ * a symlink swapped in after the check fails the open (PERMISSION_DENIED)
+ * instead of leading out. Returns the fd (O_CLOEXEC added) or -1 with
+ * @error (NOT_FOUND when it does not exist, errno kept). @out_resolved: the
+ * path that was opened.
+ */
+int podvm_storage_open_host_path(const char *path, const char *const *allowed, int flags,
+                                 mode_t mode, char **out_resolved, GError **error);
+
+/*
+ * openat(@dirfd, @relative) where no component may be a symlink, "." or
+ * "..": openat2 when @use_openat2 and the kernel has it (Linux 5.6), else a
+ * walk with O_NOFOLLOW. -1 with errno (ELOOP or EXDEV for a symlink or "..").
+ */
+int podvm_storage_openat_beneath(int dirfd, const char *relative, int flags, mode_t mode,
+                                 gboolean use_openat2);
 
 G_END_DECLS

@@ -183,11 +183,17 @@ daemon_new(const char *conf_text)
     daemon->run_dir = g_build_filename(daemon->tmpdir, "run", NULL);
     daemon->log_path = g_build_filename(daemon->tmpdir, "podvmd.log", NULL);
     track_tmpdir(daemon->tmpdir, TRUE);
-    if (conf_text != NULL) {
+    {
+        /* The test guest's kernel lies in the build tree: a kernel directory of every daemon. */
+        g_autofree char *kernel = podvm_test_guest_kernel();
+        g_autofree char *guest_dir = g_path_get_dirname(kernel);
+        g_autofree char *absolute = g_canonicalize_filename(guest_dir, NULL);
+        g_autofree char *text = g_strdup_printf("[qemu]\nkernel_dirs=%s\n%s", absolute,
+                                                conf_text != NULL ? conf_text : "");
         g_autoptr(GError) error = NULL;
 
         daemon->config_path = g_build_filename(daemon->tmpdir, "podvmd.conf", NULL);
-        g_file_set_contents(daemon->config_path, conf_text, -1, &error);
+        g_file_set_contents(daemon->config_path, text, -1, &error);
         g_assert_no_error(error);
     }
     daemon->bus = g_test_dbus_new(G_TEST_DBUS_NONE);

@@ -33,6 +33,9 @@
 #define TEST_UID "0b4f2b7e-9a57-4d3f-8f0e-6a1d2c3b4a59"
 #define QMP_CHILD_FD 3
 #define CONSOLE_CHILD_FD 4
+#define KERNEL_CHILD_FD 5
+#define INITRD_CHILD_FD 6
+#define FIRST_DISK_CHILD_FD 7
 /* Where the golden prepared volumes live: the same on every machine. */
 #define GOLDEN_STATE_DIR "/var/lib/podvm"
 #define GOLDEN_RUN_DIR "/run/podvm"
@@ -65,7 +68,9 @@ typedef struct {
     PodvmAccel accel;
     gboolean debug;
     gboolean pidfile;
-    gboolean listen_fds; /* podvmd binds the sockets and passes fds 3 and 4 */
+    /* podvmd binds the sockets and passes fds 3 and 4, the kernel and initrd as 5 and 6,
+     * and the disks in fd sets 1, 2, ... (fds 7, 8, ...) */
+    gboolean listen_fds;
     guint host_cpus;
     /* NULL: golden/argv/NAME.json; else minimal.json named NAME, changed by this. */
     void (*build)(PodvmSpec *spec);
@@ -117,6 +122,7 @@ static const GoldenCase golden_cases[] = {
     DISK_CASE("disks-lun", build_disks_lun),
     DISK_CASE("disks-long-names", build_disks_long_names),
     DISK_CASE("disks-path-commas", build_disks_path_commas),
+    { "disks-fds", PODVM_ACCEL_TCG, FALSE, FALSE, TRUE, 4, build_disks_virtio, 0 },
 };
 
 static const GoldenCase *
@@ -519,6 +525,16 @@ context_init(Context *c, const GoldenCase *tc, const char *run_dir, const PodvmS
     c->ctx.pidfile = c->pidfile;
     c->ctx.qmp_listen_fd = tc->listen_fds ? QMP_CHILD_FD : -1;
     c->ctx.console_listen_fd = tc->listen_fds ? CONSOLE_CHILD_FD : -1;
+    if (tc->listen_fds) {
+        c->ctx.kernel_fd = spec->kernel_path != NULL ? KERNEL_CHILD_FD : 0;
+        c->ctx.initrd_fd = spec->initrd_path != NULL ? INITRD_CHILD_FD : 0;
+        for (guint i = 0; i < c->prepared->len; i++) {
+            PodvmPreparedVolume *p = g_ptr_array_index(c->prepared, i);
+
+            p->qemu_fd = FIRST_DISK_CHILD_FD + (int)i;
+            p->fdset = i + 1;
+        }
+    }
     c->ctx.host_cpus = tc->host_cpus;
     c->ctx.prepared_volumes = c->prepared;
     if (tc->spare_root_ports == 0)
@@ -625,17 +641,19 @@ assert_invariants(GStrv argv, const PodvmSpec *spec)
     g_assert_cmpstr(option_value(argv, "-mon"), ==, "chardev=qmp,mode=control");
     if (spec->kernel_path != NULL) {
         g_assert_cmpuint(count_option(argv, "-kernel"), ==, 1);
-        g_assert_cmpstr(option_value(argv, "-kernel"), ==, spec->kernel_path);
+        /* The spec's path, or the file podvmd passed (fd 5): never anything else. */
+        if (!g_str_equal(option_value(argv, "-kernel"), "/proc/self/fd/5"))
+            g_assert_cmpstr(option_value(argv, "-kernel"), ==, spec->kernel_path);
         g_assert_cmpuint(count_option(argv, "-append"), ==, 1);
     } else {
         /* QEMU refuses -initrd and -append without -kernel. */
         g_assert_cmpint(argv_index(argv, "-kernel"), <, 0);
         g_assert_cmpint(argv_index(argv, "-append"), <, 0);
     }
-    if (spec->initrd_path != NULL)
-        g_assert_cmpstr(option_value(argv, "-initrd"), ==, spec->initrd_path);
-    else
+    if (spec->initrd_path == NULL)
         g_assert_cmpint(argv_index(argv, "-initrd"), <, 0);
+    else if (!g_str_equal(option_value(argv, "-initrd"), "/proc/self/fd/6"))
+        g_assert_cmpstr(option_value(argv, "-initrd"), ==, spec->initrd_path);
     /* Two nodes per disk, and no -drive (its key=value syntax is not for user data). */
     g_assert_cmpuint(count_option(argv, "-blockdev"), ==,
                      2 * (spec->disks != NULL ? spec->disks->len : 0));
@@ -1777,6 +1795,23 @@ qemu_run_start(QemuRun *run, const GoldenCase *golden, PodvmSpec *spec)
         g_subprocess_launcher_take_fd(launcher, listen_unix(run->c.qmp_socket), QMP_CHILD_FD);
         g_subprocess_launcher_take_fd(launcher, listen_unix(run->c.console_socket),
                                       CONSOLE_CHILD_FD);
+        /* What podvmd opens and passes: the kernel files and each disk, in the mode QEMU uses. */
+        if (spec->kernel_path != NULL)
+            g_subprocess_launcher_take_fd(launcher, open(spec->kernel_path, O_RDONLY | O_CLOEXEC),
+                                          KERNEL_CHILD_FD);
+        if (spec->initrd_path != NULL)
+            g_subprocess_launcher_take_fd(launcher, open(spec->initrd_path, O_RDONLY | O_CLOEXEC),
+                                          INITRD_CHILD_FD);
+        for (guint i = 0; i < run->c.prepared->len; i++) {
+            PodvmPreparedVolume *p = g_ptr_array_index(run->c.prepared, i);
+            const PodvmSpecDisk *disk = podvm_spec_find_disk(spec, p->volume_name);
+            gboolean read_only = p->read_only || (disk != NULL && (disk->readonly ||
+                                                   disk->kind == PODVM_DISK_KIND_CDROM));
+            int fd = open(p->filename, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+
+            g_assert_cmpint(fd, >=, 0);
+            g_subprocess_launcher_take_fd(launcher, fd, p->qemu_fd);
+        }
     }
     run->q.process = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &error);
     g_assert_no_error(error);

@@ -32,7 +32,11 @@ sed "s|@GUEST_DIR@|$guest|g" data/examples/tiny.json > "$spec"
 podvmctl() { "$top/$build/src/ctl/podvmctl" --session "$@"; }
 show() { printf '\n\033[1m$ podvmctl %s\033[0m\n' "$*"; podvmctl "$@"; }
 
-"$top/$build/src/daemon/podvmd" --session --state-dir "$state" --run-dir "$run" \
+# kernelPath and initrdPath must lie in [qemu] kernel_dirs: here the guest's build directory.
+conf="$run/podvmd.conf"
+printf '[qemu]\nkernel_dirs=%s\n' "$guest" > "$conf"
+
+"$top/$build/src/daemon/podvmd" --session --config "$conf" --state-dir "$state" --run-dir "$run" \
   2> "$run/podvmd.log" &
 daemon=$!
 trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true' EXIT

@@ -76,6 +76,8 @@ podvm_config_free(PodvmConfig *config)
     g_free(config->pool_dir);
     g_free(config->cache_dir);
     g_strfreev(config->allowed_host_paths);
+    g_strfreev(config->kernel_dirs);
+    g_free(config->qemu_user);
     g_free(config);
 }
 
@@ -112,6 +114,46 @@ read_string(GKeyFile *kf, const char *group, const char *key, char **inout)
     }
 }
 
+/* A ';'-separated list of absolute directories, canonicalized; empty entries dropped. */
+static gboolean
+read_dirs(GKeyFile *kf, const char *file, const char *group, const char *key, GStrv *inout,
+          GError **error)
+{
+    g_auto(GStrv) paths = NULL;
+    g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
+
+    if (!g_key_file_has_key(kf, group, key, NULL))
+        return TRUE;
+    paths = g_key_file_get_string_list(kf, group, key, NULL, NULL);
+    for (guint i = 0; paths != NULL && paths[i] != NULL; i++) {
+        char *dir = g_strstrip(paths[i]);
+        if (*dir == '\0')
+            continue;
+        if (!g_path_is_absolute(dir)) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("%s: [%s] %s: '%s' is not an absolute path"), file, group, key, dir);
+            return FALSE;
+        }
+        g_ptr_array_add(kept, g_canonicalize_filename(dir, NULL));
+    }
+    g_ptr_array_add(kept, NULL);
+    g_strfreev(*inout);
+    *inout = (GStrv)g_ptr_array_free(g_steal_pointer(&kept), FALSE);
+    return TRUE;
+}
+
+GStrv
+podvm_config_kernel_roots(const PodvmConfig *config)
+{
+    g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+
+    if (config->kernel_dirs != NULL)
+        g_strv_builder_addv(builder, (const char **)config->kernel_dirs);
+    if (config->allowed_host_paths != NULL)
+        g_strv_builder_addv(builder, (const char **)config->allowed_host_paths);
+    return g_strv_builder_end(builder);
+}
+
 gboolean
 podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exist, GError **error)
 {
@@ -146,27 +188,11 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     read_string(kf, "storage", "container_disk_helper", &config->container_disk_helper);
     read_string(kf, "storage", "pool_dir", &config->pool_dir);
     read_string(kf, "storage", "cache_dir", &config->cache_dir);
-    if (g_key_file_has_key(kf, "storage", "allowed_host_paths", NULL)) {
-        g_auto(GStrv) paths =
-            g_key_file_get_string_list(kf, "storage", "allowed_host_paths", NULL, NULL);
-        g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
-
-        for (guint i = 0; paths != NULL && paths[i] != NULL; i++) {
-            char *dir = g_strstrip(paths[i]);
-            if (*dir == '\0')
-                continue;
-            if (!g_path_is_absolute(dir)) {
-                g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                            _("%s: [storage] allowed_host_paths: '%s' is not an absolute path"),
-                            path, dir);
-                return FALSE;
-            }
-            g_ptr_array_add(kept, g_canonicalize_filename(dir, NULL));
-        }
-        g_ptr_array_add(kept, NULL);
-        g_strfreev(config->allowed_host_paths);
-        config->allowed_host_paths = (GStrv)g_ptr_array_free(g_steal_pointer(&kept), FALSE);
-    }
+    if (!read_dirs(kf, path, "storage", "allowed_host_paths", &config->allowed_host_paths,
+                   error) ||
+        !read_dirs(kf, path, "qemu", "kernel_dirs", &config->kernel_dirs, error))
+        return FALSE;
+    read_string(kf, "qemu", "qemu_user", &config->qemu_user);
     accel = g_key_file_get_string(kf, "qemu", "accel", NULL);
     if (accel != NULL) {
         if (!podvm_accel_from_string(g_strstrip(accel), &config->accel_requested, error)) {
@@ -294,6 +320,10 @@ podvm_config_finish(PodvmConfig *config, GError **error)
         config->pool_dir = g_build_filename(config->state_dir, "volumes", NULL);
     if (config->cache_dir == NULL)
         config->cache_dir = g_build_filename(config->state_dir, "cache", NULL);
+    if (config->kernel_dirs == NULL) {
+        config->kernel_dirs = g_new0(char *, 2);
+        config->kernel_dirs[0] = g_build_filename(config->state_dir, "kernels", NULL);
+    }
 
     g_clear_pointer(&config->accel_why, g_free);
     if (config->accel_requested == PODVM_ACCEL_AUTO) {

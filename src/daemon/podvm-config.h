@@ -48,6 +48,11 @@ typedef struct {
     GStrv allowed_host_paths; /* hostDisk paths must lie under one of these; empty: none */
     /* [qmp] */
     PodvmQmpPassthrough qmp_passthrough; /* what the QMP passthrough lets through */
+    /* [qemu] kernel_dirs: kernelPath/initrdPath lie here or in allowed_host_paths;
+     * NULL until podvm_config_finish() (then STATE_DIR/kernels when not set) */
+    GStrv kernel_dirs;
+    /* [qemu] qemu_user: the user QEMU runs as; NULL: the default (podvm-qemu), "root": no change */
+    char *qemu_user;
 } PodvmConfig;
 
 PodvmConfig *podvm_config_new_defaults(void);
@@ -61,6 +66,8 @@ gboolean podvm_config_finish(PodvmConfig *config, GError **error);
  * surrounding whitespace. An error when the file cannot be read or is empty.
  */
 char *podvm_config_read_rest_token(const PodvmConfig *config, GError **error);
+/* Where kernelPath and initrdPath may lie: kernel_dirs, then allowed_host_paths. */
+GStrv podvm_config_kernel_roots(const PodvmConfig *config);
 void podvm_config_free(PodvmConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmConfig, podvm_config_free)
 

@@ -255,9 +255,28 @@ podvm_manager_create_volume_finish(PodvmManager *self, GAsyncResult *result, GEr
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
-/* hostDisk paths must lie in [storage] allowed_host_paths: a problem per volume that does not. */
+static void
+add_path_problem(GPtrArray *problems, GString *message, int *code, char *path, const GError *local)
+{
+    PodvmSpecProblem *problem = g_new0(PodvmSpecProblem, 1);
+
+    problem->path = path;
+    problem->message = g_strdup(local->message);
+    /* Outside the allowed roots is 403 (RELIABILITY), a malformed path 400. */
+    if (problems->len == 0)
+        *code = local->code;
+    g_string_append_printf(message, "%s%s: %s", message->len > 0 ? "\n" : "", problem->path,
+                           problem->message);
+    g_ptr_array_add(problems, problem);
+}
+
+/*
+ * hostDisk paths must lie in [storage] allowed_host_paths, a kernel and an
+ * initrd in [qemu] kernel_dirs or there: a problem per path that does not.
+ * @spec: NULL when only @volumes are checked (a hotplug).
+ */
 static gboolean
-check_host_paths(PodvmManager *self, GPtrArray *volumes, const char *prefix,
+check_host_paths(PodvmManager *self, GPtrArray *volumes, const PodvmSpec *spec, const char *prefix,
                  GPtrArray **out_problems, GError **error)
 {
     g_autoptr(GPtrArray) problems =
@@ -268,22 +287,33 @@ check_host_paths(PodvmManager *self, GPtrArray *volumes, const char *prefix,
     for (guint i = 0; i < volumes->len; i++) {
         const PodvmSpecVolume *volume = g_ptr_array_index(volumes, i);
         g_autoptr(GError) local = NULL;
-        PodvmSpecProblem *problem;
 
         if (volume->source != PODVM_VOLUME_HOST_DISK ||
             podvm_storage_check_host_path(
                 volume->path, (const char *const *)self->config->allowed_host_paths, &local))
             continue;
-        problem = g_new0(PodvmSpecProblem, 1);
-        problem->path = prefix != NULL ? g_strdup_printf("%s.hostDisk.path", prefix)
-                                       : g_strdup_printf("spec.volumes[%u].hostDisk.path", i);
-        problem->message = g_strdup(local->message);
-        /* Outside the allowed roots is 403 (RELIABILITY), a malformed path 400. */
-        if (problems->len == 0)
-            code = local->code;
-        g_string_append_printf(message, "%s%s: %s", message->len > 0 ? "\n" : "", problem->path,
-                               problem->message);
-        g_ptr_array_add(problems, problem);
+        add_path_problem(problems, message, &code,
+                         prefix != NULL ? g_strdup_printf("%s.hostDisk.path", prefix)
+                                        : g_strdup_printf("spec.volumes[%u].hostDisk.path", i),
+                         local);
+    }
+    if (spec != NULL) {
+        g_auto(GStrv) roots = podvm_config_kernel_roots(self->config);
+        const char *paths[] = { spec->kernel_path, spec->initrd_path };
+        const char *fields[] = { "spec.domain.firmware.kernelBoot.kernelPath",
+                                 "spec.domain.firmware.kernelBoot.initrdPath" };
+
+        for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+            g_autoptr(GError) local = NULL;
+
+            if (paths[i] == NULL ||
+                podvm_storage_check_host_path(paths[i], (const char *const *)roots, &local))
+                continue;
+            if (local->code == PODVM_ERROR_PERMISSION_DENIED)
+                g_prefix_error(&local, _("not under [qemu] kernel_dirs or [storage] "
+                                         "allowed_host_paths: "));
+            add_path_problem(problems, message, &code, g_strdup(fields[i]), local);
+        }
     }
     if (problems->len == 0)
         return TRUE;
@@ -305,7 +335,7 @@ podvm_manager_parse_attachment(PodvmManager *self, const char *data, gssize leng
     if (!podvm_spec_parse_disk_attachment(data, length, &disk, &volume, out_problems, error))
         return FALSE;
     g_ptr_array_add(volumes, volume);
-    if (!check_host_paths(self, volumes, "volume", out_problems, error))
+    if (!check_host_paths(self, volumes, NULL, "volume", out_problems, error))
         return FALSE;
     *out_disk = g_steal_pointer(&disk);
     *out_volume = g_steal_pointer(&volume);
@@ -450,7 +480,7 @@ podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize lengt
     PodvmPod *pod;
 
     spec = podvm_spec_parse_data(spec_json, length, out_problems, error);
-    if (spec == NULL || !check_host_paths(self, spec->volumes, NULL, out_problems, error))
+    if (spec == NULL || !check_host_paths(self, spec->volumes, spec, NULL, out_problems, error))
         return NULL;
     if (g_hash_table_contains(self->pods, spec->name)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_EXISTS, _("pod '%s' already exists"),
@@ -488,7 +518,7 @@ podvm_manager_replace_pod(PodvmManager *self, const char *name, const char *spec
     if (pod == NULL)
         return NULL;
     spec = podvm_spec_parse_data(spec_json, length, out_problems, error);
-    if (spec == NULL || !check_host_paths(self, spec->volumes, NULL, out_problems, error))
+    if (spec == NULL || !check_host_paths(self, spec->volumes, spec, NULL, out_problems, error))
         return NULL;
     if (!podvm_pod_replace_spec(pod, spec, error))
         return NULL;

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,9 +26,12 @@
 #include "podvm-qmp-policy.h"
 #include "podvm-store.h"
 
-/* Fixed fd numbers of the listening sockets inside QEMU. */
+/* Fixed fd numbers inside QEMU: the listening sockets, the kernel files, then the disks. */
 #define QMP_CHILD_FD 3
 #define CONSOLE_CHILD_FD 4
+#define KERNEL_CHILD_FD 5
+#define INITRD_CHILD_FD 6
+#define FIRST_DISK_CHILD_FD 7
 
 /* A pod that ran this long is no longer crash looping: back-off resets. */
 #define BACKOFF_RESET_US (60 * G_USEC_PER_SEC)
@@ -1391,6 +1395,45 @@ start_record_pid(PodvmPod *self, GTask *task)
     return TRUE;
 }
 
+/*
+ * The kernel and initrd, opened beneath [qemu] kernel_dirs or [storage]
+ * allowed_host_paths (checked at create, and here again: the file may have
+ * changed since). QEMU reads what podvmd opened.
+ */
+static gboolean
+open_kernel_files(PodvmPod *self, int *out_kernel_fd, int *out_initrd_fd, GError **error)
+{
+    g_auto(GStrv) roots = podvm_config_kernel_roots(self->config);
+    const char *paths[] = { self->spec->kernel_path, self->spec->initrd_path };
+    const char *fields[] = { "spec.domain.firmware.kernelBoot.kernelPath",
+                             "spec.domain.firmware.kernelBoot.initrdPath" };
+    int fds[] = { -1, -1 };
+
+    for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+        struct stat st;
+
+        if (paths[i] == NULL)
+            continue;
+        fds[i] = podvm_storage_open_host_path(paths[i], (const char *const *)roots,
+                                              O_RDONLY | O_NOCTTY, 0, NULL, error);
+        if (fds[i] >= 0 && (fstat(fds[i], &st) != 0 || !S_ISREG(st.st_mode))) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        _("'%s' is not a regular file"), paths[i]);
+            close(fds[i]);
+            fds[i] = -1;
+        }
+        if (fds[i] < 0) {
+            g_prefix_error(error, "%s: ", fields[i]);
+            if (i == 1 && fds[0] >= 0)
+                close(fds[0]);
+            return FALSE;
+        }
+    }
+    *out_kernel_fd = fds[0];
+    *out_initrd_fd = fds[1];
+    return TRUE;
+}
+
 static void
 start_spawn(PodvmPod *self, GTask *task)
 {
@@ -1404,16 +1447,37 @@ start_spawn(PodvmPod *self, GTask *task)
     PodvmQemuArgvContext ctx = { 0 };
     const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
     int qmp_fd = -1, console_fd = -1, log_fd;
+    int kernel_fd = -1, initrd_fd = -1;
     int scsi_lun = 0;
+    int next_fd = FIRST_DISK_CHILD_FD;
 
+    if (!open_kernel_files(self, &kernel_fd, &initrd_fd, &error)) {
+        g_clear_pointer(&self->prepared, g_ptr_array_unref);
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
     qmp_fd = listen_unix(self->qmp_path, &error);
     if (qmp_fd >= 0 && self->spec->autoattach_serial_console)
         console_fd = listen_unix(self->console_path, &error);
     if (error != NULL) {
         if (qmp_fd >= 0)
             close(qmp_fd);
+        if (kernel_fd >= 0)
+            close(kernel_fd);
+        if (initrd_fd >= 0)
+            close(initrd_fd);
+        g_clear_pointer(&self->prepared, g_ptr_array_unref);
         start_fail(self, task, g_steal_pointer(&error));
         return;
+    }
+    /* Disks podvmd opened go to QEMU in fd sets 1, 2, ... (spec order). */
+    for (guint i = 0; self->prepared != NULL && i < self->prepared->len; i++) {
+        PodvmPreparedVolume *prepared = g_ptr_array_index(self->prepared, i);
+
+        if (prepared->fd < 0)
+            continue;
+        prepared->qemu_fd = next_fd++;
+        prepared->fdset = (guint)(prepared->qemu_fd - FIRST_DISK_CHILD_FD + 1);
     }
 
     ctx.qemu_binary = self->config->qemu_binary;
@@ -1428,13 +1492,18 @@ start_spawn(PodvmPod *self, GTask *task)
     ctx.debug = data->options.debug;
     ctx.prepared_volumes = self->prepared;
     ctx.spare_root_ports = self->config->spare_root_ports;
+    ctx.kernel_fd = kernel_fd >= 0 ? KERNEL_CHILD_FD : 0;
+    ctx.initrd_fd = initrd_fd >= 0 ? INITRD_CHILD_FD : 0;
     argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
-    /* The argv holds what they were prepared into; release() needs only the spec. */
-    g_clear_pointer(&self->prepared, g_ptr_array_unref);
     if (argv == NULL) {
         close(qmp_fd);
         if (console_fd >= 0)
             close(console_fd);
+        if (kernel_fd >= 0)
+            close(kernel_fd);
+        if (initrd_fd >= 0)
+            close(initrd_fd);
+        g_clear_pointer(&self->prepared, g_ptr_array_unref);
         start_fail(self, task, g_steal_pointer(&error));
         return;
     }
@@ -1457,6 +1526,20 @@ start_spawn(PodvmPod *self, GTask *task)
     g_subprocess_launcher_take_fd(launcher, qmp_fd, QMP_CHILD_FD);
     if (console_fd >= 0)
         g_subprocess_launcher_take_fd(launcher, console_fd, CONSOLE_CHILD_FD);
+    if (kernel_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, kernel_fd, KERNEL_CHILD_FD);
+    if (initrd_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, initrd_fd, INITRD_CHILD_FD);
+    for (guint i = 0; self->prepared != NULL && i < self->prepared->len; i++) {
+        PodvmPreparedVolume *prepared = g_ptr_array_index(self->prepared, i);
+
+        if (prepared->fdset > 0) {
+            g_subprocess_launcher_take_fd(launcher, prepared->fd, prepared->qemu_fd);
+            prepared->fd = -1;
+        }
+    }
+    /* The argv holds what they were prepared into; release() needs only the spec. */
+    g_clear_pointer(&self->prepared, g_ptr_array_unref);
 
     /* The intent first: a restart that finds it looks for a QEMU with the pod's uid. */
     if (!start_record_intent(self, task))

@@ -335,8 +335,14 @@ podvm_qemu_disk_protocol_blockdev(const PodvmSpecDisk *disk, const PodvmPrepared
     json_builder_begin_object(b);
     member_string(b, "driver", prepared->block_device ? "host_device" : "file");
     member_string(b, "node-name", node_name);
-    /* A JSON string: commas and '=' in the path are just characters. */
-    member_string(b, "filename", prepared->filename);
+    if (prepared->fdset > 0) {
+        /* The file podvmd opened, in the fd set -add-fd / add-fd gave QEMU. */
+        g_autofree char *fdset = g_strdup_printf("/dev/fdset/%u", prepared->fdset);
+        member_string(b, "filename", fdset);
+    } else {
+        /* A JSON string: commas and '=' in the path are just characters. */
+        member_string(b, "filename", prepared->filename);
+    }
     member_bool(b, "read-only", disk_read_only(disk, prepared));
     member_string(b, "discard", "unmap");
     member_cache(b, disk->cache);
@@ -641,6 +647,20 @@ add_disks(GPtrArray *argv, const PodvmSpec *spec, const PodvmQemuArgvContext *ct
         protocol = podvm_qemu_disk_protocol_blockdev(disk, prepared);
         format = podvm_qemu_disk_format_blockdev(disk, prepared);
 
+        if (prepared->fdset > 0) {
+            g_autoptr(GString) opt = g_string_new(NULL);
+
+            if (prepared->qemu_fd <= 2) {
+                g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                            _("volume '%s' is in fd set %u without an fd number"), disk->name,
+                            prepared->fdset);
+                return FALSE;
+            }
+            /* The opaque text shows in query-fdsets: which disk the set belongs to. */
+            g_string_printf(opt, "fd=%d,set=%u,opaque=podvm:", prepared->qemu_fd, prepared->fdset);
+            podvm_qemu_escape_value(opt, disk->name);
+            add_pair(argv, "-add-fd", opt->str);
+        }
         if (disk->bus == PODVM_DISK_BUS_SCSI && !scsi_controller) {
             g_autoptr(JsonNode) controller = podvm_qemu_scsi_controller(NULL);
 
@@ -840,9 +860,23 @@ podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GE
 
     /* Without a kernel, the firmware boots the disks by their bootindex. */
     if (spec->kernel_path != NULL) {
-        add_pair(argv, "-kernel", spec->kernel_path);
-        if (spec->initrd_path != NULL)
+        /*
+         * QEMU reads the kernel and initrd with a plain open(), so /dev/fdset
+         * does not work for them: podvmd passes the files it opened and
+         * QEMU opens them again through /proc/self/fd.
+         */
+        if (ctx->kernel_fd > 2) {
+            g_autofree char *fd_path = g_strdup_printf("/proc/self/fd/%d", ctx->kernel_fd);
+            add_pair(argv, "-kernel", fd_path);
+        } else {
+            add_pair(argv, "-kernel", spec->kernel_path);
+        }
+        if (spec->initrd_path != NULL && ctx->initrd_fd > 2) {
+            g_autofree char *fd_path = g_strdup_printf("/proc/self/fd/%d", ctx->initrd_fd);
+            add_pair(argv, "-initrd", fd_path);
+        } else if (spec->initrd_path != NULL) {
             add_pair(argv, "-initrd", spec->initrd_path);
+        }
         g_ptr_array_add(argv, g_strdup("-append"));
         g_ptr_array_add(argv, kernel_cmdline(spec, ctx));
     }

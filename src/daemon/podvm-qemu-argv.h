@@ -29,6 +29,16 @@ typedef struct {
      */
     int qmp_listen_fd;
     int console_listen_fd;
+    /*
+     * When > 2: the fd number (in QEMU) of the kernel / initrd podvmd
+     * opened; QEMU gets "/proc/self/fd/N" (its -kernel and -initrd use a
+     * plain open(), so /dev/fdset does not work there). 0: the spec's path.
+     * Disks passed as fds say so in their PodvmPreparedVolume (fdset,
+     * qemu_fd): each gets "-add-fd fd=N,set=S,opaque=podvm:DISK" and the
+     * blockdev filename "/dev/fdset/S".
+     */
+    int kernel_fd;
+    int initrd_fd;
     guint host_cpus; /* for the apps rule */
     /*
      * What each of spec->volumes was prepared into (PodvmPreparedVolume*,
