@@ -324,7 +324,7 @@ podvm_storage_open_host_path(const char *path, const char *const *allowed, int f
                     path);
     else
         g_set_error(error, PODVM_ERROR,
-                    saved == ENOENT ? PODVM_ERROR_NOT_FOUND
+                    saved == ENOENT   ? PODVM_ERROR_NOT_FOUND
                     : saved == EEXIST ? PODVM_ERROR_EXISTS
                                       : PODVM_ERROR_IO,
                     _("cannot open host path '%s': %s"), path, g_strerror(saved));
@@ -521,8 +521,8 @@ prepare_host_disk(Prepare *p, GError **error)
         g_clear_error(&local);
         fd = create_host_disk(p, &local);
         if (fd >= 0)
-            path = resolve_host_path(volume->path, (const char *const *)p->allowed_host_paths,
-                                     NULL, NULL);
+            path = resolve_host_path(volume->path, (const char *const *)p->allowed_host_paths, NULL,
+                                     NULL);
     }
     if (fd < 0) {
         if (g_error_matches(local, PODVM_ERROR, PODVM_ERROR_NOT_FOUND))

@@ -60,10 +60,11 @@ typedef struct {
      */
     int fd;
     /*
-     * Set by whoever hands @fd to QEMU: the fd set QEMU holds it in (the
-     * blockdev's filename is then "/dev/fdset/N") and, at boot, the fd
-     * number in QEMU (for -add-fd). 0: QEMU opens @filename.
+     * Set by whoever hands @fd to QEMU: @in_fdset, the fd set QEMU holds it
+     * in (the blockdev's filename is then "/dev/fdset/N") and, at boot, the
+     * fd number in QEMU (for -add-fd). @in_fdset FALSE: QEMU opens @filename.
      */
+    gboolean in_fdset;
     guint fdset;
     int qemu_fd;
 } PodvmPreparedVolume;

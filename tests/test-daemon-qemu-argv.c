@@ -533,6 +533,7 @@ context_init(Context *c, const GoldenCase *tc, const char *run_dir, const PodvmS
 
             p->qemu_fd = FIRST_DISK_CHILD_FD + (int)i;
             p->fdset = i + 1;
+            p->in_fdset = TRUE;
         }
     }
     c->ctx.host_cpus = tc->host_cpus;
@@ -1805,8 +1806,9 @@ qemu_run_start(QemuRun *run, const GoldenCase *golden, PodvmSpec *spec)
         for (guint i = 0; i < run->c.prepared->len; i++) {
             PodvmPreparedVolume *p = g_ptr_array_index(run->c.prepared, i);
             const PodvmSpecDisk *disk = podvm_spec_find_disk(spec, p->volume_name);
-            gboolean read_only = p->read_only || (disk != NULL && (disk->readonly ||
-                                                   disk->kind == PODVM_DISK_KIND_CDROM));
+            gboolean read_only =
+                p->read_only ||
+                (disk != NULL && (disk->readonly || disk->kind == PODVM_DISK_KIND_CDROM));
             int fd = open(p->filename, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 
             g_assert_cmpint(fd, >=, 0);

@@ -703,7 +703,6 @@ answer_free(Answer *answer)
     g_free(answer->body);
     g_free(answer);
 }
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Answer, answer_free)
 
 /* One request on podvmd's unix socket, as curl --unix-socket would send it. */
@@ -740,6 +739,274 @@ error_reason(Answer *answer)
     g_assert_nonnull(answer->json);
     error = json_object_get_object_member(json_node_get_object(answer->json), "error");
     return json_object_get_string_member(error, "reason");
+}
+
+/* ---- host paths change under podvmd's feet ------------------------------------- */
+
+typedef struct {
+    char *dir;     /* the allowed directory */
+    char *name;    /* the path the spec gives: flips between the two */
+    char *real;    /* a file in @dir */
+    char *outside; /* a file elsewhere */
+    gint stop;
+    guint flips;
+} Flipper;
+
+/* Swaps @name, atomically and again and again, between a hard link to the real file and a
+ * symlink to the outside one. */
+static gpointer
+flip_thread(gpointer data)
+{
+    Flipper *flip = data;
+    g_autofree char *link_tmp = g_build_filename(flip->dir, ".flip-symlink", NULL);
+    g_autofree char *hard_tmp = g_build_filename(flip->dir, ".flip-hardlink", NULL);
+
+    while (!g_atomic_int_get(&flip->stop)) {
+        (void)unlink(link_tmp);
+        g_assert_cmpint(symlink(flip->outside, link_tmp), ==, 0);
+        g_assert_cmpint(rename(link_tmp, flip->name), ==, 0);
+        (void)unlink(hard_tmp);
+        g_assert_cmpint(link(flip->real, hard_tmp), ==, 0);
+        g_assert_cmpint(rename(hard_tmp, flip->name), ==, 0);
+        flip->flips++;
+    }
+    return NULL;
+}
+
+/* Whether any fd of process @pid is the file @path (by inode: the name it was opened by may be
+ * gone). */
+static gboolean
+process_has_file_open(int pid, const char *path)
+{
+    g_autofree char *dir_path = g_strdup_printf("/proc/%d/fd", pid);
+    g_autoptr(GDir) dir = g_dir_open(dir_path, 0, NULL);
+    const char *entry;
+    GStatBuf want;
+
+    g_assert_cmpint(g_stat(path, &want), ==, 0);
+    while (dir != NULL && (entry = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *fd_path = g_build_filename(dir_path, entry, NULL);
+        GStatBuf st;
+
+        if (g_stat(fd_path, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/*
+ * RELIABILITY 24 and security rule 3, against a race: while the pod
+ * starts again and again, its hostDisk flips between the real image and a
+ * symlink to a file outside the allowed directory. A start may fail (403:
+ * the path changed while it was opened), but QEMU never holds the outside
+ * file, and the guest reads the real image's first bytes.
+ */
+static void
+test_host_disk_swapped_while_starting(Fixture *f, gconstpointer data)
+{
+    g_autofree char *outside_dir = NULL;
+    g_autofree char *spec = NULL, *volumes = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    GThread *thread;
+    Flipper flip = { 0 };
+    guint started = 0, refused = 0;
+    guint runs = g_getenv("PODVM_TEST_QUICK") != NULL ? 8 : 20;
+
+    if (f->daemon == NULL)
+        return;
+    outside_dir = podvm_test_mkdtemp();
+    flip.dir = f->images;
+    flip.name = g_build_filename(f->images, "swap.img", NULL);
+    flip.real = podvm_test_make_raw_image(f->images, "real.img", 26 * MIB, "INSIDE");
+    flip.outside = podvm_test_make_raw_image(outside_dir, "secret.img", 26 * MIB, "OUTSIDE");
+    g_assert_cmpint(link(flip.real, flip.name), ==, 0);
+
+    volumes = g_strdup_printf("[{\"name\": \"swap\", \"hostDisk\": {\"path\": \"%s\", "
+                              "\"type\": \"Disk\"}}]",
+                              flip.name);
+    {
+        g_autofree char *base = spec_with_disks("swap", "[{\"name\": \"swap\"}]", volumes);
+        g_autoptr(JsonNode) root = json_from_string(base, NULL);
+        JsonObject *object = json_object_get_object_member(json_node_get_object(root), "spec");
+
+        /* Failed starts are the test's to count, not the restart policy's to retry. */
+        json_object_set_string_member(object, "restartPolicy", "Never");
+        spec = json_to_string(root, FALSE);
+    }
+    create_pod(f, spec);
+    pod = podvm_test_daemon_pod(f->daemon, "swap");
+
+    thread = g_thread_new("flip", flip_thread, &flip);
+    for (guint i = 0; i < runs; i++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) status = NULL;
+        int pid;
+
+        if (!start_pod(f, "swap", &error)) {
+            /* The swap won the race: refused, never opened. */
+            g_assert_nonnull(strstr(error->message, "PermissionDenied"));
+            refused++;
+            continue;
+        }
+        started++;
+        status = podvm_test_daemon_status(f->daemon, "swap");
+        pid = (int)json_object_get_int_member_with_default(status, "qemuPid", 0);
+        g_assert_cmpint(pid, >, 0);
+        g_assert_false(process_has_file_open(pid, flip.outside));
+        g_assert_true(process_has_file_open(pid, flip.real));
+        podvm_dbus_pod_call_kill_sync(pod, NULL, &error);
+        g_assert_no_error(error);
+    }
+    g_atomic_int_set(&flip.stop, 1);
+    g_thread_join(thread);
+    g_test_message("%u starts, %u refused, %u flips", started, refused, flip.flips);
+    g_assert_cmpuint(started + refused, ==, runs);
+
+    /* One more start with the flipping on, through to the guest: it reads the real image. */
+    g_atomic_int_set(&flip.stop, 0);
+    thread = g_thread_new("flip", flip_thread, &flip);
+    for (guint tries = 0; tries < 20; tries++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *log = podvm_test_daemon_console_log(f->daemon, "swap");
+        guint boots = podvm_test_count_in_file(log, "PODVM-GUEST-READY");
+        gint64 deadline = g_get_monotonic_time() + BOOT_TIMEOUT_MS * 1000LL;
+        g_autofree char *dev = NULL, *read = NULL;
+
+        if (!start_pod(f, "swap", &error))
+            continue;
+        g_atomic_int_set(&flip.stop, 1);
+        g_thread_join(thread);
+        thread = NULL;
+        while (podvm_test_count_in_file(log, "PODVM-GUEST-READY") <= boots) {
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_usleep(50000);
+        }
+        dev = podvm_test_guest_disk_of_size(f->daemon, "swap", 26 * MIB, NULL);
+        g_assert_nonnull(dev);
+        read = podvm_test_guest_read(f->daemon, "swap", dev);
+        g_assert_cmpstr(read, ==, "INSIDE");
+        podvm_dbus_pod_call_kill_sync(pod, NULL, &error);
+        g_assert_no_error(error);
+        break;
+    }
+    if (thread != NULL) {
+        g_atomic_int_set(&flip.stop, 1);
+        g_thread_join(thread);
+        g_assert_not_reached(); /* 20 starts, every one refused: not a race any more */
+    }
+    podvm_test_rmrf(outside_dir);
+    g_free(flip.name);
+    g_free(flip.real);
+    g_free(flip.outside);
+}
+
+/* A symlink inside the allowed directory that leads out: create 403, start 403, nothing opened. */
+static void
+test_host_disk_symlink_out(Fixture *f, gconstpointer data)
+{
+    g_autofree char *outside_dir = NULL, *outside = NULL, *link_path = NULL;
+    g_autofree char *volumes = NULL, *spec = NULL, *body = NULL;
+    g_autoptr(Answer) answer = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    outside_dir = podvm_test_mkdtemp();
+    outside = podvm_test_make_raw_image(outside_dir, "secret.img", 4 * MIB, "OUTSIDE");
+    link_path = g_build_filename(f->images, "link.img", NULL);
+    g_assert_cmpint(symlink(outside, link_path), ==, 0);
+
+    volumes = g_strdup_printf("[{\"name\": \"d\", \"hostDisk\": {\"path\": \"%s\", "
+                              "\"type\": \"Disk\"}}]",
+                              link_path);
+    spec = spec_with_disks("linkout", "[{\"name\": \"d\"}]", volumes);
+    answer = rest(f, "POST", "/v1/pods", spec);
+    g_assert_cmpuint(answer->status, ==, 403);
+    g_assert_cmpstr(error_reason(answer), ==, "PermissionDenied");
+    g_clear_pointer(&answer, answer_free);
+
+    /* Created while the link pointed inside, then pointed out: the start is refused. */
+    g_assert_cmpint(unlink(link_path), ==, 0);
+    {
+        g_autofree char *inside = podvm_test_make_raw_image(f->images, "in.img", 4 * MIB, "IN");
+        g_assert_cmpint(symlink(inside, link_path), ==, 0);
+    }
+    answer = rest(f, "POST", "/v1/pods", spec);
+    g_assert_cmpuint(answer->status, ==, 201);
+    g_clear_pointer(&answer, answer_free);
+    g_assert_cmpint(unlink(link_path), ==, 0);
+    g_assert_cmpint(symlink(outside, link_path), ==, 0);
+    answer = rest(f, "POST", "/v1/pods/linkout/start", NULL);
+    g_assert_cmpuint(answer->status, ==, 403);
+    g_assert_cmpstr(error_reason(answer), ==, "PermissionDenied");
+    podvm_test_rmrf(outside_dir);
+}
+
+/* kernelPath and initrdPath: absolute, under [qemu] kernel_dirs or allowed_host_paths. */
+static void
+test_kernel_paths_checked(Fixture *f, gconstpointer data)
+{
+    g_autofree char *base = NULL, *kernel = NULL, *link_path = NULL;
+    g_autoptr(Answer) answer = NULL;
+    struct {
+        const char *kernel;
+        const char *initrd;
+        guint status;
+        const char *field;
+    } cases[] = {
+        { NULL, "/etc/shadow", 403, "spec.domain.firmware.kernelBoot.initrdPath" },
+        { "/etc/passwd", NULL, 403, "spec.domain.firmware.kernelBoot.kernelPath" },
+        { "vmlinuz", NULL, 400, "spec.domain.firmware.kernelBoot.kernelPath" },
+        { NULL, "../../../etc/shadow", 400, "spec.domain.firmware.kernelBoot.initrdPath" },
+    };
+
+    if (f->daemon == NULL)
+        return;
+    base = podvm_test_guest_spec("kern", NULL, "Never", 2);
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(JsonNode) root = json_from_string(base, NULL);
+        JsonObject *spec = json_object_get_object_member(json_node_get_object(root), "spec");
+        JsonObject *domain = json_object_get_object_member(spec, "domain");
+        JsonObject *firmware = json_object_get_object_member(domain, "firmware");
+        JsonObject *boot = json_object_get_object_member(firmware, "kernelBoot");
+        g_autofree char *text = NULL;
+        g_autofree char *pod_dir = g_build_filename(f->daemon->state_dir, "pods", "kern", NULL);
+
+        if (cases[i].kernel != NULL)
+            json_object_set_string_member(boot, "kernelPath", cases[i].kernel);
+        if (cases[i].initrd != NULL)
+            json_object_set_string_member(boot, "initrdPath", cases[i].initrd);
+        text = json_to_string(root, FALSE);
+        answer = rest(f, "POST", "/v1/pods", text);
+        g_test_message("%s", answer->body);
+        g_assert_cmpuint(answer->status, ==, cases[i].status);
+        g_assert_nonnull(strstr(answer->body, cases[i].field));
+        g_assert_false(g_file_test(pod_dir, G_FILE_TEST_EXISTS));
+        g_clear_pointer(&answer, answer_free);
+    }
+
+    /* Checked again at start: the kernel became a symlink out of its directory. */
+    kernel = podvm_test_make_raw_image(f->images, "vmlinuz", 4096, "KERNEL");
+    {
+        g_autoptr(JsonNode) root = json_from_string(base, NULL);
+        JsonObject *spec = json_object_get_object_member(json_node_get_object(root), "spec");
+        JsonObject *domain = json_object_get_object_member(spec, "domain");
+        JsonObject *firmware = json_object_get_object_member(domain, "firmware");
+        JsonObject *boot = json_object_get_object_member(firmware, "kernelBoot");
+        g_autofree char *text = NULL;
+
+        json_object_set_string_member(boot, "kernelPath", kernel);
+        text = json_to_string(root, FALSE);
+        answer = rest(f, "POST", "/v1/pods", text);
+        g_assert_cmpuint(answer->status, ==, 201);
+        g_clear_pointer(&answer, answer_free);
+    }
+    g_assert_cmpint(unlink(kernel), ==, 0);
+    g_assert_cmpint(symlink("/etc/passwd", kernel), ==, 0);
+    answer = rest(f, "POST", "/v1/pods/kern/start", NULL);
+    g_test_message("%s", answer->body);
+    g_assert_cmpuint(answer->status, ==, 403);
+    g_assert_nonnull(strstr(answer->body, "kernelPath"));
 }
 
 /* Disks and volumes through the REST API, as automation drives them. */
@@ -916,6 +1183,9 @@ main(int argc, char **argv)
     ADD("claim-in-use", test_claim_in_use);
     ADD("create-refuses-outside-path", test_create_refuses_outside_path);
     ADD("rest", test_rest);
+    ADD("host-disk-swapped-while-starting", test_host_disk_swapped_while_starting);
+    ADD("host-disk-symlink-out", test_host_disk_symlink_out);
+    ADD("kernel-paths-checked", test_kernel_paths_checked);
 #undef ADD
     return g_test_run();
 }

@@ -188,8 +188,7 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     read_string(kf, "storage", "container_disk_helper", &config->container_disk_helper);
     read_string(kf, "storage", "pool_dir", &config->pool_dir);
     read_string(kf, "storage", "cache_dir", &config->cache_dir);
-    if (!read_dirs(kf, path, "storage", "allowed_host_paths", &config->allowed_host_paths,
-                   error) ||
+    if (!read_dirs(kf, path, "storage", "allowed_host_paths", &config->allowed_host_paths, error) ||
         !read_dirs(kf, path, "qemu", "kernel_dirs", &config->kernel_dirs, error))
         return FALSE;
     read_string(kf, "qemu", "qemu_user", &config->qemu_user);

@@ -10,6 +10,7 @@
  * (podvm_qemu_disk_*), so a detach after a daemon restart needs nothing
  * but the spec and the recorded placement (root port, LUN).
  */
+#include <gio/gunixfdlist.h>
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
@@ -179,6 +180,14 @@ attach_fail(PodvmPod *self, GTask *task, GError *error)
             blockdev_del(self, node, NULL, NULL);
         }
     }
+    if (data->prepared != NULL && data->prepared->in_fdset && self->qmp != NULL &&
+        podvm_qmp_client_is_connected(self->qmp)) {
+        g_autoptr(JsonObject) arguments = json_object_new();
+
+        json_object_set_int_member(arguments, "fdset-id", data->prepared->fdset);
+        pod_qmp_execute(self->qmp, "remove-fd", arguments, PODVM_QMP_TIMEOUT_QUERY, NULL,
+                        ignore_reply_cb, g_strdup("remove-fd"));
+    }
     if (data->prepared != NULL) {
         /* The volume never joined the pod: nothing of it is kept (an emptyDisk image neither). */
         pod_storage_context(self, &ctx);
@@ -320,13 +329,53 @@ attach_protocol_node_cb(GObject *source, GAsyncResult *result, gpointer user_dat
 }
 
 static void
+attach_add_protocol_node(PodvmPod *self, GTask *task)
+{
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(JsonNode) node = podvm_qemu_disk_protocol_blockdev(data->disk, data->prepared);
+
+    pod_qmp_execute(self->qmp, "blockdev-add", json_node_get_object(node),
+                    PODVM_QMP_TIMEOUT_HOTPLUG, NULL, attach_protocol_node_cb, g_object_ref(task));
+}
+
+static void
+attach_add_fd_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply =
+        podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    JsonObject *object =
+        reply != NULL && JSON_NODE_HOLDS_OBJECT(reply) ? json_node_get_object(reply) : NULL;
+    gint64 fdset =
+        object != NULL ? json_object_get_int_member_with_default(object, "fdset-id", -1) : -1;
+
+    if (reply != NULL && fdset >= 0 && fdset <= G_MAXINT) {
+        data->prepared->fdset = (guint)fdset;
+        data->prepared->in_fdset = TRUE;
+    }
+    if (reply != NULL && fdset < 0 && error == NULL)
+        error = g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU, _("add-fd answered no fd set"));
+    if (reply == NULL || error != NULL || !attach_still_current(self, task)) {
+        if (self->current == task)
+            attach_fail(self, task,
+                        error != NULL ? g_steal_pointer(&error)
+                                      : g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
+                                                    _("the pod stopped meanwhile")));
+        return;
+    }
+    attach_add_protocol_node(self, task);
+}
+
+static void
 attach_prepared_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
     OpData *data = g_task_get_task_data(task);
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = NULL;
 
     data->prepared = podvm_storage_prepare_finish(result, &error);
     if (data->prepared == NULL) {
@@ -340,9 +389,22 @@ attach_prepared_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE, _("the pod stopped meanwhile")));
         return;
     }
-    node = podvm_qemu_disk_protocol_blockdev(data->disk, data->prepared);
-    pod_qmp_execute(self->qmp, "blockdev-add", json_node_get_object(node),
-                    PODVM_QMP_TIMEOUT_HOTPLUG, NULL, attach_protocol_node_cb, g_object_ref(task));
+    if (data->prepared->fd >= 0) {
+        /* The file podvmd opened goes to QEMU with the command (SCM_RIGHTS), into a new fd set. */
+        g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
+        g_autoptr(JsonObject) arguments = json_object_new();
+        g_autofree char *opaque = g_strconcat("podvm:", data->disk->name, NULL);
+
+        if (g_unix_fd_list_append(fds, data->prepared->fd, &error) < 0) {
+            attach_fail(self, task, g_steal_pointer(&error));
+            return;
+        }
+        json_object_set_string_member(arguments, "opaque", opaque);
+        podvm_qmp_client_execute_async(self->qmp, "add-fd", arguments, fds, PODVM_QMP_TIMEOUT_QUERY,
+                                       NULL, attach_add_fd_cb, g_object_ref(task));
+        return;
+    }
+    attach_add_protocol_node(self, task);
 }
 
 void
@@ -416,11 +478,66 @@ detach_finish_free(DetachFinish *finish)
     g_free(finish);
 }
 
+static void
+remove_fdsets_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autofree char *opaque = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply =
+        podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    JsonArray *sets;
+
+    if (reply == NULL || !JSON_NODE_HOLDS_ARRAY(reply)) {
+        g_debug("query-fdsets: %s", error != NULL ? error->message : "not an array");
+        return;
+    }
+    sets = json_node_get_array(reply);
+    for (guint i = 0; i < json_array_get_length(sets); i++) {
+        JsonObject *set = json_array_get_object_element(sets, i);
+        JsonArray *fds = set != NULL && json_object_has_member(set, "fds")
+                             ? json_object_get_array_member(set, "fds")
+                             : NULL;
+
+        for (guint j = 0; fds != NULL && j < json_array_get_length(fds); j++) {
+            JsonObject *fd = json_array_get_object_element(fds, j);
+
+            if (fd != NULL &&
+                g_strcmp0(json_object_get_string_member_with_default(fd, "opaque", NULL), opaque) ==
+                    0) {
+                g_autoptr(JsonObject) arguments = json_object_new();
+
+                json_object_set_int_member(arguments, "fdset-id",
+                                           json_object_get_int_member(set, "fdset-id"));
+                podvm_qmp_client_execute_async(PODVM_QMP_CLIENT(source), "remove-fd", arguments,
+                                               NULL, PODVM_QMP_TIMEOUT_QUERY, NULL, ignore_reply_cb,
+                                               g_strdup("remove-fd"));
+                break;
+            }
+        }
+    }
+}
+
+/*
+ * The fd sets QEMU holds for a disk (opaque "podvm:NAME", at boot or
+ * hotplug) are removed once its nodes are gone; found by their opaque text,
+ * so this works after a daemon restart too.
+ */
+static void
+remove_fdsets(PodvmPod *self, const char *disk_name)
+{
+    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp))
+        return;
+    podvm_qmp_client_execute_async(self->qmp, "query-fdsets", NULL, NULL, PODVM_QMP_TIMEOUT_QUERY,
+                                   NULL, remove_fdsets_cb, g_strconcat("podvm:", disk_name, NULL));
+}
+
 /* The device and its nodes are gone from QEMU: release the volume, drop it from the spec. */
 static void
 detach_done(DetachFinish *finish)
 {
     PodvmPod *self = finish->self;
+
+    remove_fdsets(self, finish->disk_name);
     const PodvmSpecVolume *volume = podvm_spec_find_volume(self->spec, finish->disk_name);
     PodvmStorageContext ctx;
 

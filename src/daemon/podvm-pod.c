@@ -1478,6 +1478,7 @@ start_spawn(PodvmPod *self, GTask *task)
             continue;
         prepared->qemu_fd = next_fd++;
         prepared->fdset = (guint)(prepared->qemu_fd - FIRST_DISK_CHILD_FD + 1);
+        prepared->in_fdset = TRUE;
     }
 
     ctx.qemu_binary = self->config->qemu_binary;
@@ -1533,7 +1534,7 @@ start_spawn(PodvmPod *self, GTask *task)
     for (guint i = 0; self->prepared != NULL && i < self->prepared->len; i++) {
         PodvmPreparedVolume *prepared = g_ptr_array_index(self->prepared, i);
 
-        if (prepared->fdset > 0) {
+        if (prepared->in_fdset) {
             g_subprocess_launcher_take_fd(launcher, prepared->fd, prepared->qemu_fd);
             prepared->fd = -1;
         }

@@ -335,7 +335,7 @@ podvm_qemu_disk_protocol_blockdev(const PodvmSpecDisk *disk, const PodvmPrepared
     json_builder_begin_object(b);
     member_string(b, "driver", prepared->block_device ? "host_device" : "file");
     member_string(b, "node-name", node_name);
-    if (prepared->fdset > 0) {
+    if (prepared->in_fdset) {
         /* The file podvmd opened, in the fd set -add-fd / add-fd gave QEMU. */
         g_autofree char *fdset = g_strdup_printf("/dev/fdset/%u", prepared->fdset);
         member_string(b, "filename", fdset);
@@ -647,7 +647,7 @@ add_disks(GPtrArray *argv, const PodvmSpec *spec, const PodvmQemuArgvContext *ct
         protocol = podvm_qemu_disk_protocol_blockdev(disk, prepared);
         format = podvm_qemu_disk_format_blockdev(disk, prepared);
 
-        if (prepared->fdset > 0) {
+        if (prepared->in_fdset) {
             g_autoptr(GString) opt = g_string_new(NULL);
 
             if (prepared->qemu_fd <= 2) {
