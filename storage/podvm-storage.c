@@ -32,6 +32,9 @@ podvm_prepared_volume_free(PodvmPreparedVolume *prepared)
     g_free(prepared->format);
     if (prepared->fd >= 0)
         close(prepared->fd);
+    if (prepared->backing_fd >= 0)
+        close(prepared->backing_fd);
+    g_free(prepared->backing_format);
     g_free(prepared);
 }
 
@@ -47,6 +50,7 @@ prepared_new(const char *volume_name, const char *filename, const char *format, 
     prepared->read_only = read_only;
     prepared->virtual_size = virtual_size;
     prepared->fd = -1;
+    prepared->backing_fd = -1;
     return prepared;
 }
 
@@ -452,9 +456,56 @@ prepare_fail(GTask *task, GError *error)
     g_task_return_error(task, error);
 }
 
+/*
+ * What QEMU opens, podvmd opens first: QEMU gets fds (it may run as a user
+ * that cannot reach podvm's directories). Read-only when the disk or the
+ * medium is.
+ */
 static void
 prepare_succeed(GTask *task, PodvmPreparedVolume *prepared)
 {
+    Prepare *p = g_task_get_task_data(task);
+    int saved;
+
+    if (prepared->fd < 0) {
+        int flags = p->read_only || prepared->read_only ? O_RDONLY : O_RDWR;
+
+        prepared->fd = open(prepared->filename, flags | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        if (prepared->fd < 0) {
+            saved = errno;
+            podvm_prepared_volume_free(prepared);
+            prepare_fail(task, g_error_new(PODVM_ERROR, PODVM_ERROR_IO, _("cannot open '%s': %s"),
+                                           p->target != NULL ? p->target : p->volume->name,
+                                           g_strerror(saved)));
+            return;
+        }
+    }
+    if (p->base != NULL && prepared->backing_fd < 0) {
+        /* An overlay's base, given to QEMU as its backing node (never found by its path). */
+        if (p->volume->source == PODVM_VOLUME_EPHEMERAL && p->volume->path != NULL) {
+            GError *error = NULL;
+
+            prepared->backing_fd = podvm_storage_open_host_path(
+                p->volume->path, (const char *const *)p->allowed_host_paths, O_RDONLY | O_NOCTTY,
+                0, NULL, &error);
+            if (prepared->backing_fd < 0) {
+                podvm_prepared_volume_free(prepared);
+                prepare_fail(task, error);
+                return;
+            }
+        } else {
+            prepared->backing_fd = open(p->base, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+            if (prepared->backing_fd < 0) {
+                saved = errno;
+                podvm_prepared_volume_free(prepared);
+                prepare_fail(task, g_error_new(PODVM_ERROR, PODVM_ERROR_IO,
+                                               _("cannot open '%s': %s"), p->base,
+                                               g_strerror(saved)));
+                return;
+            }
+        }
+        prepared->backing_format = g_strdup(p->base_format);
+    }
     g_task_return_pointer(task, prepared, (GDestroyNotify)podvm_prepared_volume_free);
 }
 

@@ -67,6 +67,17 @@ typedef struct {
     gboolean in_fdset;
     guint fdset;
     int qemu_fd;
+    /*
+     * An overlay's base (ephemeral, containerDisk), opened read-only, and
+     * its format: QEMU gets it as the format node's "backing" (its own fd
+     * set), so it never opens the path in the overlay's header. -1 / NULL
+     * when the volume is no overlay.
+     */
+    int backing_fd;
+    char *backing_format;
+    gboolean backing_in_fdset;
+    guint backing_fdset;
+    int backing_qemu_fd;
 } PodvmPreparedVolume;
 
 void podvm_prepared_volume_free(PodvmPreparedVolume *prepared);

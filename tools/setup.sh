@@ -40,6 +40,23 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${missing[@]}" >/dev/null
 fi
 
+# The user QEMU runs as ([qemu] qemu_user, default podvm-qemu): a system user
+# with no login, no home and no supplementary groups. Its primary group is
+# kvm where that exists (QEMU opens /dev/kvm), else a group of its own.
+if ! getent passwd podvm-qemu >/dev/null; then
+  if command -v systemd-sysusers >/dev/null && [ -d /run/systemd/system ]; then
+    "${sudo_cmd[@]}" systemd-sysusers "$top/systemd/podvm.sysusers"
+  else
+    group_args=(--user-group)
+    if getent group kvm >/dev/null; then
+      group_args=(--gid kvm)
+    fi
+    "${sudo_cmd[@]}" useradd --system --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin --comment "podvm QEMU processes" "${group_args[@]}" podvm-qemu
+  fi
+  echo "podvm: created the system user podvm-qemu (QEMU runs as it)"
+fi
+
 builddir=${PODVM_BUILDDIR:-build}
 if [ ! -f "$builddir/build.ninja" ]; then
   meson setup "$builddir" >/dev/null

@@ -5,6 +5,7 @@
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -296,6 +297,54 @@ make_dir(const char *path, int mode, GError **error)
     return TRUE;
 }
 
+/*
+ * Who QEMU runs as. podvmd as root: [qemu] qemu_user (root keeps root); a
+ * configured user that does not exist stops podvmd, as libvirt does; the
+ * default one missing is logged and QEMU keeps podvmd's user. podvmd not
+ * root: QEMU runs as podvmd's user, nothing to drop.
+ */
+static gboolean
+resolve_qemu_user(PodvmConfig *config, GError **error)
+{
+    const char *name = config->qemu_user != NULL ? config->qemu_user : PODVM_DEFAULT_QEMU_USER;
+    struct passwd *pw;
+
+    config->qemu_drop_privileges = FALSE;
+    if (geteuid() != 0) {
+        g_debug("podvmd is not root: QEMU runs as uid %u", (guint)geteuid());
+        return TRUE;
+    }
+    if (g_strcmp0(name, "root") == 0) {
+        g_message("QEMU runs as root ([qemu] qemu_user=root)");
+        return TRUE;
+    }
+    errno = 0;
+    pw = getpwnam(name);
+    if (pw == NULL) {
+        if (config->qemu_user != NULL) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("[qemu] qemu_user: there is no user '%s'; create it (tools/setup.sh "
+                          "makes %s) or name another"),
+                        name, PODVM_DEFAULT_QEMU_USER);
+            return FALSE;
+        }
+        g_message("user %s does not exist, so QEMU runs as root: create it with "
+                  "systemd-sysusers (systemd/podvm.sysusers) or tools/setup.sh",
+                  PODVM_DEFAULT_QEMU_USER);
+        return TRUE;
+    }
+    if (pw->pw_uid == 0) {
+        g_message("[qemu] qemu_user '%s' is uid 0: QEMU runs as root", name);
+        return TRUE;
+    }
+    config->qemu_drop_privileges = TRUE;
+    config->qemu_uid = (guint)pw->pw_uid;
+    config->qemu_gid = (guint)pw->pw_gid;
+    g_message("QEMU runs as %s (uid %u, gid %u), without supplementary groups", name,
+              config->qemu_uid, config->qemu_gid);
+    return TRUE;
+}
+
 gboolean
 podvm_config_finish(PodvmConfig *config, GError **error)
 {
@@ -324,6 +373,8 @@ podvm_config_finish(PodvmConfig *config, GError **error)
         config->kernel_dirs[0] = g_build_filename(config->state_dir, "kernels", NULL);
     }
 
+    if (!resolve_qemu_user(config, error))
+        return FALSE;
     g_clear_pointer(&config->accel_why, g_free);
     if (config->accel_requested == PODVM_ACCEL_AUTO) {
         config->accel = podvm_accel_detect("/dev/kvm", "/proc/cpuinfo", &config->accel_why);

@@ -7,6 +7,9 @@
 
 G_BEGIN_DECLS
 
+/* The user QEMU runs as when podvmd.conf names none (systemd/podvm.sysusers makes it). */
+#define PODVM_DEFAULT_QEMU_USER "podvm-qemu"
+
 /*
  * podvmd's configuration: /etc/podvm/podvmd.conf (GKeyFile) with
  * command-line overrides. Plain data, shared read-only by the manager and
@@ -51,8 +54,13 @@ typedef struct {
     /* [qemu] kernel_dirs: kernelPath/initrdPath lie here or in allowed_host_paths;
      * NULL until podvm_config_finish() (then STATE_DIR/kernels when not set) */
     GStrv kernel_dirs;
-    /* [qemu] qemu_user: the user QEMU runs as; NULL: the default (podvm-qemu), "root": no change */
+    /* [qemu] qemu_user: the user QEMU runs as; NULL: the default (PODVM_DEFAULT_QEMU_USER);
+     * "root": no change */
     char *qemu_user;
+    /* Resolved by podvm_config_finish(): whether QEMU drops to qemu_uid/qemu_gid. */
+    gboolean qemu_drop_privileges;
+    guint qemu_uid;
+    guint qemu_gid;
 } PodvmConfig;
 
 PodvmConfig *podvm_config_new_defaults(void);

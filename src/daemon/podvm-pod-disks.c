@@ -180,13 +180,19 @@ attach_fail(PodvmPod *self, GTask *task, GError *error)
             blockdev_del(self, node, NULL, NULL);
         }
     }
-    if (data->prepared != NULL && data->prepared->in_fdset && self->qmp != NULL &&
-        podvm_qmp_client_is_connected(self->qmp)) {
-        g_autoptr(JsonObject) arguments = json_object_new();
+    if (data->prepared != NULL && self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp)) {
+        gboolean in_fdset[] = { data->prepared->in_fdset, data->prepared->backing_in_fdset };
+        guint fdsets[] = { data->prepared->fdset, data->prepared->backing_fdset };
 
-        json_object_set_int_member(arguments, "fdset-id", data->prepared->fdset);
-        pod_qmp_execute(self->qmp, "remove-fd", arguments, PODVM_QMP_TIMEOUT_QUERY, NULL,
-                        ignore_reply_cb, g_strdup("remove-fd"));
+        for (guint i = 0; i < G_N_ELEMENTS(fdsets); i++) {
+            g_autoptr(JsonObject) arguments = json_object_new();
+
+            if (!in_fdset[i])
+                continue;
+            json_object_set_int_member(arguments, "fdset-id", fdsets[i]);
+            pod_qmp_execute(self->qmp, "remove-fd", arguments, PODVM_QMP_TIMEOUT_QUERY, NULL,
+                            ignore_reply_cb, g_strdup("remove-fd"));
+        }
     }
     if (data->prepared != NULL) {
         /* The volume never joined the pod: nothing of it is kept (an emptyDisk image neither). */
@@ -338,6 +344,8 @@ attach_add_protocol_node(PodvmPod *self, GTask *task)
                     PODVM_QMP_TIMEOUT_HOTPLUG, NULL, attach_protocol_node_cb, g_object_ref(task));
 }
 
+static void attach_add_fd(PodvmPod *self, GTask *task, int fd);
+
 static void
 attach_add_fd_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -353,8 +361,13 @@ attach_add_fd_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         object != NULL ? json_object_get_int_member_with_default(object, "fdset-id", -1) : -1;
 
     if (reply != NULL && fdset >= 0 && fdset <= G_MAXINT) {
-        data->prepared->fdset = (guint)fdset;
-        data->prepared->in_fdset = TRUE;
+        if (!data->prepared->in_fdset) {
+            data->prepared->fdset = (guint)fdset;
+            data->prepared->in_fdset = TRUE;
+        } else {
+            data->prepared->backing_fdset = (guint)fdset;
+            data->prepared->backing_in_fdset = TRUE;
+        }
     }
     if (reply != NULL && fdset < 0 && error == NULL)
         error = g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU, _("add-fd answered no fd set"));
@@ -366,7 +379,30 @@ attach_add_fd_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                                                     _("the pod stopped meanwhile")));
         return;
     }
+    if (data->prepared->backing_fd >= 0 && !data->prepared->backing_in_fdset) {
+        attach_add_fd(self, task, data->prepared->backing_fd);
+        return;
+    }
     attach_add_protocol_node(self, task);
+}
+
+/* The file podvmd opened goes to QEMU with the command (SCM_RIGHTS), into a new fd set. */
+static void
+attach_add_fd(PodvmPod *self, GTask *task, int fd)
+{
+    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
+    g_autoptr(JsonObject) arguments = json_object_new();
+    g_autofree char *opaque = g_strconcat("podvm:", data->disk->name, NULL);
+    g_autoptr(GError) error = NULL;
+
+    if (g_unix_fd_list_append(fds, fd, &error) < 0) {
+        attach_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    json_object_set_string_member(arguments, "opaque", opaque);
+    podvm_qmp_client_execute_async(self->qmp, "add-fd", arguments, fds, PODVM_QMP_TIMEOUT_QUERY,
+                                   NULL, attach_add_fd_cb, g_object_ref(task));
 }
 
 static void
@@ -390,18 +426,7 @@ attach_prepared_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     }
     if (data->prepared->fd >= 0) {
-        /* The file podvmd opened goes to QEMU with the command (SCM_RIGHTS), into a new fd set. */
-        g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
-        g_autoptr(JsonObject) arguments = json_object_new();
-        g_autofree char *opaque = g_strconcat("podvm:", data->disk->name, NULL);
-
-        if (g_unix_fd_list_append(fds, data->prepared->fd, &error) < 0) {
-            attach_fail(self, task, g_steal_pointer(&error));
-            return;
-        }
-        json_object_set_string_member(arguments, "opaque", opaque);
-        podvm_qmp_client_execute_async(self->qmp, "add-fd", arguments, fds, PODVM_QMP_TIMEOUT_QUERY,
-                                       NULL, attach_add_fd_cb, g_object_ref(task));
+        attach_add_fd(self, task, data->prepared->fd);
         return;
     }
     attach_add_protocol_node(self, task);

@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1230,11 +1231,49 @@ start_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
 }
 
+/* Who QEMU runs as; read in the child between fork and exec. */
+typedef struct {
+    gboolean drop;
+    uid_t uid;
+    gid_t gid;
+} ChildCredentials;
+
+static void
+child_fail(const char *what)
+{
+    /* Async-signal-safe: the message goes to QEMU's log (stderr), where a failed start looks. */
+    static const char prefix[] = "podvmd: cannot drop privileges before QEMU: ";
+    int saved = errno;
+
+    if (write(STDERR_FILENO, prefix, sizeof prefix - 1) < 0 ||
+        write(STDERR_FILENO, what, strlen(what)) < 0 || write(STDERR_FILENO, "\n", 1) < 0)
+        (void)saved;
+    _exit(126);
+}
+
 static void
 child_setup(gpointer user_data)
 {
+    const ChildCredentials *credentials = user_data;
+
     /* Its own session: QEMU outlives podvmd and its signals. */
     setsid();
+    if (credentials == NULL || !credentials->drop)
+        return;
+    /*
+     * QEMU never runs as root: no supplementary groups, then the group,
+     * then the user (all of real, effective and saved), so every capability
+     * is gone before exec. QEMU's -sandbox (elevateprivileges=deny) keeps
+     * it from getting any back.
+     */
+    if (setgroups(0, NULL) != 0)
+        child_fail("setgroups");
+    if (setresgid(credentials->gid, credentials->gid, credentials->gid) != 0)
+        child_fail("setresgid");
+    if (setresuid(credentials->uid, credentials->uid, credentials->uid) != 0)
+        child_fail("setresuid");
+    if (setuid(0) == 0)
+        child_fail("uid 0 could be regained");
 }
 
 static void
@@ -1447,9 +1486,11 @@ start_spawn(PodvmPod *self, GTask *task)
     PodvmQemuArgvContext ctx = { 0 };
     const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
     int qmp_fd = -1, console_fd = -1, log_fd;
-    int kernel_fd = -1, initrd_fd = -1;
+    int kernel_fd = -1, initrd_fd = -1, console_log_fd = -1;
     int scsi_lun = 0;
     int next_fd = FIRST_DISK_CHILD_FD;
+    guint next_fdset = 1;
+    ChildCredentials *credentials;
 
     if (!open_kernel_files(self, &kernel_fd, &initrd_fd, &error)) {
         g_clear_pointer(&self->prepared, g_ptr_array_unref);
@@ -1466,6 +1507,8 @@ start_spawn(PodvmPod *self, GTask *task)
             close(kernel_fd);
         if (initrd_fd >= 0)
             close(initrd_fd);
+        if (console_log_fd >= 0)
+            close(console_log_fd);
         g_clear_pointer(&self->prepared, g_ptr_array_unref);
         start_fail(self, task, g_steal_pointer(&error));
         return;
@@ -1477,8 +1520,22 @@ start_spawn(PodvmPod *self, GTask *task)
         if (prepared->fd < 0)
             continue;
         prepared->qemu_fd = next_fd++;
-        prepared->fdset = (guint)(prepared->qemu_fd - FIRST_DISK_CHILD_FD + 1);
+        prepared->fdset = next_fdset++;
         prepared->in_fdset = TRUE;
+        if (prepared->backing_fd >= 0) {
+            prepared->backing_qemu_fd = next_fd++;
+            prepared->backing_fdset = next_fdset++;
+            prepared->backing_in_fdset = TRUE;
+        }
+    }
+    /* The console log: QEMU appends to what podvmd opened. */
+    if (self->spec->autoattach_serial_console) {
+        console_log_fd = open(self->console_log,
+                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+                              0600);
+        if (console_log_fd < 0)
+            pod_log(self, G_LOG_LEVEL_MESSAGE, "cannot open the console log '%s': %s",
+                    self->console_log, g_strerror(errno));
     }
 
     ctx.qemu_binary = self->config->qemu_binary;
@@ -1495,6 +1552,7 @@ start_spawn(PodvmPod *self, GTask *task)
     ctx.spare_root_ports = self->config->spare_root_ports;
     ctx.kernel_fd = kernel_fd >= 0 ? KERNEL_CHILD_FD : 0;
     ctx.initrd_fd = initrd_fd >= 0 ? INITRD_CHILD_FD : 0;
+    ctx.console_log_fd = console_log_fd >= 0 ? next_fd : 0;
     argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
     if (argv == NULL) {
         close(qmp_fd);
@@ -1504,6 +1562,8 @@ start_spawn(PodvmPod *self, GTask *task)
             close(kernel_fd);
         if (initrd_fd >= 0)
             close(initrd_fd);
+        if (console_log_fd >= 0)
+            close(console_log_fd);
         g_clear_pointer(&self->prepared, g_ptr_array_unref);
         start_fail(self, task, g_steal_pointer(&error));
         return;
@@ -1517,9 +1577,13 @@ start_spawn(PodvmPod *self, GTask *task)
             pod_log(self, G_LOG_LEVEL_DEBUG, "cannot write the QEMU log banner");
     }
 
+    credentials = g_new0(ChildCredentials, 1);
+    credentials->drop = self->config->qemu_drop_privileges;
+    credentials->uid = (uid_t)self->config->qemu_uid;
+    credentials->gid = (gid_t)self->config->qemu_gid;
     launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
     g_subprocess_launcher_set_environ(launcher, (char **)env);
-    g_subprocess_launcher_set_child_setup(launcher, child_setup, NULL, NULL);
+    g_subprocess_launcher_set_child_setup(launcher, child_setup, credentials, g_free);
     if (log_fd >= 0) {
         g_subprocess_launcher_take_stdout_fd(launcher, dup(log_fd));
         g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
@@ -1538,7 +1602,14 @@ start_spawn(PodvmPod *self, GTask *task)
             g_subprocess_launcher_take_fd(launcher, prepared->fd, prepared->qemu_fd);
             prepared->fd = -1;
         }
+        if (prepared->backing_in_fdset) {
+            g_subprocess_launcher_take_fd(launcher, prepared->backing_fd,
+                                          prepared->backing_qemu_fd);
+            prepared->backing_fd = -1;
+        }
     }
+    if (console_log_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, console_log_fd, ctx.console_log_fd);
     /* The argv holds what they were prepared into; release() needs only the spec. */
     g_clear_pointer(&self->prepared, g_ptr_array_unref);
 

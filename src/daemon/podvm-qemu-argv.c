@@ -202,8 +202,18 @@ add_serial_console(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
 
+    g_autofree char *log_fdset = NULL;
+
+    if (ctx->console_log_fd > 2) {
+        /* The log podvmd opened (O_WRONLY|O_APPEND): QEMU's chardev logfile takes /dev/fdset. */
+        g_autofree char *add_fd = g_strdup_printf("fd=%d,set=%d,opaque=podvm:console-log",
+                                                  ctx->console_log_fd,
+                                                  PODVM_QEMU_CONSOLE_LOG_FDSET);
+        add_pair(argv, "-add-fd", add_fd);
+        log_fdset = g_strdup_printf("/dev/fdset/%d", PODVM_QEMU_CONSOLE_LOG_FDSET);
+    }
     add_socket_chardev(argv, "serial0", ctx->console_socket, ctx->console_listen_fd,
-                       ctx->console_log);
+                       log_fdset != NULL ? log_fdset : ctx->console_log);
     json_builder_begin_object(b);
     member_string(b, "driver", "isa-serial");
     member_string(b, "chardev", "serial0");
@@ -367,6 +377,22 @@ podvm_qemu_disk_format_blockdev(const PodvmSpecDisk *disk, const PodvmPreparedVo
     member_string(b, "driver", prepared->format);
     member_string(b, "node-name", node_name);
     member_string(b, "file", file_node_name);
+    if (prepared->backing_in_fdset && prepared->backing_format != NULL) {
+        /* The overlay's base, as podvmd opened it: QEMU never follows the header's path. */
+        g_autofree char *fdset = g_strdup_printf("/dev/fdset/%u", prepared->backing_fdset);
+
+        json_builder_set_member_name(b, "backing");
+        json_builder_begin_object(b);
+        member_string(b, "driver", prepared->backing_format);
+        member_bool(b, "read-only", TRUE);
+        json_builder_set_member_name(b, "file");
+        json_builder_begin_object(b);
+        member_string(b, "driver", "file");
+        member_string(b, "filename", fdset);
+        member_bool(b, "read-only", TRUE);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+    }
     member_bool(b, "read-only", disk_read_only(disk, prepared));
     /* Discard is checked at every layer: without it here, the guest's discards stop at qcow2. */
     member_string(b, "discard", "unmap");
@@ -660,6 +686,12 @@ add_disks(GPtrArray *argv, const PodvmSpec *spec, const PodvmQemuArgvContext *ct
             g_string_printf(opt, "fd=%d,set=%u,opaque=podvm:", prepared->qemu_fd, prepared->fdset);
             podvm_qemu_escape_value(opt, disk->name);
             add_pair(argv, "-add-fd", opt->str);
+            if (prepared->backing_in_fdset) {
+                g_string_printf(opt, "fd=%d,set=%u,opaque=podvm:", prepared->backing_qemu_fd,
+                                prepared->backing_fdset);
+                podvm_qemu_escape_value(opt, disk->name);
+                add_pair(argv, "-add-fd", opt->str);
+            }
         }
         if (disk->bus == PODVM_DISK_BUS_SCSI && !scsi_controller) {
             g_autoptr(JsonNode) controller = podvm_qemu_scsi_controller(NULL);

@@ -10,6 +10,9 @@
 
 G_BEGIN_DECLS
 
+/* The fd set of the console log (disks take 1, 2, ... in spec order). */
+#define PODVM_QEMU_CONSOLE_LOG_FDSET 1000
+
 /* Everything the argv depends on besides the spec: paths and host facts. */
 typedef struct {
     const char *qemu_binary;    /* "qemu-system-x86_64" or a path */
@@ -39,6 +42,12 @@ typedef struct {
      */
     int kernel_fd;
     int initrd_fd;
+    /*
+     * When > 2: the fd number (in QEMU) of console_log, opened by podvmd
+     * O_WRONLY|O_APPEND; it goes into fd set PODVM_QEMU_CONSOLE_LOG_FDSET
+     * and the chardev's logfile is /dev/fdset/N. 0: QEMU opens console_log.
+     */
+    int console_log_fd;
     guint host_cpus; /* for the apps rule */
     /*
      * What each of spec->volumes was prepared into (PodvmPreparedVolume*,
