@@ -188,8 +188,9 @@ daemon_new(const char *conf_text)
         g_autofree char *kernel = podvm_test_guest_kernel();
         g_autofree char *guest_dir = g_path_get_dirname(kernel);
         g_autofree char *absolute = g_canonicalize_filename(guest_dir, NULL);
-        g_autofree char *text = g_strdup_printf("[qemu]\nkernel_dirs=%s\n%s", absolute,
-                                                conf_text != NULL ? conf_text : "");
+        /* The daemon's own directory too, for kernels a test makes. */
+        g_autofree char *text = g_strdup_printf("[qemu]\nkernel_dirs=%s;%s\n%s", absolute,
+                                                daemon->tmpdir, conf_text != NULL ? conf_text : "");
         g_autoptr(GError) error = NULL;
 
         daemon->config_path = g_build_filename(daemon->tmpdir, "podvmd.conf", NULL);

@@ -402,9 +402,19 @@ test_policy(void)
         g_subprocess_launcher_setenv(launcher, "DBUS_SYSTEM_BUS_ADDRESS", address, TRUE);
         g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
         g_subprocess_launcher_set_stderr_file_path(launcher, log_path);
+        /* The test guest's kernel lies in the build tree: a kernel directory. */
+        g_autofree char *kernel = podvm_test_guest_kernel();
+        g_autofree char *guest_dir = g_path_get_dirname(kernel);
+        g_autofree char *guest_abs = g_canonicalize_filename(guest_dir, NULL);
+        g_autofree char *podvmd_conf = g_build_filename(tmpdir, "podvmd.conf", NULL);
+        g_autofree char *podvmd_conf_text = g_strdup_printf("[qemu]\nkernel_dirs=%s\n", guest_abs);
+
+        g_file_set_contents(podvmd_conf, podvmd_conf_text, -1, &error);
+        g_assert_no_error(error);
         podvmd = g_subprocess_launcher_spawn(launcher, &error, g_getenv("PODVMD"), "--verbose",
                                              "--accel", "tcg", "--qemu", podvm_test_qemu_binary(),
-                                             "--state-dir", state_dir, "--run-dir", run_dir, NULL);
+                                             "--config", podvmd_conf, "--state-dir", state_dir,
+                                             "--run-dir", run_dir, NULL);
         g_assert_no_error(error);
     }
     connection =

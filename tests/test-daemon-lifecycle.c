@@ -404,7 +404,11 @@ test_start_failure_reports_qemu_error(Fixture *f, gconstpointer data)
     if (f->daemon == NULL)
         return;
     spec = podvm_test_guest_spec("broken", NULL, NULL, 5);
-    /* Point the kernel at a file that does not exist: QEMU exits at once. */
+    /*
+     * Point the kernel at a file that is no kernel, in a directory podvmd
+     * takes kernels from: podvmd opens it, QEMU refuses it and exits at once.
+     */
+    g_assert_true(g_file_set_contents(missing, "this is not a kernel\n", -1, NULL));
     {
         g_autofree char *kernel = podvm_test_guest_kernel();
         g_autoptr(GString) s = g_string_new(spec);

@@ -647,22 +647,26 @@ test_errors(Fixture *f, gconstpointer data)
     }
 }
 
-/* A pod with labels; its kernel does not exist, which only matters at start. */
+/* A pod with labels; its kernel is no kernel, which only matters at start. */
 #define LABELED_SPEC                                                       \
     "{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": "  \
     "{\"name\": \"%s\", \"labels\": {\"app\": \"%s\", \"tier\": \"x\"}}, " \
     "\"spec\": {\"domain\": {\"firmware\": {\"kernelBoot\": "              \
-    "{\"kernelPath\": \"/nonexistent/vmlinuz\"}}}}}"
+    "{\"kernelPath\": \"%s\"}}}}}"
 
 static void
 test_labels(Fixture *f, gconstpointer data)
 {
+    g_autofree char *kernel = NULL;
 
     if (f->daemon == NULL)
         return;
+    /* In a kernel directory of the test daemon: podvmd opens it, QEMU refuses it. */
+    kernel = g_build_filename(f->daemon->tmpdir, "no-kernel", NULL);
+    g_assert_true(g_file_set_contents(kernel, "this is not a kernel\n", -1, NULL));
     for (guint i = 0; i < 3; i++) {
         const char *names[] = { "a", "b", "c" }, *apps[] = { "web", "db", "web" };
-        g_autofree char *spec = g_strdup_printf(LABELED_SPEC, names[i], apps[i]);
+        g_autofree char *spec = g_strdup_printf(LABELED_SPEC, names[i], apps[i], kernel);
         g_autoptr(Response) r = http(f, "POST", "/v1/pods", spec);
         if (r->status != SOUP_STATUS_CREATED)
             g_test_message("create: %s", r->body);
@@ -682,7 +686,7 @@ test_labels(Fixture *f, gconstpointer data)
     g_assert_cmpuint(assert_list_is_current(f, "/v1/pods?labelSelector=app=web"), ==, 2);
     {
         /* New labels show in the very next list, with and without a selector. */
-        g_autofree char *spec = g_strdup_printf(LABELED_SPEC, "b", "web");
+        g_autofree char *spec = g_strdup_printf(LABELED_SPEC, "b", "web", kernel);
         g_autoptr(Response) r = http(f, "PUT", "/v1/pods/b", spec);
         g_assert_cmpuint(r->status, ==, SOUP_STATUS_OK);
     }

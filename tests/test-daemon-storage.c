@@ -13,6 +13,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
 #include <glib/gstdio.h>
+#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -377,6 +378,111 @@ test_boot_every_source(Fixture *f, gconstpointer data)
         }
     }
     stop_pod(f, "every");
+}
+
+/* A line "KEY:\tVALUE" of /proc/PID/status, the value stripped; NULL if missing. */
+static char *
+proc_status_field(int pid, const char *key)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status", pid);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autofree char *prefix = g_strconcat(key, ":", NULL);
+
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return NULL;
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        if (g_str_has_prefix(lines[i], prefix))
+            return g_strstrip(g_strdup(lines[i] + strlen(prefix)));
+    }
+    return NULL;
+}
+
+/*
+ * RELIABILITY security rule 4: QEMU runs as podvm-qemu, no supplementary
+ * groups, no capabilities, the -sandbox on; every disk source still reaches
+ * the guest (all of them are fds now: the user cannot reach podvm's
+ * directories), and the console log still fills.
+ */
+static void
+test_qemu_unprivileged(Fixture *f, gconstpointer data)
+{
+    g_autofree char *base = NULL, *host = NULL, *volumes = NULL, *spec = NULL;
+    g_autofree char *uid = NULL, *gid = NULL, *groups = NULL, *cap_eff = NULL, *cap_prm = NULL;
+    g_autofree char *seccomp = NULL, *expected_uid = NULL, *expected_gid = NULL;
+    g_autofree char *read = NULL, *dev = NULL;
+    g_autoptr(JsonObject) status = NULL;
+    struct passwd *pw;
+    int pid;
+
+    if (f->daemon == NULL)
+        return;
+    if (geteuid() != 0) {
+        g_test_skip("podvmd is not root here: QEMU runs as podvmd's user, nothing to drop");
+        return;
+    }
+    pw = getpwnam("podvm-qemu");
+    if (pw == NULL) {
+        g_test_skip("there is no user podvm-qemu: run tools/setup.sh (it creates it)");
+        return;
+    }
+    expected_uid = g_strdup_printf("%u\t%u\t%u\t%u", (guint)pw->pw_uid, (guint)pw->pw_uid,
+                                   (guint)pw->pw_uid, (guint)pw->pw_uid);
+    expected_gid = g_strdup_printf("%u\t%u\t%u\t%u", (guint)pw->pw_gid, (guint)pw->pw_gid,
+                                   (guint)pw->pw_gid, (guint)pw->pw_gid);
+    base = podvm_test_make_raw_image(f->images, "base.img", 30 * MIB, "BASEDATA");
+    host = podvm_test_make_raw_image(f->images, "host.img", 22 * MIB, "HOSTDATA");
+    volumes = g_strdup_printf(
+        "[{\"name\": \"host\", \"hostDisk\": {\"path\": \"%s\", \"type\": \"Disk\"}},"
+        " {\"name\": \"empty\", \"emptyDisk\": {\"capacity\": \"26Mi\"}},"
+        " {\"name\": \"eph\", \"ephemeral\": {\"image\": \"%s\"}},"
+        " {\"name\": \"nocloud\", \"cloudInitNoCloud\": {\"userData\": \"#cloud-config\\n\"}}]",
+        host, base);
+    spec = spec_with_disks("unpriv",
+                           "[{\"name\": \"host\"}, {\"name\": \"empty\"},"
+                           " {\"name\": \"eph\", \"disk\": {\"bus\": \"scsi\"}},"
+                           " {\"name\": \"nocloud\", \"cdrom\": {\"bus\": \"scsi\"}}]",
+                           volumes);
+    create_pod(f, spec);
+    boot_pod(f, "unpriv");
+
+    status = podvm_test_daemon_status(f->daemon, "unpriv");
+    pid = (int)json_object_get_int_member_with_default(status, "qemuPid", 0);
+    g_assert_cmpint(pid, >, 0);
+    uid = proc_status_field(pid, "Uid");
+    gid = proc_status_field(pid, "Gid");
+    groups = proc_status_field(pid, "Groups");
+    cap_eff = proc_status_field(pid, "CapEff");
+    cap_prm = proc_status_field(pid, "CapPrm");
+    seccomp = proc_status_field(pid, "Seccomp");
+    g_test_message("QEMU %d: Uid %s, Gid %s, Groups '%s', CapEff %s, Seccomp %s", pid, uid, gid,
+                   groups, cap_eff, seccomp);
+    g_assert_cmpstr(uid, ==, expected_uid);
+    g_assert_cmpstr(gid, ==, expected_gid);
+    g_assert_cmpstr(groups, ==, "");
+    g_assert_cmpstr(cap_eff, ==, "0000000000000000");
+    g_assert_cmpstr(cap_prm, ==, "0000000000000000");
+    g_assert_cmpstr(seccomp, ==, "2"); /* -sandbox on: a seccomp filter */
+
+    /* The guest has every disk, with the data the host gave it. */
+    dev = podvm_test_guest_disk_of_size(f->daemon, "unpriv", 22 * MIB, NULL);
+    read = podvm_test_guest_read(f->daemon, "unpriv", dev);
+    g_assert_cmpstr(read, ==, "HOSTDATA");
+    g_clear_pointer(&dev, g_free);
+    g_clear_pointer(&read, g_free);
+    dev = podvm_test_guest_disk_of_size(f->daemon, "unpriv", 30 * MIB, NULL);
+    read = podvm_test_guest_read(f->daemon, "unpriv", dev);
+    g_assert_cmpstr(read, ==, "BASEDATA");
+    g_clear_pointer(&dev, g_free);
+    dev = podvm_test_guest_disk_of_size(f->daemon, "unpriv", 26 * MIB, NULL);
+    g_assert_nonnull(dev);
+    guest_write(f, "unpriv", dev, "EMPTYOK");
+    {
+        g_autofree char *line = podvm_test_guest_disks(f->daemon, "unpriv");
+        g_assert_nonnull(strstr(line, ":cidata"));
+    }
+    stop_pod(f, "unpriv");
 }
 
 /* emptyDisk keeps what the guest wrote across a restart; an ephemeral disk does not. */
@@ -1186,6 +1292,7 @@ main(int argc, char **argv)
     ADD("host-disk-swapped-while-starting", test_host_disk_swapped_while_starting);
     ADD("host-disk-symlink-out", test_host_disk_symlink_out);
     ADD("kernel-paths-checked", test_kernel_paths_checked);
+    ADD("qemu-unprivileged", test_qemu_unprivileged);
 #undef ADD
     return g_test_run();
 }

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "podvm-cgroup.h"
 #include "podvm-console.h"
 #include "podvm-error.h"
 #include "podvm-event.h"
@@ -33,6 +34,9 @@
 #define KERNEL_CHILD_FD 5
 #define INITRD_CHILD_FD 6
 #define FIRST_DISK_CHILD_FD 7
+
+/* What QEMU itself may use above the guest's memory (its cgroup's MemoryMax). */
+#define QEMU_MEMORY_OVERHEAD ((guint64)256 * 1024 * 1024)
 
 /* A pod that ran this long is no longer crash looping: back-off resets. */
 #define BACKOFF_RESET_US (60 * G_USEC_PER_SEC)
@@ -900,6 +904,8 @@ qemu_exited(PodvmPod *self, const char *how)
     ExitContinuation continuation = self->exit_continuation;
     GTask *exit_task = self->exit_task;
 
+    podvm_cgroup_remove(self->spec->name);
+
     /* QEMU's log only says something about this start when it ran. */
     if (self->subprocess == NULL && self->pidfd < 0)
         g_clear_pointer(&tail, g_free);
@@ -1530,9 +1536,9 @@ start_spawn(PodvmPod *self, GTask *task)
     }
     /* The console log: QEMU appends to what podvmd opened. */
     if (self->spec->autoattach_serial_console) {
-        console_log_fd = open(self->console_log,
-                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-                              0600);
+        console_log_fd =
+            open(self->console_log,
+                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
         if (console_log_fd < 0)
             pod_log(self, G_LOG_LEVEL_MESSAGE, "cannot open the console log '%s': %s",
                     self->console_log, g_strerror(errno));
@@ -1632,6 +1638,11 @@ start_spawn(PodvmPod *self, GTask *task)
         }
     }
     self->qemu_start_ticks = podvm_host_process_start_ticks(self->qemu_pid);
+    /* Its own cgroup: the guest's memory and 256 MiB for QEMU; its vCPUs and one more. */
+    podvm_cgroup_place(
+        self->spec->name, self->qemu_pid,
+        podvm_spec_resolve_memory(self->spec) + QEMU_MEMORY_OVERHEAD,
+        ((guint64)podvm_spec_resolve_vcpus(self->spec, self->config->host_cpus) + 1) * 1000);
     g_subprocess_wait_async(self->subprocess, NULL, subprocess_wait_cb, g_object_ref(self));
     /* If QEMU dies before it is running, qemu_exited() reports to this task. */
     self->exit_task = task;
