@@ -486,8 +486,8 @@ prepare_succeed(GTask *task, PodvmPreparedVolume *prepared)
             GError *error = NULL;
 
             prepared->backing_fd = podvm_storage_open_host_path(
-                p->volume->path, (const char *const *)p->allowed_host_paths, O_RDONLY | O_NOCTTY,
-                0, NULL, &error);
+                p->volume->path, (const char *const *)p->allowed_host_paths, O_RDONLY | O_NOCTTY, 0,
+                NULL, &error);
             if (prepared->backing_fd < 0) {
                 podvm_prepared_volume_free(prepared);
                 prepare_fail(task, error);
@@ -498,9 +498,9 @@ prepare_succeed(GTask *task, PodvmPreparedVolume *prepared)
             if (prepared->backing_fd < 0) {
                 saved = errno;
                 podvm_prepared_volume_free(prepared);
-                prepare_fail(task, g_error_new(PODVM_ERROR, PODVM_ERROR_IO,
-                                               _("cannot open '%s': %s"), p->base,
-                                               g_strerror(saved)));
+                prepare_fail(task,
+                             g_error_new(PODVM_ERROR, PODVM_ERROR_IO, _("cannot open '%s': %s"),
+                                         p->base, g_strerror(saved)));
                 return;
             }
         }

@@ -206,9 +206,9 @@ add_serial_console(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
 
     if (ctx->console_log_fd > 2) {
         /* The log podvmd opened (O_WRONLY|O_APPEND): QEMU's chardev logfile takes /dev/fdset. */
-        g_autofree char *add_fd = g_strdup_printf("fd=%d,set=%d,opaque=podvm:console-log",
-                                                  ctx->console_log_fd,
-                                                  PODVM_QEMU_CONSOLE_LOG_FDSET);
+        g_autofree char *add_fd =
+            g_strdup_printf("fd=%d,set=%d,opaque=podvm:console-log", ctx->console_log_fd,
+                            PODVM_QEMU_CONSOLE_LOG_FDSET);
         add_pair(argv, "-add-fd", add_fd);
         log_fdset = g_strdup_printf("/dev/fdset/%d", PODVM_QEMU_CONSOLE_LOG_FDSET);
     }
