@@ -201,7 +201,6 @@ static void
 add_serial_console(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-
     g_autofree char *log_fdset = NULL;
 
     if (ctx->console_log_fd > 2) {
