@@ -25,6 +25,8 @@
 #include <gio/gunixsocketaddress.h>
 #include <string.h>
 
+#include "podvm-json.h"
+
 #define READ_CHUNK (64 * 1024)
 /* QEMU's own JSON parser refuses input nested deeper than this. */
 #define MAX_DEPTH 1024
@@ -403,11 +405,8 @@ static char *
 build_line(const char *id, const char *name, JsonObject *arguments, gsize *out_len)
 {
     g_autoptr(JsonBuilder) builder = json_builder_new();
-    g_autoptr(JsonGenerator) generator = json_generator_new();
     g_autoptr(JsonNode) root = NULL;
-    g_autofree char *text = NULL;
-    gsize len = 0;
-    char *line;
+    GString *line = g_string_new(NULL);
 
     json_builder_begin_object(builder);
     json_builder_set_member_name(builder, "execute");
@@ -424,13 +423,11 @@ build_line(const char *id, const char *name, JsonObject *arguments, gsize *out_l
     json_builder_end_object(builder);
     root = json_builder_get_root(builder);
 
-    json_generator_set_root(generator, root);
-    text = json_generator_to_data(generator, &len);
-    line = g_malloc(len + 1);
-    memcpy(line, text, len);
-    line[len] = '\n';
-    *out_len = len + 1;
-    return line;
+    /* QEMU refuses raw control characters in strings (json-glib writes U+001F raw). */
+    podvm_json_append(line, root, FALSE);
+    g_string_append_c(line, '\n');
+    *out_len = line->len;
+    return g_string_free(line, FALSE);
 }
 
 /* Queues @name; takes @task. */

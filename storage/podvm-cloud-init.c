@@ -16,6 +16,7 @@
 #include <libisofs/libisofs.h>
 
 #include "podvm-error.h"
+#include "podvm-json.h"
 
 #define ISO_BLOCK_SIZE 2048
 /* Output is read block by block (the ring buffer needs whole blocks) but
@@ -153,7 +154,6 @@ static char *
 config_drive_meta_data(const WriteJob *job)
 {
     g_autoptr(JsonBuilder) builder = json_builder_new();
-    g_autoptr(JsonGenerator) generator = json_generator_new();
     g_autoptr(JsonNode) root = NULL;
 
     json_builder_begin_object(builder);
@@ -179,9 +179,7 @@ config_drive_meta_data(const WriteJob *job)
     json_builder_end_object(builder);
 
     root = json_builder_get_root(builder);
-    json_generator_set_root(generator, root);
-    json_generator_set_pretty(generator, TRUE);
-    return json_generator_to_data(generator, NULL);
+    return podvm_json_to_string(root, TRUE);
 }
 
 static gboolean

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "podvm-error.h"
+#include "podvm-json.h"
 
 void
 podvm_container_disk_free(PodvmContainerDisk *disk)
@@ -73,7 +74,7 @@ parse_answer(const char *helper, GSubprocess *process, const char *out, const ch
     JsonObject *object;
 
     if (out != NULL && *out != '\0')
-        root = json_from_string(out, NULL);
+        root = podvm_json_parse_limited(out, -1, G_MAXSIZE, PODVM_JSON_MAX_DEPTH, NULL);
     if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
         g_autofree char *why = last_line(err);
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "podvm-error.h"
+#include "podvm-json.h"
 
 /*
  * Layout of an image reference and of the cache:
@@ -330,22 +331,22 @@ blob_reader_verify(BlobReader *reader, GError **error)
 static JsonNode *
 parse_json(const UnpackJob *job, const char *what, const char *data, gsize length, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new_immutable();
     g_autoptr(GError) local = NULL;
-    JsonNode *root;
+    g_autoptr(JsonNode) root = NULL;
 
-    if (!json_parser_load_from_data(parser, data, (gssize)length, &local)) {
+    /* The caller bounded the size. */
+    root = podvm_json_parse_limited(data, (gssize)length, length, PODVM_JSON_MAX_DEPTH, &local);
+    if (root == NULL) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
                     _("image '%s': %s is not valid JSON: %s"), job->image, what, local->message);
         return NULL;
     }
-    root = json_parser_get_root(parser);
-    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
                     _("image '%s': %s is not a JSON object"), job->image, what);
         return NULL;
     }
-    return json_node_ref(root);
+    return g_steal_pointer(&root);
 }
 
 static JsonNode *
@@ -1036,7 +1037,7 @@ probe_image(const UnpackJob *job, const char *path, const char *path_in_image, P
     g_autoptr(GBytes) out_bytes = NULL;
     g_autoptr(GBytes) err_bytes = NULL;
     g_autoptr(GError) local = NULL;
-    g_autoptr(JsonParser) parser = json_parser_new_immutable();
+    g_autoptr(JsonNode) root = NULL;
     g_autofree char *binary = NULL;
     const char *name = job->qemu_img != NULL ? job->qemu_img : "qemu-img";
     const char *env[] = { "LC_ALL=C", NULL };
@@ -1080,15 +1081,15 @@ probe_image(const UnpackJob *job, const char *path, const char *path_in_image, P
                     path_in_image, n_lines > 0 ? g_strstrip(lines[n_lines - 1]) : "");
         return FALSE;
     }
-    if (!json_parser_load_from_data(parser, g_bytes_get_data(out_bytes, NULL),
-                                    (gssize)g_bytes_get_size(out_bytes), &local) ||
-        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+    root = podvm_json_parse_limited(g_bytes_get_data(out_bytes, NULL), g_bytes_get_size(out_bytes),
+                                    G_MAXSIZE, PODVM_JSON_MAX_DEPTH, &local);
+    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
                     _("cannot check the disk of image '%s': qemu-img gave no JSON object"),
                     job->image);
         return FALSE;
     }
-    info = json_node_get_object(json_parser_get_root(parser));
+    info = json_node_get_object(root);
     format = get_string(info, "format");
     node = json_object_get_member(info, "virtual-size");
     virtual_size = node != NULL && json_node_get_value_type(node) == G_TYPE_INT64

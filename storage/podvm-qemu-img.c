@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "podvm-error.h"
+#include "podvm-json.h"
 
 /*
  * One qemu-img run: argv only, stdout and stderr captured. The task's
@@ -193,9 +194,8 @@ JsonObject *
 podvm_qemu_img_info_finish(GAsyncResult *result, GError **error)
 {
     g_autofree char *out = NULL;
-    g_autoptr(JsonParser) parser = NULL;
     g_autoptr(GError) parse_error = NULL;
-    JsonNode *root;
+    g_autoptr(JsonNode) root = NULL;
 
     g_return_val_if_fail(g_task_is_valid(result, NULL), NULL);
     g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) == podvm_qemu_img_info_async, NULL);
@@ -203,14 +203,13 @@ podvm_qemu_img_info_finish(GAsyncResult *result, GError **error)
     if (out == NULL)
         return NULL;
 
-    parser = json_parser_new_immutable();
-    if (!json_parser_load_from_data(parser, out, -1, &parse_error)) {
+    root = podvm_json_parse_limited(out, -1, G_MAXSIZE, PODVM_JSON_MAX_DEPTH, &parse_error);
+    if (root == NULL) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
                     _("qemu-img info gave output that is not JSON: %s"), parse_error->message);
         return NULL;
     }
-    root = json_parser_get_root(parser);
-    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
         g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_FAILED,
                             _("qemu-img info gave output that is not a JSON object"));
         return NULL;

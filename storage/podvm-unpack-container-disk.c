@@ -16,6 +16,7 @@
 #include "podvm-build-config.h"
 #include "podvm-container-disk.h"
 #include "podvm-error.h"
+#include "podvm-json.h"
 
 typedef struct {
     GMainLoop *loop;
@@ -69,7 +70,7 @@ main(int argc, char **argv)
                                       argv[4], NULL, unpacked_cb, &unpack);
     g_main_loop_run(unpack.loop);
     g_main_loop_unref(unpack.loop);
-    text = json_to_string(unpack.answer, FALSE);
+    text = podvm_json_to_string(unpack.answer, FALSE);
     json_node_unref(unpack.answer);
     printf("%s\n", text);
     return unpack.status;

@@ -13,6 +13,7 @@
 
 #include "podvm-build-config.h"
 #include "podvm-error.h"
+#include "podvm-json.h"
 #include "podvm-store.h"
 #include "podvm-qemu-img.h"
 #include "podvm-spec.h"
@@ -231,14 +232,10 @@ static gboolean
 write_record(PodvmVolumePool *self, PoolVolume *volume, GError **error)
 {
     g_autoptr(JsonNode) node = volume_to_json(volume, FALSE);
-    g_autoptr(JsonGenerator) generator = json_generator_new();
     g_autofree char *path = record_path(self, volume->name);
-    g_autofree char *text = NULL;
     gsize length = 0;
+    g_autofree char *text = podvm_json_to_data(node, TRUE, &length);
 
-    json_generator_set_root(generator, node);
-    json_generator_set_pretty(generator, TRUE);
-    text = json_generator_to_data(generator, &length);
     return podvm_store_write_durable(path, text, length, error);
 }
 
@@ -256,12 +253,11 @@ member_string(JsonObject *object, const char *member)
 static PoolVolume *
 read_record(const char *path, const char *name, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new_immutable();
     g_autoptr(PoolVolume) volume = NULL;
     g_autofree char *contents = NULL;
     gsize length = 0;
     JsonObject *object;
-    JsonNode *root;
+    g_autoptr(JsonNode) root = NULL;
     JsonNode *size;
     const char *phase;
     GStatBuf st;
@@ -277,10 +273,12 @@ read_record(const char *path, const char *name, GError **error)
     }
     if (!g_file_get_contents(path, &contents, &length, error))
         return NULL;
-    if (!json_parser_load_from_data(parser, contents, (gssize)length, error))
+    root = podvm_json_parse(contents, (gssize)length, error);
+    if (root == NULL) {
+        g_prefix_error(error, _("'%s': "), path);
         return NULL;
-    root = json_parser_get_root(parser);
-    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+    }
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("'%s' is not a JSON object"), path);
         return NULL;
     }

@@ -3,6 +3,8 @@
 
 #include <gio/gio.h>
 
+#include "podvm-json.h"
+
 /*
  * The QMP library sits above nothing but GLib and common sits below it, so
  * its domain is recognised by name instead of by linking to it. The codes
@@ -139,6 +141,8 @@ podvm_error_from_component(const GError *error)
 
     if (error->domain == PODVM_ERROR)
         code = error->code;
+    else if (error->domain == PODVM_JSON_ERROR)
+        code = PODVM_ERROR_INVALID_ARGUMENT;
     else if (error->domain == g_quark_from_static_string(QMP_ERROR_QUARK_NAME))
         code = error->code == QMP_ERROR_CODE_TIMEOUT ? PODVM_ERROR_TIMEOUT : PODVM_ERROR_QEMU;
     else if (error->domain == G_IO_ERROR && error->code == G_IO_ERROR_DBUS_ERROR)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "podvm-error.h"
+#include "podvm-json.h"
 
 static gboolean
 set_errno_error(GError **error, int saved_errno, const char *what, const char *path)
@@ -94,22 +95,19 @@ podvm_store_write_durable(const char *path, const char *contents, gsize length, 
 gboolean
 podvm_store_write_json(const char *path, JsonNode *node, PodvmStoreMode mode, GError **error)
 {
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autofree char *text = NULL;
     gsize length = 0;
+    g_autofree char *text = podvm_json_to_data(node, TRUE, &length);
 
-    json_generator_set_root(gen, node);
-    json_generator_set_pretty(gen, TRUE);
-    text = json_generator_to_data(gen, &length);
     return write_replace(path, text, length, mode, error);
 }
 
 JsonNode *
 podvm_store_read_json(const char *path, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) local = NULL;
+    g_autoptr(GString) text = NULL;
     g_autofree char *data = NULL;
+    JsonNode *root;
     struct stat st;
     ssize_t n;
     int fd;
@@ -137,12 +135,18 @@ podvm_store_read_json(const char *path, GError **error)
         return NULL;
     }
     data[n] = '\0';
-    if (!json_parser_load_from_data(parser, data, n, &local)) {
+    /* Files of earlier versions may hold json-glib's raw U+001F: escaped before the check. */
+    text = g_string_new_len(data, n);
+    podvm_json_escape_strings(text);
+    /* The file's size is bounded above; escapes may only lengthen it. */
+    root = podvm_json_parse_limited(text->str, (gssize)text->len, text->len, PODVM_JSON_MAX_DEPTH,
+                                    &local);
+    if (root == NULL) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("state file '%s' is not valid JSON: %s"),
                     path, local->message);
         return NULL;
     }
-    return json_node_copy(json_parser_get_root(parser));
+    return root;
 }
 
 gboolean

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* podvmctl create -f FILE, podvmctl run -f FILE [--debug]; FILE is JSON or YAML */
 #include "podvm-build-config.h"
+#include "podvm-json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -121,7 +122,7 @@ podvmctl_read_document(const char *path, char **out_json, GError **error)
             return NULL;
         }
         if (out_json != NULL)
-            *out_json = json_to_string(root, FALSE);
+            *out_json = podvm_json_to_string(root, FALSE);
     } else {
         root = podvmctl_parse_json(contents, length, what, error);
         if (root == NULL)

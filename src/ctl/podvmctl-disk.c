@@ -10,6 +10,7 @@
  * the same document for the common cases, as virsh attach-disk does.
  */
 #include "podvm-build-config.h"
+#include "podvm-json.h"
 
 #include <glib/gi18n.h>
 
@@ -143,7 +144,7 @@ build_attachment(const AttachOptions *options, int *out_status)
     json_builder_add_value(builder, podvm_spec_volume_to_json(&volume));
     json_builder_end_object(builder);
     root = json_builder_get_root(builder);
-    return json_to_string(root, FALSE);
+    return podvm_json_to_string(root, FALSE);
 }
 
 int

@@ -5,6 +5,7 @@
  * ("query-status") is taken as {"execute": NAME}. Prints QEMU's "return".
  */
 #include "podvm-build-config.h"
+#include "podvm-json.h"
 
 #include <stdio.h>
 
@@ -48,7 +49,7 @@ qmp_command(const char *text, GError **error)
         json_builder_add_string_value(builder, text);
         json_builder_end_object(builder);
         node = json_builder_get_root(builder);
-        return json_to_string(node, FALSE);
+        return podvm_json_to_string(node, FALSE);
     }
 
     root = podvmctl_parse_json(text, -1, _("the QMP command"), error);
@@ -61,7 +62,7 @@ qmp_command(const char *text, GError **error)
                       "'{\"execute\": \"query-status\"}'"));
         return NULL;
     }
-    return json_to_string(root, FALSE);
+    return podvm_json_to_string(root, FALSE);
 }
 
 int

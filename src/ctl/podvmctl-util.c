@@ -13,6 +13,7 @@
 #include <gio/gunixfdlist.h>
 #include <glib/gi18n.h>
 
+#include "podvm-json.h"
 #include "podvm-spec.h"
 
 #define PODVMCTL_ERROR_PREFIX "io.podvm.PodVM1.Error."
@@ -298,24 +299,16 @@ podvmctl_steal_fd(GVariant *handle, GUnixFDList *fds, const char *method, GError
 JsonNode *
 podvmctl_parse_json(const char *text, gssize length, const char *what, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) local_error = NULL;
     JsonNode *root;
 
     if (length < 0)
         length = strlen(text);
-    if (!g_utf8_validate(text, length, NULL)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is not valid UTF-8"), what);
-        return NULL;
-    }
-    if (!json_parser_load_from_data(parser, text, length, &local_error)) {
+    /* Files are bounded when read and answers by D-Bus: only the depth is limited here. */
+    root = podvm_json_parse_limited(text, length, G_MAXSIZE, PODVM_JSON_MAX_DEPTH, &local_error);
+    if (root == NULL) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is not valid JSON: %s"), what,
                     local_error->message);
-        return NULL;
-    }
-    root = json_parser_steal_root(parser);
-    if (root == NULL) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is empty"), what);
         return NULL;
     }
     return root;
@@ -324,7 +317,7 @@ podvmctl_parse_json(const char *text, gssize length, const char *what, GError **
 void
 podvmctl_print_json(JsonNode *node, gboolean pretty)
 {
-    g_autofree char *text = json_to_string(node, pretty);
+    g_autofree char *text = podvm_json_to_string(node, pretty);
 
     fputs(text, stdout);
     fputc('\n', stdout);

@@ -9,6 +9,7 @@
 #include "podvm-config.h"
 #include "podvm-dbus-generated.h"
 #include "podvm-error.h"
+#include "podvm-json.h"
 
 /* The D-Bus side of one pod. */
 typedef struct {
@@ -48,7 +49,7 @@ return_error(GDBusMethodInvocation *invocation, const GError *error)
 static char *
 json_to_text(JsonNode *node)
 {
-    return json_to_string(node, FALSE);
+    return podvm_json_to_string(node, FALSE);
 }
 
 /*

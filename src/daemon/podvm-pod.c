@@ -20,6 +20,7 @@
 #include "podvm-error.h"
 #include "podvm-event.h"
 #include "podvm-host.h"
+#include "podvm-json.h"
 #include "podvm-labels.h"
 #include "podvm-fault.h"
 #include "podvm-qemu-argv.h"
@@ -2261,22 +2262,15 @@ podvm_pod_query_finish(PodvmPod *self, GAsyncResult *result, GError **error)
 JsonNode *
 podvm_qmp_command_parse(const char *text, gssize length, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) local = NULL;
-    JsonNode *root;
+    JsonNode *root = podvm_json_parse(text, length, &local);
 
-    if (!json_parser_load_from_data(parser, text, length, &local)) {
+    if (root == NULL) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                     _("the QMP command is not valid JSON: %s"), local->message);
         return NULL;
     }
-    root = json_parser_get_root(parser);
-    if (root == NULL) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("the QMP command is empty"));
-        return NULL;
-    }
-    return json_node_copy(root);
+    return root;
 }
 
 int

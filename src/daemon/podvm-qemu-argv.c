@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "podvm-error.h"
+#include "podvm-json.h"
 
 #define MIB ((guint64)1024 * 1024)
 
@@ -108,7 +109,7 @@ add_json(GPtrArray *argv, const char *option, JsonBuilder *builder)
     g_autoptr(JsonNode) root = json_builder_get_root(builder);
 
     add(argv, option);
-    g_ptr_array_add(argv, json_to_string(root, FALSE));
+    g_ptr_array_add(argv, podvm_json_to_string(root, FALSE));
 }
 
 static void
@@ -164,7 +165,7 @@ static void
 add_json_node(GPtrArray *argv, const char *option, JsonNode *node)
 {
     add(argv, option);
-    g_ptr_array_add(argv, json_to_string(node, FALSE));
+    g_ptr_array_add(argv, podvm_json_to_string(node, FALSE));
 }
 
 /*

@@ -18,6 +18,7 @@
 #include "podvm-build-config.h"
 #include "podvm-error.h"
 #include "podvm-host.h"
+#include "podvm-json.h"
 #include "podvm-labels.h"
 #include "podvm-metrics.h"
 #include "podvm-rest-conn.h"
@@ -119,12 +120,9 @@ respond_bytes(Request *req, guint status, const char *content_type, GBytes *byte
 static GString *
 pretty_json(JsonNode *node)
 {
-    g_autoptr(JsonGenerator) generator = json_generator_new();
     GString *text = g_string_new(NULL);
 
-    json_generator_set_root(generator, node);
-    json_generator_set_pretty(generator, TRUE);
-    json_generator_to_gstring(generator, text);
+    podvm_json_append(text, node, TRUE);
     g_string_append_c(text, '\n');
     return text;
 }
@@ -284,23 +282,22 @@ static JsonObject *
 optional_object_body(Request *req, gboolean *out_ok)
 {
     g_autoptr(GBytes) body = request_body(req);
-    g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) error = NULL;
     gsize size = 0;
     const char *data = g_bytes_get_data(body, &size);
-    JsonNode *root;
+    g_autoptr(JsonNode) root = NULL;
 
     *out_ok = TRUE;
     if (size == 0)
         return NULL;
-    if (!json_parser_load_from_data(parser, data, (gssize)size, &error)) {
+    root = podvm_json_parse(data, (gssize)size, &error);
+    if (root == NULL) {
         respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("the body is not valid JSON: %s"),
                           error->message);
         *out_ok = FALSE;
         return NULL;
     }
-    root = json_parser_get_root(parser);
-    if (root == NULL || JSON_NODE_HOLDS_NULL(root))
+    if (JSON_NODE_HOLDS_NULL(root))
         return NULL;
     if (!JSON_NODE_HOLDS_OBJECT(root)) {
         respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT, _("the body must be a JSON object"));
@@ -1350,7 +1347,7 @@ manager_event_cb(PodvmManager *manager, const char *pod, const char *type, JsonO
         if (text == NULL) {
             /* JSON text is one line: it fits one "data:" field. */
             node = json_node_init_object(json_node_alloc(), details);
-            json = json_to_string(node, FALSE);
+            json = podvm_json_to_string(node, FALSE);
             text = g_strdup_printf("event: %s\ndata: %s\n\n", type, json);
         }
         events_write(stream, text);
@@ -2076,7 +2073,7 @@ refuse_body_cb(gpointer user_data)
 
     message = g_strdup_printf(_("the request body is larger than %u bytes"), PODVM_REST_MAX_BODY);
     doc = error_document(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge", message, NULL);
-    json = json_to_string(doc, FALSE);
+    json = podvm_json_to_string(doc, FALSE);
     g_object_set_data(G_OBJECT(msg), "podvm-rest-stolen", GINT_TO_POINTER(1));
     deadline_disarm(msg);
     stream = soup_server_message_steal_connection(msg);
