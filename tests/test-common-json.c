@@ -128,7 +128,9 @@ test_strict(void)
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
-        g_test_message("refused: %s", refused[i]);
+        g_autofree char *printable = g_strescape(refused[i], NULL);
+
+        g_test_message("refused: %s", printable);
         assert_refused(refused[i], -1, PODVM_JSON_ERROR_INVALID, NULL);
     }
     assert_refused("[1,\n  2,\n  x]", -1, PODVM_JSON_ERROR_INVALID, "line 3, column 3");
@@ -154,8 +156,9 @@ test_accepted(void)
     for (gsize i = 0; i < G_N_ELEMENTS(accepted); i++) {
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonNode) node = podvm_json_parse(accepted[i], -1, &error);
+        g_autofree char *printable = g_strescape(accepted[i], NULL);
 
-        g_test_message("accepted: %s", accepted[i]);
+        g_test_message("accepted: %s", printable);
         g_assert_no_error(error);
         g_assert_nonnull(node);
     }

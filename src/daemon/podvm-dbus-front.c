@@ -3,6 +3,7 @@
 
 #include <gio/gunixfdlist.h>
 #include <glib/gi18n-lib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "podvm-build-config.h"
@@ -44,6 +45,27 @@ return_error(GDBusMethodInvocation *invocation, const GError *error)
     g_autoptr(GError) ours = podvm_error_from_component(error);
 
     g_dbus_method_invocation_return_gerror(invocation, ours);
+}
+
+/*
+ * A string argument carrying a document (spec, attachment, QMP command) is at
+ * most what a REST body may be. dbus-daemon passes far larger messages; this
+ * refuses them before any parser copies them.
+ */
+#define MAX_DOCUMENT_ARGUMENT PODVM_JSON_MAX_SIZE
+
+static gboolean
+document_too_large(GDBusMethodInvocation *invocation, const char *text)
+{
+    gsize length = strlen(text);
+
+    if (length <= MAX_DOCUMENT_ARGUMENT)
+        return FALSE;
+    g_dbus_method_invocation_return_error(
+        invocation, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+        _("the argument of %s is %" G_GSIZE_FORMAT " bytes long; at most %u are accepted"),
+        g_dbus_method_invocation_get_method_name(invocation), length, (guint)MAX_DOCUMENT_ARGUMENT);
+    return TRUE;
 }
 
 static char *
@@ -231,8 +253,11 @@ handle_qmp(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const char *c
 {
     PodEntry *entry = user_data;
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = podvm_qmp_command_parse(command, -1, &error);
+    g_autoptr(JsonNode) node = NULL;
 
+    if (document_too_large(invocation, command))
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    node = podvm_qmp_command_parse(command, -1, &error);
     if (node == NULL) {
         return_error(invocation, error);
         return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -250,6 +275,8 @@ handle_attach_disk(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const
     g_autoptr(PodvmSpecDisk) disk = NULL;
     g_autoptr(PodvmSpecVolume) volume = NULL;
 
+    if (document_too_large(invocation, attachment))
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
     if (!podvm_manager_parse_attachment(entry->front->manager, attachment, -1, &disk, &volume, NULL,
                                         &error)) {
         return_error(invocation, error);
@@ -372,6 +399,8 @@ handle_create_pod(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, co
     g_autofree char *path = NULL;
     PodvmPod *pod;
 
+    if (document_too_large(invocation, spec))
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
     pod = podvm_manager_create_pod(self->manager, spec, -1, NULL, &error);
     if (pod == NULL) {
         return_error(invocation, error);

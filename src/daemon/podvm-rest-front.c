@@ -2065,14 +2065,21 @@ refuse_body_cb(gpointer user_data)
 {
     g_autoptr(SoupServerMessage) msg = user_data;
     PodvmRestFront *self = g_object_get_data(G_OBJECT(msg), "podvm-rest-front");
+    guint status = GPOINTER_TO_UINT(g_object_get_data(G_OBJECT(msg), "podvm-rest-refused"));
     g_autoptr(JsonNode) doc = NULL;
     g_autofree char *message = NULL;
     g_autofree char *json = NULL;
     Refusal *refusal;
     GIOStream *stream;
 
-    message = g_strdup_printf(_("the request body is larger than %u bytes"), PODVM_REST_MAX_BODY);
-    doc = error_document(SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge", message, NULL);
+    if (status == SOUP_STATUS_BAD_REQUEST) {
+        message = g_strdup(_("the Content-Length header must be given once, as a number of bytes"));
+        doc = error_document(status, "InvalidArgument", message, NULL);
+    } else {
+        message =
+            g_strdup_printf(_("the request body is larger than %u bytes"), PODVM_REST_MAX_BODY);
+        doc = error_document(status, "PayloadTooLarge", message, NULL);
+    }
     json = podvm_json_to_string(doc, FALSE);
     g_object_set_data(G_OBJECT(msg), "podvm-rest-stolen", GINT_TO_POINTER(1));
     deadline_disarm(msg);
@@ -2080,30 +2087,32 @@ refuse_body_cb(gpointer user_data)
     if (stream == NULL)
         return G_SOURCE_REMOVE;
     if (self != NULL)
-        count_status(self, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE);
+        count_status(self, status);
     refusal = g_new0(Refusal, 1);
     refusal->front = self;
     if (self != NULL)
         g_ptr_array_add(self->refusals, refusal);
     refusal->stream = stream;
     refusal->cancellable = g_cancellable_new();
-    refusal->response = g_strdup_printf("HTTP/1.1 413 Payload Too Large\r\n"
-                                        "Content-Type: application/json\r\n"
-                                        "Content-Length: %zu\r\n"
-                                        "Connection: close\r\n\r\n%s\n",
-                                        strlen(json) + 1, json);
+    refusal->response =
+        g_strdup_printf("HTTP/1.1 %u %s\r\n"
+                        "Content-Type: application/json\r\n"
+                        "Content-Length: %zu\r\n"
+                        "Connection: close\r\n\r\n%s\n",
+                        status, soup_status_get_phrase(status), strlen(json) + 1, json);
     g_output_stream_write_all_async(g_io_stream_get_output_stream(stream), refusal->response,
                                     strlen(refusal->response), G_PRIORITY_DEFAULT,
                                     refusal->cancellable, refusal_written_cb, refusal);
     return G_SOURCE_REMOVE;
 }
 
+/* Answers @status (413, or 400 for a bad Content-Length) without reading the body. */
 static void
-refuse_body(PodvmRestFront *self, SoupServerMessage *msg)
+refuse_body(PodvmRestFront *self, SoupServerMessage *msg, guint status)
 {
     if (g_object_get_data(G_OBJECT(msg), "podvm-rest-refused") != NULL)
         return;
-    g_object_set_data(G_OBJECT(msg), "podvm-rest-refused", GINT_TO_POINTER(1));
+    g_object_set_data(G_OBJECT(msg), "podvm-rest-refused", GUINT_TO_POINTER(status));
     g_object_set_data_full(G_OBJECT(msg), "podvm-rest-front", g_object_ref(self), g_object_unref);
     soup_server_message_pause(msg);
     g_idle_add(refuse_body_cb, g_object_ref(msg));
@@ -2117,7 +2126,7 @@ got_chunk_cb(SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
 
     /* The chunk is already in the body: it holds at most one read block too many. */
     if (body->length > PODVM_REST_MAX_BODY)
-        refuse_body(self, msg);
+        refuse_body(self, msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE);
 }
 
 /* After the headers, before the body: refuse what is too large to read. */
@@ -2129,10 +2138,21 @@ early_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
     SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
 
     SoupEncoding encoding = soup_message_headers_get_encoding(headers);
+    const char *content_length = soup_message_headers_get_list(headers, "Content-Length");
 
+    /*
+     * libsoup reads "-1" and "18446744073709551616" as a length it waits for, and takes one
+     * of two lengths: refused at once (RFC 9112 6.3: a bad or repeated length is an error).
+     */
+    if (content_length != NULL && (*content_length == '\0' ||
+                                   strspn(content_length, "0123456789") != strlen(content_length) ||
+                                   strlen(content_length) > 18)) {
+        refuse_body(self, msg, SOUP_STATUS_BAD_REQUEST);
+        return;
+    }
     if (encoding == SOUP_ENCODING_CONTENT_LENGTH &&
         soup_message_headers_get_content_length(headers) > PODVM_REST_MAX_BODY) {
-        refuse_body(self, msg);
+        refuse_body(self, msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE);
         return;
     }
     /*

@@ -7,6 +7,7 @@
 #include <glib-unix.h>
 #include <glib/gi18n-lib.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -190,6 +191,14 @@ main(int argc, char **argv)
         { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
         { NULL }
     };
+
+    /*
+     * A large message is read whole before it can be refused (dbus-daemon passes 20 MiB
+     * strings). glibc raises its mmap threshold to the size of the first large block freed
+     * and then keeps up to twice that on the heap for good: a fixed threshold hands every
+     * large block back to the system when it is freed.
+     */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
     setlocale(LC_ALL, "");
     bindtextdomain(GETTEXT_PACKAGE, PODVM_LOCALEDIR);
