@@ -14,6 +14,7 @@
 #include "podvm-build-config.h"
 #include "podvm-error.h"
 #include "podvm-json.h"
+#include "podvm-quantity.h"
 #include "podvm-store.h"
 #include "podvm-qemu-img.h"
 #include "podvm-spec.h"
@@ -658,6 +659,8 @@ validate_options(PodvmVolumePool *self, const PodvmVolumeCreateOptions *options,
                     options->name);
         return FALSE;
     }
+    if (!podvm_quantity_check_size(options->size, error))
+        return FALSE;
     if (options->from == NULL) {
         if (options->size == 0) {
             g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,

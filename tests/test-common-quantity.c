@@ -231,6 +231,42 @@ test_format_millicpus(void)
     }
 }
 
+static void
+test_size_bound(void)
+{
+    static const char *const too_large[] = { "8Ei", "1Pi", "64Ti1", "70368744177665", "65Ti" };
+    guint64 bytes = 0;
+
+    g_assert_true(podvm_quantity_parse_size("64Ti", &bytes, NULL));
+    g_assert_cmpuint(bytes, ==, PODVM_QUANTITY_MAX_SIZE);
+    g_assert_true(podvm_quantity_parse_size("10Gi", &bytes, NULL));
+    g_assert_cmpuint(bytes, ==, G_GUINT64_CONSTANT(10) << 30);
+    for (gsize i = 0; i < G_N_ELEMENTS(too_large); i++) {
+        g_autoptr(GError) error = NULL;
+
+        bytes = 7;
+        g_assert_false(podvm_quantity_parse_size(too_large[i], &bytes, &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+        g_assert_cmpuint(bytes, ==, 7);
+        g_assert_nonnull(strstr(error->message, "64Ti"));
+    }
+    {
+        g_autoptr(GError) error = NULL;
+
+        /* Bad syntax is still reported as such. */
+        g_assert_false(podvm_quantity_parse_size("8Eb", &bytes, &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+        g_assert_null(strstr(error->message, "largest"));
+    }
+    g_assert_true(podvm_quantity_check_size(PODVM_QUANTITY_MAX_SIZE, NULL));
+    {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false(podvm_quantity_check_size(G_MAXUINT64, &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -240,6 +276,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/quantity/bytes/valid", test_bytes_valid);
     g_test_add_func("/podvm/common/quantity/bytes/invalid", test_bytes_invalid);
     g_test_add_func("/podvm/common/quantity/bytes/quoting", test_bytes_quoting);
+    g_test_add_func("/podvm/common/quantity/bytes/size-bound", test_size_bound);
     g_test_add_func("/podvm/common/quantity/millicpus", test_millicpus);
     g_test_add_func("/podvm/common/quantity/format/bytes", test_format_bytes);
     g_test_add_func("/podvm/common/quantity/format/bytes-human", test_format_bytes_human);

@@ -446,6 +446,73 @@ test_control_characters(void)
     podvm_test_daemon_free(daemon);
 }
 
+/* The spec of pod @name with @fragment put inside "spec": {...}. */
+static char *
+spec_with(const char *name, const char *fragment)
+{
+    g_autofree char *spec = podvm_test_guest_spec(name, NULL, NULL, 1);
+    g_auto(GStrv) parts = g_strsplit(spec, "\"spec\":{", 2);
+
+    g_assert_nonnull(parts[1]);
+    return g_strconcat(parts[0], "\"spec\":{", fragment, parts[1], NULL);
+}
+
+static void
+test_sizes(void)
+{
+    PodvmTestDaemon *daemon = podvm_test_daemon_new();
+    g_autofree char *socket_path = NULL;
+
+    if (daemon == NULL)
+        return;
+    socket_path = g_build_filename(daemon->run_dir, "api.sock", NULL);
+    {
+        /* Once validated, then a 500 from qemu-img at start: now a 400 naming the field. */
+        g_autofree char *spec = spec_with("big", "\"volumes\":[{\"name\":\"s\",\"emptyDisk\":"
+                                                 "{\"capacity\":\"8Ei\"}}],");
+        g_autoptr(Answer) a = post(socket_path, "/v1/pods", spec, strlen(spec));
+
+        assert_refused(a, 400, "InvalidSpec");
+        g_assert_nonnull(strstr(a->body, "spec.volumes[0].emptyDisk.capacity"));
+        g_assert_nonnull(strstr(a->body, "64Ti"));
+    }
+    {
+        g_autofree char *spec = podvm_test_guest_spec("mem", NULL, NULL, 1);
+        g_autoptr(GString) text = g_string_new(spec);
+        g_autoptr(Answer) a = NULL;
+
+        g_assert_cmpuint(g_string_replace(text, "\"128Mi\"", "\"8Ei\"", 1), ==, 1);
+        a = post(socket_path, "/v1/pods", text->str, text->len);
+        assert_refused(a, 400, "InvalidSpec");
+        g_assert_nonnull(strstr(a->body, "spec.domain.resources.requests.memory"));
+    }
+    {
+        const char *body = "{\"name\": \"huge\", \"size\": \"8Ei\"}";
+        g_autoptr(Answer) a = post(socket_path, "/v1/volumes", body, strlen(body));
+
+        assert_refused(a, 400, "InvalidArgument");
+        g_assert_nonnull(strstr(a->body, "size"));
+        g_assert_nonnull(strstr(a->body, "64Ti"));
+    }
+    {
+        /* D-Bus takes the size as a number: bounded in the pool. */
+        g_autoptr(GError) error = NULL;
+        g_autofree char *volume = NULL;
+        GVariantBuilder options;
+
+        g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+        g_variant_builder_add(&options, "{sv}", "name", g_variant_new_string("huge"));
+        g_variant_builder_add(&options, "{sv}", "size",
+                              g_variant_new_uint64(G_GUINT64_CONSTANT(8) << 60));
+        podvm_dbus_manager_call_create_volume_sync(daemon->manager, g_variant_builder_end(&options),
+                                                   &volume, NULL, &error);
+        g_assert_nonnull(error);
+        g_assert_nonnull(strstr(error->message, "64Ti"));
+    }
+    assert_alive(socket_path);
+    podvm_test_daemon_free(daemon);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -454,5 +521,6 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/rest/input/content-length", test_content_length);
     g_test_add_func("/podvm/rest/input/not-utf8-echo", test_not_utf8_echo);
     g_test_add_func("/podvm/rest/input/control-characters", test_control_characters);
+    g_test_add_func("/podvm/rest/input/sizes", test_sizes);
     return g_test_run();
 }

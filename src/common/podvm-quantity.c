@@ -254,6 +254,44 @@ podvm_quantity_parse_bytes(const char *text, guint64 *out_bytes, GError **error)
 }
 
 gboolean
+podvm_quantity_check_size(guint64 bytes, GError **error)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *limit = NULL;
+
+    if (bytes <= PODVM_QUANTITY_MAX_SIZE)
+        return TRUE;
+    text = podvm_quantity_format_bytes(bytes);
+    limit = podvm_quantity_format_bytes(PODVM_QUANTITY_MAX_SIZE);
+    g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                _("%s bytes is more than %s, the largest size podvm accepts"), text, limit);
+    return FALSE;
+}
+
+gboolean
+podvm_quantity_parse_size(const char *text, guint64 *out_bytes, GError **error)
+{
+    g_autofree char *quoted = NULL;
+    g_autofree char *limit = NULL;
+    guint64 value = 0;
+
+    g_return_val_if_fail(text != NULL, FALSE);
+    g_return_val_if_fail(out_bytes != NULL, FALSE);
+
+    if (!parse_quantity(text, UNIT_BYTES, &value, error))
+        return FALSE;
+    if (value > PODVM_QUANTITY_MAX_SIZE) {
+        quoted = podvm_quote_for_message(text);
+        limit = podvm_quantity_format_bytes(PODVM_QUANTITY_MAX_SIZE);
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s is more than %s, the largest size podvm accepts"), quoted, limit);
+        return FALSE;
+    }
+    *out_bytes = value;
+    return TRUE;
+}
+
+gboolean
 podvm_quantity_parse_millicpus(const char *text, guint64 *out_millicpus, GError **error)
 {
     guint64 value = 0;

@@ -17,6 +17,23 @@ G_BEGIN_DECLS
 gboolean podvm_quantity_parse_bytes(const char *text, guint64 *out_bytes, GError **error);
 
 /*
+ * The largest size podvm allocates (a disk, a volume, a pod's memory): more
+ * than a host has, and far below where qemu-img gives up ("8Ei") or sums of
+ * sizes overflow.
+ */
+#define PODVM_QUANTITY_MAX_SIZE (G_GUINT64_CONSTANT(64) << 40)
+
+/*
+ * podvm_quantity_parse_bytes() for a size podvm allocates: more than
+ * PODVM_QUANTITY_MAX_SIZE is an error (PODVM_ERROR_INVALID_ARGUMENT) that
+ * quotes the input and says the limit.
+ */
+gboolean podvm_quantity_parse_size(const char *text, guint64 *out_bytes, GError **error);
+
+/* The same bound on a size given as a number of bytes (D-Bus CreateVolume). */
+gboolean podvm_quantity_check_size(guint64 bytes, GError **error);
+
+/*
  * CPU quantities: "2", "500m" (millicores), "1.5", "1e1". Result in millicores; a
  * value that is not a whole number of millicores ("0.1m") is an error
  * (PODVM_ERROR_INVALID_ARGUMENT), as are other suffixes, signs and spaces.

@@ -337,7 +337,7 @@ read_positive_quantity(Parser *p, const char *path, JsonNode *node, QuantityPars
 gboolean
 spec_read_bytes(Parser *p, const char *path, JsonNode *node, guint64 *out)
 {
-    return read_positive_quantity(p, path, node, podvm_quantity_parse_bytes, out);
+    return read_positive_quantity(p, path, node, podvm_quantity_parse_size, out);
 }
 
 gboolean

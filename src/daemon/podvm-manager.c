@@ -216,7 +216,7 @@ volume_options_from_json(JsonObject *description, PodvmVolumeCreateOptions *out_
             options.sha256 = json_node_get_string(value);
         } else {
             g_autoptr(GError) local = NULL;
-            if (!podvm_quantity_parse_bytes(json_node_get_string(value), &options.size, &local)) {
+            if (!podvm_quantity_parse_size(json_node_get_string(value), &options.size, &local)) {
                 g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, _("\"size\": %s"),
                             local->message);
                 return FALSE;
