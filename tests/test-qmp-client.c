@@ -1944,6 +1944,27 @@ test_qemu_quit(Fixture *f, gconstpointer data)
 
 /* ------------------------------------------------------------------------ */
 
+/* json-glib 1.6 writes U+001F raw: what the client sends is strict JSON all the same. */
+static void
+test_control_characters_escaped(Fixture *f, gconstpointer data)
+{
+    Call call = { 0 };
+    g_autofree char *id = NULL;
+    const char *line;
+
+    handshake(f);
+    execute(f, "qom-get", "{\"path\": \"a\\u001fb\\u0001c\", \"property\": \"type\"}", 0, &call);
+    id = peer_expect_command(f->peer, "qom-get", NULL);
+    line = (const char *)f->peer->received->data + f->peer->last_line_start;
+    for (const char *p = line; *p != '\n'; p++)
+        g_assert_cmpint((guchar)*p, >=, 0x20);
+    g_assert_nonnull(g_strstr_len(line, -1, "a\\u001fb\\u0001c"));
+    peer_reply(f->peer, id, "\"ok\"");
+    wait_call(&call);
+    g_assert_no_error(call.error);
+    call_clear(&call);
+}
+
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 #define ADD_QEMU(path, func) g_test_add(path, Fixture, NULL, qemu_setup, func, qemu_teardown)
 
@@ -1959,6 +1980,7 @@ main(int argc, char **argv)
     g_log_set_handler("GLib-GIO", G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO, quiet_handler, NULL);
 
     ADD("/podvm/qmp/client/greeting", test_greeting);
+    ADD("/podvm/qmp/client/control-characters-escaped", test_control_characters_escaped);
     ADD("/podvm/qmp/client/greeting-missing", test_greeting_missing);
     ADD("/podvm/qmp/client/greeting-eof", test_greeting_eof);
     for (gsize i = 0; i < G_N_ELEMENTS(garbage_cases); i++) {
