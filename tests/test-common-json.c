@@ -226,6 +226,30 @@ test_writer_escapes(void)
 }
 
 static void
+test_writer_doubles(void)
+{
+    static const char *const numbers[] = { "1e94", "1e-08", "-2.5E+300", "0.5", "1.0", "3" };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(numbers); i++) {
+        g_autofree char *document = g_strdup_printf("[%s, {\"x\": %s}]", numbers[i], numbers[i]);
+        g_autoptr(JsonNode) node = podvm_json_parse(document, -1, NULL);
+        g_autofree char *text = NULL;
+        g_autofree char *again_text = NULL;
+        g_autoptr(JsonNode) again = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_nonnull(node);
+        text = podvm_json_to_string(node, FALSE);
+        /* json-glib 1.6 alone writes 1e94 as 1e+94.0. */
+        again = podvm_json_parse(text, -1, &error);
+        g_assert_no_error(error);
+        again_text = podvm_json_to_string(again, FALSE);
+        g_assert_cmpstr(text, ==, again_text);
+        g_assert_true(json_node_equal(node, again));
+    }
+}
+
+static void
 test_writer_invalid_utf8(void)
 {
     g_autoptr(JsonNode) node = json_node_new(JSON_NODE_VALUE);
@@ -295,6 +319,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/json/accepted", test_accepted);
     g_test_add_func("/podvm/common/json/writer-escapes", test_writer_escapes);
     g_test_add_func("/podvm/common/json/writer-invalid-utf8", test_writer_invalid_utf8);
+    g_test_add_func("/podvm/common/json/writer-doubles", test_writer_doubles);
     g_test_add_func("/podvm/common/json/state-file-raw-control", test_state_file_with_raw_control);
     g_test_add_func("/podvm/common/json/error-conversion", test_error_conversion);
     return g_test_run();

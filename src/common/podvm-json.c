@@ -395,7 +395,8 @@ podvm_json_parse(const char *data, gssize length, GError **error)
 /* ---- writing --------------------------------------------------------------- */
 
 /*
- * Makes json-glib's text strict, in place: inside strings (json-glib escapes '"' and '\\',
+ * Makes json-glib's text strict, in place: numbers with an exponent lose the ".0" json-glib
+ * adds after it; inside strings (json-glib escapes '"' and '\\',
  * so they are found reliably) control characters, U+007F, U+2028 and U+2029 become \\u
  * escapes and bytes that are not UTF-8 become U+FFFD. Outside strings json-glib writes only
  * JSON punctuation, literals, numbers and white space.
@@ -414,6 +415,26 @@ make_strict(GString *text, gsize from)
         char escape[8];
         gsize skip = 1;
 
+        if (!in_string && (ch == '-' || g_ascii_isdigit(ch))) {
+            /* json-glib writes 1e94 as "1e+94.0": the ".0" after an exponent goes. */
+            gsize end = i, exponent = 0, dot = 0;
+
+            while (end < text->len && strchr("+-.0123456789eE", text->str[end]) != NULL) {
+                if (text->str[end] == 'e' || text->str[end] == 'E')
+                    exponent = end;
+                else if (text->str[end] == '.' && exponent != 0)
+                    dot = end;
+                end++;
+            }
+            if (dot != 0) {
+                if (out == NULL)
+                    out = g_string_sized_new(text->len + 16);
+                g_string_append_len(out, text->str + copied, (gssize)(dot - copied));
+                copied = end;
+            }
+            i = end;
+            continue;
+        }
         if (!in_string) {
             in_string = ch == '"';
             i++;
