@@ -2210,9 +2210,14 @@ test_resolve_memory(void)
     spec->memory = 3 * GiB;
     g_assert_cmpuint(podvm_spec_resolve_memory(spec), ==, 3 * GiB);
 
-    /* No overflow. */
+    /* No overflow, even past what the parser lets through (64Ti). */
     spec->memory = 0;
-    g_ptr_array_add(spec->apps, make_app("c", G_MAXUINT64, 0));
+    {
+        PodvmSpecApp *big = make_app("c", G_GUINT64_CONSTANT(64) << 40, 0);
+
+        big->memory = G_MAXUINT64;
+        g_ptr_array_add(spec->apps, big);
+    }
     g_assert_cmpuint(podvm_spec_resolve_memory(spec), ==, G_MAXUINT64);
 }
 

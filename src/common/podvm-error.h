@@ -41,7 +41,8 @@ guint podvm_error_http_status(PodvmErrorCode code);
 /*
  * Converts any GError to one in PODVM_ERROR, keeping the message:
  * PODVM_JSON_ERROR -> INVALID_ARGUMENT, G_IO_ERROR_NOT_FOUND -> NOT_FOUND,
- * G_IO_ERROR_TIMED_OUT and PODVM_QMP_ERROR_TIMEOUT -> TIMEOUT, PODVM_QMP_ERROR_* -> QEMU, other G_IO_ERROR
+ * G_IO_ERROR_TIMED_OUT and PODVM_QMP_ERROR_TIMEOUT -> TIMEOUT, PODVM_QMP_ERROR_* -> QEMU, other
+ * G_IO_ERROR
  * -> IO, G_IO_ERROR_CANCELLED -> CANCELLED. Errors already in PODVM_ERROR are copied
  * (without the "GDBus.Error:NAME: " prefix of an error received over D-Bus).
  * Also G_IO_ERROR_PERMISSION_DENIED -> PERMISSION_DENIED, G_IO_ERROR_EXISTS -> EXISTS;
