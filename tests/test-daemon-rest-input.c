@@ -503,7 +503,7 @@ test_sizes(void)
         g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
         g_variant_builder_add(&options, "{sv}", "name", g_variant_new_string("huge"));
         g_variant_builder_add(&options, "{sv}", "size",
-                              g_variant_new_uint64(G_GUINT64_CONSTANT(8) << 60));
+                              g_variant_new_uint64(G_GUINT64_CONSTANT(8) << 50));
         podvm_dbus_manager_call_create_volume_sync(daemon->manager, g_variant_builder_end(&options),
                                                    &volume, NULL, &error);
         g_assert_nonnull(error);
