@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <glib/gstdio.h>
+#include <unistd.h>
+
 #include "podvm-phase.h"
 
 static void
@@ -54,6 +57,34 @@ test_log_follow(void)
     g_assert_true(podvm_log_follow_ends(&follow, PODVM_PHASE_FAILED, FALSE));
 }
 
+/* A followed log starts again when its file is shorter than what was read of it. */
+static void
+test_log_restarts(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+    int fds[2];
+    int fd = g_file_open_tmp("podvm-log-XXXXXX", &path, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpint(write(fd, "0123456789", 10), ==, 10);
+    g_assert_false(podvm_log_follow_restarts(fd, 0));
+    g_assert_false(podvm_log_follow_restarts(fd, 10));
+    g_assert_true(podvm_log_follow_restarts(fd, 11));
+    /* Rotated in place: shorter than what was read. */
+    g_assert_cmpint(ftruncate(fd, 4), ==, 0);
+    g_assert_true(podvm_log_follow_restarts(fd, 10));
+    g_assert_false(podvm_log_follow_restarts(fd, 4));
+    close(fd);
+    g_unlink(path);
+    /* Not a file: never. */
+    g_assert_cmpint(pipe(fds), ==, 0);
+    g_assert_false(podvm_log_follow_restarts(fds[0], 10));
+    close(fds[0]);
+    close(fds[1]);
+    g_assert_false(podvm_log_follow_restarts(-1, 10));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -61,5 +92,6 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/phase/names", test_names);
     g_test_add_func("/podvm/common/phase/has-qemu", test_has_qemu);
     g_test_add_func("/podvm/common/phase/log-follow", test_log_follow);
+    g_test_add_func("/podvm/common/phase/log-restarts", test_log_restarts);
     return g_test_run();
 }

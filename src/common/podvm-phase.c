@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "podvm-phase.h"
 
+#include <sys/stat.h>
+
 static const char *const phase_names[] = {
     [PODVM_PHASE_PENDING] = "Pending",     [PODVM_PHASE_STARTING] = "Starting",
     [PODVM_PHASE_RUNNING] = "Running",     [PODVM_PHASE_PAUSED] = "Paused",
@@ -68,4 +70,12 @@ podvm_log_follow_ends(PodvmLogFollow *follow, PodvmPhase phase, gboolean found_n
     if (podvm_phase_has_qemu(phase))
         return FALSE;
     return ++follow->quiet_looks > 1;
+}
+
+gboolean
+podvm_log_follow_restarts(int fd, gint64 offset)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (gint64)st.st_size < offset;
 }

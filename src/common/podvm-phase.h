@@ -54,4 +54,13 @@ typedef struct {
 
 gboolean podvm_log_follow_ends(PodvmLogFollow *follow, PodvmPhase phase, gboolean found_new);
 
+/*
+ * Whether a followed log starts again, the one rule for both followers:
+ * the file behind @fd is now shorter than @offset, what was read of it,
+ * so podvmd rotated it (or it was truncated) in place; read it again from
+ * its start. FALSE for anything but a regular file. @fd's offset is left
+ * alone (podvmctl's may be shared with podvmd).
+ */
+gboolean podvm_log_follow_restarts(int fd, gint64 offset);
+
 G_END_DECLS

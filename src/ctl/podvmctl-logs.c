@@ -73,11 +73,10 @@ follow_tick_cb(gpointer user_data)
 {
     LogReader *reader = user_data;
     PodvmPhase phase = PODVM_PHASE_RUNNING; /* unknown: keep following */
-    struct stat st;
     off_t before;
 
-    if (fstat(reader->fd, &st) == 0 && st.st_size < reader->offset)
-        reader->offset = 0; /* truncated: the log starts again */
+    if (podvm_log_follow_restarts(reader->fd, reader->offset))
+        reader->offset = 0; /* rotated or truncated: the log starts again */
     before = reader->offset;
     /* The phase before the look: a QEMU that wrote its last words and went is seen to go next time.
      */

@@ -8,7 +8,6 @@
 #include <gio/gunixinputstream.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "podvm-json.h"
@@ -177,11 +176,8 @@ static gboolean
 log_was_rotated(Stream *stream)
 {
     int fd = g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(stream->input));
-    struct stat st;
 
-    if (fstat(fd, &st) != 0 || st.st_size >= stream->offset)
-        return FALSE;
-    if (lseek(fd, 0, SEEK_SET) != 0)
+    if (!podvm_log_follow_restarts(fd, stream->offset) || lseek(fd, 0, SEEK_SET) != 0)
         return FALSE;
     stream->offset = 0;
     return TRUE;
