@@ -5,6 +5,7 @@
 
 #include "podvm-error.h"
 #include "podvm-host.h"
+#include "podvm-qemu-devices.h"
 #include "podvm-qmp-client.h"
 
 static const char *const block_counter_names[PODVM_BLOCK_N_COUNTERS] = {
@@ -69,7 +70,7 @@ qmp_count(JsonObject *object, const char *member)
 
 /*
  * The name a block device goes by: the spec's disk name for podvm's
- * devices (id "disk-NAME"), else QEMU's device id, drive or node name.
+ * devices (podvm_qemu_disk_name_from_device_id()), else QEMU's device id, drive or node name.
  */
 static char *
 block_drive_name(JsonObject *entry)
@@ -83,10 +84,9 @@ block_drive_name(JsonObject *entry)
         const char *id = qdev + strlen(prefix);
         const char *end = strchr(id, '/');
         g_autofree char *whole = end != NULL ? g_strndup(id, (gsize)(end - id)) : g_strdup(id);
+        char *disk_name = podvm_qemu_disk_name_from_device_id(whole);
 
-        if (g_str_has_prefix(whole, "disk-") && whole[5] != '\0')
-            return g_strdup(whole + 5);
-        return g_steal_pointer(&whole);
+        return disk_name != NULL ? disk_name : g_steal_pointer(&whole);
     }
     if (device != NULL && device[0] != '\0')
         return g_strdup(device);

@@ -17,7 +17,7 @@
 #include "podvm-error.h"
 #include "podvm-fault.h"
 #include "podvm-pod-private.h"
-#include "podvm-qemu-argv.h"
+#include "podvm-qemu-devices.h"
 
 /* ---- the spec ------------------------------------------------------------ */
 
@@ -393,7 +393,7 @@ attach_add_fd(PodvmPod *self, GTask *task, int fd)
     OpData *data = g_task_get_task_data(task);
     g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
     g_autoptr(JsonObject) arguments = json_object_new();
-    g_autofree char *opaque = g_strconcat("podvm:", data->disk->name, NULL);
+    g_autofree char *opaque = podvm_qemu_disk_fdset_opaque(data->disk->name);
     g_autoptr(GError) error = NULL;
 
     if (g_unix_fd_list_append(fds, fd, &error) < 0) {
@@ -543,7 +543,7 @@ remove_fdsets_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 /*
- * The fd sets QEMU holds for a disk (opaque "podvm:NAME", at boot or
+ * The fd sets QEMU holds for a disk (podvm_qemu_disk_fdset_opaque(), at boot or
  * hotplug) are removed once its nodes are gone; found by their opaque text,
  * so this works after a daemon restart too.
  */
@@ -553,7 +553,7 @@ remove_fdsets(PodvmPod *self, const char *disk_name)
     if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp))
         return;
     podvm_qmp_client_execute_async(self->qmp, "query-fdsets", NULL, NULL, PODVM_QMP_TIMEOUT_QUERY,
-                                   NULL, remove_fdsets_cb, g_strconcat("podvm:", disk_name, NULL));
+                                   NULL, remove_fdsets_cb, podvm_qemu_disk_fdset_opaque(disk_name));
 }
 
 /* The device and its nodes are gone from QEMU: release the volume, drop it from the spec. */

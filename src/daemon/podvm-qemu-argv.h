@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "podvm-host.h"
+#include "podvm-qemu-devices.h"
 #include "podvm-spec.h"
 #include "podvm-storage.h"
 
@@ -82,68 +83,5 @@ GStrv podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *c
 
 /* Appends ",," escaping of every comma in @value to @out. */
 void podvm_qemu_escape_value(GString *out, const char *value);
-
-/*
- * q35 cannot hotplug a root port, so a q35 pod starts with ctx->spare_root_ports
- * spare pcie-root-ports for hotplug: ids podvm_qemu_spare_root_port_id(0..N-1),
- * at PCI slots PODVM_QEMU_ROOT_PORT_SLOT.. of pcie.0, eight functions per slot
- * (multifunction on function 0). Other machine types get none.
- */
-#define PODVM_QEMU_SPARE_ROOT_PORTS 4 /* the default of [qemu] spare_root_ports */
-#define PODVM_QEMU_MAX_SPARE_ROOT_PORTS 32
-#define PODVM_QEMU_ROOT_PORT_SLOT 0x10
-
-/* "q35" or a versioned "pc-q35-X.Y". */
-gboolean podvm_qemu_machine_is_q35(const char *machine_type);
-/* "podvm-rp0", "podvm-rp1", ... */
-char *podvm_qemu_spare_root_port_id(guint index);
-
-/*
- * Disks. Node names and ids come from the disk name only (a DNS-1123
- * label), within QEMU's 31-character node-name limit: names too long are
- * shortened and given a hash suffix, so they stay unique and stable across
- * daemon restarts.
- *   protocol node  "f-NAME"     (driver file, or host_device)
- *   format node    "d-NAME"     (driver raw or qcow2)
- *   device id      "disk-NAME"
- * The same JSON objects serve -blockdev/-device at boot and blockdev-add /
- * device_add for hotplug.
- */
-char *podvm_qemu_disk_node_name(const char *disk_name, gboolean format_node);
-char *podvm_qemu_disk_device_id(const char *disk_name);
-/*
- * {"driver": "file"|"host_device", "node-name", "filename", "read-only", "discard": "unmap",
- *  "cache": {"direct", "no-flush"} (only when the disk gives a cache mode)}
- * read-only is explicit (never auto-read-only): TRUE for a readonly disk, a
- * cdrom, or a medium that can only be read (prepared->read_only: that one is
- * forced rather than refused, so a cloud-init ISO attached as a disk works).
- * These two builders check nothing: call podvm_qemu_disk_device() first.
- */
-JsonNode *podvm_qemu_disk_protocol_blockdev(const PodvmSpecDisk *disk,
-                                            const PodvmPreparedVolume *prepared);
-/* {"driver": FORMAT, "node-name", "file": protocol node, "read-only", "discard", "cache"} */
-JsonNode *podvm_qemu_disk_format_blockdev(const PodvmSpecDisk *disk,
-                                          const PodvmPreparedVolume *prepared);
-/*
- * The -device / device_add object: virtio-blk-pci, scsi-hd, scsi-cd,
- * scsi-block, ide-hd or ide-cd, with drive, id, bootindex, serial,
- * write-cache (cache none/writeback: on, writethrough: off).
- * @pci_bus: for virtio-blk-pci, the bus to plug into (a spare root port
- * when hotplugging), or NULL for the boot-time placement.
- * @sata_unit: the unit on the disk's bus: for sata the AHCI port (q35's
- * ide.N, 0..5), for scsi the LUN on PODVM_QEMU_SCSI_CONTROLLER_ID's bus
- * (0..16383); ignored for virtio.
- * It also checks what the blockdev builders assume: INVALID_SPEC when the
- * combination cannot be (lun on a non-block or non-raw source, lun off the
- * scsi bus or with a serial, cdrom on virtio, a read-only sata disk (QEMU's
- * ide-hd refuses it), a unit out of range); INVALID_ARGUMENT when @prepared
- * is not raw or qcow2 or has no absolute filename. (sata hotplug is refused by the caller.)
- */
-JsonNode *podvm_qemu_disk_device(const PodvmSpecDisk *disk, const PodvmPreparedVolume *prepared,
-                                 const char *pci_bus, guint sata_unit, GError **error);
-/* The SCSI controller every scsi disk hangs on: {"driver": "virtio-scsi-pci", "id": "podvm-scsi0"}
- * (+ "bus" when given). */
-#define PODVM_QEMU_SCSI_CONTROLLER_ID "podvm-scsi0"
-JsonNode *podvm_qemu_scsi_controller(const char *pci_bus);
 
 G_END_DECLS
