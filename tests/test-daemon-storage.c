@@ -683,6 +683,76 @@ test_hotplug_refused(Fixture *f, gconstpointer data)
 }
 
 /* podvmd restarts between attach and detach: the detach still works. */
+/*
+ * A guest that does not let go of a disk in time (here: it is paused)
+ * leaves the detach pending: Timeout, and the disk stays in the spec.
+ * When the guest lets go later (resumed), podvmd finishes the detach by
+ * itself; the disk's root port is free again for the next attach.
+ */
+static void
+test_detach_pending(Fixture *f, gconstpointer data)
+{
+    g_autofree char *conf = NULL, *image = NULL, *attachment = NULL, *names = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+    gint64 deadline;
+
+    if (f->daemon == NULL)
+        return;
+    /* A short wait for the guest, so the paused one misses it. */
+    podvm_test_daemon_free(f->daemon);
+    conf = g_strdup_printf("[storage]\nallowed_host_paths=%s\n[qemu]\ndetach_timeout_ms=1000\n",
+                           f->images);
+    f->daemon = podvm_test_daemon_new_with_config(conf);
+    image = podvm_test_make_raw_image(f->images, "late.img", 18 * MIB, "LATE");
+    {
+        g_autofree char *spec = spec_with_disks("late", "[]", "[]");
+        create_pod(f, spec);
+    }
+    boot_pod(f, "late");
+    attachment =
+        g_strdup_printf("{\"disk\": {\"name\": \"late\", \"disk\": {\"bus\": \"virtio\"}},"
+                        " \"volume\": {\"name\": \"late\", \"hostDisk\": {\"path\": \"%s\","
+                        " \"type\": \"Disk\"}}}",
+                        image);
+    attach(f, "late", attachment, &error);
+    g_assert_no_error(error);
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "late", 18 * MIB, TRUE));
+
+    pod = podvm_test_daemon_pod(f->daemon, "late");
+    podvm_dbus_pod_call_pause_sync(pod, NULL, &error);
+    g_assert_no_error(error);
+    detach(f, "late", "late", &error);
+    g_assert_nonnull(error);
+    g_assert_nonnull(strstr(error->message, "Timeout"));
+    g_assert_nonnull(strstr(error->message, "the removal stays pending"));
+    g_clear_error(&error);
+    names = spec_disk_names(f, "late");
+    g_assert_cmpstr(names, ==, "late");
+    g_clear_pointer(&names, g_free);
+
+    /* The guest runs again, sees the request and lets go: the detach finishes. */
+    podvm_dbus_pod_call_resume_sync(pod, NULL, &error);
+    g_assert_no_error(error);
+    deadline = g_get_monotonic_time() + GUEST_TIMEOUT_MS * 1000LL;
+    do {
+        g_clear_pointer(&names, g_free);
+        names = spec_disk_names(f, "late");
+        if (*names == '\0')
+            break;
+        g_usleep(100 * 1000);
+    } while (g_get_monotonic_time() < deadline);
+    g_assert_cmpstr(names, ==, "");
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "late", 18 * MIB, FALSE));
+    g_assert_true(g_file_test(image, G_FILE_TEST_EXISTS));
+
+    /* Its placement went with it: the same disk plugs in again. */
+    attach(f, "late", attachment, &error);
+    g_assert_no_error(error);
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "late", 18 * MIB, TRUE));
+    stop_pod(f, "late");
+}
+
 static void
 test_hotplug_across_daemon_restart(Fixture *f, gconstpointer data)
 {
@@ -1286,6 +1356,7 @@ main(int argc, char **argv)
     ADD("hotplug", test_hotplug);
     ADD("hotplug-refused", test_hotplug_refused);
     ADD("hotplug-across-daemon-restart", test_hotplug_across_daemon_restart);
+    ADD("detach-pending", test_detach_pending);
     ADD("claim-in-use", test_claim_in_use);
     ADD("create-refuses-outside-path", test_create_refuses_outside_path);
     ADD("rest", test_rest);

@@ -16,8 +16,37 @@
 
 #include "podvm-error.h"
 #include "podvm-fault.h"
+#include "podvm-hotplug.h"
 #include "podvm-pod-private.h"
 #include "podvm-qemu-devices.h"
+
+/* An attach-disk or detach-disk operation (the task data). */
+typedef struct {
+    PodOp parent;
+    /* attach-disk */
+    PodvmSpecDisk *disk;
+    PodvmSpecVolume *volume;
+    /* detach-disk */
+    char *disk_name;
+    /* attach: what is done so far, undone in reverse on failure */
+    PodvmPreparedVolume *prepared;
+    gboolean protocol_node_added;
+    gboolean format_node_added;
+    int port; /* root port taken for the device, or -1 */
+    int lun;  /* SCSI LUN taken, or -1 */
+} DiskOp;
+
+static void
+disk_op_free(PodOp *op)
+{
+    DiskOp *data = (DiskOp *)op;
+
+    g_clear_pointer(&data->disk, podvm_spec_disk_free);
+    g_clear_pointer(&data->volume, podvm_spec_volume_free);
+    g_clear_pointer(&data->prepared, podvm_prepared_volume_free);
+    g_free(data->disk_name);
+    g_free(data);
+}
 
 /* ---- the spec ------------------------------------------------------------ */
 
@@ -165,7 +194,7 @@ blockdev_del(PodvmPod *self, const char *node_name, GAsyncReadyCallback callback
 static void
 attach_fail(PodvmPod *self, GTask *task, GError *error)
 {
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
     PodvmStorageContext ctx;
     g_autoptr(GError) converted = podvm_error_from_component(error);
 
@@ -235,11 +264,11 @@ attach_device_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
 
     if (!attach_step_done(self, task, source, result, NULL))
         return;
-    pod_placement_set(self, data->disk->name, data->port, data->lun);
+    podvm_hotplug_place(self->hotplug, data->disk->name, data->port, data->lun);
     spec_add_disk(self, data->disk, data->volume);
     spec_changed(self, "DiskAttached", data->disk->name, task);
 }
@@ -247,7 +276,7 @@ attach_device_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 attach_add_device(PodvmPod *self, GTask *task)
 {
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) device = NULL;
     g_autofree char *bus = NULL;
@@ -270,12 +299,12 @@ attach_controller_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
 
     if (!attach_step_done(self, task, source, result, NULL))
         return;
     /* The controller stays for later SCSI disks, whatever happens to this one. */
-    pod_placement_set(self, POD_SCSI_CONTROLLER_KEY, data->port, -1);
+    podvm_hotplug_place(self->hotplug, PODVM_HOTPLUG_SCSI_CONTROLLER_KEY, data->port, -1);
     pod_save_or_log(self, PODVM_STORE_DURABLE);
     data->port = -1;
     attach_add_device(self, task);
@@ -286,18 +315,19 @@ attach_format_node_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
 
     if (!attach_step_done(self, task, source, result, &data->format_node_added))
         return;
     podvm_fault_crash_point("attach:after-blockdev-add");
     if (data->disk->bus == PODVM_DISK_BUS_SCSI &&
-        !g_hash_table_contains(self->placements, POD_SCSI_CONTROLLER_KEY)) {
+        !podvm_hotplug_is_placed(self->hotplug, PODVM_HOTPLUG_SCSI_CONTROLLER_KEY)) {
         /* No SCSI disk at boot, so no controller: plug one into a spare root port first. */
         g_autoptr(JsonNode) controller = NULL;
         g_autofree char *bus = NULL;
-        int port =
-            podvm_qemu_machine_is_q35(self->spec->machine_type) ? pod_free_root_port(self) : -1;
+        int port = podvm_qemu_machine_is_q35(self->spec->machine_type)
+                       ? podvm_hotplug_free_root_port(self->hotplug)
+                       : -1;
 
         if (podvm_qemu_machine_is_q35(self->spec->machine_type) && port < 0) {
             attach_fail(self, task,
@@ -324,7 +354,7 @@ attach_protocol_node_cb(GObject *source, GAsyncResult *result, gpointer user_dat
 {
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
     g_autoptr(JsonNode) node = NULL;
 
     if (!attach_step_done(self, task, source, result, &data->protocol_node_added))
@@ -337,7 +367,7 @@ attach_protocol_node_cb(GObject *source, GAsyncResult *result, gpointer user_dat
 static void
 attach_add_protocol_node(PodvmPod *self, GTask *task)
 {
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
     g_autoptr(JsonNode) node = podvm_qemu_disk_protocol_blockdev(data->disk, data->prepared);
 
     pod_qmp_execute(self->qmp, "blockdev-add", json_node_get_object(node),
@@ -351,7 +381,7 @@ attach_add_fd_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) reply =
         podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
@@ -390,7 +420,7 @@ attach_add_fd_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 attach_add_fd(PodvmPod *self, GTask *task, int fd)
 {
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
     g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
     g_autoptr(JsonObject) arguments = json_object_new();
     g_autofree char *opaque = podvm_qemu_disk_fdset_opaque(data->disk->name);
@@ -410,7 +440,7 @@ attach_prepared_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
     g_autoptr(GError) error = NULL;
 
     data->prepared = podvm_storage_prepare_finish(result, &error);
@@ -432,10 +462,10 @@ attach_prepared_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     attach_add_protocol_node(self, task);
 }
 
-void
-pod_attach_disk_op(PodvmPod *self, GTask *task)
+static void
+attach_disk_op(PodvmPod *self, GTask *task)
 {
-    OpData *data = g_task_get_task_data(task);
+    DiskOp *data = pod_op_of(task);
     g_autoptr(GError) error = NULL;
     PodvmStorageContext ctx;
     gboolean read_only;
@@ -462,7 +492,7 @@ pod_attach_disk_op(PodvmPod *self, GTask *task)
         return;
     case PODVM_DISK_BUS_VIRTIO:
         if (podvm_qemu_machine_is_q35(self->spec->machine_type)) {
-            data->port = pod_free_root_port(self);
+            data->port = podvm_hotplug_free_root_port(self->hotplug);
             if (data->port < 0) {
                 pod_op_return(self, task,
                               g_error_new(PODVM_ERROR, PODVM_ERROR_BUSY,
@@ -476,7 +506,7 @@ pod_attach_disk_op(PodvmPod *self, GTask *task)
         }
         break;
     case PODVM_DISK_BUS_SCSI:
-        data->lun = pod_free_scsi_lun(self);
+        data->lun = podvm_hotplug_free_scsi_lun(self->hotplug);
         break;
     }
     pod_step(self, "attaching disk '%s'", data->disk->name);
@@ -572,8 +602,11 @@ detach_done(DetachFinish *finish)
         podvm_storage_release(&ctx, volume);
         podvm_storage_delete(&ctx, volume);
     }
-    g_hash_table_remove(self->placements, finish->disk_name);
-    g_hash_table_remove(self->pending_removal, finish->disk_name);
+    {
+        g_autofree char *id = podvm_qemu_disk_device_id(finish->disk_name);
+
+        podvm_hotplug_forget(self->hotplug, finish->disk_name, id);
+    }
     spec_remove_disk(self, finish->disk_name);
     /* The operation's own reference stays with @finish (freed below). */
     spec_changed(self, "DiskDetached", finish->disk_name,
@@ -630,70 +663,50 @@ detach_remove_nodes(PodvmPod *self, GTask *task, const char *disk_name)
     blockdev_del(self, node, detach_format_node_cb, finish);
 }
 
-static gboolean
-detach_timeout_cb(gpointer user_data)
+/* The guest let go of a disk after its detach timed out: finish the detach. */
+static void
+detach_released_late(PodvmPod *self, const char *device_id)
 {
-    GTask *task = user_data;
-    PodvmPod *self = g_task_get_source_object(task);
-    OpData *data = g_task_get_task_data(task);
+    g_autofree char *name = podvm_qemu_disk_name_from_device_id(device_id);
 
-    data->timeout_id = 0;
-    if (self->current != task)
-        return G_SOURCE_REMOVE;
-    /* Not an error of ours: the guest may still let go; then podvmd finishes the detach. */
-    g_hash_table_add(self->pending_removal, g_strdup(data->disk_name));
-    pod_step(self, "the guest has not released disk '%s' yet; removal pending", data->disk_name);
-    pod_op_return(self, task,
-                  g_error_new(PODVM_ERROR, PODVM_ERROR_TIMEOUT,
-                              _("the guest did not release disk '%s' within %.1f s; the removal "
-                                "stays pending and finishes if the guest lets go (check that it "
-                                "handles PCIe/ACPI hotplug and is not paused)"),
-                              data->disk_name, self->config->detach_timeout_ms / 1000.0));
-    return G_SOURCE_REMOVE;
+    if (name != NULL)
+        detach_remove_nodes(self, NULL, name);
 }
 
 static void
-detach_maybe_continue(PodvmPod *self, GTask *task)
+detach_removed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-    OpData *data = g_task_get_task_data(task);
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = PODVM_POD(source);
+    DiskOp *data = pod_op_of(task);
+    g_autoptr(GError) error = NULL;
 
-    if (!data->device_gone || !data->device_del_done)
+    if (!podvm_hotplug_remove_finish(self, result, &error)) {
+        if (self->current != task)
+            return;
+        if (!g_error_matches(error, PODVM_ERROR, PODVM_ERROR_TIMEOUT)) {
+            pod_op_return(self, task, g_steal_pointer(&error));
+            return;
+        }
+        /* Not an error of ours: the guest may still let go; then podvmd finishes the detach. */
+        pod_step(self, "the guest has not released disk '%s' yet; removal pending",
+                 data->disk_name);
+        pod_op_return(self, task,
+                      g_error_new(PODVM_ERROR, PODVM_ERROR_TIMEOUT,
+                                  _("the guest did not release disk '%s' within %.1f s; the "
+                                    "removal stays pending and finishes if the guest lets go "
+                                    "(check that it handles PCIe/ACPI hotplug and is not "
+                                    "paused)"),
+                                  data->disk_name, self->config->detach_timeout_ms / 1000.0));
         return;
-    g_clear_handle_id(&data->timeout_id, g_source_remove);
+    }
     detach_remove_nodes(self, task, data->disk_name);
 }
 
 static void
-detach_device_del_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+detach_disk_op(PodvmPod *self, GTask *task)
 {
-    g_autoptr(GTask) task = user_data;
-    PodvmPod *self = g_task_get_source_object(task);
-    OpData *data = g_task_get_task_data(task);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = NULL;
-
-    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-    if (self->current != task)
-        return;
-    if (reply == NULL) {
-        if (!g_error_matches(error, PODVM_QMP_ERROR, PODVM_QMP_ERROR_DEVICE_NOT_FOUND)) {
-            g_clear_handle_id(&data->timeout_id, g_source_remove);
-            pod_op_return(self, task, podvm_error_from_component(error));
-            return;
-        }
-        /* Gone already (say, it went while podvmd was down): just clean up. */
-        data->device_gone = TRUE;
-    }
-    data->device_del_done = TRUE;
-    podvm_fault_crash_point("detach:after-device-del");
-    detach_maybe_continue(self, task);
-}
-
-void
-pod_detach_disk_op(PodvmPod *self, GTask *task)
-{
-    OpData *data = g_task_get_task_data(task);
-    g_autoptr(JsonObject) arguments = json_object_new();
+    DiskOp *data = pod_op_of(task);
     g_autofree char *id = NULL;
 
     if (podvm_spec_find_disk(self->spec, data->disk_name) == NULL) {
@@ -716,45 +729,45 @@ pod_detach_disk_op(PodvmPod *self, GTask *task)
         return;
     pod_step(self, "detaching disk '%s'", data->disk_name);
     id = podvm_qemu_disk_device_id(data->disk_name);
-    json_object_set_string_member(arguments, "id", id);
-    data->timeout_id = g_timeout_add(self->config->detach_timeout_ms, detach_timeout_cb, task);
-    pod_qmp_execute(self->qmp, "device_del", arguments, PODVM_QMP_TIMEOUT_HOTPLUG, NULL,
-                    detach_device_del_cb, g_object_ref(task));
+    podvm_hotplug_remove_async(self, id, self->config->detach_timeout_ms, detach_released_late,
+                               detach_removed_cb, g_object_ref(task));
+}
+
+/* ---- the entry points --------------------------------------------------- */
+
+static const PodOpClass attach_disk_class = { "attach-disk", attach_disk_op, disk_op_free };
+static const PodOpClass detach_disk_class = { "detach-disk", detach_disk_op, disk_op_free };
+
+static DiskOp *
+disk_op_new(void)
+{
+    DiskOp *data = g_new0(DiskOp, 1);
+
+    data->port = -1;
+    data->lun = -1;
+    return data;
 }
 
 void
-pod_disk_device_deleted(PodvmPod *self, const char *device_id)
+podvm_pod_attach_disk_async(PodvmPod *self, const PodvmSpecDisk *disk,
+                            const PodvmSpecVolume *volume, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data)
 {
-    GTask *task = self->current;
+    DiskOp *data = disk_op_new();
 
-    if (device_id == NULL || !g_str_has_prefix(device_id, "disk-"))
-        return;
-    if (task != NULL) {
-        OpData *data = g_task_get_task_data(task);
-        g_autofree char *id = NULL;
+    data->disk = podvm_spec_disk_copy(disk);
+    data->volume = podvm_spec_volume_copy(volume);
+    pod_op_enqueue(self, pod_op_task_new(self, &attach_disk_class, &data->parent, cancellable,
+                                         callback, user_data));
+}
 
-        if (data->op == PODVM_POD_OP_DETACH_DISK) {
-            id = podvm_qemu_disk_device_id(data->disk_name);
-            if (g_str_equal(id, device_id)) {
-                data->device_gone = TRUE;
-                detach_maybe_continue(self, task);
-                return;
-            }
-        }
-    }
-    /* A removal that timed out earlier: the guest let go after all. */
-    {
-        GHashTableIter iter;
-        gpointer key;
+void
+podvm_pod_detach_disk_async(PodvmPod *self, const char *disk_name, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+    DiskOp *data = disk_op_new();
 
-        g_hash_table_iter_init(&iter, self->pending_removal);
-        while (g_hash_table_iter_next(&iter, &key, NULL)) {
-            g_autofree char *id = podvm_qemu_disk_device_id(key);
-            if (g_str_equal(id, device_id)) {
-                g_autofree char *name = g_strdup(key);
-                detach_remove_nodes(self, NULL, name);
-                return;
-            }
-        }
-    }
+    data->disk_name = g_strdup(disk_name);
+    pod_op_enqueue(self, pod_op_task_new(self, &detach_disk_class, &data->parent, cancellable,
+                                         callback, user_data));
 }

@@ -2,11 +2,12 @@
 #pragma once
 
 /*
- * What podvm-pod.c shares with podvm-pod-disks.c (disk hotplug): the
- * object's fields and a few helpers. Nothing outside src/daemon/podvm-pod*.c
- * includes this.
+ * What podvm-pod.c shares with the pod's other files (its operations,
+ * hotplug): the object's fields, the operation queue and a few helpers. Nothing outside
+ * src/daemon/podvm-pod*.c includes this.
  */
 #include "podvm-console.h"
+#include "podvm-hotplug.h"
 #include "podvm-pod.h"
 #include "podvm-qmp-client.h"
 #include "podvm-storage.h"
@@ -17,39 +18,49 @@ G_BEGIN_DECLS
 #define pod_log(self, level, ...) \
     g_log_structured(G_LOG_DOMAIN, level, "PODVM_POD", (self)->spec->name, "MESSAGE", __VA_ARGS__)
 
-typedef struct {
-    PodvmPodOp op;
-    PodvmPodOpOptions options;
-    /* attach-disk / detach-disk */
-    PodvmSpecDisk *disk;
-    PodvmSpecVolume *volume;
-    char *disk_name;
-    /* attach: what is done so far, undone in reverse on failure */
-    PodvmPreparedVolume *prepared;
-    gboolean protocol_node_added;
-    gboolean format_node_added;
-    int port;                 /* root port taken for the device, or -1 */
-    int lun;                  /* SCSI LUN taken, or -1 */
-    guint timeout_id;         /* detach: waiting for DEVICE_DELETED */
-    gboolean device_gone;     /* detach: DEVICE_DELETED arrived */
-    gboolean device_del_done; /* detach: QEMU answered device_del */
-} OpData;
+/*
+ * The pod's operations are a protocol: each kind is a PodOpClass (its
+ * name and the function that runs it at the head of the queue), and each
+ * queued GTask carries its operation as task data, a struct of the
+ * operation's own that starts with a PodOp. The queue knows nothing else
+ * of them: an operation file (podvm-pod-disks.c, ...) owns its public
+ * entry points, makes its task with pod_op_task_new() and queues it with
+ * pod_op_enqueue(); it listens to the QMP events it needs on the pod's
+ * "qmp-event" signal (detailed by event name).
+ */
+typedef struct _PodOpClass PodOpClass;
 
-void pod_op_data_free(OpData *data);
+typedef struct {
+    const PodOpClass *klass;
+} PodOp;
+
+struct _PodOpClass {
+    const char *name; /* "start", "attach-disk": for logs */
+    /*
+     * Runs @task, the current operation of @self (self->current). Every
+     * way out ends with pod_op_return() (or leaves the task to the exit
+     * of QEMU: self->exit_task).
+     */
+    void (*run)(PodvmPod *self, GTask *task);
+    /* Frees the operation (the task data): a struct starting with PodOp. */
+    void (*free)(PodOp *op);
+};
 
 /*
- * Where a disk sits in the running QEMU, kept in the state file so a
- * detach after a daemon restart finds it: the spare root port a hotplugged
- * virtio disk (or the hotplugged SCSI controller) took, and the LUN of a
- * SCSI disk. Keyed by disk name; the controller by POD_SCSI_CONTROLLER_KEY.
+ * A task of the pod's queue for @op (a struct starting with PodOp; the
+ * task takes it, and frees it with @klass->free). Finished by
+ * podvm_pod_run_finish().
  */
-typedef struct {
-    int port; /* index of podvm-rpN, or -1 */
-    int lun;  /* or -1 */
-} DiskPlacement;
-
-/* Not a DNS-1123 label, so never a disk name. */
-#define POD_SCSI_CONTROLLER_KEY ":scsi-controller"
+GTask *pod_op_task_new(PodvmPod *self, const PodOpClass *klass, PodOp *op,
+                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+/* The operation @task carries. */
+#define pod_op_of(task) ((gpointer)g_task_get_task_data(task))
+/*
+ * Queues @task (taken): it runs at once when nothing is ahead of it (never
+ * from another operation's completion), else after those ahead of it.
+ * A deleted pod answers NOT_FOUND.
+ */
+void pod_op_enqueue(PodvmPod *self, GTask *task);
 
 /* What to do once QEMU has exited, for the operation that waits for it. */
 typedef void (*ExitContinuation)(PodvmPod *self, GTask *task);
@@ -88,11 +99,10 @@ struct _PodvmPod {
     gint64 running_since_us;
 
     /* storage */
-    PodvmVolumePool *pool;       /* claims and dataVolumes; may be NULL */
-    GPtrArray *prepared;         /* of PodvmPreparedVolume*, while a start prepares volumes */
-    GCancellable *preparing;     /* while the start prepares volumes (kill cancels it) */
-    GHashTable *placements;      /* disk name -> DiskPlacement*, while QEMU runs */
-    GHashTable *pending_removal; /* disk names whose device_del timed out -> NULL */
+    PodvmVolumePool *pool;   /* claims and dataVolumes; may be NULL */
+    GPtrArray *prepared;     /* of PodvmPreparedVolume*, while a start prepares volumes */
+    GCancellable *preparing; /* while the start prepares volumes (kill cancels it) */
+    PodvmHotplug *hotplug;   /* placements and removals, while QEMU runs */
 
     /* operations */
     GQueue queue; /* of GTask*, waiting */
@@ -132,14 +142,6 @@ void pod_qmp_execute(PodvmQmpClient *qmp, const char *command, JsonObject *argum
                      gpointer user_data);
 /* The storage backends' view of this pod. */
 void pod_storage_context(PodvmPod *self, PodvmStorageContext *ctx);
-/* Placements as stored: {"disk": {"port": N, "lun": N}, ...} */
-JsonObject *pod_placements_to_json(PodvmPod *self);
-void pod_placements_from_json(PodvmPod *self, JsonObject *object);
-void pod_placement_set(PodvmPod *self, const char *key, int port, int lun);
-/* Lowest spare root port / SCSI LUN not taken, or -1. */
-int pod_free_root_port(PodvmPod *self);
-int pod_free_scsi_lun(PodvmPod *self);
-
 /* podvm-pod.c, for podvm-pod-recover.c: the pod's own steps. */
 void pod_set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *message);
 void pod_maybe_schedule_restart(PodvmPod *self);
@@ -168,11 +170,5 @@ void pod_adoption_done(PodvmPod *self);
 void pod_end_qemus_async(PodvmPod *self, GArray *pids, int keep_pid, GAsyncReadyCallback callback,
                          gpointer user_data);
 char *pod_end_qemus_finish(PodvmPod *self, GAsyncResult *result);
-
-/* podvm-pod-disks.c: the attach/detach operations, run from the queue. */
-void pod_attach_disk_op(PodvmPod *self, GTask *task);
-void pod_detach_disk_op(PodvmPod *self, GTask *task);
-/* A DEVICE_DELETED for a disk whose detach timed out: finish it. */
-void pod_disk_device_deleted(PodvmPod *self, const char *device_id);
 
 G_END_DECLS

@@ -50,9 +50,17 @@ enum {
     SIGNAL_CHANGED,
     SIGNAL_EVENT,
     SIGNAL_DELETED,
+    SIGNAL_QMP_EVENT,
     N_SIGNALS
 };
 static guint signals[N_SIGNALS];
+
+/* The operations podvm_pod_run_async() queues: the pod's own lifecycle. */
+typedef struct {
+    PodOp parent;
+    PodvmPodOp kind;
+    PodvmPodOpOptions options;
+} LifecycleOp;
 
 static void run_next(PodvmPod *self);
 static void start_op(PodvmPod *self, GTask *task);
@@ -61,15 +69,10 @@ static void qemu_exited(PodvmPod *self, const char *how);
 static void qmp_passthrough_cb(GObject *source, GAsyncResult *result, gpointer user_data);
 
 static const char *const op_names[] = {
-    [PODVM_POD_OP_START] = "start",
-    [PODVM_POD_OP_STOP] = "stop",
-    [PODVM_POD_OP_PAUSE] = "pause",
-    [PODVM_POD_OP_RESUME] = "resume",
-    [PODVM_POD_OP_RESTART] = "restart",
-    [PODVM_POD_OP_DELETE] = "delete",
+    [PODVM_POD_OP_START] = "start",     [PODVM_POD_OP_STOP] = "stop",
+    [PODVM_POD_OP_PAUSE] = "pause",     [PODVM_POD_OP_RESUME] = "resume",
+    [PODVM_POD_OP_RESTART] = "restart", [PODVM_POD_OP_DELETE] = "delete",
     [PODVM_POD_OP_KILL] = "kill",
-    [PODVM_POD_OP_ATTACH_DISK] = "attach-disk",
-    [PODVM_POD_OP_DETACH_DISK] = "detach-disk",
 };
 
 const char *
@@ -165,6 +168,7 @@ save_to(PodvmPod *self, const char *path, PodvmStoreMode mode, GError **error)
 {
     g_autoptr(JsonObject) root = json_object_new();
     g_autoptr(JsonObject) runtime = json_object_new();
+    JsonObject *placements;
     g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
 
     json_object_set_member(root, "pod", podvm_spec_to_json(self->spec));
@@ -172,8 +176,9 @@ save_to(PodvmPod *self, const char *path, PodvmStoreMode mode, GError **error)
     json_object_set_int_member(runtime, "qemuPid", self->qemu_pid);
     json_object_set_int_member(runtime, "qemuStartTicks", (gint64)self->qemu_start_ticks);
     json_object_set_int_member(runtime, "backoffMs", self->backoff_ms);
-    if (g_hash_table_size(self->placements) > 0)
-        json_object_set_object_member(runtime, "placements", pod_placements_to_json(self));
+    placements = podvm_hotplug_to_json(self->hotplug);
+    if (placements != NULL)
+        json_object_set_object_member(runtime, "placements", placements);
     if (self->launch_pending)
         json_object_set_boolean_member(runtime, "qemuLaunchPending", TRUE);
     if (self->deleting)
@@ -348,8 +353,7 @@ podvm_pod_finalize(GObject *object)
     g_clear_pointer(&self->prepared, g_ptr_array_unref);
     g_clear_object(&self->preparing);
     g_clear_object(&self->pool);
-    g_hash_table_unref(self->placements);
-    g_hash_table_unref(self->pending_removal);
+    g_clear_pointer(&self->hotplug, podvm_hotplug_free);
     G_OBJECT_CLASS(podvm_pod_parent_class)->finalize(object);
 }
 
@@ -383,6 +387,15 @@ podvm_pod_class_init(PodvmPodClass *klass)
         NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, JSON_TYPE_OBJECT);
     signals[SIGNAL_DELETED] = g_signal_new("deleted", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
                                            0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+    /*
+     * An event from QEMU's monitor, detailed by its name
+     * ("qmp-event::DEVICE_DELETED"): how the operation files hear of the
+     * events they need. (name, data: the event's "data" or NULL)
+     */
+    signals[SIGNAL_QMP_EVENT] = g_signal_new(
+        "qmp-event", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED, 0, NULL, NULL,
+        NULL, G_TYPE_NONE, 2, G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE,
+        JSON_TYPE_OBJECT | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void
@@ -393,8 +406,6 @@ podvm_pod_init(PodvmPod *self)
     self->kill_waiters = g_ptr_array_new();
     g_queue_init(&self->queue);
     g_queue_init(&self->qmp_waiting);
-    self->placements = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    self->pending_removal = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 }
 
 void
@@ -429,103 +440,7 @@ release_volumes(PodvmPod *self)
     for (guint i = 0; i < self->spec->volumes->len; i++)
         podvm_storage_release(&ctx, g_ptr_array_index(self->spec->volumes, i));
     g_clear_pointer(&self->prepared, g_ptr_array_unref);
-    g_hash_table_remove_all(self->placements);
-    g_hash_table_remove_all(self->pending_removal);
-}
-
-void
-pod_placement_set(PodvmPod *self, const char *key, int port, int lun)
-{
-    DiskPlacement *placement = g_new0(DiskPlacement, 1);
-
-    placement->port = port;
-    placement->lun = lun;
-    g_hash_table_replace(self->placements, g_strdup(key), placement);
-}
-
-JsonObject *
-pod_placements_to_json(PodvmPod *self)
-{
-    JsonObject *object = json_object_new();
-    GHashTableIter iter;
-    gpointer key, value;
-
-    g_hash_table_iter_init(&iter, self->placements);
-    while (g_hash_table_iter_next(&iter, &key, &value)) {
-        DiskPlacement *placement = value;
-        JsonObject *entry = json_object_new();
-
-        json_object_set_int_member(entry, "port", placement->port);
-        json_object_set_int_member(entry, "lun", placement->lun);
-        json_object_set_object_member(object, key, entry);
-    }
-    return object;
-}
-
-void
-pod_placements_from_json(PodvmPod *self, JsonObject *object)
-{
-    JsonObjectIter iter;
-    const char *key;
-    JsonNode *value;
-
-    json_object_iter_init(&iter, object);
-    while (json_object_iter_next(&iter, &key, &value)) {
-        JsonObject *entry;
-
-        if (!JSON_NODE_HOLDS_OBJECT(value))
-            continue;
-        entry = json_node_get_object(value);
-        pod_placement_set(self, key,
-                          (int)json_object_get_int_member_with_default(entry, "port", -1),
-                          (int)json_object_get_int_member_with_default(entry, "lun", -1));
-    }
-}
-
-int
-pod_free_root_port(PodvmPod *self)
-{
-    for (guint port = 0; port < self->config->spare_root_ports; port++) {
-        GHashTableIter iter;
-        gpointer value;
-        gboolean taken = FALSE;
-
-        g_hash_table_iter_init(&iter, self->placements);
-        while (!taken && g_hash_table_iter_next(&iter, NULL, &value))
-            taken = ((DiskPlacement *)value)->port == (int)port;
-        if (!taken)
-            return (int)port;
-    }
-    return -1;
-}
-
-int
-pod_free_scsi_lun(PodvmPod *self)
-{
-    /* virtio-scsi takes LUNs 0..16383 on one target; podvm's disks stay far below. */
-    for (int lun = 0; lun < 16384; lun++) {
-        GHashTableIter iter;
-        gpointer value;
-        gboolean taken = FALSE;
-
-        g_hash_table_iter_init(&iter, self->placements);
-        while (!taken && g_hash_table_iter_next(&iter, NULL, &value))
-            taken = ((DiskPlacement *)value)->lun == lun;
-        if (!taken)
-            return lun;
-    }
-    return -1;
-}
-
-void
-pod_op_data_free(OpData *data)
-{
-    g_clear_pointer(&data->disk, podvm_spec_disk_free);
-    g_clear_pointer(&data->volume, podvm_spec_volume_free);
-    g_clear_pointer(&data->prepared, podvm_prepared_volume_free);
-    g_free(data->disk_name);
-    g_clear_handle_id(&data->timeout_id, g_source_remove);
-    g_free(data);
+    podvm_hotplug_clear(self->hotplug);
 }
 
 static PodvmPod *
@@ -535,6 +450,7 @@ pod_new(const PodvmConfig *config, PodvmSpec *spec)
 
     self->config = config;
     self->spec = spec;
+    self->hotplug = podvm_hotplug_new(config->spare_root_ports);
     self->state_dir = g_build_filename(config->state_dir, "pods", spec->name, NULL);
     self->state_file = g_build_filename(self->state_dir, "pod.json", NULL);
     self->console_log = g_build_filename(self->state_dir, "console.log", NULL);
@@ -655,7 +571,8 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
         self->deleting = json_object_get_boolean_member_with_default(runtime, "deleting", FALSE);
         if (json_object_has_member(runtime, "placements") &&
             JSON_NODE_HOLDS_OBJECT(json_object_get_member(runtime, "placements")))
-            pod_placements_from_json(self, json_object_get_object_member(runtime, "placements"));
+            podvm_hotplug_load_json(self->hotplug,
+                                    json_object_get_object_member(runtime, "placements"));
     }
     return self;
 }
@@ -991,9 +908,8 @@ qmp_event_cb(PodvmQmpClient *qmp, const char *name, JsonObject *data, gint64 tim
         set_phase(self, PODVM_PHASE_PAUSED, "Paused", NULL);
     else if (g_strcmp0(name, "RESUME") == 0 && self->phase == PODVM_PHASE_PAUSED)
         set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
-    else if (g_strcmp0(name, "DEVICE_DELETED") == 0 && data != NULL &&
-             json_object_has_member(data, "device"))
-        pod_disk_device_deleted(self, json_object_get_string_member(data, "device"));
+    /* Those who wait for an event hear of it before the fronts do. */
+    g_signal_emit(self, signals[SIGNAL_QMP_EVENT], g_quark_try_string(name), name, data);
 
     json_object_set_string_member(details, "event", name);
     if (data != NULL)
@@ -1390,8 +1306,7 @@ start_op(PodvmPod *self, GTask *task)
     }
     g_clear_pointer(&self->prepared, g_ptr_array_unref);
     self->prepared = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_prepared_volume_free);
-    g_hash_table_remove_all(self->placements);
-    g_hash_table_remove_all(self->pending_removal);
+    podvm_hotplug_clear(self->hotplug);
     if (self->spec->disks->len == 0) {
         start_spawn(self, task);
         return;
@@ -1483,7 +1398,7 @@ open_kernel_files(PodvmPod *self, int *out_kernel_fd, int *out_initrd_fd, GError
 static void
 start_spawn(PodvmPod *self, GTask *task)
 {
-    OpData *data = g_task_get_task_data(task);
+    LifecycleOp *op = pod_op_of(task);
     g_autoptr(GSubprocessLauncher) launcher = NULL;
     g_autoptr(GError) error = NULL;
     g_auto(GStrv) argv = NULL;
@@ -1494,7 +1409,6 @@ start_spawn(PodvmPod *self, GTask *task)
     const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
     int qmp_fd = -1, console_fd = -1, log_fd;
     int kernel_fd = -1, initrd_fd = -1, console_log_fd = -1;
-    int scsi_lun = 0;
     int next_fd = FIRST_DISK_CHILD_FD;
     guint next_fdset = 1;
     ChildCredentials *credentials;
@@ -1554,7 +1468,7 @@ start_spawn(PodvmPod *self, GTask *task)
     ctx.qmp_listen_fd = QMP_CHILD_FD;
     ctx.console_listen_fd = console_fd >= 0 ? CONSOLE_CHILD_FD : -1;
     ctx.host_cpus = self->config->host_cpus;
-    ctx.debug = data->options.debug;
+    ctx.debug = op->options.debug;
     ctx.prepared_volumes = self->prepared;
     ctx.spare_root_ports = self->config->spare_root_ports;
     ctx.kernel_fd = kernel_fd >= 0 ? KERNEL_CHILD_FD : 0;
@@ -1630,14 +1544,7 @@ start_spawn(PodvmPod *self, GTask *task)
         return;
     }
     self->qemu_pid = atoi(g_subprocess_get_identifier(self->subprocess));
-    /* The argv gives SCSI disks LUNs in spec order; hotplug takes free ones later. */
-    for (guint i = 0; i < self->spec->disks->len; i++) {
-        const PodvmSpecDisk *disk = g_ptr_array_index(self->spec->disks, i);
-        if (disk->bus == PODVM_DISK_BUS_SCSI) {
-            pod_placement_set(self, disk->name, -1, scsi_lun++);
-            pod_placement_set(self, POD_SCSI_CONTROLLER_KEY, -1, -1);
-        }
-    }
+    podvm_hotplug_place_boot_devices(self->hotplug, self->spec);
     self->qemu_start_ticks = podvm_host_process_start_ticks(self->qemu_pid);
     /* Its own cgroup: the guest's memory and 256 MiB for QEMU; its vCPUs and one more. */
     podvm_cgroup_place(
@@ -1804,6 +1711,14 @@ delete_files(PodvmPod *self, GTask *task)
     g_signal_emit(self, signals[SIGNAL_DELETED], 0);
 }
 
+/* -- the lifecycle operations (podvm_pod_run_async) -- */
+
+static void
+lifecycle_op_free(PodOp *op)
+{
+    g_free(op);
+}
+
 static void
 delete_strays_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -1849,7 +1764,7 @@ pause_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = g_task_get_source_object(task);
-    OpData *data = g_task_get_task_data(task);
+    LifecycleOp *op = pod_op_of(task);
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) reply = NULL;
 
@@ -1861,18 +1776,100 @@ pause_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     }
     /* The STOP/RESUME event usually came first; this is for when it did not. */
-    if (data->op == PODVM_POD_OP_PAUSE && self->phase == PODVM_PHASE_RUNNING)
+    if (op->kind == PODVM_POD_OP_PAUSE && self->phase == PODVM_PHASE_RUNNING)
         set_phase(self, PODVM_PHASE_PAUSED, "Paused", NULL);
-    else if (data->op == PODVM_POD_OP_RESUME && self->phase == PODVM_PHASE_PAUSED)
+    else if (op->kind == PODVM_POD_OP_RESUME && self->phase == PODVM_PHASE_PAUSED)
         set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
     pod_op_return(self, task, NULL);
 }
 
 static void
+stop_op(PodvmPod *self, GTask *task)
+{
+    LifecycleOp *op = pod_op_of(task);
+
+    if (!podvm_phase_has_qemu(self->phase)) {
+        if (self->backoff_timer != 0) {
+            /* Stopping a pod that waits to restart: it stays down. */
+            g_clear_handle_id(&self->backoff_timer, g_source_remove);
+            set_phase(self, PODVM_PHASE_STOPPED, "Stopped", NULL);
+            pod_op_return(self, task, NULL);
+            return;
+        }
+        pod_wrong_phase(self, task, _("there is nothing to stop"));
+        return;
+    }
+    begin_stop(self, task, op->options.grace_seconds, stop_done);
+}
+
+static void
+restart_op(PodvmPod *self, GTask *task)
+{
+    LifecycleOp *op = pod_op_of(task);
+
+    if (!podvm_phase_has_qemu(self->phase)) {
+        start_op(self, task);
+        return;
+    }
+    begin_stop(self, task, op->options.grace_seconds, restart_stopped);
+}
+
+static void
+pause_op(PodvmPod *self, GTask *task)
+{
+    if (self->phase == PODVM_PHASE_PAUSED) {
+        pod_op_return(self, task, NULL);
+        return;
+    }
+    if (self->phase != PODVM_PHASE_RUNNING) {
+        pod_wrong_phase(self, task, _("only a running pod can be paused"));
+        return;
+    }
+    qmp_for_task(self, task, "stop", PODVM_QMP_TIMEOUT_DEFAULT, pause_cb);
+}
+
+static void
+resume_op(PodvmPod *self, GTask *task)
+{
+    if (self->phase == PODVM_PHASE_RUNNING) {
+        pod_op_return(self, task, NULL);
+        return;
+    }
+    if (self->phase != PODVM_PHASE_PAUSED) {
+        pod_wrong_phase(self, task, _("only a paused pod can be resumed"));
+        return;
+    }
+    qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, pause_cb);
+}
+
+static void
+delete_run(PodvmPod *self, GTask *task)
+{
+    LifecycleOp *op = pod_op_of(task);
+
+    if (podvm_phase_has_qemu(self->phase) && !op->options.force) {
+        pod_wrong_phase(self, task, _("stop it first, or delete it with force"));
+        return;
+    }
+    delete_op(self, task);
+}
+
+/* Kill has none: it does not wait in line. */
+static const PodOpClass lifecycle_classes[] = {
+    [PODVM_POD_OP_START] = { "start", start_op, lifecycle_op_free },
+    [PODVM_POD_OP_STOP] = { "stop", stop_op, lifecycle_op_free },
+    [PODVM_POD_OP_PAUSE] = { "pause", pause_op, lifecycle_op_free },
+    [PODVM_POD_OP_RESUME] = { "resume", resume_op, lifecycle_op_free },
+    [PODVM_POD_OP_RESTART] = { "restart", restart_op, lifecycle_op_free },
+    [PODVM_POD_OP_DELETE] = { "delete", delete_run, lifecycle_op_free },
+};
+
+/* -- the queue -- */
+
+static void
 run_op(PodvmPod *self, GTask *task)
 {
-    OpData *data = g_task_get_task_data(task);
-    gboolean has_qemu = podvm_phase_has_qemu(self->phase);
+    PodOp *op = pod_op_of(task);
 
     if (g_task_return_error_if_cancelled(task)) {
         self->current = NULL;
@@ -1880,70 +1877,7 @@ run_op(PodvmPod *self, GTask *task)
         run_next(self);
         return;
     }
-    switch (data->op) {
-    case PODVM_POD_OP_START:
-        start_op(self, task);
-        break;
-    case PODVM_POD_OP_STOP:
-        if (!has_qemu) {
-            if (self->backoff_timer != 0) {
-                /* Stopping a pod that waits to restart: it stays down. */
-                g_clear_handle_id(&self->backoff_timer, g_source_remove);
-                set_phase(self, PODVM_PHASE_STOPPED, "Stopped", NULL);
-                pod_op_return(self, task, NULL);
-                return;
-            }
-            pod_wrong_phase(self, task, _("there is nothing to stop"));
-            return;
-        }
-        begin_stop(self, task, data->options.grace_seconds, stop_done);
-        break;
-    case PODVM_POD_OP_RESTART:
-        if (!has_qemu) {
-            start_op(self, task);
-            return;
-        }
-        begin_stop(self, task, data->options.grace_seconds, restart_stopped);
-        break;
-    case PODVM_POD_OP_PAUSE:
-        if (self->phase == PODVM_PHASE_PAUSED) {
-            pod_op_return(self, task, NULL);
-            return;
-        }
-        if (self->phase != PODVM_PHASE_RUNNING) {
-            pod_wrong_phase(self, task, _("only a running pod can be paused"));
-            return;
-        }
-        qmp_for_task(self, task, "stop", PODVM_QMP_TIMEOUT_DEFAULT, pause_cb);
-        break;
-    case PODVM_POD_OP_RESUME:
-        if (self->phase == PODVM_PHASE_RUNNING) {
-            pod_op_return(self, task, NULL);
-            return;
-        }
-        if (self->phase != PODVM_PHASE_PAUSED) {
-            pod_wrong_phase(self, task, _("only a paused pod can be resumed"));
-            return;
-        }
-        qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, pause_cb);
-        break;
-    case PODVM_POD_OP_DELETE:
-        if (has_qemu && !data->options.force) {
-            pod_wrong_phase(self, task, _("stop it first, or delete it with force"));
-            return;
-        }
-        delete_op(self, task);
-        break;
-    case PODVM_POD_OP_ATTACH_DISK:
-        pod_attach_disk_op(self, task);
-        break;
-    case PODVM_POD_OP_DETACH_DISK:
-        pod_detach_disk_op(self, task);
-        break;
-    case PODVM_POD_OP_KILL:
-    default:
-        g_assert_not_reached();
-    }
+    op->klass->run(self, task);
 }
 
 static gboolean
@@ -1966,6 +1900,37 @@ run_next(PodvmPod *self)
         g_idle_add(run_next_idle_cb, g_object_ref(self));
 }
 
+GTask *
+pod_op_task_new(PodvmPod *self, const PodOpClass *klass, PodOp *op, GCancellable *cancellable,
+                GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = g_task_new(self, cancellable, callback, user_data);
+
+    g_task_set_source_tag(task, podvm_pod_run_async);
+    op->klass = klass;
+    g_task_set_task_data(task, op, (GDestroyNotify)klass->free);
+    return task;
+}
+
+void
+pod_op_enqueue(PodvmPod *self, GTask *task)
+{
+    if (self->deleted) {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND, _("pod '%s' was deleted"),
+                                self->spec->name);
+        g_object_unref(task);
+        return;
+    }
+    if (self->current == NULL && g_queue_is_empty(&self->queue)) {
+        /* Nothing ahead of it, and never called from an operation's completion: run it now. */
+        self->current = task;
+        run_op(self, task);
+        return;
+    }
+    g_queue_push_tail(&self->queue, task);
+    run_next(self);
+}
+
 gboolean
 podvm_pod_op_options_check(const PodvmPodOpOptions *options, GError **error)
 {
@@ -1985,22 +1950,26 @@ void
 podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *options,
                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    g_autoptr(GTask) task = NULL;
     g_autoptr(GError) error = NULL;
-    OpData *data;
+    LifecycleOp *lifecycle;
     PodvmPodOpOptions defaults = PODVM_POD_OP_OPTIONS_INIT;
 
-    g_task_set_source_tag(task, podvm_pod_run_async);
+    g_return_if_fail(op < G_N_ELEMENTS(op_names));
+    if (op == PODVM_POD_OP_KILL) {
+        task = g_task_new(self, cancellable, callback, user_data);
+        g_task_set_source_tag(task, podvm_pod_run_async);
+    } else {
+        lifecycle = g_new0(LifecycleOp, 1);
+        lifecycle->kind = op;
+        lifecycle->options = options != NULL ? *options : defaults;
+        task = pod_op_task_new(self, &lifecycle_classes[op], &lifecycle->parent, cancellable,
+                               callback, user_data);
+    }
     if (options != NULL && !podvm_pod_op_options_check(options, &error)) {
         g_task_return_error(task, g_steal_pointer(&error));
         return;
     }
-    data = g_new0(OpData, 1);
-    data->op = op;
-    data->options = options != NULL ? *options : defaults;
-    data->port = -1;
-    data->lun = -1;
-    g_task_set_task_data(task, data, (GDestroyNotify)pod_op_data_free);
 
     if (self->deleted) {
         g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND, _("pod '%s' was deleted"),
@@ -2032,66 +2001,6 @@ podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *opti
     }
     g_queue_push_tail(&self->queue, g_steal_pointer(&task));
     run_next(self);
-}
-
-static GTask *
-disk_task_new(PodvmPod *self, PodvmPodOp op, GCancellable *cancellable,
-              GAsyncReadyCallback callback, gpointer user_data)
-{
-    GTask *task = g_task_new(self, cancellable, callback, user_data);
-    OpData *data = g_new0(OpData, 1);
-    PodvmPodOpOptions defaults = PODVM_POD_OP_OPTIONS_INIT;
-
-    g_task_set_source_tag(task, podvm_pod_run_async);
-    data->op = op;
-    data->options = defaults;
-    data->port = -1;
-    data->lun = -1;
-    g_task_set_task_data(task, data, (GDestroyNotify)pod_op_data_free);
-    return task;
-}
-
-static void
-enqueue(PodvmPod *self, GTask *task)
-{
-    if (self->deleted) {
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND, _("pod '%s' was deleted"),
-                                self->spec->name);
-        g_object_unref(task);
-        return;
-    }
-    if (self->current == NULL && g_queue_is_empty(&self->queue)) {
-        /* Nothing ahead of it, and never called from an operation's completion: run it now. */
-        self->current = task;
-        run_op(self, task);
-        return;
-    }
-    g_queue_push_tail(&self->queue, task);
-    run_next(self);
-}
-
-void
-podvm_pod_attach_disk_async(PodvmPod *self, const PodvmSpecDisk *disk,
-                            const PodvmSpecVolume *volume, GCancellable *cancellable,
-                            GAsyncReadyCallback callback, gpointer user_data)
-{
-    GTask *task = disk_task_new(self, PODVM_POD_OP_ATTACH_DISK, cancellable, callback, user_data);
-    OpData *data = g_task_get_task_data(task);
-
-    data->disk = podvm_spec_disk_copy(disk);
-    data->volume = podvm_spec_volume_copy(volume);
-    enqueue(self, task);
-}
-
-void
-podvm_pod_detach_disk_async(PodvmPod *self, const char *disk_name, GCancellable *cancellable,
-                            GAsyncReadyCallback callback, gpointer user_data)
-{
-    GTask *task = disk_task_new(self, PODVM_POD_OP_DETACH_DISK, cancellable, callback, user_data);
-    OpData *data = g_task_get_task_data(task);
-
-    data->disk_name = g_strdup(disk_name);
-    enqueue(self, task);
 }
 
 gboolean

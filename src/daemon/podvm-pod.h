@@ -95,8 +95,6 @@ typedef enum {
     PODVM_POD_OP_RESTART,
     PODVM_POD_OP_DELETE,
     PODVM_POD_OP_KILL,
-    PODVM_POD_OP_ATTACH_DISK,
-    PODVM_POD_OP_DETACH_DISK,
 } PodvmPodOp;
 
 const char *podvm_pod_op_to_string(PodvmPodOp op);
