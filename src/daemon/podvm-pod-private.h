@@ -2,9 +2,10 @@
 #pragma once
 
 /*
- * What podvm-pod.c shares with the pod's other files (its operations,
- * hotplug): the object's fields, the operation queue and a few helpers. Nothing outside
- * src/daemon/podvm-pod*.c includes this.
+ * What podvm-pod.c shares with the pod's other files (start, lifecycle,
+ * QMP, recover, its hotplug operations and podvm-hotplug.c): the object's
+ * fields, the operation queue and a few helpers. Nothing else includes
+ * this.
  */
 #include "podvm-console.h"
 #include "podvm-hotplug.h"

@@ -1877,6 +1877,7 @@ run_op(PodvmPod *self, GTask *task)
         run_next(self);
         return;
     }
+    pod_log(self, G_LOG_LEVEL_DEBUG, "pod '%s': operation %s", self->spec->name, op->klass->name);
     op->klass->run(self, task);
 }
 
