@@ -62,6 +62,17 @@ GTask *pod_op_task_new(PodvmPod *self, const PodOpClass *klass, PodOp *op,
  * A deleted pod answers NOT_FOUND.
  */
 void pod_op_enqueue(PodvmPod *self, GTask *task);
+/* Queues @task (taken) to run from an idle, after those ahead of it. */
+void pod_op_enqueue_deferred(PodvmPod *self, GTask *task);
+/* Runs the next queued operation from an idle, unless one runs. */
+void pod_run_next(PodvmPod *self);
+
+/* The lifecycle operations (podvm-pod-lifecycle.c) run by podvm_pod_run_async(). */
+typedef struct {
+    PodOp parent;
+    PodvmPodOp kind;
+    PodvmPodOpOptions options;
+} PodLifecycleOp;
 
 /* What to do once QEMU has exited, for the operation that waits for it. */
 typedef void (*ExitContinuation)(PodvmPod *self, GTask *task);
@@ -143,7 +154,26 @@ void pod_qmp_execute(PodvmQmpClient *qmp, const char *command, JsonObject *argum
                      gpointer user_data);
 /* The storage backends' view of this pod. */
 void pod_storage_context(PodvmPod *self, PodvmStorageContext *ctx);
-/* podvm-pod.c, for podvm-pod-recover.c: the pod's own steps. */
+/*
+ * A record the next step depends on (the intent to launch QEMU, its pid, a
+ * delete): durable, or the step does not happen. @point names it for
+ * PODVM_TEST_FAIL_AT.
+ */
+gboolean pod_save_required(PodvmPod *self, const char *point, GError **error);
+/* QEMU was just spawned as self->subprocess: its exit goes to pod_qemu_exited(). */
+void pod_watch_subprocess(PodvmPod *self);
+/* Drops podvmd's ends of a QEMU (monitor, console, exit watch), never QEMU itself. */
+void pod_drop_connections(PodvmPod *self);
+/* A QMP command on behalf of the current operation (podvm-pod-qmp.c). */
+void pod_qmp_for_task(PodvmPod *self, GTask *task, const char *command, guint timeout_ms,
+                      GAsyncReadyCallback callback);
+/* podvm-pod-start.c: the start operation (also the second half of a restart). */
+void pod_start_op(PodvmPod *self, GTask *task);
+/* podvm-pod-lifecycle.c: a stop that ends with @continuation once QEMU exited. */
+void pod_begin_stop(PodvmPod *self, GTask *task, gint64 grace_seconds,
+                    ExitContinuation continuation);
+
+/* podvm-pod.c, for the other pod files: the pod's own steps. */
 void pod_set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *message);
 void pod_maybe_schedule_restart(PodvmPod *self);
 void pod_kill_qemu(PodvmPod *self);

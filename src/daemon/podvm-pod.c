@@ -8,11 +8,8 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
-#include <grp.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "podvm-cgroup.h"
@@ -20,24 +17,11 @@
 #include "podvm-error.h"
 #include "podvm-event.h"
 #include "podvm-host.h"
-#include "podvm-json.h"
 #include "podvm-labels.h"
 #include "podvm-fault.h"
-#include "podvm-qemu-argv.h"
 #include "podvm-pod-private.h"
 #include "podvm-qmp-client.h"
-#include "podvm-qmp-policy.h"
 #include "podvm-store.h"
-
-/* Fixed fd numbers inside QEMU: the listening sockets, the kernel files, then the disks. */
-#define QMP_CHILD_FD 3
-#define CONSOLE_CHILD_FD 4
-#define KERNEL_CHILD_FD 5
-#define INITRD_CHILD_FD 6
-#define FIRST_DISK_CHILD_FD 7
-
-/* What QEMU itself may use above the guest's memory (its cgroup's MemoryMax). */
-#define QEMU_MEMORY_OVERHEAD ((guint64)256 * 1024 * 1024)
 
 /* A pod that ran this long is no longer crash looping: back-off resets. */
 #define BACKOFF_RESET_US (60 * G_USEC_PER_SEC)
@@ -55,18 +39,8 @@ enum {
 };
 static guint signals[N_SIGNALS];
 
-/* The operations podvm_pod_run_async() queues: the pod's own lifecycle. */
-typedef struct {
-    PodOp parent;
-    PodvmPodOp kind;
-    PodvmPodOpOptions options;
-} LifecycleOp;
-
-static void run_next(PodvmPod *self);
-static void start_op(PodvmPod *self, GTask *task);
 static void kill_qemu(PodvmPod *self);
 static void qemu_exited(PodvmPod *self, const char *how);
-static void qmp_passthrough_cb(GObject *source, GAsyncResult *result, gpointer user_data);
 
 static const char *const op_names[] = {
     [PODVM_POD_OP_START] = "start",     [PODVM_POD_OP_STOP] = "stop",
@@ -199,8 +173,8 @@ save(PodvmPod *self, PodvmStoreMode mode, GError **error)
  * delete): durable, or the step does not happen. @point names it for
  * PODVM_TEST_FAIL_AT.
  */
-static gboolean
-save_required(PodvmPod *self, const char *point, GError **error)
+gboolean
+pod_save_required(PodvmPod *self, const char *point, GError **error)
 {
     g_autoptr(GError) local = NULL;
 
@@ -695,8 +669,8 @@ clear_timers(PodvmPod *self)
 }
 
 /* Drops podvmd's ends of a QEMU (monitor, console, exit watch), never QEMU itself. */
-static void
-drop_connections(PodvmPod *self)
+void
+pod_drop_connections(PodvmPod *self)
 {
     clear_timers(self);
     if (self->qmp != NULL) {
@@ -720,12 +694,10 @@ drop_connections(PodvmPod *self)
 static void
 release_runtime(PodvmPod *self)
 {
-    drop_connections(self);
+    pod_drop_connections(self);
     (void)g_unlink(self->qmp_path);
     (void)g_unlink(self->console_path);
 }
-
-static void adoption_done(PodvmPod *self);
 
 void
 podvm_pod_detach(PodvmPod *self)
@@ -733,8 +705,8 @@ podvm_pod_detach(PodvmPod *self)
     /* The daemon is going away: leave QEMU running, drop our ends only. */
     self->detached = TRUE;
     g_clear_handle_id(&self->backoff_timer, g_source_remove);
-    drop_connections(self);
-    adoption_done(self);
+    pod_drop_connections(self);
+    pod_adoption_done(self);
 }
 
 static void
@@ -892,6 +864,12 @@ subprocess_wait_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     qemu_exited(self, how);
 }
 
+void
+pod_watch_subprocess(PodvmPod *self)
+{
+    g_subprocess_wait_async(self->subprocess, NULL, subprocess_wait_cb, g_object_ref(self));
+}
+
 static void
 qmp_event_cb(PodvmQmpClient *qmp, const char *name, JsonObject *data, gint64 timestamp_us,
              gpointer user_data)
@@ -918,7 +896,18 @@ qmp_event_cb(PodvmQmpClient *qmp, const char *name, JsonObject *data, gint64 tim
     pod_emit_event(self, "QemuEvent", details);
 }
 
-/* ---- the operation queue ----------------------------------------------- */
+/* The monitor of the pod's QEMU, its events going to qmp_event_cb(). */
+void
+pod_connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+    self->qmp = podvm_qmp_client_new();
+    podvm_qmp_client_set_log_field(self->qmp, "PODVM_POD", self->spec->name);
+    g_signal_connect(self->qmp, "event", G_CALLBACK(qmp_event_cb), self);
+    podvm_qmp_client_connect_async(self->qmp, self->qmp_path, self->config->qmp_connect_timeout_ms,
+                                   NULL, callback, user_data);
+}
+
+/* ---- the operation queue (see PodOpClass) ------------------------------ */
 
 void
 pod_op_return(PodvmPod *self, GTask *task, GError *error)
@@ -930,7 +919,7 @@ pod_op_return(PodvmPod *self, GTask *task, GError *error)
     else
         g_task_return_boolean(task, TRUE);
     g_object_unref(task);
-    run_next(self);
+    pod_run_next(self);
 }
 
 gboolean
@@ -942,928 +931,6 @@ pod_wrong_phase(PodvmPod *self, GTask *task, const char *what_to_do)
     return FALSE;
 }
 
-/* -- QMP command latency, over every pod (for /metrics) -- */
-
-static const double qmp_latency_bounds[PODVM_QMP_LATENCY_BUCKETS] = {
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-};
-static guint64 qmp_latency_counts[PODVM_QMP_LATENCY_BUCKETS];
-static guint64 qmp_latency_count;
-static double qmp_latency_sum;
-
-void
-podvm_pod_get_qmp_latency(PodvmQmpLatency *out)
-{
-    out->bounds = qmp_latency_bounds;
-    for (guint i = 0; i < PODVM_QMP_LATENCY_BUCKETS; i++)
-        out->cumulative[i] = qmp_latency_counts[i];
-    out->count = qmp_latency_count;
-    out->sum_seconds = qmp_latency_sum;
-}
-
-typedef struct {
-    GAsyncReadyCallback callback;
-    gpointer user_data;
-    gint64 start_us;
-} QmpTiming;
-
-static void
-qmp_timed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    QmpTiming *timing = user_data;
-    double seconds = (double)(g_get_monotonic_time() - timing->start_us) / G_USEC_PER_SEC;
-
-    /* Buckets are cumulative, as Prometheus has them. */
-    for (guint i = 0; i < PODVM_QMP_LATENCY_BUCKETS; i++)
-        if (seconds <= qmp_latency_bounds[i])
-            qmp_latency_counts[i]++;
-    qmp_latency_count++;
-    qmp_latency_sum += seconds;
-    if (timing->callback != NULL)
-        timing->callback(source, result, timing->user_data);
-    g_free(timing);
-}
-
-/* podvm_qmp_client_execute_async(), timed. */
-void
-pod_qmp_execute(PodvmQmpClient *qmp, const char *command, JsonObject *arguments, guint timeout_ms,
-                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
-{
-    QmpTiming *timing = g_new0(QmpTiming, 1);
-
-    timing->callback = callback;
-    timing->user_data = user_data;
-    timing->start_us = g_get_monotonic_time();
-    podvm_qmp_client_execute_async(qmp, command, arguments, NULL, timeout_ms, cancellable,
-                                   qmp_timed_cb, timing);
-}
-
-/* A QMP command on behalf of the current operation. */
-static void
-qmp_for_task(PodvmPod *self, GTask *task, const char *command, guint timeout_ms,
-             GAsyncReadyCallback callback)
-{
-    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
-        pod_op_return(self, task,
-                      g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU,
-                                  _("pod '%s': QEMU's monitor is not connected"),
-                                  self->spec->name));
-        return;
-    }
-    pod_qmp_execute(self->qmp, command, NULL, timeout_ms, g_task_get_cancellable(task), callback,
-                    g_object_ref(task));
-}
-
-/* -- start -- */
-
-static int
-listen_unix(const char *path, GError **error)
-{
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    int fd;
-
-    if (strlen(path) >= sizeof addr.sun_path) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO,
-                    _("socket path '%s' is too long; use a shorter run directory"), path);
-        return -1;
-    }
-    strcpy(addr.sun_path, path);
-    (void)unlink(path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 8) != 0) {
-        int saved = errno;
-        if (fd >= 0)
-            close(fd);
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot listen on '%s': %s"), path,
-                    g_strerror(saved));
-        return -1;
-    }
-    return fd;
-}
-
-static void
-start_failed_after_exit(PodvmPod *self, GTask *task)
-{
-    GError *error;
-
-    if (self->phase == PODVM_PHASE_STOPPED) {
-        error = g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
-                            _("pod '%s' was killed while it started"), self->spec->name);
-    } else {
-        /* A cause found before QEMU ran (a volume in use, say) keeps its own code. */
-        error =
-            g_error_new(PODVM_ERROR,
-                        self->start_error != NULL && self->start_error->code != PODVM_ERROR_FAILED
-                            ? self->start_error->code
-                            : PODVM_ERROR_QEMU,
-                        _("pod '%s' failed to start: %s"), self->spec->name,
-                        self->message ? self->message : "");
-    }
-    g_clear_error(&self->start_error);
-    self->start_error_wins = FALSE;
-    pod_op_return(self, task, error);
-    if (self->phase != PODVM_PHASE_STOPPED)
-        maybe_schedule_restart(self);
-}
-
-/* Whether @task is still the start in progress (QEMU may have died meanwhile). */
-static gboolean
-start_in_progress(PodvmPod *self, GTask *task)
-{
-    return self->current == task && self->phase == PODVM_PHASE_STARTING;
-}
-
-/* Something went wrong after the spawn: kill QEMU, report once it is gone. */
-static void
-start_fail(PodvmPod *self, GTask *task, GError *error)
-{
-    if (self->start_error == NULL)
-        self->start_error = podvm_error_from_component(error);
-    g_error_free(error);
-    self->exit_task = task;
-    self->exit_continuation = start_failed_after_exit;
-    if (self->subprocess != NULL || self->pidfd >= 0)
-        kill_qemu(self); /* qemu_exited() continues */
-    else
-        qemu_exited(self, self->start_error->message);
-}
-
-static void
-start_cont_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(GTask) task = user_data;
-    PodvmPod *self = g_task_get_source_object(task);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = NULL;
-
-    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-    if (!start_in_progress(self, task))
-        return; /* QEMU died meanwhile; qemu_exited() reported through exit_task */
-    if (reply == NULL) {
-        start_fail(self, task, g_steal_pointer(&error));
-        return;
-    }
-    self->exit_task = NULL;
-    self->exit_continuation = NULL;
-    g_clear_pointer(&self->started_at, g_date_time_unref);
-    self->started_at = g_date_time_new_now_utc();
-    set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
-    pod_op_return(self, task, NULL);
-}
-
-static void
-start_console_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(GTask) task = user_data;
-    PodvmPod *self = g_task_get_source_object(task);
-    g_autoptr(GError) error = NULL;
-
-    if (!podvm_console_connect_finish(PODVM_CONSOLE(source), result, &error)) {
-        if (start_in_progress(self, task))
-            start_fail(self, task, g_steal_pointer(&error));
-        return;
-    }
-    if (!start_in_progress(self, task))
-        return;
-    pod_step(self, "QEMU ready; resuming the guest");
-    qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
-}
-
-static void
-start_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(GTask) task = user_data;
-    PodvmPod *self = g_task_get_source_object(task);
-    g_autoptr(GError) error = NULL;
-
-    if (!podvm_qmp_client_connect_finish(PODVM_QMP_CLIENT(source), result, &error)) {
-        if (start_in_progress(self, task))
-            start_fail(self, task, g_steal_pointer(&error));
-        return;
-    }
-    if (!start_in_progress(self, task))
-        return;
-    if (self->spec->autoattach_serial_console) {
-        self->console =
-            podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
-        podvm_console_connect_async(self->console, self->console_path, NULL, start_console_cb,
-                                    g_object_ref(task));
-        return;
-    }
-    pod_step(self, "QEMU ready; resuming the guest");
-    qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
-}
-
-/* Who QEMU runs as; read in the child between fork and exec. */
-typedef struct {
-    gboolean drop;
-    uid_t uid;
-    gid_t gid;
-} ChildCredentials;
-
-static void
-child_fail(const char *what)
-{
-    /* Async-signal-safe: the message goes to QEMU's log (stderr), where a failed start looks. */
-    static const char prefix[] = "podvmd: cannot drop privileges before QEMU: ";
-    int saved = errno;
-
-    if (write(STDERR_FILENO, prefix, sizeof prefix - 1) < 0 ||
-        write(STDERR_FILENO, what, strlen(what)) < 0 || write(STDERR_FILENO, "\n", 1) < 0)
-        (void)saved;
-    _exit(126);
-}
-
-static void
-child_setup(gpointer user_data)
-{
-    const ChildCredentials *credentials = user_data;
-
-    /* Its own session: QEMU outlives podvmd and its signals. */
-    setsid();
-    if (credentials == NULL || !credentials->drop)
-        return;
-    /*
-     * QEMU never runs as root: no supplementary groups, then the group,
-     * then the user (all of real, effective and saved), so every capability
-     * is gone before exec. QEMU's -sandbox (elevateprivileges=deny) keeps
-     * it from getting any back.
-     */
-    if (setgroups(0, NULL) != 0)
-        child_fail("setgroups");
-    if (setresgid(credentials->gid, credentials->gid, credentials->gid) != 0)
-        child_fail("setresgid");
-    if (setresuid(credentials->uid, credentials->uid, credentials->uid) != 0)
-        child_fail("setresuid");
-    if (setuid(0) == 0)
-        child_fail("uid 0 could be regained");
-}
-
-static void
-connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
-{
-    self->qmp = podvm_qmp_client_new();
-    podvm_qmp_client_set_log_field(self->qmp, "PODVM_POD", self->spec->name);
-    g_signal_connect(self->qmp, "event", G_CALLBACK(qmp_event_cb), self);
-    podvm_qmp_client_connect_async(self->qmp, self->qmp_path, self->config->qmp_connect_timeout_ms,
-                                   NULL, callback, user_data);
-}
-
-static void start_spawn(PodvmPod *self, GTask *task);
-static void start_prepare_next(PodvmPod *self, GTask *task);
-
-static void
-start_prepare_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(GTask) task = user_data;
-    PodvmPod *self = g_task_get_source_object(task);
-    g_autoptr(GError) error = NULL;
-    PodvmPreparedVolume *prepared = podvm_storage_prepare_finish(result, &error);
-
-    if (prepared == NULL) {
-        const PodvmSpecDisk *disk = g_ptr_array_index(self->spec->disks, self->prepared->len);
-
-        g_clear_object(&self->preparing);
-        release_volumes(self);
-        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-            g_clear_error(&error);
-            error = g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
-                                _("killed while preparing its volumes"));
-        } else if (strstr(error->message, disk->name) == NULL) {
-            /* Say which volume, unless the backend already did. */
-            g_autoptr(GError) converted = podvm_error_from_component(error);
-            g_clear_error(&error);
-            error = g_error_new(converted->domain, converted->code, _("volume '%s': %s"),
-                                disk->name, converted->message);
-        }
-        start_fail(self, task, g_steal_pointer(&error));
-        return;
-    }
-    g_ptr_array_add(self->prepared, prepared);
-    start_prepare_next(self, task);
-}
-
-/* Prepares the volume of each disk in turn, then spawns QEMU. */
-static void
-start_prepare_next(PodvmPod *self, GTask *task)
-{
-    PodvmStorageContext ctx;
-    const PodvmSpecDisk *disk;
-    const PodvmSpecVolume *volume;
-
-    if (g_cancellable_is_cancelled(self->preparing)) {
-        g_clear_object(&self->preparing);
-        release_volumes(self);
-        start_fail(self, task,
-                   g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
-                               _("killed while preparing its volumes")));
-        return;
-    }
-    if (self->prepared->len == self->spec->disks->len) {
-        g_clear_object(&self->preparing);
-        start_spawn(self, task);
-        return;
-    }
-    disk = g_ptr_array_index(self->spec->disks, self->prepared->len);
-    volume = podvm_spec_find_volume(self->spec, disk->name);
-    if (volume == NULL) {
-        /* The parser makes every disk name a volume; a hand-edited state file may not. */
-        g_clear_object(&self->preparing);
-        release_volumes(self);
-        start_fail(self, task,
-                   g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
-                               _("disk '%s' names no volume"), disk->name));
-        return;
-    }
-    if (self->prepared->len == 0)
-        pod_step(self, "preparing %u volume(s)", self->spec->disks->len);
-    pod_storage_context(self, &ctx);
-    podvm_storage_prepare_async(&ctx, volume, disk->readonly || disk->kind == PODVM_DISK_KIND_CDROM,
-                                self->preparing, start_prepare_cb, g_object_ref(task));
-}
-
-static void
-start_op(PodvmPod *self, GTask *task)
-{
-    if (self->phase != PODVM_PHASE_PENDING && self->phase != PODVM_PHASE_STOPPED &&
-        self->phase != PODVM_PHASE_SUCCEEDED && self->phase != PODVM_PHASE_FAILED) {
-        pod_wrong_phase(self, task, _("it is already running"));
-        return;
-    }
-    g_clear_handle_id(&self->backoff_timer, g_source_remove);
-    g_clear_error(&self->start_error);
-    self->start_error_wins = FALSE;
-    self->guest_shutdown = FALSE;
-    g_clear_pointer(&self->shutdown_reason, g_free);
-    set_phase(self, PODVM_PHASE_STARTING, NULL, NULL);
-
-    if (g_mkdir_with_parents(self->run_dir, 0700) != 0) {
-        int saved = errno;
-        start_fail(self, task,
-                   g_error_new(PODVM_ERROR, PODVM_ERROR_IO, _("cannot create '%s': %s"),
-                               self->run_dir, g_strerror(saved)));
-        return;
-    }
-    g_clear_pointer(&self->prepared, g_ptr_array_unref);
-    self->prepared = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_prepared_volume_free);
-    podvm_hotplug_clear(self->hotplug);
-    if (self->spec->disks->len == 0) {
-        start_spawn(self, task);
-        return;
-    }
-    g_clear_object(&self->preparing);
-    self->preparing = g_cancellable_new();
-    start_prepare_next(self, task);
-}
-
-/* Stores "QEMU is being launched" durably; else the start fails and nothing runs. */
-static gboolean
-start_record_intent(PodvmPod *self, GTask *task)
-{
-    g_autoptr(GError) error = NULL;
-
-    self->launch_pending = TRUE;
-    if (!save_required(self, "start:before-spawn", &error)) {
-        self->launch_pending = FALSE;
-        self->start_error_wins = TRUE;
-        start_fail(self, task, g_steal_pointer(&error));
-        return FALSE;
-    }
-    podvm_fault_crash_point("start:before-spawn");
-    return TRUE;
-}
-
-/*
- * Stores the pid of the QEMU just spawned. A QEMU podvmd could not record
- * would be unknown to the next podvmd: it is ended and the start fails
- * (RELIABILITY 20 keeps a pod running on a failed write only once its
- * QEMU is on record).
- */
-static gboolean
-start_record_pid(PodvmPod *self, GTask *task)
-{
-    g_autoptr(GError) error = NULL;
-
-    self->launch_pending = FALSE;
-    if (!save_required(self, "start:after-spawn", &error)) {
-        g_prefix_error(&error, _("QEMU (pid %d) was ended because it could not be recorded: "),
-                       self->qemu_pid);
-        self->start_error_wins = TRUE;
-        start_fail(self, task, g_steal_pointer(&error));
-        return FALSE;
-    }
-    podvm_fault_crash_point("start:after-record");
-    return TRUE;
-}
-
-/*
- * The kernel and initrd, opened beneath [qemu] kernel_dirs or [storage]
- * allowed_host_paths (checked at create, and here again: the file may have
- * changed since). QEMU reads what podvmd opened.
- */
-static gboolean
-open_kernel_files(PodvmPod *self, int *out_kernel_fd, int *out_initrd_fd, GError **error)
-{
-    g_auto(GStrv) roots = podvm_config_kernel_roots(self->config);
-    const char *paths[] = { self->spec->kernel_path, self->spec->initrd_path };
-    const char *fields[] = { "spec.domain.firmware.kernelBoot.kernelPath",
-                             "spec.domain.firmware.kernelBoot.initrdPath" };
-    int fds[] = { -1, -1 };
-
-    for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
-        struct stat st;
-
-        if (paths[i] == NULL)
-            continue;
-        fds[i] = podvm_storage_open_host_path(paths[i], (const char *const *)roots,
-                                              O_RDONLY | O_NOCTTY, 0, NULL, error);
-        if (fds[i] >= 0 && (fstat(fds[i], &st) != 0 || !S_ISREG(st.st_mode))) {
-            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
-                        _("'%s' is not a regular file"), paths[i]);
-            close(fds[i]);
-            fds[i] = -1;
-        }
-        if (fds[i] < 0) {
-            g_prefix_error(error, "%s: ", fields[i]);
-            if (i == 1 && fds[0] >= 0)
-                close(fds[0]);
-            return FALSE;
-        }
-    }
-    *out_kernel_fd = fds[0];
-    *out_initrd_fd = fds[1];
-    return TRUE;
-}
-
-static void
-start_spawn(PodvmPod *self, GTask *task)
-{
-    LifecycleOp *op = pod_op_of(task);
-    g_autoptr(GSubprocessLauncher) launcher = NULL;
-    g_autoptr(GError) error = NULL;
-    g_auto(GStrv) argv = NULL;
-    g_autofree char *banner = NULL;
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree char *now_text = g_date_time_format_iso8601(now);
-    PodvmQemuArgvContext ctx = { 0 };
-    const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
-    int qmp_fd = -1, console_fd = -1, log_fd;
-    int kernel_fd = -1, initrd_fd = -1, console_log_fd = -1;
-    int next_fd = FIRST_DISK_CHILD_FD;
-    guint next_fdset = 1;
-    ChildCredentials *credentials;
-
-    if (!open_kernel_files(self, &kernel_fd, &initrd_fd, &error)) {
-        g_clear_pointer(&self->prepared, g_ptr_array_unref);
-        start_fail(self, task, g_steal_pointer(&error));
-        return;
-    }
-    qmp_fd = listen_unix(self->qmp_path, &error);
-    if (qmp_fd >= 0 && self->spec->autoattach_serial_console)
-        console_fd = listen_unix(self->console_path, &error);
-    if (error != NULL) {
-        if (qmp_fd >= 0)
-            close(qmp_fd);
-        if (kernel_fd >= 0)
-            close(kernel_fd);
-        if (initrd_fd >= 0)
-            close(initrd_fd);
-        if (console_log_fd >= 0)
-            close(console_log_fd);
-        g_clear_pointer(&self->prepared, g_ptr_array_unref);
-        start_fail(self, task, g_steal_pointer(&error));
-        return;
-    }
-    /* Disks podvmd opened go to QEMU in fd sets 1, 2, ... (spec order). */
-    for (guint i = 0; self->prepared != NULL && i < self->prepared->len; i++) {
-        PodvmPreparedVolume *prepared = g_ptr_array_index(self->prepared, i);
-
-        if (prepared->fd < 0)
-            continue;
-        prepared->qemu_fd = next_fd++;
-        prepared->fdset = next_fdset++;
-        prepared->in_fdset = TRUE;
-        if (prepared->backing_fd >= 0) {
-            prepared->backing_qemu_fd = next_fd++;
-            prepared->backing_fdset = next_fdset++;
-            prepared->backing_in_fdset = TRUE;
-        }
-    }
-    /* The console log: QEMU appends to what podvmd opened. */
-    if (self->spec->autoattach_serial_console) {
-        console_log_fd =
-            open(self->console_log,
-                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-        if (console_log_fd < 0)
-            pod_log(self, G_LOG_LEVEL_MESSAGE, "cannot open the console log '%s': %s",
-                    self->console_log, g_strerror(errno));
-    }
-
-    ctx.qemu_binary = self->config->qemu_binary;
-    ctx.accel = self->config->accel;
-    ctx.uid = self->spec->uid;
-    ctx.qmp_socket = self->qmp_path;
-    ctx.console_socket = self->console_path;
-    ctx.console_log = self->console_log;
-    ctx.qmp_listen_fd = QMP_CHILD_FD;
-    ctx.console_listen_fd = console_fd >= 0 ? CONSOLE_CHILD_FD : -1;
-    ctx.host_cpus = self->config->host_cpus;
-    ctx.debug = op->options.debug;
-    ctx.prepared_volumes = self->prepared;
-    ctx.spare_root_ports = self->config->spare_root_ports;
-    ctx.kernel_fd = kernel_fd >= 0 ? KERNEL_CHILD_FD : 0;
-    ctx.initrd_fd = initrd_fd >= 0 ? INITRD_CHILD_FD : 0;
-    ctx.console_log_fd = console_log_fd >= 0 ? next_fd : 0;
-    argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
-    if (argv == NULL) {
-        close(qmp_fd);
-        if (console_fd >= 0)
-            close(console_fd);
-        if (kernel_fd >= 0)
-            close(kernel_fd);
-        if (initrd_fd >= 0)
-            close(initrd_fd);
-        if (console_log_fd >= 0)
-            close(console_log_fd);
-        g_clear_pointer(&self->prepared, g_ptr_array_unref);
-        start_fail(self, task, g_steal_pointer(&error));
-        return;
-    }
-
-    /* QEMU's stdout and stderr, appended, with a banner per start. */
-    log_fd = open(self->qemu_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (log_fd >= 0) {
-        banner = g_strdup_printf("=== podvmd: starting QEMU at %s ===\n", now_text);
-        if (write(log_fd, banner, strlen(banner)) < 0)
-            pod_log(self, G_LOG_LEVEL_DEBUG, "cannot write the QEMU log banner");
-    }
-
-    credentials = g_new0(ChildCredentials, 1);
-    credentials->drop = self->config->qemu_drop_privileges;
-    credentials->uid = (uid_t)self->config->qemu_uid;
-    credentials->gid = (gid_t)self->config->qemu_gid;
-    launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
-    g_subprocess_launcher_set_environ(launcher, (char **)env);
-    g_subprocess_launcher_set_child_setup(launcher, child_setup, credentials, g_free);
-    if (log_fd >= 0) {
-        g_subprocess_launcher_take_stdout_fd(launcher, dup(log_fd));
-        g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
-    }
-    g_subprocess_launcher_take_fd(launcher, qmp_fd, QMP_CHILD_FD);
-    if (console_fd >= 0)
-        g_subprocess_launcher_take_fd(launcher, console_fd, CONSOLE_CHILD_FD);
-    if (kernel_fd >= 0)
-        g_subprocess_launcher_take_fd(launcher, kernel_fd, KERNEL_CHILD_FD);
-    if (initrd_fd >= 0)
-        g_subprocess_launcher_take_fd(launcher, initrd_fd, INITRD_CHILD_FD);
-    for (guint i = 0; self->prepared != NULL && i < self->prepared->len; i++) {
-        PodvmPreparedVolume *prepared = g_ptr_array_index(self->prepared, i);
-
-        if (prepared->in_fdset) {
-            g_subprocess_launcher_take_fd(launcher, prepared->fd, prepared->qemu_fd);
-            prepared->fd = -1;
-        }
-        if (prepared->backing_in_fdset) {
-            g_subprocess_launcher_take_fd(launcher, prepared->backing_fd,
-                                          prepared->backing_qemu_fd);
-            prepared->backing_fd = -1;
-        }
-    }
-    if (console_log_fd >= 0)
-        g_subprocess_launcher_take_fd(launcher, console_log_fd, ctx.console_log_fd);
-    /* The argv holds what they were prepared into; release() needs only the spec. */
-    g_clear_pointer(&self->prepared, g_ptr_array_unref);
-
-    /* The intent first: a restart that finds it looks for a QEMU with the pod's uid. */
-    if (!start_record_intent(self, task))
-        return;
-    self->subprocess = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &error);
-    if (self->subprocess == NULL) {
-        g_prefix_error(&error, _("cannot run QEMU '%s': "), self->config->qemu_binary);
-        start_fail(self, task, g_steal_pointer(&error));
-        return;
-    }
-    self->qemu_pid = atoi(g_subprocess_get_identifier(self->subprocess));
-    podvm_hotplug_place_boot_devices(self->hotplug, self->spec);
-    self->qemu_start_ticks = podvm_host_process_start_ticks(self->qemu_pid);
-    /* Its own cgroup: the guest's memory and 256 MiB for QEMU; its vCPUs and one more. */
-    podvm_cgroup_place(
-        self->spec->name, self->qemu_pid,
-        podvm_spec_resolve_memory(self->spec) + QEMU_MEMORY_OVERHEAD,
-        ((guint64)podvm_spec_resolve_vcpus(self->spec, self->config->host_cpus) + 1) * 1000);
-    g_subprocess_wait_async(self->subprocess, NULL, subprocess_wait_cb, g_object_ref(self));
-    /* If QEMU dies before it is running, qemu_exited() reports to this task. */
-    self->exit_task = task;
-    self->exit_continuation = start_failed_after_exit;
-    podvm_fault_crash_point("start:after-spawn");
-    if (!start_record_pid(self, task))
-        return;
-    pod_step(self, "QEMU started (pid %d, accelerator %s)", self->qemu_pid,
-             podvm_accel_to_string(self->config->accel));
-    connect_qmp(self, start_qmp_cb, g_object_ref(task));
-}
-
-/* -- stop, kill, restart, delete -- */
-
-static gboolean
-quit_timeout_cb(gpointer user_data)
-{
-    PodvmPod *self = user_data;
-
-    self->quit_timer = 0;
-    pod_step(self, "QEMU did not quit within %u ms; sending SIGKILL",
-             self->config->stop_quit_timeout_ms);
-    kill_qemu(self);
-    return G_SOURCE_REMOVE;
-}
-
-static void
-quit_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(JsonNode) reply = NULL;
-    g_autoptr(GError) error = NULL;
-
-    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-    /* A closed socket is the expected answer to quit; the exit is what counts. */
-    if (reply == NULL && !g_error_matches(error, PODVM_QMP_ERROR, PODVM_QMP_ERROR_CLOSED))
-        g_debug("quit: %s", error->message);
-}
-
-static void
-send_quit(PodvmPod *self)
-{
-    pod_step(self, "asking QEMU to quit");
-    if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
-        pod_qmp_execute(self->qmp, "quit", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL, quit_cb, NULL);
-    g_clear_handle_id(&self->quit_timer, g_source_remove);
-    self->quit_timer = g_timeout_add(self->config->stop_quit_timeout_ms, quit_timeout_cb, self);
-}
-
-static gboolean
-grace_timeout_cb(gpointer user_data)
-{
-    PodvmPod *self = user_data;
-
-    self->grace_timer = 0;
-    pod_step(self, "the guest did not power off within the grace period");
-    send_quit(self);
-    return G_SOURCE_REMOVE;
-}
-
-static void
-powerdown_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(JsonNode) reply = NULL;
-    g_autoptr(GError) error = NULL;
-
-    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-    if (reply == NULL)
-        g_debug("system_powerdown: %s", error->message);
-}
-
-/* Stops QEMU the graceful way and calls @continuation once it has exited. */
-static void
-begin_stop(PodvmPod *self, GTask *task, gint64 grace_seconds, ExitContinuation continuation)
-{
-    PodvmPhase was = self->phase;
-
-    if (grace_seconds == PODVM_POD_GRACE_FROM_SPEC)
-        grace_seconds = self->spec->termination_grace_period_seconds;
-    self->exit_intent = "Stopped";
-    self->exit_task = task;
-    self->exit_continuation = continuation;
-    set_phase(self, PODVM_PHASE_STOPPING, NULL, NULL);
-
-    if (was == PODVM_PHASE_PAUSED) {
-        /* A paused guest cannot handle ACPI: there is nothing to wait for. */
-        pod_step(self, "the guest is paused; skipping ACPI power-down");
-        send_quit(self);
-    } else if (grace_seconds == 0) {
-        send_quit(self);
-    } else {
-        pod_step(self, "sent ACPI power-down; waiting up to %" G_GINT64_FORMAT " s for the guest",
-                 grace_seconds);
-        if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
-            pod_qmp_execute(self->qmp, "system_powerdown", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL,
-                            powerdown_cb, NULL);
-        /* Not g_timeout_add_seconds(): it rounds, and may end the grace period early. */
-        self->grace_timer = g_timeout_add((guint)grace_seconds * 1000, grace_timeout_cb, self);
-    }
-}
-
-static void
-stop_done(PodvmPod *self, GTask *task)
-{
-    pod_op_return(self, task, NULL);
-}
-
-static void
-restart_stopped(PodvmPod *self, GTask *task)
-{
-    start_op(self, task);
-}
-
-/*
- * The last steps of a delete, once no QEMU runs: give back the volumes,
- * then take the state directory out of the pod namespace in one rename
- * and remove it. The pod was marked deleting before: a crash on the way
- * makes the next podvmd finish the job.
- */
-static gboolean
-delete_now(PodvmPod *self, GError **error)
-{
-    g_autofree char *pods_dir = g_path_get_dirname(self->state_dir);
-    g_autofree char *trash = NULL;
-    PodvmStorageContext ctx;
-
-    g_clear_handle_id(&self->backoff_timer, g_source_remove);
-    pod_storage_context(self, &ctx);
-    for (guint i = 0; i < self->spec->volumes->len; i++)
-        podvm_storage_delete(&ctx, g_ptr_array_index(self->spec->volumes, i));
-    podvm_fault_crash_point("delete:after-release");
-    trash = g_strdup_printf("%s/" PODVM_POD_DELETED_DIR_PREFIX "%s-%s", pods_dir, self->spec->name,
-                            self->spec->uid);
-    if (g_rename(self->state_dir, trash) != 0 && errno != ENOENT) {
-        int saved = errno;
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot remove '%s': %s"),
-                    self->state_dir, g_strerror(saved));
-        return FALSE;
-    }
-    /* Left-overs of either are removed at the next start-up. */
-    if (!podvm_store_remove_tree(self->run_dir, error) || !podvm_store_remove_tree(trash, error))
-        pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': %s", self->spec->name, (*error)->message);
-    g_clear_error(error);
-    self->deleted = TRUE;
-    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': deleted", self->spec->name);
-    return TRUE;
-}
-
-static void
-delete_files(PodvmPod *self, GTask *task)
-{
-    g_autoptr(GError) error = NULL;
-
-    if (!delete_now(self, &error)) {
-        pod_op_return(self, task, g_steal_pointer(&error));
-        return;
-    }
-    pod_op_return(self, task, NULL);
-    g_signal_emit(self, signals[SIGNAL_DELETED], 0);
-}
-
-/* -- the lifecycle operations (podvm_pod_run_async) -- */
-
-static void
-lifecycle_op_free(PodOp *op)
-{
-    g_free(op);
-}
-
-static void
-delete_strays_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(GTask) task = user_data;
-    PodvmPod *self = PODVM_POD(source);
-    g_autofree char *ended = pod_end_qemus_finish(self, result);
-
-    delete_files(self, task);
-}
-
-/* Delete, once marked: QEMU goes first (ours, or any other with the pod's uid). */
-static void
-delete_op(PodvmPod *self, GTask *task)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GHashTable) qemus = NULL;
-
-    self->deleting = TRUE;
-    if (!save_required(self, "delete:mark", &error)) {
-        self->deleting = FALSE;
-        g_prefix_error(&error, _("cannot mark it for deletion: "));
-        pod_op_return(self, task, g_steal_pointer(&error));
-        return;
-    }
-    podvm_fault_crash_point("delete:after-mark");
-    if (podvm_phase_has_qemu(self->phase) && (self->subprocess != NULL || self->pidfd >= 0)) {
-        self->exit_intent = "Killed";
-        self->exit_task = task;
-        self->exit_continuation = delete_files;
-        pod_step(self, "deleting with force: killing QEMU");
-        kill_qemu(self);
-        return;
-    }
-    /* No QEMU of ours; one podvmd lost track of must not outlive the pod. */
-    drop_connections(self);
-    qemus = podvm_pod_scan_qemus();
-    pod_end_qemus_async(self, g_hash_table_lookup(qemus, self->spec->uid), -1, delete_strays_cb,
-                        g_object_ref(task));
-}
-
-static void
-pause_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(GTask) task = user_data;
-    PodvmPod *self = g_task_get_source_object(task);
-    LifecycleOp *op = pod_op_of(task);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = NULL;
-
-    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-    if (self->current != task)
-        return;
-    if (reply == NULL) {
-        pod_op_return(self, task, podvm_error_from_component(error));
-        return;
-    }
-    /* The STOP/RESUME event usually came first; this is for when it did not. */
-    if (op->kind == PODVM_POD_OP_PAUSE && self->phase == PODVM_PHASE_RUNNING)
-        set_phase(self, PODVM_PHASE_PAUSED, "Paused", NULL);
-    else if (op->kind == PODVM_POD_OP_RESUME && self->phase == PODVM_PHASE_PAUSED)
-        set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
-    pod_op_return(self, task, NULL);
-}
-
-static void
-stop_op(PodvmPod *self, GTask *task)
-{
-    LifecycleOp *op = pod_op_of(task);
-
-    if (!podvm_phase_has_qemu(self->phase)) {
-        if (self->backoff_timer != 0) {
-            /* Stopping a pod that waits to restart: it stays down. */
-            g_clear_handle_id(&self->backoff_timer, g_source_remove);
-            set_phase(self, PODVM_PHASE_STOPPED, "Stopped", NULL);
-            pod_op_return(self, task, NULL);
-            return;
-        }
-        pod_wrong_phase(self, task, _("there is nothing to stop"));
-        return;
-    }
-    begin_stop(self, task, op->options.grace_seconds, stop_done);
-}
-
-static void
-restart_op(PodvmPod *self, GTask *task)
-{
-    LifecycleOp *op = pod_op_of(task);
-
-    if (!podvm_phase_has_qemu(self->phase)) {
-        start_op(self, task);
-        return;
-    }
-    begin_stop(self, task, op->options.grace_seconds, restart_stopped);
-}
-
-static void
-pause_op(PodvmPod *self, GTask *task)
-{
-    if (self->phase == PODVM_PHASE_PAUSED) {
-        pod_op_return(self, task, NULL);
-        return;
-    }
-    if (self->phase != PODVM_PHASE_RUNNING) {
-        pod_wrong_phase(self, task, _("only a running pod can be paused"));
-        return;
-    }
-    qmp_for_task(self, task, "stop", PODVM_QMP_TIMEOUT_DEFAULT, pause_cb);
-}
-
-static void
-resume_op(PodvmPod *self, GTask *task)
-{
-    if (self->phase == PODVM_PHASE_RUNNING) {
-        pod_op_return(self, task, NULL);
-        return;
-    }
-    if (self->phase != PODVM_PHASE_PAUSED) {
-        pod_wrong_phase(self, task, _("only a paused pod can be resumed"));
-        return;
-    }
-    qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, pause_cb);
-}
-
-static void
-delete_run(PodvmPod *self, GTask *task)
-{
-    LifecycleOp *op = pod_op_of(task);
-
-    if (podvm_phase_has_qemu(self->phase) && !op->options.force) {
-        pod_wrong_phase(self, task, _("stop it first, or delete it with force"));
-        return;
-    }
-    delete_op(self, task);
-}
-
-/* Kill has none: it does not wait in line. */
-static const PodOpClass lifecycle_classes[] = {
-    [PODVM_POD_OP_START] = { "start", start_op, lifecycle_op_free },
-    [PODVM_POD_OP_STOP] = { "stop", stop_op, lifecycle_op_free },
-    [PODVM_POD_OP_PAUSE] = { "pause", pause_op, lifecycle_op_free },
-    [PODVM_POD_OP_RESUME] = { "resume", resume_op, lifecycle_op_free },
-    [PODVM_POD_OP_RESTART] = { "restart", restart_op, lifecycle_op_free },
-    [PODVM_POD_OP_DELETE] = { "delete", delete_run, lifecycle_op_free },
-};
-
 /* -- the queue -- */
 
 static void
@@ -1874,7 +941,7 @@ run_op(PodvmPod *self, GTask *task)
     if (g_task_return_error_if_cancelled(task)) {
         self->current = NULL;
         g_object_unref(task);
-        run_next(self);
+        pod_run_next(self);
         return;
     }
     pod_log(self, G_LOG_LEVEL_DEBUG, "pod '%s': operation %s", self->spec->name, op->klass->name);
@@ -1893,8 +960,8 @@ run_next_idle_cb(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
-static void
-run_next(PodvmPod *self)
+void
+pod_run_next(PodvmPod *self)
 {
     /* From an idle: never re-enter an operation from another's completion. */
     if (self->current == NULL && !g_queue_is_empty(&self->queue))
@@ -1914,6 +981,13 @@ pod_op_task_new(PodvmPod *self, const PodOpClass *klass, PodOp *op, GCancellable
 }
 
 void
+pod_op_enqueue_deferred(PodvmPod *self, GTask *task)
+{
+    g_queue_push_tail(&self->queue, task);
+    pod_run_next(self);
+}
+
+void
 pod_op_enqueue(PodvmPod *self, GTask *task)
 {
     if (self->deleted) {
@@ -1929,79 +1003,7 @@ pod_op_enqueue(PodvmPod *self, GTask *task)
         return;
     }
     g_queue_push_tail(&self->queue, task);
-    run_next(self);
-}
-
-gboolean
-podvm_pod_op_options_check(const PodvmPodOpOptions *options, GError **error)
-{
-    gint64 grace = options->grace_seconds;
-
-    if (grace != PODVM_POD_GRACE_FROM_SPEC && (grace < 0 || grace > PODVM_SPEC_MAX_GRACE_SECONDS)) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("the grace period must be a whole number of seconds from 0 to %d, not "
-                      "%" G_GINT64_FORMAT),
-                    PODVM_SPEC_MAX_GRACE_SECONDS, grace);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-void
-podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *options,
-                    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
-{
-    g_autoptr(GTask) task = NULL;
-    g_autoptr(GError) error = NULL;
-    LifecycleOp *lifecycle;
-    PodvmPodOpOptions defaults = PODVM_POD_OP_OPTIONS_INIT;
-
-    g_return_if_fail(op < G_N_ELEMENTS(op_names));
-    if (op == PODVM_POD_OP_KILL) {
-        task = g_task_new(self, cancellable, callback, user_data);
-        g_task_set_source_tag(task, podvm_pod_run_async);
-    } else {
-        lifecycle = g_new0(LifecycleOp, 1);
-        lifecycle->kind = op;
-        lifecycle->options = options != NULL ? *options : defaults;
-        task = pod_op_task_new(self, &lifecycle_classes[op], &lifecycle->parent, cancellable,
-                               callback, user_data);
-    }
-    if (options != NULL && !podvm_pod_op_options_check(options, &error)) {
-        g_task_return_error(task, g_steal_pointer(&error));
-        return;
-    }
-
-    if (self->deleted) {
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND, _("pod '%s' was deleted"),
-                                self->spec->name);
-        return;
-    }
-    if (op == PODVM_POD_OP_KILL) {
-        /* Kill does not wait in line: it is what ends a stuck operation. */
-        if (self->preparing != NULL) {
-            /* No QEMU yet: stop preparing its volumes instead. */
-            self->exit_intent = "Killed";
-            pod_step(self, "killing the pod while it prepares its volumes");
-            g_ptr_array_add(self->kill_waiters, g_steal_pointer(&task));
-            g_cancellable_cancel(self->preparing);
-            return;
-        }
-        if (self->subprocess == NULL && self->pidfd < 0) {
-            g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                    _("pod '%s' is %s; there is nothing to kill"), self->spec->name,
-                                    podvm_phase_to_string(self->phase));
-            return;
-        }
-        if (self->exit_intent == NULL || self->phase == PODVM_PHASE_STARTING)
-            self->exit_intent = "Killed";
-        pod_step(self, "killing QEMU (SIGKILL)");
-        g_ptr_array_add(self->kill_waiters, g_steal_pointer(&task));
-        kill_qemu(self);
-        return;
-    }
-    g_queue_push_tail(&self->queue, g_steal_pointer(&task));
-    run_next(self);
+    pod_run_next(self);
 }
 
 gboolean
@@ -2009,178 +1011,6 @@ podvm_pod_run_finish(PodvmPod *self, GAsyncResult *result, GError **error)
 {
     g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
     return g_task_propagate_boolean(G_TASK(result), error);
-}
-
-/* ---- passthrough, console, log ---------------------------------------- */
-
-static void
-qmp_passthrough_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    g_autoptr(GTask) task = user_data;
-    g_autoptr(GError) error = NULL;
-    JsonNode *reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-
-    if (reply == NULL)
-        g_task_return_error(task, podvm_error_from_component(error));
-    else
-        g_task_return_pointer(task, reply, (GDestroyNotify)json_node_unref);
-}
-
-/* A passthrough call that came while the pod was being adopted after a restart. */
-typedef struct {
-    PodvmPod *self; /* unowned: the pod flushes its waiters before it goes */
-    GTask *task;    /* owned; task data: the command */
-    guint timeout_id;
-} QmpWaiter;
-
-static void
-qmp_waiter_run(QmpWaiter *waiter)
-{
-    PodvmPod *self = waiter->self;
-    GTask *task = waiter->task;
-    JsonObject *obj = json_node_get_object(g_task_get_task_data(task));
-
-    g_clear_handle_id(&waiter->timeout_id, g_source_remove);
-    g_queue_remove(&self->qmp_waiting, waiter);
-    g_free(waiter);
-    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                _("pod '%s' is %s; QEMU's monitor is not connected"),
-                                self->spec->name, podvm_phase_to_string(self->phase));
-        g_object_unref(task);
-        return;
-    }
-    pod_qmp_execute(
-        self->qmp, json_object_get_string_member(obj, "execute"),
-        json_object_has_member(obj, "arguments") ? json_object_get_object_member(obj, "arguments")
-                                                 : NULL,
-        PODVM_QMP_TIMEOUT_HOTPLUG, g_task_get_cancellable(task), qmp_passthrough_cb, task);
-}
-
-static gboolean
-qmp_waiter_timeout_cb(gpointer user_data)
-{
-    QmpWaiter *waiter = user_data;
-
-    waiter->timeout_id = 0;
-    qmp_waiter_run(waiter);
-    return G_SOURCE_REMOVE;
-}
-
-/* Holds @task until the adoption is over (or a timeout), then runs it. */
-static void
-qmp_wait_for_adoption(PodvmPod *self, GTask *task, JsonNode *command)
-{
-    QmpWaiter *waiter = g_new0(QmpWaiter, 1);
-
-    waiter->self = self;
-    waiter->task = task;
-    g_task_set_task_data(task, json_node_copy(command), (GDestroyNotify)json_node_unref);
-    waiter->timeout_id =
-        g_timeout_add(self->config->qmp_connect_timeout_ms + PODVM_QMP_TIMEOUT_QUERY,
-                      qmp_waiter_timeout_cb, waiter);
-    g_queue_push_tail(&self->qmp_waiting, waiter);
-}
-
-/* The adoption is over: the waiting passthrough calls go on, in order. */
-static void
-adoption_done(PodvmPod *self)
-{
-    self->adopting = FALSE;
-    while (!g_queue_is_empty(&self->qmp_waiting))
-        qmp_waiter_run(g_queue_peek_head(&self->qmp_waiting));
-}
-
-void
-podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable,
-                    GAsyncReadyCallback callback, gpointer user_data)
-{
-    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-    JsonObject *obj = JSON_NODE_HOLDS_OBJECT(command) ? json_node_get_object(command) : NULL;
-    JsonNode *execute_node = obj != NULL ? json_object_get_member(obj, "execute") : NULL;
-    JsonNode *arguments_node = obj != NULL ? json_object_get_member(obj, "arguments") : NULL;
-    const char *execute = NULL;
-    JsonObject *arguments = NULL;
-    GError *error = NULL;
-
-    g_task_set_source_tag(task, podvm_pod_qmp_async);
-    if (execute_node != NULL && JSON_NODE_HOLDS_VALUE(execute_node) &&
-        json_node_get_value_type(execute_node) == G_TYPE_STRING)
-        execute = json_node_get_string(execute_node);
-    if (arguments_node != NULL && JSON_NODE_HOLDS_OBJECT(arguments_node))
-        arguments = json_node_get_object(arguments_node);
-    if (execute == NULL || (arguments_node != NULL && arguments == NULL)) {
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                                _("a QMP command is an object with \"execute\" and optionally "
-                                  "\"arguments\""));
-        return;
-    }
-    /* What may reach QEMU (running as root): one policy, for every front. */
-    if (!podvm_qmp_policy_check(self->config->qmp_passthrough, execute, arguments, &error)) {
-        g_task_return_error(task, error);
-        return;
-    }
-    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
-        if (self->adopting) {
-            /* Just after a daemon restart: wait for the monitor rather than fail. */
-            qmp_wait_for_adoption(self, g_steal_pointer(&task), command);
-            return;
-        }
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                _("pod '%s' is %s; QEMU's monitor is not connected"),
-                                self->spec->name, podvm_phase_to_string(self->phase));
-        return;
-    }
-    pod_qmp_execute(self->qmp, execute, arguments, PODVM_QMP_TIMEOUT_HOTPLUG, cancellable,
-                    qmp_passthrough_cb, g_steal_pointer(&task));
-}
-
-JsonNode *
-podvm_pod_qmp_finish(PodvmPod *self, GAsyncResult *result, GError **error)
-{
-    g_return_val_if_fail(g_task_is_valid(result, self), NULL);
-    return g_task_propagate_pointer(G_TASK(result), error);
-}
-
-void
-podvm_pod_query_async(PodvmPod *self, const char *command, GCancellable *cancellable,
-                      GAsyncReadyCallback callback, gpointer user_data)
-{
-    g_autoptr(GTask) task = NULL;
-
-    g_return_if_fail(g_str_has_prefix(command, "query-"));
-    task = g_task_new(self, cancellable, callback, user_data);
-    g_task_set_source_tag(task, podvm_pod_query_async);
-    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                _("pod '%s' is %s; QEMU's monitor is not connected"),
-                                self->spec->name, podvm_phase_to_string(self->phase));
-        return;
-    }
-    /* The same answer as the passthrough's: QEMU's "return", errors converted. */
-    pod_qmp_execute(self->qmp, command, NULL, PODVM_QMP_TIMEOUT_QUERY, cancellable,
-                    qmp_passthrough_cb, g_steal_pointer(&task));
-}
-
-JsonNode *
-podvm_pod_query_finish(PodvmPod *self, GAsyncResult *result, GError **error)
-{
-    g_return_val_if_fail(g_task_is_valid(result, self), NULL);
-    return g_task_propagate_pointer(G_TASK(result), error);
-}
-
-JsonNode *
-podvm_qmp_command_parse(const char *text, gssize length, GError **error)
-{
-    g_autoptr(GError) local = NULL;
-    JsonNode *root = podvm_json_parse(text, length, &local);
-
-    if (root == NULL) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("the QMP command is not valid JSON: %s"), local->message);
-        return NULL;
-    }
-    return root;
 }
 
 int
@@ -2214,7 +1044,7 @@ podvm_pod_open_log(PodvmPod *self, GError **error)
     return fd;
 }
 
-/* ---- for podvm-pod-recover.c (adoption after a daemon restart) -------- */
+/* ---- for the other pod files ------------------------------------------ */
 
 void
 pod_set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *message)
@@ -2235,21 +1065,9 @@ pod_kill_qemu(PodvmPod *self)
 }
 
 void
-pod_send_quit(PodvmPod *self)
-{
-    send_quit(self);
-}
-
-void
 pod_release_volumes(PodvmPod *self)
 {
     release_volumes(self);
-}
-
-void
-pod_connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
-{
-    connect_qmp(self, callback, user_data);
 }
 
 gboolean
@@ -2270,22 +1088,10 @@ pod_qemu_exited(PodvmPod *self, const char *how)
     qemu_exited(self, how);
 }
 
-gboolean
-pod_delete_now(PodvmPod *self, GError **error)
-{
-    return delete_now(self, error);
-}
-
 void
 pod_emit_deleted(PodvmPod *self)
 {
     g_signal_emit(self, signals[SIGNAL_DELETED], 0);
-}
-
-void
-pod_adoption_done(PodvmPod *self)
-{
-    adoption_done(self);
 }
 
 guint64

@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Starting a pod: prepare its volumes, open the files QEMU gets as fds,
+ * record the intent to launch, spawn QEMU (paused, -S, unprivileged, in a
+ * cgroup of its own) on sockets podvmd listens on, connect the monitor
+ * and the console, record the pid, then let the guest run ("cont"). A
+ * QEMU that dies on the way reports to the start through the pod's exit
+ * continuation.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <grp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "podvm-cgroup.h"
+#include "podvm-error.h"
+#include "podvm-fault.h"
+#include "podvm-host.h"
+#include "podvm-pod-private.h"
+#include "podvm-qemu-argv.h"
+
+/* Fixed fd numbers inside QEMU: the listening sockets, the kernel files, then the disks. */
+#define QMP_CHILD_FD 3
+#define CONSOLE_CHILD_FD 4
+#define KERNEL_CHILD_FD 5
+#define INITRD_CHILD_FD 6
+#define FIRST_DISK_CHILD_FD 7
+
+/* What QEMU itself may use above the guest's memory (its cgroup's MemoryMax). */
+#define QEMU_MEMORY_OVERHEAD ((guint64)256 * 1024 * 1024)
+
+/* -- start -- */
+
+static int
+listen_unix(const char *path, GError **error)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(path) >= sizeof addr.sun_path) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO,
+                    _("socket path '%s' is too long; use a shorter run directory"), path);
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    (void)unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 8) != 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot listen on '%s': %s"), path,
+                    g_strerror(saved));
+        return -1;
+    }
+    return fd;
+}
+
+static void
+start_failed_after_exit(PodvmPod *self, GTask *task)
+{
+    GError *error;
+
+    if (self->phase == PODVM_PHASE_STOPPED) {
+        error = g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
+                            _("pod '%s' was killed while it started"), self->spec->name);
+    } else {
+        /* A cause found before QEMU ran (a volume in use, say) keeps its own code. */
+        error =
+            g_error_new(PODVM_ERROR,
+                        self->start_error != NULL && self->start_error->code != PODVM_ERROR_FAILED
+                            ? self->start_error->code
+                            : PODVM_ERROR_QEMU,
+                        _("pod '%s' failed to start: %s"), self->spec->name,
+                        self->message ? self->message : "");
+    }
+    g_clear_error(&self->start_error);
+    self->start_error_wins = FALSE;
+    pod_op_return(self, task, error);
+    if (self->phase != PODVM_PHASE_STOPPED)
+        pod_maybe_schedule_restart(self);
+}
+
+/* Whether @task is still the start in progress (QEMU may have died meanwhile). */
+static gboolean
+start_in_progress(PodvmPod *self, GTask *task)
+{
+    return self->current == task && self->phase == PODVM_PHASE_STARTING;
+}
+
+/* Something went wrong after the spawn: kill QEMU, report once it is gone. */
+static void
+start_fail(PodvmPod *self, GTask *task, GError *error)
+{
+    if (self->start_error == NULL)
+        self->start_error = podvm_error_from_component(error);
+    g_error_free(error);
+    self->exit_task = task;
+    self->exit_continuation = start_failed_after_exit;
+    if (self->subprocess != NULL || self->pidfd >= 0)
+        pod_kill_qemu(self); /* pod_qemu_exited() continues */
+    else
+        pod_qemu_exited(self, self->start_error->message);
+}
+
+static void
+start_cont_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = NULL;
+
+    reply = podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
+    if (!start_in_progress(self, task))
+        return; /* QEMU died meanwhile; pod_qemu_exited() reported through exit_task */
+    if (reply == NULL) {
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    self->exit_task = NULL;
+    self->exit_continuation = NULL;
+    g_clear_pointer(&self->started_at, g_date_time_unref);
+    self->started_at = g_date_time_new_now_utc();
+    pod_set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
+    pod_op_return(self, task, NULL);
+}
+
+static void
+start_console_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_console_connect_finish(PODVM_CONSOLE(source), result, &error)) {
+        if (start_in_progress(self, task))
+            start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    if (!start_in_progress(self, task))
+        return;
+    pod_step(self, "QEMU ready; resuming the guest");
+    pod_qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
+}
+
+static void
+start_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_qmp_client_connect_finish(PODVM_QMP_CLIENT(source), result, &error)) {
+        if (start_in_progress(self, task))
+            start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    if (!start_in_progress(self, task))
+        return;
+    if (self->spec->autoattach_serial_console) {
+        self->console =
+            podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
+        podvm_console_connect_async(self->console, self->console_path, NULL, start_console_cb,
+                                    g_object_ref(task));
+        return;
+    }
+    pod_step(self, "QEMU ready; resuming the guest");
+    pod_qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
+}
+
+/* Who QEMU runs as; read in the child between fork and exec. */
+typedef struct {
+    gboolean drop;
+    uid_t uid;
+    gid_t gid;
+} ChildCredentials;
+
+static void
+child_fail(const char *what)
+{
+    /* Async-signal-safe: the message goes to QEMU's log (stderr), where a failed start looks. */
+    static const char prefix[] = "podvmd: cannot drop privileges before QEMU: ";
+    int saved = errno;
+
+    if (write(STDERR_FILENO, prefix, sizeof prefix - 1) < 0 ||
+        write(STDERR_FILENO, what, strlen(what)) < 0 || write(STDERR_FILENO, "\n", 1) < 0)
+        (void)saved;
+    _exit(126);
+}
+
+static void
+child_setup(gpointer user_data)
+{
+    const ChildCredentials *credentials = user_data;
+
+    /* Its own session: QEMU outlives podvmd and its signals. */
+    setsid();
+    if (credentials == NULL || !credentials->drop)
+        return;
+    /*
+     * QEMU never runs as root: no supplementary groups, then the group,
+     * then the user (all of real, effective and saved), so every capability
+     * is gone before exec. QEMU's -sandbox (elevateprivileges=deny) keeps
+     * it from getting any back.
+     */
+    if (setgroups(0, NULL) != 0)
+        child_fail("setgroups");
+    if (setresgid(credentials->gid, credentials->gid, credentials->gid) != 0)
+        child_fail("setresgid");
+    if (setresuid(credentials->uid, credentials->uid, credentials->uid) != 0)
+        child_fail("setresuid");
+    if (setuid(0) == 0)
+        child_fail("uid 0 could be regained");
+}
+
+static void start_spawn(PodvmPod *self, GTask *task);
+static void start_prepare_next(PodvmPod *self, GTask *task);
+
+static void
+start_prepare_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+    PodvmPreparedVolume *prepared = podvm_storage_prepare_finish(result, &error);
+
+    if (prepared == NULL) {
+        const PodvmSpecDisk *disk = g_ptr_array_index(self->spec->disks, self->prepared->len);
+
+        g_clear_object(&self->preparing);
+        pod_release_volumes(self);
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            g_clear_error(&error);
+            error = g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
+                                _("killed while preparing its volumes"));
+        } else if (strstr(error->message, disk->name) == NULL) {
+            /* Say which volume, unless the backend already did. */
+            g_autoptr(GError) converted = podvm_error_from_component(error);
+            g_clear_error(&error);
+            error = g_error_new(converted->domain, converted->code, _("volume '%s': %s"),
+                                disk->name, converted->message);
+        }
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    g_ptr_array_add(self->prepared, prepared);
+    start_prepare_next(self, task);
+}
+
+/* Prepares the volume of each disk in turn, then spawns QEMU. */
+static void
+start_prepare_next(PodvmPod *self, GTask *task)
+{
+    PodvmStorageContext ctx;
+    const PodvmSpecDisk *disk;
+    const PodvmSpecVolume *volume;
+
+    if (g_cancellable_is_cancelled(self->preparing)) {
+        g_clear_object(&self->preparing);
+        pod_release_volumes(self);
+        start_fail(self, task,
+                   g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
+                               _("killed while preparing its volumes")));
+        return;
+    }
+    if (self->prepared->len == self->spec->disks->len) {
+        g_clear_object(&self->preparing);
+        start_spawn(self, task);
+        return;
+    }
+    disk = g_ptr_array_index(self->spec->disks, self->prepared->len);
+    volume = podvm_spec_find_volume(self->spec, disk->name);
+    if (volume == NULL) {
+        /* The parser makes every disk name a volume; a hand-edited state file may not. */
+        g_clear_object(&self->preparing);
+        pod_release_volumes(self);
+        start_fail(self, task,
+                   g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                               _("disk '%s' names no volume"), disk->name));
+        return;
+    }
+    if (self->prepared->len == 0)
+        pod_step(self, "preparing %u volume(s)", self->spec->disks->len);
+    pod_storage_context(self, &ctx);
+    podvm_storage_prepare_async(&ctx, volume, disk->readonly || disk->kind == PODVM_DISK_KIND_CDROM,
+                                self->preparing, start_prepare_cb, g_object_ref(task));
+}
+
+void
+pod_start_op(PodvmPod *self, GTask *task)
+{
+    if (self->phase != PODVM_PHASE_PENDING && self->phase != PODVM_PHASE_STOPPED &&
+        self->phase != PODVM_PHASE_SUCCEEDED && self->phase != PODVM_PHASE_FAILED) {
+        pod_wrong_phase(self, task, _("it is already running"));
+        return;
+    }
+    g_clear_handle_id(&self->backoff_timer, g_source_remove);
+    g_clear_error(&self->start_error);
+    self->start_error_wins = FALSE;
+    self->guest_shutdown = FALSE;
+    g_clear_pointer(&self->shutdown_reason, g_free);
+    pod_set_phase(self, PODVM_PHASE_STARTING, NULL, NULL);
+
+    if (g_mkdir_with_parents(self->run_dir, 0700) != 0) {
+        int saved = errno;
+        start_fail(self, task,
+                   g_error_new(PODVM_ERROR, PODVM_ERROR_IO, _("cannot create '%s': %s"),
+                               self->run_dir, g_strerror(saved)));
+        return;
+    }
+    g_clear_pointer(&self->prepared, g_ptr_array_unref);
+    self->prepared = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_prepared_volume_free);
+    podvm_hotplug_clear(self->hotplug);
+    if (self->spec->disks->len == 0) {
+        start_spawn(self, task);
+        return;
+    }
+    g_clear_object(&self->preparing);
+    self->preparing = g_cancellable_new();
+    start_prepare_next(self, task);
+}
+
+/* Stores "QEMU is being launched" durably; else the start fails and nothing runs. */
+static gboolean
+start_record_intent(PodvmPod *self, GTask *task)
+{
+    g_autoptr(GError) error = NULL;
+
+    self->launch_pending = TRUE;
+    if (!pod_save_required(self, "start:before-spawn", &error)) {
+        self->launch_pending = FALSE;
+        self->start_error_wins = TRUE;
+        start_fail(self, task, g_steal_pointer(&error));
+        return FALSE;
+    }
+    podvm_fault_crash_point("start:before-spawn");
+    return TRUE;
+}
+
+/*
+ * Stores the pid of the QEMU just spawned. A QEMU podvmd could not record
+ * would be unknown to the next podvmd: it is ended and the start fails
+ * (RELIABILITY 20 keeps a pod running on a failed write only once its
+ * QEMU is on record).
+ */
+static gboolean
+start_record_pid(PodvmPod *self, GTask *task)
+{
+    g_autoptr(GError) error = NULL;
+
+    self->launch_pending = FALSE;
+    if (!pod_save_required(self, "start:after-spawn", &error)) {
+        g_prefix_error(&error, _("QEMU (pid %d) was ended because it could not be recorded: "),
+                       self->qemu_pid);
+        self->start_error_wins = TRUE;
+        start_fail(self, task, g_steal_pointer(&error));
+        return FALSE;
+    }
+    podvm_fault_crash_point("start:after-record");
+    return TRUE;
+}
+
+/*
+ * The kernel and initrd, opened beneath [qemu] kernel_dirs or [storage]
+ * allowed_host_paths (checked at create, and here again: the file may have
+ * changed since). QEMU reads what podvmd opened.
+ */
+static gboolean
+open_kernel_files(PodvmPod *self, int *out_kernel_fd, int *out_initrd_fd, GError **error)
+{
+    g_auto(GStrv) roots = podvm_config_kernel_roots(self->config);
+    const char *paths[] = { self->spec->kernel_path, self->spec->initrd_path };
+    const char *fields[] = { "spec.domain.firmware.kernelBoot.kernelPath",
+                             "spec.domain.firmware.kernelBoot.initrdPath" };
+    int fds[] = { -1, -1 };
+
+    for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+        struct stat st;
+
+        if (paths[i] == NULL)
+            continue;
+        fds[i] = podvm_storage_open_host_path(paths[i], (const char *const *)roots,
+                                              O_RDONLY | O_NOCTTY, 0, NULL, error);
+        if (fds[i] >= 0 && (fstat(fds[i], &st) != 0 || !S_ISREG(st.st_mode))) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                        _("'%s' is not a regular file"), paths[i]);
+            close(fds[i]);
+            fds[i] = -1;
+        }
+        if (fds[i] < 0) {
+            g_prefix_error(error, "%s: ", fields[i]);
+            if (i == 1 && fds[0] >= 0)
+                close(fds[0]);
+            return FALSE;
+        }
+    }
+    *out_kernel_fd = fds[0];
+    *out_initrd_fd = fds[1];
+    return TRUE;
+}
+
+static void
+start_spawn(PodvmPod *self, GTask *task)
+{
+    PodLifecycleOp *op = pod_op_of(task);
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) argv = NULL;
+    g_autofree char *banner = NULL;
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *now_text = g_date_time_format_iso8601(now);
+    PodvmQemuArgvContext ctx = { 0 };
+    const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
+    int qmp_fd = -1, console_fd = -1, log_fd;
+    int kernel_fd = -1, initrd_fd = -1, console_log_fd = -1;
+    int next_fd = FIRST_DISK_CHILD_FD;
+    guint next_fdset = 1;
+    ChildCredentials *credentials;
+
+    if (!open_kernel_files(self, &kernel_fd, &initrd_fd, &error)) {
+        g_clear_pointer(&self->prepared, g_ptr_array_unref);
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    qmp_fd = listen_unix(self->qmp_path, &error);
+    if (qmp_fd >= 0 && self->spec->autoattach_serial_console)
+        console_fd = listen_unix(self->console_path, &error);
+    if (error != NULL) {
+        if (qmp_fd >= 0)
+            close(qmp_fd);
+        if (kernel_fd >= 0)
+            close(kernel_fd);
+        if (initrd_fd >= 0)
+            close(initrd_fd);
+        if (console_log_fd >= 0)
+            close(console_log_fd);
+        g_clear_pointer(&self->prepared, g_ptr_array_unref);
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    /* Disks podvmd opened go to QEMU in fd sets 1, 2, ... (spec order). */
+    for (guint i = 0; self->prepared != NULL && i < self->prepared->len; i++) {
+        PodvmPreparedVolume *prepared = g_ptr_array_index(self->prepared, i);
+
+        if (prepared->fd < 0)
+            continue;
+        prepared->qemu_fd = next_fd++;
+        prepared->fdset = next_fdset++;
+        prepared->in_fdset = TRUE;
+        if (prepared->backing_fd >= 0) {
+            prepared->backing_qemu_fd = next_fd++;
+            prepared->backing_fdset = next_fdset++;
+            prepared->backing_in_fdset = TRUE;
+        }
+    }
+    /* The console log: QEMU appends to what podvmd opened. */
+    if (self->spec->autoattach_serial_console) {
+        console_log_fd =
+            open(self->console_log,
+                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (console_log_fd < 0)
+            pod_log(self, G_LOG_LEVEL_MESSAGE, "cannot open the console log '%s': %s",
+                    self->console_log, g_strerror(errno));
+    }
+
+    ctx.qemu_binary = self->config->qemu_binary;
+    ctx.accel = self->config->accel;
+    ctx.uid = self->spec->uid;
+    ctx.qmp_socket = self->qmp_path;
+    ctx.console_socket = self->console_path;
+    ctx.console_log = self->console_log;
+    ctx.qmp_listen_fd = QMP_CHILD_FD;
+    ctx.console_listen_fd = console_fd >= 0 ? CONSOLE_CHILD_FD : -1;
+    ctx.host_cpus = self->config->host_cpus;
+    ctx.debug = op->options.debug;
+    ctx.prepared_volumes = self->prepared;
+    ctx.spare_root_ports = self->config->spare_root_ports;
+    ctx.kernel_fd = kernel_fd >= 0 ? KERNEL_CHILD_FD : 0;
+    ctx.initrd_fd = initrd_fd >= 0 ? INITRD_CHILD_FD : 0;
+    ctx.console_log_fd = console_log_fd >= 0 ? next_fd : 0;
+    argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
+    if (argv == NULL) {
+        close(qmp_fd);
+        if (console_fd >= 0)
+            close(console_fd);
+        if (kernel_fd >= 0)
+            close(kernel_fd);
+        if (initrd_fd >= 0)
+            close(initrd_fd);
+        if (console_log_fd >= 0)
+            close(console_log_fd);
+        g_clear_pointer(&self->prepared, g_ptr_array_unref);
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+
+    /* QEMU's stdout and stderr, appended, with a banner per start. */
+    log_fd = open(self->qemu_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (log_fd >= 0) {
+        banner = g_strdup_printf("=== podvmd: starting QEMU at %s ===\n", now_text);
+        if (write(log_fd, banner, strlen(banner)) < 0)
+            pod_log(self, G_LOG_LEVEL_DEBUG, "cannot write the QEMU log banner");
+    }
+
+    credentials = g_new0(ChildCredentials, 1);
+    credentials->drop = self->config->qemu_drop_privileges;
+    credentials->uid = (uid_t)self->config->qemu_uid;
+    credentials->gid = (gid_t)self->config->qemu_gid;
+    launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+    g_subprocess_launcher_set_environ(launcher, (char **)env);
+    g_subprocess_launcher_set_child_setup(launcher, child_setup, credentials, g_free);
+    if (log_fd >= 0) {
+        g_subprocess_launcher_take_stdout_fd(launcher, dup(log_fd));
+        g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
+    }
+    g_subprocess_launcher_take_fd(launcher, qmp_fd, QMP_CHILD_FD);
+    if (console_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, console_fd, CONSOLE_CHILD_FD);
+    if (kernel_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, kernel_fd, KERNEL_CHILD_FD);
+    if (initrd_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, initrd_fd, INITRD_CHILD_FD);
+    for (guint i = 0; self->prepared != NULL && i < self->prepared->len; i++) {
+        PodvmPreparedVolume *prepared = g_ptr_array_index(self->prepared, i);
+
+        if (prepared->in_fdset) {
+            g_subprocess_launcher_take_fd(launcher, prepared->fd, prepared->qemu_fd);
+            prepared->fd = -1;
+        }
+        if (prepared->backing_in_fdset) {
+            g_subprocess_launcher_take_fd(launcher, prepared->backing_fd,
+                                          prepared->backing_qemu_fd);
+            prepared->backing_fd = -1;
+        }
+    }
+    if (console_log_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, console_log_fd, ctx.console_log_fd);
+    /* The argv holds what they were prepared into; release() needs only the spec. */
+    g_clear_pointer(&self->prepared, g_ptr_array_unref);
+
+    /* The intent first: a restart that finds it looks for a QEMU with the pod's uid. */
+    if (!start_record_intent(self, task))
+        return;
+    self->subprocess = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &error);
+    if (self->subprocess == NULL) {
+        g_prefix_error(&error, _("cannot run QEMU '%s': "), self->config->qemu_binary);
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    self->qemu_pid = atoi(g_subprocess_get_identifier(self->subprocess));
+    podvm_hotplug_place_boot_devices(self->hotplug, self->spec);
+    self->qemu_start_ticks = podvm_host_process_start_ticks(self->qemu_pid);
+    /* Its own cgroup: the guest's memory and 256 MiB for QEMU; its vCPUs and one more. */
+    podvm_cgroup_place(
+        self->spec->name, self->qemu_pid,
+        podvm_spec_resolve_memory(self->spec) + QEMU_MEMORY_OVERHEAD,
+        ((guint64)podvm_spec_resolve_vcpus(self->spec, self->config->host_cpus) + 1) * 1000);
+    pod_watch_subprocess(self);
+    /* If QEMU dies before it is running, pod_qemu_exited() reports to this task. */
+    self->exit_task = task;
+    self->exit_continuation = start_failed_after_exit;
+    podvm_fault_crash_point("start:after-spawn");
+    if (!start_record_pid(self, task))
+        return;
+    pod_step(self, "QEMU started (pid %d, accelerator %s)", self->qemu_pid,
+             podvm_accel_to_string(self->config->accel));
+    pod_connect_qmp(self, start_qmp_cb, g_object_ref(task));
+}
