@@ -177,7 +177,6 @@ void pod_begin_stop(PodvmPod *self, GTask *task, gint64 grace_seconds,
 void pod_set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *message);
 void pod_maybe_schedule_restart(PodvmPod *self);
 void pod_kill_qemu(PodvmPod *self);
-void pod_send_quit(PodvmPod *self);
 void pod_release_volumes(PodvmPod *self);
 void pod_connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data);
 /* Whether @pid is still the pod's recorded QEMU (start time and uid checked). */
@@ -186,10 +185,14 @@ gboolean pod_process_is_our_qemu(PodvmPod *self, int pid);
 char *pod_tail_of_file(const char *path, gsize max);
 /* QEMU is gone: decide the phase, release what it held, go on. */
 void pod_qemu_exited(PodvmPod *self, const char *how);
-/* A delete's last steps (volumes, files), once no QEMU runs; then pod_emit_deleted(). */
-gboolean pod_delete_now(PodvmPod *self, GError **error);
 void pod_emit_deleted(PodvmPod *self);
-/* The adoption after a restart is over: waiting QMP passthrough calls go on. */
+
+/* podvm-pod-lifecycle.c: "quit", then SIGKILL after a while. */
+void pod_send_quit(PodvmPod *self);
+/* podvm-pod-lifecycle.c: a delete's last steps (volumes, files), once no QEMU runs; then
+ * pod_emit_deleted(). */
+gboolean pod_delete_now(PodvmPod *self, GError **error);
+/* podvm-pod-qmp.c: the adoption after a restart is over: waiting QMP passthrough calls go on. */
 void pod_adoption_done(PodvmPod *self);
 
 /*
