@@ -87,6 +87,11 @@ gboolean podvm_pod_matches_labels(PodvmPod *self, GHashTable *selector);
 /* Paths of the pod's files. */
 const char *podvm_pod_get_console_log_path(PodvmPod *self);
 
+/*
+ * The lifecycle operations of podvm_pod_run_async(). Other operations
+ * (disk hotplug, below) have entry points of their own; all of them wait
+ * in the pod's one queue.
+ */
 typedef enum {
     PODVM_POD_OP_START,
     PODVM_POD_OP_STOP,
