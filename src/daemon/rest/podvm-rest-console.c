@@ -3,12 +3,13 @@
  * GET /v1/pods/NAME/console: the serial console as a WebSocket.
  */
 #include "podvm-rest-private.h"
+#include "podvm-ws-bound.h"
 
 #include <unistd.h>
 
 /* ---- the console WebSocket ---------------------------------------------------------- */
 
-/* Input from the client waiting to reach the console, at most. */
+/* Input from the client waiting to reach the console, and one message of it, at most. */
 #define CONSOLE_MAX_PENDING (1024 * 1024)
 
 /*
@@ -257,6 +258,7 @@ console_upgraded_cb(SoupServerMessage *msg, gpointer user_data)
     Console *console = user_data;
     SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
     g_autoptr(GIOStream) stream = NULL;
+    g_autoptr(GIOStream) bounded = NULL;
 
     /* Ours from now on: no idle deadline of the HTTP connection applies. */
     g_object_set_data(G_OBJECT(msg), "podvm-rest-stolen", GINT_TO_POINTER(1));
@@ -271,9 +273,11 @@ console_upgraded_cb(SoupServerMessage *msg, gpointer user_data)
         podvm_rest_console_release(console);
         return;
     }
+    bounded = podvm_ws_bound_new(stream, CONSOLE_MAX_PENDING);
     console->ws = soup_websocket_connection_new(
-        stream, soup_server_message_get_uri(msg), SOUP_WEBSOCKET_CONNECTION_SERVER,
+        bounded, soup_server_message_get_uri(msg), SOUP_WEBSOCKET_CONNECTION_SERVER,
         soup_message_headers_get_one(headers, "Origin"), NULL, NULL);
+    podvm_ws_bound_set_connection(bounded, console->ws);
     console->cancellable = g_cancellable_new();
     console->message_id =
         g_signal_connect(console->ws, "message", G_CALLBACK(console_message_cb), console);
