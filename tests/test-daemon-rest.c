@@ -6,11 +6,16 @@
  */
 #include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "podvm-test-clients.h"
 #include "podvm-test-daemon.h"
 #include "podvm-test-util.h"
 
@@ -748,58 +753,7 @@ test_too_large(Fixture *f, gconstpointer data)
     }
 }
 
-/* ---- a large body, made as it is read ------------------------------------ */
-
-/* @size spaces, produced as they are read: the test holds none of them. */
-typedef struct {
-    GInputStream parent_instance;
-    gsize left;
-} SpaceStream;
-
-typedef GInputStreamClass SpaceStreamClass;
-
-GType space_stream_get_type(void);
-
-G_DEFINE_TYPE(SpaceStream, space_stream, G_TYPE_INPUT_STREAM)
-
-static gssize
-space_stream_read(GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable,
-                  GError **error)
-{
-    SpaceStream *self = (SpaceStream *)stream;
-    gsize n = MIN(count, self->left);
-
-    memset(buffer, ' ', n);
-    self->left -= n;
-    return (gssize)n;
-}
-
-static gboolean
-space_stream_close(GInputStream *stream, GCancellable *cancellable, GError **error)
-{
-    return TRUE;
-}
-
-static void
-space_stream_class_init(SpaceStreamClass *klass)
-{
-    klass->read_fn = space_stream_read;
-    klass->close_fn = space_stream_close;
-}
-
-static void
-space_stream_init(SpaceStream *self)
-{
-}
-
-static GInputStream *
-space_stream_new(gsize size)
-{
-    SpaceStream *self = g_object_new(space_stream_get_type(), NULL);
-
-    self->left = size;
-    return G_INPUT_STREAM(self);
-}
+/* ---- a large body ------------------------------------------------------- */
 
 /* VmRSS of the test daemon, in bytes. */
 static guint64
@@ -817,8 +771,67 @@ daemon_rss(Fixture *f)
 }
 
 /*
- * 100 MiB streamed, with a Content-Length and then chunked: 413 both times,
- * and the daemon does not hold the body (its RSS grows by under 5 MB).
+ * Sends a request's head and then up to @size bytes of body (as chunks of
+ * 64 KiB when @chunked) on @fd until all is sent or podvmd no longer takes
+ * it: a client that sees its writes fail after the 413 is fine, podvmd
+ * drains for a while and then closes. Returns the bytes of body sent.
+ */
+static gsize
+send_huge_body(int fd, gsize size, gboolean chunked, gboolean *answered)
+{
+    g_autofree char *block = g_malloc(64 * 1024);
+    g_autofree char *head = g_strdup_printf(
+        "POST /v1/pods HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n%s\r\n",
+        chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: 104857600\r\n");
+    gsize sent = 0;
+
+    memset(block, ' ', 64 * 1024);
+    *answered = FALSE;
+    g_assert_true(podvm_test_send_all(fd, head, strlen(head)));
+    while (sent < size) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+        if (chunked && !podvm_test_send_all(fd, "10000\r\n", strlen("10000\r\n")))
+            break;
+        if (!podvm_test_send_all(fd, block, 64 * 1024))
+            break;
+        if (chunked && !podvm_test_send_all(fd, "\r\n", 2))
+            break;
+        sent += 64 * 1024;
+        if (!*answered && poll(&pfd, 1, 0) == 1)
+            *answered = TRUE;
+    }
+    if (chunked && sent == size)
+        podvm_test_send_all(fd, "0\r\n\r\n", 5);
+    return sent;
+}
+
+/* Reads all podvmd sends on @fd until it closes (the 413 closes the connection). */
+static char *
+read_all(int fd)
+{
+    GString *in = g_string_new(NULL);
+    char buffer[4096];
+
+    for (;;) {
+        ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        g_string_append_len(in, buffer, n);
+    }
+    return g_string_free(in, FALSE);
+}
+
+/*
+ * 100 MiB streamed by a raw client, with a Content-Length and then
+ * chunked: podvmd answers 413 before it has read the body (the answer is
+ * there to read while the client still sends), and does not hold the body
+ * (its RSS grows by under 5 MB); it keeps answering. Whether the client
+ * gets to send all of it (podvmd drains for a while) or sees its writes
+ * fail once podvmd closes is timing, and not asserted.
  */
 static void
 test_huge_body(Fixture *f, gconstpointer data)
@@ -836,13 +849,18 @@ test_huge_body(Fixture *f, gconstpointer data)
     before = daemon_rss(f);
     for (guint i = 0; i < 2; i++) {
         gboolean chunked = i == 1;
-        g_autoptr(SoupMessage) msg = new_message("POST", "/v1/pods");
-        g_autoptr(GInputStream) stream = space_stream_new(size);
-        g_autoptr(Response) r = NULL;
+        int fd = podvm_test_connect_unix(f->socket_path);
+        gboolean answered;
+        gsize sent = send_huge_body(fd, size, chunked, &answered);
+        g_autofree char *answer = read_all(fd);
 
-        soup_message_set_request_body(msg, "application/json", stream, chunked ? -1 : (gssize)size);
-        r = send_message(f, msg);
-        assert_error(r, 413, "PayloadTooLarge");
+        close(fd);
+        g_test_message("%s: %zu of %zu bytes sent; answer while sending: %s",
+                       chunked ? "chunked" : "Content-Length", sent, size, answered ? "yes" : "no");
+        g_assert_true(g_str_has_prefix(answer, "HTTP/1.1 413 "));
+        g_assert_nonnull(strstr(answer, "PayloadTooLarge"));
+        /* The answer came before the body was read to its end. */
+        g_assert_true(answered || sent < size);
         after = daemon_rss(f);
         g_test_message("%s: VmRSS %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " kB",
                        chunked ? "chunked" : "Content-Length", before / 1024, after / 1024);
