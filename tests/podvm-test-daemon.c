@@ -118,6 +118,62 @@ kill_qemus_under(const char *tmpdir)
     close(dir);
 }
 
+/*
+ * Ends the test's own children: podvmd and GTestDBus's dbus-daemon (which
+ * would keep meson's stdout open until its timeout). Async-signal-safe.
+ */
+static void
+kill_children(void)
+{
+    char dents[8192];
+    int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    long n;
+
+    if (dir < 0)
+        return;
+    while ((n = syscall(SYS_getdents64, dir, dents, sizeof dents)) > 0) {
+        for (long off = 0; off < n;) {
+            struct {
+                guint64 ino;
+                gint64 off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(dents + off);
+            char path[64] = "/proc/";
+            char stat[1024];
+            const char *c;
+            int pid = 0, ppid = 0, fd;
+            ssize_t len;
+
+            off += d->reclen;
+            for (c = d->name; *c >= '0' && *c <= '9'; c++)
+                pid = pid * 10 + (*c - '0');
+            if (pid <= 0 || *c != '\0' || pid == getpid() || strlen(d->name) > 20)
+                continue;
+            strcat(path, d->name);
+            strcat(path, "/stat");
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                continue;
+            len = read(fd, stat, sizeof stat - 1);
+            close(fd);
+            if (len <= 0)
+                continue;
+            stat[len] = '\0';
+            /* "pid (comm) state ppid ...": comm may hold anything, up to the last ')'. */
+            c = strrchr(stat, ')');
+            if (c == NULL || c[1] != ' ' || c[2] == '\0' || c[3] != ' ')
+                continue;
+            for (c += 4; *c >= '0' && *c <= '9'; c++)
+                ppid = ppid * 10 + (*c - '0');
+            if (ppid == getpid())
+                kill(pid, SIGKILL);
+        }
+    }
+    close(dir);
+}
+
 static void
 fatal_signal_handler(int sig)
 {
@@ -125,6 +181,7 @@ fatal_signal_handler(int sig)
         if (live_tmpdirs[i][0] != '\0')
             kill_qemus_under(live_tmpdirs[i]);
     }
+    kill_children();
     signal(sig, SIG_DFL);
     raise(sig);
 }
