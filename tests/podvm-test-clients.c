@@ -191,3 +191,36 @@ podvm_test_read_until_closed(int fd, guint timeout_ms)
     }
     return FALSE;
 }
+
+guint16
+podvm_test_free_tcp_port(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSocket) socket =
+        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+    g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) address = g_inet_socket_address_new(loopback, 0);
+    g_autoptr(GSocketAddress) bound = NULL;
+
+    g_assert_no_error(error);
+    g_socket_bind(socket, address, TRUE, &error);
+    g_assert_no_error(error);
+    bound = g_socket_get_local_address(socket, &error);
+    g_assert_no_error(error);
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}
+
+void
+podvm_test_http_connections(const char *socket_path, guint16 port, guint n, guint per,
+                            const char *unix_request, const char *tcp_request)
+{
+    for (guint i = 0; i < n; i++) {
+        gboolean tcp = i % 2 == 1;
+        int fd = tcp ? podvm_test_connect_tcp(port) : podvm_test_connect_unix(socket_path);
+
+        for (guint j = 0; j < per; j++)
+            g_assert_cmpuint(podvm_test_http_roundtrip(fd, tcp ? tcp_request : unix_request), ==,
+                             200);
+        close(fd);
+    }
+}

@@ -25,6 +25,8 @@ guint64 podvm_test_proc_cpu_ticks(GPid pid);
  */
 guint podvm_test_wait_fds_at_most(GPid pid, guint max, guint timeout_ms);
 
+/* A TCP port free right now on 127.0.0.1. */
+guint16 podvm_test_free_tcp_port(void);
 /* A connected blocking socket (reads time out after 10 s); asserts. */
 int podvm_test_connect_unix(const char *path);
 int podvm_test_connect_tcp(guint16 port);
@@ -37,6 +39,13 @@ gboolean podvm_test_send_all(int fd, const char *text, gsize length);
  * status, 0 when the connection ended first.
  */
 guint podvm_test_http_roundtrip(int fd, const char *request);
+/*
+ * @n connections, each for @per requests (asserting 200), each closed by the
+ * client; every other one on TCP @port with @tcp_request, the others on
+ * @socket_path with @unix_request.
+ */
+void podvm_test_http_connections(const char *socket_path, guint16 port, guint n, guint per,
+                                 const char *unix_request, const char *tcp_request);
 /* Reads until end of file or error (or @timeout_ms); returns whether the peer closed. */
 gboolean podvm_test_read_until_closed(int fd, guint timeout_ms);
 

@@ -76,21 +76,6 @@ static const char unix_request[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n
 static const char tcp_request[] = "GET /v1/pods HTTP/1.1\r\nHost: localhost\r\n"
                                   "Authorization: Bearer " TEST_TOKEN "\r\n\r\n";
 
-/* @n connections, each for @per requests, each closed by the client; every other one on TCP. */
-static void
-run_connections(const char *socket_path, guint16 port, guint n, guint per)
-{
-    for (guint i = 0; i < n; i++) {
-        gboolean tcp = i % 2 == 1;
-        int fd = tcp ? podvm_test_connect_tcp(port) : podvm_test_connect_unix(socket_path);
-
-        for (guint j = 0; j < per; j++)
-            g_assert_cmpuint(podvm_test_http_roundtrip(fd, tcp ? tcp_request : unix_request), ==,
-                             200);
-        close(fd);
-    }
-}
-
 /*
  * issue 10 item 5: libsoup 3.2 kept every kept-alive connection that its
  * client closed (one fd and ~2 KB each, for good).
@@ -112,14 +97,14 @@ test_closed_connections(void)
     socket_path = g_build_filename(daemon->run_dir, "api.sock", NULL);
     pid = podvm_test_daemon_pid(daemon);
     /* Warm up: the allocator's arenas, the answer caches. */
-    run_connections(socket_path, port, 200, 2);
+    podvm_test_http_connections(socket_path, port, 200, 2, unix_request, tcp_request);
     g_assert_cmpuint(podvm_test_wait_fds_at_most(pid, 0, 300), >, 0);
     fds_before = podvm_test_proc_fds(pid);
     rss_before = podvm_test_proc_rss_kib(pid);
 
     /* 3,000 connections of one request, 20 of 150 requests; half of them over TCP. */
-    run_connections(socket_path, port, 3000, 1);
-    run_connections(socket_path, port, 20, 150);
+    podvm_test_http_connections(socket_path, port, 3000, 1, unix_request, tcp_request);
+    podvm_test_http_connections(socket_path, port, 20, 150, unix_request, tcp_request);
 
     /* The last ones are let go when podvmd sees them closed: at once, not at a timeout. */
     fds_after = podvm_test_wait_fds_at_most(pid, fds_before + 2, 5000);

@@ -1654,25 +1654,6 @@ test_request_timeout(void)
 
 #define TEST_TOKEN "s3cret-token-for-tests"
 
-/* A TCP port free right now on 127.0.0.1. */
-static guint16
-free_port(void)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GSocket) socket =
-        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
-    g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-    g_autoptr(GSocketAddress) address = g_inet_socket_address_new(loopback, 0);
-    g_autoptr(GSocketAddress) bound = NULL;
-
-    g_assert_no_error(error);
-    g_socket_bind(socket, address, TRUE, &error);
-    g_assert_no_error(error);
-    bound = g_socket_get_local_address(socket, &error);
-    g_assert_no_error(error);
-    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}
-
 typedef struct {
     char *dir;
     char *config;
@@ -1701,7 +1682,7 @@ tcp_setup_init(TcpSetup *t, gboolean tls)
     g_autofree char *token_path = NULL;
     g_autofree char *key_path = NULL;
     g_autofree char *tls_lines = NULL;
-    guint16 port = free_port();
+    guint16 port = podvm_test_free_tcp_port();
 
     t->dir = podvm_test_mkdtemp();
     token_path = g_build_filename(t->dir, "token", NULL);

@@ -29,41 +29,9 @@
 #define STREAMS 20
 #define CONSOLES 3
 
-static guint16
-free_port(void)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GSocket) socket =
-        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
-    g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
-    g_autoptr(GSocketAddress) bound = NULL;
-
-    g_assert_no_error(error);
-    g_socket_bind(socket, any, TRUE, &error);
-    g_assert_no_error(error);
-    bound = g_socket_get_local_address(socket, &error);
-    g_assert_no_error(error);
-    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}
-
 static const char unix_request[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
 static const char tcp_request[] = "GET /v1/pods HTTP/1.1\r\nHost: localhost\r\n"
                                   "Authorization: Bearer " TEST_TOKEN "\r\n\r\n";
-
-static void
-requests(const char *socket_path, guint16 port, guint connections, guint per)
-{
-    for (guint i = 0; i < connections; i++) {
-        gboolean tcp = i % 2 == 1;
-        int fd = tcp ? podvm_test_connect_tcp(port) : podvm_test_connect_unix(socket_path);
-
-        for (guint j = 0; j < per; j++)
-            g_assert_cmpuint(podvm_test_http_roundtrip(fd, tcp ? tcp_request : unix_request), ==,
-                             200);
-        close(fd);
-    }
-}
 
 static void
 make_events(int fd, const char *spec)
@@ -97,7 +65,7 @@ test_soak(void)
     guint64 rss_start, rss_end;
     guint fds_start, fds_end, closed = 0, cycles = 0;
     gint64 deadline, t0;
-    guint16 port = free_port();
+    guint16 port = podvm_test_free_tcp_port();
     int fd;
     GPid pid;
 
@@ -124,13 +92,13 @@ test_soak(void)
     g_assert_cmpint(podvm_test_ctl(daemon, NULL, NULL, "start", "flood", NULL), ==, 0);
     log = podvm_test_daemon_console_log(daemon, "flood");
     g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-FLOOD", 120000));
-    requests(socket_path, port, 100, 2);
+    podvm_test_http_connections(socket_path, port, 100, 2, unix_request, tcp_request);
     fds_start = podvm_test_proc_fds(pid);
     rss_start = podvm_test_proc_rss_kib(pid);
 
     /* 1. Thousands of requests: 10 kept-alive connections of 300, 2,000 of one. */
-    requests(socket_path, port, 10, 300);
-    requests(socket_path, port, 2000, 1);
+    podvm_test_http_connections(socket_path, port, 10, 300, unix_request, tcp_request);
+    podvm_test_http_connections(socket_path, port, 2000, 1, unix_request, tcp_request);
     g_test_message("after 5,000 requests: fds %u -> %u, RSS %" G_GUINT64_FORMAT
                    " -> %" G_GUINT64_FORMAT " KiB",
                    fds_start, podvm_test_wait_fds_at_most(pid, fds_start + 2, 5000), rss_start,
