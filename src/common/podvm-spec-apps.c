@@ -93,15 +93,7 @@ parse_app(Parser *p, const char *path, JsonNode *node)
         return NULL;
     CHECK_MEMBERS(p, path, object, fields);
 
-    {
-        g_autofree char *child_path = spec_path_member(path, "name");
-
-        child = spec_member(object, "name");
-        if (child == NULL)
-            spec_add_problem_literal(p, child_path, _("required"));
-        else
-            app->name = spec_read_name(p, child_path, child);
-    }
+    app->name = spec_read_required_name(p, path, object, _("required"));
     {
         g_autofree char *child_path = spec_path_member(path, "image");
         const char *image;

@@ -109,6 +109,11 @@ GStrv spec_read_string_array(Parser *p, const char *path, JsonNode *node);
 void spec_read_string_map(Parser *p, const char *path, JsonNode *node, GHashTable *into,
                           gboolean overwrite);
 char *spec_read_name(Parser *p, const char *path, JsonNode *node);
+/*
+ * The "name" member of OBJECT (at PATH) read as a name; when it is missing,
+ * a problem at PATH.name saying MISSING. NULL on any problem.
+ */
+char *spec_read_required_name(Parser *p, const char *path, JsonObject *object, const char *missing);
 
 gboolean spec_matches_charset(const char *text, const char *extra, gboolean upper);
 gboolean spec_has_control_character(const char *text, gboolean allow_tab);

@@ -500,6 +500,19 @@ spec_read_name(Parser *p, const char *path, JsonNode *node)
     return g_strdup(name);
 }
 
+char *
+spec_read_required_name(Parser *p, const char *path, JsonObject *object, const char *missing)
+{
+    g_autofree char *name_path = spec_path_member(path, "name");
+    JsonNode *child = spec_member(object, "name");
+
+    if (child == NULL) {
+        spec_add_problem_literal(p, name_path, missing);
+        return NULL;
+    }
+    return spec_read_name(p, name_path, child);
+}
+
 gboolean
 spec_parse_enum(const char *text, const char *const *names, gsize n_names, guint *out)
 {

@@ -199,15 +199,8 @@ spec_parse_disk(Parser *p, const char *path, JsonNode *node)
         return NULL;
     CHECK_MEMBERS(p, path, object, fields);
 
-    {
-        g_autofree char *child_path = spec_path_member(path, "name");
-
-        child = spec_member(object, "name");
-        if (child == NULL)
-            spec_add_problem_literal(p, child_path, _("required: the name of the volume it shows"));
-        else
-            disk->name = spec_read_name(p, child_path, child);
-    }
+    disk->name =
+        spec_read_required_name(p, path, object, _("required: the name of the volume it shows"));
 
     /* None of disk, cdrom and lun: a disk with the defaults, as in KubeVirt. */
     disk->kind = PODVM_DISK_KIND_DISK;
@@ -722,16 +715,9 @@ parse_data_volume(Parser *p, const char *path, JsonObject *object, PodvmSpecVolu
         { "name", FIELD_KNOWN, NULL },
         { "hotpluggable", FIELD_NOT_YET_UNLESS_OFF, NULL },
     };
-    g_autofree char *name_path = spec_path_member(path, "name");
-    JsonNode *child;
-
     CHECK_MEMBERS(p, path, object, fields);
-    child = spec_member(object, "name");
-    if (child == NULL)
-        spec_add_problem_literal(p, name_path,
-                                 _("required: the name of a volume of podvm's storage pool"));
-    else
-        volume->claim_name = spec_read_name(p, name_path, child);
+    volume->claim_name = spec_read_required_name(
+        p, path, object, _("required: the name of a volume of podvm's storage pool"));
 }
 
 typedef void (*VolumeSourceParser)(Parser *p, const char *path, JsonObject *object,
@@ -792,15 +778,7 @@ spec_parse_volume(Parser *p, const char *path, JsonNode *node)
         return NULL;
     CHECK_MEMBERS(p, path, object, fields);
 
-    {
-        g_autofree char *child_path = spec_path_member(path, "name");
-
-        child = spec_member(object, "name");
-        if (child == NULL)
-            spec_add_problem_literal(p, child_path, _("required: the name its disk gives"));
-        else
-            volume->name = spec_read_name(p, child_path, child);
-    }
+    volume->name = spec_read_required_name(p, path, object, _("required: the name its disk gives"));
 
     /* Every field after "name" is a source. Sources podvm refuses count too, so that they are
      * not also reported missing. */
