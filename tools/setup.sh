@@ -19,6 +19,8 @@ packages=(
   systemd libxml2-utils clang-format
   clang libclang-rt-14-dev
   libisofs-dev libarchive-dev libyaml-dev
+  libnl-route-3-dev libnftables-dev
+  containernetworking-plugins nftables iptables passt iproute2
   wrk
 )
 

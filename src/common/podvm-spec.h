@@ -107,6 +107,55 @@ typedef struct {
     gboolean user_data_was_base64; /* written back as userDataBase64 */
 } PodvmSpecVolume;
 
+/* spec.domain.devices.interfaces[]: how a VM's NIC joins its network. */
+typedef enum {
+    PODVM_BINDING_MASQUERADE,
+    PODVM_BINDING_BRIDGE,
+    PODVM_BINDING_SLIRP,
+    PODVM_BINDING_SRIOV,
+    PODVM_BINDING_PASST, /* podvm extension */
+} PodvmBinding;
+
+typedef enum {
+    PODVM_NIC_MODEL_VIRTIO,
+    PODVM_NIC_MODEL_E1000,
+    PODVM_NIC_MODEL_RTL8139,
+} PodvmNicModel;
+
+typedef struct {
+    char *name;      /* NULL when unset; else IANA_SVC_NAME-like, unique in the interface */
+    char *protocol;  /* "TCP" (default) or "UDP" */
+    guint port;      /* 1..65535 */
+    guint host_port; /* 0: none; else 1..65535 (podvm extension, through CNI portmap) */
+} PodvmSpecPort;
+
+typedef struct {
+    char *name; /* DNS-1123 label, unique among interfaces; names a network */
+    PodvmBinding binding;
+    PodvmNicModel model;
+    char *mac_address; /* "02:..:.." lowercase, unicast; NULL: generated from uid + name */
+    GPtrArray *ports;  /* of PodvmSpecPort*; never NULL */
+    guint boot_order;  /* 0 = not given */
+    char *pci_address; /* NULL when unset */
+} PodvmSpecInterface;
+
+/* spec.networks[]: where an interface's network comes from. */
+typedef enum {
+    PODVM_NETWORK_POD,    /* the default CNI network */
+    PODVM_NETWORK_MULTUS, /* a named CNI conflist (or SR-IOV pool) */
+} PodvmNetworkSource;
+
+typedef struct {
+    char *name; /* DNS-1123 label, unique among networks */
+    PodvmNetworkSource source;
+    char *network_name; /* multus.networkName; NULL for pod */
+    char *vm_cidr;      /* pod.vmNetworkCIDR; NULL = default 10.0.2.0/24 */
+    char *vm_ipv6_cidr; /* pod.vmIPv6NetworkCIDR; NULL = default fd10:0:2::/120 */
+} PodvmSpecNetwork;
+
+#define PODVM_SPEC_DEFAULT_VM_CIDR "10.0.2.0/24"
+#define PODVM_SPEC_DEFAULT_VM_IPV6_CIDR "fd10:0:2::/120"
+
 typedef struct {
     /* metadata */
     char *name;              /* required, DNS-1123 label <= 63 */
@@ -134,6 +183,8 @@ typedef struct {
     gboolean rng;                       /* devices.rng present */
     GPtrArray *disks;                   /* of PodvmSpecDisk*; never NULL */
     GPtrArray *volumes;                 /* of PodvmSpecVolume*; never NULL */
+    GPtrArray *interfaces;              /* of PodvmSpecInterface*; never NULL */
+    GPtrArray *networks;                /* of PodvmSpecNetwork*; never NULL */
 
     GPtrArray *apps; /* of PodvmSpecApp*; never NULL */
 
@@ -207,6 +258,34 @@ gboolean podvm_spec_parse_disk_attachment(const char *data, gssize length, Podvm
 /* The disk entry and the volume entry, in the native form. */
 JsonNode *podvm_spec_disk_to_json(const PodvmSpecDisk *disk);
 JsonNode *podvm_spec_volume_to_json(const PodvmSpecVolume *volume);
+/*
+ * A NIC hotplug document: {"interface": <a devices.interfaces[] entry>,
+ * "network": <a networks[] entry>}; the interface must name the network.
+ * Validated like the same entries in a pod ("interface.macAddress", ...).
+ */
+gboolean podvm_spec_parse_interface_attachment(const char *data, gssize length,
+                                               PodvmSpecInterface **out_interface,
+                                               PodvmSpecNetwork **out_network,
+                                               GPtrArray **out_problems, GError **error);
+JsonNode *podvm_spec_interface_to_json(const PodvmSpecInterface *iface);
+JsonNode *podvm_spec_network_to_json(const PodvmSpecNetwork *network);
+void podvm_spec_interface_free(PodvmSpecInterface *iface);
+void podvm_spec_network_free(PodvmSpecNetwork *network);
+PodvmSpecInterface *podvm_spec_interface_copy(const PodvmSpecInterface *iface);
+PodvmSpecNetwork *podvm_spec_network_copy(const PodvmSpecNetwork *network);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecInterface, podvm_spec_interface_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecNetwork, podvm_spec_network_free)
+const PodvmSpecNetwork *podvm_spec_find_network(const PodvmSpec *spec, const char *name);
+const PodvmSpecInterface *podvm_spec_find_interface(const PodvmSpec *spec, const char *name);
+/* "masquerade", "bridge", "slirp", "sriov", "passt"; "virtio", "e1000", "rtl8139" */
+const char *podvm_binding_to_string(PodvmBinding binding);
+const char *podvm_nic_model_to_string(PodvmNicModel model);
+/*
+ * The interface's MAC: macAddress when given, else a stable locally
+ * administered unicast one derived from @uid and the interface's name.
+ */
+void podvm_spec_interface_mac(const PodvmSpecInterface *iface, const char *uid, guint8 out[6]);
+
 /* The volume a disk names, or NULL. */
 const PodvmSpecVolume *podvm_spec_find_volume(const PodvmSpec *spec, const char *name);
 const PodvmSpecDisk *podvm_spec_find_disk(const PodvmSpec *spec, const char *name);

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "podvm-netlink.h"
+
+G_BEGIN_DECLS
+
+/*
+ * A DHCPv4 server with static leases only (RFC 2131/2132, classless routes
+ * RFC 3442), serving one interface inside a pod's network namespace: the
+ * bridge a VM's tap hangs on. It answers only MACs it has a lease for, so
+ * it can never hand out an address to anything else on the pod network.
+ * Written here rather than running dnsmasq: a lease is fixed by the
+ * binding, the server needs no state, files or child process per pod, and
+ * its parser is small enough to fuzz whole.
+ */
+
+typedef struct {
+    guint8 mac[6];
+    char *address;       /* "10.0.2.2" */
+    guint prefix;        /* 24 */
+    char *router;        /* NULL: none */
+    GStrv dns;           /* nameservers; may be NULL */
+    GStrv search;        /* search domains; may be NULL */
+    char *hostname;      /* NULL: none */
+    guint mtu;           /* 0: not sent */
+    GPtrArray *routes;   /* classless static routes (PodvmRoute*), may be NULL */
+    guint lease_seconds; /* 0: infinite */
+} PodvmDhcpLease;
+
+void podvm_dhcp_lease_free(PodvmDhcpLease *lease);
+PodvmDhcpLease *podvm_dhcp_lease_copy(const PodvmDhcpLease *lease);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmDhcpLease, podvm_dhcp_lease_free)
+
+/* A UDP socket on 0.0.0.0:67 bound to @ifname, for the server; call it inside the namespace. */
+int podvm_dhcp_open_socket(const char *ifname, GError **error);
+
+typedef struct _PodvmDhcpServer PodvmDhcpServer;
+/* Called when the server ACKs a lease (the guest got its address). */
+typedef void (*PodvmDhcpAckFunc)(const guint8 mac[6], const char *address, gpointer user_data);
+
+/* Takes @fd; answers from @server_address (the interface's own IPv4) on the thread-default main
+ * context. */
+PodvmDhcpServer *podvm_dhcp_server_new(int fd, const char *server_address, GError **error);
+void podvm_dhcp_server_set_lease(PodvmDhcpServer *server, const PodvmDhcpLease *lease);
+void podvm_dhcp_server_remove_lease(PodvmDhcpServer *server, const guint8 mac[6]);
+void podvm_dhcp_server_set_ack_func(PodvmDhcpServer *server, PodvmDhcpAckFunc func,
+                                    gpointer user_data);
+void podvm_dhcp_server_free(PodvmDhcpServer *server);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmDhcpServer, podvm_dhcp_server_free)
+
+/*
+ * The pure part, for tests and the fuzzer: the reply (OFFER, ACK or NAK;
+ * NULL for nothing to send) a request gets with these leases. A malformed
+ * request gives NULL and, when @error is not NULL, why.
+ */
+GBytes *podvm_dhcp_answer(const guint8 *request, gsize length, const PodvmDhcpLease *const *leases,
+                          guint n_leases, const char *server_address, GError **error);
+
+/*
+ * IPv6 on the same interface: router advertisements (the gateway, the
+ * on-link prefix, M flag) and a stateful DHCPv6 server for the guest's one
+ * address (KubeVirt gives fd10:0:2::2/120 so). Same rules: only known MACs.
+ */
+typedef struct _PodvmRaServer PodvmRaServer;
+/* An ICMPv6 socket (RS in, RA out) and a UDP [::]:547 socket, both bound to @ifname; call
+ * inside the namespace. */
+gboolean podvm_ra_open_sockets(const char *ifname, int *out_icmp6_fd, int *out_dhcp6_fd,
+                               GError **error);
+/* Takes both fds; @router_mac is the bridge's MAC, @prefix_cidr "fd10:0:2::/120". */
+PodvmRaServer *podvm_ra_server_new(int icmp6_fd, int dhcp6_fd, const char *ifname,
+                                   const guint8 router_mac[6], const char *prefix_cidr, guint mtu,
+                                   GError **error);
+void podvm_ra_server_set_lease(PodvmRaServer *server, const guint8 mac[6], const char *address);
+void podvm_ra_server_free(PodvmRaServer *server);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmRaServer, podvm_ra_server_free)
+
+G_END_DECLS
