@@ -136,7 +136,9 @@ typedef struct {
     char *mac_address; /* "02:..:.." lowercase, unicast; NULL: generated from uid + name */
     GPtrArray *ports;  /* of PodvmSpecPort*; never NULL */
     guint boot_order;  /* 0 = not given */
-    char *pci_address; /* NULL when unset */
+    char *pci_address; /* the guest PCI address; NULL when unset */
+    /* sriov: {hostPciAddress} (podvm extension): this VF of the pool; NULL: any free one */
+    char *sriov_host_address;
 } PodvmSpecInterface;
 
 /* spec.networks[]: where an interface's network comes from. */
