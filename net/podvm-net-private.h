@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <errno.h>
+
+#include "podvm-error.h"
+
+G_BEGIN_DECLS
+
+/* Shared by the net/ modules (not installed, not a contract). */
+
+/* The PODVM_ERROR code for an errno: NOT_FOUND, EXISTS, PERMISSION_DENIED, else IO. */
+static inline PodvmErrorCode
+podvm_net_errno_code(int errsv)
+{
+    switch (errsv) {
+    case ENOENT:
+    case ENODEV:
+        return PODVM_ERROR_NOT_FOUND;
+    case EEXIST:
+        return PODVM_ERROR_EXISTS;
+    case EPERM:
+    case EACCES:
+        return PODVM_ERROR_PERMISSION_DENIED;
+    default:
+        return PODVM_ERROR_IO;
+    }
+}
+
+G_END_DECLS
