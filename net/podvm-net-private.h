@@ -27,4 +27,11 @@ podvm_net_errno_code(int errsv)
     }
 }
 
+/* The route netlink socket behind a PodvmNl (podvm-netlink.c), for the files that extend it
+ * (podvm-netlink-vf.c). */
+struct nl_sock;
+struct _PodvmNl {
+    struct nl_sock *sock;
+};
+
 G_END_DECLS

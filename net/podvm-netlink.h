@@ -82,4 +82,13 @@ gboolean podvm_sysctl_set(const char *key, const char *value, GError **error);
 gboolean podvm_mac_parse(const char *text, guint8 out[6]);
 char *podvm_mac_to_string(const guint8 mac[6]);
 
+/* Interface names as the kernel takes them: 1..15 bytes, no '/', ':', whitespace, control or
+ * non-ASCII bytes, not "." or "..". Check says why with INVALID_ARGUMENT. */
+gboolean podvm_net_ifname_valid(const char *name);
+gboolean podvm_net_check_ifname(const char *name, GError **error);
+/* "10.0.2.1/24" or "fd10:0:2::1/120" (the prefix required) into AF_INET/AF_INET6, 4 or 16
+ * address bytes (the rest zero) and the prefix length; INVALID_ARGUMENT otherwise. */
+gboolean podvm_net_parse_cidr(const char *text, int *out_family, guint8 out_bytes[16],
+                              guint *out_prefix, GError **error);
+
 G_END_DECLS

@@ -6,12 +6,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "podvm-error.h"
+#include "podvm-netlink.h"
 #include "podvm-netns.h"
 #include "podvm-test-netns.h"
 #include "podvm-test-util.h"
@@ -163,6 +167,458 @@ test_netns_lifecycle(void)
     podvm_test_rmrf(dir);
 }
 
+/* A pod namespace in a temporary directory, for one test. */
+typedef struct {
+    char *dir;
+    char *path;
+    int fd;
+} PodNetns;
+
+static void
+pod_netns_open(PodNetns *ns)
+{
+    g_autoptr(GError) error = NULL;
+
+    ns->dir = podvm_test_mkdtemp();
+    ns->path = g_build_filename(ns->dir, "netns", NULL);
+    g_assert_true(podvm_netns_create(ns->path, &error));
+    g_assert_no_error(error);
+    ns->fd = podvm_netns_open(ns->path, &error);
+    g_assert_no_error(error);
+}
+
+static void
+pod_netns_close(PodNetns *ns)
+{
+    g_autoptr(GError) error = NULL;
+
+    close(ns->fd);
+    g_assert_true(podvm_netns_remove(ns->path, &error));
+    g_assert_no_error(error);
+    podvm_test_rmrf(ns->dir);
+    g_free(ns->dir);
+    g_free(ns->path);
+}
+
+static char *
+read_trimmed(const char *path)
+{
+    g_autofree char *text = NULL;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    return g_strdup(g_strstrip(text));
+}
+
+static gboolean
+strv_has(GPtrArray *array, const char *text)
+{
+    for (guint i = 0; i < array->len; i++) {
+        if (g_strcmp0(g_ptr_array_index(array, i), text) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static void
+test_names(void)
+{
+    const char *bad_names[] = { "",     "abcdefghijklmnop", "a/b", "a b", "a:b", ".", "..",
+                                "a\tb", "\xc3\xa9t" };
+    const char *good_names[] = { "eth0", "pvbr0", "abcdefghijklmno", "net-1_x.y" };
+    const char *bad_macs[] = { "",
+                               "52:54:00:12:34",
+                               "52:54:00:12:34:5g",
+                               "52-54-00-12-34-56",
+                               "52:54:00:12:34:567",
+                               " 52:54:00:12:34:56",
+                               "5:54:00:12:34:56:" };
+    const char *bad_cidrs[] = { "10.0.2.1",    "10.0.2.1/33", "10.0.2.1/",     "10.0.2/24",
+                                "fd10::1/129", "x/1",         "10.0.2.1/24/1", "10.0.2.1/-1",
+                                "10.0.2.1/+8", "/24" };
+    guint8 mac[6], bytes[16];
+    g_autofree char *text = NULL;
+    guint prefix;
+    int family;
+
+    for (guint i = 0; i < G_N_ELEMENTS(bad_names); i++) {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false(podvm_net_check_ifname(bad_names[i], &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    }
+    g_assert_false(podvm_net_ifname_valid(NULL));
+    for (guint i = 0; i < G_N_ELEMENTS(good_names); i++)
+        g_assert_true(podvm_net_ifname_valid(good_names[i]));
+
+    g_assert_true(podvm_mac_parse("52:54:00:AB:cd:0f", mac));
+    text = podvm_mac_to_string(mac);
+    g_assert_cmpstr(text, ==, "52:54:00:ab:cd:0f");
+    for (guint i = 0; i < G_N_ELEMENTS(bad_macs); i++) {
+        memset(mac, 0x11, sizeof mac);
+        g_assert_false(podvm_mac_parse(bad_macs[i], mac));
+        g_assert_cmpint(mac[0], ==, 0x11); /* untouched */
+    }
+    g_assert_false(podvm_mac_parse(NULL, mac));
+
+    g_assert_true(podvm_net_parse_cidr("10.0.2.1/24", &family, bytes, &prefix, NULL));
+    g_assert_cmpint(family, ==, AF_INET);
+    g_assert_cmpuint(prefix, ==, 24);
+    g_assert_cmpint(bytes[0], ==, 10);
+    g_assert_cmpint(bytes[3], ==, 1);
+    g_assert_true(podvm_net_parse_cidr("fd10:0:2::1/120", &family, bytes, &prefix, NULL));
+    g_assert_cmpint(family, ==, AF_INET6);
+    g_assert_cmpuint(prefix, ==, 120);
+    g_assert_cmpint(bytes[0], ==, 0xfd);
+    g_assert_cmpint(bytes[15], ==, 1);
+    for (guint i = 0; i < G_N_ELEMENTS(bad_cidrs); i++) {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false(podvm_net_parse_cidr(bad_cidrs[i], &family, bytes, &prefix, &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    }
+}
+
+/* Inside the pod namespace: the veth's peer "pvpeer0" arrived from outside. */
+static gboolean
+links_in_pod_cb(gpointer user_data, GError **error)
+{
+    g_autoptr(PodvmNl) nl = podvm_nl_open(error);
+    g_autoptr(GPtrArray) addrs = NULL;
+    g_autoptr(GPtrArray) routes = NULL;
+    PodvmLinkInfo bridge, peer, info;
+    const guint8 mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+    GError *local_error = NULL;
+
+    g_assert_nonnull(nl);
+    /* Bridge: made down, with its MTU; a second one of the name is EXISTS. */
+    g_assert_true(podvm_nl_bridge_add(nl, "pvbr0", 1400, error));
+    g_assert_false(podvm_nl_bridge_add(nl, "pvbr0", 1400, &local_error));
+    g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_EXISTS);
+    g_assert_nonnull(strstr(local_error->message, "pvbr0"));
+    g_clear_error(&local_error);
+    g_assert_true(podvm_nl_link_get(nl, "pvbr0", &bridge, error));
+    g_assert_cmpuint(bridge.mtu, ==, 1400);
+    g_assert_false(bridge.up);
+    g_assert_true(podvm_nl_link_set_up(nl, "pvbr0", TRUE, error));
+    g_assert_true(podvm_nl_link_get(nl, "pvbr0", &info, error));
+    g_assert_true(info.up);
+    g_assert_cmpint(info.index, ==, bridge.index);
+
+    /* The veth's peer, enslaved and freed, its MAC and MTU. */
+    g_assert_true(podvm_nl_link_get(nl, "pvpeer0", &peer, error));
+    g_assert_cmpint(peer.master_index, ==, 0);
+    g_assert_true(podvm_nl_link_set_master(nl, "pvpeer0", "pvbr0", error));
+    g_assert_true(podvm_nl_link_get(nl, "pvpeer0", &info, error));
+    g_assert_cmpint(info.master_index, ==, bridge.index);
+    g_assert_true(podvm_nl_link_set_master(nl, "pvpeer0", NULL, error));
+    g_assert_true(podvm_nl_link_get(nl, "pvpeer0", &info, error));
+    g_assert_cmpint(info.master_index, ==, 0);
+    g_assert_true(podvm_nl_link_set_mac(nl, "pvpeer0", mac, error));
+    g_assert_true(podvm_nl_link_set_mtu(nl, "pvpeer0", 1300, error));
+    g_assert_true(podvm_nl_link_get(nl, "pvpeer0", &info, error));
+    g_assert_cmpmem(info.mac, 6, mac, 6);
+    g_assert_cmpuint(info.mtu, ==, 1300);
+    g_assert_false(podvm_nl_link_set_mtu(nl, "pvpeer0", 10, &local_error));
+    g_assert_nonnull(local_error);
+    g_assert_nonnull(strstr(local_error->message, "pvpeer0"));
+    g_clear_error(&local_error);
+    g_assert_false(podvm_nl_link_set_up(nl, "nosuch0", TRUE, &local_error));
+    g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
+    g_clear_error(&local_error);
+    g_assert_false(podvm_nl_link_get(nl, "nosuch0", &info, &local_error));
+    g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
+    g_clear_error(&local_error);
+    g_assert_false(podvm_nl_link_set_up(nl, "bad/name", TRUE, &local_error));
+    g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&local_error);
+
+    /* Addresses: adding twice and deleting twice are fine; link-local IPv6 is left out. */
+    for (guint i = 0; i < 2; i++) {
+        g_assert_true(podvm_nl_addr_add(nl, "pvbr0", "10.0.2.1/24", error));
+        g_assert_true(podvm_nl_addr_add(nl, "pvbr0", "fd10:0:2::1/120", error));
+    }
+    addrs = podvm_nl_addr_list(nl, "pvbr0", AF_UNSPEC, error);
+    g_assert_nonnull(addrs);
+    g_assert_cmpuint(addrs->len, ==, 2);
+    g_assert_true(strv_has(addrs, "10.0.2.1/24"));
+    g_assert_true(strv_has(addrs, "fd10:0:2::1/120"));
+    g_clear_pointer(&addrs, g_ptr_array_unref);
+    addrs = podvm_nl_addr_list(nl, "pvbr0", AF_INET6, error);
+    g_assert_cmpuint(addrs->len, ==, 1);
+    g_assert_cmpstr(g_ptr_array_index(addrs, 0), ==, "fd10:0:2::1/120");
+    g_clear_pointer(&addrs, g_ptr_array_unref);
+    g_assert_false(podvm_nl_addr_add(nl, "pvbr0", "10.0.2.1", &local_error));
+    g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&local_error);
+
+    /* Routes: the on-link ones the addresses made, one through a gateway (twice is fine). */
+    for (guint i = 0; i < 2; i++) {
+        g_assert_true(podvm_nl_route_add(nl, "198.51.100.0/24", "10.0.2.2", "pvbr0", error));
+        g_assert_true(podvm_nl_route_add(nl, "2001:db8::/64", "fd10:0:2::2", "pvbr0", error));
+        g_assert_true(podvm_nl_route_add(nl, "192.0.2.0/28", NULL, "pvbr0", error));
+    }
+    g_assert_false(podvm_nl_route_add(nl, "2001:db8:1::/64", "10.0.2.2", "pvbr0", &local_error));
+    g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&local_error);
+    routes = podvm_nl_route_list(nl, "pvbr0", AF_UNSPEC, error);
+    g_assert_nonnull(routes);
+    {
+        const char *want[][2] = { { "10.0.2.0/24", NULL },
+                                  { "198.51.100.0/24", "10.0.2.2" },
+                                  { "192.0.2.0/28", NULL },
+                                  { "fd10:0:2::/120", NULL },
+                                  { "2001:db8::/64", "fd10:0:2::2" } };
+
+        g_assert_cmpuint(routes->len, ==, G_N_ELEMENTS(want));
+        for (guint i = 0; i < G_N_ELEMENTS(want); i++) {
+            gboolean found = FALSE;
+
+            for (guint j = 0; j < routes->len; j++) {
+                PodvmRoute *route = g_ptr_array_index(routes, j);
+
+                if (g_strcmp0(route->dst, want[i][0]) == 0 &&
+                    g_strcmp0(route->gateway, want[i][1]) == 0)
+                    found = TRUE;
+            }
+            if (!found)
+                g_error("no route to %s via %s", want[i][0], want[i][1]);
+        }
+    }
+    g_clear_pointer(&routes, g_ptr_array_unref);
+    routes = podvm_nl_route_list(nl, NULL, AF_INET, error);
+    g_assert_cmpuint(routes->len, ==, 3);
+    g_clear_pointer(&routes, g_ptr_array_unref);
+
+    for (guint i = 0; i < 2; i++) {
+        g_assert_true(podvm_nl_addr_del(nl, "pvbr0", "10.0.2.1/24", error));
+        g_assert_true(podvm_nl_addr_del(nl, "pvbr0", "fd10:0:2::1/120", error));
+    }
+    addrs = podvm_nl_addr_list(nl, "pvbr0", AF_UNSPEC, error);
+    g_assert_cmpuint(addrs->len, ==, 0);
+    g_assert_true(podvm_nl_addr_del(nl, "gone0", "10.0.2.1/24", error));
+
+    /* Delete: a missing link is fine. */
+    g_assert_true(podvm_nl_link_delete(nl, "pvbr0", error));
+    g_assert_true(podvm_nl_link_delete(nl, "pvbr0", error));
+    g_assert_false(podvm_nl_link_get(nl, "pvbr0", &info, &local_error));
+    g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
+    g_clear_error(&local_error);
+    return TRUE;
+}
+
+static void
+test_links(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmNl) nl = NULL;
+    PodvmLinkInfo info;
+    PodNetns ns;
+
+    if (!require_netns())
+        return;
+    pod_netns_open(&ns);
+    nl = podvm_nl_open(&error);
+    g_assert_no_error(error);
+
+    /* A veth whose peer goes into the pod's namespace. */
+    g_assert_true(podvm_nl_veth_add(nl, "pvout0", "pvpeer0", ns.fd, &error));
+    g_assert_no_error(error);
+    g_assert_true(podvm_nl_link_get(nl, "pvout0", &info, &error));
+    g_assert_no_error(error);
+    g_assert_false(podvm_nl_link_get(nl, "pvpeer0", &info, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    g_assert_true(podvm_netns_run(ns.fd, links_in_pod_cb, NULL, &error));
+    g_assert_no_error(error);
+
+    /* The pair goes with either end. */
+    g_assert_true(podvm_nl_link_delete(nl, "pvout0", &error));
+    g_assert_no_error(error);
+    pod_netns_close(&ns);
+}
+
+/* Traffic counts: a datagram from outside to the pod over a veth. */
+static gboolean
+stats_pod_side_cb(gpointer user_data, GError **error)
+{
+    g_autoptr(PodvmNl) nl = podvm_nl_open(error);
+    PodvmLinkInfo *info = user_data;
+
+    g_assert_true(podvm_nl_addr_add(nl, "pvpeer1", "192.0.2.2/24", error));
+    g_assert_true(podvm_nl_link_set_up(nl, "pvpeer1", TRUE, error));
+    return podvm_nl_link_get(nl, "pvpeer1", info, error);
+}
+
+static gboolean
+stats_pod_read_cb(gpointer user_data, GError **error)
+{
+    g_autoptr(PodvmNl) nl = podvm_nl_open(error);
+
+    return podvm_nl_link_get(nl, "pvpeer1", user_data, error);
+}
+
+static void
+test_link_stats(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmNl) nl = NULL;
+    PodvmLinkInfo before, after, pod_before, pod_after;
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9) };
+    PodNetns ns;
+    int fd;
+
+    if (!require_netns())
+        return;
+    pod_netns_open(&ns);
+    nl = podvm_nl_open(&error);
+    g_assert_true(podvm_nl_veth_add(nl, "pvout1", "pvpeer1", ns.fd, &error));
+    g_assert_true(podvm_nl_addr_add(nl, "pvout1", "192.0.2.1/24", &error));
+    g_assert_true(podvm_nl_link_set_up(nl, "pvout1", TRUE, &error));
+    g_assert_no_error(error);
+    g_assert_true(podvm_netns_run(ns.fd, stats_pod_side_cb, &pod_before, &error));
+    g_assert_no_error(error);
+    g_assert_true(podvm_nl_link_get(nl, "pvout1", &before, &error));
+
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    inet_pton(AF_INET, "192.0.2.2", &to.sin_addr);
+    for (guint i = 0; i < 3; i++)
+        g_assert_cmpint(sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof to), ==, 1);
+    close(fd);
+
+    /* ARP first, then the datagrams; give the pair a moment. */
+    for (guint i = 0; i < 100; i++) {
+        g_assert_true(podvm_nl_link_get(nl, "pvout1", &after, &error));
+        if (after.tx_packets >= before.tx_packets + 4)
+            break;
+        g_usleep(20 * 1000);
+    }
+    g_assert_cmpuint(after.tx_packets, >=, before.tx_packets + 4);
+    g_assert_cmpuint(after.tx_bytes, >, before.tx_bytes);
+    g_assert_cmpuint(after.rx_packets, >=, before.rx_packets + 1); /* the ARP reply */
+    g_assert_true(podvm_netns_run(ns.fd, stats_pod_read_cb, &pod_after, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(pod_after.rx_packets, >=, pod_before.rx_packets + 4);
+    g_assert_cmpuint(pod_after.rx_bytes, >, pod_before.rx_bytes);
+    g_assert_cmpuint(pod_after.tx_packets, >=, pod_before.tx_packets + 1);
+
+    g_assert_true(podvm_nl_link_delete(nl, "pvout1", &error));
+    g_assert_no_error(error);
+    pod_netns_close(&ns);
+}
+
+typedef struct {
+    guint queues;
+} TapCase;
+
+static gboolean
+tap_cb(gpointer user_data, GError **error)
+{
+    g_autoptr(PodvmNl) nl = podvm_nl_open(error);
+    GError *local_error = NULL;
+    PodvmLinkInfo info, bridge;
+    int fds[4] = { -1, -1, -1, -1 };
+    int more[1];
+
+    g_assert_true(podvm_nl_bridge_add(nl, "pvbr0", 0, error));
+    g_assert_true(podvm_nl_link_get(nl, "pvbr0", &bridge, error));
+    for (guint queues = 1; queues <= 4; queues += 3) {
+        g_assert_true(podvm_tap_open("pvtap0", queues, fds, error));
+        for (guint i = 0; i < queues; i++) {
+            g_assert_cmpint(fds[i], >=, 0);
+            g_assert_cmpint(fcntl(fds[i], F_GETFD) & FD_CLOEXEC, !=, 0);
+        }
+        g_assert_true(podvm_nl_link_get(nl, "pvtap0", &info, error));
+        g_assert_true(podvm_nl_link_set_master(nl, "pvtap0", "pvbr0", error));
+        g_assert_true(podvm_nl_link_set_up(nl, "pvtap0", TRUE, error));
+        g_assert_true(podvm_nl_link_get(nl, "pvtap0", &info, error));
+        g_assert_cmpint(info.master_index, ==, bridge.index);
+        /* Taken while open. */
+        g_assert_false(podvm_tap_open("pvtap0", 1, more, &local_error));
+        g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_EXISTS);
+        g_clear_error(&local_error);
+        /* Not persistent: the link goes with its last fd. */
+        for (guint i = 0; i < queues; i++)
+            close(fds[i]);
+        g_assert_false(podvm_nl_link_get(nl, "pvtap0", &info, &local_error));
+        g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
+        g_clear_error(&local_error);
+    }
+    g_assert_false(podvm_tap_open("pvtap0", 0, fds, &local_error));
+    g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&local_error);
+    g_assert_false(podvm_tap_open("pv/tap", 1, fds, &local_error));
+    g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&local_error);
+    /* A name taken by another kind of link. */
+    g_assert_false(podvm_tap_open("pvbr0", 1, fds, &local_error));
+    g_assert_nonnull(local_error);
+    g_clear_error(&local_error);
+    return TRUE;
+}
+
+static void
+test_tap(void)
+{
+    g_autoptr(GError) error = NULL;
+    PodNetns ns;
+
+    if (!require_netns())
+        return;
+    if (access("/dev/net/tun", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/net/tun is not usable here");
+        return;
+    }
+    pod_netns_open(&ns);
+    g_assert_true(podvm_netns_run(ns.fd, tap_cb, NULL, &error));
+    g_assert_no_error(error);
+    pod_netns_close(&ns);
+}
+
+static gboolean
+sysctl_cb(gpointer user_data, GError **error)
+{
+    g_autofree char *value = NULL;
+
+    if (!podvm_sysctl_set("net/ipv4/ip_forward", "1", error))
+        return FALSE;
+    value = read_trimmed("/proc/sys/net/ipv4/ip_forward");
+    g_assert_cmpstr(value, ==, "1");
+    return TRUE;
+}
+
+static void
+test_sysctl(void)
+{
+    const char *bad[] = { "", "/net/ipv4/ip_forward", "net/../kernel/hostname", "net/ipv4/..",
+                          "../sys" };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *own = NULL;
+    g_autofree char *after = NULL;
+    PodNetns ns;
+
+    if (!require_netns())
+        return;
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_assert_false(podvm_sysctl_set(bad[i], "1", &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+        g_clear_error(&error);
+    }
+    g_assert_false(podvm_sysctl_set("net/ipv4/no_such_key", "1", &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    pod_netns_open(&ns);
+    own = read_trimmed("/proc/sys/net/ipv4/ip_forward");
+    g_assert_cmpstr(own, ==, "0");
+    g_assert_true(podvm_netns_run(ns.fd, sysctl_cb, NULL, &error));
+    g_assert_no_error(error);
+    /* Ours (this thread's namespace) is unchanged. */
+    after = read_trimmed("/proc/sys/net/ipv4/ip_forward");
+    g_assert_cmpstr(after, ==, "0");
+    pod_netns_close(&ns);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -172,5 +628,10 @@ main(int argc, char **argv)
 
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/podvm/net/netns/lifecycle", test_netns_lifecycle);
+    g_test_add_func("/podvm/net/netlink/names", test_names);
+    g_test_add_func("/podvm/net/netlink/links", test_links);
+    g_test_add_func("/podvm/net/netlink/stats", test_link_stats);
+    g_test_add_func("/podvm/net/netlink/tap", test_tap);
+    g_test_add_func("/podvm/net/netlink/sysctl", test_sysctl);
     return g_test_run();
 }
