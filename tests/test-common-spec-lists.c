@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The spec reader's named lists and joins (podvm-spec-private.h), on their
- * own: disks and volumes use them today, interfaces and networks next.
+ * own: disks and volumes, interfaces and networks use them.
  */
 #include <glib.h>
 #include <json-glib/json-glib.h>

@@ -774,8 +774,10 @@ test_not_supported(void)
 {
     static const char *const cases[][4] = {
         /* domain members, spec members, path, message */
-        { "", "'networks': [{'name': 'default', 'pod': {}}]", "spec.networks",
-          "not supported yet" },
+        { "'devices': {'interfaces': [{'name': 'default', 'masquerade': {}, 'dhcpOptions': "
+          "{'bootFileName': 'x'}}]}",
+          "'networks': [{'name': 'default', 'pod': {}}]",
+          "spec.domain.devices.interfaces[0].dhcpOptions", "not supported yet" },
         { "", "'readinessProbe': {'tcpSocket': {'port': 80}}", "spec.readinessProbe",
           "not supported yet" },
         { "", "'evictionStrategy': 'LiveMigrate'", "spec.evictionStrategy", "not supported yet" },
@@ -788,8 +790,9 @@ test_not_supported(void)
         { "'devices': {'disks': [{'name': 'd'}]}",
           "'volumes': [{'name': 'd', 'serviceAccount': {'serviceAccountName': 'x'}}]",
           "spec.volumes[0].serviceAccount", "not supported by podvm" },
-        { "'devices': {'interfaces': [{'name': 'n', 'masquerade': {}}]}", "",
-          "spec.domain.devices.interfaces", "not supported yet" },
+        { "'devices': {'interfaces': [{'name': 'n', 'bridge': {}}]}",
+          "'networks': [{'name': 'n', 'multus': {'networkName': 'x', 'default': true}}]",
+          "spec.networks[0].multus.default", "not supported yet" },
         { "'devices': {'autoattachGraphicsDevice': true}", "",
           "spec.domain.devices.autoattachGraphicsDevice", "not supported by podvm" },
         { "'cpu': {'dedicatedCpuPlacement': true}", "", "spec.domain.cpu.dedicatedCpuPlacement",

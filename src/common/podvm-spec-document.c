@@ -125,7 +125,7 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
         { "restartPolicy", FIELD_KNOWN, NULL },
         { "hostname", FIELD_KNOWN, NULL },
         { "volumes", FIELD_KNOWN, NULL },
-        { "networks", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "networks", FIELD_KNOWN, NULL },
         { "livenessProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "readinessProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "startupProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
@@ -145,8 +145,11 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
     g_autofree char *kernel_boot_path = g_strdup_printf("%s.firmware.kernelBoot", domain_path);
     g_autofree char *disks_path = g_strdup_printf("%s.devices.disks", domain_path);
     g_autofree char *volumes_path = spec_path_member(path, "volumes");
+    g_autofree char *interfaces_path = g_strdup_printf("%s.devices.interfaces", domain_path);
+    g_autofree char *networks_path = spec_path_member(path, "networks");
     DomainState state = { 0 };
     SpecNamedList volumes = { 0 };
+    SpecNamedList networks = { 0 };
     JsonNode *child;
 
     CHECK_MEMBERS(p, path, object, fields);
@@ -187,6 +190,11 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
     }
     spec_check_disks_use_volumes(p, disks_path, &state.disks, volumes_path, &volumes);
 
+    if ((child = spec_member(object, "networks")) != NULL)
+        spec_parse_networks(p, networks_path, child, spec, &networks);
+    spec_check_interfaces_join_networks(p, interfaces_path, &state.interfaces, networks_path,
+                                        &networks, spec);
+
     /* Something to boot: a kernel, or a disk (the firmware boots from it). */
     if (!state.kernel_boot_given && !state.disks.given) {
         if (spec->apps->len > 0)
@@ -201,7 +209,9 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
                                        "disk to boot from (devices.disks)"));
     }
     spec_named_list_clear(&state.disks);
+    spec_named_list_clear(&state.interfaces);
     spec_named_list_clear(&volumes);
+    spec_named_list_clear(&networks);
 }
 
 typedef struct {

@@ -336,7 +336,7 @@ parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Doma
         { "autoattachSerialConsole", FIELD_KNOWN, NULL },
         { "rng", FIELD_KNOWN, NULL },
         { "disks", FIELD_KNOWN, NULL },
-        { "interfaces", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "interfaces", FIELD_KNOWN, NULL },
         { "autoattachGraphicsDevice", FIELD_NOT_PODVM_UNLESS_OFF,
           N_("podvm pods have a serial console and no display") },
         { "autoattachInputDevice", FIELD_NOT_PODVM_UNLESS_OFF, NULL },
@@ -361,6 +361,7 @@ parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Doma
 
     if (object == NULL) {
         state->disks.unreadable = TRUE;
+        state->interfaces.unreadable = TRUE;
         return;
     }
     CHECK_MEMBERS(p, path, object, fields);
@@ -369,6 +370,12 @@ parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Doma
     if (child != NULL) {
         g_autofree char *child_path = spec_path_member(path, "disks");
         spec_parse_disks(p, child_path, child, spec, &state->disks);
+    }
+
+    child = spec_member(object, "interfaces");
+    if (child != NULL) {
+        g_autofree char *child_path = spec_path_member(path, "interfaces");
+        spec_parse_interfaces(p, child_path, child, spec, &state->interfaces);
     }
 
     child = spec_member(object, "autoattachSerialConsole");
@@ -416,6 +423,7 @@ spec_parse_domain(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, 
 
     if (object == NULL) {
         state->disks.unreadable = TRUE;
+        state->interfaces.unreadable = TRUE;
         return;
     }
     CHECK_MEMBERS(p, path, object, fields);

@@ -14,6 +14,7 @@
  *   podvm-spec-document.c  apiVersion and kind, metadata, spec, VirtualMachine
  *   podvm-spec-domain.c    spec.domain: resources, memory, cpu, machine, firmware, devices
  *   podvm-spec-storage.c   disks and volumes, their enums' names, and the join between them
+ *   podvm-spec-network.c   interfaces and networks, their rules, and the NIC attachment document
  *   podvm-spec-apps.c      spec.apps and the apps rule (memory and vCPUs)
  *   podvm-spec-writer.c    the spec as JSON, and its redacted form
  */
@@ -35,6 +36,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecApp, podvm_spec_app_free)
 /* Bounds what one pod asks of QEMU, and the size of its stored spec. */
 #define MAX_DISKS 256
 #define MAX_BOOT_ORDER 65535
+/* NICs (and their networks) per pod, and forwarded ports per NIC. */
+#define MAX_INTERFACES 32
+#define MAX_PORTS 256
 /* virtio-blk passes at most 20 bytes of serial to the guest. */
 #define MAX_DISK_SERIAL 20
 /* Per cloud-init text (user, meta and network data): keeps the seed ISO and the stored spec small.
@@ -199,6 +203,7 @@ typedef struct {
     guint64 guest_memory;
     gboolean kernel_boot_given; /* present, whether valid or not */
     SpecNamedList disks;
+    SpecNamedList interfaces;
 } DomainState;
 
 /* podvm-spec.c */
@@ -221,6 +226,28 @@ void spec_parse_volumes(Parser *p, const char *path, JsonNode *node, PodvmSpec *
                         SpecNamedList *list);
 void spec_check_disks_use_volumes(Parser *p, const char *disks_path, const SpecNamedList *disks,
                                   const char *volumes_path, const SpecNamedList *volumes);
+
+/* podvm-spec-network.c */
+PodvmSpecInterface *spec_interface_new(void);
+void spec_write_interface(JsonBuilder *b, const PodvmSpecInterface *iface);
+void spec_write_network(JsonBuilder *b, const PodvmSpecNetwork *network);
+PodvmSpecInterface *spec_parse_interface(Parser *p, const char *path, JsonNode *node);
+PodvmSpecNetwork *spec_parse_network(Parser *p, const char *path, JsonNode *node);
+void spec_parse_interfaces(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec,
+                           SpecNamedList *list);
+void spec_parse_networks(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec,
+                         SpecNamedList *list);
+/*
+ * Every interface joins the network of its name with a binding that fits it,
+ * every network is joined by one interface; boot orders unique among disks
+ * (read already into @spec) and interfaces; host ports unique in the pod.
+ */
+void spec_check_interfaces_join_networks(Parser *p, const char *ifaces_path,
+                                         const SpecNamedList *ifaces, const char *networks_path,
+                                         const SpecNamedList *networks, const PodvmSpec *spec);
+/* The {"interface", "network"} document at @root; the outs are set to what was read. */
+void spec_parse_interface_attachment(Parser *p, JsonNode *root, PodvmSpecInterface **out_interface,
+                                     PodvmSpecNetwork **out_network);
 
 /* podvm-spec-apps.c */
 void spec_parse_apps(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec);

@@ -268,6 +268,15 @@ write_domain(JsonBuilder *b, const PodvmSpec *spec)
             write_disk(b, g_ptr_array_index(spec->disks, i));
         json_builder_end_array(b);
     }
+    if (spec->interfaces != NULL && spec->interfaces->len > 0) {
+        guint i;
+
+        json_builder_set_member_name(b, "interfaces");
+        json_builder_begin_array(b);
+        for (i = 0; i < spec->interfaces->len; i++)
+            spec_write_interface(b, g_ptr_array_index(spec->interfaces, i));
+        json_builder_end_array(b);
+    }
     if (spec->rng) {
         json_builder_set_member_name(b, "rng");
         json_builder_begin_object(b);
@@ -353,6 +362,13 @@ podvm_spec_to_json(const PodvmSpec *spec)
         json_builder_begin_array(b);
         for (i = 0; i < spec->volumes->len; i++)
             write_volume(b, g_ptr_array_index(spec->volumes, i));
+        json_builder_end_array(b);
+    }
+    if (spec->networks != NULL && spec->networks->len > 0) {
+        json_builder_set_member_name(b, "networks");
+        json_builder_begin_array(b);
+        for (i = 0; i < spec->networks->len; i++)
+            spec_write_network(b, g_ptr_array_index(spec->networks, i));
         json_builder_end_array(b);
     }
     json_builder_set_member_name(b, "terminationGracePeriodSeconds");

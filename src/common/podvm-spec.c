@@ -147,6 +147,8 @@ spec_new(void)
     spec->apps = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_app_free);
     spec->disks = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_disk_free);
     spec->volumes = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_volume_free);
+    spec->interfaces = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_interface_free);
+    spec->networks = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_network_free);
     spec->source_kind = g_strdup(KIND_POD);
     spec->autoattach_serial_console = TRUE;
     spec->termination_grace_period_seconds = PODVM_SPEC_DEFAULT_GRACE_SECONDS;
@@ -173,6 +175,8 @@ podvm_spec_free(PodvmSpec *spec)
     g_free(spec->firmware_serial);
     g_clear_pointer(&spec->disks, g_ptr_array_unref);
     g_clear_pointer(&spec->volumes, g_ptr_array_unref);
+    g_clear_pointer(&spec->interfaces, g_ptr_array_unref);
+    g_clear_pointer(&spec->networks, g_ptr_array_unref);
     g_clear_pointer(&spec->apps, g_ptr_array_unref);
     g_free(spec->hostname);
     g_free(spec);
@@ -248,6 +252,12 @@ podvm_spec_copy(const PodvmSpec *spec)
         g_ptr_array_add(copy->disks, podvm_spec_disk_copy(g_ptr_array_index(spec->disks, i)));
     for (i = 0; spec->volumes != NULL && i < spec->volumes->len; i++)
         g_ptr_array_add(copy->volumes, podvm_spec_volume_copy(g_ptr_array_index(spec->volumes, i)));
+    for (i = 0; spec->interfaces != NULL && i < spec->interfaces->len; i++)
+        g_ptr_array_add(copy->interfaces,
+                        podvm_spec_interface_copy(g_ptr_array_index(spec->interfaces, i)));
+    for (i = 0; spec->networks != NULL && i < spec->networks->len; i++)
+        g_ptr_array_add(copy->networks,
+                        podvm_spec_network_copy(g_ptr_array_index(spec->networks, i)));
     for (i = 0; spec->apps != NULL && i < spec->apps->len; i++)
         g_ptr_array_add(copy->apps, app_copy(g_ptr_array_index(spec->apps, i)));
     copy->termination_grace_period_seconds = spec->termination_grace_period_seconds;
@@ -516,5 +526,34 @@ podvm_spec_parse_disk_attachment(const char *data, gssize length, PodvmSpecDisk 
         *out_disk = g_steal_pointer(&disk);
     if (out_volume != NULL)
         *out_volume = g_steal_pointer(&volume);
+    return TRUE;
+}
+
+gboolean
+podvm_spec_parse_interface_attachment(const char *data, gssize length,
+                                      PodvmSpecInterface **out_interface,
+                                      PodvmSpecNetwork **out_network, GPtrArray **out_problems,
+                                      GError **error)
+{
+    g_auto(Parser) p = { 0 };
+    g_autoptr(JsonParser) json = NULL;
+    g_autoptr(PodvmSpecInterface) iface = NULL;
+    g_autoptr(PodvmSpecNetwork) network = NULL;
+    JsonNode *root;
+
+    g_return_val_if_fail(data != NULL || length == 0, FALSE);
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+    parser_init(&p);
+    root = load_document(&p, data, length, &json, out_problems, error);
+    if (root == NULL)
+        return FALSE;
+    spec_parse_interface_attachment(&p, root, &iface, &network);
+    if (report_problems(&p, out_problems, error))
+        return FALSE;
+    if (out_interface != NULL)
+        *out_interface = g_steal_pointer(&iface);
+    if (out_network != NULL)
+        *out_network = g_steal_pointer(&network);
     return TRUE;
 }
