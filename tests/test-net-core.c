@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -17,10 +18,21 @@
 #include "podvm-error.h"
 #include "podvm-netlink.h"
 #include "podvm-netns.h"
+#include "podvm-nft.h"
 #include "podvm-test-netns.h"
 #include "podvm-test-util.h"
 
 static char *netns_skip_reason;
+
+/* In a PodvmNetnsFunc: a call that must succeed, with its error when it does not. */
+#define CHECK(expr)                                                                        \
+    G_STMT_START                                                                           \
+        {                                                                                  \
+            if (!(expr))                                                                   \
+                g_error("%s failed: %s", #expr,                                            \
+                        error != NULL && *error != NULL ? (*error)->message : "no error"); \
+        }                                                                                  \
+    G_STMT_END
 
 static gboolean
 require_netns(void)
@@ -291,31 +303,31 @@ links_in_pod_cb(gpointer user_data, GError **error)
 
     g_assert_nonnull(nl);
     /* Bridge: made down, with its MTU; a second one of the name is EXISTS. */
-    g_assert_true(podvm_nl_bridge_add(nl, "pvbr0", 1400, error));
+    CHECK(podvm_nl_bridge_add(nl, "pvbr0", 1400, error));
     g_assert_false(podvm_nl_bridge_add(nl, "pvbr0", 1400, &local_error));
     g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_EXISTS);
     g_assert_nonnull(strstr(local_error->message, "pvbr0"));
     g_clear_error(&local_error);
-    g_assert_true(podvm_nl_link_get(nl, "pvbr0", &bridge, error));
+    CHECK(podvm_nl_link_get(nl, "pvbr0", &bridge, error));
     g_assert_cmpuint(bridge.mtu, ==, 1400);
     g_assert_false(bridge.up);
-    g_assert_true(podvm_nl_link_set_up(nl, "pvbr0", TRUE, error));
-    g_assert_true(podvm_nl_link_get(nl, "pvbr0", &info, error));
+    CHECK(podvm_nl_link_set_up(nl, "pvbr0", TRUE, error));
+    CHECK(podvm_nl_link_get(nl, "pvbr0", &info, error));
     g_assert_true(info.up);
     g_assert_cmpint(info.index, ==, bridge.index);
 
     /* The veth's peer, enslaved and freed, its MAC and MTU. */
-    g_assert_true(podvm_nl_link_get(nl, "pvpeer0", &peer, error));
+    CHECK(podvm_nl_link_get(nl, "pvpeer0", &peer, error));
     g_assert_cmpint(peer.master_index, ==, 0);
-    g_assert_true(podvm_nl_link_set_master(nl, "pvpeer0", "pvbr0", error));
-    g_assert_true(podvm_nl_link_get(nl, "pvpeer0", &info, error));
+    CHECK(podvm_nl_link_set_master(nl, "pvpeer0", "pvbr0", error));
+    CHECK(podvm_nl_link_get(nl, "pvpeer0", &info, error));
     g_assert_cmpint(info.master_index, ==, bridge.index);
-    g_assert_true(podvm_nl_link_set_master(nl, "pvpeer0", NULL, error));
-    g_assert_true(podvm_nl_link_get(nl, "pvpeer0", &info, error));
+    CHECK(podvm_nl_link_set_master(nl, "pvpeer0", NULL, error));
+    CHECK(podvm_nl_link_get(nl, "pvpeer0", &info, error));
     g_assert_cmpint(info.master_index, ==, 0);
-    g_assert_true(podvm_nl_link_set_mac(nl, "pvpeer0", mac, error));
-    g_assert_true(podvm_nl_link_set_mtu(nl, "pvpeer0", 1300, error));
-    g_assert_true(podvm_nl_link_get(nl, "pvpeer0", &info, error));
+    CHECK(podvm_nl_link_set_mac(nl, "pvpeer0", mac, error));
+    CHECK(podvm_nl_link_set_mtu(nl, "pvpeer0", 1300, error));
+    CHECK(podvm_nl_link_get(nl, "pvpeer0", &info, error));
     g_assert_cmpmem(info.mac, 6, mac, 6);
     g_assert_cmpuint(info.mtu, ==, 1300);
     g_assert_false(podvm_nl_link_set_mtu(nl, "pvpeer0", 10, &local_error));
@@ -334,8 +346,8 @@ links_in_pod_cb(gpointer user_data, GError **error)
 
     /* Addresses: adding twice and deleting twice are fine; link-local IPv6 is left out. */
     for (guint i = 0; i < 2; i++) {
-        g_assert_true(podvm_nl_addr_add(nl, "pvbr0", "10.0.2.1/24", error));
-        g_assert_true(podvm_nl_addr_add(nl, "pvbr0", "fd10:0:2::1/120", error));
+        CHECK(podvm_nl_addr_add(nl, "pvbr0", "10.0.2.1/24", error));
+        CHECK(podvm_nl_addr_add(nl, "pvbr0", "fd10:0:2::1/120", error));
     }
     addrs = podvm_nl_addr_list(nl, "pvbr0", AF_UNSPEC, error);
     g_assert_nonnull(addrs);
@@ -353,9 +365,9 @@ links_in_pod_cb(gpointer user_data, GError **error)
 
     /* Routes: the on-link ones the addresses made, one through a gateway (twice is fine). */
     for (guint i = 0; i < 2; i++) {
-        g_assert_true(podvm_nl_route_add(nl, "198.51.100.0/24", "10.0.2.2", "pvbr0", error));
-        g_assert_true(podvm_nl_route_add(nl, "2001:db8::/64", "fd10:0:2::2", "pvbr0", error));
-        g_assert_true(podvm_nl_route_add(nl, "192.0.2.0/28", NULL, "pvbr0", error));
+        CHECK(podvm_nl_route_add(nl, "198.51.100.0/24", "10.0.2.2", "pvbr0", error));
+        CHECK(podvm_nl_route_add(nl, "2001:db8::/64", "fd10:0:2::2", "pvbr0", error));
+        CHECK(podvm_nl_route_add(nl, "192.0.2.0/28", NULL, "pvbr0", error));
     }
     g_assert_false(podvm_nl_route_add(nl, "2001:db8:1::/64", "10.0.2.2", "pvbr0", &local_error));
     g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
@@ -390,16 +402,16 @@ links_in_pod_cb(gpointer user_data, GError **error)
     g_clear_pointer(&routes, g_ptr_array_unref);
 
     for (guint i = 0; i < 2; i++) {
-        g_assert_true(podvm_nl_addr_del(nl, "pvbr0", "10.0.2.1/24", error));
-        g_assert_true(podvm_nl_addr_del(nl, "pvbr0", "fd10:0:2::1/120", error));
+        CHECK(podvm_nl_addr_del(nl, "pvbr0", "10.0.2.1/24", error));
+        CHECK(podvm_nl_addr_del(nl, "pvbr0", "fd10:0:2::1/120", error));
     }
     addrs = podvm_nl_addr_list(nl, "pvbr0", AF_UNSPEC, error);
     g_assert_cmpuint(addrs->len, ==, 0);
-    g_assert_true(podvm_nl_addr_del(nl, "gone0", "10.0.2.1/24", error));
+    CHECK(podvm_nl_addr_del(nl, "gone0", "10.0.2.1/24", error));
 
     /* Delete: a missing link is fine. */
-    g_assert_true(podvm_nl_link_delete(nl, "pvbr0", error));
-    g_assert_true(podvm_nl_link_delete(nl, "pvbr0", error));
+    CHECK(podvm_nl_link_delete(nl, "pvbr0", error));
+    CHECK(podvm_nl_link_delete(nl, "pvbr0", error));
     g_assert_false(podvm_nl_link_get(nl, "pvbr0", &info, &local_error));
     g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
     g_clear_error(&local_error);
@@ -445,8 +457,8 @@ stats_pod_side_cb(gpointer user_data, GError **error)
     g_autoptr(PodvmNl) nl = podvm_nl_open(error);
     PodvmLinkInfo *info = user_data;
 
-    g_assert_true(podvm_nl_addr_add(nl, "pvpeer1", "192.0.2.2/24", error));
-    g_assert_true(podvm_nl_link_set_up(nl, "pvpeer1", TRUE, error));
+    CHECK(podvm_nl_addr_add(nl, "pvpeer1", "192.0.2.2/24", error));
+    CHECK(podvm_nl_link_set_up(nl, "pvpeer1", TRUE, error));
     return podvm_nl_link_get(nl, "pvpeer1", info, error);
 }
 
@@ -520,18 +532,18 @@ tap_cb(gpointer user_data, GError **error)
     int fds[4] = { -1, -1, -1, -1 };
     int more[1];
 
-    g_assert_true(podvm_nl_bridge_add(nl, "pvbr0", 0, error));
-    g_assert_true(podvm_nl_link_get(nl, "pvbr0", &bridge, error));
+    CHECK(podvm_nl_bridge_add(nl, "pvbr0", 0, error));
+    CHECK(podvm_nl_link_get(nl, "pvbr0", &bridge, error));
     for (guint queues = 1; queues <= 4; queues += 3) {
-        g_assert_true(podvm_tap_open("pvtap0", queues, fds, error));
+        CHECK(podvm_tap_open("pvtap0", queues, fds, error));
         for (guint i = 0; i < queues; i++) {
             g_assert_cmpint(fds[i], >=, 0);
             g_assert_cmpint(fcntl(fds[i], F_GETFD) & FD_CLOEXEC, !=, 0);
         }
-        g_assert_true(podvm_nl_link_get(nl, "pvtap0", &info, error));
-        g_assert_true(podvm_nl_link_set_master(nl, "pvtap0", "pvbr0", error));
-        g_assert_true(podvm_nl_link_set_up(nl, "pvtap0", TRUE, error));
-        g_assert_true(podvm_nl_link_get(nl, "pvtap0", &info, error));
+        CHECK(podvm_nl_link_get(nl, "pvtap0", &info, error));
+        CHECK(podvm_nl_link_set_master(nl, "pvtap0", "pvbr0", error));
+        CHECK(podvm_nl_link_set_up(nl, "pvtap0", TRUE, error));
+        CHECK(podvm_nl_link_get(nl, "pvtap0", &info, error));
         g_assert_cmpint(info.master_index, ==, bridge.index);
         /* Taken while open. */
         g_assert_false(podvm_tap_open("pvtap0", 1, more, &local_error));
@@ -619,6 +631,374 @@ test_sysctl(void)
     pod_netns_close(&ns);
 }
 
+/* ---- nft ------------------------------------------------------------------------------- */
+
+/* 80/tcp twice: one element in the set. */
+static const PodvmNftPort test_ports[] = {
+    { "tcp", 80 }, { "udp", 7000 }, { "tcp", 8443 }, { "tcp", 80 }, { "udp", 80 }
+};
+
+static void
+masquerade_rules(PodvmNftMasquerade *rules, GStrv pod_addresses, gboolean all_ports)
+{
+    *rules = (PodvmNftMasquerade){
+        .pod_ifname = "eth0",
+        .bridge_ifname = "pvbr0",
+        .guest_ipv4 = "10.0.2.2",
+        .vm_cidr4 = "10.0.2.0/24",
+        .guest_ipv6 = "fd10:0:2::2",
+        .vm_cidr6 = "fd10:0:2::/120",
+        .pod_addresses = pod_addresses,
+        .ports = all_ports ? NULL : test_ports,
+        .n_ports = all_ports ? 0 : G_N_ELEMENTS(test_ports),
+        .all_ports = all_ports,
+    };
+}
+
+/* tests/golden/nft/NAME.nft; PODVM_TEST_REGENERATE=1 rewrites it. */
+static void
+assert_golden(const char *name, const char *text)
+{
+    g_autofree char *file = g_strconcat(name, ".nft", NULL);
+    g_autofree char *path = g_test_build_filename(G_TEST_DIST, "golden", "nft", file, NULL);
+    g_autofree char *expected = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (g_strcmp0(g_getenv("PODVM_TEST_REGENERATE"), "1") == 0) {
+        g_file_set_contents(path, text, -1, &error);
+        g_assert_no_error(error);
+        g_test_message("rewrote %s", path);
+        return;
+    }
+    g_file_get_contents(path, &expected, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(text, ==, expected);
+}
+
+static void
+test_nft_golden(void)
+{
+    char *addresses[] = { "10.66.0.5", "fd66:706f:6476::5", NULL };
+    char *v4_only[] = { "10.66.0.5", NULL };
+    g_autofree char *ports = NULL;
+    g_autofree char *all = NULL;
+    g_autofree char *no_v6 = NULL;
+    PodvmNftMasquerade rules;
+
+    masquerade_rules(&rules, addresses, FALSE);
+    ports = podvm_nft_masquerade_ruleset(&rules);
+    assert_golden("masquerade-ports", ports);
+    masquerade_rules(&rules, addresses, TRUE);
+    all = podvm_nft_masquerade_ruleset(&rules);
+    assert_golden("masquerade-all-ports", all);
+    /* No IPv6 in the pod: no IPv6 rules at all. */
+    masquerade_rules(&rules, v4_only, FALSE);
+    rules.guest_ipv6 = NULL;
+    rules.vm_cidr6 = NULL;
+    no_v6 = podvm_nft_masquerade_ruleset(&rules);
+    assert_golden("masquerade-ipv4", no_v6);
+    g_assert_null(strstr(no_v6, "ip6"));
+}
+
+static void
+test_nft_bad_input(void)
+{
+    char *addresses[] = { "10.66.0.5", NULL };
+    char *bad_addresses[] = { "10.66.0.5 } accept; flush ruleset; {", NULL };
+    char *prefixed[] = { "10.66.0.5/16", NULL };
+    const PodvmNftPort bad_protocol[] = { { "icmp", 1 } };
+    const PodvmNftPort bad_port[] = { { "tcp", 0 } };
+    const PodvmNftPort big_port[] = { { "udp", 65536 } };
+    struct {
+        const char *field;
+        PodvmNftMasquerade rules;
+    } cases[9];
+    guint n = 0;
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        masquerade_rules(&cases[i].rules, addresses, FALSE);
+        cases[i].field = NULL;
+    }
+    cases[n].rules.pod_ifname = "eth0\" accept";
+    cases[n++].field = "pod interface";
+    cases[n].rules.bridge_ifname = "";
+    cases[n++].field = "bridge";
+    cases[n].rules.guest_ipv4 = "fd10:0:2::2";
+    cases[n++].field = "guest IPv4";
+    cases[n].rules.vm_cidr4 = "10.0.2.0";
+    cases[n++].field = "VM IPv4";
+    cases[n].rules.vm_cidr6 = "10.0.2.0/24";
+    cases[n++].field = "VM IPv6";
+    cases[n].rules.pod_addresses = bad_addresses;
+    cases[n++].field = "pod address";
+    cases[n].rules.pod_addresses = prefixed;
+    cases[n++].field = "pod address";
+    cases[n].rules.ports = bad_protocol;
+    cases[n].rules.n_ports = 1;
+    cases[n++].field = "protocol";
+    cases[n].rules.ports = bad_port;
+    cases[n].rules.n_ports = 1;
+    cases[n++].field = "port";
+    g_assert_cmpuint(n, ==, G_N_ELEMENTS(cases));
+    for (guint i = 0; i < n; i++) {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_null(podvm_nft_masquerade_ruleset(&cases[i].rules));
+        g_assert_false(podvm_nft_apply_masquerade(&cases[i].rules, &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+        if (strstr(error->message, cases[i].field) == NULL)
+            g_error("case %u: '%s' does not name %s", i, error->message, cases[i].field);
+    }
+    {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *text = NULL;
+        PodvmNftMasquerade rules;
+
+        masquerade_rules(&rules, addresses, FALSE);
+        rules.ports = big_port;
+        rules.n_ports = 1;
+        g_assert_false(podvm_nft_apply_masquerade(&rules, &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+        /* all_ports ignores the list. */
+        rules.all_ports = TRUE;
+        text = podvm_nft_masquerade_ruleset(&rules);
+        g_assert_nonnull(text);
+    }
+}
+
+static guint
+count_text(const char *haystack, const char *needle)
+{
+    guint count = 0;
+
+    for (const char *p = strstr(haystack, needle); p != NULL; p = strstr(p + 1, needle))
+        count++;
+    return count;
+}
+
+static gboolean
+nft_apply_cb(gpointer user_data, GError **error)
+{
+    char *addresses[] = { "192.0.2.2", "2001:db8::2", NULL };
+    char *bad_addresses[] = { "nonsense", NULL };
+    g_autofree char *first = NULL;
+    g_autofree char *second = NULL;
+    g_autofree char *after_bad = NULL;
+    g_autofree char *gone = NULL;
+    GError *local_error = NULL;
+    PodvmNftMasquerade rules;
+
+    g_assert_null(podvm_nft_list_table(error));
+    /* Deleting a missing table is fine. */
+    g_assert_true(podvm_nft_delete_table(error));
+
+    masquerade_rules(&rules, addresses, FALSE);
+    CHECK(podvm_nft_apply_masquerade(&rules, error));
+    first = podvm_nft_list_table(error);
+    g_assert_nonnull(first);
+    CHECK(podvm_nft_apply_masquerade(&rules, error));
+    second = podvm_nft_list_table(error);
+    g_assert_cmpstr(first, ==, second);
+    /* One copy of each rule, as built. */
+    g_assert_cmpuint(count_text(second, "masquerade"), ==, 2);
+    g_assert_cmpuint(count_text(second, "dnat ip to 10.0.2.2"), ==, 4);
+    g_assert_cmpuint(count_text(second, "dnat ip6 to fd10:0:2::2"), ==, 4);
+    g_assert_cmpuint(count_text(second, "chain "), ==, 3);
+    g_assert_nonnull(strstr(second, "tcp dport { 80, 8443 }"));
+    g_assert_nonnull(strstr(second, "udp dport { 80, 7000 }"));
+
+    /* A refused input changes nothing. */
+    rules.pod_addresses = bad_addresses;
+    g_assert_false(podvm_nft_apply_masquerade(&rules, &local_error));
+    g_assert_error(local_error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&local_error);
+    after_bad = podvm_nft_list_table(error);
+    g_assert_cmpstr(after_bad, ==, first);
+
+    /* all ports replaces the port rules. */
+    rules.pod_addresses = addresses;
+    rules.all_ports = TRUE;
+    CHECK(podvm_nft_apply_masquerade(&rules, error));
+    g_clear_pointer(&second, g_free);
+    second = podvm_nft_list_table(error);
+    g_assert_null(strstr(second, "dport"));
+    g_assert_cmpuint(count_text(second, "dnat ip to 10.0.2.2"), ==, 2);
+
+    g_assert_true(podvm_nft_delete_table(error));
+    gone = podvm_nft_list_table(error);
+    g_assert_null(gone);
+    g_assert_true(podvm_nft_delete_table(error));
+    return TRUE;
+}
+
+static void
+test_nft_apply(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *ours = NULL;
+    PodNetns ns;
+
+    if (!require_netns())
+        return;
+    pod_netns_open(&ns);
+    g_assert_true(podvm_netns_run(ns.fd, nft_apply_cb, NULL, &error));
+    g_assert_no_error(error);
+    /* Applied inside the pod's namespace only. */
+    ours = podvm_nft_list_table(&error);
+    g_assert_no_error(error);
+    g_assert_null(ours);
+    pod_netns_close(&ns);
+}
+
+/*
+ * Real packets through the masquerade NAT. This program's namespace plays the outside host
+ * (192.0.2.1 on pvout2); the pod's namespace has eth0 (192.0.2.2) and the bridge pvbr0
+ * (10.0.2.1/24); a third namespace plays the guest (10.0.2.2 on gst0, a veth to pvbr0).
+ */
+typedef struct {
+    int guest_fd;
+} Topology;
+
+static gboolean
+pod_side_cb(gpointer user_data, GError **error)
+{
+    Topology *topo = user_data;
+    g_autoptr(PodvmNl) nl = podvm_nl_open(error);
+    char *addresses[] = { "192.0.2.2", NULL };
+    const PodvmNftPort ports[] = { { "udp", 7000 } };
+    PodvmNftMasquerade rules = {
+        .pod_ifname = "eth0",
+        .bridge_ifname = "pvbr0",
+        .guest_ipv4 = "10.0.2.2",
+        .vm_cidr4 = "10.0.2.0/24",
+        .pod_addresses = addresses,
+        .ports = ports,
+        .n_ports = 1,
+    };
+
+    CHECK(podvm_nl_addr_add(nl, "eth0", "192.0.2.2/24", error));
+    CHECK(podvm_nl_link_set_up(nl, "eth0", TRUE, error));
+    CHECK(podvm_nl_bridge_add(nl, "pvbr0", 0, error));
+    CHECK(podvm_nl_addr_add(nl, "pvbr0", "10.0.2.1/24", error));
+    CHECK(podvm_nl_link_set_up(nl, "pvbr0", TRUE, error));
+    CHECK(podvm_nl_veth_add(nl, "pvgst0", "gst0", topo->guest_fd, error));
+    CHECK(podvm_nl_link_set_master(nl, "pvgst0", "pvbr0", error));
+    CHECK(podvm_nl_link_set_up(nl, "pvgst0", TRUE, error));
+    CHECK(podvm_sysctl_set("net/ipv4/ip_forward", "1", error));
+    return podvm_nft_apply_masquerade(&rules, error);
+}
+
+static gboolean
+guest_side_cb(gpointer user_data, GError **error)
+{
+    g_autoptr(PodvmNl) nl = podvm_nl_open(error);
+
+    CHECK(podvm_nl_addr_add(nl, "gst0", "10.0.2.2/24", error));
+    CHECK(podvm_nl_link_set_up(nl, "gst0", TRUE, error));
+    return podvm_nl_route_add(nl, "0.0.0.0/0", "10.0.2.1", "gst0", error);
+}
+
+static int
+udp_bound(int fd, const char *address, guint port)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(inet_pton(AF_INET, address, &sin.sin_addr), ==, 1);
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&sin, sizeof sin), ==, 0);
+    return fd;
+}
+
+static void
+udp_send(int fd, const char *address, guint port)
+{
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+    g_assert_cmpint(inet_pton(AF_INET, address, &to.sin_addr), ==, 1);
+    g_assert_cmpint(sendto(fd, "ping", 4, 0, (struct sockaddr *)&to, sizeof to), ==, 4);
+}
+
+/* The source address of the next datagram on @fd within @timeout_ms, or NULL. */
+static char *
+udp_receive_from(int fd, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    struct sockaddr_in from;
+    socklen_t len = sizeof from;
+    char buf[16], text[INET_ADDRSTRLEN];
+
+    if (poll(&pfd, 1, timeout_ms) != 1)
+        return NULL;
+    g_assert_cmpint(recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len), ==, 4);
+    return g_strdup(inet_ntop(AF_INET, &from.sin_addr, text, sizeof text));
+}
+
+static void
+test_nft_packets(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmNl) nl = NULL;
+    g_autofree char *from = NULL;
+    PodNetns pod, guest;
+    Topology topo;
+    int outside, guest_declared, guest_other, guest_client, pod_client;
+
+    if (!require_netns())
+        return;
+    pod_netns_open(&pod);
+    pod_netns_open(&guest);
+    topo.guest_fd = guest.fd;
+    nl = podvm_nl_open(&error);
+    g_assert_true(podvm_nl_veth_add(nl, "pvout2", "eth0", pod.fd, &error));
+    g_assert_true(podvm_nl_addr_add(nl, "pvout2", "192.0.2.1/24", &error));
+    g_assert_true(podvm_nl_link_set_up(nl, "pvout2", TRUE, &error));
+    g_assert_no_error(error);
+    g_assert_true(podvm_netns_run(pod.fd, pod_side_cb, &topo, &error));
+    g_assert_no_error(error);
+    g_assert_true(podvm_netns_run(guest.fd, guest_side_cb, NULL, &error));
+    g_assert_no_error(error);
+
+    outside = udp_bound(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), "192.0.2.1", 6000);
+    guest_declared =
+        udp_bound(podvm_netns_socket(guest.fd, AF_INET, SOCK_DGRAM, 0, &error), "0.0.0.0", 7000);
+    guest_other =
+        udp_bound(podvm_netns_socket(guest.fd, AF_INET, SOCK_DGRAM, 0, &error), "0.0.0.0", 7001);
+    guest_client = podvm_netns_socket(guest.fd, AF_INET, SOCK_DGRAM, 0, &error);
+    pod_client = podvm_netns_socket(pod.fd, AF_INET, SOCK_DGRAM, 0, &error);
+    g_assert_no_error(error);
+
+    /* Egress: the outside host sees the pod's address, not the guest's. */
+    udp_send(guest_client, "192.0.2.1", 6000);
+    from = udp_receive_from(outside, 5000);
+    g_assert_cmpstr(from, ==, "192.0.2.2");
+    g_clear_pointer(&from, g_free);
+
+    /* Ingress on the declared port reaches the guest; an undeclared one does not. */
+    udp_send(outside, "192.0.2.2", 7000);
+    from = udp_receive_from(guest_declared, 5000);
+    g_assert_cmpstr(from, ==, "192.0.2.1");
+    g_clear_pointer(&from, g_free);
+    udp_send(outside, "192.0.2.2", 7001);
+    from = udp_receive_from(guest_other, 300);
+    g_assert_null(from);
+
+    /* From inside the pod's namespace to its own address: the guest too. */
+    udp_send(pod_client, "192.0.2.2", 7000);
+    from = udp_receive_from(guest_declared, 5000);
+    g_assert_cmpstr(from, ==, "192.0.2.2");
+    g_clear_pointer(&from, g_free);
+
+    close(outside);
+    close(guest_declared);
+    close(guest_other);
+    close(guest_client);
+    close(pod_client);
+    g_assert_true(podvm_nl_link_delete(nl, "pvout2", &error));
+    g_assert_no_error(error);
+    pod_netns_close(&guest);
+    pod_netns_close(&pod);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -633,5 +1013,9 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/net/netlink/stats", test_link_stats);
     g_test_add_func("/podvm/net/netlink/tap", test_tap);
     g_test_add_func("/podvm/net/netlink/sysctl", test_sysctl);
+    g_test_add_func("/podvm/net/nft/golden", test_nft_golden);
+    g_test_add_func("/podvm/net/nft/bad-input", test_nft_bad_input);
+    g_test_add_func("/podvm/net/nft/apply", test_nft_apply);
+    g_test_add_func("/podvm/net/nft/packets", test_nft_packets);
     return g_test_run();
 }
