@@ -57,7 +57,8 @@ typedef struct {
     char *gateway; /* NULL: on-link */
 } PodvmRoute;
 void podvm_route_free(PodvmRoute *route);
-/* Main-table unicast routes through @ifname (NULL: all), of @family. */
+/* Main-table unicast routes through @ifname (NULL: all), of @family (AF_UNSPEC: both); the
+ * kernel's fe80::/64 of every IPv6 link left out. dst always has its prefix length. */
 GPtrArray *podvm_nl_route_list(PodvmNl *nl, const char *ifname, int family, GError **error);
 /* An existing equal route is fine. @gateway may be NULL. */
 gboolean podvm_nl_route_add(PodvmNl *nl, const char *dst, const char *gateway, const char *ifname,

@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
+
 #include "podvm-error.h"
 #include "podvm-netlink.h"
 #include "podvm-netns.h"
@@ -851,9 +853,10 @@ test_nft_apply(void)
 }
 
 /*
- * Real packets through the masquerade NAT. This program's namespace plays the outside host
- * (192.0.2.1 on pvout2); the pod's namespace has eth0 (192.0.2.2) and the bridge pvbr0
- * (10.0.2.1/24); a third namespace plays the guest (10.0.2.2 on gst0, a veth to pvbr0).
+ * Real packets through the masquerade NAT, IPv4 and IPv6. This program's namespace plays the
+ * outside host (192.0.2.1, 2001:db8::1 on pvout2); the pod's namespace has eth0 (192.0.2.2,
+ * 2001:db8::2) and the bridge pvbr0 (10.0.2.1/24, fd10:0:2::1/120); a third namespace plays the
+ * guest (10.0.2.2, fd10:0:2::2 on gst0, a veth to pvbr0).
  */
 typedef struct {
     int guest_fd;
@@ -864,27 +867,32 @@ pod_side_cb(gpointer user_data, GError **error)
 {
     Topology *topo = user_data;
     g_autoptr(PodvmNl) nl = podvm_nl_open(error);
-    char *addresses[] = { "192.0.2.2", NULL };
+    char *addresses[] = { "192.0.2.2", "2001:db8::2", NULL };
     const PodvmNftPort ports[] = { { "udp", 7000 } };
     PodvmNftMasquerade rules = {
         .pod_ifname = "eth0",
         .bridge_ifname = "pvbr0",
         .guest_ipv4 = "10.0.2.2",
         .vm_cidr4 = "10.0.2.0/24",
+        .guest_ipv6 = "fd10:0:2::2",
+        .vm_cidr6 = "fd10:0:2::/120",
         .pod_addresses = addresses,
         .ports = ports,
         .n_ports = 1,
     };
 
     CHECK(podvm_nl_addr_add(nl, "eth0", "192.0.2.2/24", error));
+    CHECK(podvm_nl_addr_add(nl, "eth0", "2001:db8::2/64", error));
     CHECK(podvm_nl_link_set_up(nl, "eth0", TRUE, error));
     CHECK(podvm_nl_bridge_add(nl, "pvbr0", 0, error));
     CHECK(podvm_nl_addr_add(nl, "pvbr0", "10.0.2.1/24", error));
+    CHECK(podvm_nl_addr_add(nl, "pvbr0", "fd10:0:2::1/120", error));
     CHECK(podvm_nl_link_set_up(nl, "pvbr0", TRUE, error));
     CHECK(podvm_nl_veth_add(nl, "pvgst0", "gst0", topo->guest_fd, error));
     CHECK(podvm_nl_link_set_master(nl, "pvgst0", "pvbr0", error));
     CHECK(podvm_nl_link_set_up(nl, "pvgst0", TRUE, error));
     CHECK(podvm_sysctl_set("net/ipv4/ip_forward", "1", error));
+    CHECK(podvm_sysctl_set("net/ipv6/conf/all/forwarding", "1", error));
     return podvm_nft_apply_masquerade(&rules, error);
 }
 
@@ -894,28 +902,43 @@ guest_side_cb(gpointer user_data, GError **error)
     g_autoptr(PodvmNl) nl = podvm_nl_open(error);
 
     CHECK(podvm_nl_addr_add(nl, "gst0", "10.0.2.2/24", error));
+    CHECK(podvm_nl_addr_add(nl, "gst0", "fd10:0:2::2/120", error));
     CHECK(podvm_nl_link_set_up(nl, "gst0", TRUE, error));
-    return podvm_nl_route_add(nl, "0.0.0.0/0", "10.0.2.1", "gst0", error);
+    CHECK(podvm_nl_route_add(nl, "0.0.0.0/0", "10.0.2.1", "gst0", error));
+    return podvm_nl_route_add(nl, "::/0", "fd10:0:2::1", "gst0", error);
+}
+
+static GSocketAddress *
+udp_address(const char *address, guint port)
+{
+    g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(address);
+
+    g_assert_nonnull(inet);
+    return g_inet_socket_address_new(inet, port);
 }
 
 static int
 udp_bound(int fd, const char *address, guint port)
 {
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+    g_autoptr(GSocketAddress) sa = udp_address(address, port);
+    struct sockaddr_storage ss;
 
     g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(inet_pton(AF_INET, address, &sin.sin_addr), ==, 1);
-    g_assert_cmpint(bind(fd, (struct sockaddr *)&sin, sizeof sin), ==, 0);
+    g_assert_true(g_socket_address_to_native(sa, &ss, sizeof ss, NULL));
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&ss, g_socket_address_get_native_size(sa)), ==, 0);
     return fd;
 }
 
 static void
 udp_send(int fd, const char *address, guint port)
 {
-    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port) };
+    g_autoptr(GSocketAddress) sa = udp_address(address, port);
+    struct sockaddr_storage ss;
 
-    g_assert_cmpint(inet_pton(AF_INET, address, &to.sin_addr), ==, 1);
-    g_assert_cmpint(sendto(fd, "ping", 4, 0, (struct sockaddr *)&to, sizeof to), ==, 4);
+    g_assert_true(g_socket_address_to_native(sa, &ss, sizeof ss, NULL));
+    g_assert_cmpint(
+        sendto(fd, "ping", 4, 0, (struct sockaddr *)&ss, g_socket_address_get_native_size(sa)), ==,
+        4);
 }
 
 /* The source address of the next datagram on @fd within @timeout_ms, or NULL. */
@@ -923,25 +946,32 @@ static char *
 udp_receive_from(int fd, int timeout_ms)
 {
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    struct sockaddr_in from;
+    struct sockaddr_storage from;
     socklen_t len = sizeof from;
-    char buf[16], text[INET_ADDRSTRLEN];
+    g_autoptr(GSocketAddress) sa = NULL;
+    char buf[16];
 
     if (poll(&pfd, 1, timeout_ms) != 1)
         return NULL;
     g_assert_cmpint(recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len), ==, 4);
-    return g_strdup(inet_ntop(AF_INET, &from.sin_addr, text, sizeof text));
+    sa = g_socket_address_new_from_native(&from, len);
+    return g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(sa)));
 }
 
 static void
 test_nft_packets(void)
 {
+    static const struct {
+        int family;
+        const char *outside, *pod, *any;
+    } cases[] = {
+        { AF_INET, "192.0.2.1", "192.0.2.2", "0.0.0.0" },
+        { AF_INET6, "2001:db8::1", "2001:db8::2", "::" },
+    };
     g_autoptr(GError) error = NULL;
     g_autoptr(PodvmNl) nl = NULL;
-    g_autofree char *from = NULL;
     PodNetns pod, guest;
     Topology topo;
-    int outside, guest_declared, guest_other, guest_client, pod_client;
 
     if (!require_netns())
         return;
@@ -951,6 +981,7 @@ test_nft_packets(void)
     nl = podvm_nl_open(&error);
     g_assert_true(podvm_nl_veth_add(nl, "pvout2", "eth0", pod.fd, &error));
     g_assert_true(podvm_nl_addr_add(nl, "pvout2", "192.0.2.1/24", &error));
+    g_assert_true(podvm_nl_addr_add(nl, "pvout2", "2001:db8::1/64", &error));
     g_assert_true(podvm_nl_link_set_up(nl, "pvout2", TRUE, &error));
     g_assert_no_error(error);
     g_assert_true(podvm_netns_run(pod.fd, pod_side_cb, &topo, &error));
@@ -958,41 +989,47 @@ test_nft_packets(void)
     g_assert_true(podvm_netns_run(guest.fd, guest_side_cb, NULL, &error));
     g_assert_no_error(error);
 
-    outside = udp_bound(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), "192.0.2.1", 6000);
-    guest_declared =
-        udp_bound(podvm_netns_socket(guest.fd, AF_INET, SOCK_DGRAM, 0, &error), "0.0.0.0", 7000);
-    guest_other =
-        udp_bound(podvm_netns_socket(guest.fd, AF_INET, SOCK_DGRAM, 0, &error), "0.0.0.0", 7001);
-    guest_client = podvm_netns_socket(guest.fd, AF_INET, SOCK_DGRAM, 0, &error);
-    pod_client = podvm_netns_socket(pod.fd, AF_INET, SOCK_DGRAM, 0, &error);
-    g_assert_no_error(error);
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        int family = cases[i].family;
+        g_autofree char *from = NULL;
+        int outside, guest_declared, guest_other, guest_client, pod_client;
 
-    /* Egress: the outside host sees the pod's address, not the guest's. */
-    udp_send(guest_client, "192.0.2.1", 6000);
-    from = udp_receive_from(outside, 5000);
-    g_assert_cmpstr(from, ==, "192.0.2.2");
-    g_clear_pointer(&from, g_free);
+        outside = udp_bound(socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0), cases[i].outside, 6000);
+        guest_declared = udp_bound(podvm_netns_socket(guest.fd, family, SOCK_DGRAM, 0, &error),
+                                   cases[i].any, 7000);
+        guest_other = udp_bound(podvm_netns_socket(guest.fd, family, SOCK_DGRAM, 0, &error),
+                                cases[i].any, 7001);
+        guest_client = podvm_netns_socket(guest.fd, family, SOCK_DGRAM, 0, &error);
+        pod_client = podvm_netns_socket(pod.fd, family, SOCK_DGRAM, 0, &error);
+        g_assert_no_error(error);
 
-    /* Ingress on the declared port reaches the guest; an undeclared one does not. */
-    udp_send(outside, "192.0.2.2", 7000);
-    from = udp_receive_from(guest_declared, 5000);
-    g_assert_cmpstr(from, ==, "192.0.2.1");
-    g_clear_pointer(&from, g_free);
-    udp_send(outside, "192.0.2.2", 7001);
-    from = udp_receive_from(guest_other, 300);
-    g_assert_null(from);
+        /* Egress: the outside host sees the pod's address, not the guest's. */
+        udp_send(guest_client, cases[i].outside, 6000);
+        from = udp_receive_from(outside, 5000);
+        g_assert_cmpstr(from, ==, cases[i].pod);
+        g_clear_pointer(&from, g_free);
 
-    /* From inside the pod's namespace to its own address: the guest too. */
-    udp_send(pod_client, "192.0.2.2", 7000);
-    from = udp_receive_from(guest_declared, 5000);
-    g_assert_cmpstr(from, ==, "192.0.2.2");
-    g_clear_pointer(&from, g_free);
+        /* Ingress on the declared port reaches the guest; an undeclared one does not. */
+        udp_send(outside, cases[i].pod, 7000);
+        from = udp_receive_from(guest_declared, 5000);
+        g_assert_cmpstr(from, ==, cases[i].outside);
+        g_clear_pointer(&from, g_free);
+        udp_send(outside, cases[i].pod, 7001);
+        from = udp_receive_from(guest_other, 300);
+        g_assert_null(from);
 
-    close(outside);
-    close(guest_declared);
-    close(guest_other);
-    close(guest_client);
-    close(pod_client);
+        /* From inside the pod's namespace to its own address: the guest too. */
+        udp_send(pod_client, cases[i].pod, 7000);
+        from = udp_receive_from(guest_declared, 5000);
+        g_assert_cmpstr(from, ==, cases[i].pod);
+        g_clear_pointer(&from, g_free);
+
+        close(outside);
+        close(guest_declared);
+        close(guest_other);
+        close(guest_client);
+        close(pod_client);
+    }
     g_assert_true(podvm_nl_link_delete(nl, "pvout2", &error));
     g_assert_no_error(error);
     pod_netns_close(&guest);
