@@ -580,17 +580,25 @@ run(GError **error, const char *first, ...)
 }
 
 static gboolean
+have_program(const char *name)
+{
+    g_autofree char *path = g_find_program_in_path(name);
+
+    return path != NULL;
+}
+
+static gboolean
 net_require(void)
 {
     if (!netns_ok) {
         g_test_skip(netns_why);
         return FALSE;
     }
-    if (g_find_program_in_path("ip") == NULL) {
+    if (!have_program("ip")) {
         g_test_skip("iproute2's ip is not installed (apt-get install iproute2)");
         return FALSE;
     }
-    if (g_find_program_in_path("busybox") == NULL || g_find_program_in_path("nsenter") == NULL) {
+    if (!have_program("busybox") || !have_program("nsenter")) {
         g_test_skip("busybox or nsenter is not installed (apt-get install busybox-static "
                     "util-linux)");
         return FALSE;
@@ -788,7 +796,9 @@ test_udhcpc(void)
     g_assert_nonnull(renew);
     assert_var(renew, "ip", "10.0.2.2");
     assert_var(renew, "router", "10.0.2.1");
-    g_assert_cmpint(g_atomic_int_get(&net.acks), ==, 2);
+    /* At least one more ACK: on a busy machine udhcpc may give up on the unicast answer
+     * after its 1 s (-T 1) and broadcast the renewal again. */
+    g_assert_cmpint(g_atomic_int_get(&net.acks), >=, 2);
 
     g_subprocess_send_signal(client, SIGTERM);
     g_assert_true(g_subprocess_wait(client, NULL, &error));

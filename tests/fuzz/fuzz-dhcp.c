@@ -115,8 +115,7 @@ check_reply(GBytes *reply, const uint8_t *request, size_t size, guint8 type,
     PODVM_FUZZ_CHECK(memcmp(p + 28, request + 28, 16) == 0);
     PODVM_FUZZ_CHECK(memcmp(p + 28, lease->mac, 6) == 0);
     PODVM_FUZZ_CHECK(memcmp(p + 236, "\x63\x82\x53\x63", 4) == 0);
-    PODVM_FUZZ_CHECK(type == PODVM_DHCP_OFFER || type == PODVM_DHCP_ACK ||
-                     type == PODVM_DHCP_NAK);
+    PODVM_FUZZ_CHECK(type == PODVM_DHCP_OFFER || type == PODVM_DHCP_ACK || type == PODVM_DHCP_NAK);
     if (type == PODVM_DHCP_NAK || type == PODVM_DHCP_OFFER)
         PODVM_FUZZ_CHECK(memcmp(p + 12, zero, 4) == 0);
     if (type == PODVM_DHCP_NAK)
