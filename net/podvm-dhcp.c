@@ -62,18 +62,6 @@ static const guint8 magic_cookie[4] = { 99, 130, 83, 99 };
 
 /* ---- leases ---------------------------------------------------------------- */
 
-static void
-route_free(gpointer data)
-{
-    PodvmRoute *route = data;
-
-    if (route == NULL)
-        return;
-    g_free(route->dst);
-    g_free(route->gateway);
-    g_free(route);
-}
-
 void
 podvm_dhcp_lease_free(PodvmDhcpLease *lease)
 {
@@ -103,7 +91,7 @@ podvm_dhcp_lease_copy(const PodvmDhcpLease *lease)
     copy->mtu = lease->mtu;
     copy->lease_seconds = lease->lease_seconds;
     if (lease->routes != NULL) {
-        copy->routes = g_ptr_array_new_with_free_func(route_free);
+        copy->routes = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_route_free);
         for (guint i = 0; i < lease->routes->len; i++) {
             const PodvmRoute *route = g_ptr_array_index(lease->routes, i);
             PodvmRoute *route_copy = g_new0(PodvmRoute, 1);
