@@ -11,6 +11,7 @@
 
 #include "podvm-error.h"
 #include "podvm-spec.h"
+#include "podvm-yaml.h"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers */
@@ -37,6 +38,8 @@ net_pod(const char *interfaces, const char *networks)
     return q(text);
 }
 
+#define IFACES "spec.domain.devices.interfaces"
+
 static const char *const pod_network = "[{'name': 'default', 'pod': {}}]";
 
 static PodvmSpec *
@@ -52,6 +55,18 @@ parse_ok(const char *json)
     g_assert_nonnull(spec);
     g_assert_null(problems);
     return spec;
+}
+
+static char *
+spec_file_contents(const char *name)
+{
+    g_autofree char *path = g_test_build_filename(G_TEST_DIST, "specs", name, NULL);
+    g_autoptr(GError) error = NULL;
+    char *contents = NULL;
+
+    g_file_get_contents(path, &contents, NULL, &error);
+    g_assert_no_error(error);
+    return contents;
 }
 
 static void
@@ -340,6 +355,100 @@ test_entry_json(void)
     g_assert_cmpstr(network_text, ==, expected_network);
 }
 
+static void
+test_file_masquerade(void)
+{
+    g_autofree char *json = spec_file_contents("valid-kubevirt-vmi-masquerade.json");
+    g_autofree char *yaml = spec_file_contents("valid-kubevirt-vmi-masquerade.yaml");
+    g_autoptr(PodvmSpec) spec = round_trip(json);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) yaml_node = podvm_yaml_to_json(yaml, -1, &error);
+    g_autoptr(PodvmSpec) from_yaml = NULL;
+    g_autoptr(JsonNode) node = podvm_spec_to_json(spec);
+    g_autoptr(JsonNode) node_yaml = NULL;
+    g_autofree char *text = node_to_string(node);
+    g_autofree char *text_yaml = NULL;
+    const PodvmSpecInterface *iface;
+    const PodvmSpecPort *port;
+
+    g_assert_no_error(error);
+    from_yaml = podvm_spec_parse_node(yaml_node, NULL, &error);
+    g_assert_no_error(error);
+    node_yaml = podvm_spec_to_json(from_yaml);
+    text_yaml = node_to_string(node_yaml);
+    g_assert_cmpstr(text, ==, text_yaml);
+
+    g_assert_cmpuint(spec->interfaces->len, ==, 1);
+    iface = g_ptr_array_index(spec->interfaces, 0);
+    g_assert_cmpstr(iface->name, ==, "default");
+    g_assert_cmpint(iface->binding, ==, PODVM_BINDING_MASQUERADE);
+    g_assert_cmpuint(iface->ports->len, ==, 1);
+    port = g_ptr_array_index(iface->ports, 0);
+    g_assert_cmpstr(port->name, ==, "http");
+    g_assert_cmpstr(port->protocol, ==, "TCP");
+    g_assert_cmpuint(port->port, ==, 80);
+    g_assert_cmpint(podvm_spec_find_network(spec, "default")->source, ==, PODVM_NETWORK_POD);
+}
+
+static void
+test_file_networks(void)
+{
+    g_autofree char *json = spec_file_contents("valid-kubevirt-vmi-networks.json");
+    g_autoptr(PodvmSpec) spec = round_trip(json);
+    const PodvmSpecInterface *iface = podvm_spec_find_interface(spec, "default");
+    const PodvmSpecInterface *lan = podvm_spec_find_interface(spec, "lan");
+    const PodvmSpecInterface *fast = podvm_spec_find_interface(spec, "fast");
+    const PodvmSpecNetwork *network = podvm_spec_find_network(spec, "default");
+
+    g_assert_cmpuint(spec->interfaces->len, ==, 3);
+    g_assert_cmpuint(spec->networks->len, ==, 3);
+    g_assert_cmpstr(iface->mac_address, ==, "02:00:00:0a:00:02");
+    g_assert_cmpuint(iface->ports->len, ==, 3);
+    g_assert_cmpuint(((PodvmSpecPort *)g_ptr_array_index(iface->ports, 2))->host_port, ==, 2222);
+    g_assert_cmpint(lan->model, ==, PODVM_NIC_MODEL_E1000);
+    g_assert_cmpuint(lan->boot_order, ==, 1);
+    g_assert_cmpint(fast->binding, ==, PODVM_BINDING_SRIOV);
+    g_assert_null(fast->sriov_host_address);
+    g_assert_cmpstr(fast->pci_address, ==, "0000:00:0a.0");
+    g_assert_cmpstr(network->vm_cidr, ==, PODVM_SPEC_DEFAULT_VM_CIDR);
+    g_assert_cmpstr(network->vm_ipv6_cidr, ==, PODVM_SPEC_DEFAULT_VM_IPV6_CIDR);
+    g_assert_cmpstr(podvm_spec_find_network(spec, "fast")->network_name, ==, "sriov-pool-a");
+}
+
+static void
+test_file_invalid(void)
+{
+    /* Every problem of the file, each at its path, in one answer. */
+    static const char *const expected[][2] = {
+        { IFACES "[0].macAddress", "multicast" },
+        { IFACES "[1].name", "the name of another interface" },
+        { IFACES "[2].model", "use virtio, e1000 or rtl8139" },
+        { IFACES "[3].ports[0].port", "from 1 to 65535" },
+        { IFACES "[3].ports[1].protocol", "use TCP or UDP" },
+        { IFACES "[4].sriov.hostPciAddress", "not a PCI address" },
+        { "spec.networks[0].pod.vmNetworkCIDR", "at most /30" },
+        { "spec.networks[2].pod", "a pod has one pod network" },
+        { "spec.networks[3].pod", "a pod has one pod network" },
+        { IFACES "[5].name", "no network named \"missing\"" },
+        { "spec.networks[4].name", "no interface joins this network" },
+        { IFACES "[2].masquerade", "the masquerade binding is for the pod network" },
+        { IFACES "[4].sriov", "the sriov binding is for a multus network" },
+    };
+    g_autofree char *json = spec_file_contents("invalid-networks.json");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) problems = NULL;
+    g_autoptr(PodvmSpec) spec = podvm_spec_parse_data(json, -1, &problems, &error);
+
+    g_assert_null(spec);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+    for (gsize i = 0; i < G_N_ELEMENTS(expected); i++)
+        assert_problem(problems, expected[i][0], expected[i][1]);
+    if (problems->len != G_N_ELEMENTS(expected)) {
+        log_problems(problems);
+        g_error("%u problems, expected %u", problems->len, (guint)G_N_ELEMENTS(expected));
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Refused */
 
@@ -359,8 +468,6 @@ run_refusals(const RefusalCase *cases, gsize n_cases)
         assert_only_problem(json, cases[i].path, cases[i].needle);
     }
 }
-
-#define IFACES "spec.domain.devices.interfaces"
 
 static void
 test_refused_interfaces(void)
@@ -708,6 +815,9 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/spec/network/kubevirt-vmi", test_kubevirt_vmi);
     g_test_add_func("/podvm/common/spec/network/mac", test_mac);
     g_test_add_func("/podvm/common/spec/network/entry-json", test_entry_json);
+    g_test_add_func("/podvm/common/spec/network/file-masquerade", test_file_masquerade);
+    g_test_add_func("/podvm/common/spec/network/file-networks", test_file_networks);
+    g_test_add_func("/podvm/common/spec/network/file-invalid", test_file_invalid);
     g_test_add_func("/podvm/common/spec/network/refused-interfaces", test_refused_interfaces);
     g_test_add_func("/podvm/common/spec/network/refused-networks", test_refused_networks);
     g_test_add_func("/podvm/common/spec/network/refused-with-disks", test_refused_with_disks);

@@ -75,6 +75,46 @@ check_resolve(const PodvmSpec *spec, const PodvmSpec *again)
     }
 }
 
+/* What the parser promises about interfaces and networks, whatever it accepted. */
+static void
+check_networks(const PodvmSpec *spec)
+{
+    guint n_pod = 0;
+
+    PODVM_FUZZ_CHECK(spec->interfaces != NULL && spec->networks != NULL);
+    PODVM_FUZZ_CHECK(spec->interfaces->len == spec->networks->len);
+    for (guint i = 0; i < spec->interfaces->len; i++) {
+        const PodvmSpecInterface *iface = g_ptr_array_index(spec->interfaces, i);
+        const PodvmSpecNetwork *network = podvm_spec_find_network(spec, iface->name);
+        guint8 mac[6];
+
+        PODVM_FUZZ_CHECK(network != NULL);
+        PODVM_FUZZ_CHECK(podvm_spec_find_interface(spec, iface->name) == iface);
+        PODVM_FUZZ_CHECK(iface->ports != NULL);
+        if (iface->binding == PODVM_BINDING_SRIOV)
+            PODVM_FUZZ_CHECK(network->source == PODVM_NETWORK_MULTUS);
+        else if (iface->binding != PODVM_BINDING_BRIDGE)
+            PODVM_FUZZ_CHECK(network->source == PODVM_NETWORK_POD);
+        podvm_spec_interface_mac(iface, spec->uid, mac);
+        PODVM_FUZZ_CHECK((mac[0] & 0x01) == 0);
+        for (guint j = 0; j < iface->ports->len; j++) {
+            const PodvmSpecPort *port = g_ptr_array_index(iface->ports, j);
+
+            PODVM_FUZZ_CHECK(port->port >= 1 && port->port <= 65535 && port->host_port <= 65535);
+            PODVM_FUZZ_CHECK(g_strcmp0(port->protocol, "TCP") == 0 ||
+                             g_strcmp0(port->protocol, "UDP") == 0);
+        }
+    }
+    for (guint i = 0; i < spec->networks->len; i++) {
+        const PodvmSpecNetwork *network = g_ptr_array_index(spec->networks, i);
+
+        n_pod += network->source == PODVM_NETWORK_POD;
+        PODVM_FUZZ_CHECK((network->source == PODVM_NETWORK_MULTUS) ==
+                         (network->network_name != NULL));
+    }
+    PODVM_FUZZ_CHECK(n_pod <= 1);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -119,5 +159,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check_resolve(spec, again);
     check_resolve(copy, again);
+    check_networks(spec);
+    check_networks(again);
     return 0;
 }
