@@ -759,9 +759,12 @@ test_list_app_pod(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(lines[0], "MEMORY"));
     g_assert_true(g_str_has_prefix(lines[1], "apps "));
     row = g_regex_split_simple("\\s+", lines[1], 0, 0);
-    /* NAME PHASE UPTIME PID MEMORY CPUS */
+    /* NAME PHASE UPTIME PID MEMORY CPUS IP */
+    g_assert_nonnull(strstr(lines[0], " IP"));
     g_assert_cmpstr(row[4], ==, "512Mi");
     g_assert_cmpstr(row[5], ==, "2");
+    /* No interfaces: no address. */
+    g_assert_cmpstr(row[6], ==, "-");
     g_clear_pointer(&out, g_free);
 
     /* podvmctl list -l: the selector REST and the pod use. */

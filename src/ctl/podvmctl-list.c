@@ -19,11 +19,12 @@ enum {
     COL_PID,
     COL_MEMORY,
     COL_CPUS,
+    COL_IP,
     N_COLUMNS
 };
 
 static const char *const column_titles[N_COLUMNS] = {
-    "NAME", "PHASE", "UPTIME", "PID", "MEMORY", "CPUS",
+    "NAME", "PHASE", "UPTIME", "PID", "MEMORY", "CPUS", "IP",
 };
 
 /* The VM's memory and vCPUs as the daemon resolved them (the apps rule included). */
@@ -41,6 +42,40 @@ cpus_text(JsonObject *status)
     gint64 vcpus = podvmctl_json_int(status, "vcpus", -1);
 
     return vcpus > 0 ? g_strdup_printf("%" G_GINT64_FORMAT, vcpus) : g_strdup("-");
+}
+
+/* The first string of @array's elements, or NULL. */
+static const char *
+first_string(JsonArray *array)
+{
+    JsonNode *node;
+
+    if (array == NULL || json_array_get_length(array) == 0)
+        return NULL;
+    node = json_array_get_element(array, 0);
+    if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING)
+        return NULL;
+    return json_node_get_string(node);
+}
+
+/* The pod's address: status.podIPs[0], else its first interface's ipAddress. */
+static char *
+ip_text(JsonObject *status)
+{
+    JsonNode *node = status != NULL ? json_object_get_member(status, "podIPs") : NULL;
+    const char *ip = NULL;
+
+    if (node != NULL && JSON_NODE_HOLDS_ARRAY(node))
+        ip = first_string(json_node_get_array(node));
+    node = status != NULL ? json_object_get_member(status, "interfaces") : NULL;
+    if (ip == NULL && node != NULL && JSON_NODE_HOLDS_ARRAY(node) &&
+        json_array_get_length(json_node_get_array(node)) > 0) {
+        JsonNode *first = json_array_get_element(json_node_get_array(node), 0);
+
+        if (JSON_NODE_HOLDS_OBJECT(first))
+            ip = podvmctl_json_string(json_node_get_object(first), "ipAddress");
+    }
+    return g_strdup(ip != NULL && *ip != '\0' ? ip : "-");
 }
 
 static char *
@@ -74,6 +109,7 @@ pod_row(JsonObject *pod, GDateTime *now, char **row)
                        : g_strdup("-");
     row[COL_MEMORY] = memory_text(status);
     row[COL_CPUS] = cpus_text(status);
+    row[COL_IP] = ip_text(status);
 }
 
 static void

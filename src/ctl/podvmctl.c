@@ -38,6 +38,8 @@ static const PodvmCtlCommand commands[] = {
     { "events", podvmctl_cmd_events, N_("Print events as they happen") },
     { "attach-disk", podvmctl_cmd_attach_disk, N_("Hotplug a disk into a pod") },
     { "detach-disk", podvmctl_cmd_detach_disk, N_("Unplug a disk from a pod") },
+    { "attach-nic", podvmctl_cmd_attach_nic, N_("Hotplug a network interface into a pod") },
+    { "detach-nic", podvmctl_cmd_detach_nic, N_("Unplug a network interface from a pod") },
     { "volume", podvmctl_cmd_volume, N_("Create, list, show and delete storage volumes") },
     { "qmp", podvmctl_cmd_qmp, N_("Send a QMP command to a pod's QEMU (expert)") },
 };

@@ -51,6 +51,8 @@ int podvmctl_cmd_events(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_qmp(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_attach_disk(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_detach_disk(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_attach_nic(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_detach_nic(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_volume(PodvmCtl *ctl, int argc, char **argv);
 
 /*
