@@ -24,6 +24,14 @@ typedef struct {
 void podvm_sriov_pool_free(PodvmSriovPool *pool);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSriovPool, podvm_sriov_pool_free)
 
+/*
+ * A pool as podvmd.conf defines it: @name a DNS-1123 label, at least one PF,
+ * each a valid interface name (1..15 bytes, no '/', ':', whitespace, not "."
+ * or ".."), none twice. INVALID_ARGUMENT saying which otherwise.
+ */
+PodvmSriovPool *podvm_sriov_pool_new(const char *name, const char *const *physical_functions,
+                                     GError **error);
+
 typedef struct {
     char *pci_address;     /* "0000:3b:02.1" */
     char *pf_ifname;       /* the PF it belongs to */
@@ -41,24 +49,64 @@ gboolean podvm_pci_address_is_valid(const char *text);
 /* Sets a VF's MAC and VLAN on its PF (netlink in production, a fake in tests). */
 typedef gboolean (*PodvmSriovSetVfFunc)(const char *pf_ifname, guint vf_index, const guint8 mac[6],
                                         guint vlan, gpointer user_data, GError **error);
+/* Told of each sysfs write once it is done: @path is the file, @value what went in. */
+typedef void (*PodvmSriovWroteFunc)(const char *path, const char *value, gpointer user_data);
 
 typedef struct {
     const char *sysfs_root; /* "/sys" */
     const char *claim_dir;  /* one file per claimed VF, named by its PCI address */
     PodvmSriovSetVfFunc set_vf;
     gpointer set_vf_data;
+    /*
+     * NULL in podvmd. A fake sysfs tree plays the kernel here: binds the
+     * device to the driver named in driver_override when drivers_probe is
+     * written, drops the driver link when unbind is.
+     */
+    PodvmSriovWroteFunc wrote;
+    gpointer wrote_data;
 } PodvmSriovHost;
+
+/* The production set_vf: podvm_nl_vf_set() on a netlink socket of its own, in the calling
+ * thread's namespace (podvmd's: the PFs are the host's). */
+gboolean podvm_sriov_set_vf_netlink(const char *pf_ifname, guint vf_index, const guint8 mac[6],
+                                    guint vlan, gpointer user_data, GError **error);
 
 /*
  * Claims a free VF of @pool for @owner (a pod uid + interface name), sets
  * its MAC and VLAN, binds it to vfio-pci (driver_override, unbind, probe).
  * BUSY when every VF is taken. Nothing is left claimed on failure.
+ * The PFs are taken in the pool's order, their VFs by index; a VF that fails
+ * a check (no IOMMU group, a group shared with another device, ...) is
+ * passed over. @vlan is 0 (none) to 4095. Blocking (sysfs): call it in a thread.
  */
 PodvmSriovVf *podvm_sriov_claim(const PodvmSriovHost *host, const PodvmSriovPool *pool,
                                 const char *owner, const guint8 mac[6], guint vlan, GError **error);
-/* Gives a VF back: unbinds it from vfio-pci, restores its driver, removes the claim. */
+/*
+ * The same for the one VF @pci_address (the spec's sriov_host_address).
+ * Refused before any write: INVALID_ARGUMENT for an address that is not
+ * DDDD:BB:SS.F or a device that is no VF (a PF: no physfn link), NOT_FOUND
+ * for no such device, PERMISSION_DENIED for a VF of a PF outside @pool,
+ * BUSY for a VF already claimed.
+ */
+PodvmSriovVf *podvm_sriov_claim_address(const PodvmSriovHost *host, const PodvmSriovPool *pool,
+                                        const char *pci_address, const char *owner,
+                                        const guint8 mac[6], guint vlan, GError **error);
+/*
+ * Gives a VF back: unbinds it from vfio-pci, clears driver_override and its
+ * MAC and VLAN, reprobes its original driver, removes the claim. Call it once
+ * QEMU let go of the device (after its exit, or DEVICE_DELETED): the kernel's
+ * unbind waits for vfio's users. A VF with no claim is fine (already given back).
+ */
 gboolean podvm_sriov_release(const PodvmSriovHost *host, const char *pci_address, GError **error);
-/* The VFs @owner holds (after a restart), as PCI addresses. */
+/* The VFs @owner holds (after a restart), as PCI addresses, sorted. */
 GStrv podvm_sriov_claims_of(const PodvmSriovHost *host, const char *owner);
+
+/*
+ * QEMU's -device for a VF, as JSON text:
+ * {"driver":"vfio-pci","host":"0000:3b:02.1","id":"...","bootindex":N}
+ * (bootindex only when @bootindex is not NULL; it is a decimal number).
+ */
+char *podvm_sriov_qemu_device_json(const char *pci_address, const char *device_id,
+                                   const char *bootindex);
 
 G_END_DECLS

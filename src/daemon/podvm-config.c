@@ -55,6 +55,9 @@ podvm_config_new_defaults(void)
     config->container_disk_helper = default_container_disk_helper();
     config->allowed_host_paths = g_new0(char *, 1);
     config->qmp_passthrough = PODVM_QMP_PASSTHROUGH_READ_ONLY;
+    /* [sriov] */
+    config->sriov_sysfs_root = g_strdup("/sys");
+    config->sriov_pools = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_sriov_pool_free);
     return config;
 }
 
@@ -79,6 +82,9 @@ podvm_config_free(PodvmConfig *config)
     g_strfreev(config->allowed_host_paths);
     g_strfreev(config->kernel_dirs);
     g_free(config->qemu_user);
+    /* [sriov] */
+    g_free(config->sriov_sysfs_root);
+    g_clear_pointer(&config->sriov_pools, g_ptr_array_unref);
     g_free(config);
 }
 
@@ -153,6 +159,76 @@ podvm_config_kernel_roots(const PodvmConfig *config)
     if (config->allowed_host_paths != NULL)
         g_strv_builder_addv(builder, (const char **)config->allowed_host_paths);
     return g_strv_builder_end(builder);
+}
+
+/* ---- [sriov] and [sriov-pool NAME] ---- */
+
+#define SRIOV_POOL_PREFIX "sriov-pool "
+
+const PodvmSriovPool *
+podvm_config_find_sriov_pool(const PodvmConfig *config, const char *name)
+{
+    for (guint i = 0; name != NULL && i < config->sriov_pools->len; i++) {
+        const PodvmSriovPool *pool = g_ptr_array_index(config->sriov_pools, i);
+
+        if (strcmp(pool->name, name) == 0)
+            return pool;
+    }
+    return NULL;
+}
+
+/*
+ * [sriov] sysfs_root= (an absolute directory) and each [sriov-pool NAME]
+ * group's physical_functions=PF;PF. A later file's pool of the same name
+ * replaces the earlier one; within one file GKeyFile merges the groups.
+ */
+static gboolean
+read_sriov(GKeyFile *kf, const char *path, PodvmConfig *config, GError **error)
+{
+    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+    g_autofree char *root = g_key_file_get_string(kf, "sriov", "sysfs_root", NULL);
+
+    if (root != NULL && *g_strstrip(root) != '\0') {
+        if (!g_path_is_absolute(root)) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("%s: [sriov] sysfs_root: '%s' is not an absolute path"), path, root);
+            return FALSE;
+        }
+        g_free(config->sriov_sysfs_root);
+        config->sriov_sysfs_root = g_canonicalize_filename(root, NULL);
+    }
+    for (guint i = 0; groups[i] != NULL; i++) {
+        g_auto(GStrv) pfs = NULL;
+        g_autoptr(GStrvBuilder) kept = g_strv_builder_new();
+        g_auto(GStrv) list = NULL;
+        g_autoptr(PodvmSriovPool) pool = NULL;
+        const char *name;
+
+        if (!g_str_has_prefix(groups[i], SRIOV_POOL_PREFIX))
+            continue;
+        name = groups[i] + strlen(SRIOV_POOL_PREFIX);
+        pfs = g_key_file_get_string_list(kf, groups[i], "physical_functions", NULL, NULL);
+        for (guint j = 0; pfs != NULL && pfs[j] != NULL; j++) {
+            if (*g_strstrip(pfs[j]) != '\0')
+                g_strv_builder_add(kept, pfs[j]);
+        }
+        list = g_strv_builder_end(kept);
+        pool = podvm_sriov_pool_new(name, (const char *const *)list, error);
+        if (pool == NULL) {
+            g_prefix_error(error, "%s: [%s]: ", path, groups[i]);
+            return FALSE;
+        }
+        for (guint k = 0; k < config->sriov_pools->len; k++) {
+            PodvmSriovPool *old = g_ptr_array_index(config->sriov_pools, k);
+
+            if (strcmp(old->name, pool->name) == 0) {
+                g_ptr_array_remove_index(config->sriov_pools, k);
+                break;
+            }
+        }
+        g_ptr_array_add(config->sriov_pools, g_steal_pointer(&pool));
+    }
+    return TRUE;
 }
 
 gboolean
@@ -249,6 +325,9 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
                     PODVM_QEMU_MAX_SPARE_ROOT_PORTS);
         return FALSE;
     }
+    /* [sriov] */
+    if (!read_sriov(kf, path, config, error))
+        return FALSE;
     return TRUE;
 }
 

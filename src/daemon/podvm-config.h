@@ -4,6 +4,7 @@
 #include <glib.h>
 #include "podvm-host.h"
 #include "podvm-qmp-policy.h"
+#include "podvm-sriov.h"
 
 G_BEGIN_DECLS
 
@@ -61,6 +62,9 @@ typedef struct {
     gboolean qemu_drop_privileges;
     guint qemu_uid;
     guint qemu_gid;
+    /* [sriov] and [sriov-pool NAME]: SR-IOV pools of physical functions */
+    char *sriov_sysfs_root; /* where sysfs is; default "/sys" */
+    GPtrArray *sriov_pools; /* of PodvmSriovPool*, in the file's order */
 } PodvmConfig;
 
 PodvmConfig *podvm_config_new_defaults(void);
@@ -76,6 +80,8 @@ gboolean podvm_config_finish(PodvmConfig *config, GError **error);
 char *podvm_config_read_rest_token(const PodvmConfig *config, GError **error);
 /* Where kernelPath and initrdPath may lie: kernel_dirs, then allowed_host_paths. */
 GStrv podvm_config_kernel_roots(const PodvmConfig *config);
+/* The SR-IOV pool @name, or NULL. */
+const PodvmSriovPool *podvm_config_find_sriov_pool(const PodvmConfig *config, const char *name);
 void podvm_config_free(PodvmConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmConfig, podvm_config_free)
 
