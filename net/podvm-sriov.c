@@ -14,6 +14,8 @@
 
 #include "podvm-error.h"
 #include "podvm-json.h"
+#include "podvm-net-private.h"
+#include "podvm-netlink.h"
 #include "podvm-spec.h"
 #include "podvm-store.h"
 
@@ -28,23 +30,6 @@
 #define VFIO_PCI "vfio-pci"
 #define CLAIM_GROUP "claim"
 #define OWNER_MAX 512
-
-static PodvmErrorCode
-errno_code(int errsv)
-{
-    switch (errsv) {
-    case ENOENT:
-    case ENODEV:
-        return PODVM_ERROR_NOT_FOUND;
-    case EEXIST:
-        return PODVM_ERROR_EXISTS;
-    case EPERM:
-    case EACCES:
-        return PODVM_ERROR_PERMISSION_DENIED;
-    default:
-        return PODVM_ERROR_IO;
-    }
-}
 
 void
 podvm_sriov_pool_free(PodvmSriovPool *pool)
@@ -90,22 +75,6 @@ podvm_pci_address_is_valid(const char *text)
         !is_lower_hex(text + 8, 2) || text[10] != '.' || text[11] < '0' || text[11] > '7')
         return FALSE;
     return g_ascii_xdigit_value(text[8]) <= 1;
-}
-
-/* The kernel's interface names: 1..15 bytes, no '/', ':', whitespace or control, not . or .. */
-static gboolean
-ifname_is_valid(const char *name)
-{
-    size_t len = name != NULL ? strlen(name) : 0;
-
-    if (len == 0 || len > 15 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return FALSE;
-    for (const char *p = name; *p != '\0'; p++) {
-        if (*p == '/' || *p == ':' || g_ascii_isspace(*p) || g_ascii_iscntrl(*p) ||
-            (guchar)*p >= 0x80)
-            return FALSE;
-    }
-    return TRUE;
 }
 
 /* A driver's name as sysfs shows it ("ixgbevf", "vfio-pci", "mlx5_core"). */
@@ -185,7 +154,7 @@ podvm_sriov_pool_new(const char *name, const char *const *physical_functions, GE
     for (guint i = 0; physical_functions != NULL && physical_functions[i] != NULL; i++) {
         const char *pf = physical_functions[i];
 
-        if (!ifname_is_valid(pf)) {
+        if (!podvm_net_ifname_valid(pf)) {
             g_autofree char *quoted = podvm_quote_for_message(pf);
 
             g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
@@ -245,7 +214,8 @@ link_name(const char *path, GError **error)
     if (n < 0) {
         int saved = errno;
 
-        g_set_error(error, PODVM_ERROR, saved == ENOENT ? PODVM_ERROR_NOT_FOUND : errno_code(saved),
+        g_set_error(error, PODVM_ERROR,
+                    saved == ENOENT ? PODVM_ERROR_NOT_FOUND : podvm_net_errno_code(saved),
                     _("cannot read link '%s': %s"), path, g_strerror(saved));
         return NULL;
     }
@@ -267,8 +237,8 @@ sysfs_write(const PodvmSriovHost *host, const char *path, const char *value, GEr
     if (fd < 0) {
         int saved = errno;
 
-        g_set_error(error, PODVM_ERROR, errno_code(saved), _("cannot open '%s' for writing: %s"),
-                    path, g_strerror(saved));
+        g_set_error(error, PODVM_ERROR, podvm_net_errno_code(saved),
+                    _("cannot open '%s' for writing: %s"), path, g_strerror(saved));
         return FALSE;
     }
     do {
@@ -279,15 +249,15 @@ sysfs_write(const PodvmSriovHost *host, const char *path, const char *value, GEr
         g_autofree char *shown = g_strchomp(g_strdup(value));
 
         close(fd);
-        g_set_error(error, PODVM_ERROR, errno_code(saved), _("cannot write \"%s\" to '%s': %s"),
-                    shown, path, g_strerror(saved));
+        g_set_error(error, PODVM_ERROR, podvm_net_errno_code(saved),
+                    _("cannot write \"%s\" to '%s': %s"), shown, path, g_strerror(saved));
         return FALSE;
     }
     if (close(fd) != 0) {
         int saved = errno;
 
-        g_set_error(error, PODVM_ERROR, errno_code(saved), _("cannot write '%s': %s"), path,
-                    g_strerror(saved));
+        g_set_error(error, PODVM_ERROR, podvm_net_errno_code(saved), _("cannot write '%s': %s"),
+                    path, g_strerror(saved));
         return FALSE;
     }
     g_debug("sysfs: wrote \"%s\" to %s", value, path);
@@ -329,7 +299,7 @@ pf_address(const PodvmSriovHost *host, const char *ifname, GError **error)
     g_autofree char *name = NULL;
     g_autoptr(GError) local = NULL;
 
-    if (!ifname_is_valid(ifname)) {
+    if (!podvm_net_ifname_valid(ifname)) {
         g_autofree char *quoted = podvm_quote_for_message(ifname != NULL ? ifname : "");
 
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
@@ -599,8 +569,8 @@ claim_read(const PodvmSriovHost *host, const char *address, GError **error)
     if (fd < 0) {
         int saved = errno;
 
-        g_set_error(error, PODVM_ERROR, errno_code(saved), _("cannot read claim '%s': %s"), path,
-                    g_strerror(saved));
+        g_set_error(error, PODVM_ERROR, podvm_net_errno_code(saved),
+                    _("cannot read claim '%s': %s"), path, g_strerror(saved));
         return NULL;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)sizeof data) {
@@ -961,7 +931,7 @@ podvm_sriov_release(const PodvmSriovHost *host, const char *pci_address, GError 
         return FALSE;
     }
     pf_ifname = g_key_file_get_string(kf, CLAIM_GROUP, "physical_function", NULL);
-    if (!ifname_is_valid(pf_ifname))
+    if (!podvm_net_ifname_valid(pf_ifname))
         g_clear_pointer(&pf_ifname, g_free);
     else
         vf_index = g_key_file_get_int64(kf, CLAIM_GROUP, "vf_index", NULL);

@@ -66,8 +66,8 @@ typedef struct {
     gpointer wrote_data;
 } PodvmSriovHost;
 
-/* The production set_vf: podvm_nl_vf_set() on a netlink socket of its own, in the calling
- * thread's namespace (podvmd's: the PFs are the host's). */
+/* The production set_vf: podvm_nl_vf_set() on a route socket opened for the call, in the
+ * calling thread's namespace (podvmd's own: the PFs are the host's). In podvm-netlink-vf.c. */
 gboolean podvm_sriov_set_vf_netlink(const char *pf_ifname, guint vf_index, const guint8 mac[6],
                                     guint vlan, gpointer user_data, GError **error);
 
