@@ -100,6 +100,9 @@ PodvmSriovVf *podvm_sriov_claim_address(const PodvmSriovHost *host, const PodvmS
 gboolean podvm_sriov_release(const PodvmSriovHost *host, const char *pci_address, GError **error);
 /* The VFs @owner holds (after a restart), as PCI addresses, sorted. */
 GStrv podvm_sriov_claims_of(const PodvmSriovHost *host, const char *owner);
+/* Every claim: PCI address -> owner (for start-up, to give back what no pod holds any more).
+ * A claim file that cannot be read is left out with a warning (and stays claimed). */
+GHashTable *podvm_sriov_claims(const PodvmSriovHost *host);
 
 /*
  * QEMU's -device for a VF, as JSON text:

@@ -437,6 +437,7 @@ test_claims_survive_restart(Fixture *f, gconstpointer data)
     g_auto(GStrv) mine = NULL;
     g_auto(GStrv) theirs = NULL;
     g_auto(GStrv) nobody = NULL;
+    g_autoptr(GHashTable) all = NULL;
     PodvmSriovHost again = { 0 };
     const char *want[] = { "0000:3b:02.0", "0000:5e:02.0", NULL };
 
@@ -460,6 +461,11 @@ test_claims_survive_restart(Fixture *f, gconstpointer data)
     g_assert_cmpstr(theirs[0], ==, "0000:3b:02.1");
     nobody = podvm_sriov_claims_of(&again, "uid-C/net1");
     g_assert_cmpuint(g_strv_length(nobody), ==, 0);
+    all = podvm_sriov_claims(&again);
+    g_assert_cmpuint(g_hash_table_size(all), ==, 3);
+    g_assert_cmpstr(g_hash_table_lookup(all, "0000:3b:02.0"), ==, "uid-A/net1");
+    g_assert_cmpstr(g_hash_table_lookup(all, "0000:3b:02.1"), ==, "uid-B/net1");
+    g_assert_cmpstr(g_hash_table_lookup(all, "0000:5e:02.0"), ==, "uid-A/net1");
 
     /* And it gives them back from the claim alone. */
     g_ptr_array_set_size(f->writes, 0);
@@ -642,7 +648,7 @@ assert_nothing_written(Fixture *f)
             g_autofree char *driver = driver_of(f, addr);
 
             g_assert_cmpstr(text, ==, "");
-            g_assert_cmpstr(driver, ==, VF_DRIVER);
+            g_assert_cmpstr(driver, !=, "vfio-pci");
         }
     }
 }
@@ -747,6 +753,33 @@ test_iommu_groups(Fixture *f, gconstpointer data)
     vf = podvm_sriov_claim(&f->host, f->one, "uid-1/net1", MAC_A, 0, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(vf->pci_address, ==, "0000:5e:02.2");
+}
+
+/* Links that do not lead where sysfs's do: what they name never goes into a path. */
+static void
+test_hostile_links(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSriovVf) vf = NULL;
+    g_autofree char *virtfn =
+        g_build_filename(f->root, "devices/pci0000:00/" PF1_ADDR "/virtfn0", NULL);
+    g_autofree char *driver =
+        g_build_filename(f->root, "devices/pci0000:00/0000:5e:02.1/driver", NULL);
+
+    /* virtfn0 leads out of the tree: its VF is not seen. */
+    g_assert_cmpint(unlink(virtfn), ==, 0);
+    g_assert_cmpint(symlink("../../../../../etc", virtfn), ==, 0);
+    /* The driver link of 02.1 names no driver. */
+    g_assert_cmpint(unlink(driver), ==, 0);
+    g_assert_cmpint(symlink("../../../bus/pci/drivers/..", driver), ==, 0);
+
+    assert_refused(f, f->one, "0000:5e:02.1", PODVM_ERROR_FAILED, "does not name a driver");
+    /* 02.0 is a VF of PF1 (its physfn says so) but not among PF1's virtfn links. */
+    assert_refused(f, f->one, "0000:5e:02.0", PODVM_ERROR_FAILED, "not among the virtfn links");
+    vf = podvm_sriov_claim(&f->host, f->one, "uid-1/net1", MAC_A, 0, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(vf->pci_address, ==, "0000:5e:02.2");
+    g_assert_cmpuint(vf->vf_index, ==, 2);
 }
 
 static void
@@ -936,6 +969,7 @@ main(int argc, char **argv)
     ADD("/podvm/net/sriov/bad-addresses", test_bad_addresses);
     ADD("/podvm/net/sriov/taken", test_taken);
     ADD("/podvm/net/sriov/iommu-groups", test_iommu_groups);
+    ADD("/podvm/net/sriov/hostile-links", test_hostile_links);
     ADD("/podvm/net/sriov/bad-requests", test_bad_requests);
     ADD("/podvm/net/sriov/missing-pf", test_missing_pf);
 #undef ADD
