@@ -922,6 +922,20 @@ test_config(void)
     g_assert_nonnull(pool);
     g_assert_cmpstrv(pool->physical_functions, slow);
     g_assert_null(podvm_config_find_sriov_pool(config, "other"));
+    /* Claims live in the run directory. */
+    {
+        g_autofree char *dir = podvm_test_mkdtemp();
+        g_autofree char *want = g_build_filename(dir, "run", "sriov", NULL);
+
+        g_free(config->state_dir);
+        config->state_dir = g_build_filename(dir, "state", NULL);
+        g_free(config->run_dir);
+        config->run_dir = g_build_filename(dir, "run", NULL);
+        g_assert_true(podvm_config_finish(config, &error));
+        g_assert_no_error(error);
+        g_assert_cmpstr(config->sriov_claim_dir, ==, want);
+        podvm_test_rmrf(dir);
+    }
 
     for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(PodvmConfig) refused = load_conf(bad[i], &error);

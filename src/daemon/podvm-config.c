@@ -85,6 +85,7 @@ podvm_config_free(PodvmConfig *config)
     /* [sriov] */
     g_free(config->sriov_sysfs_root);
     g_clear_pointer(&config->sriov_pools, g_ptr_array_unref);
+    g_free(config->sriov_claim_dir);
     g_free(config);
 }
 
@@ -451,6 +452,9 @@ podvm_config_finish(PodvmConfig *config, GError **error)
         config->kernel_dirs = g_new0(char *, 2);
         config->kernel_dirs[0] = g_build_filename(config->state_dir, "kernels", NULL);
     }
+    /* [sriov] */
+    g_free(config->sriov_claim_dir);
+    config->sriov_claim_dir = g_build_filename(config->run_dir, "sriov", NULL);
 
     if (!resolve_qemu_user(config, error))
         return FALSE;

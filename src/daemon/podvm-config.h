@@ -65,6 +65,9 @@ typedef struct {
     /* [sriov] and [sriov-pool NAME]: SR-IOV pools of physical functions */
     char *sriov_sysfs_root; /* where sysfs is; default "/sys" */
     GPtrArray *sriov_pools; /* of PodvmSriovPool*, in the file's order */
+    /* Claims of VFs, one file each: RUN_DIR/sriov (set by podvm_config_finish()). Volatile
+     * like the bindings they record: a reboot ends both. */
+    char *sriov_claim_dir;
 } PodvmConfig;
 
 PodvmConfig *podvm_config_new_defaults(void);
