@@ -290,6 +290,27 @@ test_kubevirt_vmi(void)
 }
 
 static void
+test_vm_template(void)
+{
+    /* A VirtualMachine's template holds them; problems carry the template's paths. */
+    static const char *const vm =
+        "{'apiVersion': 'kubevirt.io/v1', 'kind': 'VirtualMachine', 'metadata': {'name': 'vm'}, "
+        "'spec': {'running': false, 'template': {'spec': {'domain': {'firmware': {'kernelBoot': "
+        "{'kernelPath': '/k'}}, 'devices': {'interfaces': [{'name': 'default', %s: {}}]}}, "
+        "'networks': [{'name': 'default', 'pod': {}}]}}}}";
+    g_autofree char *good_text = g_strdup_printf(vm, "'bridge'");
+    g_autofree char *bad_text = g_strdup_printf(vm, "'sriov'");
+    g_autofree char *good = q(good_text);
+    g_autofree char *bad = q(bad_text);
+    g_autoptr(PodvmSpec) spec = round_trip(good);
+
+    g_assert_cmpint(((PodvmSpecInterface *)g_ptr_array_index(spec->interfaces, 0))->binding, ==,
+                    PODVM_BINDING_BRIDGE);
+    assert_only_problem(bad, "spec.template.spec.domain.devices.interfaces[0].sriov",
+                        "the sriov binding is for a multus network");
+}
+
+static void
 test_mac(void)
 {
     g_autofree char *json =
@@ -813,6 +834,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/spec/network/full-round-trip", test_full_round_trip);
     g_test_add_func("/podvm/common/spec/network/bindings", test_bindings);
     g_test_add_func("/podvm/common/spec/network/kubevirt-vmi", test_kubevirt_vmi);
+    g_test_add_func("/podvm/common/spec/network/vm-template", test_vm_template);
     g_test_add_func("/podvm/common/spec/network/mac", test_mac);
     g_test_add_func("/podvm/common/spec/network/entry-json", test_entry_json);
     g_test_add_func("/podvm/common/spec/network/file-masquerade", test_file_masquerade);

@@ -2,9 +2,9 @@
 /*
  * Interfaces (spec.domain.devices.interfaces) and networks (spec.networks):
  * each interface joins the network of its name with a binding (masquerade,
- * bridge, slirp, sriov, passt). Their model (free, copy, lookups, the MAC),
- * their JSON, the parser with its rules, and the NIC attachment document
- * read by podvm_spec_parse_interface_attachment().
+ * bridge, slirp, sriov, passt). The parser with its rules, and the NIC
+ * attachment document read by podvm_spec_parse_interface_attachment().
+ * Their model and JSON are in podvm-spec-network-model.c.
  */
 #include "podvm-spec-private.h"
 
@@ -13,304 +13,11 @@
 
 #include "podvm-error.h"
 
-/* Indexed by PodvmBinding, PodvmNicModel and PodvmNetworkSource. */
-static const char *const binding_names[] = { "masquerade", "bridge", "slirp", "sriov", "passt" };
-static const char *const nic_model_names[] = { "virtio", "e1000", "rtl8139" };
-static const char *const network_source_names[] = { "pod", "multus" };
-
-const char *
-podvm_binding_to_string(PodvmBinding binding)
-{
-    g_return_val_if_fail((guint)binding < G_N_ELEMENTS(binding_names), "masquerade");
-    return binding_names[binding];
-}
-
-const char *
-podvm_nic_model_to_string(PodvmNicModel model)
-{
-    g_return_val_if_fail((guint)model < G_N_ELEMENTS(nic_model_names), "virtio");
-    return nic_model_names[model];
-}
-
-/* ------------------------------------------------------------------------ */
-/* The model */
-
-static void
-port_free(PodvmSpecPort *port)
-{
-    if (port == NULL)
-        return;
-    g_free(port->name);
-    g_free(port->protocol);
-    g_free(port);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecPort, port_free)
-
-static PodvmSpecPort *
-port_copy(const PodvmSpecPort *port)
-{
-    PodvmSpecPort *copy = g_memdup2(port, sizeof(*port));
-
-    copy->name = g_strdup(port->name);
-    copy->protocol = g_strdup(port->protocol);
-    return copy;
-}
-
-PodvmSpecInterface *
-spec_interface_new(void)
-{
-    PodvmSpecInterface *iface = g_new0(PodvmSpecInterface, 1);
-
-    iface->ports = g_ptr_array_new_with_free_func((GDestroyNotify)port_free);
-    return iface;
-}
-
-void
-podvm_spec_interface_free(PodvmSpecInterface *iface)
-{
-    if (iface == NULL)
-        return;
-    g_free(iface->name);
-    g_free(iface->mac_address);
-    g_clear_pointer(&iface->ports, g_ptr_array_unref);
-    g_free(iface->pci_address);
-    g_free(iface->sriov_host_address);
-    g_free(iface);
-}
-
-PodvmSpecInterface *
-podvm_spec_interface_copy(const PodvmSpecInterface *iface)
-{
-    PodvmSpecInterface *copy;
-    guint i;
-
-    g_return_val_if_fail(iface != NULL, NULL);
-
-    copy = g_memdup2(iface, sizeof(*iface));
-    copy->name = g_strdup(iface->name);
-    copy->mac_address = g_strdup(iface->mac_address);
-    copy->ports = g_ptr_array_new_with_free_func((GDestroyNotify)port_free);
-    for (i = 0; iface->ports != NULL && i < iface->ports->len; i++)
-        g_ptr_array_add(copy->ports, port_copy(g_ptr_array_index(iface->ports, i)));
-    copy->pci_address = g_strdup(iface->pci_address);
-    copy->sriov_host_address = g_strdup(iface->sriov_host_address);
-    return copy;
-}
-
-void
-podvm_spec_network_free(PodvmSpecNetwork *network)
-{
-    if (network == NULL)
-        return;
-    g_free(network->name);
-    g_free(network->network_name);
-    g_free(network->vm_cidr);
-    g_free(network->vm_ipv6_cidr);
-    g_free(network);
-}
-
-PodvmSpecNetwork *
-podvm_spec_network_copy(const PodvmSpecNetwork *network)
-{
-    PodvmSpecNetwork *copy;
-
-    g_return_val_if_fail(network != NULL, NULL);
-
-    copy = g_memdup2(network, sizeof(*network));
-    copy->name = g_strdup(network->name);
-    copy->network_name = g_strdup(network->network_name);
-    copy->vm_cidr = g_strdup(network->vm_cidr);
-    copy->vm_ipv6_cidr = g_strdup(network->vm_ipv6_cidr);
-    return copy;
-}
-
-const PodvmSpecNetwork *
-podvm_spec_find_network(const PodvmSpec *spec, const char *name)
-{
-    guint i;
-
-    g_return_val_if_fail(spec != NULL, NULL);
-
-    for (i = 0; name != NULL && spec->networks != NULL && i < spec->networks->len; i++) {
-        const PodvmSpecNetwork *network = g_ptr_array_index(spec->networks, i);
-
-        if (g_strcmp0(network->name, name) == 0)
-            return network;
-    }
-    return NULL;
-}
-
-const PodvmSpecInterface *
-podvm_spec_find_interface(const PodvmSpec *spec, const char *name)
-{
-    guint i;
-
-    g_return_val_if_fail(spec != NULL, NULL);
-
-    for (i = 0; name != NULL && spec->interfaces != NULL && i < spec->interfaces->len; i++) {
-        const PodvmSpecInterface *iface = g_ptr_array_index(spec->interfaces, i);
-
-        if (g_strcmp0(iface->name, name) == 0)
-            return iface;
-    }
-    return NULL;
-}
-
-/* "02:00:5e:10:00:01" or "02-00-5E-10-00-01" into six bytes. */
-static gboolean
-mac_parse(const char *text, guint8 out[6])
-{
-    guint8 bytes[6];
-    guint i;
-
-    if (text == NULL || strlen(text) != 17)
-        return FALSE;
-    for (i = 0; i < 6; i++) {
-        const char *pair = text + i * 3;
-        int high = g_ascii_xdigit_value(pair[0]);
-        int low = g_ascii_xdigit_value(pair[1]);
-
-        if (high < 0 || low < 0)
-            return FALSE;
-        if (i < 5 && pair[2] != text[2])
-            return FALSE;
-        bytes[i] = (guint8)(high << 4 | low);
-    }
-    if (text[2] != ':' && text[2] != '-')
-        return FALSE;
-    memcpy(out, bytes, sizeof(bytes));
-    return TRUE;
-}
-
-void
-podvm_spec_interface_mac(const PodvmSpecInterface *iface, const char *uid, guint8 out[6])
-{
-    g_autoptr(GChecksum) checksum = NULL;
-    g_autofree char *seed = NULL;
-    guint8 digest[32];
-    gsize digest_length = sizeof(digest);
-
-    g_return_if_fail(iface != NULL);
-    g_return_if_fail(out != NULL);
-
-    if (mac_parse(iface->mac_address, out))
-        return;
-
-    /* Locally administered (0x02) and unicast (0x01 clear): no vendor's range, no group. */
-    seed = g_strdup_printf("%s/%s", uid != NULL ? uid : "", iface->name != NULL ? iface->name : "");
-    checksum = g_checksum_new(G_CHECKSUM_SHA256);
-    g_checksum_update(checksum, (const guchar *)seed, -1);
-    g_checksum_get_digest(checksum, digest, &digest_length);
-    out[0] = 0x02;
-    memcpy(out + 1, digest, 5);
-}
-
-/* ------------------------------------------------------------------------ */
-/* JSON */
-
-static void
-add_string_member(JsonBuilder *b, const char *name, const char *value)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_string_value(b, value);
-}
-
-static void
-add_int_member(JsonBuilder *b, const char *name, gint64 value)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_int_value(b, value);
-}
-
-void
-spec_write_interface(JsonBuilder *b, const PodvmSpecInterface *iface)
-{
-    guint i;
-
-    json_builder_begin_object(b);
-    if (iface->name != NULL)
-        add_string_member(b, "name", iface->name);
-    json_builder_set_member_name(b, podvm_binding_to_string(iface->binding));
-    json_builder_begin_object(b);
-    if (iface->binding == PODVM_BINDING_SRIOV && iface->sriov_host_address != NULL)
-        add_string_member(b, "hostPciAddress", iface->sriov_host_address);
-    json_builder_end_object(b);
-    add_string_member(b, "model", podvm_nic_model_to_string(iface->model));
-    if (iface->mac_address != NULL)
-        add_string_member(b, "macAddress", iface->mac_address);
-    if (iface->ports != NULL && iface->ports->len > 0) {
-        json_builder_set_member_name(b, "ports");
-        json_builder_begin_array(b);
-        for (i = 0; i < iface->ports->len; i++) {
-            const PodvmSpecPort *port = g_ptr_array_index(iface->ports, i);
-
-            json_builder_begin_object(b);
-            if (port->name != NULL)
-                add_string_member(b, "name", port->name);
-            add_string_member(b, "protocol", port->protocol != NULL ? port->protocol : "TCP");
-            add_int_member(b, "port", port->port);
-            if (port->host_port != 0)
-                add_int_member(b, "hostPort", port->host_port);
-            json_builder_end_object(b);
-        }
-        json_builder_end_array(b);
-    }
-    if (iface->boot_order != 0)
-        add_int_member(b, "bootOrder", iface->boot_order);
-    if (iface->pci_address != NULL)
-        add_string_member(b, "pciAddress", iface->pci_address);
-    json_builder_end_object(b);
-}
-
-void
-spec_write_network(JsonBuilder *b, const PodvmSpecNetwork *network)
-{
-    json_builder_begin_object(b);
-    if (network->name != NULL)
-        add_string_member(b, "name", network->name);
-    json_builder_set_member_name(b, network_source_names[network->source == PODVM_NETWORK_MULTUS]);
-    json_builder_begin_object(b);
-    if (network->source == PODVM_NETWORK_MULTUS) {
-        if (network->network_name != NULL)
-            add_string_member(b, "networkName", network->network_name);
-    } else {
-        if (network->vm_cidr != NULL)
-            add_string_member(b, "vmNetworkCIDR", network->vm_cidr);
-        if (network->vm_ipv6_cidr != NULL)
-            add_string_member(b, "vmIPv6NetworkCIDR", network->vm_ipv6_cidr);
-    }
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-}
-
-JsonNode *
-podvm_spec_interface_to_json(const PodvmSpecInterface *iface)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-
-    g_return_val_if_fail(iface != NULL, NULL);
-
-    spec_write_interface(b, iface);
-    return json_builder_get_root(b);
-}
-
-JsonNode *
-podvm_spec_network_to_json(const PodvmSpecNetwork *network)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-
-    g_return_val_if_fail(network != NULL, NULL);
-
-    spec_write_network(b, network);
-    return json_builder_get_root(b);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Parsing an interface */
 
 /* While parsing only: an interface given no binding (reported; such a spec is never returned). */
-#define BINDING_NONE ((PodvmBinding)G_N_ELEMENTS(binding_names))
+#define BINDING_NONE ((PodvmBinding)SPEC_N_BINDINGS)
 
 /* Not translated: field names. */
 #define BINDINGS_TEXT "masquerade, bridge, slirp, sriov or passt"
@@ -362,7 +69,7 @@ read_mac_address(Parser *p, const char *path, JsonNode *node)
     if (text == NULL)
         return NULL;
     quoted = podvm_quote_for_message(text);
-    if (!mac_parse(text, mac)) {
+    if (!spec_mac_parse(text, mac)) {
         spec_add_problem(p, path,
                          _("%s is not a MAC address: write six hex pairs separated by ':' or '-', "
                            "like \"02:00:00:00:00:01\""),
@@ -575,14 +282,14 @@ spec_parse_interface(Parser *p, const char *path, JsonNode *node)
     iface->name =
         spec_read_required_name(p, path, object, _("required: the name of the network it joins"));
 
-    for (i = 0; i < G_N_ELEMENTS(binding_names); i++) {
-        if (spec_member(object, binding_names[i]) == NULL)
+    for (i = 0; i < SPEC_N_BINDINGS; i++) {
+        if (spec_member(object, spec_binding_names[i]) == NULL)
             continue;
         if (n_bindings++ == 0)
             iface->binding = (PodvmBinding)i;
         else
             g_string_append(given, ", ");
-        g_string_append(given, binding_names[i]);
+        g_string_append(given, spec_binding_names[i]);
     }
     if (n_bindings == 0) {
         iface->binding = BINDING_NONE;
@@ -591,8 +298,9 @@ spec_parse_interface(Parser *p, const char *path, JsonNode *node)
         spec_add_problem(p, path, _("has %u bindings (%s): give only one of %s"), n_bindings,
                          given->str, BINDINGS_TEXT);
     if (n_bindings > 0) {
-        g_autofree char *child_path = spec_path_member(path, binding_names[iface->binding]);
-        parse_binding(p, child_path, spec_member(object, binding_names[iface->binding]), iface);
+        g_autofree char *child_path = spec_path_member(path, spec_binding_names[iface->binding]);
+        parse_binding(p, child_path, spec_member(object, spec_binding_names[iface->binding]),
+                      iface);
     }
 
     if ((child = spec_member(object, "model")) != NULL) {
@@ -601,7 +309,7 @@ spec_parse_interface(Parser *p, const char *path, JsonNode *node)
         guint value = 0;
 
         if (model != NULL &&
-            !spec_parse_enum(model, nic_model_names, G_N_ELEMENTS(nic_model_names), &value)) {
+            !spec_parse_enum(model, spec_nic_model_names, SPEC_N_NIC_MODELS, &value)) {
             g_autofree char *quoted = podvm_quote_for_message(model);
             spec_add_problem(p, child_path, _("unknown model %s: use virtio, e1000 or rtl8139"),
                              quoted);
@@ -624,7 +332,7 @@ spec_parse_interface(Parser *p, const char *path, JsonNode *node)
             spec_add_problem(p, child_path,
                              _("a %s interface gets every port of its address: ports are for the "
                                "masquerade, slirp and passt bindings"),
-                             binding_names[iface->binding]);
+                             spec_binding_names[iface->binding]);
     }
 
     if ((child = spec_member(object, "bootOrder")) != NULL) {
@@ -967,7 +675,7 @@ check_binding_fits(Parser *p, const char *iface_path, const PodvmSpecInterface *
 
     if (iface->binding == BINDING_NONE || network->name == NULL)
         return;
-    binding_path = spec_path_member(iface_path, binding_names[iface->binding]);
+    binding_path = spec_path_member(iface_path, spec_binding_names[iface->binding]);
     quoted = podvm_quote_for_message(network->name);
     switch (iface->binding) {
     case PODVM_BINDING_MASQUERADE:
@@ -977,7 +685,7 @@ check_binding_fits(Parser *p, const char *iface_path, const PodvmSpecInterface *
             spec_add_problem(p, binding_path,
                              _("the %s binding is for the pod network, but network %s is a "
                                "multus network; use bridge or sriov"),
-                             binding_names[iface->binding], quoted);
+                             spec_binding_names[iface->binding], quoted);
         break;
     case PODVM_BINDING_SRIOV:
         if (network->source != PODVM_NETWORK_MULTUS)

@@ -14,7 +14,8 @@
  *   podvm-spec-document.c  apiVersion and kind, metadata, spec, VirtualMachine
  *   podvm-spec-domain.c    spec.domain: resources, memory, cpu, machine, firmware, devices
  *   podvm-spec-storage.c   disks and volumes, their enums' names, and the join between them
- *   podvm-spec-network.c   interfaces and networks, their rules, and the NIC attachment document
+ *   podvm-spec-network-model.c  interfaces and networks: free, copy, lookups, MAC, JSON
+ *   podvm-spec-network.c   interfaces and networks: the parser, its rules, the NIC attachment
  *   podvm-spec-apps.c      spec.apps and the apps rule (memory and vCPUs)
  *   podvm-spec-writer.c    the spec as JSON, and its redacted form
  */
@@ -227,10 +228,22 @@ void spec_parse_volumes(Parser *p, const char *path, JsonNode *node, PodvmSpec *
 void spec_check_disks_use_volumes(Parser *p, const char *disks_path, const SpecNamedList *disks,
                                   const char *volumes_path, const SpecNamedList *volumes);
 
-/* podvm-spec-network.c */
+/* podvm-spec-network-model.c */
+#define SPEC_N_BINDINGS 5
+#define SPEC_N_NIC_MODELS 3
+/* Indexed by PodvmBinding, PodvmNicModel and PodvmNetworkSource: the spec's names. */
+extern const char *const spec_binding_names[SPEC_N_BINDINGS];
+extern const char *const spec_nic_model_names[SPEC_N_NIC_MODELS];
+extern const char *const spec_network_source_names[2];
 PodvmSpecInterface *spec_interface_new(void);
+void spec_port_free(PodvmSpecPort *port);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecPort, spec_port_free)
+/* "02:00:5e:10:00:01" or "02-00-5E-10-00-01" (one separator throughout) into six bytes. */
+gboolean spec_mac_parse(const char *text, guint8 out[6]);
 void spec_write_interface(JsonBuilder *b, const PodvmSpecInterface *iface);
 void spec_write_network(JsonBuilder *b, const PodvmSpecNetwork *network);
+
+/* podvm-spec-network.c */
 PodvmSpecInterface *spec_parse_interface(Parser *p, const char *path, JsonNode *node);
 PodvmSpecNetwork *spec_parse_network(Parser *p, const char *path, JsonNode *node);
 void spec_parse_interfaces(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec,
