@@ -15,6 +15,8 @@
 #include "podvm-qemu-argv.h"
 
 #define CONTAINER_DISK_HELPER "podvm-unpack-container-disk"
+/* Debian's containernetworking-plugins, then the upstream place. */
+#define PODVM_DEFAULT_CNI_PLUGIN_DIRS "/usr/lib/cni;/opt/cni/bin"
 
 /* Next to the running podvmd (a build tree), else where it is installed. */
 static char *
@@ -58,6 +60,10 @@ podvm_config_new_defaults(void)
     /* [sriov] */
     config->sriov_sysfs_root = g_strdup("/sys");
     config->sriov_pools = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_sriov_pool_free);
+    /* [network] */
+    config->cni_config_dir = g_build_filename(PODVM_SYSCONFDIR, "podvm", "cni", NULL);
+    config->cni_plugin_dirs = g_strsplit(PODVM_DEFAULT_CNI_PLUGIN_DIRS, ";", -1);
+    config->cni_timeout_ms = 30000;
     return config;
 }
 
@@ -86,6 +92,10 @@ podvm_config_free(PodvmConfig *config)
     g_free(config->sriov_sysfs_root);
     g_clear_pointer(&config->sriov_pools, g_ptr_array_unref);
     g_free(config->sriov_claim_dir);
+    /* [network] */
+    g_free(config->cni_config_dir);
+    g_strfreev(config->cni_plugin_dirs);
+    g_free(config->cni_ipam_dir);
     g_free(config);
 }
 
@@ -148,6 +158,64 @@ read_dirs(GKeyFile *kf, const char *file, const char *group, const char *key, GS
     g_strfreev(*inout);
     *inout = (GStrv)g_ptr_array_free(g_steal_pointer(&kept), FALSE);
     return TRUE;
+}
+
+/* [network]: where CNI configuration, plugins and IPAM state are, and the plugins' timeout. */
+static gboolean
+read_network(GKeyFile *kf, const char *path, PodvmConfig *config, GError **error)
+{
+    g_autofree char *config_dir = NULL;
+    g_autofree char *ipam_dir = NULL;
+
+    if (!read_dirs(kf, path, "network", "cni_plugin_dirs", &config->cni_plugin_dirs, error))
+        return FALSE;
+    for (guint i = 0; config->cni_plugin_dirs[i] != NULL; i++) {
+        /* CNI_PATH is ':'-separated. */
+        if (strchr(config->cni_plugin_dirs[i], ':') != NULL) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("%s: [network] cni_plugin_dirs: '%s' holds a ':'"), path,
+                        config->cni_plugin_dirs[i]);
+            return FALSE;
+        }
+    }
+    read_string(kf, "network", "cni_config_dir", &config_dir);
+    read_string(kf, "network", "cni_ipam_dir", &ipam_dir);
+    if ((config_dir != NULL && !g_path_is_absolute(config_dir)) ||
+        (ipam_dir != NULL && !g_path_is_absolute(ipam_dir))) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s: [network] cni_config_dir and cni_ipam_dir must be absolute paths"),
+                    path);
+        return FALSE;
+    }
+    if (config_dir != NULL) {
+        g_free(config->cni_config_dir);
+        config->cni_config_dir = g_canonicalize_filename(config_dir, NULL);
+    }
+    if (ipam_dir != NULL) {
+        g_free(config->cni_ipam_dir);
+        config->cni_ipam_dir = g_canonicalize_filename(ipam_dir, NULL);
+    }
+    if (!read_uint(kf, "network", "cni_timeout_ms", &config->cni_timeout_ms, error)) {
+        g_prefix_error(error, "%s: ", path);
+        return FALSE;
+    }
+    if (config->cni_timeout_ms < 100 || config->cni_timeout_ms > 3600000) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s: [network] cni_timeout_ms: from 100 to 3600000"), path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void
+podvm_config_cni_settings(const PodvmConfig *config, PodvmCniSettings *out)
+{
+    out->config_dir = g_strdup(config->cni_config_dir);
+    out->plugin_dirs = g_strdupv(config->cni_plugin_dirs);
+    out->ipam_dir = config->cni_ipam_dir != NULL
+                        ? g_strdup(config->cni_ipam_dir)
+                        : g_build_filename(config->state_dir, "cni", "networks", NULL);
+    out->timeout_ms = config->cni_timeout_ms;
 }
 
 GStrv
@@ -270,6 +338,8 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
         !read_dirs(kf, path, "qemu", "kernel_dirs", &config->kernel_dirs, error))
         return FALSE;
     read_string(kf, "qemu", "qemu_user", &config->qemu_user);
+    if (!read_network(kf, path, config, error))
+        return FALSE;
     accel = g_key_file_get_string(kf, "qemu", "accel", NULL);
     if (accel != NULL) {
         if (!podvm_accel_from_string(g_strstrip(accel), &config->accel_requested, error)) {
@@ -448,6 +518,8 @@ podvm_config_finish(PodvmConfig *config, GError **error)
         config->pool_dir = g_build_filename(config->state_dir, "volumes", NULL);
     if (config->cache_dir == NULL)
         config->cache_dir = g_build_filename(config->state_dir, "cache", NULL);
+    if (config->cni_ipam_dir == NULL)
+        config->cni_ipam_dir = g_build_filename(config->state_dir, "cni", "networks", NULL);
     if (config->kernel_dirs == NULL) {
         config->kernel_dirs = g_new0(char *, 2);
         config->kernel_dirs[0] = g_build_filename(config->state_dir, "kernels", NULL);

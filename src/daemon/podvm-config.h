@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include "podvm-cni.h"
 #include "podvm-host.h"
 #include "podvm-qmp-policy.h"
 #include "podvm-sriov.h"
@@ -58,6 +59,12 @@ typedef struct {
     /* [qemu] qemu_user: the user QEMU runs as; NULL: the default (PODVM_DEFAULT_QEMU_USER);
      * "root": no change */
     char *qemu_user;
+    /* [network]: CNI */
+    char *cni_config_dir;  /* the conflists; default SYSCONFDIR/podvm/cni */
+    GStrv cni_plugin_dirs; /* CNI_PATH; default /usr/lib/cni;/opt/cni/bin */
+    char *cni_ipam_dir;    /* host-local's dataDir; NULL until podvm_config_finish():
+                              then STATE_DIR/cni/networks when not set */
+    guint cni_timeout_ms;  /* per plugin call */
     /* Resolved by podvm_config_finish(): whether QEMU drops to qemu_uid/qemu_gid. */
     gboolean qemu_drop_privileges;
     guint qemu_uid;
@@ -85,6 +92,8 @@ char *podvm_config_read_rest_token(const PodvmConfig *config, GError **error);
 GStrv podvm_config_kernel_roots(const PodvmConfig *config);
 /* The SR-IOV pool @name, or NULL. */
 const PodvmSriovPool *podvm_config_find_sriov_pool(const PodvmConfig *config, const char *name);
+/* The CNI settings of [network] (copies; clear with podvm_cni_settings_clear()). */
+void podvm_config_cni_settings(const PodvmConfig *config, PodvmCniSettings *out);
 void podvm_config_free(PodvmConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmConfig, podvm_config_free)
 
