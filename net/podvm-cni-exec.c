@@ -557,7 +557,11 @@ plugin_finished(GTask *task, GError *error)
         break;
     case CNI_DEL:
         if (error != NULL) {
-            if (op->undoing) {
+            if (op->undoing && g_error_matches(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND)) {
+                /* A plugin that is not installed has nothing to undo. */
+                g_debug("undoing the CNI ADD of network %s: %s", op->network_name, error->message);
+                g_error_free(error);
+            } else if (op->undoing) {
                 g_message("undoing the CNI ADD of network %s for %s: %s", op->network_name,
                           op->container_id, error->message);
                 if (op->undo_error == NULL)
@@ -659,7 +663,7 @@ op_new(const PodvmCniSettings *settings, const PodvmCniNetwork *network,
                     _("the CNI network namespace must be an absolute path"));
         return NULL;
     }
-    if (!podvm_cni_ifname_is_valid(attachment->ifname)) {
+    if (!podvm_net_ifname_valid(attachment->ifname)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                     _("'%s' is not an interface name (1 to 15 bytes, no '/', ':' or space)"),
                     attachment->ifname != NULL ? attachment->ifname : "");

@@ -23,8 +23,6 @@ G_BEGIN_DECLS
 gboolean podvm_cni_name_is_valid(const char *name);
 /* A plugin type: a plain file name (no '/', not "." or "..", printable ASCII, <= 255 bytes). */
 gboolean podvm_cni_type_is_valid(const char *type);
-/* An interface name as the kernel takes it: 1..15 bytes, no '/', ':' or white space. */
-gboolean podvm_cni_ifname_is_valid(const char *ifname);
 /* The conflist versions podvm runs: "0.4.0" and "1.0.0". */
 gboolean podvm_cni_version_is_supported(const char *version);
 

@@ -36,15 +36,6 @@ interface_free(PodvmCniInterface *iface)
     g_free(iface);
 }
 
-/* The same as podvm_route_free() (podvm-netlink.c); kept here so a result needs no netlink. */
-static void
-route_free(PodvmRoute *route)
-{
-    g_free(route->dst);
-    g_free(route->gateway);
-    g_free(route);
-}
-
 void
 podvm_cni_result_free(PodvmCniResult *result)
 {
@@ -200,7 +191,7 @@ parse_interfaces(JsonObject *root, GPtrArray *out, GError **error)
             !get_string(object, "mac", path, FALSE, &mac, error) ||
             !get_string(object, "sandbox", path, FALSE, &sandbox, error))
             return FALSE;
-        if (!podvm_cni_ifname_is_valid(name))
+        if (!podvm_net_ifname_valid(name))
             return fail(error, path, _("'%s' is not an interface name"), name);
         if (mac != NULL && *mac == '\0')
             mac = NULL;
@@ -389,7 +380,7 @@ podvm_cni_result_parse(const char *data, gssize length, GError **error)
 
     result->interfaces = g_ptr_array_new_with_free_func((GDestroyNotify)interface_free);
     result->ips = g_ptr_array_new_with_free_func((GDestroyNotify)ip_free);
-    result->routes = g_ptr_array_new_with_free_func((GDestroyNotify)route_free);
+    result->routes = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_route_free);
     result->dns_nameservers = g_new0(char *, 1);
     result->dns_search = g_new0(char *, 1);
     if (!parse_interfaces(object, result->interfaces, error) ||

@@ -70,21 +70,6 @@ podvm_cni_type_is_valid(const char *type)
 }
 
 gboolean
-podvm_cni_ifname_is_valid(const char *ifname)
-{
-    gsize length = ifname != NULL ? strlen(ifname) : 0;
-
-    if (length == 0 || length > 15 || g_str_equal(ifname, ".") || g_str_equal(ifname, ".."))
-        return FALSE;
-    for (gsize i = 0; i < length; i++) {
-        if (ifname[i] == '/' || ifname[i] == ':' || (guchar)ifname[i] <= ' ' ||
-            (guchar)ifname[i] >= 0x7f)
-            return FALSE;
-    }
-    return TRUE;
-}
-
-gboolean
 podvm_cni_version_is_supported(const char *version)
 {
     return g_strcmp0(version, "0.4.0") == 0 || g_strcmp0(version, "1.0.0") == 0;
