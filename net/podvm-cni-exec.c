@@ -68,8 +68,7 @@ typedef struct {
     guint timeout_id;
     GByteArray *out;
     GByteArray *err;
-    gboolean out_done, err_done, exited;
-    gboolean timed_out, too_large;
+    gboolean exited, timed_out, too_large;
     guint pending; /* of out, err, exit */
 } CniOp;
 
@@ -219,9 +218,11 @@ timeout_cb(gpointer user_data)
     CniOp *op = user_data;
 
     op->timeout_id = 0;
-    op->timed_out = TRUE;
-    if (op->process != NULL)
+    /* Exited but its output not yet read to the end: something it started holds the pipes. */
+    if (!op->exited) {
+        op->timed_out = TRUE;
         g_subprocess_force_exit(op->process);
+    }
     g_cancellable_cancel(op->call_cancellable);
     return G_SOURCE_REMOVE;
 }
@@ -418,8 +419,11 @@ wait_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
 
+    CniOp *op = g_task_get_task_data(task);
+
     /* Without a cancellable this completes once the plugin has been reaped. */
     (void)g_subprocess_wait_finish(G_SUBPROCESS(source), result, NULL);
+    op->exited = TRUE;
     call_step_done(task);
 }
 
@@ -432,7 +436,7 @@ reset_call(CniOp *op)
     g_clear_handle_id(&op->timeout_id, g_source_remove);
     g_clear_pointer(&op->out, g_byte_array_unref);
     g_clear_pointer(&op->err, g_byte_array_unref);
-    op->timed_out = op->too_large = FALSE;
+    op->exited = op->timed_out = op->too_large = FALSE;
     op->pending = 0;
 }
 

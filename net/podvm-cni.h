@@ -10,7 +10,7 @@ G_BEGIN_DECLS
 /*
  * CNI (spec 1.0.0) as a container runtime drives it: the plugins of a
  * conflist run in order for ADD (each gets the previous one's result as
- * prevResult), in reverse for DEL and CHECK, each a child process
+ * prevResult) and CHECK, in reverse for DEL, each a child process
  * (GSubprocess, argv, never a shell) with CNI_COMMAND, CNI_CONTAINERID,
  * CNI_NETNS, CNI_IFNAME, CNI_PATH and the network configuration on stdin,
  * killed after the timeout. A plugin's error result ({"code", "msg"}) is
