@@ -738,6 +738,8 @@ start(const PodvmCniSettings *settings, const PodvmCniNetwork *network,
     CniOp *op;
 
     g_task_set_source_tag(task, source_tag);
+    /* A cancelled ADD is still undone; the answer is ours (PODVM_ERROR_CANCELLED), not GIO's. */
+    g_task_set_check_cancellable(task, FALSE);
     op = op_new(settings, network, attachment, command, prev_result, &error);
     if (op == NULL) {
         g_task_return_error(task, g_steal_pointer(&error));

@@ -584,6 +584,58 @@ test_timeout(Fixture *f, gconstpointer data)
     g_assert_cmpuint(count_leases(f, "twostep"), ==, 0);
 }
 
+static gboolean
+cancel_cb(gpointer user_data)
+{
+    g_cancellable_cancel(user_data);
+    return G_SOURCE_REMOVE;
+}
+
+/* The caller's cancellable kills the plugin; the ADD is still undone. */
+static void
+test_cancel(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmCniNetwork) network = NULL;
+    g_autoptr(PodvmCniResult) result = NULL;
+    g_autoptr(GCancellable) cancellable = g_cancellable_new();
+    PodvmCniAttachment attachment = { "cancelled-pod", f->netns, "eth0" };
+    g_autofree char *pid_file = g_build_filename(f->dir, "hang.pid", NULL);
+    g_autofree char *script = NULL;
+    g_autofree char *pid_text = NULL;
+    Waiter waiter = { 0 };
+    gint64 start;
+    pid_t pid;
+
+    if (!require_plugins())
+        return;
+    script = g_strdup_printf("if [ \"$CNI_COMMAND\" = ADD ]; then\n"
+                             "  echo $$ > %s\n"
+                             "  exec sleep 600\n"
+                             "fi\n",
+                             pid_file);
+    fake_plugin(f, "podvm-test-hang", script);
+    network = bridge_then(f, "{\"type\": \"podvm-test-hang\"}");
+    start = g_get_monotonic_time();
+    podvm_cni_add_async(&f->settings, network, &attachment, cancellable, done_cb, &waiter);
+    g_assert_true(podvm_test_wait_for_file_content(pid_file, "\n", 20000));
+    g_timeout_add(100, cancel_cb, cancellable);
+    result = podvm_cni_add_finish(wait_result(&waiter), &error);
+    g_object_unref(waiter.result);
+    g_assert_null(result);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_CANCELLED);
+    g_assert_nonnull(strstr(error->message, "'podvm-test-hang' (ADD) was cancelled"));
+    /* Well before the 20 s timeout. */
+    g_assert_cmpint(g_get_monotonic_time() - start, <, 15 * G_USEC_PER_SEC);
+    g_assert_true(g_file_get_contents(pid_file, &pid_text, NULL, NULL));
+    pid = (pid_t)g_ascii_strtoll(pid_text, NULL, 10);
+    g_assert_cmpint(pid, >, 1);
+    g_assert_cmpint(kill(pid, 0), ==, -1);
+    g_assert_cmpint(errno, ==, ESRCH);
+    g_assert_cmpuint(count_veths(), ==, 0);
+    g_assert_cmpuint(count_leases(f, "twostep"), ==, 0);
+}
+
 static void
 test_bad_calls(Fixture *f, gconstpointer data)
 {
@@ -730,6 +782,7 @@ main(int argc, char **argv)
     ADD_PLUGIN_TEST("/podvm/net/cni/run/portmap", test_portmap);
     ADD_PLUGIN_TEST("/podvm/net/cni/run/add-fails-undone", test_add_fails_undone);
     ADD_PLUGIN_TEST("/podvm/net/cni/run/timeout", test_timeout);
+    ADD_PLUGIN_TEST("/podvm/net/cni/run/cancel", test_cancel);
     ADD_PLUGIN_TEST("/podvm/net/cni/run/bad-calls", test_bad_calls);
     ADD_PLUGIN_TEST("/podvm/net/cni/run/plugin-input", test_plugin_input);
 #undef ADD_PLUGIN_TEST
