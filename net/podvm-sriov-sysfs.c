@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <glib/gi18n-lib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "podvm-error.h"
@@ -485,4 +486,65 @@ podvm_sriov_restore(const PodvmSriovHost *host, const char *address, const char 
         return FALSE;
     }
     return TRUE;
+}
+
+/* ---- the vfio group device ------------------------------------------------------------------ */
+
+static gboolean
+vfio_chown(const PodvmSriovHost *host, const char *group, guint uid, guint gid, GError **error)
+{
+    g_autofree char *path = NULL;
+    char fd_path[64];
+    struct stat st;
+    int fd;
+
+    if (!group_number_is_valid(group)) {
+        g_autofree char *quoted = podvm_quote_for_message(group != NULL ? group : "");
+
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s is not an IOMMU group number"), quoted);
+        return FALSE;
+    }
+    path = g_build_filename(host->dev_root != NULL ? host->dev_root : "/dev", "vfio", group, NULL);
+    fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int saved = errno;
+
+        g_set_error(error, PODVM_ERROR, podvm_net_errno_code(saved),
+                    _("cannot open '%s' (is vfio-pci bound to the VF?): %s"), path,
+                    g_strerror(saved));
+        return FALSE;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode)) {
+        close(fd);
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED,
+                    _("'%s' is not the character device of a vfio group"), path);
+        return FALSE;
+    }
+    /* On the inode checked above, never the name again: an O_PATH fd (opening the group
+     * device itself would open the vfio group). chmod goes through its /proc link. */
+    g_snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+    if (fchownat(fd, "", (uid_t)uid, (gid_t)gid, AT_EMPTY_PATH) != 0 || chmod(fd_path, 0600) != 0) {
+        int saved = errno;
+
+        close(fd);
+        g_set_error(error, PODVM_ERROR, podvm_net_errno_code(saved),
+                    _("cannot give '%s' to %u:%u: %s"), path, uid, gid, g_strerror(saved));
+        return FALSE;
+    }
+    close(fd);
+    return TRUE;
+}
+
+gboolean
+podvm_sriov_vfio_grant(const PodvmSriovHost *host, const char *iommu_group, guint uid, guint gid,
+                       GError **error)
+{
+    return vfio_chown(host, iommu_group, uid, gid, error);
+}
+
+gboolean
+podvm_sriov_vfio_revoke(const PodvmSriovHost *host, const char *iommu_group, GError **error)
+{
+    return vfio_chown(host, iommu_group, 0, 0, error);
 }

@@ -64,6 +64,7 @@ typedef struct {
      */
     PodvmSriovWroteFunc wrote;
     gpointer wrote_data;
+    const char *dev_root; /* "/dev" when NULL: where vfio/GROUP is */
 } PodvmSriovHost;
 
 /* The production set_vf: podvm_nl_vf_set() on a route socket opened for the call, in the
@@ -103,6 +104,18 @@ GStrv podvm_sriov_claims_of(const PodvmSriovHost *host, const char *owner);
 /* Every claim: PCI address -> owner (for start-up, to give back what no pod holds any more).
  * A claim file that cannot be read is left out with a warning (and stays claimed). */
 GHashTable *podvm_sriov_claims(const PodvmSriovHost *host);
+
+/*
+ * QEMU runs unprivileged and opens DEV/vfio/GROUP (the VF's IOMMU group) itself
+ * (QEMU 7.2 takes no fd for it): grant gives that character device to
+ * @uid:@gid, mode 0600; revoke gives it back to root. Refuses anything but a
+ * character device there (no symlinks followed). QEMU also needs
+ * RLIMIT_MEMLOCK above the guest's memory: vfio pins it.
+ */
+gboolean podvm_sriov_vfio_grant(const PodvmSriovHost *host, const char *iommu_group, guint uid,
+                                guint gid, GError **error);
+gboolean podvm_sriov_vfio_revoke(const PodvmSriovHost *host, const char *iommu_group,
+                                 GError **error);
 
 /*
  * QEMU's -device for a VF, as JSON text:

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "podvm-config.h"
@@ -829,6 +830,59 @@ test_missing_pf(Fixture *f, gconstpointer data)
     g_assert_cmpstr(vf->pci_address, ==, "0000:5e:02.0");
 }
 
+/* ---- the vfio group device for QEMU ------------------------------------------------------ */
+
+static void
+test_vfio_grant(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dev = g_build_filename(f->tmp, "dev", NULL);
+    g_autofree char *vfio = g_build_filename(dev, "vfio", NULL);
+    g_autofree char *group = g_build_filename(vfio, "11", NULL);
+    g_autofree char *link = g_build_filename(vfio, "12", NULL);
+    g_autofree char *plain = g_build_filename(vfio, "13", NULL);
+    struct stat st;
+
+    g_assert_cmpint(g_mkdir_with_parents(vfio, 0755), ==, 0);
+    if (mknod(group, S_IFCHR | 0600, makedev(1, 3)) != 0) {
+        g_autofree char *why =
+            g_strdup_printf("cannot make a character device for the fake /dev/vfio/11 "
+                            "(needs root with CAP_MKNOD): %s",
+                            g_strerror(errno));
+        g_test_skip(why);
+        return;
+    }
+    f->host.dev_root = dev;
+    g_assert_true(podvm_sriov_vfio_grant(&f->host, "11", 999, 995, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(lstat(group, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, 999);
+    g_assert_cmpuint(st.st_gid, ==, 995);
+    g_assert_cmpuint(st.st_mode & 07777, ==, 0600);
+    g_assert_true(podvm_sriov_vfio_revoke(&f->host, "11", &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(lstat(group, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, 0);
+    g_assert_cmpuint(st.st_gid, ==, 0);
+
+    /* A symlink or a plain file there is not a vfio group; nor is a name that is no number. */
+    g_assert_cmpint(symlink("11", link), ==, 0);
+    g_assert_false(podvm_sriov_vfio_grant(&f->host, "12", 999, 995, &error));
+    g_assert_nonnull(error);
+    g_clear_error(&error);
+    g_assert_cmpint(lstat(group, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, 0);
+    g_assert_true(g_file_set_contents(plain, "", 0, NULL));
+    g_assert_false(podvm_sriov_vfio_grant(&f->host, "13", 999, 995, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED);
+    g_clear_error(&error);
+    g_assert_false(podvm_sriov_vfio_grant(&f->host, "../11", 999, 995, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    g_assert_false(podvm_sriov_vfio_grant(&f->host, "14", 999, 995, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
+}
+
 /* ---- pools and configuration -------------------------------------------------------------- */
 
 static void
@@ -986,6 +1040,7 @@ main(int argc, char **argv)
     ADD("/podvm/net/sriov/hostile-links", test_hostile_links);
     ADD("/podvm/net/sriov/bad-requests", test_bad_requests);
     ADD("/podvm/net/sriov/missing-pf", test_missing_pf);
+    ADD("/podvm/net/sriov/vfio-grant", test_vfio_grant);
 #undef ADD
     g_test_add_func("/podvm/net/sriov/pool-new", test_pool_new);
     g_test_add_func("/podvm/net/sriov/config", test_config);
