@@ -569,7 +569,8 @@ run(GError **error, const char *first, ...)
         g_ptr_array_add(argv, (gpointer)arg);
     va_end(ap);
     g_ptr_array_add(argv, NULL);
-    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, &err,
+    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL,
+                      G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err,
                       &status, error))
         return FALSE;
     if (!g_spawn_check_wait_status(status, error)) {
