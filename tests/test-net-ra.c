@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <locale.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -652,6 +653,71 @@ test_dhcp6_client(void)
     net_teardown(&net);
 }
 
+/* dhcpcd, a real client, in the client namespace: it takes the RA, sees M, asks DHCPv6. Its
+ * state directories are private tmpfs mounts in this test's mount namespace, and its script
+ * (which would otherwise run hooks writing /etc/resolv.conf) is ours. */
+static void
+test_dhcpcd(void)
+{
+    Net net = { 0 };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *ns_arg = NULL;
+    g_autofree char *script = NULL;
+    g_autofree char *conf = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *addresses = NULL;
+    g_autofree char *routes = NULL;
+    int status = 0;
+    static const char script_text[] = "#!/bin/sh\n"
+                                      "echo \"reason=$reason\"\n"
+                                      "env | grep -E '^new_dhcp6_' | sort\n";
+
+    if (!net_require())
+        return;
+    if (!have_program("dhcpcd")) {
+        g_test_skip("dhcpcd is not installed (apt-get install dhcpcd-base)");
+        return;
+    }
+    if (!g_file_test("/var/lib/dhcpcd", G_FILE_TEST_IS_DIR)) {
+        g_test_skip("/var/lib/dhcpcd is missing: dhcpcd is not installed as Debian does");
+        return;
+    }
+    net_setup(&net);
+    g_assert_true(run(&error, "mount", "-t", "tmpfs", "tmpfs", "/run", NULL));
+    g_assert_true(run(&error, "mount", "-t", "tmpfs", "tmpfs", "/var/lib/dhcpcd", NULL));
+    g_assert_no_error(error);
+    script = g_build_filename(net.dir, "script", NULL);
+    conf = g_build_filename(net.dir, "dhcpcd.conf", NULL);
+    g_assert_true(g_file_set_contents(script, script_text, -1, &error));
+    g_assert_cmpint(g_chmod(script, 0755), ==, 0);
+    g_assert_true(g_file_set_contents(conf, "", 0, &error));
+    ns_arg = g_strdup_printf("--net=%s", net.client_ns);
+    {
+        const char *argv[] = { "nsenter", ns_arg, "dhcpcd", "-6", "-1", "-B",   "-f",
+                               conf,      "-c",   script,   "-t", "30", "cli0", NULL };
+
+        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                                   &err, &status, &error));
+    }
+    g_test_message("dhcpcd:\n%s%s", out, err);
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    g_assert_nonnull(strstr(out, "reason=BOUND6"));
+    g_assert_nonnull(strstr(out, "new_dhcp6_ia_na1_ia_addr1=fd10:0:2::2\n"));
+    g_assert_nonnull(strstr(out, "new_dhcp6_server_id=00030001025056000001"));
+
+    addresses = run_output("nsenter", ns_arg, "ip", "-6", "addr", "show", "dev", "cli0", NULL);
+    routes = run_output("nsenter", ns_arg, "ip", "-6", "route", "show", "dev", "cli0", NULL);
+    g_test_message("addresses:\n%sroutes:\n%s", addresses, routes);
+    g_assert_nonnull(strstr(addresses, "inet6 fd10:0:2::2/128"));
+    g_assert_nonnull(strstr(routes, "fd10:0:2::/120"));
+    g_assert_nonnull(strstr(routes, "default via fe80::50:56ff:fe00:1"));
+
+    run(NULL, "umount", "/var/lib/dhcpcd", NULL);
+    run(NULL, "umount", "/run", NULL);
+    net_teardown(&net);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -669,5 +735,6 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/net/dhcp6/malformed", test_dhcp6_malformed);
     g_test_add_func("/podvm/net/ra/kernel", test_ra_kernel);
     g_test_add_func("/podvm/net/dhcp6/client", test_dhcp6_client);
+    g_test_add_func("/podvm/net/dhcp6/dhcpcd", test_dhcpcd);
     return g_test_run();
 }

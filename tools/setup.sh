@@ -21,6 +21,7 @@ packages=(
   libisofs-dev libarchive-dev libyaml-dev
   libnl-route-3-dev libnftables-dev
   containernetworking-plugins nftables iptables passt iproute2
+  dhcpcd-base
   wrk
 )
 
