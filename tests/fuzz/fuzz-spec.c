@@ -8,6 +8,11 @@
  * to_json() parses again, to the same to_json() text; a copy writes the
  * same text; resolving memory and vCPUs gives sane, equal answers for both.
  * What is accepted must also be strict JSON by a checker of our own.
+ *
+ * The same input is also read as a NIC attachment document
+ * ({"interface": ..., "network": ...}): refused like a spec, or accepted
+ * when strict JSON, with entries that write back to a document the parser
+ * accepts again, to the same text.
  */
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -115,6 +120,64 @@ check_networks(const PodvmSpec *spec)
     PODVM_FUZZ_CHECK(n_pod <= 1);
 }
 
+static char *
+attachment_to_text(const PodvmSpecInterface *iface, const PodvmSpecNetwork *network)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "interface");
+    json_builder_add_value(b, podvm_spec_interface_to_json(iface));
+    json_builder_set_member_name(b, "network");
+    json_builder_add_value(b, podvm_spec_network_to_json(network));
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    return json_to_string(root, FALSE);
+}
+
+static void
+check_interface_attachment(const uint8_t *data, size_t size)
+{
+    g_autoptr(GPtrArray) problems = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSpecInterface) iface = NULL;
+    g_autoptr(PodvmSpecNetwork) network = NULL;
+    g_autoptr(PodvmSpecInterface) iface_again = NULL;
+    g_autoptr(PodvmSpecNetwork) network_again = NULL;
+    g_autoptr(PodvmSpecInterface) iface_copy = NULL;
+    g_autoptr(PodvmSpecNetwork) network_copy = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *text_again = NULL;
+    g_autofree char *text_copy = NULL;
+
+    if (!podvm_spec_parse_interface_attachment((const char *)data, (gssize)size, &iface, &network,
+                                               &problems, &error)) {
+        PODVM_FUZZ_CHECK(iface == NULL && network == NULL);
+        check_refusal(problems, error);
+        return;
+    }
+    if (!podvm_fuzz_json_is_strict((const char *)data, size, 64))
+        PODVM_FUZZ_FAIL("an attachment that is not strict JSON was accepted");
+    PODVM_FUZZ_CHECK(iface != NULL && network != NULL && iface->ports != NULL);
+    PODVM_FUZZ_CHECK(g_strcmp0(iface->name, network->name) == 0);
+
+    text = attachment_to_text(iface, network);
+    if (!podvm_spec_parse_interface_attachment(text, -1, &iface_again, &network_again, NULL,
+                                               &error))
+        PODVM_FUZZ_FAIL("the attachment's own JSON does not parse again:\n%s\n--- because:\n%s",
+                        text, error->message);
+    text_again = attachment_to_text(iface_again, network_again);
+    if (strcmp(text, text_again) != 0)
+        PODVM_FUZZ_FAIL("the round trip changed the attachment:\n%s\n--- became:\n%s", text,
+                        text_again);
+    iface_copy = podvm_spec_interface_copy(iface);
+    network_copy = podvm_spec_network_copy(network);
+    text_copy = attachment_to_text(iface_copy, network_copy);
+    if (strcmp(text, text_copy) != 0)
+        PODVM_FUZZ_FAIL("the copy differs:\n%s\n--- copy:\n%s", text, text_copy);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -127,6 +190,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_autofree char *text = NULL;
     g_autofree char *text_again = NULL;
     g_autofree char *text_copy = NULL;
+
+    check_interface_attachment(data, size);
 
     /* libFuzzer may pass NULL for an empty input; the API takes NULL only with length 0. */
     spec = podvm_spec_parse_data((const char *)data, (gssize)size, &problems, &error);
