@@ -442,7 +442,9 @@ read_cidr(Parser *p, const char *path, JsonNode *node, GSocketFamily family, gui
         return NULL;
     quoted = podvm_quote_for_message(text);
     slash = strchr(text, '/');
-    ok = slash != NULL && strlen(slash + 1) >= 1 && strlen(slash + 1) <= 3;
+    /* The length in decimal without leading zeros; no zone ("%eth0") on the address. */
+    ok = slash != NULL && strlen(slash + 1) >= 1 && strlen(slash + 1) <= 3 &&
+         !(slash[1] == '0' && slash[2] != '\0') && strchr(text, '%') == NULL;
     for (const char *c = ok ? slash + 1 : ""; *c != '\0'; c++) {
         ok = ok && g_ascii_isdigit(*c);
         length = length * 10 + (guint)(*c - '0');
