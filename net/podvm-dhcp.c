@@ -37,7 +37,6 @@
 #define BOOTP_MIN_LEN 300  /* RFC 1542: some clients drop shorter replies */
 #define CLIENT_MIN_MAX 576 /* every client takes a 576-byte IP datagram */
 #define IP_UDP_HEADERS 28
-#define FLAG_BROADCAST 0x8000
 
 enum {
     OPT_PAD = 0,
@@ -682,22 +681,46 @@ struct _PodvmDhcpServer {
     gpointer ack_data;
 };
 
+static gboolean
+send_to(PodvmDhcpServer *server, const guint8 *data, gsize len, guint32 address_be)
+{
+    struct sockaddr_in to = {
+        .sin_family = AF_INET,
+        .sin_port = htons(68),
+        .sin_addr.s_addr = address_be,
+    };
+
+    return sendto(server->fd, data, len, 0, (struct sockaddr *)&to, sizeof(to)) >= 0;
+}
+
 static void
 send_reply(PodvmDhcpServer *server, GBytes *reply, guint8 type, const PodvmDhcpLease *lease)
 {
-    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(68) };
     gsize len;
     const guint8 *data = g_bytes_get_data(reply, &len);
-    guint16 flags = (guint16)((data[10] << 8) | data[11]);
     guint8 lease_ip[4];
+    guint32 lease_be;
+    gboolean sent;
 
-    /* RFC 2131 4.1: a NAK and anything for a client without an address is
-     * broadcast; a client renewing from its address gets it there. */
-    to.sin_addr.s_addr = htonl(INADDR_BROADCAST);
-    if (type != PODVM_DHCP_NAK && !(flags & FLAG_BROADCAST) &&
-        parse_ipv4(lease->address, lease_ip) && memcmp(data + 12, lease_ip, 4) == 0)
-        memcpy(&to.sin_addr, lease_ip, 4);
-    if (sendto(server->fd, data, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+    /* RFC 2131 4.1: a client renewing from its address (ciaddr) gets the answer there,
+     * whatever its broadcast flag; a NAK, and anything for a client without an address, is
+     * broadcast (a unicast to yiaddr would need an ARP entry made by hand; a broadcast
+     * reaches a client with the flag and without). */
+    if (type != PODVM_DHCP_NAK && parse_ipv4(lease->address, lease_ip) &&
+        memcmp(data + 12, lease_ip, 4) == 0) {
+        memcpy(&lease_be, lease_ip, 4);
+        sent = send_to(server, data, len, lease_be);
+        if (!sent) {
+            /* No route to the guest's address in this namespace (the bridge binding moves
+             * the pod's address to the guest): broadcast instead. */
+            g_debug("DHCP: cannot unicast to %s (%s); broadcasting", lease->address,
+                    g_strerror(errno));
+            sent = send_to(server, data, len, htonl(INADDR_BROADCAST));
+        }
+    } else {
+        sent = send_to(server, data, len, htonl(INADDR_BROADCAST));
+    }
+    if (!sent) {
         int saved = errno;
 
         g_warning("DHCP: cannot send a reply to %s: %s", lease->address, g_strerror(saved));

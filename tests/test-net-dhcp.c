@@ -553,6 +553,7 @@ typedef struct {
     GMainLoop *loop;
     GThread *thread;
     PodvmDhcpServer *server;
+    const char *address; /* the lease's */
     gint acks;
 } Net;
 
@@ -624,16 +625,18 @@ ack_cb(const guint8 mac[6], const char *address, gpointer user_data)
     Net *net = user_data;
 
     g_assert_cmpmem(mac, 6, guest_mac, 6);
-    g_assert_cmpstr(address, ==, "10.0.2.2");
+    g_assert_cmpstr(address, ==, net->address);
     g_atomic_int_inc(&net->acks);
 }
 
 /*
  * srv0 (10.0.2.1/24, this namespace) <-> cli0 (MAC @client_mac, the client's namespace);
- * the server on srv0 with the lease for guest_mac, running in a thread of its own.
+ * the server on srv0 with the lease for guest_mac, running in a thread of its own. With
+ * @bridge_binding, as the bridge binding has it: srv0 has 169.254.75.10/32 alone and the
+ * lease is 192.0.2.10/24 through 192.0.2.1, a network this namespace has no route to.
  */
 static void
-net_setup(Net *net, const guint8 client_mac[6])
+net_setup(Net *net, const guint8 client_mac[6], gboolean bridge_binding)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *mac =
@@ -653,6 +656,20 @@ net_setup(Net *net, const guint8 client_mac[6])
         "esac\n"
         "echo end\n";
 
+    const char *server_cidr = bridge_binding ? "169.254.75.10/32" : "10.0.2.1/24";
+    const char *server_address = bridge_binding ? "169.254.75.10" : "10.0.2.1";
+
+    net->address = bridge_binding ? "192.0.2.10" : "10.0.2.2";
+    if (bridge_binding) {
+        PodvmRoute *route = g_ptr_array_index(lease->routes, 0);
+
+        g_free(lease->address);
+        lease->address = g_strdup(net->address);
+        g_free(lease->router);
+        lease->router = g_strdup("192.0.2.1");
+        g_free(route->gateway);
+        route->gateway = g_strdup("192.0.2.254");
+    }
     net->dir = podvm_test_mkdtemp();
     net->client_ns = g_build_filename(net->dir, "client", NULL);
     net->script = g_build_filename(net->dir, "script", NULL);
@@ -666,7 +683,7 @@ net_setup(Net *net, const guint8 client_mac[6])
     run(NULL, "ip", "link", "del", "srv0", NULL);
     g_assert_true(run(&error, "ip", "link", "add", "srv0", "type", "veth", "peer", "name", "cli0",
                       "address", mac, "netns", net->client_ns, NULL));
-    g_assert_true(run(&error, "ip", "addr", "add", "10.0.2.1/24", "dev", "srv0", NULL));
+    g_assert_true(run(&error, "ip", "addr", "add", server_cidr, "dev", "srv0", NULL));
     g_assert_true(run(&error, "ip", "link", "set", "srv0", "up", NULL));
     g_assert_true(run(&error, "nsenter", ns_arg, "ip", "link", "set", "lo", "up", NULL));
     g_assert_true(run(&error, "nsenter", ns_arg, "ip", "link", "set", "cli0", "up", NULL));
@@ -678,7 +695,7 @@ net_setup(Net *net, const guint8 client_mac[6])
     net->context = g_main_context_new();
     net->loop = g_main_loop_new(net->context, FALSE);
     g_main_context_push_thread_default(net->context);
-    net->server = podvm_dhcp_server_new(fd, "10.0.2.1", &error);
+    net->server = podvm_dhcp_server_new(fd, server_address, &error);
     g_main_context_pop_thread_default(net->context);
     g_assert_no_error(error);
     podvm_dhcp_server_set_lease(net->server, lease);
@@ -766,7 +783,7 @@ test_udhcpc(void)
 
     if (!net_require())
         return;
-    net_setup(&net, guest_mac);
+    net_setup(&net, guest_mac, FALSE);
     client = spawn_udhcpc(&net, FALSE, &error);
     g_assert_no_error(error);
     in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(client));
@@ -818,7 +835,7 @@ test_udhcpc_unknown_mac(void)
 
     if (!net_require())
         return;
-    net_setup(&net, other_mac);
+    net_setup(&net, other_mac, FALSE);
     client = spawn_udhcpc(&net, TRUE, &error);
     g_assert_no_error(error);
     in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(client));
@@ -830,6 +847,50 @@ test_udhcpc_unknown_mac(void)
     g_assert_false(g_subprocess_get_successful(client));
     g_assert_nonnull(strstr(log->str, "event=deconfig"));
     g_assert_cmpint(g_atomic_int_get(&net.acks), ==, 0);
+    net_teardown(&net);
+}
+
+/*
+ * The bridge binding: the server answers from 169.254.75.10/32 and has no route to the
+ * guest's 192.0.2.10, nor the guest to the server. Both sockets are bound to their device,
+ * so the kernel takes the other side as on-link: the renewal goes both ways by unicast (a
+ * reply that could not be unicast would be broadcast).
+ */
+static void
+test_udhcpc_bridge_binding(void)
+{
+    Net net = { 0 };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSubprocess) client = NULL;
+    g_autoptr(GDataInputStream) in = NULL;
+    g_autoptr(GHashTable) bound = NULL;
+    g_autoptr(GHashTable) renew = NULL;
+    g_autoptr(GString) log = g_string_new(NULL);
+
+    if (!net_require())
+        return;
+    net_setup(&net, guest_mac, TRUE);
+    client = spawn_udhcpc(&net, FALSE, &error);
+    g_assert_no_error(error);
+    in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(client));
+
+    bound = read_event(in, "bound", log);
+    g_test_message("udhcpc:\n%s", log->str);
+    g_assert_nonnull(bound);
+    assert_var(bound, "ip", "192.0.2.10");
+    assert_var(bound, "router", "192.0.2.1");
+    assert_var(bound, "serverid", "169.254.75.10");
+    assert_var(bound, "staticroutes", "198.51.100.0/24 192.0.2.254 0.0.0.0/0 192.0.2.1");
+
+    g_subprocess_send_signal(client, SIGUSR1);
+    renew = read_event(in, "renew", log);
+    g_test_message("udhcpc:\n%s", log->str);
+    g_assert_nonnull(renew);
+    assert_var(renew, "ip", "192.0.2.10");
+    g_assert_cmpint(g_atomic_int_get(&net.acks), >=, 2);
+
+    g_subprocess_send_signal(client, SIGTERM);
+    g_assert_true(g_subprocess_wait(client, NULL, &error));
     net_teardown(&net);
 }
 
@@ -854,5 +915,6 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/net/dhcp/lease-copy", test_lease_copy);
     g_test_add_func("/podvm/net/dhcp/udhcpc", test_udhcpc);
     g_test_add_func("/podvm/net/dhcp/udhcpc-unknown-mac", test_udhcpc_unknown_mac);
+    g_test_add_func("/podvm/net/dhcp/udhcpc-bridge-binding", test_udhcpc_bridge_binding);
     return g_test_run();
 }
