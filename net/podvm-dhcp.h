@@ -38,11 +38,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmDhcpLease, podvm_dhcp_lease_free)
 int podvm_dhcp_open_socket(const char *ifname, GError **error);
 
 typedef struct _PodvmDhcpServer PodvmDhcpServer;
-/* Called when the server ACKs a lease (the guest got its address). */
+/* Called when the server ACKs a lease (the guest got or renewed its address), on the server's
+ * main context. */
 typedef void (*PodvmDhcpAckFunc)(const guint8 mac[6], const char *address, gpointer user_data);
 
-/* Takes @fd; answers from @server_address (the interface's own IPv4) on the thread-default main
- * context. */
+/* Takes @fd (closed on failure too); answers from @server_address (the interface's own IPv4)
+ * on the thread-default main context. A client renewing from its address is answered there by
+ * unicast; everything else is broadcast to 255.255.255.255:68. */
 PodvmDhcpServer *podvm_dhcp_server_new(int fd, const char *server_address, GError **error);
 void podvm_dhcp_server_set_lease(PodvmDhcpServer *server, const PodvmDhcpLease *lease);
 void podvm_dhcp_server_remove_lease(PodvmDhcpServer *server, const guint8 mac[6]);
@@ -61,18 +63,23 @@ GBytes *podvm_dhcp_answer(const guint8 *request, gsize length, const PodvmDhcpLe
 
 /*
  * IPv6 on the same interface: router advertisements (the gateway, the
- * on-link prefix, M flag) and a stateful DHCPv6 server for the guest's one
- * address (KubeVirt gives fd10:0:2::2/120 so). Same rules: only known MACs.
+ * on-link prefix without the autonomous flag, the MTU, M and O flags) and a
+ * stateful DHCPv6 server for the guest's one address (KubeVirt gives
+ * fd10:0:2::2/120 so). Same rules: only known MACs (from the client's
+ * DUID-LL/LLT, or its EUI-64 link-local address). The pure parts are in
+ * podvm-dhcp-private.h.
  */
 typedef struct _PodvmRaServer PodvmRaServer;
 /* An ICMPv6 socket (RS in, RA out) and a UDP [::]:547 socket, both bound to @ifname; call
  * inside the namespace. */
 gboolean podvm_ra_open_sockets(const char *ifname, int *out_icmp6_fd, int *out_dhcp6_fd,
                                GError **error);
-/* Takes both fds; @router_mac is the bridge's MAC, @prefix_cidr "fd10:0:2::/120". */
+/* Takes both fds (closed on failure too); @router_mac is the bridge's MAC, @prefix_cidr
+ * "fd10:0:2::/120". Sends its first RA at once, on the thread-default main context. */
 PodvmRaServer *podvm_ra_server_new(int icmp6_fd, int dhcp6_fd, const char *ifname,
                                    const guint8 router_mac[6], const char *prefix_cidr, guint mtu,
                                    GError **error);
+/* @address NULL: the MAC's lease is removed. */
 void podvm_ra_server_set_lease(PodvmRaServer *server, const guint8 mac[6], const char *address);
 void podvm_ra_server_free(PodvmRaServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmRaServer, podvm_ra_server_free)
