@@ -274,6 +274,19 @@ ruleset(void)
     return g_steal_pointer(&out);
 }
 
+/* Chains a pod's ADD made (bridge's ipMasq: "CNI-<hash>"), not the firewall's shared ones. */
+static guint
+count_pod_chains(const char *rules)
+{
+    guint count = 0;
+
+    for (const char *p = strstr(rules, "chain CNI-"); p != NULL; p = strstr(p + 1, "chain CNI-")) {
+        if (!g_str_has_prefix(p, "chain CNI-FORWARD ") && !g_str_has_prefix(p, "chain CNI-ADMIN "))
+            count++;
+    }
+    return count;
+}
+
 static void
 test_add_del_check(Fixture *f, gconstpointer data)
 {
@@ -282,6 +295,8 @@ test_add_del_check(Fixture *f, gconstpointer data)
     g_autoptr(PodvmCniResult) result = NULL;
     g_autoptr(GPtrArray) addresses = NULL;
     PodvmCniAttachment attachment = { "4f1c2a9e-0b7d-4c55-9a51-0d3c2b1e7f60", f->netns, "eth0" };
+    g_autofree char *rules = NULL;
+    g_autofree char *pod_v4 = NULL;
     const char *veth = NULL;
     gboolean has_eth0 = FALSE;
 
@@ -314,10 +329,22 @@ test_add_del_check(Fixture *f, gconstpointer data)
     }
     g_assert_true(has_eth0);
     g_assert_nonnull(veth);
+    {
+        const char *address = ((PodvmCniIp *)result->ips->pdata[0])->address;
+
+        /* "10.66.0.2 ", not "10.66.0.20" */
+        pod_v4 = g_strdup_printf("%.*s ", (int)strcspn(address, "/"), address);
+    }
     /* The bridge and the veth are in the test's (the host's) namespace; a lease of each family. */
     g_assert_true(link_exists("podvm0"));
     g_assert_true(link_exists(veth));
     g_assert_cmpuint(count_leases(f, "podvm"), ==, 2);
+
+    /* bridge's ipMasq and firewall's rules for the pod (named by its id and address). */
+    rules = ruleset();
+    g_assert_nonnull(strstr(rules, pod_v4));
+    g_assert_nonnull(strstr(rules, "fd66:706f:6476::2 "));
+    g_assert_cmpuint(count_pod_chains(rules), ==, 2); /* ip and ip6 nat */
 
     g_assert_true(cni_check(f, network, &attachment, result->json, &error));
     g_assert_no_error(error);
@@ -331,6 +358,12 @@ test_add_del_check(Fixture *f, gconstpointer data)
     g_assert_false(link_exists(veth));
     g_assert_cmpuint(count_veths(), ==, 0);
     g_assert_cmpuint(count_leases(f, "podvm"), ==, 0);
+    g_clear_pointer(&rules, g_free);
+    /* Only the firewall plugin's shared chains (CNI-FORWARD, CNI-ADMIN) stay. */
+    rules = ruleset();
+    g_assert_null(strstr(rules, pod_v4));
+    g_assert_null(strstr(rules, "fd66:706f:6476::2 "));
+    g_assert_cmpuint(count_pod_chains(rules), ==, 0);
     g_clear_pointer(&addresses, g_ptr_array_unref);
     addresses = pod_addresses(f->netns, "eth0");
     g_assert_null(addresses);
@@ -483,6 +516,25 @@ test_add_fails_undone(Fixture *f, gconstpointer data)
         g_assert_null(pod_addresses(f->netns, "eth0"));
         g_assert_true(g_file_get_contents(log, &calls, NULL, NULL));
         g_assert_cmpstr(calls, ==, "ADD failing-pod eth0\nDEL failing-pod eth0\n");
+    }
+    /* Its DEL fails too: the ADD's error says so; the bridge is undone all the same. */
+    {
+        g_autoptr(PodvmCniNetwork) network = bridge_then(f, "{\"type\": \"podvm-test-fail2\"}");
+        g_autoptr(PodvmCniResult) result = NULL;
+
+        fake_plugin(f, "podvm-test-fail2",
+                    "echo \"{\\\"code\\\": 7, \\\"msg\\\": \\\"$CNI_COMMAND refused\\\"}\"\n"
+                    "exit 1\n");
+        result = cni_add(f, network, &attachment, &error);
+        g_assert_null(result);
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_FAILED);
+        g_assert_nonnull(strstr(error->message, "CNI plugin 'podvm-test-fail2' (ADD) failed: ADD "
+                                                "refused (code 7) (undoing it failed too: CNI "
+                                                "plugin 'podvm-test-fail2' (DEL) failed: DEL "
+                                                "refused (code 7))"));
+        g_clear_error(&error);
+        g_assert_cmpuint(count_veths(), ==, 0);
+        g_assert_cmpuint(count_leases(f, "twostep"), ==, 0);
     }
     /* A plugin that is not installed: the same. */
     {
