@@ -379,6 +379,67 @@ test_add_del_check(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
 }
 
+/* Three pods' ADDs at once on one network (host-local's lock, one bridge): distinct addresses. */
+static void
+test_concurrent(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmCniNetwork) network = NULL;
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    char *dirs[3], *paths[3], ids[3][16];
+    PodvmCniAttachment attachments[3];
+    PodvmCniResult *results[3];
+    Waiter waiters[3] = { { 0 } };
+
+    if (!require_plugins())
+        return;
+    network = podvm_cni_network_find(&f->settings, NULL, &error);
+    g_assert_no_error(error);
+    for (guint i = 0; i < 3; i++) {
+        dirs[i] = podvm_test_mkdtemp();
+        paths[i] = g_build_filename(dirs[i], "netns", NULL);
+        g_assert_true(podvm_netns_create(paths[i], &error));
+        g_assert_no_error(error);
+        g_snprintf(ids[i], sizeof ids[i], "pod-%u", i);
+        attachments[i] = (PodvmCniAttachment){ ids[i], paths[i], "eth0" };
+        podvm_cni_add_async(&f->settings, network, &attachments[i], NULL, done_cb, &waiters[i]);
+    }
+    for (guint i = 0; i < 3; i++) {
+        results[i] = podvm_cni_add_finish(wait_result(&waiters[i]), &error);
+        g_assert_no_error(error);
+        g_object_unref(waiters[i].result);
+        waiters[i].result = NULL;
+        g_assert_cmpuint(results[i]->ips->len, ==, 2);
+        for (guint j = 0; j < 2; j++) {
+            const char *address = ((PodvmCniIp *)results[i]->ips->pdata[j])->address;
+
+            g_assert_false(g_hash_table_contains(seen, address));
+            g_hash_table_add(seen, (gpointer)address);
+        }
+    }
+    g_assert_cmpuint(count_veths(), ==, 3);
+    g_assert_cmpuint(count_leases(f, "podvm"), ==, 6);
+    for (guint i = 0; i < 3; i++)
+        podvm_cni_del_async(&f->settings, network, &attachments[i], results[i]->json, NULL, done_cb,
+                            &waiters[i]);
+    for (guint i = 0; i < 3; i++) {
+        g_assert_true(podvm_cni_del_finish(wait_result(&waiters[i]), &error));
+        g_assert_no_error(error);
+        g_object_unref(waiters[i].result);
+    }
+    g_assert_cmpuint(count_veths(), ==, 0);
+    g_assert_cmpuint(count_leases(f, "podvm"), ==, 0);
+    g_hash_table_remove_all(seen);
+    for (guint i = 0; i < 3; i++) {
+        podvm_cni_result_free(results[i]);
+        g_assert_true(podvm_netns_remove(paths[i], &error));
+        g_assert_no_error(error);
+        podvm_test_rmrf(dirs[i]);
+        g_free(dirs[i]);
+        g_free(paths[i]);
+    }
+}
+
 /* A conflist of the default bridge then @second. */
 static PodvmCniNetwork *
 bridge_then(Fixture *f, const char *second)
@@ -831,6 +892,7 @@ main(int argc, char **argv)
 #define ADD_PLUGIN_TEST(path, func) \
     g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
     ADD_PLUGIN_TEST("/podvm/net/cni/run/add-del-check", test_add_del_check);
+    ADD_PLUGIN_TEST("/podvm/net/cni/run/concurrent", test_concurrent);
     ADD_PLUGIN_TEST("/podvm/net/cni/run/portmap", test_portmap);
     ADD_PLUGIN_TEST("/podvm/net/cni/run/add-fails-undone", test_add_fails_undone);
     ADD_PLUGIN_TEST("/podvm/net/cni/run/timeout", test_timeout);
