@@ -68,7 +68,7 @@ typedef struct {
     guint timeout_id;
     GByteArray *out;
     GByteArray *err;
-    gboolean exited, timed_out, too_large;
+    gboolean exited, timed_out, too_large, plugin_missing;
     guint pending; /* of out, err, exit */
 } CniOp;
 
@@ -202,7 +202,9 @@ find_plugin(CniOp *op, GError **error)
             return g_steal_pointer(&path);
     }
     dirs = op->plugin_dirs != NULL ? g_strjoinv(":", op->plugin_dirs) : g_strdup("");
-    g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
+    /* The host's setup, not the caller's request: FAILED (500), not NOT_FOUND (404). */
+    op->plugin_missing = TRUE;
+    g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
                 _("CNI plugin '%s' is not in the plugin directories (%s)"), op->type, dirs);
     return NULL;
 }
@@ -436,7 +438,7 @@ reset_call(CniOp *op)
     g_clear_handle_id(&op->timeout_id, g_source_remove);
     g_clear_pointer(&op->out, g_byte_array_unref);
     g_clear_pointer(&op->err, g_byte_array_unref);
-    op->exited = op->timed_out = op->too_large = FALSE;
+    op->exited = op->timed_out = op->too_large = op->plugin_missing = FALSE;
     op->pending = 0;
 }
 
@@ -561,7 +563,7 @@ plugin_finished(GTask *task, GError *error)
         break;
     case CNI_DEL:
         if (error != NULL) {
-            if (op->undoing && g_error_matches(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND)) {
+            if (op->undoing && op->plugin_missing) {
                 /* A plugin that is not installed has nothing to undo. */
                 g_debug("undoing the CNI ADD of network %s: %s", op->network_name, error->message);
                 g_error_free(error);
