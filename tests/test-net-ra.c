@@ -13,6 +13,7 @@
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <net/if.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
@@ -718,6 +719,70 @@ test_dhcpcd(void)
     net_teardown(&net);
 }
 
+/* Whether an RA comes to @fd within @timeout_ms, after sending an RS with @hop_limit. */
+static gboolean
+solicit(int fd, int ifindex, int hop_limit, guint timeout_ms)
+{
+    static const guint8 rs[8] = { 133 };
+    struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_scope_id = (guint32)ifindex };
+    gint64 deadline = g_get_monotonic_time() + timeout_ms * G_TIME_SPAN_MILLISECOND;
+    guint8 drain[1500];
+
+    while (recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0)
+        ;
+    inet_pton(AF_INET6, "ff02::2", &to.sin6_addr);
+    g_assert_cmpint(
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hop_limit, sizeof(hop_limit)), ==, 0);
+    g_assert_cmpint(sendto(fd, rs, sizeof(rs), 0, (struct sockaddr *)&to, sizeof(to)), ==, 8);
+    while (TRUE) {
+        gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        guint8 buffer[1500];
+
+        if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) <= 0)
+            return FALSE;
+        if (recv(fd, buffer, sizeof(buffer), 0) >= 16 && buffer[0] == 134)
+            return TRUE;
+    }
+}
+
+/* A solicitation with hop limit 255 is answered at once, one with less is not (RFC 4861 6.1.1);
+ * answers are at most 3 s apart. */
+static void
+test_ra_solicited(void)
+{
+    Net net = { 0 };
+    g_autoptr(GError) error = NULL;
+    struct icmp6_filter filter;
+    struct ifreq ifr = { .ifr_name = "cli0" };
+    int fd;
+    gint64 start;
+
+    if (!net_require())
+        return;
+    net_setup(&net);
+    fd = podvm_netns_socket(net.client_ns_fd, AF_INET6, SOCK_RAW, IPPROTO_ICMPV6, &error);
+    g_assert_no_error(error);
+    ICMP6_FILTER_SETBLOCKALL(&filter);
+    ICMP6_FILTER_SETPASS(ND_ROUTER_ADVERT, &filter);
+    g_assert_cmpint(setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter)), ==, 0);
+    g_assert_cmpint(setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "cli0", 5), ==, 0);
+    g_assert_cmpint(ioctl(fd, SIOCGIFINDEX, &ifr), ==, 0);
+
+    /* Past the first RA and the answer (3 s later) to the kernel's own solicitation; the next
+     * unsolicited one is 16 s after the first. */
+    g_usleep(7 * G_USEC_PER_SEC);
+    start = g_get_monotonic_time();
+    g_assert_true(solicit(fd, ifr.ifr_ifindex, 255, 1000));
+    g_assert_cmpint(g_get_monotonic_time() - start, <, G_USEC_PER_SEC);
+    g_assert_false(solicit(fd, ifr.ifr_ifindex, 64, 3500));
+    /* Answered again, 3 s after the last RA at the earliest. */
+    start = g_get_monotonic_time();
+    g_assert_true(solicit(fd, ifr.ifr_ifindex, 255, 3500));
+    close(fd);
+    net_teardown(&net);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -734,6 +799,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/net/dhcp6/silent", test_dhcp6_silent);
     g_test_add_func("/podvm/net/dhcp6/malformed", test_dhcp6_malformed);
     g_test_add_func("/podvm/net/ra/kernel", test_ra_kernel);
+    g_test_add_func("/podvm/net/ra/solicited", test_ra_solicited);
     g_test_add_func("/podvm/net/dhcp6/client", test_dhcp6_client);
     g_test_add_func("/podvm/net/dhcp6/dhcpcd", test_dhcpcd);
     return g_test_run();
