@@ -81,6 +81,109 @@ podvm_dhcp_lease_copy(const PodvmDhcpLease *lease)
     return copy;
 }
 
+/* ---- the host's resolver configuration -------------------------------------------- */
+
+#define RESOLV_CONF_MAX (64 * 1024)
+#define RESOLV_MAX_NAMESERVERS 3 /* MAXNS of the resolver */
+
+static gboolean
+is_loopback(const char *address)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+
+    if (inet_pton(AF_INET, address, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, address, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+void
+podvm_dhcp_parse_resolv_conf(const char *text, GStrv *out_dns, GStrv *out_search)
+{
+    g_autoptr(GStrvBuilder) dns = g_strv_builder_new();
+    g_auto(GStrv) lines = g_strsplit(text != NULL ? text : "", "\n", -1);
+    g_auto(GStrv) search = NULL;
+    guint n_dns = 0;
+
+    for (gsize i = 0; lines[i] != NULL; i++) {
+        g_auto(GStrv) words = g_strsplit_set(lines[i], " \t\r", -1);
+        g_autoptr(GStrvBuilder) fields = g_strv_builder_new();
+        g_auto(GStrv) f = NULL;
+
+        for (gsize w = 0; words[w] != NULL; w++)
+            if (words[w][0] != '\0')
+                g_strv_builder_add(fields, words[w]);
+        f = g_strv_builder_end(fields);
+        if (f[0] == NULL || f[0][0] == '#' || f[0][0] == ';')
+            continue;
+        if (g_str_equal(f[0], "nameserver") && f[1] != NULL) {
+            struct in_addr v4;
+            struct in6_addr v6;
+
+            if (n_dns >= RESOLV_MAX_NAMESERVERS || is_loopback(f[1]))
+                continue;
+            if (inet_pton(AF_INET, f[1], &v4) != 1 && inet_pton(AF_INET6, f[1], &v6) != 1)
+                continue; /* "fe80::1%eth0" and the like: not for a guest */
+            g_strv_builder_add(dns, f[1]);
+            n_dns++;
+        } else if ((g_str_equal(f[0], "search") || g_str_equal(f[0], "domain")) && f[1] != NULL) {
+            g_strfreev(search);
+            search = g_strdupv(f + 1);
+        }
+    }
+    *out_dns = n_dns > 0 ? g_strv_builder_end(dns) : NULL;
+    *out_search = g_steal_pointer(&search);
+}
+
+static gboolean
+read_resolv_conf(const char *path, GStrv *out_dns, GStrv *out_search, GError **error)
+{
+    g_autofree char *text = NULL;
+    gsize length = 0;
+    g_autoptr(GError) local = NULL;
+
+    *out_dns = NULL;
+    *out_search = NULL;
+    if (!g_file_get_contents(path, &text, &length, &local)) {
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return TRUE;
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot read '%s': %s"), path,
+                    local->message);
+        return FALSE;
+    }
+    if (length > RESOLV_CONF_MAX) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO,
+                    _("'%s' is larger than %d bytes; not a resolver configuration"), path,
+                    RESOLV_CONF_MAX);
+        return FALSE;
+    }
+    podvm_dhcp_parse_resolv_conf(text, out_dns, out_search);
+    return TRUE;
+}
+
+gboolean
+podvm_dhcp_read_resolv_conf(const char *path, GStrv *out_dns, GStrv *out_search, GError **error)
+{
+    g_auto(GStrv) dns = NULL;
+    g_auto(GStrv) search = NULL;
+
+    if (!read_resolv_conf(path != NULL ? path : "/etc/resolv.conf", &dns, &search, error))
+        return FALSE;
+    if (dns == NULL && path == NULL) {
+        g_auto(GStrv) upstream_search = NULL;
+
+        /* systemd-resolved's stub (127.0.0.53): its upstream servers instead. */
+        g_clear_pointer(&dns, g_strfreev);
+        if (!read_resolv_conf("/run/systemd/resolve/resolv.conf", &dns, &upstream_search, error))
+            return FALSE;
+        if (search == NULL)
+            search = g_steal_pointer(&upstream_search);
+    }
+    *out_dns = g_steal_pointer(&dns);
+    *out_search = g_steal_pointer(&search);
+    return TRUE;
+}
+
 /* ---- the server ------------------------------------------------------------ */
 
 int

@@ -54,6 +54,24 @@ void podvm_dhcp_server_free(PodvmDhcpServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmDhcpServer, podvm_dhcp_server_free)
 
 /*
+ * The nameservers and search domains of resolv.conf text, for a lease's
+ * dns and search: "nameserver" lines in order (at most 3, as the resolver
+ * reads; IPv4 and IPv6), the last "search" or "domain" line. Loopback
+ * nameservers (127.0.0.53 of systemd-resolved, ::1) are left out: a guest
+ * cannot reach the host's loopback. Sets NULL for none.
+ */
+void podvm_dhcp_parse_resolv_conf(const char *text, GStrv *out_dns, GStrv *out_search);
+/*
+ * The same from the host: /etc/resolv.conf, or, when that gives no
+ * nameserver a guest can use (systemd-resolved's stub), the upstream list
+ * systemd-resolved keeps in /run/systemd/resolve/resolv.conf. @path
+ * overrides /etc/resolv.conf (tests). A missing file gives none, not an
+ * error; a file larger than 64 KiB is an error.
+ */
+gboolean podvm_dhcp_read_resolv_conf(const char *path, GStrv *out_dns, GStrv *out_search,
+                                     GError **error);
+
+/*
  * The pure part, for tests and the fuzzer: the reply (OFFER, ACK or NAK;
  * NULL for nothing to send) a request gets with these leases. A malformed
  * request gives NULL and, when @error is not NULL, why.

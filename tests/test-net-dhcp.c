@@ -543,6 +543,58 @@ test_lease_copy(void)
     g_assert_cmpstr(((PodvmRoute *)g_ptr_array_index(copy->routes, 0))->gateway, ==, "10.0.2.254");
 }
 
+static void
+test_resolv_conf(void)
+{
+    static const char text[] = "# generated\n"
+                               "nameserver 192.0.2.53\n"
+                               "nameserver 127.0.0.53\n"
+                               "  nameserver\t2001:db8::53  \n"
+                               "nameserver ::1\n"
+                               "nameserver fe80::1%eth0\n"
+                               "domain first.example\n"
+                               "search corp.example example.com\n"
+                               "options edns0 trust-ad\n"
+                               "nameserver 198.51.100.53\n"
+                               "nameserver 198.51.100.54\n";
+    g_auto(GStrv) dns = NULL;
+    g_auto(GStrv) search = NULL;
+    const char *expected_dns[] = { "192.0.2.53", "2001:db8::53", "198.51.100.53", NULL };
+    const char *expected_search[] = { "corp.example", "example.com", NULL };
+    g_autofree char *dir = podvm_test_mkdtemp();
+    g_autofree char *path = g_build_filename(dir, "resolv.conf", NULL);
+    g_autofree char *missing = g_build_filename(dir, "missing", NULL);
+    g_autofree char *big = g_strnfill(70 * 1024, '#');
+    g_autoptr(GError) error = NULL;
+
+    podvm_dhcp_parse_resolv_conf(text, &dns, &search);
+    g_assert_cmpstrv(dns, expected_dns);
+    g_assert_cmpstrv(search, expected_search);
+    g_clear_pointer(&dns, g_strfreev);
+    g_clear_pointer(&search, g_strfreev);
+
+    /* systemd-resolved's stub alone: nothing a guest can use. */
+    podvm_dhcp_parse_resolv_conf("nameserver 127.0.0.53\noptions edns0\n", &dns, &search);
+    g_assert_null(dns);
+    g_assert_null(search);
+
+    g_assert_true(g_file_set_contents(path, text, -1, &error));
+    g_assert_true(podvm_dhcp_read_resolv_conf(path, &dns, &search, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstrv(dns, expected_dns);
+    g_clear_pointer(&dns, g_strfreev);
+    g_clear_pointer(&search, g_strfreev);
+
+    g_assert_true(podvm_dhcp_read_resolv_conf(missing, &dns, &search, &error));
+    g_assert_null(dns);
+    g_assert_null(search);
+
+    g_assert_true(g_file_set_contents(path, big, -1, &error));
+    g_assert_false(podvm_dhcp_read_resolv_conf(path, &dns, &search, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_IO);
+    podvm_test_rmrf(dir);
+}
+
 /* ---- the server against busybox udhcpc --------------------------------------- */
 
 typedef struct {
@@ -913,6 +965,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/net/dhcp/oversized", test_oversized);
     g_test_add_func("/podvm/net/dhcp/routes", test_routes);
     g_test_add_func("/podvm/net/dhcp/lease-copy", test_lease_copy);
+    g_test_add_func("/podvm/net/dhcp/resolv-conf", test_resolv_conf);
     g_test_add_func("/podvm/net/dhcp/udhcpc", test_udhcpc);
     g_test_add_func("/podvm/net/dhcp/udhcpc-unknown-mac", test_udhcpc_unknown_mac);
     g_test_add_func("/podvm/net/dhcp/udhcpc-bridge-binding", test_udhcpc_bridge_binding);
