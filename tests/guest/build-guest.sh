@@ -25,6 +25,8 @@ fi
 OUTDIR=$1
 SRCDIR=$(cd "$(dirname "$0")" && pwd)
 INIT=$SRCDIR/init
+# Installed next to init: udhcpc's script, and the DHCPv6 client's source.
+DHCP4_SCRIPT=$SRCDIR/dhcp4-script
 BUSYBOX=${PODVM_GUEST_BUSYBOX:-/bin/busybox}
 KERNEL_META=${PODVM_GUEST_KERNEL_PACKAGE:-linux-image-cloud-amd64}
 LOG=$OUTDIR/build.log
@@ -35,7 +37,7 @@ LOG=$OUTDIR/build.log
 MODULES="
     virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
     virtio_blk virtio_scsi sd_mod
-    failover net_failover virtio_net
+    af_packet failover net_failover virtio_net e1000 8139cp 8139too
     virtio_console virtio-rng
     button evdev
     cdrom sr_mod isofs
@@ -71,6 +73,7 @@ up_to_date() {
         [ -s "$f" ] || return 1
         [ "$f" -nt "$0" ] || return 1
         [ "$f" -nt "$INIT" ] || return 1
+        [ "$f" -nt "$DHCP4_SCRIPT" ] || return 1
     done
     return 0
 }
@@ -187,6 +190,9 @@ done
 ln -sf ../bin/busybox "$root/sbin/init"
 cp "$INIT" "$root/init" || fail "cannot copy $INIT"
 chmod 0755 "$root/init"
+mkdir -p "$root/etc/podvm" || fail "cannot populate $root/etc/podvm"
+cp "$DHCP4_SCRIPT" "$root/etc/podvm/dhcp4-script" || fail "cannot copy $DHCP4_SCRIPT"
+chmod 0755 "$root/etc/podvm/dhcp4-script"
 : >"$root/lib/modules/order"
 for m in "${order[@]}"; do
     cp "${modfile[$m]}" "$root/lib/modules/$m.ko" || fail "cannot copy module $m"
