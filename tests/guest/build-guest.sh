@@ -27,6 +27,8 @@ SRCDIR=$(cd "$(dirname "$0")" && pwd)
 INIT=$SRCDIR/init
 # Installed next to init: udhcpc's script, and the DHCPv6 client's source.
 DHCP4_SCRIPT=$SRCDIR/dhcp4-script
+DHCP6_SOURCE=$SRCDIR/podvm-dhcp6.c
+CC=${CC:-cc}
 BUSYBOX=${PODVM_GUEST_BUSYBOX:-/bin/busybox}
 KERNEL_META=${PODVM_GUEST_KERNEL_PACKAGE:-linux-image-cloud-amd64}
 LOG=$OUTDIR/build.log
@@ -74,6 +76,7 @@ up_to_date() {
         [ "$f" -nt "$0" ] || return 1
         [ "$f" -nt "$INIT" ] || return 1
         [ "$f" -nt "$DHCP4_SCRIPT" ] || return 1
+        [ "$f" -nt "$DHCP6_SOURCE" ] || return 1
     done
     return 0
 }
@@ -193,6 +196,14 @@ chmod 0755 "$root/init"
 mkdir -p "$root/etc/podvm" || fail "cannot populate $root/etc/podvm"
 cp "$DHCP4_SCRIPT" "$root/etc/podvm/dhcp4-script" || fail "cannot copy $DHCP4_SCRIPT"
 chmod 0755 "$root/etc/podvm/dhcp4-script"
+# Debian's busybox has no udhcpc6: a small static DHCPv6 client of our own.
+# Without a compiler the guest simply has no DHCPv6 (IPv4 and RAs still work).
+if "$CC" -static -Os -s -o "$root/bin/podvm-dhcp6" "$DHCP6_SOURCE" 2>>"$LOG.new"; then
+    log "podvm-dhcp6: built"
+else
+    rm -f "$root/bin/podvm-dhcp6"
+    log "podvm-dhcp6: not built ($CC -static failed; is libc6-dev installed?): no DHCPv6 in the guest"
+fi
 : >"$root/lib/modules/order"
 for m in "${order[@]}"; do
     cp "${modfile[$m]}" "$root/lib/modules/$m.ko" || fail "cannot copy module $m"
