@@ -429,6 +429,21 @@ check_input(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GError **err
     return TRUE;
 }
 
+/* NICs sit on the root bus; the pod's network says what each is attached to. */
+static void
+add_nics(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
+{
+    for (guint i = 0; ctx->nics != NULL && i < ctx->nics->len; i++) {
+        const PodvmQemuNic *nic = g_ptr_array_index(ctx->nics, i);
+        g_autoptr(JsonNode) netdev = podvm_qemu_nic_netdev(nic);
+        g_autoptr(JsonNode) device = podvm_qemu_nic_device(nic, NULL);
+
+        if (netdev != NULL)
+            add_json_node(argv, "-netdev", netdev);
+        add_json_node(argv, "-device", device);
+    }
+}
+
 /* -- the command line --------------------------------------------------- */
 
 GStrv
@@ -509,6 +524,7 @@ podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GE
         add_rng(argv);
     if (!add_disks(argv, spec, ctx, podvm_qemu_machine_is_q35(machine), error))
         return NULL;
+    add_nics(argv, ctx);
 
     /* Without a kernel, the firmware boots the disks by their bootindex. */
     if (spec->kernel_path != NULL) {

@@ -6,6 +6,7 @@
 
 #include "podvm-host.h"
 #include "podvm-qemu-devices.h"
+#include "podvm-qemu-nics.h"
 #include "podvm-spec.h"
 #include "podvm-storage.h"
 
@@ -59,6 +60,8 @@ typedef struct {
     /* Spare pcie-root-ports for hotplug on q35 (podvm-rp0..N-1); see below. 0 = none. */
     guint spare_root_ports;
     gboolean debug; /* FALSE adds "quiet" to the kernel command line */
+    /* The NICs (PodvmQemuNic*) the pod's network prepared, in spec order; NULL: none. */
+    const GPtrArray *nics;
 } PodvmQemuArgvContext;
 
 /*
