@@ -11,6 +11,7 @@
 
 #include "podvm-error.h"
 #include "podvm-fault.h"
+#include "podvm-pod-net.h"
 #include "podvm-pod-private.h"
 #include "podvm-store.h"
 
@@ -149,8 +150,34 @@ pod_delete_now(PodvmPod *self, GError **error)
     return TRUE;
 }
 
+static void delete_files_now(PodvmPod *self, GTask *task);
+
+static void
+delete_network_released_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = PODVM_POD(source);
+    g_autoptr(GError) error = NULL;
+
+    /* What could not be released is in the log; the pod goes anyway. */
+    if (!pod_net_release_finish(self, result, &error))
+        pod_log(self, G_LOG_LEVEL_WARNING, "pod '%s': %s", self->spec->name, error->message);
+    delete_files_now(self, task);
+}
+
 static void
 delete_files(PodvmPod *self, GTask *task)
+{
+    /* The network first (CNI DEL gives back IPAM leases, the namespace is a mount in run_dir). */
+    if (pod_net_is_set_up(self->net)) {
+        pod_net_release_async(self, delete_network_released_cb, g_object_ref(task));
+        return;
+    }
+    delete_files_now(self, task);
+}
+
+static void
+delete_files_now(PodvmPod *self, GTask *task)
 {
     g_autoptr(GError) error = NULL;
 

@@ -116,6 +116,10 @@ struct _PodvmPod {
     GCancellable *preparing; /* while the start prepares volumes (kill cancels it) */
     PodvmHotplug *hotplug;   /* placements and removals, while QEMU runs */
 
+    /* network (podvm-pod-net.c) */
+    struct _PodNet *net;   /* its namespace, CNI attachments and DHCP servers */
+    GPtrArray *start_nics; /* of PodNetNic*: what a start prepared, until the spawn */
+
     /* operations */
     GQueue queue; /* of GTask*, waiting */
     GTask *current;
@@ -167,6 +171,13 @@ void pod_drop_connections(PodvmPod *self);
 /* A QMP command on behalf of the current operation (podvm-pod-qmp.c). */
 void pod_qmp_for_task(PodvmPod *self, GTask *task, const char *command, guint timeout_ms,
                       GAsyncReadyCallback callback);
+/*
+ * podvm-pod-disks.c, for every hotplug: whether QEMU runs (or is paused) with its
+ * monitor; otherwise answers @task and returns FALSE.
+ */
+gboolean pod_hotplug_possible(PodvmPod *self, GTask *task);
+/* A QMP callback that only logs a failure (debug); @user_data: what was sent (g_free'd). */
+void pod_qmp_ignore_reply_cb(GObject *source, GAsyncResult *result, gpointer user_data);
 /* podvm-pod-start.c: the start operation (also the second half of a restart). */
 void pod_start_op(PodvmPod *self, GTask *task);
 /* podvm-pod-lifecycle.c: a stop that ends with @continuation once QEMU exited. */

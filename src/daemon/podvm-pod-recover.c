@@ -22,6 +22,7 @@
 
 #include "podvm-error.h"
 #include "podvm-fault.h"
+#include "podvm-pod-net.h"
 #include "podvm-pod-private.h"
 
 /* How long ending a stray QEMU may take before the pod goes on without waiting. */
@@ -448,6 +449,8 @@ reconcile_recorded(PodvmPod *self, GTask *task, const char *ended)
     guint delay;
 
     if (!podvm_phase_has_qemu(self->phase)) {
+        /* A network a crash left set up (QEMU had exited, CNI DEL had not run) goes now. */
+        pod_net_release_async(self, NULL, NULL);
         /* A pod that waited to restart when the daemon stopped waits again. */
         pod_maybe_schedule_restart(self);
         reconcile_return(self, task, NULL);
@@ -495,12 +498,33 @@ reconcile_recorded(PodvmPod *self, GTask *task, const char *ended)
     }
     self->pidfd_watch = g_unix_fd_add(self->pidfd, G_IO_IN, pidfd_cb, self);
     reacquire_claims(self);
+    /* Its guests' DHCP and RA answered again, and CNI CHECK of each attachment. */
+    pod_net_adopt(self);
     delay = podvm_fault_delay_ms("reconcile:before-connect");
     if (delay > 0) {
         g_timeout_add(delay, reconcile_connect_later_cb, g_object_ref(task));
         return;
     }
     pod_connect_qmp(self, reconcile_qmp_cb, g_object_ref(task));
+}
+
+static void
+reconcile_delete_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = PODVM_POD(source);
+    g_autoptr(GError) error = NULL;
+
+    if (!pod_net_release_finish(self, result, &error)) {
+        pod_log(self, G_LOG_LEVEL_WARNING, "pod '%s': %s", self->spec->name, error->message);
+        g_clear_error(&error);
+    }
+    if (!pod_delete_now(self, &error)) {
+        reconcile_return(self, task, g_steal_pointer(&error));
+        return;
+    }
+    reconcile_return(self, task, NULL);
+    pod_emit_deleted(self);
 }
 
 static void
@@ -518,12 +542,8 @@ reconcile_strays_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         self->qemu_pid = 0;
         self->qemu_start_ticks = 0;
         pod_release_volumes(self);
-        if (!pod_delete_now(self, &error)) {
-            reconcile_return(self, task, g_steal_pointer(&error));
-            return;
-        }
-        reconcile_return(self, task, NULL);
-        pod_emit_deleted(self);
+        /* The network's release (CNI DEL, the namespace) ends before the files go. */
+        pod_net_release_async(self, reconcile_delete_cb, g_steal_pointer(&task));
         return;
     }
     reconcile_recorded(self, task, ended);

@@ -12,6 +12,7 @@
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <grp.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 #include "podvm-error.h"
 #include "podvm-fault.h"
 #include "podvm-host.h"
+#include "podvm-pod-net.h"
 #include "podvm-pod-private.h"
 #include "podvm-qemu-argv.h"
 
@@ -31,6 +33,8 @@
 #define KERNEL_CHILD_FD 5
 #define INITRD_CHILD_FD 6
 #define FIRST_DISK_CHILD_FD 7
+/* Above every disk's and tap's: the child joins it, then closes it before exec. */
+#define NETNS_CHILD_FD 255
 
 /* What QEMU itself may use above the guest's memory (its cgroup's MemoryMax). */
 #define QEMU_MEMORY_OVERHEAD ((guint64)256 * 1024 * 1024)
@@ -180,6 +184,7 @@ typedef struct {
     gboolean drop;
     uid_t uid;
     gid_t gid;
+    int netns_fd; /* the pod's network namespace, joined before exec; -1: none */
 } ChildCredentials;
 
 static void
@@ -202,6 +207,12 @@ child_setup(gpointer user_data)
 
     /* Its own session: QEMU outlives podvmd and its signals. */
     setsid();
+    /* Into the pod's network namespace, while still privileged enough to. */
+    if (credentials != NULL && credentials->netns_fd >= 0 &&
+        setns(credentials->netns_fd, CLONE_NEWNET) != 0)
+        child_fail("setns into the pod's network namespace");
+    if (credentials != NULL && credentials->netns_fd >= 0)
+        close(credentials->netns_fd);
     if (credentials == NULL || !credentials->drop)
         return;
     /*
@@ -222,6 +233,43 @@ child_setup(gpointer user_data)
 
 static void start_spawn(PodvmPod *self, GTask *task);
 static void start_prepare_next(PodvmPod *self, GTask *task);
+
+static void
+start_network_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmPod *self = g_task_get_source_object(task);
+    g_autoptr(GError) error = NULL;
+    GPtrArray *nics = pod_net_prepare_finish(self, result, &error);
+
+    g_clear_object(&self->preparing);
+    if (nics == NULL) {
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            g_clear_error(&error);
+            error = g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
+                                _("killed while preparing its network"));
+        }
+        pod_release_volumes(self);
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    g_clear_pointer(&self->start_nics, g_ptr_array_unref);
+    self->start_nics = nics;
+    start_spawn(self, task);
+}
+
+/* The pod's network namespace, CNI and bindings (podvm-pod-net.c), then the spawn. */
+static void
+start_network(PodvmPod *self, GTask *task)
+{
+    if (self->spec->interfaces->len == 0) {
+        g_clear_object(&self->preparing);
+        start_spawn(self, task);
+        return;
+    }
+    pod_step(self, "preparing %u network interface(s)", self->spec->interfaces->len);
+    pod_net_prepare_async(self, self->preparing, start_network_cb, g_object_ref(task));
+}
 
 static void
 start_prepare_cb(GObject *source, GAsyncResult *result, gpointer user_data)
@@ -271,8 +319,7 @@ start_prepare_next(PodvmPod *self, GTask *task)
         return;
     }
     if (self->prepared->len == self->spec->disks->len) {
-        g_clear_object(&self->preparing);
-        start_spawn(self, task);
+        start_network(self, task);
         return;
     }
     disk = g_ptr_array_index(self->spec->disks, self->prepared->len);
@@ -318,12 +365,12 @@ pod_start_op(PodvmPod *self, GTask *task)
     g_clear_pointer(&self->prepared, g_ptr_array_unref);
     self->prepared = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_prepared_volume_free);
     podvm_hotplug_clear(self->hotplug);
-    if (self->spec->disks->len == 0) {
-        start_spawn(self, task);
-        return;
-    }
     g_clear_object(&self->preparing);
     self->preparing = g_cancellable_new();
+    if (self->spec->disks->len == 0) {
+        start_network(self, task);
+        return;
+    }
     start_prepare_next(self, task);
 }
 
@@ -423,8 +470,20 @@ start_spawn(PodvmPod *self, GTask *task)
     int next_fd = FIRST_DISK_CHILD_FD;
     guint next_fdset = 1;
     ChildCredentials *credentials;
+    g_autoptr(GPtrArray) nics = g_ptr_array_new(); /* PodvmQemuNic*, owned by start_nics */
+    int netns_fd = -1;
 
     if (!open_kernel_files(self, &kernel_fd, &initrd_fd, &error)) {
+        g_clear_pointer(&self->prepared, g_ptr_array_unref);
+        start_fail(self, task, g_steal_pointer(&error));
+        return;
+    }
+    netns_fd = pod_net_open_netns(self, &error);
+    if (error != NULL) {
+        if (kernel_fd >= 0)
+            close(kernel_fd);
+        if (initrd_fd >= 0)
+            close(initrd_fd);
         g_clear_pointer(&self->prepared, g_ptr_array_unref);
         start_fail(self, task, g_steal_pointer(&error));
         return;
@@ -433,6 +492,8 @@ start_spawn(PodvmPod *self, GTask *task)
     if (qmp_fd >= 0 && self->spec->autoattach_serial_console)
         console_fd = listen_unix(self->console_path, &error);
     if (error != NULL) {
+        if (netns_fd >= 0)
+            close(netns_fd);
         if (qmp_fd >= 0)
             close(qmp_fd);
         if (kernel_fd >= 0)
@@ -460,6 +521,20 @@ start_spawn(PodvmPod *self, GTask *task)
             prepared->backing_in_fdset = TRUE;
         }
     }
+    /* Each tap's fds, numbered after the disks' (the argv names them). */
+    for (guint i = 0; self->start_nics != NULL && i < self->start_nics->len; i++) {
+        PodNetNic *nic = g_ptr_array_index(self->start_nics, i);
+        g_autoptr(GStrvBuilder) names = g_strv_builder_new();
+
+        for (guint q = 0; q < nic->fds->len; q++) {
+            g_autofree char *name = g_strdup_printf("%d", next_fd++);
+
+            g_strv_builder_add(names, name);
+        }
+        g_strfreev(nic->nic->tap_fds);
+        nic->nic->tap_fds = nic->fds->len > 0 ? g_strv_builder_end(names) : NULL;
+        g_ptr_array_add(nics, nic->nic);
+    }
     /* The console log: QEMU appends to what podvmd opened. */
     if (self->spec->autoattach_serial_console) {
         console_log_fd =
@@ -485,8 +560,11 @@ start_spawn(PodvmPod *self, GTask *task)
     ctx.kernel_fd = kernel_fd >= 0 ? KERNEL_CHILD_FD : 0;
     ctx.initrd_fd = initrd_fd >= 0 ? INITRD_CHILD_FD : 0;
     ctx.console_log_fd = console_log_fd >= 0 ? next_fd : 0;
+    ctx.nics = nics;
     argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
     if (argv == NULL) {
+        if (netns_fd >= 0)
+            close(netns_fd);
         close(qmp_fd);
         if (console_fd >= 0)
             close(console_fd);
@@ -513,6 +591,7 @@ start_spawn(PodvmPod *self, GTask *task)
     credentials->drop = self->config->qemu_drop_privileges;
     credentials->uid = (uid_t)self->config->qemu_uid;
     credentials->gid = (gid_t)self->config->qemu_gid;
+    credentials->netns_fd = netns_fd;
     launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
     g_subprocess_launcher_set_environ(launcher, (char **)env);
     g_subprocess_launcher_set_child_setup(launcher, child_setup, credentials, g_free);
@@ -542,8 +621,24 @@ start_spawn(PodvmPod *self, GTask *task)
     }
     if (console_log_fd >= 0)
         g_subprocess_launcher_take_fd(launcher, console_log_fd, ctx.console_log_fd);
+    for (guint i = 0; self->start_nics != NULL && i < self->start_nics->len; i++) {
+        PodNetNic *nic = g_ptr_array_index(self->start_nics, i);
+
+        for (guint q = 0; q < nic->fds->len; q++) {
+            int fd = g_array_index(nic->fds, int, q);
+
+            g_subprocess_launcher_take_fd(launcher, fd, atoi(nic->nic->tap_fds[q]));
+            g_array_index(nic->fds, int, q) = -1;
+        }
+    }
+    /* The child joins the namespace through its inherited copy (closed on exec). */
+    if (netns_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, netns_fd, NETNS_CHILD_FD);
+    credentials->netns_fd = netns_fd >= 0 ? NETNS_CHILD_FD : -1;
     /* The argv holds what they were prepared into; release() needs only the spec. */
     g_clear_pointer(&self->prepared, g_ptr_array_unref);
+    g_ptr_array_set_size(nics, 0);
+    g_clear_pointer(&self->start_nics, g_ptr_array_unref);
 
     /* The intent first: a restart that finds it looks for a QEMU with the pod's uid. */
     if (!start_record_intent(self, task))

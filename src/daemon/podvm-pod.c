@@ -19,6 +19,7 @@
 #include "podvm-host.h"
 #include "podvm-labels.h"
 #include "podvm-fault.h"
+#include "podvm-pod-net.h"
 #include "podvm-pod-private.h"
 #include "podvm-qmp-client.h"
 #include "podvm-store.h"
@@ -98,6 +99,7 @@ podvm_pod_get_status_json(PodvmPod *self)
     json_builder_add_int_value(b, podvm_spec_resolve_vcpus(self->spec, self->config->host_cpus));
     json_builder_set_member_name(b, "memory");
     json_builder_add_int_value(b, (gint64)MIN(podvm_spec_resolve_memory(self->spec), G_MAXINT64));
+    pod_net_add_status(self, b);
     json_builder_set_member_name(b, "conditions");
     json_builder_begin_array(b);
     json_builder_begin_object(b);
@@ -143,6 +145,7 @@ save_to(PodvmPod *self, const char *path, PodvmStoreMode mode, GError **error)
     g_autoptr(JsonObject) root = json_object_new();
     g_autoptr(JsonObject) runtime = json_object_new();
     JsonObject *placements;
+    JsonObject *network;
     g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
 
     json_object_set_member(root, "pod", podvm_spec_to_json(self->spec));
@@ -153,6 +156,9 @@ save_to(PodvmPod *self, const char *path, PodvmStoreMode mode, GError **error)
     placements = podvm_hotplug_to_json(self->hotplug);
     if (placements != NULL)
         json_object_set_object_member(runtime, "placements", placements);
+    network = pod_net_to_json(self->net);
+    if (network != NULL)
+        json_object_set_object_member(runtime, "network", network);
     if (self->launch_pending)
         json_object_set_boolean_member(runtime, "qemuLaunchPending", TRUE);
     if (self->deleting)
@@ -328,6 +334,8 @@ podvm_pod_finalize(GObject *object)
     g_clear_object(&self->preparing);
     g_clear_object(&self->pool);
     g_clear_pointer(&self->hotplug, podvm_hotplug_free);
+    g_clear_pointer(&self->start_nics, g_ptr_array_unref);
+    g_clear_pointer(&self->net, pod_net_free);
     G_OBJECT_CLASS(podvm_pod_parent_class)->finalize(object);
 }
 
@@ -415,6 +423,9 @@ release_volumes(PodvmPod *self)
         podvm_storage_release(&ctx, g_ptr_array_index(self->spec->volumes, i));
     g_clear_pointer(&self->prepared, g_ptr_array_unref);
     podvm_hotplug_clear(self->hotplug);
+    g_clear_pointer(&self->start_nics, g_ptr_array_unref);
+    /* And the network: DHCP servers at once, CNI DEL and the namespace in the background. */
+    pod_net_release_async(self, NULL, NULL);
 }
 
 static PodvmPod *
@@ -430,6 +441,7 @@ pod_new(const PodvmConfig *config, PodvmSpec *spec)
     self->console_log = g_build_filename(self->state_dir, "console.log", NULL);
     self->qemu_log = g_build_filename(self->state_dir, "qemu.log", NULL);
     self->run_dir = g_build_filename(config->run_dir, "pods", spec->name, NULL);
+    self->net = pod_net_new(self->run_dir);
     self->qmp_path = g_build_filename(self->run_dir, "qmp.sock", NULL);
     self->console_path = g_build_filename(self->run_dir, "console.sock", NULL);
     return self;
@@ -547,6 +559,9 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
             JSON_NODE_HOLDS_OBJECT(json_object_get_member(runtime, "placements")))
             podvm_hotplug_load_json(self->hotplug,
                                     json_object_get_object_member(runtime, "placements"));
+        if (json_object_has_member(runtime, "network") &&
+            JSON_NODE_HOLDS_OBJECT(json_object_get_member(runtime, "network")))
+            pod_net_load_json(self->net, json_object_get_object_member(runtime, "network"));
     }
     return self;
 }

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Releasing the pod's network, whole (stop, delete, a failed start) or one
+ * interface (hot-unplug): the servers at once, then VFs given back, CNI DEL
+ * for each attachment in reverse, the namespace removed; the attachments
+ * leave the record once that is done.
+ */
+#include "podvm-build-config.h"
+#include "podvm-pod-net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glib/gi18n-lib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "podvm-binding.h"
+#include "podvm-error.h"
+#include "podvm-fault.h"
+#include "podvm-netlink.h"
+#include "podvm-netns.h"
+#include "podvm-sriov.h"
+
+/* ---- release ------------------------------------------------------------------------------ */
+
+typedef struct {
+    GPtrArray *attachments; /* of PodNetAttachment* (copies), in the order to release */
+    guint next;
+    PodvmCniSettings settings;
+    char *netns_path;
+    GError *first_error;
+    gboolean whole; /* the whole network (remove the namespace), else one interface */
+} ReleaseData;
+
+static void
+release_data_free(ReleaseData *data)
+{
+    g_ptr_array_unref(data->attachments);
+    podvm_cni_settings_clear(&data->settings);
+    g_free(data->netns_path);
+    g_clear_error(&data->first_error);
+    g_free(data);
+}
+
+static void release_next(GTask *task);
+
+static void
+release_keep_error(ReleaseData *data, GError *error)
+{
+    if (data->first_error == NULL)
+        data->first_error = error;
+    else
+        g_error_free(error);
+}
+
+static void
+release_del_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    ReleaseData *data = g_task_get_task_data(task);
+    GError *error = NULL;
+
+    if (!podvm_cni_del_finish(result, &error))
+        release_keep_error(data, error);
+    data->next++;
+    release_next(g_steal_pointer(&task));
+}
+
+static void
+release_vfs_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+    BindWork *work = task_data;
+    GError *error = NULL;
+
+    for (guint i = 0; i < work->jobs->len; i++) {
+        BindJob *job = g_ptr_array_index(work->jobs, i);
+
+        if (job->vf != NULL && !podvm_sriov_release(&work->sriov_host, job->vf, &error)) {
+            g_task_return_error(task, error);
+            return;
+        }
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+/* Removes the released attachments from the pod and stores it. */
+static void
+release_forget(PodvmPod *self, ReleaseData *data)
+{
+    for (guint i = 0; i < data->attachments->len; i++) {
+        const PodNetAttachment *done = g_ptr_array_index(data->attachments, i);
+        PodNetAttachment *a = pod_net_find_attachment(self->net, done->iface);
+
+        if (a != NULL)
+            g_ptr_array_remove(self->net->attachments, a);
+    }
+    pod_save_or_log(self, PODVM_STORE_DURABLE);
+}
+
+static void
+release_next(GTask *task)
+{
+    PodvmPod *self = g_task_get_source_object(task);
+    ReleaseData *data = g_task_get_task_data(task);
+    PodNetAttachment *a;
+    g_autoptr(PodvmCniNetwork) network = NULL;
+    g_autoptr(GError) error = NULL;
+    PodvmCniAttachment attachment = { 0 };
+
+    while (data->next < data->attachments->len) {
+        a = g_ptr_array_index(data->attachments, data->next);
+        if (a->added && a->conflist != NULL)
+            break;
+        data->next++;
+    }
+    if (data->next >= data->attachments->len) {
+        if (data->whole && !podvm_netns_remove(data->netns_path, &error))
+            release_keep_error(data, g_steal_pointer(&error));
+        podvm_fault_crash_point("net:after-release");
+        release_forget(self, data);
+        if (data->first_error != NULL)
+            g_task_return_error(task, g_steal_pointer(&data->first_error));
+        else
+            g_task_return_boolean(task, TRUE);
+        g_object_unref(task);
+        return;
+    }
+    a = g_ptr_array_index(data->attachments, data->next);
+    network = podvm_cni_network_parse(a->conflist, -1, "stored", &error);
+    if (network == NULL) {
+        release_keep_error(data, g_steal_pointer(&error));
+        data->next++;
+        release_next(task);
+        return;
+    }
+    attachment.container_id = self->spec->uid;
+    attachment.netns_path = data->netns_path;
+    attachment.ifname = a->pod_ifname;
+    podvm_cni_del_async(&data->settings, network, &attachment, a->result, NULL, release_del_cb,
+                        task);
+}
+
+static void
+release_vfs_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    ReleaseData *data = g_task_get_task_data(task);
+    GError *error = NULL;
+
+    if (!g_task_propagate_boolean(G_TASK(result), &error))
+        release_keep_error(data, error);
+    release_next(g_steal_pointer(&task));
+}
+
+void
+pod_net_release_begin(PodvmPod *self, GTask *task, GPtrArray *attachments, gboolean whole)
+{
+    ReleaseData *data = g_new0(ReleaseData, 1);
+    BindWork *work;
+    GTask *vf_task;
+    gboolean any_vf = FALSE;
+
+    data->attachments = attachments;
+    data->whole = whole;
+    data->netns_path = g_strdup(self->net->netns_path);
+    podvm_config_cni_settings(self->config, &data->settings);
+    g_task_set_task_data(task, data, (GDestroyNotify)release_data_free);
+    for (guint i = 0; i < attachments->len; i++) {
+        const PodNetAttachment *a = g_ptr_array_index(attachments, i);
+
+        g_hash_table_remove(self->net->servers, a->iface);
+        any_vf |= a->vf != NULL;
+    }
+    if (!any_vf) {
+        release_next(task);
+        return;
+    }
+    /* VFs go back to their drivers in a thread (sysfs writes may wait on the kernel). */
+    work = g_new0(BindWork, 1);
+    work->netns_fd = -1;
+    work->jobs = g_ptr_array_new_with_free_func((GDestroyNotify)pod_net_bind_job_free);
+    work->spec = podvm_spec_copy(self->spec);
+    pod_net_sriov_host_of(self, work);
+    for (guint i = 0; i < attachments->len; i++) {
+        const PodNetAttachment *a = g_ptr_array_index(attachments, i);
+        BindJob *job;
+
+        if (a->vf == NULL)
+            continue;
+        job = g_new0(BindJob, 1);
+        podvm_binding_setup_init(&job->setup);
+        job->iface_name = g_strdup(a->iface);
+        job->vf = g_strdup(a->vf);
+        g_ptr_array_add(work->jobs, job);
+    }
+    vf_task = g_task_new(self, NULL, release_vfs_cb, task);
+    g_task_set_task_data(vf_task, work, (GDestroyNotify)pod_net_bind_work_free);
+    g_task_run_in_thread(vf_task, release_vfs_thread);
+    g_object_unref(vf_task);
+}
+
+void
+pod_net_release_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    GTask *outer = user_data;
+    PodvmPod *self = PODVM_POD(source);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) waiters = NULL;
+    g_autoptr(GPtrArray) release_waiters = NULL;
+
+    if (!g_task_propagate_boolean(G_TASK(result), &error))
+        pod_log(self, G_LOG_LEVEL_WARNING, "pod '%s': releasing its network: %s", self->spec->name,
+                error->message);
+    self->net->releasing = FALSE;
+    waiters = g_ptr_array_copy(self->net->after_release, NULL, NULL);
+    g_ptr_array_set_size(self->net->after_release, 0);
+    release_waiters = g_ptr_array_copy(self->net->release_waiters, NULL, NULL);
+    g_ptr_array_set_size(self->net->release_waiters, 0);
+    for (guint i = 0; i < release_waiters->len; i++) {
+        GTask *waiter = g_ptr_array_index(release_waiters, i);
+
+        g_task_return_boolean(waiter, TRUE);
+        g_object_unref(waiter);
+    }
+    if (outer != NULL) {
+        if (error != NULL)
+            g_task_return_error(outer, g_steal_pointer(&error));
+        else
+            g_task_return_boolean(outer, TRUE);
+        g_object_unref(outer);
+    }
+    for (guint i = 0; i < waiters->len; i++)
+        pod_net_prepare_begin(g_ptr_array_index(waiters, i));
+}
+
+void
+pod_net_release_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *outer = callback != NULL ? g_task_new(self, NULL, callback, user_data) : NULL;
+    GTask *task;
+    GPtrArray *attachments;
+
+    if (self->net->releasing) {
+        /* One is under way: this one ends with it. */
+        if (outer != NULL)
+            g_ptr_array_add(self->net->release_waiters, outer);
+        return;
+    }
+    if (!pod_net_is_set_up(self->net)) {
+        if (outer != NULL) {
+            g_task_return_boolean(outer, TRUE);
+            g_object_unref(outer);
+        }
+        return;
+    }
+    self->net->releasing = TRUE;
+    attachments = g_ptr_array_new_with_free_func((GDestroyNotify)pod_net_attachment_free);
+    for (guint i = self->net->attachments->len; i > 0; i--)
+        g_ptr_array_add(attachments,
+                        pod_net_attachment_copy(g_ptr_array_index(self->net->attachments, i - 1)));
+    task = g_task_new(self, NULL, pod_net_release_done_cb, outer);
+    pod_net_release_begin(self, task, attachments, TRUE);
+}
+
+gboolean
+pod_net_release_finish(PodvmPod *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+void
+pod_net_detach_async(PodvmPod *self, const char *iface, GAsyncReadyCallback callback,
+                     gpointer user_data)
+{
+    GTask *outer = callback != NULL ? g_task_new(self, NULL, callback, user_data) : NULL;
+    GPtrArray *attachments =
+        g_ptr_array_new_with_free_func((GDestroyNotify)pod_net_attachment_free);
+    PodNetAttachment *a = pod_net_find_attachment(self->net, iface);
+    GTask *task;
+
+    if (a == NULL) {
+        g_ptr_array_unref(attachments);
+        if (outer != NULL) {
+            g_task_return_boolean(outer, TRUE);
+            g_object_unref(outer);
+        }
+        return;
+    }
+    g_ptr_array_add(attachments, pod_net_attachment_copy(a));
+    task = g_task_new(self, NULL, pod_net_release_done_cb, outer);
+    /* Not a whole release: leave the releasing flag and the namespace alone. */
+    self->net->releasing = TRUE;
+    pod_net_release_begin(self, task, attachments, FALSE);
+}
+
+gboolean
+pod_net_detach_finish(PodvmPod *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pod's network as QEMU's guest and the users see it: status.interfaces[]
+ * and podIPs, and per-interface counters from the pod's namespace.
+ */
+#include "podvm-build-config.h"
+#include "podvm-pod-net.h"
+
+#include <string.h>
+
+#include "podvm-binding.h"
+#include "podvm-cni.h"
+#include "podvm-netlink.h"
+#include "podvm-netns.h"
+
+/* slirp's fixed guest address (QEMU's user network, 10.0.2.0/24). */
+#define SLIRP_GUEST_ADDRESS "10.0.2.15"
+
+/* ---- status --------------------------------------------------------------------------------- */
+
+static void
+add_string_array(JsonBuilder *b, const char *name, GPtrArray *values)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_array(b);
+    for (guint i = 0; i < values->len; i++)
+        json_builder_add_string_value(b, g_ptr_array_index(values, i));
+    json_builder_end_array(b);
+}
+
+void
+pod_net_add_status(PodvmPod *self, JsonBuilder *b)
+{
+    g_autoptr(GPtrArray) pod_ips = g_ptr_array_new_with_free_func(g_free);
+
+    if (self->spec->interfaces->len == 0)
+        return;
+    json_builder_set_member_name(b, "interfaces");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < self->spec->interfaces->len; i++) {
+        const PodvmSpecInterface *iface = g_ptr_array_index(self->spec->interfaces, i);
+        const PodvmSpecNetwork *network = pod_net_network_of(self->spec, iface->name);
+        PodNetAttachment *a = pod_net_find_attachment(self->net, iface->name);
+        g_autoptr(PodvmCniResult) result = a != NULL ? pod_net_parse_result(a) : NULL;
+        g_autoptr(GPtrArray) guest_ips = g_ptr_array_new_with_free_func(g_free);
+        guint8 mac[6];
+        g_autofree char *mac_text = NULL;
+
+        podvm_spec_interface_mac(iface, self->spec->uid, mac);
+        mac_text = podvm_mac_to_string(mac);
+        if (result != NULL && iface->binding == PODVM_BINDING_MASQUERADE) {
+            g_autofree char *guest4 = NULL, *guest6 = NULL;
+            g_auto(GStrv) addresses = pod_net_result_addresses(result);
+
+            if (podvm_binding_vm_addresses(pod_net_vm_cidr4(network), &guest4, NULL, NULL, NULL))
+                g_ptr_array_add(guest_ips, g_steal_pointer(&guest4));
+            for (guint j = 0; addresses[j] != NULL; j++) {
+                if (strchr(addresses[j], ':') != NULL &&
+                    podvm_binding_vm_addresses(pod_net_vm_cidr6(network), &guest6, NULL, NULL,
+                                               NULL)) {
+                    g_ptr_array_add(guest_ips, g_steal_pointer(&guest6));
+                    break;
+                }
+            }
+        } else if (result != NULL && iface->binding == PODVM_BINDING_BRIDGE) {
+            g_auto(GStrv) addresses = pod_net_result_addresses(result);
+
+            for (guint j = 0; addresses[j] != NULL; j++)
+                g_ptr_array_add(guest_ips, pod_net_strip_prefix(addresses[j]));
+        } else if (a != NULL && iface->binding == PODVM_BINDING_SLIRP) {
+            g_ptr_array_add(guest_ips, g_strdup(SLIRP_GUEST_ADDRESS));
+        }
+        if (result != NULL && network != NULL && network->source == PODVM_NETWORK_POD) {
+            g_auto(GStrv) addresses = pod_net_result_addresses(result);
+
+            for (guint j = 0; addresses[j] != NULL; j++)
+                g_ptr_array_add(pod_ips, pod_net_strip_prefix(addresses[j]));
+        }
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, iface->name);
+        json_builder_set_member_name(b, "mac");
+        json_builder_add_string_value(b, mac_text);
+        json_builder_set_member_name(b, "binding");
+        json_builder_add_string_value(b, podvm_binding_to_string(iface->binding));
+        if (guest_ips->len > 0) {
+            json_builder_set_member_name(b, "ipAddress");
+            json_builder_add_string_value(b, g_ptr_array_index(guest_ips, 0));
+            add_string_array(b, "ipAddresses", guest_ips);
+        }
+        if (a != NULL) {
+            json_builder_set_member_name(b, "podInterfaceName");
+            json_builder_add_string_value(b, a->pod_ifname);
+            if (a->vf != NULL) {
+                json_builder_set_member_name(b, "hostDevice");
+                json_builder_add_string_value(b, a->vf);
+            }
+        }
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    if (pod_ips->len > 0) {
+        json_builder_set_member_name(b, "podIP");
+        json_builder_add_string_value(b, g_ptr_array_index(pod_ips, 0));
+        add_string_array(b, "podIPs", pod_ips);
+    }
+}
+
+/* ---- counters ------------------------------------------------------------------------------- */
+
+typedef struct {
+    int netns_fd;
+    GPtrArray *names; /* iface names, then the taps' names, interleaved */
+    GPtrArray *stats; /* of PodNetStats* */
+} StatsWork;
+
+static void
+stats_work_free(StatsWork *work)
+{
+    if (work->netns_fd >= 0)
+        close(work->netns_fd);
+    g_ptr_array_unref(work->names);
+    g_ptr_array_unref(work->stats);
+    g_free(work);
+}
+
+static gboolean
+stats_in_namespace(gpointer user_data, GError **error)
+{
+    StatsWork *work = user_data;
+    g_autoptr(PodvmNl) nl = podvm_nl_open(error);
+
+    if (nl == NULL)
+        return FALSE;
+    for (guint i = 0; i + 1 < work->names->len; i += 2) {
+        PodvmLinkInfo info;
+        PodNetStats *stats;
+
+        if (!podvm_nl_link_get(nl, g_ptr_array_index(work->names, i + 1), &info, NULL))
+            continue;
+        /* A tap's rx is what the guest sent. */
+        stats = g_new0(PodNetStats, 1);
+        stats->iface = g_strdup(g_ptr_array_index(work->names, i));
+        stats->rx_bytes = info.tx_bytes;
+        stats->rx_packets = info.tx_packets;
+        stats->tx_bytes = info.rx_bytes;
+        stats->tx_packets = info.rx_packets;
+        g_ptr_array_add(work->stats, stats);
+    }
+    return TRUE;
+}
+
+static void
+stats_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+    StatsWork *work = task_data;
+    GError *error = NULL;
+
+    if (!podvm_netns_run(work->netns_fd, stats_in_namespace, work, &error)) {
+        g_task_return_error(task, error);
+        return;
+    }
+    g_task_return_pointer(task, g_ptr_array_ref(work->stats), (GDestroyNotify)g_ptr_array_unref);
+}
+
+void
+pod_net_stats_async(PodvmPod *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                    gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    StatsWork *work;
+
+    if (self->net->attachments->len == 0 || !podvm_netns_exists(self->net->netns_path)) {
+        g_task_return_pointer(task, NULL, NULL);
+        return;
+    }
+    work = g_new0(StatsWork, 1);
+    work->names = g_ptr_array_new_with_free_func(g_free);
+    work->stats = g_ptr_array_new_with_free_func((GDestroyNotify)pod_net_stats_free);
+    work->netns_fd = podvm_netns_open(self->net->netns_path, NULL);
+    for (guint i = 0; i < self->net->attachments->len; i++) {
+        const PodNetAttachment *a = g_ptr_array_index(self->net->attachments, i);
+        char bridge[16], tap[16];
+
+        podvm_binding_names(a->slot, bridge, tap);
+        g_ptr_array_add(work->names, g_strdup(a->iface));
+        g_ptr_array_add(work->names, g_strdup(tap));
+    }
+    g_task_set_task_data(task, work, (GDestroyNotify)stats_work_free);
+    if (work->netns_fd < 0) {
+        g_task_return_pointer(task, NULL, NULL);
+        return;
+    }
+    g_task_run_in_thread(task, stats_thread);
+}
+
+GPtrArray *
+pod_net_stats_finish(PodvmPod *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
