@@ -4,6 +4,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "podvm-error.h"
+#include "podvm-cni.h"
 #include "podvm-event.h"
 #include "podvm-pod-list.h"
 #include "podvm-quantity.h"
@@ -271,20 +272,91 @@ add_path_problem(GPtrArray *problems, GString *message, int *code, char *path, c
 }
 
 /*
+ * A multus network must be one the administrator defined (a conflist in
+ * [network] cni_config_dir, which may name an SR-IOV pool of podvmd.conf),
+ * and an sriov interface must be on an SR-IOV pool and nothing else.
+ * @prefix: "network" for a hotplug document, NULL for a pod's spec.
+ */
+static void
+check_networks(PodvmManager *self, GPtrArray *interfaces, GPtrArray *networks, const char *prefix,
+               GPtrArray *problems, GString *message, int *code)
+{
+    PodvmCniSettings settings = { 0 };
+
+    podvm_config_cni_settings(self->config, &settings);
+    for (guint i = 0; networks != NULL && i < networks->len; i++) {
+        const PodvmSpecNetwork *network = g_ptr_array_index(networks, i);
+        const PodvmSpecInterface *iface = NULL;
+        g_autoptr(PodvmCniNetwork) cni = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autofree char *path = NULL;
+
+        for (guint j = 0; interfaces != NULL && j < interfaces->len && iface == NULL; j++) {
+            const PodvmSpecInterface *candidate = g_ptr_array_index(interfaces, j);
+
+            if (g_str_equal(candidate->name, network->name))
+                iface = candidate;
+        }
+        path = prefix != NULL ? g_strdup_printf("%s.multus.networkName", prefix)
+                              : g_strdup_printf("spec.networks[%u].multus.networkName", i);
+        if (network->source != PODVM_NETWORK_MULTUS) {
+            if (iface != NULL && iface->binding == PODVM_BINDING_SRIOV) {
+                local = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                                    _("the sriov binding needs a multus network naming an "
+                                      "SR-IOV pool"));
+                add_path_problem(problems, message, code, g_steal_pointer(&path), local);
+            }
+            continue;
+        }
+        cni = podvm_cni_network_find(&settings, network->network_name, &local);
+        if (cni == NULL) {
+            g_clear_error(&local);
+            local = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                                _("no network '%s' is defined on this host (a conflist of that "
+                                  "name in %s)"),
+                                network->network_name, settings.config_dir);
+        } else if (cni->sriov_pool != NULL &&
+                   (iface == NULL || iface->binding != PODVM_BINDING_SRIOV)) {
+            local = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                                _("network '%s' is an SR-IOV pool: only an sriov interface can "
+                                  "join it"),
+                                network->network_name);
+        } else if (cni->sriov_pool == NULL && iface != NULL &&
+                   iface->binding == PODVM_BINDING_SRIOV) {
+            local = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                                _("network '%s' is not an SR-IOV pool: the sriov binding needs "
+                                  "one"),
+                                network->network_name);
+        } else if (cni->sriov_pool != NULL &&
+                   podvm_config_find_sriov_pool(self->config, cni->sriov_pool) == NULL) {
+            local = g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                                _("network '%s' names SR-IOV pool '%s', which podvmd.conf does "
+                                  "not define"),
+                                network->network_name, cni->sriov_pool);
+        }
+        if (local != NULL)
+            add_path_problem(problems, message, code, g_steal_pointer(&path), local);
+    }
+    podvm_cni_settings_clear(&settings);
+}
+
+/*
  * hostDisk paths must lie in [storage] allowed_host_paths, a kernel and an
  * initrd in [qemu] kernel_dirs or there: a problem per path that does not.
+ * Networks must be defined here (check_networks()).
  * @spec: NULL when only @volumes are checked (a hotplug).
  */
 static gboolean
-check_host_paths(PodvmManager *self, GPtrArray *volumes, const PodvmSpec *spec, const char *prefix,
-                 GPtrArray **out_problems, GError **error)
+check_against_host(PodvmManager *self, GPtrArray *volumes, GPtrArray *interfaces,
+                   GPtrArray *networks, const PodvmSpec *spec, const char *prefix,
+                   GPtrArray **out_problems, GError **error)
 {
     g_autoptr(GPtrArray) problems =
         g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_problem_free);
     g_autoptr(GString) message = g_string_new(NULL);
     int code = PODVM_ERROR_INVALID_SPEC;
 
-    for (guint i = 0; i < volumes->len; i++) {
+    for (guint i = 0; volumes != NULL && i < volumes->len; i++) {
         const PodvmSpecVolume *volume = g_ptr_array_index(volumes, i);
         g_autoptr(GError) local = NULL;
 
@@ -315,6 +387,8 @@ check_host_paths(PodvmManager *self, GPtrArray *volumes, const PodvmSpec *spec, 
             add_path_problem(problems, message, &code, g_strdup(fields[i]), local);
         }
     }
+    check_networks(self, interfaces, networks, prefix != NULL ? "network" : NULL, problems, message,
+                   &code);
     if (problems->len == 0)
         return TRUE;
     g_set_error_literal(error, PODVM_ERROR, code, message->str);
@@ -335,10 +409,32 @@ podvm_manager_parse_attachment(PodvmManager *self, const char *data, gssize leng
     if (!podvm_spec_parse_disk_attachment(data, length, &disk, &volume, out_problems, error))
         return FALSE;
     g_ptr_array_add(volumes, volume);
-    if (!check_host_paths(self, volumes, NULL, "volume", out_problems, error))
+    if (!check_against_host(self, volumes, NULL, NULL, NULL, "volume", out_problems, error))
         return FALSE;
     *out_disk = g_steal_pointer(&disk);
     *out_volume = g_steal_pointer(&volume);
+    return TRUE;
+}
+
+gboolean
+podvm_manager_parse_interface_attachment(PodvmManager *self, const char *data, gssize length,
+                                         PodvmSpecInterface **out_interface,
+                                         PodvmSpecNetwork **out_network, GPtrArray **out_problems,
+                                         GError **error)
+{
+    g_autoptr(PodvmSpecInterface) iface = NULL;
+    g_autoptr(PodvmSpecNetwork) network = NULL;
+    g_autoptr(GPtrArray) interfaces = g_ptr_array_new();
+    g_autoptr(GPtrArray) networks = g_ptr_array_new();
+
+    if (!podvm_spec_parse_interface_attachment(data, length, &iface, &network, out_problems, error))
+        return FALSE;
+    g_ptr_array_add(interfaces, iface);
+    g_ptr_array_add(networks, network);
+    if (!check_against_host(self, NULL, interfaces, networks, NULL, "network", out_problems, error))
+        return FALSE;
+    *out_interface = g_steal_pointer(&iface);
+    *out_network = g_steal_pointer(&network);
     return TRUE;
 }
 
@@ -480,7 +576,8 @@ podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize lengt
     PodvmPod *pod;
 
     spec = podvm_spec_parse_data(spec_json, length, out_problems, error);
-    if (spec == NULL || !check_host_paths(self, spec->volumes, spec, NULL, out_problems, error))
+    if (spec == NULL || !check_against_host(self, spec->volumes, spec->interfaces, spec->networks,
+                                            spec, NULL, out_problems, error))
         return NULL;
     if (g_hash_table_contains(self->pods, spec->name)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_EXISTS, _("pod '%s' already exists"),
@@ -518,7 +615,8 @@ podvm_manager_replace_pod(PodvmManager *self, const char *name, const char *spec
     if (pod == NULL)
         return NULL;
     spec = podvm_spec_parse_data(spec_json, length, out_problems, error);
-    if (spec == NULL || !check_host_paths(self, spec->volumes, spec, NULL, out_problems, error))
+    if (spec == NULL || !check_against_host(self, spec->volumes, spec->interfaces, spec->networks,
+                                            spec, NULL, out_problems, error))
         return NULL;
     if (!podvm_pod_replace_spec(pod, spec, error))
         return NULL;

@@ -101,6 +101,14 @@ void podvm_manager_create_volume_from_json_async(PodvmManager *self, JsonObject 
 gboolean podvm_manager_parse_attachment(PodvmManager *self, const char *data, gssize length,
                                         PodvmSpecDisk **out_disk, PodvmSpecVolume **out_volume,
                                         GPtrArray **out_problems, GError **error);
+/*
+ * A NIC hotplug document ({"interface", "network"}), parsed, and its network
+ * checked against this host (a multus network must be defined here).
+ */
+gboolean podvm_manager_parse_interface_attachment(PodvmManager *self, const char *data,
+                                                  gssize length, PodvmSpecInterface **out_interface,
+                                                  PodvmSpecNetwork **out_network,
+                                                  GPtrArray **out_problems, GError **error);
 
 /* Drops every connection to QEMU without stopping any pod. */
 void podvm_manager_detach_all(PodvmManager *self);

@@ -139,8 +139,8 @@ check_new_disk(PodvmPod *self, const PodvmSpecDisk *disk, const PodvmSpecVolume 
  * Hotplug needs a QEMU that runs (or is paused) and its monitor; otherwise
  * answers the operation (Starting and Stopping are wrong phases) and FALSE.
  */
-static gboolean
-hotplug_possible(PodvmPod *self, GTask *task)
+gboolean
+pod_hotplug_possible(PodvmPod *self, GTask *task)
 {
     if (self->phase != PODVM_PHASE_RUNNING && self->phase != PODVM_PHASE_PAUSED)
         return pod_wrong_phase(self, task, _("wait until it is running or stopped"));
@@ -163,8 +163,8 @@ attach_still_current(PodvmPod *self, GTask *task)
            (self->phase == PODVM_PHASE_RUNNING || self->phase == PODVM_PHASE_PAUSED);
 }
 
-static void
-ignore_reply_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+void
+pod_qmp_ignore_reply_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autofree char *what = user_data;
     g_autoptr(GError) error = NULL;
@@ -183,7 +183,7 @@ blockdev_del(PodvmPod *self, const char *node_name, GAsyncReadyCallback callback
 
     json_object_set_string_member(arguments, "node-name", node_name);
     if (callback == NULL) {
-        callback = ignore_reply_cb;
+        callback = pod_qmp_ignore_reply_cb;
         user_data = g_strdup_printf("blockdev-del %s", node_name);
     }
     pod_qmp_execute(self->qmp, "blockdev-del", arguments, PODVM_QMP_TIMEOUT_HOTPLUG, NULL, callback,
@@ -220,7 +220,7 @@ attach_fail(PodvmPod *self, GTask *task, GError *error)
                 continue;
             json_object_set_int_member(arguments, "fdset-id", fdsets[i]);
             pod_qmp_execute(self->qmp, "remove-fd", arguments, PODVM_QMP_TIMEOUT_QUERY, NULL,
-                            ignore_reply_cb, g_strdup("remove-fd"));
+                            pod_qmp_ignore_reply_cb, g_strdup("remove-fd"));
         }
     }
     if (data->prepared != NULL) {
@@ -480,7 +480,7 @@ attach_disk_op(PodvmPod *self, GTask *task)
         spec_changed(self, "DiskAttached", data->disk->name, task);
         return;
     }
-    if (!hotplug_possible(self, task))
+    if (!pod_hotplug_possible(self, task))
         return;
     switch (data->disk->bus) {
     case PODVM_DISK_BUS_SATA:
@@ -564,8 +564,8 @@ remove_fdsets_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                 json_object_set_int_member(arguments, "fdset-id",
                                            json_object_get_int_member(set, "fdset-id"));
                 podvm_qmp_client_execute_async(PODVM_QMP_CLIENT(source), "remove-fd", arguments,
-                                               NULL, PODVM_QMP_TIMEOUT_QUERY, NULL, ignore_reply_cb,
-                                               g_strdup("remove-fd"));
+                                               NULL, PODVM_QMP_TIMEOUT_QUERY, NULL,
+                                               pod_qmp_ignore_reply_cb, g_strdup("remove-fd"));
                 break;
             }
         }
@@ -725,7 +725,7 @@ detach_disk_op(PodvmPod *self, GTask *task)
         detach_done(finish);
         return;
     }
-    if (!hotplug_possible(self, task))
+    if (!pod_hotplug_possible(self, task))
         return;
     pod_step(self, "detaching disk '%s'", data->disk_name);
     id = podvm_qemu_disk_device_id(data->disk_name);

@@ -162,6 +162,21 @@ void podvm_pod_detach_disk_async(PodvmPod *self, const char *disk_name, GCancell
                                  GAsyncReadyCallback callback, gpointer user_data);
 
 /*
+ * NIC hotplug, like disks: attach, on a pod with QEMU: the interface's
+ * network (CNI ADD, binding, taps), getfd + netdev_add + device_add on a
+ * spare root port, announce-self; on a pod without QEMU: only the spec.
+ * The stored spec gains the interface and its network only when it all
+ * worked. EXISTS when the name is taken. Detach: device_del, waits for the
+ * guest (TIMEOUT leaves it pending), netdev_del, CNI DEL; the spec loses
+ * both. Finish with podvm_pod_run_finish().
+ */
+void podvm_pod_attach_interface_async(PodvmPod *self, const PodvmSpecInterface *iface,
+                                      const PodvmSpecNetwork *network, GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data);
+void podvm_pod_detach_interface_async(PodvmPod *self, const char *iface, GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data);
+
+/*
  * Expert passthrough: one QMP command ({"execute", "arguments"}), first
  * checked against [qmp] passthrough (podvm-qmp-policy.h): a refused one
  * fails with PERMISSION_DENIED and never reaches QEMU.

@@ -231,6 +231,37 @@ handle_detach_disk(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static gboolean
+handle_attach_interface(PodvmDBusPod *iface, GDBusMethodInvocation *invocation,
+                        const char *attachment, gpointer user_data)
+{
+    PodEntry *entry = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSpecInterface) nic = NULL;
+    g_autoptr(PodvmSpecNetwork) network = NULL;
+
+    if (podvm_dbus_document_too_large(invocation, attachment))
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    if (!podvm_manager_parse_interface_attachment(entry->front->manager, attachment, -1, &nic,
+                                                  &network, NULL, &error)) {
+        podvm_dbus_return_error(invocation, error);
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+    podvm_pod_attach_interface_async(entry->pod, nic, network, NULL, op_done_cb,
+                                     g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_detach_interface(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const char *name,
+                        gpointer user_data)
+{
+    PodEntry *entry = user_data;
+
+    podvm_pod_detach_interface_async(entry->pod, name, NULL, op_done_cb, g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static void
 pod_changed_cb(PodvmPod *pod, gpointer user_data)
 {
@@ -288,6 +319,10 @@ podvm_dbus_front_add_pod(PodvmDBusFront *self, PodvmPod *pod)
     g_signal_connect(entry->iface, "handle-qmp", G_CALLBACK(handle_qmp), entry);
     g_signal_connect(entry->iface, "handle-attach-disk", G_CALLBACK(handle_attach_disk), entry);
     g_signal_connect(entry->iface, "handle-detach-disk", G_CALLBACK(handle_detach_disk), entry);
+    g_signal_connect(entry->iface, "handle-attach-interface", G_CALLBACK(handle_attach_interface),
+                     entry);
+    g_signal_connect(entry->iface, "handle-detach-interface", G_CALLBACK(handle_detach_interface),
+                     entry);
     g_signal_connect(pod, "changed", G_CALLBACK(pod_changed_cb), entry);
     g_signal_connect(pod, "event", G_CALLBACK(pod_event_cb), entry);
 

@@ -216,6 +216,8 @@ static const PodvmRestRoute routes[] = {
     { "POST", "/v1/pods/{name}/qmp", podvm_rest_handle_qmp },
     { "POST", "/v1/pods/{name}/disks", podvm_rest_handle_attach_disk },
     { "DELETE", "/v1/pods/{name}/disks/{disk}", podvm_rest_handle_detach_disk },
+    { "POST", "/v1/pods/{name}/interfaces", podvm_rest_handle_attach_interface },
+    { "DELETE", "/v1/pods/{name}/interfaces/{iface}", podvm_rest_handle_detach_interface },
     { "GET", "/v1/volumes", podvm_rest_handle_list_volumes },
     { "POST", "/v1/volumes", podvm_rest_handle_create_volume },
     { "GET", "/v1/volumes/{name}", podvm_rest_handle_get_volume },

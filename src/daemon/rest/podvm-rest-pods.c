@@ -114,6 +114,45 @@ podvm_rest_handle_detach_disk(Request *req)
     podvm_pod_detach_disk_async(req->pod, req->item, NULL, op_done_cb, podvm_rest_request_ref(req));
 }
 
+/* ---- interfaces ---------------------------------------------------------------------------- */
+
+/* POST /v1/pods/NAME/interfaces {"interface": ..., "network": ...}: 200 with the pod once attached.
+ */
+void
+podvm_rest_handle_attach_interface(Request *req)
+{
+    g_autoptr(GBytes) body = podvm_rest_request_body(req);
+    g_autoptr(GPtrArray) problems = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSpecInterface) iface = NULL;
+    g_autoptr(PodvmSpecNetwork) network = NULL;
+    gsize size = 0;
+    const char *data = g_bytes_get_data(body, &size);
+
+    if (!podvm_rest_lookup_pod(req))
+        return;
+    if (!podvm_manager_parse_interface_attachment(req->front->manager, size > 0 ? data : "",
+                                                  (gssize)size, &iface, &network, &problems,
+                                                  &error)) {
+        podvm_rest_respond_error_with_problems(req, error, problems);
+        return;
+    }
+    soup_server_message_pause(req->msg);
+    podvm_pod_attach_interface_async(req->pod, iface, network, NULL, op_done_cb,
+                                     podvm_rest_request_ref(req));
+}
+
+/* DELETE /v1/pods/NAME/interfaces/IFACE: 200 with the pod once the guest let go. */
+void
+podvm_rest_handle_detach_interface(Request *req)
+{
+    if (!podvm_rest_lookup_pod(req))
+        return;
+    soup_server_message_pause(req->msg);
+    podvm_pod_detach_interface_async(req->pod, req->item, NULL, op_done_cb,
+                                     podvm_rest_request_ref(req));
+}
+
 /* ---- operations --------------------------------------------------------------- */
 
 static void

@@ -109,6 +109,8 @@ void podvm_rest_handle_restart(Request *req);
 void podvm_rest_handle_qmp(Request *req);
 void podvm_rest_handle_attach_disk(Request *req);
 void podvm_rest_handle_detach_disk(Request *req);
+void podvm_rest_handle_attach_interface(Request *req);
+void podvm_rest_handle_detach_interface(Request *req);
 
 /* podvm-rest-volumes.c */
 void podvm_rest_handle_list_volumes(Request *req);
