@@ -342,6 +342,8 @@ test_bad_input(PodvmTestNet *f, gconstpointer data)
     expect_refused(
         f, "sriov-dots", "[{\"name\": \"x\", \"sriov\": {\"hostPciAddress\": \"0000:../../x\"}}]",
         "[{\"name\": \"x\", \"multus\": {\"networkName\": \"extra\"}}]", "hostPciAddress");
+    expect_refused(f, "passt", "[{\"name\": \"default\", \"passt\": {}}]", POD_NETWORK,
+                   "spec.domain.devices.interfaces[0].passt");
     /* Nothing was created. */
     g_assert_cmpint(podvm_test_ctl(f->daemon, &pods, NULL, "list", NULL), ==, 0);
     g_assert_null(strstr(pods, "unknown-net"));

@@ -181,28 +181,6 @@ pod_net_parse_result(const PodNetAttachment *a)
     return podvm_cni_result_parse(a->result, -1, NULL);
 }
 
-/* The nameservers of the host's resolver config that a guest can reach (not loopback). */
-static GStrv
-host_nameservers(void)
-{
-    g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
-    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-
-    if (!g_file_get_contents("/etc/resolv.conf", &text, NULL, NULL))
-        return g_strv_builder_end(b);
-    lines = g_strsplit(text, "\n", -1);
-    for (guint i = 0; lines[i] != NULL && i < 64; i++) {
-        g_auto(GStrv) words = g_strsplit_set(g_strstrip(lines[i]), " \t", -1);
-        guint8 addr[4];
-
-        if (words[0] == NULL || !g_str_equal(words[0], "nameserver") || words[1] == NULL)
-            continue;
-        if (inet_pton(AF_INET, words[1], addr) == 1 && addr[0] != 127)
-            g_strv_builder_add(b, words[1]);
-    }
-    return g_strv_builder_end(b);
-}
 
 /* The DHCPv4 lease of a masquerade or bridge interface, from the spec and the stored result. */
 static PodvmDhcpLease *
@@ -248,12 +226,14 @@ lease_for(PodvmPod *self, const PodvmSpecInterface *iface, const PodNetAttachmen
             g_ptr_array_add(lease->routes, copy);
         }
     }
-    if (result != NULL && result->dns_nameservers[0] != NULL)
+    /* DNS from the network (CNI's result), else the host's resolver config. */
+    if (result != NULL && result->dns_nameservers[0] != NULL) {
         lease->dns = g_strdupv(result->dns_nameservers);
-    else
-        lease->dns = host_nameservers();
-    if (result != NULL && result->dns_search[0] != NULL)
-        lease->search = g_strdupv(result->dns_search);
+        if (result->dns_search[0] != NULL)
+            lease->search = g_strdupv(result->dns_search);
+    } else {
+        podvm_dhcp_read_resolv_conf(NULL, &lease->dns, &lease->search, NULL);
+    }
     lease->hostname =
         g_strdup(self->spec->hostname != NULL ? self->spec->hostname : self->spec->name);
     lease->mtu = mtu;
