@@ -11,24 +11,35 @@
 
 char *podvm_test_net_skip_reason;
 
-/* A conflist for the tests' own networks: a bridge, host-local IPAM in @subnet. */
+/* A conflist for the tests' own networks: a bridge, host-local IPAM in @subnet (and @subnet6). */
 void
-podvm_test_net_write_conflist(const char *dir, const char *file, const char *name,
-                              const char *bridge, const char *subnet, gboolean masquerade)
+podvm_test_net_write_conflist_dual(const char *dir, const char *file, const char *name,
+                                   const char *bridge, const char *subnet, const char *subnet6,
+                                   gboolean masquerade)
 {
     g_autofree char *path = g_build_filename(dir, file, NULL);
     g_autofree char *ipam_dir = g_build_filename(dir, "..", "ipam", NULL);
+    g_autofree char *range6 =
+        subnet6 != NULL ? g_strdup_printf(", [{\"subnet\": \"%s\"}]", subnet6) : g_strdup("");
     g_autofree char *text = g_strdup_printf(
         "{\"cniVersion\": \"1.0.0\", \"name\": \"%s\", \"plugins\": ["
         "{\"type\": \"bridge\", \"bridge\": \"%s\", \"isGateway\": true, \"ipMasq\": %s,"
         " \"hairpinMode\": true, \"ipam\": {\"type\": \"host-local\", \"ranges\": [[{\"subnet\": "
-        "\"%s\"}]], \"routes\": [{\"dst\": \"0.0.0.0/0\"}], \"dataDir\": \"%s\"}},"
+        "\"%s\"}]%s], \"routes\": [{\"dst\": \"0.0.0.0/0\"}%s], \"dataDir\": \"%s\"}},"
         "{\"type\": \"portmap\", \"capabilities\": {\"portMappings\": true}}]}",
-        name, bridge, masquerade ? "true" : "false", subnet, ipam_dir);
+        name, bridge, masquerade ? "true" : "false", subnet, range6,
+        subnet6 != NULL ? ", {\"dst\": \"::/0\"}" : "", ipam_dir);
     g_autoptr(GError) error = NULL;
 
     g_file_set_contents(path, text, -1, &error);
     g_assert_no_error(error);
+}
+
+void
+podvm_test_net_write_conflist(const char *dir, const char *file, const char *name,
+                              const char *bridge, const char *subnet, gboolean masquerade)
+{
+    podvm_test_net_write_conflist_dual(dir, file, name, bridge, subnet, NULL, masquerade);
 }
 
 void
@@ -49,8 +60,10 @@ podvm_test_net_setup(PodvmTestNet *f, gconstpointer data)
     f->cni_dir = g_build_filename(tmp, "cni", NULL);
     g_mkdir_with_parents(f->cni_dir, 0700);
     /* The default network (first conflist) and a second one for multus and hotplug. */
-    podvm_test_net_write_conflist(f->cni_dir, "10-pods.conflist", "pods", "podvm0", "10.66.0.0/16",
-                                  data != PODVM_TEST_NET_NO_HOST_MASQUERADE);
+    podvm_test_net_write_conflist_dual(
+        f->cni_dir, "10-pods.conflist", "pods", "podvm0", "10.66.0.0/16",
+        data == PODVM_TEST_NET_DUAL_STACK ? PODVM_TEST_NET_POD_SUBNET6 : NULL,
+        data != PODVM_TEST_NET_NO_HOST_MASQUERADE);
     podvm_test_net_write_conflist(f->cni_dir, "20-extra.conflist", "extra", "podvm1",
                                   "10.77.0.0/24", TRUE);
     conf = g_strdup_printf("[network]\ncni_config_dir=%s\n", f->cni_dir);
@@ -174,7 +187,8 @@ char *
 podvm_test_net_http_get(const char *url, guint seconds)
 {
     g_autofree char *max_time = g_strdup_printf("%u", seconds);
-    const char *argv[] = { "curl", "-sS", "--fail", "--max-time", max_time, url, NULL };
+    /* -g: an IPv6 URL's brackets are no glob. */
+    const char *argv[] = { "curl", "-g", "-sS", "--fail", "--max-time", max_time, url, NULL };
     g_autofree char *out = NULL;
     int status = 0;
 

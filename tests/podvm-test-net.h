@@ -30,9 +30,16 @@ typedef struct {
 
 /* Test data for the fixture: pods' network without ipMasq (egress keeps the pod's address). */
 #define PODVM_TEST_NET_NO_HOST_MASQUERADE GINT_TO_POINTER(1)
+/* Test data for the fixture: the pods' network is dual stack (IPv6 in ..._POD_SUBNET6 too). */
+#define PODVM_TEST_NET_DUAL_STACK GINT_TO_POINTER(2)
+#define PODVM_TEST_NET_POD_SUBNET6 "fd66:706f:6476::/64"
 
 void podvm_test_net_write_conflist(const char *dir, const char *file, const char *name,
                                    const char *bridge, const char *subnet, gboolean masquerade);
+/* The same with an IPv6 range @subnet6 (and a default route ::/0) too, unless NULL. */
+void podvm_test_net_write_conflist_dual(const char *dir, const char *file, const char *name,
+                                        const char *bridge, const char *subnet, const char *subnet6,
+                                        gboolean masquerade);
 void podvm_test_net_setup(PodvmTestNet *f, gconstpointer data);
 /* Deletes every pod the test created (CNI DEL runs), then ends podvmd. */
 void podvm_test_net_teardown(PodvmTestNet *f, gconstpointer data);
