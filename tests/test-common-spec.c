@@ -7,6 +7,7 @@
 #include "podvm-error.h"
 #include "podvm-quantity.h"
 #include "podvm-spec.h"
+#include "podvm-yaml.h"
 
 #define MiB (G_GUINT64_CONSTANT(1024) * 1024)
 #define GiB (MiB * 1024)
@@ -543,6 +544,42 @@ test_tiny_example(void)
     g_assert_cmpstr(spec->kernel_args, ==, "console=ttyS0");
     g_assert_cmpint(spec->termination_grace_period_seconds, ==, 10);
     g_assert_cmpuint(podvm_spec_resolve_vcpus(spec, 8), ==, 1);
+    assert_round_trip(spec);
+}
+
+/* The demo's manifest: a KubeVirt VMI in YAML with a masquerade interface on the pod network. */
+static void
+test_web_example(void)
+{
+    g_autofree char *yaml = example_contents("web.yaml");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) root = podvm_yaml_to_json(yaml, -1, &error);
+    g_autoptr(GPtrArray) problems = NULL;
+    g_autoptr(PodvmSpec) spec = NULL;
+    const PodvmSpecInterface *iface;
+    const PodvmSpecNetwork *network;
+    const PodvmSpecPort *port;
+
+    g_assert_no_error(error);
+    spec = podvm_spec_parse_node(root, &problems, &error);
+    g_assert_no_error(error);
+    g_assert_null(problems);
+    g_assert_cmpstr(spec->source_kind, ==, "VirtualMachineInstance");
+    g_assert_cmpstr(spec->name, ==, "web");
+    g_assert_cmpstr(spec->kernel_path, ==, "/var/lib/podvm/guest/vmlinuz");
+    g_assert_cmpuint(spec->interfaces->len, ==, 1);
+    iface = spec->interfaces->pdata[0];
+    g_assert_cmpstr(iface->name, ==, "default");
+    g_assert_cmpint(iface->binding, ==, PODVM_BINDING_MASQUERADE);
+    g_assert_cmpuint(iface->ports->len, ==, 1);
+    port = iface->ports->pdata[0];
+    g_assert_cmpstr(port->name, ==, "http");
+    g_assert_cmpuint(port->port, ==, 80);
+    g_assert_cmpstr(port->protocol, ==, "TCP");
+    g_assert_cmpuint(spec->networks->len, ==, 1);
+    network = spec->networks->pdata[0];
+    g_assert_cmpstr(network->name, ==, "default");
+    g_assert_cmpint(network->source, ==, PODVM_NETWORK_POD);
     assert_round_trip(spec);
 }
 
@@ -2406,6 +2443,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/spec/kubevirt/vm-run-strategy", test_kubevirt_vm_run_strategy);
     g_test_add_func("/podvm/common/spec/kubevirt/vm-problems", test_kubevirt_vm_problems);
     g_test_add_func("/podvm/common/spec/examples/tiny", test_tiny_example);
+    g_test_add_func("/podvm/common/spec/examples/web", test_web_example);
     g_test_add_func("/podvm/common/spec/invalid/api-version-kind", test_api_version_kind);
     g_test_add_func("/podvm/common/spec/invalid/multi-error", test_multi_error);
     g_test_add_func("/podvm/common/spec/invalid/problems-optional", test_problems_optional);

@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The demo: builds podvm, starts podvmd with local state (./demo-state,
-# ./demo-run) on a private D-Bus session bus, boots the bundled tiny guest,
-# shows it running and its console, pauses and resumes it, stops it, and
-# shuts podvmd down. Each podvmctl command is printed before it runs.
+# The demo: builds podvm, then, in a network and mount namespace of its own
+# (so the pod network's bridge, veths and NAT rules never touch the
+# machine's links), starts podvmd with local state (./demo-state,
+# ./demo-run) on a private D-Bus session bus. It boots the bundled tiny
+# guest from a KubeVirt manifest with a masquerade interface on the pod
+# network (podvmd's built-in default CNI network: bridge podvm0,
+# 10.66.0.0/16), shows it running with its IP and its console, pauses and
+# resumes it, hotplugs disks, fetches the guest's web page at the pod's
+# address, hotplugs a second NIC, stops and deletes it. Each podvmctl
+# command is printed before it runs. Needs root (or sudo) for the
+# namespaces.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 if [ -z "${PODVM_DEMO_INNER:-}" ]; then
   "$top/tools/setup.sh"
-  # A private session bus for this demo only; gone when the demo ends.
-  exec env PODVM_DEMO_INNER=1 dbus-run-session -- "$0" "$@"
+  as_root=()
+  if [ "$(id -u)" != 0 ]; then
+    as_root=(sudo)
+  fi
+  # A network and mount namespace (unshare makes its mounts private) and a
+  # private session bus inside it, for this demo only; all gone when it ends.
+  exec "${as_root[@]}" env PODVM_DEMO_INNER=1 PODVM_BUILDDIR="${PODVM_BUILDDIR:-build}" \
+    unshare --net --mount -- dbus-run-session -- "$0" "$@"
 fi
 
 cd "$top"
@@ -22,19 +35,51 @@ if [ ! -s "$guest/vmlinuz" ]; then
   echo "podvm: the tiny guest could not be built: $(cat "$guest/build.log" 2>/dev/null)" >&2
   exit 1
 fi
+ip link set lo up
 
 state="$top/demo-state"
 run="$top/demo-run"
 mkdir -p "$state" "$run"
-spec="$run/tiny.json"
-sed "s|@GUEST_DIR@|$guest|g" data/examples/tiny.json > "$spec"
+spec="$run/web.yaml"
+sed "s|@GUEST_DIR@|$guest|g" data/examples/web.yaml > "$spec"
+console="$state/pods/web/console.log"
 
 podvmctl() { "$top/$build/src/ctl/podvmctl" --session "$@"; }
 show() { printf '\n\033[1m$ podvmctl %s\033[0m\n' "$*"; podvmctl "$@"; }
+# Waits up to $2 tenths of a second for the pattern $1 on the guest's console.
+wait_console() {
+  for _ in $(seq "$2"); do
+    grep -q "$1" "$console" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "podvm: no \"$1\" on the guest's console; podvmd's log: $run/podvmd.log" >&2
+  return 1
+}
+# GETs $1 until the guest answers (its web server starts after its lease).
+fetch() {
+  printf '\n\033[1m$ curl %s\033[0m\n' "$1"
+  for _ in $(seq 60); do
+    curl -sS --fail --max-time 2 "$1" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  echo "podvm: $1 did not answer" >&2
+  return 1
+}
+# A member of the pod's status, from `podvmctl show` (JSON).
+status() {
+  podvmctl show web | python3 -c 'import json, sys
+v = json.load(sys.stdin)["status"]
+for key in sys.argv[1].split("."):
+    v = v[int(key)] if isinstance(v, list) else v.get(key, "")
+print(v)' "$1"
+}
 
-# kernelPath and initrdPath must lie in [qemu] kernel_dirs: here the guest's build directory.
+# kernelPath and initrdPath must lie in [qemu] kernel_dirs: here the guest's build
+# directory. An empty CNI directory: the pod network is podvmd's built-in default.
+rm -rf "$run/cni"
+mkdir -p "$run/cni"
 conf="$run/podvmd.conf"
-printf '[qemu]\nkernel_dirs=%s\n' "$guest" > "$conf"
+printf '[qemu]\nkernel_dirs=%s\n\n[network]\ncni_config_dir=%s\n' "$guest" "$run/cni" > "$conf"
 
 "$top/$build/src/daemon/podvmd" --session --config "$conf" --state-dir "$state" --run-dir "$run" \
   2> "$run/podvmd.log" &
@@ -46,52 +91,74 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-podvmctl delete --force tiny >/dev/null 2>&1 || true
+podvmctl delete --force web >/dev/null 2>&1 || true
+printf '\nA KubeVirt VirtualMachineInstance with a masquerade interface on the pod network:\n'
+sed -n '/^    devices:/,$p' "$spec"
 show create -f "$spec"
-show start tiny
+show start web
 show list
 
-printf '\nWaiting for the guest to boot...\n'
-for _ in $(seq 300); do
-  grep -q PODVM-GUEST-READY "$state/pods/tiny/console.log" 2>/dev/null && break
-  sleep 0.1
-done
-sleep 2
-show logs tiny
+printf '\nWaiting for the guest to boot and take its lease...\n'
+wait_console PODVM-GUEST-READY 600
+wait_console 'PODVM-NET eth0 up 10.0.2.2/24' 600
+sleep 1
+show logs web
 
-show pause tiny
+show pause web
 show list
-show resume tiny
+show resume web
 show list
 
 printf '\nStorage: a volume in the pool and a scratch disk, hotplugged into the running pod.\n'
 podvmctl volume delete data >/dev/null 2>&1 || true
 show volume create data --size 32Mi
-show attach-disk tiny --name data --claim data --bus scsi
-show attach-disk tiny --name scratch --empty-disk 64Mi
+show attach-disk web --name data --claim data --bus scsi
+show attach-disk web --name scratch --empty-disk 64Mi
 show volume list
-disks_seen() { grep PODVM-DISKS "$state/pods/tiny/console.log" | tail -1; }
+disks_seen() { grep PODVM-DISKS "$console" | tail -1; }
 for _ in $(seq 100); do
   disks_seen | grep -q ':67108864' && disks_seen | grep -q ':33554432' && break
   sleep 0.1
 done
 printf '\nWhat the guest sees (name:bytes):\n%s\n' "$(disks_seen)"
-show detach-disk tiny scratch
-show detach-disk tiny data
+show detach-disk web scratch
+show detach-disk web data
 show volume delete data
+
+pod_ip=$(status podIP)
+cat <<TXT
+
+Networking: the pod has its own network namespace, set up by CNI (bridge
+podvm0, host-local IPAM), and its address is $pod_ip. The guest took
+10.0.2.2 by DHCP from podvmd behind NAT; port 80, declared in the manifest,
+is forwarded from the pod's address to the guest:
+TXT
+grep 'PODVM-NET eth0' "$console" | tail -1
+fetch "http://$pod_ip/"
+
+printf '\nA second NIC, hotplugged: bridge binding on the same network (podvm), so the\nguest holds an address of that network itself (DHCP from podvmd).\n'
+show attach-nic web --name lan --binding bridge --multus podvm
+wait_console 'PODVM-NET eth1 up' 300
+grep 'PODVM-NET eth1 up' "$console" | tail -1
+lan_ip=$(status interfaces.1.ipAddress)
+printf 'status.interfaces[1]: %s %s\n' "$(status interfaces.1.name)" "$lan_ip"
+fetch "http://$lan_ip/"
+show detach-nic web lan
+wait_console 'PODVM-NET eth1 gone' 300
+grep 'PODVM-NET eth1 gone' "$console" | tail -1
 
 cat <<'TXT'
 
 The pod is running. With a daemon of your own (README.md, "To keep a pod
 running") you can also:
-  podvmctl console tiny      # its serial console; leave with Ctrl-a x or Ctrl-]
-  podvmctl show tiny         # metadata, spec and status as JSON
+  podvmctl console web       # its serial console; leave with Ctrl-a x or Ctrl-]
+  podvmctl show web          # metadata, spec and status as JSON
   podvmctl events            # phase changes and QEMU events as they happen
 
 Stopping it now (ACPI power-down; QEMU is told to quit after the grace period):
 TXT
-show stop tiny
+show stop web
 show list
-show delete tiny
+show delete web
 echo
 echo "podvmd's log: $run/podvmd.log"
