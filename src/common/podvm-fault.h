@@ -17,9 +17,11 @@ G_BEGIN_DECLS
  * POINT is one of the names passed to the functions below. Crash points:
  * create:after-mkdir, create:after-write, start:before-spawn,
  * start:after-spawn, start:after-record, delete:after-mark,
- * delete:after-release, attach:after-blockdev-add, detach:after-device-del.
+ * delete:after-release, attach:after-blockdev-add, detach:after-device-del,
+ * net:before-add, net:after-add, net:after-release.
  * Fail points (the state write they name): start:before-spawn (the launch
- * intent), start:after-spawn (the pid), delete:mark. Delay points:
+ * intent), start:after-spawn (the pid), delete:mark, net:before-add (a CNI
+ * attachment owed), net:after-add (its result). Delay points:
  * reconcile:before-connect. Never set these in production: they exist so
  * the tests can stop podvmd at an exact step and check what a restart
  * makes of it.
