@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "podvm-error.h"
-#include "podvm-json.h"
 #include "podvm-net-private.h"
 #include "podvm-netlink.h"
 #include "podvm-spec.h"
@@ -21,7 +20,6 @@
 
 /* Pools, claims, claim and release; the sysfs side is podvm-sriov-sysfs.c. */
 
-#define VFIO_PCI "vfio-pci"
 #define CLAIM_GROUP "claim"
 #define OWNER_MAX 512
 
@@ -531,34 +529,4 @@ podvm_sriov_claims_of(const PodvmSriovHost *host, const char *owner)
     result = g_strv_builder_end(found);
     qsort(result, g_strv_length(result), sizeof(char *), compare_strings);
     return g_steal_pointer(&result);
-}
-
-/* ---- QEMU -------------------------------------------------------------------------------- */
-
-char *
-podvm_sriov_qemu_device_json(const char *pci_address, const char *device_id, const char *bootindex)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonNode) root = NULL;
-    guint64 index = 0;
-
-    g_return_val_if_fail(podvm_pci_address_is_valid(pci_address), NULL);
-    g_return_val_if_fail(device_id != NULL && *device_id != '\0', NULL);
-    g_return_val_if_fail(bootindex == NULL ||
-                             g_ascii_string_to_unsigned(bootindex, 10, 0, G_MAXINT32, &index, NULL),
-                         NULL);
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "driver");
-    json_builder_add_string_value(b, VFIO_PCI);
-    json_builder_set_member_name(b, "host");
-    json_builder_add_string_value(b, pci_address);
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, device_id);
-    if (bootindex != NULL) {
-        json_builder_set_member_name(b, "bootindex");
-        json_builder_add_int_value(b, (gint64)index);
-    }
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    return podvm_json_to_string(root, FALSE);
 }

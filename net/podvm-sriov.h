@@ -117,12 +117,4 @@ gboolean podvm_sriov_vfio_grant(const PodvmSriovHost *host, const char *iommu_gr
 gboolean podvm_sriov_vfio_revoke(const PodvmSriovHost *host, const char *iommu_group,
                                  GError **error);
 
-/*
- * QEMU's -device for a VF, as JSON text:
- * {"driver":"vfio-pci","host":"0000:3b:02.1","id":"...","bootindex":N}
- * (bootindex only when @bootindex is not NULL; it is a decimal number).
- */
-char *podvm_sriov_qemu_device_json(const char *pci_address, const char *device_id,
-                                   const char *bootindex);
-
 G_END_DECLS

@@ -976,6 +976,23 @@ test_config(void)
     g_assert_nonnull(pool);
     g_assert_cmpstrv(pool->physical_functions, slow);
     g_assert_null(podvm_config_find_sriov_pool(config, "other"));
+    /* A later file's pool of the same name replaces the first (and goes last). */
+    {
+        g_autofree char *dir = podvm_test_mkdtemp();
+        g_autofree char *path = g_build_filename(dir, "more.conf", NULL);
+        const char *again[] = { "ens3f0", NULL };
+
+        g_assert_true(
+            g_file_set_contents(path, "[sriov-pool fast]\nphysical_functions=ens3f0\n", -1, NULL));
+        g_assert_true(podvm_config_load_file(config, path, TRUE, &error));
+        g_assert_no_error(error);
+        podvm_test_rmrf(dir);
+        g_assert_cmpuint(config->sriov_pools->len, ==, 2);
+        pool = podvm_config_find_sriov_pool(config, "fast");
+        g_assert_cmpstrv(pool->physical_functions, again);
+        pool = g_ptr_array_index(config->sriov_pools, 1);
+        g_assert_cmpstr(pool->name, ==, "fast");
+    }
     /* Claims live in the run directory. */
     {
         g_autofree char *dir = podvm_test_mkdtemp();
@@ -1000,22 +1017,6 @@ test_config(void)
         g_assert_nonnull(strstr(error->message, "podvmd.conf"));
         g_clear_error(&error);
     }
-}
-
-/* ---- QEMU --------------------------------------------------------------------------------- */
-
-static void
-test_qemu_device_json(void)
-{
-    g_autofree char *plain = podvm_sriov_qemu_device_json("0000:3b:02.1", "net-sriov1", NULL);
-    g_autofree char *boot = podvm_sriov_qemu_device_json("0000:3b:02.1", "net-a\"b", "2");
-
-    g_assert_cmpstr(plain, ==,
-                    "{\"driver\":\"vfio-pci\",\"host\":\"0000:3b:02.1\",\"id\":"
-                    "\"net-sriov1\"}");
-    g_assert_cmpstr(boot, ==,
-                    "{\"driver\":\"vfio-pci\",\"host\":\"0000:3b:02.1\",\"id\":"
-                    "\"net-a\\\"b\",\"bootindex\":2}");
 }
 
 int
@@ -1044,6 +1045,5 @@ main(int argc, char **argv)
 #undef ADD
     g_test_add_func("/podvm/net/sriov/pool-new", test_pool_new);
     g_test_add_func("/podvm/net/sriov/config", test_config);
-    g_test_add_func("/podvm/net/sriov/qemu-device-json", test_qemu_device_json);
     return g_test_run();
 }
