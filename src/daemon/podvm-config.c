@@ -287,14 +287,9 @@ read_sriov(GKeyFile *kf, const char *path, PodvmConfig *config, GError **error)
             g_prefix_error(error, "%s: [%s]: ", path, groups[i]);
             return FALSE;
         }
-        for (guint k = 0; k < config->sriov_pools->len; k++) {
-            PodvmSriovPool *old = g_ptr_array_index(config->sriov_pools, k);
-
-            if (strcmp(old->name, pool->name) == 0) {
-                g_ptr_array_remove_index(config->sriov_pools, k);
-                break;
-            }
-        }
+        /* A later file's pool of the same name replaces it. */
+        g_ptr_array_remove(config->sriov_pools,
+                           (gpointer)podvm_config_find_sriov_pool(config, pool->name));
         g_ptr_array_add(config->sriov_pools, g_steal_pointer(&pool));
     }
     return TRUE;
