@@ -100,13 +100,14 @@ test_golden(void)
     g_autofree char *path = g_test_build_filename(G_TEST_DIST, "golden", "argv", "nics.argv", NULL);
     g_autoptr(GError) error = NULL;
     g_auto(GStrv) argv = NULL;
-    g_autofree char *text = NULL, *expected = NULL;
+    g_autofree char *text = NULL, *expected = NULL, *joined = NULL;
     PodvmQemuArgvContext ctx;
 
     context_init(&ctx, nics);
     argv = podvm_qemu_argv_build(spec, &ctx, &error);
     g_assert_no_error(error);
-    text = g_strconcat(g_strjoinv("\n", argv), "\n", NULL);
+    joined = g_strjoinv("\n", argv);
+    text = g_strconcat(joined, "\n", NULL);
     if (g_strcmp0(g_getenv("PODVM_TEST_REGENERATE"), "1") == 0) {
         g_file_set_contents(path, text, -1, &error);
         g_assert_no_error(error);
