@@ -197,6 +197,43 @@ test_two_pods(PodvmTestNet *f, gconstpointer data)
     podvm_test_net_wait_console(f, "client", "PODVM-FETCH OK", BOOT_TIMEOUT_MS + NET_TIMEOUT_MS);
 }
 
+/* A REST call on podvmd's unix socket (curl): the answer's body; asserts a 2xx answer. */
+static char *
+rest_call(PodvmTestNet *f, const char *method, const char *path, const char *body)
+{
+    g_autofree char *socket_path = g_build_filename(f->daemon->run_dir, "api.sock", NULL);
+    g_autofree char *url = g_strconcat("http://localhost", path, NULL);
+    const char *argv[] = { "curl",
+                           "-sS",
+                           "--fail-with-body",
+                           "--max-time",
+                           "120",
+                           "--unix-socket",
+                           socket_path,
+                           "-X",
+                           method,
+                           "-H",
+                           "Content-Type: application/json",
+                           "--data-binary",
+                           body != NULL ? body : "",
+                           url,
+                           NULL };
+    const char *argv_nobody[] = { "curl",       "-sS", "--fail-with-body",
+                                  "--max-time", "120", "--unix-socket",
+                                  socket_path,  "-X",  method,
+                                  url,          NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    g_autoptr(GError) error = NULL;
+    int status = 0;
+
+    g_spawn_sync(NULL, (char **)(body != NULL ? argv : argv_nobody), NULL, G_SPAWN_SEARCH_PATH,
+                 NULL, NULL, &out, &err, &status, &error);
+    g_assert_no_error(error);
+    if (!g_spawn_check_wait_status(status, NULL))
+        g_error("%s %s failed: %s %s", method, path, out, err);
+    return g_steal_pointer(&out);
+}
+
 /* ---- NIC hotplug ------------------------------------------------------------------------------
  */
 
@@ -237,6 +274,21 @@ test_nic_hotplug(PodvmTestNet *f, gconstpointer data)
     rc = podvm_test_ctl(f->daemon, &out, &err, "detach-nic", "hot", "extra", NULL);
     g_assert_cmpint(rc, ==, 0);
     podvm_test_net_wait_console(f, "hot", "PODVM-NET eth1 gone", NET_TIMEOUT_MS);
+    g_assert_cmpuint(podvm_test_net_bridge_ports("podvm1"), ==, ports_before);
+
+    /* The same through REST, with a MAC of our choosing to tell this NIC from the first. */
+    g_clear_pointer(&out, g_free);
+    out = rest_call(f, "POST", "/v1/pods/hot/interfaces",
+                    "{\"interface\": {\"name\": \"rest\", \"bridge\": {}, \"macAddress\": "
+                    "\"02:00:00:00:aa:01\"}, \"network\": {\"name\": \"rest\", \"multus\": "
+                    "{\"networkName\": \"extra\"}}}");
+    g_assert_nonnull(strstr(out, "\"rest\""));
+    podvm_test_net_wait_console(f, "hot", "up 10.77.0.", NET_TIMEOUT_MS);
+    podvm_test_net_wait_console(f, "hot", "mac 02:00:00:00:aa:01", NET_TIMEOUT_MS);
+    g_assert_cmpuint(podvm_test_net_bridge_ports("podvm1"), ==, ports_before + 1);
+    g_clear_pointer(&out, g_free);
+    out = rest_call(f, "DELETE", "/v1/pods/hot/interfaces/rest", NULL);
+    g_assert_null(strstr(out, "\"rest\""));
     g_assert_cmpuint(podvm_test_net_bridge_ports("podvm1"), ==, ports_before);
 }
 

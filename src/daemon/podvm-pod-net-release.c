@@ -66,12 +66,32 @@ release_del_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     release_next(g_steal_pointer(&task));
 }
 
+/* One interface's links and rules, inside the namespace (a whole release removes the namespace). */
+static gboolean
+teardown_in_namespace(gpointer user_data, GError **error)
+{
+    BindWork *work = user_data;
+
+    for (guint i = 0; i < work->jobs->len; i++) {
+        BindJob *job = g_ptr_array_index(work->jobs, i);
+
+        if (!podvm_binding_teardown(&job->setup, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 static void
 release_vfs_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
     BindWork *work = task_data;
     GError *error = NULL;
 
+    if (work->netns_fd >= 0 &&
+        !podvm_netns_run(work->netns_fd, teardown_in_namespace, work, &error)) {
+        g_task_return_error(task, error);
+        return;
+    }
     for (guint i = 0; i < work->jobs->len; i++) {
         BindJob *job = g_ptr_array_index(work->jobs, i);
 
@@ -159,6 +179,7 @@ pod_net_release_begin(PodvmPod *self, GTask *task, GPtrArray *attachments, gbool
     BindWork *work;
     GTask *vf_task;
     gboolean any_vf = FALSE;
+    int netns_fd = -1;
 
     data->attachments = attachments;
     data->whole = whole;
@@ -171,26 +192,31 @@ pod_net_release_begin(PodvmPod *self, GTask *task, GPtrArray *attachments, gbool
         g_hash_table_remove(self->net->servers, a->iface);
         any_vf |= a->vf != NULL;
     }
-    if (!any_vf) {
+    /* One interface of a running pod: its bridge, tap and rules go before CNI DEL. */
+    if (!whole && podvm_netns_exists(data->netns_path))
+        netns_fd = podvm_netns_open(data->netns_path, NULL);
+    if (!any_vf && netns_fd < 0) {
         release_next(task);
         return;
     }
-    /* VFs go back to their drivers in a thread (sysfs writes may wait on the kernel). */
+    /* In a thread: the namespace's links, and VFs back to their drivers (sysfs may wait). */
     work = g_new0(BindWork, 1);
-    work->netns_fd = -1;
+    work->netns_fd = netns_fd;
     work->jobs = g_ptr_array_new_with_free_func((GDestroyNotify)pod_net_bind_job_free);
     work->spec = podvm_spec_copy(self->spec);
     pod_net_sriov_host_of(self, work);
     for (guint i = 0; i < attachments->len; i++) {
         const PodNetAttachment *a = g_ptr_array_index(attachments, i);
+        const PodvmSpecInterface *iface = podvm_spec_find_interface(self->spec, a->iface);
         BindJob *job;
 
-        if (a->vf == NULL)
-            continue;
         job = g_new0(BindJob, 1);
         podvm_binding_setup_init(&job->setup);
         job->iface_name = g_strdup(a->iface);
         job->vf = g_strdup(a->vf);
+        job->setup.slot = a->slot;
+        /* Unknown (a hand-edited state file): nothing of a binding is removed. */
+        job->setup.binding = iface != NULL ? iface->binding : PODVM_BINDING_SRIOV;
         g_ptr_array_add(work->jobs, job);
     }
     vf_task = g_task_new(self, NULL, release_vfs_cb, task);

@@ -261,7 +261,8 @@ route_matches(const char *pattern, const char *path, char **out_name, char **out
                 return FALSE;
             name = path;
             name_length = (gsize)(path_end - path);
-        } else if (length == strlen("{disk}") && memcmp(pattern, "{disk}", length) == 0) {
+        } else if (length > 2 && pattern[0] == '{' && pattern[length - 1] == '}') {
+            /* The item placeholder: {disk}, {iface}, ... */
             if (path_end == path)
                 return FALSE;
             item = path;
