@@ -32,6 +32,7 @@ pod_metrics_free(PodvmPodMetrics *pm)
     g_free(pm->name);
     g_clear_pointer(&pm->vcpu_times, g_array_unref);
     g_clear_pointer(&pm->blocks, g_ptr_array_unref);
+    g_clear_pointer(&pm->networks, g_ptr_array_unref);
     g_free(pm);
 }
 
@@ -163,10 +164,12 @@ typedef struct {
     PodvmPod *pod;          /* owned */
     PodvmPodMetrics *pm;    /* unowned: in the snapshot */
     int qemu_pid;
-    JsonNode *cpus;   /* query-cpus-fast's answer, or NULL */
-    JsonNode *blocks; /* query-blockstats's answer, or NULL */
-    guint pending;    /* commands not answered yet */
-    gboolean failed;
+    JsonNode *cpus;      /* query-cpus-fast's answer, or NULL */
+    JsonNode *blocks;    /* query-blockstats's answer, or NULL */
+    GPtrArray *networks; /* podvm_pod_network_stats_finish()'s answer, or NULL */
+    guint pending;       /* commands (and the network counters) not answered yet */
+    gboolean failed;     /* a QMP command failed */
+    gboolean net_failed; /* the network counters could not be read */
 } PodQuery;
 
 /* Reference-counted: each QMP call, the timer and the cancel watch hold one. */
@@ -187,6 +190,7 @@ pod_query_free(PodQuery *query)
     g_object_unref(query->pod);
     g_clear_pointer(&query->cpus, json_node_unref);
     g_clear_pointer(&query->blocks, json_node_unref);
+    g_clear_pointer(&query->networks, g_ptr_array_unref);
     g_free(query);
 }
 
@@ -228,12 +232,16 @@ collection_done(Collection *c)
         if (query->pending > 0)
             g_debug("metrics: pod '%s' did not answer within %u ms", pm->name,
                     PODVM_METRICS_QMP_TIMEOUT_MS);
-        pm->scrape_error = query->failed || query->pending > 0;
+        pm->scrape_error = query->failed || query->net_failed || query->pending > 0;
         if (!query->failed) {
             g_array_unref(pm->vcpu_times);
             pm->vcpu_times = vcpu_times_from_qmp(query->cpus, query->qemu_pid);
             g_ptr_array_unref(pm->blocks);
             pm->blocks = blocks_from_qmp(query->blocks);
+        }
+        if (query->networks != NULL) {
+            g_ptr_array_unref(pm->networks);
+            pm->networks = g_steal_pointer(&query->networks);
         }
     }
     g_clear_handle_id(&c->timer, g_source_remove);
@@ -260,7 +268,17 @@ collection_cancelled_cb(GCancellable *cancellable, gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
-/* One command's answer; the pod is done when both are in. */
+/* The pod is done when its commands and its network counters are in. */
+static void
+query_answered(PodQuery *query)
+{
+    Collection *c = query->collection;
+
+    if (--query->pending == 0 && --c->pending == 0)
+        collection_done(c);
+}
+
+/* One command's answer. */
 static void
 query_reply(PodQuery *query, GObject *source, GAsyncResult *result, const char *command,
             JsonNode **out_reply)
@@ -276,8 +294,7 @@ query_reply(PodQuery *query, GObject *source, GAsyncResult *result, const char *
         } else {
             *out_reply = g_steal_pointer(&reply);
         }
-        if (--query->pending == 0 && --c->pending == 0)
-            collection_done(c);
+        query_answered(query);
     }
     collection_release(c);
 }
@@ -296,6 +313,27 @@ query_blocks_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     PodQuery *query = user_data;
 
     query_reply(query, source, result, "query-blockstats", &query->blocks);
+}
+
+static void
+query_networks_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    PodQuery *query = user_data;
+    Collection *c = query->collection;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) networks =
+        podvm_pod_network_stats_finish(PODVM_POD(source), result, &error);
+
+    if (!c->done) {
+        if (networks == NULL) {
+            g_debug("metrics: pod '%s': network counters: %s", query->pm->name, error->message);
+            query->net_failed = TRUE;
+        } else {
+            query->networks = g_steal_pointer(&networks);
+        }
+        query_answered(query);
+    }
+    collection_release(c);
 }
 
 void
@@ -329,6 +367,7 @@ podvm_metrics_collect_async(PodvmManager *manager, GCancellable *cancellable,
         pm->running_seconds = podvm_pod_get_running_seconds(pod);
         pm->vcpu_times = g_array_new(FALSE, FALSE, sizeof(PodvmVcpuTime));
         pm->blocks = g_ptr_array_new_with_free_func((GDestroyNotify)block_stats_free);
+        pm->networks = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_pod_network_stats_free);
         metrics->pods_by_phase[pm->phase]++;
         g_ptr_array_add(metrics->pods, pm);
         if (pm->phase == PODVM_PHASE_RUNNING || pm->phase == PODVM_PHASE_PAUSED) {
@@ -339,7 +378,7 @@ podvm_metrics_collect_async(PodvmManager *manager, GCancellable *cancellable,
             query->pod = g_object_ref(pod);
             query->pm = pm;
             query->qemu_pid = podvm_pod_get_qemu_pid(pod);
-            query->pending = 2;
+            query->pending = 3;
             g_ptr_array_add(c->queries, query);
         }
     }
@@ -365,6 +404,8 @@ podvm_metrics_collect_async(PodvmManager *manager, GCancellable *cancellable,
         podvm_pod_query_async(query->pod, "query-cpus-fast", c->qmp, query_cpus_cb, query);
         g_rc_box_acquire(c);
         podvm_pod_query_async(query->pod, "query-blockstats", c->qmp, query_blocks_cb, query);
+        g_rc_box_acquire(c);
+        podvm_pod_network_stats_async(query->pod, c->qmp, query_networks_cb, query);
     }
     collection_release(c);
 }

@@ -16,9 +16,10 @@ G_BEGIN_DECLS
  */
 
 /*
- * How long a collection waits for the QEMUs. All pods are asked at once, so
- * this bounds the whole collection: a wedged QEMU costs its own counters
- * (and sets its scrape_error), never the answer.
+ * How long a collection waits for the QEMUs (and the pods' network
+ * counters). All pods are asked at once, so this bounds the whole
+ * collection: a wedged QEMU costs its own counters (and sets its
+ * scrape_error), never the answer.
  */
 #define PODVM_METRICS_QMP_TIMEOUT_MS 500
 
@@ -54,6 +55,11 @@ typedef struct {
     gboolean scrape_error; /* QEMU failed or did not answer in time */
     GArray *vcpu_times;    /* PodvmVcpuTime, in QEMU's order */
     GPtrArray *blocks;     /* PodvmBlockStats*, in QEMU's order */
+    /*
+     * PodvmPodNetworkStats*, from the pod's namespace (podvm_pod_network_stats_async()):
+     * interfaces bound through a tap only (masquerade, bridge).
+     */
+    GPtrArray *networks;
 } PodvmPodMetrics;
 
 typedef struct {
@@ -70,7 +76,8 @@ const char *podvm_block_counter_qmp_name(PodvmBlockCounter counter);
 
 /*
  * Collects a snapshot: asks every pod with a live QEMU for its vCPUs and
- * block counters at once and completes when all are in or
+ * block counters, and reads its interfaces' counters in its network
+ * namespace, all at once, and completes when all are in or
  * PODVM_METRICS_QMP_TIMEOUT_MS is up. Cancelling @cancellable completes it
  * at once with what it has (never an error).
  */

@@ -109,10 +109,19 @@ pod_net_add_status(PodvmPod *self, JsonBuilder *b)
 
 /* ---- counters ------------------------------------------------------------------------------- */
 
+void
+podvm_pod_network_stats_free(PodvmPodNetworkStats *stats)
+{
+    if (stats == NULL)
+        return;
+    g_free(stats->interface);
+    g_free(stats);
+}
+
 typedef struct {
     int netns_fd;
     GPtrArray *names; /* iface names, then the taps' names, interleaved */
-    GPtrArray *stats; /* of PodNetStats* */
+    GPtrArray *stats; /* of PodvmPodNetworkStats* */
 } StatsWork;
 
 static void
@@ -135,13 +144,14 @@ stats_in_namespace(gpointer user_data, GError **error)
         return FALSE;
     for (guint i = 0; i + 1 < work->names->len; i += 2) {
         PodvmLinkInfo info;
-        PodNetStats *stats;
+        PodvmPodNetworkStats *stats;
 
+        /* A tap being hot-plugged or unplugged right now: no counters this time. */
         if (!podvm_nl_link_get(nl, g_ptr_array_index(work->names, i + 1), &info, NULL))
             continue;
         /* A tap's rx is what the guest sent. */
-        stats = g_new0(PodNetStats, 1);
-        stats->iface = g_strdup(g_ptr_array_index(work->names, i));
+        stats = g_new0(PodvmPodNetworkStats, 1);
+        stats->interface = g_strdup(g_ptr_array_index(work->names, i));
         stats->rx_bytes = info.tx_bytes;
         stats->rx_packets = info.tx_packets;
         stats->tx_bytes = info.rx_bytes;
@@ -164,39 +174,62 @@ stats_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *can
     g_task_return_pointer(task, g_ptr_array_ref(work->stats), (GDestroyNotify)g_ptr_array_unref);
 }
 
-void
-pod_net_stats_async(PodvmPod *self, GCancellable *cancellable, GAsyncReadyCallback callback,
-                    gpointer user_data)
+static GPtrArray *
+no_stats(void)
 {
-    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    return g_ptr_array_new_with_free_func((GDestroyNotify)podvm_pod_network_stats_free);
+}
+
+void
+podvm_pod_network_stats_async(PodvmPod *self, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = NULL;
     StatsWork *work;
 
-    if (self->net->attachments->len == 0 || !podvm_netns_exists(self->net->netns_path)) {
-        g_task_return_pointer(task, NULL, NULL);
-        return;
-    }
+    g_return_if_fail(PODVM_IS_POD(self));
+    task = g_task_new(self, cancellable, callback, user_data);
+    g_task_set_source_tag(task, podvm_pod_network_stats_async);
     work = g_new0(StatsWork, 1);
+    work->netns_fd = -1;
     work->names = g_ptr_array_new_with_free_func(g_free);
-    work->stats = g_ptr_array_new_with_free_func((GDestroyNotify)pod_net_stats_free);
-    work->netns_fd = podvm_netns_open(self->net->netns_path, NULL);
+    work->stats = no_stats();
+    g_task_set_task_data(task, work, (GDestroyNotify)stats_work_free);
     for (guint i = 0; i < self->net->attachments->len; i++) {
         const PodNetAttachment *a = g_ptr_array_index(self->net->attachments, i);
+        const PodvmSpecInterface *iface = NULL;
         char bridge[16], tap[16];
 
+        for (guint j = 0; j < self->spec->interfaces->len && iface == NULL; j++) {
+            const PodvmSpecInterface *candidate = g_ptr_array_index(self->spec->interfaces, j);
+
+            if (g_strcmp0(candidate->name, a->iface) == 0)
+                iface = candidate;
+        }
+        /* Only these have a tap; the others' traffic never crosses a link of the namespace. */
+        if (iface == NULL ||
+            (iface->binding != PODVM_BINDING_MASQUERADE && iface->binding != PODVM_BINDING_BRIDGE))
+            continue;
         podvm_binding_names(a->slot, bridge, tap);
         g_ptr_array_add(work->names, g_strdup(a->iface));
         g_ptr_array_add(work->names, g_strdup(tap));
     }
-    g_task_set_task_data(task, work, (GDestroyNotify)stats_work_free);
+    if (work->names->len == 0 || !podvm_netns_exists(self->net->netns_path)) {
+        g_task_return_pointer(task, no_stats(), (GDestroyNotify)g_ptr_array_unref);
+        return;
+    }
+    work->netns_fd = podvm_netns_open(self->net->netns_path, NULL);
     if (work->netns_fd < 0) {
-        g_task_return_pointer(task, NULL, NULL);
+        /* Released between the check and the open. */
+        g_task_return_pointer(task, no_stats(), (GDestroyNotify)g_ptr_array_unref);
         return;
     }
     g_task_run_in_thread(task, stats_thread);
 }
 
 GPtrArray *
-pod_net_stats_finish(PodvmPod *self, GAsyncResult *result, GError **error)
+podvm_pod_network_stats_finish(PodvmPod *self, GAsyncResult *result, GError **error)
 {
+    g_return_val_if_fail(g_task_is_valid(result, self), NULL);
     return g_task_propagate_pointer(G_TASK(result), error);
 }

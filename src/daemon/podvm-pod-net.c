@@ -76,15 +76,6 @@ pod_net_nic_free(PodNetNic *nic)
     g_free(nic);
 }
 
-void
-pod_net_stats_free(PodNetStats *stats)
-{
-    if (stats == NULL)
-        return;
-    g_free(stats->iface);
-    g_free(stats);
-}
-
 gboolean
 pod_net_is_set_up(PodNet *net)
 {

@@ -100,17 +100,6 @@ void pod_net_detach_async(PodvmPod *self, const char *iface, GAsyncReadyCallback
                           gpointer user_data);
 gboolean pod_net_detach_finish(PodvmPod *self, GAsyncResult *result, GError **error);
 
-/* Per-interface counters from the pod's namespace (the tap's, seen from the guest). */
-typedef struct {
-    char *iface;
-    guint64 rx_bytes, rx_packets, tx_bytes, tx_packets;
-} PodNetStats;
-void pod_net_stats_free(PodNetStats *stats);
-/* A GPtrArray of PodNetStats*, or NULL when the pod has no tap; runs in a thread. */
-void pod_net_stats_async(PodvmPod *self, GCancellable *cancellable, GAsyncReadyCallback callback,
-                         gpointer user_data);
-GPtrArray *pod_net_stats_finish(PodvmPod *self, GAsyncResult *result, GError **error);
-
 /* ---- for the pod-net files only ---- */
 
 typedef struct {

@@ -196,6 +196,27 @@ JsonNode *podvm_pod_query_finish(PodvmPod *self, GAsyncResult *result, GError **
 /* The text of a passthrough command as JSON; INVALID_ARGUMENT when it is not JSON. */
 JsonNode *podvm_qmp_command_parse(const char *text, gssize length, GError **error);
 
+/*
+ * Per-interface network counters of a pod with QEMU, as the guest sees
+ * them: rx is what the guest received, tx what it sent. They are the
+ * counters of each interface's tap in the pod's namespace, so only
+ * interfaces bound through a tap (masquerade, bridge) have them; slirp,
+ * passt and sriov interfaces are left out. Completes with a GPtrArray of
+ * PodvmPodNetworkStats*, in the order of the pod's attachments, empty when
+ * the pod has no network (or no namespace any more); an error only when
+ * the namespace could not be entered. The reading runs in a thread (it
+ * joins the namespace): it never blocks the caller's main loop.
+ */
+typedef struct {
+    char *interface; /* the spec's interface name */
+    guint64 rx_bytes, rx_packets, tx_bytes, tx_packets;
+} PodvmPodNetworkStats;
+
+void podvm_pod_network_stats_free(PodvmPodNetworkStats *stats);
+void podvm_pod_network_stats_async(PodvmPod *self, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *podvm_pod_network_stats_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+
 /* A console client fd (see PodvmConsole). */
 int podvm_pod_open_console(PodvmPod *self, gboolean replay, GError **error);
 /* A read-only fd on the console log. */
