@@ -2,9 +2,9 @@
 /*
  * A VM's NICs in QEMU's argv: the -netdev and -device objects of every
  * binding (tap fds, multi-queue, slirp host forwards, an SR-IOV VF passed
- * through with vfio-pci), against a golden file (tests/golden/argv/nics.argv;
- * PODVM_TEST_REGENERATE=1 rewrites it), and a real QEMU accepting the same
- * objects with real taps, opened in the test's own network namespace.
+ * through with vfio-pci, passt's stream socket), against a golden file
+ * (tests/golden/argv/nics.argv; PODVM_TEST_REGENERATE=1 rewrites it), and a real QEMU accepting the
+ * same objects with real taps, opened in the test's own network namespace.
  */
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -41,16 +41,20 @@ every_nic(const char *const *tap_fds_a, const char *const *tap_fds_b, gboolean w
     PodvmQemuNic *nic;
 
     nic = nic_new("default", PODVM_BINDING_MASQUERADE, PODVM_NIC_MODEL_VIRTIO, 1);
-    nic->tap_fds = g_strdupv((char **)tap_fds_a);
+    nic->fds = g_strdupv((char **)tap_fds_a);
     g_ptr_array_add(nics, nic);
     nic = nic_new("legacy", PODVM_BINDING_BRIDGE, PODVM_NIC_MODEL_E1000, 2);
-    nic->tap_fds = g_strdupv((char **)tap_fds_b);
+    nic->fds = g_strdupv((char **)tap_fds_b);
     nic->boot_order = 3;
     g_ptr_array_add(nics, nic);
     nic = nic_new("user", PODVM_BINDING_SLIRP, PODVM_NIC_MODEL_RTL8139, 3);
     nic->hostfwd = g_strsplit("tcp::80-:80,udp::5353-:5353", ",", -1);
     g_ptr_array_add(nics, nic);
     if (with_vf) {
+        /* passt: the stream socket's fd (the real-QEMU test below has no passt to serve it). */
+        nic = nic_new("pst", PODVM_BINDING_PASST, PODVM_NIC_MODEL_VIRTIO, 5);
+        nic->fds = g_strsplit("23", ",", -1);
+        g_ptr_array_add(nics, nic);
         nic = nic_new("fast", PODVM_BINDING_SRIOV, PODVM_NIC_MODEL_VIRTIO, 4);
         nic->vfio_host = g_strdup("0000:3b:02.1");
         g_ptr_array_add(nics, nic);
@@ -127,7 +131,7 @@ test_objects(void)
     g_autofree char *name = NULL;
 
     /* Hotplug names the fds it sent with getfd. */
-    nic->tap_fds = g_strsplit("podvm-tap-eth-a-0", ",", -1);
+    nic->fds = g_strsplit("podvm-tap-eth-a-0", ",", -1);
     netdev = podvm_qemu_nic_netdev(nic);
     device = podvm_qemu_nic_device(nic, "podvm-rp2");
     netdev_text = json_to_string(netdev, FALSE);

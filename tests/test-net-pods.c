@@ -175,6 +175,41 @@ test_slirp(PodvmTestNet *f, gconstpointer data)
     g_assert_nonnull(strstr(body, "PODVM-PAGE"));
 }
 
+/* passt: the guest holds the pod's address (passt's DHCP); the declared port is forwarded, 8081
+ * not. */
+static void
+test_passt(PodvmTestNet *f, gconstpointer data)
+{
+    g_autofree char *spec = NULL, *pod_ip = NULL, *marker = NULL, *url = NULL, *body = NULL;
+    g_autofree char *url_8081 = NULL, *undeclared = NULL, *guest_ip = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    if (!g_file_test("/usr/bin/passt", G_FILE_TEST_IS_EXECUTABLE)) {
+        g_test_skip("passt is not installed (Debian's passt)");
+        return;
+    }
+    spec = podvm_test_net_spec("pst", NULL,
+                               "[{\"name\": \"default\", \"passt\": {}, \"ports\": "
+                               "[{\"port\": 80}]}]",
+                               POD_NETWORK);
+    podvm_test_net_create_pod(f, spec);
+    podvm_test_net_start_pod(f, "pst");
+    pod_ip = podvm_test_net_status_string(f, "pst", "podIP");
+    g_assert_nonnull(pod_ip);
+    marker = g_strdup_printf("PODVM-NET eth0 up %s/16", pod_ip);
+    podvm_test_net_wait_console(f, "pst", marker, BOOT_TIMEOUT_MS);
+    guest_ip = podvm_test_net_interface_string(f, "pst", 0, "ipAddress");
+    g_assert_cmpstr(guest_ip, ==, pod_ip);
+    url = g_strdup_printf("http://%s:80/", pod_ip);
+    body = podvm_test_net_http_get_retry(url, NET_TIMEOUT_MS);
+    g_assert_nonnull(body);
+    g_assert_nonnull(strstr(body, "PODVM-PAGE"));
+    url_8081 = g_strdup_printf("http://%s:8081/", pod_ip);
+    undeclared = podvm_test_net_http_get(url_8081, 3);
+    g_assert_null(undeclared);
+}
+
 /* ---- two pods, one network ------------------------------------------------------------------ */
 
 static void
@@ -394,8 +429,6 @@ test_bad_input(PodvmTestNet *f, gconstpointer data)
     expect_refused(
         f, "sriov-dots", "[{\"name\": \"x\", \"sriov\": {\"hostPciAddress\": \"0000:../../x\"}}]",
         "[{\"name\": \"x\", \"multus\": {\"networkName\": \"extra\"}}]", "hostPciAddress");
-    expect_refused(f, "passt", "[{\"name\": \"default\", \"passt\": {}}]", POD_NETWORK,
-                   "spec.domain.devices.interfaces[0].passt");
     /* Nothing was created. */
     g_assert_cmpint(podvm_test_ctl(f->daemon, &pods, NULL, "list", NULL), ==, 0);
     g_assert_null(strstr(pods, "unknown-net"));
@@ -418,6 +451,8 @@ main(int argc, char **argv)
                test_masquerade_all_ports, podvm_test_net_teardown);
     g_test_add("/net/pods/outside", PodvmTestNet, PODVM_TEST_NET_NO_HOST_MASQUERADE,
                podvm_test_net_setup, test_outside, podvm_test_net_teardown);
+    g_test_add("/net/pods/passt", PodvmTestNet, NULL, podvm_test_net_setup, test_passt,
+               podvm_test_net_teardown);
     g_test_add("/net/pods/bridge", PodvmTestNet, NULL, podvm_test_net_setup, test_bridge,
                podvm_test_net_teardown);
     g_test_add("/net/pods/slirp", PodvmTestNet, NULL, podvm_test_net_setup, test_slirp,

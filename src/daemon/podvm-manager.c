@@ -284,21 +284,6 @@ check_networks(PodvmManager *self, GPtrArray *interfaces, GPtrArray *networks, c
     PodvmCniSettings settings = { 0 };
 
     podvm_config_cni_settings(self->config, &settings);
-    /* passt is parsed (a podvm extension in the spec) but this podvmd does not run it yet. */
-    for (guint i = 0; interfaces != NULL && i < interfaces->len; i++) {
-        const PodvmSpecInterface *iface = g_ptr_array_index(interfaces, i);
-        g_autoptr(GError) local = NULL;
-
-        if (iface->binding != PODVM_BINDING_PASST)
-            continue;
-        local = g_error_new(PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
-                            _("the passt binding is not supported yet; use masquerade or slirp"));
-        add_path_problem(problems, message, code,
-                         prefix != NULL
-                             ? g_strdup("interface.passt")
-                             : g_strdup_printf("spec.domain.devices.interfaces[%u].passt", i),
-                         local);
-    }
     for (guint i = 0; networks != NULL && i < networks->len; i++) {
         const PodvmSpecNetwork *network = g_ptr_array_index(networks, i);
         const PodvmSpecInterface *iface = NULL;

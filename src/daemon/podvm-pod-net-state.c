@@ -181,7 +181,6 @@ pod_net_parse_result(const PodNetAttachment *a)
     return podvm_cni_result_parse(a->result, -1, NULL);
 }
 
-
 /* The DHCPv4 lease of a masquerade or bridge interface, from the spec and the stored result. */
 static PodvmDhcpLease *
 lease_for(PodvmPod *self, const PodvmSpecInterface *iface, const PodNetAttachment *a, guint mtu)

@@ -62,7 +62,8 @@ pod_net_add_status(PodvmPod *self, JsonBuilder *b)
                     break;
                 }
             }
-        } else if (result != NULL && iface->binding == PODVM_BINDING_BRIDGE) {
+        } else if (result != NULL && (iface->binding == PODVM_BINDING_BRIDGE ||
+                                      iface->binding == PODVM_BINDING_PASST)) {
             g_auto(GStrv) addresses = pod_net_result_addresses(result);
 
             for (guint j = 0; addresses[j] != NULL; j++)

@@ -21,6 +21,9 @@
 #include <errno.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "podvm-binding.h"
@@ -362,6 +365,95 @@ free_slot(PodNet *net)
 
 static void prepare_next(GTask *task);
 
+/* The passt child's own setup: its session, then the pod's namespace (fd PASST_NETNS_FD). */
+#define PASST_SOCKET_FD 3
+#define PASST_NETNS_FD 4
+
+static void
+passt_child_setup(gpointer user_data)
+{
+    static const char message[] = "podvmd: passt cannot join the pod's network namespace\n";
+
+    setsid();
+    if (setns(PASST_NETNS_FD, CLONE_NEWNET) != 0) {
+        if (write(STDERR_FILENO, message, sizeof message - 1) < 0)
+            _exit(126);
+        _exit(126);
+    }
+    close(PASST_NETNS_FD);
+}
+
+/* passt's -t/-u list: the declared ports of @protocol, "all" when none are declared at all. */
+static char *
+passt_ports(const PodvmSpecInterface *iface, const char *protocol)
+{
+    g_autoptr(GString) list = g_string_new(NULL);
+
+    if (iface->ports->len == 0)
+        return g_strdup("all");
+    for (guint i = 0; i < iface->ports->len; i++) {
+        const PodvmSpecPort *port = g_ptr_array_index(iface->ports, i);
+
+        if (g_ascii_strcasecmp(port->protocol, protocol) == 0)
+            g_string_append_printf(list, "%s%u", list->len > 0 ? "," : "", port->port);
+    }
+    return list->len > 0 ? g_string_free(g_steal_pointer(&list), FALSE) : g_strdup("none");
+}
+
+/*
+ * passt for @iface, inside the pod's namespace on its interface, serving one
+ * end of a socket pair; the other end (stored in @out_qemu_fd) is QEMU's
+ * stream netdev. No socket file, so no path QEMU's user must reach. passt
+ * drops to nobody itself and ends when QEMU closes its end (--one-off).
+ */
+static gboolean
+start_passt(PodvmPod *self, const PodvmSpecInterface *iface, const PodNetAttachment *a,
+            int *out_qemu_fd, GError **error)
+{
+    g_autoptr(GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+    g_autoptr(GSubprocess) passt = NULL;
+    g_autofree char *tcp = passt_ports(iface, "TCP");
+    g_autofree char *udp = passt_ports(iface, "UDP");
+    g_autofree char *log_path = g_strdup_printf("%s/passt-%s.log", self->run_dir, iface->name);
+    g_autofree char *fd_text = g_strdup_printf("%d", PASST_SOCKET_FD);
+    const char *argv[] = { "passt", "--foreground", "--one-off",   "--fd",
+                           fd_text, "--interface",  a->pod_ifname, "--tcp-ports",
+                           tcp,     "--udp-ports",  udp,           NULL };
+    int pair[2];
+    int netns_fd, log_fd;
+
+    netns_fd = podvm_netns_open(self->net->netns_path, error);
+    if (netns_fd < 0)
+        return FALSE;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        int saved = errno;
+
+        close(netns_fd);
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot make passt's socket: %s"),
+                    g_strerror(saved));
+        return FALSE;
+    }
+    log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (log_fd >= 0)
+        g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
+    g_subprocess_launcher_take_fd(launcher, pair[0], PASST_SOCKET_FD);
+    g_subprocess_launcher_take_fd(launcher, netns_fd, PASST_NETNS_FD);
+    g_subprocess_launcher_set_child_setup(launcher, passt_child_setup, NULL, NULL);
+    passt = g_subprocess_launcher_spawnv(launcher, argv, error);
+    if (passt == NULL) {
+        close(pair[1]);
+        g_prefix_error(error, _("interface '%s': cannot run passt: "), iface->name);
+        return FALSE;
+    }
+    pod_step(self, "passt (pid %s) serves interface '%s'", g_subprocess_get_identifier(passt),
+             iface->name);
+    /* passt reaps itself with GLib's child watch; it ends with QEMU's end of the socket. */
+    g_subprocess_wait_async(passt, NULL, NULL, NULL);
+    *out_qemu_fd = pair[1];
+    return TRUE;
+}
+
 static void
 prepare_bound_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -395,6 +487,13 @@ prepare_bound_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             prepare_fail(g_steal_pointer(&task), error);
             return;
         }
+        if (iface->binding == PODVM_BINDING_PASST &&
+            !start_passt(self, iface, a, &job->setup.tap_fds[0], &error)) {
+            prepare_fail(g_steal_pointer(&task), error);
+            return;
+        }
+        if (iface->binding == PODVM_BINDING_PASST)
+            job->setup.n_tap_fds = 1;
         g_ptr_array_add(nics, nic_for(self, iface, job));
     }
     g_task_return_pointer(task, g_steal_pointer(&nics), (GDestroyNotify)g_ptr_array_unref);

@@ -269,7 +269,7 @@ attach_send_fd(PodvmPod *self, GTask *task)
         attach_fail(self, task, g_steal_pointer(&error));
         return;
     }
-    json_object_set_string_member(arguments, "fdname", data->nic->nic->tap_fds[data->next_fd]);
+    json_object_set_string_member(arguments, "fdname", data->nic->nic->fds[data->next_fd]);
     podvm_qmp_client_execute_async(self->qmp, "getfd", arguments, fds, PODVM_QMP_TIMEOUT_QUERY,
                                    NULL, attach_getfd_cb, g_object_ref(task));
 }
@@ -300,8 +300,8 @@ attach_net_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
         g_strv_builder_add(names, name);
     }
-    g_strfreev(data->nic->nic->tap_fds);
-    data->nic->nic->tap_fds = data->nic->fds->len > 0 ? g_strv_builder_end(names) : NULL;
+    g_strfreev(data->nic->nic->fds);
+    data->nic->nic->fds = data->nic->fds->len > 0 ? g_strv_builder_end(names) : NULL;
     attach_send_fd(self, task);
 }
 

@@ -531,8 +531,8 @@ start_spawn(PodvmPod *self, GTask *task)
 
             g_strv_builder_add(names, name);
         }
-        g_strfreev(nic->nic->tap_fds);
-        nic->nic->tap_fds = nic->fds->len > 0 ? g_strv_builder_end(names) : NULL;
+        g_strfreev(nic->nic->fds);
+        nic->nic->fds = nic->fds->len > 0 ? g_strv_builder_end(names) : NULL;
         g_ptr_array_add(nics, nic->nic);
     }
     /* The console log: QEMU appends to what podvmd opened. */
@@ -627,7 +627,7 @@ start_spawn(PodvmPod *self, GTask *task)
         for (guint q = 0; q < nic->fds->len; q++) {
             int fd = g_array_index(nic->fds, int, q);
 
-            g_subprocess_launcher_take_fd(launcher, fd, atoi(nic->nic->tap_fds[q]));
+            g_subprocess_launcher_take_fd(launcher, fd, atoi(nic->nic->fds[q]));
             g_array_index(nic->fds, int, q) = -1;
         }
     }

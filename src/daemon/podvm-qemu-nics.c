@@ -22,7 +22,7 @@ podvm_qemu_nic_free(PodvmQemuNic *nic)
     if (nic == NULL)
         return;
     g_free(nic->name);
-    g_strfreev(nic->tap_fds);
+    g_strfreev(nic->fds);
     g_strfreev(nic->hostfwd);
     g_free(nic->vfio_host);
     g_free(nic);
@@ -61,7 +61,20 @@ podvm_qemu_nic_netdev(const PodvmQemuNic *nic)
     json_builder_set_member_name(b, "id");
     json_builder_add_string_value(b, id);
     json_builder_set_member_name(b, "type");
-    if (nic->binding == PODVM_BINDING_SLIRP) {
+    if (nic->binding == PODVM_BINDING_PASST) {
+        /* passt speaks QEMU's stream protocol on a socket podvmd connected it to. */
+        json_builder_add_string_value(b, "stream");
+        json_builder_set_member_name(b, "server");
+        json_builder_add_boolean_value(b, FALSE);
+        json_builder_set_member_name(b, "addr");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "type");
+        json_builder_add_string_value(b, "fd");
+        json_builder_set_member_name(b, "str");
+        json_builder_add_string_value(b,
+                                      nic->fds != NULL && nic->fds[0] != NULL ? nic->fds[0] : "");
+        json_builder_end_object(b);
+    } else if (nic->binding == PODVM_BINDING_SLIRP) {
         json_builder_add_string_value(b, "user");
         if (nic->hostfwd != NULL && nic->hostfwd[0] != NULL) {
             json_builder_set_member_name(b, "hostfwd");
@@ -75,12 +88,12 @@ podvm_qemu_nic_netdev(const PodvmQemuNic *nic)
             json_builder_end_array(b);
         }
     } else {
-        g_autofree char *fds = nic->tap_fds != NULL ? g_strjoinv(":", nic->tap_fds) : g_strdup("");
+        g_autofree char *fds = nic->fds != NULL ? g_strjoinv(":", nic->fds) : g_strdup("");
 
         json_builder_add_string_value(b, "tap");
         /* One fd is "fd", several (multi-queue) are "fds". */
-        json_builder_set_member_name(
-            b, nic->tap_fds != NULL && g_strv_length(nic->tap_fds) > 1 ? "fds" : "fd");
+        json_builder_set_member_name(b, nic->fds != NULL && g_strv_length(nic->fds) > 1 ? "fds"
+                                                                                        : "fd");
         json_builder_add_string_value(b, fds);
         json_builder_set_member_name(b, "vhost");
         json_builder_add_boolean_value(b, FALSE);
@@ -112,7 +125,8 @@ podvm_qemu_nic_device(const PodvmQemuNic *nic, const char *pci_bus)
     g_autofree char *mac =
         g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x", nic->mac[0], nic->mac[1], nic->mac[2],
                         nic->mac[3], nic->mac[4], nic->mac[5]);
-    guint queues = nic->tap_fds != NULL ? g_strv_length(nic->tap_fds) : 1;
+    guint queues =
+        nic->binding != PODVM_BINDING_PASST && nic->fds != NULL ? g_strv_length(nic->fds) : 1;
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "driver");

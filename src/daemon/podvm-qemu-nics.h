@@ -22,9 +22,12 @@ typedef struct {
     PodvmNicModel model;
     guint8 mac[6];
     guint boot_order;
-    /* tap bindings: the taps' fds as QEMU knows them ("23" at boot, a getfd name when hotplugged)
+    /*
+     * The fds QEMU gets, as it knows them ("23" at boot, a getfd name when
+     * hotplugged): tap bindings, each queue's tap; passt, its end of the
+     * stream socket passt serves.
      */
-    GStrv tap_fds;
+    GStrv fds;
     /* slirp: hostfwd rules, "tcp::80-:80" */
     GStrv hostfwd;
     /* sriov: the VF's PCI address */
