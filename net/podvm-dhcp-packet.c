@@ -208,8 +208,8 @@ put_option_u32(GByteArray *out, guint8 code, guint32 value)
     put_option(out, code, data, 4);
 }
 
-static gboolean
-parse_ipv4(const char *text, guint8 out[4])
+gboolean
+podvm_dhcp_parse_ipv4(const char *text, guint8 out[4])
 {
     struct in_addr addr;
 
@@ -217,6 +217,22 @@ parse_ipv4(const char *text, guint8 out[4])
         return FALSE;
     memcpy(out, &addr, 4);
     return TRUE;
+}
+
+void
+podvm_dhcp_put_u16(GByteArray *out, guint16 value)
+{
+    guint8 data[2] = { value >> 8, value & 0xff };
+
+    g_byte_array_append(out, data, 2);
+}
+
+void
+podvm_dhcp_put_u32(GByteArray *out, guint32 value)
+{
+    guint8 data[4] = { value >> 24, value >> 16, value >> 8, value };
+
+    g_byte_array_append(out, data, 4);
 }
 
 /* "10.1.0.0/16" -> address and width; FALSE for anything else (IPv6 included). */
@@ -230,7 +246,7 @@ parse_ipv4_cidr(const char *text, guint8 out[4], guint *out_width)
     if (slash == NULL || slash[1] == '\0')
         return FALSE;
     address = g_strndup(text, (gsize)(slash - text));
-    if (!parse_ipv4(address, out))
+    if (!podvm_dhcp_parse_ipv4(address, out))
         return FALSE;
     if (!g_ascii_string_to_unsigned(slash + 1, 10, 0, 32, &width, NULL))
         return FALSE;
@@ -337,7 +353,7 @@ encode_routes(const PodvmDhcpLease *lease, GByteArray *out, GError **error)
                         route->dst != NULL ? route->dst : "");
             return FALSE;
         }
-        if (route->gateway != NULL && !parse_ipv4(route->gateway, gateway)) {
+        if (route->gateway != NULL && !podvm_dhcp_parse_ipv4(route->gateway, gateway)) {
             g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                         _("route gateway '%s' is not an IPv4 address"), route->gateway);
             return FALSE;
@@ -352,7 +368,7 @@ encode_routes(const PodvmDhcpLease *lease, GByteArray *out, GError **error)
     /* A client that gets option 121 ignores option 3 (RFC 3442), so the default route
      * must be in it. */
     if (out->len > 0 && !have_default && lease->router != NULL &&
-        parse_ipv4(lease->router, router)) {
+        podvm_dhcp_parse_ipv4(lease->router, router)) {
         guint8 head = 0;
 
         g_byte_array_append(out, &head, 1);
@@ -371,7 +387,7 @@ build_reply(const PodvmDhcpRequest *request, const PodvmDhcpLease *lease, guint8
     gboolean give_address =
         type == PODVM_DHCP_OFFER || (type == PODVM_DHCP_ACK && request->type != PODVM_DHCP_INFORM);
 
-    if (type != PODVM_DHCP_NAK && !parse_ipv4(lease->address, address)) {
+    if (type != PODVM_DHCP_NAK && !podvm_dhcp_parse_ipv4(lease->address, address)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                     _("lease address '%s' is not an IPv4 address"),
                     lease->address != NULL ? lease->address : "");
@@ -414,7 +430,7 @@ build_reply(const PodvmDhcpRequest *request, const PodvmDhcpLease *lease, guint8
 
             put_option_u32(out, OPT_BROADCAST, host | ~mask);
         }
-        if (lease->router != NULL && parse_ipv4(lease->router, router))
+        if (lease->router != NULL && podvm_dhcp_parse_ipv4(lease->router, router))
             put_option(out, OPT_ROUTER, router, 4);
         if (lease->dns != NULL) {
             g_autoptr(GByteArray) dns = g_byte_array_new();
@@ -422,7 +438,7 @@ build_reply(const PodvmDhcpRequest *request, const PodvmDhcpLease *lease, guint8
             for (gsize i = 0; lease->dns[i] != NULL; i++) {
                 guint8 server[4];
 
-                if (parse_ipv4(lease->dns[i], server))
+                if (podvm_dhcp_parse_ipv4(lease->dns[i], server))
                     g_byte_array_append(dns, server, 4);
             }
             if (dns->len > 0)
@@ -489,7 +505,7 @@ podvm_dhcp_answer_full(const guint8 *packet, gsize length, const PodvmDhcpLease 
     gsize max_len;
     g_autoptr(GByteArray) reply = NULL;
 
-    if (!parse_ipv4(server_address, server_ip)) {
+    if (!podvm_dhcp_parse_ipv4(server_address, server_ip)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                     _("DHCP server address '%s' is not an IPv4 address"),
                     server_address != NULL ? server_address : "");
@@ -510,7 +526,7 @@ podvm_dhcp_answer_full(const guint8 *packet, gsize length, const PodvmDhcpLease 
                 request.chaddr[5]);
         return NULL;
     }
-    if (!parse_ipv4(lease->address, address)) {
+    if (!podvm_dhcp_parse_ipv4(lease->address, address)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                     _("lease address '%s' is not an IPv4 address"),
                     lease->address != NULL ? lease->address : "");

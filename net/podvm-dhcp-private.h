@@ -45,6 +45,12 @@ GBytes *podvm_dhcp_answer_full(const guint8 *packet, gsize length,
                                const char *server_address, guint8 *out_type,
                                const PodvmDhcpLease **out_lease, GError **error);
 
+/* A dotted IPv4 address as 4 bytes; FALSE for anything else (NULL included). */
+gboolean podvm_dhcp_parse_ipv4(const char *text, guint8 out[4]);
+/* @value appended to @out in network byte order (DHCPv6 and RA fields). */
+void podvm_dhcp_put_u16(GByteArray *out, guint16 value);
+void podvm_dhcp_put_u32(GByteArray *out, guint32 value);
+
 /* RFC 3397: @domains in DNS wire format, compressed, appended to @out. */
 void podvm_dhcp_encode_search(const char *const *domains, GByteArray *out);
 

@@ -26,17 +26,6 @@
 #include "podvm-dhcp-private.h"
 #include "podvm-error.h"
 
-static gboolean
-parse_ipv4(const char *text, guint8 out[4])
-{
-    struct in_addr addr;
-
-    if (text == NULL || inet_pton(AF_INET, text, &addr) != 1)
-        return FALSE;
-    memcpy(out, &addr, 4);
-    return TRUE;
-}
-
 /* ---- leases ---------------------------------------------------------------- */
 
 void
@@ -254,7 +243,7 @@ send_reply(PodvmDhcpServer *server, GBytes *reply, guint8 type, const PodvmDhcpL
      * whatever its broadcast flag; a NAK, and anything for a client without an address, is
      * broadcast (a unicast to yiaddr would need an ARP entry made by hand; a broadcast
      * reaches a client with the flag and without). */
-    if (type != PODVM_DHCP_NAK && parse_ipv4(lease->address, lease_ip) &&
+    if (type != PODVM_DHCP_NAK && podvm_dhcp_parse_ipv4(lease->address, lease_ip) &&
         memcmp(data + 12, lease_ip, 4) == 0) {
         memcpy(&lease_be, lease_ip, 4);
         sent = send_to(server, data, len, lease_be);
@@ -323,7 +312,7 @@ podvm_dhcp_server_new(int fd, const char *server_address, GError **error)
     guint8 ip[4];
     g_autoptr(GMainContext) context = g_main_context_ref_thread_default();
 
-    if (!parse_ipv4(server_address, ip)) {
+    if (!podvm_dhcp_parse_ipv4(server_address, ip)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                     _("DHCP server address '%s' is not an IPv4 address"),
                     server_address != NULL ? server_address : "");

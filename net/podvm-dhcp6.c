@@ -37,22 +37,6 @@ enum {
     STATUS_NOTONLINK = 4,
 };
 
-static void
-put_u16(GByteArray *out, guint16 value)
-{
-    guint8 data[2] = { value >> 8, value & 0xff };
-
-    g_byte_array_append(out, data, 2);
-}
-
-static void
-put_u32(GByteArray *out, guint32 value)
-{
-    guint8 data[4] = { value >> 24, value >> 16, value >> 8, value };
-
-    g_byte_array_append(out, data, 4);
-}
-
 typedef struct {
     guint8 type;
     guint8 xid[3];
@@ -232,8 +216,8 @@ mac_of_link_local(const guint8 source[16], guint8 out[6])
 static void
 put_option6(GByteArray *out, guint16 code, const guint8 *data, gsize len)
 {
-    put_u16(out, code);
-    put_u16(out, (guint16)len);
+    podvm_dhcp_put_u16(out, code);
+    podvm_dhcp_put_u16(out, (guint16)len);
     if (len > 0)
         g_byte_array_append(out, data, (guint)len);
 }
@@ -241,33 +225,33 @@ put_option6(GByteArray *out, guint16 code, const guint8 *data, gsize len)
 static void
 put_status(GByteArray *out, guint16 status, const char *message)
 {
-    put_u16(out, OPT6_STATUS_CODE);
-    put_u16(out, (guint16)(2 + strlen(message)));
-    put_u16(out, status);
+    podvm_dhcp_put_u16(out, OPT6_STATUS_CODE);
+    podvm_dhcp_put_u16(out, (guint16)(2 + strlen(message)));
+    podvm_dhcp_put_u16(out, status);
     g_byte_array_append(out, (const guint8 *)message, (guint)strlen(message));
 }
 
 static void
 put_ia_na(GByteArray *out, guint32 iaid, const guint8 *address)
 {
-    put_u16(out, OPT6_IA_NA);
+    podvm_dhcp_put_u16(out, OPT6_IA_NA);
     if (address != NULL) {
-        put_u16(out, 12 + 4 + 24);
-        put_u32(out, iaid);
-        put_u32(out, DHCP6_T1);
-        put_u32(out, DHCP6_T2);
-        put_u16(out, OPT6_IAADDR);
-        put_u16(out, 24);
+        podvm_dhcp_put_u16(out, 12 + 4 + 24);
+        podvm_dhcp_put_u32(out, iaid);
+        podvm_dhcp_put_u32(out, DHCP6_T1);
+        podvm_dhcp_put_u32(out, DHCP6_T2);
+        podvm_dhcp_put_u16(out, OPT6_IAADDR);
+        podvm_dhcp_put_u16(out, 24);
         g_byte_array_append(out, address, 16);
-        put_u32(out, DHCP6_LIFETIME);
-        put_u32(out, DHCP6_LIFETIME);
+        podvm_dhcp_put_u32(out, DHCP6_LIFETIME);
+        podvm_dhcp_put_u32(out, DHCP6_LIFETIME);
     } else {
         static const char message[] = "no address for this IA";
 
-        put_u16(out, (guint16)(12 + 6 + strlen(message)));
-        put_u32(out, iaid);
-        put_u32(out, 0);
-        put_u32(out, 0);
+        podvm_dhcp_put_u16(out, (guint16)(12 + 6 + strlen(message)));
+        podvm_dhcp_put_u32(out, iaid);
+        podvm_dhcp_put_u32(out, 0);
+        podvm_dhcp_put_u32(out, 0);
         put_status(out, STATUS_NOADDRSAVAIL, message);
     }
 }

@@ -67,22 +67,6 @@ podvm_ra_parse_prefix(const char *cidr, guint8 out_prefix[16], guint *out_len, G
     return TRUE;
 }
 
-static void
-put_u16(GByteArray *out, guint16 value)
-{
-    guint8 data[2] = { value >> 8, value & 0xff };
-
-    g_byte_array_append(out, data, 2);
-}
-
-static void
-put_u32(GByteArray *out, guint32 value)
-{
-    guint8 data[4] = { value >> 24, value >> 16, value >> 8, value };
-
-    g_byte_array_append(out, data, 4);
-}
-
 GBytes *
 podvm_ra_build(const guint8 router_mac[6], const guint8 prefix[16], guint prefix_len, guint mtu)
 {
@@ -93,9 +77,9 @@ podvm_ra_build(const guint8 router_mac[6], const guint8 prefix[16], guint prefix
 
     g_byte_array_append(out, head, 4);
     g_byte_array_append(out, hop_flags, 2);
-    put_u16(out, RA_ROUTER_LIFETIME);
-    put_u32(out, 0); /* reachable time: unspecified */
-    put_u32(out, 0); /* retrans timer: unspecified */
+    podvm_dhcp_put_u16(out, RA_ROUTER_LIFETIME);
+    podvm_dhcp_put_u32(out, 0); /* reachable time: unspecified */
+    podvm_dhcp_put_u32(out, 0); /* retrans timer: unspecified */
 
     {
         guint8 sllao[2] = { ND_OPT_SOURCE_LINKADDR, 1 };
@@ -107,7 +91,7 @@ podvm_ra_build(const guint8 router_mac[6], const guint8 prefix[16], guint prefix
         guint8 head_mtu[4] = { ND_OPT_MTU, 1, 0, 0 };
 
         g_byte_array_append(out, head_mtu, 4);
-        put_u32(out, mtu);
+        podvm_dhcp_put_u32(out, mtu);
     }
     {
         /* on-link (L), not autonomous (no A): the address comes from DHCPv6 */
@@ -115,9 +99,9 @@ podvm_ra_build(const guint8 router_mac[6], const guint8 prefix[16], guint prefix
                                   ND_OPT_PI_FLAG_ONLINK };
 
         g_byte_array_append(out, head_prefix, 4);
-        put_u32(out, RA_PREFIX_VALID);
-        put_u32(out, RA_PREFIX_PREFERRED);
-        put_u32(out, 0);
+        podvm_dhcp_put_u32(out, RA_PREFIX_VALID);
+        podvm_dhcp_put_u32(out, RA_PREFIX_PREFERRED);
+        podvm_dhcp_put_u32(out, 0);
         g_byte_array_append(out, prefix, 16);
     }
     return g_byte_array_free_to_bytes(out);

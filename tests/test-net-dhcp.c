@@ -543,6 +543,26 @@ test_lease_copy(void)
     g_assert_cmpstr(((PodvmRoute *)g_ptr_array_index(copy->routes, 0))->gateway, ==, "10.0.2.254");
 }
 
+/* The byte helpers the DHCPv4, DHCPv6 and RA code share (podvm-dhcp-private.h). */
+static void
+test_byte_helpers(void)
+{
+    static const guint8 be[] = { 0x12, 0x34, 0xde, 0xad, 0xbe, 0xef };
+    static const guint8 ten[] = { 10, 0, 2, 1 };
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    guint8 ip[4] = { 0 };
+
+    podvm_dhcp_put_u16(out, 0x1234);
+    podvm_dhcp_put_u32(out, 0xdeadbeef);
+    g_assert_cmpmem(out->data, out->len, be, sizeof be);
+    g_assert_true(podvm_dhcp_parse_ipv4("10.0.2.1", ip));
+    g_assert_cmpmem(ip, 4, ten, 4);
+    g_assert_false(podvm_dhcp_parse_ipv4(NULL, ip));
+    g_assert_false(podvm_dhcp_parse_ipv4("10.0.2", ip));
+    g_assert_false(podvm_dhcp_parse_ipv4("10.0.2.1/24", ip));
+    g_assert_false(podvm_dhcp_parse_ipv4("fd10::1", ip));
+}
+
 static void
 test_resolv_conf(void)
 {
@@ -966,6 +986,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/net/dhcp/routes", test_routes);
     g_test_add_func("/podvm/net/dhcp/lease-copy", test_lease_copy);
     g_test_add_func("/podvm/net/dhcp/resolv-conf", test_resolv_conf);
+    g_test_add_func("/podvm/net/dhcp/byte-helpers", test_byte_helpers);
     g_test_add_func("/podvm/net/dhcp/udhcpc", test_udhcpc);
     g_test_add_func("/podvm/net/dhcp/udhcpc-unknown-mac", test_udhcpc_unknown_mac);
     g_test_add_func("/podvm/net/dhcp/udhcpc-bridge-binding", test_udhcpc_bridge_binding);
