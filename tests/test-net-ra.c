@@ -594,9 +594,20 @@ exchange(Net *net, int fd, int ifindex, GByteArray *message, guint timeout_ms)
         guint8 buffer[1500];
         ssize_t got;
 
-        g_assert_cmpint(
-            sendto(fd, message->data, message->len, 0, (struct sockaddr *)&to, sizeof(to)), ==,
-            (ssize_t)message->len);
+        ssize_t sent =
+            sendto(fd, message->data, message->len, 0, (struct sockaddr *)&to, sizeof(to));
+
+        /* Until its link-local address is usable (DAD, a loaded machine) the send may fail. */
+        if (sent < 0) {
+            int saved = errno;
+
+            g_test_message("sendto: %s; again", g_strerror(saved));
+            g_assert_true(saved == EADDRNOTAVAIL || saved == ENETUNREACH || saved == ENETDOWN ||
+                          saved == EAGAIN || saved == ENOBUFS);
+            g_usleep(200 * 1000);
+            continue;
+        }
+        g_assert_cmpint(sent, ==, (ssize_t)message->len);
         if (poll(&pfd, 1, 500) <= 0)
             continue;
         got = recv(fd, buffer, sizeof(buffer), 0);
