@@ -15,4 +15,21 @@ G_BEGIN_DECLS
  */
 gboolean podvm_test_netns_enter(char **why);
 
+/*
+ * Whether a test can go on: this program is in a namespace of its own
+ * (podvm_test_netns_enter() worked) and each program named (a
+ * NULL-terminated list, maybe empty) is on PATH. Otherwise the test is
+ * skipped with the reason and FALSE is returned.
+ */
+gboolean podvm_test_netns_require(const char *program, ...);
+
+/*
+ * Runs the command @first ... (NULL-terminated, found on PATH, no shell)
+ * and waits for it; its output is dropped. FALSE with its stderr in @error
+ * (which may be NULL) when it cannot run or fails.
+ */
+gboolean podvm_test_netns_run(GError **error, const char *first, ...) G_GNUC_NULL_TERMINATED;
+/* The same, asserting it ran; its standard output. */
+char *podvm_test_netns_run_output(const char *first, ...) G_GNUC_NULL_TERMINATED;
+
 G_END_DECLS

@@ -36,16 +36,6 @@ static char *netns_skip_reason;
         }                                                                                  \
     G_STMT_END
 
-static gboolean
-require_netns(void)
-{
-    if (netns_skip_reason != NULL) {
-        g_test_skip(netns_skip_reason);
-        return FALSE;
-    }
-    return TRUE;
-}
-
 /* Whether the link @name is up, seen through the socket @fd (FALSE when missing). */
 static gboolean
 link_is_up_via(int fd, const char *name)
@@ -95,7 +85,7 @@ test_netns_lifecycle(void)
     RunCount count = { 0 };
     int own, inside, fd;
 
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     dir = podvm_test_mkdtemp();
     path = g_build_filename(dir, "netns", NULL);
@@ -428,7 +418,7 @@ test_links(void)
     PodvmLinkInfo info;
     PodNetns ns;
 
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     pod_netns_open(&ns);
     nl = podvm_nl_open(&error);
@@ -482,7 +472,7 @@ test_link_stats(void)
     PodNetns ns;
     int fd;
 
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     pod_netns_open(&ns);
     nl = podvm_nl_open(&error);
@@ -577,7 +567,7 @@ test_tap(void)
     g_autoptr(GError) error = NULL;
     PodNetns ns;
 
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     if (access("/dev/net/tun", R_OK | W_OK) != 0) {
         g_test_skip("/dev/net/tun is not usable here");
@@ -611,7 +601,7 @@ test_sysctl(void)
     g_autofree char *after = NULL;
     PodNetns ns;
 
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_assert_false(podvm_sysctl_set(bad[i], "1", &error));
@@ -840,7 +830,7 @@ test_nft_apply(void)
     g_autofree char *ours = NULL;
     PodNetns ns;
 
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     pod_netns_open(&ns);
     g_assert_true(podvm_netns_run(ns.fd, nft_apply_cb, NULL, &error));
@@ -973,7 +963,7 @@ test_nft_packets(void)
     PodNetns pod, guest;
     Topology topo;
 
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     pod_netns_open(&pod);
     pod_netns_open(&guest);

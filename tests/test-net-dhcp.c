@@ -18,7 +18,6 @@
 #include "podvm-test-netns.h"
 #include "podvm-test-util.h"
 
-static gboolean netns_ok;
 static char *netns_why;
 
 static const guint8 guest_mac[6] = { 0x02, 0x50, 0x56, 0x00, 0x00, 0x02 };
@@ -629,57 +628,6 @@ typedef struct {
     gint acks;
 } Net;
 
-static gboolean
-run(GError **error, const char *first, ...)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autofree char *err = NULL;
-    int status = 0;
-    va_list ap;
-
-    va_start(ap, first);
-    for (const char *arg = first; arg != NULL; arg = va_arg(ap, const char *))
-        g_ptr_array_add(argv, (gpointer)arg);
-    va_end(ap);
-    g_ptr_array_add(argv, NULL);
-    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL,
-                      G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err,
-                      &status, error))
-        return FALSE;
-    if (!g_spawn_check_wait_status(status, error)) {
-        g_prefix_error(error, "%s: %s", first, err);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static gboolean
-have_program(const char *name)
-{
-    g_autofree char *path = g_find_program_in_path(name);
-
-    return path != NULL;
-}
-
-static gboolean
-net_require(void)
-{
-    if (!netns_ok) {
-        g_test_skip(netns_why);
-        return FALSE;
-    }
-    if (!have_program("ip")) {
-        g_test_skip("iproute2's ip is not installed (apt-get install iproute2)");
-        return FALSE;
-    }
-    if (!have_program("busybox") || !have_program("nsenter")) {
-        g_test_skip("busybox or nsenter is not installed (apt-get install busybox-static "
-                    "util-linux)");
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static gpointer
 server_thread(gpointer data)
 {
@@ -750,15 +698,19 @@ net_setup(Net *net, const guint8 client_mac[6], gboolean bridge_binding)
     g_assert_true(g_file_set_contents(net->client_ns, "", 0, &error));
     ns_arg = g_strdup_printf("--net=%s", net->client_ns);
 
-    g_assert_true(run(&error, "unshare", ns_arg, "true", NULL));
+    g_assert_true(podvm_test_netns_run(&error, "unshare", ns_arg, "true", NULL));
     g_assert_no_error(error);
-    run(NULL, "ip", "link", "del", "srv0", NULL);
-    g_assert_true(run(&error, "ip", "link", "add", "srv0", "type", "veth", "peer", "name", "cli0",
-                      "address", mac, "netns", net->client_ns, NULL));
-    g_assert_true(run(&error, "ip", "addr", "add", server_cidr, "dev", "srv0", NULL));
-    g_assert_true(run(&error, "ip", "link", "set", "srv0", "up", NULL));
-    g_assert_true(run(&error, "nsenter", ns_arg, "ip", "link", "set", "lo", "up", NULL));
-    g_assert_true(run(&error, "nsenter", ns_arg, "ip", "link", "set", "cli0", "up", NULL));
+    podvm_test_netns_run(NULL, "ip", "link", "del", "srv0", NULL);
+    g_assert_true(podvm_test_netns_run(&error, "ip", "link", "add", "srv0", "type", "veth", "peer",
+                                       "name", "cli0", "address", mac, "netns", net->client_ns,
+                                       NULL));
+    g_assert_true(
+        podvm_test_netns_run(&error, "ip", "addr", "add", server_cidr, "dev", "srv0", NULL));
+    g_assert_true(podvm_test_netns_run(&error, "ip", "link", "set", "srv0", "up", NULL));
+    g_assert_true(
+        podvm_test_netns_run(&error, "nsenter", ns_arg, "ip", "link", "set", "lo", "up", NULL));
+    g_assert_true(
+        podvm_test_netns_run(&error, "nsenter", ns_arg, "ip", "link", "set", "cli0", "up", NULL));
     g_assert_no_error(error);
 
     fd = podvm_dhcp_open_socket("srv0", &error);
@@ -783,8 +735,8 @@ net_teardown(Net *net)
     podvm_dhcp_server_free(net->server);
     g_main_loop_unref(net->loop);
     g_main_context_unref(net->context);
-    run(NULL, "ip", "link", "del", "srv0", NULL);
-    run(NULL, "umount", net->client_ns, NULL);
+    podvm_test_netns_run(NULL, "ip", "link", "del", "srv0", NULL);
+    podvm_test_netns_run(NULL, "umount", net->client_ns, NULL);
     podvm_test_rmrf(net->dir);
     g_free(net->dir);
     g_free(net->client_ns);
@@ -853,7 +805,7 @@ test_udhcpc(void)
     g_autoptr(GHashTable) renew = NULL;
     g_autoptr(GString) log = g_string_new(NULL);
 
-    if (!net_require())
+    if (!podvm_test_netns_require("ip", "nsenter", "busybox", NULL))
         return;
     net_setup(&net, guest_mac, FALSE);
     client = spawn_udhcpc(&net, FALSE, &error);
@@ -905,7 +857,7 @@ test_udhcpc_unknown_mac(void)
     g_autoptr(GHashTable) bound = NULL;
     g_autoptr(GString) log = g_string_new(NULL);
 
-    if (!net_require())
+    if (!podvm_test_netns_require("ip", "nsenter", "busybox", NULL))
         return;
     net_setup(&net, other_mac, FALSE);
     client = spawn_udhcpc(&net, TRUE, &error);
@@ -939,7 +891,7 @@ test_udhcpc_bridge_binding(void)
     g_autoptr(GHashTable) renew = NULL;
     g_autoptr(GString) log = g_string_new(NULL);
 
-    if (!net_require())
+    if (!podvm_test_netns_require("ip", "nsenter", "busybox", NULL))
         return;
     net_setup(&net, guest_mac, TRUE);
     client = spawn_udhcpc(&net, FALSE, &error);
@@ -970,7 +922,7 @@ int
 main(int argc, char **argv)
 {
     /* First, before any thread exists. */
-    netns_ok = podvm_test_netns_enter(&netns_why);
+    podvm_test_netns_enter(&netns_why);
 
     setlocale(LC_ALL, "");
     g_test_init(&argc, &argv, NULL);

@@ -49,16 +49,6 @@ fixture_teardown(Fixture *f, gconstpointer data)
     }
 }
 
-static gboolean
-require_netns(void)
-{
-    if (netns_skip_reason != NULL) {
-        g_test_skip(netns_skip_reason);
-        return FALSE;
-    }
-    return TRUE;
-}
-
 /* From the test's namespace: the answer names the test side's address, which is recorded. */
 static void
 test_get_from_test_side(Fixture *f, gconstpointer data)
@@ -68,7 +58,7 @@ test_get_from_test_side(Fixture *f, gconstpointer data)
     GPtrArray *peers;
 
     (void)data;
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     body = podvm_test_http_get(-1, PODVM_TEST_OUTSIDE_ADDRESS, PODVM_TEST_OUTSIDE_PORT, "/", 5000,
                                &error);
@@ -89,7 +79,7 @@ test_get_ipv6(Fixture *f, gconstpointer data)
     g_autofree char *body = NULL;
 
     (void)data;
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     body = podvm_test_http_get(-1, PODVM_TEST_OUTSIDE_ADDRESS6, PODVM_TEST_OUTSIDE_PORT, "/x", 5000,
                                &error);
@@ -110,7 +100,7 @@ test_get_from_outside(Fixture *f, gconstpointer data)
     g_autofree char *body = NULL;
 
     (void)data;
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     body = podvm_test_outside_get(f->outside, PODVM_TEST_OUTSIDE_ADDRESS, PODVM_TEST_OUTSIDE_PORT,
                                   "/", 5000, &error);
@@ -167,7 +157,7 @@ test_outside_reaches_test_side(Fixture *f, gconstpointer data)
     TestSideServer server = { NULL };
 
     (void)data;
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     g_signal_connect(service, "incoming", G_CALLBACK(test_side_incoming_cb), &server);
     g_assert_true(g_socket_listener_add_address(G_SOCKET_LISTENER(service), address,
@@ -193,7 +183,7 @@ test_get_refused(Fixture *f, gconstpointer data)
     g_autofree char *body = NULL;
 
     (void)data;
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     body = podvm_test_http_get(-1, PODVM_TEST_OUTSIDE_ADDRESS, 8081, "/", 3000, &error);
     g_assert_null(body);
@@ -217,7 +207,7 @@ test_run_command(Fixture *f, gconstpointer data)
     const char *const fail[] = { "ip", "link", "show", "dev", PODVM_TEST_OUTSIDE_LINK, NULL };
 
     (void)data;
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     if (nsenter == NULL || ip == NULL) {
         g_test_skip("nsenter (util-linux) or ip (iproute2) is not installed");
@@ -252,7 +242,7 @@ test_free_leaves_nothing(void)
     g_autofree char *path = NULL;
     PodvmTestOutside *outside;
 
-    if (!require_netns())
+    if (!podvm_test_netns_require(NULL))
         return;
     tmpdir = podvm_test_mkdtemp();
     path = g_build_filename(tmpdir, "outside", NULL);

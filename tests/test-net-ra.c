@@ -28,7 +28,6 @@
 #include "podvm-test-netns.h"
 #include "podvm-test-util.h"
 
-static gboolean netns_ok;
 static char *netns_why;
 
 static const guint8 router_mac[6] = { 0x02, 0x50, 0x56, 0x00, 0x00, 0x01 };
@@ -404,70 +403,6 @@ typedef struct {
     PodvmRaServer *server;
 } Net;
 
-static gboolean
-run(GError **error, const char *first, ...)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autofree char *err = NULL;
-    int status = 0;
-    va_list ap;
-
-    va_start(ap, first);
-    for (const char *arg = first; arg != NULL; arg = va_arg(ap, const char *))
-        g_ptr_array_add(argv, (gpointer)arg);
-    va_end(ap);
-    g_ptr_array_add(argv, NULL);
-    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL,
-                      G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err,
-                      &status, error))
-        return FALSE;
-    if (!g_spawn_check_wait_status(status, error)) {
-        g_prefix_error(error, "%s: %s", first, err);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static char *
-run_output(const char *first, ...)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    char *out = NULL;
-    va_list ap;
-
-    va_start(ap, first);
-    for (const char *arg = first; arg != NULL; arg = va_arg(ap, const char *))
-        g_ptr_array_add(argv, (gpointer)arg);
-    va_end(ap);
-    g_ptr_array_add(argv, NULL);
-    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                               &out, NULL, NULL, NULL));
-    return out;
-}
-
-static gboolean
-have_program(const char *name)
-{
-    g_autofree char *path = g_find_program_in_path(name);
-
-    return path != NULL;
-}
-
-static gboolean
-net_require(void)
-{
-    if (!netns_ok) {
-        g_test_skip(netns_why);
-        return FALSE;
-    }
-    if (!have_program("ip") || !have_program("nsenter") || !have_program("busybox")) {
-        g_test_skip("ip, nsenter or busybox is not installed (apt-get install iproute2 "
-                    "util-linux busybox-static)");
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static gpointer
 server_thread(gpointer data)
 {
@@ -502,14 +437,17 @@ net_setup(Net *net)
     g_assert_no_error(error);
     ns_arg = g_strdup_printf("--net=%s", net->client_ns);
 
-    run(NULL, "ip", "link", "del", "srv0", NULL);
-    g_assert_true(run(&error, "ip", "link", "add", "srv0", "address", router, "type", "veth",
-                      "peer", "name", "cli0", "address", guest, "netns", net->client_ns, NULL));
-    g_assert_true(run(&error, "busybox", "sysctl", "-w", "net.ipv6.conf.srv0.accept_dad=0", NULL));
-    g_assert_true(run(&error, "ip", "link", "set", "srv0", "up", NULL));
-    g_assert_true(run(&error, "nsenter", ns_arg, "busybox", "sysctl", "-w",
-                      "net.ipv6.conf.cli0.accept_dad=0", NULL));
-    g_assert_true(run(&error, "nsenter", ns_arg, "ip", "link", "set", "cli0", "up", NULL));
+    podvm_test_netns_run(NULL, "ip", "link", "del", "srv0", NULL);
+    g_assert_true(podvm_test_netns_run(&error, "ip", "link", "add", "srv0", "address", router,
+                                       "type", "veth", "peer", "name", "cli0", "address", guest,
+                                       "netns", net->client_ns, NULL));
+    g_assert_true(podvm_test_netns_run(&error, "busybox", "sysctl", "-w",
+                                       "net.ipv6.conf.srv0.accept_dad=0", NULL));
+    g_assert_true(podvm_test_netns_run(&error, "ip", "link", "set", "srv0", "up", NULL));
+    g_assert_true(podvm_test_netns_run(&error, "nsenter", ns_arg, "busybox", "sysctl", "-w",
+                                       "net.ipv6.conf.cli0.accept_dad=0", NULL));
+    g_assert_true(
+        podvm_test_netns_run(&error, "nsenter", ns_arg, "ip", "link", "set", "cli0", "up", NULL));
     g_assert_no_error(error);
 
     g_assert_true(podvm_ra_open_sockets("srv0", &icmp6_fd, &dhcp6_fd, &error));
@@ -533,7 +471,7 @@ net_teardown(Net *net)
     podvm_ra_server_free(net->server);
     g_main_loop_unref(net->loop);
     g_main_context_unref(net->context);
-    run(NULL, "ip", "link", "del", "srv0", NULL);
+    podvm_test_netns_run(NULL, "ip", "link", "del", "srv0", NULL);
     close(net->client_ns_fd);
     podvm_netns_remove(net->client_ns, NULL);
     podvm_test_rmrf(net->dir);
@@ -551,14 +489,15 @@ test_ra_kernel(void)
     g_autofree char *mtu = NULL;
     gboolean seen = FALSE;
 
-    if (!net_require())
+    if (!podvm_test_netns_require("ip", "nsenter", "busybox", NULL))
         return;
     net_setup(&net);
     ns_arg = g_strdup_printf("--net=%s", net.client_ns);
     /* The client's kernel solicits when cli0 comes up; the answer comes at once. */
     for (guint i = 0; i < 100 && !seen; i++) {
         g_free(routes);
-        routes = run_output("nsenter", ns_arg, "ip", "-6", "route", "show", "dev", "cli0", NULL);
+        routes = podvm_test_netns_run_output("nsenter", ns_arg, "ip", "-6", "route", "show", "dev",
+                                             "cli0", NULL);
         seen = strstr(routes, "fd10:0:2::/120 proto kernel") != NULL &&
                strstr(routes, "default via fe80::50:56ff:fe00:1 proto ra") != NULL;
         if (!seen)
@@ -567,10 +506,12 @@ test_ra_kernel(void)
     g_test_message("routes:\n%s", routes);
     g_assert_true(seen);
     /* No autonomous flag: no SLAAC address from the prefix. */
-    addresses = run_output("nsenter", ns_arg, "ip", "-6", "addr", "show", "dev", "cli0", NULL);
+    addresses = podvm_test_netns_run_output("nsenter", ns_arg, "ip", "-6", "addr", "show", "dev",
+                                            "cli0", NULL);
     g_test_message("addresses:\n%s", addresses);
     g_assert_null(strstr(addresses, "fd10:"));
-    mtu = run_output("nsenter", ns_arg, "cat", "/proc/sys/net/ipv6/conf/cli0/mtu", NULL);
+    mtu = podvm_test_netns_run_output("nsenter", ns_arg, "cat", "/proc/sys/net/ipv6/conf/cli0/mtu",
+                                      NULL);
     g_assert_cmpstr(g_strstrip(mtu), ==, "1400");
     net_teardown(&net);
 }
@@ -635,7 +576,7 @@ test_dhcp6_client(void)
     struct ifreq ifr = { .ifr_name = "cli0" };
     int fd, one = 1;
 
-    if (!net_require())
+    if (!podvm_test_netns_require("ip", "nsenter", "busybox", NULL))
         return;
     net_setup(&net);
     fd = podvm_netns_socket(net.client_ns_fd, AF_INET6, SOCK_DGRAM, 0, &error);
@@ -685,19 +626,16 @@ test_dhcpcd(void)
                                       "echo \"reason=$reason\"\n"
                                       "env | grep -E '^new_dhcp6_' | sort\n";
 
-    if (!net_require())
+    if (!podvm_test_netns_require("ip", "nsenter", "busybox", "dhcpcd", NULL))
         return;
-    if (!have_program("dhcpcd")) {
-        g_test_skip("dhcpcd is not installed (apt-get install dhcpcd-base)");
-        return;
-    }
     if (!g_file_test("/var/lib/dhcpcd", G_FILE_TEST_IS_DIR)) {
         g_test_skip("/var/lib/dhcpcd is missing: dhcpcd is not installed as Debian does");
         return;
     }
     net_setup(&net);
-    g_assert_true(run(&error, "mount", "-t", "tmpfs", "tmpfs", "/run", NULL));
-    g_assert_true(run(&error, "mount", "-t", "tmpfs", "tmpfs", "/var/lib/dhcpcd", NULL));
+    g_assert_true(podvm_test_netns_run(&error, "mount", "-t", "tmpfs", "tmpfs", "/run", NULL));
+    g_assert_true(
+        podvm_test_netns_run(&error, "mount", "-t", "tmpfs", "tmpfs", "/var/lib/dhcpcd", NULL));
     g_assert_no_error(error);
     script = g_build_filename(net.dir, "script", NULL);
     conf = g_build_filename(net.dir, "dhcpcd.conf", NULL);
@@ -718,15 +656,17 @@ test_dhcpcd(void)
     g_assert_nonnull(strstr(out, "new_dhcp6_ia_na1_ia_addr1=fd10:0:2::2\n"));
     g_assert_nonnull(strstr(out, "new_dhcp6_server_id=00030001025056000001"));
 
-    addresses = run_output("nsenter", ns_arg, "ip", "-6", "addr", "show", "dev", "cli0", NULL);
-    routes = run_output("nsenter", ns_arg, "ip", "-6", "route", "show", "dev", "cli0", NULL);
+    addresses = podvm_test_netns_run_output("nsenter", ns_arg, "ip", "-6", "addr", "show", "dev",
+                                            "cli0", NULL);
+    routes = podvm_test_netns_run_output("nsenter", ns_arg, "ip", "-6", "route", "show", "dev",
+                                         "cli0", NULL);
     g_test_message("addresses:\n%sroutes:\n%s", addresses, routes);
     g_assert_nonnull(strstr(addresses, "inet6 fd10:0:2::2/128"));
     g_assert_nonnull(strstr(routes, "fd10:0:2::/120"));
     g_assert_nonnull(strstr(routes, "default via fe80::50:56ff:fe00:1"));
 
-    run(NULL, "umount", "/var/lib/dhcpcd", NULL);
-    run(NULL, "umount", "/run", NULL);
+    podvm_test_netns_run(NULL, "umount", "/var/lib/dhcpcd", NULL);
+    podvm_test_netns_run(NULL, "umount", "/run", NULL);
     net_teardown(&net);
 }
 
@@ -769,7 +709,7 @@ test_ra_solicited(void)
     int fd;
     gint64 start;
 
-    if (!net_require())
+    if (!podvm_test_netns_require("ip", "nsenter", "busybox", NULL))
         return;
     net_setup(&net);
     fd = podvm_netns_socket(net.client_ns_fd, AF_INET6, SOCK_RAW, IPPROTO_ICMPV6, &error);
@@ -798,7 +738,7 @@ int
 main(int argc, char **argv)
 {
     /* First, before any thread exists. */
-    netns_ok = podvm_test_netns_enter(&netns_why);
+    podvm_test_netns_enter(&netns_why);
 
     setlocale(LC_ALL, "");
     g_test_init(&argc, &argv, NULL);
