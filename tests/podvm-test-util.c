@@ -26,13 +26,25 @@ podvm_test_require_qemu(void)
 }
 
 static char *
-guest_file(const char *name)
+guest_file_in(const char *env, const char *fallback, const char *name)
 {
-    const char *dir = g_getenv("PODVM_GUEST_DIR");
+    const char *dir = g_getenv(env);
 
     if (dir == NULL)
-        dir = "tests/guest";
+        dir = fallback;
     return g_build_filename(dir, name, NULL);
+}
+
+static char *
+guest_file(const char *name)
+{
+    return guest_file_in("PODVM_GUEST_DIR", "tests/guest", name);
+}
+
+static char *
+guest_generic_file(const char *name)
+{
+    return guest_file_in("PODVM_GUEST_GENERIC_DIR", "tests/guest/generic", name);
 }
 
 char *
@@ -47,26 +59,54 @@ podvm_test_guest_initrd(void)
     return guest_file("initrd.img");
 }
 
+char *
+podvm_test_guest_generic_kernel(void)
+{
+    return guest_generic_file("vmlinuz");
+}
+
+char *
+podvm_test_guest_generic_initrd(void)
+{
+    return guest_generic_file("initrd.img");
+}
+
+/* Skips with build.log's reason when @kernel or @initrd is missing or empty. */
+static gboolean
+require_guest_files(const char *what, const char *kernel, const char *initrd, const char *log)
+{
+    g_autofree char *contents = NULL;
+    GStatBuf kst, ist;
+
+    if (!podvm_test_require_qemu())
+        return FALSE;
+    if (g_stat(kernel, &kst) == 0 && kst.st_size > 0 && g_stat(initrd, &ist) == 0 &&
+        ist.st_size > 0)
+        return TRUE;
+    g_file_get_contents(log, &contents, NULL, NULL);
+    g_test_skip_printf("%s was not built (%s): %s", what, kernel,
+                       contents != NULL ? g_strstrip(contents) : "no build log");
+    return FALSE;
+}
+
 gboolean
 podvm_test_require_guest(void)
 {
     g_autofree char *kernel = podvm_test_guest_kernel();
     g_autofree char *initrd = podvm_test_guest_initrd();
-    GStatBuf kst, ist;
+    g_autofree char *log = guest_file("build.log");
 
-    if (!podvm_test_require_qemu())
-        return FALSE;
-    if (g_stat(kernel, &kst) != 0 || kst.st_size == 0 || g_stat(initrd, &ist) != 0 ||
-        ist.st_size == 0) {
-        g_autofree char *log = guest_file("build.log");
-        g_autofree char *contents = NULL;
+    return require_guest_files("the test guest", kernel, initrd, log);
+}
 
-        g_file_get_contents(log, &contents, NULL, NULL);
-        g_test_skip_printf("the test guest was not built (%s): %s", kernel,
-                           contents != NULL ? g_strstrip(contents) : "no build log");
-        return FALSE;
-    }
-    return TRUE;
+gboolean
+podvm_test_require_guest_generic(void)
+{
+    g_autofree char *kernel = podvm_test_guest_generic_kernel();
+    g_autofree char *initrd = podvm_test_guest_generic_initrd();
+    g_autofree char *log = guest_generic_file("build.log");
+
+    return require_guest_files("the test guest on the generic kernel", kernel, initrd, log);
 }
 
 char *

@@ -19,6 +19,15 @@ gboolean podvm_test_require_qemu(void);
 /* The test guest built by tests/guest (vmlinuz + initrd.img non-empty). */
 gboolean podvm_test_require_guest(void);
 
+/*
+ * The test guest on Debian's generic kernel (tests/guest/generic,
+ * $PODVM_GUEST_GENERIC_DIR): the same init, plus the e1000 and 8139 NIC
+ * drivers the default (cloud) kernel lacks.
+ */
+gboolean podvm_test_require_guest_generic(void);
+char *podvm_test_guest_generic_kernel(void);
+char *podvm_test_guest_generic_initrd(void);
+
 /* "qemu-system-x86_64" or $PODVM_QEMU. */
 const char *podvm_test_qemu_binary(void);
 /* Paths of the guest kernel and initramfs (may not exist). */
