@@ -192,6 +192,62 @@ test_slirp_has_none(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(body, "podvm_pod_scrape_error{pod=\"user\"} 0\n"));
 }
 
+/*
+ * A NIC plugged into a running pod has counters of its own while attached
+ * (the guest took a lease on it: packets both ways), and none once it is
+ * unplugged; the first interface keeps its own.
+ */
+static void
+test_nic_hotplug(Fixture *f, gconstpointer data)
+{
+    g_autofree char *path = NULL, *out = NULL, *err = NULL;
+    g_autofree char *attached = NULL, *detached = NULL;
+    g_autoptr(GError) error = NULL;
+    int rc;
+
+    if (f->daemon == NULL)
+        return;
+    create_and_start(f, "hot", "[{\"name\": \"default\", \"masquerade\": {}}]");
+    podvm_test_net_wait_console(f, "hot", "PODVM-NET eth0 up 10.0.2.2/24",
+                                PODVM_TEST_NET_BOOT_TIMEOUT_MS);
+    path = g_build_filename(f->daemon->tmpdir, "nic.json", NULL);
+    g_file_set_contents(path,
+                        "{\"interface\": {\"name\": \"extra\", \"bridge\": {}}, \"network\": "
+                        "{\"name\": \"extra\", \"multus\": {\"networkName\": \"extra\"}}}",
+                        -1, &error);
+    g_assert_no_error(error);
+    rc = podvm_test_ctl(f->daemon, &out, &err, "attach-nic", "hot", "-f", path, NULL);
+    if (rc != 0)
+        g_error("attach-nic: %s", err);
+    podvm_test_net_wait_console(f, "hot", "PODVM-NET eth1 up 10.77.0.", PODVM_TEST_NET_TIMEOUT_MS);
+
+    attached = scrape(f);
+    /* DHCP: DISCOVER and REQUEST from the guest, OFFER and ACK to it. */
+    g_assert_cmpint(sample(attached, "podvm_pod_network_transmit_packets_total", "hot", "extra"),
+                    >=, 2);
+    g_assert_cmpint(sample(attached, "podvm_pod_network_receive_packets_total", "hot", "extra"), >=,
+                    2);
+    g_assert_cmpint(sample(attached, "podvm_pod_network_transmit_bytes_total", "hot", "extra"), >,
+                    0);
+    g_assert_cmpint(sample(attached, "podvm_pod_network_receive_bytes_total", "hot", "extra"), >,
+                    0);
+    g_assert_cmpint(sample(attached, "podvm_pod_network_transmit_bytes_total", "hot", "default"), >,
+                    0);
+    g_assert_nonnull(strstr(attached, "podvm_pod_scrape_error{pod=\"hot\"} 0\n"));
+
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    rc = podvm_test_ctl(f->daemon, &out, &err, "detach-nic", "hot", "extra", NULL);
+    if (rc != 0)
+        g_error("detach-nic: %s", err);
+    detached = scrape(f);
+    for (guint i = 0; i < G_N_ELEMENTS(NETWORK_METRICS); i++) {
+        g_assert_cmpint(sample(detached, NETWORK_METRICS[i], "hot", "extra"), ==, -1);
+        g_assert_cmpint(sample(detached, NETWORK_METRICS[i], "hot", "default"), >=,
+                        sample(attached, NETWORK_METRICS[i], "hot", "default"));
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -204,5 +260,7 @@ main(int argc, char **argv)
                test_masquerade_counters, podvm_test_net_teardown);
     g_test_add("/net/metrics/slirp-has-none", Fixture, NULL, podvm_test_net_setup,
                test_slirp_has_none, podvm_test_net_teardown);
+    g_test_add("/net/metrics/nic-hotplug", Fixture, NULL, podvm_test_net_setup, test_nic_hotplug,
+               podvm_test_net_teardown);
     return g_test_run();
 }
