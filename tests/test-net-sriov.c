@@ -18,13 +18,14 @@
 #include "podvm-config.h"
 #include "podvm-error.h"
 #include "podvm-sriov.h"
+#include "podvm-test-sriov-tree.h"
 #include "podvm-test-util.h"
 
 #define PF0 "ens1f0"
 #define PF1 "ens1f1"
 #define PF0_ADDR "0000:3b:00.0"
 #define PF1_ADDR "0000:5e:00.0"
-#define VF_DRIVER "ixgbevf"
+#define VF_DRIVER PODVM_TEST_SRIOV_VF_DRIVER
 
 typedef struct {
     char *tmp;
@@ -73,118 +74,23 @@ capture_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gp
 static const guint8 MAC_A[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 static const guint8 MAC_B[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
 
-/* ---- the fake tree ------------------------------------------------------------------------ */
+/* ---- the fake tree (podvm-test-sriov-tree.c) ---------------------------------------------- */
 
-static void
-mkdirs(const char *root, const char *rel)
-{
-    g_autofree char *path = g_build_filename(root, rel, NULL);
+#define mkdirs podvm_test_sriov_mkdirs
+#define touch podvm_test_sriov_touch
+#define symlink_at podvm_test_sriov_symlink
+#define read_rel podvm_test_sriov_read
 
-    g_assert_cmpint(g_mkdir_with_parents(path, 0755), ==, 0);
-}
-
-static void
-touch(const char *root, const char *rel)
-{
-    g_autofree char *path = g_build_filename(root, rel, NULL);
-    g_autoptr(GError) error = NULL;
-
-    g_file_set_contents(path, "", 0, &error);
-    g_assert_no_error(error);
-}
-
-static void
-symlink_at(const char *root, const char *rel, const char *target)
-{
-    g_autofree char *path = g_build_filename(root, rel, NULL);
-    g_autofree char *dir = g_path_get_dirname(path);
-
-    g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
-    g_assert_cmpint(symlink(target, path), ==, 0);
-}
-
-static char *
-read_rel(const char *root, const char *rel)
-{
-    g_autofree char *path = g_build_filename(root, rel, NULL);
-    char *text = NULL;
-
-    if (!g_file_get_contents(path, &text, NULL, NULL))
-        return NULL;
-    return text;
-}
-
-/* The basename of a device's driver link, or NULL. */
 static char *
 driver_of(Fixture *f, const char *addr)
 {
-    g_autofree char *path = g_build_filename(f->root, "bus/pci/devices", addr, "driver", NULL);
-    g_autofree char *target = g_file_read_link(path, NULL);
-
-    return target != NULL ? g_path_get_basename(target) : NULL;
+    return podvm_test_sriov_driver_of(f->root, addr);
 }
 
 static void
 set_driver(Fixture *f, const char *addr, const char *driver)
 {
-    g_autofree char *rel = g_strdup_printf("devices/pci0000:00/%s/driver", addr);
-    g_autofree char *path = g_build_filename(f->root, rel, NULL);
-
-    (void)unlink(path);
-    if (driver != NULL) {
-        g_autofree char *target = g_strdup_printf("../../../bus/pci/drivers/%s", driver);
-
-        symlink_at(f->root, rel, target);
-    }
-}
-
-static void
-add_device(Fixture *f, const char *addr, const char *driver, guint group)
-{
-    g_autofree char *dev = g_strdup_printf("devices/pci0000:00/%s", addr);
-    g_autofree char *bus = g_strdup_printf("bus/pci/devices/%s", addr);
-    g_autofree char *bus_target = g_strdup_printf("../../../devices/pci0000:00/%s", addr);
-    g_autofree char *override = g_strdup_printf("%s/driver_override", dev);
-    g_autofree char *group_rel = g_strdup_printf("%s/iommu_group", dev);
-    g_autofree char *group_target = g_strdup_printf("../../../kernel/iommu_groups/%u", group);
-    g_autofree char *members = g_strdup_printf("kernel/iommu_groups/%u/devices", group);
-    g_autofree char *member = g_strdup_printf("%s/%s", members, addr);
-    g_autofree char *member_target = g_strdup_printf("../../../../devices/pci0000:00/%s", addr);
-
-    mkdirs(f->root, dev);
-    touch(f->root, override);
-    symlink_at(f->root, bus, bus_target);
-    mkdirs(f->root, members);
-    symlink_at(f->root, group_rel, group_target);
-    symlink_at(f->root, member, member_target);
-    set_driver(f, addr, driver);
-}
-
-static void
-add_pf(Fixture *f, const char *ifname, const char *pf_addr, const char *vf_prefix, guint group)
-{
-    g_autofree char *net_dir = g_strdup_printf("devices/pci0000:00/%s/net/%s", pf_addr, ifname);
-    g_autofree char *device = g_strdup_printf("%s/device", net_dir);
-    g_autofree char *class = g_strdup_printf("class/net/%s", ifname);
-    g_autofree char *class_target =
-        g_strdup_printf("../../devices/pci0000:00/%s/net/%s", pf_addr, ifname);
-    g_autofree char *device_target = g_strdup_printf("../../../%s", pf_addr);
-
-    add_device(f, pf_addr, "ixgbe", group);
-    mkdirs(f->root, net_dir);
-    symlink_at(f->root, device, device_target);
-    symlink_at(f->root, class, class_target);
-    for (guint i = 0; i < 4; i++) {
-        g_autofree char *vf_addr = g_strdup_printf("%s.%u", vf_prefix, i);
-        g_autofree char *virtfn = g_strdup_printf("devices/pci0000:00/%s/virtfn%u", pf_addr, i);
-        g_autofree char *virtfn_target = g_strdup_printf("../%s", vf_addr);
-        g_autofree char *physfn = g_strdup_printf("devices/pci0000:00/%s/physfn", vf_addr);
-        g_autofree char *physfn_target = g_strdup_printf("../%s", pf_addr);
-
-        add_device(f, vf_addr, VF_DRIVER, group + 1 + i);
-        symlink_at(f->root, virtfn, virtfn_target);
-        symlink_at(f->root, physfn, physfn_target);
-    }
+    podvm_test_sriov_set_driver(f->root, addr, driver);
 }
 
 /* The kernel's side of each write. */
@@ -197,28 +103,7 @@ wrote_cb(const char *path, const char *value, gpointer user_data)
 
     g_assert_true(g_str_has_prefix(path, f->root));
     g_ptr_array_add(f->writes, g_strdup_printf("%s=%s", rel, shown));
-    if (g_str_has_prefix(rel, "bus/pci/drivers/") && g_str_has_suffix(rel, "/unbind")) {
-        g_autofree char *dir = g_path_get_dirname(rel);
-        g_autofree char *driver = g_path_get_basename(dir);
-        g_autofree char *now = driver_of(f, value);
-
-        /* The kernel refuses an unbind from a driver the device is not on. */
-        g_assert_cmpstr(now, ==, driver);
-        set_driver(f, value, NULL);
-    } else if (strcmp(rel, "bus/pci/drivers_probe") == 0) {
-        g_autofree char *override_rel =
-            g_strdup_printf("bus/pci/devices/%s/driver_override", value);
-        g_autofree char *override = read_rel(f->root, override_rel);
-        g_autofree char *now = driver_of(f, value);
-
-        g_strstrip(override);
-        if (now != NULL)
-            return; /* already bound: a probe does nothing */
-        if (*override == '\0')
-            set_driver(f, value, VF_DRIVER);
-        else if (strcmp(override, "vfio-pci") == 0 && f->vfio_loaded)
-            set_driver(f, value, "vfio-pci");
-    }
+    podvm_test_sriov_tree_wrote(f->root, rel, value, f->vfio_loaded);
 }
 
 static gboolean
@@ -247,16 +132,9 @@ fixture_set_up(Fixture *f, gconstpointer data)
     f->tmp = podvm_test_mkdtemp();
     f->root = g_build_filename(f->tmp, "sys", NULL);
     f->claim_dir = g_build_filename(f->tmp, "claims", NULL);
-    mkdirs(f->root, "bus/pci/drivers/" VF_DRIVER);
-    mkdirs(f->root, "bus/pci/drivers/vfio-pci");
-    mkdirs(f->root, "bus/pci/drivers/ixgbe");
-    touch(f->root, "bus/pci/drivers/" VF_DRIVER "/unbind");
-    touch(f->root, "bus/pci/drivers/vfio-pci/unbind");
-    touch(f->root, "bus/pci/drivers/ixgbe/unbind");
-    touch(f->root, "bus/pci/drivers_probe");
-    mkdirs(f->root, "class/net");
-    add_pf(f, PF0, PF0_ADDR, "0000:3b:02", 10);
-    add_pf(f, PF1, PF1_ADDR, "0000:5e:02", 20);
+    podvm_test_sriov_tree_base(f->root);
+    podvm_test_sriov_add_pf(f->root, PF0, PF0_ADDR, "0000:3b:02", 10);
+    podvm_test_sriov_add_pf(f->root, PF1, PF1_ADDR, "0000:5e:02", 20);
 
     f->writes = g_ptr_array_new_with_free_func(g_free);
     f->set_vfs = g_ptr_array_new_with_free_func(g_free);
