@@ -490,6 +490,26 @@ podvm_sriov_restore(const PodvmSriovHost *host, const char *address, const char 
 
 /* ---- the vfio group device ------------------------------------------------------------------ */
 
+char *
+podvm_sriov_iommu_group(const PodvmSriovHost *host, const char *pci_address, GError **error)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *group = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!podvm_sriov_check_pci_address(pci_address, error))
+        return NULL;
+    path = sysfs_path(host, "bus", "pci", "devices", pci_address, "iommu_group", NULL);
+    group = link_name(path, &local);
+    if (group == NULL || !group_number_is_valid(group)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
+                    _("device %s has no IOMMU group: %s"), pci_address,
+                    local != NULL ? local->message : _("its iommu_group link names none"));
+        return NULL;
+    }
+    return g_steal_pointer(&group);
+}
+
 static gboolean
 vfio_chown(const PodvmSriovHost *host, const char *group, guint uid, guint gid, GError **error)
 {

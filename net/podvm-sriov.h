@@ -105,6 +105,9 @@ GStrv podvm_sriov_claims_of(const PodvmSriovHost *host, const char *owner);
  * A claim file that cannot be read is left out with a warning (and stays claimed). */
 GHashTable *podvm_sriov_claims(const PodvmSriovHost *host);
 
+/* The IOMMU group of the device @pci_address (the basename of its iommu_group link), checked. */
+char *podvm_sriov_iommu_group(const PodvmSriovHost *host, const char *pci_address, GError **error);
+
 /*
  * QEMU runs unprivileged and opens DEV/vfio/GROUP (the VF's IOMMU group) itself
  * (QEMU 7.2 takes no fd for it): grant gives that character device to

@@ -185,6 +185,7 @@ struct _PodvmTestSriovKernel {
     int stop[2];
     GMutex lock;
     GPtrArray *writes;
+    char *claim_dir;
 };
 
 static void
@@ -279,6 +280,7 @@ kernel_thread(gpointer data)
         for (guint i = 0; i < G_N_ELEMENTS(UNBINDS) && go_on; i++) {
             g_autofree char *value = NULL;
             g_autofree char *dir = NULL, *driver = NULL, *now = NULL, *override = NULL;
+            g_autofree char *claim = NULL;
 
             if (p[i].revents == 0)
                 continue;
@@ -289,6 +291,12 @@ kernel_thread(gpointer data)
             if (value == NULL)
                 continue;
             record(k, UNBINDS[i], value);
+            /* The writer waits for the probe: whether it holds a claim now is settled. */
+            g_mutex_lock(&k->lock);
+            claim = k->claim_dir != NULL ? g_build_filename(k->claim_dir, value, NULL) : NULL;
+            g_mutex_unlock(&k->lock);
+            if (claim != NULL && g_file_test(claim, G_FILE_TEST_EXISTS))
+                record(k, "claimed", value);
             dir = g_path_get_dirname(UNBINDS[i]);
             driver = g_path_get_basename(dir);
             now = podvm_test_sriov_driver_of(k->root, value);
@@ -337,6 +345,15 @@ podvm_test_sriov_kernel_writes(PodvmTestSriovKernel *k)
 }
 
 void
+podvm_test_sriov_kernel_watch_claims(PodvmTestSriovKernel *k, const char *claim_dir)
+{
+    g_mutex_lock(&k->lock);
+    g_free(k->claim_dir);
+    k->claim_dir = g_strdup(claim_dir);
+    g_mutex_unlock(&k->lock);
+}
+
+void
 podvm_test_sriov_kernel_stop(PodvmTestSriovKernel *k)
 {
     if (k == NULL)
@@ -347,6 +364,7 @@ podvm_test_sriov_kernel_stop(PodvmTestSriovKernel *k)
     close(k->stop[1]);
     g_ptr_array_unref(k->writes);
     g_mutex_clear(&k->lock);
+    g_free(k->claim_dir);
     g_free(k->root);
     g_free(k);
 }

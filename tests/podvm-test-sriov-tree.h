@@ -61,6 +61,8 @@ typedef struct _PodvmTestSriovKernel PodvmTestSriovKernel;
 PodvmTestSriovKernel *podvm_test_sriov_kernel_start(const char *root);
 /* The writes so far, a NULL-terminated copy. */
 GStrv podvm_test_sriov_kernel_writes(PodvmTestSriovKernel *kernel);
+/* After each unbind, "claimed=ADDR" is recorded too when @claim_dir/ADDR exists. */
+void podvm_test_sriov_kernel_watch_claims(PodvmTestSriovKernel *kernel, const char *claim_dir);
 void podvm_test_sriov_kernel_stop(PodvmTestSriovKernel *kernel);
 
 G_END_DECLS

@@ -41,6 +41,15 @@ podvm_fault_fail_point(const char *point, GError **error)
     return TRUE;
 }
 
+gboolean
+podvm_fault_fake_point(const char *point)
+{
+    static gsize once;
+    static const char *wanted;
+
+    return g_strcmp0(env_once("PODVM_TEST_FAKE", &wanted, &once), point) == 0;
+}
+
 guint
 podvm_fault_delay_ms(const char *point)
 {

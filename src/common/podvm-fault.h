@@ -30,6 +30,13 @@ void podvm_fault_crash_point(const char *point);
 /* TRUE (with @error set) when PODVM_TEST_FAIL_AT names @point. */
 gboolean podvm_fault_fail_point(const char *point, GError **error);
 
+/*
+ * TRUE when PODVM_TEST_FAKE names @point: podvmd fakes that step (logs what
+ * it would do). Points: sriov:set-vf (a VF's MAC and VLAN are not set on its
+ * PF by netlink: the PFs of a fake sysfs tree exist nowhere else).
+ */
+gboolean podvm_fault_fake_point(const char *point);
+
 /* 1000 when PODVM_TEST_DELAY_AT names @point, else 0: how long to wait there (ms). */
 guint podvm_fault_delay_ms(const char *point);
 

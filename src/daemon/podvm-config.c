@@ -59,6 +59,7 @@ podvm_config_new_defaults(void)
     config->qmp_passthrough = PODVM_QMP_PASSTHROUGH_READ_ONLY;
     /* [sriov] */
     config->sriov_sysfs_root = g_strdup("/sys");
+    config->sriov_dev_root = g_strdup("/dev");
     config->sriov_pools = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_sriov_pool_free);
     /* [network] */
     config->cni_config_dir = g_build_filename(PODVM_SYSCONFDIR, "podvm", "cni", NULL);
@@ -90,6 +91,7 @@ podvm_config_free(PodvmConfig *config)
     g_free(config->qemu_user);
     /* [sriov] */
     g_free(config->sriov_sysfs_root);
+    g_free(config->sriov_dev_root);
     g_clear_pointer(&config->sriov_pools, g_ptr_array_unref);
     g_free(config->sriov_claim_dir);
     /* [network] */
@@ -247,15 +249,17 @@ podvm_config_find_sriov_pool(const PodvmConfig *config, const char *name)
 }
 
 /*
- * [sriov] sysfs_root= (an absolute directory) and each [sriov-pool NAME]
- * group's physical_functions=PF;PF. A later file's pool of the same name
- * replaces the earlier one; within one file GKeyFile merges the groups.
+ * [sriov] sysfs_root= and dev_root= (absolute directories: where sysfs and
+ * the vfio group devices are, "/sys" and "/dev"; tests point them at fake trees) and each
+ * [sriov-pool NAME] group's physical_functions=PF;PF. A later file's pool of the same name replaces
+ * the earlier one; within one file GKeyFile merges the groups.
  */
 static gboolean
 read_sriov(GKeyFile *kf, const char *path, PodvmConfig *config, GError **error)
 {
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
     g_autofree char *root = g_key_file_get_string(kf, "sriov", "sysfs_root", NULL);
+    g_autofree char *dev_root = g_key_file_get_string(kf, "sriov", "dev_root", NULL);
 
     if (root != NULL && *g_strstrip(root) != '\0') {
         if (!g_path_is_absolute(root)) {
@@ -265,6 +269,15 @@ read_sriov(GKeyFile *kf, const char *path, PodvmConfig *config, GError **error)
         }
         g_free(config->sriov_sysfs_root);
         config->sriov_sysfs_root = g_canonicalize_filename(root, NULL);
+    }
+    if (dev_root != NULL && *g_strstrip(dev_root) != '\0') {
+        if (!g_path_is_absolute(dev_root)) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                        _("%s: [sriov] dev_root: '%s' is not an absolute path"), path, dev_root);
+            return FALSE;
+        }
+        g_free(config->sriov_dev_root);
+        config->sriov_dev_root = g_canonicalize_filename(dev_root, NULL);
     }
     for (guint i = 0; groups[i] != NULL; i++) {
         g_auto(GStrv) pfs = NULL;

@@ -71,6 +71,7 @@ typedef struct {
     guint qemu_gid;
     /* [sriov] and [sriov-pool NAME]: SR-IOV pools of physical functions */
     char *sriov_sysfs_root; /* where sysfs is; default "/sys" */
+    char *sriov_dev_root;   /* where vfio/GROUP is; default "/dev" */
     GPtrArray *sriov_pools; /* of PodvmSriovPool*, in the file's order */
     /* Claims of VFs, one file each: RUN_DIR/sriov (set by podvm_config_finish()). Volatile
      * like the bindings they record: a reboot ends both. */

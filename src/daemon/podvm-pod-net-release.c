@@ -94,8 +94,19 @@ release_vfs_thread(GTask *task, gpointer source, gpointer task_data, GCancellabl
     }
     for (guint i = 0; i < work->jobs->len; i++) {
         BindJob *job = g_ptr_array_index(work->jobs, i);
+        g_autofree char *group = NULL;
+        g_autoptr(GError) local = NULL;
 
-        if (job->vf != NULL && !podvm_sriov_release(&work->sriov_host, job->vf, &error)) {
+        if (job->vf == NULL)
+            continue;
+        /* Its vfio group device back to root first, while vfio-pci still has the VF. */
+        group = podvm_sriov_iommu_group(&work->sriov_host, job->vf, &local);
+        if (group != NULL && work->config->qemu_drop_privileges &&
+            !podvm_sriov_vfio_revoke(&work->sriov_host, group, &local) &&
+            !g_error_matches(local, PODVM_ERROR, PODVM_ERROR_NOT_FOUND))
+            g_warning("interface '%s': virtual function %s: %s", job->iface_name, job->vf,
+                      local->message);
+        if (!podvm_sriov_release(&work->sriov_host, job->vf, &error)) {
             g_task_return_error(task, error);
             return;
         }

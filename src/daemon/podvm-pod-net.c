@@ -23,6 +23,7 @@
 #include <glib/gstdio.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -121,6 +122,18 @@ pod_net_bind_work_free(BindWork *work)
     g_free(work);
 }
 
+/* Only logs (PODVM_TEST_FAKE=sriov:set-vf): tests against a fake sysfs tree have no real PF. */
+static gboolean
+set_vf_logged(const char *pf_ifname, guint vf_index, const guint8 mac[6], guint vlan,
+              gpointer user_data, GError **error)
+{
+    g_autofree char *text = podvm_mac_to_string(mac);
+
+    g_message("PODVM_TEST_FAKE=sriov:set-vf: VF %u of %s would get MAC %s, VLAN %u", vf_index,
+              pf_ifname, text, vlan);
+    return TRUE;
+}
+
 static gboolean
 bind_in_namespace(gpointer user_data, GError **error)
 {
@@ -139,6 +152,67 @@ bind_in_namespace(gpointer user_data, GError **error)
     return TRUE;
 }
 
+/*
+ * The VF of @job's interface: the one it already holds (a start tried again
+ * after one that failed or a podvmd that died after the claim), else a
+ * claim from the pool; then its vfio group device goes to QEMU's user.
+ * job->vf is set as soon as a VF is held, so the undo gives it back.
+ */
+static gboolean
+claim_vf(BindWork *work, BindJob *job, GError **error)
+{
+    const PodvmSriovPool *pool = podvm_config_find_sriov_pool(work->config, job->pool);
+    const char *wanted = job->iface->sriov_host_address;
+    g_autofree char *owner = g_strdup_printf("%s/%s", work->spec->uid, job->iface_name);
+    g_auto(GStrv) held = NULL;
+    g_autofree char *group = NULL;
+
+    if (pool == NULL) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
+                    _("no SR-IOV pool '%s' in podvmd.conf"), job->pool);
+        return FALSE;
+    }
+    held = podvm_sriov_claims_of(&work->sriov_host, owner);
+    for (guint i = 0; held != NULL && held[i] != NULL; i++) {
+        g_autoptr(GError) local = NULL;
+
+        if (job->vf == NULL && (wanted == NULL || strcmp(wanted, held[i]) == 0)) {
+            g_message("interface '%s': taking again virtual function %s, which it holds",
+                      job->iface_name, held[i]);
+            job->vf = g_strdup(held[i]);
+        } else if (!podvm_sriov_release(&work->sriov_host, held[i], &local)) {
+            /* Not the one the spec names (any more): given back. */
+            g_warning("interface '%s': giving back virtual function %s: %s", job->iface_name,
+                      held[i], local->message);
+        }
+    }
+    if (job->vf == NULL) {
+        g_autoptr(PodvmSriovVf) vf = NULL;
+
+        if (wanted != NULL)
+            vf = podvm_sriov_claim_address(&work->sriov_host, pool, wanted, owner, job->mac, 0,
+                                           error);
+        else
+            vf = podvm_sriov_claim(&work->sriov_host, pool, owner, job->mac, 0, error);
+        if (vf == NULL)
+            return FALSE;
+        job->vf = g_strdup(vf->pci_address);
+        group = g_strdup(vf->iommu_group);
+    } else {
+        group = podvm_sriov_iommu_group(&work->sriov_host, job->vf, error);
+        if (group == NULL)
+            return FALSE;
+    }
+    /* QEMU, unprivileged, opens DEV/vfio/GROUP itself (QEMU 7.2 takes no fd for it). */
+    if (work->config->qemu_drop_privileges &&
+        !podvm_sriov_vfio_grant(&work->sriov_host, group, work->config->qemu_uid,
+                                work->config->qemu_gid, error)) {
+        g_prefix_error(error, _("virtual function %s: "), job->vf);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static void
 bind_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -148,31 +222,24 @@ bind_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *canc
     /* VFs first, on the host: the PFs are in podvmd's namespace. */
     for (guint i = 0; i < work->jobs->len; i++) {
         BindJob *job = g_ptr_array_index(work->jobs, i);
-        const PodvmSriovPool *pool;
-        g_autoptr(PodvmSriovVf) vf = NULL;
-        g_autofree char *owner = NULL;
 
         if (job->pool == NULL || job->sockets_only)
             continue;
-        pool = podvm_config_find_sriov_pool(work->config, job->pool);
-        if (pool == NULL) {
-            g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
-                                    _("interface '%s': no SR-IOV pool '%s' in podvmd.conf"),
-                                    job->iface_name, job->pool);
-            return;
-        }
-        owner = g_strdup_printf("%s/%s", work->spec->uid, job->iface_name);
-        if (job->iface->sriov_host_address != NULL)
-            vf = podvm_sriov_claim_address(&work->sriov_host, pool, job->iface->sriov_host_address,
-                                           owner, job->mac, 0, &error);
-        else
-            vf = podvm_sriov_claim(&work->sriov_host, pool, owner, job->mac, 0, &error);
-        if (vf == NULL) {
+        if (!claim_vf(work, job, &error)) {
+            guint index = 0;
+
+            /* The VF the spec names is refused (malformed, not a VF, outside the pool): where. */
+            if (job->iface->sriov_host_address != NULL && job->vf == NULL &&
+                g_ptr_array_find(work->spec->interfaces, job->iface, &index) &&
+                (g_error_matches(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT) ||
+                 g_error_matches(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND) ||
+                 g_error_matches(error, PODVM_ERROR, PODVM_ERROR_PERMISSION_DENIED)))
+                g_prefix_error(&error,
+                               "spec.domain.devices.interfaces[%u].sriov.hostPciAddress: ", index);
             g_prefix_error(&error, _("interface '%s': "), job->iface_name);
             g_task_return_error(task, error);
             return;
         }
-        job->vf = g_strdup(vf->pci_address);
     }
     if (work->netns_fd >= 0 && !podvm_netns_run(work->netns_fd, bind_in_namespace, work, &error)) {
         g_task_return_error(task, error);
@@ -189,7 +256,9 @@ pod_net_sriov_host_of(PodvmPod *self, BindWork *work)
     work->sriov_host.sysfs_root =
         self->config->sriov_sysfs_root != NULL ? self->config->sriov_sysfs_root : "/sys";
     work->sriov_host.claim_dir = self->config->sriov_claim_dir;
-    work->sriov_host.set_vf = podvm_sriov_set_vf_netlink;
+    work->sriov_host.dev_root = self->config->sriov_dev_root;
+    work->sriov_host.set_vf =
+        podvm_fault_fake_point("sriov:set-vf") ? set_vf_logged : podvm_sriov_set_vf_netlink;
 }
 
 /* A job for attachment @a of @iface: what its binding needs. */

@@ -116,7 +116,7 @@ typedef struct {
     guint8 mac[6];
     /* SR-IOV */
     char *pool;
-    char *vf;              /* claimed */
+    char *vf;              /* claimed (or held already) */
     gboolean sockets_only; /* adoption: only reopen the servers' sockets */
 } BindJob;
 

@@ -14,6 +14,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,6 +39,8 @@
 
 /* What QEMU itself may use above the guest's memory (its cgroup's MemoryMax). */
 #define QEMU_MEMORY_OVERHEAD ((guint64)256 * 1024 * 1024)
+/* What QEMU may lock above the guest's memory when vfio pins it (KubeVirt's 1 GiB). */
+#define QEMU_MEMLOCK_OVERHEAD ((guint64)1024 * 1024 * 1024)
 
 /* -- start -- */
 
@@ -184,7 +187,8 @@ typedef struct {
     gboolean drop;
     uid_t uid;
     gid_t gid;
-    int netns_fd; /* the pod's network namespace, joined before exec; -1: none */
+    int netns_fd;    /* the pod's network namespace, joined before exec; -1: none */
+    guint64 memlock; /* RLIMIT_MEMLOCK (soft and hard) before the drop; 0: left alone */
 } ChildCredentials;
 
 static void
@@ -213,6 +217,14 @@ child_setup(gpointer user_data)
         child_fail("setns into the pod's network namespace");
     if (credentials != NULL && credentials->netns_fd >= 0)
         close(credentials->netns_fd);
+    /* vfio pins the guest's memory: raised while still privileged (CAP_SYS_RESOURCE). */
+    if (credentials != NULL && credentials->memlock > 0) {
+        struct rlimit limit = { .rlim_cur = credentials->memlock,
+                                .rlim_max = credentials->memlock };
+
+        if (setrlimit(RLIMIT_MEMLOCK, &limit) != 0)
+            child_fail("setrlimit RLIMIT_MEMLOCK (vfio pins the guest's memory)");
+    }
     if (credentials == NULL || !credentials->drop)
         return;
     /*
@@ -229,6 +241,42 @@ child_setup(gpointer user_data)
         child_fail("setresuid");
     if (setuid(0) == 0)
         child_fail("uid 0 could be regained");
+}
+
+/*
+ * QEMU's RLIMIT_MEMLOCK: for a pod with a VF, its memory and 1 GiB (vfio
+ * pins the guest's memory); 0 (left as it is) otherwise. Above podvmd's
+ * own hard limit only with CAP_SYS_RESOURCE, which podvmd checks by
+ * raising its own hard limit (harmless: podvmd locks nothing); without it,
+ * QEMU gets the hard limit there is, and the log says vfio may fail.
+ */
+static guint64
+qemu_memlock(PodvmPod *self)
+{
+    guint64 wanted = 0;
+    struct rlimit now;
+
+    for (guint i = 0; i < self->spec->interfaces->len; i++) {
+        const PodvmSpecInterface *iface = g_ptr_array_index(self->spec->interfaces, i);
+
+        if (iface->binding == PODVM_BINDING_SRIOV)
+            wanted = podvm_spec_resolve_memory(self->spec) + QEMU_MEMLOCK_OVERHEAD;
+    }
+    if (wanted == 0 || getrlimit(RLIMIT_MEMLOCK, &now) != 0 || now.rlim_max == RLIM_INFINITY ||
+        (guint64)now.rlim_max >= wanted)
+        return wanted;
+    {
+        struct rlimit raised = { .rlim_cur = now.rlim_cur, .rlim_max = wanted };
+
+        if (setrlimit(RLIMIT_MEMLOCK, &raised) == 0)
+            return wanted;
+    }
+    pod_log(self, G_LOG_LEVEL_WARNING,
+            "pod '%s': QEMU's RLIMIT_MEMLOCK cannot be raised to %" G_GUINT64_FORMAT
+            " bytes (the guest's memory and 1 GiB, which vfio pins) without CAP_SYS_RESOURCE; "
+            "it stays at %" G_GUINT64_FORMAT " and vfio may fail to map the guest's memory",
+            self->spec->name, wanted, (guint64)now.rlim_max);
+    return (guint64)now.rlim_max;
 }
 
 static void start_spawn(PodvmPod *self, GTask *task);
@@ -592,6 +640,7 @@ start_spawn(PodvmPod *self, GTask *task)
     credentials->uid = (uid_t)self->config->qemu_uid;
     credentials->gid = (gid_t)self->config->qemu_gid;
     credentials->netns_fd = netns_fd;
+    credentials->memlock = qemu_memlock(self);
     launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
     g_subprocess_launcher_set_environ(launcher, (char **)env);
     g_subprocess_launcher_set_child_setup(launcher, child_setup, credentials, g_free);
