@@ -158,16 +158,6 @@ reply_field(GBytes *reply, gsize offset)
     return (const guint8 *)g_bytes_get_data(reply, NULL) + offset;
 }
 
-static void
-route_free(gpointer data)
-{
-    PodvmRoute *route = data;
-
-    g_free(route->dst);
-    g_free(route->gateway);
-    g_free(route);
-}
-
 static PodvmDhcpLease *
 make_lease(const guint8 mac[6])
 {
@@ -185,7 +175,7 @@ make_lease(const guint8 mac[6])
     lease->hostname = g_strdup("guest");
     lease->mtu = 1400;
     lease->lease_seconds = 3600;
-    lease->routes = g_ptr_array_new_with_free_func(route_free);
+    lease->routes = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_route_free);
     route->dst = g_strdup("198.51.100.0/24");
     route->gateway = g_strdup("10.0.2.254");
     g_ptr_array_add(lease->routes, route);
@@ -507,7 +497,7 @@ test_routes(void)
     g_autoptr(GBytes) reply = NULL;
 
     free_routes(lease);
-    lease->routes = g_ptr_array_new_with_free_func(route_free);
+    lease->routes = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_route_free);
     for (gsize i = 0; i < G_N_ELEMENTS(routes); i++) {
         PodvmRoute *route = g_new0(PodvmRoute, 1);
 

@@ -32,16 +32,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static void
-route_free(gpointer data)
-{
-    PodvmRoute *route = data;
-
-    g_free(route->dst);
-    g_free(route->gateway);
-    g_free(route);
-}
-
-static void
 add_route(PodvmDhcpLease *lease, const char *dst, const char *gateway)
 {
     PodvmRoute *route = g_new0(PodvmRoute, 1);
@@ -68,7 +58,7 @@ make_lease(const guint8 mac[6], guint32 seed)
     lease->hostname = g_strdup("guest");
     lease->mtu = seed & 1 ? 1400 : 0;
     lease->lease_seconds = seed & 2 ? 3600 : 0;
-    lease->routes = g_ptr_array_new_with_free_func(route_free);
+    lease->routes = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_route_free);
     add_route(lease, "198.51.100.0/24", "10.0.2.254");
     add_route(lease, "10.96.0.0/12", NULL);
     add_route(lease, "fd00::/8", "fd10:0:2::1");
