@@ -487,6 +487,30 @@ podvm_test_guest_spec(const char *name, const char *extra_args, const char *rest
     return json_to_string(root, FALSE);
 }
 
+char *
+podvm_test_guest_spec_with(const char *name, const char *extra_args, const char *devices_member,
+                           const char *devices_json, const char *spec_member, const char *spec_json)
+{
+    g_autofree char *base = podvm_test_guest_spec(name, extra_args, NULL, 2);
+    g_autoptr(JsonNode) root = json_from_string(base, NULL);
+    JsonObject *spec = json_object_get_object_member(json_node_get_object(root), "spec");
+    JsonObject *domain = json_object_get_object_member(spec, "domain");
+    g_autoptr(GError) error = NULL;
+    JsonNode *devices_node = json_from_string(devices_json, &error);
+    JsonNode *spec_node;
+    JsonObject *devices;
+
+    g_assert_no_error(error);
+    spec_node = json_from_string(spec_json, &error);
+    g_assert_no_error(error);
+    if (!json_object_has_member(domain, "devices"))
+        json_object_set_object_member(domain, "devices", json_object_new());
+    devices = json_object_get_object_member(domain, "devices");
+    json_object_set_member(devices, devices_member, devices_node);
+    json_object_set_member(spec, spec_member, spec_node);
+    return json_to_string(root, FALSE);
+}
+
 PodvmDBusPod *
 podvm_test_daemon_pod(PodvmTestDaemon *daemon, const char *name)
 {

@@ -52,6 +52,14 @@ gboolean podvm_test_daemon_wait_killed(PodvmTestDaemon *daemon, guint timeout_ms
 /* A pod spec for the test guest; @extra_args go on the kernel command line. */
 char *podvm_test_guest_spec(const char *name, const char *extra_args, const char *restart_policy,
                             int grace_seconds);
+/*
+ * The same (no restart policy, a 2 s grace) with spec.domain.devices.@devices_member
+ * and spec.@spec_member set to the JSON arrays @devices_json and @spec_json
+ * (given as text): "disks" and "volumes", or "interfaces" and "networks".
+ */
+char *podvm_test_guest_spec_with(const char *name, const char *extra_args,
+                                 const char *devices_member, const char *devices_json,
+                                 const char *spec_member, const char *spec_json);
 
 /* A proxy for the pod; asserts it exists. */
 PodvmDBusPod *podvm_test_daemon_pod(PodvmTestDaemon *daemon, const char *name);

@@ -96,18 +96,8 @@ char *
 podvm_test_net_spec(const char *name, const char *kernel_args, const char *interfaces,
                     const char *networks)
 {
-    g_autofree char *base = podvm_test_guest_spec(name, kernel_args, NULL, 2);
-    g_autoptr(JsonNode) root = json_from_string(base, NULL);
-    JsonObject *spec = json_object_get_object_member(json_node_get_object(root), "spec");
-    JsonObject *domain = json_object_get_object_member(spec, "domain");
-    JsonObject *devices;
-
-    if (!json_object_has_member(domain, "devices"))
-        json_object_set_object_member(domain, "devices", json_object_new());
-    devices = json_object_get_object_member(domain, "devices");
-    json_object_set_member(devices, "interfaces", json_from_string(interfaces, NULL));
-    json_object_set_member(spec, "networks", json_from_string(networks, NULL));
-    return json_to_string(root, FALSE);
+    return podvm_test_guest_spec_with(name, kernel_args, "interfaces", interfaces, "networks",
+                                      networks);
 }
 
 void

@@ -319,18 +319,10 @@ volume_table_row(Fixture *f, const char *name)
 static char *
 write_spec_with_disks(Fixture *f, const char *name, const char *disks, const char *volumes)
 {
-    g_autofree char *base = podvm_test_guest_spec(name, NULL, NULL, 2);
-    g_autoptr(JsonNode) root = parse_json(base);
-    JsonObject *spec = json_object_get_object_member(json_node_get_object(root), "spec");
-    JsonObject *domain = json_object_get_object_member(spec, "domain");
-    g_autofree char *text = NULL;
+    g_autofree char *text =
+        podvm_test_guest_spec_with(name, NULL, "disks", disks, "volumes", volumes);
     g_autofree char *file = g_strconcat(name, ".json", NULL);
-    JsonObject *devices = json_object_new();
 
-    json_object_set_member(devices, "disks", parse_json(disks));
-    json_object_set_object_member(domain, "devices", devices);
-    json_object_set_member(spec, "volumes", parse_json(volumes));
-    text = json_to_string(root, TRUE);
     return write_file(f->daemon->tmpdir, file, text);
 }
 

@@ -46,21 +46,9 @@ fixture_teardown(Fixture *f, gconstpointer data)
 static char *
 spec_with_empty_disk(const char *name)
 {
-    g_autofree char *base = podvm_test_guest_spec(name, NULL, NULL, 2);
-    g_autoptr(JsonNode) root = json_from_string(base, NULL);
-    JsonObject *spec = json_object_get_object_member(json_node_get_object(root), "spec");
-    JsonObject *domain = json_object_get_object_member(spec, "domain");
-    JsonObject *devices = json_object_new();
-
-    json_object_set_member(
-        devices, "disks",
-        json_from_string("[{\"name\": \"data\", \"disk\": {\"bus\": \"virtio\"}}]", NULL));
-    json_object_set_object_member(domain, "devices", devices);
-    json_object_set_member(spec, "volumes",
-                           json_from_string("[{\"name\": \"data\", \"emptyDisk\": "
-                                            "{\"capacity\": \"8Mi\"}}]",
-                                            NULL));
-    return json_to_string(root, FALSE);
+    return podvm_test_guest_spec_with(
+        name, NULL, "disks", "[{\"name\": \"data\", \"disk\": {\"bus\": \"virtio\"}}]", "volumes",
+        "[{\"name\": \"data\", \"emptyDisk\": {\"capacity\": \"8Mi\"}}]");
 }
 
 static gboolean

@@ -50,18 +50,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
 static char *
 spec_with_disks(const char *name, const char *disks, const char *volumes)
 {
-    g_autofree char *base = podvm_test_guest_spec(name, NULL, NULL, 2);
-    g_autoptr(JsonNode) root = json_from_string(base, NULL);
-    JsonObject *spec = json_object_get_object_member(json_node_get_object(root), "spec");
-    JsonObject *domain = json_object_get_object_member(spec, "domain");
-    JsonObject *devices;
-
-    if (!json_object_has_member(domain, "devices"))
-        json_object_set_object_member(domain, "devices", json_object_new());
-    devices = json_object_get_object_member(domain, "devices");
-    json_object_set_member(devices, "disks", json_from_string(disks, NULL));
-    json_object_set_member(spec, "volumes", json_from_string(volumes, NULL));
-    return json_to_string(root, FALSE);
+    return podvm_test_guest_spec_with(name, NULL, "disks", disks, "volumes", volumes);
 }
 
 static void
