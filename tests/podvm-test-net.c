@@ -129,19 +129,77 @@ podvm_test_net_start_pod(PodvmTestNet *f, const char *name)
     g_assert_no_error(error);
 }
 
-/* Waits for @needle on the pod's console; the console log as it was, for the message. */
 void
-podvm_test_net_wait_console(PodvmTestNet *f, const char *name, const char *needle, guint timeout_ms)
+podvm_test_net_delete_pod(PodvmTestNet *f, const char *name)
+{
+    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
+    g_autoptr(GError) error = NULL;
+
+    podvm_dbus_pod_call_delete_sync(pod, TRUE, NULL, &error);
+    g_assert_no_error(error);
+}
+
+char *
+podvm_test_net_pod_uid(PodvmTestNet *f, const char *name)
+{
+    g_autofree char *path = g_build_filename(f->daemon->state_dir, "pods", name, "pod.json", NULL);
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) error = NULL;
+    JsonObject *pod;
+
+    json_parser_load_from_file(parser, path, &error);
+    g_assert_no_error(error);
+    pod = json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)), "pod");
+    return g_strdup(
+        json_object_get_string_member(json_object_get_object_member(pod, "metadata"), "uid"));
+}
+
+guint
+podvm_test_net_console_count(PodvmTestNet *f, const char *name, const char *needle)
 {
     g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
 
-    if (!podvm_test_wait_for_file_content(log, needle, timeout_ms)) {
+    return podvm_test_count_in_file(log, needle);
+}
+
+typedef struct {
+    const char *log;
+    const char *needle;
+    guint seen;
+} ConsoleWait;
+
+static gboolean
+console_has_more(gpointer user_data)
+{
+    const ConsoleWait *wait = user_data;
+
+    return podvm_test_count_in_file(wait->log, wait->needle) > wait->seen;
+}
+
+/*
+ * Waits for @needle on the pod's console (running the main loop: a test's
+ * outside host may serve on it); the console log as it was, for the message.
+ */
+void
+podvm_test_net_wait_console_again(PodvmTestNet *f, const char *name, const char *needle, guint seen,
+                                  guint timeout_ms)
+{
+    g_autofree char *log = podvm_test_daemon_console_log(f->daemon, name);
+    ConsoleWait wait = { log, needle, seen };
+
+    if (!podvm_test_wait_until(console_has_more, &wait, timeout_ms)) {
         g_autofree char *text = NULL;
 
         g_file_get_contents(log, &text, NULL, NULL);
         g_error("pod '%s': no \"%s\" on the console within %u ms; console:\n%s", name, needle,
                 timeout_ms, text != NULL ? text : "(none)");
     }
+}
+
+void
+podvm_test_net_wait_console(PodvmTestNet *f, const char *name, const char *needle, guint timeout_ms)
+{
+    podvm_test_net_wait_console_again(f, name, needle, 0, timeout_ms);
 }
 
 /* status.<member> as a string, or NULL. */
@@ -231,12 +289,22 @@ podvm_test_net_pod_nft_table(PodvmTestNet *f, const char *name)
 {
     g_autofree char *netns = podvm_test_net_pod_netns(f, name);
     g_autofree char *arg = g_strdup_printf("--net=%s", netns);
-    const char *argv[] = { "nsenter", arg, "--", "nft", "list", "table", "inet", "podvm", NULL };
+    const char *argv[] = {
+        "nsenter", arg, "--", "nft", "-s", "list", "table", "inet", "podvm", NULL
+    };
 
     return podvm_test_net_run(argv);
 }
 
 /* The number of files in the host-local IPAM directory of network @network (its leases). */
+char *
+podvm_test_net_host_ruleset(void)
+{
+    const char *argv[] = { "nft", "-s", "list", "ruleset", NULL };
+
+    return podvm_test_net_run(argv);
+}
+
 guint
 podvm_test_net_ipam_leases(PodvmTestNet *f, const char *network)
 {

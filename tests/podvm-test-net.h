@@ -20,6 +20,12 @@ G_BEGIN_DECLS
 #define PODVM_TEST_NET_BOOT_TIMEOUT_MS 90000
 #define PODVM_TEST_NET_TIMEOUT_MS 60000
 
+/* A masquerade interface "default" declaring port 80, and the pod network it is on. */
+#define PODVM_TEST_NET_MASQUERADE_IFACES                                                       \
+    "[{\"name\": \"default\", \"masquerade\": {}, \"ports\": [{\"name\": \"http\", \"port\": " \
+    "80}]}]"
+#define PODVM_TEST_NET_POD_NETWORK "[{\"name\": \"default\", \"pod\": {}}]"
+
 extern char *podvm_test_net_skip_reason;
 
 typedef struct {
@@ -48,9 +54,18 @@ char *podvm_test_net_spec(const char *name, const char *kernel_args, const char 
                           const char *networks);
 void podvm_test_net_create_pod(PodvmTestNet *f, const char *spec);
 void podvm_test_net_start_pod(PodvmTestNet *f, const char *name);
+/* Deletes the pod (forced); asserts it worked. */
+void podvm_test_net_delete_pod(PodvmTestNet *f, const char *name);
+/* The pod's uid, from its state file. */
+char *podvm_test_net_pod_uid(PodvmTestNet *f, const char *name);
 /* Waits for @needle on the pod's console; fails the test with the console otherwise. */
 void podvm_test_net_wait_console(PodvmTestNet *f, const char *name, const char *needle,
                                  guint timeout_ms);
+/* The same, for the (@seen + 1)th time (a guest started again says it again). */
+void podvm_test_net_wait_console_again(PodvmTestNet *f, const char *name, const char *needle,
+                                       guint seen, guint timeout_ms);
+/* How often @needle is on the pod's console so far. */
+guint podvm_test_net_console_count(PodvmTestNet *f, const char *name, const char *needle);
 char *podvm_test_net_status_string(PodvmTestNet *f, const char *name, const char *member);
 char *podvm_test_net_interface_string(PodvmTestNet *f, const char *name, guint index,
                                       const char *member);
@@ -59,8 +74,10 @@ char *podvm_test_net_http_get(const char *url, guint seconds);
 char *podvm_test_net_http_get_retry(const char *url, guint timeout_ms);
 char *podvm_test_net_run(const char *const *argv);
 char *podvm_test_net_pod_netns(PodvmTestNet *f, const char *name);
-/* `nft list table inet podvm` in the pod's namespace. */
+/* `nft list table inet podvm` in the pod's namespace (without counters). */
 char *podvm_test_net_pod_nft_table(PodvmTestNet *f, const char *name);
+/* `nft list ruleset` in the test's namespace, iptables-nft's rules too (without counters). */
+char *podvm_test_net_host_ruleset(void);
 /* Host-local leases of @network in the tests' IPAM directory. */
 guint podvm_test_net_ipam_leases(PodvmTestNet *f, const char *network);
 /* Links enslaved to @bridge in the test's namespace (a veth per attached pod). */

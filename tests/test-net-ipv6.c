@@ -19,9 +19,8 @@
 #define BOOT_TIMEOUT_MS PODVM_TEST_NET_BOOT_TIMEOUT_MS
 #define NET_TIMEOUT_MS PODVM_TEST_NET_TIMEOUT_MS
 
-static const char MASQUERADE_IFACES[] = "[{\"name\": \"default\", \"masquerade\": {}, \"ports\": "
-                                        "[{\"name\": \"http\", \"port\": 80}]}]";
-static const char POD_NETWORK[] = "[{\"name\": \"default\", \"pod\": {}}]";
+#define MASQUERADE_IFACES PODVM_TEST_NET_MASQUERADE_IFACES
+#define POD_NETWORK PODVM_TEST_NET_POD_NETWORK
 
 /* @object's member @member, an array of strings, as a NULL-terminated list (empty when absent). */
 static GStrv

@@ -21,9 +21,8 @@
 #define BOOT_TIMEOUT_MS PODVM_TEST_NET_BOOT_TIMEOUT_MS
 #define NET_TIMEOUT_MS PODVM_TEST_NET_TIMEOUT_MS
 
-static const char MASQUERADE_IFACES[] = "[{\"name\": \"default\", \"masquerade\": {}, \"ports\": "
-                                        "[{\"name\": \"http\", \"port\": 80}]}]";
-static const char POD_NETWORK[] = "[{\"name\": \"default\", \"pod\": {}}]";
+#define MASQUERADE_IFACES PODVM_TEST_NET_MASQUERADE_IFACES
+#define POD_NETWORK PODVM_TEST_NET_POD_NETWORK
 
 /* ---- masquerade -------------------------------------------------------------------------- */
 
@@ -327,62 +326,6 @@ test_nic_hotplug(PodvmTestNet *f, gconstpointer data)
     g_assert_cmpuint(podvm_test_net_bridge_ports("podvm1"), ==, ports_before);
 }
 
-/* ---- restarts, delete -------------------------------------------------------------------------
- */
-
-/*
- * podvmd killed with SIGKILL and restarted again and again: the pod keeps
- * its namespace, address and NAT rules, identical and not duplicated; a
- * delete then leaves no lease, no veth and no namespace.
- */
-static void
-test_restarts_and_delete(PodvmTestNet *f, gconstpointer data)
-{
-    g_autofree char *spec = NULL, *rules = NULL, *pod_ip = NULL, *netns = NULL, *url = NULL;
-    g_autoptr(PodvmDBusPod) pod = NULL;
-    g_autoptr(GError) error = NULL;
-    guint restarts = g_test_slow() ? 20 : 5;
-
-    if (f->daemon == NULL)
-        return;
-    spec = podvm_test_net_spec("keep", NULL, MASQUERADE_IFACES, POD_NETWORK);
-    podvm_test_net_create_pod(f, spec);
-    podvm_test_net_start_pod(f, "keep");
-    podvm_test_net_wait_console(f, "keep", "PODVM-NET eth0 up 10.0.2.2/24", BOOT_TIMEOUT_MS);
-    rules = podvm_test_net_pod_nft_table(f, "keep");
-    g_assert_nonnull(strstr(rules, "masquerade"));
-    pod_ip = podvm_test_net_status_string(f, "keep", "podIP");
-    g_assert_cmpuint(podvm_test_net_ipam_leases(f, "pods"), ==, 1);
-    g_assert_cmpuint(podvm_test_net_bridge_ports("podvm0"), ==, 1);
-
-    for (guint i = 0; i < restarts; i++) {
-        g_autofree char *again = NULL, *ip_again = NULL;
-
-        podvm_test_daemon_kill9(f->daemon);
-        podvm_test_daemon_start(f->daemon);
-        g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "keep", "Running", 30000));
-        again = podvm_test_net_pod_nft_table(f, "keep");
-        g_assert_cmpstr(again, ==, rules);
-        ip_again = podvm_test_net_status_string(f, "keep", "podIP");
-        g_assert_cmpstr(ip_again, ==, pod_ip);
-    }
-    g_assert_cmpuint(podvm_test_net_ipam_leases(f, "pods"), ==, 1);
-    g_assert_cmpuint(podvm_test_net_bridge_ports("podvm0"), ==, 1);
-    url = g_strdup_printf("http://%s:80/", pod_ip);
-    {
-        g_autofree char *body = podvm_test_net_http_get_retry(url, NET_TIMEOUT_MS);
-        g_assert_nonnull(body);
-    }
-
-    pod = podvm_test_daemon_pod(f->daemon, "keep");
-    podvm_dbus_pod_call_delete_sync(pod, TRUE, NULL, &error);
-    g_assert_no_error(error);
-    netns = podvm_test_net_pod_netns(f, "keep");
-    g_assert_false(g_file_test(netns, G_FILE_TEST_EXISTS));
-    g_assert_cmpuint(podvm_test_net_ipam_leases(f, "pods"), ==, 0);
-    g_assert_cmpuint(podvm_test_net_bridge_ports("podvm0"), ==, 0);
-}
-
 /* ---- bad input ----------------------------------------------------------------------------- */
 
 static void
@@ -461,7 +404,5 @@ main(int argc, char **argv)
                podvm_test_net_teardown);
     g_test_add("/net/pods/nic-hotplug", PodvmTestNet, NULL, podvm_test_net_setup, test_nic_hotplug,
                podvm_test_net_teardown);
-    g_test_add("/net/pods/restarts-and-delete", PodvmTestNet, NULL, podvm_test_net_setup,
-               test_restarts_and_delete, podvm_test_net_teardown);
     return g_test_run();
 }

@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Crash consistency of a pod's network, in a network and mount namespace of
+ * the test's own (podvm_test_netns_enter): podvmd is killed at a named step
+ * of a start or a release (PODVM_TEST_CRASH_AT, src/common/podvm-fault.h),
+ * or with SIGKILL again and again under a running pod, and the test checks
+ * what a restarted podvmd makes of it: the phase is honest, the pod starts
+ * again and its guest gets its address, a running pod keeps its namespace,
+ * address and rules, and once the pod is gone nothing of its network is
+ * left (namespace, host-local lease, veth, NAT rules). A start that fails
+ * after CNI ADD leaves nothing either.
+ */
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "podvm-test-daemon.h"
+#include "podvm-test-net.h"
+#include "podvm-test-netns.h"
+#include "podvm-test-util.h"
+
+#define BOOT_TIMEOUT_MS PODVM_TEST_NET_BOOT_TIMEOUT_MS
+#define NET_TIMEOUT_MS PODVM_TEST_NET_TIMEOUT_MS
+#define PHASE_TIMEOUT_MS 30000
+#define KILLED_TIMEOUT_MS 30000
+#define RELEASE_TIMEOUT_MS 15000
+#define GUEST_UP "PODVM-NET eth0 up 10.0.2.2/24"
+
+typedef PodvmTestNet Fixture;
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* The masquerade pod of these tests, created; its uid. */
+static char *
+create_masquerade_pod(Fixture *f, const char *name)
+{
+    g_autofree char *spec = podvm_test_net_spec(name, NULL, PODVM_TEST_NET_MASQUERADE_IFACES,
+                                                PODVM_TEST_NET_POD_NETWORK);
+
+    podvm_test_net_create_pod(f, spec);
+    return podvm_test_net_pod_uid(f, name);
+}
+
+static gboolean
+pod_exists(Fixture *f, const char *name)
+{
+    g_autofree char *path = NULL;
+
+    return podvm_dbus_manager_call_get_pod_sync(f->daemon->manager, name, &path, NULL, NULL);
+}
+
+/* podvmd again (SIGTERM: the pods run on), with PODVM_TEST_CRASH_AT=@point. */
+static void
+restart_crashing_at(Fixture *f, const char *point)
+{
+    podvm_test_daemon_stop(f->daemon);
+    podvm_test_daemon_setenv(f->daemon, "PODVM_TEST_CRASH_AT", point);
+    podvm_test_daemon_start(f->daemon);
+}
+
+/* podvmd killed itself at the crash point: start it again without the hook. */
+static void
+restart_after_crash(Fixture *f)
+{
+    g_assert_true(podvm_test_daemon_wait_killed(f->daemon, KILLED_TIMEOUT_MS));
+    podvm_test_daemon_setenv(f->daemon, "PODVM_TEST_CRASH_AT", NULL);
+    podvm_test_daemon_start(f->daemon);
+}
+
+/* Lines of /proc/self/mountinfo naming @path (a pod's namespace is a bind mount there). */
+static guint
+mounts_of(const char *path)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    guint count = 0;
+
+    g_assert_true(g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        g_auto(GStrv) fields = g_strsplit(lines[i], " ", 6);
+
+        if (g_strv_length(fields) >= 5 && g_str_equal(fields[4], path))
+            count++;
+    }
+    return count;
+}
+
+/*
+ * What of the pod's network is still there, as a sentence, or NULL when
+ * nothing is: its namespace (file or mount), a host-local lease, a veth on
+ * podvm0, a rule in the test namespace's ruleset naming its uid (the bridge
+ * plugin's masquerade chain) or its address.
+ */
+static char *
+network_leftovers(Fixture *f, const char *name, const char *uid, const char *pod_ip)
+{
+    g_autofree char *netns = podvm_test_net_pod_netns(f, name);
+    g_autofree char *rules = podvm_test_net_host_ruleset();
+    g_autoptr(GString) left = g_string_new(NULL);
+    guint leases = podvm_test_net_ipam_leases(f, "pods");
+    guint ports = podvm_test_net_bridge_ports("podvm0");
+
+    if (g_file_test(netns, G_FILE_TEST_EXISTS))
+        g_string_append_printf(left, "the namespace file %s; ", netns);
+    if (mounts_of(netns) > 0)
+        g_string_append_printf(left, "%u mount(s) of %s; ", mounts_of(netns), netns);
+    if (leases > 0)
+        g_string_append_printf(left, "%u lease(s); ", leases);
+    if (ports > 0)
+        g_string_append_printf(left, "%u veth(s) on podvm0; ", ports);
+    if (uid != NULL && strstr(rules, uid) != NULL)
+        g_string_append_printf(left, "rules naming %s; ", uid);
+    if (pod_ip != NULL) {
+        g_autofree char *ip_word = g_strdup_printf("%s ", pod_ip);
+
+        if (strstr(rules, ip_word) != NULL)
+            g_string_append_printf(left, "rules naming %s; ", pod_ip);
+    }
+    if (left->len == 0)
+        return NULL;
+    return g_string_free(g_steal_pointer(&left), FALSE);
+}
+
+/* Waits (the release runs in the background) until nothing of the pod's network is left. */
+static void
+assert_network_gone(Fixture *f, const char *name, const char *uid, const char *pod_ip)
+{
+    gint64 deadline = g_get_monotonic_time() + RELEASE_TIMEOUT_MS * 1000LL;
+    g_autofree char *left = NULL;
+
+    while ((left = network_leftovers(f, name, uid, pod_ip)) != NULL) {
+        if (g_get_monotonic_time() > deadline) {
+            g_autofree char *rules = podvm_test_net_host_ruleset();
+
+            g_error("pod '%s': left after %u ms: %s\nruleset:\n%s", name, RELEASE_TIMEOUT_MS, left,
+                    rules);
+        }
+        g_clear_pointer(&left, g_free);
+        g_usleep(100 * 1000);
+    }
+}
+
+/* The pod runs with its network: one lease, one veth, its namespace, status.podIP. */
+static char *
+assert_network_up(Fixture *f, const char *name)
+{
+    g_autofree char *netns = podvm_test_net_pod_netns(f, name);
+    g_autofree char *pod_ip = podvm_test_net_status_string(f, name, "podIP");
+
+    g_assert_nonnull(pod_ip);
+    g_assert_true(g_str_has_prefix(pod_ip, "10.66."));
+    g_assert_cmpuint(mounts_of(netns), ==, 1);
+    g_assert_cmpuint(podvm_test_net_ipam_leases(f, "pods"), ==, 1);
+    g_assert_cmpuint(podvm_test_net_bridge_ports("podvm0"), ==, 1);
+    return g_steal_pointer(&pod_ip);
+}
+
+/* Starts the pod, waits for its guest's address (the @seen + 1st time), checks its network. */
+static char *
+start_and_wait_address(Fixture *f, const char *name)
+{
+    guint seen = podvm_test_net_console_count(f, name, GUEST_UP);
+
+    podvm_test_net_start_pod(f, name);
+    podvm_test_net_wait_console_again(f, name, GUEST_UP, seen, BOOT_TIMEOUT_MS);
+    return assert_network_up(f, name);
+}
+
+/* Deletes the pod: it is gone, and so is everything of its network. */
+static void
+delete_and_assert_nothing_left(Fixture *f, const char *name, const char *uid, const char *pod_ip)
+{
+    podvm_test_net_delete_pod(f, name);
+    g_assert_false(pod_exists(f, name));
+    assert_network_gone(f, name, uid, pod_ip);
+}
+
+static void
+assert_phase_reason(Fixture *f, const char *name, const char *phase, const char *reason)
+{
+    g_autofree char *got = NULL;
+
+    if (!podvm_test_daemon_wait_phase(f->daemon, name, phase, PHASE_TIMEOUT_MS)) {
+        g_autofree char *now = podvm_test_daemon_phase(f->daemon, name);
+        g_autofree char *message = podvm_test_net_status_string(f, name, "message");
+
+        g_error("pod '%s': phase %s, not %s (%s)", name, now, phase, message);
+    }
+    if (reason == NULL)
+        return;
+    got = podvm_test_net_status_string(f, name, "reason");
+    g_assert_cmpstr(got, ==, reason);
+}
+
+/* ---- podvmd killed during a start ------------------------------------------------------------
+ */
+
+/*
+ * podvmd dies at @point of a start (before CNI ADD ran, after it, before
+ * QEMU is spawned, after): the restarted podvmd says the start was
+ * interrupted, and has released whatever of the network the start had set
+ * up; the pod starts again and its guest gets its address; a delete leaves
+ * nothing.
+ */
+static void
+test_start_crash(Fixture *f, gconstpointer data)
+{
+    const char *point = data;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *uid = NULL, *message = NULL, *pod_ip = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    uid = create_masquerade_pod(f, "crash");
+    restart_crashing_at(f, point);
+    pod = podvm_test_daemon_pod(f->daemon, "crash");
+    g_assert_false(podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, &error));
+    g_assert_nonnull(error);
+    restart_after_crash(f);
+
+    /* No QEMU was running yet (or only paused, before "cont"): not adopted. */
+    assert_phase_reason(f, "crash", "Failed", "StartInterrupted");
+    message = podvm_test_net_status_string(f, "crash", "message");
+    g_test_message("%s: status: %s", point, message);
+    g_assert_nonnull(strstr(message, "interrupted by a podvmd restart"));
+    assert_network_gone(f, "crash", uid, NULL);
+
+    pod_ip = start_and_wait_address(f, "crash");
+    delete_and_assert_nothing_left(f, "crash", uid, pod_ip);
+}
+
+/* ---- podvmd killed during a release ----------------------------------------------------------
+ */
+
+/*
+ * podvmd dies after a release did CNI DEL and removed the namespace, but
+ * before the attachments left the record: once for a stop, once for a
+ * delete. A restart finishes the job (DEL again is no error), the stopped
+ * pod starts again with its address, the deleted one is gone with nothing
+ * left.
+ */
+static void
+test_release_crash(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *uid = NULL, *pod_ip = NULL, *again = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    uid = create_masquerade_pod(f, "rel");
+    pod_ip = start_and_wait_address(f, "rel");
+
+    /* A stop: QEMU ends, the network is released, podvmd dies before it forgets it. */
+    restart_crashing_at(f, "net:after-release");
+    assert_phase_reason(f, "rel", "Running", NULL);
+    pod = podvm_test_daemon_pod(f->daemon, "rel");
+    /* The stop may be answered before the release ends; either way podvmd dies. */
+    if (!podvm_dbus_pod_call_stop_sync(pod, -1, NULL, &error))
+        g_test_message("stop: %s", error->message);
+    g_clear_error(&error);
+    g_clear_object(&pod);
+    restart_after_crash(f);
+    assert_phase_reason(f, "rel", "Stopped", NULL);
+    assert_network_gone(f, "rel", uid, pod_ip);
+    again = start_and_wait_address(f, "rel");
+
+    /* A delete: the restart finishes it. */
+    restart_crashing_at(f, "net:after-release");
+    assert_phase_reason(f, "rel", "Running", NULL);
+    pod = podvm_test_daemon_pod(f->daemon, "rel");
+    g_assert_false(podvm_dbus_pod_call_delete_sync(pod, TRUE, NULL, &error));
+    g_assert_nonnull(error);
+    restart_after_crash(f);
+    {
+        gint64 deadline = g_get_monotonic_time() + PHASE_TIMEOUT_MS * 1000LL;
+
+        while (pod_exists(f, "rel")) {
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_usleep(100 * 1000);
+        }
+    }
+    assert_network_gone(f, "rel", uid, again);
+}
+
+/* ---- a start that fails after CNI ADD ------------------------------------------------------- */
+
+/* A spec whose kernel is @kernel (a file in the daemon's directory, one of its kernel_dirs). */
+static char *
+spec_with_kernel(const char *name, const char *kernel)
+{
+    g_autofree char *base = podvm_test_net_spec(name, NULL, PODVM_TEST_NET_MASQUERADE_IFACES,
+                                                PODVM_TEST_NET_POD_NETWORK);
+    g_autoptr(JsonNode) root = json_from_string(base, NULL);
+    JsonObject *spec = json_object_get_object_member(json_node_get_object(root), "spec");
+    JsonObject *domain = json_object_get_object_member(spec, "domain");
+    JsonObject *firmware = json_object_get_object_member(domain, "firmware");
+    JsonObject *boot = json_object_get_object_member(firmware, "kernelBoot");
+
+    json_object_set_string_member(boot, "kernelPath", kernel);
+    return json_to_string(root, FALSE);
+}
+
+/* The start fails (after CNI ADD and the bindings); nothing of the network is left. */
+static void
+start_fails_cleanly(Fixture *f, const char *name, const char *uid, const char *expected)
+{
+    g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *phase = NULL;
+
+    g_assert_false(podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, &error));
+    g_assert_nonnull(error);
+    g_test_message("start of '%s': %s", name, error->message);
+    if (strstr(error->message, expected) == NULL)
+        g_error("start of '%s' failed, but not for \"%s\": %s", name, expected, error->message);
+    phase = podvm_test_daemon_phase(f->daemon, name);
+    g_assert_cmpstr(phase, ==, "Failed");
+    assert_network_gone(f, name, uid, NULL);
+}
+
+/*
+ * Starts that fail once the network is set up: the kernel is gone when
+ * podvmd opens it (before QEMU runs), and a kernel QEMU cannot load (QEMU
+ * exits at start). Each time the lease, veth and namespace go too.
+ */
+static void
+test_start_fails_after_add(Fixture *f, gconstpointer data)
+{
+    g_autofree char *kernel = podvm_test_guest_kernel();
+    g_autofree char *vanishing =
+        g_build_filename(f->daemon != NULL ? f->daemon->tmpdir : "/", "vanishing-vmlinuz", NULL);
+    g_autofree char *garbage =
+        g_build_filename(f->daemon != NULL ? f->daemon->tmpdir : "/", "garbage-vmlinuz", NULL);
+    g_autofree char *spec = NULL, *uid = NULL, *contents = NULL;
+    g_autoptr(GError) error = NULL;
+    gsize length = 0;
+
+    if (f->daemon == NULL)
+        return;
+    g_assert_true(g_file_get_contents(kernel, &contents, &length, &error));
+    g_assert_no_error(error);
+
+    /* The kernel was there at create, and is gone at start. */
+    g_assert_true(g_file_set_contents(vanishing, contents, (gssize)length, &error));
+    spec = spec_with_kernel("vanish", vanishing);
+    podvm_test_net_create_pod(f, spec);
+    uid = podvm_test_net_pod_uid(f, "vanish");
+    g_assert_cmpint(g_unlink(vanishing), ==, 0);
+    start_fails_cleanly(f, "vanish", uid, "kernelPath");
+    podvm_test_net_delete_pod(f, "vanish");
+    assert_network_gone(f, "vanish", uid, NULL);
+
+    /* A kernel QEMU refuses: it exits at start. */
+    g_clear_pointer(&spec, g_free);
+    g_clear_pointer(&uid, g_free);
+    g_assert_true(g_file_set_contents(garbage, "not a kernel\n", -1, &error));
+    spec = spec_with_kernel("garbage", garbage);
+    podvm_test_net_create_pod(f, spec);
+    uid = podvm_test_net_pod_uid(f, "garbage");
+    start_fails_cleanly(f, "garbage", uid, "failed to start");
+    /* Again: a second failed start leaves no more than the first. */
+    start_fails_cleanly(f, "garbage", uid, "failed to start");
+    podvm_test_net_delete_pod(f, "garbage");
+    assert_network_gone(f, "garbage", uid, NULL);
+}
+
+/* ---- kill -9 and restart, again and again ----------------------------------------------------
+ */
+
+/* Fails when a rule appears twice in one chain of an `nft list` output. */
+static void
+assert_no_duplicate_rules(const char *listing)
+{
+    g_auto(GStrv) lines = g_strsplit(listing, "\n", -1);
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    const char *chain = "";
+
+    for (guint i = 0; lines[i] != NULL; i++) {
+        const char *line = g_strstrip(lines[i]);
+        g_autofree char *key = NULL;
+
+        if (g_str_has_prefix(line, "table ") || g_str_has_prefix(line, "chain ")) {
+            chain = line;
+            continue;
+        }
+        if (*line == '\0' || g_str_equal(line, "}") || g_str_has_prefix(line, "type "))
+            continue;
+        key = g_strdup_printf("%s / %s", chain, line);
+        if (g_hash_table_contains(seen, key))
+            g_error("a duplicate rule: %s\n%s", key, listing);
+        g_hash_table_add(seen, g_steal_pointer(&key));
+    }
+}
+
+/* The inode of the namespace bound at @path: the same namespace, not just the same file name. */
+static guint64
+netns_inode(const char *path)
+{
+    struct stat st;
+
+    g_assert_cmpint(g_stat(path, &st), ==, 0);
+    return (guint64)st.st_ino;
+}
+
+/*
+ * podvmd killed with SIGKILL and restarted 20 times under a running
+ * masquerade pod: the pod keeps its namespace, address and NAT rules
+ * (identical, none duplicated, in the pod's namespace and the host's), its
+ * page is served at its address, no lease leaks; a delete then leaves
+ * nothing.
+ */
+static void
+test_restarts_and_delete(Fixture *f, gconstpointer data)
+{
+    g_autofree char *uid = NULL, *pod_ip = NULL, *netns = NULL, *url = NULL;
+    g_autofree char *rules = NULL, *host_rules = NULL;
+    guint64 inode;
+
+    if (f->daemon == NULL)
+        return;
+    uid = create_masquerade_pod(f, "keep");
+    pod_ip = start_and_wait_address(f, "keep");
+    netns = podvm_test_net_pod_netns(f, "keep");
+    inode = netns_inode(netns);
+    rules = podvm_test_net_pod_nft_table(f, "keep");
+    g_assert_nonnull(strstr(rules, "masquerade"));
+    assert_no_duplicate_rules(rules);
+    url = g_strdup_printf("http://%s:80/", pod_ip);
+    {
+        g_autofree char *body = podvm_test_net_http_get_retry(url, NET_TIMEOUT_MS);
+
+        g_assert_nonnull(body);
+        g_assert_nonnull(strstr(body, "PODVM-PAGE"));
+    }
+    host_rules = podvm_test_net_host_ruleset();
+    assert_no_duplicate_rules(host_rules);
+
+    for (guint i = 0; i < 20; i++) {
+        g_autofree char *again = NULL, *host_again = NULL, *ip_again = NULL, *body = NULL;
+
+        podvm_test_daemon_kill9(f->daemon);
+        podvm_test_daemon_start(f->daemon);
+        assert_phase_reason(f, "keep", "Running", NULL);
+        again = podvm_test_net_pod_nft_table(f, "keep");
+        g_assert_cmpstr(again, ==, rules);
+        host_again = podvm_test_net_host_ruleset();
+        g_assert_cmpstr(host_again, ==, host_rules);
+        ip_again = assert_network_up(f, "keep");
+        g_assert_cmpstr(ip_again, ==, pod_ip);
+        g_assert_cmpuint(netns_inode(netns), ==, inode);
+        body = podvm_test_net_http_get_retry(url, NET_TIMEOUT_MS);
+        g_assert_nonnull(body);
+        g_assert_nonnull(strstr(body, "PODVM-PAGE"));
+    }
+    delete_and_assert_nothing_left(f, "keep", uid, pod_ip);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const char *const start_points[] = { "net:before-add", "net:after-add",
+                                                "start:before-spawn", "start:after-spawn" };
+
+    /* Before any thread exists: the namespaces of the whole program. */
+    if (!podvm_test_netns_enter(&podvm_test_net_skip_reason))
+        g_assert_nonnull(podvm_test_net_skip_reason);
+    g_test_init(&argc, &argv, NULL);
+
+    for (guint i = 0; i < G_N_ELEMENTS(start_points); i++) {
+        g_autofree char *path = g_strdup_printf("/net/faults/start-crash/%s", start_points[i]);
+
+        g_test_add(path, Fixture, start_points[i], podvm_test_net_setup, test_start_crash,
+                   podvm_test_net_teardown);
+    }
+    g_test_add("/net/faults/release-crash", Fixture, NULL, podvm_test_net_setup, test_release_crash,
+               podvm_test_net_teardown);
+    g_test_add("/net/faults/start-fails-after-add", Fixture, NULL, podvm_test_net_setup,
+               test_start_fails_after_add, podvm_test_net_teardown);
+    g_test_add("/net/faults/restarts-and-delete", Fixture, NULL, podvm_test_net_setup,
+               test_restarts_and_delete, podvm_test_net_teardown);
+    return g_test_run();
+}
