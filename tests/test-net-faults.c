@@ -13,6 +13,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -460,6 +461,176 @@ test_restarts_and_delete(Fixture *f, gconstpointer data)
     delete_and_assert_nothing_left(f, "keep", uid, pod_ip);
 }
 
+/* ---- NIC hotplug: detach, and podvmd killed during an attach --------------------------------
+ */
+
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The links in the pod's namespace, sorted and joined with ",". */
+static char *
+pod_links(Fixture *f, const char *name)
+{
+    g_autofree char *netns = podvm_test_net_pod_netns(f, name);
+    g_autofree char *arg = g_strdup_printf("--net=%s", netns);
+    const char *argv[] = { "nsenter", arg, "--", "ip", "-o", "link", "show", NULL };
+    g_autofree char *out = podvm_test_net_run(argv);
+    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+
+    /* "2: eth0@if5: <...": the name, without the peer. */
+    for (guint i = 0; lines[i] != NULL; i++) {
+        g_auto(GStrv) fields = g_strsplit(lines[i], ": ", 3);
+
+        if (g_strv_length(fields) < 2)
+            continue;
+        g_ptr_array_add(names, g_strndup(fields[1], strcspn(fields[1], "@")));
+    }
+    g_ptr_array_sort(names, compare_names);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(",", (char **)names->pdata);
+}
+
+/* Attaches the bridge-bound interface "extra" on the multus network "extra" (podvmctl). */
+static gboolean
+attach_extra(Fixture *f, const char *name, char **out_err)
+{
+    g_autofree char *out = NULL;
+
+    return podvm_test_ctl(f->daemon, &out, out_err, "attach-nic", name, "--name", "extra",
+                          "--binding", "bridge", "--multus", "extra", NULL) == 0;
+}
+
+/* Attaches "extra" and waits until the guest has it (its second NIC, eth1) up. */
+static void
+attach_extra_and_wait(Fixture *f, const char *name)
+{
+    guint seen = podvm_test_net_console_count(f, name, "PODVM-NET eth1 up 10.77.0.");
+    g_autofree char *err = NULL;
+
+    if (!attach_extra(f, name, &err))
+        g_error("attach-nic %s: %s", name, err);
+    podvm_test_net_wait_console_again(f, name, "PODVM-NET eth1 up 10.77.0.", seen, NET_TIMEOUT_MS);
+    g_assert_cmpuint(podvm_test_net_ipam_leases(f, "extra"), ==, 1);
+    g_assert_cmpuint(podvm_test_net_bridge_ports("podvm1"), ==, 1);
+}
+
+/* Waits until nothing of "extra" is left: no lease, no veth, only slot 0's links in the pod. */
+static void
+assert_extra_gone(Fixture *f, const char *name, const char *links)
+{
+    gint64 deadline = g_get_monotonic_time() + RELEASE_TIMEOUT_MS * 1000LL;
+
+    for (;;) {
+        g_autofree char *now = pod_links(f, name);
+        guint leases = podvm_test_net_ipam_leases(f, "extra");
+        guint ports = podvm_test_net_bridge_ports("podvm1");
+
+        if (g_str_equal(now, links) && leases == 0 && ports == 0)
+            return;
+        if (g_get_monotonic_time() > deadline)
+            g_error("interface 'extra' of '%s': left: links %s (before: %s), %u lease(s), %u "
+                    "veth(s) on podvm1",
+                    name, now, links, leases, ports);
+        g_usleep(100 * 1000);
+    }
+}
+
+/*
+ * A NIC attached and detached leaves nothing (its lease, its veth, the
+ * binding's bridge and tap in the pod's namespace), so it attaches again;
+ * podvmd killed in an attach after CNI ADD: the restarted podvmd gives back
+ * what the attach had (the interface never joined the spec), and the NIC
+ * attaches again. A delete then leaves nothing.
+ */
+static void
+test_nic_detach_and_crash(Fixture *f, gconstpointer data)
+{
+    g_autofree char *uid = NULL, *pod_ip = NULL, *links = NULL, *out = NULL, *err = NULL;
+    guint gone;
+
+    if (f->daemon == NULL)
+        return;
+    uid = create_masquerade_pod(f, "hot");
+    pod_ip = start_and_wait_address(f, "hot");
+    links = pod_links(f, "hot");
+
+    attach_extra_and_wait(f, "hot");
+    gone = podvm_test_net_console_count(f, "hot", "PODVM-NET eth1 gone");
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "detach-nic", "hot", "extra", NULL), ==,
+                    0);
+    podvm_test_net_wait_console_again(f, "hot", "PODVM-NET eth1 gone", gone, NET_TIMEOUT_MS);
+    assert_extra_gone(f, "hot", links);
+    attach_extra_and_wait(f, "hot");
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    gone = podvm_test_net_console_count(f, "hot", "PODVM-NET eth1 gone");
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "detach-nic", "hot", "extra", NULL), ==,
+                    0);
+    podvm_test_net_wait_console_again(f, "hot", "PODVM-NET eth1 gone", gone, NET_TIMEOUT_MS);
+    assert_extra_gone(f, "hot", links);
+
+    /* Killed after CNI ADD of an attach: the pod runs on, the attach's network goes. */
+    restart_crashing_at(f, "net:after-add");
+    assert_phase_reason(f, "hot", "Running", NULL);
+    g_clear_pointer(&err, g_free);
+    g_assert_false(attach_extra(f, "hot", &err));
+    restart_after_crash(f);
+    assert_phase_reason(f, "hot", "Running", NULL);
+    assert_extra_gone(f, "hot", links);
+    attach_extra_and_wait(f, "hot");
+
+    delete_and_assert_nothing_left(f, "hot", uid, pod_ip);
+    g_assert_cmpuint(podvm_test_net_ipam_leases(f, "extra"), ==, 0);
+    g_assert_cmpuint(podvm_test_net_bridge_ports("podvm1"), ==, 0);
+}
+
+/* SIGKILL to the pod's QEMU (the test's own: its podvmd started it). */
+static void
+kill_qemu(Fixture *f, const char *name)
+{
+    g_autoptr(JsonObject) status = podvm_test_daemon_status(f->daemon, name);
+    gint64 pid = json_object_get_int_member_with_default(status, "qemuPid", 0);
+
+    g_assert_cmpint(pid, >, 1);
+    g_assert_cmpint(kill((pid_t)pid, SIGKILL), ==, 0);
+}
+
+/*
+ * QEMU dies while podvmd releases one interface (the attach a restart cut
+ * short, each CNI DEL a second late): the whole network is released after
+ * that one, not forgotten because a release was under way.
+ */
+static void
+test_exit_during_interface_release(Fixture *f, gconstpointer data)
+{
+    g_autofree char *uid = NULL, *pod_ip = NULL, *log = NULL, *err = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    uid = create_masquerade_pod(f, "overlap");
+    pod_ip = start_and_wait_address(f, "overlap");
+    restart_crashing_at(f, "net:after-add");
+    assert_phase_reason(f, "overlap", "Running", NULL);
+    g_assert_false(attach_extra(f, "overlap", &err));
+    podvm_test_daemon_setenv(f->daemon, "PODVM_TEST_DELAY_AT", "net:before-del");
+    restart_after_crash(f);
+    assert_phase_reason(f, "overlap", "Running", NULL);
+    kill_qemu(f, "overlap");
+
+    assert_phase_reason(f, "overlap", "Failed", NULL);
+    assert_network_gone(f, "overlap", uid, pod_ip);
+    g_assert_cmpuint(podvm_test_net_ipam_leases(f, "extra"), ==, 0);
+    g_assert_cmpuint(podvm_test_net_bridge_ports("podvm1"), ==, 0);
+    /* The two releases did overlap (else this test proved nothing). */
+    g_assert_true(g_file_get_contents(f->daemon->log_path, &log, NULL, NULL));
+    g_assert_nonnull(strstr(log, "its network is released once the release under way ends"));
+    podvm_test_daemon_setenv(f->daemon, "PODVM_TEST_DELAY_AT", NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -481,6 +652,10 @@ main(int argc, char **argv)
                podvm_test_net_teardown);
     g_test_add("/net/faults/start-fails-after-add", Fixture, NULL, podvm_test_net_setup,
                test_start_fails_after_add, podvm_test_net_teardown);
+    g_test_add("/net/faults/nic-detach-and-crash", Fixture, NULL, podvm_test_net_setup,
+               test_nic_detach_and_crash, podvm_test_net_teardown);
+    g_test_add("/net/faults/exit-during-interface-release", Fixture, NULL, podvm_test_net_setup,
+               test_exit_during_interface_release, podvm_test_net_teardown);
     g_test_add("/net/faults/restarts-and-delete", Fixture, NULL, podvm_test_net_setup,
                test_restarts_and_delete, podvm_test_net_teardown);
     return g_test_run();

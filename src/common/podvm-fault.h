@@ -22,9 +22,9 @@ G_BEGIN_DECLS
  * Fail points (the state write they name): start:before-spawn (the launch
  * intent), start:after-spawn (the pid), delete:mark, net:before-add (a CNI
  * attachment owed), net:after-add (its result). Delay points:
- * reconcile:before-connect. Never set these in production: they exist so
- * the tests can stop podvmd at an exact step and check what a restart
- * makes of it.
+ * reconcile:before-connect, net:before-del (each CNI DEL of a release).
+ * Never set these in production: they exist so the tests can stop podvmd
+ * at an exact step and check what a restart makes of it.
  */
 void podvm_fault_crash_point(const char *point);
 /* TRUE (with @error set) when PODVM_TEST_FAIL_AT names @point. */

@@ -29,7 +29,8 @@ typedef struct {
     PodvmCniSettings settings;
     char *netns_path;
     GError *first_error;
-    gboolean whole; /* the whole network (remove the namespace), else one interface */
+    gboolean whole;       /* the whole network (remove the namespace), else one interface */
+    gboolean del_delayed; /* the next DEL waited for PODVM_TEST_DELAY_AT already */
 } ReleaseData;
 
 static void
@@ -43,6 +44,7 @@ release_data_free(ReleaseData *data)
 }
 
 static void release_next(GTask *task);
+static gboolean release_del_later_cb(gpointer user_data);
 
 static void
 release_keep_error(ReleaseData *data, GError *error)
@@ -128,6 +130,14 @@ release_forget(PodvmPod *self, ReleaseData *data)
     pod_save_or_log(self, PODVM_STORE_DURABLE);
 }
 
+/* PODVM_TEST_DELAY_AT=net:before-del: the DEL, a second later. */
+static gboolean
+release_del_later_cb(gpointer user_data)
+{
+    release_next(user_data);
+    return G_SOURCE_REMOVE;
+}
+
 static void
 release_next(GTask *task)
 {
@@ -156,6 +166,12 @@ release_next(GTask *task)
         g_object_unref(task);
         return;
     }
+    if (!data->del_delayed && podvm_fault_delay_ms("net:before-del") > 0) {
+        data->del_delayed = TRUE;
+        g_timeout_add(podvm_fault_delay_ms("net:before-del"), release_del_later_cb, task);
+        return;
+    }
+    data->del_delayed = FALSE;
     a = g_ptr_array_index(data->attachments, data->next);
     network = podvm_cni_network_parse(a->conflist, -1, "stored", &error);
     if (network == NULL) {
@@ -236,6 +252,22 @@ pod_net_release_begin(PodvmPod *self, GTask *task, GPtrArray *attachments, gbool
     g_object_unref(vf_task);
 }
 
+/* Starts releasing the whole network (every attachment, in reverse, and the namespace). */
+static void
+release_whole(PodvmPod *self, GTask *outer)
+{
+    GPtrArray *attachments =
+        g_ptr_array_new_with_free_func((GDestroyNotify)pod_net_attachment_free);
+    GTask *task;
+
+    self->net->releasing = TRUE;
+    for (guint i = self->net->attachments->len; i > 0; i--)
+        g_ptr_array_add(attachments,
+                        pod_net_attachment_copy(g_ptr_array_index(self->net->attachments, i - 1)));
+    task = g_task_new(self, NULL, pod_net_release_done_cb, outer);
+    pod_net_release_begin(self, task, attachments, TRUE);
+}
+
 void
 pod_net_release_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -249,6 +281,25 @@ pod_net_release_done_cb(GObject *source, GAsyncResult *result, gpointer user_dat
         pod_log(self, G_LOG_LEVEL_WARNING, "pod '%s': releasing its network: %s", self->spec->name,
                 error->message);
     self->net->releasing = FALSE;
+    if (outer != NULL) {
+        if (error != NULL)
+            g_task_return_error(outer, g_steal_pointer(&error));
+        else
+            g_task_return_boolean(outer, TRUE);
+        g_object_unref(outer);
+    }
+    /*
+     * The whole network was asked to go (QEMU exited, a delete) while one
+     * interface was being released: it goes now, and whoever waited for
+     * it waits on.
+     */
+    if (self->net->whole_pending) {
+        self->net->whole_pending = FALSE;
+        if (pod_net_is_set_up(self->net)) {
+            release_whole(self, NULL);
+            return;
+        }
+    }
     waiters = g_ptr_array_copy(self->net->after_release, NULL, NULL);
     g_ptr_array_set_size(self->net->after_release, 0);
     release_waiters = g_ptr_array_copy(self->net->release_waiters, NULL, NULL);
@@ -259,13 +310,6 @@ pod_net_release_done_cb(GObject *source, GAsyncResult *result, gpointer user_dat
         g_task_return_boolean(waiter, TRUE);
         g_object_unref(waiter);
     }
-    if (outer != NULL) {
-        if (error != NULL)
-            g_task_return_error(outer, g_steal_pointer(&error));
-        else
-            g_task_return_boolean(outer, TRUE);
-        g_object_unref(outer);
-    }
     for (guint i = 0; i < waiters->len; i++)
         pod_net_prepare_begin(g_ptr_array_index(waiters, i));
 }
@@ -274,13 +318,16 @@ void
 pod_net_release_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
 {
     GTask *outer = callback != NULL ? g_task_new(self, NULL, callback, user_data) : NULL;
-    GTask *task;
-    GPtrArray *attachments;
 
     if (self->net->releasing) {
-        /* One is under way: this one ends with it. */
+        /* One is under way (perhaps of one interface only): this one ends after it. */
         if (outer != NULL)
             g_ptr_array_add(self->net->release_waiters, outer);
+        if (!self->net->whole_pending)
+            pod_log(self, G_LOG_LEVEL_MESSAGE,
+                    "pod '%s': its network is released once the release under way ends",
+                    self->spec->name);
+        self->net->whole_pending = TRUE;
         return;
     }
     if (!pod_net_is_set_up(self->net)) {
@@ -290,13 +337,7 @@ pod_net_release_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer use
         }
         return;
     }
-    self->net->releasing = TRUE;
-    attachments = g_ptr_array_new_with_free_func((GDestroyNotify)pod_net_attachment_free);
-    for (guint i = self->net->attachments->len; i > 0; i--)
-        g_ptr_array_add(attachments,
-                        pod_net_attachment_copy(g_ptr_array_index(self->net->attachments, i - 1)));
-    task = g_task_new(self, NULL, pod_net_release_done_cb, outer);
-    pod_net_release_begin(self, task, attachments, TRUE);
+    release_whole(self, outer);
 }
 
 gboolean
@@ -328,6 +369,32 @@ pod_net_detach_async(PodvmPod *self, const char *iface, GAsyncReadyCallback call
     /* Not a whole release: leave the releasing flag and the namespace alone. */
     self->net->releasing = TRUE;
     pod_net_release_begin(self, task, attachments, FALSE);
+}
+
+void
+pod_net_release_orphans(PodvmPod *self)
+{
+    GPtrArray *orphans = g_ptr_array_new_with_free_func((GDestroyNotify)pod_net_attachment_free);
+    GTask *task;
+
+    for (guint i = self->net->attachments->len; i > 0; i--) {
+        const PodNetAttachment *a = g_ptr_array_index(self->net->attachments, i - 1);
+
+        if (podvm_spec_find_interface(self->spec, a->iface) == NULL) {
+            pod_log(self, G_LOG_LEVEL_MESSAGE,
+                    "pod '%s': interface '%s' was being attached when podvmd stopped; releasing "
+                    "its network",
+                    self->spec->name, a->iface);
+            g_ptr_array_add(orphans, pod_net_attachment_copy(a));
+        }
+    }
+    if (orphans->len == 0 || self->net->releasing) {
+        g_ptr_array_unref(orphans);
+        return;
+    }
+    task = g_task_new(self, NULL, pod_net_release_done_cb, NULL);
+    self->net->releasing = TRUE;
+    pod_net_release_begin(self, task, orphans, FALSE);
 }
 
 gboolean

@@ -837,6 +837,11 @@ pod_net_attach_async(PodvmPod *self, const PodvmSpecInterface *iface,
         g_object_unref(task);
         return;
     }
+    if (self->net->releasing) {
+        /* An interface's release under way (one a restart found half attached, say) ends first. */
+        g_ptr_array_add(self->net->after_release, task);
+        return;
+    }
     pod_net_prepare_begin(task);
 }
 
@@ -909,6 +914,7 @@ pod_net_adopt(PodvmPod *self)
 
     if (self->net->attachments->len == 0)
         return;
+    pod_net_release_orphans(self);
     work = g_new0(BindWork, 1);
     work->jobs = g_ptr_array_new_with_free_func((GDestroyNotify)pod_net_bind_job_free);
     work->spec = podvm_spec_copy(self->spec);

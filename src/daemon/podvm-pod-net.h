@@ -33,6 +33,7 @@ typedef struct _PodNet {
     GPtrArray *attachments; /* of PodNetAttachment* */
     GHashTable *servers;    /* iface -> PodNetServers* */
     gboolean releasing;
+    gboolean whole_pending;     /* a whole release was asked for while one interface was released */
     GPtrArray *after_release;   /* of GTask*: prepares waiting for the release */
     GPtrArray *release_waiters; /* of GTask*: releases asked for while one ran */
 } PodNet;
@@ -84,8 +85,14 @@ int pod_net_open_netns(PodvmPod *self, GError **error);
 void pod_net_release_async(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data);
 gboolean pod_net_release_finish(PodvmPod *self, GAsyncResult *result, GError **error);
 
-/* After a daemon restart, with QEMU still running: servers again, CNI CHECK (logged). */
+/*
+ * After a daemon restart, with QEMU still running: servers again, CNI CHECK
+ * (logged); an interface whose attach a restart cut short (recorded, not in
+ * the spec) is released (pod_net_release_orphans()).
+ */
 void pod_net_adopt(PodvmPod *self);
+/* Releases, in the background, the attachments of interfaces the spec does not have. */
+void pod_net_release_orphans(PodvmPod *self);
 
 /* status.interfaces[] and status.podIPs, added to the status object being built. */
 void pod_net_add_status(PodvmPod *self, JsonBuilder *builder);
