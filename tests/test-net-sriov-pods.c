@@ -434,6 +434,60 @@ test_retry_reuses_claim(Fixture *f, gconstpointer data)
                     "bus/pci/drivers_probe=0000:3b:02.2");
 }
 
+/*
+ * A VF plugged into a running pod (podvmctl attach-nic): claimed, bound,
+ * its group given to QEMU's user and QEMU's RLIMIT_MEMLOCK raised (prlimit);
+ * QEMU's device_add then fails (no real device), the attach fails naming
+ * it, the VF is given back and the pod runs on.
+ */
+static void
+test_hotplug(Fixture *f, gconstpointer data)
+{
+    g_autofree char *spec = NULL, *path = NULL, *out = NULL, *err = NULL, *log = NULL;
+    g_autofree char *phase = NULL, *writes = NULL;
+    g_autoptr(GError) error = NULL;
+    int rc;
+
+    if (f->net.daemon == NULL)
+        return;
+    spec = podvm_test_net_spec("hot", NULL, "[{\"name\": \"default\", \"masquerade\": {}}]",
+                               "[{\"name\": \"default\", \"pod\": {}}]");
+    podvm_test_net_create_pod(&f->net, spec);
+    podvm_test_net_start_pod(&f->net, "hot");
+    podvm_test_net_wait_console(&f->net, "hot", "PODVM-NET eth0 up 10.0.2.2/24",
+                                PODVM_TEST_NET_BOOT_TIMEOUT_MS);
+
+    path = g_build_filename(f->net.daemon->tmpdir, "vf.json", NULL);
+    g_file_set_contents(path,
+                        "{\"interface\": {\"name\": \"fast\", \"sriov\": {}}, \"network\": "
+                        "{\"name\": \"fast\", \"multus\": {\"networkName\": \"fast\"}}}",
+                        -1, &error);
+    g_assert_no_error(error);
+    rc = podvm_test_ctl(f->net.daemon, &out, &err, "attach-nic", "hot", "-f", path, NULL);
+    g_test_message("attach-nic: %d: %s", rc, err);
+    g_assert_cmpint(rc, !=, 0);
+    assert_contains(err, "0000:3b:02.0");
+    wait_given_back(f);
+    writes = kernel_writes(f);
+    g_assert_cmpstr(writes, ==,
+                    "bus/pci/drivers/" VF_DRIVER "/unbind=0000:3b:02.0\n"
+                    "claimed=0000:3b:02.0\n"
+                    "bus/pci/drivers_probe=0000:3b:02.0\n"
+                    "bus/pci/drivers/vfio-pci/unbind=0000:3b:02.0\n"
+                    "claimed=0000:3b:02.0\n"
+                    "bus/pci/drivers_probe=0000:3b:02.0");
+    phase = podvm_test_daemon_phase(f->net.daemon, "hot");
+    g_assert_cmpstr(phase, ==, "Running");
+    g_file_get_contents(f->net.daemon->log_path, &log, NULL, NULL);
+    /* Raised by prlimit, or (no CAP_SYS_RESOURCE here) podvmd says it cannot be. */
+    if (hard_limit_can_reach(MEMLOCK_WANTED)) {
+        g_assert_null(strstr(log, "cannot raise QEMU's RLIMIT_MEMLOCK"));
+        g_assert_null(strstr(log, "RLIMIT_MEMLOCK cannot be raised"));
+    } else {
+        assert_contains(log, "pod 'hot': QEMU's RLIMIT_MEMLOCK cannot be raised to 1207959552");
+    }
+}
+
 static void
 expect_create_refused(Fixture *f, const char *name, const char *interfaces, const char *path)
 {
@@ -547,6 +601,8 @@ main(int argc, char **argv)
                test_start_claims_and_gives_back, fixture_teardown);
     g_test_add("/net/sriov-pods/retry-reuses-claim", Fixture, NULL, fixture_setup,
                test_retry_reuses_claim, fixture_teardown);
+    g_test_add("/net/sriov-pods/hotplug", Fixture, NULL, fixture_setup, test_hotplug,
+               fixture_teardown);
     g_test_add("/net/sriov-pods/bad-input", Fixture, NULL, fixture_setup, test_bad_input,
                fixture_teardown);
     status = g_test_run();

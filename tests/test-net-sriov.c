@@ -710,6 +710,37 @@ test_missing_pf(Fixture *f, gconstpointer data)
 
 /* ---- the vfio group device for QEMU ------------------------------------------------------ */
 
+/* A device's IOMMU group as its link names it; a bad address, no device, no link: errors. */
+static void
+test_iommu_group(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *group = NULL;
+    g_autofree char *link =
+        g_build_filename(f->root, "devices/pci0000:00/0000:5e:02.3/iommu_group", NULL);
+
+    group = podvm_sriov_iommu_group(&f->host, "0000:3b:02.1", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(group, ==, "12");
+    g_clear_pointer(&group, g_free);
+    group = podvm_sriov_iommu_group(&f->host, "0000:5e:02.3", &error);
+    g_assert_cmpstr(group, ==, "24");
+    g_clear_pointer(&group, g_free);
+    g_assert_null(podvm_sriov_iommu_group(&f->host, "0000:3b:02.1/../..", &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    g_assert_null(podvm_sriov_iommu_group(&f->host, "0000:99:00.0", &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    /* A link that names no group number. */
+    g_assert_cmpint(unlink(link), ==, 0);
+    g_assert_cmpint(symlink("../../../kernel/iommu_groups/x", link), ==, 0);
+    g_assert_null(podvm_sriov_iommu_group(&f->host, "0000:5e:02.3", &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
+    /* Reads only. */
+    g_assert_cmpuint(f->writes->len, ==, 0);
+}
+
 static void
 test_vfio_grant(Fixture *f, gconstpointer data)
 {
@@ -920,6 +951,7 @@ main(int argc, char **argv)
     ADD("/podvm/net/sriov/bad-requests", test_bad_requests);
     ADD("/podvm/net/sriov/missing-pf", test_missing_pf);
     ADD("/podvm/net/sriov/vfio-grant", test_vfio_grant);
+    ADD("/podvm/net/sriov/iommu-group", test_iommu_group);
 #undef ADD
     g_test_add_func("/podvm/net/sriov/pool-new", test_pool_new);
     g_test_add_func("/podvm/net/sriov/config", test_config);

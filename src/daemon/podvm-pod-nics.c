@@ -295,6 +295,9 @@ attach_net_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE, _("the pod stopped meanwhile")));
         return;
     }
+    /* vfio pins the guest's memory when the VF is plugged in. */
+    if (data->iface->binding == PODVM_BINDING_SRIOV)
+        pod_raise_qemu_memlock(self);
     for (guint q = 0; q < data->nic->fds->len; q++) {
         g_autofree char *name = g_strdup_printf("podvm-tap-%s-%u", data->iface->name, q);
 

@@ -180,6 +180,8 @@ gboolean pod_hotplug_possible(PodvmPod *self, GTask *task);
 void pod_qmp_ignore_reply_cb(GObject *source, GAsyncResult *result, gpointer user_data);
 /* podvm-pod-start.c: the start operation (also the second half of a restart). */
 void pod_start_op(PodvmPod *self, GTask *task);
+/* podvm-pod-start.c: raises the running QEMU's RLIMIT_MEMLOCK for a VF plugged in (prlimit). */
+void pod_raise_qemu_memlock(PodvmPod *self);
 /* podvm-pod-lifecycle.c: a stop that ends with @continuation once QEMU exited. */
 void pod_begin_stop(PodvmPod *self, GTask *task, gint64 grace_seconds,
                     ExitContinuation continuation);

@@ -251,7 +251,7 @@ child_setup(gpointer user_data)
  * QEMU gets the hard limit there is, and the log says vfio may fail.
  */
 static guint64
-qemu_memlock(PodvmPod *self)
+qemu_memlock(PodvmPod *self, gboolean vf)
 {
     guint64 wanted = 0;
     struct rlimit now;
@@ -259,9 +259,10 @@ qemu_memlock(PodvmPod *self)
     for (guint i = 0; i < self->spec->interfaces->len; i++) {
         const PodvmSpecInterface *iface = g_ptr_array_index(self->spec->interfaces, i);
 
-        if (iface->binding == PODVM_BINDING_SRIOV)
-            wanted = podvm_spec_resolve_memory(self->spec) + QEMU_MEMLOCK_OVERHEAD;
+        vf |= iface->binding == PODVM_BINDING_SRIOV;
     }
+    if (vf)
+        wanted = podvm_spec_resolve_memory(self->spec) + QEMU_MEMLOCK_OVERHEAD;
     if (wanted == 0 || getrlimit(RLIMIT_MEMLOCK, &now) != 0 || now.rlim_max == RLIM_INFINITY ||
         (guint64)now.rlim_max >= wanted)
         return wanted;
@@ -277,6 +278,23 @@ qemu_memlock(PodvmPod *self)
             "it stays at %" G_GUINT64_FORMAT " and vfio may fail to map the guest's memory",
             self->spec->name, wanted, (guint64)now.rlim_max);
     return (guint64)now.rlim_max;
+}
+
+void
+pod_raise_qemu_memlock(PodvmPod *self)
+{
+    guint64 wanted = qemu_memlock(self, TRUE);
+    struct rlimit old, limit = { .rlim_cur = wanted, .rlim_max = wanted };
+
+    if (self->qemu_pid <= 0 || prlimit(self->qemu_pid, RLIMIT_MEMLOCK, NULL, &old) != 0 ||
+        (old.rlim_cur != RLIM_INFINITY && (guint64)old.rlim_cur >= wanted))
+        return;
+    /* On another user's process: CAP_SYS_RESOURCE again. */
+    if (prlimit(self->qemu_pid, RLIMIT_MEMLOCK, &limit, NULL) != 0)
+        pod_log(self, G_LOG_LEVEL_WARNING,
+                "pod '%s': cannot raise QEMU's RLIMIT_MEMLOCK (pid %d) to %" G_GUINT64_FORMAT
+                " bytes for its virtual function: %s; vfio may fail to map the guest's memory",
+                self->spec->name, self->qemu_pid, wanted, g_strerror(errno));
 }
 
 static void start_spawn(PodvmPod *self, GTask *task);
@@ -640,7 +658,7 @@ start_spawn(PodvmPod *self, GTask *task)
     credentials->uid = (uid_t)self->config->qemu_uid;
     credentials->gid = (gid_t)self->config->qemu_gid;
     credentials->netns_fd = netns_fd;
-    credentials->memlock = qemu_memlock(self);
+    credentials->memlock = qemu_memlock(self, FALSE);
     launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
     g_subprocess_launcher_set_environ(launcher, (char **)env);
     g_subprocess_launcher_set_child_setup(launcher, child_setup, credentials, g_free);
