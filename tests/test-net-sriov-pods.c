@@ -392,7 +392,8 @@ test_start_claims_and_gives_back(Fixture *f, gconstpointer data)
 
 /*
  * A start tried again takes the VF the interface already holds (a podvmd
- * that died after the claim left it): no second VF is claimed.
+ * that died after the claim left it): no second VF is claimed. With @data,
+ * the spec's hostPciAddress names another VF: the one held is given back.
  */
 static void
 test_retry_reuses_claim(Fixture *f, gconstpointer data)
@@ -404,10 +405,17 @@ test_retry_reuses_claim(Fixture *f, gconstpointer data)
     const char *pfs[] = { "pf0", NULL };
     PodvmSriovHost host = { 0 };
     g_autofree char *owner = NULL;
+    const char *wanted = data; /* the spec's hostPciAddress, or NULL */
+    const char *bind_and_release_02_2 = "bus/pci/drivers/" VF_DRIVER "/unbind=0000:3b:02.2\n"
+                                        "claimed=0000:3b:02.2\n"
+                                        "bus/pci/drivers_probe=0000:3b:02.2\n"
+                                        "bus/pci/drivers/vfio-pci/unbind=0000:3b:02.2\n"
+                                        "claimed=0000:3b:02.2\n"
+                                        "bus/pci/drivers_probe=0000:3b:02.2";
 
     if (f->net.daemon == NULL)
         return;
-    spec = sriov_spec("again", NULL);
+    spec = sriov_spec("again", wanted);
     podvm_test_net_create_pod(&f->net, spec);
     owner = g_strdup_printf("%s/fast", pod_uid(f, "again"));
     /* The claim an earlier podvmd made for this interface, of the third VF. */
@@ -421,17 +429,23 @@ test_retry_reuses_claim(Fixture *f, gconstpointer data)
     g_assert_cmpuint(claim_count(f), ==, 1);
 
     message = start_fails(f, "again");
-    assert_contains(message, "0000:3b:02.2");
     wait_given_back(f);
-    /* Bound once (by the earlier claim), given back once; 0000:3b:02.0 never touched. */
     writes = kernel_writes(f);
-    g_assert_cmpstr(writes, ==,
-                    "bus/pci/drivers/" VF_DRIVER "/unbind=0000:3b:02.2\n"
-                    "claimed=0000:3b:02.2\n"
-                    "bus/pci/drivers_probe=0000:3b:02.2\n"
-                    "bus/pci/drivers/vfio-pci/unbind=0000:3b:02.2\n"
-                    "claimed=0000:3b:02.2\n"
-                    "bus/pci/drivers_probe=0000:3b:02.2");
+    if (wanted == NULL) {
+        /* Bound once (by the earlier claim), given back once; 0000:3b:02.0 never touched. */
+        assert_contains(message, "0000:3b:02.2");
+        g_assert_cmpstr(writes, ==, bind_and_release_02_2);
+    } else {
+        /* The spec names another VF now: the one held is given back, that one claimed. */
+        g_autofree char *expected =
+            g_strconcat(bind_and_release_02_2, "\nbus/pci/drivers/" VF_DRIVER "/unbind=", wanted,
+                        "\nclaimed=", wanted, "\nbus/pci/drivers_probe=", wanted,
+                        "\nbus/pci/drivers/vfio-pci/unbind=", wanted, "\nclaimed=", wanted,
+                        "\nbus/pci/drivers_probe=", wanted, NULL);
+
+        assert_contains(message, wanted);
+        g_assert_cmpstr(writes, ==, expected);
+    }
 }
 
 /*
@@ -600,6 +614,8 @@ main(int argc, char **argv)
     g_test_add("/net/sriov-pods/start-claims-and-gives-back", Fixture, NULL, fixture_setup,
                test_start_claims_and_gives_back, fixture_teardown);
     g_test_add("/net/sriov-pods/retry-reuses-claim", Fixture, NULL, fixture_setup,
+               test_retry_reuses_claim, fixture_teardown);
+    g_test_add("/net/sriov-pods/retry-other-address", Fixture, "0000:3b:02.1", fixture_setup,
                test_retry_reuses_claim, fixture_teardown);
     g_test_add("/net/sriov-pods/hotplug", Fixture, NULL, fixture_setup, test_hotplug,
                fixture_teardown);

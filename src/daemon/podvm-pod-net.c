@@ -180,10 +180,15 @@ claim_vf(BindWork *work, BindJob *job, GError **error)
             g_message("interface '%s': taking again virtual function %s, which it holds",
                       job->iface_name, held[i]);
             job->vf = g_strdup(held[i]);
-        } else if (!podvm_sriov_release(&work->sriov_host, held[i], &local)) {
-            /* Not the one the spec names (any more): given back. */
-            g_warning("interface '%s': giving back virtual function %s: %s", job->iface_name,
-                      held[i], local->message);
+        } else {
+            /* Not the one the spec names (any more): given back, its group device first. */
+            g_autofree char *old_group = podvm_sriov_iommu_group(&work->sriov_host, held[i], NULL);
+
+            if (old_group != NULL && work->config->qemu_drop_privileges)
+                (void)podvm_sriov_vfio_revoke(&work->sriov_host, old_group, NULL);
+            if (!podvm_sriov_release(&work->sriov_host, held[i], &local))
+                g_warning("interface '%s': giving back virtual function %s: %s", job->iface_name,
+                          held[i], local->message);
         }
     }
     if (job->vf == NULL) {
