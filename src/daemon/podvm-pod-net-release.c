@@ -199,6 +199,26 @@ release_vfs_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     release_next(g_steal_pointer(&task));
 }
 
+/*
+ * The binding of an attachment the spec does not name (an attach that
+ * failed or that a restart cut short): a VF's is sriov; else its bridge
+ * and tap are removed, and the NAT table unless another interface is
+ * masquerade (one table per namespace).
+ */
+static PodvmBinding
+unknown_binding(PodvmPod *self, const PodNetAttachment *a)
+{
+    if (a->vf != NULL)
+        return PODVM_BINDING_SRIOV;
+    for (guint i = 0; i < self->spec->interfaces->len; i++) {
+        const PodvmSpecInterface *iface = g_ptr_array_index(self->spec->interfaces, i);
+
+        if (iface->binding == PODVM_BINDING_MASQUERADE)
+            return PODVM_BINDING_BRIDGE;
+    }
+    return PODVM_BINDING_MASQUERADE;
+}
+
 void
 pod_net_release_begin(PodvmPod *self, GTask *task, GPtrArray *attachments, gboolean whole)
 {
@@ -242,8 +262,7 @@ pod_net_release_begin(PodvmPod *self, GTask *task, GPtrArray *attachments, gbool
         job->iface_name = g_strdup(a->iface);
         job->vf = g_strdup(a->vf);
         job->setup.slot = a->slot;
-        /* Unknown (a hand-edited state file): nothing of a binding is removed. */
-        job->setup.binding = iface != NULL ? iface->binding : PODVM_BINDING_SRIOV;
+        job->setup.binding = iface != NULL ? iface->binding : unknown_binding(self, a);
         g_ptr_array_add(work->jobs, job);
     }
     vf_task = g_task_new(self, NULL, release_vfs_cb, task);
@@ -386,6 +405,7 @@ pod_net_release_orphans(PodvmPod *self)
                     "its network",
                     self->spec->name, a->iface);
             g_ptr_array_add(orphans, pod_net_attachment_copy(a));
+            g_ptr_array_add(self->net->orphan_netdevs, g_strdup(a->iface));
         }
     }
     if (orphans->len == 0 || self->net->releasing) {
@@ -395,6 +415,15 @@ pod_net_release_orphans(PodvmPod *self)
     task = g_task_new(self, NULL, pod_net_release_done_cb, NULL);
     self->net->releasing = TRUE;
     pod_net_release_begin(self, task, orphans, FALSE);
+}
+
+GPtrArray *
+pod_net_take_orphan_netdevs(PodvmPod *self)
+{
+    GPtrArray *names = self->net->orphan_netdevs;
+
+    self->net->orphan_netdevs = g_ptr_array_new_with_free_func(g_free);
+    return names;
 }
 
 gboolean

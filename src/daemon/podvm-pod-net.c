@@ -48,6 +48,7 @@ pod_net_new(const char *run_dir)
                                          (GDestroyNotify)pod_net_net_servers_free);
     net->after_release = g_ptr_array_new();
     net->release_waiters = g_ptr_array_new();
+    net->orphan_netdevs = g_ptr_array_new_with_free_func(g_free);
     return net;
 }
 
@@ -61,6 +62,7 @@ pod_net_free(PodNet *net)
     g_hash_table_unref(net->servers);
     g_ptr_array_unref(net->after_release);
     g_ptr_array_unref(net->release_waiters);
+    g_ptr_array_unref(net->orphan_netdevs);
     g_free(net);
 }
 

@@ -36,6 +36,7 @@ typedef struct _PodNet {
     gboolean whole_pending;     /* a whole release was asked for while one interface was released */
     GPtrArray *after_release;   /* of GTask*: prepares waiting for the release */
     GPtrArray *release_waiters; /* of GTask*: releases asked for while one ran */
+    GPtrArray *orphan_netdevs;  /* of char*: interfaces whose netdev QEMU may hold, unrecorded */
 } PodNet;
 
 /* Shared by the podvm-pod-net*.c files. */
@@ -91,8 +92,13 @@ gboolean pod_net_release_finish(PodvmPod *self, GAsyncResult *result, GError **e
  * the spec) is released (pod_net_release_orphans()).
  */
 void pod_net_adopt(PodvmPod *self);
-/* Releases, in the background, the attachments of interfaces the spec does not have. */
+/*
+ * Releases, in the background, the attachments of interfaces the spec does
+ * not have; their names are kept for pod_net_take_orphan_netdevs().
+ */
 void pod_net_release_orphans(PodvmPod *self);
+/* The interfaces released as orphans, whose netdev QEMU may still have (taken; of char*). */
+GPtrArray *pod_net_take_orphan_netdevs(PodvmPod *self);
 
 /* status.interfaces[] and status.podIPs, added to the status object being built. */
 void pod_net_add_status(PodvmPod *self, JsonBuilder *builder);

@@ -24,6 +24,7 @@
 #include "podvm-fault.h"
 #include "podvm-pod-net.h"
 #include "podvm-pod-private.h"
+#include "podvm-qemu-nics.h"
 
 /* How long ending a stray QEMU may take before the pod goes on without waiting. */
 #define END_TIMEOUT_MS 5000
@@ -306,6 +307,26 @@ reconcile_return(PodvmPod *self, GTask *task, GError *error)
     pod_adoption_done(self);
 }
 
+/*
+ * An attach a restart cut short may have left its netdev in QEMU (its tap
+ * is gone with the release): removed, before any caller's command, so the
+ * interface can be attached again under its name.
+ */
+static void
+drop_orphan_netdevs(PodvmPod *self)
+{
+    g_autoptr(GPtrArray) names = pod_net_take_orphan_netdevs(self);
+
+    for (guint i = 0; i < names->len; i++) {
+        g_autoptr(JsonObject) arguments = json_object_new();
+        g_autofree char *id = podvm_qemu_nic_netdev_id(g_ptr_array_index(names, i));
+
+        json_object_set_string_member(arguments, "id", id);
+        pod_qmp_execute(self->qmp, "netdev_del", arguments, PODVM_QMP_TIMEOUT_HOTPLUG, NULL,
+                        pod_qmp_ignore_reply_cb, g_strdup("netdev_del"));
+    }
+}
+
 static void
 reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -369,6 +390,8 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         self->guest_shutdown = TRUE;
         pod_send_quit(self);
     }
+    if (podvm_phase_has_qemu(self->phase) && self->phase != PODVM_PHASE_STARTING)
+        drop_orphan_netdevs(self);
     if (self->spec->autoattach_serial_console && self->phase != PODVM_PHASE_STARTING) {
         self->console =
             podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
