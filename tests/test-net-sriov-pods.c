@@ -502,6 +502,67 @@ test_hotplug(Fixture *f, gconstpointer data)
     }
 }
 
+/* A claim made here, as a podvmd that died before storing it made it. */
+static void
+claim_here(Fixture *f, const char *address, const char *owner)
+{
+    const char *pfs[] = { "pf0", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSriovPool) pool = podvm_sriov_pool_new("fast", pfs, &error);
+    g_autoptr(PodvmSriovVf) vf = NULL;
+    PodvmSriovHost host = { 0 };
+
+    g_assert_no_error(error);
+    host.sysfs_root = f->sys;
+    host.claim_dir = f->claim_dir;
+    host.set_vf = set_vf_nothing;
+    vf = podvm_sriov_claim_address(&host, pool, address, owner, MAC, 0, &error);
+    g_assert_no_error(error);
+}
+
+static gboolean
+claimed(Fixture *f, const char *address)
+{
+    g_autofree char *path = g_build_filename(f->claim_dir, address, NULL);
+
+    return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+/*
+ * A restarted podvmd gives back the VFs claimed for pods it does not have
+ * (one deleted after a podvmd died between the claim and storing it), and
+ * leaves a pod's own, which its next start takes.
+ */
+static void
+test_orphan_claims(Fixture *f, gconstpointer data)
+{
+    g_autofree char *spec = NULL, *owner = NULL, *message = NULL, *driver = NULL;
+    gint64 deadline;
+
+    if (f->net.daemon == NULL)
+        return;
+    spec = sriov_spec("kept", NULL);
+    podvm_test_net_create_pod(&f->net, spec);
+    owner = g_strdup_printf("%s/fast", pod_uid(f, "kept"));
+    claim_here(f, "0000:3b:02.1", owner);
+    claim_here(f, "0000:3b:02.3", "00000000-0000-4000-8000-000000000000/fast");
+    g_assert_cmpuint(claim_count(f), ==, 2);
+
+    podvm_test_daemon_stop(f->net.daemon);
+    podvm_test_daemon_start(f->net.daemon);
+    deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    while (claimed(f, "0000:3b:02.3") && g_get_monotonic_time() < deadline)
+        g_usleep(50 * 1000);
+    g_assert_false(claimed(f, "0000:3b:02.3"));
+    driver = podvm_test_sriov_driver_of(f->sys, "0000:3b:02.3");
+    g_assert_cmpstr(driver, ==, VF_DRIVER);
+    g_assert_true(claimed(f, "0000:3b:02.1"));
+
+    message = start_fails(f, "kept");
+    assert_contains(message, "0000:3b:02.1");
+    wait_given_back(f);
+}
+
 static void
 expect_create_refused(Fixture *f, const char *name, const char *interfaces, const char *path)
 {
@@ -617,6 +678,8 @@ main(int argc, char **argv)
                test_retry_reuses_claim, fixture_teardown);
     g_test_add("/net/sriov-pods/retry-other-address", Fixture, "0000:3b:02.1", fixture_setup,
                test_retry_reuses_claim, fixture_teardown);
+    g_test_add("/net/sriov-pods/orphan-claims", Fixture, NULL, fixture_setup, test_orphan_claims,
+               fixture_teardown);
     g_test_add("/net/sriov-pods/hotplug", Fixture, NULL, fixture_setup, test_hotplug,
                fixture_teardown);
     g_test_add("/net/sriov-pods/bad-input", Fixture, NULL, fixture_setup, test_bad_input,

@@ -554,6 +554,18 @@ podvm_manager_load(PodvmManager *self)
     /* Each pod reconnects on its own, with its own timeout. */
     for (guint i = 0; i < loaded->len; i++)
         podvm_pod_reconcile_async(g_ptr_array_index(loaded, i), qemus, reconcile_cb, NULL);
+    {
+        g_autoptr(GStrvBuilder) uids = g_strv_builder_new();
+        g_auto(GStrv) list = NULL;
+        GHashTableIter iter;
+        gpointer pod;
+
+        g_hash_table_iter_init(&iter, self->pods);
+        while (g_hash_table_iter_next(&iter, NULL, &pod))
+            g_strv_builder_add(uids, podvm_pod_get_uid(PODVM_POD(pod)));
+        list = g_strv_builder_end(uids);
+        podvm_pods_release_orphan_vfs(self->config, (const char *const *)list);
+    }
     g_message("loaded %u pod(s) from %s", loaded->len, dir_path);
 }
 

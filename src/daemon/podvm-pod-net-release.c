@@ -431,3 +431,71 @@ pod_net_detach_finish(PodvmPod *self, GAsyncResult *result, GError **error)
 {
     return g_task_propagate_boolean(G_TASK(result), error);
 }
+
+/* ---- VFs no pod holds ------------------------------------------------------------------------ */
+
+typedef struct {
+    PodvmSriovHost host;
+    const PodvmConfig *config; /* read-only, outlives podvmd's threads */
+    GStrv uids;
+} OrphanWork;
+
+static void
+orphan_work_free(OrphanWork *work)
+{
+    g_strfreev(work->uids);
+    g_free(work);
+}
+
+static void
+orphan_vfs_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+    OrphanWork *work = task_data;
+    g_autoptr(GHashTable) claims = podvm_sriov_claims(&work->host);
+    GHashTableIter iter;
+    gpointer key, value;
+
+    g_hash_table_iter_init(&iter, claims);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        const char *address = key;
+        const char *owner = value;
+        const char *slash = strchr(owner, '/');
+        g_autofree char *uid =
+            g_strndup(owner, slash != NULL ? (gsize)(slash - owner) : strlen(owner));
+        g_autofree char *group = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (g_strv_contains((const char *const *)work->uids, uid))
+            continue;
+        g_message("SR-IOV: giving back virtual function %s, claimed by %s: no pod has uid %s",
+                  address, owner, uid);
+        group = podvm_sriov_iommu_group(&work->host, address, NULL);
+        if (group != NULL && work->config->qemu_drop_privileges)
+            (void)podvm_sriov_vfio_revoke(&work->host, group, NULL);
+        if (!podvm_sriov_release(&work->host, address, &error))
+            g_warning("SR-IOV: giving back virtual function %s: %s", address, error->message);
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+void
+podvm_pods_release_orphan_vfs(const PodvmConfig *config, const char *const *uids)
+{
+    OrphanWork *work;
+    GTask *task;
+
+    if (config->sriov_pools->len == 0 || config->sriov_claim_dir == NULL ||
+        !g_file_test(config->sriov_claim_dir, G_FILE_TEST_IS_DIR))
+        return;
+    work = g_new0(OrphanWork, 1);
+    work->config = config;
+    work->uids = g_strdupv((char **)uids);
+    work->host.sysfs_root = config->sriov_sysfs_root != NULL ? config->sriov_sysfs_root : "/sys";
+    work->host.claim_dir = config->sriov_claim_dir;
+    work->host.dev_root = config->sriov_dev_root;
+    work->host.set_vf = pod_net_set_vf_func();
+    task = g_task_new(NULL, NULL, NULL, NULL);
+    g_task_set_task_data(task, work, (GDestroyNotify)orphan_work_free);
+    g_task_run_in_thread(task, orphan_vfs_thread);
+    g_object_unref(task);
+}

@@ -255,6 +255,12 @@ bind_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *canc
     g_task_return_boolean(task, TRUE);
 }
 
+PodvmSriovSetVfFunc
+pod_net_set_vf_func(void)
+{
+    return podvm_fault_fake_point("sriov:set-vf") ? set_vf_logged : podvm_sriov_set_vf_netlink;
+}
+
 void
 pod_net_sriov_host_of(PodvmPod *self, BindWork *work)
 {
@@ -264,8 +270,7 @@ pod_net_sriov_host_of(PodvmPod *self, BindWork *work)
         self->config->sriov_sysfs_root != NULL ? self->config->sriov_sysfs_root : "/sys";
     work->sriov_host.claim_dir = self->config->sriov_claim_dir;
     work->sriov_host.dev_root = self->config->sriov_dev_root;
-    work->sriov_host.set_vf =
-        podvm_fault_fake_point("sriov:set-vf") ? set_vf_logged : podvm_sriov_set_vf_netlink;
+    work->sriov_host.set_vf = pod_net_set_vf_func();
 }
 
 /* A job for attachment @a of @iface: what its binding needs. */

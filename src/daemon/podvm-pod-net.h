@@ -147,6 +147,8 @@ PodNetAttachment *pod_net_attachment_copy(const PodNetAttachment *a);
 void pod_net_net_servers_free(PodNetServers *servers);
 void pod_net_bind_job_free(BindJob *job);
 void pod_net_bind_work_free(BindWork *work);
+/* How a VF's MAC and VLAN are set: netlink, or only logged (PODVM_TEST_FAKE=sriov:set-vf). */
+PodvmSriovSetVfFunc pod_net_set_vf_func(void);
 /* Where SR-IOV pools and claims are, for a worker thread (copies). */
 void pod_net_sriov_host_of(PodvmPod *self, BindWork *work);
 /* Starts the DHCP/RA servers of a binding from the sockets its setup opened (taken). */

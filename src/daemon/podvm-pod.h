@@ -226,6 +226,15 @@ int podvm_pod_open_log(PodvmPod *self, GError **error);
 void podvm_pod_detach(PodvmPod *self);
 
 /*
+ * At start-up: gives back (in a thread, logged) every VF claimed for a pod
+ * that is not among @uids, the uids of the pods podvmd has: a podvmd that
+ * died between a claim and storing it leaves such a claim when the pod is
+ * deleted meanwhile. A pod's own unrecorded claim is taken again at its next
+ * start.
+ */
+void podvm_pods_release_orphan_vfs(const PodvmConfig *config, const char *const *uids);
+
+/*
  * A number that grows on every change of the pod (every "changed" and
  * "event" signal, bumped before any handler runs): what was derived from
  * the pod at one generation is still right while it stays the same.
