@@ -163,6 +163,32 @@ attach_still_current(PodvmPod *self, GTask *task)
            (self->phase == PODVM_PHASE_RUNNING || self->phase == PODVM_PHASE_PAUSED);
 }
 
+gboolean
+pod_hotplug_removal_answered(PodvmPod *self, GTask *task, GAsyncResult *result, const char *kind,
+                             const char *name)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (podvm_hotplug_remove_finish(self, result, &error))
+        return TRUE;
+    if (self->current != task)
+        return FALSE;
+    if (!g_error_matches(error, PODVM_ERROR, PODVM_ERROR_TIMEOUT)) {
+        pod_op_return(self, task, g_steal_pointer(&error));
+        return FALSE;
+    }
+    /* Not an error of ours: the guest may still let go; then podvmd finishes the detach. */
+    pod_step(self, "the guest has not released %s '%s' yet; removal pending", kind, name);
+    pod_op_return(self, task,
+                  g_error_new(PODVM_ERROR, PODVM_ERROR_TIMEOUT,
+                              /* TRANSLATORS: the first %s is "disk" or "interface" */
+                              _("the guest did not release %s '%s' within %.1f s; the removal "
+                                "stays pending and finishes if the guest lets go (check that it "
+                                "handles PCIe/ACPI hotplug and is not paused)"),
+                              kind, name, self->config->detach_timeout_ms / 1000.0));
+    return FALSE;
+}
+
 void
 pod_qmp_ignore_reply_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -679,27 +705,9 @@ detach_removed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = PODVM_POD(source);
     DiskOp *data = pod_op_of(task);
-    g_autoptr(GError) error = NULL;
 
-    if (!podvm_hotplug_remove_finish(self, result, &error)) {
-        if (self->current != task)
-            return;
-        if (!g_error_matches(error, PODVM_ERROR, PODVM_ERROR_TIMEOUT)) {
-            pod_op_return(self, task, g_steal_pointer(&error));
-            return;
-        }
-        /* Not an error of ours: the guest may still let go; then podvmd finishes the detach. */
-        pod_step(self, "the guest has not released disk '%s' yet; removal pending",
-                 data->disk_name);
-        pod_op_return(self, task,
-                      g_error_new(PODVM_ERROR, PODVM_ERROR_TIMEOUT,
-                                  _("the guest did not release disk '%s' within %.1f s; the "
-                                    "removal stays pending and finishes if the guest lets go "
-                                    "(check that it handles PCIe/ACPI hotplug and is not "
-                                    "paused)"),
-                                  data->disk_name, self->config->detach_timeout_ms / 1000.0));
+    if (!pod_hotplug_removal_answered(self, task, result, "disk", data->disk_name))
         return;
-    }
     detach_remove_nodes(self, task, data->disk_name);
 }
 

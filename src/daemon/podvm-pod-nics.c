@@ -429,24 +429,9 @@ detach_removed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(GTask) task = user_data;
     PodvmPod *self = PODVM_POD(source);
     NicOp *data = pod_op_of(task);
-    g_autoptr(GError) error = NULL;
 
-    if (!podvm_hotplug_remove_finish(self, result, &error)) {
-        if (self->current != task)
-            return;
-        if (!g_error_matches(error, PODVM_ERROR, PODVM_ERROR_TIMEOUT)) {
-            pod_op_return(self, task, g_steal_pointer(&error));
-            return;
-        }
-        pod_step(self, "the guest has not released interface '%s' yet; removal pending",
-                 data->iface_name);
-        pod_op_return(self, task,
-                      g_error_new(PODVM_ERROR, PODVM_ERROR_TIMEOUT,
-                                  _("the guest did not release interface '%s' within %.1f s; the "
-                                    "removal stays pending and finishes if the guest lets go"),
-                                  data->iface_name, self->config->detach_timeout_ms / 1000.0));
+    if (!pod_hotplug_removal_answered(self, task, result, "interface", data->iface_name))
         return;
-    }
     detach_after_device(self, task, data->iface_name);
 }
 

@@ -176,6 +176,13 @@ void pod_qmp_for_task(PodvmPod *self, GTask *task, const char *command, guint ti
  * monitor; otherwise answers @task and returns FALSE.
  */
 gboolean pod_hotplug_possible(PodvmPod *self, GTask *task);
+/*
+ * The answer of podvm_hotplug_remove_async() for the detach @task of @kind
+ * ("disk", "interface") @name: TRUE when the guest let go. Otherwise @task
+ * is answered (TIMEOUT: the removal stays pending) and FALSE.
+ */
+gboolean pod_hotplug_removal_answered(PodvmPod *self, GTask *task, GAsyncResult *result,
+                                      const char *kind, const char *name);
 /* A QMP callback that only logs a failure (debug); @user_data: what was sent (g_free'd). */
 void pod_qmp_ignore_reply_cb(GObject *source, GAsyncResult *result, gpointer user_data);
 /* podvm-pod-start.c: the start operation (also the second half of a restart). */
