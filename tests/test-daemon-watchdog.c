@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -167,11 +168,34 @@ test_other_pid(void)
     notify_socket_close(&n);
 }
 
+/*
+ * A child that exits before reading its pipe sends podvmd SIGPIPE: it must
+ * cost an EPIPE, never the daemon. podvmd ignores the signal.
+ */
+static void
+test_sigpipe_ignored(void)
+{
+    g_autoptr(GError) error = NULL;
+    PodvmTestDaemon *daemon = podvm_test_daemon_new();
+    g_autofree char *out = NULL;
+    int pid;
+
+    if (daemon == NULL)
+        return;
+    pid = atoi(g_subprocess_get_identifier(daemon->process));
+    g_assert_cmpint(kill(pid, SIGPIPE), ==, 0);
+    g_usleep(200 * 1000);
+    g_assert_cmpint(podvm_test_ctl(daemon, &out, NULL, "list", NULL), ==, 0);
+    g_assert_null(g_subprocess_get_identifier(daemon->process) == NULL ? "exited" : NULL);
+    podvm_test_daemon_free(daemon);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/podvm/daemon/watchdog/pings", test_pings);
     g_test_add_func("/podvm/daemon/watchdog/other-pid", test_other_pid);
+    g_test_add_func("/podvm/daemon/sigpipe-ignored", test_sigpipe_ignored);
     return g_test_run();
 }

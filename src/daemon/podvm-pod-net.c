@@ -23,6 +23,7 @@
 #include <glib/gstdio.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -456,6 +457,7 @@ passt_child_setup(gpointer user_data)
     static const char message[] = "podvmd: passt cannot join the pod's network namespace\n";
 
     setsid();
+    signal(SIGPIPE, SIG_DFL);
     if (setns(PASST_NETNS_FD, CLONE_NEWNET) != 0) {
         if (write(STDERR_FILENO, message, sizeof message - 1) < 0)
             _exit(126);

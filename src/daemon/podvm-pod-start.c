@@ -13,6 +13,7 @@
 #include <glib/gstdio.h>
 #include <grp.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -209,8 +210,10 @@ child_setup(gpointer user_data)
 {
     const ChildCredentials *credentials = user_data;
 
-    /* Its own session: QEMU outlives podvmd and its signals. */
+    /* Its own session: QEMU outlives podvmd and its signals; podvmd's ignored SIGPIPE is not its.
+     */
     setsid();
+    signal(SIGPIPE, SIG_DFL);
     /* Into the pod's network namespace, while still privileged enough to. */
     if (credentials != NULL && credentials->netns_fd >= 0 &&
         setns(credentials->netns_fd, CLONE_NEWNET) != 0)

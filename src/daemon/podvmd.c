@@ -7,6 +7,7 @@
 #include <glib-unix.h>
 #include <glib/gi18n-lib.h>
 #include <locale.h>
+#include <signal.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -199,6 +200,12 @@ main(int argc, char **argv)
      * large block back to the system when it is freed.
      */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    /*
+     * A child that exits before reading what podvmd writes to its pipe (a
+     * helper, a CNI plugin) must cost an EPIPE, not the daemon. The children
+     * podvmd starts get the default back (QEMU and passt in their child setup).
+     */
+    signal(SIGPIPE, SIG_IGN);
 
     setlocale(LC_ALL, "");
     bindtextdomain(GETTEXT_PACKAGE, PODVM_LOCALEDIR);
