@@ -255,6 +255,7 @@ podvm_binding_teardown(const PodvmBindingSetup *setup, GError **error)
 {
     g_autoptr(PodvmNl) nl = NULL;
     char bridge[16], tap[16];
+    PodvmLinkInfo info;
 
     if (setup->binding != PODVM_BINDING_MASQUERADE && setup->binding != PODVM_BINDING_BRIDGE)
         return TRUE;
@@ -264,5 +265,16 @@ podvm_binding_teardown(const PodvmBindingSetup *setup, GError **error)
         return FALSE;
     if (setup->binding == PODVM_BINDING_MASQUERADE && !podvm_nft_delete_table(error))
         return FALSE;
-    return podvm_nl_link_delete(nl, tap, error) && podvm_nl_link_delete(nl, bridge, error);
+    if (!podvm_nl_link_delete(nl, tap, error) || !podvm_nl_link_delete(nl, bridge, error))
+        return FALSE;
+    /* bridge: the pod interface gets its addresses back from the guest, for CNI DEL (the
+     * bridge plugin removes the NAT rules of the addresses it finds on it). */
+    if (setup->binding == PODVM_BINDING_BRIDGE && setup->pod_ifname != NULL &&
+        podvm_nl_link_get(nl, setup->pod_ifname, &info, NULL)) {
+        for (guint i = 0; setup->pod_addresses != NULL && setup->pod_addresses[i] != NULL; i++) {
+            if (!podvm_nl_addr_add(nl, setup->pod_ifname, setup->pod_addresses[i], error))
+                return FALSE;
+        }
+    }
+    return TRUE;
 }

@@ -150,6 +150,33 @@ test_bridge(PodvmTestNet *f, gconstpointer data)
     body = podvm_test_net_http_get_retry(url, NET_TIMEOUT_MS);
     g_assert_nonnull(body);
     g_assert_nonnull(strstr(body, "PODVM-PAGE"));
+
+    /*
+     * Deleted, the pod leaves no NAT rule of the bridge plugin's ipMasq (named by its
+     * uid): CNI DEL finds the pod interface's addresses, which the guest held, back on it.
+     */
+    {
+        g_autoptr(JsonObject) shown = NULL;
+        g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, "br");
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL, *uid = NULL, *before = NULL, *after = NULL;
+        g_autoptr(JsonNode) root = NULL;
+        const char *iptables[] = { "iptables", "-t", "nat", "-S", NULL };
+
+        g_assert_cmpint(podvm_test_ctl(f->daemon, &out, NULL, "show", "br", "-o", "json", NULL), ==,
+                        0);
+        root = json_from_string(out, &error);
+        g_assert_no_error(error);
+        uid = g_strdup(json_object_get_string_member(
+            json_object_get_object_member(json_node_get_object(root), "metadata"), "uid"));
+        before = podvm_test_net_run(iptables);
+        g_assert_nonnull(strstr(before, uid));
+        podvm_dbus_pod_call_delete_sync(pod, TRUE, NULL, &error);
+        g_assert_no_error(error);
+        after = podvm_test_net_run(iptables);
+        if (strstr(after, uid) != NULL)
+            g_error("the NAT rules of pod uid %s are left after delete:\n%s", uid, after);
+    }
 }
 
 /* slirp: QEMU's user network inside the pod's namespace; the declared port is a host forward. */

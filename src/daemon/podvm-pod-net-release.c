@@ -88,12 +88,11 @@ release_vfs_thread(GTask *task, gpointer source, gpointer task_data, GCancellabl
 {
     BindWork *work = task_data;
     GError *error = NULL;
+    GError *teardown_error = NULL;
 
-    if (work->netns_fd >= 0 &&
-        !podvm_netns_run(work->netns_fd, teardown_in_namespace, work, &error)) {
-        g_task_return_error(task, error);
-        return;
-    }
+    /* A failure here is reported, but VFs are given back all the same. */
+    if (work->netns_fd >= 0)
+        podvm_netns_run(work->netns_fd, teardown_in_namespace, work, &teardown_error);
     for (guint i = 0; i < work->jobs->len; i++) {
         BindJob *job = g_ptr_array_index(work->jobs, i);
         g_autofree char *group = NULL;
@@ -109,11 +108,15 @@ release_vfs_thread(GTask *task, gpointer source, gpointer task_data, GCancellabl
             g_warning("interface '%s': virtual function %s: %s", job->iface_name, job->vf,
                       local->message);
         if (!podvm_sriov_release(&work->sriov_host, job->vf, &error)) {
+            g_clear_error(&teardown_error);
             g_task_return_error(task, error);
             return;
         }
     }
-    g_task_return_boolean(task, TRUE);
+    if (teardown_error != NULL)
+        g_task_return_error(task, teardown_error);
+    else
+        g_task_return_boolean(task, TRUE);
 }
 
 /* Removes the released attachments from the pod and stores it. */
@@ -225,7 +228,7 @@ pod_net_release_begin(PodvmPod *self, GTask *task, GPtrArray *attachments, gbool
     ReleaseData *data = g_new0(ReleaseData, 1);
     BindWork *work;
     GTask *vf_task;
-    gboolean any_vf = FALSE;
+    gboolean any_vf = FALSE, any_bridge = FALSE;
     int netns_fd = -1;
 
     data->attachments = attachments;
@@ -235,12 +238,18 @@ pod_net_release_begin(PodvmPod *self, GTask *task, GPtrArray *attachments, gbool
     g_task_set_task_data(task, data, (GDestroyNotify)release_data_free);
     for (guint i = 0; i < attachments->len; i++) {
         const PodNetAttachment *a = g_ptr_array_index(attachments, i);
+        const PodvmSpecInterface *iface = podvm_spec_find_interface(self->spec, a->iface);
 
         g_hash_table_remove(self->net->servers, a->iface);
         any_vf |= a->vf != NULL;
+        any_bridge |= iface != NULL && iface->binding == PODVM_BINDING_BRIDGE;
     }
-    /* One interface of a running pod: its bridge, tap and rules go before CNI DEL. */
-    if (!whole && podvm_netns_exists(data->netns_path))
+    /*
+     * One interface of a running pod: its bridge, tap and rules go before CNI DEL. So do
+     * those of the bridge binding in a whole release: its pod interface needs its addresses
+     * back for DEL (the whole namespace goes afterwards anyway).
+     */
+    if ((!whole || any_bridge) && podvm_netns_exists(data->netns_path))
         netns_fd = podvm_netns_open(data->netns_path, NULL);
     if (!any_vf && netns_fd < 0) {
         release_next(task);
@@ -263,6 +272,14 @@ pod_net_release_begin(PodvmPod *self, GTask *task, GPtrArray *attachments, gbool
         job->vf = g_strdup(a->vf);
         job->setup.slot = a->slot;
         job->setup.binding = iface != NULL ? iface->binding : unknown_binding(self, a);
+        /* What the bridge binding gives back to the pod interface (a->... outlive the job). */
+        job->setup.pod_ifname = a->pod_ifname;
+        if (job->setup.binding == PODVM_BINDING_BRIDGE) {
+            g_autoptr(PodvmCniResult) result = pod_net_parse_result(a);
+
+            job->pod_addresses = pod_net_result_addresses(result);
+            job->setup.pod_addresses = job->pod_addresses;
+        }
         g_ptr_array_add(work->jobs, job);
     }
     vf_task = g_task_new(self, NULL, release_vfs_cb, task);
