@@ -288,6 +288,96 @@ test_release_crash(Fixture *f, gconstpointer data)
     assert_network_gone(f, "rel", uid, again);
 }
 
+/* Waits until the pod is gone (a restarted podvmd finishing its delete). */
+static void
+wait_pod_gone(Fixture *f, const char *name)
+{
+    gint64 deadline = g_get_monotonic_time() + PHASE_TIMEOUT_MS * 1000LL;
+
+    while (pod_exists(f, name)) {
+        if (g_get_monotonic_time() > deadline)
+            g_error("pod '%s' is still there %u ms after the restart", name, PHASE_TIMEOUT_MS);
+        g_usleep(100 * 1000);
+    }
+}
+
+/*
+ * podvmd dies at @point of a forced delete of a running pod (once the
+ * delete is on record; once the network and volumes went, before the
+ * files): the restarted podvmd finishes the delete and nothing is left.
+ */
+static void
+test_delete_crash(Fixture *f, gconstpointer data)
+{
+    const char *point = data;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *uid = NULL, *pod_ip = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    uid = create_masquerade_pod(f, "doomed");
+    podvm_test_net_start_pod(f, "doomed");
+    pod_ip = assert_network_up(f, "doomed");
+    restart_crashing_at(f, point);
+    assert_phase_reason(f, "doomed", "Running", NULL);
+    pod = podvm_test_daemon_pod(f->daemon, "doomed");
+    g_assert_false(podvm_dbus_pod_call_delete_sync(pod, TRUE, NULL, &error));
+    g_assert_nonnull(error);
+    restart_after_crash(f);
+    wait_pod_gone(f, "doomed");
+    assert_network_gone(f, "doomed", uid, pod_ip);
+    g_test_message("%s: pod %s (%s) deleted by the restarted podvmd", point, uid, pod_ip);
+}
+
+/*
+ * A pod started and stopped again and again (before its guest is even up,
+ * and after) leaves nothing each time, and podvmd's open files do not grow.
+ */
+static guint
+podvmd_fds(Fixture *f)
+{
+    g_autofree char *dir =
+        g_strdup_printf("/proc/%s/fd", g_subprocess_get_identifier(f->daemon->process));
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    guint count = 0;
+
+    g_assert_nonnull(d);
+    while (g_dir_read_name(d) != NULL)
+        count++;
+    return count;
+}
+
+static void
+test_start_stop_cycles(Fixture *f, gconstpointer data)
+{
+    g_autofree char *uid = NULL;
+    guint fds_after_first = 0;
+
+    if (f->daemon == NULL)
+        return;
+    uid = create_masquerade_pod(f, "cycle");
+    for (guint i = 0; i < 5; i++) {
+        g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, "cycle");
+        g_autoptr(GError) error = NULL;
+        g_autofree char *pod_ip = NULL;
+
+        if (i % 2 == 1) {
+            g_autofree char *ip = start_and_wait_address(f, "cycle");
+        } else {
+            podvm_test_net_start_pod(f, "cycle");
+        }
+        pod_ip = assert_network_up(f, "cycle");
+        podvm_dbus_pod_call_stop_sync(pod, 0, NULL, &error);
+        g_assert_no_error(error);
+        assert_phase_reason(f, "cycle", "Stopped", NULL);
+        assert_network_gone(f, "cycle", uid, pod_ip);
+        if (i == 0)
+            fds_after_first = podvmd_fds(f);
+    }
+    g_assert_cmpuint(podvmd_fds(f), <=, fds_after_first);
+}
+
 /* ---- a start that fails after CNI ADD ------------------------------------------------------- */
 
 /* A spec whose kernel is @kernel (a file in the daemon's directory, one of its kernel_dirs). */
@@ -412,8 +502,8 @@ netns_inode(const char *path)
  * podvmd killed with SIGKILL and restarted 20 times under a running
  * masquerade pod: the pod keeps its namespace, address and NAT rules
  * (identical, none duplicated, in the pod's namespace and the host's), its
- * page is served at its address, no lease leaks; a delete then leaves
- * nothing.
+ * page is served at its address, no lease leaks, and the last podvmd
+ * answers the guest's DHCP; a delete then leaves nothing.
  */
 static void
 test_restarts_and_delete(Fixture *f, gconstpointer data)
@@ -421,6 +511,7 @@ test_restarts_and_delete(Fixture *f, gconstpointer data)
     g_autofree char *uid = NULL, *pod_ip = NULL, *netns = NULL, *url = NULL;
     g_autofree char *rules = NULL, *host_rules = NULL;
     guint64 inode;
+    gint64 adopt_us = 0;
 
     if (f->daemon == NULL)
         return;
@@ -444,9 +535,12 @@ test_restarts_and_delete(Fixture *f, gconstpointer data)
     for (guint i = 0; i < 20; i++) {
         g_autofree char *again = NULL, *host_again = NULL, *ip_again = NULL, *body = NULL;
 
+        gint64 t0 = g_get_monotonic_time();
+
         podvm_test_daemon_kill9(f->daemon);
         podvm_test_daemon_start(f->daemon);
         assert_phase_reason(f, "keep", "Running", NULL);
+        adopt_us += g_get_monotonic_time() - t0;
         again = podvm_test_net_pod_nft_table(f, "keep");
         g_assert_cmpstr(again, ==, rules);
         host_again = podvm_test_net_host_ruleset();
@@ -457,6 +551,15 @@ test_restarts_and_delete(Fixture *f, gconstpointer data)
         body = podvm_test_net_http_get_retry(url, NET_TIMEOUT_MS);
         g_assert_nonnull(body);
         g_assert_nonnull(strstr(body, "PODVM-PAGE"));
+    }
+    g_test_message("kill -9 and restart to the pod adopted as Running: %.0f ms on average",
+                   adopt_us / 20 / 1000.0);
+    /* The last podvmd's DHCP server answers: the guest gives its lease back and gets it again. */
+    {
+        guint seen = podvm_test_net_console_count(f, "keep", GUEST_UP);
+
+        podvm_test_console_type(f->daemon, "keep", "podvm-dhcp eth0");
+        podvm_test_net_wait_console_again(f, "keep", GUEST_UP, seen, NET_TIMEOUT_MS);
     }
     delete_and_assert_nothing_left(f, "keep", uid, pod_ip);
 }
@@ -649,6 +752,7 @@ main(int argc, char **argv)
 {
     static const char *const start_points[] = { "net:before-add", "net:after-add",
                                                 "start:before-spawn", "start:after-spawn" };
+    static const char *const delete_points[] = { "delete:after-mark", "delete:after-release" };
 
     /* Before any thread exists: the namespaces of the whole program. */
     if (!podvm_test_netns_enter(&podvm_test_net_skip_reason))
@@ -661,6 +765,14 @@ main(int argc, char **argv)
         g_test_add(path, Fixture, start_points[i], podvm_test_net_setup, test_start_crash,
                    podvm_test_net_teardown);
     }
+    for (guint i = 0; i < G_N_ELEMENTS(delete_points); i++) {
+        g_autofree char *path = g_strdup_printf("/net/faults/delete-crash/%s", delete_points[i]);
+
+        g_test_add(path, Fixture, delete_points[i], podvm_test_net_setup, test_delete_crash,
+                   podvm_test_net_teardown);
+    }
+    g_test_add("/net/faults/start-stop-cycles", Fixture, NULL, podvm_test_net_setup,
+               test_start_stop_cycles, podvm_test_net_teardown);
     g_test_add("/net/faults/release-crash", Fixture, NULL, podvm_test_net_setup, test_release_crash,
                podvm_test_net_teardown);
     g_test_add("/net/faults/start-fails-after-add", Fixture, NULL, podvm_test_net_setup,
