@@ -9,9 +9,9 @@
 # network (podvmd's built-in default CNI network: bridge podvm0,
 # 10.66.0.0/16), shows it running with its IP and its console, pauses and
 # resumes it, hotplugs disks, fetches the guest's web page at the pod's
-# address, hotplugs a second NIC, stops and deletes it. Each podvmctl
-# command is printed before it runs. Needs root (or sudo) for the
-# namespaces.
+# address, hotplugs a second NIC on a second network, stops and deletes
+# it. Each podvmctl command is printed before it runs. Needs root (or
+# sudo) for the namespaces.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -136,8 +136,16 @@ TXT
 grep 'PODVM-NET eth0' "$console" | tail -1
 fetch "http://$pod_ip/"
 
-printf '\nA second NIC, hotplugged: bridge binding on the same network (podvm), so the\nguest holds an address of that network itself (DHCP from podvmd).\n'
-show attach-nic web --name lan --binding bridge --multus podvm
+# A second CNI network, "lan" (bridge podvm1, no NAT), defined only while the NIC is
+# attached: with any conflist in the directory, the first would be the pod network of
+# new pods; the pod's own network keeps the conflist it was set up with.
+cat > "$run/cni/lan.conflist" <<'JSON'
+{"cniVersion": "1.0.0", "name": "lan", "plugins": [
+  {"type": "bridge", "bridge": "podvm1", "isGateway": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.77.0.0/24"}]]}}]}
+JSON
+printf '\nA second NIC, hotplugged: bridge binding on a second network (CNI network "lan",\nbridge podvm1), so the guest holds an address of that network itself (DHCP from podvmd).\n'
+show attach-nic web --name lan --binding bridge --multus lan
 wait_console 'PODVM-NET eth1 up' 300
 grep 'PODVM-NET eth1 up' "$console" | tail -1
 lan_ip=$(status interfaces.1.ipAddress)
@@ -146,6 +154,7 @@ fetch "http://$lan_ip/"
 show detach-nic web lan
 wait_console 'PODVM-NET eth1 gone' 300
 grep 'PODVM-NET eth1 gone' "$console" | tail -1
+rm -f "$run/cni/lan.conflist"
 
 cat <<'TXT'
 
