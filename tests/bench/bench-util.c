@@ -340,7 +340,8 @@ child_setup(gpointer user_data)
 
 /* The argv podvmd would build for this spec, with QEMU binding the sockets by path. */
 static GStrv
-qemu_argv(BenchQemu *qemu, const char *spec_json, guint spare_root_ports, GError **error)
+qemu_argv(BenchQemu *qemu, const char *spec_json, guint spare_root_ports, const GPtrArray *nics,
+          GError **error)
 {
     g_autoptr(PodvmSpec) spec = podvm_spec_parse_data(spec_json, -1, NULL, error);
     PodvmQemuArgvContext ctx = { 0 };
@@ -361,12 +362,23 @@ qemu_argv(BenchQemu *qemu, const char *spec_json, guint spare_root_ports, GError
     ctx.prepared_volumes = NULL;
     ctx.spare_root_ports = spare_root_ports;
     ctx.debug = FALSE;
+    ctx.nics = nics;
     return podvm_qemu_argv_build(spec, &ctx, error);
 }
 
 gboolean
 bench_qemu_spawn(BenchQemu *qemu, const char *dir, const char *spec_json, guint spare_root_ports,
                  gint64 *out_spawned_at, GError **error)
+{
+    return bench_qemu_spawn_with_nics(qemu, dir, spec_json, spare_root_ports, NULL, NULL, NULL, 0,
+                                      out_spawned_at, error);
+}
+
+gboolean
+bench_qemu_spawn_with_nics(BenchQemu *qemu, const char *dir, const char *spec_json,
+                           guint spare_root_ports, const GPtrArray *nics, const int *source_fds,
+                           const int *target_fds, gsize n_fds, gint64 *out_spawned_at,
+                           GError **error)
 {
     /* Like podvmd: a fixed environment, stdout and stderr to a log file. */
     const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
@@ -384,7 +396,7 @@ bench_qemu_spawn(BenchQemu *qemu, const char *dir, const char *spec_json, guint 
                     qemu->dir, g_strerror(saved));
         return FALSE;
     }
-    qemu->argv = qemu_argv(qemu, spec_json, spare_root_ports, error);
+    qemu->argv = qemu_argv(qemu, spec_json, spare_root_ports, nics, error);
     if (qemu->argv == NULL)
         return FALSE;
     log_fd = open(qemu->qemu_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -396,9 +408,10 @@ bench_qemu_spawn(BenchQemu *qemu, const char *dir, const char *spec_json, guint 
     }
     if (out_spawned_at != NULL)
         *out_spawned_at = g_get_monotonic_time();
-    spawned = g_spawn_async_with_fds(NULL, qemu->argv, (char **)env,
-                                     G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH_FROM_ENVP,
-                                     child_setup, NULL, &qemu->pid, -1, log_fd, log_fd, error);
+    spawned = g_spawn_async_with_pipes_and_fds(
+        NULL, (const char *const *)qemu->argv, env,
+        G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH_FROM_ENVP, child_setup, NULL, -1, log_fd,
+        log_fd, source_fds, target_fds, n_fds, &qemu->pid, NULL, NULL, NULL, error);
     close(log_fd);
     if (!spawned) {
         g_prefix_error(error, "cannot run QEMU '%s': ", qemu->argv[0]);

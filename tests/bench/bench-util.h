@@ -110,6 +110,16 @@ typedef struct {
 gboolean bench_qemu_spawn(BenchQemu *qemu, const char *dir, const char *spec_json,
                           guint spare_root_ports, gint64 *out_spawned_at, GError **error);
 
+/*
+ * The same with NICs (PodvmQemuNic*, as podvmd's argv has them; NULL for
+ * none) and @n_fds fds the QEMU gets: @source_fds[i] (still the caller's)
+ * as @target_fds[i], the numbers the NICs' tap_fds name.
+ */
+gboolean bench_qemu_spawn_with_nics(BenchQemu *qemu, const char *dir, const char *spec_json,
+                                    guint spare_root_ports, const GPtrArray *nics,
+                                    const int *source_fds, const int *target_fds, gsize n_fds,
+                                    gint64 *out_spawned_at, GError **error);
+
 /* SIGKILLs and reaps the QEMU, if it still runs. */
 void bench_qemu_kill(BenchQemu *qemu);
 
