@@ -139,21 +139,6 @@ podvm_test_net_delete_pod(PodvmTestNet *f, const char *name)
     g_assert_no_error(error);
 }
 
-char *
-podvm_test_net_pod_uid(PodvmTestNet *f, const char *name)
-{
-    g_autofree char *path = g_build_filename(f->daemon->state_dir, "pods", name, "pod.json", NULL);
-    g_autoptr(JsonParser) parser = json_parser_new();
-    g_autoptr(GError) error = NULL;
-    JsonObject *pod;
-
-    json_parser_load_from_file(parser, path, &error);
-    g_assert_no_error(error);
-    pod = json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)), "pod");
-    return g_strdup(
-        json_object_get_string_member(json_object_get_object_member(pod, "metadata"), "uid"));
-}
-
 guint
 podvm_test_net_console_count(PodvmTestNet *f, const char *name, const char *needle)
 {

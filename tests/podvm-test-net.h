@@ -56,8 +56,6 @@ void podvm_test_net_create_pod(PodvmTestNet *f, const char *spec);
 void podvm_test_net_start_pod(PodvmTestNet *f, const char *name);
 /* Deletes the pod (forced); asserts it worked. */
 void podvm_test_net_delete_pod(PodvmTestNet *f, const char *name);
-/* The pod's uid, from its state file. */
-char *podvm_test_net_pod_uid(PodvmTestNet *f, const char *name);
 /* Waits for @needle on the pod's console; fails the test with the console otherwise. */
 void podvm_test_net_wait_console(PodvmTestNet *f, const char *name, const char *needle,
                                  guint timeout_ms);

@@ -33,15 +33,14 @@ typedef PodvmTestNet Fixture;
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-/* The masquerade pod of these tests, created; its uid. */
-static char *
+/* Creates the masquerade pod of these tests. */
+static void
 create_masquerade_pod(Fixture *f, const char *name)
 {
     g_autofree char *spec = podvm_test_net_spec(name, NULL, PODVM_TEST_NET_MASQUERADE_IFACES,
                                                 PODVM_TEST_NET_POD_NETWORK);
 
     podvm_test_net_create_pod(f, spec);
-    return podvm_test_net_pod_uid(f, name);
 }
 
 static gboolean
@@ -90,16 +89,39 @@ mounts_of(const char *path)
 }
 
 /*
- * What of the pod's network is still there, as a sentence, or NULL when
- * nothing is: its namespace (file or mount), a host-local lease, a veth on
- * podvm0, a rule in the test namespace's ruleset naming its uid (the bridge
- * plugin's masquerade chain) or its address.
+ * Per-pod NAT rules in the test namespace's ruleset (the bridge plugin's
+ * ipMasq: "ip saddr POD-IP jump CNI-<hash>"; portmap's "CNI-DN-<hash>"):
+ * the first such line, or NULL. The tests run one pod at a time.
  */
 static char *
-network_leftovers(Fixture *f, const char *name, const char *uid, const char *pod_ip)
+pod_rule_in(const char *rules)
+{
+    g_auto(GStrv) lines = g_strsplit(rules, "\n", -1);
+
+    for (guint i = 0; lines[i] != NULL; i++) {
+        const char *line = lines[i];
+        const char *cni = strstr(line, "CNI-");
+
+        if (strstr(line, "saddr 10.66.") != NULL || strstr(line, "saddr 10.77.") != NULL ||
+            strstr(line, "CNI-DN-") != NULL ||
+            (cni != NULL && strspn(cni + 4, "0123456789abcdef") >= 16))
+            return g_strdup(g_strstrip(lines[i]));
+    }
+    return NULL;
+}
+
+/*
+ * What of the pod's network is still there, as a sentence, or NULL when
+ * nothing is: its namespace (file or mount), a host-local lease, a veth on
+ * podvm0, a pod's NAT rule in the test namespace, its address anywhere in
+ * the ruleset.
+ */
+static char *
+network_leftovers(Fixture *f, const char *name, const char *pod_ip)
 {
     g_autofree char *netns = podvm_test_net_pod_netns(f, name);
     g_autofree char *rules = podvm_test_net_host_ruleset();
+    g_autofree char *rule = pod_rule_in(rules);
     g_autoptr(GString) left = g_string_new(NULL);
     guint leases = podvm_test_net_ipam_leases(f, "pods");
     guint ports = podvm_test_net_bridge_ports("podvm0");
@@ -112,8 +134,8 @@ network_leftovers(Fixture *f, const char *name, const char *uid, const char *pod
         g_string_append_printf(left, "%u lease(s); ", leases);
     if (ports > 0)
         g_string_append_printf(left, "%u veth(s) on podvm0; ", ports);
-    if (uid != NULL && strstr(rules, uid) != NULL)
-        g_string_append_printf(left, "rules naming %s; ", uid);
+    if (rule != NULL)
+        g_string_append_printf(left, "the rule \"%s\"; ", rule);
     if (pod_ip != NULL) {
         g_autofree char *ip_word = g_strdup_printf("%s ", pod_ip);
 
@@ -127,12 +149,12 @@ network_leftovers(Fixture *f, const char *name, const char *uid, const char *pod
 
 /* Waits (the release runs in the background) until nothing of the pod's network is left. */
 static void
-assert_network_gone(Fixture *f, const char *name, const char *uid, const char *pod_ip)
+assert_network_gone(Fixture *f, const char *name, const char *pod_ip)
 {
     gint64 deadline = g_get_monotonic_time() + RELEASE_TIMEOUT_MS * 1000LL;
     g_autofree char *left = NULL;
 
-    while ((left = network_leftovers(f, name, uid, pod_ip)) != NULL) {
+    while ((left = network_leftovers(f, name, pod_ip)) != NULL) {
         if (g_get_monotonic_time() > deadline) {
             g_autofree char *rules = podvm_test_net_host_ruleset();
 
@@ -172,11 +194,11 @@ start_and_wait_address(Fixture *f, const char *name)
 
 /* Deletes the pod: it is gone, and so is everything of its network. */
 static void
-delete_and_assert_nothing_left(Fixture *f, const char *name, const char *uid, const char *pod_ip)
+delete_and_assert_nothing_left(Fixture *f, const char *name, const char *pod_ip)
 {
     podvm_test_net_delete_pod(f, name);
     g_assert_false(pod_exists(f, name));
-    assert_network_gone(f, name, uid, pod_ip);
+    assert_network_gone(f, name, pod_ip);
 }
 
 static void
@@ -212,11 +234,11 @@ test_start_crash(Fixture *f, gconstpointer data)
     const char *point = data;
     g_autoptr(PodvmDBusPod) pod = NULL;
     g_autoptr(GError) error = NULL;
-    g_autofree char *uid = NULL, *message = NULL, *pod_ip = NULL;
+    g_autofree char *message = NULL, *pod_ip = NULL;
 
     if (f->daemon == NULL)
         return;
-    uid = create_masquerade_pod(f, "crash");
+    create_masquerade_pod(f, "crash");
     restart_crashing_at(f, point);
     pod = podvm_test_daemon_pod(f->daemon, "crash");
     g_assert_false(podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, &error));
@@ -228,10 +250,52 @@ test_start_crash(Fixture *f, gconstpointer data)
     message = podvm_test_net_status_string(f, "crash", "message");
     g_test_message("%s: status: %s", point, message);
     g_assert_nonnull(strstr(message, "interrupted by a podvmd restart"));
-    assert_network_gone(f, "crash", uid, NULL);
+    assert_network_gone(f, "crash", NULL);
 
     pod_ip = start_and_wait_address(f, "crash");
-    delete_and_assert_nothing_left(f, "crash", uid, pod_ip);
+    delete_and_assert_nothing_left(f, "crash", pod_ip);
+}
+
+/*
+ * The same with the bridge binding, killed once the binding took the pod
+ * interface's addresses (start:before-spawn): the restart's release gives
+ * them back before CNI DEL, so the bridge plugin removes its NAT rules too;
+ * the guest then gets the pod's address.
+ */
+static void
+test_start_crash_bridge(Fixture *f, gconstpointer data)
+{
+    const char *point = data;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *spec = NULL, *pod_ip = NULL, *marker = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    spec = podvm_test_net_spec("brcrash", NULL, "[{\"name\": \"default\", \"bridge\": {}}]",
+                               PODVM_TEST_NET_POD_NETWORK);
+    podvm_test_net_create_pod(f, spec);
+    restart_crashing_at(f, point);
+    pod = podvm_test_daemon_pod(f->daemon, "brcrash");
+    g_assert_false(podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, &error));
+    g_assert_nonnull(error);
+    restart_after_crash(f);
+    assert_phase_reason(f, "brcrash", "Failed", "StartInterrupted");
+    assert_network_gone(f, "brcrash", NULL);
+
+    podvm_test_net_start_pod(f, "brcrash");
+    pod_ip = assert_network_up(f, "brcrash");
+    {
+        /* The bridge plugin's NAT rules of the pod: what assert_network_gone() looks for. */
+        g_autofree char *rules = podvm_test_net_host_ruleset();
+
+        g_autofree char *rule = pod_rule_in(rules);
+
+        g_assert_nonnull(rule);
+    }
+    marker = g_strdup_printf("PODVM-NET eth0 up %s/16 gw 10.66.0.1", pod_ip);
+    podvm_test_net_wait_console(f, "brcrash", marker, BOOT_TIMEOUT_MS);
+    delete_and_assert_nothing_left(f, "brcrash", pod_ip);
 }
 
 /* ---- podvmd killed during a release ----------------------------------------------------------
@@ -249,11 +313,11 @@ test_release_crash(Fixture *f, gconstpointer data)
 {
     g_autoptr(PodvmDBusPod) pod = NULL;
     g_autoptr(GError) error = NULL;
-    g_autofree char *uid = NULL, *pod_ip = NULL, *again = NULL;
+    g_autofree char *pod_ip = NULL, *again = NULL;
 
     if (f->daemon == NULL)
         return;
-    uid = create_masquerade_pod(f, "rel");
+    create_masquerade_pod(f, "rel");
     pod_ip = start_and_wait_address(f, "rel");
 
     /* A stop: QEMU ends, the network is released, podvmd dies before it forgets it. */
@@ -267,7 +331,7 @@ test_release_crash(Fixture *f, gconstpointer data)
     g_clear_object(&pod);
     restart_after_crash(f);
     assert_phase_reason(f, "rel", "Stopped", NULL);
-    assert_network_gone(f, "rel", uid, pod_ip);
+    assert_network_gone(f, "rel", pod_ip);
     again = start_and_wait_address(f, "rel");
 
     /* A delete: the restart finishes it. */
@@ -285,7 +349,7 @@ test_release_crash(Fixture *f, gconstpointer data)
             g_usleep(100 * 1000);
         }
     }
-    assert_network_gone(f, "rel", uid, again);
+    assert_network_gone(f, "rel", again);
 }
 
 /* Waits until the pod is gone (a restarted podvmd finishing its delete). */
@@ -312,11 +376,11 @@ test_delete_crash(Fixture *f, gconstpointer data)
     const char *point = data;
     g_autoptr(PodvmDBusPod) pod = NULL;
     g_autoptr(GError) error = NULL;
-    g_autofree char *uid = NULL, *pod_ip = NULL;
+    g_autofree char *pod_ip = NULL;
 
     if (f->daemon == NULL)
         return;
-    uid = create_masquerade_pod(f, "doomed");
+    create_masquerade_pod(f, "doomed");
     podvm_test_net_start_pod(f, "doomed");
     pod_ip = assert_network_up(f, "doomed");
     restart_crashing_at(f, point);
@@ -326,8 +390,8 @@ test_delete_crash(Fixture *f, gconstpointer data)
     g_assert_nonnull(error);
     restart_after_crash(f);
     wait_pod_gone(f, "doomed");
-    assert_network_gone(f, "doomed", uid, pod_ip);
-    g_test_message("%s: pod %s (%s) deleted by the restarted podvmd", point, uid, pod_ip);
+    assert_network_gone(f, "doomed", pod_ip);
+    g_test_message("%s: pod 'doomed' (%s) deleted by the restarted podvmd", point, pod_ip);
 }
 
 /*
@@ -351,12 +415,11 @@ podvmd_fds(Fixture *f)
 static void
 test_start_stop_cycles(Fixture *f, gconstpointer data)
 {
-    g_autofree char *uid = NULL;
     guint fds_after_first = 0;
 
     if (f->daemon == NULL)
         return;
-    uid = create_masquerade_pod(f, "cycle");
+    create_masquerade_pod(f, "cycle");
     for (guint i = 0; i < 5; i++) {
         g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, "cycle");
         g_autoptr(GError) error = NULL;
@@ -371,7 +434,7 @@ test_start_stop_cycles(Fixture *f, gconstpointer data)
         podvm_dbus_pod_call_stop_sync(pod, 0, NULL, &error);
         g_assert_no_error(error);
         assert_phase_reason(f, "cycle", "Stopped", NULL);
-        assert_network_gone(f, "cycle", uid, pod_ip);
+        assert_network_gone(f, "cycle", pod_ip);
         if (i == 0)
             fds_after_first = podvmd_fds(f);
     }
@@ -398,7 +461,7 @@ spec_with_kernel(const char *name, const char *kernel)
 
 /* The start fails (after CNI ADD and the bindings); nothing of the network is left. */
 static void
-start_fails_cleanly(Fixture *f, const char *name, const char *uid, const char *expected)
+start_fails_cleanly(Fixture *f, const char *name, const char *expected)
 {
     g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, name);
     g_autoptr(GError) error = NULL;
@@ -411,7 +474,7 @@ start_fails_cleanly(Fixture *f, const char *name, const char *uid, const char *e
         g_error("start of '%s' failed, but not for \"%s\": %s", name, expected, error->message);
     phase = podvm_test_daemon_phase(f->daemon, name);
     g_assert_cmpstr(phase, ==, "Failed");
-    assert_network_gone(f, name, uid, NULL);
+    assert_network_gone(f, name, NULL);
 }
 
 /*
@@ -427,7 +490,7 @@ test_start_fails_after_add(Fixture *f, gconstpointer data)
         g_build_filename(f->daemon != NULL ? f->daemon->tmpdir : "/", "vanishing-vmlinuz", NULL);
     g_autofree char *garbage =
         g_build_filename(f->daemon != NULL ? f->daemon->tmpdir : "/", "garbage-vmlinuz", NULL);
-    g_autofree char *spec = NULL, *uid = NULL, *contents = NULL;
+    g_autofree char *spec = NULL, *contents = NULL;
     g_autoptr(GError) error = NULL;
     gsize length = 0;
 
@@ -440,24 +503,21 @@ test_start_fails_after_add(Fixture *f, gconstpointer data)
     g_assert_true(g_file_set_contents(vanishing, contents, (gssize)length, &error));
     spec = spec_with_kernel("vanish", vanishing);
     podvm_test_net_create_pod(f, spec);
-    uid = podvm_test_net_pod_uid(f, "vanish");
     g_assert_cmpint(g_unlink(vanishing), ==, 0);
-    start_fails_cleanly(f, "vanish", uid, "kernelPath");
+    start_fails_cleanly(f, "vanish", "kernelPath");
     podvm_test_net_delete_pod(f, "vanish");
-    assert_network_gone(f, "vanish", uid, NULL);
+    assert_network_gone(f, "vanish", NULL);
 
     /* A kernel QEMU refuses: it exits at start. */
     g_clear_pointer(&spec, g_free);
-    g_clear_pointer(&uid, g_free);
     g_assert_true(g_file_set_contents(garbage, "not a kernel\n", -1, &error));
     spec = spec_with_kernel("garbage", garbage);
     podvm_test_net_create_pod(f, spec);
-    uid = podvm_test_net_pod_uid(f, "garbage");
-    start_fails_cleanly(f, "garbage", uid, "failed to start");
+    start_fails_cleanly(f, "garbage", "failed to start");
     /* Again: a second failed start leaves no more than the first. */
-    start_fails_cleanly(f, "garbage", uid, "failed to start");
+    start_fails_cleanly(f, "garbage", "failed to start");
     podvm_test_net_delete_pod(f, "garbage");
-    assert_network_gone(f, "garbage", uid, NULL);
+    assert_network_gone(f, "garbage", NULL);
 }
 
 /* ---- kill -9 and restart, again and again ----------------------------------------------------
@@ -508,14 +568,14 @@ netns_inode(const char *path)
 static void
 test_restarts_and_delete(Fixture *f, gconstpointer data)
 {
-    g_autofree char *uid = NULL, *pod_ip = NULL, *netns = NULL, *url = NULL;
+    g_autofree char *pod_ip = NULL, *netns = NULL, *url = NULL;
     g_autofree char *rules = NULL, *host_rules = NULL;
     guint64 inode;
     gint64 adopt_us = 0;
 
     if (f->daemon == NULL)
         return;
-    uid = create_masquerade_pod(f, "keep");
+    create_masquerade_pod(f, "keep");
     pod_ip = start_and_wait_address(f, "keep");
     netns = podvm_test_net_pod_netns(f, "keep");
     inode = netns_inode(netns);
@@ -561,7 +621,7 @@ test_restarts_and_delete(Fixture *f, gconstpointer data)
         podvm_test_console_type(f->daemon, "keep", "podvm-dhcp eth0");
         podvm_test_net_wait_console_again(f, "keep", GUEST_UP, seen, NET_TIMEOUT_MS);
     }
-    delete_and_assert_nothing_left(f, "keep", uid, pod_ip);
+    delete_and_assert_nothing_left(f, "keep", pod_ip);
 }
 
 /* ---- NIC hotplug: detach, and podvmd killed during an attach --------------------------------
@@ -666,11 +726,11 @@ static void
 test_nic_detach_and_crash(Fixture *f, gconstpointer data)
 {
     static const char *const points[] = { "net:after-add", "attach-nic:after-netdev-add" };
-    g_autofree char *uid = NULL, *pod_ip = NULL, *links = NULL;
+    g_autofree char *pod_ip = NULL, *links = NULL;
 
     if (f->daemon == NULL)
         return;
-    uid = create_masquerade_pod(f, "hot");
+    create_masquerade_pod(f, "hot");
     pod_ip = start_and_wait_address(f, "hot");
     links = pod_links(f, "hot");
 
@@ -699,7 +759,7 @@ test_nic_detach_and_crash(Fixture *f, gconstpointer data)
 
     /* A delete with the NIC attached leaves nothing of either network. */
     attach_extra_and_wait(f, "hot");
-    delete_and_assert_nothing_left(f, "hot", uid, pod_ip);
+    delete_and_assert_nothing_left(f, "hot", pod_ip);
     g_assert_cmpuint(podvm_test_net_ipam_leases(f, "extra"), ==, 0);
     g_assert_cmpuint(podvm_test_net_bridge_ports("podvm1"), ==, 0);
 }
@@ -723,11 +783,11 @@ kill_qemu(Fixture *f, const char *name)
 static void
 test_exit_during_interface_release(Fixture *f, gconstpointer data)
 {
-    g_autofree char *uid = NULL, *pod_ip = NULL, *log = NULL, *err = NULL;
+    g_autofree char *pod_ip = NULL, *log = NULL, *err = NULL;
 
     if (f->daemon == NULL)
         return;
-    uid = create_masquerade_pod(f, "overlap");
+    create_masquerade_pod(f, "overlap");
     pod_ip = start_and_wait_address(f, "overlap");
     restart_crashing_at(f, "net:after-add");
     assert_phase_reason(f, "overlap", "Running", NULL);
@@ -738,7 +798,7 @@ test_exit_during_interface_release(Fixture *f, gconstpointer data)
     kill_qemu(f, "overlap");
 
     assert_phase_reason(f, "overlap", "Failed", NULL);
-    assert_network_gone(f, "overlap", uid, pod_ip);
+    assert_network_gone(f, "overlap", pod_ip);
     g_assert_cmpuint(podvm_test_net_ipam_leases(f, "extra"), ==, 0);
     g_assert_cmpuint(podvm_test_net_bridge_ports("podvm1"), ==, 0);
     /* The two releases did overlap (else this test proved nothing). */
@@ -765,6 +825,8 @@ main(int argc, char **argv)
         g_test_add(path, Fixture, start_points[i], podvm_test_net_setup, test_start_crash,
                    podvm_test_net_teardown);
     }
+    g_test_add("/net/faults/start-crash-bridge/start:before-spawn", Fixture, "start:before-spawn",
+               podvm_test_net_setup, test_start_crash_bridge, podvm_test_net_teardown);
     for (guint i = 0; i < G_N_ELEMENTS(delete_points); i++) {
         g_autofree char *path = g_strdup_printf("/net/faults/delete-crash/%s", delete_points[i]);
 
