@@ -193,6 +193,7 @@ setup_bridge(PodvmNl *nl, PodvmBindingSetup *setup, GError **error)
     if (!make_bridge_and_tap(nl, setup, error))
         return FALSE;
     return podvm_nl_link_set_master(nl, setup->pod_ifname, setup->bridge, error) &&
+           podvm_nl_bridge_port_set_learning(nl, setup->pod_ifname, FALSE, error) &&
            podvm_nl_link_set_up(nl, setup->pod_ifname, TRUE, error) &&
            podvm_nl_addr_add(nl, setup->bridge, server, error);
 }

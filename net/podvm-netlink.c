@@ -330,6 +330,37 @@ podvm_nl_link_set_master(PodvmNl *nl, const char *ifname, const char *master, GE
 }
 
 gboolean
+podvm_nl_bridge_port_set_learning(PodvmNl *nl, const char *ifname, gboolean learning,
+                                  GError **error)
+{
+    g_autoptr(PodvmRtnlLink) link = get_link(nl, ifname, error);
+    g_autoptr(PodvmRtnlLink) port = NULL;
+    g_autoptr(PodvmRtnlLink) change = NULL;
+    int err;
+
+    if (link == NULL)
+        return FALSE;
+    /*
+     * A bridge port's flags travel as IFLA_PROTINFO of an AF_BRIDGE link
+     * message; libnl keeps a link's family fixed, so both sides of the
+     * change are AF_BRIDGE objects naming the port by its index.
+     */
+    port = rtnl_link_alloc();
+    change = rtnl_link_alloc();
+    rtnl_link_set_family(port, AF_BRIDGE);
+    rtnl_link_set_ifindex(port, rtnl_link_get_ifindex(link));
+    rtnl_link_set_family(change, AF_BRIDGE);
+    if (learning)
+        rtnl_link_bridge_set_flags(change, RTNL_BRIDGE_LEARNING);
+    else
+        rtnl_link_bridge_unset_flags(change, RTNL_BRIDGE_LEARNING);
+    err = rtnl_link_change(nl->sock, port, change, 0);
+    if (err < 0)
+        return set_nl_error(error, err, _("set MAC learning on the bridge port"), ifname);
+    return TRUE;
+}
+
+gboolean
 podvm_nl_link_set_mac(PodvmNl *nl, const char *ifname, const guint8 mac[6], GError **error)
 {
     g_autoptr(PodvmRtnlLink) change = rtnl_link_alloc();

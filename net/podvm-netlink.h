@@ -34,6 +34,14 @@ gboolean podvm_nl_link_set_up(PodvmNl *nl, const char *ifname, gboolean up, GErr
 /* Enslaves @ifname to the bridge @master, or frees it when @master is NULL. */
 gboolean podvm_nl_link_set_master(PodvmNl *nl, const char *ifname, const char *master,
                                   GError **error);
+/*
+ * MAC learning on @ifname's port of its bridge. The bridge binding turns it
+ * off on the pod interface: with a hairpinning CNI bridge outside, the
+ * guest's own broadcasts come back through it, and a learning port would
+ * send the guest's frames back out there instead of to its tap.
+ */
+gboolean podvm_nl_bridge_port_set_learning(PodvmNl *nl, const char *ifname, gboolean learning,
+                                           GError **error);
 gboolean podvm_nl_link_set_mac(PodvmNl *nl, const char *ifname, const guint8 mac[6],
                                GError **error);
 gboolean podvm_nl_link_set_mtu(PodvmNl *nl, const char *ifname, guint mtu, GError **error);
