@@ -318,6 +318,13 @@ test_nic_hotplug(PodvmTestNet *f, gconstpointer data)
     g_assert_no_error(error);
     rc = podvm_test_ctl(f->daemon, &out, &err, "attach-nic", "hot", "-f", path, NULL);
     g_assert_cmpint(rc, ==, 0);
+    /* The same network again under another name: refused, nothing changes. */
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    rc = podvm_test_ctl(f->daemon, &out, &err, "attach-nic", "hot", "--name", "again", "--binding",
+                        "bridge", "--multus", "extra", NULL);
+    g_assert_cmpint(rc, !=, 0);
+    g_assert_nonnull(strstr(err, "already on network 'extra'"));
     podvm_test_net_wait_console(f, "hot", "PODVM-NET eth1 up 10.77.0.", NET_TIMEOUT_MS);
     g_assert_cmpuint(podvm_test_net_bridge_ports("podvm1"), ==, ports_before + 1);
     status = podvm_test_daemon_status(f->daemon, "hot");

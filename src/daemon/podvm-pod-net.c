@@ -685,6 +685,22 @@ prepare_next(GTask *task)
         prepare_fail(task, g_steal_pointer(&error));
         return;
     }
+    /*
+     * One attachment per CNI network: the plugins name their state (IPAM
+     * reservations aside, the bridge plugin's NAT chain) by network and
+     * container, so a second one would share it and its DEL undo the first.
+     */
+    for (guint i = 0; cni_network->sriov_pool == NULL && i < self->net->attachments->len; i++) {
+        const PodNetAttachment *other = g_ptr_array_index(self->net->attachments, i);
+
+        if (g_strcmp0(other->network, cni_network->name) == 0) {
+            prepare_fail(task, g_error_new(PODVM_ERROR, PODVM_ERROR_EXISTS,
+                                           _("interface '%s': the pod is already on network '%s' "
+                                             "(interface '%s'); an interface per network"),
+                                           iface->name, cni_network->name, other->iface));
+            return;
+        }
+    }
     a = g_new0(PodNetAttachment, 1);
     a->iface = g_strdup(iface->name);
     a->slot = free_slot(self->net);
