@@ -137,11 +137,11 @@ struct _PodvmPod {
     gboolean launch_pending;   /* stored before QEMU is spawned, cleared with its pid */
     gboolean deleting;         /* stored before a delete releases anything */
     gboolean start_error_wins; /* start_error says more than QEMU's stderr */
-    gboolean adopting;         /* reconciling after a daemon restart: QMP callers wait */
-    GQueue qmp_waiting;        /* of QmpWaiter*: passthrough calls waiting for the adoption */
-    char *shutdown_reason;     /* of the last SHUTDOWN event QEMU sent */
-    guint exit_report_timer;   /* an adopted QEMU exited: its last events are being read */
-    gboolean detached;         /* podvmd is going away: callbacks leave the pod alone */
+    gboolean adopting;     /* reconciling after a daemon restart: QMP callers and operations wait */
+    GQueue qmp_waiting;    /* of QmpWaiter*: passthrough calls waiting for the adoption */
+    char *shutdown_reason; /* of the last SHUTDOWN event QEMU sent */
+    guint exit_report_timer; /* an adopted QEMU exited: its last events are being read */
+    gboolean detached;       /* podvmd is going away: callbacks leave the pod alone */
 };
 
 void pod_save_or_log(PodvmPod *self, PodvmStoreMode mode);

@@ -163,6 +163,8 @@ pod_adoption_done(PodvmPod *self)
     self->adopting = FALSE;
     while (!g_queue_is_empty(&self->qmp_waiting))
         qmp_waiter_run(g_queue_peek_head(&self->qmp_waiting));
+    /* Operations that arrived meanwhile (an attach, a stop) run now, in order. */
+    pod_run_next(self);
 }
 
 void

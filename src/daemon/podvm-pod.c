@@ -968,7 +968,8 @@ run_next_idle_cb(gpointer user_data)
 {
     g_autoptr(PodvmPod) self = user_data;
 
-    if (self->current == NULL && !g_queue_is_empty(&self->queue)) {
+    /* After a daemon restart, operations wait until the pod is adopted (its QEMU's monitor). */
+    if (self->current == NULL && !g_queue_is_empty(&self->queue) && !self->adopting) {
         self->current = g_queue_pop_head(&self->queue);
         run_op(self, self->current);
     }
@@ -1011,7 +1012,7 @@ pod_op_enqueue(PodvmPod *self, GTask *task)
         g_object_unref(task);
         return;
     }
-    if (self->current == NULL && g_queue_is_empty(&self->queue)) {
+    if (self->current == NULL && g_queue_is_empty(&self->queue) && !self->adopting) {
         /* Nothing ahead of it, and never called from an operation's completion: run it now. */
         self->current = task;
         run_op(self, task);
