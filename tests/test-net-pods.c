@@ -60,6 +60,23 @@ test_masquerade(PodvmTestNet *f, gconstpointer data)
     url_8081 = g_strdup_printf("http://%s:8081/", pod_ip);
     undeclared = podvm_test_net_http_get(url_8081, 3);
     g_assert_null(undeclared);
+
+    /* Stopped, its network is released: podvmctl (D-Bus properties) shows no IP any more. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "stop", "web", NULL), ==, 0);
+    {
+        gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+        gboolean shown = TRUE;
+
+        while (shown && g_get_monotonic_time() < deadline) {
+            g_autofree char *list = NULL;
+
+            g_assert_cmpint(podvm_test_ctl(f->daemon, &list, NULL, "list", NULL), ==, 0);
+            shown = strstr(list, pod_ip) != NULL;
+            if (shown)
+                g_usleep(100 * 1000);
+        }
+        g_assert_false(shown);
+    }
 }
 
 /* With no ports listed, every port is forwarded (KubeVirt's rule). */

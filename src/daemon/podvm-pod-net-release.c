@@ -131,6 +131,8 @@ release_forget(PodvmPod *self, ReleaseData *data)
             g_ptr_array_remove(self->net->attachments, a);
     }
     pod_save_or_log(self, PODVM_STORE_DURABLE);
+    /* The status lost its addresses: the fronts' copies (D-Bus properties) too. */
+    pod_emit_changed(self);
 }
 
 /* PODVM_TEST_DELAY_AT=net:before-del: the DEL, a second later. */
