@@ -522,6 +522,18 @@ open_kernel_files(PodvmPod *self, int *out_kernel_fd, int *out_initrd_fd, GError
     return TRUE;
 }
 
+/* Gives up a spawn before QEMU runs: closes what was opened for it (-1: not opened), then fails. */
+static void
+spawn_abandon(PodvmPod *self, GTask *task, GError *error, const int *fds, guint n_fds)
+{
+    for (guint i = 0; i < n_fds; i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+    g_clear_pointer(&self->prepared, g_ptr_array_unref);
+    start_fail(self, task, error);
+}
+
 static void
 start_spawn(PodvmPod *self, GTask *task)
 {
@@ -549,30 +561,15 @@ start_spawn(PodvmPod *self, GTask *task)
     }
     netns_fd = pod_net_open_netns(self, &error);
     if (error != NULL) {
-        if (kernel_fd >= 0)
-            close(kernel_fd);
-        if (initrd_fd >= 0)
-            close(initrd_fd);
-        g_clear_pointer(&self->prepared, g_ptr_array_unref);
-        start_fail(self, task, g_steal_pointer(&error));
+        spawn_abandon(self, task, g_steal_pointer(&error), (int[]){ kernel_fd, initrd_fd }, 2);
         return;
     }
     qmp_fd = listen_unix(self->qmp_path, &error);
     if (qmp_fd >= 0 && self->spec->autoattach_serial_console)
         console_fd = listen_unix(self->console_path, &error);
     if (error != NULL) {
-        if (netns_fd >= 0)
-            close(netns_fd);
-        if (qmp_fd >= 0)
-            close(qmp_fd);
-        if (kernel_fd >= 0)
-            close(kernel_fd);
-        if (initrd_fd >= 0)
-            close(initrd_fd);
-        if (console_log_fd >= 0)
-            close(console_log_fd);
-        g_clear_pointer(&self->prepared, g_ptr_array_unref);
-        start_fail(self, task, g_steal_pointer(&error));
+        spawn_abandon(self, task, g_steal_pointer(&error),
+                      (int[]){ netns_fd, qmp_fd, kernel_fd, initrd_fd, console_log_fd }, 5);
         return;
     }
     /* Disks podvmd opened go to QEMU in fd sets 1, 2, ... (spec order). */
@@ -632,19 +629,9 @@ start_spawn(PodvmPod *self, GTask *task)
     ctx.nics = nics;
     argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
     if (argv == NULL) {
-        if (netns_fd >= 0)
-            close(netns_fd);
-        close(qmp_fd);
-        if (console_fd >= 0)
-            close(console_fd);
-        if (kernel_fd >= 0)
-            close(kernel_fd);
-        if (initrd_fd >= 0)
-            close(initrd_fd);
-        if (console_log_fd >= 0)
-            close(console_log_fd);
-        g_clear_pointer(&self->prepared, g_ptr_array_unref);
-        start_fail(self, task, g_steal_pointer(&error));
+        spawn_abandon(self, task, g_steal_pointer(&error),
+                      (int[]){ netns_fd, qmp_fd, console_fd, kernel_fd, initrd_fd, console_log_fd },
+                      6);
         return;
     }
 
