@@ -399,17 +399,49 @@ test_delete_crash(Fixture *f, gconstpointer data)
  * and after) leaves nothing each time, and podvmd's open files do not grow.
  */
 static guint
-podvmd_fds(Fixture *f)
+podvmd_fds(Fixture *f, GString *targets)
 {
     g_autofree char *dir =
         g_strdup_printf("/proc/%s/fd", g_subprocess_get_identifier(f->daemon->process));
     g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
     guint count = 0;
 
     g_assert_nonnull(d);
-    while (g_dir_read_name(d) != NULL)
+    while ((name = g_dir_read_name(d)) != NULL) {
+        if (targets != NULL) {
+            g_autofree char *path = g_build_filename(dir, name, NULL);
+            g_autofree char *target = g_file_read_link(path, NULL);
+
+            g_string_append_printf(targets, "  %s -> %s\n", name, target ? target : "?");
+        }
         count++;
+    }
     return count;
+}
+
+/*
+ * Waits until podvmd has no more than @limit files open. The count was once
+ * seen 3 above the baseline right after a stop on a loaded CI machine (never
+ * reproduced here, idle or under CPU load): a close that lands a moment after
+ * the phase and the network are seen gone. A leak never comes back down; the
+ * files still open after 10 s are listed.
+ */
+static void
+assert_fds_at_most(Fixture *f, guint limit)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    g_autoptr(GString) targets = g_string_new(NULL);
+
+    while (podvmd_fds(f, NULL) > limit) {
+        if (g_get_monotonic_time() > deadline) {
+            guint now = podvmd_fds(f, targets);
+
+            g_error("podvmd has %u files open after the cycles, %u after the first:\n%s", now,
+                    limit, targets->str);
+        }
+        g_usleep(100 * 1000);
+    }
 }
 
 static void
@@ -435,10 +467,13 @@ test_start_stop_cycles(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         assert_phase_reason(f, "cycle", "Stopped", NULL);
         assert_network_gone(f, "cycle", pod_ip);
-        if (i == 0)
-            fds_after_first = podvmd_fds(f);
+        if (i == 0) {
+            /* Settled first, so the baseline is not itself a moment's peak. */
+            g_usleep(500 * 1000);
+            fds_after_first = podvmd_fds(f, NULL);
+        }
     }
-    g_assert_cmpuint(podvmd_fds(f), <=, fds_after_first);
+    assert_fds_at_most(f, fds_after_first);
 }
 
 /* ---- a start that fails after CNI ADD ------------------------------------------------------- */
