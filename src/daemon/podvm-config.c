@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "podvm-config.h"
+#include "podvm-config-private.h"
 
 #include <errno.h>
 #include <glib/gi18n-lib.h>
@@ -65,6 +65,7 @@ podvm_config_new_defaults(void)
     config->cni_config_dir = g_build_filename(PODVM_SYSCONFDIR, "podvm", "cni", NULL);
     config->cni_plugin_dirs = g_strsplit(PODVM_DEFAULT_CNI_PLUGIN_DIRS, ";", -1);
     config->cni_timeout_ms = 30000;
+    podvm_config_migration_defaults(config);
     return config;
 }
 
@@ -98,6 +99,7 @@ podvm_config_free(PodvmConfig *config)
     g_free(config->cni_config_dir);
     g_strfreev(config->cni_plugin_dirs);
     g_free(config->cni_ipam_dir);
+    podvm_config_migration_clear(config);
     g_free(config);
 }
 
@@ -406,6 +408,9 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     }
     /* [sriov] */
     if (!read_sriov(kf, path, config, error))
+        return FALSE;
+    /* [migration], [peer NAME], [storage] shared_paths */
+    if (!podvm_config_read_migration(kf, path, config, error))
         return FALSE;
     return TRUE;
 }

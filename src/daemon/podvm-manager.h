@@ -110,6 +110,62 @@ gboolean podvm_manager_parse_interface_attachment(PodvmManager *self, const char
                                                   PodvmSpecNetwork **out_network,
                                                   GPtrArray **out_problems, GError **error);
 
+/*
+ * Live migration (README "Live migration"), the source's entry points.
+ * @request: {"target": PEER-NAME or URL (required), "tokenFile", "cacert",
+ * "plaintext" (allow http://), "postcopy", "maxBandwidth" (bytes/s or a
+ * quantity), "maxDowntimeMs", "noProgressTimeoutMs"}, as both fronts carry
+ * it, checked here (INVALID_ARGUMENT naming the member). A URL needs a
+ * token file unless a [peer] of that URL is configured. The pod
+ * disappears from this manager when the migration completed. Finish with
+ * podvm_pod_migrate_finish() semantics.
+ */
+void podvm_manager_migrate_async(PodvmManager *self, const char *name, JsonObject *request,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data);
+JsonNode *podvm_manager_migrate_finish(PodvmManager *self, GAsyncResult *result, GError **error);
+gboolean podvm_manager_cancel_migration(PodvmManager *self, const char *name, GError **error);
+
+/*
+ * Live migration, the target's entry points (the peer API, REST only,
+ * podvm-manager-incoming.c). Create: parses the offer
+ * (podvm_migration_offer_parse), refuses a name or uid already here
+ * (EXISTS) and more than [migration] max_parallel, makes the Incoming pod
+ * (storage empty, network prepared with links down, QEMU with -incoming
+ * defer -S, NBD exports) and answers with the PodvmMigrationAnswer JSON.
+ */
+void podvm_manager_incoming_create_async(PodvmManager *self, const char *offer, gssize length,
+                                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                                         gpointer user_data);
+JsonNode *podvm_manager_incoming_create_finish(PodvmManager *self, GAsyncResult *result,
+                                               GError **error);
+/* {"id", "pod", "state", "message"}; NOT_FOUND for an unknown id. */
+JsonNode *podvm_manager_incoming_status(PodvmManager *self, const char *id, GError **error);
+/*
+ * The source saw "completed": stop the NBD server, bring the links up,
+ * cont, announce-self; the pod is Running here. WRONG_PHASE unless this
+ * QEMU's incoming migration completed. Answers the status.
+ */
+void podvm_manager_incoming_finish_async(PodvmManager *self, const char *id,
+                                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                                         gpointer user_data);
+JsonNode *podvm_manager_incoming_finish_finish(PodvmManager *self, GAsyncResult *result,
+                                               GError **error);
+/* Tears the Incoming pod down (QEMU, storage, network, record); WRONG_PHASE once it runs. */
+gboolean podvm_manager_incoming_abort(PodvmManager *self, const char *id, GError **error);
+/*
+ * Whether a stream for @channel ("migration" or "nbd:DISK") of migration
+ * @id may be opened with @secret: PERMISSION_DENIED for a wrong secret,
+ * NOT_FOUND, INVALID_ARGUMENT for an unknown channel. The REST front
+ * checks before it answers 101, then hands the connection over with
+ * podvm_manager_incoming_take_stream() (which relays it to QEMU).
+ */
+gboolean podvm_manager_incoming_check_stream(PodvmManager *self, const char *id,
+                                             const char *secret, const char *channel,
+                                             GError **error);
+void podvm_manager_incoming_take_stream(PodvmManager *self, const char *id, const char *channel,
+                                        GIOStream *stream);
+
 /* Drops every connection to QEMU without stopping any pod. */
 void podvm_manager_detach_all(PodvmManager *self);
 

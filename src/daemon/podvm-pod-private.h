@@ -120,6 +120,18 @@ struct _PodvmPod {
     struct _PodNet *net;   /* its namespace, CNI attachments and DHCP servers */
     GPtrArray *start_nics; /* of PodNetNic*: what a start prepared, until the spawn */
 
+    /*
+     * migration (podvm-pod-migrate.c: the source; podvm-pod-incoming.c: the
+     * target). The record is stored as runtime.migration ({"role": "source"
+     * or "target", "id", "peer", "phase", ...}: what a restarted podvmd
+     * decides from, with QEMU's own query-migrate); the state is
+     * status.migrationState (progress and the controller's steps).
+     */
+    JsonObject *migration_record;
+    JsonObject *migration_state;
+    struct _PodMigrationSource *migration_source; /* the source job while it runs */
+    struct _PodIncoming *incoming;                /* the target job while it runs */
+
     /* operations */
     GQueue queue; /* of GTask*, waiting */
     GTask *current;
@@ -192,6 +204,15 @@ void pod_raise_qemu_memlock(PodvmPod *self);
 /* podvm-pod-lifecycle.c: a stop that ends with @continuation once QEMU exited. */
 void pod_begin_stop(PodvmPod *self, GTask *task, gint64 grace_seconds,
                     ExitContinuation continuation);
+
+/*
+ * podvm-pod-migrate.c / podvm-pod-incoming.c, called by podvm_pod_reconcile
+ * after a restart for a pod with a migration record, once its QEMU's
+ * monitor is connected again (self->qmp) or known gone (self->qmp NULL):
+ * decide from the record and query-migrate, then call @done.
+ */
+void pod_migration_source_recover(PodvmPod *self, GTask *task, void (*done)(PodvmPod *, GTask *));
+void pod_incoming_recover(PodvmPod *self, GTask *task, void (*done)(PodvmPod *, GTask *));
 
 /* podvm-pod.c, for the other pod files: the pod's own steps. */
 void pod_set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *message);

@@ -100,6 +100,10 @@ podvm_pod_get_status_json(PodvmPod *self)
     json_builder_set_member_name(b, "memory");
     json_builder_add_int_value(b, (gint64)MIN(podvm_spec_resolve_memory(self->spec), G_MAXINT64));
     pod_net_add_status(self, b);
+    if (self->migration_state != NULL) {
+        json_builder_set_member_name(b, "migrationState");
+        json_builder_add_value(b, json_node_init_object(json_node_alloc(), self->migration_state));
+    }
     json_builder_set_member_name(b, "conditions");
     json_builder_begin_array(b);
     json_builder_begin_object(b);
@@ -163,6 +167,9 @@ save_to(PodvmPod *self, const char *path, PodvmStoreMode mode, GError **error)
         json_object_set_boolean_member(runtime, "qemuLaunchPending", TRUE);
     if (self->deleting)
         json_object_set_boolean_member(runtime, "deleting", TRUE);
+    if (self->migration_record != NULL)
+        json_object_set_object_member(runtime, "migration",
+                                      json_object_ref(self->migration_record));
     json_object_set_object_member(root, "runtime", g_steal_pointer(&runtime));
     json_node_set_object(node, root);
     return podvm_store_write_json(path, node, mode, error);
@@ -336,6 +343,8 @@ podvm_pod_finalize(GObject *object)
     g_clear_pointer(&self->hotplug, podvm_hotplug_free);
     g_clear_pointer(&self->start_nics, g_ptr_array_unref);
     g_clear_pointer(&self->net, pod_net_free);
+    g_clear_pointer(&self->migration_record, json_object_unref);
+    g_clear_pointer(&self->migration_state, json_object_unref);
     G_OBJECT_CLASS(podvm_pod_parent_class)->finalize(object);
 }
 
@@ -555,6 +564,10 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
         self->launch_pending =
             json_object_get_boolean_member_with_default(runtime, "qemuLaunchPending", FALSE);
         self->deleting = json_object_get_boolean_member_with_default(runtime, "deleting", FALSE);
+        if (json_object_has_member(runtime, "migration") &&
+            JSON_NODE_HOLDS_OBJECT(json_object_get_member(runtime, "migration")))
+            self->migration_record =
+                json_object_ref(json_object_get_object_member(runtime, "migration"));
         if (json_object_has_member(runtime, "placements") &&
             JSON_NODE_HOLDS_OBJECT(json_object_get_member(runtime, "placements")))
             podvm_hotplug_load_json(self->hotplug,

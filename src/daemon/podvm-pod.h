@@ -217,6 +217,39 @@ void podvm_pod_network_stats_async(PodvmPod *self, GCancellable *cancellable,
                                    GAsyncReadyCallback callback, gpointer user_data);
 GPtrArray *podvm_pod_network_stats_finish(PodvmPod *self, GAsyncResult *result, GError **error);
 
+/*
+ * Live migration, the source side (podvm-pod-migrate.c; README "Live
+ * migration"). Moves the running or paused pod to @peer: the target
+ * prepares an Incoming copy, the source mirrors its non-shared disks into
+ * the target's NBD exports, migrates with pause-before-switchover,
+ * completes the mirrors at the switchover, asks the target to finish (it
+ * conts and announces), then quits its QEMU, releases everything and
+ * deletes the pod here ("deleted" is emitted). Progress goes to
+ * status.migrationState and "MigrationProgress"/"MigrationStep" events.
+ * Any failure or a cancel leaves the pod running here as it was (paused
+ * stays paused) and tells the target to tear down; the error says why.
+ * WRONG_PHASE unless Running or Paused; BUSY while another migration runs.
+ * Runs in the pod's queue; finish with podvm_pod_migrate_finish().
+ */
+typedef struct {
+    guint64 max_bandwidth;       /* bytes/s; 0: [migration] max_bandwidth */
+    guint max_downtime_ms;       /* 0: [migration] max_downtime_ms */
+    gboolean postcopy;           /* the request allows post-copy (the spec may too) */
+    guint no_progress_timeout_ms; /* 0: [migration] no_progress_timeout_ms */
+} PodvmMigrateOptions;
+
+struct _PodvmPeer;
+/* @peer is taken. */
+void podvm_pod_migrate_async(PodvmPod *self, struct _PodvmPeer *peer,
+                             const PodvmMigrateOptions *options, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data);
+/* {"pod", "target", "id", "totalMs", "downtimeMs", "transferredBytes"} */
+JsonNode *podvm_pod_migrate_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+/* Cancels the pod's outgoing migration; NOT_FOUND when none runs. */
+gboolean podvm_pod_cancel_migration(PodvmPod *self, GError **error);
+/* Whether a migration (either role) holds the pod. */
+gboolean podvm_pod_is_migrating(PodvmPod *self);
+
 /* A console client fd (see PodvmConsole). */
 int podvm_pod_open_console(PodvmPod *self, gboolean replay, GError **error);
 /* A read-only fd on the console log. */

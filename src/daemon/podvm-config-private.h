@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What podvm-config.c shares with the files that read one part of podvmd.conf. */
+#include "podvm-config.h"
+
+G_BEGIN_DECLS
+
+/* podvm-config-migration.c: [migration], [peer NAME] and [storage] shared_paths. */
+void podvm_config_migration_defaults(PodvmConfig *config);
+gboolean podvm_config_read_migration(GKeyFile *kf, const char *path, PodvmConfig *config,
+                                     GError **error);
+void podvm_config_migration_clear(PodvmConfig *config);
+
+G_END_DECLS
