@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "podvm-manager.h"
+#include "podvm-manager-private.h"
 
 #include <glib/gi18n-lib.h>
 
@@ -467,8 +468,8 @@ pod_deleted_cb(PodvmPod *pod, gpointer user_data)
     g_signal_emit(self, signals[SIGNAL_POD_REMOVED], 0, pod);
 }
 
-static void
-add_pod(PodvmManager *self, PodvmPod *pod)
+void
+manager_add_pod(PodvmManager *self, PodvmPod *pod)
 {
     g_hash_table_insert(self->pods, g_strdup(podvm_pod_get_name(pod)), g_object_ref(pod));
     podvm_pod_list_membership_changed(self->list, NULL);
@@ -476,6 +477,26 @@ add_pod(PodvmManager *self, PodvmPod *pod)
     g_signal_connect(pod, "event", G_CALLBACK(pod_event_cb), self);
     g_signal_connect(pod, "deleted", G_CALLBACK(pod_deleted_cb), self);
     g_signal_emit(self, signals[SIGNAL_POD_ADDED], 0, pod);
+}
+
+gboolean
+manager_check_spec(PodvmManager *self, const PodvmSpec *spec, GPtrArray **out_problems,
+                   GError **error)
+{
+    return check_against_host(self, spec->volumes, spec->interfaces, spec->networks, spec, NULL,
+                              out_problems, error);
+}
+
+gboolean
+manager_has_pod(PodvmManager *self, const char *name)
+{
+    return g_hash_table_contains(self->pods, name);
+}
+
+void
+manager_emit_event(PodvmManager *self, const char *pod_name, const char *type, JsonObject *details)
+{
+    g_signal_emit(self, signals[SIGNAL_EVENT], 0, pod_name, type, details);
 }
 
 static void
@@ -546,7 +567,7 @@ podvm_manager_load(PodvmManager *self)
             g_message("skipping stored pod '%s': %s", name, local->message);
             continue;
         }
-        add_pod(self, pod);
+        manager_add_pod(self, pod);
         g_ptr_array_add(loaded, pod);
     }
     /* One pass over /proc finds every pod's QEMUs, recorded or not. */
@@ -603,7 +624,7 @@ podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize lengt
     pod = podvm_pod_create(self->config, spec, error);
     if (pod == NULL)
         return NULL;
-    add_pod(self, pod);
+    manager_add_pod(self, pod);
     g_object_unref(pod); /* the table holds it */
 
     details =

@@ -3,7 +3,7 @@
  * The REST server: the object, its listeners (unix socket, TCP with a bearer
  * token and TLS), the route table and its dispatch, the request deadline
  * and bodies over the limit (413). The routes live in podvm-rest-pods.c,
- * -volumes.c, -streams.c, -console.c and -metrics.c.
+ * -volumes.c, -streams.c, -console.c, -metrics.c and -migrations.c.
  */
 #include "podvm-rest-private.h"
 
@@ -222,6 +222,11 @@ static const PodvmRestRoute routes[] = {
     { "POST", "/v1/volumes", podvm_rest_handle_create_volume },
     { "GET", "/v1/volumes/{name}", podvm_rest_handle_get_volume },
     { "DELETE", "/v1/volumes/{name}", podvm_rest_handle_delete_volume },
+    { "POST", "/v1/migrations", podvm_rest_handle_create_migration },
+    { "GET", "/v1/migrations/{name}", podvm_rest_handle_get_migration },
+    { "DELETE", "/v1/migrations/{name}", podvm_rest_handle_delete_migration },
+    { "POST", "/v1/migrations/{name}/finish", podvm_rest_handle_finish_migration },
+    { "GET", "/v1/migrations/{name}/stream", podvm_rest_handle_migration_stream },
 };
 
 const PodvmRestRoute *

@@ -118,6 +118,13 @@ void podvm_rest_handle_create_volume(Request *req);
 void podvm_rest_handle_get_volume(Request *req);
 void podvm_rest_handle_delete_volume(Request *req);
 
+/* podvm-rest-migrations.c: the peer API of live migration (the target's side). */
+void podvm_rest_handle_create_migration(Request *req);
+void podvm_rest_handle_get_migration(Request *req);
+void podvm_rest_handle_delete_migration(Request *req);
+void podvm_rest_handle_finish_migration(Request *req);
+void podvm_rest_handle_migration_stream(Request *req);
+
 /* podvm-rest-streams.c: the log and the event stream (self->streams). */
 void podvm_rest_handle_log(Request *req);
 void podvm_rest_handle_events(Request *req);

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * What podvm-manager.c shares with the manager's other files
+ * (podvm-manager-incoming.c): adding a pod, checking a spec against this
+ * host, and the event stream. Only the manager's files include this.
+ */
+#include "podvm-manager.h"
+
+G_BEGIN_DECLS
+
+/* Puts @pod (a new reference is taken) in the manager's table and tells the fronts. */
+void manager_add_pod(PodvmManager *self, PodvmPod *pod);
+/* Whether a pod named @name is here. */
+gboolean manager_has_pod(PodvmManager *self, const char *name);
+/* What only the daemon knows of a spec: hostDisk paths, kernel files, networks defined here. */
+gboolean manager_check_spec(PodvmManager *self, const PodvmSpec *spec, GPtrArray **out_problems,
+                            GError **error);
+/* One event on the manager's stream ("event" signal). */
+void manager_emit_event(PodvmManager *self, const char *pod_name, const char *type,
+                        JsonObject *details);
+
+G_END_DECLS
