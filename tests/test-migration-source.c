@@ -28,16 +28,20 @@ core_new(void)
     g_autofree char *conf = NULL;
     g_autofree char *conf_path = NULL;
     g_autofree char *spec = NULL;
+    g_autofree char *kernel = podvm_test_guest_kernel();
+    g_autofree char *kernel_dir = g_path_get_dirname(kernel);
+    g_autofree char *kernel_dirs = g_canonicalize_filename(kernel_dir, NULL);
     PodvmPod *pod;
 
     core->tmpdir = podvm_test_mkdtemp();
     core->token_file = g_build_filename(core->tmpdir, "token", NULL);
     g_file_set_contents(core->token_file, "s3cret-token\n", -1, &error);
     g_assert_no_error(error);
-    conf = g_strdup_printf("[daemon]\nstate_dir=%s/state\nrun_dir=%s/run\n"
+    conf = g_strdup_printf("[daemon]\nstate_dir=%s/state\nrun_dir=%s/run\n[qemu]\nkernel_dirs=%s\n"
                            "[peer near]\nurl=https://127.0.0.1:1\ntoken_file=%s\n"
                            "[peer clear]\nurl=http://127.0.0.1:2\ntoken_file=%s\nplaintext=true\n",
-                           core->tmpdir, core->tmpdir, core->token_file, core->token_file);
+                           core->tmpdir, core->tmpdir, kernel_dirs, core->token_file,
+                           core->token_file);
     conf_path = g_build_filename(core->tmpdir, "podvmd.conf", NULL);
     g_file_set_contents(conf_path, conf, -1, &error);
     g_assert_no_error(error);
@@ -214,6 +218,23 @@ test_unknown_pod_and_cancel(void)
     g_assert_error(cancel, PODVM_ERROR, PODVM_ERROR_NOT_FOUND);
 }
 
+/* A request that passes every check reaches the pod, which migrates only what runs. */
+static void
+test_valid_request_reaches_the_pod(void)
+{
+    g_autoptr(Core) core = core_new();
+    g_autofree char *by_url =
+        g_strdup_printf("{\"target\": \"https://198.51.100.2:8443\", \"tokenFile\": \"%s\", "
+                        "\"postcopy\": true, \"maxBandwidth\": \"100Mi\", \"maxDowntimeMs\": 500, "
+                        "\"noProgressTimeoutMs\": 10000}",
+                        core->token_file);
+
+    assert_refused(core, "{\"target\": \"near\"}", PODVM_ERROR_WRONG_PHASE, "running or paused");
+    assert_refused(core, "{\"target\": \"clear\", \"maxBandwidth\": 1000000}",
+                   PODVM_ERROR_WRONG_PHASE, "running or paused");
+    assert_refused(core, by_url, PODVM_ERROR_WRONG_PHASE, "running or paused");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -221,5 +242,7 @@ main(int argc, char **argv)
     g_test_add_func("/migration-source/request-refusals", test_request_refusals);
     g_test_add_func("/migration-source/token-file-not-shown", test_token_file_not_shown);
     g_test_add_func("/migration-source/unknown-pod-and-cancel", test_unknown_pod_and_cancel);
+    g_test_add_func("/migration-source/valid-request-reaches-the-pod",
+                    test_valid_request_reaches_the_pod);
     return g_test_run();
 }
