@@ -2,6 +2,7 @@
 #include "podvm-test-daemon.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <gio/gunixfdlist.h>
 #include <signal.h>
 #include <stdio.h>
@@ -208,22 +209,28 @@ track_tmpdir(const char *tmpdir, gboolean live)
     }
 }
 
-static PodvmTestDaemon *daemon_new(const char *conf_text);
+static PodvmTestDaemon *daemon_new(const char *conf_text, const char *netns_path);
 
 PodvmTestDaemon *
 podvm_test_daemon_new(void)
 {
-    return daemon_new(NULL);
+    return daemon_new(NULL, NULL);
 }
 
 PodvmTestDaemon *
 podvm_test_daemon_new_with_config(const char *conf_text)
 {
-    return daemon_new(conf_text);
+    return daemon_new(conf_text, NULL);
+}
+
+PodvmTestDaemon *
+podvm_test_daemon_new_in_netns(const char *conf_text, const char *netns_path)
+{
+    return daemon_new(conf_text, netns_path);
 }
 
 static PodvmTestDaemon *
-daemon_new(const char *conf_text)
+daemon_new(const char *conf_text, const char *netns_path)
 {
     PodvmTestDaemon *daemon;
 
@@ -235,6 +242,12 @@ daemon_new(const char *conf_text)
         return NULL;
 
     daemon = g_new0(PodvmTestDaemon, 1);
+    daemon->netns_fd = -1;
+    if (netns_path != NULL) {
+        daemon->netns_path = g_strdup(netns_path);
+        daemon->netns_fd = open(netns_path, O_RDONLY | O_CLOEXEC);
+        g_assert_cmpint(daemon->netns_fd, >=, 0);
+    }
     daemon->tmpdir = podvm_test_mkdtemp();
     daemon->state_dir = g_build_filename(daemon->tmpdir, "state", NULL);
     daemon->run_dir = g_build_filename(daemon->tmpdir, "run", NULL);
@@ -312,7 +325,18 @@ podvm_test_daemon_free(PodvmTestDaemon *daemon)
     g_free(daemon->log_path);
     g_free(daemon->config_path);
     g_strfreev(daemon->env);
+    if (daemon->netns_fd >= 0)
+        close(daemon->netns_fd);
+    g_free(daemon->netns_path);
     g_free(daemon);
+}
+
+/* In the child, before exec: setns() is async-signal-safe. */
+static void
+enter_netns_cb(gpointer user_data)
+{
+    if (setns(GPOINTER_TO_INT(user_data), CLONE_NEWNET) != 0)
+        _exit(127);
 }
 
 void
@@ -326,6 +350,12 @@ podvm_test_daemon_start(PodvmTestDaemon *daemon)
     const char *qemu = podvm_test_qemu_binary();
 
     g_subprocess_launcher_set_stderr_file_path(launcher, NULL);
+    /*
+     * Its own bus, not whichever GTestDBus came up last (each sets the
+     * variable in this process): a test may run two podvmds.
+     */
+    g_subprocess_launcher_setenv(launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                 g_test_dbus_get_bus_address(daemon->bus), TRUE);
     for (guint i = 0; daemon->env != NULL && daemon->env[i] != NULL; i++) {
         g_auto(GStrv) pair = g_strsplit(daemon->env[i], "=", 2);
         g_subprocess_launcher_setenv(launcher, pair[0], pair[1], TRUE);
@@ -336,6 +366,9 @@ podvm_test_daemon_start(PodvmTestDaemon *daemon)
         g_assert_cmpint(fd, >=, 0);
         g_subprocess_launcher_take_stderr_fd(launcher, fd);
     }
+    if (daemon->netns_fd >= 0)
+        g_subprocess_launcher_set_child_setup(launcher, enter_netns_cb,
+                                              GINT_TO_POINTER(daemon->netns_fd), NULL);
     daemon->process = g_subprocess_launcher_spawn(
         launcher, &error, g_getenv("PODVMD"), "--session", "--verbose", "--accel", "tcg", "--qemu",
         qemu, "--state-dir", daemon->state_dir, "--run-dir", daemon->run_dir,

@@ -24,6 +24,8 @@ typedef struct {
     PodvmDBusManager *manager;
     char *config_path; /* podvmd --config, or NULL */
     char **env;        /* extra environment of podvmd (podvm_test_daemon_setenv) */
+    char *netns_path;  /* podvmd runs in this network namespace, or NULL: the test's own */
+    int netns_fd;
 } PodvmTestDaemon;
 
 /* NULL (after g_test_skip) when podvmd cannot be run here. */
@@ -33,6 +35,13 @@ PodvmTestDaemon *podvm_test_daemon_new(void);
  * and passed as --config.
  */
 PodvmTestDaemon *podvm_test_daemon_new_with_config(const char *conf_text);
+/*
+ * The same, with podvmd (and so its pods' QEMUs, CNI plugins) started in
+ * the network namespace bound at @netns_path (a "host" of the two-host
+ * tests, podvm-test-hosts.h). Its bus is a socket path, reachable from
+ * there.
+ */
+PodvmTestDaemon *podvm_test_daemon_new_in_netns(const char *conf_text, const char *netns_path);
 void podvm_test_daemon_free(PodvmTestDaemon *daemon);
 
 /* Starts (or restarts) podvmd and waits until it answers on the bus. */

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Two podvmd "hosts" for the live-migration tests (suite migration), made
+ * inside the test program's own network and mount namespace
+ * (podvm_test_netns_enter() first in main):
+ *
+ *   host A: namespace DIR/a/netns, PODVM_TEST_HOSTS_LINK 198.51.100.1/24
+ *   host B: namespace DIR/b/netns, PODVM_TEST_HOSTS_LINK 198.51.100.2/24
+ *
+ * joined by a veth pair, loopback up in each. Each host runs its own
+ * podvmd in its namespace (own bus, state and run directories, CNI
+ * directory with the test networks of podvm-test-net.h, so its own podvm0
+ * bridge), with a REST TCP listener on ADDRESS:PODVM_TEST_HOSTS_PORT, TLS
+ * (a CA of the host's own and a server certificate for its address) and a
+ * bearer token, and a [peer NAME] group naming the other host ("host-b" on
+ * A, "host-a" on B). Nothing leaves the test's namespace.
+ */
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "podvm-test-daemon.h"
+
+G_BEGIN_DECLS
+
+#define PODVM_TEST_HOST_A_ADDRESS "198.51.100.1"
+#define PODVM_TEST_HOST_B_ADDRESS "198.51.100.2"
+#define PODVM_TEST_HOSTS_PORT 8443
+#define PODVM_TEST_HOSTS_LINK "hostlink0"
+
+typedef struct {
+    char *name;      /* "host-a": what the other host's [peer] calls it */
+    char *peer_name; /* the other host's name, as this one's [peer] group says */
+    char *address;   /* 198.51.100.X */
+    char *url;       /* https://ADDRESS:PORT */
+    char *dir;       /* the host's files: netns, token, certificates, CNI */
+    char *netns_path;
+    int netns_fd;
+    char *token; /* this podvmd's bearer token, and its file */
+    char *token_path;
+    char *cacert_path; /* the CA that signed this podvmd's certificate */
+    char *cni_dir;
+    char *conf; /* what goes into podvmd.conf (after [qemu] kernel_dirs) */
+    PodvmTestDaemon *daemon;
+    GPtrArray *pods; /* names created here: deleted at the end */
+} PodvmTestHost;
+
+typedef struct {
+    char *dir;
+    PodvmTestHost *a;
+    PodvmTestHost *b;
+} PodvmTestHosts;
+
+/*
+ * Both hosts, their podvmds started; @extra_conf (may be NULL) is added to
+ * both podvmd.conf files ([migration] settings). NULL after g_test_skip()
+ * when this cannot run here (no namespace of the test's own, no CNI
+ * plugins, no openssl or curl, no guest).
+ */
+PodvmTestHosts *podvm_test_hosts_new(const char *extra_conf);
+/* Deletes the pods both hosts have, ends both podvmds, removes the namespaces. */
+void podvm_test_hosts_free(PodvmTestHosts *hosts);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmTestHosts, podvm_test_hosts_free)
+
+/*
+ * Runs @argv (NULL-terminated, found on PATH) inside @host's network
+ * namespace; TRUE when it exits 0. Its stdout in @out_stdout (may be NULL);
+ * its stderr in the error when it fails.
+ */
+gboolean podvm_test_host_run(PodvmTestHost *host, const char *const *argv, char **out_stdout,
+                             GError **error);
+
+/*
+ * An HTTPS request to @target's REST listener made from inside @from's
+ * namespace with curl (@from may be @target): @method @path with
+ * @token (NULL: no Authorization header) and @body (NULL: none), verifying
+ * @target's certificate with its CA. Returns the HTTP status (0 when no
+ * answer came); the body in @out_body.
+ */
+guint podvm_test_host_rest(PodvmTestHost *from, PodvmTestHost *target, const char *method,
+                           const char *path, const char *token, const char *body, char **out_body);
+
+/* The veth between the hosts: down (on both ends: no carrier) or up again. */
+void podvm_test_hosts_set_link(PodvmTestHosts *hosts, gboolean up);
+
+/* kill -9 of the host's podvmd (its pods' QEMUs run on); start again (waits for its listener). */
+void podvm_test_host_kill9(PodvmTestHost *host);
+void podvm_test_host_restart(PodvmTestHost *host);
+/* Waits (20 s) until the host's podvmd answers on its TCP listener. */
+void podvm_test_host_wait_listening(PodvmTestHost *host);
+
+/*
+ * The test guest with a masquerade interface "default" declaring port 80 on
+ * the pod network, @kernel_args, and, unless @disk_capacity is NULL, an
+ * emptyDisk "data" of that capacity on a virtio disk (the guest's vdb).
+ */
+char *podvm_test_hosts_spec(const char *name, const char *kernel_args, const char *disk_capacity);
+
+/* Creates (records it for the end) and starts a pod from @spec on @host. */
+void podvm_test_host_create_pod(PodvmTestHost *host, const char *spec);
+void podvm_test_host_start_pod(PodvmTestHost *host, const char *name);
+/* Whether @host has the pod @name (GetPod answers). */
+gboolean podvm_test_host_has_pod(PodvmTestHost *host, const char *name);
+/* Waits up to @timeout_ms for the pod's phase; fails the test with what it was. */
+void podvm_test_host_wait_phase(PodvmTestHost *host, const char *name, const char *phase,
+                                guint timeout_ms);
+/* Waits up to @timeout_ms for the pod to be gone from @host. */
+gboolean podvm_test_host_wait_no_pod(PodvmTestHost *host, const char *name, guint timeout_ms);
+
+/* The pod's console log so far (empty when none), and waits for @needle on it. */
+char *podvm_test_host_console(PodvmTestHost *host, const char *name);
+void podvm_test_host_wait_console(PodvmTestHost *host, const char *name, const char *needle,
+                                  guint timeout_ms);
+
+/*
+ * The test guest's heartbeat ("PODVM-HEARTBEAT BOOTID N", podvm.counter):
+ * the last complete one in @text. FALSE when there is none.
+ */
+gboolean podvm_test_heartbeat_last(const char *text, char **out_boot_id, guint64 *out_n);
+/* The first complete one in @text. */
+gboolean podvm_test_heartbeat_first(const char *text, char **out_boot_id, guint64 *out_n);
+/* Waits until the pod's console on @host shows a heartbeat with N > @after; returns it. */
+guint64 podvm_test_host_wait_heartbeat(PodvmTestHost *host, const char *name, guint64 after,
+                                       char **out_boot_id, guint timeout_ms);
+
+/*
+ * The pids of the QEMU processes whose command line has "-uuid @uid",
+ * anywhere on the machine; and whether @pid belongs to @host (holds a
+ * file under its podvmd's directory: the pod's console log).
+ */
+GArray *podvm_test_qemu_pids_with_uuid(const char *uid);
+gboolean podvm_test_host_owns_pid(PodvmTestHost *host, int pid);
+
+/*
+ * Pod.Migrate on @host's D-Bus with @options_json ({"target": ...}):
+ * returns the result JSON or NULL with @error. Runs the main loop while it
+ * waits (up to @timeout_ms). The _begin variant returns at once; finish
+ * it with podvm_test_host_migrate_end().
+ */
+char *podvm_test_host_migrate(PodvmTestHost *host, const char *name, const char *options_json,
+                              guint timeout_ms, GError **error);
+typedef struct _PodvmTestMigrateCall PodvmTestMigrateCall;
+PodvmTestMigrateCall *podvm_test_host_migrate_begin(PodvmTestHost *host, const char *name,
+                                                    const char *options_json, guint timeout_ms);
+gboolean podvm_test_migrate_call_done(PodvmTestMigrateCall *call);
+char *podvm_test_host_migrate_end(PodvmTestMigrateCall *call, GError **error);
+
+/* status.migrationState of the pod on @host (a new reference), or NULL. */
+JsonObject *podvm_test_host_migration_state(PodvmTestHost *host, const char *name);
+
+G_END_DECLS
