@@ -25,9 +25,11 @@ fi
 OUTDIR=$1
 SRCDIR=$(cd "$(dirname "$0")" && pwd)
 INIT=$SRCDIR/init
-# Installed next to init: udhcpc's script, and the DHCPv6 client's source.
+# Installed next to init: udhcpc's script, and the sources of the DHCPv6
+# client and of the memory dirtier (podvm.dirty).
 DHCP4_SCRIPT=$SRCDIR/dhcp4-script
 DHCP6_SOURCE=$SRCDIR/podvm-dhcp6.c
+DIRTY_SOURCE=$SRCDIR/podvm-dirty.c
 CC=${CC:-cc}
 BUSYBOX=${PODVM_GUEST_BUSYBOX:-/bin/busybox}
 # Debian's cloud kernel by default (small, boots fast); the "generic" guest
@@ -80,6 +82,7 @@ up_to_date() {
         [ "$f" -nt "$INIT" ] || return 1
         [ "$f" -nt "$DHCP4_SCRIPT" ] || return 1
         [ "$f" -nt "$DHCP6_SOURCE" ] || return 1
+        [ "$f" -nt "$DIRTY_SOURCE" ] || return 1
     done
     return 0
 }
@@ -206,6 +209,13 @@ if "$CC" -static -Os -s -o "$root/bin/podvm-dhcp6" "$DHCP6_SOURCE" 2>>"$LOG.new"
 else
     rm -f "$root/bin/podvm-dhcp6"
     log "podvm-dhcp6: not built ($CC -static failed; is libc6-dev installed?): no DHCPv6 in the guest"
+fi
+# podvm.dirty's memory dirtier: without it the guest dirties memory with dd (slower).
+if "$CC" -static -O2 -s -o "$root/bin/podvm-dirty" "$DIRTY_SOURCE" 2>>"$LOG.new"; then
+    log "podvm-dirty: built"
+else
+    rm -f "$root/bin/podvm-dirty"
+    log "podvm-dirty: not built ($CC -static failed): podvm.dirty uses dd"
 fi
 : >"$root/lib/modules/order"
 for m in "${order[@]}"; do
