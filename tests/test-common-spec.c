@@ -228,6 +228,7 @@ assert_spec_equal(const PodvmSpec *a, const PodvmSpec *b)
     g_assert_cmpint(a->termination_grace_period_seconds, ==, b->termination_grace_period_seconds);
     g_assert_cmpint(a->restart_policy, ==, b->restart_policy);
     g_assert_cmpstr(a->hostname, ==, b->hostname);
+    g_assert_cmpint(a->eviction_strategy, ==, b->eviction_strategy);
 
     g_assert_cmpuint(a->disks->len, ==, b->disks->len);
     for (i = 0; i < a->disks->len; i++)
@@ -745,7 +746,6 @@ test_multi_error(void)
         { "spec.volumes[0].containerDisk.image", "\"x\" is not an image reference" },
         { "spec.livenessProbe", "not supported yet" },
         { "spec.nodeSelector", "not supported by podvm" },
-        { "spec.evictionStrategy", "not supported yet" },
     };
     g_autofree char *json = spec_file_contents("invalid-multi.json");
     g_autoptr(GPtrArray) problems = parse_fail(json);
@@ -817,7 +817,6 @@ test_not_supported(void)
           "spec.domain.devices.interfaces[0].dhcpOptions", "not supported yet" },
         { "", "'readinessProbe': {'tcpSocket': {'port': 80}}", "spec.readinessProbe",
           "not supported yet" },
-        { "", "'evictionStrategy': 'LiveMigrate'", "spec.evictionStrategy", "not supported yet" },
         { "", "'affinity': {'nodeAffinity': {}}", "spec.affinity", "not supported by podvm" },
         { "", "'tolerations': [{'key': 'k'}]", "spec.tolerations", "not supported by podvm" },
         { "", "'schedulerName': 'x'", "spec.schedulerName", "not supported by podvm" },

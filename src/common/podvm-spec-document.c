@@ -129,7 +129,7 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
         { "livenessProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "readinessProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "startupProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
-        { "evictionStrategy", FIELD_NOT_YET, NULL },
+        { "evictionStrategy", FIELD_KNOWN, NULL },
         { "accessCredentials", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "subdomain", FIELD_NOT_YET, NULL },
         { "nodeSelector", FIELD_NOT_PODVM_UNLESS_OFF, NULL },
@@ -182,6 +182,18 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
     if ((child = spec_member(object, "hostname")) != NULL) {
         g_autofree char *child_path = spec_path_member(path, "hostname");
         spec->hostname = spec_read_name(p, child_path, child);
+    }
+    if ((child = spec_member(object, "evictionStrategy")) != NULL) {
+        g_autofree char *child_path = spec_path_member(path, "evictionStrategy");
+        const char *strategy = spec_read_string(p, child_path, child);
+
+        if (strategy != NULL &&
+            !podvm_eviction_strategy_from_string(strategy, &spec->eviction_strategy)) {
+            g_autofree char *quoted = podvm_quote_for_message(strategy);
+            spec_add_problem(p, child_path,
+                             _("unknown value %s: use LiveMigrate, LiveMigrateIfPossible or None"),
+                             quoted);
+        }
     }
 
     if ((child = spec_member(object, "volumes")) != NULL) {

@@ -376,6 +376,9 @@ podvm_spec_to_json(const PodvmSpec *spec)
     add_string_member(b, "restartPolicy", podvm_restart_policy_to_string(spec->restart_policy));
     if (spec->hostname != NULL)
         add_string_member(b, "hostname", spec->hostname);
+    if (spec->eviction_strategy != PODVM_EVICTION_NONE)
+        add_string_member(b, "evictionStrategy",
+                          podvm_eviction_strategy_to_string(spec->eviction_strategy));
     json_builder_end_object(b);
 
     json_builder_end_object(b);

@@ -11,6 +11,37 @@
 
 #include "podvm-error.h"
 
+const char *
+podvm_eviction_strategy_to_string(PodvmEvictionStrategy strategy)
+{
+    switch (strategy) {
+    case PODVM_EVICTION_LIVE_MIGRATE:
+        return "LiveMigrate";
+    case PODVM_EVICTION_LIVE_MIGRATE_IF_POSSIBLE:
+        return "LiveMigrateIfPossible";
+    case PODVM_EVICTION_NONE:
+    default:
+        return "None";
+    }
+}
+
+gboolean
+podvm_eviction_strategy_from_string(const char *text, PodvmEvictionStrategy *out_strategy)
+{
+    PodvmEvictionStrategy strategy;
+
+    if (g_strcmp0(text, "LiveMigrate") == 0)
+        strategy = PODVM_EVICTION_LIVE_MIGRATE;
+    else if (g_strcmp0(text, "LiveMigrateIfPossible") == 0)
+        strategy = PODVM_EVICTION_LIVE_MIGRATE_IF_POSSIBLE;
+    else if (g_strcmp0(text, "None") == 0)
+        strategy = PODVM_EVICTION_NONE;
+    else
+        return FALSE;
+    *out_strategy = strategy;
+    return TRUE;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The model */
 
@@ -263,6 +294,7 @@ podvm_spec_copy(const PodvmSpec *spec)
     copy->termination_grace_period_seconds = spec->termination_grace_period_seconds;
     copy->restart_policy = spec->restart_policy;
     copy->hostname = g_strdup(spec->hostname);
+    copy->eviction_strategy = spec->eviction_strategy;
     return copy;
 }
 

@@ -27,6 +27,13 @@ typedef enum {
     PODVM_RESTART_ALWAYS,
 } PodvmRestartPolicy;
 
+/* spec.evictionStrategy: what `podvmctl drain` does with the pod. */
+typedef enum {
+    PODVM_EVICTION_NONE,                    /* stopped gracefully (the default) */
+    PODVM_EVICTION_LIVE_MIGRATE,            /* migrated; a failure is the drain's failure */
+    PODVM_EVICTION_LIVE_MIGRATE_IF_POSSIBLE /* migrated; stopped when that fails */
+} PodvmEvictionStrategy;
+
 typedef struct {
     char *name;
     char *value;
@@ -193,6 +200,7 @@ typedef struct {
     gint64 termination_grace_period_seconds; /* default 30 */
     PodvmRestartPolicy restart_policy;       /* default NEVER */
     char *hostname;                          /* NULL when unset */
+    PodvmEvictionStrategy eviction_strategy; /* default NONE */
 } PodvmSpec;
 
 /* One validation problem: "spec.domain.cpu.cores" + "must be at least 1". */
@@ -326,5 +334,12 @@ guint podvm_spec_resolve_vcpus(const PodvmSpec *spec, guint host_cpus);
 const char *podvm_restart_policy_to_string(PodvmRestartPolicy policy);
 /* "Always", "OnFailure", "Never" (exactly); FALSE and @out_policy untouched otherwise. */
 gboolean podvm_restart_policy_from_string(const char *text, PodvmRestartPolicy *out_policy);
+
+const char *podvm_eviction_strategy_to_string(PodvmEvictionStrategy strategy);
+/*
+ * "None", "LiveMigrate", "LiveMigrateIfPossible" (exactly); FALSE and
+ * @out_strategy untouched otherwise.
+ */
+gboolean podvm_eviction_strategy_from_string(const char *text, PodvmEvictionStrategy *out_strategy);
 
 G_END_DECLS
