@@ -124,6 +124,13 @@ void podvm_manager_migrate_async(PodvmManager *self, const char *name, JsonObjec
                                  GCancellable *cancellable, GAsyncReadyCallback callback,
                                  gpointer user_data);
 JsonNode *podvm_manager_migrate_finish(PodvmManager *self, GAsyncResult *result, GError **error);
+/*
+ * What podvm_manager_migrate_async() refuses before anything moves (the
+ * pod, the request, the token file, BUSY), checked without starting, with
+ * the same errors: REST's ?wait=false answers 202 only after it.
+ */
+gboolean podvm_manager_migrate_check(PodvmManager *self, const char *name, JsonObject *request,
+                                     GError **error);
 gboolean podvm_manager_cancel_migration(PodvmManager *self, const char *name, GError **error);
 
 /*
@@ -160,9 +167,8 @@ gboolean podvm_manager_incoming_abort(PodvmManager *self, const char *id, GError
  * checks before it answers 101, then hands the connection over with
  * podvm_manager_incoming_take_stream() (which relays it to QEMU).
  */
-gboolean podvm_manager_incoming_check_stream(PodvmManager *self, const char *id,
-                                             const char *secret, const char *channel,
-                                             GError **error);
+gboolean podvm_manager_incoming_check_stream(PodvmManager *self, const char *id, const char *secret,
+                                             const char *channel, GError **error);
 void podvm_manager_incoming_take_stream(PodvmManager *self, const char *id, const char *channel,
                                         GIOStream *stream);
 

@@ -8,6 +8,8 @@
 #include <gio/gunixfdlist.h>
 #include <unistd.h>
 
+#include "podvm-json.h"
+
 /*
  * Phase and status change; name and uid are set once (set_identity). The
  * spec changes when it is replaced (the skeleton notifies only real changes).
@@ -263,6 +265,74 @@ handle_detach_interface(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, 
 }
 
 static void
+migrate_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GDBusMethodInvocation) invocation = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) answer =
+        podvm_manager_migrate_finish(PODVM_MANAGER(source), result, &error);
+    g_autofree char *text = NULL;
+
+    if (answer == NULL) {
+        podvm_dbus_return_error(invocation, error);
+        return;
+    }
+    text = podvm_dbus_json_to_text(answer);
+    g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", text));
+}
+
+/*
+ * The request is the body of POST /v1/pods/NAME/migrate; "" (or null) is
+ * no request, which the manager refuses as REST does an empty body.
+ */
+static gboolean
+handle_migrate(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const char *options,
+               gpointer user_data)
+{
+    PodEntry *entry = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = NULL;
+    JsonObject *request = NULL;
+
+    if (podvm_dbus_document_too_large(invocation, options))
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    if (*options != '\0') {
+        node = podvm_json_parse(options, -1, &error);
+        if (node == NULL) {
+            g_dbus_method_invocation_return_error(
+                invocation, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                _("the options are not valid JSON: %s"), error->message);
+            return G_DBUS_METHOD_INVOCATION_HANDLED;
+        }
+        if (!JSON_NODE_HOLDS_NULL(node) && !JSON_NODE_HOLDS_OBJECT(node)) {
+            g_dbus_method_invocation_return_error_literal(invocation, PODVM_ERROR,
+                                                          PODVM_ERROR_INVALID_ARGUMENT,
+                                                          _("the options must be a JSON object"));
+            return G_DBUS_METHOD_INVOCATION_HANDLED;
+        }
+        if (JSON_NODE_HOLDS_OBJECT(node))
+            request = json_node_get_object(node);
+    }
+    podvm_manager_migrate_async(entry->front->manager, podvm_pod_get_name(entry->pod), request,
+                                NULL, migrate_done_cb, g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_cancel_migration(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+    PodEntry *entry = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!podvm_manager_cancel_migration(entry->front->manager, podvm_pod_get_name(entry->pod),
+                                        &error))
+        podvm_dbus_return_error(invocation, error);
+    else
+        podvm_dbus_pod_complete_cancel_migration(iface, invocation);
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
 pod_changed_cb(PodvmPod *pod, gpointer user_data)
 {
     update_properties(user_data);
@@ -322,6 +392,9 @@ podvm_dbus_front_add_pod(PodvmDBusFront *self, PodvmPod *pod)
     g_signal_connect(entry->iface, "handle-attach-interface", G_CALLBACK(handle_attach_interface),
                      entry);
     g_signal_connect(entry->iface, "handle-detach-interface", G_CALLBACK(handle_detach_interface),
+                     entry);
+    g_signal_connect(entry->iface, "handle-migrate", G_CALLBACK(handle_migrate), entry);
+    g_signal_connect(entry->iface, "handle-cancel-migration", G_CALLBACK(handle_cancel_migration),
                      entry);
     g_signal_connect(pod, "changed", G_CALLBACK(pod_changed_cb), entry);
     g_signal_connect(pod, "event", G_CALLBACK(pod_event_cb), entry);

@@ -218,6 +218,8 @@ static const PodvmRestRoute routes[] = {
     { "DELETE", "/v1/pods/{name}/disks/{disk}", podvm_rest_handle_detach_disk },
     { "POST", "/v1/pods/{name}/interfaces", podvm_rest_handle_attach_interface },
     { "DELETE", "/v1/pods/{name}/interfaces/{iface}", podvm_rest_handle_detach_interface },
+    { "POST", "/v1/pods/{name}/migrate", podvm_rest_handle_migrate },
+    { "DELETE", "/v1/pods/{name}/migrate", podvm_rest_handle_cancel_migration },
     { "GET", "/v1/volumes", podvm_rest_handle_list_volumes },
     { "POST", "/v1/volumes", podvm_rest_handle_create_volume },
     { "GET", "/v1/volumes/{name}", podvm_rest_handle_get_volume },

@@ -112,6 +112,10 @@ void podvm_rest_handle_detach_disk(Request *req);
 void podvm_rest_handle_attach_interface(Request *req);
 void podvm_rest_handle_detach_interface(Request *req);
 
+/* podvm-rest-migrate.c: a pod's outgoing migration */
+void podvm_rest_handle_migrate(Request *req);
+void podvm_rest_handle_cancel_migration(Request *req);
+
 /* podvm-rest-volumes.c */
 void podvm_rest_handle_list_volumes(Request *req);
 void podvm_rest_handle_create_volume(Request *req);
