@@ -18,6 +18,80 @@ copy_member(JsonObject *to, JsonObject *from, const char *member)
         json_object_set_null_member(to, member);
 }
 
+static char *
+bytes_text(JsonObject *object, const char *member)
+{
+    gint64 bytes = podvmctl_json_int(object, member, -1);
+
+    return bytes >= 0 ? g_format_size_full((guint64)bytes, G_FORMAT_SIZE_IEC_UNITS) : NULL;
+}
+
+/*
+ * status.migrationState for people, after the JSON and on stderr, so that
+ * what stdout carries stays one JSON document:
+ *   migration to b (phase migrating): 412.0 MiB of 1.0 GiB sent, 300.0 MiB
+ *   remaining, pass 3, dirty 12.0 MiB/s, 95.2 Mbps; steps: auto-converge (pass 4)
+ */
+static void
+print_migration_state(const char *name, JsonObject *state)
+{
+    g_autoptr(GString) text = g_string_new(NULL);
+    g_autofree char *sent = bytes_text(state, "transferredBytes");
+    g_autofree char *total = bytes_text(state, "totalBytes");
+    g_autofree char *remaining = bytes_text(state, "remainingBytes");
+    g_autofree char *dirty = bytes_text(state, "dirtyRate");
+    const char *target = podvmctl_json_string(state, "target");
+    const char *phase = podvmctl_json_string(state, "phase");
+    gint64 passes = podvmctl_json_int(state, "passes", -1);
+    gint64 downtime = podvmctl_json_int(state, "downtimeMs", -1);
+    gint64 expected = podvmctl_json_int(state, "expectedDowntimeMs", -1);
+    JsonNode *steps = json_object_get_member(state, "steps");
+    JsonNode *mbps = json_object_get_member(state, "mbps");
+
+    g_string_append_printf(text, _("%s: migration to %s"), name, target != NULL ? target : "?");
+    if (phase != NULL)
+        g_string_append_printf(text, _(" (phase %s)"), phase);
+    g_string_append_c(text, ':');
+    if (sent != NULL && total != NULL)
+        g_string_append_printf(text, _(" %s of %s sent,"), sent, total);
+    else if (sent != NULL)
+        g_string_append_printf(text, _(" %s sent,"), sent);
+    if (remaining != NULL)
+        g_string_append_printf(text, _(" %s remaining,"), remaining);
+    if (passes >= 0)
+        g_string_append_printf(text, _(" pass %" G_GINT64_FORMAT ","), passes);
+    if (dirty != NULL)
+        g_string_append_printf(text, _(" dirty %s/s,"), dirty);
+    if (mbps != NULL && JSON_NODE_HOLDS_VALUE(mbps) &&
+        (json_node_get_value_type(mbps) == G_TYPE_DOUBLE ||
+         json_node_get_value_type(mbps) == G_TYPE_INT64))
+        g_string_append_printf(text, _(" %.1f Mbps,"), json_node_get_double(mbps));
+    if (downtime >= 0)
+        g_string_append_printf(text, _(" downtime %" G_GINT64_FORMAT " ms,"), downtime);
+    else if (expected >= 0)
+        g_string_append_printf(text, _(" expected downtime %" G_GINT64_FORMAT " ms,"), expected);
+    if (text->str[text->len - 1] == ',' || text->str[text->len - 1] == ':')
+        g_string_truncate(text, text->len - 1);
+    if (steps != NULL && JSON_NODE_HOLDS_ARRAY(steps) &&
+        json_array_get_length(json_node_get_array(steps)) > 0) {
+        JsonArray *array = json_node_get_array(steps);
+
+        g_string_append(text, _("; steps:"));
+        for (guint i = 0; i < json_array_get_length(array); i++) {
+            JsonNode *element = json_array_get_element(array, i);
+            JsonObject *step =
+                JSON_NODE_HOLDS_OBJECT(element) ? json_node_get_object(element) : NULL;
+            const char *what = podvmctl_json_string(step, "step");
+            gint64 pass = podvmctl_json_int(step, "pass", -1);
+
+            g_string_append_printf(text, "%s %s", i > 0 ? "," : "", what != NULL ? what : "?");
+            if (pass >= 0)
+                g_string_append_printf(text, _(" (pass %" G_GINT64_FORMAT ")"), pass);
+        }
+    }
+    g_printerr("%s\n", text->str);
+}
+
 int
 podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
 {
@@ -39,8 +113,10 @@ podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
     };
 
     if (!podvmctl_parse_options("show", "NAME",
-                                _("Show a pod's metadata, spec and status as JSON."), entries, 1, 1,
-                                &argc, &argv, &status))
+                                _("Show a pod's metadata, spec and status as JSON.\n"
+                                  "While the pod migrates, a line on stderr tells the "
+                                  "migration's progress and steps (status.migrationState)."),
+                                entries, 1, 1, &argc, &argv, &status))
         return status;
     if (opt_output != NULL && g_str_equal(opt_output, "yaml"))
         return podvmctl_usage_error("show", _("YAML output is not supported yet; use -o json"));
@@ -76,5 +152,12 @@ podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
 
     result_node = json_node_init_object(json_node_alloc(), result);
     podvmctl_print_json(result_node, TRUE);
+    if (JSON_NODE_HOLDS_OBJECT(status_node)) {
+        JsonObject *state =
+            podvmctl_json_object(json_node_get_object(status_node), "migrationState");
+
+        if (state != NULL)
+            print_migration_state(name, state);
+    }
     return PODVMCTL_EXIT_OK;
 }

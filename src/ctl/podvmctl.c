@@ -41,6 +41,9 @@ static const PodvmCtlCommand commands[] = {
     { "attach-nic", podvmctl_cmd_attach_nic, N_("Hotplug a network interface into a pod") },
     { "detach-nic", podvmctl_cmd_detach_nic, N_("Unplug a network interface from a pod") },
     { "volume", podvmctl_cmd_volume, N_("Create, list, show and delete storage volumes") },
+    { "migrate", podvmctl_cmd_migrate, N_("Move a running pod to another podvmd") },
+    { "drain", podvmctl_cmd_drain,
+      N_("Empty this host: migrate the LiveMigrate pods, stop the others") },
     { "qmp", podvmctl_cmd_qmp, N_("Send a QMP command to a pod's QEMU (expert)") },
 };
 

@@ -54,6 +54,8 @@ int podvmctl_cmd_detach_disk(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_attach_nic(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_detach_nic(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_volume(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_migrate(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_drain(PodvmCtl *ctl, int argc, char **argv);
 
 /*
  * Reads the document in @path ('-': stdin), JSON or YAML as its content
@@ -72,5 +74,44 @@ JsonNode *podvmctl_read_document(const char *path, char **out_json, GError **err
  * Returns the exit status.
  */
 int podvmctl_console_attach(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name, gboolean replay);
+
+/*
+ * The request options of `migrate` and `drain` (podvmctl-migrate.c), as
+ * given on the command line.
+ */
+typedef struct {
+    char *to;
+    char *token_file;
+    char *cacert;
+    gboolean plaintext;
+    gboolean postcopy;
+    char *bandwidth;
+    char *max_downtime;
+    char *no_progress_timeout;
+} PodvmCtlMigrateRequest;
+
+void podvmctl_migrate_request_clear(PodvmCtlMigrateRequest *request);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PodvmCtlMigrateRequest, podvmctl_migrate_request_clear)
+
+/* The request's options followed by @extra (may be NULL), for podvmctl_parse_options(). */
+GOptionEntry *podvmctl_migrate_option_entries(PodvmCtlMigrateRequest *request,
+                                              const GOptionEntry *extra);
+/*
+ * The request JSON of Pod.Migrate; checks what the client can (--to given,
+ * the quantity and the milliseconds) as usage errors of @command; the
+ * files become absolute paths, as podvmd reads them.
+ */
+char *podvmctl_migrate_request_build(const char *command, const PodvmCtlMigrateRequest *request,
+                                     int *out_status);
+/*
+ * Calls Pod.Migrate on @name with @request and shows the progress until it
+ * answers (a line redrawn on a terminal, else one line per event). Ctrl-C
+ * cancels the migration and sets *@interrupted; a second one stops waiting
+ * (an error). *@out_result is Migrate's answer.
+ */
+gboolean podvmctl_migrate_follow(PodvmCtl *ctl, const char *name, const char *request,
+                                 gboolean *interrupted, JsonNode **out_result, GError **error);
+/* "migrated POD to TARGET in T ms (downtime D ms)" from Migrate's answer. */
+void podvmctl_migrate_print_done(const char *name, const char *target, JsonNode *result);
 
 G_END_DECLS
