@@ -321,13 +321,52 @@ pod_migrated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         g_task_return_pointer(task, answer, (GDestroyNotify)json_node_unref);
 }
 
+/*
+ * What refuses a migration before anything moves: the pod, the request,
+ * the token file, another migration of the pod, max_parallel. The token
+ * read goes to *@out_token.
+ */
+static PodvmPod *
+migrate_check(PodvmManager *self, const char *name, JsonObject *request, MigrateRequest *parsed,
+              char **out_token, GError **error)
+{
+    const PodvmConfig *config = podvm_manager_get_config(self);
+    PodvmPod *pod;
+
+    pod = podvm_manager_lookup(self, name, error);
+    if (pod == NULL || !request_parse(config, request, parsed, error) ||
+        (*out_token = read_token(parsed->token_file, error)) == NULL)
+        return NULL;
+    if (podvm_pod_is_migrating(pod)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_BUSY, _("pod '%s' is already migrating"), name);
+        return NULL;
+    }
+    if (count_migrating(self) >= config->migration_max_parallel) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_BUSY,
+                    _("%u migrations already run on this host ([migration] "
+                      "max_parallel); try again when one ended"),
+                    config->migration_max_parallel);
+        return NULL;
+    }
+    return pod;
+}
+
+gboolean
+podvm_manager_migrate_check(PodvmManager *self, const char *name, JsonObject *request,
+                            GError **error)
+{
+    g_auto(MigrateRequest) parsed = { 0 };
+    __attribute__((cleanup(token_clear))) char *token = NULL;
+
+    return migrate_check(self, name, request, &parsed, &token, error) != NULL;
+}
+
 void
 podvm_manager_migrate_async(PodvmManager *self, const char *name, JsonObject *request,
                             GCancellable *cancellable, GAsyncReadyCallback callback,
                             gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-    const PodvmConfig *config = podvm_manager_get_config(self);
     g_auto(MigrateRequest) parsed = { 0 };
     PodvmPeerSettings settings = { 0 };
     __attribute__((cleanup(token_clear))) char *token = NULL;
@@ -336,22 +375,9 @@ podvm_manager_migrate_async(PodvmManager *self, const char *name, JsonObject *re
     PodvmPod *pod;
 
     g_task_set_source_tag(task, podvm_manager_migrate_async);
-    pod = podvm_manager_lookup(self, name, &error);
-    if (pod == NULL || !request_parse(config, request, &parsed, &error) ||
-        (token = read_token(parsed.token_file, &error)) == NULL) {
+    pod = migrate_check(self, name, request, &parsed, &token, &error);
+    if (pod == NULL) {
         g_task_return_error(task, error);
-        return;
-    }
-    if (podvm_pod_is_migrating(pod)) {
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_BUSY,
-                                _("pod '%s' is already migrating"), name);
-        return;
-    }
-    if (count_migrating(self) >= config->migration_max_parallel) {
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_BUSY,
-                                _("%u migrations already run on this host ([migration] "
-                                  "max_parallel); try again when one ended"),
-                                config->migration_max_parallel);
         return;
     }
     settings.url = parsed.url;
