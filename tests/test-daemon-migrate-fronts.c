@@ -377,6 +377,43 @@ test_ctl_usage(Fixture *f, gconstpointer data)
         g_assert_nonnull(strstr(err, "podvmctl migrate --help"));
         g_assert_cmpstr(out, ==, "");
     }
+    /* The request as podvmd gets it: numbers in bytes and ms, the files absolute. */
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    {
+        const char *const args[] = { "migrate",
+                                     "p",
+                                     "--to",
+                                     "b",
+                                     "--bandwidth",
+                                     "100Mi",
+                                     "--max-downtime",
+                                     "500",
+                                     "--no-progress-timeout",
+                                     "9000",
+                                     "--token-file",
+                                     "t.token",
+                                     "--cacert",
+                                     "/ca.pem",
+                                     "--plaintext",
+                                     "--postcopy",
+                                     "--dry-run" };
+        g_autofree char *cwd = g_get_current_dir();
+        g_autofree char *token = g_build_filename(cwd, "t.token", NULL);
+        g_autofree char *expected = g_strdup_printf(
+            "{\"target\":\"b\",\"tokenFile\":\"%s\",\"cacert\":\"/ca.pem\",\"plaintext\":"
+            "true,\"postcopy\":true,\"maxBandwidth\":104857600,\"maxDowntimeMs\":500,"
+            "\"noProgressTimeoutMs\":9000}\n",
+            token);
+
+        g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, args[0], args[1], args[2], args[3],
+                                       args[4], args[5], args[6], args[7], args[8], args[9],
+                                       args[10], args[11], args[12], args[13], args[14], args[15],
+                                       args[16], NULL),
+                        ==, 0);
+        g_assert_cmpstr(out, ==, expected);
+        g_assert_cmpstr(err, ==, "");
+    }
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
     g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "drain", NULL), ==, 2);

@@ -3,6 +3,7 @@
  * podvmctl migrate POD --to NAME|URL [--token-file F] [--cacert F] [--plaintext] [--postcopy]
  *                      [--bandwidth QUANTITY] [--max-downtime MS] [--no-progress-timeout MS]
  * podvmctl migrate --cancel POD
+ * (--dry-run prints the request instead of sending it)
  *
  * The options become the request of Pod.Migrate (README "Live migration").
  * While the call runs, the manager's Event signals of the pod show the
@@ -199,44 +200,70 @@ format_bytes(gint64 bytes)
     return g_format_size_full(bytes > 0 ? (guint64)bytes : 0, G_FORMAT_SIZE_IEC_UNITS);
 }
 
-/* The progress as words: "412.0 MiB / 1.0 GiB  pass 3  dirty 12.0 MiB/s  remaining 300.0 MiB". */
+static void
+append_piece(GString *text, const char *separator, char *piece)
+{
+    if (text->len > 0)
+        g_string_append(text, separator);
+    g_string_append(text, piece);
+    g_free(piece);
+}
+
+/*
+ * The progress as words: "412.0 MiB / 1.0 GiB  pass 3  dirty 12.0 MiB/s
+ * remaining 300.0 MiB" (memory), "mirroring 2 disks: 1.2 GiB sent" (before).
+ */
 static char *
 progress_text(JsonObject *details, const char *separator, gboolean of)
 {
     GString *text = g_string_new(NULL);
+    const char *phase = podvmctl_json_string(details, "phase");
     gint64 transferred = podvmctl_json_int(details, "transferredBytes", -1);
     gint64 total = podvmctl_json_int(details, "totalBytes", -1);
     gint64 remaining = podvmctl_json_int(details, "remainingBytes", -1);
     gint64 passes = podvmctl_json_int(details, "passes", -1);
     gint64 dirty = podvmctl_json_int(details, "dirtyRate", -1);
+    gint64 disks = podvmctl_json_int(details, "disks", 0);
+    gint64 disk_bytes = podvmctl_json_int(details, "diskTransferredBytes", -1);
 
+    if (g_strcmp0(phase, "mirroring") == 0) {
+        g_autofree char *done = format_bytes(MAX(disk_bytes, 0));
+
+        append_piece(text, separator,
+                     g_strdup_printf(g_dngettext(GETTEXT_PACKAGE,
+                                                 "mirroring %" G_GINT64_FORMAT " disk: %s sent",
+                                                 "mirroring %" G_GINT64_FORMAT " disks: %s sent",
+                                                 (gulong)disks),
+                                     disks, done));
+        return g_string_free(text, FALSE);
+    }
     if (transferred >= 0) {
         g_autofree char *done = format_bytes(transferred);
+        g_autofree char *all = total > 0 ? format_bytes(total) : NULL;
 
-        if (total > 0) {
-            g_autofree char *all = format_bytes(total);
-
-            g_string_append_printf(text, of ? _("%s of %s") : "%s / %s", done, all);
-        } else {
-            g_string_append_printf(text, _("%s sent"), done);
-        }
+        if (all != NULL)
+            append_piece(text, separator,
+                         of ? g_strdup_printf(_("%s of %s"), done, all)
+                            : g_strdup_printf("%s / %s", done, all));
+        else
+            append_piece(text, separator, g_strdup_printf(_("%s sent"), done));
     }
     if (passes >= 0)
-        g_string_append_printf(text,
-                               "%s"
-                               "%s%" G_GINT64_FORMAT,
-                               text->len > 0 ? separator : "", _("pass "), passes);
+        append_piece(text, separator, g_strdup_printf(_("pass %" G_GINT64_FORMAT), passes));
     if (dirty >= 0) {
         g_autofree char *rate = format_bytes(dirty);
 
-        g_string_append_printf(text, "%s", text->len > 0 ? separator : "");
-        g_string_append_printf(text, _("dirty %s/s"), rate);
+        append_piece(text, separator, g_strdup_printf(_("dirty %s/s"), rate));
     }
     if (remaining >= 0) {
         g_autofree char *left = format_bytes(remaining);
 
-        g_string_append_printf(text, "%s", text->len > 0 ? separator : "");
-        g_string_append_printf(text, _("remaining %s"), left);
+        append_piece(text, separator, g_strdup_printf(_("remaining %s"), left));
+    }
+    if (disks > 0 && disk_bytes >= 0) {
+        g_autofree char *done = format_bytes(disk_bytes);
+
+        append_piece(text, separator, g_strdup_printf(_("disks %s"), done));
     }
     return g_string_free(text, FALSE);
 }
@@ -520,12 +547,15 @@ podvmctl_cmd_migrate(PodvmCtl *ctl, int argc, char **argv)
     g_autofree GOptionEntry *entries = NULL;
     g_autofree char *text = NULL;
     gboolean opt_cancel = FALSE;
+    gboolean opt_dry_run = FALSE;
     gboolean interrupted = FALSE;
     const char *name;
     int status;
     const GOptionEntry extra[] = {
         { "cancel", 0, 0, G_OPTION_ARG_NONE, &opt_cancel,
           N_("Cancel the pod's running migration; it keeps running here"), NULL },
+        { "dry-run", 0, 0, G_OPTION_ARG_NONE, &opt_dry_run,
+          N_("Print the request (Pod.Migrate's options) and send nothing"), NULL },
         { NULL },
     };
 
@@ -547,7 +577,7 @@ podvmctl_cmd_migrate(PodvmCtl *ctl, int argc, char **argv)
     if (opt_cancel) {
         if (request.to != NULL || request.token_file != NULL || request.cacert != NULL ||
             request.plaintext || request.postcopy || request.bandwidth != NULL ||
-            request.max_downtime != NULL || request.no_progress_timeout != NULL)
+            request.max_downtime != NULL || request.no_progress_timeout != NULL || opt_dry_run)
             return podvmctl_usage_error("migrate", _("--cancel takes the pod's name alone"));
         return cancel(ctl, name);
     }
@@ -555,6 +585,11 @@ podvmctl_cmd_migrate(PodvmCtl *ctl, int argc, char **argv)
     text = podvmctl_migrate_request_build("migrate", &request, &status);
     if (text == NULL)
         return status;
+    if (opt_dry_run) {
+        printf("%s\n", text);
+        fflush(stdout);
+        return PODVMCTL_EXIT_OK;
+    }
     if (!podvmctl_migrate_follow(ctl, name, text, &interrupted, &result, &error))
         return podvmctl_fail(ctl, error);
     podvmctl_migrate_print_done(name, request.to, result);

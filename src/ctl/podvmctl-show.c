@@ -40,6 +40,8 @@ print_migration_state(const char *name, JsonObject *state)
     g_autofree char *total = bytes_text(state, "totalBytes");
     g_autofree char *remaining = bytes_text(state, "remainingBytes");
     g_autofree char *dirty = bytes_text(state, "dirtyRate");
+    g_autofree char *disks = bytes_text(state, "diskTransferredBytes");
+    const char *message = podvmctl_json_string(state, "message");
     const char *target = podvmctl_json_string(state, "target");
     const char *phase = podvmctl_json_string(state, "phase");
     gint64 passes = podvmctl_json_int(state, "passes", -1);
@@ -66,6 +68,8 @@ print_migration_state(const char *name, JsonObject *state)
         (json_node_get_value_type(mbps) == G_TYPE_DOUBLE ||
          json_node_get_value_type(mbps) == G_TYPE_INT64))
         g_string_append_printf(text, _(" %.1f Mbps,"), json_node_get_double(mbps));
+    if (disks != NULL && podvmctl_json_int(state, "disks", 0) > 0)
+        g_string_append_printf(text, _(" disks %s sent,"), disks);
     if (downtime >= 0)
         g_string_append_printf(text, _(" downtime %" G_GINT64_FORMAT " ms,"), downtime);
     else if (expected >= 0)
@@ -89,6 +93,8 @@ print_migration_state(const char *name, JsonObject *state)
                 g_string_append_printf(text, _(" (pass %" G_GINT64_FORMAT ")"), pass);
         }
     }
+    if (message != NULL)
+        g_string_append_printf(text, "; %s", message);
     g_printerr("%s\n", text->str);
 }
 
