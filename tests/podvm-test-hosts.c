@@ -126,12 +126,22 @@ host_free(PodvmTestHost *host)
     if (host == NULL)
         return;
     if (host->daemon != NULL) {
-        /* Through podvmd: CNI DEL, the pods' namespaces unmounted. */
-        for (guint i = 0; host->pods != NULL && i < host->pods->len; i++) {
-            const char *name = g_ptr_array_index(host->pods, i);
+        /* Through podvmd: CNI DEL, the pods' namespaces unmounted. Migrated here too. */
+        g_autofree char *list = NULL;
 
-            if (podvm_test_host_has_pod(host, name))
+        if (host->daemon->manager != NULL &&
+            podvm_dbus_manager_call_list_pods_sync(host->daemon->manager, &list, NULL, NULL)) {
+            g_autoptr(JsonNode) root = json_from_string(list, NULL);
+            JsonArray *pods =
+                root != NULL && JSON_NODE_HOLDS_ARRAY(root) ? json_node_get_array(root) : NULL;
+
+            for (guint i = 0; pods != NULL && i < json_array_get_length(pods); i++) {
+                JsonObject *metadata = json_object_get_object_member(
+                    json_array_get_object_element(pods, i), "metadata");
+                const char *name = json_object_get_string_member(metadata, "name");
+
                 podvm_test_ctl(host->daemon, NULL, NULL, "delete", "--force", name, NULL);
+            }
         }
         /* What a failed test left: the namespaces of pods podvmd did not delete. */
         {
@@ -148,7 +158,6 @@ host_free(PodvmTestHost *host)
         }
         g_clear_pointer(&host->daemon, podvm_test_daemon_free);
     }
-    g_clear_pointer(&host->pods, g_ptr_array_unref);
     if (host->netns_fd >= 0)
         close(host->netns_fd);
     if (host->netns_path != NULL)
@@ -195,7 +204,6 @@ host_new(const char *top, const char *letter, const char *other_letter, const ch
                                   "10.66.0.0/16", TRUE);
     podvm_test_net_write_conflist(host->cni_dir, "20-extra.conflist", "extra", "podvm1",
                                   "10.77.0.0/24", TRUE);
-    host->pods = g_ptr_array_new_with_free_func(g_free);
     podvm_netns_create(host->netns_path, &error);
     g_assert_no_error(error);
     host->netns_fd = podvm_netns_open(host->netns_path, &error);
@@ -492,15 +500,9 @@ podvm_test_host_create_pod(PodvmTestHost *host, const char *spec)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *path = NULL;
-    g_autoptr(JsonNode) root = json_from_string(spec, &error);
-    const char *name;
 
-    g_assert_no_error(error);
-    name = json_object_get_string_member(
-        json_object_get_object_member(json_node_get_object(root), "metadata"), "name");
     podvm_dbus_manager_call_create_pod_sync(host->daemon->manager, spec, &path, NULL, &error);
     g_assert_no_error(error);
-    g_ptr_array_add(host->pods, g_strdup(name));
 }
 
 void

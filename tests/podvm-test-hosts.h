@@ -43,7 +43,6 @@ typedef struct {
     char *cni_dir;
     char *conf; /* what goes into podvmd.conf (after [qemu] kernel_dirs) */
     PodvmTestDaemon *daemon;
-    GPtrArray *pods; /* names created here: deleted at the end */
 } PodvmTestHost;
 
 typedef struct {
@@ -97,7 +96,7 @@ void podvm_test_host_wait_listening(PodvmTestHost *host);
  */
 char *podvm_test_hosts_spec(const char *name, const char *kernel_args, const char *disk_capacity);
 
-/* Creates (records it for the end) and starts a pod from @spec on @host. */
+/* Creates a pod from @spec on @host (deleted at the end, like all pods there); starts it. */
 void podvm_test_host_create_pod(PodvmTestHost *host, const char *spec);
 void podvm_test_host_start_pod(PodvmTestHost *host, const char *name);
 /* Whether @host has the pod @name (GetPod answers). */
@@ -148,5 +147,74 @@ char *podvm_test_host_migrate_end(PodvmTestMigrateCall *call, GError **error);
 
 /* status.migrationState of the pod on @host (a new reference), or NULL. */
 JsonObject *podvm_test_host_migration_state(PodvmTestHost *host, const char *name);
+
+/* ---- the live-migration witness: the test guest with podvm.counter -------------------- */
+
+#define PODVM_TEST_HOSTS_BOOT_TIMEOUT_MS 90000
+/* The counter on the last virtio disk: the pod's emptyDisk. */
+#define PODVM_TEST_HOSTS_COUNTER_ARGS "podvm.counter=1"
+
+/* Whether the test guest knows podvm.counter (else skipped with the reason). */
+gboolean podvm_test_hosts_require_counter(void);
+/*
+ * Creates and starts on @host the masquerade test guest with an emptyDisk
+ * of @disk_capacity and the counter (+ @extra_args), waits until it runs,
+ * has its address and beats; returns its boot id.
+ */
+char *podvm_test_host_start_witness(PodvmTestHost *host, const char *name,
+                                    const char *disk_capacity, const char *extra_args);
+/* The pod's uid (the Uid property). */
+char *podvm_test_host_pod_uid(PodvmTestHost *host, const char *name);
+/* The counter on the guest's disk now ("podvm-counter" typed on its console). */
+guint64 podvm_test_host_counter(PodvmTestHost *host, const char *name);
+/* An fd on the pod's console log (read after the pod is gone), and all it holds. */
+int podvm_test_host_console_open(PodvmTestHost *host, const char *name);
+char *podvm_test_fd_read_all(int fd);
+
+/*
+ * Nothing of the pod @name (uid @uid) on @host: no pod, no QEMU of it, no
+ * namespace, no run or state directory (so no disk image), within @timeout_ms.
+ */
+void podvm_test_host_assert_pod_gone(PodvmTestHost *host, const char *name, const char *uid,
+                                     guint timeout_ms);
+/* Exactly one QEMU with "-uuid @uid" on the machine, and it is @host's: its pid. */
+int podvm_test_hosts_assert_one_qemu(PodvmTestHosts *hosts, PodvmTestHost *host, const char *uid);
+
+/* The guest's page (port 80) at @address, fetched from inside @host (curl), retried; or NULL. */
+char *podvm_test_host_http_get(PodvmTestHost *host, const char *address, guint timeout_ms);
+/* status.podIP of the pod on @host. */
+char *podvm_test_host_pod_ip(PodvmTestHost *host, const char *name);
+
+/* What must not change when a pod moves. */
+typedef struct {
+    char *uid;
+    char *mac;      /* status.interfaces[0].mac */
+    char *guest_ip; /* status.interfaces[0].ipAddress */
+    char *boot_id;  /* the heartbeat's */
+} PodvmTestWitness;
+
+void podvm_test_witness_read(PodvmTestHost *host, const char *name, PodvmTestWitness *w);
+void podvm_test_witness_clear(PodvmTestWitness *w);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PodvmTestWitness, podvm_test_witness_clear)
+
+/*
+ * The pod @name moved from @from to @to, where it is @phase: one QEMU
+ * (@to's), nothing left on @from, the same guest (boot id, MAC, address),
+ * the counter on disk continuous across the hosts; a running guest beats
+ * on and its page is served at @to's pod address. @from_console is an fd
+ * on @from's console log opened before the migration.
+ */
+void podvm_test_hosts_check_moved(PodvmTestHosts *hosts, PodvmTestHost *from, PodvmTestHost *to,
+                                  const char *name, const PodvmTestWitness *before,
+                                  int from_console, const char *phase);
+/* A migration's result JSON names the pod, its target and the times (logged). */
+void podvm_test_check_migrate_result(const char *result_json, const char *name);
+
+/*
+ * A Pod.Migrate (or REST) error that says this podvmd cannot migrate at all
+ * (no such method, not supported): the test skips with that. TRUE after
+ * g_test_skip().
+ */
+gboolean podvm_test_migrate_unavailable(const GError *error);
 
 G_END_DECLS

@@ -9,6 +9,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "podvm-test-daemon.h"
 #include "podvm-test-hosts.h"
@@ -122,33 +123,6 @@ test_hosts_smoke(void)
     }
 }
 
-/* A guest's page at its pod's address, fetched from inside @host (curl), retried. */
-static char *
-host_http_get(PodvmTestHost *host, const char *address, guint timeout_ms)
-{
-    g_autofree char *url = g_strdup_printf("http://%s:80/", address);
-    const char *argv[] = { "curl", "-sS", "--fail", "--max-time", "3", url, NULL };
-    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-
-    for (;;) {
-        char *out = NULL;
-
-        if (podvm_test_host_run(host, argv, &out, NULL))
-            return out;
-        if (g_get_monotonic_time() > deadline)
-            return NULL;
-        g_usleep(500000);
-    }
-}
-
-static char *
-pod_ip(PodvmTestHost *host, const char *name)
-{
-    g_autoptr(JsonObject) status = podvm_test_daemon_status(host->daemon, name);
-
-    return g_strdup(json_object_get_string_member_with_default(status, "podIP", NULL));
-}
-
 /*
  * A masquerade pod of the same name on each host: each host's own CNI
  * network gives it an address, its page is served there from inside that
@@ -176,16 +150,143 @@ test_hosts_pods(void)
         podvm_test_host_wait_phase(both[i], "web", "Running", 60000);
         podvm_test_host_wait_console(both[i], "web", "PODVM-NET eth0 up 10.0.2.2/24",
                                      PODVM_TEST_NET_BOOT_TIMEOUT_MS);
-        ip = pod_ip(both[i], "web");
+        ip = podvm_test_host_pod_ip(both[i], "web");
         g_assert_nonnull(ip);
         g_assert_true(g_str_has_prefix(ip, "10.66."));
-        body = host_http_get(both[i], ip, PODVM_TEST_NET_TIMEOUT_MS);
+        body = podvm_test_host_http_get(both[i], ip, PODVM_TEST_NET_TIMEOUT_MS);
         g_assert_nonnull(body);
         g_assert_nonnull(strstr(body, "PODVM-PAGE"));
         /* Not from the test's own namespace: the pod network is the host's. */
         url = g_strdup_printf("http://%s:80/", ip);
         outside = podvm_test_net_http_get(url, 2);
         g_assert_null(outside);
+    }
+}
+
+/* ---- live migration ------------------------------------------------------------------- */
+
+#define MIGRATE_TIMEOUT_MS 150000
+#define DISK "64Mi"
+
+/*
+ * A running pod with a local emptyDisk and a masquerade NIC moves from A
+ * to B (D-Bus Pod.Migrate to the peer "host-b"), then back to A (REST
+ * POST /v1/pods/NAME/migrate on B's TCP listener, to "host-a").
+ */
+static void
+test_live_there_and_back(void)
+{
+    g_autoptr(PodvmTestHosts) hosts = podvm_test_hosts_new(NULL);
+    g_auto(PodvmTestWitness) before = { 0 };
+    g_autofree char *boot_id = NULL, *result = NULL, *body = NULL;
+    g_autoptr(GError) error = NULL;
+    int console;
+
+    if (hosts == NULL || !podvm_test_hosts_require_counter())
+        return;
+    boot_id = podvm_test_host_start_witness(hosts->a, "mig", DISK, NULL);
+    podvm_test_witness_read(hosts->a, "mig", &before);
+    podvm_test_hosts_assert_one_qemu(hosts, hosts->a, before.uid);
+
+    console = podvm_test_host_console_open(hosts->a, "mig");
+    result = podvm_test_host_migrate(hosts->a, "mig", "{\"target\": \"host-b\"}",
+                                     MIGRATE_TIMEOUT_MS, &error);
+    if (podvm_test_migrate_unavailable(error)) {
+        close(console);
+        return;
+    }
+    g_assert_no_error(error);
+    podvm_test_check_migrate_result(result, "mig");
+    podvm_test_hosts_check_moved(hosts, hosts->a, hosts->b, "mig", &before, console, "Running");
+    close(console);
+
+    /* And back, through REST on B's TCP listener. */
+    console = podvm_test_host_console_open(hosts->b, "mig");
+    g_assert_cmpuint(podvm_test_host_rest(hosts->b, hosts->b, "POST", "/v1/pods/mig/migrate",
+                                          hosts->b->token, "{\"target\": \"host-a\"}", &body),
+                     ==, 200);
+    podvm_test_check_migrate_result(body, "mig");
+    podvm_test_hosts_check_moved(hosts, hosts->b, hosts->a, "mig", &before, console, "Running");
+    close(console);
+}
+
+/* podvmctl migrate POD --to NAME: the same move from the command line. */
+static void
+test_live_podvmctl(void)
+{
+    g_autoptr(PodvmTestHosts) hosts = podvm_test_hosts_new(NULL);
+    g_auto(PodvmTestWitness) before = { 0 };
+    g_autofree char *boot_id = NULL, *out = NULL, *err = NULL;
+    int console, status;
+
+    if (hosts == NULL || !podvm_test_hosts_require_counter())
+        return;
+    boot_id = podvm_test_host_start_witness(hosts->a, "mig", DISK, NULL);
+    podvm_test_witness_read(hosts->a, "mig", &before);
+    console = podvm_test_host_console_open(hosts->a, "mig");
+    status = podvm_test_ctl(hosts->a->daemon, &out, &err, "migrate", "mig", "--to", "host-b", NULL);
+    if (status != 0 &&
+        (strstr(err, "nknown command") != NULL || strstr(err, "not available") != NULL)) {
+        g_autofree char *why = g_strdup_printf("podvmctl cannot migrate: %s", err);
+
+        g_test_skip(why);
+        close(console);
+        return;
+    }
+    if (status != 0)
+        g_error("podvmctl migrate: exit %d: %s%s", status, out, err);
+    podvm_test_hosts_check_moved(hosts, hosts->a, hosts->b, "mig", &before, console, "Running");
+    close(console);
+}
+
+/* A paused pod moves paused, and runs on where it was once resumed there. */
+static void
+test_live_paused(void)
+{
+    g_autoptr(PodvmTestHosts) hosts = podvm_test_hosts_new(NULL);
+    g_auto(PodvmTestWitness) before = { 0 };
+    g_autofree char *boot_id = NULL, *result = NULL, *log = NULL;
+    g_autoptr(GError) error = NULL;
+    guint beats;
+    int console;
+
+    if (hosts == NULL || !podvm_test_hosts_require_counter())
+        return;
+    boot_id = podvm_test_host_start_witness(hosts->a, "mig", DISK, NULL);
+    podvm_test_witness_read(hosts->a, "mig", &before);
+    {
+        g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(hosts->a->daemon, "mig");
+
+        podvm_dbus_pod_call_pause_sync(pod, NULL, &error);
+        g_assert_no_error(error);
+    }
+    podvm_test_host_wait_phase(hosts->a, "mig", "Paused", 10000);
+    console = podvm_test_host_console_open(hosts->a, "mig");
+    result = podvm_test_host_migrate(hosts->a, "mig", "{\"target\": \"host-b\"}",
+                                     MIGRATE_TIMEOUT_MS, &error);
+    if (podvm_test_migrate_unavailable(error)) {
+        close(console);
+        return;
+    }
+    g_assert_no_error(error);
+    podvm_test_check_migrate_result(result, "mig");
+    podvm_test_hosts_check_moved(hosts, hosts->a, hosts->b, "mig", &before, console, "Paused");
+    close(console);
+    /* Paused there: no heartbeat for two seconds. */
+    log = podvm_test_daemon_console_log(hosts->b->daemon, "mig");
+    beats = podvm_test_count_in_file(log, "PODVM-HEARTBEAT ");
+    g_usleep(2 * G_USEC_PER_SEC);
+    g_assert_cmpuint(podvm_test_count_in_file(log, "PODVM-HEARTBEAT "), ==, beats);
+    podvm_test_host_wait_phase(hosts->b, "mig", "Paused", 1000);
+    {
+        g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(hosts->b->daemon, "mig");
+        g_autofree char *after_boot = NULL;
+
+        podvm_dbus_pod_call_resume_sync(pod, NULL, &error);
+        g_assert_no_error(error);
+        podvm_test_host_wait_phase(hosts->b, "mig", "Running", 10000);
+        podvm_test_host_wait_heartbeat(hosts->b, "mig", 0, &after_boot, 30000);
+        g_assert_cmpstr(after_boot, ==, before.boot_id);
     }
 }
 
@@ -197,5 +298,8 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/migration/hosts/smoke", test_hosts_smoke);
     g_test_add_func("/migration/hosts/pods", test_hosts_pods);
+    g_test_add_func("/migration/live/there-and-back", test_live_there_and_back);
+    g_test_add_func("/migration/live/podvmctl", test_live_podvmctl);
+    g_test_add_func("/migration/live/paused", test_live_paused);
     return g_test_run();
 }
