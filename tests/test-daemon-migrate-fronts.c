@@ -486,6 +486,36 @@ test_drain_failures(Fixture *f, gconstpointer data)
     /* Exactly one copy, here, running as before. */
     assert_phase(f, "must", "Running");
     assert_phase(f, "may", "Stopped");
+
+    /*
+     * ?wait=false: 202 with the pod once the request passed; the migration
+     * fails behind it and the pod runs on here.
+     */
+    {
+        g_autofree char *text =
+            http(f, "POST", "/v1/pods/must/migrate?wait=false", "{\"target\": \"b\"}", 202);
+        g_autoptr(JsonNode) doc = parse(text);
+        JsonObject *metadata = json_object_get_object_member(json_node_get_object(doc), "metadata");
+        g_autoptr(PodvmDBusPod) pod = podvm_test_daemon_pod(f->daemon, "must");
+        gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+        gboolean ended = FALSE;
+
+        g_assert_cmpstr(json_object_get_string_member(metadata, "name"), ==, "must");
+        /* It has ended when there is nothing to cancel. */
+        while (!ended && g_get_monotonic_time() < deadline) {
+            g_autoptr(GError) error = NULL;
+            g_autofree char *remote = NULL;
+
+            podvm_dbus_pod_call_cancel_migration_sync(pod, NULL, &error);
+            if (error != NULL)
+                remote = g_dbus_error_get_remote_error(error);
+            ended = g_strcmp0(remote, "io.podvm.PodVM1.Error.NotFound") == 0;
+            if (!ended)
+                g_usleep(200 * 1000);
+        }
+        g_assert_true(ended);
+        assert_phase(f, "must", "Running");
+    }
 }
 
 int
