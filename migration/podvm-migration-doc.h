@@ -39,7 +39,7 @@ typedef struct {
 } PodvmMigrationDisk;
 
 typedef struct {
-    JsonNode *pod; /* {metadata, spec}: parsed again by the target as a spec */
+    JsonNode *pod;    /* {metadata, spec}: parsed again by the target as a spec */
     GPtrArray *disks; /* of PodvmMigrationDisk* */
     GHashTable *macs; /* interface name -> MAC ("02:00:00:00:00:01") */
     gboolean postcopy;
@@ -54,6 +54,7 @@ typedef struct {
 void podvm_migration_disk_free(PodvmMigrationDisk *disk);
 void podvm_migration_offer_free(PodvmMigrationOffer *offer);
 void podvm_migration_answer_free(PodvmMigrationAnswer *answer);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmMigrationDisk, podvm_migration_disk_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmMigrationOffer, podvm_migration_offer_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmMigrationAnswer, podvm_migration_answer_free)
 
@@ -61,8 +62,7 @@ JsonNode *podvm_migration_offer_to_json(const PodvmMigrationOffer *offer);
 /* INVALID_ARGUMENT (PODVM_ERROR) naming the member for anything out of shape. */
 PodvmMigrationOffer *podvm_migration_offer_parse(const char *data, gssize length, GError **error);
 JsonNode *podvm_migration_answer_to_json(const PodvmMigrationAnswer *answer);
-PodvmMigrationAnswer *podvm_migration_answer_parse(const char *data, gssize length,
-                                                   GError **error);
+PodvmMigrationAnswer *podvm_migration_answer_parse(const char *data, gssize length, GError **error);
 /* A fresh random id and secret (GRand is not enough: from getrandom()). */
 char *podvm_migration_new_id(void);
 char *podvm_migration_new_secret(void);

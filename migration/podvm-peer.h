@@ -21,11 +21,11 @@ G_BEGIN_DECLS
  * the token"; unreachable -> IO naming the URL.
  */
 typedef struct {
-    char *url;        /* "https://HOST:PORT" (no path) */
-    char *token;      /* the peer's bearer token */
-    char *cacert;     /* PEM file to verify the peer with, or NULL for the system's */
+    char *url;             /* "https://HOST:PORT" (no path) */
+    char *token;           /* the peer's bearer token */
+    char *cacert;          /* PEM file to verify the peer with, or NULL for the system's */
     gboolean plaintext_ok; /* http:// allowed */
-    guint timeout_ms; /* per JSON call (0: 30 s) */
+    guint timeout_ms;      /* per JSON call (0: 30 s) */
 } PodvmPeerSettings;
 
 typedef struct _PodvmPeer PodvmPeer;

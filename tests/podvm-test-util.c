@@ -210,3 +210,46 @@ podvm_test_count_in_file(const char *path, const char *needle)
         count++;
     return count;
 }
+
+gboolean
+podvm_test_make_certificate(const char *dir, const char *const *names, char **out_cert,
+                            char **out_key)
+{
+    g_autofree char *openssl = g_find_program_in_path("openssl");
+    g_autofree char *cert = g_build_filename(dir, "cert.pem", NULL);
+    g_autofree char *key = g_build_filename(dir, "key.pem", NULL);
+    g_autofree char *err = NULL;
+    g_autofree char *subject = NULL;
+    g_autoptr(GString) alt_names = g_string_new("subjectAltName=");
+    g_autoptr(GError) error = NULL;
+    int status = 0;
+
+    if (openssl == NULL) {
+        g_test_skip("openssl is not installed: no certificate to test TLS with");
+        return FALSE;
+    }
+    g_assert_true(names != NULL && names[0] != NULL);
+    for (guint i = 0; names[i] != NULL; i++) {
+        if (i > 0)
+            g_string_append_c(alt_names, ',');
+        g_string_append_printf(alt_names, "%s:%s",
+                               g_hostname_is_ip_address(names[i]) ? "IP" : "DNS", names[i]);
+    }
+    subject = g_strdup_printf("/CN=%s", names[0]);
+    {
+        const char *argv[] = { openssl,   "req",   "-x509", "-newkey", "rsa:2048", "-nodes",
+                               "-subj",   subject, "-days", "1",       "-addext",  alt_names->str,
+                               "-keyout", key,     "-out",  cert,      NULL };
+        g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, &err, &status,
+                     &error);
+        g_assert_no_error(error);
+        if (!g_spawn_check_wait_status(status, NULL)) {
+            g_test_skip("openssl could not make a certificate");
+            g_test_message("openssl: %s", err);
+            return FALSE;
+        }
+    }
+    *out_cert = g_steal_pointer(&cert);
+    *out_key = g_steal_pointer(&key);
+    return TRUE;
+}

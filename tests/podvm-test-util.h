@@ -51,4 +51,12 @@ gboolean podvm_test_wait_for_file_content(const char *path, const char *needle, 
 /* Number of non-overlapping occurrences of @needle in @path's content. */
 guint podvm_test_count_in_file(const char *path, const char *needle);
 
+/*
+ * A self-signed certificate (openssl req) for @names (the first is the
+ * subject; each is a subjectAltName, IP or DNS): DIR/cert.pem and
+ * DIR/key.pem. FALSE after g_test_skip() when openssl is missing or fails.
+ */
+gboolean podvm_test_make_certificate(const char *dir, const char *const *names, char **out_cert,
+                                     char **out_key);
+
 G_END_DECLS
