@@ -573,30 +573,30 @@ stream_body_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     stream_read_body(g_steal_pointer(&task));
 }
 
+/* Takes @task (the reference an async call would). */
 static void
-stream_read_body(GTask *task)
+stream_read_body(GTask *task_in)
 {
+    g_autoptr(GTask) task = task_in;
     Stream *stream = g_task_get_task_data(task);
     gsize want = MAX_ERROR_BODY - stream->body->len;
 
-    if (stream->body_length >= 0 && (goffset)stream->body->len >= stream->body_length) {
-        stream_refused(task);
-        return;
-    }
     if (stream->body_length >= 0)
-        want = MIN(want, (gsize)(stream->body_length - stream->body->len));
+        want = MIN(want, (gsize)MAX(stream->body_length - (goffset)stream->body->len, 0));
     if (want == 0) {
         stream_refused(task);
         return;
     }
-    g_input_stream_read_bytes_async(g_io_stream_get_input_stream(stream->connection),
-                                    MIN(want, READ_CHUNK), G_PRIORITY_DEFAULT,
-                                    stream->deadline.cancellable, stream_body_cb, task);
+    g_input_stream_read_bytes_async(
+        g_io_stream_get_input_stream(stream->connection), MIN(want, READ_CHUNK), G_PRIORITY_DEFAULT,
+        stream->deadline.cancellable, stream_body_cb, g_steal_pointer(&task));
 }
 
+/* Takes @task. */
 static void
-stream_head_complete(GTask *task)
+stream_head_complete(GTask *task_in)
 {
+    g_autoptr(GTask) task = task_in;
     Stream *stream = g_task_get_task_data(task);
     g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new(SOUP_MESSAGE_HEADERS_RESPONSE);
     SoupHTTPVersion version;
@@ -618,7 +618,7 @@ stream_head_complete(GTask *task)
             stream->body_length = -1;
         else
             stream->body_length = 0; /* chunked: the status says enough */
-        stream_read_body(task);
+        stream_read_body(g_steal_pointer(&task));
         return;
     }
     upgrade = soup_message_headers_get_one(headers, "Upgrade");
