@@ -210,8 +210,9 @@ append_piece(GString *text, const char *separator, char *piece)
 }
 
 /*
- * The progress as words: "412.0 MiB / 1.0 GiB  pass 3  dirty 12.0 MiB/s
- * remaining 300.0 MiB" (memory), "mirroring 2 disks: 1.2 GiB sent" (before).
+ * The progress as words, what matters most first (a terminal's line may be
+ * cut): "412.0 MiB / 1.0 GiB  remaining 300.0 MiB  pass 3  dirty 12.0 MiB/s"
+ * (memory), "mirroring 2 disks: 1.2 GiB sent" (before).
  */
 static char *
 progress_text(JsonObject *details, const char *separator, gboolean of)
@@ -248,17 +249,17 @@ progress_text(JsonObject *details, const char *separator, gboolean of)
         else
             append_piece(text, separator, g_strdup_printf(_("%s sent"), done));
     }
+    if (remaining >= 0) {
+        g_autofree char *left = format_bytes(remaining);
+
+        append_piece(text, separator, g_strdup_printf(_("remaining %s"), left));
+    }
     if (passes >= 0)
         append_piece(text, separator, g_strdup_printf(_("pass %" G_GINT64_FORMAT), passes));
     if (dirty >= 0) {
         g_autofree char *rate = format_bytes(dirty);
 
         append_piece(text, separator, g_strdup_printf(_("dirty %s/s"), rate));
-    }
-    if (remaining >= 0) {
-        g_autofree char *left = format_bytes(remaining);
-
-        append_piece(text, separator, g_strdup_printf(_("remaining %s"), left));
     }
     if (disks > 0 && disk_bytes >= 0) {
         g_autofree char *done = format_bytes(disk_bytes);
