@@ -359,7 +359,7 @@ qemu_argv(BenchQemu *qemu, const char *spec_json, guint spare_root_ports, const 
     ctx.qmp_listen_fd = -1;
     ctx.console_listen_fd = -1;
     ctx.host_cpus = g_get_num_processors();
-    ctx.prepared_volumes = NULL;
+    ctx.prepared_volumes = qemu->prepared_volumes;
     ctx.spare_root_ports = spare_root_ports;
     ctx.debug = FALSE;
     ctx.nics = nics;
@@ -399,6 +399,15 @@ bench_qemu_spawn_with_nics(BenchQemu *qemu, const char *dir, const char *spec_js
     qemu->argv = qemu_argv(qemu, spec_json, spare_root_ports, nics, error);
     if (qemu->argv == NULL)
         return FALSE;
+    if (qemu->extra_args != NULL) {
+        guint n = g_strv_length(qemu->argv);
+        guint extra = g_strv_length((GStrv)qemu->extra_args);
+
+        qemu->argv = g_renew(char *, qemu->argv, n + extra + 1);
+        for (guint i = 0; i < extra; i++)
+            qemu->argv[n + i] = g_strdup(qemu->extra_args[i]);
+        qemu->argv[n + extra] = NULL;
+    }
     log_fd = open(qemu->qemu_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0) {
         int saved = errno;

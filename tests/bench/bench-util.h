@@ -97,6 +97,10 @@ typedef struct {
     char *qemu_log; /* its stdout and stderr */
     GStrv argv;
     GPid pid; /* 0 once reaped */
+    /* Appended to podvmd's argv (e.g. "-incoming", "defer"); NULL: none. The caller's. */
+    const char *const *extra_args;
+    /* The volumes the spec's disks use (PodvmPreparedVolume*); NULL: none. The caller's. */
+    const GPtrArray *prepared_volumes;
 } BenchQemu;
 
 /*
