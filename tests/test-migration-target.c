@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "podvm-test-clients.h"
@@ -79,9 +80,10 @@ head_status(const char *head)
 
 /* One request on a fresh connection ("Connection: close"); the whole answer. */
 static Answer *
-http(Fixture *f, const char *method, const char *path, const char *extra_headers, const char *body)
+http_at(const char *socket_path, const char *method, const char *path, const char *extra_headers,
+        const char *body)
 {
-    int fd = podvm_test_connect_unix(f->socket_path);
+    int fd = podvm_test_connect_unix(socket_path);
     g_autofree char *length =
         g_strdup_printf("Content-Type: application/json\r\nContent-Length: %zu\r\n",
                         body != NULL ? strlen(body) : 0);
@@ -103,6 +105,12 @@ http(Fixture *f, const char *method, const char *path, const char *extra_headers
     close(fd);
     a->body = g_string_free(g_steal_pointer(&rest), FALSE);
     return a;
+}
+
+static Answer *
+http(Fixture *f, const char *method, const char *path, const char *extra_headers, const char *body)
+{
+    return http_at(f->socket_path, method, path, extra_headers, body);
 }
 
 /* The error reason of an error document, or "". */
@@ -239,6 +247,444 @@ test_unknown_migration(Fixture *f, gconstpointer data)
     }
 }
 
+/* ---- a source: a second podvmd's pod, its QEMU driven by raw QMP once that podvmd stops ---- */
+
+#define BOOT_TIMEOUT_MS 120000
+
+/* A connected unix socket without timeouts (it becomes QEMU's migration channel). */
+static int
+connect_plain(const char *path)
+{
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpuint(strlen(path), <, sizeof address.sun_path);
+    strcpy(address.sun_path, path);
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&address, sizeof address), ==, 0);
+    return fd;
+}
+
+/* One line from @fd (without the newline), or NULL at the end. */
+static char *
+read_line(int fd)
+{
+    g_autoptr(GString) line = g_string_new(NULL);
+    char c;
+
+    for (;;) {
+        ssize_t n = read(fd, &c, 1);
+
+        if (n <= 0)
+            return NULL;
+        if (c == '\n')
+            break;
+        g_string_append_c(line, c);
+    }
+    return g_string_free(g_steal_pointer(&line), FALSE);
+}
+
+/* Sends @command (JSON text), with @pass_fd as SCM_RIGHTS when >= 0; its "return" (asserted). */
+static JsonNode *
+qmp(int fd, const char *command, int pass_fd)
+{
+    struct iovec iov = { .iov_base = (void *)command, .iov_len = strlen(command) };
+    union {
+        char buffer[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+    if (pass_fd >= 0) {
+        struct cmsghdr *cmsg;
+
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.buffer;
+        msg.msg_controllen = sizeof control.buffer;
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
+    }
+    g_assert_cmpint(sendmsg(fd, &msg, MSG_NOSIGNAL), ==, (ssize_t)strlen(command));
+    for (;;) {
+        g_autofree char *line = read_line(fd);
+        g_autoptr(JsonNode) root = NULL;
+        JsonObject *object;
+
+        g_assert_nonnull(line);
+        root = json_from_string(line, NULL);
+        g_assert_nonnull(root);
+        object = json_node_get_object(root);
+        if (json_object_has_member(object, "error"))
+            g_error("QMP %s: %s", command, line);
+        if (json_object_has_member(object, "return"))
+            return json_node_copy(json_object_get_member(object, "return"));
+    }
+}
+
+static int
+qmp_open(const char *path)
+{
+    int fd = podvm_test_connect_unix(path);
+    g_autofree char *greeting = read_line(fd);
+    g_autoptr(JsonNode) reply = NULL;
+
+    g_assert_nonnull(greeting);
+    reply = qmp(fd, "{\"execute\": \"qmp_capabilities\"}\n", -1);
+    return fd;
+}
+
+/* The "status" of query-migrate. */
+static char *
+migrate_status(int qmp_fd)
+{
+    g_autoptr(JsonNode) reply = qmp(qmp_fd, "{\"execute\": \"query-migrate\"}\n", -1);
+
+    return g_strdup(
+        json_object_get_string_member_with_default(json_node_get_object(reply), "status", ""));
+}
+
+/* The largest n of "PODVM-HEARTBEAT n" in @path, 0 when none. */
+static guint
+last_heartbeat(const char *path)
+{
+    g_autofree char *text = NULL;
+    const char *p;
+    guint last = 0;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return 0;
+    for (p = strstr(text, "PODVM-HEARTBEAT "); p != NULL; p = strstr(p + 1, "PODVM-HEARTBEAT "))
+        last = MAX(last, (guint)atoi(p + strlen("PODVM-HEARTBEAT ")));
+    return last;
+}
+
+typedef struct {
+    PodvmTestDaemon *daemon; /* the source's podvmd, stopped once the pod runs */
+    char *pod_json;          /* the pod as the source's GET gave it (with secrets) */
+    char *uid;
+    int qmp_fd;      /* the source QEMU's monitor */
+    guint heartbeat; /* the last heartbeat the source showed */
+} Source;
+
+static void
+source_free(Source *src)
+{
+    if (src->qmp_fd >= 0)
+        close(src->qmp_fd);
+    podvm_test_daemon_free(src->daemon);
+    g_free(src->pod_json);
+    g_free(src->uid);
+    g_free(src);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Source, source_free)
+
+static char *
+phase_of(const char *socket_path, const char *name)
+{
+    g_autofree char *path = g_strconcat("/v1/pods/", name, NULL);
+    g_autoptr(Answer) a = http_at(socket_path, "GET", path, NULL, NULL);
+    g_autoptr(JsonNode) root = json_from_string(a->body, NULL);
+
+    if (a->status != 200 || root == NULL)
+        return g_strdup("");
+    return g_strdup(json_object_get_string_member(
+        json_object_get_object_member(json_node_get_object(root), "status"), "phase"));
+}
+
+/* A pod @name of the test guest running on a podvmd of its own, then left to raw QMP. */
+static Source *
+source_new(const char *name, const char *extra_args)
+{
+    g_autoptr(Source) src = g_new0(Source, 1);
+    g_autofree char *socket_path = NULL;
+    g_autofree char *spec = podvm_test_guest_spec(name, extra_args, NULL, 2);
+    g_autofree char *qmp_path = NULL;
+    g_autofree char *log = NULL;
+    g_autofree char *get = g_strconcat("/v1/pods/", name, "?secrets=true", NULL);
+    g_autofree char *start = g_strconcat("/v1/pods/", name, "/start", NULL);
+    gint64 deadline;
+
+    src->qmp_fd = -1;
+    src->daemon = podvm_test_daemon_new();
+    if (src->daemon == NULL)
+        return NULL;
+    socket_path = g_build_filename(src->daemon->run_dir, "api.sock", NULL);
+    {
+        g_autoptr(Answer) a = http_at(socket_path, "POST", "/v1/pods", NULL, spec);
+        g_assert_cmpuint(a->status, ==, 201);
+    }
+    {
+        g_autoptr(Answer) a = http_at(socket_path, "POST", start, NULL, NULL);
+        g_assert_cmpuint(a->status, ==, 200);
+    }
+    log = podvm_test_daemon_console_log(src->daemon, name);
+    deadline = g_get_monotonic_time() + BOOT_TIMEOUT_MS * 1000;
+    while (last_heartbeat(log) < 2 && g_get_monotonic_time() < deadline)
+        g_usleep(100 * 1000);
+    g_assert_cmpuint(last_heartbeat(log), >=, 2);
+    {
+        g_autoptr(Answer) a = http_at(socket_path, "GET", get, NULL, NULL);
+        g_autoptr(JsonNode) root = json_from_string(a->body, NULL);
+
+        g_assert_cmpuint(a->status, ==, 200);
+        src->pod_json = g_strdup(a->body);
+        src->uid = g_strdup(json_object_get_string_member(
+            json_object_get_object_member(json_node_get_object(root), "metadata"), "uid"));
+    }
+    /* podvmd goes, QEMU stays: the test is the source's podvmd from here on. */
+    podvm_test_daemon_stop(src->daemon);
+    qmp_path = g_build_filename(src->daemon->run_dir, "pods", name, "qmp.sock", NULL);
+    src->qmp_fd = qmp_open(qmp_path);
+    src->heartbeat = last_heartbeat(log);
+    return g_steal_pointer(&src);
+}
+
+/* An offer of the source's pod, copying @disks (a JSON array text). */
+static char *
+source_offer(Source *src, const char *disks)
+{
+    return g_strdup_printf("{\"version\": 1, \"pod\": %s, \"disks\": %s, \"macs\": {}, "
+                           "\"postcopy\": false}",
+                           src->pod_json, disks);
+}
+
+/* The answer's id and secret. */
+static void
+answer_id_secret(Answer *a, char **out_id, char **out_secret)
+{
+    g_autoptr(JsonNode) root = json_from_string(a->body, NULL);
+    JsonObject *object;
+
+    g_assert_nonnull(root);
+    object = json_node_get_object(root);
+    *out_id = g_strdup(json_object_get_string_member(object, "id"));
+    *out_secret = g_strdup(json_object_get_string_member(object, "secret"));
+}
+
+/* The upgraded stream of @channel, or -1 with the answer's status in @out_status. */
+static int
+open_stream(Fixture *f, const char *id, const char *secret, const char *channel, guint *out_status)
+{
+    int fd = connect_plain(f->socket_path);
+    g_autofree char *request =
+        g_strdup_printf("GET /v1/migrations/%s/stream?channel=%s HTTP/1.1\r\nHost: podvm\r\n"
+                        "Connection: Upgrade\r\nUpgrade: podvm-migration/1\r\n"
+                        "X-Podvm-Migration-Secret: %s\r\n\r\n",
+                        id, channel, secret);
+    g_autofree char *head = NULL;
+
+    g_assert_true(podvm_test_send_all(fd, request, strlen(request)));
+    head = read_head(fd);
+    *out_status = head_status(head);
+    if (*out_status != 101) {
+        close(fd);
+        return -1;
+    }
+    g_assert_nonnull(strstr(head, "podvm-migration/1"));
+    return fd;
+}
+
+static char *
+migration_state(Fixture *f, const char *id)
+{
+    g_autofree char *path = g_strconcat("/v1/migrations/", id, NULL);
+    g_autoptr(Answer) a = http(f, "GET", path, NULL, NULL);
+    g_autoptr(JsonNode) root = json_from_string(a->body, NULL);
+
+    if (a->status != 200 || root == NULL)
+        return g_strdup_printf("HTTP %u", a->status);
+    return g_strdup(json_object_get_string_member(json_node_get_object(root), "state"));
+}
+
+/* Whether the pod's directories are gone from the target. */
+static gboolean
+target_has_no_trace(Fixture *f, const char *name)
+{
+    g_autofree char *state = g_build_filename(f->daemon->state_dir, "pods", name, NULL);
+    g_autofree char *run = g_build_filename(f->daemon->run_dir, "pods", name, NULL);
+    g_autofree char *phase = phase_of(f->socket_path, name);
+
+    return !g_file_test(state, G_FILE_TEST_EXISTS) && !g_file_test(run, G_FILE_TEST_EXISTS) &&
+           g_str_equal(phase, "");
+}
+
+static gboolean
+no_trace_cb(gpointer user_data)
+{
+    Fixture *f = user_data;
+
+    return target_has_no_trace(f, "mig");
+}
+
+/*
+ * The whole receive: offer, the migration stream (the source QEMU's
+ * `migrate` to the upgraded connection, passed by getfd), completed,
+ * finish: the pod runs here, the guest's heartbeat goes on from where it
+ * was (no reboot), and the source QEMU is left paused (postmigrate).
+ */
+static void
+test_receive(Fixture *f, gconstpointer data)
+{
+    g_autoptr(Source) src = NULL;
+    g_autofree char *offer = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *secret = NULL;
+    g_autofree char *target_log = NULL;
+    g_autofree char *finish = NULL;
+    int stream;
+    guint status = 0;
+    gint64 deadline;
+
+    if (f->daemon == NULL)
+        return;
+    src = source_new("mig", NULL);
+    if (src == NULL)
+        return;
+    offer = source_offer(src, "[]");
+    {
+        g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, offer);
+
+        if (a->status != 201)
+            g_error("offer: %u %s", a->status, a->body);
+        answer_id_secret(a, &id, &secret);
+    }
+    {
+        g_autofree char *phase = phase_of(f->socket_path, "mig");
+        g_autofree char *state = migration_state(f, id);
+
+        g_assert_cmpstr(phase, ==, "Incoming");
+        g_assert_cmpstr(state, ==, "waiting");
+    }
+    stream = open_stream(f, id, secret, "migration", &status);
+    g_assert_cmpuint(status, ==, 101);
+    {
+        g_autoptr(JsonNode) r1 =
+            qmp(src->qmp_fd, "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"mig\"}}\n",
+                stream);
+        g_autoptr(JsonNode) r2 = qmp(
+            src->qmp_fd, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"fd:mig\"}}\n", -1);
+    }
+    close(stream);
+    deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autofree char *s = migrate_status(src->qmp_fd);
+
+        if (g_str_equal(s, "completed"))
+            break;
+        g_assert_cmpstr(s, !=, "failed");
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100 * 1000);
+    }
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autofree char *state = migration_state(f, id);
+
+        if (g_str_equal(state, "completed"))
+            break;
+        g_assert_cmpstr(state, !=, "failed");
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100 * 1000);
+    }
+    finish = g_strconcat("/v1/migrations/", id, "/finish", NULL);
+    {
+        g_autoptr(Answer) a = http(f, "POST", finish, NULL, NULL);
+
+        if (a->status != 200)
+            g_error("finish: %u %s", a->status, a->body);
+        g_assert_nonnull(strstr(a->body, "\"running\""));
+    }
+    {
+        g_autofree char *phase = phase_of(f->socket_path, "mig");
+        g_autofree char *state = migration_state(f, id);
+
+        g_assert_cmpstr(phase, ==, "Running");
+        g_assert_cmpstr(state, ==, "running");
+    }
+    /* A second finish (the source lost the answer) gets the same answer. */
+    {
+        g_autoptr(Answer) a = http(f, "POST", finish, NULL, NULL);
+        g_assert_cmpuint(a->status, ==, 200);
+    }
+    /* Running here now: DELETE of the migration is refused. */
+    {
+        g_autofree char *path = g_strconcat("/v1/migrations/", id, NULL);
+        g_autoptr(Answer) a = http(f, "DELETE", path, NULL, NULL);
+        g_assert_cmpuint(a->status, ==, 409);
+    }
+    /* The guest goes on where it was: heartbeats past the source's last one, no new boot. */
+    target_log = podvm_test_daemon_console_log(f->daemon, "mig");
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (last_heartbeat(target_log) <= src->heartbeat && g_get_monotonic_time() < deadline)
+        g_usleep(100 * 1000);
+    g_assert_cmpuint(last_heartbeat(target_log), >, src->heartbeat);
+    g_assert_cmpuint(podvm_test_count_in_file(target_log, "PODVM-HEARTBEAT 1\n"), ==, 0);
+    {
+        g_autoptr(Answer) a = http(f, "GET", "/v1/pods/mig", NULL, NULL);
+
+        g_assert_nonnull(strstr(a->body, src->uid));
+        g_assert_null(strstr(a->body, "\"migration\""));
+    }
+}
+
+/*
+ * Refusals of the streams: a wrong or missing secret is 403 and no 101,
+ * an unknown channel 400; then DELETE tears the Incoming pod down and
+ * nothing of it stays (no QEMU, no directories, no pod).
+ */
+static void
+test_abort(Fixture *f, gconstpointer data)
+{
+    g_autoptr(Source) src = NULL;
+    g_autofree char *offer = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *secret = NULL;
+    g_autofree char *path = NULL;
+    guint status = 0;
+
+    if (f->daemon == NULL)
+        return;
+    src = source_new("mig", "podvm.heartbeat=1");
+    if (src == NULL)
+        return;
+    offer = source_offer(src, "[]");
+    {
+        g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, offer);
+
+        if (a->status != 201)
+            g_error("offer: %u %s", a->status, a->body);
+        answer_id_secret(a, &id, &secret);
+    }
+    g_assert_cmpint(open_stream(f, id, "wrong-secret", "migration", &status), ==, -1);
+    g_assert_cmpuint(status, ==, 403);
+    {
+        g_autofree char *request_path =
+            g_strconcat("/v1/migrations/", id, "/stream?channel=migration", NULL);
+        g_autoptr(Answer) a = http(f, "GET", request_path,
+                                   "Connection: Upgrade\r\nUpgrade: podvm-migration/1\r\n", NULL);
+        g_assert_cmpuint(a->status, ==, 403);
+    }
+    g_assert_cmpint(open_stream(f, id, secret, "nbd:nothing", &status), ==, -1);
+    g_assert_cmpuint(status, ==, 400);
+    /* A second offer of the same pod: the name is taken by the Incoming pod. */
+    {
+        g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, offer);
+        g_assert_cmpuint(a->status, ==, 409);
+    }
+    path = g_strconcat("/v1/migrations/", id, NULL);
+    {
+        g_autoptr(Answer) a = http(f, "DELETE", path, NULL, NULL);
+        g_assert_cmpuint(a->status, ==, 204);
+    }
+    g_assert_true(podvm_test_wait_until(no_trace_cb, f, 30000));
+    {
+        g_autoptr(Answer) a = http(f, "GET", path, NULL, NULL);
+        g_assert_cmpuint(a->status, ==, 404);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -247,5 +693,9 @@ main(int argc, char **argv)
                fixture_teardown);
     g_test_add("/migration-target/unknown-migration", Fixture, NULL, fixture_setup,
                test_unknown_migration, fixture_teardown);
+    g_test_add("/migration-target/receive", Fixture, NULL, fixture_setup, test_receive,
+               fixture_teardown);
+    g_test_add("/migration-target/abort", Fixture, NULL, fixture_setup, test_abort,
+               fixture_teardown);
     return g_test_run();
 }

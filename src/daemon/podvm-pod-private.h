@@ -199,6 +199,14 @@ gboolean pod_hotplug_removal_answered(PodvmPod *self, GTask *task, GAsyncResult 
 void pod_qmp_ignore_reply_cb(GObject *source, GAsyncResult *result, gpointer user_data);
 /* podvm-pod-start.c: the start operation (also the second half of a restart). */
 void pod_start_op(PodvmPod *self, GTask *task);
+/*
+ * podvm-pod-start.c: a start from its first step, in @phase (Starting; Incoming
+ * for the target of a migration, whose QEMU gets -incoming defer and which
+ * ends in pod_incoming_qemu_ready() instead of `cont`). Failures end in
+ * pod_start_fail(): QEMU killed, @task answered once it is gone.
+ */
+void pod_start_begin(PodvmPod *self, GTask *task, PodvmPhase phase);
+void pod_start_fail(PodvmPod *self, GTask *task, GError *error);
 /* podvm-pod-start.c: raises the running QEMU's RLIMIT_MEMLOCK for a VF plugged in (prlimit). */
 void pod_raise_qemu_memlock(PodvmPod *self);
 /* podvm-pod-lifecycle.c: a stop that ends with @continuation once QEMU exited. */
@@ -213,6 +221,17 @@ void pod_begin_stop(PodvmPod *self, GTask *task, gint64 grace_seconds,
  */
 void pod_migration_source_recover(PodvmPod *self, GTask *task, void (*done)(PodvmPod *, GTask *));
 void pod_incoming_recover(PodvmPod *self, GTask *task, void (*done)(PodvmPod *, GTask *));
+/*
+ * podvm-pod-incoming.c, the target's hooks: the start of an Incoming pod
+ * has QEMU (paused, monitor connected) and goes on from here; QEMU is
+ * gone (from pod_qemu_exited()); whether a restart policy must leave the
+ * pod alone (a migration that did not finish tears it down instead); the
+ * job freed with the pod.
+ */
+void pod_incoming_qemu_ready(PodvmPod *self, GTask *task);
+void pod_incoming_qemu_gone(PodvmPod *self);
+gboolean pod_incoming_blocks_restart(PodvmPod *self);
+void pod_incoming_free(struct _PodIncoming *incoming);
 
 /* podvm-pod.c, for the other pod files: the pod's own steps. */
 void pod_set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *message);

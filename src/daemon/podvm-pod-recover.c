@@ -327,6 +327,29 @@ drop_orphan_netdevs(PodvmPod *self)
     }
 }
 
+/* Whether the pod's migration record says it is the target of a migration. */
+static gboolean
+is_migration_target(PodvmPod *self)
+{
+    return self->migration_record != NULL && g_strcmp0(json_object_get_string_member_with_default(
+                                                           self->migration_record, "role", NULL),
+                                                       "target") == 0;
+}
+
+/* The migration's recovery decided (podvm-pod-incoming.c): the adoption ends. */
+static void
+reconcile_migration_done(PodvmPod *self, GTask *task)
+{
+    if (self->qmp != NULL && podvm_phase_has_qemu(self->phase) &&
+        self->phase != PODVM_PHASE_INCOMING && self->spec->autoattach_serial_console) {
+        self->console =
+            podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
+        podvm_console_connect_async(self->console, self->console_path, NULL, NULL, NULL);
+    }
+    reconcile_return(self, task, NULL);
+    g_object_unref(task);
+}
+
 static void
 reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -354,6 +377,10 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             json_object_get_string_member_with_default(json_node_get_object(reply), "status", NULL);
     pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': reconnected to QEMU pid %d (status %s)",
             self->spec->name, self->qemu_pid, status ? status : "unknown");
+    if (is_migration_target(self)) {
+        pod_incoming_recover(self, g_steal_pointer(&task), reconcile_migration_done);
+        return;
+    }
 
     if (self->phase == PODVM_PHASE_STARTING && g_strcmp0(status, "running") == 0) {
         /* Past its `cont`: only the record of it was missing. */
@@ -471,6 +498,11 @@ reconcile_recorded(PodvmPod *self, GTask *task, const char *ended)
     g_autofree char *why = NULL;
     guint delay;
 
+    if (!podvm_phase_has_qemu(self->phase) && is_migration_target(self)) {
+        /* Killed between the record and the start of an incoming migration. */
+        pod_incoming_recover(self, g_object_ref(task), reconcile_migration_done);
+        return;
+    }
     if (!podvm_phase_has_qemu(self->phase)) {
         /* A network a crash left set up (QEMU had exited, CNI DEL had not run) goes now. */
         pod_net_release_async(self, NULL, NULL);
@@ -483,6 +515,10 @@ reconcile_recorded(PodvmPod *self, GTask *task, const char *ended)
         self->qemu_pid = 0;
         self->qemu_start_ticks = 0;
         pod_release_volumes(self);
+        if (is_migration_target(self)) {
+            pod_incoming_recover(self, g_object_ref(task), reconcile_migration_done);
+            return;
+        }
         if (self->phase == PODVM_PHASE_STARTING) {
             if (ended != NULL)
                 why = g_strdup_printf(_("the start was interrupted by a podvmd restart; QEMU "

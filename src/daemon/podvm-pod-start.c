@@ -95,16 +95,22 @@ start_failed_after_exit(PodvmPod *self, GTask *task)
         pod_maybe_schedule_restart(self);
 }
 
-/* Whether @task is still the start in progress (QEMU may have died meanwhile). */
+/*
+ * Whether @task is still the start in progress (QEMU may have died
+ * meanwhile). The start of an Incoming pod (the target of a migration)
+ * runs in phase Incoming.
+ */
 static gboolean
 start_in_progress(PodvmPod *self, GTask *task)
 {
-    return self->current == task && self->phase == PODVM_PHASE_STARTING;
+    return self->current == task &&
+           (self->phase == PODVM_PHASE_STARTING ||
+            (self->incoming != NULL && self->phase == PODVM_PHASE_INCOMING));
 }
 
 /* Something went wrong after the spawn: kill QEMU, report once it is gone. */
-static void
-start_fail(PodvmPod *self, GTask *task, GError *error)
+void
+pod_start_fail(PodvmPod *self, GTask *task, GError *error)
 {
     if (self->start_error == NULL)
         self->start_error = podvm_error_from_component(error);
@@ -129,7 +135,7 @@ start_cont_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     if (!start_in_progress(self, task))
         return; /* QEMU died meanwhile; pod_qemu_exited() reported through exit_task */
     if (reply == NULL) {
-        start_fail(self, task, g_steal_pointer(&error));
+        pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
     self->exit_task = NULL;
@@ -138,6 +144,22 @@ start_cont_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     self->started_at = g_date_time_new_now_utc();
     pod_set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
     pod_op_return(self, task, NULL);
+}
+
+/*
+ * QEMU runs (paused) with its monitor and console connected: the guest
+ * goes on, or, for the target of a migration, QEMU is told to wait for
+ * the source (podvm-pod-incoming.c), which ends the operation.
+ */
+static void
+start_guest(PodvmPod *self, GTask *task)
+{
+    if (self->incoming != NULL) {
+        pod_incoming_qemu_ready(self, task);
+        return;
+    }
+    pod_step(self, "QEMU ready; resuming the guest");
+    pod_qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
 }
 
 static void
@@ -149,13 +171,12 @@ start_console_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
     if (!podvm_console_connect_finish(PODVM_CONSOLE(source), result, &error)) {
         if (start_in_progress(self, task))
-            start_fail(self, task, g_steal_pointer(&error));
+            pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
     if (!start_in_progress(self, task))
         return;
-    pod_step(self, "QEMU ready; resuming the guest");
-    pod_qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
+    start_guest(self, task);
 }
 
 static void
@@ -167,7 +188,7 @@ start_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
     if (!podvm_qmp_client_connect_finish(PODVM_QMP_CLIENT(source), result, &error)) {
         if (start_in_progress(self, task))
-            start_fail(self, task, g_steal_pointer(&error));
+            pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
     if (!start_in_progress(self, task))
@@ -179,8 +200,7 @@ start_qmp_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                                     g_object_ref(task));
         return;
     }
-    pod_step(self, "QEMU ready; resuming the guest");
-    pod_qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
+    start_guest(self, task);
 }
 
 /* Who QEMU runs as; read in the child between fork and exec. */
@@ -319,7 +339,7 @@ start_network_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                                 _("killed while preparing its network"));
         }
         pod_release_volumes(self);
-        start_fail(self, task, g_steal_pointer(&error));
+        pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
     g_clear_pointer(&self->start_nics, g_ptr_array_unref);
@@ -364,7 +384,7 @@ start_prepare_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             error = g_error_new(converted->domain, converted->code, _("volume '%s': %s"),
                                 disk->name, converted->message);
         }
-        start_fail(self, task, g_steal_pointer(&error));
+        pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
     g_ptr_array_add(self->prepared, prepared);
@@ -382,9 +402,9 @@ start_prepare_next(PodvmPod *self, GTask *task)
     if (g_cancellable_is_cancelled(self->preparing)) {
         g_clear_object(&self->preparing);
         pod_release_volumes(self);
-        start_fail(self, task,
-                   g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
-                               _("killed while preparing its volumes")));
+        pod_start_fail(self, task,
+                       g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
+                                   _("killed while preparing its volumes")));
         return;
     }
     if (self->prepared->len == self->spec->disks->len) {
@@ -397,9 +417,9 @@ start_prepare_next(PodvmPod *self, GTask *task)
         /* The parser makes every disk name a volume; a hand-edited state file may not. */
         g_clear_object(&self->preparing);
         pod_release_volumes(self);
-        start_fail(self, task,
-                   g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
-                               _("disk '%s' names no volume"), disk->name));
+        pod_start_fail(self, task,
+                       g_error_new(PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
+                                   _("disk '%s' names no volume"), disk->name));
         return;
     }
     if (self->prepared->len == 0)
@@ -417,18 +437,24 @@ pod_start_op(PodvmPod *self, GTask *task)
         pod_wrong_phase(self, task, _("it is already running"));
         return;
     }
+    pod_start_begin(self, task, PODVM_PHASE_STARTING);
+}
+
+void
+pod_start_begin(PodvmPod *self, GTask *task, PodvmPhase phase)
+{
     g_clear_handle_id(&self->backoff_timer, g_source_remove);
     g_clear_error(&self->start_error);
     self->start_error_wins = FALSE;
     self->guest_shutdown = FALSE;
     g_clear_pointer(&self->shutdown_reason, g_free);
-    pod_set_phase(self, PODVM_PHASE_STARTING, NULL, NULL);
+    pod_set_phase(self, phase, NULL, NULL);
 
     if (g_mkdir_with_parents(self->run_dir, 0700) != 0) {
         int saved = errno;
-        start_fail(self, task,
-                   g_error_new(PODVM_ERROR, PODVM_ERROR_IO, _("cannot create '%s': %s"),
-                               self->run_dir, g_strerror(saved)));
+        pod_start_fail(self, task,
+                       g_error_new(PODVM_ERROR, PODVM_ERROR_IO, _("cannot create '%s': %s"),
+                                   self->run_dir, g_strerror(saved)));
         return;
     }
     g_clear_pointer(&self->prepared, g_ptr_array_unref);
@@ -453,7 +479,7 @@ start_record_intent(PodvmPod *self, GTask *task)
     if (!pod_save_required(self, "start:before-spawn", &error)) {
         self->launch_pending = FALSE;
         self->start_error_wins = TRUE;
-        start_fail(self, task, g_steal_pointer(&error));
+        pod_start_fail(self, task, g_steal_pointer(&error));
         return FALSE;
     }
     podvm_fault_crash_point("start:before-spawn");
@@ -476,7 +502,7 @@ start_record_pid(PodvmPod *self, GTask *task)
         g_prefix_error(&error, _("QEMU (pid %d) was ended because it could not be recorded: "),
                        self->qemu_pid);
         self->start_error_wins = TRUE;
-        start_fail(self, task, g_steal_pointer(&error));
+        pod_start_fail(self, task, g_steal_pointer(&error));
         return FALSE;
     }
     podvm_fault_crash_point("start:after-record");
@@ -531,7 +557,7 @@ spawn_abandon(PodvmPod *self, GTask *task, GError *error, const int *fds, guint 
             close(fds[i]);
     }
     g_clear_pointer(&self->prepared, g_ptr_array_unref);
-    start_fail(self, task, error);
+    pod_start_fail(self, task, error);
 }
 
 static void
@@ -556,7 +582,7 @@ start_spawn(PodvmPod *self, GTask *task)
 
     if (!open_kernel_files(self, &kernel_fd, &initrd_fd, &error)) {
         g_clear_pointer(&self->prepared, g_ptr_array_unref);
-        start_fail(self, task, g_steal_pointer(&error));
+        pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
     netns_fd = pod_net_open_netns(self, &error);
@@ -627,6 +653,7 @@ start_spawn(PodvmPod *self, GTask *task)
     ctx.initrd_fd = initrd_fd >= 0 ? INITRD_CHILD_FD : 0;
     ctx.console_log_fd = console_log_fd >= 0 ? next_fd : 0;
     ctx.nics = nics;
+    ctx.incoming_defer = self->incoming != NULL;
     argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
     if (argv == NULL) {
         spawn_abandon(self, task, g_steal_pointer(&error),
@@ -703,7 +730,7 @@ start_spawn(PodvmPod *self, GTask *task)
     self->subprocess = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &error);
     if (self->subprocess == NULL) {
         g_prefix_error(&error, _("cannot run QEMU '%s': "), self->config->qemu_binary);
-        start_fail(self, task, g_steal_pointer(&error));
+        pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
     self->qemu_pid = atoi(g_subprocess_get_identifier(self->subprocess));

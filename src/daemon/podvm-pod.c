@@ -345,6 +345,7 @@ podvm_pod_finalize(GObject *object)
     g_clear_pointer(&self->net, pod_net_free);
     g_clear_pointer(&self->migration_record, json_object_unref);
     g_clear_pointer(&self->migration_state, json_object_unref);
+    g_clear_pointer(&self->incoming, pod_incoming_free);
     G_OBJECT_CLASS(podvm_pod_parent_class)->finalize(object);
 }
 
@@ -794,7 +795,7 @@ maybe_schedule_restart(PodvmPod *self)
         wanted = FALSE;
         break;
     }
-    if (!wanted || self->deleted)
+    if (!wanted || self->deleted || pod_incoming_blocks_restart(self))
         return;
 
     if (self->running_since_us != 0 &&
@@ -839,7 +840,7 @@ qemu_exited(PodvmPod *self, const char *how)
 
     if (intent != NULL) {
         set_phase(self, PODVM_PHASE_STOPPED, intent, how);
-    } else if (self->phase == PODVM_PHASE_STARTING) {
+    } else if (self->phase == PODVM_PHASE_STARTING || self->phase == PODVM_PHASE_INCOMING) {
         /* What QEMU said on stderr beats how we noticed (often a closed socket). */
         if (self->start_error_wins && self->start_error != NULL)
             message = g_strdup(self->start_error->message);
@@ -870,6 +871,8 @@ qemu_exited(PodvmPod *self, const char *how)
         continuation(self, exit_task);
     else if (intent == NULL && !self->deleted)
         maybe_schedule_restart(self);
+    if (self->incoming != NULL)
+        pod_incoming_qemu_gone(self);
 }
 
 static void

@@ -471,6 +471,8 @@ podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GE
     add_pair(argv, "-name", opt->str);
     add_pair(argv, "-uuid", ctx->uid);
     add(argv, "-S");
+    if (ctx->incoming_defer)
+        add_pair(argv, "-incoming", "defer");
     add(argv, "-nodefaults");
     add(argv, "-no-user-config");
     add_pair(argv, "-display", "none");

@@ -62,6 +62,8 @@ typedef struct {
     gboolean debug; /* FALSE adds "quiet" to the kernel command line */
     /* The NICs (PodvmQemuNic*) the pod's network prepared, in spec order; NULL: none. */
     const GPtrArray *nics;
+    /* The target of a live migration: "-incoming defer" (migrate-incoming says where). */
+    gboolean incoming_defer;
 } PodvmQemuArgvContext;
 
 /*
