@@ -250,6 +250,8 @@ test_unknown_migration(Fixture *f, gconstpointer data)
 /* ---- a source: a second podvmd's pod, its QEMU driven by raw QMP once that podvmd stops ---- */
 
 #define BOOT_TIMEOUT_MS 120000
+/* The copied emptyDisk of the disk test. */
+#define DISK_SIZE (64 * 1024 * 1024)
 
 /* A connected unix socket without timeouts (it becomes QEMU's migration channel). */
 static int
@@ -367,6 +369,7 @@ typedef struct {
     char *uid;
     int qmp_fd;      /* the source QEMU's monitor */
     guint heartbeat; /* the last heartbeat the source showed */
+    char *dev;       /* the guest's name of the disk written to, or NULL */
 } Source;
 
 static void
@@ -377,6 +380,7 @@ source_free(Source *src)
     podvm_test_daemon_free(src->daemon);
     g_free(src->pod_json);
     g_free(src->uid);
+    g_free(src->dev);
     g_free(src);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Source, source_free)
@@ -395,12 +399,25 @@ phase_of(const char *socket_path, const char *name)
 }
 
 /* A pod @name of the test guest running on a podvmd of its own, then left to raw QMP. */
+static Source *source_new_with(const char *name, const char *spec, const char *write_word);
+
 static Source *
 source_new(const char *name, const char *extra_args)
 {
+    g_autofree char *spec = podvm_test_guest_spec(name, extra_args, NULL, 2);
+
+    return source_new_with(name, spec, NULL);
+}
+
+/*
+ * The same from @spec; when @write_word is given, the guest writes it at
+ * the start of its disk of DISK_SIZE bytes first.
+ */
+static Source *
+source_new_with(const char *name, const char *spec, const char *write_word)
+{
     g_autoptr(Source) src = g_new0(Source, 1);
     g_autofree char *socket_path = NULL;
-    g_autofree char *spec = podvm_test_guest_spec(name, extra_args, NULL, 2);
     g_autofree char *qmp_path = NULL;
     g_autofree char *log = NULL;
     g_autofree char *get = g_strconcat("/v1/pods/", name, "?secrets=true", NULL);
@@ -425,6 +442,18 @@ source_new(const char *name, const char *extra_args)
     while (last_heartbeat(log) < 2 && g_get_monotonic_time() < deadline)
         g_usleep(100 * 1000);
     g_assert_cmpuint(last_heartbeat(log), >=, 2);
+    if (write_word != NULL) {
+        g_autofree char *dev = podvm_test_guest_disk_of_size(src->daemon, name, DISK_SIZE, NULL);
+        g_autofree char *command = NULL;
+        g_autofree char *wrote = NULL;
+
+        g_assert_nonnull(dev);
+        command = g_strdup_printf("podvm-write %s %s", dev, write_word);
+        wrote = g_strdup_printf("PODVM-WROTE %s %s", dev, write_word);
+        podvm_test_console_type(src->daemon, name, command);
+        g_assert_true(podvm_test_wait_for_file_content(log, wrote, 30000));
+        src->dev = g_strdup(dev);
+    }
     {
         g_autoptr(Answer) a = http_at(socket_path, "GET", get, NULL, NULL);
         g_autoptr(JsonNode) root = json_from_string(a->body, NULL);
@@ -629,6 +658,159 @@ test_receive(Fixture *f, gconstpointer data)
     }
 }
 
+/* Waits until @condition ("ready": the job of @job is ready; NULL: no job at all) holds. */
+static void
+wait_block_job(int qmp_fd, const char *job)
+{
+    gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+
+    for (;;) {
+        g_autoptr(JsonNode) jobs = qmp(qmp_fd, "{\"execute\": \"query-block-jobs\"}\n", -1);
+        JsonArray *array = json_node_get_array(jobs);
+        gboolean done = job == NULL && json_array_get_length(array) == 0;
+
+        for (guint i = 0; job != NULL && i < json_array_get_length(array); i++) {
+            JsonObject *j = json_array_get_object_element(array, i);
+
+            if (g_strcmp0(json_object_get_string_member(j, "device"), job) == 0 &&
+                json_object_get_boolean_member_with_default(j, "ready", FALSE))
+                done = TRUE;
+        }
+        if (done)
+            return;
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100 * 1000);
+    }
+}
+
+static void
+wait_migrate_status(int qmp_fd, const char *wanted)
+{
+    gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+
+    for (;;) {
+        g_autofree char *status = migrate_status(qmp_fd);
+
+        if (g_str_equal(status, wanted))
+            return;
+        g_assert_cmpstr(status, !=, "failed");
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100 * 1000);
+    }
+}
+
+/*
+ * A pod with a local emptyDisk: the source mirrors it into the target's
+ * NBD export (the nbd:data stream), pauses before the switchover, completes
+ * the mirror, then the migration completes; after finish the guest on the
+ * target reads what it wrote on the source.
+ */
+static void
+test_receive_disk(Fixture *f, gconstpointer data)
+{
+    g_autoptr(Source) src = NULL;
+    g_autofree char *spec = podvm_test_guest_spec_with(
+        "mig", NULL, "disks", "[{\"name\": \"data\", \"disk\": {\"bus\": \"virtio\"}}]", "volumes",
+        "[{\"name\": \"data\", \"emptyDisk\": {\"capacity\": \"64Mi\"}}]");
+    g_autofree char *offer = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *secret = NULL;
+    g_autofree char *export = NULL;
+    g_autofree char *command = NULL;
+    g_autofree char *finish = NULL;
+    g_autofree char *word = NULL;
+    guint status = 0;
+    int nbd, stream;
+
+    if (f->daemon == NULL)
+        return;
+    src = source_new_with("mig", spec, "MIGRATEDWORD");
+    if (src == NULL)
+        return;
+    offer = source_offer(src, "[{\"name\": \"data\", \"size\": 67108864}]");
+    {
+        g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, offer);
+        g_autoptr(JsonNode) root = NULL;
+        JsonArray *disks;
+
+        if (a->status != 201)
+            g_error("offer: %u %s", a->status, a->body);
+        answer_id_secret(a, &id, &secret);
+        root = json_from_string(a->body, NULL);
+        disks = json_object_get_array_member(json_node_get_object(root), "disks");
+        g_assert_cmpuint(json_array_get_length(disks), ==, 1);
+        export = g_strdup(
+            json_object_get_string_member(json_array_get_object_element(disks, 0), "export"));
+    }
+    /* The disk: an NBD client on the upgraded stream, mirrored into it. */
+    nbd = open_stream(f, id, secret, "nbd:data", &status);
+    g_assert_cmpuint(status, ==, 101);
+    g_clear_pointer(&command, g_free);
+    {
+        g_autoptr(JsonNode) r = qmp(
+            src->qmp_fd, "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"nbd\"}}\n", nbd);
+    }
+    close(nbd);
+    command = g_strdup_printf(
+        "{\"execute\": \"blockdev-add\", \"arguments\": {\"driver\": \"nbd\", \"node-name\": "
+        "\"tgt-data\", \"server\": {\"type\": \"fd\", \"str\": \"nbd\"}, \"export\": \"%s\"}}\n",
+        export);
+    json_node_unref(qmp(src->qmp_fd, command, -1));
+    json_node_unref(qmp(src->qmp_fd,
+                        "{\"execute\": \"blockdev-mirror\", \"arguments\": {\"job-id\": "
+                        "\"m-data\", \"device\": \"d-data\", \"target\": \"tgt-data\", \"sync\": "
+                        "\"full\", \"copy-mode\": \"write-blocking\"}}\n",
+                        -1));
+    wait_block_job(src->qmp_fd, "m-data");
+    /* The memory, paused before the switchover to complete the mirror there. */
+    stream = open_stream(f, id, secret, "migration", &status);
+    g_assert_cmpuint(status, ==, 101);
+    json_node_unref(qmp(src->qmp_fd,
+                        "{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+                        "{\"capabilities\": [{\"capability\": \"pause-before-switchover\", "
+                        "\"state\": true}, {\"capability\": \"events\", \"state\": true}]}}\n",
+                        -1));
+    json_node_unref(qmp(
+        src->qmp_fd, "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"mig\"}}\n", stream));
+    close(stream);
+    json_node_unref(
+        qmp(src->qmp_fd, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"fd:mig\"}}\n", -1));
+    wait_migrate_status(src->qmp_fd, "pre-switchover");
+    json_node_unref(qmp(src->qmp_fd,
+                        "{\"execute\": \"block-job-cancel\", \"arguments\": {\"device\": "
+                        "\"m-data\"}}\n",
+                        -1));
+    wait_block_job(src->qmp_fd, NULL);
+    json_node_unref(qmp(src->qmp_fd,
+                        "{\"execute\": \"migrate-continue\", \"arguments\": {\"state\": "
+                        "\"pre-switchover\"}}\n",
+                        -1));
+    wait_migrate_status(src->qmp_fd, "completed");
+    {
+        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+        for (;;) {
+            g_autofree char *state = migration_state(f, id);
+
+            if (g_str_equal(state, "completed"))
+                break;
+            g_assert_cmpstr(state, !=, "failed");
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_usleep(100 * 1000);
+        }
+    }
+    finish = g_strconcat("/v1/migrations/", id, "/finish", NULL);
+    {
+        g_autoptr(Answer) a = http(f, "POST", finish, NULL, NULL);
+
+        if (a->status != 200)
+            g_error("finish: %u %s", a->status, a->body);
+    }
+    /* The guest, on the target, reads what it wrote on the source. */
+    word = podvm_test_guest_read(f->daemon, "mig", src->dev);
+    g_assert_cmpstr(word, ==, "MIGRATEDWORD");
+}
+
 /*
  * Refusals of the streams: a wrong or missing secret is 403 and no 101,
  * an unknown channel 400; then DELETE tears the Incoming pod down and
@@ -694,6 +876,8 @@ main(int argc, char **argv)
     g_test_add("/migration-target/unknown-migration", Fixture, NULL, fixture_setup,
                test_unknown_migration, fixture_teardown);
     g_test_add("/migration-target/receive", Fixture, NULL, fixture_setup, test_receive,
+               fixture_teardown);
+    g_test_add("/migration-target/receive-disk", Fixture, NULL, fixture_setup, test_receive_disk,
                fixture_teardown);
     g_test_add("/migration-target/abort", Fixture, NULL, fixture_setup, test_abort,
                fixture_teardown);
