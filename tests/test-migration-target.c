@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -370,6 +371,7 @@ typedef struct {
     int qmp_fd;      /* the source QEMU's monitor */
     guint heartbeat; /* the last heartbeat the source showed */
     char *dev;       /* the guest's name of the disk written to, or NULL */
+    gint64 qemu_pid; /* the source QEMU */
 } Source;
 
 static void
@@ -460,6 +462,8 @@ source_new_with(const char *name, const char *spec, const char *write_word)
 
         g_assert_cmpuint(a->status, ==, 200);
         src->pod_json = g_strdup(a->body);
+        src->qemu_pid = json_object_get_int_member(
+            json_object_get_object_member(json_node_get_object(root), "status"), "qemuPid");
         src->uid = g_strdup(json_object_get_string_member(
             json_object_get_object_member(json_node_get_object(root), "metadata"), "uid"));
     }
@@ -867,6 +871,184 @@ test_abort(Fixture *f, gconstpointer data)
     }
 }
 
+/* ---- failures and restarts ---------------------------------------------------------------- */
+
+static gint64
+qemu_pid_of(Fixture *f, const char *name)
+{
+    g_autofree char *path = g_strconcat("/v1/pods/", name, NULL);
+    g_autoptr(Answer) a = http(f, "GET", path, NULL, NULL);
+    g_autoptr(JsonNode) root = json_from_string(a->body, NULL);
+
+    g_assert_cmpuint(a->status, ==, 200);
+    return json_object_get_int_member_with_default(
+        json_object_get_object_member(json_node_get_object(root), "status"), "qemuPid", 0);
+}
+
+/* Offers the source's pod (no disks); its id and secret. */
+static void
+offer_source(Fixture *f, Source *src, char **out_id, char **out_secret)
+{
+    g_autofree char *offer = source_offer(src, "[]");
+    g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, offer);
+
+    if (a->status != 201)
+        g_error("offer: %u %s", a->status, a->body);
+    answer_id_secret(a, out_id, out_secret);
+}
+
+/* The target's QEMU dies while it waits: the Incoming pod is torn down, nothing stays. */
+static void
+test_qemu_killed(Fixture *f, gconstpointer data)
+{
+    g_autoptr(Source) src = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *secret = NULL;
+    g_autofree char *status_path = NULL;
+    gint64 pid;
+
+    if (f->daemon == NULL)
+        return;
+    src = source_new("mig", NULL);
+    if (src == NULL)
+        return;
+    offer_source(f, src, &id, &secret);
+    pid = qemu_pid_of(f, "mig");
+    g_assert_cmpint(pid, >, 0);
+    g_assert_cmpint(kill((pid_t)pid, SIGKILL), ==, 0);
+    g_assert_true(podvm_test_wait_until(no_trace_cb, f, 30000));
+    g_assert_cmpint(kill((pid_t)pid, 0), !=, 0);
+    /* The source's QEMU (same uid, another podvmd's) is not the target's to end. */
+    g_assert_cmpint(kill((pid_t)src->qemu_pid, 0), ==, 0);
+    status_path = g_strconcat("/v1/migrations/", id, NULL);
+    {
+        g_autoptr(Answer) a = http(f, "GET", status_path, NULL, NULL);
+        g_assert_cmpuint(a->status, ==, 404);
+    }
+    /* The name is free again: a new offer is taken. */
+    {
+        g_autofree char *again_id = NULL;
+        g_autofree char *again_secret = NULL;
+
+        offer_source(f, src, &again_id, &again_secret);
+        g_assert_cmpstr(again_id, !=, id);
+    }
+}
+
+/* No stream ever comes: after [migration] no_progress_timeout_ms the pod is torn down. */
+static void
+test_no_progress(Fixture *f, gconstpointer data)
+{
+    g_autoptr(Source) src = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *secret = NULL;
+    gint64 pid;
+
+    if (f->daemon == NULL)
+        return;
+    src = source_new("mig", NULL);
+    if (src == NULL)
+        return;
+    offer_source(f, src, &id, &secret);
+    pid = qemu_pid_of(f, "mig");
+    g_assert_true(podvm_test_wait_until(no_trace_cb, f, 30000));
+    g_assert_cmpint(kill((pid_t)pid, 0), !=, 0);
+    g_assert_cmpint(kill((pid_t)src->qemu_pid, 0), ==, 0);
+}
+
+/* podvmd killed while the pod waits for the source: its restart tears the pod down. */
+static void
+test_restart_waiting(Fixture *f, gconstpointer data)
+{
+    g_autoptr(Source) src = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *secret = NULL;
+    gint64 pid;
+
+    if (f->daemon == NULL)
+        return;
+    src = source_new("mig", NULL);
+    if (src == NULL)
+        return;
+    offer_source(f, src, &id, &secret);
+    pid = qemu_pid_of(f, "mig");
+    podvm_test_daemon_kill9(f->daemon);
+    g_assert_cmpint(kill((pid_t)pid, 0), ==, 0);
+    podvm_test_daemon_start(f->daemon);
+    g_assert_true(podvm_test_wait_until(no_trace_cb, f, 30000));
+    g_assert_cmpint(kill((pid_t)pid, 0), !=, 0);
+    g_assert_cmpint(kill((pid_t)src->qemu_pid, 0), ==, 0);
+}
+
+/*
+ * podvmd killed in the finish, after the record said "activating" and
+ * before `cont` (incoming:before-cont): the restart completes the finish;
+ * the pod runs here and the guest goes on.
+ */
+static void
+test_restart_activating(Fixture *f, gconstpointer data)
+{
+    g_autoptr(Source) src = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *secret = NULL;
+    g_autofree char *finish = NULL;
+    g_autofree char *target_log = NULL;
+    guint status = 0;
+    int stream;
+    gint64 deadline;
+
+    if (f->daemon == NULL)
+        return;
+    src = source_new("mig", NULL);
+    if (src == NULL)
+        return;
+    podvm_test_daemon_setenv(f->daemon, "PODVM_TEST_CRASH_AT", "incoming:before-cont");
+    podvm_test_daemon_stop(f->daemon);
+    podvm_test_daemon_start(f->daemon);
+    offer_source(f, src, &id, &secret);
+    stream = open_stream(f, id, secret, "migration", &status);
+    g_assert_cmpuint(status, ==, 101);
+    json_node_unref(qmp(
+        src->qmp_fd, "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"mig\"}}\n", stream));
+    close(stream);
+    json_node_unref(
+        qmp(src->qmp_fd, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"fd:mig\"}}\n", -1));
+    wait_migrate_status(src->qmp_fd, "completed");
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autofree char *state = migration_state(f, id);
+
+        if (g_str_equal(state, "completed"))
+            break;
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100 * 1000);
+    }
+    finish = g_strconcat("/v1/migrations/", id, "/finish", NULL);
+    {
+        /* podvmd dies in it: no answer. */
+        int fd = podvm_test_connect_unix(f->socket_path);
+        g_autofree char *request =
+            g_strdup_printf("POST %s HTTP/1.1\r\nHost: podvm\r\nContent-Length: 0\r\n\r\n", finish);
+
+        g_assert_true(podvm_test_send_all(fd, request, strlen(request)));
+        g_assert_true(podvm_test_read_until_closed(fd, 30000));
+        close(fd);
+    }
+    g_assert_true(podvm_test_daemon_wait_killed(f->daemon, 30000));
+    podvm_test_daemon_setenv(f->daemon, "PODVM_TEST_CRASH_AT", NULL);
+    podvm_test_daemon_start(f->daemon);
+    g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "mig", "Running", 30000));
+    target_log = podvm_test_daemon_console_log(f->daemon, "mig");
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (last_heartbeat(target_log) <= src->heartbeat && g_get_monotonic_time() < deadline)
+        g_usleep(100 * 1000);
+    g_assert_cmpuint(last_heartbeat(target_log), >, src->heartbeat);
+    {
+        g_autoptr(Answer) a = http(f, "GET", "/v1/pods/mig", NULL, NULL);
+        g_assert_null(strstr(a->body, "\"migration\""));
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -881,5 +1063,14 @@ main(int argc, char **argv)
                fixture_teardown);
     g_test_add("/migration-target/abort", Fixture, NULL, fixture_setup, test_abort,
                fixture_teardown);
+    g_test_add("/migration-target/qemu-killed", Fixture, NULL, fixture_setup, test_qemu_killed,
+               fixture_teardown);
+    g_test_add("/migration-target/no-progress", Fixture,
+               "[migration]\nno_progress_timeout_ms=3000\n", fixture_setup, test_no_progress,
+               fixture_teardown);
+    g_test_add("/migration-target/restart-waiting", Fixture, NULL, fixture_setup,
+               test_restart_waiting, fixture_teardown);
+    g_test_add("/migration-target/restart-activating", Fixture, NULL, fixture_setup,
+               test_restart_activating, fixture_teardown);
     return g_test_run();
 }

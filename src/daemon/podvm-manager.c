@@ -571,7 +571,7 @@ podvm_manager_load(PodvmManager *self)
         g_ptr_array_add(loaded, pod);
     }
     /* One pass over /proc finds every pod's QEMUs, recorded or not. */
-    qemus = podvm_pod_scan_qemus();
+    qemus = podvm_pod_scan_qemus(self->config->run_dir);
     /* Each pod reconnects on its own, with its own timeout. */
     for (guint i = 0; i < loaded->len; i++)
         podvm_pod_reconcile_async(g_ptr_array_index(loaded, i), qemus, reconcile_cb, NULL);

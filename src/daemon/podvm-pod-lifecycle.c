@@ -232,7 +232,7 @@ delete_op(PodvmPod *self, GTask *task)
     }
     /* No QEMU of ours; one podvmd lost track of must not outlive the pod. */
     pod_drop_connections(self);
-    qemus = podvm_pod_scan_qemus();
+    qemus = podvm_pod_scan_qemus(self->config->run_dir);
     pod_end_qemus_async(self, g_hash_table_lookup(qemus, self->spec->uid), -1, delete_strays_cb,
                         g_object_ref(task));
 }

@@ -49,8 +49,28 @@ cmdline_uuid(int pid)
     return NULL;
 }
 
+/*
+ * Whether @pid was started by the podvmd of @run_dir: its environment's
+ * PODVM_RUN_DIR is @run_dir, or it has none (older podvmds did not set it).
+ */
+static gboolean
+started_by(int pid, const char *run_dir)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/environ", pid);
+    g_autofree char *environ_text = NULL;
+    gsize length = 0;
+
+    if (run_dir == NULL || !g_file_get_contents(path, &environ_text, &length, NULL))
+        return TRUE;
+    for (gsize i = 0; i < length; i += strlen(environ_text + i) + 1) {
+        if (g_str_has_prefix(environ_text + i, "PODVM_RUN_DIR="))
+            return g_str_equal(environ_text + i + strlen("PODVM_RUN_DIR="), run_dir);
+    }
+    return TRUE;
+}
+
 GHashTable *
-podvm_pod_scan_qemus(void)
+podvm_pod_scan_qemus(const char *run_dir)
 {
     GHashTable *found =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_array_unref);
@@ -68,7 +88,7 @@ podvm_pod_scan_qemus(void)
         if (!g_ascii_string_to_unsigned(name, 10, 1, G_MAXINT, &pid, NULL) || (int)pid == self_pid)
             continue;
         uuid = cmdline_uuid((int)pid);
-        if (uuid == NULL)
+        if (uuid == NULL || !started_by((int)pid, run_dir))
             continue;
         pids = g_hash_table_lookup(found, uuid);
         if (pids == NULL) {
@@ -82,7 +102,7 @@ podvm_pod_scan_qemus(void)
 
 /* A pidfd for @pid if it still runs with "-uuid @uid" (checked after opening: no reuse race). */
 static int
-open_qemu_of(int pid, const char *uid)
+open_qemu_of(int pid, const char *uid, const char *run_dir)
 {
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     g_autofree char *uuid = NULL;
@@ -90,7 +110,7 @@ open_qemu_of(int pid, const char *uid)
     if (fd < 0)
         return -1;
     uuid = cmdline_uuid(pid);
-    if (g_strcmp0(uuid, uid) != 0) {
+    if (g_strcmp0(uuid, uid) != 0 || !started_by(pid, run_dir)) {
         close(fd);
         return -1;
     }
@@ -187,7 +207,7 @@ pod_end_qemus_async(PodvmPod *self, GArray *pids, int keep_pid, GAsyncReadyCallb
         guint id;
         int fd;
 
-        if (pid == keep_pid || (fd = open_qemu_of(pid, self->spec->uid)) < 0)
+        if (pid == keep_pid || (fd = open_qemu_of(pid, self->spec->uid, self->config->run_dir)) < 0)
             continue;
         g_array_append_val(job->fds, fd);
         if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) != 0 && errno != ESRCH) {
@@ -613,7 +633,8 @@ podvm_pod_reconcile_async(PodvmPod *self, GHashTable *qemus, GAsyncReadyCallback
                           gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
-    g_autoptr(GHashTable) scanned = qemus == NULL ? podvm_pod_scan_qemus() : NULL;
+    g_autoptr(GHashTable) scanned =
+        qemus == NULL ? podvm_pod_scan_qemus(self->config->run_dir) : NULL;
     GArray *pids = g_hash_table_lookup(qemus != NULL ? qemus : scanned, self->spec->uid);
     int keep = -1;
 

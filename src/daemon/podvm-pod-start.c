@@ -571,7 +571,10 @@ start_spawn(PodvmPod *self, GTask *task)
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *now_text = g_date_time_format_iso8601(now);
     PodvmQemuArgvContext ctx = { 0 };
-    const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", NULL };
+    /* PODVM_RUN_DIR: which podvmd started it (podvm_pod_scan_qemus()). */
+    g_autofree char *run_dir_env = g_strconcat("PODVM_RUN_DIR=", self->config->run_dir, NULL);
+    const char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C",
+                          run_dir_env, NULL };
     int qmp_fd = -1, console_fd = -1, log_fd;
     int kernel_fd = -1, initrd_fd = -1, console_log_fd = -1;
     int next_fd = FIRST_DISK_CHILD_FD;

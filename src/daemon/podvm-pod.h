@@ -43,10 +43,14 @@ PodvmPod *podvm_pod_create(const PodvmConfig *config, const PodvmSpec *spec, GEr
  */
 PodvmPod *podvm_pod_load(const PodvmConfig *config, const char *name, GError **error);
 /*
- * Every process with "-uuid UID" on its command line, as uid -> GArray of
- * int pids: one pass over /proc for all pods at start-up.
+ * Every process with "-uuid UID" on its command line that a podvmd of
+ * @run_dir started (QEMU's environment says PODVM_RUN_DIR=@run_dir; one
+ * without it is counted too: started before podvmd said so), as uid ->
+ * GArray of int pids: one pass over /proc for all pods at start-up. The
+ * QEMUs of another podvmd on the same machine (a migration's other end
+ * has the same uid) are not this one's to end.
  */
-GHashTable *podvm_pod_scan_qemus(void);
+GHashTable *podvm_pod_scan_qemus(const char *run_dir);
 /*
  * @qemus (from podvm_pod_scan_qemus(), may be NULL): a QEMU with the pod's
  * uid that its record does not name (podvmd died between the spawn and the
@@ -232,9 +236,9 @@ GPtrArray *podvm_pod_network_stats_finish(PodvmPod *self, GAsyncResult *result, 
  * Runs in the pod's queue; finish with podvm_pod_migrate_finish().
  */
 typedef struct {
-    guint64 max_bandwidth;       /* bytes/s; 0: [migration] max_bandwidth */
-    guint max_downtime_ms;       /* 0: [migration] max_downtime_ms */
-    gboolean postcopy;           /* the request allows post-copy (the spec may too) */
+    guint64 max_bandwidth;        /* bytes/s; 0: [migration] max_bandwidth */
+    guint max_downtime_ms;        /* 0: [migration] max_downtime_ms */
+    gboolean postcopy;            /* the request allows post-copy (the spec may too) */
     guint no_progress_timeout_ms; /* 0: [migration] no_progress_timeout_ms */
 } PodvmMigrateOptions;
 
