@@ -215,6 +215,54 @@ test_offer_refused(Fixture *f, gconstpointer data)
     }
 }
 
+/*
+ * [migration] max_parallel=1: a second offer while one Incoming pod waits
+ * is refused (409 Busy); once the first is given up, it is taken.
+ */
+static void
+test_busy(Fixture *f, gconstpointer data)
+{
+    g_autofree char *first = make_offer("first", NULL, NULL);
+    g_autofree char *second = make_offer("second", NULL, NULL);
+    g_autofree char *path = NULL;
+    g_autoptr(JsonNode) root = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    {
+        g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, first);
+
+        g_assert_cmpuint(a->status, ==, 201);
+        root = json_from_string(a->body, NULL);
+        path = g_strconcat("/v1/migrations/",
+                           json_object_get_string_member(json_node_get_object(root), "id"), NULL);
+    }
+    {
+        g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, second);
+        g_autofree char *reason = answer_reason(a);
+
+        g_assert_cmpuint(a->status, ==, 409);
+        g_assert_cmpstr(reason, ==, "Busy");
+    }
+    {
+        g_autoptr(Answer) a = http(f, "DELETE", path, NULL, NULL);
+        g_assert_cmpuint(a->status, ==, 204);
+    }
+    {
+        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+        for (;;) {
+            g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, second);
+
+            if (a->status == 201)
+                break;
+            g_assert_cmpuint(a->status, ==, 409);
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_usleep(200 * 1000);
+        }
+    }
+}
+
 /* Unknown migrations: 404 for each route; a stream request that is no upgrade: 400. */
 static void
 test_unknown_migration(Fixture *f, gconstpointer data)
@@ -1069,6 +1117,8 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add("/migration-target/offer-refused", Fixture, NULL, fixture_setup, test_offer_refused,
                fixture_teardown);
+    g_test_add("/migration-target/busy", Fixture, "[migration]\nmax_parallel=1\n", fixture_setup,
+               test_busy, fixture_teardown);
     g_test_add("/migration-target/unknown-migration", Fixture, NULL, fixture_setup,
                test_unknown_migration, fixture_teardown);
     g_test_add("/migration-target/receive", Fixture, NULL, fixture_setup, test_receive,

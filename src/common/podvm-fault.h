@@ -18,10 +18,14 @@ G_BEGIN_DECLS
  * create:after-mkdir, create:after-write, start:before-spawn,
  * start:after-spawn, start:after-record, delete:after-mark,
  * delete:after-release, attach:after-blockdev-add, detach:after-device-del,
- * net:before-add, net:after-add, net:after-release.
+ * net:before-add, net:after-add, net:after-release, incoming:after-spawn
+ * (a migration's target QEMU runs, before it is told to wait),
+ * incoming:after-completed (the target recorded "completed"),
+ * incoming:before-cont (the finish recorded "activating", before `cont`).
  * Fail points (the state write they name): start:before-spawn (the launch
  * intent), start:after-spawn (the pid), delete:mark, net:before-add (a CNI
- * attachment owed), net:after-add (its result). Delay points:
+ * attachment owed), net:after-add (its result), incoming:record (a
+ * migration target's record), incoming:completed, incoming:activating. Delay points:
  * reconcile:before-connect, net:before-del (each CNI DEL of a release).
  * Never set these in production: they exist so the tests can stop podvmd
  * at an exact step and check what a restart makes of it.

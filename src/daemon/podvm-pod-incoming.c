@@ -212,6 +212,16 @@ set_state(PodvmPod *self, PodvmIncomingState state, const char *message)
         g_free(in->message);
         in->message = g_strdup(message);
     }
+    /* status.migrationState: what podvmctl show and the fronts tell. */
+    g_clear_pointer(&self->migration_state, json_object_unref);
+    self->migration_state = json_object_new();
+    json_object_set_string_member(self->migration_state, "role", "target");
+    json_object_set_string_member(self->migration_state, "id", in->id);
+    json_object_set_string_member(self->migration_state, "phase",
+                                  podvm_incoming_state_to_string(state));
+    if (in->message != NULL)
+        json_object_set_string_member(self->migration_state, "message", in->message);
+    pod_emit_changed(self);
     pod_step(self, "migration %s: %s%s%s", in->id, podvm_incoming_state_to_string(state),
              message != NULL ? ": " : "", message != NULL ? message : "");
 }
