@@ -282,6 +282,9 @@ incoming_teardown(PodvmPod *self, const char *why)
             self->exit_intent = "Killed";
         pod_kill_qemu(self);
     }
+    /* A delete under way (asked for by a client) already takes it all. */
+    if (self->deleting || self->deleted)
+        return;
     options.force = TRUE;
     podvm_pod_run_async(self, PODVM_POD_OP_DELETE, &options, NULL, teardown_deleted_cb, NULL);
 }
