@@ -128,6 +128,43 @@ answer_reason(Answer *a)
     return g_strdup(json_object_get_string_member_with_default(error, "reason", ""));
 }
 
+/* ---- the event stream ---------------------------------------------------------------- */
+
+/* GET /v1/events?pod=@pod, kept open: its socket. */
+static int
+events_open(Fixture *f, const char *pod)
+{
+    int fd = podvm_test_connect_unix(f->socket_path);
+    g_autofree char *request =
+        g_strdup_printf("GET /v1/events?pod=%s HTTP/1.1\r\nHost: podvm\r\n\r\n", pod);
+
+    g_assert_true(podvm_test_send_all(fd, request, strlen(request)));
+    return fd;
+}
+
+/* Reads @fd into @seen until it holds @needle or @timeout_ms passed. */
+static gboolean
+events_wait_for(int fd, GString *seen, const char *needle, guint timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    while (strstr(seen->str, needle) == NULL) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char buffer[4096];
+        ssize_t n;
+
+        if (g_get_monotonic_time() >= deadline)
+            return FALSE;
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        n = read(fd, buffer, sizeof buffer);
+        if (n <= 0)
+            return strstr(seen->str, needle) != NULL;
+        g_string_append_len(seen, buffer, n);
+    }
+    return TRUE;
+}
+
 /* ---- offers -------------------------------------------------------------------------- */
 
 /* An offer of the test guest named @name with @uid (NULL: a new one). */
@@ -610,6 +647,8 @@ static void
 test_receive(Fixture *f, gconstpointer data)
 {
     g_autoptr(Source) src = NULL;
+    g_autoptr(GString) seen = g_string_new(NULL);
+    int events;
     g_autofree char *offer = NULL;
     g_autofree char *id = NULL;
     g_autofree char *secret = NULL;
@@ -624,6 +663,7 @@ test_receive(Fixture *f, gconstpointer data)
     src = source_new("mig", NULL);
     if (src == NULL)
         return;
+    events = events_open(f, "mig");
     offer = source_offer(src, "[]");
     {
         g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, offer);
@@ -632,6 +672,7 @@ test_receive(Fixture *f, gconstpointer data)
             g_error("offer: %u %s", a->status, a->body);
         answer_id_secret(a, &id, &secret);
     }
+    g_assert_true(events_wait_for(events, seen, "event: MigrationIncoming", 10000));
     {
         g_autofree char *phase = phase_of(f->socket_path, "mig");
         g_autofree char *state = migration_state(f, id);
@@ -684,6 +725,8 @@ test_receive(Fixture *f, gconstpointer data)
         g_assert_cmpstr(phase, ==, "Running");
         g_assert_cmpstr(state, ==, "running");
     }
+    g_assert_true(events_wait_for(events, seen, "event: MigrationActivated", 10000));
+    close(events);
     /* A second finish (the source lost the answer) gets the same answer. */
     {
         g_autoptr(Answer) a = http(f, "POST", finish, NULL, NULL);
@@ -872,6 +915,8 @@ static void
 test_abort(Fixture *f, gconstpointer data)
 {
     g_autoptr(Source) src = NULL;
+    g_autoptr(GString) seen = g_string_new(NULL);
+    int events;
     g_autofree char *offer = NULL;
     g_autofree char *id = NULL;
     g_autofree char *secret = NULL;
@@ -883,6 +928,7 @@ test_abort(Fixture *f, gconstpointer data)
     src = source_new("mig", "podvm.heartbeat=1");
     if (src == NULL)
         return;
+    events = events_open(f, "mig");
     offer = source_offer(src, "[]");
     {
         g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, offer);
@@ -917,6 +963,11 @@ test_abort(Fixture *f, gconstpointer data)
         g_autoptr(Answer) a = http(f, "GET", path, NULL, NULL);
         g_assert_cmpuint(a->status, ==, 404);
     }
+    g_assert_true(events_wait_for(events, seen, "event: Deleted", 10000));
+    g_assert_nonnull(strstr(seen->str, "event: MigrationIncoming"));
+    g_assert_nonnull(strstr(seen->str, "event: MigrationFailed"));
+    g_assert_nonnull(strstr(seen->str, "the source gave the migration up"));
+    close(events);
 }
 
 /* ---- failures and restarts ---------------------------------------------------------------- */
