@@ -15,6 +15,8 @@
 
 #include "podvm-test-clients.h"
 #include "podvm-test-daemon.h"
+#include "podvm-test-net.h"
+#include "podvm-test-netns.h"
 #include "podvm-test-util.h"
 
 typedef struct {
@@ -486,7 +488,14 @@ phase_of(const char *socket_path, const char *name)
 }
 
 /* A pod @name of the test guest running on a podvmd of its own, then left to raw QMP. */
-static Source *source_new_with(const char *name, const char *spec, const char *write_word);
+static Source *source_new_full(const char *name, const char *spec, const char *write_word,
+                               const char *conf);
+
+static Source *
+source_new_with(const char *name, const char *spec, const char *write_word)
+{
+    return source_new_full(name, spec, write_word, NULL);
+}
 
 static Source *
 source_new(const char *name, const char *extra_args)
@@ -501,7 +510,7 @@ source_new(const char *name, const char *extra_args)
  * the start of its disk of DISK_SIZE bytes first.
  */
 static Source *
-source_new_with(const char *name, const char *spec, const char *write_word)
+source_new_full(const char *name, const char *spec, const char *write_word, const char *conf)
 {
     g_autoptr(Source) src = g_new0(Source, 1);
     g_autofree char *socket_path = NULL;
@@ -512,7 +521,7 @@ source_new_with(const char *name, const char *spec, const char *write_word)
     gint64 deadline;
 
     src->qmp_fd = -1;
-    src->daemon = podvm_test_daemon_new();
+    src->daemon = conf != NULL ? podvm_test_daemon_new_with_config(conf) : podvm_test_daemon_new();
     if (src->daemon == NULL)
         return NULL;
     socket_path = g_build_filename(src->daemon->run_dir, "api.sock", NULL);
@@ -529,6 +538,9 @@ source_new_with(const char *name, const char *spec, const char *write_word)
     while (last_heartbeat(log) < 2 && g_get_monotonic_time() < deadline)
         g_usleep(100 * 1000);
     g_assert_cmpuint(last_heartbeat(log), >=, 2);
+    if (conf != NULL)
+        g_assert_true(podvm_test_wait_for_file_content(log, "PODVM-NET eth0 up 10.0.2.2/24",
+                                                       BOOT_TIMEOUT_MS));
     if (write_word != NULL) {
         g_autofree char *dev = podvm_test_guest_disk_of_size(src->daemon, name, DISK_SIZE, NULL);
         g_autofree char *command = NULL;
@@ -1162,9 +1174,154 @@ test_restart_activating(Fixture *f, gconstpointer data)
     }
 }
 
+/* ---- the network: the same MACs, links down until the switchover ----------------------- */
+
+/* The flags of @ifname in @netns ("BROADCAST,MULTICAST,UP,..."), or "" when there is none. */
+static char *
+link_flags(const char *netns, const char *ifname)
+{
+    g_autofree char *arg = g_strdup_printf("--net=%s", netns);
+    const char *argv[] = { "nsenter", arg, "--", "ip", "-o", "link", "show", ifname, NULL };
+    g_autofree char *out = podvm_test_net_run(argv);
+    const char *open = out != NULL ? strchr(out, '<') : NULL;
+    const char *end = open != NULL ? strchr(open, '>') : NULL;
+
+    if (end == NULL)
+        return g_strdup("");
+    return g_strndup(open + 1, (gsize)(end - open - 1));
+}
+
+static gboolean
+flags_up(const char *flags)
+{
+    g_auto(GStrv) parts = g_strsplit(flags, ",", -1);
+
+    return g_strv_contains((const char *const *)parts, "UP");
+}
+
+/*
+ * A masquerade pod: on the target its tap stays down while the copy runs
+ * and comes up at the finish; the MAC is the source's, and the guest's
+ * page (port 80) is served at the target pod's address afterwards.
+ */
+static void
+test_receive_network(PodvmTestNet *net, gconstpointer data)
+{
+    Fixture target = { 0 };
+    Fixture *f = &target;
+    g_autoptr(Source) src = NULL;
+    g_autofree char *conf = NULL;
+    g_autofree char *spec = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *secret = NULL;
+    g_autofree char *netns = NULL;
+    g_autofree char *finish = NULL;
+    g_autofree char *source_mac = NULL;
+    g_autofree char *target_mac = NULL;
+    g_autofree char *pod_ip = NULL;
+    g_autofree char *url = NULL;
+    g_autofree char *body = NULL;
+    g_autofree char *socket_path = NULL;
+    g_autofree char *source_dir = NULL;
+    g_autofree char *source_cni = NULL;
+    guint status = 0;
+    int stream;
+
+    if (net->daemon == NULL)
+        return;
+    socket_path = g_build_filename(net->daemon->run_dir, "api.sock", NULL);
+    target.daemon = net->daemon;
+    target.socket_path = socket_path;
+    /*
+     * The source's network of the same name on a bridge and IPAM of its own:
+     * both ends have the pod's uid, which host-local (and the bridge
+     * plugin's NAT chain) take as the container's id; hosts of their own
+     * would not share them.
+     */
+    source_dir = podvm_test_mkdtemp();
+    source_cni = g_build_filename(source_dir, "cni", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(source_cni, 0700), ==, 0);
+    podvm_test_net_write_conflist(source_cni, "10-pods.conflist", "pods", "podvm5", "10.55.0.0/16",
+                                  FALSE);
+    conf = g_strdup_printf("[network]\ncni_config_dir=%s\n", source_cni);
+    spec = podvm_test_net_spec("mig", NULL, PODVM_TEST_NET_MASQUERADE_IFACES,
+                               PODVM_TEST_NET_POD_NETWORK);
+    src = source_new_full("mig", spec, NULL, conf);
+    if (src == NULL)
+        return;
+    {
+        g_autoptr(JsonNode) root = json_from_string(src->pod_json, NULL);
+        JsonObject *status_object =
+            json_object_get_object_member(json_node_get_object(root), "status");
+        JsonArray *interfaces = json_object_get_array_member(status_object, "interfaces");
+
+        source_mac = g_strdup(
+            json_object_get_string_member(json_array_get_object_element(interfaces, 0), "mac"));
+    }
+    offer_source(f, src, &id, &secret);
+    if (net->pods == NULL)
+        net->pods = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(net->pods, g_strdup("mig")); /* the fixture deletes it (CNI DEL) */
+    netns = podvm_test_net_pod_netns(net, "mig");
+    {
+        g_autofree char *flags = link_flags(netns, "pvtap0");
+
+        g_assert_cmpstr(flags, !=, "");
+        g_assert_false(flags_up(flags));
+    }
+    stream = open_stream(f, id, secret, "migration", &status);
+    g_assert_cmpuint(status, ==, 101);
+    json_node_unref(qmp(
+        src->qmp_fd, "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"mig\"}}\n", stream));
+    close(stream);
+    json_node_unref(
+        qmp(src->qmp_fd, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"fd:mig\"}}\n", -1));
+    wait_migrate_status(src->qmp_fd, "completed");
+    {
+        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+        for (;;) {
+            g_autofree char *state = migration_state(f, id);
+
+            if (g_str_equal(state, "completed"))
+                break;
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_usleep(100 * 1000);
+        }
+    }
+    {
+        g_autofree char *flags = link_flags(netns, "pvtap0");
+        g_assert_false(flags_up(flags));
+    }
+    finish = g_strconcat("/v1/migrations/", id, "/finish", NULL);
+    {
+        g_autoptr(Answer) a = http(f, "POST", finish, NULL, NULL);
+
+        if (a->status != 200)
+            g_error("finish: %u %s", a->status, a->body);
+    }
+    {
+        g_autofree char *flags = link_flags(netns, "pvtap0");
+        g_assert_true(flags_up(flags));
+    }
+    target_mac = podvm_test_net_interface_string(net, "mig", 0, "mac");
+    g_assert_cmpstr(target_mac, ==, source_mac);
+    pod_ip = podvm_test_net_status_string(net, "mig", "podIP");
+    g_assert_nonnull(pod_ip);
+    url = g_strdup_printf("http://%s:80/", pod_ip);
+    body = podvm_test_net_http_get_retry(url, 60000);
+    g_assert_nonnull(body);
+    g_assert_nonnull(strstr(body, "PODVM-PAGE"));
+    g_clear_pointer(&src, source_free);
+    podvm_test_rmrf(source_dir);
+}
+
 int
 main(int argc, char **argv)
 {
+    /* Before any thread exists: the namespaces of the whole program (the network test's). */
+    if (!podvm_test_netns_enter(&podvm_test_net_skip_reason))
+        g_assert_nonnull(podvm_test_net_skip_reason);
     g_test_init(&argc, &argv, NULL);
     g_test_add("/migration-target/offer-refused", Fixture, NULL, fixture_setup, test_offer_refused,
                fixture_teardown);
@@ -1187,5 +1344,7 @@ main(int argc, char **argv)
                test_restart_waiting, fixture_teardown);
     g_test_add("/migration-target/restart-activating", Fixture, NULL, fixture_setup,
                test_restart_activating, fixture_teardown);
+    g_test_add("/migration-target/receive-network", PodvmTestNet, NULL, podvm_test_net_setup,
+               test_receive_network, podvm_test_net_teardown);
     return g_test_run();
 }
