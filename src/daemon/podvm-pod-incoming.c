@@ -26,10 +26,9 @@
  * completes a finish whose record says "activating" and tears down
  * anything else.
  */
-#include "podvm-pod-incoming.h"
+#include "podvm-pod-incoming-private.h"
 
 #include <errno.h>
-#include <gio/gunixfdlist.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
@@ -39,8 +38,6 @@
 #include "podvm-error.h"
 #include "podvm-event.h"
 #include "podvm-fault.h"
-#include "podvm-netlink.h"
-#include "podvm-netns.h"
 #include "podvm-pod-net.h"
 #include "podvm-pod-private.h"
 #include "podvm-qemu-devices.h"
@@ -48,34 +45,6 @@
 
 /* How often the relays' byte counts are looked at. */
 #define PROGRESS_INTERVAL_MS 500
-/* The qdata key of a finished migration's id (the status says "running" after that). */
-#define FINISHED_ID_KEY "podvm-incoming-finished-id"
-
-typedef struct _PodIncoming PodIncoming;
-
-typedef struct {
-    PodIncoming *incoming; /* unowned; NULL once it is gone */
-    PodvmRelay *relay;
-    char *channel;
-} IncomingRelay;
-
-struct _PodIncoming {
-    PodvmPod *pod; /* unowned: the pod owns this */
-    char *id;
-    char *secret;
-    PodvmIncomingState state;
-    char *message;
-    GPtrArray *disks; /* of PodvmMigrationDisk*, export_name set */
-    gboolean postcopy;
-    char *nbd_socket;         /* QEMU's NBD server listens there (on podvmd's socket) */
-    gboolean migration_taken; /* the migration stream came (one only) */
-    GPtrArray *relays;        /* of IncomingRelay* */
-    guint progress_timer;
-    gint64 last_progress_us;
-    guint64 last_bytes;
-    gulong event_handler;
-    gboolean checking; /* a query-migrate after a relay ended is under way */
-};
 
 static const char *const state_names[] = {
     [PODVM_INCOMING_PREPARING] = "preparing", [PODVM_INCOMING_WAITING] = "waiting",
@@ -111,8 +80,8 @@ close_relays(PodIncoming *in)
 }
 
 /* Stops watching: timers, events, relays. */
-static void
-incoming_quiesce(PodIncoming *in)
+void
+pod_incoming_quiesce(PodIncoming *in)
 {
     g_clear_handle_id(&in->progress_timer, g_source_remove);
     if (in->event_handler != 0 && in->pod != NULL)
@@ -126,7 +95,7 @@ pod_incoming_free(PodIncoming *in)
 {
     if (in == NULL)
         return;
-    incoming_quiesce(in);
+    pod_incoming_quiesce(in);
     g_ptr_array_unref(in->relays);
     g_clear_pointer(&in->disks, g_ptr_array_unref);
     g_free(in->id);
@@ -147,8 +116,8 @@ disk_copy(const PodvmMigrationDisk *disk)
     return copy;
 }
 
-static PodIncoming *
-incoming_new(PodvmPod *self, const char *id, const char *secret)
+PodIncoming *
+pod_incoming_new(PodvmPod *self, const char *id, const char *secret)
 {
     PodIncoming *in = g_new0(PodIncoming, 1);
 
@@ -168,16 +137,16 @@ export_name_of(const char *disk)
     return g_strconcat("podvm-", disk, NULL);
 }
 
-static char *
-export_id_of(const char *disk)
+char *
+pod_incoming_export_id_of(const char *disk)
 {
     return g_strconcat("mig-", disk, NULL);
 }
 
 /* ---- the record -------------------------------------------------------------------------- */
 
-static void
-record_set_phase(PodvmPod *self, const char *phase)
+void
+pod_incoming_record_set_phase(PodvmPod *self, const char *phase)
 {
     if (self->migration_record != NULL)
         json_object_set_string_member(self->migration_record, "phase", phase);
@@ -202,8 +171,8 @@ record_new(PodIncoming *in)
     return record;
 }
 
-static void
-set_state(PodvmPod *self, PodvmIncomingState state, const char *message)
+void
+pod_incoming_set_state(PodvmPod *self, PodvmIncomingState state, const char *message)
 {
     PodIncoming *in = self->incoming;
 
@@ -226,8 +195,8 @@ set_state(PodvmPod *self, PodvmIncomingState state, const char *message)
              message != NULL ? ": " : "", message != NULL ? message : "");
 }
 
-static void
-emit_migration_event(PodvmPod *self, const char *type, const char *message)
+void
+pod_incoming_emit_migration_event(PodvmPod *self, const char *type, const char *message)
 {
     g_autoptr(JsonObject) extra = json_object_new();
     const char *id = self->incoming != NULL ? self->incoming->id : NULL;
@@ -260,8 +229,8 @@ teardown_deleted_cb(GObject *source, GAsyncResult *result, gpointer user_data)
  * network, storage, files, the pod), through a forced delete queued after
  * the operation in progress. Idempotent.
  */
-static void
-incoming_teardown(PodvmPod *self, const char *why)
+void
+pod_incoming_teardown(PodvmPod *self, const char *why)
 {
     PodIncoming *in = self->incoming;
     PodvmPodOpOptions options = PODVM_POD_OP_OPTIONS_INIT;
@@ -270,10 +239,10 @@ incoming_teardown(PodvmPod *self, const char *why)
         return;
     pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': incoming migration %s failed: %s",
             self->spec->name, in->id, why);
-    set_state(self, PODVM_INCOMING_FAILED, why);
-    incoming_quiesce(in);
-    record_set_phase(self, "failed");
-    emit_migration_event(self, "MigrationFailed", why);
+    pod_incoming_set_state(self, PODVM_INCOMING_FAILED, why);
+    pod_incoming_quiesce(in);
+    pod_incoming_record_set_phase(self, "failed");
+    pod_incoming_emit_migration_event(self, "MigrationFailed", why);
     /* A start still preparing stops; a QEMU goes at once (the delete would kill it too). */
     if (self->preparing != NULL)
         g_cancellable_cancel(self->preparing);
@@ -296,7 +265,7 @@ pod_incoming_qemu_gone(PodvmPod *self)
 
     if (in == NULL || in->state == PODVM_INCOMING_FAILED || in->state == PODVM_INCOMING_RUNNING)
         return;
-    incoming_teardown(self, _("QEMU exited before the pod ran here"));
+    pod_incoming_teardown(self, _("QEMU exited before the pod ran here"));
 }
 
 gboolean
@@ -318,245 +287,8 @@ podvm_pod_incoming_abort(PodvmPod *self, const char *why, GError **error)
                     _("pod '%s' already runs here; its migration is over"), self->spec->name);
         return FALSE;
     }
-    incoming_teardown(self, why);
+    pod_incoming_teardown(self, why);
     return TRUE;
-}
-
-/* ---- the links: down while the copy runs, up at the switchover ---------------------------- */
-
-typedef struct {
-    int netns_fd;
-    GPtrArray *taps; /* of char* */
-    gboolean up;
-} LinksWork;
-
-static void
-links_work_free(LinksWork *work)
-{
-    if (work->netns_fd >= 0)
-        close(work->netns_fd);
-    g_ptr_array_unref(work->taps);
-    g_free(work);
-}
-
-static gboolean
-links_in_namespace(gpointer user_data, GError **error)
-{
-    LinksWork *work = user_data;
-    g_autoptr(PodvmNl) nl = podvm_nl_open(error);
-
-    if (nl == NULL)
-        return FALSE;
-    for (guint i = 0; i < work->taps->len; i++) {
-        if (!podvm_nl_link_set_up(nl, g_ptr_array_index(work->taps, i), work->up, error))
-            return FALSE;
-    }
-    return TRUE;
-}
-
-static void
-links_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-    LinksWork *work = task_data;
-    GError *error = NULL;
-
-    if (!podvm_netns_run(work->netns_fd, links_in_namespace, work, &error))
-        g_task_return_error(task, error);
-    else
-        g_task_return_boolean(task, TRUE);
-}
-
-/*
- * Sets the pod's taps (the masquerade and bridge bindings' pvtapN, inside
- * its namespace) up or down: while the copy runs the guest is not to be
- * seen from here; finish brings them up.
- */
-static void
-set_links_async(PodvmPod *self, gboolean up, GAsyncReadyCallback callback, gpointer user_data)
-{
-    g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
-    LinksWork *work = g_new0(LinksWork, 1);
-
-    work->netns_fd = -1;
-    work->up = up;
-    work->taps = g_ptr_array_new_with_free_func(g_free);
-    g_task_set_task_data(task, work, (GDestroyNotify)links_work_free);
-    for (guint i = 0; i < self->net->attachments->len; i++) {
-        const PodNetAttachment *a = g_ptr_array_index(self->net->attachments, i);
-        const PodvmSpecInterface *iface = NULL;
-        char bridge[16], tap[16];
-
-        for (guint j = 0; j < self->spec->interfaces->len; j++) {
-            const PodvmSpecInterface *candidate = g_ptr_array_index(self->spec->interfaces, j);
-            if (g_strcmp0(candidate->name, a->iface) == 0)
-                iface = candidate;
-        }
-        if (iface == NULL ||
-            (iface->binding != PODVM_BINDING_MASQUERADE && iface->binding != PODVM_BINDING_BRIDGE))
-            continue;
-        podvm_binding_names(a->slot, bridge, tap);
-        g_ptr_array_add(work->taps, g_strdup(tap));
-    }
-    if (work->taps->len == 0 || self->net->netns_path == NULL) {
-        g_task_return_boolean(task, TRUE);
-        return;
-    }
-    work->netns_fd = podvm_netns_open(self->net->netns_path, NULL);
-    if (work->netns_fd < 0) {
-        g_task_return_boolean(task, TRUE);
-        return;
-    }
-    g_task_run_in_thread(task, links_thread);
-}
-
-static gboolean
-set_links_finish(PodvmPod *self, GAsyncResult *result, GError **error)
-{
-    return g_task_propagate_boolean(G_TASK(result), error);
-}
-
-/* ---- a QMP script: commands one after the other --------------------------------------- */
-
-typedef struct {
-    char *command;
-    JsonObject *arguments; /* may be NULL */
-    gboolean may_fail;     /* a failure is logged, the script goes on */
-    int fd;                /* sent with it (getfd), owned; -1: none */
-} ScriptStep;
-
-typedef void (*ScriptDone)(PodvmPod *self, GError *error, gpointer data);
-
-typedef struct {
-    PodvmPod *self; /* a reference */
-    GPtrArray *steps;
-    guint next;
-    ScriptDone done;
-    gpointer data;
-} Script;
-
-static void
-script_step_free(ScriptStep *step)
-{
-    g_free(step->command);
-    g_clear_pointer(&step->arguments, json_object_unref);
-    if (step->fd >= 0)
-        close(step->fd);
-    g_free(step);
-}
-
-static Script *
-script_new(PodvmPod *self)
-{
-    Script *script = g_new0(Script, 1);
-
-    script->self = g_object_ref(self);
-    script->steps = g_ptr_array_new_with_free_func((GDestroyNotify)script_step_free);
-    return script;
-}
-
-/* Adds @command; @arguments is taken. */
-static void
-script_add(Script *script, const char *command, JsonObject *arguments, gboolean may_fail)
-{
-    ScriptStep *step = g_new0(ScriptStep, 1);
-
-    step->command = g_strdup(command);
-    step->arguments = arguments;
-    step->may_fail = may_fail;
-    step->fd = -1;
-    g_ptr_array_add(script->steps, step);
-}
-
-/* Adds getfd @name with @fd (taken). */
-static void
-script_add_getfd(Script *script, const char *name, int fd)
-{
-    JsonObject *arguments = json_object_new();
-    ScriptStep *step;
-
-    json_object_set_string_member(arguments, "fdname", name);
-    script_add(script, "getfd", arguments, FALSE);
-    step = g_ptr_array_index(script->steps, script->steps->len - 1);
-    step->fd = fd;
-}
-
-static void
-script_end(Script *script, GError *error)
-{
-    ScriptDone done = script->done;
-    PodvmPod *self = script->self;
-    gpointer data = script->data;
-
-    g_ptr_array_unref(script->steps);
-    g_free(script);
-    done(self, error, data);
-    g_object_unref(self);
-}
-
-static void script_next(Script *script);
-
-static void
-script_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    Script *script = user_data;
-    ScriptStep *step = g_ptr_array_index(script->steps, script->next - 1);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply =
-        podvm_qmp_client_execute_finish(PODVM_QMP_CLIENT(source), result, &error);
-
-    if (reply == NULL && !step->may_fail) {
-        g_autoptr(GError) ours = podvm_error_from_component(error);
-
-        script_end(script,
-                   g_error_new(PODVM_ERROR, ours->code, "%s: %s", step->command, ours->message));
-        return;
-    }
-    if (reply == NULL)
-        pod_log(script->self, G_LOG_LEVEL_MESSAGE, "pod '%s': %s: %s", script->self->spec->name,
-                step->command, error->message);
-    script_next(script);
-}
-
-static void
-script_next(Script *script)
-{
-    PodvmPod *self = script->self;
-    ScriptStep *step;
-
-    if (script->next == script->steps->len) {
-        script_end(script, NULL);
-        return;
-    }
-    if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
-        script_end(script,
-                   g_error_new(PODVM_ERROR, PODVM_ERROR_QEMU,
-                               _("pod '%s': QEMU's monitor is not connected"), self->spec->name));
-        return;
-    }
-    step = g_ptr_array_index(script->steps, script->next++);
-    if (step->fd >= 0) {
-        g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
-
-        if (g_unix_fd_list_append(fds, step->fd, NULL) < 0) {
-            script_end(script,
-                       g_error_new(PODVM_ERROR, PODVM_ERROR_IO,
-                                   _("cannot pass a socket to QEMU: %s"), g_strerror(errno)));
-            return;
-        }
-        podvm_qmp_client_execute_async(self->qmp, step->command, step->arguments, fds,
-                                       PODVM_QMP_TIMEOUT_HOTPLUG, NULL, script_cb, script);
-        return;
-    }
-    pod_qmp_execute(self->qmp, step->command, step->arguments, PODVM_QMP_TIMEOUT_HOTPLUG, NULL,
-                    script_cb, script);
-}
-
-static void
-script_run(Script *script, ScriptDone done, gpointer data)
-{
-    script->done = done;
-    script->data = data;
-    script_next(script);
 }
 
 /* ---- progress and events ---------------------------------------------------------------- */
@@ -589,8 +321,8 @@ progress_cb(gpointer user_data)
         in->last_bytes = bytes;
         in->last_progress_us = now;
         if (in->state == PODVM_INCOMING_WAITING) {
-            set_state(self, PODVM_INCOMING_RECEIVING, NULL);
-            record_set_phase(self, "receiving");
+            pod_incoming_set_state(self, PODVM_INCOMING_RECEIVING, NULL);
+            pod_incoming_record_set_phase(self, "receiving");
         }
     }
     if ((in->state == PODVM_INCOMING_WAITING || in->state == PODVM_INCOMING_RECEIVING) &&
@@ -599,7 +331,7 @@ progress_cb(gpointer user_data)
             g_strdup_printf(_("no bytes from the source for %.1f s"), (double)timeout_ms / 1000.0);
 
         in->progress_timer = 0;
-        incoming_teardown(self, why);
+        pod_incoming_teardown(self, why);
         return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;
@@ -615,10 +347,10 @@ record_completed(PodvmPod *self)
     if (in->state == PODVM_INCOMING_COMPLETED || in->state == PODVM_INCOMING_FAILED ||
         in->state == PODVM_INCOMING_RUNNING)
         return;
-    record_set_phase(self, "completed");
+    pod_incoming_record_set_phase(self, "completed");
     if (!pod_save_required(self, "incoming:completed", &error))
         pod_log(self, G_LOG_LEVEL_WARNING, "pod '%s': %s", self->spec->name, error->message);
-    set_state(self, PODVM_INCOMING_COMPLETED, NULL);
+    pod_incoming_set_state(self, PODVM_INCOMING_COMPLETED, NULL);
     podvm_fault_crash_point("incoming:after-completed");
 }
 
@@ -633,7 +365,7 @@ migration_event_cb(PodvmPod *self, const char *name, JsonObject *data, gpointer 
     if (g_str_equal(status, "completed"))
         record_completed(self);
     else if (g_str_equal(status, "failed"))
-        incoming_teardown(self, _("QEMU's incoming migration failed"));
+        pod_incoming_teardown(self, _("QEMU's incoming migration failed"));
 }
 
 static void
@@ -656,9 +388,9 @@ check_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         record_completed(self);
     else if (g_strcmp0(status, "active") != 0 && g_strcmp0(status, "postcopy-active") != 0 &&
              g_strcmp0(status, "setup") != 0)
-        incoming_teardown(self, in->message != NULL
-                                    ? in->message
-                                    : _("the source's migration stream ended before completion"));
+        pod_incoming_teardown(
+            self, in->message != NULL ? in->message
+                                      : _("the source's migration stream ended before completion"));
 }
 
 static gboolean
@@ -672,7 +404,8 @@ relay_check_cb(gpointer user_data)
         return G_SOURCE_REMOVE;
     if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
         in->checking = FALSE;
-        incoming_teardown(self, in->message != NULL ? in->message : _("the source's stream ended"));
+        pod_incoming_teardown(self,
+                              in->message != NULL ? in->message : _("the source's stream ended"));
         return G_SOURCE_REMOVE;
     }
     pod_qmp_execute(self->qmp, "query-migrate", NULL, PODVM_QMP_TIMEOUT_QUERY, NULL, check_cb,
@@ -748,9 +481,9 @@ exports_done(PodvmPod *self, GError *error, gpointer data)
     self->exit_continuation = NULL;
     in->last_progress_us = g_get_monotonic_time();
     in->progress_timer = g_timeout_add(PROGRESS_INTERVAL_MS, progress_cb, self);
-    record_set_phase(self, "waiting");
+    pod_incoming_record_set_phase(self, "waiting");
     pod_save_or_log(self, PODVM_STORE_ATOMIC);
-    set_state(self, PODVM_INCOMING_WAITING, NULL);
+    pod_incoming_set_state(self, PODVM_INCOMING_WAITING, NULL);
     pod_op_return(self, task, NULL);
 }
 
@@ -789,11 +522,11 @@ links_down_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
     if (self->current != task)
         return;
-    if (!set_links_finish(self, result, &error)) {
+    if (!pod_incoming_set_links_finish(self, result, &error)) {
         pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
-    script = script_new(self);
+    script = pod_incoming_script_new(self);
     capabilities = json_array_new();
     capability = json_object_new();
     json_object_set_string_member(capability, "capability", "events");
@@ -807,7 +540,7 @@ links_down_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     }
     arguments = json_object_new();
     json_object_set_array_member(arguments, "capabilities", capabilities);
-    script_add(script, "migrate-set-capabilities", arguments, FALSE);
+    pod_incoming_script_add(script, "migrate-set-capabilities", arguments, FALSE);
     if (in->disks->len > 0) {
         JsonObject *addr = json_object_new();
         JsonObject *fd_data = json_object_new();
@@ -815,27 +548,25 @@ links_down_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         int listen_fd = listen_unix(in->nbd_socket, &local);
 
         if (listen_fd < 0) {
-            g_ptr_array_unref(script->steps);
-            g_object_unref(script->self);
-            g_free(script);
+            pod_incoming_script_free(script);
             json_object_unref(addr);
             json_object_unref(fd_data);
             pod_start_fail(self, task, g_steal_pointer(&local));
             return;
         }
-        script_add_getfd(script, "podvm-nbd-listen", listen_fd);
+        pod_incoming_script_add_getfd(script, "podvm-nbd-listen", listen_fd);
         /* nbd-server-start takes the legacy form of a socket address. */
         json_object_set_string_member(fd_data, "str", "podvm-nbd-listen");
         json_object_set_string_member(addr, "type", "fd");
         json_object_set_object_member(addr, "data", fd_data);
         arguments = json_object_new();
         json_object_set_object_member(arguments, "addr", addr);
-        script_add(script, "nbd-server-start", arguments, FALSE);
+        pod_incoming_script_add(script, "nbd-server-start", arguments, FALSE);
     }
     for (guint i = 0; i < in->disks->len; i++) {
         const PodvmMigrationDisk *disk = g_ptr_array_index(in->disks, i);
         g_autofree char *node = podvm_qemu_disk_node_name(disk->name, TRUE);
-        g_autofree char *id = export_id_of(disk->name);
+        g_autofree char *id = pod_incoming_export_id_of(disk->name);
 
         arguments = json_object_new();
         json_object_set_string_member(arguments, "type", "nbd");
@@ -843,11 +574,11 @@ links_down_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         json_object_set_string_member(arguments, "node-name", node);
         json_object_set_string_member(arguments, "name", disk->export_name);
         json_object_set_boolean_member(arguments, "writable", TRUE);
-        script_add(script, "block-export-add", arguments, FALSE);
+        pod_incoming_script_add(script, "block-export-add", arguments, FALSE);
     }
     in->event_handler =
         g_signal_connect(self, "qmp-event::MIGRATION", G_CALLBACK(migration_event_cb), NULL);
-    script_run(script, exports_done, g_steal_pointer(&task));
+    pod_incoming_script_run(script, exports_done, g_steal_pointer(&task));
 }
 
 /*
@@ -861,7 +592,7 @@ pod_incoming_qemu_ready(PodvmPod *self, GTask *task)
 
     podvm_fault_crash_point("incoming:after-spawn");
     pod_step(self, "QEMU waits for migration %s", in->id);
-    set_links_async(self, FALSE, links_down_cb, g_object_ref(task));
+    pod_incoming_set_links_async(self, FALSE, links_down_cb, g_object_ref(task));
 }
 
 static void
@@ -875,7 +606,7 @@ started_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(JsonBuilder) b = NULL;
 
     if (!podvm_pod_run_finish(self, result, &error)) {
-        incoming_teardown(self, error->message);
+        pod_incoming_teardown(self, error->message);
         g_task_return_error(outer, error);
         return;
     }
@@ -923,7 +654,7 @@ podvm_pod_incoming_start_async(PodvmPod *self, const char *id, const char *secre
 
     g_task_set_source_tag(outer, podvm_pod_incoming_start_async);
     g_return_if_fail(self->incoming == NULL);
-    in = incoming_new(self, id, secret);
+    in = pod_incoming_new(self, id, secret);
     in->postcopy = postcopy;
     for (guint i = 0; disks != NULL && i < disks->len; i++) {
         PodvmMigrationDisk *disk = disk_copy(g_ptr_array_index(disks, i));
@@ -937,11 +668,11 @@ podvm_pod_incoming_start_async(PodvmPod *self, const char *id, const char *secre
     self->migration_record = record_new(in);
     /* The record first: a podvmd that dies from here on tears the pod down at its restart. */
     if (!pod_save_required(self, "incoming:record", &error)) {
-        incoming_teardown(self, error->message);
+        pod_incoming_teardown(self, error->message);
         g_task_return_error(outer, g_steal_pointer(&error));
         return;
     }
-    emit_migration_event(self, "MigrationIncoming", NULL);
+    pod_incoming_emit_migration_event(self, "MigrationIncoming", NULL);
     op = g_new0(IncomingStartOp, 1);
     op->parent.kind = PODVM_POD_OP_START;
     op->parent.options = (PodvmPodOpOptions)PODVM_POD_OP_OPTIONS_INIT;
@@ -1116,7 +847,7 @@ migrate_incoming_done(PodvmPod *self, GError *error, gpointer data)
         g_clear_error(&error);
     } else if (error != NULL) {
         g_io_stream_close(m->stream, NULL, NULL);
-        incoming_teardown(self, error->message);
+        pod_incoming_teardown(self, error->message);
         g_error_free(error);
     } else {
         start_relay(self, "migration", m->our_end, m->stream);
@@ -1140,15 +871,15 @@ take_migration_stream(PodvmPod *self, GIOStream *stream)
     if (!podvm_relay_socketpair(&qemu_end, &m->our_end, &error)) {
         g_io_stream_close(stream, NULL, NULL);
         migration_channel_free(m);
-        incoming_teardown(self, error->message);
+        pod_incoming_teardown(self, error->message);
         return;
     }
-    script = script_new(self);
-    script_add_getfd(script, "podvm-migrate-in", dup(g_socket_get_fd(qemu_end)));
+    script = pod_incoming_script_new(self);
+    pod_incoming_script_add_getfd(script, "podvm-migrate-in", dup(g_socket_get_fd(qemu_end)));
     arguments = json_object_new();
     json_object_set_string_member(arguments, "uri", "fd:podvm-migrate-in");
-    script_add(script, "migrate-incoming", arguments, FALSE);
-    script_run(script, migrate_incoming_done, m);
+    pod_incoming_script_add(script, "migrate-incoming", arguments, FALSE);
+    pod_incoming_script_run(script, migrate_incoming_done, m);
 }
 
 static void
@@ -1173,7 +904,7 @@ connected_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
         g_io_stream_close(c->stream, NULL, NULL);
         connecting_free(c);
-        incoming_teardown(self, why);
+        pod_incoming_teardown(self, why);
         return;
     }
     start_relay(self, c->channel, G_IO_STREAM(connection), c->stream);
@@ -1209,248 +940,4 @@ podvm_pod_incoming_take_stream(PodvmPod *self, const char *channel, GIOStream *s
     client = g_socket_client_new();
     address = g_unix_socket_address_new(path);
     g_socket_client_connect_async(client, G_SOCKET_CONNECTABLE(address), NULL, connected_cb, c);
-}
-
-/* ---- finish: the pod runs here ----------------------------------------------------------- */
-
-/* Activation, for the finish operation and for a restart that finds "activating". */
-typedef void (*ActivateDone)(PodvmPod *self, GError *error, gpointer data);
-
-typedef struct {
-    GPtrArray *disks; /* of char*: the exports to remove */
-    ActivateDone done;
-    gpointer data;
-} Activation;
-
-static void
-activation_free(Activation *a)
-{
-    g_ptr_array_unref(a->disks);
-    g_free(a);
-}
-
-static void
-activated(PodvmPod *self, GError *error, gpointer data)
-{
-    Activation *a = data;
-    ActivateDone done = a->done;
-    gpointer done_data = a->data;
-    g_autofree char *id = NULL;
-
-    activation_free(a);
-    if (error != NULL) {
-        done(self, error, done_data);
-        return;
-    }
-    if (self->migration_record != NULL)
-        id = g_strdup(
-            json_object_get_string_member_with_default(self->migration_record, "id", NULL));
-    if (id == NULL && self->incoming != NULL)
-        id = g_strdup(self->incoming->id);
-    g_clear_pointer(&self->started_at, g_date_time_unref);
-    self->started_at = g_date_time_new_now_utc();
-    self->running_since_us = g_get_monotonic_time();
-    g_clear_pointer(&self->migration_record, json_object_unref);
-    g_clear_pointer(&self->migration_state, json_object_unref);
-    /* Durable (Incoming -> Running): the record is gone with the same write. */
-    pod_set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
-    if (self->incoming != NULL) {
-        set_state(self, PODVM_INCOMING_RUNNING, NULL);
-        incoming_quiesce(self->incoming);
-    }
-    emit_migration_event(self, "MigrationActivated", NULL);
-    g_clear_pointer(&self->incoming, pod_incoming_free);
-    g_object_set_data_full(G_OBJECT(self), FINISHED_ID_KEY, g_steal_pointer(&id), g_free);
-    done(self, NULL, done_data);
-}
-
-static void
-cont_script(PodvmPod *self, Activation *a)
-{
-    Script *script = script_new(self);
-    JsonObject *announce = json_object_new();
-
-    podvm_fault_crash_point("incoming:before-cont");
-    script_add(script, "cont", NULL, FALSE);
-    /* QEMU's own defaults: 5 rounds, 50 ms then 100 ms more each time, at most 550 ms. */
-    json_object_set_int_member(announce, "initial", 50);
-    json_object_set_int_member(announce, "max", 550);
-    json_object_set_int_member(announce, "rounds", 5);
-    json_object_set_int_member(announce, "step", 100);
-    script_add(script, "announce-self", announce, TRUE);
-    script_run(script, activated, a);
-}
-
-static void
-links_up_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    Activation *a = user_data;
-    PodvmPod *self = PODVM_POD(source);
-    g_autoptr(GError) error = NULL;
-
-    /* The guest runs anyway: a link that did not come up is said, not fatal. */
-    if (!set_links_finish(self, result, &error))
-        pod_log(self, G_LOG_LEVEL_WARNING, "pod '%s': cannot bring its links up: %s",
-                self->spec->name, error->message);
-    cont_script(self, a);
-}
-
-static void
-exports_removed(PodvmPod *self, GError *error, gpointer data)
-{
-    Activation *a = data;
-
-    if (error != NULL) {
-        activated(self, error, a);
-        return;
-    }
-    set_links_async(self, TRUE, links_up_cb, a);
-}
-
-/* Exports closed, links up, cont, announce-self, Running, the record cleared. */
-static void
-activate(PodvmPod *self, GPtrArray *disks, ActivateDone done, gpointer data)
-{
-    Activation *a = g_new0(Activation, 1);
-    Script *script = script_new(self);
-
-    a->disks = g_ptr_array_ref(disks);
-    a->done = done;
-    a->data = data;
-    for (guint i = 0; i < disks->len; i++) {
-        JsonObject *arguments = json_object_new();
-        g_autofree char *id = export_id_of(g_ptr_array_index(disks, i));
-
-        json_object_set_string_member(arguments, "id", id);
-        json_object_set_string_member(arguments, "mode", "hard");
-        script_add(script, "block-export-del", arguments, TRUE);
-    }
-    if (disks->len > 0)
-        script_add(script, "nbd-server-stop", NULL, TRUE);
-    script_run(script, exports_removed, a);
-}
-
-static void
-finish_done(PodvmPod *self, GError *error, gpointer data)
-{
-    GTask *task = data;
-
-    pod_op_return(self, task, error);
-}
-
-static void
-finish_run(PodvmPod *self, GTask *task)
-{
-    PodIncoming *in = self->incoming;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func(g_free);
-
-    if (in == NULL || in->state != PODVM_INCOMING_COMPLETED) {
-        pod_op_return(self, task,
-                      g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                  _("migration of pod '%s' is %s; it can finish once QEMU "
-                                    "received everything (completed)"),
-                                  self->spec->name,
-                                  podvm_incoming_state_to_string(
-                                      in != NULL ? in->state : PODVM_INCOMING_RUNNING)));
-        return;
-    }
-    record_set_phase(self, "activating");
-    if (!pod_save_required(self, "incoming:activating", &error)) {
-        record_set_phase(self, "completed");
-        pod_op_return(self, task, g_steal_pointer(&error));
-        return;
-    }
-    pod_step(self, "migration %s: activating the pod here", in->id);
-    g_clear_handle_id(&in->progress_timer, g_source_remove);
-    for (guint i = 0; i < in->disks->len; i++) {
-        const PodvmMigrationDisk *disk = g_ptr_array_index(in->disks, i);
-        g_ptr_array_add(disks, g_strdup(disk->name));
-    }
-    activate(self, disks, finish_done, task);
-}
-
-static void
-finish_free(PodOp *op)
-{
-    g_free(op);
-}
-
-static const PodOpClass finish_class = { "incoming-finish", finish_run, finish_free };
-
-void
-podvm_pod_incoming_finish_async(PodvmPod *self, GCancellable *cancellable,
-                                GAsyncReadyCallback callback, gpointer user_data)
-{
-    PodOp *op = g_new0(PodOp, 1);
-
-    pod_op_enqueue(self,
-                   pod_op_task_new(self, &finish_class, op, cancellable, callback, user_data));
-}
-
-gboolean
-podvm_pod_incoming_finish_finish(PodvmPod *self, GAsyncResult *result, GError **error)
-{
-    return podvm_pod_run_finish(self, result, error);
-}
-
-/* ---- after a restart --------------------------------------------------------------------- */
-
-typedef struct {
-    GTask *task;
-    void (*done)(PodvmPod *, GTask *);
-} Recovery;
-
-static void
-recovered(PodvmPod *self, GError *error, gpointer data)
-{
-    Recovery *r = data;
-
-    if (error != NULL) {
-        pod_log(self, G_LOG_LEVEL_WARNING,
-                "pod '%s': the finish of its incoming migration, interrupted by a restart, "
-                "failed: %s",
-                self->spec->name, error->message);
-        g_error_free(error);
-    }
-    r->done(self, r->task);
-    g_free(r);
-}
-
-void
-pod_incoming_recover(PodvmPod *self, GTask *task, void (*done)(PodvmPod *, GTask *))
-{
-    JsonObject *record = self->migration_record;
-    const char *phase = json_object_get_string_member_with_default(record, "phase", "");
-    const char *id = json_object_get_string_member_with_default(record, "id", "");
-    g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func(g_free);
-    JsonArray *names = json_object_has_member(record, "disks") &&
-                               JSON_NODE_HOLDS_ARRAY(json_object_get_member(record, "disks"))
-                           ? json_object_get_array_member(record, "disks")
-                           : NULL;
-
-    for (guint i = 0; names != NULL && i < json_array_get_length(names); i++) {
-        const char *name = json_array_get_string_element(names, i);
-        if (name != NULL)
-            g_ptr_array_add(disks, g_strdup(name));
-    }
-    if (g_str_equal(phase, "activating") && self->qmp != NULL &&
-        podvm_qmp_client_is_connected(self->qmp)) {
-        Recovery *r = g_new0(Recovery, 1);
-
-        pod_log(self, G_LOG_LEVEL_MESSAGE,
-                "pod '%s': finishing incoming migration %s, which a restart interrupted",
-                self->spec->name, id);
-        r->task = task;
-        r->done = done;
-        activate(self, disks, recovered, r);
-        return;
-    }
-    /* Anything else never ran here: it goes (the source resumes its copy). */
-    if (self->incoming == NULL) {
-        self->incoming = incoming_new(self, id, "");
-        self->incoming->state = PODVM_INCOMING_WAITING;
-    }
-    incoming_teardown(self, _("podvmd restarted during the migration"));
-    done(self, task);
 }
