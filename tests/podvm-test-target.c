@@ -122,7 +122,12 @@ events_open(Fixture *f, const char *pod)
     g_autofree char *request =
         g_strdup_printf("GET /v1/events?pod=%s HTTP/1.1\r\nHost: podvm\r\n\r\n", pod);
 
+    g_autofree char *head = NULL;
+
     g_assert_true(podvm_test_send_all(fd, request, strlen(request)));
+    /* The answer's head comes once the stream is subscribed. */
+    head = read_head(fd);
+    g_assert_cmpuint(head_status(head), ==, 200);
     return fd;
 }
 

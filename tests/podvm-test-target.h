@@ -55,7 +55,7 @@ Answer *http(Fixture *f, const char *method, const char *path, const char *extra
              const char *body);
 /* The error reason of an error document, or "". */
 char *answer_reason(Answer *a);
-/* GET /v1/events?pod=@pod, kept open: its socket. */
+/* GET /v1/events?pod=@pod, kept open once subscribed (its head read): its socket. */
 int events_open(Fixture *f, const char *pod);
 /* Reads @fd into @seen until it holds @needle or @timeout_ms passed. */
 gboolean events_wait_for(int fd, GString *seen, const char *needle, guint timeout_ms);
