@@ -190,7 +190,8 @@ podvm_test_migrate_unavailable(const GError *error)
         return FALSE;
     if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
         strstr(error->message, "No such method") != NULL ||
-        strstr(error->message, "not available yet") != NULL) {
+        strstr(error->message, "not available yet") != NULL ||
+        strstr(error->message, "not yet supported") != NULL) {
         g_autofree char *why =
             g_strdup_printf("live migration is not available in this podvmd: %s", error->message);
 

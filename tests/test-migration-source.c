@@ -235,6 +235,363 @@ test_valid_request_reaches_the_pod(void)
     assert_refused(core, by_url, PODVM_ERROR_WRONG_PHASE, "running or paused");
 }
 
+/* ---- with a running pod (QEMU started by the core in this process) ---- */
+
+static void
+run_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    gboolean *done = user_data;
+    g_autoptr(GError) error = NULL;
+
+    podvm_pod_run_finish(PODVM_POD(source), result, &error);
+    if (error != NULL)
+        g_test_message("operation: %s", error->message);
+    *done = TRUE;
+}
+
+static gboolean
+flag_set(gpointer user_data)
+{
+    return *(gboolean *)user_data;
+}
+
+static void
+run_op(PodvmPod *pod, PodvmPodOp op)
+{
+    gboolean done = FALSE;
+
+    podvm_pod_run_async(pod, op, NULL, NULL, run_cb, &done);
+    g_assert_true(podvm_test_wait_until(flag_set, &done, 60000));
+}
+
+typedef struct {
+    PodvmPod *pod;
+    PodvmPhase phase;
+} PhaseWait;
+
+static gboolean
+phase_is(gpointer user_data)
+{
+    PhaseWait *wait = user_data;
+
+    return podvm_pod_get_phase(wait->pod) == wait->phase;
+}
+
+static void
+wait_phase(PodvmPod *pod, PodvmPhase phase)
+{
+    PhaseWait wait = { pod, phase };
+
+    g_assert_true(podvm_test_wait_until(phase_is, &wait, 60000));
+}
+
+static PodvmPod *
+start_web(Core *core)
+{
+    PodvmPod *pod = podvm_manager_lookup(core->manager, "web", NULL);
+
+    run_op(pod, PODVM_POD_OP_START);
+    wait_phase(pod, PODVM_PHASE_RUNNING);
+    return pod;
+}
+
+/* The stored runtime.migration of @pod, or NULL. */
+static gboolean
+stored_record(Core *core, const char *name)
+{
+    g_autofree char *path = g_build_filename(core->tmpdir, "state", "pods", name, "pod.json", NULL);
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonObject *runtime;
+    g_autoptr(GError) error = NULL;
+
+    json_parser_load_from_file(parser, path, &error);
+    g_assert_no_error(error);
+    runtime = json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)),
+                                            "runtime");
+    return runtime != NULL && json_object_has_member(runtime, "migration");
+}
+
+/* Refused or cancelled before anything moved: as it was, but the reason; no record, no state. */
+static void
+assert_back_here(Core *core, PodvmPod *pod, PodvmPhase phase)
+{
+    g_autoptr(JsonNode) status = podvm_pod_get_status_json(pod);
+    JsonObject *object = json_node_get_object(status);
+
+    g_assert_cmpint(podvm_pod_get_phase(pod), ==, phase);
+    g_assert_cmpstr(json_object_get_string_member(object, "reason"), ==, "MigrationFailed");
+    g_assert_nonnull(json_object_get_string_member(object, "message"));
+    g_assert_false(podvm_pod_is_migrating(pod));
+    g_assert_false(stored_record(core, "web"));
+    g_assert_false(json_object_has_member(object, "migrationState"));
+}
+
+/*
+ * A target nobody answers at: the migration fails at its offer and the pod
+ * runs on here (paused stays paused), with reason MigrationFailed and no
+ * record left.
+ */
+static void
+test_unreachable_peer(void)
+{
+    g_autoptr(Core) core = NULL;
+    PodvmPod *pod;
+
+    if (!podvm_test_require_qemu() || !podvm_test_require_guest())
+        return;
+    core = core_new();
+    pod = start_web(core);
+    {
+        g_autoptr(GError) error = migrate_error(core, "web", "{\"target\": \"near\"}");
+
+        g_test_message("%s", error->message);
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_IO);
+        g_assert_nonnull(strstr(error->message, "127.0.0.1:1"));
+    }
+    assert_back_here(core, pod, PODVM_PHASE_RUNNING);
+
+    run_op(pod, PODVM_POD_OP_PAUSE);
+    wait_phase(pod, PODVM_PHASE_PAUSED);
+    {
+        g_autoptr(GError) error = migrate_error(core, "web", "{\"target\": \"near\"}");
+
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_IO);
+    }
+    assert_back_here(core, pod, PODVM_PHASE_PAUSED);
+    run_op(pod, PODVM_POD_OP_KILL);
+}
+
+/* A target that takes the connection and never answers: held until cancelled. */
+static gboolean
+hold_connection_cb(GSocketService *service, GSocketConnection *connection, GObject *source,
+                   gpointer user_data)
+{
+    g_ptr_array_add(user_data, g_object_ref(connection));
+    return TRUE;
+}
+
+typedef struct {
+    Core *core;
+    GAsyncResult *result;
+    guint connections;
+    GPtrArray *held;
+} CancelCase;
+
+static gboolean
+offer_arrived(gpointer user_data)
+{
+    CancelCase *c = user_data;
+
+    return c->held->len > 0;
+}
+
+/* Cancelled while the target has not answered the offer: the pod runs on here. */
+static void
+test_cancel(void)
+{
+    g_autoptr(Core) core = NULL;
+    g_autoptr(GSocketService) service = g_socket_service_new();
+    g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func(g_object_unref);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GError) cancel_error = NULL;
+    g_autoptr(JsonNode) request = NULL;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree char *json = NULL;
+    CancelCase c = { 0 };
+    guint16 port;
+    PodvmPod *pod;
+
+    if (!podvm_test_require_qemu() || !podvm_test_require_guest())
+        return;
+    core = core_new();
+    pod = start_web(core);
+    port = g_socket_listener_add_any_inet_port(G_SOCKET_LISTENER(service), NULL, &error);
+    g_assert_no_error(error);
+    g_signal_connect(service, "incoming", G_CALLBACK(hold_connection_cb), held);
+    g_socket_service_start(service);
+    json = g_strdup_printf("{\"target\": \"http://127.0.0.1:%u\", \"plaintext\": true, "
+                           "\"tokenFile\": \"%s\"}",
+                           port, core->token_file);
+    request = json_from_string(json, &error);
+    g_assert_no_error(error);
+    c.core = core;
+    c.held = held;
+    podvm_manager_migrate_async(core->manager, "web", json_node_get_object(request), NULL,
+                                migrated_cb, &c.result);
+    g_assert_true(podvm_test_wait_until(offer_arrived, &c, 10000));
+    g_assert_true(podvm_pod_is_migrating(pod));
+    g_assert_cmpint(podvm_pod_get_phase(pod), ==, PODVM_PHASE_MIGRATING);
+    g_assert_true(stored_record(core, "web"));
+    g_assert_true(podvm_manager_cancel_migration(core->manager, "web", &cancel_error));
+    g_assert_no_error(cancel_error);
+    g_assert_true(podvm_test_wait_until(result_arrived, &c.result, 10000));
+    answer = podvm_manager_migrate_finish(core->manager, c.result, &error);
+    g_assert_null(answer);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_CANCELLED);
+    g_clear_object(&c.result);
+    assert_back_here(core, pod, PODVM_PHASE_RUNNING);
+    g_socket_service_stop(service);
+    run_op(pod, PODVM_POD_OP_KILL);
+}
+
+/* ---- two podvmds on this machine, REST on 127.0.0.1, plaintext --------------- */
+
+static guint16
+free_port(void)
+{
+    g_autoptr(GSocket) socket =
+        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+    g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+    g_autoptr(GSocketAddress) bound = NULL;
+
+    g_assert_true(g_socket_bind(socket, any, FALSE, NULL));
+    bound = g_socket_get_local_address(socket, NULL);
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}
+
+static PodvmTestDaemon *
+daemon_with_peer(guint16 port, guint16 peer_port, const char *peer, const char *token_file)
+{
+    g_autofree char *conf =
+        g_strdup_printf("[rest]\nlisten=127.0.0.1:%u\ntoken_file=%s\n"
+                        "[peer %s]\nurl=http://127.0.0.1:%u\ntoken_file=%s\nplaintext=true\n",
+                        port, token_file, peer, peer_port, token_file);
+
+    return podvm_test_daemon_new_with_config(conf);
+}
+
+/* The last "PODVM-HEARTBEAT BOOTID N" of @text: its boot id and N. */
+static gboolean
+last_heartbeat(const char *text, char **out_boot_id, guint64 *out_n)
+{
+    const char *found = NULL;
+    g_auto(GStrv) words = NULL;
+
+    for (const char *p = text; p != NULL && (p = strstr(p, "PODVM-HEARTBEAT ")) != NULL; p++)
+        found = p;
+    if (found == NULL)
+        return FALSE;
+    words = g_strsplit_set(found, " \r\n", 4);
+    if (g_strv_length(words) < 3)
+        return FALSE;
+    *out_boot_id = g_strdup(words[1]);
+    *out_n = g_ascii_strtoull(words[2], NULL, 10);
+    return TRUE;
+}
+
+typedef struct {
+    PodvmTestDaemon *daemon;
+    const char *name;
+    guint64 after;
+    char *boot_id;
+    guint64 n;
+} Beat;
+
+static gboolean
+beat_after(gpointer user_data)
+{
+    Beat *beat = user_data;
+    g_autofree char *log = podvm_test_daemon_console_log(beat->daemon, beat->name);
+    g_autofree char *text = NULL;
+
+    g_free(beat->boot_id);
+    beat->boot_id = NULL;
+    return g_file_get_contents(log, &text, NULL, NULL) &&
+           last_heartbeat(text, &beat->boot_id, &beat->n) && beat->n > beat->after;
+}
+
+static gboolean
+daemon_has_no_pod(gpointer user_data)
+{
+    PodvmTestDaemon *daemon = user_data;
+    g_autofree char *pods = NULL;
+
+    /* The list as JSON text: "[]" once no pod is left. */
+    return podvm_dbus_manager_call_list_pods_sync(daemon->manager, &pods, NULL, NULL) &&
+           g_str_equal(g_strstrip(pods), "[]");
+}
+
+/*
+ * A pod with an emptyDisk whose guest writes a counter there moves from one
+ * podvmd to another: it runs at the target with the same boot (heartbeats
+ * go on with the same boot id) and is gone from the source (no pod, its
+ * state directory removed).
+ */
+static void
+test_two_daemons(void)
+{
+    g_autofree char *dir = NULL;
+    g_autofree char *token_file = NULL;
+    g_autofree char *spec = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *result = NULL;
+    g_autofree char *state_dir = NULL;
+    g_autoptr(GError) error = NULL;
+    PodvmTestDaemon *a = NULL, *b = NULL;
+    Beat beat = { 0 };
+    g_autofree char *boot_id = NULL;
+    PodvmDBusPod *pod;
+    guint16 port_a, port_b;
+
+    if (!podvm_test_require_qemu() || !podvm_test_require_guest())
+        return;
+    dir = podvm_test_mkdtemp();
+    token_file = g_build_filename(dir, "token", NULL);
+    g_file_set_contents(token_file, "two-daemons-token\n", -1, &error);
+    g_assert_no_error(error);
+    port_a = free_port();
+    port_b = free_port();
+    a = daemon_with_peer(port_a, port_b, "b", token_file);
+    if (a == NULL)
+        goto out;
+    b = daemon_with_peer(port_b, port_a, "a", token_file);
+    if (b == NULL)
+        goto out;
+    spec = podvm_test_guest_spec_with("moving", "podvm.net=0 podvm.counter=/dev/vda", "disks",
+                                      "[{\"name\": \"data\"}]", "volumes",
+                                      "[{\"name\": \"data\", \"emptyDisk\": {\"capacity\": "
+                                      "\"8Mi\"}}]");
+    podvm_dbus_manager_call_create_pod_sync(a->manager, spec, &path, NULL, &error);
+    g_assert_no_error(error);
+    pod = podvm_test_daemon_pod(a, "moving");
+    podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(podvm_test_daemon_wait_phase(a, "moving", "Running", 60000));
+    beat.daemon = a;
+    beat.name = "moving";
+    g_assert_true(podvm_test_wait_until(beat_after, &beat, 60000));
+    boot_id = g_strdup(beat.boot_id);
+
+    podvm_dbus_pod_call_migrate_sync(pod, "{\"target\": \"b\"}", &result, NULL, &error);
+    g_object_unref(pod);
+    if (error != NULL && strstr(error->message, "not yet") != NULL) {
+        g_autofree char *why = g_strdup_printf("the target cannot receive: %s", error->message);
+
+        g_test_skip(why);
+        goto out;
+    }
+    g_assert_no_error(error);
+    g_test_message("migrated: %s", result);
+    g_assert_nonnull(strstr(result, "\"target\""));
+
+    /* Gone from the source, files and all. */
+    g_assert_true(podvm_test_wait_until(daemon_has_no_pod, a, 30000));
+    state_dir = g_build_filename(a->state_dir, "pods", "moving", NULL);
+    g_assert_false(g_file_test(state_dir, G_FILE_TEST_EXISTS));
+    /* Running at the target, the same boot going on. */
+    g_assert_true(podvm_test_daemon_wait_phase(b, "moving", "Running", 30000));
+    beat.daemon = b;
+    beat.after = 0;
+    g_assert_true(podvm_test_wait_until(beat_after, &beat, 60000));
+    g_assert_cmpstr(beat.boot_id, ==, boot_id);
+out:
+    g_free(beat.boot_id);
+    g_clear_pointer(&a, podvm_test_daemon_free);
+    g_clear_pointer(&b, podvm_test_daemon_free);
+    podvm_test_rmrf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -244,5 +601,8 @@ main(int argc, char **argv)
     g_test_add_func("/migration-source/unknown-pod-and-cancel", test_unknown_pod_and_cancel);
     g_test_add_func("/migration-source/valid-request-reaches-the-pod",
                     test_valid_request_reaches_the_pod);
+    g_test_add_func("/migration-source/unreachable-peer", test_unreachable_peer);
+    g_test_add_func("/migration-source/cancel", test_cancel);
+    g_test_add_func("/migration-source/two-daemons", test_two_daemons);
     return g_test_run();
 }

@@ -6,12 +6,16 @@
  * directories both hosts see, whose claims are not copied).
  */
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <string.h>
 
 #include "podvm-config-private.h"
 #include "podvm-error.h"
 #include "podvm-quantity.h"
 
 #define PEER_PREFIX "peer "
+/* A bearer token is a line of visible ASCII; more than this is not a token file. */
+#define TOKEN_MAX 4096
 
 static void
 peer_free(PodvmConfigPeer *peer)
@@ -107,9 +111,8 @@ peer_url_valid(const char *url)
         return FALSE;
     scheme = g_uri_get_scheme(uri);
     return (g_strcmp0(scheme, "https") == 0 || g_strcmp0(scheme, "http") == 0) &&
-           g_uri_get_host(uri) != NULL && *g_uri_get_host(uri) != '\0' &&
-           g_uri_get_port(uri) > 0 && (g_uri_get_path(uri)[0] == '\0' ||
-                                       g_str_equal(g_uri_get_path(uri), "/")) &&
+           g_uri_get_host(uri) != NULL && *g_uri_get_host(uri) != '\0' && g_uri_get_port(uri) > 0 &&
+           (g_uri_get_path(uri)[0] == '\0' || g_str_equal(g_uri_get_path(uri), "/")) &&
            g_uri_get_query(uri) == NULL && g_uri_get_userinfo(uri) == NULL;
 }
 
@@ -137,8 +140,8 @@ read_peer(GKeyFile *kf, const char *path, const char *group, PodvmConfig *config
     }
     if (token_file == NULL || !g_path_is_absolute(g_strstrip(token_file))) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("%s: [%s] token_file: expected the absolute path of the peer's token"),
-                    path, group);
+                    _("%s: [%s] token_file: expected the absolute path of the peer's token"), path,
+                    group);
         return FALSE;
     }
     if (cacert != NULL && !g_path_is_absolute(g_strstrip(cacert))) {
@@ -195,8 +198,7 @@ podvm_config_read_migration(GKeyFile *kf, const char *path, PodvmConfig *config,
         !read_number(kf, path, "max_parallel", 1, 64, &config->migration_max_parallel, error) ||
         !read_flag(kf, path, "migration", "allow_postcopy", &config->migration_allow_postcopy,
                    error) ||
-        !read_flag(kf, path, "migration", "auto_converge", &config->migration_auto_converge,
-                   error))
+        !read_flag(kf, path, "migration", "auto_converge", &config->migration_auto_converge, error))
         return FALSE;
     if (config->migration_max_downtime_ms < config->migration_initial_downtime_ms) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
@@ -229,4 +231,47 @@ podvm_config_read_migration(GKeyFile *kf, const char *path, PodvmConfig *config,
         config->shared_pool_paths = (GStrv)g_ptr_array_free(g_steal_pointer(&list), FALSE);
     }
     return TRUE;
+}
+
+/*
+ * The token in @path: one line of visible ASCII. Errors name the file,
+ * never what it holds (podvmd reads it as root: it says no more of a file
+ * that is not a token than that it is not one).
+ */
+char *
+podvm_config_read_peer_token(const char *path, const char *member, GError **error)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) local = NULL;
+    GStatBuf st;
+    gsize length = 0;
+
+    if (g_stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("\"%s\": '%s' is not a readable file"), member, path);
+        return NULL;
+    }
+    if (st.st_size > TOKEN_MAX || !g_file_get_contents(path, &text, &length, &local)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("\"%s\": '%s' does not hold a token (%s)"), member, path,
+                    local != NULL ? local->message : _("too large"));
+        return NULL;
+    }
+    if (memchr(text, '\0', length) != NULL)
+        g_clear_pointer(&text, g_free);
+    else
+        g_strstrip(text);
+    for (const char *p = text; p != NULL && *p != '\0'; p++) {
+        if (*p <= ' ' || *p > '~') {
+            g_clear_pointer(&text, g_free);
+            break;
+        }
+    }
+    if (text == NULL || *text == '\0') {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("\"%s\": '%s' does not hold a token (one line of visible ASCII)"), member,
+                    path);
+        return NULL;
+    }
+    return g_steal_pointer(&text);
 }

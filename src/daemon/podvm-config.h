@@ -77,30 +77,36 @@ typedef struct {
      * like the bindings they record: a reboot ends both. */
     char *sriov_claim_dir;
     /* [migration] (README "Live migration") */
-    guint64 migration_max_bandwidth;     /* bytes/s; 0: QEMU's default */
-    guint migration_max_downtime_ms;     /* downtime-limit the controller raises to (2000) */
-    guint migration_initial_downtime_ms; /* downtime-limit at start (300) */
+    guint64 migration_max_bandwidth;        /* bytes/s; 0: QEMU's default */
+    guint migration_max_downtime_ms;        /* downtime-limit the controller raises to (2000) */
+    guint migration_initial_downtime_ms;    /* downtime-limit at start (300) */
     guint migration_no_progress_timeout_ms; /* nothing moved this long: cancelled (30000) */
-    guint migration_stall_passes;        /* passes without progress before a step (3) */
-    guint migration_max_parallel;        /* migrations in or out at once, per host (2) */
-    gboolean migration_allow_postcopy;   /* the controller may switch to post-copy (false) */
-    gboolean migration_auto_converge;    /* the controller may throttle the vCPUs (true) */
-    GPtrArray *peers;                    /* of PodvmConfigPeer*: [peer NAME] groups */
+    guint migration_stall_passes;           /* passes without progress before a step (3) */
+    guint migration_max_parallel;           /* migrations in or out at once, per host (2) */
+    gboolean migration_allow_postcopy;      /* the controller may switch to post-copy (false) */
+    gboolean migration_auto_converge;       /* the controller may throttle the vCPUs (true) */
+    GPtrArray *peers;                       /* of PodvmConfigPeer*: [peer NAME] groups */
     /* Shared storage: pool paths both hosts see (a claim there is not copied). */
-    GStrv shared_pool_paths;             /* [storage] shared_paths */
+    GStrv shared_pool_paths; /* [storage] shared_paths */
 } PodvmConfig;
 
 /* A [peer NAME] group: another podvmd this one may migrate pods to. */
 typedef struct {
     char *name;
-    char *url;        /* https://HOST:PORT */
-    char *token_file; /* the peer's bearer token */
-    char *cacert;     /* PEM to verify it with; NULL: the system's CAs */
+    char *url;          /* https://HOST:PORT */
+    char *token_file;   /* the peer's bearer token */
+    char *cacert;       /* PEM to verify it with; NULL: the system's CAs */
     gboolean plaintext; /* http:// allowed (tests, trusted links) */
 } PodvmConfigPeer;
 
 /* The [peer NAME] @name, or NULL. */
 const PodvmConfigPeer *podvm_config_find_peer(const PodvmConfig *config, const char *name);
+/*
+ * The bearer token in the file @path (a regular file of at most 4 KiB, one
+ * line of visible ASCII). Errors (INVALID_ARGUMENT) name @member and the
+ * file, never what it holds: podvmd reads it as root.
+ */
+char *podvm_config_read_peer_token(const char *path, const char *member, GError **error);
 
 PodvmConfig *podvm_config_new_defaults(void);
 /* Loads @path (missing file is fine when @must_exist is FALSE). */

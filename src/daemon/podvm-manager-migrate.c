@@ -17,9 +17,6 @@
 #include "migration/podvm-peer.h"
 #include "podvm-quantity.h"
 
-/* A bearer token is a line of visible ASCII; more than this is not a token file. */
-#define TOKEN_MAX 4096
-
 typedef struct {
     char *url;
     char *token_file;
@@ -231,63 +228,6 @@ request_parse(const PodvmConfig *config, JsonObject *json, MigrateRequest *reque
     return TRUE;
 }
 
-/*
- * The token in @path: one line of visible ASCII. Errors name the file,
- * never what it holds (podvmd reads it as root: it says no more of a file
- * that is not a token than that it is not one).
- */
-static char *
-read_token(const char *path, GError **error)
-{
-    g_autofree char *text = NULL;
-    g_autoptr(GError) local = NULL;
-    GStatBuf st;
-    gsize length = 0;
-
-    if (g_stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("\"tokenFile\": '%s' is not a readable file"), path);
-        return NULL;
-    }
-    if (st.st_size > TOKEN_MAX || !g_file_get_contents(path, &text, &length, &local)) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("\"tokenFile\": '%s' does not hold a token (%s)"), path,
-                    local != NULL ? local->message : _("too large"));
-        return NULL;
-    }
-    if (memchr(text, '\0', length) != NULL)
-        g_clear_pointer(&text, g_free);
-    else
-        g_strstrip(text);
-    for (const char *p = text; p != NULL && *p != '\0'; p++) {
-        if (*p <= ' ' || *p > '~') {
-            g_clear_pointer(&text, g_free);
-            break;
-        }
-    }
-    if (text == NULL || *text == '\0') {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("\"tokenFile\": '%s' does not hold a token (one line of visible ASCII)"),
-                    path);
-        return NULL;
-    }
-    return g_steal_pointer(&text);
-}
-
-/*
- * The peer client of @settings. The client (migration/podvm-peer.c) is not
- * built yet: until it is, the request is checked through and the pod
- * answers that migration is not available.
- */
-static gboolean
-make_peer(const PodvmPeerSettings *settings, PodvmPeer **out_peer, GError **error)
-{
-    (void)settings;
-    (void)error;
-    *out_peer = NULL;
-    return TRUE;
-}
-
 /* A token's bytes do not stay behind in freed memory. */
 static void
 token_clear(char **token)
@@ -335,7 +275,7 @@ migrate_check(PodvmManager *self, const char *name, JsonObject *request, Migrate
 
     pod = podvm_manager_lookup(self, name, error);
     if (pod == NULL || !request_parse(config, request, parsed, error) ||
-        (*out_token = read_token(parsed->token_file, error)) == NULL)
+        (*out_token = podvm_config_read_peer_token(parsed->token_file, "tokenFile", error)) == NULL)
         return NULL;
     if (podvm_pod_is_migrating(pod)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_BUSY, _("pod '%s' is already migrating"), name);
@@ -375,6 +315,8 @@ podvm_manager_migrate_async(PodvmManager *self, const char *name, JsonObject *re
     PodvmPod *pod;
 
     g_task_set_source_tag(task, podvm_manager_migrate_async);
+    /* A migration that completed did so, whatever the caller's cancellable says. */
+    g_task_set_check_cancellable(task, FALSE);
     pod = migrate_check(self, name, request, &parsed, &token, &error);
     if (pod == NULL) {
         g_task_return_error(task, error);
@@ -384,7 +326,11 @@ podvm_manager_migrate_async(PodvmManager *self, const char *name, JsonObject *re
     settings.token = token;
     settings.cacert = parsed.cacert;
     settings.plaintext_ok = parsed.plaintext;
-    if (!make_peer(&settings, &peer, &error)) {
+    parsed.options.token_file = parsed.token_file;
+    parsed.options.cacert = parsed.cacert;
+    parsed.options.plaintext = parsed.plaintext;
+    peer = podvm_peer_new(&settings, &error);
+    if (peer == NULL) {
         g_task_return_error(task, error);
         return;
     }

@@ -309,6 +309,12 @@ pause_op(PodvmPod *self, GTask *task)
 static void
 resume_op(PodvmPod *self, GTask *task)
 {
+    if (pod_migration_forbids_cont(self)) {
+        pod_wrong_phase(self, task,
+                        _("it migrated to another host, which runs it: this copy never runs "
+                          "again"));
+        return;
+    }
     if (self->phase == PODVM_PHASE_RUNNING) {
         pod_op_return(self, task, NULL);
         return;

@@ -220,6 +220,12 @@ void pod_begin_stop(PodvmPod *self, GTask *task, gint64 grace_seconds,
  * decide from the record and query-migrate, then call @done.
  */
 void pod_migration_source_recover(PodvmPod *self, GTask *task, void (*done)(PodvmPod *, GTask *));
+/*
+ * podvm-pod-migrate.c: whether the pod's QEMU migrated away (the source's
+ * record is "completed" or "finishing"): it must never run here again, so
+ * nothing may `cont` or start it.
+ */
+gboolean pod_migration_forbids_cont(PodvmPod *self);
 void pod_incoming_recover(PodvmPod *self, GTask *task, void (*done)(PodvmPod *, GTask *));
 /*
  * podvm-pod-incoming.c, the target's hooks: the start of an Incoming pod

@@ -196,6 +196,15 @@ podvm_pod_qmp_async(PodvmPod *self, JsonNode *command, GCancellable *cancellable
         g_task_return_error(task, error);
         return;
     }
+    /* A migration drives QEMU (cont, block jobs, migrate-*): only queries meanwhile. */
+    if (podvm_pod_is_migrating(self) &&
+        !g_strv_contains(podvm_qmp_policy_read_only_commands(), execute)) {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_BUSY,
+                                _("pod '%s' is migrating: only read-only QMP commands pass "
+                                  "until it ends"),
+                                self->spec->name);
+        return;
+    }
     if (self->qmp == NULL || !podvm_qmp_client_is_connected(self->qmp)) {
         if (self->adopting) {
             /* Just after a daemon restart: wait for the monitor rather than fail. */

@@ -356,11 +356,14 @@ is_migration_target(PodvmPod *self)
                                                        "target") == 0;
 }
 
-/* The migration's recovery decided (podvm-pod-incoming.c): the adoption ends. */
+/*
+ * The migration's recovery decided (podvm-pod-incoming.c,
+ * podvm-pod-migrate-recover.c): the adoption ends.
+ */
 static void
 reconcile_migration_done(PodvmPod *self, GTask *task)
 {
-    if (self->qmp != NULL && podvm_phase_has_qemu(self->phase) &&
+    if (self->qmp != NULL && self->console == NULL && podvm_phase_has_qemu(self->phase) &&
         self->phase != PODVM_PHASE_INCOMING && self->spec->autoattach_serial_console) {
         self->console =
             podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
@@ -368,6 +371,26 @@ reconcile_migration_done(PodvmPod *self, GTask *task)
     }
     reconcile_return(self, task, NULL);
     g_object_unref(task);
+}
+
+/*
+ * A pod with a migration record: the migration's own recovery decides
+ * (podvm-pod-migrate-recover.c for the source), then the adoption ends.
+ * FALSE when there is none (the caller returns as usual).
+ */
+static gboolean
+reconcile_migration(PodvmPod *self, GTask *task)
+{
+    const char *role;
+
+    if (self->migration_record == NULL)
+        return FALSE;
+    role = json_object_get_string_member_with_default(self->migration_record, "role", NULL);
+    if (g_strcmp0(role, "source") == 0) {
+        pod_migration_source_recover(self, g_object_ref(task), reconcile_migration_done);
+        return TRUE;
+    }
+    return FALSE;
 }
 
 static void
@@ -444,6 +467,8 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
         podvm_console_connect_async(self->console, self->console_path, NULL, NULL, NULL);
     }
+    if (reconcile_migration(self, task))
+        return;
     reconcile_return(self, task, NULL);
 }
 
@@ -528,6 +553,8 @@ reconcile_recorded(PodvmPod *self, GTask *task, const char *ended)
         pod_net_release_async(self, NULL, NULL);
         /* A pod that waited to restart when the daemon stopped waits again. */
         pod_maybe_schedule_restart(self);
+        if (reconcile_migration(self, task))
+            return;
         reconcile_return(self, task, NULL);
         return;
     }
@@ -564,6 +591,8 @@ reconcile_recorded(PodvmPod *self, GTask *task, const char *ended)
                           _("exited while podvmd was down"));
             pod_maybe_schedule_restart(self);
         }
+        if (reconcile_migration(self, task))
+            return;
         reconcile_return(self, task, NULL);
         return;
     }

@@ -240,6 +240,10 @@ typedef struct {
     guint max_downtime_ms;        /* 0: [migration] max_downtime_ms */
     gboolean postcopy;            /* the request allows post-copy (the spec may too) */
     guint no_progress_timeout_ms; /* 0: [migration] no_progress_timeout_ms */
+    /* How to reach the peer again after a podvmd restart (stored in the record; no secret). */
+    const char *token_file; /* the file holding the peer's token */
+    const char *cacert;     /* or NULL */
+    gboolean plaintext;     /* http:// allowed */
 } PodvmMigrateOptions;
 
 struct _PodvmPeer;
