@@ -117,6 +117,10 @@ podvm_migration_offer_to_json(const PodvmMigrationOffer *offer)
     json_builder_end_object(b);
     json_builder_set_member_name(b, "postcopy");
     json_builder_add_boolean_value(b, offer->postcopy);
+    if (offer->paused) {
+        json_builder_set_member_name(b, "paused");
+        json_builder_add_boolean_value(b, TRUE);
+    }
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }
@@ -456,7 +460,8 @@ parse_macs(JsonObject *root, const char *doc, GHashTable **out, GError **error)
 PodvmMigrationOffer *
 podvm_migration_offer_parse(const char *data, gssize length, GError **error)
 {
-    static const char *const members[] = { "version", "pod", "disks", "macs", "postcopy", NULL };
+    static const char *const members[] = { "version",  "pod",    "disks", "macs",
+                                           "postcopy", "paused", NULL };
     const char *doc = _("offer");
     g_autoptr(JsonNode) root_node = NULL;
     g_autoptr(PodvmMigrationOffer) offer = g_new0(PodvmMigrationOffer, 1);
@@ -485,6 +490,14 @@ podvm_migration_offer_parse(const char *data, gssize length, GError **error)
             return NULL;
         }
         offer->postcopy = json_node_get_boolean(node);
+    }
+    node = json_object_get_member(root, "paused");
+    if (node != NULL && !JSON_NODE_HOLDS_NULL(node)) {
+        if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
+            refuse(error, doc, "paused", "%s", _("not a boolean"));
+            return NULL;
+        }
+        offer->paused = json_node_get_boolean(node);
     }
     return g_steal_pointer(&offer);
 }

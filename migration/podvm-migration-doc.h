@@ -17,7 +17,9 @@ G_BEGIN_DECLS
  *    "pod": {metadata, spec, ...}       the pod as podvm_pod_to_json_with_secrets() gives it
  *    "disks": [{"name": DISK, "size": BYTES}, ...]   the disks to copy (non-shared, writable)
  *    "macs": {"IFACE": "02:..", ...}    the MAC of each interface (kept on the target)
- *    "postcopy": bool}                  postcopy-ram is on at both ends
+ *    "postcopy": bool,                  postcopy-ram is on at both ends
+ *    "paused": bool}                    the guest was paused at the source: it stays paused
+ *                                       at the target after finish (optional, false)
  * Answer (target -> source, 201):
  *   {"id": ID, "secret": SECRET,
  *    "disks": [{"name": DISK, "export": EXPORT}, ...]}   NBD export names, same order
@@ -43,6 +45,7 @@ typedef struct {
     GPtrArray *disks; /* of PodvmMigrationDisk* */
     GHashTable *macs; /* interface name -> MAC ("02:00:00:00:00:01") */
     gboolean postcopy;
+    gboolean paused; /* the target does not cont it at finish */
 } PodvmMigrationOffer;
 
 typedef struct {

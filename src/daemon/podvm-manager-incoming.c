@@ -246,8 +246,8 @@ podvm_manager_incoming_create_async(PodvmManager *self, const char *offer_text, 
     manager_emit_event(self, spec->name, "Created", details);
     id = podvm_migration_new_id();
     secret = podvm_migration_new_secret();
-    podvm_pod_incoming_start_async(pod, id, secret, offer->disks, offer->postcopy, cancellable,
-                                   incoming_started_cb, g_steal_pointer(&task));
+    podvm_pod_incoming_start_async(pod, id, secret, offer->disks, offer->postcopy, offer->paused,
+                                   cancellable, incoming_started_cb, g_steal_pointer(&task));
 }
 
 JsonNode *

@@ -35,15 +35,19 @@ activated(PodvmPod *self, GError *error, gpointer data)
     ActivateDone done = a->done;
     gpointer done_data = a->data;
     g_autofree char *id = NULL;
+    gboolean paused = FALSE;
 
     activation_free(a);
     if (error != NULL) {
         done(self, error, done_data);
         return;
     }
-    if (self->migration_record != NULL)
+    if (self->migration_record != NULL) {
         id = g_strdup(
             json_object_get_string_member_with_default(self->migration_record, "id", NULL));
+        paused =
+            json_object_get_boolean_member_with_default(self->migration_record, "paused", FALSE);
+    }
     if (id == NULL && self->incoming != NULL)
         id = g_strdup(self->incoming->id);
     g_clear_pointer(&self->started_at, g_date_time_unref);
@@ -52,7 +56,8 @@ activated(PodvmPod *self, GError *error, gpointer data)
     g_clear_pointer(&self->migration_record, json_object_unref);
     g_clear_pointer(&self->migration_state, json_object_unref);
     /* Durable (Incoming -> Running): the record is gone with the same write. */
-    pod_set_phase(self, PODVM_PHASE_RUNNING, NULL, NULL);
+    pod_set_phase(self, paused ? PODVM_PHASE_PAUSED : PODVM_PHASE_RUNNING, paused ? "Paused" : NULL,
+                  NULL);
     if (self->incoming != NULL) {
         pod_incoming_set_state(self, PODVM_INCOMING_RUNNING, NULL);
         pod_incoming_quiesce(self->incoming);
@@ -70,6 +75,13 @@ cont_script(PodvmPod *self, Activation *a)
     JsonObject *announce = json_object_new();
 
     podvm_fault_crash_point("incoming:before-cont");
+    if (self->migration_record != NULL &&
+        json_object_get_boolean_member_with_default(self->migration_record, "paused", FALSE)) {
+        /* Paused at the source: it stays paused here until a resume. */
+        json_object_unref(announce);
+        pod_incoming_script_run(script, activated, a);
+        return;
+    }
     pod_incoming_script_add(script, "cont", NULL, FALSE);
     /* QEMU's own defaults: 5 rounds, 50 ms then 100 ms more each time, at most 550 ms. */
     json_object_set_int_member(announce, "initial", 50);

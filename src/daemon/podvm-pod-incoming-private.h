@@ -32,6 +32,7 @@ struct _PodIncoming {
     char *message;
     GPtrArray *disks; /* of PodvmMigrationDisk*, export_name set */
     gboolean postcopy;
+    gboolean paused;          /* the source's guest was paused: finish does not cont it */
     char *nbd_socket;         /* QEMU's NBD server listens there (on podvmd's socket) */
     gboolean migration_taken; /* the migration stream came (one only) */
     GPtrArray *relays;        /* of IncomingRelay* */

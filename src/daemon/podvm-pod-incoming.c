@@ -168,6 +168,9 @@ record_new(PodIncoming *in)
         json_array_add_string_element(disks, disk->name);
     }
     json_object_set_array_member(record, "disks", disks);
+    /* Read at finish (also by a restart): a guest paused at the source stays paused here. */
+    if (in->paused)
+        json_object_set_boolean_member(record, "paused", TRUE);
     return record;
 }
 
@@ -643,7 +646,7 @@ started_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
 void
 podvm_pod_incoming_start_async(PodvmPod *self, const char *id, const char *secret, GPtrArray *disks,
-                               gboolean postcopy, GCancellable *cancellable,
+                               gboolean postcopy, gboolean paused, GCancellable *cancellable,
                                GAsyncReadyCallback callback, gpointer user_data)
 {
     g_autoptr(GTask) outer = g_task_new(self, cancellable, callback, user_data);
@@ -656,6 +659,7 @@ podvm_pod_incoming_start_async(PodvmPod *self, const char *id, const char *secre
     g_return_if_fail(self->incoming == NULL);
     in = pod_incoming_new(self, id, secret);
     in->postcopy = postcopy;
+    in->paused = paused;
     for (guint i = 0; disks != NULL && i < disks->len; i++) {
         PodvmMigrationDisk *disk = disk_copy(g_ptr_array_index(disks, i));
 

@@ -35,8 +35,9 @@ const char *podvm_incoming_state_to_string(PodvmIncomingState state);
  * already being torn down.
  */
 void podvm_pod_incoming_start_async(PodvmPod *self, const char *id, const char *secret,
-                                    GPtrArray *disks, gboolean postcopy, GCancellable *cancellable,
-                                    GAsyncReadyCallback callback, gpointer user_data);
+                                    GPtrArray *disks, gboolean postcopy, gboolean paused,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
 JsonNode *podvm_pod_incoming_start_finish(PodvmPod *self, GAsyncResult *result, GError **error);
 
 /* The id of the migration that holds @self (until it finished or failed), or NULL. */

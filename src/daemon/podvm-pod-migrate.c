@@ -626,6 +626,7 @@ offer(MigJob *job)
     }
     offer->macs = interface_macs(self);
     offer->postcopy = job->postcopy_allowed;
+    offer->paused = job->was_paused;
     body = podvm_migration_offer_to_json(offer);
     pod_step(self, "offering the pod to %s (%u disk%s to copy)", target_url(job), job->disks->len,
              job->disks->len == 1 ? "" : "s");
