@@ -194,10 +194,15 @@ terminal_columns(void)
     return 80;
 }
 
-static char *
-format_bytes(gint64 bytes)
+char *
+podvmctl_format_bytes(gint64 bytes)
 {
-    return g_format_size_full(bytes > 0 ? (guint64)bytes : 0, G_FORMAT_SIZE_IEC_UNITS);
+    g_autofree char *text =
+        g_format_size_full(bytes > 0 ? (guint64)bytes : 0, G_FORMAT_SIZE_IEC_UNITS);
+    g_auto(GStrv) parts = g_strsplit(text, "\302\240", -1);
+
+    /* GLib puts a no-break space before the unit; a terminal in the C locale shows '?'. */
+    return g_strjoinv(" ", parts);
 }
 
 static void
@@ -228,7 +233,7 @@ progress_text(JsonObject *details, const char *separator, gboolean of)
     gint64 disk_bytes = podvmctl_json_int(details, "diskTransferredBytes", -1);
 
     if (g_strcmp0(phase, "mirroring") == 0) {
-        g_autofree char *done = format_bytes(MAX(disk_bytes, 0));
+        g_autofree char *done = podvmctl_format_bytes(MAX(disk_bytes, 0));
 
         append_piece(text, separator,
                      g_strdup_printf(g_dngettext(GETTEXT_PACKAGE,
@@ -239,8 +244,8 @@ progress_text(JsonObject *details, const char *separator, gboolean of)
         return g_string_free(text, FALSE);
     }
     if (transferred >= 0) {
-        g_autofree char *done = format_bytes(transferred);
-        g_autofree char *all = total > 0 ? format_bytes(total) : NULL;
+        g_autofree char *done = podvmctl_format_bytes(transferred);
+        g_autofree char *all = total > 0 ? podvmctl_format_bytes(total) : NULL;
 
         if (all != NULL)
             append_piece(text, separator,
@@ -250,19 +255,19 @@ progress_text(JsonObject *details, const char *separator, gboolean of)
             append_piece(text, separator, g_strdup_printf(_("%s sent"), done));
     }
     if (remaining >= 0) {
-        g_autofree char *left = format_bytes(remaining);
+        g_autofree char *left = podvmctl_format_bytes(remaining);
 
         append_piece(text, separator, g_strdup_printf(_("remaining %s"), left));
     }
     if (passes >= 0)
         append_piece(text, separator, g_strdup_printf(_("pass %" G_GINT64_FORMAT), passes));
     if (dirty >= 0) {
-        g_autofree char *rate = format_bytes(dirty);
+        g_autofree char *rate = podvmctl_format_bytes(dirty);
 
         append_piece(text, separator, g_strdup_printf(_("dirty %s/s"), rate));
     }
     if (disks > 0 && disk_bytes >= 0) {
-        g_autofree char *done = format_bytes(disk_bytes);
+        g_autofree char *done = podvmctl_format_bytes(disk_bytes);
 
         append_piece(text, separator, g_strdup_printf(_("disks %s"), done));
     }

@@ -23,7 +23,7 @@ bytes_text(JsonObject *object, const char *member)
 {
     gint64 bytes = podvmctl_json_int(object, member, -1);
 
-    return bytes >= 0 ? g_format_size_full((guint64)bytes, G_FORMAT_SIZE_IEC_UNITS) : NULL;
+    return bytes >= 0 ? podvmctl_format_bytes(bytes) : NULL;
 }
 
 /*

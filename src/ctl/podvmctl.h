@@ -112,6 +112,8 @@ char *podvmctl_migrate_request_build(const char *command, const PodvmCtlMigrateR
 gboolean podvmctl_migrate_follow(PodvmCtl *ctl, const char *name, const char *request,
                                  gboolean *interrupted, JsonNode **out_result, GError **error);
 /* "migrated POD to TARGET in T ms (downtime D ms)" from Migrate's answer. */
+/* Bytes for people ("1.5 MiB"), with a plain space. */
+char *podvmctl_format_bytes(gint64 bytes);
 void podvmctl_migrate_print_done(const char *name, const char *target, JsonNode *result);
 
 G_END_DECLS
