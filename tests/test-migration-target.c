@@ -66,6 +66,85 @@ test_offer_refused(Fixture *f, gconstpointer data)
     }
 }
 
+/* An offer of @spec (a pod document, given a new uid) copying @disks (a JSON array text). */
+static char *
+offer_of_spec(const char *spec, const char *disks)
+{
+    g_autoptr(JsonNode) pod = json_from_string(spec, NULL);
+    g_autofree char *uid = g_uuid_string_random();
+    g_autofree char *pod_text = NULL;
+
+    json_object_set_string_member(
+        json_object_get_object_member(json_node_get_object(pod), "metadata"), "uid", uid);
+    pod_text = json_to_string(pod, FALSE);
+    return g_strdup_printf("{\"version\": 1, \"pod\": %s, \"disks\": %s, \"macs\": {}}", pod_text,
+                           disks);
+}
+
+static void
+expect_refused_offer(Fixture *f, const char *offer, guint status, const char *reason)
+{
+    g_autoptr(Answer) a = http(f, "POST", "/v1/migrations", NULL, offer);
+    g_autofree char *got = answer_reason(a);
+
+    if (a->status != status || g_strcmp0(got, reason) != 0)
+        g_error("offer %s: %u %s", offer, a->status, a->body);
+}
+
+/*
+ * The disks an offer copies: only disks of the pod; an emptyDisk of its
+ * own capacity; a hostDisk is not copied (NotSupported); a cloud-init
+ * medium is made again, never copied. Nothing is created for a refusal.
+ */
+static void
+test_offer_disks(Fixture *f, gconstpointer data)
+{
+    g_autofree char *spec = NULL;
+    g_autofree char *host_dir = NULL;
+    g_autofree char *host_image = NULL;
+    g_autofree char *volumes = NULL;
+
+    if (f->daemon == NULL)
+        return;
+    host_dir = podvm_test_mkdtemp();
+    volumes = g_strdup_printf(
+        "[{\"name\": \"data\", \"emptyDisk\": {\"capacity\": \"64Mi\"}},"
+        " {\"name\": \"host\", \"hostDisk\": {\"path\": \"%s/h.img\", \"type\": "
+        "\"DiskOrCreate\", \"capacity\": \"1Mi\"}},"
+        " {\"name\": \"ci\", \"cloudInitNoCloud\": {\"userData\": \"#cloud-config\\n\"}}]",
+        host_dir);
+    spec = podvm_test_guest_spec_with("disky", NULL, "disks",
+                                      "[{\"name\": \"data\", \"disk\": {\"bus\": \"virtio\"}},"
+                                      " {\"name\": \"host\", \"disk\": {\"bus\": \"virtio\"}},"
+                                      " {\"name\": \"ci\", \"disk\": {\"bus\": \"virtio\"}}]",
+                                      "volumes", volumes);
+    {
+        g_autofree char *offer = offer_of_spec(spec, "[{\"name\": \"nope\", \"size\": 1}]");
+        expect_refused_offer(f, offer, 400, "InvalidArgument");
+    }
+    {
+        g_autofree char *offer = offer_of_spec(spec, "[{\"name\": \"data\", \"size\": 4096}]");
+        expect_refused_offer(f, offer, 400, "InvalidArgument");
+    }
+    {
+        g_autofree char *offer = offer_of_spec(spec, "[{\"name\": \"host\", \"size\": 1048576}]");
+        expect_refused_offer(f, offer, 400, "NotSupported");
+    }
+    {
+        g_autofree char *offer = offer_of_spec(spec, "[{\"name\": \"ci\", \"size\": 1048576}]");
+        expect_refused_offer(f, offer, 400, "InvalidArgument");
+    }
+    {
+        g_autoptr(Answer) a = http(f, "GET", "/v1/pods", NULL, NULL);
+        g_autoptr(JsonNode) root = json_from_string(a->body, NULL);
+
+        g_assert_cmpuint(json_array_get_length(json_node_get_array(root)), ==, 0);
+    }
+    host_image = g_build_filename(host_dir, "h.img", NULL);
+    g_assert_false(g_file_test(host_image, G_FILE_TEST_EXISTS));
+    podvm_test_rmrf(host_dir);
+}
+
 /*
  * [migration] max_parallel=1: a second offer while one Incoming pod waits
  * is refused (409 Busy); once the first is given up, it is taken.
@@ -444,6 +523,8 @@ main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add("/migration-target/offer-refused", Fixture, NULL, fixture_setup, test_offer_refused,
+               fixture_teardown);
+    g_test_add("/migration-target/offer-disks", Fixture, NULL, fixture_setup, test_offer_disks,
                fixture_teardown);
     g_test_add("/migration-target/busy", Fixture, "[migration]\nmax_parallel=1\n", fixture_setup,
                test_busy, fixture_teardown);

@@ -94,7 +94,9 @@ check_offered_disks(PodvmManager *self, const PodvmSpec *spec, GPtrArray *disks,
         }
         switch (volume->source) {
         case PODVM_VOLUME_EMPTY_DISK:
-            if (volume->capacity != offered->size) {
+            /* qemu-img rounds a size up to whole sectors. */
+            if (offered->size != volume->capacity &&
+                offered->size != (volume->capacity + 511) / 512 * 512) {
                 g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                             _("\"disks\": '%s' has %" G_GUINT64_FORMAT
                               " bytes, its emptyDisk capacity is %" G_GUINT64_FORMAT),
