@@ -339,6 +339,7 @@ test_receive(Fixture *f, gconstpointer data)
 
         g_assert_nonnull(strstr(a->body, src->uid));
         g_assert_null(strstr(a->body, "\"migration\""));
+        g_assert_null(strstr(a->body, "\"migrationState\""));
     }
 }
 

@@ -52,16 +52,18 @@ activated(PodvmPod *self, GError *error, gpointer data)
         id = g_strdup(self->incoming->id);
     g_clear_pointer(&self->started_at, g_date_time_unref);
     self->started_at = g_date_time_new_now_utc();
-    self->running_since_us = g_get_monotonic_time();
+    if (!paused)
+        self->running_since_us = g_get_monotonic_time();
+    if (self->incoming != NULL) {
+        pod_incoming_set_state(self, PODVM_INCOMING_RUNNING, NULL);
+        pod_incoming_quiesce(self->incoming);
+    }
+    /* After the state (which sets status.migrationState): the pod is done migrating. */
     g_clear_pointer(&self->migration_record, json_object_unref);
     g_clear_pointer(&self->migration_state, json_object_unref);
     /* Durable (Incoming -> Running): the record is gone with the same write. */
     pod_set_phase(self, paused ? PODVM_PHASE_PAUSED : PODVM_PHASE_RUNNING, paused ? "Paused" : NULL,
                   NULL);
-    if (self->incoming != NULL) {
-        pod_incoming_set_state(self, PODVM_INCOMING_RUNNING, NULL);
-        pod_incoming_quiesce(self->incoming);
-    }
     pod_incoming_emit_migration_event(self, "MigrationActivated", NULL);
     g_clear_pointer(&self->incoming, pod_incoming_free);
     g_object_set_data_full(G_OBJECT(self), FINISHED_ID_KEY, g_steal_pointer(&id), g_free);
