@@ -263,6 +263,10 @@ relay_done_cb(PodvmRelay *relay, const GError *why, gpointer user_data)
     MigJob *job = user_data;
     const char *channel = relay == job->relay ? "migration" : "nbd";
 
+    if (relay == job->relay && job->stage == MIG_STAGE_COMPLETED) {
+        mig_migration_channel_ended(job);
+        return;
+    }
     if (!mig_live(job) || job->stage == MIG_STAGE_FAILING)
         return;
     if (relay == job->relay) {

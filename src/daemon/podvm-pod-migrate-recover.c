@@ -66,6 +66,7 @@ mig_peer_from_record(PodvmPod *self, GError **error)
     settings.token = token;
     settings.cacert = (char *)json_object_get_string_member_with_default(record, "cacert", NULL);
     settings.plaintext_ok = json_object_get_boolean_member_with_default(record, "plaintext", FALSE);
+    /* A restart's calls wait less than the default: operations on the pod wait for them. */
     settings.timeout_ms = 10000;
     peer = podvm_peer_new(&settings, error);
     explicit_bzero(token, strlen(token));

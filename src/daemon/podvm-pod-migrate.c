@@ -22,6 +22,10 @@
 
 /* How often an unreachable target is asked again to finish. */
 #define FINISH_RETRY_MS 5000
+/* How long a failed migration waits for the target to take its DELETE (best effort). */
+#define ABORT_WAIT_MS 5000
+/* How long a completed migration waits for its channel to deliver QEMU's last bytes. */
+#define DRAIN_WAIT_MS 10000
 /* Events and status.migrationState at most this often while it runs. */
 #define STATE_INTERVAL_US (500 * 1000)
 
@@ -45,6 +49,8 @@ job_free(PodOp *op)
     g_clear_object(&job->cancellable);
     g_clear_error(&job->failure);
     g_clear_pointer(&job->result, json_node_unref);
+    g_clear_handle_id(&job->abort_timer, g_source_remove);
+    g_clear_handle_id(&job->drain_timer, g_source_remove);
     g_free(job->id);
     if (job->secret != NULL)
         explicit_bzero(job->secret, strlen(job->secret));
@@ -228,6 +234,17 @@ failure_done(MigJob *job)
     mig_end(job, NULL, error);
 }
 
+static gboolean
+abort_wait_over_cb(gpointer user_data)
+{
+    MigJob *job = user_data;
+
+    /* An unreachable target tears its copy down by itself (no progress). */
+    job->abort_timer = 0;
+    g_cancellable_cancel(job->cancellable);
+    return G_SOURCE_REMOVE;
+}
+
 static void
 abort_at_target_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -236,6 +253,7 @@ abort_at_target_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) answer = podvm_peer_call_finish(job->peer, result, &error);
 
+    g_clear_handle_id(&job->abort_timer, g_source_remove);
     if (error != NULL)
         pod_log(job->pod, G_LOG_LEVEL_MESSAGE,
                 "pod '%s': the target could not be told to drop the migration: %s",
@@ -259,6 +277,7 @@ undone(MigJob *job)
     g_clear_object(&job->cancellable);
     job->cancellable = g_cancellable_new();
     path = g_strdup_printf("/v1/migrations/%s", job->id);
+    job->abort_timer = g_timeout_add(ABORT_WAIT_MS, abort_wait_over_cb, job);
     podvm_peer_call_async(job->peer, "DELETE", path, NULL, job->cancellable, abort_at_target_cb,
                           g_object_ref(job->task));
 }
@@ -490,11 +509,57 @@ finish_at_target(MigJob *job)
                           g_object_ref(job->task));
 }
 
+/* QEMU completed and its channel delivered everything: record it, then finish. */
+static void
+completed_delivered(MigJob *job)
+{
+    PodvmPod *self = job->pod;
+    g_autoptr(GError) error = NULL;
+
+    job->draining = FALSE;
+    g_clear_handle_id(&job->drain_timer, g_source_remove);
+    /* Before anything else: a restart must know this QEMU is never to run again. */
+    json_object_set_string_member(self->migration_record, "phase", MIG_PHASE_COMPLETED);
+    if (!pod_save_required(self, "migrate:completed", &error))
+        pod_log(self, G_LOG_LEVEL_WARNING,
+                "pod '%s': cannot store that the migration completed: %s", self->spec->name,
+                error->message);
+    podvm_fault_crash_point("migrate:after-completed");
+    pod_step(self,
+             "QEMU completed the migration (downtime %" G_GINT64_FORMAT " ms); asking %s "
+             "to run the pod",
+             job->downtime_ms, target_url(job));
+    mig_update_state(job, TRUE);
+    mig_release_nbd(job);
+    g_clear_object(&job->cancellable);
+    job->cancellable = g_cancellable_new();
+    finish_at_target(job);
+}
+
+static gboolean
+drain_timeout_cb(gpointer user_data)
+{
+    MigJob *job = user_data;
+
+    job->drain_timer = 0;
+    pod_log(job->pod, G_LOG_LEVEL_MESSAGE,
+            "pod '%s': the migration channel did not close within %u ms after QEMU completed",
+            job->pod->spec->name, DRAIN_WAIT_MS);
+    completed_delivered(job);
+    return G_SOURCE_REMOVE;
+}
+
+void
+mig_migration_channel_ended(MigJob *job)
+{
+    if (job->stage == MIG_STAGE_COMPLETED && job->draining)
+        completed_delivered(job);
+}
+
 void
 mig_completed(MigJob *job)
 {
     PodvmPod *self = job->pod;
-    g_autoptr(GError) error = NULL;
 
     if (job->stage == MIG_STAGE_COMPLETED || job->stage == MIG_STAGE_DONE)
         return;
@@ -506,24 +571,19 @@ mig_completed(MigJob *job)
     job->stage = MIG_STAGE_COMPLETED;
     job->completed_us = g_get_monotonic_time();
     mig_poll_stop(job);
-    /* Before anything else: a restart must know this QEMU is never to run again. */
-    json_object_set_string_member(self->migration_record, "phase", MIG_PHASE_COMPLETED);
-    if (!pod_save_required(self, "migrate:completed", &error))
-        pod_log(self, G_LOG_LEVEL_WARNING,
-                "pod '%s': cannot store that the migration completed: %s", self->spec->name,
-                error->message);
-    podvm_fault_crash_point("migrate:after-completed");
     if (job->total_ms == 0)
         job->total_ms = (job->completed_us - job->started_us) / 1000;
-    pod_step(self,
-             "QEMU completed the migration (downtime %" G_GINT64_FORMAT " ms); asking %s "
-             "to run the pod",
-             job->downtime_ms, target_url(job));
-    mig_update_state(job, TRUE);
-    mig_release_nbd(job);
-    g_clear_object(&job->cancellable);
-    job->cancellable = g_cancellable_new();
-    finish_at_target(job);
+    /*
+     * QEMU's "completed" means it wrote its last bytes to our socketpair:
+     * the target has them once the relay delivered them and both ends
+     * closed. The crash point after the record is only reached then.
+     */
+    if (job->relay != NULL && podvm_relay_is_open(job->relay)) {
+        job->draining = TRUE;
+        job->drain_timer = g_timeout_add(DRAIN_WAIT_MS, drain_timeout_cb, job);
+        return;
+    }
+    completed_delivered(job);
 }
 
 /* ---- the offer ------------------------------------------------------------- */

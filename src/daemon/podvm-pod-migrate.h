@@ -90,6 +90,9 @@ struct _PodMigrationSource {
     gint64 switchover_us; /* when pre-switchover was reached */
     gint64 completed_us;  /* when QEMU completed */
     guint finish_timer;
+    guint abort_timer;                /* bounds the wait for the target's DELETE */
+    guint drain_timer;                /* bounds the wait for the migration channel to deliver */
+    gboolean draining;                /* completed: waiting for the migration channel to close */
     gboolean qemu_running;            /* what query-status said last (undo) */
     JsonNode *result;                 /* the operation's answer once migrated */
     void (*after_disks)(MigJob *job); /* mig_find_disks()'s continuation */
@@ -101,6 +104,8 @@ struct _PodMigrationSource {
 /* podvm-pod-migrate.c */
 void mig_fail(MigJob *job, GError *error);
 void mig_completed(MigJob *job);
+/* The migration channel's relay ended (after "completed": everything was delivered). */
+void mig_migration_channel_ended(MigJob *job);
 /* The record's phase (stored: atomic, or durable when @durable). */
 void mig_record_phase(MigJob *job, const char *phase, gboolean durable);
 /* status.migrationState from the controller, + phase, target, id; events at most 2/s. */
