@@ -155,6 +155,25 @@ static void
 finish_run(PodvmPod *self, GTask *task)
 {
     PodIncoming *in = self->incoming;
+
+    if (in != NULL &&
+        (in->state == PODVM_INCOMING_WAITING || in->state == PODVM_INCOMING_RECEIVING)) {
+        /*
+         * The source saw its QEMU complete; the last bytes may still be on
+         * their way here: wait for this QEMU's "completed" (or its failure,
+         * or the no-progress timeout, which tear the pod down).
+         */
+        pod_step(self, "migration %s: the source completed; waiting for QEMU here", in->id);
+        in->finish_waiting = task;
+        return;
+    }
+    pod_incoming_finish_now(self, task);
+}
+
+void
+pod_incoming_finish_now(PodvmPod *self, GTask *task)
+{
+    PodIncoming *in = self->incoming;
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func(g_free);
 

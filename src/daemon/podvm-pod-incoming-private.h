@@ -40,7 +40,8 @@ struct _PodIncoming {
     gint64 last_progress_us;
     guint64 last_bytes;
     gulong event_handler;
-    gboolean checking; /* a query-migrate after a relay ended is under way */
+    gboolean checking;     /* a query-migrate after a relay ended is under way */
+    GTask *finish_waiting; /* the finish, asked for before this QEMU completed */
 };
 
 /* podvm-pod-incoming.c */
@@ -54,6 +55,9 @@ void pod_incoming_emit_migration_event(PodvmPod *self, const char *type, const c
 void pod_incoming_teardown(PodvmPod *self, const char *why);
 /* The block export's id of a copied disk. */
 char *pod_incoming_export_id_of(const char *disk);
+
+/* podvm-pod-incoming-finish.c: the finish operation @task, once completed. */
+void pod_incoming_finish_now(PodvmPod *self, GTask *task);
 
 /* podvm-pod-incoming-qmp.c: QMP commands one after the other. */
 typedef void (*ScriptDone)(PodvmPod *self, GError *error, gpointer data);

@@ -181,8 +181,10 @@ pod_incoming_set_state(PodvmPod *self, PodvmIncomingState state, const char *mes
 
     in->state = state;
     if (message != NULL) {
+        char *copy = g_strdup(message); /* @message may be in->message */
+
         g_free(in->message);
-        in->message = g_strdup(message);
+        in->message = copy;
     }
     /* status.migrationState: what podvmctl show and the fronts tell. */
     g_clear_pointer(&self->migration_state, json_object_unref);
@@ -233,8 +235,10 @@ teardown_deleted_cb(GObject *source, GAsyncResult *result, gpointer user_data)
  * the operation in progress. Idempotent.
  */
 void
-pod_incoming_teardown(PodvmPod *self, const char *why)
+pod_incoming_teardown(PodvmPod *self, const char *reason)
 {
+    /* @reason may be in->message, which the state replaces. */
+    g_autofree char *why = g_strdup(reason);
     PodIncoming *in = self->incoming;
     PodvmPodOpOptions options = PODVM_POD_OP_OPTIONS_INIT;
 
@@ -244,6 +248,13 @@ pod_incoming_teardown(PodvmPod *self, const char *why)
             self->spec->name, in->id, why);
     pod_incoming_set_state(self, PODVM_INCOMING_FAILED, why);
     pod_incoming_quiesce(in);
+    if (in->finish_waiting != NULL) {
+        GTask *task = g_steal_pointer(&in->finish_waiting);
+
+        pod_op_return(
+            self, task,
+            g_error_new(PODVM_ERROR, PODVM_ERROR_FAILED, _("the migration failed here: %s"), why));
+    }
     pod_incoming_record_set_phase(self, "failed");
     pod_incoming_emit_migration_event(self, "MigrationFailed", why);
     /* A start still preparing stops; a QEMU goes at once (the delete would kill it too). */
@@ -355,6 +366,11 @@ record_completed(PodvmPod *self)
         pod_log(self, G_LOG_LEVEL_WARNING, "pod '%s': %s", self->spec->name, error->message);
     pod_incoming_set_state(self, PODVM_INCOMING_COMPLETED, NULL);
     podvm_fault_crash_point("incoming:after-completed");
+    if (in->finish_waiting != NULL) {
+        GTask *task = g_steal_pointer(&in->finish_waiting);
+
+        pod_incoming_finish_now(self, task);
+    }
 }
 
 static void
