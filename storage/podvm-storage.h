@@ -9,7 +9,7 @@
 G_BEGIN_DECLS
 
 /*
- * Volume backends: one per volume source of POD-SPEC.md. prepare() makes
+ * Volume backends: one per volume source of docs/pod-format.md. prepare() makes
  * what a pod needs for one volume and says which file QEMU opens and in
  * which format (always explicit: QEMU never probes); release() undoes it.
  *

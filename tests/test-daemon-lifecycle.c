@@ -142,7 +142,7 @@ test_boot_and_show(Fixture *f, gconstpointer data)
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
 
-    /* podvmctl show -o json: metadata, spec and status as in POD-SPEC.md. */
+    /* podvmctl show -o json: metadata, spec and status as in docs/pod-format.md. */
     g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "show", "tiny", "-o", "json", NULL), ==,
                     0);
     json_parser_load_from_data(parser, out, -1, &error);

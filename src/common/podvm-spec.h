@@ -7,7 +7,7 @@
 G_BEGIN_DECLS
 
 /*
- * The pod spec model (POD-SPEC.md): plain structs, parsed and validated
+ * The pod spec model (docs/pod-format.md): plain structs, parsed and validated
  * whole from a JSON document (kinds Pod, VirtualMachineInstance,
  * VirtualMachine). Everything the parser accepts is in the model, and
  * podvm_spec_to_json() writes it back in the native form
@@ -228,7 +228,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecVolume, podvm_spec_volume_free)
  * joined with "\n") and, when @out_problems is not NULL, stores every
  * problem in it (a GPtrArray of PodvmSpecProblem*, owned by the caller).
  * Unknown fields are problems ("spec.foo: unknown field"); fields of
- * POD-SPEC.md that podvm does not handle yet are problems that say
+ * KubeVirt that podvm does not handle yet are problems that say
  * "not supported yet"; ones podvm will never handle say "not supported by podvm".
  * A member whose value is null counts as absent (Kubernetes' reading), so
  * "creationTimestamp": null in a generated manifest is fine. "status" is

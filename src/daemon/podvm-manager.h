@@ -33,7 +33,7 @@ PodvmManager *podvm_manager_new(const PodvmConfig *config);
 void podvm_manager_load(PodvmManager *self);
 
 /*
- * Validates and stores a new pod. @spec_json is a document of POD-SPEC.md.
+ * Validates and stores a new pod. @spec_json is a document of docs/pod-format.md.
  * On a validation error, @out_problems (if not NULL) gets the list of
  * PodvmSpecProblem*. A VirtualMachine that asks to run is also started.
  */
