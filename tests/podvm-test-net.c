@@ -19,15 +19,16 @@ podvm_test_net_write_conflist_dual(const char *dir, const char *file, const char
 {
     g_autofree char *path = g_build_filename(dir, file, NULL);
     g_autofree char *ipam_dir = g_build_filename(dir, "..", "ipam", NULL);
+    /* The IPv6 range first: the CNI result lists it first, and podvmd still shows IPv4 first. */
     g_autofree char *range6 =
-        subnet6 != NULL ? g_strdup_printf(", [{\"subnet\": \"%s\"}]", subnet6) : g_strdup("");
+        subnet6 != NULL ? g_strdup_printf("[{\"subnet\": \"%s\"}], ", subnet6) : g_strdup("");
     g_autofree char *text = g_strdup_printf(
         "{\"cniVersion\": \"1.0.0\", \"name\": \"%s\", \"plugins\": ["
         "{\"type\": \"bridge\", \"bridge\": \"%s\", \"isGateway\": true, \"ipMasq\": %s,"
-        " \"hairpinMode\": true, \"ipam\": {\"type\": \"host-local\", \"ranges\": [[{\"subnet\": "
-        "\"%s\"}]%s], \"routes\": [{\"dst\": \"0.0.0.0/0\"}%s], \"dataDir\": \"%s\"}},"
+        " \"hairpinMode\": true, \"ipam\": {\"type\": \"host-local\", \"ranges\": [%s[{\"subnet\": "
+        "\"%s\"}]], \"routes\": [{\"dst\": \"0.0.0.0/0\"}%s], \"dataDir\": \"%s\"}},"
         "{\"type\": \"portmap\", \"capabilities\": {\"portMappings\": true}}]}",
-        name, bridge, masquerade ? "true" : "false", subnet, range6,
+        name, bridge, masquerade ? "true" : "false", range6, subnet,
         subnet6 != NULL ? ", {\"dst\": \"::/0\"}" : "", ipam_dir);
     g_autoptr(GError) error = NULL;
 

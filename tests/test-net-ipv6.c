@@ -68,6 +68,9 @@ test_masquerade_ipv6(PodvmTestNet *f, gconstpointer data)
     g_assert_true(g_strv_contains((const char *const *)guest_ips, "fd10:0:2::2"));
     pod_ips = string_array(status, "podIPs");
     pod_ips_text = g_strjoinv(",", pod_ips);
+    /* IPv4 first, though the CNI result lists the IPv6 range first (README, Networking). */
+    g_assert_true(g_str_has_prefix(pod_ips[0], "10.66."));
+    g_assert_cmpstr(json_object_get_string_member(status, "podIP"), ==, pod_ips[0]);
     for (guint i = 0; pod_ips[i] != NULL && pod_ip6 == NULL; i++) {
         if (g_str_has_prefix(pod_ips[i], "fd66:706f:6476:"))
             pod_ip6 = g_strdup(pod_ips[i]);

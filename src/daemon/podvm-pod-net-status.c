@@ -18,6 +18,16 @@
 
 /* ---- status --------------------------------------------------------------------------------- */
 
+/* IPv4 before IPv6, each family in the CNI result's order (the sort is stable). */
+static gint
+ipv4_first(gconstpointer a, gconstpointer b)
+{
+    gboolean a6 = strchr(*(const char *const *)a, ':') != NULL;
+    gboolean b6 = strchr(*(const char *const *)b, ':') != NULL;
+
+    return (gint)a6 - (gint)b6;
+}
+
 static void
 add_string_array(JsonBuilder *b, const char *name, GPtrArray *values)
 {
@@ -78,6 +88,7 @@ pod_net_add_status(PodvmPod *self, JsonBuilder *b)
                 g_ptr_array_add(pod_ips, pod_net_strip_prefix(addresses[j]));
         }
 
+        g_ptr_array_sort(guest_ips, ipv4_first);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "name");
         json_builder_add_string_value(b, iface->name);
@@ -101,6 +112,7 @@ pod_net_add_status(PodvmPod *self, JsonBuilder *b)
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
+    g_ptr_array_sort(pod_ips, ipv4_first);
     if (pod_ips->len > 0) {
         json_builder_set_member_name(b, "podIP");
         json_builder_add_string_value(b, g_ptr_array_index(pod_ips, 0));
