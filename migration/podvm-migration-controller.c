@@ -219,11 +219,17 @@ step_applies(PodvmMigrationController *ctl, PodvmMigrationStep step)
     }
 }
 
+static StepRecord *record_step(PodvmMigrationController *ctl, PodvmMigrationStep step,
+                               gint64 now_us);
+
+/* A CANCEL is recorded at once: nothing follows it, whether or not the caller says it took it. */
 static PodvmMigrationStep
-issue(PodvmMigrationController *ctl, PodvmMigrationStep step)
+issue(PodvmMigrationController *ctl, PodvmMigrationStep step, gint64 now_us)
 {
     ctl->issued[step] = TRUE;
     ctl->pending = step;
+    if (step == PODVM_MIGRATION_STEP_CANCEL)
+        record_step(ctl, step, now_us);
     return step;
 }
 
@@ -261,7 +267,7 @@ podvm_migration_controller_feed(PodvmMigrationController *ctl, const PodvmMigrat
                             (ctl->policy.no_progress_timeout_ms + 999) / 1000);
         if (out_reason != NULL)
             *out_reason = ctl->cancel_reason;
-        return issue(ctl, PODVM_MIGRATION_STEP_CANCEL);
+        return issue(ctl, PODVM_MIGRATION_STEP_CANCEL, sample->now_us);
     }
 
     /* One step at a time; post-copy converges by itself; only a running pre-copy steps. */
@@ -279,9 +285,22 @@ podvm_migration_controller_feed(PodvmMigrationController *ctl, const PodvmMigrat
             if (out_reason != NULL)
                 *out_reason = ctl->cancel_reason;
         }
-        return issue(ctl, step);
+        return issue(ctl, step, sample->now_us);
     }
     return PODVM_MIGRATION_STEP_NONE;
+}
+
+/* The CANCEL already recorded, or NULL. */
+static StepRecord *
+recorded_cancel(PodvmMigrationController *ctl)
+{
+    for (guint i = 0; i < ctl->steps->len; i++) {
+        StepRecord *record = &g_array_index(ctl->steps, StepRecord, i);
+
+        if (record->step == PODVM_MIGRATION_STEP_CANCEL)
+            return record;
+    }
+    return NULL;
 }
 
 static StepRecord *
@@ -309,6 +328,8 @@ podvm_migration_controller_step_taken(PodvmMigrationController *ctl, PodvmMigrat
     g_return_if_fail(ctl != NULL);
     g_return_if_fail(step > PODVM_MIGRATION_STEP_NONE && step <= PODVM_MIGRATION_STEP_CANCEL);
 
+    if (step == PODVM_MIGRATION_STEP_CANCEL && recorded_cancel(ctl) != NULL)
+        return;
     record_step(ctl, step, now_us);
     if (step == PODVM_MIGRATION_STEP_RAISE_DOWNTIME)
         ctl->downtime_limit_ms = ctl->policy.max_downtime_ms;
@@ -326,7 +347,10 @@ podvm_migration_controller_step_failed(PodvmMigrationController *ctl, PodvmMigra
     g_return_if_fail(ctl != NULL);
     g_return_if_fail(step > PODVM_MIGRATION_STEP_NONE && step <= PODVM_MIGRATION_STEP_CANCEL);
 
-    record = record_step(ctl, step, now_us);
+    record = step == PODVM_MIGRATION_STEP_CANCEL ? recorded_cancel(ctl) : NULL;
+    if (record == NULL)
+        record = record_step(ctl, step, now_us);
+    g_free(record->error);
     record->error = g_strdup(message != NULL ? message : "");
     /* The stall still holds: the next feed offers the next step. */
 }

@@ -77,6 +77,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmMigrationController, podvm_migration_controll
  * controller; other steps leave it untouched). The caller takes it and
  * tells the controller with podvm_migration_controller_step_taken() (or
  * _step_failed()); until then feed returns NONE (but CANCEL on no progress).
+ * A CANCEL is recorded (with its reason) when returned: telling that it was
+ * taken is not needed (and records nothing more); nothing follows it.
  */
 PodvmMigrationStep podvm_migration_controller_feed(PodvmMigrationController *ctl,
                                                    const PodvmMigrationSample *sample,

@@ -380,9 +380,52 @@ test_no_progress(void)
     g_assert_cmpuint(sim.steps->len, ==, 1);
 
     json = sim_json(&sim);
+    /* Taken (step_taken) and recorded once. */
+    g_assert_cmpint(json_array_get_length(json_object_get_array_member(json, "steps")), ==, 1);
     last = json_array_get_object_element(json_object_get_array_member(json, "steps"), 0);
     g_assert_cmpstr(json_object_get_string_member(last, "step"), ==, "cancel");
     g_assert_cmpstr(json_object_get_string_member(last, "reason"), ==, sim.reason);
+    sim_clear(&sim);
+}
+
+/* A CANCEL is recorded with its reason when returned, whether or not it is reported taken. */
+static void
+test_cancel_recorded(void)
+{
+    PodvmMigrationPolicy policy = default_policy();
+    Sim sim;
+    g_autoptr(JsonObject) json = NULL;
+    JsonArray *steps;
+    JsonObject *cancel;
+
+    policy.auto_converge = FALSE;
+    policy.max_downtime_ms = 0;
+    policy.stall_passes = 1;
+    sim_init(&sim, &policy);
+    sim.take_steps = FALSE;
+    sim_pass(&sim, 512 * MIB);
+    for (guint i = 0; i < 10; i++)
+        sim_pass(&sim, 50 * MIB);
+    g_assert_cmpuint(sim.steps->len, ==, 1);
+    g_assert_cmpint(step_at(&sim, 0), ==, PODVM_MIGRATION_STEP_CANCEL);
+    json = sim_json(&sim);
+    steps = json_object_get_array_member(json, "steps");
+    g_assert_cmpint(json_array_get_length(steps), ==, 1);
+    cancel = json_array_get_object_element(steps, 0);
+    g_assert_cmpstr(json_object_get_string_member(cancel, "step"), ==, "cancel");
+    g_assert_cmpint(json_object_get_int_member(cancel, "pass"), ==, 4);
+    g_assert_cmpstr(json_object_get_string_member(cancel, "reason"), ==, sim.reason);
+    g_clear_pointer(&json, json_object_unref);
+
+    /* A cancel that could not be done says so on the same entry. */
+    podvm_migration_controller_step_failed(sim.ctl, PODVM_MIGRATION_STEP_CANCEL, sim.now_us,
+                                           "monitor gone");
+    podvm_migration_controller_step_taken(sim.ctl, PODVM_MIGRATION_STEP_CANCEL, sim.now_us);
+    json = sim_json(&sim);
+    steps = json_object_get_array_member(json, "steps");
+    g_assert_cmpint(json_array_get_length(steps), ==, 1);
+    g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(steps, 0), "error"),
+                    ==, "monitor gone");
     sim_clear(&sim);
 }
 
@@ -542,6 +585,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/migration/controller/only-active-steps", test_only_active_steps);
     g_test_add_func("/podvm/migration/controller/no-progress", test_no_progress);
     g_test_add_func("/podvm/migration/controller/no-progress-off", test_no_progress_off);
+    g_test_add_func("/podvm/migration/controller/cancel-recorded", test_cancel_recorded);
     g_test_add_func("/podvm/migration/controller/terminal", test_terminal);
     g_test_add_func("/podvm/migration/controller/json", test_json);
     g_test_add_func("/podvm/migration/controller/parameters", test_parameters);
