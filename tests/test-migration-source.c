@@ -434,6 +434,91 @@ test_cancel(void)
     run_op(pod, PODVM_POD_OP_KILL);
 }
 
+/* A stored source record saying the migration completed: the pod never runs here again. */
+static void
+write_completed_record(Core *core, const char *name)
+{
+    g_autofree char *path = g_build_filename(core->tmpdir, "state", "pods", name, "pod.json", NULL);
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = NULL;
+    JsonObject *root;
+    JsonObject *runtime;
+    JsonObject *record = json_object_new();
+
+    json_parser_load_from_file(parser, path, &error);
+    g_assert_no_error(error);
+    root = json_node_get_object(json_parser_get_root(parser));
+    if (!json_object_has_member(root, "runtime"))
+        json_object_set_object_member(root, "runtime", json_object_new());
+    runtime = json_object_get_object_member(root, "runtime");
+    json_object_set_string_member(record, "role", "source");
+    json_object_set_string_member(record, "id", "0123456789abcdef");
+    json_object_set_string_member(record, "peer", "https://127.0.0.1:1");
+    json_object_set_string_member(record, "phase", "completed");
+    json_object_set_boolean_member(record, "wasPaused", FALSE);
+    json_object_set_string_member(record, "tokenFile", core->token_file);
+    json_object_set_object_member(runtime, "migration", record);
+    text = json_to_string(json_parser_get_root(parser), TRUE);
+    g_file_set_contents(path, text, -1, &error);
+    g_assert_no_error(error);
+}
+
+static gboolean
+reason_is_unreachable(gpointer user_data)
+{
+    g_autoptr(JsonNode) status = podvm_pod_get_status_json(user_data);
+
+    return g_strcmp0(json_object_get_string_member_with_default(json_node_get_object(status),
+                                                                "reason", NULL),
+                     "TargetUnreachable") == 0;
+}
+
+static void
+start_refused_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    GError **out = user_data;
+
+    g_assert_false(podvm_pod_run_finish(PODVM_POD(source), result, out));
+    g_assert_nonnull(*out);
+}
+
+static gboolean
+error_arrived(gpointer user_data)
+{
+    return *(GError **)user_data != NULL;
+}
+
+/*
+ * A restarted podvmd that finds a migration completed (the record) and
+ * cannot reach the target keeps the pod with reason TargetUnreachable and
+ * the record, and refuses to start it: never two copies.
+ */
+static void
+test_completed_record_never_runs(void)
+{
+    g_autoptr(Core) core = core_new();
+    g_autoptr(GError) error = NULL;
+    PodvmPod *pod;
+
+    write_completed_record(core, "web");
+    g_clear_object(&core->manager);
+    core->manager = podvm_manager_new(core->config);
+    podvm_manager_load(core->manager);
+    pod = podvm_manager_lookup(core->manager, "web", NULL);
+    g_assert_nonnull(pod);
+    g_assert_true(podvm_test_wait_until(reason_is_unreachable, pod, 30000));
+    g_assert_true(podvm_pod_is_migrating(pod));
+    g_assert_true(stored_record(core, "web"));
+    podvm_pod_run_async(pod, PODVM_POD_OP_START, NULL, NULL, start_refused_cb, &error);
+    g_assert_true(podvm_test_wait_until(error_arrived, &error, 30000));
+    g_test_message("start: %s", error->message);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE);
+    g_assert_nonnull(strstr(error->message, "migrated"));
+    g_assert_cmpint(podvm_pod_get_phase(pod), !=, PODVM_PHASE_RUNNING);
+    g_assert_cmpint(podvm_pod_get_phase(pod), !=, PODVM_PHASE_STARTING);
+}
+
 /* ---- two podvmds on this machine, REST on 127.0.0.1, plaintext --------------- */
 
 static guint16
@@ -603,6 +688,8 @@ main(int argc, char **argv)
                     test_valid_request_reaches_the_pod);
     g_test_add_func("/migration-source/unreachable-peer", test_unreachable_peer);
     g_test_add_func("/migration-source/cancel", test_cancel);
+    g_test_add_func("/migration-source/completed-record-never-runs",
+                    test_completed_record_never_runs);
     g_test_add_func("/migration-source/two-daemons", test_two_daemons);
     return g_test_run();
 }
