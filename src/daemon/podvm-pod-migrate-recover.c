@@ -130,6 +130,45 @@ migrated_away(Recovery *r)
 }
 
 static void
+not_confirmed(Recovery *r)
+{
+    /* Unreachable, or not finished: never resumed here; the next restart asks again. */
+    pod_set_phase(r->pod, r->pod->phase, "TargetUnreachable",
+                  _("the migration completed but the target did not confirm it runs the pod; "
+                    "it stays paused here and is never resumed (a podvmd restart asks the "
+                    "target again; delete it with force once the target runs it)"));
+    recovery_end(r);
+}
+
+static void
+target_pod_asked(gpointer data, gboolean runs, const GError *error)
+{
+    Recovery *r = data;
+    PodvmPod *self = r->pod;
+
+    if (runs) {
+        migrated_away(r);
+        return;
+    }
+    if (error != NULL) {
+        not_confirmed(r);
+        return;
+    }
+    /* The target does not run it: it runs here again. */
+    g_clear_pointer(&self->migration_record, json_object_unref);
+    if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp)) {
+        if (!r->was_paused)
+            pod_qmp_execute(self->qmp, "cont", NULL, PODVM_QMP_TIMEOUT_HOTPLUG, NULL,
+                            pod_qmp_ignore_reply_cb, g_strdup("cont"));
+        pod_set_phase(self, r->was_paused ? PODVM_PHASE_PAUSED : PODVM_PHASE_RUNNING,
+                      "MigrationFailed", _("the target lost the migrated pod; it runs here again"));
+    } else {
+        pod_save_or_log(self, PODVM_STORE_DURABLE);
+    }
+    recovery_end(r);
+}
+
+static void
 finish_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     Recovery *r = user_data;
@@ -147,27 +186,11 @@ finish_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     }
     if (g_strcmp0(state, "failed") == 0 ||
         g_error_matches(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND)) {
-        /* The target does not run it: it runs here again. */
-        g_clear_pointer(&self->migration_record, json_object_unref);
-        if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp)) {
-            if (!r->was_paused)
-                pod_qmp_execute(self->qmp, "cont", NULL, PODVM_QMP_TIMEOUT_HOTPLUG, NULL,
-                                pod_qmp_ignore_reply_cb, g_strdup("cont"));
-            pod_set_phase(self, r->was_paused ? PODVM_PHASE_PAUSED : PODVM_PHASE_RUNNING,
-                          "MigrationFailed",
-                          _("the target lost the migrated pod; it runs here again"));
-        } else {
-            pod_save_or_log(self, PODVM_STORE_DURABLE);
-        }
-        recovery_end(r);
+        /* Before resuming here: does a pod of this uid run there (finished, forgotten)? */
+        mig_ask_target_pod(self, r->peer, NULL, target_pod_asked, r);
         return;
     }
-    /* Unreachable, or not finished: never resumed here; the next restart asks again. */
-    pod_set_phase(self, self->phase, "TargetUnreachable",
-                  _("the migration completed but the target did not confirm it runs the pod; "
-                    "it stays paused here and is never resumed (a podvmd restart asks the "
-                    "target again; delete it with force once the target runs it)"));
-    recovery_end(r);
+    not_confirmed(r);
 }
 
 static void
@@ -344,7 +367,12 @@ pod_migration_source_recover(PodvmPod *self, GTask *task, void (*done)(PodvmPod 
     pod_log(self, G_LOG_LEVEL_MESSAGE,
             "pod '%s': podvmd restarted during its migration (phase %s); deciding from QEMU",
             self->spec->name, phase);
-    if (g_str_equal(phase, MIG_PHASE_COMPLETED) || g_str_equal(phase, MIG_PHASE_FINISHING)) {
+    if (g_str_equal(phase, MIG_PHASE_FINISHING)) {
+        /* The target said it runs the pod: only this copy's end was left to do. */
+        migrated_away(r);
+        return;
+    }
+    if (g_str_equal(phase, MIG_PHASE_COMPLETED)) {
         recover_completed(r);
         return;
     }

@@ -291,6 +291,11 @@ mig_fail(MigJob *job, GError *error)
         g_error_free(error);
         return;
     }
+    if (job->pod->detached) {
+        /* podvmd is going away: the record stays, the restart decides (recovery). */
+        mig_end(job, NULL, error);
+        return;
+    }
     job->failure = error;
     job->failed_at = job->stage;
     job->stage = MIG_STAGE_FAILING;
@@ -415,6 +420,78 @@ target_lost(MigJob *job)
     mig_qmp(job, "cont", NULL, NULL, PODVM_QMP_TIMEOUT_HOTPLUG, resumed_here_cb);
 }
 
+static void target_unreachable(MigJob *job, const GError *error);
+
+typedef struct {
+    char *uid;
+    PodvmPeer *peer; /* unowned: the caller keeps it until @done */
+    void (*done)(gpointer data, gboolean runs, const GError *error);
+    gpointer data;
+} AskPod;
+
+static void
+ask_pod_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    AskPod *ask = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) pod = podvm_peer_call_finish(ask->peer, result, &error);
+    JsonObject *object =
+        pod != NULL && JSON_NODE_HOLDS_OBJECT(pod) ? json_node_get_object(pod) : NULL;
+    JsonObject *metadata = NULL;
+    JsonObject *status = NULL;
+    gboolean runs = FALSE;
+
+    if (object != NULL && json_object_has_member(object, "metadata") &&
+        JSON_NODE_HOLDS_OBJECT(json_object_get_member(object, "metadata")))
+        metadata = json_object_get_object_member(object, "metadata");
+    if (object != NULL && json_object_has_member(object, "status") &&
+        JSON_NODE_HOLDS_OBJECT(json_object_get_member(object, "status")))
+        status = json_object_get_object_member(object, "status");
+    if (metadata != NULL && status != NULL &&
+        g_strcmp0(json_object_get_string_member_with_default(metadata, "uid", NULL), ask->uid) ==
+            0) {
+        const char *phase = json_object_get_string_member_with_default(status, "phase", "");
+
+        /* Incoming: it has not run there; anything with a QEMU past that: it has. */
+        runs = podvm_phase_name_has_qemu(phase) && !g_str_equal(phase, "Incoming");
+    }
+    if (g_error_matches(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND))
+        g_clear_error(&error); /* no such pod there: an answer */
+    ask->done(ask->data, runs, error);
+    g_free(ask->uid);
+    g_free(ask);
+}
+
+void
+mig_ask_target_pod(PodvmPod *self, PodvmPeer *peer, GCancellable *cancellable,
+                   void (*done)(gpointer data, gboolean runs, const GError *error), gpointer data)
+{
+    AskPod *ask = g_new0(AskPod, 1);
+    g_autofree char *path = g_strdup_printf("/v1/pods/%s", self->spec->name);
+
+    ask->uid = g_strdup(self->spec->uid);
+    ask->peer = peer;
+    ask->done = done;
+    ask->data = data;
+    podvm_peer_call_async(peer, "GET", path, NULL, cancellable, ask_pod_cb, ask);
+}
+
+static void
+target_pod_asked(gpointer data, gboolean runs, const GError *error)
+{
+    g_autoptr(GTask) task = data;
+    MigJob *job = pod_op_of(task);
+
+    if (job->stage == MIG_STAGE_DONE)
+        return;
+    if (runs)
+        migrated(job);
+    else if (error != NULL)
+        target_unreachable(job, error);
+    else
+        target_lost(job);
+}
+
 static gboolean
 finish_retry_cb(gpointer user_data)
 {
@@ -467,7 +544,9 @@ status_at_target_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         migrated(job);
     else if (g_strcmp0(state, "failed") == 0 ||
              g_error_matches(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND))
-        target_lost(job);
+        /* Before resuming here: does a pod of this uid run there (finished, forgotten)? */
+        mig_ask_target_pod(job->pod, job->peer, job->cancellable, target_pod_asked,
+                           g_object_ref(job->task));
     else if (error != NULL)
         target_unreachable(job, error);
     else {

@@ -142,6 +142,13 @@ void mig_disk_free(MigDisk *disk);
 /* Completed: the NBD client nodes go and their connections close (the target stops its server). */
 void mig_release_nbd(MigJob *job);
 
+/*
+ * GET /v1/pods/NAME at the target: @runs when a pod of this uid runs (or is
+ * paused) there; @error when the target could not be asked (not for "no such pod").
+ */
+void mig_ask_target_pod(PodvmPod *self, PodvmPeer *peer, GCancellable *cancellable,
+                        void (*done)(gpointer data, gboolean runs, const GError *error),
+                        gpointer data);
 /* A peer for the record's target (its [peer] or the stored token file), for a restart. */
 PodvmPeer *mig_peer_from_record(PodvmPod *self, GError **error);
 /* The token in @path (one line of visible ASCII); errors never show the file. */
