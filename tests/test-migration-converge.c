@@ -7,8 +7,8 @@
  * With 8 MiB dirtied again and again and 8 MiB/s, every pass has the whole
  * 8 MiB to send, a second's worth: a 50 ms downtime limit never allows the
  * switchover. The controller steps (stall_passes 2):
- *   - auto-converge, then the request's raised maxDowntimeMs (5 s: room for a loaded host's slower
- * link): completes;
+ *   - auto-converge, then the request's raised maxDowntimeMs (5 s, room for
+ *     a loaded host's slower link): completes;
  *   - auto-converge, then post-copy (the request allows it, maxDowntimeMs
  *     is the starting limit so no raise): completes in post-copy;
  *   - auto-converge, a raise to 200 ms (still too small), then cancel: the
