@@ -471,6 +471,7 @@ test_receive_disk(Fixture *f, gconstpointer data)
 static void
 test_abort(Fixture *f, gconstpointer data)
 {
+    gint64 pid;
     g_autoptr(Source) src = NULL;
     g_autoptr(GString) seen = g_string_new(NULL);
     int events;
@@ -511,11 +512,15 @@ test_abort(Fixture *f, gconstpointer data)
         g_assert_cmpuint(a->status, ==, 409);
     }
     path = g_strconcat("/v1/migrations/", id, NULL);
+    pid = qemu_pid_of(f, "mig");
+    g_assert_cmpint(pid, >, 0);
     {
         g_autoptr(Answer) a = http(f, "DELETE", path, NULL, NULL);
         g_assert_cmpuint(a->status, ==, 204);
     }
     g_assert_true(podvm_test_wait_until(no_trace_cb, f, 30000));
+    g_assert_false(process_alive(pid));
+    g_assert_true(process_alive(src->qemu_pid));
     {
         g_autoptr(Answer) a = http(f, "GET", path, NULL, NULL);
         g_assert_cmpuint(a->status, ==, 404);
