@@ -680,6 +680,8 @@ out:
 int
 main(int argc, char **argv)
 {
+    /* The peer client runs in this process: no dconf GSettings thread (it leaks under LSan). */
+    g_setenv("GSETTINGS_BACKEND", "memory", TRUE);
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/migration-source/request-refusals", test_request_refusals);
     g_test_add_func("/migration-source/token-file-not-shown", test_token_file_not_shown);
