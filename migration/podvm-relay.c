@@ -135,25 +135,55 @@ direction_fail(Direction *direction, const GError *error, const char *what)
 }
 
 /*
+ * The stream whose writing side carries the bytes on the wire: a wrapper
+ * (libsoup's stolen SoupIOStream, GSocketClient's GTcpWrapperConnection)
+ * is followed through its "base-iostream" or "base-io-stream" down to a
+ * TLS connection or a plain socket connection.
+ */
+static GIOStream *
+wire_stream(GIOStream *stream)
+{
+    for (guint depth = 0; depth < 8; depth++) {
+        GObjectClass *klass = G_OBJECT_GET_CLASS(stream);
+        const char *property = NULL;
+        GIOStream *base = NULL;
+
+        if (G_IS_TLS_CONNECTION(stream))
+            return stream;
+        if (g_object_class_find_property(klass, "base-iostream") != NULL)
+            property = "base-iostream";
+        else if (g_object_class_find_property(klass, "base-io-stream") != NULL)
+            property = "base-io-stream";
+        if (property == NULL)
+            return stream;
+        g_object_get(stream, property, &base, NULL);
+        if (base == NULL)
+            return stream;
+        /* The wrapper holds it: the borrowed pointer stays valid. */
+        g_object_unref(base);
+        stream = base;
+    }
+    return stream;
+}
+
+/*
  * Nothing more comes from @from: @to hears the end too (its writing side
  * shut down, its reading side still open), and when both ways ended the
- * relay ends cleanly.
+ * relay ends cleanly. A plain socket is shut down for writing; a TLS
+ * connection's output is closed (it sends close_notify and keeps reading);
+ * closing the output of a wrapper or of a GSocketConnection alone would
+ * send nothing.
  */
 static void
 direction_shutdown(Direction *direction)
 {
     PodvmRelay *relay = direction->relay;
+    GIOStream *wire = wire_stream(direction->to);
     g_autoptr(GError) error = NULL;
 
     direction->ended = TRUE;
-    /*
-     * A plain socket is shut down for writing. A GTcpWrapperConnection (what
-     * GSocketClient gives for TLS) is a GSocketConnection too, but its socket
-     * carries TLS: like any other stream, its output is closed (TLS sends
-     * its close_notify and keeps reading).
-     */
-    if (G_IS_SOCKET_CONNECTION(direction->to) && !G_IS_TCP_WRAPPER_CONNECTION(direction->to)) {
-        GSocket *socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(direction->to));
+    if (G_IS_SOCKET_CONNECTION(wire)) {
+        GSocket *socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(wire));
 
         if (!g_socket_shutdown(socket, FALSE, TRUE, &error) &&
             !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED)) {
@@ -161,9 +191,8 @@ direction_shutdown(Direction *direction)
             return;
         }
     } else {
-        /* A TLS connection sends its close_notify; its reading side stays open. */
-        g_output_stream_close_async(g_io_stream_get_output_stream(direction->to),
-                                    G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+        g_output_stream_close_async(g_io_stream_get_output_stream(wire), G_PRIORITY_DEFAULT, NULL,
+                                    NULL, NULL);
     }
     if (relay->a_to_b.ended && relay->b_to_a.ended)
         relay_end(relay, NULL);
