@@ -3,7 +3,8 @@
 
 /*
  * What the source side of a live migration shares between its files:
- * podvm-pod-migrate.c (the operation: record, offer, completion, failure),
+ * podvm-pod-migrate.c (the operation: record, offer, failure),
+ * podvm-pod-migrate-finish.c (completed: finish at the target, the end here),
  * podvm-pod-migrate-qemu.c (QEMU's part: the disks, the mirrors, migrate,
  * the switchover), podvm-pod-migrate-poll.c (the poll feeding the
  * controller, the undoing of QEMU's part) and
@@ -103,9 +104,11 @@ struct _PodMigrationSource {
 
 /* podvm-pod-migrate.c */
 void mig_fail(MigJob *job, GError *error);
-void mig_completed(MigJob *job);
-/* The migration channel's relay ended (after "completed": everything was delivered). */
-void mig_migration_channel_ended(MigJob *job);
+/* Answers the operation with @result or @error (one of them, taken). */
+void mig_end(MigJob *job, JsonNode *result, GError *error);
+void mig_close_relays(MigJob *job);
+const char *mig_target_url(MigJob *job);
+
 /* The record's phase (stored: atomic, or durable when @durable). */
 void mig_record_phase(MigJob *job, const char *phase, gboolean durable);
 /* status.migrationState from the controller, + phase, target, id; events at most 2/s. */
@@ -113,6 +116,11 @@ void mig_update_state(MigJob *job, gboolean force);
 void mig_emit_step(MigJob *job, PodvmMigrationStep step, const char *reason, const char *error);
 /* Whether the job goes on (neither failing nor done): the callbacks' guard. */
 gboolean mig_live(MigJob *job);
+
+/* podvm-pod-migrate-finish.c */
+void mig_completed(MigJob *job);
+/* The migration channel's relay ended (after "completed": everything was delivered). */
+void mig_migration_channel_ended(MigJob *job);
 
 /* podvm-pod-migrate-qemu.c */
 typedef void (*MigReply)(MigJob *job, JsonNode *reply, GError *error);
