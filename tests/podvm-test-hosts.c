@@ -222,12 +222,14 @@ host_write_conf(PodvmTestHost *host, PodvmTestHost *peer, const char *extra_conf
     g_assert_no_error(error);
     host->conf =
         g_strdup_printf("[network]\ncni_config_dir=%s\n"
+                        /* A request's tokenFile must lie here (the wrong-token test's file). */
+                        "[storage]\nallowed_host_paths=%s\n"
                         "[rest]\nlisten=%s:%u\ntoken_file=%s\ntls_cert=%s\ntls_key=%s\n"
                         "[peer %s]\nurl=%s\ntoken_file=%s\ncacert=%s\n"
                         "%s",
-                        host->cni_dir, host->address, PODVM_TEST_HOSTS_PORT, host->token_path, cert,
-                        key, peer->name, peer->url, peer->token_path, peer->cacert_path,
-                        extra_conf != NULL ? extra_conf : "");
+                        host->cni_dir, host->dir, host->address, PODVM_TEST_HOSTS_PORT,
+                        host->token_path, cert, key, peer->name, peer->url, peer->token_path,
+                        peer->cacert_path, extra_conf != NULL ? extra_conf : "");
 }
 
 static gboolean

@@ -37,7 +37,10 @@ fixture_setup(Fixture *f, gconstpointer data)
     g_file_set_contents(f->token_file, "not-a-real-token\n", -1, &error);
     g_assert_no_error(error);
     /* Port 1 of the loopback: nobody listens, so a migration there fails at once. */
-    conf = g_strdup_printf("[peer b]\nurl=https://127.0.0.1:1\ntoken_file=%s\n", f->token_file);
+    /* A request's tokenFile must lie in [storage] allowed_host_paths. */
+    conf = g_strdup_printf("[storage]\nallowed_host_paths=%s\n"
+                           "[peer b]\nurl=https://127.0.0.1:1\ntoken_file=%s\n",
+                           f->dir, f->token_file);
     f->daemon = podvm_test_daemon_new_with_config(conf);
     if (f->daemon == NULL)
         return;

@@ -38,9 +38,10 @@ core_new(void)
     g_file_set_contents(core->token_file, "s3cret-token\n", -1, &error);
     g_assert_no_error(error);
     conf = g_strdup_printf("[daemon]\nstate_dir=%s/state\nrun_dir=%s/run\n[qemu]\nkernel_dirs=%s\n"
+                           "[storage]\nallowed_host_paths=%s\n"
                            "[peer near]\nurl=https://127.0.0.1:1\ntoken_file=%s\n"
                            "[peer clear]\nurl=http://127.0.0.1:2\ntoken_file=%s\nplaintext=true\n",
-                           core->tmpdir, core->tmpdir, kernel_dirs, core->token_file,
+                           core->tmpdir, core->tmpdir, kernel_dirs, core->tmpdir, core->token_file,
                            core->token_file);
     conf_path = g_build_filename(core->tmpdir, "podvmd.conf", NULL);
     g_file_set_contents(conf_path, conf, -1, &error);
@@ -146,6 +147,9 @@ test_request_refusals(void)
     with_missing =
         g_strdup_printf("{\"target\": \"https://host:8443\", \"tokenFile\": \"%s\"}", missing);
     assert_refused(core, with_missing, PODVM_ERROR_INVALID_ARGUMENT, "\"tokenFile\"");
+    /* podvmd reads it as root: only from [storage] allowed_host_paths, never any file. */
+    assert_refused(core, "{\"target\": \"https://host:8443\", \"tokenFile\": \"/etc/hostname\"}",
+                   PODVM_ERROR_INVALID_ARGUMENT, "allowed_host_paths");
     with_cacert = g_strdup_printf("{\"target\": \"near\", \"cacert\": \"%s\"}", missing);
     assert_refused(core, with_cacert, PODVM_ERROR_INVALID_ARGUMENT, "\"cacert\"");
     /* http:// only with plaintext, from the request or the [peer]. */

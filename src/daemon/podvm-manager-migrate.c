@@ -16,6 +16,7 @@
 #include "podvm-manager.h"
 #include "migration/podvm-peer.h"
 #include "podvm-quantity.h"
+#include "podvm-storage.h"
 
 typedef struct {
     char *url;
@@ -214,6 +215,19 @@ request_parse(const PodvmConfig *config, JsonObject *json, MigrateRequest *reque
     }
     if (!g_path_is_absolute(request->token_file))
         return member_error(error, "tokenFile", _("must be an absolute path"));
+    /*
+     * podvmd reads it as root: a client's file must lie where a client may
+     * name host files ([storage] allowed_host_paths, as for imports and
+     * hostDisks), or any file's first line could be sent to a URL of the
+     * client's choosing. A [peer]'s token_file is the administrator's.
+     */
+    if (token_file != NULL) {
+        g_autoptr(GError) local = NULL;
+
+        if (!podvm_storage_check_host_path(token_file,
+                                           (const char *const *)config->allowed_host_paths, &local))
+            return member_error(error, "tokenFile", local->message);
+    }
     if (request->cacert != NULL && !g_path_is_absolute(request->cacert))
         return member_error(error, "cacert", _("must be an absolute path"));
     if (request->cacert != NULL && !g_file_test(request->cacert, G_FILE_TEST_IS_REGULAR))
