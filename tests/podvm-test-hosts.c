@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -15,6 +16,36 @@
 
 #define BUS_NAME "io.podvm.PodVM1"
 #define POD_INTERFACE "io.podvm.PodVM1.Pod"
+
+/* The hosts of the running test: their podvmds' logs go with a failure. */
+static PodvmTestHosts *current_hosts;
+
+static void
+print_log(PodvmTestHost *host)
+{
+    g_autofree char *log = NULL;
+
+    if (host == NULL || host->daemon == NULL ||
+        !g_file_get_contents(host->daemon->log_path, &log, NULL, NULL))
+        return;
+    g_printerr("---- podvmd log of %s ----\n%s\n", host->name, log);
+}
+
+void
+podvm_test_hosts_fail(const char *format, ...)
+{
+    g_autofree char *message = NULL;
+    va_list args;
+
+    va_start(args, format);
+    message = g_strdup_vprintf(format, args);
+    va_end(args);
+    if (current_hosts != NULL) {
+        print_log(current_hosts->a);
+        print_log(current_hosts->b);
+    }
+    g_error("%s", message);
+}
 
 /* ---- certificates and tokens ----------------------------------------------------------- */
 
@@ -257,6 +288,7 @@ podvm_test_hosts_new(const char *extra_conf)
     if (!require())
         return NULL;
     hosts = g_new0(PodvmTestHosts, 1);
+    current_hosts = hosts;
     hosts->dir = podvm_test_mkdtemp();
     hosts->a = host_new(hosts->dir, "a", "b", PODVM_TEST_HOST_A_ADDRESS);
     hosts->b = host_new(hosts->dir, "b", "a", PODVM_TEST_HOST_B_ADDRESS);
@@ -287,6 +319,12 @@ podvm_test_hosts_free(PodvmTestHosts *hosts)
 {
     if (hosts == NULL)
         return;
+    if (current_hosts == hosts)
+        current_hosts = NULL;
+    if (g_test_failed()) {
+        print_log(hosts->a);
+        print_log(hosts->b);
+    }
     g_clear_pointer(&hosts->a, host_free);
     g_clear_pointer(&hosts->b, host_free);
     if (hosts->dir != NULL)
@@ -544,8 +582,8 @@ podvm_test_host_wait_phase(PodvmTestHost *host, const char *name, const char *ph
         g_main_context_iteration(NULL, FALSE);
         g_usleep(50000);
     }
-    g_error("%s: pod '%s' is %s, not %s, after %u ms", host->name, name,
-            now != NULL ? now : "(gone)", phase, timeout_ms);
+    podvm_test_hosts_fail("%s: pod '%s' is %s, not %s, after %u ms", host->name, name,
+                          now != NULL ? now : "(gone)", phase, timeout_ms);
 }
 
 gboolean
@@ -587,8 +625,9 @@ podvm_test_host_wait_console(PodvmTestHost *host, const char *name, const char *
         if (strstr(text, needle) != NULL)
             return;
         if (g_get_monotonic_time() > deadline)
-            g_error("%s: pod '%s': no \"%s\" on the console within %u ms; console:\n%s", host->name,
-                    name, needle, timeout_ms, text);
+            podvm_test_hosts_fail(
+                "%s: pod '%s': no \"%s\" on the console within %u ms; console:\n%s", host->name,
+                name, needle, timeout_ms, text);
         g_main_context_iteration(NULL, FALSE);
         g_usleep(100000);
     }
@@ -662,9 +701,9 @@ podvm_test_host_wait_heartbeat(PodvmTestHost *host, const char *name, guint64 af
             return n;
         }
         if (g_get_monotonic_time() > deadline)
-            g_error("%s: pod '%s': no heartbeat past %" G_GUINT64_FORMAT
-                    " within %u ms; console:\n%s",
-                    host->name, name, after, timeout_ms, text);
+            podvm_test_hosts_fail("%s: pod '%s': no heartbeat past %" G_GUINT64_FORMAT
+                                  " within %u ms; console:\n%s",
+                                  host->name, name, after, timeout_ms, text);
         g_main_context_iteration(NULL, FALSE);
         g_usleep(100000);
     }

@@ -62,6 +62,9 @@ PodvmTestHosts *podvm_test_hosts_new(const char *extra_conf);
 void podvm_test_hosts_free(PodvmTestHosts *hosts);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmTestHosts, podvm_test_hosts_free)
 
+/* Fails the test (g_error) with the message, after printing both podvmds' logs. */
+G_NORETURN void podvm_test_hosts_fail(const char *format, ...) G_GNUC_PRINTF(1, 2);
+
 /*
  * Runs @argv (NULL-terminated, found on PATH) inside @host's network
  * namespace; TRUE when it exits 0. Its stdout in @out_stdout (may be NULL);

@@ -88,8 +88,8 @@ podvm_test_host_counter(PodvmTestHost *host, const char *name)
             podvm_test_count_in_file(log, "PODVM-COUNTER ") > before)
             break;
         if (g_get_monotonic_time() > deadline)
-            g_error("%s: pod '%s' did not answer podvm-counter; console:\n%s", host->name, name,
-                    text);
+            podvm_test_hosts_fail("%s: pod '%s' did not answer podvm-counter; console:\n%s",
+                                  host->name, name, text);
         g_main_context_iteration(NULL, FALSE);
         g_usleep(100000);
     }
@@ -148,7 +148,8 @@ podvm_test_host_assert_pod_gone(PodvmTestHost *host, const char *name, const cha
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
     if (!podvm_test_host_wait_no_pod(host, name, timeout_ms))
-        g_error("%s: pod '%s' is still there after %u ms", host->name, name, timeout_ms);
+        podvm_test_hosts_fail("%s: pod '%s' is still there after %u ms", host->name, name,
+                              timeout_ms);
     /* Its QEMU may take a moment to end after the pod is gone. */
     for (;;) {
         g_autoptr(GArray) pids = podvm_test_qemu_pids_with_uuid(uid);
@@ -159,7 +160,7 @@ podvm_test_host_assert_pod_gone(PodvmTestHost *host, const char *name, const cha
         if (mine == 0)
             break;
         if (g_get_monotonic_time() > deadline)
-            g_error("%s: pod '%s' is gone, its QEMU runs on", host->name, name);
+            podvm_test_hosts_fail("%s: pod '%s' is gone, its QEMU runs on", host->name, name);
         g_usleep(50000);
     }
     g_assert_false(podvm_netns_exists(netns));
@@ -176,10 +177,10 @@ podvm_test_hosts_assert_one_qemu(PodvmTestHosts *hosts, PodvmTestHost *host, con
 
     (void)hosts;
     if (pids->len != 1)
-        g_error("%u QEMUs run pod %s, not one", pids->len, uid);
+        podvm_test_hosts_fail("%u QEMUs run pod %s, not one", pids->len, uid);
     pid = g_array_index(pids, int, 0);
     if (!podvm_test_host_owns_pid(host, pid))
-        g_error("the QEMU of pod %s (pid %d) is not %s's", uid, pid, host->name);
+        podvm_test_hosts_fail("the QEMU of pod %s (pid %d) is not %s's", uid, pid, host->name);
     return pid;
 }
 
