@@ -256,6 +256,16 @@ abort_at_target_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     failure_done(job);
 }
 
+/* How long a failed migration waits for the target to acknowledge its DELETE. */
+#define MIG_ABORT_AT_TARGET_TIMEOUT_MS 5000
+
+static gboolean
+cancel_cb(gpointer user_data)
+{
+    g_cancellable_cancel(user_data);
+    return G_SOURCE_REMOVE;
+}
+
 /* QEMU's part is undone: tell the target (best effort), then say how it ended. */
 static void
 undone(MigJob *job)
@@ -271,6 +281,13 @@ undone(MigJob *job)
     }
     g_clear_object(&job->cancellable);
     job->cancellable = g_cancellable_new();
+    /*
+     * Best effort, and bounded: an unreachable target (the link cut) would
+     * keep the pod Migrating for the peer's whole call timeout (30 s) after
+     * its QEMU was already back. The target tears its copy down by itself.
+     */
+    g_timeout_add_full(G_PRIORITY_DEFAULT, MIG_ABORT_AT_TARGET_TIMEOUT_MS, cancel_cb,
+                       g_object_ref(job->cancellable), g_object_unref);
     path = g_strdup_printf("/v1/migrations/%s", job->id);
     job->abort_timer = g_timeout_add(ABORT_WAIT_MS, abort_wait_over_cb, job);
     podvm_peer_call_async(job->peer, "DELETE", path, NULL, job->cancellable, abort_at_target_cb,
