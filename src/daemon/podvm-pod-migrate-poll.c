@@ -11,6 +11,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "podvm-error.h"
+#include "podvm-qmp-client.h"
 #include "podvm-pod-migrate.h"
 
 #define POLL_INTERVAL_MS 250
@@ -105,10 +106,31 @@ migrate_status_cb(MigJob *job, JsonNode *reply, GError *error)
     job->polling = FALSE;
     if (!mig_live(job) || job->stage == MIG_STAGE_FAILING)
         return;
+    if (error != NULL && g_error_matches(error, PODVM_QMP_ERROR, PODVM_QMP_ERROR_TIMEOUT)) {
+        gint64 now = g_get_monotonic_time();
+
+        /*
+         * QEMU holds its monitor through the stop-and-copy, which lasts up to
+         * the downtime limit the controller may have raised to seconds: no
+         * answer yet is no failure. The next poll asks again; a QEMU that
+         * never answers fails after the no-progress timeout.
+         */
+        if (job->query_unanswered_since_us == 0)
+            job->query_unanswered_since_us = now;
+        if (job->options.no_progress_timeout_ms == 0 ||
+            now - job->query_unanswered_since_us <
+                (gint64)job->options.no_progress_timeout_ms * 1000) {
+            pod_log(job->pod, G_LOG_LEVEL_DEBUG,
+                    "pod '%s': query-migrate unanswered (QEMU busy); asking again",
+                    job->pod->spec->name);
+            return;
+        }
+    }
     if (error != NULL) {
         mig_fail(job, mig_step_error(error, "query-migrate"));
         return;
     }
+    job->query_unanswered_since_us = 0;
     status =
         info != NULL ? json_object_get_string_member_with_default(info, "status", "none") : "none";
     if (info != NULL && json_object_has_member(info, "ram") &&
@@ -176,7 +198,8 @@ static void
 mirror_poll(MigJob *job)
 {
     gint64 now = g_get_monotonic_time();
-    gint64 last = job->started_us;
+    /* Not from the start of the migration: the target's preparation may have taken long. */
+    gint64 last = job->mirroring_us;
 
     for (guint i = 0; i < job->disks->len; i++) {
         MigDisk *disk = g_ptr_array_index(job->disks, i);

@@ -373,6 +373,7 @@ offer_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     }
     pod_step(job->pod, "the target %s prepared migration %s", mig_target_url(job), job->id);
     job->stage = MIG_STAGE_MIRRORING;
+    job->mirroring_us = g_get_monotonic_time();
     mig_record_phase(job, MIG_PHASE_MIRRORING, TRUE);
     podvm_fault_crash_point("migrate:after-offer");
     mig_update_state(job, TRUE);

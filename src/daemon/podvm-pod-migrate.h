@@ -77,12 +77,14 @@ struct _PodMigrationSource {
     gulong task_cancelled_id;
     gulong event_id;
     guint poll_timer;
-    gboolean polling;    /* a query-migrate is out */
-    gboolean poll_again; /* an event asked for one meanwhile */
+    gboolean polling;                 /* a query-migrate is out */
+    gint64 query_unanswered_since_us; /* query-migrate timed out since then (0: answered) */
+    gboolean poll_again;              /* an event asked for one meanwhile */
     gboolean migrate_started;
     gboolean postcopy_started;
     gboolean continue_sent;
     gint64 started_us;
+    gint64 mirroring_us; /* when the mirrors began: their no-progress clock starts there */
     gint64 last_emit_us;
     gint64 downtime_ms;
     gint64 total_ms;
