@@ -130,7 +130,7 @@ expect_failure(PodvmTestMigrateCall *call, char **out_message)
     if (podvm_test_migrate_unavailable(error))
         return FALSE;
     if (result != NULL)
-        g_error("the migration succeeded: %s", result);
+        podvm_test_hosts_fail("the migration succeeded: %s", result);
     g_test_message("the migration failed: %s", error->message);
     if (out_message != NULL)
         *out_message = g_strdup(error->message);
@@ -160,7 +160,7 @@ test_kill_target_qemu(void)
     call = podvm_test_host_migrate_begin(hosts->a, "mig", TO_B, MIGRATE_TIMEOUT_MS);
     if (!wait_migration_phase(hosts->a, "mig", call, "migrating", TRUE, 60000)) {
         if (expect_failure(call, NULL))
-            g_error("the migration never reached its memory copy");
+            podvm_test_hosts_fail("the migration never reached its memory copy");
         return;
     }
     target_qemu = host_qemu(hosts->b, before.uid);
@@ -198,7 +198,7 @@ test_cut_link(void)
     call = podvm_test_host_migrate_begin(hosts->a, "mig", TO_B, MIGRATE_TIMEOUT_MS);
     if (!wait_migration_phase(hosts->a, "mig", call, "migrating", TRUE, 60000)) {
         if (expect_failure(call, NULL))
-            g_error("the migration never reached its memory copy");
+            podvm_test_hosts_fail("the migration never reached its memory copy");
         return;
     }
     podvm_test_hosts_set_link(hosts, FALSE);
@@ -258,8 +258,8 @@ wait_crash(PodvmTestHost *host, PodvmTestMigrateCall *call)
             result = podvm_test_host_migrate_end(call, &error);
             if (podvm_test_migrate_unavailable(error))
                 return FALSE;
-            g_error("podvmd did not die at its crash point; the migration ended: %s",
-                    result != NULL ? result : error->message);
+            podvm_test_hosts_fail("podvmd did not die at its crash point; the migration ended: %s",
+                                  result != NULL ? result : error->message);
         }
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
     }

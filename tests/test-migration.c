@@ -55,6 +55,7 @@ check_host_answers(PodvmTestHost *from, PodvmTestHost *target)
     g_assert_cmpuint(
         podvm_test_host_rest(from, target, "GET", "/v1/pods", from->token, NULL, &wrong_body), ==,
         401);
+    g_clear_pointer(&wrong_body, g_free);
     g_assert_cmpuint(
         podvm_test_host_rest(from, target, "GET", "/v1/pods", wrong, NULL, &wrong_body), ==, 401);
     g_assert_cmpuint(podvm_test_host_rest(from, target, "GET", "/v1/pods", NULL, NULL, &none_body),
