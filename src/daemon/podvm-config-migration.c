@@ -101,8 +101,8 @@ read_flag(GKeyFile *kf, const char *path, const char *group, const char *key, gb
 }
 
 /* "https://HOST:PORT" or "http://HOST:PORT", nothing after the port. */
-static gboolean
-peer_url_valid(const char *url)
+gboolean
+podvm_config_peer_url_valid(const char *url)
 {
     g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
     const char *scheme;
@@ -113,7 +113,8 @@ peer_url_valid(const char *url)
     return (g_strcmp0(scheme, "https") == 0 || g_strcmp0(scheme, "http") == 0) &&
            g_uri_get_host(uri) != NULL && *g_uri_get_host(uri) != '\0' && g_uri_get_port(uri) > 0 &&
            (g_uri_get_path(uri)[0] == '\0' || g_str_equal(g_uri_get_path(uri), "/")) &&
-           g_uri_get_query(uri) == NULL && g_uri_get_userinfo(uri) == NULL;
+           g_uri_get_query(uri) == NULL && g_uri_get_fragment(uri) == NULL &&
+           g_uri_get_userinfo(uri) == NULL;
 }
 
 static gboolean
@@ -133,7 +134,7 @@ read_peer(GKeyFile *kf, const char *path, const char *group, PodvmConfig *config
                     group);
         return FALSE;
     }
-    if (url == NULL || !peer_url_valid(g_strstrip(url))) {
+    if (url == NULL || !podvm_config_peer_url_valid(g_strstrip(url))) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                     _("%s: [%s] url: expected https://HOST:PORT"), path, group);
         return FALSE;

@@ -99,6 +99,8 @@ typedef struct {
     gboolean plaintext; /* http:// allowed (tests, trusted links) */
 } PodvmConfigPeer;
 
+/* Whether @url is "https://HOST:PORT" or "http://HOST:PORT" with nothing after the port. */
+gboolean podvm_config_peer_url_valid(const char *url);
 /* The [peer NAME] @name, or NULL. */
 const PodvmConfigPeer *podvm_config_find_peer(const PodvmConfig *config, const char *name);
 /*

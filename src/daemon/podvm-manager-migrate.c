@@ -97,23 +97,6 @@ get_bandwidth(JsonNode *value, guint64 *out, GError **error)
     return TRUE;
 }
 
-/* "https://HOST:PORT" or "http://HOST:PORT" and nothing after the port. */
-static gboolean
-url_valid(const char *url)
-{
-    g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
-    const char *scheme;
-
-    if (uri == NULL)
-        return FALSE;
-    scheme = g_uri_get_scheme(uri);
-    return (g_strcmp0(scheme, "https") == 0 || g_strcmp0(scheme, "http") == 0) &&
-           g_uri_get_host(uri) != NULL && *g_uri_get_host(uri) != '\0' && g_uri_get_port(uri) > 0 &&
-           (g_uri_get_path(uri)[0] == '\0' || g_str_equal(g_uri_get_path(uri), "/")) &&
-           g_uri_get_query(uri) == NULL && g_uri_get_fragment(uri) == NULL &&
-           g_uri_get_userinfo(uri) == NULL;
-}
-
 static const PodvmConfigPeer *
 find_peer_by_url(const PodvmConfig *config, const char *url)
 {
@@ -187,7 +170,7 @@ request_parse(const PodvmConfig *config, JsonObject *json, MigrateRequest *reque
     }
     peer = podvm_config_find_peer(config, target);
     if (peer == NULL && strstr(target, "://") != NULL) {
-        if (!url_valid(target))
+        if (!podvm_config_peer_url_valid(target))
             return member_error(error, "target", _("expected https://HOST:PORT"));
         peer = find_peer_by_url(config, target);
         request->url = g_strdup(target);
