@@ -105,7 +105,8 @@ check_stayed(PodvmTestHosts *hosts, PodvmTestHost *source, PodvmTestHost *target
     /* No migration is left in the status. */
     state = podvm_test_host_migration_state(source, name);
     if (state != NULL) {
-        g_autofree char *text = json_to_string(json_node_init_object(json_node_alloc(), state), 0);
+        g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), state);
+        g_autofree char *text = json_to_string(node, 0);
 
         g_test_message("migrationState left: %s", text);
     }
