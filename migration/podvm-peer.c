@@ -125,6 +125,12 @@ podvm_peer_new(const PodvmPeerSettings *settings, GError **error)
     }
     peer->session = soup_session_new_with_options("timeout", (timeout_ms + 999) / 1000,
                                                   "user-agent", "podvm/" PODVM_VERSION, NULL);
+    /*
+     * Straight to the peer, as the stream connections go: no desktop proxy
+     * settings in a daemon (the default resolver loads libproxy and dconf,
+     * whose threads outlive every call).
+     */
+    soup_session_set_proxy_resolver(peer->session, NULL);
     if (peer->database != NULL)
         soup_session_set_tls_database(peer->session, peer->database);
     return g_steal_pointer(&peer);
@@ -786,6 +792,7 @@ podvm_peer_open_stream_async(PodvmPeer *peer, const char *id, const char *secret
     stream->request = g_string_free(request, FALSE);
 
     stream->client = g_socket_client_new();
+    g_socket_client_set_enable_proxy(stream->client, FALSE);
     if (stream->tls)
         g_socket_client_set_tls(stream->client, TRUE);
     g_signal_connect(stream->client, "event", G_CALLBACK(stream_client_event_cb), stream);
