@@ -64,7 +64,8 @@ handle_migrate(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const cha
          "\"remainingBytes\": 0, \"totalBytes\": 4194304, \"dirtyRate\": 0, \"disks\": 1, "
          "\"diskTransferredBytes\": 2097152}");
     if (f->migrate_waits) {
-        f->pending = g_object_ref(invocation);
+        /* The handler's reference: answering it later (handle_cancel) consumes it. */
+        f->pending = invocation;
         if (f->ctl != NULL)
             g_subprocess_send_signal(f->ctl, SIGINT);
         return G_DBUS_METHOD_INVOCATION_HANDLED;
