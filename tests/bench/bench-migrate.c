@@ -554,8 +554,10 @@ podvm_start(Bench *b, char **why)
             port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
         }
         b->urls[i] = g_strdup_printf("http://127.0.0.1:%u", port);
-        conf = g_strdup_printf("[rest]\nlisten=127.0.0.1:%u\ntoken_file=%s\n", port,
-                               b->token_paths[i]);
+        /* The request's tokenFile (the other podvmd's) must lie in allowed_host_paths. */
+        conf = g_strdup_printf("[rest]\nlisten=127.0.0.1:%u\ntoken_file=%s\n"
+                               "[storage]\nallowed_host_paths=%s\n",
+                               port, b->token_paths[i], b->work_dir);
         b->daemons[i] = podvm_test_daemon_new_with_config(conf);
         if (b->daemons[i] == NULL) {
             *why = g_strdup("podvmd cannot run here");
