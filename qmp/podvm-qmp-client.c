@@ -19,7 +19,7 @@
  * runs, because completing a task may run the caller's callback at once, and
  * that callback may unref or close the client.
  */
-#include "podvm-qmp-client.h"
+#include "podvm-qmp-client-private.h"
 
 #include <gio/gunixfdmessage.h>
 #include <gio/gunixsocketaddress.h>
@@ -27,110 +27,11 @@
 
 #include "podvm-json.h"
 
-#define READ_CHUNK (64 * 1024)
-/* QEMU's own JSON parser refuses input nested deeper than this. */
-#define MAX_DEPTH 1024
-/* A command without its own timer (qmp_capabilities, under the handshake's). */
-#define NO_TIMEOUT G_MAXUINT
-/* At most this many fds in one SCM_RIGHTS message (the kernel's SCM_MAX_FD). */
-#define MAX_FDS 253
-#define CONNECT_RETRY_FIRST_MS 10
-#define CONNECT_RETRY_MAX_MS 200
-/* Longest excerpt of an untrusted string (ids, parser errors) put in a log. */
-#define LOG_EXCERPT 200
-
 GQuark
 podvm_qmp_error_quark(void)
 {
     return g_quark_from_static_string("podvm-qmp-error-quark");
 }
-
-typedef enum {
-    STATE_IDLE,
-    STATE_CONNECTING,
-    STATE_GREETING,
-    STATE_NEGOTIATING,
-    STATE_READY,
-    STATE_CLOSED,
-} State;
-
-typedef struct _Command Command;
-
-/* One line waiting in the write queue. */
-typedef struct {
-    char *data; /* owned: the JSON text and '\n' */
-    gsize len;
-    GUnixFDList *fds; /* owned, nullable */
-    Command *cmd;     /* unowned: the command whose line this is */
-} OutMsg;
-
-struct _Command {
-    PodvmQmpClient *client; /* unowned */
-    GList order_link;       /* in client->pending_order; data = this */
-    char *id;               /* owned; key in client->pending */
-    char *name;             /* owned */
-    guint timeout_ms;
-    gint64 queued_us;
-    GTask *task;             /* owned */
-    GSource *timeout_source; /* owned, nullable */
-    GSource *cancel_source;  /* owned, nullable */
-    OutMsg *out;             /* unowned: set while the line waits in the queue */
-    gboolean sent;           /* its line left the queue */
-};
-
-/* The read in flight; owns the buffer it reads into. */
-typedef struct {
-    GWeakRef client;
-    guint8 *buffer;
-} ReadOp;
-
-/* The write in flight; owns the line. */
-typedef struct {
-    GWeakRef client;
-    OutMsg *msg;
-    gsize offset;
-} WriteOp;
-
-struct _PodvmQmpClient {
-    GObject parent_instance;
-
-    GMainContext *context; /* owned */
-    State state;
-    GCancellable *io_cancellable; /* owned; cancelled on close */
-
-    /* Connecting to a path. */
-    GSocketClient *socket_client; /* owned, nullable */
-    char *socket_path;            /* owned, nullable */
-    GError *connect_error;        /* owned, nullable: the last failed attempt */
-    guint connect_delay_ms;
-    GSource *retry_source; /* owned, nullable */
-
-    GSocketConnection *connection; /* owned, nullable */
-    GSocket *socket;               /* unowned, from connection */
-    GInputStream *input;           /* unowned, from connection */
-    GOutputStream *output;         /* unowned, from connection */
-
-    GByteArray *inbuf; /* owned: bytes read and not yet handled */
-    gsize scan_pos;    /* inbuf holds no '\n' before this */
-
-    GQueue out_queue; /* OutMsg, owned, not yet written */
-    gboolean writing; /* a WriteOp is in flight */
-
-    GHashTable *pending;  /* id -> Command, owned through pending_order */
-    GQueue pending_order; /* Command.order_link, oldest first */
-    guint64 next_serial;
-
-    GTask *handshake_task; /* owned, nullable */
-    guint handshake_timeout_ms;
-    GSource *handshake_timeout_source; /* owned, nullable */
-    GSource *handshake_cancel_source;  /* owned, nullable */
-
-    char *qemu_version; /* owned, nullable */
-    char *qemu_package; /* owned, nullable */
-
-    char *log_field; /* owned, nullable */
-    char *log_value; /* owned, nullable */
-};
 
 G_DEFINE_TYPE(PodvmQmpClient, podvm_qmp_client, G_TYPE_OBJECT)
 
@@ -154,7 +55,6 @@ static const struct {
 };
 
 static void close_with_reason(PodvmQmpClient *self, const GError *reason);
-static void write_next(PodvmQmpClient *self);
 
 /* ------------------------------------------------------------------------ */
 /* Logging */
@@ -173,11 +73,8 @@ log_priority(GLogLevelFlags level)
     return "7";
 }
 
-static void qmp_log(PodvmQmpClient *self, GLogLevelFlags level, const char *format, ...)
-    G_GNUC_PRINTF(3, 4);
-
-static void
-qmp_log(PodvmQmpClient *self, GLogLevelFlags level, const char *format, ...)
+void
+qmp_client_log(PodvmQmpClient *self, GLogLevelFlags level, const char *format, ...)
 {
     g_autofree char *text = NULL;
     g_autofree char *message = NULL;
@@ -204,8 +101,8 @@ qmp_log(PodvmQmpClient *self, GLogLevelFlags level, const char *format, ...)
 }
 
 /* A printable excerpt of an untrusted string for a log line or an error. */
-static char *
-excerpt(const char *text)
+char *
+qmp_client_excerpt(const char *text)
 {
     g_autofree char *head = g_strndup(text, LOG_EXCERPT);
     g_autofree char *escaped = g_strescape(head, NULL);
@@ -316,9 +213,9 @@ error_from_reply(PodvmQmpClient *self, Command *cmd, JsonNode *node)
         }
     }
     if (klass != NULL && !known) {
-        g_autofree char *printable = excerpt(klass);
-        qmp_log(self, G_LOG_LEVEL_DEBUG, "unknown QMP error class '%s' for '%s'", printable,
-                cmd->name);
+        g_autofree char *printable = qmp_client_excerpt(klass);
+        qmp_client_log(self, G_LOG_LEVEL_DEBUG, "unknown QMP error class '%s' for '%s'", printable,
+                       cmd->name);
     }
     if (desc == NULL)
         return g_error_new(PODVM_QMP_ERROR, code,
@@ -329,8 +226,8 @@ error_from_reply(PodvmQmpClient *self, Command *cmd, JsonNode *node)
 /* ------------------------------------------------------------------------ */
 /* Commands */
 
-static void
-out_msg_free(OutMsg *msg)
+void
+qmp_client_out_msg_free(OutMsg *msg)
 {
     g_free(msg->data);
     g_clear_object(&msg->fds);
@@ -362,7 +259,7 @@ command_complete(PodvmQmpClient *self, Command *cmd, JsonNode *value, GError *er
     g_queue_unlink(&self->pending_order, &cmd->order_link);
     if (cmd->out != NULL) {
         g_queue_remove(&self->out_queue, cmd->out);
-        out_msg_free(cmd->out);
+        qmp_client_out_msg_free(cmd->out);
         cmd->out = NULL;
     }
     task = command_free(cmd);
@@ -381,8 +278,8 @@ command_timeout_cb(gpointer user_data)
         g_error_new(PODVM_QMP_ERROR, PODVM_QMP_ERROR_TIMEOUT,
                     "QMP command '%s' got no answer within %u ms", cmd->name, cmd->timeout_ms);
 
-    qmp_log(self, G_LOG_LEVEL_MESSAGE, "%s (id '%s'); a late answer will be dropped",
-            error->message, cmd->id);
+    qmp_client_log(self, G_LOG_LEVEL_MESSAGE, "%s (id '%s'); a late answer will be dropped",
+                   error->message, cmd->id);
     command_complete(self, cmd, NULL, error);
     return G_SOURCE_REMOVE;
 }
@@ -393,8 +290,8 @@ command_cancelled_cb(GCancellable *cancellable, gpointer user_data)
     Command *cmd = user_data;
     g_autoptr(PodvmQmpClient) self = g_object_ref(cmd->client);
 
-    qmp_log(self, G_LOG_LEVEL_DEBUG, "QMP command '%s' (id '%s') cancelled%s", cmd->name, cmd->id,
-            cmd->sent ? "; a late answer will be dropped" : " before it was sent");
+    qmp_client_log(self, G_LOG_LEVEL_DEBUG, "QMP command '%s' (id '%s') cancelled%s", cmd->name,
+                   cmd->id, cmd->sent ? "; a late answer will be dropped" : " before it was sent");
     command_complete(
         self, cmd, NULL,
         g_error_new(G_IO_ERROR, G_IO_ERROR_CANCELLED, "QMP command '%s' was cancelled", cmd->name));
@@ -459,9 +356,9 @@ queue_command(PodvmQmpClient *self, const char *name, JsonObject *arguments, GUn
     if (cancellable != NULL)
         cmd->cancel_source = add_cancel_watch(self, cancellable, command_cancelled_cb, cmd);
 
-    qmp_log(self, G_LOG_LEVEL_DEBUG, ">>> %.*s%s", (int)(msg->len - 1), msg->data,
-            msg->fds != NULL ? " (with file descriptors)" : "");
-    write_next(self);
+    qmp_client_log(self, G_LOG_LEVEL_DEBUG, ">>> %.*s%s", (int)(msg->len - 1), msg->data,
+                   msg->fds != NULL ? " (with file descriptors)" : "");
+    qmp_client_write_next(self);
 }
 
 /* The oldest command whose line went out: the one an error without an id is about. */
@@ -500,7 +397,7 @@ teardown_io(PodvmQmpClient *self)
     while ((msg = g_queue_pop_head(&self->out_queue)) != NULL) {
         if (msg->cmd != NULL)
             msg->cmd->out = NULL;
-        out_msg_free(msg);
+        qmp_client_out_msg_free(msg);
     }
     self->writing = FALSE;
     g_byte_array_set_size(self->inbuf, 0);
@@ -555,10 +452,8 @@ close_with_reason(PodvmQmpClient *self, const GError *reason)
     g_signal_emit(self, signals[SIGNAL_CLOSED], 0, reason);
 }
 
-static void protocol_error(PodvmQmpClient *self, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-static void
-protocol_error(PodvmQmpClient *self, const char *format, ...)
+void
+qmp_client_protocol_error(PodvmQmpClient *self, const char *format, ...)
 {
     g_autoptr(GError) error = NULL;
     va_list args;
@@ -566,159 +461,34 @@ protocol_error(PodvmQmpClient *self, const char *format, ...)
     va_start(args, format);
     error = g_error_new_valist(PODVM_QMP_ERROR, PODVM_QMP_ERROR_PROTOCOL, format, args);
     va_end(args);
-    qmp_log(self, G_LOG_LEVEL_MESSAGE, "closing the QMP connection: %s", error->message);
+    qmp_client_log(self, G_LOG_LEVEL_MESSAGE, "closing the QMP connection: %s", error->message);
     close_with_reason(self, error);
 }
 
-static void
-peer_closed(PodvmQmpClient *self)
+void
+qmp_client_peer_closed(PodvmQmpClient *self)
 {
     g_autoptr(GError) reason = g_error_new_literal(PODVM_QMP_ERROR, PODVM_QMP_ERROR_CLOSED,
                                                    "QEMU closed the QMP connection");
 
-    qmp_log(self, G_LOG_LEVEL_DEBUG, "%s", reason->message);
+    qmp_client_log(self, G_LOG_LEVEL_DEBUG, "%s", reason->message);
     close_with_reason(self, reason);
 }
 
-static void
-io_failed(PodvmQmpClient *self, const char *what, const GError *error)
+void
+qmp_client_io_failed(PodvmQmpClient *self, const char *what, const GError *error)
 {
     g_autoptr(GError) reason = NULL;
 
     /* ECONNRESET and EPIPE: QEMU went away (it resets the socket when it quits). */
     if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)) {
-        peer_closed(self);
+        qmp_client_peer_closed(self);
         return;
     }
     reason = g_error_new(PODVM_QMP_ERROR, PODVM_QMP_ERROR_CLOSED, "%s the QMP socket failed: %s",
                          what, error->message);
-    qmp_log(self, G_LOG_LEVEL_MESSAGE, "closing the QMP connection: %s", reason->message);
+    qmp_client_log(self, G_LOG_LEVEL_MESSAGE, "closing the QMP connection: %s", reason->message);
     close_with_reason(self, reason);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Writing */
-
-static void
-write_op_free(WriteOp *op)
-{
-    g_weak_ref_clear(&op->client);
-    g_clear_pointer(&op->msg, out_msg_free);
-    g_free(op);
-}
-
-static void
-write_done(PodvmQmpClient *self, WriteOp *op)
-{
-    write_op_free(op);
-    self->writing = FALSE;
-}
-
-static void
-write_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    WriteOp *op = user_data;
-    g_autoptr(PodvmQmpClient) self = g_weak_ref_get(&op->client);
-    g_autoptr(GError) error = NULL;
-    gboolean ok = g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, NULL, &error);
-
-    if (self == NULL || self->state == STATE_CLOSED) {
-        write_op_free(op);
-        return;
-    }
-    if (!ok) {
-        write_op_free(op);
-        io_failed(self, "writing to", error);
-        return;
-    }
-    write_done(self, op);
-    write_next(self);
-}
-
-static void
-write_rest(PodvmQmpClient *self, WriteOp *op)
-{
-    g_output_stream_write_all_async(self->output, op->msg->data + op->offset,
-                                    op->msg->len - op->offset, G_PRIORITY_DEFAULT,
-                                    self->io_cancellable, write_cb, op);
-}
-
-static void send_with_fds(PodvmQmpClient *self, WriteOp *op);
-
-static gboolean
-socket_writable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
-{
-    WriteOp *op = user_data;
-    g_autoptr(PodvmQmpClient) self = g_weak_ref_get(&op->client);
-
-    if (self == NULL || self->state == STATE_CLOSED) {
-        write_op_free(op);
-        return G_SOURCE_REMOVE;
-    }
-    send_with_fds(self, op);
-    write_next(self);
-    return G_SOURCE_REMOVE;
-}
-
-/*
- * Sends the whole line with one sendmsg() carrying the fds, so that they arrive with its
- * first byte. Whatever the socket did not take goes out as a plain write.
- */
-static void
-send_with_fds(PodvmQmpClient *self, WriteOp *op)
-{
-    g_autoptr(GSocketControlMessage) message = g_unix_fd_message_new_with_fd_list(op->msg->fds);
-    GOutputVector vector = { op->msg->data, op->msg->len };
-    g_autoptr(GError) error = NULL;
-    gsize written = 0;
-    GPollableReturn ret;
-
-    ret = g_socket_send_message_with_timeout(self->socket, NULL, &vector, 1, &message, 1,
-                                             G_SOCKET_MSG_NONE, 0, &written, self->io_cancellable,
-                                             &error);
-    if (ret == G_POLLABLE_RETURN_OK) {
-        qmp_log(self, G_LOG_LEVEL_DEBUG,
-                "sent %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes with file descriptors",
-                written, op->msg->len);
-        g_clear_object(&op->msg->fds);
-        op->offset = written;
-        if (op->offset < op->msg->len)
-            write_rest(self, op);
-        else
-            write_done(self, op);
-    } else if (ret == G_POLLABLE_RETURN_WOULD_BLOCK) {
-        g_autoptr(GSource) source =
-            g_socket_create_source(self->socket, G_IO_OUT, self->io_cancellable);
-
-        qmp_log(self, G_LOG_LEVEL_DEBUG, "QMP socket full; waiting to send file descriptors");
-        g_source_set_callback(source, G_SOURCE_FUNC(socket_writable_cb), op, NULL);
-        g_source_attach(source, self->context);
-    } else {
-        write_op_free(op);
-        io_failed(self, "sending file descriptors over", error);
-    }
-}
-
-static void
-write_next(PodvmQmpClient *self)
-{
-    while (!self->writing && self->state != STATE_CLOSED && !g_queue_is_empty(&self->out_queue)) {
-        OutMsg *msg = g_queue_pop_head(&self->out_queue);
-        WriteOp *op = g_new0(WriteOp, 1);
-
-        if (msg->cmd != NULL) {
-            msg->cmd->out = NULL;
-            msg->cmd->sent = TRUE;
-            msg->cmd = NULL;
-        }
-        g_weak_ref_init(&op->client, self);
-        op->msg = msg;
-        self->writing = TRUE;
-        if (msg->fds != NULL)
-            send_with_fds(self, op);
-        else
-            write_rest(self, op);
-    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -736,14 +506,14 @@ capabilities_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     if (node == NULL) {
         g_prefix_error(&error, "QEMU refused QMP capabilities negotiation: ");
-        qmp_log(self, G_LOG_LEVEL_MESSAGE, "%s", error->message);
+        qmp_client_log(self, G_LOG_LEVEL_MESSAGE, "%s", error->message);
         close_with_reason(self, error);
         return;
     }
     self->state = STATE_READY;
     task = take_handshake(self);
-    qmp_log(self, G_LOG_LEVEL_DEBUG, "QMP connected to QEMU %s (%s)", self->qemu_version,
-            self->qemu_package);
+    qmp_client_log(self, G_LOG_LEVEL_DEBUG, "QMP connected to QEMU %s (%s)", self->qemu_version,
+                   self->qemu_package);
     if (task != NULL)
         g_task_return_boolean(task, TRUE);
 }
@@ -759,12 +529,12 @@ handle_greeting(PodvmQmpClient *self, JsonObject *message)
     GTask *task;
 
     if (self->state != STATE_GREETING) {
-        qmp_log(self, G_LOG_LEVEL_MESSAGE, "dropping a second QMP greeting");
+        qmp_client_log(self, G_LOG_LEVEL_MESSAGE, "dropping a second QMP greeting");
         return;
     }
     if (!member_int(qemu, "major", &major) || !member_int(qemu, "minor", &minor) ||
         !member_int(qemu, "micro", &micro)) {
-        protocol_error(self, "QEMU sent a QMP greeting without a version");
+        qmp_client_protocol_error(self, "QEMU sent a QMP greeting without a version");
         return;
     }
     self->qemu_version = g_strdup_printf(
@@ -796,7 +566,7 @@ handshake_timeout_cb(gpointer user_data)
                             "QMP handshake did not complete within %u ms (%s)",
                             self->handshake_timeout_ms, step);
     }
-    qmp_log(self, G_LOG_LEVEL_MESSAGE, "%s", error->message);
+    qmp_client_log(self, G_LOG_LEVEL_MESSAGE, "%s", error->message);
     close_with_reason(self, error);
     return G_SOURCE_REMOVE;
 }
@@ -850,7 +620,7 @@ dispatch_event(PodvmQmpClient *self, JsonObject *message)
     gint64 seconds, microseconds, timestamp_us = 0;
 
     if (name == NULL) {
-        qmp_log(self, G_LOG_LEVEL_MESSAGE, "dropping a QMP event without a name");
+        qmp_client_log(self, G_LOG_LEVEL_MESSAGE, "dropping a QMP event without a name");
         return;
     }
     if (member_int(timestamp, "seconds", &seconds) &&
@@ -874,19 +644,21 @@ drop_reply(PodvmQmpClient *self, JsonNode *id_node)
     guint64 serial;
 
     if (id == NULL) {
-        qmp_log(self, G_LOG_LEVEL_MESSAGE,
-                "dropping a QMP reply with an unknown id (not a string)");
+        qmp_client_log(self, G_LOG_LEVEL_MESSAGE,
+                       "dropping a QMP reply with an unknown id (not a string)");
         return;
     }
-    printable = excerpt(id);
+    printable = qmp_client_excerpt(id);
     if (g_str_has_prefix(id, "podvm-") &&
         g_ascii_string_to_unsigned(id + strlen("podvm-"), 10, 0, G_MAXUINT64, &serial, NULL) &&
         serial < self->next_serial)
-        qmp_log(self, G_LOG_LEVEL_MESSAGE,
-                "dropping a late QMP reply to id '%s' (the command timed out or was cancelled)",
-                printable);
+        qmp_client_log(
+            self, G_LOG_LEVEL_MESSAGE,
+            "dropping a late QMP reply to id '%s' (the command timed out or was cancelled)",
+            printable);
     else
-        qmp_log(self, G_LOG_LEVEL_MESSAGE, "dropping a QMP reply with unknown id '%s'", printable);
+        qmp_client_log(self, G_LOG_LEVEL_MESSAGE, "dropping a QMP reply with unknown id '%s'",
+                       printable);
 }
 
 static void
@@ -908,309 +680,39 @@ dispatch_reply(PodvmQmpClient *self, JsonObject *message)
         /* QEMU could not read a command (a JSON error): that is the oldest one. */
         cmd = oldest_sent_command(self);
         if (cmd == NULL) {
-            qmp_log(self, G_LOG_LEVEL_MESSAGE,
-                    "dropping a QMP error without an id: no command is waiting");
+            qmp_client_log(self, G_LOG_LEVEL_MESSAGE,
+                           "dropping a QMP error without an id: no command is waiting");
             return;
         }
     } else {
-        qmp_log(self, G_LOG_LEVEL_MESSAGE, "dropping a QMP reply without an id");
+        qmp_client_log(self, G_LOG_LEVEL_MESSAGE, "dropping a QMP reply without an id");
         return;
     }
 
-    qmp_log(self, G_LOG_LEVEL_DEBUG, "'%s' (id '%s') answered after %" G_GINT64_FORMAT " ms",
-            cmd->name, cmd->id, (g_get_monotonic_time() - cmd->queued_us) / 1000);
+    qmp_client_log(self, G_LOG_LEVEL_DEBUG, "'%s' (id '%s') answered after %" G_GINT64_FORMAT " ms",
+                   cmd->name, cmd->id, (g_get_monotonic_time() - cmd->queued_us) / 1000);
     if (error_node != NULL)
         command_complete(self, cmd, NULL, error_from_reply(self, cmd, error_node));
     else
         command_complete(self, cmd, json_object_get_member(message, "return"), NULL);
 }
 
-static void
-dispatch(PodvmQmpClient *self, JsonObject *message)
+void
+qmp_client_dispatch(PodvmQmpClient *self, JsonObject *message)
 {
     if (json_object_has_member(message, "QMP")) {
         handle_greeting(self, message);
     } else if (self->state == STATE_GREETING) {
-        protocol_error(self, "QEMU sent a QMP message before the greeting");
+        qmp_client_protocol_error(self, "QEMU sent a QMP message before the greeting");
     } else if (json_object_has_member(message, "event")) {
         dispatch_event(self, message);
     } else if (json_object_has_member(message, "return") ||
                json_object_has_member(message, "error")) {
         dispatch_reply(self, message);
     } else {
-        qmp_log(self, G_LOG_LEVEL_MESSAGE,
-                "dropping a QMP message that is no reply, error or event");
+        qmp_client_log(self, G_LOG_LEVEL_MESSAGE,
+                       "dropping a QMP message that is no reply, error or event");
     }
-}
-
-/* The value of four hex digits at @at, or -1. */
-static gint
-hex4(const char *data, gsize len, gsize at)
-{
-    gint value = 0;
-
-    if (at + 4 > len)
-        return -1;
-    for (gsize k = at; k < at + 4; k++) {
-        if (!g_ascii_isxdigit(data[k]))
-            return -1;
-        value = value * 16 + g_ascii_xdigit_value(data[k]);
-    }
-    return value;
-}
-
-/* At the backslash of a \\uXXXX escape: checks it (a surrogate comes in a pair) and moves *i
- * to its last character. */
-static gboolean
-check_unicode_escape(const char *data, gsize len, gsize *i)
-{
-    gint unit = hex4(data, len, *i + 2);
-    gint low;
-
-    if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
-        return FALSE;
-    if (unit < 0xd800 || unit > 0xdbff) {
-        *i += 5;
-        return TRUE;
-    }
-    if (*i + 7 >= len || data[*i + 6] != '\\' || data[*i + 7] != 'u')
-        return FALSE;
-    low = hex4(data, len, *i + 8);
-    if (low < 0xdc00 || low > 0xdfff)
-        return FALSE;
-    *i += 11;
-    return TRUE;
-}
-
-/*
- * Checks that a line is plain JSON text (double-quoted strings, no comments, nothing but
- * numbers and literals between the punctuation), one value, nested at most MAX_DEPTH deep.
- * That keeps json-glib's recursive parser safe and its extensions out.
- */
-static gboolean
-check_plain_json(const char *data, gsize len, const char **out_reason)
-{
-    guint depth = 0;
-    gboolean in_string = FALSE, escaped = FALSE, ended = FALSE;
-
-    for (gsize i = 0; i < len; i++) {
-        char c = data[i];
-
-        if (in_string) {
-            if (escaped) {
-                escaped = FALSE;
-            } else if (c == '\\' && i + 1 < len && data[i + 1] == 'u') {
-                /* json-glib turns unpaired surrogates into bytes that are not UTF-8. */
-                if (!check_unicode_escape(data, len, &i)) {
-                    *out_reason = "an unpaired UTF-16 surrogate or a bad \\u escape";
-                    return FALSE;
-                }
-            } else if (c == '\\') {
-                escaped = TRUE;
-            } else if (c == '"') {
-                in_string = FALSE;
-            }
-            continue;
-        }
-        if (ended && !g_ascii_isspace(c)) {
-            *out_reason = "more than one JSON value on a line";
-            return FALSE;
-        }
-        /* json-glib takes a value before an object ("1 {...}") and leaks the object. */
-        if (depth == 0 && !ended && c != '{' && !g_ascii_isspace(c)) {
-            *out_reason = "a line that is not a JSON object";
-            return FALSE;
-        }
-        switch (c) {
-        case '"':
-            in_string = TRUE;
-            break;
-        case '{':
-        case '[':
-            if (++depth > MAX_DEPTH) {
-                *out_reason = "JSON nested too deep";
-                return FALSE;
-            }
-            break;
-        case '}':
-        case ']':
-            if (depth == 0) {
-                *out_reason = "unbalanced brackets";
-                return FALSE;
-            }
-            if (--depth == 0)
-                ended = TRUE;
-            break;
-        case ',':
-        case ':':
-        case '-':
-        case '+':
-        case '.':
-            break;
-        default:
-            if (!g_ascii_isalnum(c) && !g_ascii_isspace(c)) {
-                *out_reason = "a character that is not JSON outside strings";
-                return FALSE;
-            }
-        }
-    }
-    return TRUE;
-}
-
-static void
-handle_line(PodvmQmpClient *self, const char *line, gsize len)
-{
-    g_autoptr(JsonParser) parser = NULL;
-    g_autoptr(GError) error = NULL;
-    const char *reason = NULL;
-    JsonNode *root;
-
-    while (len > 0 && g_ascii_isspace(line[len - 1]))
-        len--;
-    while (len > 0 && g_ascii_isspace(line[0])) {
-        line++;
-        len--;
-    }
-    if (len == 0)
-        return;
-    if (!g_utf8_validate_len(line, len, NULL)) {
-        protocol_error(self, "QEMU sent a QMP line that is not UTF-8 text");
-        return;
-    }
-    if (!check_plain_json(line, len, &reason)) {
-        protocol_error(self, "QEMU sent a QMP line that is not plain JSON: %s", reason);
-        return;
-    }
-    qmp_log(self, G_LOG_LEVEL_DEBUG, "<<< %.*s", (int)len, line);
-
-    parser = json_parser_new();
-    if (!json_parser_load_from_data(parser, line, (gssize)len, &error)) {
-        g_autofree char *printable = excerpt(error->message);
-
-        protocol_error(self, "QEMU sent a QMP line that is not JSON: %s", printable);
-        return;
-    }
-    root = json_parser_get_root(parser);
-    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-        protocol_error(self, "QEMU sent a QMP line that is not a JSON object");
-        return;
-    }
-    dispatch(self, json_node_get_object(root));
-}
-
-/* Handles every complete line in inbuf. Stops when a line closes the client. */
-static void
-process_input(PodvmQmpClient *self)
-{
-    gsize start = 0;
-    gsize longest = 0;
-
-    while (self->state != STATE_CLOSED) {
-        const guint8 *data = self->inbuf->data;
-        gsize len = self->inbuf->len;
-        const guint8 *newline = NULL;
-        gsize line_len;
-
-        if (self->scan_pos < len)
-            newline = memchr(data + self->scan_pos, '\n', len - self->scan_pos);
-        if (newline == NULL) {
-            self->scan_pos = len;
-            if (len - start > PODVM_QMP_MAX_LINE)
-                protocol_error(self, "QEMU sent a QMP line longer than %u bytes",
-                               (guint)PODVM_QMP_MAX_LINE);
-            break;
-        }
-        line_len = (gsize)(newline - data) - start;
-        self->scan_pos = (gsize)(newline - data) + 1;
-        if (line_len > PODVM_QMP_MAX_LINE) {
-            protocol_error(self, "QEMU sent a QMP line longer than %u bytes",
-                           (guint)PODVM_QMP_MAX_LINE);
-            break;
-        }
-        longest = MAX(longest, line_len);
-        /* May run callbacks that close the client (which empties inbuf). */
-        handle_line(self, (const char *)data + start, line_len);
-        start = self->scan_pos;
-    }
-    if (self->state == STATE_CLOSED)
-        return;
-
-    if (start > 0) {
-        g_byte_array_remove_range(self->inbuf, 0, (guint)start);
-        self->scan_pos -= start;
-    }
-    /* Give back the memory of a huge line once it is handled. */
-    if (longest > 4 * READ_CHUNK && self->inbuf->len < READ_CHUNK) {
-        GByteArray *fresh = g_byte_array_sized_new(READ_CHUNK);
-
-        g_byte_array_append(fresh, self->inbuf->data, self->inbuf->len);
-        g_byte_array_unref(self->inbuf);
-        self->inbuf = fresh;
-    }
-}
-
-static void
-read_op_free(ReadOp *op)
-{
-    g_weak_ref_clear(&op->client);
-    g_free(op->buffer);
-    g_free(op);
-}
-
-static void read_next(PodvmQmpClient *self, ReadOp *op);
-
-static void
-read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    ReadOp *op = user_data;
-    g_autoptr(PodvmQmpClient) self = g_weak_ref_get(&op->client);
-    g_autoptr(GError) error = NULL;
-    gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
-
-    if (self == NULL || self->state == STATE_CLOSED) {
-        read_op_free(op);
-        return;
-    }
-    if (n < 0) {
-        read_op_free(op);
-        io_failed(self, "reading from", error);
-        return;
-    }
-    if (n == 0) {
-        read_op_free(op);
-        peer_closed(self);
-        return;
-    }
-    g_byte_array_append(self->inbuf, op->buffer, (guint)n);
-    process_input(self);
-    if (self->state == STATE_CLOSED) {
-        read_op_free(op);
-        return;
-    }
-    read_next(self, op);
-}
-
-static void
-read_next(PodvmQmpClient *self, ReadOp *op)
-{
-    g_input_stream_read_async(self->input, op->buffer, READ_CHUNK, G_PRIORITY_DEFAULT,
-                              self->io_cancellable, read_cb, op);
-}
-
-static void
-start_session(PodvmQmpClient *self, GSocketConnection *connection)
-{
-    ReadOp *op = g_new0(ReadOp, 1);
-
-    self->connection = g_object_ref(connection);
-    self->socket = g_socket_connection_get_socket(connection);
-    self->input = g_io_stream_get_input_stream(G_IO_STREAM(connection));
-    self->output = g_io_stream_get_output_stream(G_IO_STREAM(connection));
-    self->state = STATE_GREETING;
-
-    g_weak_ref_init(&op->client, self);
-    op->buffer = g_malloc(READ_CHUNK);
-    read_next(self, op);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1252,13 +754,13 @@ connect_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             return;
         }
         g_prefix_error(&error, "cannot connect to QMP socket '%s': ", self->socket_path);
-        qmp_log(self, G_LOG_LEVEL_MESSAGE, "%s", error->message);
+        qmp_client_log(self, G_LOG_LEVEL_MESSAGE, "%s", error->message);
         close_with_reason(self, error);
         return;
     }
     g_clear_object(&self->socket_client);
     g_clear_error(&self->connect_error);
-    start_session(self, connection);
+    qmp_client_start_session(self, connection);
 }
 
 static void
@@ -1323,7 +825,7 @@ podvm_qmp_client_handshake_async(PodvmQmpClient *self, GSocketConnection *connec
     g_task_set_source_tag(task, podvm_qmp_client_handshake_async);
     if (!begin_handshake(self, task, timeout_ms, cancellable))
         return;
-    start_session(self, connection);
+    qmp_client_start_session(self, connection);
 }
 
 gboolean
@@ -1402,7 +904,7 @@ podvm_qmp_client_close(PodvmQmpClient *self)
         return;
     reason = g_error_new_literal(PODVM_QMP_ERROR, PODVM_QMP_ERROR_CLOSED,
                                  "the QMP connection was closed on request");
-    qmp_log(self, G_LOG_LEVEL_DEBUG, "%s", reason->message);
+    qmp_client_log(self, G_LOG_LEVEL_DEBUG, "%s", reason->message);
     close_with_reason(self, reason);
 }
 
