@@ -41,6 +41,7 @@ typedef struct {
     GByteArray *to_sock; /* input not yet written to the socket */
     gboolean ctrl_a;     /* the last input byte was a Ctrl-a */
     gboolean stdin_eof;
+    gboolean until_closed; /* stdin's end is not the console's (run: until the pod ends) */
     ConsoleEnd end;
     GError *error;
 } Console;
@@ -99,9 +100,10 @@ console_flush(Console *console)
     g_clear_handle_id(&console->sock_out_id, g_source_remove);
     if (console->end != CONSOLE_END_NONE)
         return;
-    if (console->stdin_eof)
-        console_finish(console, CONSOLE_END_STDIN_EOF);
-    else if (console->stdin_id == 0)
+    if (console->stdin_eof) {
+        if (!console->until_closed)
+            console_finish(console, CONSOLE_END_STDIN_EOF);
+    } else if (console->stdin_id == 0)
         console->stdin_id = g_unix_fd_add(STDIN_FILENO, G_IO_IN, stdin_cb, console);
 }
 
@@ -247,13 +249,22 @@ current_phase(PodvmDBusPod *pod)
 int
 podvmctl_console_attach(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name, gboolean replay)
 {
+    return podvmctl_console_attach_full(ctl, pod, name, replay, NULL);
+}
+
+int
+podvmctl_console_attach_full(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name, gboolean replay,
+                             gboolean *out_closed)
+{
     g_autoptr(GError) error = NULL;
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
     g_autoptr(GByteArray) to_sock = g_byte_array_new();
     g_auto(GVariantDict) options = G_VARIANT_DICT_INIT(NULL);
     g_autoptr(GVariant) handle = NULL;
     g_autoptr(GUnixFDList) fds = NULL;
-    Console console = { .loop = loop, .to_sock = to_sock, .sock = -1 };
+    Console console = {
+        .loop = loop, .to_sock = to_sock, .sock = -1, .until_closed = out_closed != NULL
+    };
     struct termios saved_termios;
     gboolean raw = FALSE;
     guint signal_ids[3];
@@ -308,8 +319,14 @@ podvmctl_console_attach(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name, gboo
         g_printerr(_("Left the console of pod %s; the pod keeps running\n"), name);
         break;
     case CONSOLE_END_SOCKET_EOF: {
-        g_autofree char *phase = current_phase(pod);
+        g_autofree char *phase = NULL;
 
+        if (out_closed != NULL) {
+            /* The caller tells how the pod ended. */
+            *out_closed = TRUE;
+            break;
+        }
+        phase = current_phase(pod);
         if (phase != NULL)
             g_printerr(_("The console of pod %s closed; the pod is %s\n"), name, phase);
         else

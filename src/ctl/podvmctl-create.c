@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* podvmctl create -f FILE, podvmctl run -f FILE [--debug]; FILE is JSON or YAML */
+/* podvmctl create -f FILE; FILE is JSON or YAML (also `run -f FILE`, podvmctl-run.c) */
 #include "podvm-build-config.h"
 #include "podvm-json.h"
 
@@ -160,21 +160,15 @@ read_spec(const char *path, char **out_name, GError **error)
     return g_steal_pointer(&json);
 }
 
-/* Creates the pod described in @path; sets *@out_pod and *@out_name on success. */
-static int
-create_pod(PodvmCtl *ctl, const char *path, PodvmDBusPod **out_pod, char **out_name)
+int
+podvmctl_create_pod(PodvmCtl *ctl, const char *spec, const char *fallback_name,
+                    PodvmDBusPod **out_pod, char **out_name)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(PodvmDBusPod) pod = NULL;
-    g_autofree char *spec = NULL;
-    g_autofree char *name = NULL;
     g_autofree char *object_path = NULL;
     PodvmDBusManager *manager;
     const char *pod_name;
-
-    spec = read_spec(path, &name, &error);
-    if (spec == NULL)
-        return podvmctl_fail_message("%s", error->message);
 
     manager = podvmctl_get_manager(ctl, &error);
     if (manager == NULL)
@@ -190,9 +184,23 @@ create_pod(PodvmCtl *ctl, const char *path, PodvmDBusPod **out_pod, char **out_n
     if (pod_name != NULL && *pod_name != '\0')
         *out_name = g_strdup(pod_name);
     else
-        *out_name = g_steal_pointer(&name);
+        *out_name = g_strdup(fallback_name);
     *out_pod = g_steal_pointer(&pod);
     return PODVMCTL_EXIT_OK;
+}
+
+int
+podvmctl_create_pod_from_file(PodvmCtl *ctl, const char *path, PodvmDBusPod **out_pod,
+                              char **out_name)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *spec = NULL;
+    g_autofree char *name = NULL;
+
+    spec = read_spec(path, &name, &error);
+    if (spec == NULL)
+        return podvmctl_fail_message("%s", error->message);
+    return podvmctl_create_pod(ctl, spec, name, out_pod, out_name);
 }
 
 int
@@ -214,54 +222,9 @@ podvmctl_cmd_create(PodvmCtl *ctl, int argc, char **argv)
     if (opt_file == NULL)
         return podvmctl_usage_error("create", _("missing -f FILE"));
 
-    status = create_pod(ctl, opt_file, &pod, &name);
+    status = podvmctl_create_pod_from_file(ctl, opt_file, &pod, &name);
     if (status != PODVMCTL_EXIT_OK)
         return status;
     g_print("%s\n", name);
     return PODVMCTL_EXIT_OK;
-}
-
-int
-podvmctl_cmd_run(PodvmCtl *ctl, int argc, char **argv)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *opt_file = NULL;
-    g_autoptr(PodvmDBusPod) pod = NULL;
-    g_autofree char *name = NULL;
-    g_auto(GVariantDict) options = G_VARIANT_DICT_INIT(NULL);
-    gboolean opt_debug = FALSE;
-    int status;
-    const GOptionEntry entries[] = {
-        { "filename", 'f', 0, G_OPTION_ARG_FILENAME, &opt_file,
-          N_("The pod spec (JSON or YAML; '-' reads stdin)"), N_("FILE") },
-        { "debug", 0, 0, G_OPTION_ARG_NONE, &opt_debug,
-          N_("Show the guest kernel's boot messages on the console"), NULL },
-        { NULL },
-    };
-
-    if (!podvmctl_parse_options("run", "",
-                                _("Create a pod, start it and attach its serial console.\n"
-                                  "Leave the console with Ctrl-a x or Ctrl-]; the pod keeps "
-                                  "running."),
-                                entries, 0, 0, &argc, &argv, &status))
-        return status;
-    if (opt_file == NULL)
-        return podvmctl_usage_error("run", _("missing -f FILE"));
-    if (g_str_equal(opt_file, "-"))
-        return podvmctl_usage_error("run", _("run reads the console's input from stdin; give "
-                                             "the spec as a file"));
-
-    /* An existing pod of that name is an error (AlreadyExists), never reused. */
-    status = create_pod(ctl, opt_file, &pod, &name);
-    if (status != PODVMCTL_EXIT_OK)
-        return status;
-
-    g_variant_dict_insert(&options, "debug", "b", opt_debug);
-    /* Start returns once the guest runs, which may take a while. */
-    g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(pod), PODVMCTL_TIMEOUT_LONG);
-    if (!podvm_dbus_pod_call_start_sync(pod, g_variant_dict_end(&options), NULL, &error))
-        return podvmctl_fail(ctl, error);
-    g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(pod), PODVMCTL_TIMEOUT_DEFAULT);
-
-    return podvmctl_console_attach(ctl, pod, name, TRUE);
 }

@@ -23,9 +23,11 @@ typedef struct {
 
 static const PodvmCtlCommand commands[] = {
     { "create", podvmctl_cmd_create, N_("Create a pod from a JSON or YAML file") },
-    { "run", podvmctl_cmd_run, N_("Create a pod, start it and attach its console") },
+    { "run", podvmctl_cmd_run,
+      N_("Run an app pod from an image (or a pod from a file) and attach its console") },
     { "list", podvmctl_cmd_list, N_("List pods") },
     { "show", podvmctl_cmd_show, N_("Show a pod's metadata, spec and status") },
+    { "status", podvmctl_cmd_status, N_("Show a pod's phase and its apps' states") },
     { "start", podvmctl_cmd_start, N_("Start a pod") },
     { "stop", podvmctl_cmd_stop, N_("Stop a pod gracefully") },
     { "kill", podvmctl_cmd_kill, N_("Stop a pod at once") },
@@ -44,6 +46,8 @@ static const PodvmCtlCommand commands[] = {
     { "migrate", podvmctl_cmd_migrate, N_("Move a running pod to another podvmd") },
     { "drain", podvmctl_cmd_drain,
       N_("Empty this host: migrate the LiveMigrate pods, stop the others") },
+    { "image", podvmctl_cmd_image, N_("Pull, list and remove images from registries") },
+    { "exec", podvmctl_cmd_exec, N_("Run a command in an app of a running app pod") },
     { "qmp", podvmctl_cmd_qmp, N_("Send a QMP command to a pod's QEMU (expert)") },
 };
 

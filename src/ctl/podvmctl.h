@@ -56,6 +56,37 @@ int podvmctl_cmd_detach_nic(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_volume(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_migrate(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_drain(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_image(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_exec(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_status(PodvmCtl *ctl, int argc, char **argv);
+
+/*
+ * Creates a pod from the JSON text @spec (CreatePod); *@out_name is the
+ * created pod's name (@fallback_name when podvmd does not say). Returns the
+ * exit status (errors printed).
+ */
+int podvmctl_create_pod(PodvmCtl *ctl, const char *spec, const char *fallback_name,
+                        PodvmDBusPod **out_pod, char **out_name);
+/* Creates the pod described in the file @path (JSON or YAML), as podvmctl_create_pod(). */
+int podvmctl_create_pod_from_file(PodvmCtl *ctl, const char *path, PodvmDBusPod **out_pod,
+                                  char **out_name);
+
+/*
+ * Image pull progress from the manager's "image-pull" events (the
+ * manager's own, and those of pod @pod when not NULL), shown on stderr: a
+ * bar redrawn in place on a terminal, else a line per phase. With
+ * @only_tty and stderr not a terminal: nothing (NULL). Free it before
+ * printing anything else.
+ */
+typedef struct _PodvmCtlPullProgress PodvmCtlPullProgress;
+PodvmCtlPullProgress *podvmctl_pull_progress_new(PodvmDBusManager *manager, const char *pod,
+                                                 gboolean only_tty);
+void podvmctl_pull_progress_free(PodvmCtlPullProgress *progress);
+
+/* An app's exit in status.apps[] for people: "0", "signal 9", "-". */
+char *podvmctl_app_exit_text(JsonObject *app);
+/* The lines of `podvmctl status` for @status (may be NULL). */
+void podvmctl_print_status(const char *name, JsonObject *status);
 
 /*
  * Reads the document in @path ('-': stdin), JSON or YAML as its content
@@ -74,6 +105,14 @@ JsonNode *podvmctl_read_document(const char *path, char **out_json, GError **err
  * Returns the exit status.
  */
 int podvmctl_console_attach(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name, gboolean replay);
+/*
+ * The same; when @out_closed is not NULL, the end of stdin does not end
+ * the console (only leaving, a signal or the console closing do), and
+ * when the console closed (the pod's QEMU ended) *@out_closed is set to
+ * TRUE instead of printing the pod's phase.
+ */
+int podvmctl_console_attach_full(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name,
+                                 gboolean replay, gboolean *out_closed);
 
 /*
  * The request options of `migrate` and `drain` (podvmctl-migrate.c), as
