@@ -733,7 +733,7 @@ test_multi_error(void)
         { "spec.domain.devices.autoattachGraphicsDevice", "not supported by podvm" },
         { "spec.domain.devices.gadgets", "unknown field" },
         { "spec.domain.devices.autoattachSerialConsole", "expected a boolean, got a string" },
-        { "spec.apps[0].image", "\"nginx\" is not an image reference" },
+        { "spec.apps[0].image", "\"/srv/nginx\" is not an image reference" },
         { "spec.apps[0].workingDir", "absolute path" },
         { "spec.apps[0].memory", "\"-1\" is negative" },
         { "spec.apps[0].cpus", "must be more than 0" },
@@ -907,6 +907,12 @@ test_types(void)
           "not a whole number of millicpus" },
         { "", "'apps': [{'name': 'a', 'image': 'docker://'}]", "spec.apps[0].image",
           "not an image reference" },
+        { "", "'apps': [{'name': 'a', 'image': '/srv/layout'}]", "spec.apps[0].image",
+          "not an image reference" },
+        { "", "'apps': [{'name': 'a', 'image': 'docker://redis latest'}]", "spec.apps[0].image",
+          "not an image reference" },
+        { "", "'apps': [{'name': 'a', 'image': 'http://example.com/redis'}]", "spec.apps[0].image",
+          "not an image reference" },
         { "", "'apps': [{'name': 'a'}]", "spec.apps[0].image", "required" },
         { "", "'apps': [{'image': 'oci:x'}]", "spec.apps[0].name", "required" },
         { "", "'apps': [{'name': 'A', 'image': 'oci:x'}]", "spec.apps[0].name",
@@ -1008,8 +1014,39 @@ test_bootable(void)
                         "required: give a kernel to boot (firmware.kernelBoot) or a disk to boot "
                         "from (devices.disks)");
     assert_only_problem(no_domain, "spec.domain.firmware.kernelBoot", "or a disk");
-    assert_only_problem(apps, "spec.domain.firmware.kernelBoot",
-                        "app pods need podvm's app guest, which is not supported yet");
+    /* A pod with apps and nothing to boot runs podvm's app guest. */
+    {
+        g_autoptr(PodvmSpec) spec = parse_ok(apps);
+
+        g_assert_cmpuint(spec->apps->len, ==, 1);
+        g_assert_null(spec->kernel_path);
+        g_assert_cmpuint(spec->disks->len, ==, 0);
+        g_assert_true(podvm_spec_uses_app_guest(spec));
+    }
+    /* Registry references with or without docker://, and local layouts. */
+    {
+        static const char *const images[] = {
+            "docker://busybox",
+            "redis",
+            "kubevirt/fedora-cloud-container-disk-demo:latest",
+            "127.0.0.1:5000/apps/busybox:1.36",
+            "docker://localhost/x@sha256:"
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "oci:/srv/oci/busybox:latest",
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS(images); i++) {
+            g_autofree char *doc =
+                g_strdup_printf("{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", "
+                                "\"metadata\": {\"name\": \"p\"}, \"spec\": {\"apps\": "
+                                "[{\"name\": \"a\", \"image\": \"%s\"}]}}",
+                                images[i]);
+            g_autoptr(PodvmSpec) spec = parse_ok(doc);
+            const PodvmSpecApp *app = g_ptr_array_index(spec->apps, 0);
+
+            g_assert_cmpstr(app->image, ==, images[i]);
+        }
+    }
     assert_only_problem(empty_kernel_boot, "spec.domain.firmware.kernelBoot.kernelPath",
                         "required");
     empty_path_doc = g_strjoinv("\"\"", parts);
@@ -2013,6 +2050,9 @@ test_boot_kernel_or_disk(void)
     g_assert_null(spec->kernel_path);
     g_assert_cmpuint(spec->disks->len, ==, 1);
     g_assert_cmpuint(with_apps->apps->len, ==, 1);
+    /* Apps with a disk to boot: the disk boots, the apps only size the VM. */
+    g_assert_false(podvm_spec_uses_app_guest(with_apps));
+    g_assert_false(podvm_spec_uses_app_guest(spec));
 
     /* Empty lists give nothing to boot. */
     assert_only_problem(empty, "spec.domain.firmware.kernelBoot",

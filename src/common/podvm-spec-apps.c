@@ -64,16 +64,30 @@ parse_env(Parser *p, const char *path, JsonNode *node, PodvmSpecApp *app)
     }
 }
 
+/*
+ * A registry reference ("docker://REPO:TAG" or the same without
+ * "docker://", as KubeVirt writes them) or a local OCI layout ("oci:DIR:TAG").
+ */
 static gboolean
 image_is_valid(const char *image)
 {
+    const char *rest = image;
+
     if (spec_has_control_character(image, FALSE) || strchr(image, ' ') != NULL)
         return FALSE;
-    if (g_str_has_prefix(image, "docker://"))
-        return image[strlen("docker://")] != '\0';
     if (g_str_has_prefix(image, "oci:"))
         return image[strlen("oci:")] != '\0';
-    return FALSE;
+    if (g_str_has_prefix(image, "docker://"))
+        rest = image + strlen("docker://");
+    /* The registry's own rules are the image store's (checked at pull); here its characters. */
+    if (*rest == '\0' || *rest == '/' || *rest == '.' || *rest == ':' || *rest == '@' ||
+        strstr(rest, "//") != NULL || strlen(rest) > 4096)
+        return FALSE;
+    for (const char *c = rest; *c != '\0'; c++) {
+        if (!g_ascii_isalnum(*c) && strchr("._-/:@", *c) == NULL)
+            return FALSE;
+    }
+    return TRUE;
 }
 
 static PodvmSpecApp *
@@ -100,8 +114,8 @@ parse_app(Parser *p, const char *path, JsonNode *node)
 
         child = spec_member(object, "image");
         if (child == NULL) {
-            spec_add_problem_literal(p, child_path,
-                                     _("required: \"docker://REPO:TAG\" or \"oci:DIR:TAG\""));
+            spec_add_problem_literal(
+                p, child_path, _("required: \"docker://[REGISTRY/]REPO:TAG\" or \"oci:DIR:TAG\""));
         } else if ((image = spec_read_string(p, child_path, child)) != NULL) {
             if (image_is_valid(image)) {
                 app->image = g_strdup(image);
@@ -109,8 +123,9 @@ parse_app(Parser *p, const char *path, JsonNode *node)
                 g_autofree char *quoted = podvm_quote_for_message(image);
                 spec_add_problem(p, child_path,
                                  _("%s is not an image reference podvm can use: write "
-                                   "\"docker://REPO:TAG\" for a registry or \"oci:DIR:TAG\" for a "
-                                   "local OCI layout"),
+                                   "\"docker://[REGISTRY/]REPO:TAG\" (or the same without "
+                                   "\"docker://\") for a registry or \"oci:DIR:TAG\" for a local "
+                                   "OCI layout"),
                                  quoted);
             }
         }
@@ -187,6 +202,15 @@ spec_parse_apps(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
 
     spec_read_named_list(p, path, node, &kind, spec, &list);
     spec_named_list_clear(&list);
+}
+
+gboolean
+podvm_spec_uses_app_guest(const PodvmSpec *spec)
+{
+    g_return_val_if_fail(spec != NULL, FALSE);
+
+    return spec->apps != NULL && spec->apps->len > 0 && spec->kernel_path == NULL &&
+           (spec->disks == NULL || spec->disks->len == 0);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -207,19 +207,14 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
     spec_check_interfaces_join_networks(p, interfaces_path, &state.interfaces, networks_path,
                                         &networks, spec);
 
-    /* Something to boot: a kernel, or a disk (the firmware boots from it). */
-    if (!state.kernel_boot_given && !state.disks.given) {
-        if (spec->apps->len > 0)
-            spec_add_problem_literal(
-                p, kernel_boot_path,
-                _("required: app pods need podvm's app guest, which is not "
-                  "supported yet; give a kernel (firmware.kernelBoot) or a disk "
-                  "(devices.disks) to boot"));
-        else
-            spec_add_problem_literal(p, kernel_boot_path,
-                                     _("required: give a kernel to boot (firmware.kernelBoot) or a "
-                                       "disk to boot from (devices.disks)"));
-    }
+    /*
+     * Something to boot: a kernel, or a disk (the firmware boots from it);
+     * a pod with apps and neither boots podvm's app guest.
+     */
+    if (!state.kernel_boot_given && !state.disks.given && spec->apps->len == 0)
+        spec_add_problem_literal(p, kernel_boot_path,
+                                 _("required: give a kernel to boot (firmware.kernelBoot) or a "
+                                   "disk to boot from (devices.disks)"));
     spec_named_list_clear(&state.disks);
     spec_named_list_clear(&state.interfaces);
     spec_named_list_clear(&volumes);

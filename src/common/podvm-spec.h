@@ -317,6 +317,13 @@ const char *podvm_volume_source_to_string(PodvmVolumeSource source);
 #define PODVM_SPEC_HIDDEN_PREFIX "(hidden: "
 JsonNode *podvm_spec_to_json_redacted(const PodvmSpec *spec);
 
+/*
+ * Whether the pod boots podvm's app guest: it has apps and neither a
+ * kernel (firmware.kernelBoot) nor disks of its own. A pod with apps and a
+ * kernel or disks boots those; its apps only size the VM.
+ */
+gboolean podvm_spec_uses_app_guest(const PodvmSpec *spec);
+
 /* DNS-1123 label check used for pod and app names (also by the fronts). */
 gboolean podvm_name_is_valid(const char *name, GError **error);
 

@@ -12,4 +12,10 @@ gboolean podvm_config_read_migration(GKeyFile *kf, const char *path, PodvmConfig
                                      GError **error);
 void podvm_config_migration_clear(PodvmConfig *config);
 
+/* podvm-config-apps.c: [apps] (app pods: podvm's app guest). */
+void podvm_config_apps_defaults(PodvmConfig *config);
+gboolean podvm_config_read_apps(GKeyFile *kf, const char *path, PodvmConfig *config,
+                                GError **error);
+void podvm_config_apps_clear(PodvmConfig *config);
+
 G_END_DECLS

@@ -66,6 +66,7 @@ podvm_config_new_defaults(void)
     config->cni_plugin_dirs = g_strsplit(PODVM_DEFAULT_CNI_PLUGIN_DIRS, ";", -1);
     config->cni_timeout_ms = 30000;
     podvm_config_migration_defaults(config);
+    podvm_config_apps_defaults(config);
     return config;
 }
 
@@ -100,6 +101,7 @@ podvm_config_free(PodvmConfig *config)
     g_strfreev(config->cni_plugin_dirs);
     g_free(config->cni_ipam_dir);
     podvm_config_migration_clear(config);
+    podvm_config_apps_clear(config);
     g_free(config);
 }
 
@@ -411,6 +413,9 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
         return FALSE;
     /* [migration], [peer NAME], [storage] shared_paths */
     if (!podvm_config_read_migration(kf, path, config, error))
+        return FALSE;
+    /* [apps] */
+    if (!podvm_config_read_apps(kf, path, config, error))
         return FALSE;
     return TRUE;
 }

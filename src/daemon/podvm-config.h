@@ -88,6 +88,8 @@ typedef struct {
     GPtrArray *peers;                       /* of PodvmConfigPeer*: [peer NAME] groups */
     /* Shared storage: pool paths both hosts see (a claim there is not copied). */
     GStrv shared_pool_paths; /* [storage] shared_paths */
+    /* [apps] (podvm-config-apps.c): app pods boot podvm's app guest */
+    char *app_guest_dir; /* vmlinuz and initrd.img; default DATADIR/podvm/app-guest */
 } PodvmConfig;
 
 /* A [peer NAME] group: another podvmd this one may migrate pods to. */

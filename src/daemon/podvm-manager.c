@@ -728,3 +728,51 @@ podvm_manager_detach_all(PodvmManager *self)
     while (g_hash_table_iter_next(&iter, NULL, &value))
         podvm_pod_detach(value);
 }
+
+static void
+manager_exec_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    GError *error = NULL;
+    int exit_code = 0;
+
+    if (!podvm_pod_exec_finish(PODVM_POD(source), result, &exit_code, &error))
+        g_task_return_error(task, error);
+    else
+        g_task_return_int(task, exit_code);
+}
+
+void
+podvm_manager_exec_async(PodvmManager *self, const char *name, const char *app,
+                         const char *const *argv, GInputStream *stdin_stream,
+                         GOutputStream *stdout_stream, GOutputStream *stderr_stream,
+                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                         gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    GError *error = NULL;
+    PodvmPod *pod;
+
+    g_task_set_source_tag(task, podvm_manager_exec_async);
+    pod = podvm_manager_lookup(self, name, &error);
+    if (pod == NULL) {
+        g_task_return_error(task, error);
+        return;
+    }
+    podvm_pod_exec_async(pod, app, argv, stdin_stream, stdout_stream, stderr_stream, cancellable,
+                         manager_exec_cb, g_steal_pointer(&task));
+}
+
+gboolean
+podvm_manager_exec_finish(PodvmManager *self, GAsyncResult *result, int *exit_code, GError **error)
+{
+    gssize code;
+
+    g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+    code = g_task_propagate_int(G_TASK(result), error);
+    if (code < 0)
+        return FALSE;
+    if (exit_code != NULL)
+        *exit_code = (int)code;
+    return TRUE;
+}

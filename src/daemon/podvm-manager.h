@@ -111,6 +111,18 @@ gboolean podvm_manager_parse_interface_attachment(PodvmManager *self, const char
                                                   GPtrArray **out_problems, GError **error);
 
 /*
+ * podvm_pod_exec_async() on the pod @name (NOT_FOUND when there is none).
+ * Finish with podvm_manager_exec_finish().
+ */
+void podvm_manager_exec_async(PodvmManager *self, const char *name, const char *app,
+                              const char *const *argv, GInputStream *stdin_stream,
+                              GOutputStream *stdout_stream, GOutputStream *stderr_stream,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
+gboolean podvm_manager_exec_finish(PodvmManager *self, GAsyncResult *result, int *exit_code,
+                                   GError **error);
+
+/*
  * Live migration (README "Live migration"), the source's entry points.
  * @request: {"target": PEER-NAME or URL (required), "tokenFile", "cacert",
  * "plaintext" (allow http://), "postcopy", "maxBandwidth" (bytes/s or a

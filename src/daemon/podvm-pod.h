@@ -222,6 +222,24 @@ void podvm_pod_network_stats_async(PodvmPod *self, GCancellable *cancellable,
 GPtrArray *podvm_pod_network_stats_finish(PodvmPod *self, GAsyncResult *result, GError **error);
 
 /*
+ * App pods (podvm-pod-apps.c): runs @argv in @app's root (NULL: the first
+ * app) through the app guest's channel, like `kubectl exec`. @stdin_stream
+ * may be NULL (the command reads end-of-file); @stdout_stream and
+ * @stderr_stream may be NULL (output dropped). Completes with the
+ * command's exit code (128 + signal when a signal ended it). WRONG_PHASE
+ * unless the pod is Running; NOT_SUPPORTED for a pod without the app
+ * guest (it has a kernel or disks of its own); NOT_FOUND for an unknown
+ * @app; INVALID_ARGUMENT for an empty @argv. Cancelling kills the command.
+ * Does not wait in the pod's operation queue.
+ */
+void podvm_pod_exec_async(PodvmPod *self, const char *app, const char *const *argv,
+                          GInputStream *stdin_stream, GOutputStream *stdout_stream,
+                          GOutputStream *stderr_stream, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data);
+gboolean podvm_pod_exec_finish(PodvmPod *self, GAsyncResult *result, int *exit_code,
+                               GError **error);
+
+/*
  * Live migration, the source side (podvm-pod-migrate.c; README "Live
  * migration"). Moves the running or paused pod to @peer: the target
  * prepares an Incoming copy, the source mirrors its non-shared disks into
