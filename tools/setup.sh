@@ -23,7 +23,13 @@ packages=(
   containernetworking-plugins nftables iptables passt iproute2
   dhcpcd-base
   wrk
+  docker-registry skopeo erofs-utils redis-server redis-tools
 )
+
+# Installed for the tests only (a registry they start on a port of their own,
+# the redis-server binary they pack into an image): the system services
+# these packages start are stopped again below.
+test_services=(docker-registry redis-server)
 
 sudo_cmd=()
 if [ "$(id -u)" != 0 ]; then
@@ -41,6 +47,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+  for svc in "${test_services[@]}"; do
+    case " ${missing[*]} " in *" $svc "*) ;; *) continue ;; esac
+    if [ -d /run/systemd/system ]; then
+      if systemctl is-active --quiet "$svc" 2>/dev/null; then
+        "${sudo_cmd[@]}" systemctl disable --now --quiet "$svc" || true
+        echo "podvm: stopped and disabled the $svc service apt started (the tests run their own)"
+      fi
+    elif [ -x "/etc/init.d/$svc" ] && "/etc/init.d/$svc" status >/dev/null 2>&1; then
+      "${sudo_cmd[@]}" "/etc/init.d/$svc" stop >/dev/null || true
+      echo "podvm: stopped the $svc service apt started (the tests run their own)"
+    fi
+  done
 fi
 
 # The user QEMU runs as ([qemu] qemu_user, default podvm-qemu): a system user
