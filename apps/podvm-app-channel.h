@@ -17,6 +17,12 @@ G_BEGIN_DECLS
  *   "app-failed"  (const char *app, const char *message)  could not start
  *   "halted" ()    every app ended; the guest powers off next
  *   "closed" (const GError *error or NULL)
+ *   "log" (const char *message)  the init's own problems (a bad app line, a
+ *                                 NIC it could not set up): for podvmd's log
+ *
+ * A guest that reconnects (podvmd restarted, the channel connected again)
+ * says hello again: the configuration is sent again, the guest ignores it
+ * and reports its apps' states again ("app-started", "app-exited", ...).
  */
 #define PODVM_TYPE_APP_CHANNEL (podvm_app_channel_get_type())
 G_DECLARE_FINAL_TYPE(PodvmAppChannel, podvm_app_channel, PODVM, APP_CHANNEL, GObject)
@@ -31,7 +37,7 @@ typedef struct {
 } PodvmAppGuestApp;
 
 typedef struct {
-    char *ifname;  /* "eth0" */
+    char *ifname; /* "eth0" */
     char *mac;
     char *address; /* "10.0.2.2/24" */
     char *gateway; /* NULL: none */
@@ -64,12 +70,24 @@ void podvm_app_channel_close(PodvmAppChannel *self);
  * be NULL (output dropped). Finishes with the command's exit code, or
  * 128 + signal when a signal ended it. Cancelling kills the command.
  */
-void podvm_app_channel_exec_async(PodvmAppChannel *self, const char *app,
-                                  const char *const *argv, GInputStream *stdin_stream,
-                                  GOutputStream *stdout_stream, GOutputStream *stderr_stream,
-                                  GCancellable *cancellable, GAsyncReadyCallback callback,
-                                  gpointer user_data);
-gboolean podvm_app_channel_exec_finish(PodvmAppChannel *self, GAsyncResult *result,
-                                       int *exit_code, GError **error);
+void podvm_app_channel_exec_async(PodvmAppChannel *self, const char *app, const char *const *argv,
+                                  GInputStream *stdin_stream, GOutputStream *stdout_stream,
+                                  GOutputStream *stderr_stream, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
+gboolean podvm_app_channel_exec_finish(PodvmAppChannel *self, GAsyncResult *result, int *exit_code,
+                                       GError **error);
+
+/*
+ * Sends `ping` and finishes on the guest's `pong` (TRUE), or with an error
+ * when the channel closes first. No timeout of its own: use @cancellable.
+ */
+void podvm_app_channel_ping_async(PodvmAppChannel *self, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
+gboolean podvm_app_channel_ping_finish(PodvmAppChannel *self, GAsyncResult *result, GError **error);
+
+/* Whether the guest said hello (and was sent the configuration). */
+gboolean podvm_app_channel_get_connected(PodvmAppChannel *self);
+/* Whether the channel is closed (by either side, or by an error). */
+gboolean podvm_app_channel_get_closed(PodvmAppChannel *self);
 
 G_END_DECLS

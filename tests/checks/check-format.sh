@@ -13,7 +13,7 @@ fi
 if [ -d .git ] && command -v git >/dev/null; then
   files=$(git ls-files '*.c' '*.h')
 else
-  files=$(find qmp src storage net migration tests -name '*.c' -o -name '*.h')
+  files=$(find qmp src storage net migration apps guest tests -name '*.c' -o -name '*.h')
 fi
 bad=""
 for f in $files; do

@@ -8,7 +8,7 @@ cd "$1" || exit 1
 echo "1..2"
 listed=$(grep -v '^#' po/POTFILES.in | sed '/^$/d' | sort)
 using=$(grep -rl --include='*.c' -E '(^|[^A-Za-z_])(_|N_|C_|NC_|g_dngettext)\(' \
-          src qmp storage net migration 2>/dev/null | sort)
+          src qmp storage net migration apps 2>/dev/null | sort)
 missing=$(comm -13 <(printf '%s\n' "$listed") <(printf '%s\n' "$using"))
 if [ -n "$missing" ]; then
   printf '# not in po/POTFILES.in: %s\n' $missing

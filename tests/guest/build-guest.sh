@@ -111,6 +111,10 @@ log "kernel package: $pkg"
 
 CACHE=$OUTDIR/cache
 mkdir -p "$CACHE" || fail "cannot create $CACHE"
+# The app guest (guest/build-app-guest.sh) shares this cache: one download at a time.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$CACHE/.lock" && flock 9
+fi
 # The newest cached .deb of that exact package, or nothing.
 cached_deb() {
     local f newest=
