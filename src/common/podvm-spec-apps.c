@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "podvm-error.h"
+#include "podvm-image-ref.h"
 
 static void
 parse_env(Parser *p, const char *path, JsonNode *node, PodvmSpecApp *app)
@@ -66,28 +67,30 @@ parse_env(Parser *p, const char *path, JsonNode *node, PodvmSpecApp *app)
 
 /*
  * A registry reference ("docker://REPO:TAG" or the same without
- * "docker://", as KubeVirt writes them) or a local OCI layout ("oci:DIR:TAG").
+ * "docker://", as KubeVirt writes them; podvm-image-ref.h) or a local OCI
+ * layout ("oci:DIR:TAG"). NULL when valid, else why not.
  */
-static gboolean
-image_is_valid(const char *image)
+static char *
+image_problem(const char *image)
 {
-    const char *rest = image;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmImageRef) ref = NULL;
 
-    if (spec_has_control_character(image, FALSE) || strchr(image, ' ') != NULL)
-        return FALSE;
-    if (g_str_has_prefix(image, "oci:"))
-        return image[strlen("oci:")] != '\0';
-    if (g_str_has_prefix(image, "docker://"))
-        rest = image + strlen("docker://");
-    /* The registry's own rules are the image store's (checked at pull); here its characters. */
-    if (*rest == '\0' || *rest == '/' || *rest == '.' || *rest == ':' || *rest == '@' ||
-        strstr(rest, "//") != NULL || strlen(rest) > 4096)
-        return FALSE;
-    for (const char *c = rest; *c != '\0'; c++) {
-        if (!g_ascii_isalnum(*c) && strchr("._-/:@", *c) == NULL)
-            return FALSE;
+    if (spec_has_control_character(image, FALSE) || strchr(image, ' ') != NULL ||
+        (!g_str_has_prefix(image, "oci:") && !podvm_image_ref_is_registry(image)) ||
+        g_str_equal(image, "oci:") || g_str_equal(image, PODVM_IMAGE_REF_DOCKER_PREFIX)) {
+        g_autofree char *quoted = podvm_quote_for_message(image);
+
+        return g_strdup_printf(_("%s is not an image reference podvm can use: write "
+                                 "\"docker://[REGISTRY/]REPO:TAG\" (or the same without "
+                                 "\"docker://\") for a registry or \"oci:DIR:TAG\" for a local "
+                                 "OCI layout"),
+                               quoted);
     }
-    return TRUE;
+    if (g_str_has_prefix(image, "oci:"))
+        return NULL;
+    ref = podvm_image_ref_parse(image, &error);
+    return ref == NULL ? g_strdup(error->message) : NULL;
 }
 
 static PodvmSpecApp *
@@ -117,17 +120,12 @@ parse_app(Parser *p, const char *path, JsonNode *node)
             spec_add_problem_literal(
                 p, child_path, _("required: \"docker://[REGISTRY/]REPO:TAG\" or \"oci:DIR:TAG\""));
         } else if ((image = spec_read_string(p, child_path, child)) != NULL) {
-            if (image_is_valid(image)) {
+            g_autofree char *problem = image_problem(image);
+
+            if (problem == NULL)
                 app->image = g_strdup(image);
-            } else {
-                g_autofree char *quoted = podvm_quote_for_message(image);
-                spec_add_problem(p, child_path,
-                                 _("%s is not an image reference podvm can use: write "
-                                   "\"docker://[REGISTRY/]REPO:TAG\" (or the same without "
-                                   "\"docker://\") for a registry or \"oci:DIR:TAG\" for a local "
-                                   "OCI layout"),
-                                 quoted);
-            }
+            else
+                spec_add_problem_literal(p, child_path, problem);
         }
     }
     if ((child = spec_member(object, "command")) != NULL) {
