@@ -15,53 +15,25 @@
 
 #include "podvm-error.h"
 #include "podvm-json.h"
+#include "podvm-oci-layout.h"
 
 /*
- * Layout of an image reference and of the cache:
+ * The image is read with podvm-oci-layout ("oci:DIR[:TAG]" or
+ * "oci:DIR@sha256:HEX"). Layout of the cache:
  *
- *   oci:DIR[:TAG]   DIR absolute; the last ':' splits off TAG only when no
- *                   '/' follows it (so "oci:/srv/a:b/img" is a directory).
  *   CACHE_DIR/sha256-<manifest hex>/disk.<format>
  *                   the disk found under /disk/ (no @path_in_image);
  *   CACHE_DIR/sha256-<manifest hex>/disk-<hash of the path>.<format>
  *                   an explicitly named file, so two files of one image
  *                   never share a cache name.
- *
- * Tag selection: the index's manifest whose "org.opencontainers.image.ref.name"
- * annotation is TAG. An index with exactly one manifest and no names at all
- * (what some tools write for a single image) yields that manifest whatever
- * TAG says.
  */
 
-#define OCI_LAYOUT_MAX_SIZE (64 * 1024)
-#define INDEX_MAX_SIZE (4 * 1024 * 1024)
-#define JSON_BLOB_MAX_SIZE (4 * 1024 * 1024)
-/* Nested indexes (index -> index -> manifest); real images use one level. */
-#define MAX_INDEX_DEPTH 4
-#define READ_BUFFER_SIZE (1024 * 1024)
 /* Runs of zeros this long are left as holes, so empty disks stay sparse. */
 #define HOLE_CHUNK 4096
 #define STALE_TEMPORARY_SECONDS 3600
 /* Limits for qemu-img probing an untrusted image, as OpenStack uses. */
 #define QEMU_IMG_MAX_ADDRESS_SPACE (1024ULL * 1024 * 1024)
 #define QEMU_IMG_MAX_CPU_SECONDS 30
-
-#define REF_NAME_ANNOTATION "org.opencontainers.image.ref.name"
-#define MEDIA_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MEDIA_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MEDIA_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MEDIA_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-
-static const char *const tar_layer_types[] = {
-    "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-};
-static const char *const gzip_layer_types[] = {
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-};
 
 typedef struct archive Archive;
 static void
@@ -75,9 +47,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Archive, archive_free_read)
 /* Jobs and descriptors */
 
 typedef struct {
-    char *image; /* as given (control characters escaped), for messages */
-    char *dir;
-    char *tag;
+    char *image;         /* as given (control characters escaped), for messages */
+    char *reference;     /* as given */
     char *path_in_image; /* normalised, or NULL for "the file under disk/" */
     char *cache_dir;
     char *qemu_img;
@@ -87,30 +58,12 @@ static void
 unpack_job_free(UnpackJob *job)
 {
     g_free(job->image);
-    g_free(job->dir);
-    g_free(job->tag);
+    g_free(job->reference);
     g_free(job->path_in_image);
     g_free(job->cache_dir);
     g_free(job->qemu_img);
     g_free(job);
 }
-
-typedef struct {
-    char *media_type;
-    char *digest; /* "sha256:<hex>" */
-    const char *hex;
-    guint64 size;
-} Descriptor;
-
-static void
-descriptor_clear(Descriptor *desc)
-{
-    g_clear_pointer(&desc->media_type, g_free);
-    g_clear_pointer(&desc->digest, g_free);
-    desc->hex = NULL;
-    desc->size = 0;
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Descriptor, descriptor_clear)
 
 /* A string member of untrusted JSON, or NULL when absent or not a string
  * (json-glib's getters would complain loudly about the wrong type). */
@@ -122,590 +75,6 @@ get_string(JsonObject *object, const char *member)
     if (node == NULL || json_node_get_value_type(node) != G_TYPE_STRING)
         return NULL;
     return json_node_get_string(node);
-}
-
-static gboolean
-is_sha256_hex(const char *hex)
-{
-    gsize i;
-
-    for (i = 0; hex[i] != '\0'; i++) {
-        if (!g_ascii_isdigit(hex[i]) && !(hex[i] >= 'a' && hex[i] <= 'f'))
-            return FALSE;
-    }
-    return i == 64;
-}
-
-static gboolean
-parse_descriptor(const UnpackJob *job, JsonNode *node, const char *what, Descriptor *out,
-                 GError **error)
-{
-    JsonObject *object = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-    JsonNode *media_type = object != NULL ? json_object_get_member(object, "mediaType") : NULL;
-    JsonNode *digest = object != NULL ? json_object_get_member(object, "digest") : NULL;
-    JsonNode *size = object != NULL ? json_object_get_member(object, "size") : NULL;
-    const char *digest_text;
-    const char *colon;
-
-    if (object == NULL || media_type == NULL || digest == NULL || size == NULL ||
-        json_node_get_value_type(media_type) != G_TYPE_STRING ||
-        json_node_get_value_type(digest) != G_TYPE_STRING ||
-        json_node_get_value_type(size) != G_TYPE_INT64 || json_node_get_int(size) < 0) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("image '%s': %s is not a valid descriptor (mediaType, digest, size)"),
-                    job->image, what);
-        return FALSE;
-    }
-
-    digest_text = json_node_get_string(digest);
-    colon = strchr(digest_text, ':');
-    if (colon == NULL) {
-        g_autofree char *quoted = podvm_quote_for_message(digest_text);
-
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("image '%s': %s has an invalid digest %s"), job->image, what, quoted);
-        return FALSE;
-    }
-    if (colon - digest_text != 6 || strncmp(digest_text, "sha256", 6) != 0) {
-        g_autofree char *algorithm = g_strndup(digest_text, (gsize)(colon - digest_text));
-        g_autofree char *quoted = podvm_quote_for_message(algorithm);
-
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
-                    _("image '%s': digest algorithm %s is not supported; only sha256 is"),
-                    job->image, quoted);
-        return FALSE;
-    }
-    if (!is_sha256_hex(colon + 1)) {
-        g_autofree char *quoted = podvm_quote_for_message(digest_text);
-
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("image '%s': %s has an invalid digest %s"), job->image, what, quoted);
-        return FALSE;
-    }
-
-    out->media_type = g_strdup(json_node_get_string(media_type));
-    out->digest = g_strdup(digest_text);
-    out->hex = out->digest + strlen("sha256:");
-    out->size = (guint64)json_node_get_int(size);
-    return TRUE;
-}
-
-static char *
-blob_path(const UnpackJob *job, const Descriptor *desc)
-{
-    return g_build_filename(job->dir, "blobs", "sha256", desc->hex, NULL);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Reading blobs with their digest checked on the way */
-
-typedef struct {
-    const UnpackJob *job;
-    const Descriptor *desc;
-    int fd;
-    GChecksum *checksum;
-    guint64 done;
-    guchar *buffer;
-    GCancellable *cancellable;
-    int read_errno;
-    gboolean cancelled;
-} BlobReader;
-
-static gboolean
-blob_reader_open(BlobReader *reader, const UnpackJob *job, const Descriptor *desc,
-                 GCancellable *cancellable, GError **error)
-{
-    g_autofree char *path = blob_path(job, desc);
-    struct stat st;
-
-    memset(reader, 0, sizeof *reader);
-    /* O_NONBLOCK: a FIFO planted as a blob must not hang the open. */
-    reader->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (reader->fd < 0) {
-        int saved = errno;
-
-        g_set_error(error, PODVM_ERROR, saved == ENOENT ? PODVM_ERROR_NOT_FOUND : PODVM_ERROR_IO,
-                    _("image '%s': cannot open blob %s ('%s'): %s"), job->image, desc->digest, path,
-                    g_strerror(saved));
-        return FALSE;
-    }
-    if (fstat(reader->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("image '%s': blob %s ('%s') is not a regular file"), job->image, desc->digest,
-                    path);
-        return FALSE;
-    }
-    reader->job = job;
-    reader->desc = desc;
-    reader->checksum = g_checksum_new(G_CHECKSUM_SHA256);
-    reader->buffer = g_malloc(READ_BUFFER_SIZE);
-    reader->cancellable = cancellable;
-    return TRUE;
-}
-
-static void
-blob_reader_clear(BlobReader *reader)
-{
-    if (reader->fd >= 0)
-        close(reader->fd);
-    reader->fd = -1;
-    g_clear_pointer(&reader->checksum, g_checksum_free);
-    g_clear_pointer(&reader->buffer, g_free);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(BlobReader, blob_reader_clear)
-
-/*
- * Reads the next chunk into reader->buffer and hashes it. Stops one byte
- * past the declared size: enough to know the blob is too long without
- * reading a huge file to its end. Returns the length, 0 at the end, -1 on
- * error (read_errno or cancelled set).
- */
-static gssize
-blob_reader_read(BlobReader *reader)
-{
-    guint64 room = reader->desc->size + 1 - MIN(reader->done, reader->desc->size + 1);
-    gsize want = (gsize)MIN((guint64)READ_BUFFER_SIZE, room);
-    gssize n;
-
-    if (g_cancellable_is_cancelled(reader->cancellable)) {
-        reader->cancelled = TRUE;
-        return -1;
-    }
-    if (want == 0)
-        return 0;
-    do {
-        n = read(reader->fd, reader->buffer, want);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        reader->read_errno = errno;
-        return -1;
-    }
-    g_checksum_update(reader->checksum, reader->buffer, n);
-    reader->done += (guint64)n;
-    return n;
-}
-
-static gboolean
-blob_reader_set_read_error(BlobReader *reader, GError **error)
-{
-    if (reader->cancelled) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_CANCELLED, _("unpacking '%s' was cancelled"),
-                    reader->job->image);
-    } else {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("image '%s': cannot read blob %s: %s"),
-                    reader->job->image, reader->desc->digest, g_strerror(reader->read_errno));
-    }
-    return FALSE;
-}
-
-/* Reads whatever is left (the consumer may stop early) and checks size and
- * digest over all of it. */
-static gboolean
-blob_reader_verify(BlobReader *reader, GError **error)
-{
-    gssize n;
-
-    while ((n = blob_reader_read(reader)) > 0)
-        ;
-    if (n < 0)
-        return blob_reader_set_read_error(reader, error);
-
-    if (reader->done != reader->desc->size) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("blob %s of image '%s' is corrupt (size mismatch: %s%" G_GUINT64_FORMAT
-                      " bytes instead of %" G_GUINT64_FORMAT ")"),
-                    reader->desc->digest, reader->job->image,
-                    reader->done > reader->desc->size ? _("more than ") : "",
-                    MIN(reader->done, reader->desc->size), reader->desc->size);
-        return FALSE;
-    }
-    if (g_strcmp0(g_checksum_get_string(reader->checksum), reader->desc->hex) != 0) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("blob %s of image '%s' is corrupt (digest mismatch)"), reader->desc->digest,
-                    reader->job->image);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static JsonNode *
-parse_json(const UnpackJob *job, const char *what, const char *data, gsize length, GError **error)
-{
-    g_autoptr(GError) local = NULL;
-    g_autoptr(JsonNode) root = NULL;
-
-    /* The caller bounded the size. */
-    root = podvm_json_parse_limited(data, (gssize)length, length, PODVM_JSON_MAX_DEPTH, &local);
-    if (root == NULL) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("image '%s': %s is not valid JSON: %s"), job->image, what, local->message);
-        return NULL;
-    }
-    if (!JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("image '%s': %s is not a JSON object"), job->image, what);
-        return NULL;
-    }
-    return g_steal_pointer(&root);
-}
-
-static JsonNode *
-read_json_blob(const UnpackJob *job, const Descriptor *desc, GCancellable *cancellable,
-               GError **error)
-{
-    g_auto(BlobReader) reader = { .fd = -1 };
-    g_autoptr(GByteArray) data = g_byte_array_new();
-    g_autofree char *what = NULL;
-    gssize n;
-
-    if (desc->size > JSON_BLOB_MAX_SIZE) {
-        g_set_error(
-            error, PODVM_ERROR, PODVM_ERROR_FAILED,
-            _("image '%s': blob %s is too large for a manifest (%" G_GUINT64_FORMAT " bytes)"),
-            job->image, desc->digest, desc->size);
-        return NULL;
-    }
-    if (!blob_reader_open(&reader, job, desc, cancellable, error))
-        return NULL;
-    while ((n = blob_reader_read(&reader)) > 0)
-        g_byte_array_append(data, reader.buffer, (guint)n);
-    if (n < 0) {
-        blob_reader_set_read_error(&reader, error);
-        return NULL;
-    }
-    if (!blob_reader_verify(&reader, error))
-        return NULL;
-    what = g_strdup_printf(_("blob %s"), desc->digest);
-    return parse_json(job, what, (const char *)data->data, data->len, error);
-}
-
-/* ------------------------------------------------------------------------ */
-/* The layout: oci-layout, index.json, manifests */
-
-static char *
-read_layout_file(const UnpackJob *job, const char *name, gsize max_size, gsize *out_length,
-                 GError **error)
-{
-    g_autofree char *path = g_build_filename(job->dir, name, NULL);
-    g_autoptr(GError) local = NULL;
-    g_autoptr(GMappedFile) mapped = NULL;
-    GStatBuf st;
-
-    if (g_stat(path, &st) != 0) {
-        int saved = errno;
-
-        g_set_error(error, PODVM_ERROR,
-                    saved == ENOENT || saved == ENOTDIR ? PODVM_ERROR_NOT_FOUND : PODVM_ERROR_IO,
-                    _("image '%s': cannot read '%s': %s; is '%s' an OCI image layout?"), job->image,
-                    path, g_strerror(saved), job->dir);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode) || (guint64)st.st_size > max_size) {
-        g_set_error(
-            error, PODVM_ERROR, PODVM_ERROR_FAILED,
-            _("image '%s': '%s' is not a regular file of at most %" G_GSIZE_FORMAT " bytes"),
-            job->image, path, max_size);
-        return NULL;
-    }
-    mapped = g_mapped_file_new(path, FALSE, &local);
-    if (mapped == NULL) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("image '%s': cannot read '%s': %s"),
-                    job->image, path, local->message);
-        return NULL;
-    }
-    if (g_mapped_file_get_length(mapped) > max_size) {
-        g_set_error(
-            error, PODVM_ERROR, PODVM_ERROR_FAILED,
-            _("image '%s': '%s' is not a regular file of at most %" G_GSIZE_FORMAT " bytes"),
-            job->image, path, max_size);
-        return NULL;
-    }
-    *out_length = g_mapped_file_get_length(mapped);
-    return g_strndup(g_mapped_file_get_contents(mapped), *out_length);
-}
-
-static gboolean
-check_oci_layout(const UnpackJob *job, GError **error)
-{
-    g_autofree char *data = NULL;
-    g_autoptr(JsonNode) root = NULL;
-    gsize length = 0;
-    const char *version;
-
-    data = read_layout_file(job, "oci-layout", OCI_LAYOUT_MAX_SIZE, &length, error);
-    if (data == NULL)
-        return FALSE;
-    root = parse_json(job, "oci-layout", data, length, error);
-    if (root == NULL)
-        return FALSE;
-    version = get_string(json_node_get_object(root), "imageLayoutVersion");
-    /* 1.x: later minor versions stay compatible by the spec's promise. */
-    if (version == NULL || !g_str_has_prefix(version, "1.")) {
-        g_autofree char *quoted = podvm_quote_for_message(version != NULL ? version : "");
-
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
-                    _("image '%s': OCI layout version %s is not supported (1.x is)"), job->image,
-                    quoted);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static JsonArray *
-get_manifests(const UnpackJob *job, JsonNode *index, const char *what, GError **error)
-{
-    JsonNode *manifests = json_object_get_member(json_node_get_object(index), "manifests");
-
-    if (manifests == NULL || !JSON_NODE_HOLDS_ARRAY(manifests)) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("image '%s': %s has no \"manifests\" list"), job->image, what);
-        return NULL;
-    }
-    return json_node_get_array(manifests);
-}
-
-static const char *
-ref_name(JsonNode *descriptor)
-{
-    JsonObject *object;
-    JsonNode *annotations;
-    JsonNode *name;
-
-    if (!JSON_NODE_HOLDS_OBJECT(descriptor))
-        return NULL;
-    object = json_node_get_object(descriptor);
-    annotations = json_object_get_member(object, "annotations");
-    if (annotations == NULL || !JSON_NODE_HOLDS_OBJECT(annotations))
-        return NULL;
-    name = json_object_get_member(json_node_get_object(annotations), REF_NAME_ANNOTATION);
-    if (name == NULL || json_node_get_value_type(name) != G_TYPE_STRING)
-        return NULL;
-    return json_node_get_string(name);
-}
-
-static gboolean
-select_by_tag(const UnpackJob *job, JsonNode *index, Descriptor *out, GError **error)
-{
-    JsonArray *manifests = get_manifests(job, index, "index.json", error);
-    g_autoptr(GString) tags = NULL;
-    g_autofree char *quoted = NULL;
-    guint n;
-
-    if (manifests == NULL)
-        return FALSE;
-    n = json_array_get_length(manifests);
-    for (guint i = 0; i < n; i++) {
-        const char *name = ref_name(json_array_get_element(manifests, i));
-
-        if (g_strcmp0(name, job->tag) == 0)
-            return parse_descriptor(job, json_array_get_element(manifests, i),
-                                    "index.json's manifest", out, error);
-    }
-    if (n == 1 && ref_name(json_array_get_element(manifests, 0)) == NULL)
-        return parse_descriptor(job, json_array_get_element(manifests, 0), "index.json's manifest",
-                                out, error);
-
-    tags = g_string_new(NULL);
-    for (guint i = 0; i < n; i++) {
-        const char *name = ref_name(json_array_get_element(manifests, i));
-
-        if (name != NULL) {
-            g_autofree char *quoted_name = podvm_quote_for_message(name);
-
-            g_string_append_printf(tags, "%s%s", tags->len > 0 ? ", " : "", quoted_name);
-        }
-    }
-    quoted = podvm_quote_for_message(job->tag);
-    if (tags->len == 0)
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
-                    _("image '%s' has no tag %s; its index names no tags"), job->image, quoted);
-    else
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
-                    _("image '%s' has no tag %s; available tags: %s"), job->image, quoted,
-                    tags->str);
-    return FALSE;
-}
-
-static gboolean
-select_platform(const UnpackJob *job, JsonNode *index, const char *what, Descriptor *out,
-                GError **error)
-{
-    JsonArray *manifests = get_manifests(job, index, what, error);
-    g_autoptr(GString) found = NULL;
-    guint n;
-
-    if (manifests == NULL)
-        return FALSE;
-    found = g_string_new(NULL);
-    n = json_array_get_length(manifests);
-    for (guint i = 0; i < n; i++) {
-        JsonNode *node = json_array_get_element(manifests, i);
-        JsonObject *platform = NULL;
-        const char *os;
-        const char *architecture;
-
-        if (JSON_NODE_HOLDS_OBJECT(node)) {
-            JsonNode *member = json_object_get_member(json_node_get_object(node), "platform");
-
-            if (member != NULL && JSON_NODE_HOLDS_OBJECT(member))
-                platform = json_node_get_object(member);
-        }
-        if (platform == NULL)
-            continue;
-        os = get_string(platform, "os");
-        architecture = get_string(platform, "architecture");
-        if (g_strcmp0(os, "linux") == 0 && g_strcmp0(architecture, "amd64") == 0)
-            return parse_descriptor(job, node, what, out, error);
-        g_string_append_printf(found, "%s%s/%s", found->len > 0 ? ", " : "", os != NULL ? os : "?",
-                               architecture != NULL ? architecture : "?");
-    }
-    g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND,
-                _("image '%s' has no linux/amd64 manifest (found: %s)"), job->image,
-                found->len > 0 ? found->str : _("none"));
-    return FALSE;
-}
-
-static gboolean
-is_index_type(const char *media_type)
-{
-    return g_strcmp0(media_type, MEDIA_OCI_INDEX) == 0 ||
-           g_strcmp0(media_type, MEDIA_DOCKER_LIST) == 0;
-}
-
-static gboolean
-is_manifest_type(const char *media_type)
-{
-    return g_strcmp0(media_type, MEDIA_OCI_MANIFEST) == 0 ||
-           g_strcmp0(media_type, MEDIA_DOCKER_MANIFEST) == 0;
-}
-
-/* Follows the tag (and nested indexes) to the image manifest, read and
- * verified; @out_desc is the manifest's descriptor. */
-static JsonNode *
-resolve_manifest(const UnpackJob *job, Descriptor *out_desc, GCancellable *cancellable,
-                 GError **error)
-{
-    g_autofree char *index_data = NULL;
-    g_autoptr(JsonNode) index = NULL;
-    g_auto(Descriptor) desc = { 0 };
-    gsize length = 0;
-
-    if (!check_oci_layout(job, error))
-        return NULL;
-    index_data = read_layout_file(job, "index.json", INDEX_MAX_SIZE, &length, error);
-    if (index_data == NULL)
-        return NULL;
-    index = parse_json(job, "index.json", index_data, length, error);
-    if (index == NULL || !select_by_tag(job, index, &desc, error))
-        return NULL;
-
-    for (guint depth = 0;; depth++) {
-        g_autoptr(JsonNode) blob = NULL;
-        g_autofree char *what = NULL;
-
-        if (is_manifest_type(desc.media_type))
-            break;
-        if (!is_index_type(desc.media_type)) {
-            g_autofree char *quoted = podvm_quote_for_message(desc.media_type);
-
-            g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
-                        _("image '%s': manifest media type %s is not supported"), job->image,
-                        quoted);
-            return NULL;
-        }
-        if (depth >= MAX_INDEX_DEPTH) {
-            g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                        _("image '%s': image indexes nest too deeply"), job->image);
-            return NULL;
-        }
-        blob = read_json_blob(job, &desc, cancellable, error);
-        if (blob == NULL)
-            return NULL;
-        what = g_strdup_printf(_("index %s"), desc.digest);
-        descriptor_clear(&desc);
-        if (!select_platform(job, blob, what, &desc, error))
-            return NULL;
-    }
-
-    {
-        g_autoptr(JsonNode) manifest = read_json_blob(job, &desc, cancellable, error);
-        const char *inner_type;
-
-        if (manifest == NULL)
-            return NULL;
-        /* The manifest's own mediaType, when present, must agree. */
-        inner_type = get_string(json_node_get_object(manifest), "mediaType");
-        if (inner_type != NULL && !is_manifest_type(inner_type)) {
-            g_autofree char *quoted = podvm_quote_for_message(inner_type);
-
-            g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                        _("image '%s': manifest %s says it is a %s"), job->image, desc.digest,
-                        quoted);
-            return NULL;
-        }
-        *out_desc = desc;
-        memset(&desc, 0, sizeof desc);
-        return g_steal_pointer(&manifest);
-    }
-}
-
-static gboolean
-in_list(const char *value, const char *const *list, gsize n)
-{
-    for (gsize i = 0; i < n; i++) {
-        if (g_strcmp0(value, list[i]) == 0)
-            return TRUE;
-    }
-    return FALSE;
-}
-
-typedef struct {
-    Descriptor desc;
-    gboolean gzip;
-} Layer;
-
-static void
-layer_free(Layer *layer)
-{
-    descriptor_clear(&layer->desc);
-    g_free(layer);
-}
-
-static GPtrArray *
-manifest_layers(const UnpackJob *job, JsonNode *manifest, GError **error)
-{
-    g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func((GDestroyNotify)layer_free);
-    JsonNode *member = json_object_get_member(json_node_get_object(manifest), "layers");
-    JsonArray *array;
-
-    if (member == NULL || !JSON_NODE_HOLDS_ARRAY(member) ||
-        json_array_get_length(json_node_get_array(member)) == 0) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("image '%s': the manifest lists no layers"), job->image);
-        return NULL;
-    }
-    array = json_node_get_array(member);
-    for (guint i = 0; i < json_array_get_length(array); i++) {
-        g_autofree char *what = g_strdup_printf(_("layer %u"), i);
-        Layer *layer = g_new0(Layer, 1);
-
-        g_ptr_array_add(layers, layer);
-        if (!parse_descriptor(job, json_array_get_element(array, i), what, &layer->desc, error))
-            return NULL;
-        if (in_list(layer->desc.media_type, gzip_layer_types, G_N_ELEMENTS(gzip_layer_types))) {
-            layer->gzip = TRUE;
-        } else if (!in_list(layer->desc.media_type, tar_layer_types,
-                            G_N_ELEMENTS(tar_layer_types))) {
-            g_autofree char *quoted = podvm_quote_for_message(layer->desc.media_type);
-
-            g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
-                        _("image '%s': layer media type %s is not supported (tar and tar+gzip "
-                          "are)"),
-                        job->image, quoted);
-            return NULL;
-        }
-    }
-    return g_steal_pointer(&layers);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -762,6 +131,7 @@ candidate_free(Candidate *candidate)
 
 typedef struct {
     const UnpackJob *job;
+    PodvmOciLayout *layout;
     const char *entry_dir; /* CACHE_DIR/sha256-HEX */
     GCancellable *cancellable;
     /* Normalised path -> Candidate: the files that could be the disk, as
@@ -820,7 +190,7 @@ write_at(int fd, const guchar *data, gsize length, gint64 offset)
 /* Copies the current entry's data into a new temporary file. */
 static char *
 extract_entry(Unpack *unpack, Archive *a, struct archive_entry *entry, const char *path,
-              const Layer *layer, GError **error)
+              const PodvmOciLayer *layer, GError **error)
 {
     g_autofree char *tmp_path = g_build_filename(unpack->entry_dir, ".disk.tmp-XXXXXX", NULL);
     int fd = g_mkstemp_full(tmp_path, O_RDWR | O_CLOEXEC, 0600);
@@ -880,20 +250,20 @@ extract_entry(Unpack *unpack, Archive *a, struct archive_entry *entry, const cha
 static la_ssize_t
 layer_read_cb(struct archive *a, void *client_data, const void **buffer)
 {
-    BlobReader *reader = client_data;
-    gssize n = blob_reader_read(reader);
+    PodvmOciBlobReader *reader = client_data;
+    gssize n = podvm_oci_blob_reader_read(reader, buffer, NULL);
 
     if (n < 0) {
-        archive_set_error(a, reader->cancelled ? ECANCELED : reader->read_errno, "%s",
-                          reader->cancelled ? "cancelled" : g_strerror(reader->read_errno));
+        archive_set_error(a, podvm_oci_blob_reader_was_cancelled(reader) ? ECANCELED : EIO, "%s",
+                          podvm_oci_blob_reader_get_error_message(reader));
         return -1;
     }
-    *buffer = reader->buffer;
     return n;
 }
 
 static gboolean
-unpack_entries(Unpack *unpack, Archive *a, guint layer_index, const Layer *layer, GError **error)
+unpack_entries(Unpack *unpack, Archive *a, guint layer_index, const PodvmOciLayer *layer,
+               GError **error)
 {
     struct archive_entry *entry;
     int ret;
@@ -959,28 +329,36 @@ unpack_entries(Unpack *unpack, Archive *a, guint layer_index, const Layer *layer
 }
 
 static gboolean
-unpack_layer(Unpack *unpack, guint layer_index, const Layer *layer, GError **error)
+unpack_layer(Unpack *unpack, guint layer_index, const PodvmOciLayer *layer, GError **error)
 {
-    g_auto(BlobReader) reader = { .fd = -1 };
+    g_autoptr(PodvmOciBlobReader) reader = NULL;
     g_autoptr(Archive) a = archive_read_new();
     g_autoptr(GError) unpack_error = NULL;
     g_autoptr(GError) verify_error = NULL;
     gboolean unpacked;
 
-    if (!blob_reader_open(&reader, unpack->job, &layer->desc, unpack->cancellable, error))
+    reader = podvm_oci_layout_open_blob(unpack->layout, &layer->desc, unpack->cancellable, error);
+    if (reader == NULL)
         return FALSE;
 
     archive_read_support_format_tar(a);
     archive_read_support_format_gnutar(a);
     archive_read_support_filter_none(a);
-    /* ARCHIVE_WARN would mean an external gzip program: we want none. */
-    if (layer->gzip && archive_read_support_filter_gzip(a) != ARCHIVE_OK) {
+    /* ARCHIVE_WARN would mean an external program: we want none. */
+    if (layer->compression == PODVM_OCI_COMPRESSION_GZIP &&
+        archive_read_support_filter_gzip(a) != ARCHIVE_OK) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
                     _("this libarchive cannot read gzip layers by itself"));
         return FALSE;
     }
+    if (layer->compression == PODVM_OCI_COMPRESSION_ZSTD &&
+        archive_read_support_filter_zstd(a) != ARCHIVE_OK) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
+                    _("this libarchive cannot read zstd layers by itself"));
+        return FALSE;
+    }
     /* No skip callback: every byte goes through the reader and its hash. */
-    if (archive_read_open(a, &reader, NULL, layer_read_cb, NULL) != ARCHIVE_OK) {
+    if (archive_read_open(a, reader, NULL, layer_read_cb, NULL) != ARCHIVE_OK) {
         g_set_error(&unpack_error, PODVM_ERROR, PODVM_ERROR_FAILED,
                     _("image '%s': cannot read layer %s: %s"), unpack->job->image,
                     layer->desc.digest, archive_error_string(a));
@@ -989,8 +367,8 @@ unpack_layer(Unpack *unpack, guint layer_index, const Layer *layer, GError **err
         unpacked = unpack_entries(unpack, a, layer_index, layer, &unpack_error);
     }
 
-    if (reader.cancelled)
-        return blob_reader_set_read_error(&reader, error);
+    if (podvm_oci_blob_reader_was_cancelled(reader))
+        return podvm_oci_blob_reader_verify(reader, error);
     /* Our own write failures (disk full) are not the image's fault. */
     if (!unpacked && g_error_matches(unpack_error, PODVM_ERROR, PODVM_ERROR_IO)) {
         g_propagate_error(error, g_steal_pointer(&unpack_error));
@@ -998,7 +376,7 @@ unpack_layer(Unpack *unpack, guint layer_index, const Layer *layer, GError **err
     }
     /* A corrupt layer usually also breaks the tar or gzip stream; the
      * digest is the clearer report, so it comes first. */
-    if (!blob_reader_verify(&reader, &verify_error)) {
+    if (!podvm_oci_blob_reader_verify(reader, &verify_error)) {
         g_propagate_error(error, g_steal_pointer(&verify_error));
         return FALSE;
     }
@@ -1158,7 +536,7 @@ cached_virtual_size(const char *path, const char *format, const GStatBuf *st, gu
 }
 
 static PodvmContainerDisk *
-lookup_cache(const char *entry_dir, const char *stem, const Descriptor *manifest)
+lookup_cache(const char *entry_dir, const char *stem, const PodvmOciDescriptor *manifest)
 {
     static const char *const formats[] = { "raw", "qcow2" };
 
@@ -1236,8 +614,8 @@ compare_strings(gconstpointer a, gconstpointer b)
 static PodvmContainerDisk *
 unpack(const UnpackJob *job, GCancellable *cancellable, GError **error)
 {
-    g_auto(Descriptor) manifest_desc = { 0 };
-    g_autoptr(JsonNode) manifest = NULL;
+    g_autoptr(PodvmOciLayout) layout = NULL;
+    const PodvmOciDescriptor *manifest_desc;
     g_autoptr(GPtrArray) layers = NULL;
     g_autoptr(GHashTable) candidates = NULL;
     g_autofree char *entry_name = NULL;
@@ -1251,11 +629,12 @@ unpack(const UnpackJob *job, GCancellable *cancellable, GError **error)
     PodvmContainerDisk *disk;
     Unpack state;
 
-    manifest = resolve_manifest(job, &manifest_desc, cancellable, error);
-    if (manifest == NULL)
+    layout = podvm_oci_layout_open(job->reference, cancellable, error);
+    if (layout == NULL)
         return NULL;
+    manifest_desc = &layout->manifest_desc;
 
-    entry_name = g_strdup_printf("sha256-%s", manifest_desc.hex);
+    entry_name = g_strdup_printf("sha256-%s", manifest_desc->hex);
     entry_dir = g_build_filename(job->cache_dir, entry_name, NULL);
     if (job->path_in_image == NULL) {
         stem = g_strdup("disk");
@@ -1266,13 +645,13 @@ unpack(const UnpackJob *job, GCancellable *cancellable, GError **error)
         stem = g_strdup_printf("disk-%.16s", hash);
     }
 
-    disk = lookup_cache(entry_dir, stem, &manifest_desc);
+    disk = lookup_cache(entry_dir, stem, manifest_desc);
     if (disk != NULL) {
         g_debug("image '%s': cached disk '%s'", job->image, disk->path);
         return disk;
     }
 
-    layers = manifest_layers(job, manifest, error);
+    layers = podvm_oci_layout_get_layers(layout, error);
     if (layers == NULL)
         return NULL;
     if (g_mkdir_with_parents(entry_dir, 0700) != 0) {
@@ -1289,6 +668,7 @@ unpack(const UnpackJob *job, GCancellable *cancellable, GError **error)
     candidates =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)candidate_free);
     state.job = job;
+    state.layout = layout;
     state.entry_dir = entry_dir;
     state.cancellable = cancellable;
     state.candidates = candidates;
@@ -1358,7 +738,7 @@ unpack(const UnpackJob *job, GCancellable *cancellable, GError **error)
     disk->path = g_steal_pointer(&final_path);
     disk->format = probe.format;
     disk->virtual_size = probe.virtual_size;
-    disk->digest = g_strdup(manifest_desc.digest);
+    disk->digest = g_strdup(manifest_desc->digest);
     return disk;
 }
 
@@ -1375,63 +755,6 @@ unpack_thread(GTask *task, gpointer source_object, gpointer task_data, GCancella
         g_task_return_error(task, g_steal_pointer(&error));
     else
         g_task_return_pointer(task, disk, (GDestroyNotify)podvm_container_disk_free);
-}
-
-/* ------------------------------------------------------------------------ */
-/* The image reference */
-
-/* The image for messages: paths stay as they are (non-ASCII included),
- * only control characters, quotes and invalid UTF-8 change. */
-static char *
-escape_for_message(const char *text)
-{
-    g_autofree char *valid = g_utf8_make_valid(text, -1);
-    char high[129];
-
-    for (guint i = 0; i < 128; i++)
-        high[i] = (char)(0x80 + i);
-    high[128] = '\0';
-    return g_strescape(valid, high);
-}
-
-static gboolean
-parse_reference(UnpackJob *job, const char *image, GError **error)
-{
-    const char *quoted = job->image;
-    const char *rest;
-    const char *colon;
-
-    if (g_str_has_prefix(image, "docker://")) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
-                    _("image '%s': pulling from a registry is not supported yet; use oci:DIR:TAG"),
-                    quoted);
-        return FALSE;
-    }
-    if (!g_str_has_prefix(image, "oci:")) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("image '%s' is not a reference podvm can use; use oci:DIR:TAG"), quoted);
-        return FALSE;
-    }
-    rest = image + strlen("oci:");
-    colon = strrchr(rest, ':');
-    if (colon != NULL && strchr(colon + 1, '/') == NULL) {
-        job->dir = g_strndup(rest, (gsize)(colon - rest));
-        job->tag = g_strdup(colon + 1);
-    } else {
-        job->dir = g_strdup(rest);
-        job->tag = g_strdup("latest");
-    }
-    if (job->tag[0] == '\0') {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("image '%s' has an empty tag; use oci:DIR:TAG"), quoted);
-        return FALSE;
-    }
-    if (!g_path_is_absolute(job->dir)) {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("image '%s': the OCI layout directory must be an absolute path"), quoted);
-        return FALSE;
-    }
-    return TRUE;
 }
 
 void
@@ -1452,10 +775,19 @@ podvm_container_disk_unpack_async(const char *image, const char *path_in_image,
     job = g_new0(UnpackJob, 1);
     g_task_set_task_data(task, job, (GDestroyNotify)unpack_job_free);
 
-    job->image = escape_for_message(image);
+    job->image = podvm_oci_escape_for_message(image);
+    job->reference = g_strdup(image);
     job->cache_dir = g_strdup(cache_dir);
     job->qemu_img = g_strdup(qemu_img);
-    if (!parse_reference(job, image, &error)) {
+    if (g_str_has_prefix(image, "docker://")) {
+        g_task_return_new_error(
+            task, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
+            _("image '%s': pulling from a registry is not supported yet; use oci:DIR:TAG"),
+            job->image);
+        return;
+    }
+    /* Refused references fail at once, without a thread. */
+    if (!podvm_oci_reference_parse(image, NULL, NULL, NULL, &error)) {
         g_task_return_error(task, g_steal_pointer(&error));
         return;
     }

@@ -9,9 +9,10 @@ G_BEGIN_DECLS
 /*
  * containerDisk: the disk image inside an OCI image, as KubeVirt packs it
  * (a layer holding /disk/NAME.img or .qcow2). Sources: "oci:DIR:TAG", a
- * local OCI image layout (index.json, blobs/sha256/...); "docker://" is
- * refused with NOT_SUPPORTED for now (a registry client can implement the
- * same "fetch blob by digest" step later).
+ * local OCI image layout (index.json, blobs/sha256/...), or
+ * "oci:DIR@sha256:HEX", a manifest or index by digest (how images pulled
+ * into the image store are read); see podvm-oci-layout.h. "docker://" is
+ * refused with NOT_SUPPORTED here: registry images are pulled first.
  *
  * Every blob read (index's manifest, manifest, layers) is checked against
  * its sha256 digest; a mismatch is an error naming the blob. The disk is
@@ -33,7 +34,7 @@ void podvm_container_disk_free(PodvmContainerDisk *disk);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmContainerDisk, podvm_container_disk_free)
 
 /*
- * @image: "oci:DIR:TAG" (TAG defaults to "latest"); @path_in_image: the
+ * @image: "oci:DIR:TAG" (TAG defaults to "latest") or "oci:DIR@sha256:HEX"; @path_in_image: the
  * file in the image (NULL: the one file under /disk/). Heavy work runs in
  * a worker thread.
  */
