@@ -436,6 +436,29 @@ test_round_trip_files(void)
     }
 }
 
+/* KubeVirt's own VMI with a containerDisk from Docker Hub and cloud-init, as written. */
+static void
+test_file_containerdisk_registry(void)
+{
+    g_autofree char *yaml = spec_file_contents("valid-kubevirt-vmi-containerdisk.yaml");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) root = podvm_yaml_to_json(yaml, -1, &error);
+    g_autoptr(PodvmSpec) spec = NULL;
+    const PodvmSpecVolume *volume;
+
+    g_assert_no_error(error);
+    spec = podvm_spec_parse_node(root, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(spec->name, ==, "testvmi-nocloud");
+    g_assert_cmpuint(spec->volumes->len, ==, 3);
+    volume = podvm_spec_find_volume(spec, "containerdisk");
+    g_assert_nonnull(volume);
+    g_assert_cmpint(volume->source, ==, PODVM_VOLUME_CONTAINER_DISK);
+    g_assert_cmpstr(volume->image, ==, "kubevirt/fedora-cloud-container-disk-demo:latest");
+    g_assert_null(volume->image_pull_policy);
+    assert_round_trip(spec);
+}
+
 static void
 test_round_trip_inline(void)
 {
@@ -743,7 +766,7 @@ test_multi_error(void)
         { "spec.terminationGracePeriodSeconds", "from 0 to 86400" },
         { "spec.restartPolicy", "unknown value \"Sometimes\": use Always, OnFailure or Never" },
         { "spec.hostname", "\"-bad\" starts with '-'" },
-        { "spec.volumes[0].containerDisk.image", "\"x\" is not an image reference" },
+        { "spec.volumes[0].containerDisk.image", "\"X\" is not an image reference" },
         { "spec.livenessProbe", "not supported yet" },
         { "spec.nodeSelector", "not supported by podvm" },
     };
@@ -1604,6 +1627,17 @@ test_disks_round_trip_inline(void)
           "{'name': 'a', 'hostDisk': {'path': '/x/y.img', 'type': 'DiskOrCreate', "
           "'capacity': '1.5Gi'}}" },
         { "{'name': 'a'}", "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/oci'}}" },
+        { "{'name': 'a'}", "{'name': 'a', 'containerDisk': {'image': "
+                           "'kubevirt/fedora-cloud-container-disk-demo:latest', "
+                           "'imagePullPolicy': 'IfNotPresent'}}" },
+        { "{'name': 'a'}",
+          "{'name': 'a', 'containerDisk': {'image': 'docker://127.0.0.1:5000/disks/cirros@sha256:"
+          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 'imagePullPolicy': "
+          "'Never', 'path': '/disk/a.img'}}" },
+        { "{'name': 'a'}",
+          "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/oci@sha256:"
+          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 'imagePullPolicy': "
+          "'Always'}}" },
         { "{'name': 'a'}", "{'name': 'a', 'cloudInitNoCloud': {'userData': '\\u00e9t\\u00e9', "
                            "'metaData': ''}}" },
         { "{'name': 'a'}",
@@ -1881,27 +1915,35 @@ test_volume_problems(void)
         /* containerDisk */
         { DISK_A, "{'name': 'a', 'containerDisk': {}}", "spec.volumes[0].containerDisk.image",
           "required" },
-        { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'quay.io/containerdisks/fedora'}}",
+        { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'quay.io/ContainerDisks/fedora'}}",
+          "spec.volumes[0].containerDisk.image", "is not an image reference podvm can use" },
+        { DISK_A,
+          "{'name': 'a', 'containerDisk': {'image': 'quay.io/containerdisks/fedora@md5:00'}}",
+          "spec.volumes[0].containerDisk.image", "is not an image reference podvm can use" },
+        { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'fedora:'}}",
           "spec.volumes[0].containerDisk.image", "is not an image reference podvm can use" },
         { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'oci:layout:tag'}}",
-          "spec.volumes[0].containerDisk.image", "DIR the absolute path" },
+          "spec.volumes[0].containerDisk.image", "with DIR an absolute path" },
         { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/layout:'}}",
-          "spec.volumes[0].containerDisk.image", "not an image reference" },
+          "spec.volumes[0].containerDisk.image", "not a local OCI layout podvm can use" },
         { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'docker://'}}",
           "spec.volumes[0].containerDisk.image", "not an image reference" },
         { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/x', 'path': 'disk/a'}}",
           "spec.volumes[0].containerDisk.path", "not an absolute path" },
         { DISK_A,
           "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/x', 'imagePullPolicy': "
-          "'IfNotPresent'}}",
-          "spec.volumes[0].containerDisk.imagePullPolicy", "not supported yet" },
-        { DISK_A,
-          "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/x', 'imagePullPolicy': "
           "'Sometimes'}}",
           "spec.volumes[0].containerDisk.imagePullPolicy",
           "unknown value \"Sometimes\": use IfNotPresent, Always or Never" },
         { DISK_A, "{'name': 'a', 'containerDisk': {'image': 'oci:/srv/x', 'imagePullSecret': 's'}}",
-          "spec.volumes[0].containerDisk.imagePullSecret", "not supported yet" },
+          "spec.volumes[0].containerDisk.imagePullSecret",
+          "not supported by podvm; podvm runs no Kubernetes API: podvmd reads registry "
+          "credentials from the file podvmd.conf's [images] auth_file names" },
+        /* KubeVirt v1alpha1's registryDisk: said what to write instead, and nothing else. */
+        { DISK_A, "{'name': 'a', 'registryDisk': {'image': 'kubevirt/cirros-registry-disk-demo'}}",
+          "spec.volumes[0].registryDisk",
+          "not supported by podvm; it is KubeVirt v1alpha1's name of containerDisk: write "
+          "containerDisk" },
         /* cloud-init */
         { DISK_A, "{'name': 'a', 'cloudInitNoCloud': {}}", "spec.volumes[0].cloudInitNoCloud",
           "required: userData or userDataBase64" },
@@ -2012,9 +2054,8 @@ test_disks_multi_error(void)
         { "spec.volumes[3].name", "no disk uses this volume" },
         { "spec.volumes[4].cloudInitNoCloud.secretRef", "not supported by podvm" },
         { "spec.volumes[4].cloudInitNoCloud.userDataBase64", "not valid base64" },
-        { "spec.volumes[5].containerDisk.imagePullSecret", "not supported yet" },
-        { "spec.volumes[5].containerDisk.image", "not an image reference" },
-        { "spec.volumes[5].containerDisk.imagePullPolicy", "not supported yet" },
+        { "spec.volumes[5].containerDisk.imagePullSecret", "not supported by podvm" },
+        { "spec.volumes[5].containerDisk.image", "not a local OCI layout" },
         { "spec.volumes[6].ephemeral", "not both" },
         { "spec.volumes[7].persistentVolumeClaim.hotpluggable", "not supported yet" },
         { "spec.volumes[7].persistentVolumeClaim.claimName", "required" },
@@ -2473,6 +2514,8 @@ main(int argc, char **argv)
 
     g_test_add_func("/podvm/common/spec/valid/minimal", test_minimal_defaults);
     g_test_add_func("/podvm/common/spec/valid/full", test_full);
+    g_test_add_func("/podvm/common/spec/valid/kubevirt-containerdisk-registry",
+                    test_file_containerdisk_registry);
     g_test_add_func("/podvm/common/spec/valid/null-is-absent", test_null_is_absent);
     g_test_add_func("/podvm/common/spec/valid/empty-not-supported", test_empty_not_supported_ok);
     g_test_add_func("/podvm/common/spec/valid/status-ignored", test_status_ignored);

@@ -535,29 +535,129 @@ parse_ephemeral(Parser *p, const char *path, JsonObject *object, PodvmSpecVolume
     }
 }
 
-/* "oci:DIR[:TAG]" with DIR absolute, or "docker://REF". */
+/* "oci:DIR[:TAG]" or "oci:DIR@sha256:HEX" with DIR absolute. */
 static gboolean
-container_disk_image_is_valid(const char *image)
+oci_layout_image_is_valid(const char *image)
 {
-    const char *rest;
+    const char *rest = image + strlen("oci:");
     const char *colon;
     const char *slash;
 
     if (spec_has_control_character(image, FALSE) || strchr(image, ' ') != NULL)
         return FALSE;
-    if (g_str_has_prefix(image, "docker://"))
-        return image[strlen("docker://")] != '\0';
-    if (!g_str_has_prefix(image, "oci:"))
-        return FALSE;
-    rest = image + strlen("oci:");
     if (rest[0] != '/')
         return FALSE;
-    /* A colon after the last slash starts the tag, which must not be empty. */
+    /* A colon after the last slash starts the tag (or the digest's algorithm), which must not be
+     * empty. */
     colon = strrchr(rest, ':');
     slash = strrchr(rest, '/');
     if (colon != NULL && colon > slash && colon[1] == '\0')
         return FALSE;
     return TRUE;
+}
+
+/* TEMPORARY until podvm-image-ref.h is on main: the design's rules for registry references. */
+static gboolean
+is_repo_component(const char *c)
+{
+    gsize n = strlen(c);
+
+    if (n == 0 || !g_ascii_isalnum(c[0]) || !g_ascii_isalnum(c[n - 1]))
+        return FALSE;
+    for (gsize i = 0; i < n; i++) {
+        if ((c[i] >= 'a' && c[i] <= 'z') || g_ascii_isdigit(c[i]))
+            continue;
+        if (c[i] == '.' || c[i] == '-' || c[i] == '_')
+            continue;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+registry_reference_check(const char *image, GError **error)
+{
+    g_autofree char *copy = NULL;
+    char *at;
+    char *last_slash;
+    char *colon;
+    g_auto(GStrv) parts = NULL;
+    guint first = 0;
+
+    if (g_str_has_prefix(image, "docker://"))
+        image += strlen("docker://");
+    if (image[0] == '\0' || spec_has_control_character(image, FALSE) || strchr(image, ' ')) {
+        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, "bad reference");
+        return FALSE;
+    }
+    copy = g_strdup(image);
+    at = strchr(copy, '@');
+    if (at != NULL) {
+        *at = '\0';
+        if (!g_str_has_prefix(at + 1, "sha256:") || strlen(at + 1) != 7 + 64) {
+            g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                                "the digest must be sha256: and 64 hex digits");
+            return FALSE;
+        }
+    }
+    last_slash = strrchr(copy, '/');
+    colon = strrchr(last_slash != NULL ? last_slash : copy, ':');
+    if (colon != NULL) {
+        *colon = '\0';
+        if (colon[1] == '\0' || strlen(colon + 1) > 128) {
+            g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, "bad tag");
+            return FALSE;
+        }
+    }
+    parts = g_strsplit(copy, "/", -1);
+    if (parts[0] != NULL && parts[1] != NULL &&
+        (strchr(parts[0], '.') || strchr(parts[0], ':') || strcmp(parts[0], "localhost") == 0))
+        first = 1;
+    if (parts[first] == NULL) {
+        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, "no repository");
+        return FALSE;
+    }
+    for (guint i = first; parts[i] != NULL; i++) {
+        if (!is_repo_component(parts[i])) {
+            g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                                "bad repository name");
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static void
+parse_container_disk_image(Parser *p, const char *image_path, JsonNode *node,
+                           PodvmSpecVolume *volume)
+{
+    const char *image = spec_read_string(p, image_path, node);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *quoted = NULL;
+
+    if (image == NULL)
+        return;
+    quoted = podvm_quote_for_message(image);
+    if (g_str_has_prefix(image, "oci:")) {
+        if (!oci_layout_image_is_valid(image)) {
+            spec_add_problem(p, image_path,
+                             _("%s is not a local OCI layout podvm can use: write \"oci:DIR:TAG\" "
+                               "or \"oci:DIR@sha256:HEX\" with DIR an absolute path"),
+                             quoted);
+            return;
+        }
+    } else {
+        if (!registry_reference_check(image, &error)) {
+            spec_add_problem(p, image_path,
+                             _("%s is not an image reference podvm can use (%s): write a registry "
+                               "reference such as \"quay.io/containerdisks/fedora:40\" or "
+                               "\"docker://REPO:TAG\", or \"oci:DIR:TAG\" with DIR the absolute "
+                               "path of a local OCI layout"),
+                             quoted, error->message);
+            return;
+        }
+    }
+    volume->image = g_strdup(image);
 }
 
 static void
@@ -567,7 +667,9 @@ parse_container_disk(Parser *p, const char *path, JsonObject *object, PodvmSpecV
         { "image", FIELD_KNOWN, NULL },
         { "path", FIELD_KNOWN, NULL },
         { "imagePullPolicy", FIELD_KNOWN, NULL },
-        { "imagePullSecret", FIELD_NOT_YET, NULL },
+        { "imagePullSecret", FIELD_NOT_PODVM,
+          N_("podvm runs no Kubernetes API: podvmd reads registry credentials from the file "
+             "podvmd.conf's [images] auth_file names (podman's auth.json)") },
     };
     static const char *const pull_policies[] = { "IfNotPresent", "Always", "Never" };
     g_autofree char *image_path = spec_path_member(path, "image");
@@ -576,23 +678,12 @@ parse_container_disk(Parser *p, const char *path, JsonObject *object, PodvmSpecV
     CHECK_MEMBERS(p, path, object, fields);
 
     child = spec_member(object, "image");
-    if (child == NULL) {
+    if (child == NULL)
         spec_add_problem_literal(p, image_path,
-                                 _("required: \"oci:DIR:TAG\" or \"docker://REPO:TAG\""));
-    } else {
-        const char *image = spec_read_string(p, image_path, child);
-
-        if (image != NULL && !container_disk_image_is_valid(image)) {
-            g_autofree char *quoted = podvm_quote_for_message(image);
-            spec_add_problem(p, image_path,
-                             _("%s is not an image reference podvm can use: write \"oci:DIR:TAG\" "
-                               "with DIR the absolute path of a local OCI layout, or "
-                               "\"docker://REPO:TAG\" for a registry"),
-                             quoted);
-        } else if (image != NULL) {
-            volume->image = g_strdup(image);
-        }
-    }
+                                 _("required: a registry reference (\"REPO:TAG\", "
+                                   "\"docker://REPO:TAG\") or \"oci:DIR:TAG\""));
+    else
+        parse_container_disk_image(p, image_path, child, volume);
 
     child = spec_member(object, "path");
     if (child != NULL) {
@@ -600,7 +691,6 @@ parse_container_disk(Parser *p, const char *path, JsonObject *object, PodvmSpecV
         volume->image_path = read_absolute_path(p, child_path, child);
     }
 
-    /* A valid policy would be silently without effect: podvm does not pull images yet. */
     child = spec_member(object, "imagePullPolicy");
     if (child != NULL) {
         g_autofree char *child_path = spec_path_member(path, "imagePullPolicy");
@@ -613,9 +703,7 @@ parse_container_disk(Parser *p, const char *path, JsonObject *object, PodvmSpecV
             spec_add_problem(p, child_path,
                              _("unknown value %s: use IfNotPresent, Always or Never"), quoted);
         } else if (policy != NULL) {
-            spec_add_problem_literal(p, child_path,
-                                     _("not supported yet; leave it out: podvm uses the image it "
-                                       "finds"));
+            volume->image_pull_policy = g_strdup(pull_policies[value]);
         }
     }
 }
@@ -765,6 +853,10 @@ spec_parse_volume(Parser *p, const char *path, JsonNode *node)
         { "downwardMetrics", FIELD_NOT_PODVM, NULL },
         { "sysprep", FIELD_NOT_PODVM, NULL },
         { "memoryDump", FIELD_NOT_PODVM, NULL },
+        /* KubeVirt v1alpha1's name of containerDisk. */
+        { "registryDisk", FIELD_NOT_PODVM,
+          N_("it is KubeVirt v1alpha1's name of containerDisk: write containerDisk (same "
+             "image field)") },
     };
     g_autoptr(PodvmSpecVolume) volume = g_new0(PodvmSpecVolume, 1);
     g_autoptr(GString) given = g_string_new(NULL);

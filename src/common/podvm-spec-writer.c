@@ -138,6 +138,8 @@ write_volume(JsonBuilder *b, const PodvmSpecVolume *volume)
             add_string_member(b, "image", volume->image);
         if (volume->image_path != NULL)
             add_string_member(b, "path", volume->image_path);
+        if (volume->image_pull_policy != NULL)
+            add_string_member(b, "imagePullPolicy", volume->image_pull_policy);
         break;
     case PODVM_VOLUME_CLOUD_INIT_NOCLOUD:
     case PODVM_VOLUME_CLOUD_INIT_CONFIG_DRIVE:

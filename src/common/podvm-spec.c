@@ -111,6 +111,7 @@ podvm_spec_volume_free(PodvmSpecVolume *volume)
     g_free(volume->claim_name);
     g_free(volume->image);
     g_free(volume->image_path);
+    g_free(volume->image_pull_policy);
     g_free(volume->user_data);
     g_free(volume->meta_data);
     g_free(volume->network_data);
@@ -130,6 +131,7 @@ podvm_spec_volume_copy(const PodvmSpecVolume *volume)
     copy->claim_name = g_strdup(volume->claim_name);
     copy->image = g_strdup(volume->image);
     copy->image_path = g_strdup(volume->image_path);
+    copy->image_pull_policy = g_strdup(volume->image_pull_policy);
     copy->user_data = g_strdup(volume->user_data);
     copy->meta_data = g_strdup(volume->meta_data);
     copy->network_data = g_strdup(volume->network_data);

@@ -103,10 +103,12 @@ typedef struct {
     /* persistentVolumeClaim / ephemeral {persistentVolumeClaim} / dataVolume: the pool volume */
     char *claim_name;
     gboolean readonly; /* persistentVolumeClaim.readOnly */
-    /* containerDisk: image "oci:DIR:TAG" (or docker://, refused at start for now), path in it or
-     * NULL */
+    /* containerDisk: image "oci:DIR:TAG", or a registry reference as written ("docker://REF" or
+     * bare "REPO:TAG", see podvm-image-ref.h); path in it or NULL; imagePullPolicy as written
+     * ("IfNotPresent", "Always", "Never") or NULL (IfNotPresent) */
     char *image;
     char *image_path;
+    char *image_pull_policy;
     /* cloud-init: user data as given (userDataBase64 already decoded), or NULL */
     char *user_data;
     char *meta_data;    /* NoCloud only; NULL = podvm writes instance-id and local-hostname */

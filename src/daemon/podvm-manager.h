@@ -10,6 +10,9 @@
 
 G_BEGIN_DECLS
 
+/* registry/podvm-image-store.h */
+typedef struct _PodvmImageStore PodvmImageStore;
+
 /*
  * The one API both fronts (D-Bus, REST) call: the set of pods, their
  * creation and deletion, and one event stream for all of them.
@@ -183,6 +186,57 @@ gboolean podvm_manager_incoming_check_stream(PodvmManager *self, const char *id,
                                              const char *channel, GError **error);
 void podvm_manager_incoming_take_stream(PodvmManager *self, const char *id, const char *channel,
                                         GIOStream *stream);
+
+/*
+ * Images pulled from registries (podvm-manager-images.c), kept in the image
+ * store of [images] dir (registry/podvm-image-store.h). The store, shared
+ * by every pod (containerDisks and apps pull through it); NULL with the
+ * reason (IO) when its directory cannot be used.
+ */
+PodvmImageStore *podvm_manager_get_image_store(PodvmManager *self, GError **error);
+/*
+ * Pulls @reference ("docker://..." or a bare registry reference) with
+ * policy Always (a tag is resolved again; only missing blobs are fetched).
+ * Progress reaches the "event" signal with pod "" and type "image-pull"
+ * {reference, phase, doneBytes, totalBytes, layersDone, layersTotal}, at
+ * most about 4 a second, and always the last ("done"). Errors as
+ * podvm_image_store_pull_async(): they name the image and the registry.
+ * Finish: the image JSON, as podvm_manager_list_images() gives each.
+ */
+void podvm_manager_pull_image_async(PodvmManager *self, const char *reference,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
+JsonNode *podvm_manager_pull_image_finish(PodvmManager *self, GAsyncResult *result, GError **error);
+/*
+ * The stored images, sorted by reference: [{"reference", "digest",
+ * "indexDigest"?, "configDigest", "mediaType", "size", "pulledAt",
+ * "inUseBy": [pod names whose status records the digest]}].
+ */
+JsonNode *podvm_manager_list_images(PodvmManager *self, GError **error);
+/*
+ * Removes the record(s) of @reference_or_digest (a reference, canonical or
+ * as written, or "sha256:..."); blobs go at the next prune. NOT_FOUND when
+ * not stored; BUSY naming the pods while a pod's status records its
+ * digest, unless @force.
+ */
+gboolean podvm_manager_remove_image(PodvmManager *self, const char *reference_or_digest,
+                                    gboolean force, GError **error);
+/*
+ * Removes every image no pod uses (digests in the pods' status, and what
+ * the references in their specs resolve to in the store), then the blobs
+ * and app root filesystems nothing reaches and stale downloads. Finish:
+ * {"removed": N images, "removedBlobs": N, "freedBytes": N}.
+ */
+void podvm_manager_prune_images_async(PodvmManager *self, GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data);
+JsonNode *podvm_manager_prune_images_finish(PodvmManager *self, GAsyncResult *result,
+                                            GError **error);
+/*
+ * The image digests ("sha256:...") a pod's status records: its
+ * containerDisks' (status.volumeStatus[].containerDiskVolume.imageDigest)
+ * and its apps' (status.apps[].imageDigest). Sorted, no duplicates.
+ */
+GStrv podvm_manager_pod_image_digests(PodvmPod *pod);
 
 /* Drops every connection to QEMU without stopping any pod. */
 void podvm_manager_detach_all(PodvmManager *self);
