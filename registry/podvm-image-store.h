@@ -43,19 +43,20 @@ typedef struct {
 } PodvmImageStoreOptions;
 
 typedef struct {
-    char *reference;      /* canonical: "docker.io/library/redis:latest" */
-    char *digest;         /* the (platform) manifest's "sha256:..." */
-    char *index_digest;   /* the index the tag named, or NULL */
-    char *config_digest;  /* "sha256:..." */
-    char *media_type;     /* the manifest's */
-    GPtrArray *layers;    /* char *: layer digests, in order */
-    guint64 size;         /* manifest + config + layers, bytes */
-    gint64 pulled_at;     /* unix seconds */
+    char *reference;     /* canonical: "docker.io/library/redis:latest" */
+    char *digest;        /* the (platform) manifest's "sha256:..." */
+    char *index_digest;  /* the index the tag named, or NULL */
+    char *config_digest; /* "sha256:..." */
+    char *media_type;    /* the manifest's */
+    GPtrArray *layers;   /* char *: layer digests, in order */
+    guint64 size;        /* manifest + config + layers, bytes */
+    gint64 pulled_at;    /* unix seconds */
 } PodvmImage;
 
 void podvm_image_free(PodvmImage *image);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmImage, podvm_image_free)
-/* {"reference", "digest", "indexDigest"?, "configDigest", "mediaType", "size", "pulledAt" (RFC 3339)} */
+/* {"reference", "digest", "indexDigest"?, "configDigest", "mediaType", "size", "pulledAt" (RFC
+ * 3339)} */
 JsonNode *podvm_image_to_json(const PodvmImage *image);
 
 typedef struct {
