@@ -385,9 +385,10 @@ manifest_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         }
         pull->index_data = g_steal_pointer(&data);
         pull->index_digest = g_steal_pointer(&digest);
-        podvm_registry_client_get_manifest_async(
-            self->client, pull->ref, pick->digest, self->max_manifest_size,
-            g_task_get_cancellable(task), manifest_cb, g_steal_pointer(&task));
+        podvm_registry_client_get_manifest_async(self->client, pull->ref, pick->digest,
+                                                 self->max_manifest_size,
+                                                 g_task_get_cancellable(task), manifest_cb, task);
+        g_steal_pointer(&task);
         return;
     }
     pull->manifest_data = g_steal_pointer(&data);
@@ -428,7 +429,8 @@ locked_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     report(pull, "resolving");
     podvm_registry_client_get_manifest_async(
         self->client, pull->ref, podvm_image_ref_get_manifest_reference(pull->ref),
-        self->max_manifest_size, g_task_get_cancellable(task), manifest_cb, g_steal_pointer(&task));
+        self->max_manifest_size, g_task_get_cancellable(task), manifest_cb, task);
+    g_steal_pointer(&task);
 }
 
 void

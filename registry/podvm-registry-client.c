@@ -108,7 +108,7 @@ podvm_registry_client_new(const PodvmImageStoreOptions *options)
     self->auth_file = g_strdup(options->auth_file);
     self->insecure = g_new0(char *, n + 1);
     for (guint i = 0; i < n; i++)
-        self->insecure[i] = g_ascii_strdown(g_strstrip(options->insecure_registries[i]), -1);
+        self->insecure[i] = g_strstrip(g_ascii_strdown(options->insecure_registries[i], -1));
     self->session = soup_session_new_with_options(
         "timeout", self->timeout, "idle-timeout", 60, "max-conns-per-host", 6, "user-agent",
         "podvm/" PODVM_VERSION, "proxy-resolver", proxy, NULL);
@@ -504,7 +504,8 @@ token_sent_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     }
     podvm_registry_read_body_async(stream, TOKEN_BODY_MAX, g_task_get_cancellable(task),
-                                   token_read_cb, g_steal_pointer(&task));
+                                   token_read_cb, task);
+    g_steal_pointer(&task);
 }
 
 static void
@@ -909,7 +910,8 @@ manifest_sent_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     }
     podvm_registry_read_body_async(stream, get->max_size, g_task_get_cancellable(task),
-                                   manifest_read_cb, g_steal_pointer(&task));
+                                   manifest_read_cb, task);
+    g_steal_pointer(&task);
 }
 
 void
