@@ -252,6 +252,9 @@ token_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
     (void)server;
     (void)path;
     (void)query;
+    /* One request per connection: none is left open when the server goes. */
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                                 "close");
     if (strcmp(soup_server_message_get_method(msg), "GET") != 0) {
         soup_server_message_set_status(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, NULL);
         return;
@@ -316,9 +319,15 @@ token_thread_main(gpointer data)
         g_main_loop_run(reg->token_loop);
     soup_server_disconnect(server);
     g_clear_object(&server);
-    /* Let the connections' sources go before the context does. */
-    while (g_main_context_iteration(reg->token_context, FALSE))
-        ;
+    /* Let the connections' sources go before the context does: they end in idles. */
+    {
+        gint64 until = g_get_monotonic_time() + 200 * 1000;
+
+        while (g_get_monotonic_time() < until) {
+            if (!g_main_context_iteration(reg->token_context, FALSE))
+                g_usleep(10 * 1000);
+        }
+    }
     g_main_context_pop_thread_default(reg->token_context);
     return NULL;
 }
@@ -593,6 +602,7 @@ podvm_test_registry_stop(PodvmTestRegistry *reg)
         g_subprocess_wait(reg->process, NULL, NULL);
         g_clear_object(&reg->process);
     }
+    g_clear_object(&reg->session);
     if (reg->token_thread != NULL) {
         g_main_loop_quit(reg->token_loop);
         g_thread_join(reg->token_thread);
@@ -601,7 +611,6 @@ podvm_test_registry_stop(PodvmTestRegistry *reg)
         g_mutex_clear(&reg->token_lock);
         g_cond_clear(&reg->token_cond);
     }
-    g_clear_object(&reg->session);
     if (reg->dir != NULL)
         podvm_test_rmrf(reg->dir);
     g_free(reg->dir);

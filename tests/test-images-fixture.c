@@ -208,6 +208,7 @@ test_token_auth(void)
     g_assert_cmpuint(podvm_test_registry_tokens_refused(reg), >=, 1);
 
     /* auth.json in podman's format for podvmd. */
+    g_clear_pointer(&body, g_free);
     g_assert_true(g_file_get_contents(podvm_test_registry_auth_file(reg), &body, NULL, NULL));
     auth_json = parse_object(body);
     auths = json_object_get_object_member(auth_json, "auths");
