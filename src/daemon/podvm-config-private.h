@@ -18,4 +18,11 @@ gboolean podvm_config_read_apps(GKeyFile *kf, const char *path, PodvmConfig *con
                                 GError **error);
 void podvm_config_apps_clear(PodvmConfig *config);
 
+/* podvm-config-images.c: [images] (the image store of registry pulls). */
+void podvm_config_images_defaults(PodvmConfig *config);
+gboolean podvm_config_read_images(GKeyFile *kf, const char *path, PodvmConfig *config,
+                                  GError **error);
+void podvm_config_images_finish(PodvmConfig *config);
+void podvm_config_images_clear(PodvmConfig *config);
+
 G_END_DECLS

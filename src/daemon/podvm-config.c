@@ -67,6 +67,7 @@ podvm_config_new_defaults(void)
     config->cni_timeout_ms = 30000;
     podvm_config_migration_defaults(config);
     podvm_config_apps_defaults(config);
+    podvm_config_images_defaults(config);
     return config;
 }
 
@@ -102,6 +103,7 @@ podvm_config_free(PodvmConfig *config)
     g_free(config->cni_ipam_dir);
     podvm_config_migration_clear(config);
     podvm_config_apps_clear(config);
+    podvm_config_images_clear(config);
     g_free(config);
 }
 
@@ -415,6 +417,8 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     if (!podvm_config_read_migration(kf, path, config, error))
         return FALSE;
     /* [apps] */
+    if (!podvm_config_read_images(kf, path, config, error))
+        return FALSE;
     if (!podvm_config_read_apps(kf, path, config, error))
         return FALSE;
     return TRUE;
@@ -538,6 +542,7 @@ podvm_config_finish(PodvmConfig *config, GError **error)
         config->cache_dir = g_build_filename(config->state_dir, "cache", NULL);
     if (config->cni_ipam_dir == NULL)
         config->cni_ipam_dir = g_build_filename(config->state_dir, "cni", "networks", NULL);
+    podvm_config_images_finish(config);
     if (config->kernel_dirs == NULL) {
         config->kernel_dirs = g_new0(char *, 2);
         config->kernel_dirs[0] = g_build_filename(config->state_dir, "kernels", NULL);

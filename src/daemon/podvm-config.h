@@ -90,6 +90,15 @@ typedef struct {
     GStrv shared_pool_paths; /* [storage] shared_paths */
     /* [apps] (podvm-config-apps.c): app pods boot podvm's app guest */
     char *app_guest_dir; /* vmlinuz and initrd.img; default DATADIR/podvm/app-guest */
+    /* [images] (podvm-config-images.c): the image store of registry pulls */
+    char *images_dir;                 /* NULL until podvm_config_finish(): STATE_DIR/images */
+    GStrv images_insecure_registries; /* "HOST:PORT" reached over plain HTTP; NULL: none */
+    char *images_auth_file;           /* podman's auth.json; NULL: anonymous only */
+    GStrv images_allowed_registries;  /* NULL: any */
+    gboolean images_require_digest;   /* references must name a digest */
+    guint64 images_max_layer_size;    /* bytes (8 GiB) */
+    guint64 images_max_manifest_size; /* bytes (4 MiB) */
+    guint images_timeout_seconds;     /* a registry silent this long fails the pull (30) */
 } PodvmConfig;
 
 /* A [peer NAME] group: another podvmd this one may migrate pods to. */
@@ -111,6 +120,11 @@ const PodvmConfigPeer *podvm_config_find_peer(const PodvmConfig *config, const c
  * file, never what it holds: podvmd reads it as root.
  */
 char *podvm_config_read_peer_token(const char *path, const char *member, GError **error);
+
+/* registry/podvm-image-store.h */
+typedef struct _PodvmImageStore PodvmImageStore;
+/* A new image store with [images]'s directory and options (podvm-config-images.c). */
+PodvmImageStore *podvm_config_new_image_store(const PodvmConfig *config, GError **error);
 
 PodvmConfig *podvm_config_new_defaults(void);
 /* Loads @path (missing file is fine when @must_exist is FALSE). */

@@ -90,14 +90,6 @@ set_no_store(GError **error)
                         _("this podvmd has no image store"));
 }
 
-PodvmImageStore *
-podvm_manager_get_image_store(PodvmManager *self, GError **error)
-{
-    g_return_val_if_fail(PODVM_IS_MANAGER(self), NULL);
-    set_no_store(error);
-    return NULL;
-}
-
 void
 podvm_manager_pull_image_async(PodvmManager *self, const char *reference, GCancellable *cancellable,
                                GAsyncReadyCallback callback, gpointer user_data)

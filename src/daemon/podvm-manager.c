@@ -7,6 +7,7 @@
 #include "podvm-error.h"
 #include "podvm-cni.h"
 #include "podvm-event.h"
+#include "podvm-image-store.h"
 #include "podvm-pod-list.h"
 #include "podvm-quantity.h"
 #include "podvm-storage.h"
@@ -18,8 +19,9 @@ struct _PodvmManager {
     const PodvmConfig *config;
     GHashTable *pods; /* name -> PodvmPod* (owned) */
     PodvmVolumePool *pool;
-    GError *pool_error; /* why there is no pool */
-    PodvmPodList *list; /* the list answers, cached per pod generation */
+    GError *pool_error;           /* why there is no pool */
+    PodvmPodList *list;           /* the list answers, cached per pod generation */
+    PodvmImageStore *image_store; /* [images]: made at its first use */
 };
 
 G_DEFINE_FINAL_TYPE(PodvmManager, podvm_manager, G_TYPE_OBJECT)
@@ -49,6 +51,7 @@ podvm_manager_finalize(GObject *object)
         g_signal_handlers_disconnect_by_data(self->pool, self);
     g_clear_object(&self->pool);
     g_clear_error(&self->pool_error);
+    g_clear_object(&self->image_store);
     G_OBJECT_CLASS(podvm_manager_parent_class)->finalize(object);
 }
 
@@ -443,6 +446,16 @@ const PodvmConfig *
 podvm_manager_get_config(PodvmManager *self)
 {
     return self->config;
+}
+
+PodvmImageStore *
+podvm_manager_get_image_store(PodvmManager *self, GError **error)
+{
+    g_return_val_if_fail(PODVM_IS_MANAGER(self), NULL);
+    /* Made at the first use: a podvmd without app pods or registry images never creates DIR. */
+    if (self->image_store == NULL)
+        self->image_store = podvm_config_new_image_store(self->config, error);
+    return self->image_store;
 }
 
 static void
