@@ -156,8 +156,8 @@ static void
 fetch_done(GTask *task)
 {
     FetchBlob *fetch = g_task_get_task_data(task);
-    g_autofree char *digest = g_strconcat("sha256:", g_checksum_get_string(fetch->checksum), NULL);
     g_autofree char *registry = podvm_quote_for_message(fetch->ref->registry);
+    g_autofree char *digest = NULL;
     GTask *commit;
 
     if (fetch->received != fetch->size) {
@@ -170,6 +170,8 @@ fetch_done(GTask *task)
         g_object_unref(task);
         return;
     }
+    /* Only now: reading the checksum closes it. */
+    digest = g_strconcat("sha256:", g_checksum_get_string(fetch->checksum), NULL);
     if (!g_str_equal(digest, fetch->digest)) {
         g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_FAILED,
                                 _("registry %s sent %s with the content of %s: digest mismatch, "
