@@ -270,6 +270,22 @@ send_config(PodvmAppChannel *self)
     send_line(self, &line);
 }
 
+/*
+ * Ours, first: a guest whose host reconnected at once may not have seen it
+ * go, and says hello again when asked. The newline ends a partial line an
+ * earlier connection may have left in the guest.
+ */
+static void
+send_hello(PodvmAppChannel *self)
+{
+    PodvmChannelLine line;
+
+    g_queue_push_tail(&self->out_queue, g_bytes_new_static("\n", 1));
+    podvm_channel_line_init(&line, "hello");
+    podvm_channel_line_add_int(&line, "version", PODVM_CHANNEL_VERSION);
+    send_line(self, &line);
+}
+
 /* --- closing ---------------------------------------------------------- */
 
 static void
@@ -767,6 +783,9 @@ handle_hello(PodvmAppChannel *self, const PodvmChannelMessage *msg)
                                            quoted, PODVM_CHANNEL_VERSION));
         return;
     }
+    /* The guest's hello again (it answers ours too): the configuration goes once. */
+    if (self->hello_seen)
+        return;
     self->hello_seen = TRUE;
     send_config(self);
 }
@@ -783,8 +802,8 @@ handle_message(PodvmAppChannel *self, const PodvmChannelMessage *msg)
         return;
     }
     if (!self->hello_seen) {
-        close_with_error(self, g_error_new(PODVM_ERROR, PODVM_ERROR_FAILED,
-                                           _("the app guest sent '%s' before its hello"), verb));
+        /* What an earlier connection left in the guest's queue. */
+        g_debug("app channel: '%s' before the guest's hello, ignored", verb);
         return;
     }
     if (strcmp(verb, "started") == 0) {
@@ -849,6 +868,10 @@ process_pending(PodvmAppChannel *self)
         len = (gsize)(nl - (self->pending->data + start)) + 1;
         r = podvm_channel_decode((const char *)self->pending->data + start, len, &msg);
         start += len;
+        if (r < 0 && !self->hello_seen) {
+            g_debug("app channel: a malformed line before the guest's hello, ignored");
+            continue;
+        }
         if (r < 0) {
             close_with_error(self, g_error_new(PODVM_ERROR, PODVM_ERROR_FAILED,
                                                r == -EMSGSIZE
@@ -922,6 +945,7 @@ podvm_app_channel_new(GIOStream *stream, const PodvmAppGuestConfig *config)
     self = g_object_new(PODVM_TYPE_APP_CHANNEL, NULL);
     self->stream = g_object_ref(stream);
     self->config = config_copy(config);
+    send_hello(self);
     read_next(self);
     return self;
 }

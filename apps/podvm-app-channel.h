@@ -20,9 +20,14 @@ G_BEGIN_DECLS
  *   "log" (const char *message)  the init's own problems (a bad app line, a
  *                                 NIC it could not set up): for podvmd's log
  *
- * A guest that reconnects (podvmd restarted, the channel connected again)
- * says hello again: the configuration is sent again, the guest ignores it
- * and reports its apps' states again ("app-started", "app-exited", ...).
+ * The channel says hello first (an empty line, then `hello version=1`);
+ * the guest answers with its own hello, also when it has been running for
+ * a while (podvmd restarted and connected again): then its apps' states
+ * follow ("app-started", "app-exited", "app-failed", "halted" again: the
+ * handlers must take a repeated state). The configuration is sent once,
+ * on the guest's first hello; a guest whose apps already run ignores it.
+ * Lines before the guest's hello (what an earlier connection left in the
+ * guest's queue) are ignored, malformed ones included.
  */
 #define PODVM_TYPE_APP_CHANNEL (podvm_app_channel_get_type())
 G_DECLARE_FINAL_TYPE(PodvmAppChannel, podvm_app_channel, PODVM, APP_CHANNEL, GObject)

@@ -172,15 +172,12 @@ flush_channel(void)
     }
 }
 
+/* "hello", the early log lines, the apps' states. */
 static void
-on_connected(void)
+say_hello(void)
 {
     PodvmChannelLine line;
 
-    chan_connected = 1;
-    out_len = 0; /* a partial line of an earlier connection must not reach this one */
-    in_len = 0;
-    in_discarding = 0;
     podvm_channel_line_init(&line, "hello");
     podvm_channel_line_add_int(&line, "version", PODVM_CHANNEL_VERSION);
     init_send(&line);
@@ -195,6 +192,16 @@ on_connected(void)
         podvm_channel_line_init(&line, "halt");
         init_send(&line);
     }
+}
+
+static void
+on_connected(void)
+{
+    chan_connected = 1;
+    out_len = 0; /* a partial line of an earlier connection must not reach this one */
+    in_len = 0;
+    in_discarding = 0;
+    say_hello();
     init_debug("the host connected to the channel");
 }
 
@@ -349,7 +356,13 @@ handle_message(const PodvmChannelMessage *msg)
     const char *verb = msg->verb;
     long long value;
 
-    if (strcmp(verb, "ping") == 0) {
+    if (strcmp(verb, "hello") == 0) {
+        /*
+         * The host's hello: a host that reconnected at once may not have
+         * shown as gone (no POLLHUP in between), so it asks for ours.
+         */
+        say_hello();
+    } else if (strcmp(verb, "ping") == 0) {
         PodvmChannelLine line;
         const char *id = podvm_channel_message_get(msg, "id");
 
@@ -383,6 +396,11 @@ handle_message(const PodvmChannelMessage *msg)
             init_state.configured = 1; /* no apps: the guest halts */
             return;
         }
+        /* A configuration begins: one an earlier connection began is dropped. */
+        init_state.n_apps = 0;
+        init_state.n_nics = 0;
+        free(init_state.resolv_conf);
+        init_state.resolv_conf = NULL;
         free(init_state.hostname);
         init_state.hostname = dup_or_null(podvm_channel_message_get(msg, "hostname"));
         if (podvm_channel_message_get_int(msg, "debug", 0, 1, &value) == 0)
@@ -412,6 +430,8 @@ process_input(void)
         len = (size_t)(nl - (in_buf + start)) + 1;
         if (in_discarding) {
             in_discarding = 0;
+        } else if (len == 1) {
+            /* An empty line: the host ends a partial line of an earlier connection. */
         } else if ((r = podvm_channel_decode(in_buf + start, len, &msg)) == 0) {
             handle_message(&msg);
             podvm_channel_message_clear(&msg);
