@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# Builds podvm's app guest into OUTDIR:
+# Builds podvm's app guest into OUTDIR (BUILD/guest/app in the build):
 #   OUTDIR/vmlinuz     Debian's cloud kernel (downloaded, never installed)
 #   OUTDIR/initrd.img  gzip'd newc cpio: /init (app-init/, built here with
 #                      `cc -static`) and the modules it loads

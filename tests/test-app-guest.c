@@ -36,7 +36,7 @@ app_guest_file(const char *name)
 {
     const char *dir = g_getenv("PODVM_APP_GUEST_DIR");
 
-    return g_build_filename(dir != NULL ? dir : "guest", name, NULL);
+    return g_build_filename(dir != NULL ? dir : "guest/app", name, NULL);
 }
 
 /* QEMU, the app guest, mkfs.erofs and busybox-static, or a skip with the reason. */
