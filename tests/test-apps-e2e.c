@@ -281,6 +281,31 @@ rootfs_files(Fixture *f)
     return files;
 }
 
+/* GET @path on podvmd's REST socket with curl: the parsed body (asserted 200 and JSON). */
+static JsonNode *
+rest_get(Fixture *f, const char *path)
+{
+    g_autofree char *socket_path = g_build_filename(f->net.daemon->run_dir, "api.sock", NULL);
+    g_autofree char *url = g_strconcat("http://localhost", path, NULL);
+    const char *argv[] = { "curl", "-sS", "--fail-with-body", "--unix-socket", socket_path,
+                           url,    NULL };
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int status = 0;
+
+    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                 &error);
+    g_assert_no_error(error);
+    if (!g_spawn_check_wait_status(status, NULL))
+        g_printerr("curl GET %s: %s%s\n", path, err, out);
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    json_parser_load_from_data(parser, out, -1, &error);
+    g_assert_no_error(error);
+    return json_node_copy(json_parser_get_root(parser));
+}
+
 /* Asserts podvmctl run ended as expected, printing what it said otherwise. */
 static void
 assert_run(int status, int expected, const char *out, const char *err)
@@ -350,6 +375,14 @@ test_run_busybox(Fixture *f, gconstpointer data)
         g_assert_cmpuint(tokens, >, 0);
     rootfs_before = rootfs_files(f);
     g_assert_cmpuint(g_hash_table_size(rootfs_before), ==, 1);
+    /* REST lists the pulled image with the digest the tag resolved to. */
+    {
+        g_autoptr(JsonNode) images = rest_get(f, "/v1/images");
+        g_autofree char *text = json_to_string(images, FALSE);
+
+        g_assert_nonnull(strstr(text, digest));
+        g_assert_nonnull(strstr(text, "apps/busybox:v1"));
+    }
 
     /* Again, as another pod: everything from the cache. */
     g_clear_pointer(&out, g_free);
@@ -418,6 +451,19 @@ test_run_failing(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(message, "exited with code 3"));
     app = status_app(f, "failing", 0);
     g_assert_cmpint(json_object_get_int_member_with_default(app, "exitCode", -1), ==, 3);
+    /* The same through REST. */
+    {
+        g_autoptr(JsonNode) pod = rest_get(f, "/v1/pods/failing");
+        JsonObject *rest_status =
+            json_object_get_object_member(json_node_get_object(pod), "status");
+        JsonArray *apps = json_object_get_array_member(rest_status, "apps");
+
+        g_assert_cmpstr(json_object_get_string_member(rest_status, "phase"), ==, "Failed");
+        g_assert_nonnull(apps);
+        g_assert_cmpint(json_object_get_int_member_with_default(
+                            json_array_get_object_element(apps, 0), "exitCode", -1),
+                        ==, 3);
+    }
     /* podvmctl status shows the app and its code. */
     g_assert_cmpint(podvm_test_ctl(f->net.daemon, &status_out, NULL, "status", "failing", NULL), ==,
                     0);
