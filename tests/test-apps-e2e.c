@@ -59,7 +59,7 @@ require_app_guest(void)
         g_file_test(initrd, G_FILE_TEST_EXISTS))
         return TRUE;
     reason = g_strdup_printf("podvm's app guest is not built: no vmlinuz and initrd.img in %s "
-                             "(guest/build-app-guest.sh)",
+                             "(guest/build-app-guest.sh; its build.log there says why)",
                              dir != NULL ? dir : "$PODVM_APP_GUEST_DIR (unset)");
     g_test_skip(reason);
     return FALSE;
