@@ -13,7 +13,9 @@ G_BEGIN_DECLS
  *
  * Signals:
  *   "app-started" (const char *app, gint pid)
- *   "app-exited"  (const char *app, gint exit_code, gint signal)  signal 0: exited
+ *   "app-exited"  (const char *app, gint exit_code, gint signal)  signal 0: exited;
+ *                 killed by a signal: exit_code is 128 + signal
+ *   (the protocol and the init: docs/app-guest.md)
  *   "app-failed"  (const char *app, const char *message)  could not start
  *   "halted" ()    every app ended; the guest powers off next
  *   "closed" (const GError *error or NULL)
