@@ -89,7 +89,8 @@ typedef struct {
     /* Shared storage: pool paths both hosts see (a claim there is not copied). */
     GStrv shared_pool_paths; /* [storage] shared_paths */
     /* [apps] (podvm-config-apps.c): app pods boot podvm's app guest */
-    char *app_guest_dir; /* vmlinuz and initrd.img; default DATADIR/podvm/app-guest */
+    char *app_guest_dir;     /* vmlinuz and initrd.img; default DATADIR/podvm/app-guest */
+    char *app_rootfs_helper; /* podvm-unpack-app-rootfs: next to podvmd, else LIBEXECDIR */
     /* [images] (podvm-config-images.c): the image store of registry pulls */
     char *images_dir;                 /* NULL until podvm_config_finish(): STATE_DIR/images */
     GStrv images_insecure_registries; /* "HOST:PORT" reached over plain HTTP; NULL: none */

@@ -1,0 +1,1034 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * App root filesystems: OCI layers applied into an erofs image
+ * (storage/podvm-app-rootfs-build.c) and the helper process podmvd runs
+ * for it. Images are built here (podvm-test-image); the erofs image is
+ * read back with erofs-utils (fsck.erofs --extract, dump.erofs), never
+ * mounted.
+ */
+#include <archive_entry.h>
+#include <errno.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "podvm-app-rootfs-build.h"
+#include "podvm-error.h"
+#include "podvm-test-image.h"
+#include "podvm-test-util.h"
+
+typedef struct {
+    char *tmp;
+    char *layout;
+    char *rootfs_dir;
+    char *extracted;
+} Fixture;
+
+static gboolean
+have_erofs_utils(void)
+{
+    g_autofree char *mkfs = g_find_program_in_path("mkfs.erofs");
+    g_autofree char *fsck = g_find_program_in_path("fsck.erofs");
+    g_autofree char *dump = g_find_program_in_path("dump.erofs");
+
+    if (mkfs == NULL)
+        mkfs = g_file_test("/usr/sbin/mkfs.erofs", G_FILE_TEST_IS_EXECUTABLE)
+                   ? g_strdup("/usr/sbin/mkfs.erofs")
+                   : NULL;
+    return mkfs != NULL && fsck != NULL && dump != NULL;
+}
+
+static void
+fixture_set_up(Fixture *f, gconstpointer data)
+{
+    (void)data;
+    f->tmp = podvm_test_mkdtemp();
+    f->layout = g_build_filename(f->tmp, "layout", NULL);
+    f->rootfs_dir = g_build_filename(f->tmp, "store", "rootfs", NULL);
+    f->extracted = g_build_filename(f->tmp, "extracted", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(f->rootfs_dir, 0755), ==, 0);
+}
+
+static void
+fixture_tear_down(Fixture *f, gconstpointer data)
+{
+    (void)data;
+    podvm_test_rmrf(f->tmp);
+    g_free(f->tmp);
+    g_free(f->layout);
+    g_free(f->rootfs_dir);
+    g_free(f->extracted);
+}
+
+static gboolean
+require_erofs(void)
+{
+    if (!have_erofs_utils()) {
+        g_test_skip("erofs-utils (mkfs.erofs, fsck.erofs, dump.erofs) is not installed");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static char *
+write_image(Fixture *f, PodvmTestImage *image, char **out_digest)
+{
+    g_autofree char *digest = podvm_test_image_write_layout(image, f->layout, "v1", NULL);
+
+    if (out_digest != NULL)
+        *out_digest = g_strdup(digest);
+    return g_strdup_printf("oci:%s:v1", f->layout);
+}
+
+static PodvmAppRootfs *
+build_with(Fixture *f, const char *image, const PodvmAppRootfsOptions *options, GError **error)
+{
+    return podvm_app_rootfs_build(image, f->rootfs_dir, options, NULL, error);
+}
+
+static PodvmAppRootfs *
+build(Fixture *f, const char *image, GError **error)
+{
+    return build_with(f, image, NULL, error);
+}
+
+static int
+compare_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names in ROOTFS_DIR, sorted and joined by spaces. */
+static char *
+rootfs_dir_listing(Fixture *f)
+{
+    g_autoptr(GDir) dir = g_dir_open(f->rootfs_dir, 0, NULL);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    const char *name;
+
+    g_assert_nonnull(dir);
+    while ((name = g_dir_read_name(dir)) != NULL)
+        g_ptr_array_add(names, g_strdup(name));
+    g_ptr_array_sort(names, compare_names);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(" ", (char **)names->pdata);
+}
+
+static void
+assert_rootfs_dir_empty(Fixture *f)
+{
+    g_autofree char *listing = rootfs_dir_listing(f);
+
+    g_assert_cmpstr(listing, ==, "");
+}
+
+/* fsck.erofs checks the image and extracts it into f->extracted. */
+static void
+extract(Fixture *f, const char *image_path)
+{
+    g_autofree char *arg = g_strdup_printf("--extract=%s", f->extracted);
+    const char *argv[] = { "fsck.erofs", arg, image_path, NULL };
+    g_autofree char *err = NULL;
+    int status = 0;
+
+    podvm_test_rmrf(f->extracted);
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                               &err, &status, NULL));
+    if (!g_spawn_check_wait_status(status, NULL))
+        g_error("fsck.erofs failed: %s", err);
+}
+
+static char *
+extracted_path(Fixture *f, const char *path)
+{
+    return g_build_filename(f->extracted, path, NULL);
+}
+
+static void
+assert_extracted_file(Fixture *f, const char *path, const char *content)
+{
+    g_autofree char *full = extracted_path(f, path);
+    g_autofree char *contents = NULL;
+
+    if (!g_file_get_contents(full, &contents, NULL, NULL))
+        g_error("'%s' is not in the image", path);
+    g_assert_cmpstr(contents, ==, content);
+}
+
+static void
+assert_not_extracted(Fixture *f, const char *path)
+{
+    g_autofree char *full = extracted_path(f, path);
+    GStatBuf st;
+
+    if (g_lstat(full, &st) == 0)
+        g_error("'%s' is in the image", path);
+}
+
+/*
+ * The mode of @path as the image stores it: dump.erofs gives the inode
+ * number (its own "Access" hides setuid), the inode is read from the image
+ * (compact and extended inodes have i_mode at byte 4).
+ */
+static guint
+mode_in_image(const char *image_path, const char *path)
+{
+    g_autofree char *arg = g_strdup_printf("--path=%s", path);
+    const char *argv[] = { "dump.erofs", arg, image_path, NULL };
+    g_autofree char *out = NULL;
+    g_autofree char *data = NULL;
+    const char *nid_text;
+    gsize length = 0;
+    guint64 nid, meta_blkaddr, offset;
+    guint block_bits;
+    int status = 0;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               NULL, &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    nid_text = strstr(out, "NID: ");
+    g_assert_nonnull(nid_text);
+    nid = g_ascii_strtoull(nid_text + 5, NULL, 10);
+    g_assert_true(g_file_get_contents(image_path, &data, &length, NULL));
+    g_assert_cmpuint(length, >, 1024 + 64);
+    block_bits = (guchar)data[1024 + 12];
+    meta_blkaddr = (guchar)data[1024 + 40] | (guint64)(guchar)data[1024 + 41] << 8 |
+                   (guint64)(guchar)data[1024 + 42] << 16 | (guint64)(guchar)data[1024 + 43] << 24;
+    offset = (meta_blkaddr << block_bits) + nid * 32;
+    g_assert_cmpuint(offset + 6, <, length);
+    return (guchar)data[offset + 4] | (guint)(guchar)data[offset + 5] << 8;
+}
+
+/* "UID:GID" of @path in the image, as dump.erofs shows them. */
+static char *
+dump_owner(const char *image_path, const char *path)
+{
+    g_autofree char *arg = g_strdup_printf("--path=%s", path);
+    const char *argv[] = { "dump.erofs", arg, image_path, NULL };
+    g_autofree char *out = NULL;
+    const char *uid, *gid;
+    int status = 0;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               NULL, &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    uid = strstr(out, "Uid: ");
+    gid = strstr(out, "Gid: ");
+    g_assert_nonnull(uid);
+    g_assert_nonnull(gid);
+    return g_strdup_printf("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT,
+                           g_ascii_strtoull(uid + 5, NULL, 10),
+                           g_ascii_strtoull(gid + 5, NULL, 10));
+}
+
+static char *
+layer_blob_path(Fixture *f, PodvmTestImage *image, guint i)
+{
+    const char *digest = podvm_test_image_layer_digest(image, i);
+
+    return g_build_filename(f->layout, "blobs", "sha256", digest + strlen("sha256:"), NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void
+test_layers_and_config(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *lower = podvm_test_image_add_layer(image);
+    PodvmTestLayer *upper = podvm_test_image_add_layer(image);
+    const char *entrypoint[] = { "/bin/tool", "--serve", NULL };
+    const char *cmd[] = { "8080", NULL };
+    g_autofree char *digest = NULL;
+    g_autofree char *ref = NULL;
+    g_autofree char *expected_name = NULL;
+    g_autofree char *listing = NULL;
+    g_autofree char *json_path = NULL;
+    g_autofree char *json_text = NULL;
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_dir(lower, "etc", 0755);
+    podvm_test_layer_add_file(lower, "etc/a", "lower a\n", -1, 0644);
+    podvm_test_layer_add_file(lower, "bin/tool", "#!/bin/sh\n", -1, 0755);
+    podvm_test_layer_add_symlink(lower, "usr/bin", "../bin");
+    podvm_test_layer_add_file(lower, "etc/hostname", "x\n", -1, 0644);
+    podvm_test_layer_add_hardlink(lower, "etc/hostname-link", "etc/hostname");
+    podvm_test_layer_set_compression(upper, PODVM_TEST_LAYER_TAR);
+    podvm_test_layer_add_file(upper, "etc/a", "upper a\n", -1, 0600);
+    podvm_test_layer_add_file(upper, "./etc//b", "b\n", -1, 0644);
+    podvm_test_image_set_entrypoint(image, entrypoint);
+    podvm_test_image_set_cmd(image, cmd);
+    podvm_test_image_add_env(image, "PATH=/bin");
+    podvm_test_image_add_env(image, "MODE=test");
+    podvm_test_image_set_working_dir(image, "/srv");
+    podvm_test_image_set_user(image, "1000:1000");
+    podvm_test_image_add_exposed_port(image, "8080/tcp");
+    podvm_test_image_add_exposed_port(image, "53/udp");
+    ref = write_image(f, image, &digest);
+
+    rootfs = build(f, ref, &error);
+    g_assert_no_error(error);
+    g_assert_false(rootfs->cached);
+    g_assert_cmpstr(rootfs->digest, ==, digest);
+    g_assert_cmpstr(rootfs->fs_type, ==, "erofs");
+    expected_name = g_strdup_printf("sha256-%s.erofs", digest + strlen("sha256:"));
+    g_assert_true(g_str_has_suffix(rootfs->path, expected_name));
+    g_assert_true(g_str_has_prefix(rootfs->path, f->rootfs_dir));
+    g_assert_nonnull(rootfs->entrypoint);
+    g_assert_cmpstrv(rootfs->entrypoint, entrypoint);
+    g_assert_cmpstrv(rootfs->cmd, cmd);
+    g_assert_cmpuint(g_strv_length(rootfs->env), ==, 2);
+    g_assert_cmpstr(rootfs->env[0], ==, "PATH=/bin");
+    g_assert_cmpstr(rootfs->env[1], ==, "MODE=test");
+    g_assert_cmpstr(rootfs->working_dir, ==, "/srv");
+    g_assert_cmpstr(rootfs->user, ==, "1000:1000");
+    g_assert_cmpuint(g_strv_length(rootfs->exposed_ports), ==, 2);
+    g_assert_true(g_strv_contains((const char *const *)rootfs->exposed_ports, "8080/tcp"));
+    g_assert_true(g_strv_contains((const char *const *)rootfs->exposed_ports, "53/udp"));
+
+    /* The image and its summary, nothing else (no temporaries). */
+    listing = rootfs_dir_listing(f);
+    {
+        g_autofree char *expected =
+            g_strdup_printf("sha256-%s.erofs sha256-%s.json", digest + 7, digest + 7);
+
+        g_assert_cmpstr(listing, ==, expected);
+    }
+    json_path = g_strdup_printf("%s/sha256-%s.json", f->rootfs_dir, digest + 7);
+    g_assert_true(g_file_get_contents(json_path, &json_text, NULL, NULL));
+    g_test_message("%s", json_text);
+    g_assert_nonnull(strstr(json_text, "\"exposedPorts\""));
+    g_assert_nonnull(strstr(json_text, "\"workingDir\" : \"/srv\""));
+
+    extract(f, rootfs->path);
+    assert_extracted_file(f, "etc/a", "upper a\n");
+    assert_extracted_file(f, "etc/b", "b\n");
+    assert_extracted_file(f, "bin/tool", "#!/bin/sh\n");
+    assert_extracted_file(f, "etc/hostname-link", "x\n");
+    g_assert_cmpuint(mode_in_image(rootfs->path, "/etc/a") & 07777, ==, 0600);
+    g_assert_cmpuint(mode_in_image(rootfs->path, "/bin/tool") & 07777, ==, 0755);
+    {
+        g_autofree char *link = extracted_path(f, "usr/bin");
+        g_autofree char *target = g_file_read_link(link, NULL);
+
+        g_assert_cmpstr(target, ==, "../bin");
+    }
+}
+
+static void
+test_whiteout(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *lower = podvm_test_image_add_layer(image);
+    PodvmTestLayer *upper = podvm_test_image_add_layer(image);
+    g_autofree char *ref = NULL;
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_file(lower, "etc/gone", "gone\n", -1, 0644);
+    podvm_test_layer_add_file(lower, "etc/kept", "kept\n", -1, 0644);
+    podvm_test_layer_add_file(lower, "var/cache/x/y", "y\n", -1, 0644);
+    podvm_test_layer_add_file(lower, "var/cache/keep", "k\n", -1, 0644);
+    podvm_test_layer_add_whiteout(upper, "etc/gone");
+    podvm_test_layer_add_whiteout(upper, "var/cache/x");
+    /* A whiteout of something that never was is harmless. */
+    podvm_test_layer_add_whiteout(upper, "nowhere/nothing");
+    /* A whiteout and a new file of the same name in one layer: the file stays. */
+    podvm_test_layer_add_file(upper, "etc/new", "new\n", -1, 0644);
+    podvm_test_layer_add_whiteout(upper, "etc/new");
+    ref = write_image(f, image, NULL);
+
+    rootfs = build(f, ref, &error);
+    g_assert_no_error(error);
+    extract(f, rootfs->path);
+    assert_not_extracted(f, "etc/gone");
+    assert_not_extracted(f, "etc/.wh.gone");
+    assert_extracted_file(f, "etc/kept", "kept\n");
+    assert_not_extracted(f, "var/cache/x");
+    assert_extracted_file(f, "var/cache/keep", "k\n");
+    assert_extracted_file(f, "etc/new", "new\n");
+    assert_not_extracted(f, "nowhere");
+}
+
+static void
+test_opaque(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *lower = podvm_test_image_add_layer(image);
+    PodvmTestLayer *upper = podvm_test_image_add_layer(image);
+    g_autofree char *ref = NULL;
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_file(lower, "opt/app/old", "old\n", -1, 0644);
+    podvm_test_layer_add_file(lower, "opt/app/sub/old2", "old2\n", -1, 0644);
+    podvm_test_layer_add_file(lower, "opt/other", "other\n", -1, 0644);
+    /* This layer's entries before the marker stay; lower ones go, also below them. */
+    podvm_test_layer_add_dir(upper, "opt/app", 0755);
+    podvm_test_layer_add_dir(upper, "opt/app/sub", 0755);
+    podvm_test_layer_add_file(upper, "opt/app/before", "before\n", -1, 0644);
+    podvm_test_layer_add_opaque(upper, "opt/app");
+    podvm_test_layer_add_file(upper, "opt/app/after", "after\n", -1, 0644);
+    ref = write_image(f, image, NULL);
+
+    rootfs = build(f, ref, &error);
+    g_assert_no_error(error);
+    extract(f, rootfs->path);
+    assert_not_extracted(f, "opt/app/old");
+    assert_not_extracted(f, "opt/app/sub/old2");
+    assert_not_extracted(f, "opt/app/.wh..wh..opq");
+    assert_extracted_file(f, "opt/app/before", "before\n");
+    assert_extracted_file(f, "opt/app/after", "after\n");
+    assert_extracted_file(f, "opt/other", "other\n");
+    {
+        g_autofree char *sub = extracted_path(f, "opt/app/sub");
+
+        g_assert_true(g_file_test(sub, G_FILE_TEST_IS_DIR));
+    }
+}
+
+/* A refused entry: the error names the layer and the path; nothing is left. */
+static void
+assert_refused(Fixture *f, PodvmTestImage *image, const char *ref, const char *path)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmAppRootfs) rootfs = build(f, ref, &error);
+
+    g_assert_null(rootfs);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_test_message("%s", error->message);
+    g_assert_nonnull(strstr(error->message, podvm_test_image_layer_digest(image, 0)));
+    g_assert_nonnull(strstr(error->message, path));
+    assert_rootfs_dir_empty(f);
+}
+
+static void
+test_dotdot_refused(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+    g_autofree char *ref = NULL;
+    g_autofree char *escaped = g_build_filename(f->tmp, "store", "escape", NULL);
+    g_autofree char *escaped2 = g_build_filename(f->tmp, "escape", NULL);
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_file(layer, "etc/ok", "ok\n", -1, 0644);
+    podvm_test_layer_add_raw(layer, "../../escape", AE_IFREG, 0644, "owned\n", 6, NULL, FALSE);
+    ref = write_image(f, image, NULL);
+    assert_refused(f, image, ref, "../../escape");
+    g_assert_false(g_file_test(escaped, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(escaped2, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_absolute_name_refused(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+    g_autofree char *ref = NULL;
+    g_autofree char *target = g_build_filename(f->tmp, "abs", NULL);
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_raw(layer, target, AE_IFREG, 0644, "owned\n", 6, NULL, FALSE);
+    ref = write_image(f, image, NULL);
+    assert_refused(f, image, ref, target);
+    g_assert_false(g_file_test(target, G_FILE_TEST_EXISTS));
+}
+
+/* /etc -> / in one layer, etc/x in the next: x lands at the root of the image. */
+static void
+test_absolute_symlink_contained(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *lower = podvm_test_image_add_layer(image);
+    PodvmTestLayer *upper = podvm_test_image_add_layer(image);
+    g_autofree char *ref = NULL;
+    g_autofree char *host_dir = g_build_filename(f->tmp, "host", NULL);
+    g_autofree char *host_file = g_build_filename(host_dir, "x", NULL);
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    g_assert_cmpint(g_mkdir(host_dir, 0755), ==, 0);
+    podvm_test_layer_add_symlink(lower, "etc", "/");
+    /* A link to a host directory that exists (on the host, not in the image). */
+    podvm_test_layer_add_symlink(lower, "hostdir", host_dir);
+    podvm_test_layer_add_file(upper, "etc/x", "inside\n", -1, 0644);
+    ref = write_image(f, image, NULL);
+
+    rootfs = build(f, ref, &error);
+    g_assert_no_error(error);
+    extract(f, rootfs->path);
+    assert_extracted_file(f, "x", "inside\n");
+    {
+        g_autofree char *link = extracted_path(f, "etc");
+        g_autofree char *target = g_file_read_link(link, NULL);
+
+        g_assert_cmpstr(target, ==, "/");
+    }
+    g_clear_pointer(&rootfs, podvm_app_rootfs_free);
+    podvm_test_rmrf(f->rootfs_dir);
+    g_assert_cmpint(g_mkdir_with_parents(f->rootfs_dir, 0755), ==, 0);
+
+    /* Through the link to the host's directory: refused (its target is not
+     * in the image), and the host's directory stays empty. */
+    {
+        g_autoptr(PodvmTestImage) image2 = podvm_test_image_new();
+        PodvmTestLayer *l1 = podvm_test_image_add_layer(image2);
+        PodvmTestLayer *l2 = podvm_test_image_add_layer(image2);
+        g_autofree char *ref2 = NULL;
+        g_autofree char *layout2 = g_build_filename(f->tmp, "layout2", NULL);
+        g_autofree char *digest2 = NULL;
+
+        podvm_test_layer_add_symlink(l1, "hostdir", host_dir);
+        podvm_test_layer_add_file(l2, "hostdir/x", "owned\n", -1, 0644);
+        digest2 = podvm_test_image_write_layout(image2, layout2, "v1", NULL);
+        ref2 = g_strdup_printf("oci:%s@%s", layout2, digest2);
+        rootfs = build(f, ref2, &error);
+        g_assert_null(rootfs);
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+        g_test_message("%s", error->message);
+        g_assert_nonnull(strstr(error->message, podvm_test_image_layer_digest(image2, 1)));
+        g_assert_nonnull(strstr(error->message, "hostdir/x"));
+        assert_rootfs_dir_empty(f);
+    }
+    g_assert_false(g_file_test(host_file, G_FILE_TEST_EXISTS));
+}
+
+/* a -> ../../.. then a/x: ".." stops at the image's root. */
+static void
+test_relative_symlink_contained(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *lower = podvm_test_image_add_layer(image);
+    PodvmTestLayer *upper = podvm_test_image_add_layer(image);
+    g_autofree char *ref = NULL;
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *outside1 = g_build_filename(f->tmp, "x", NULL);
+    g_autofree char *outside2 = g_build_filename(f->tmp, "store", "x", NULL);
+    g_autofree char *outside3 = g_build_filename(f->rootfs_dir, "x", NULL);
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_symlink(lower, "a", "../../..");
+    podvm_test_layer_add_dir(lower, "deep/er", 0755);
+    podvm_test_layer_add_symlink(lower, "deep/er/up", "../../../../../../");
+    podvm_test_layer_add_file(upper, "a/x", "inside\n", -1, 0644);
+    podvm_test_layer_add_file(upper, "deep/er/up/y", "inside too\n", -1, 0644);
+    /* A hard link through the link, to a file outside: not there, refused below. */
+    ref = write_image(f, image, NULL);
+
+    rootfs = build(f, ref, &error);
+    g_assert_no_error(error);
+    extract(f, rootfs->path);
+    assert_extracted_file(f, "x", "inside\n");
+    assert_extracted_file(f, "y", "inside too\n");
+    g_assert_false(g_file_test(outside1, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(outside2, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(outside3, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_hardlinks(Fixture *f, gconstpointer data)
+{
+    g_autofree char *host_file = g_build_filename(f->tmp, "secret", NULL);
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    g_assert_true(g_file_set_contents(host_file, "secret\n", -1, NULL));
+    /* A link to a file of the host, by an absolute name or through "..". */
+    {
+        g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+        PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+        g_autofree char *ref = NULL;
+
+        podvm_test_layer_add_raw(layer, "stolen", AE_IFREG, 0644, NULL, 0, host_file, TRUE);
+        ref = write_image(f, image, NULL);
+        assert_refused(f, image, ref, "stolen");
+    }
+    {
+        g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+        PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+        g_autofree char *ref = NULL;
+        g_autofree char *layout = g_build_filename(f->tmp, "layout-dotdot", NULL);
+        g_autofree char *digest = NULL;
+
+        podvm_test_layer_add_symlink(layer, "up", "../../../..");
+        podvm_test_layer_add_raw(layer, "stolen", AE_IFREG, 0644, NULL, 0, "up/secret", TRUE);
+        digest = podvm_test_image_write_layout(image, layout, "v1", NULL);
+        ref = g_strdup_printf("oci:%s@%s", layout, digest);
+        assert_refused(f, image, ref, "stolen");
+    }
+    {
+        g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+        PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+        g_autofree char *ref = NULL;
+        g_autofree char *layout = g_build_filename(f->tmp, "layout-missing", NULL);
+        g_autofree char *digest = NULL;
+
+        podvm_test_layer_add_hardlink(layer, "link", "not/there");
+        digest = podvm_test_image_write_layout(image, layout, "v1", NULL);
+        ref = g_strdup_printf("oci:%s@%s", layout, digest);
+        assert_refused(f, image, ref, "link");
+    }
+    {
+        g_autofree char *contents = NULL;
+
+        g_assert_true(g_file_get_contents(host_file, &contents, NULL, NULL));
+        g_assert_cmpstr(contents, ==, "secret\n");
+    }
+}
+
+static void
+test_devices_and_setuid(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+    g_autofree char *ref = NULL;
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_dir(layer, "dev", 0755);
+    podvm_test_layer_add_device(layer, "dev/sda", TRUE, 8, 0, 0660);
+    podvm_test_layer_add_device(layer, "dev/mem", FALSE, 1, 1, 0640);
+    podvm_test_layer_add_fifo(layer, "run/fifo", 0600);
+    podvm_test_layer_add_file(layer, "bin/su", "su\n", -1, 04755);
+    podvm_test_layer_add_file(layer, "bin/wall", "wall\n", -1, 02755);
+    podvm_test_layer_add_dir(layer, "srv/shared", 02775);
+    podvm_test_layer_add_file(layer, "bin/plain", "plain\n", -1, 01755);
+    podvm_test_layer_set_owner(layer, 999, 998);
+    podvm_test_layer_add_file(layer, "home/owned", "owned\n", -1, 0640);
+    ref = write_image(f, image, NULL);
+
+    rootfs = build(f, ref, &error);
+    g_assert_no_error(error);
+    extract(f, rootfs->path);
+    assert_not_extracted(f, "dev/sda");
+    assert_not_extracted(f, "dev/mem");
+    assert_not_extracted(f, "run/fifo");
+    assert_extracted_file(f, "bin/su", "su\n");
+    g_assert_cmpuint(mode_in_image(rootfs->path, "/bin/su") & 07777, ==, 0755);
+    g_assert_cmpuint(mode_in_image(rootfs->path, "/bin/wall") & 07777, ==, 0755);
+    g_assert_cmpuint(mode_in_image(rootfs->path, "/srv/shared") & 07777, ==, 0775);
+    /* The sticky bit is harmless and kept. */
+    g_assert_cmpuint(mode_in_image(rootfs->path, "/bin/plain") & 07777, ==, 01755);
+    /* Owners are kept when the builder runs as root (else all is root's). */
+    {
+        g_autofree char *owner = dump_owner(rootfs->path, "/home/owned");
+
+        g_assert_cmpstr(owner, ==, geteuid() == 0 ? "999:998" : "0:0");
+    }
+}
+
+static void
+test_corrupt_layer(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *lower = podvm_test_image_add_layer(image);
+    PodvmTestLayer *upper = podvm_test_image_add_layer(image);
+    g_autofree char *ref = NULL;
+    g_autofree char *blob = NULL;
+    g_autofree char *contents = NULL;
+    g_autofree char *payload = g_strnfill(256 * 1024, 'p');
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+    gsize length = 0;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_file(lower, "etc/a", "a\n", -1, 0644);
+    podvm_test_layer_set_compression(upper, PODVM_TEST_LAYER_TAR);
+    podvm_test_layer_add_file(upper, "data/payload", payload, -1, 0644);
+    ref = write_image(f, image, NULL);
+    /* One flipped byte inside the file's data: the tar still reads. */
+    blob = layer_blob_path(f, image, 1);
+    g_assert_true(g_file_get_contents(blob, &contents, &length, NULL));
+    contents[length / 2] ^= 0x55;
+    g_assert_true(g_file_set_contents(blob, contents, (gssize)length, NULL));
+
+    rootfs = build(f, ref, &error);
+    g_assert_null(rootfs);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_FAILED);
+    g_test_message("%s", error->message);
+    g_assert_nonnull(strstr(error->message, podvm_test_image_layer_digest(image, 1)));
+    g_assert_nonnull(strstr(error->message, "corrupt (digest mismatch)"));
+    assert_rootfs_dir_empty(f);
+}
+
+/* A second build finds the pair and reads no layer: the layers may even be gone. */
+static void
+test_cached(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+    const char *cmd[] = { "/bin/true", NULL };
+    g_autofree char *ref = NULL;
+    g_autofree char *digest = NULL;
+    g_autofree char *by_digest = NULL;
+    g_autofree char *blob = NULL;
+    g_autofree char *listing = NULL;
+    g_autoptr(PodvmAppRootfs) first = NULL;
+    g_autoptr(PodvmAppRootfs) second = NULL;
+    g_autoptr(PodvmAppRootfs) third = NULL;
+    g_autoptr(GError) error = NULL;
+    GStatBuf before, after;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_file(layer, "bin/true", "true\n", -1, 0755);
+    podvm_test_image_set_cmd(image, cmd);
+    podvm_test_image_add_exposed_port(image, "6379/tcp");
+    ref = write_image(f, image, &digest);
+
+    first = build(f, ref, &error);
+    g_assert_no_error(error);
+    g_assert_false(first->cached);
+    g_assert_cmpint(g_stat(first->path, &before), ==, 0);
+    listing = rootfs_dir_listing(f);
+
+    blob = layer_blob_path(f, image, 0);
+    g_assert_cmpint(g_unlink(blob), ==, 0);
+    second = build(f, ref, &error);
+    g_assert_no_error(error);
+    g_assert_true(second->cached);
+    g_assert_cmpstr(second->path, ==, first->path);
+    g_assert_cmpstr(second->digest, ==, digest);
+    g_assert_cmpstrv(second->cmd, cmd);
+    g_assert_null(second->entrypoint);
+    g_assert_cmpstrv(second->exposed_ports, first->exposed_ports);
+    g_assert_cmpint(g_stat(second->path, &after), ==, 0);
+    g_assert_cmpint(before.st_ino, ==, after.st_ino);
+
+    /* The same image by digest (the image store's form) is the same entry. */
+    by_digest = g_strdup_printf("oci:%s@%s", f->layout, digest);
+    third = build(f, by_digest, &error);
+    g_assert_no_error(error);
+    g_assert_true(third->cached);
+    g_assert_cmpstr(third->path, ==, first->path);
+    {
+        g_autofree char *again = rootfs_dir_listing(f);
+
+        g_assert_cmpstr(again, ==, listing);
+    }
+}
+
+static void
+test_limits(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+    g_autofree char *ref = NULL;
+    g_autofree char *big = g_strnfill(100 * 1024, 'b');
+    PodvmAppRootfsOptions few_entries = { .max_entries = 3 };
+    PodvmAppRootfsOptions few_bytes = { .max_bytes = 64 * 1024 };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    for (guint i = 0; i < 5; i++) {
+        g_autofree char *name = g_strdup_printf("f%u", i);
+
+        podvm_test_layer_add_file(layer, name, "x", 1, 0644);
+    }
+    podvm_test_layer_add_file(layer, "big", big, -1, 0644);
+    ref = write_image(f, image, NULL);
+
+    g_assert_null(build_with(f, ref, &few_entries, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_FAILED);
+    g_test_message("%s", error->message);
+    g_assert_nonnull(strstr(error->message, "more than 3 entries"));
+    assert_rootfs_dir_empty(f);
+    g_clear_error(&error);
+
+    g_assert_null(build_with(f, ref, &few_bytes, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_FAILED);
+    g_test_message("%s", error->message);
+    g_assert_nonnull(strstr(error->message, "more than 65536 bytes"));
+    assert_rootfs_dir_empty(f);
+    g_clear_error(&error);
+
+    rootfs = build(f, ref, &error);
+    g_assert_no_error(error);
+}
+
+static void
+test_cancelled(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+    g_autoptr(GCancellable) cancellable = g_cancellable_new();
+    g_autofree char *ref = NULL;
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_file(layer, "a", "a", 1, 0644);
+    ref = write_image(f, image, NULL);
+    g_cancellable_cancel(cancellable);
+    g_assert_null(podvm_app_rootfs_build(ref, f->rootfs_dir, NULL, cancellable, &error));
+    g_assert_nonnull(error);
+    g_test_message("%s", error->message);
+    g_assert_true(g_error_matches(error, PODVM_ERROR, PODVM_ERROR_CANCELLED) ||
+                  g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+    assert_rootfs_dir_empty(f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Through the helper process, as podvmd runs it */
+
+static void
+store_result_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    (void)source;
+    *(GAsyncResult **)user_data = g_object_ref(result);
+}
+
+static gboolean
+result_ready(gpointer user_data)
+{
+    return *(GAsyncResult **)user_data != NULL;
+}
+
+static PodvmAppRootfs *
+build_in_helper(Fixture *f, const char *ref, GError **error)
+{
+    g_autoptr(GAsyncResult) result = NULL;
+
+    podvm_app_rootfs_build_in_helper_async(g_getenv("PODVM_APP_ROOTFS_HELPER"), ref, f->rootfs_dir,
+                                           NULL, store_result_cb, &result);
+    g_assert_true(podvm_test_wait_until(result_ready, &result, 120000));
+    return podvm_app_rootfs_build_in_helper_finish(result, error);
+}
+
+static void
+test_helper(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+    const char *entrypoint[] = { "/bin/app", NULL };
+    g_autofree char *ref = NULL;
+    g_autofree char *digest = NULL;
+    g_autoptr(PodvmAppRootfs) first = NULL;
+    g_autoptr(PodvmAppRootfs) second = NULL;
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    if (g_getenv("PODVM_APP_ROOTFS_HELPER") == NULL) {
+        g_test_skip("PODVM_APP_ROOTFS_HELPER is not set (run the test through meson)");
+        return;
+    }
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_file(layer, "bin/app", "app\n", -1, 0755);
+    podvm_test_layer_add_device(layer, "dev/null", FALSE, 1, 3, 0666);
+    podvm_test_image_set_entrypoint(image, entrypoint);
+    podvm_test_image_set_working_dir(image, "/work");
+    ref = write_image(f, image, &digest);
+
+    first = build_in_helper(f, ref, &error);
+    g_assert_no_error(error);
+    g_assert_false(first->cached);
+    g_assert_cmpstr(first->digest, ==, digest);
+    g_assert_cmpstrv(first->entrypoint, entrypoint);
+    g_assert_null(first->cmd);
+    g_assert_cmpstr(first->working_dir, ==, "/work");
+    g_assert_null(first->user);
+    extract(f, first->path);
+    assert_extracted_file(f, "bin/app", "app\n");
+
+    second = build_in_helper(f, ref, &error);
+    g_assert_no_error(error);
+    g_assert_true(second->cached);
+    g_assert_cmpstr(second->path, ==, first->path);
+
+    /* A refused entry keeps its code and message across the process. */
+    {
+        g_autoptr(PodvmTestImage) bad = podvm_test_image_new();
+        PodvmTestLayer *bad_layer = podvm_test_image_add_layer(bad);
+        g_autofree char *bad_layout = g_build_filename(f->tmp, "bad", NULL);
+        g_autofree char *bad_digest = NULL;
+        g_autofree char *bad_ref = NULL;
+        g_autoptr(PodvmAppRootfs) none = NULL;
+
+        podvm_test_layer_add_raw(bad_layer, "a/../../x", AE_IFREG, 0644, "x", 1, NULL, FALSE);
+        bad_digest = podvm_test_image_write_layout(bad, bad_layout, "v1", NULL);
+        bad_ref = g_strdup_printf("oci:%s:v1", bad_layout);
+        none = build_in_helper(f, bad_ref, &error);
+        g_assert_null(none);
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+        g_test_message("%s", error->message);
+        g_assert_nonnull(strstr(error->message, podvm_test_image_layer_digest(bad, 0)));
+        g_assert_nonnull(strstr(error->message, "a/../../x"));
+        g_clear_error(&error);
+    }
+
+    /* No helper configured: said so. */
+    {
+        g_autoptr(GAsyncResult) result = NULL;
+
+        podvm_app_rootfs_build_in_helper_async(NULL, ref, f->rootfs_dir, NULL, store_result_cb,
+                                               &result);
+        g_assert_true(podvm_test_wait_until(result_ready, &result, 10000));
+        g_assert_null(podvm_app_rootfs_build_in_helper_finish(result, &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_FAILED);
+        g_assert_nonnull(strstr(error->message, "rootfs_helper"));
+    }
+}
+
+static gboolean
+cancel_cb(gpointer user_data)
+{
+    g_cancellable_cancel(user_data);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+rootfs_dir_is_empty(gpointer user_data)
+{
+    Fixture *f = user_data;
+    g_autofree char *listing = rootfs_dir_listing(f);
+
+    return listing[0] == '\0';
+}
+
+/* podvmd gives up on a build (the pod was deleted while it started): the
+ * helper stops on SIGTERM and removes its temporaries. */
+static void
+test_helper_cancelled(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    g_autoptr(GCancellable) cancellable = g_cancellable_new();
+    g_autoptr(GAsyncResult) result = NULL;
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *ref = NULL;
+    gsize size = 16 * 1024 * 1024;
+    g_autofree guchar *big = g_malloc(size);
+
+    (void)data;
+    if (g_getenv("PODVM_APP_ROOTFS_HELPER") == NULL) {
+        g_test_skip("PODVM_APP_ROOTFS_HELPER is not set (run the test through meson)");
+        return;
+    }
+    if (!require_erofs())
+        return;
+    for (gsize i = 0; i < size; i++)
+        big[i] = (guchar)(i * 7919 / 13);
+    for (guint i = 0; i < 4; i++) {
+        PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+        g_autofree char *name = g_strdup_printf("data/big%u", i);
+
+        podvm_test_layer_set_compression(layer, PODVM_TEST_LAYER_TAR);
+        podvm_test_layer_add_file(layer, name, big, (gssize)size, 0644);
+    }
+    ref = write_image(f, image, NULL);
+
+    podvm_app_rootfs_build_in_helper_async(g_getenv("PODVM_APP_ROOTFS_HELPER"), ref, f->rootfs_dir,
+                                           cancellable, store_result_cb, &result);
+    g_timeout_add(150, cancel_cb, cancellable);
+    g_assert_true(podvm_test_wait_until(result_ready, &result, 120000));
+    rootfs = podvm_app_rootfs_build_in_helper_finish(result, &error);
+    if (rootfs != NULL) {
+        g_test_message("the build finished before it was cancelled");
+        return;
+    }
+    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    /* The helper cleans up on its own, just after. */
+    g_assert_true(podvm_test_wait_until(rootfs_dir_is_empty, f, 30000));
+}
+
+static void
+test_json_round_trip(void)
+{
+    PodvmAppRootfs rootfs = { 0 };
+    char *entrypoint[] = { "/bin/sh", "-c", NULL };
+    char *env[] = { "A=1", "B=2", NULL };
+    char *ports[] = { "80/tcp", NULL };
+    g_autoptr(JsonNode) node = NULL;
+    g_autoptr(PodvmAppRootfs) back = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) bad = json_from_string("{\"env\": [1]}", NULL);
+
+    rootfs.path = "/x/sha256-00.erofs";
+    rootfs.fs_type = "erofs";
+    rootfs.digest = "sha256:00";
+    rootfs.entrypoint = entrypoint;
+    rootfs.env = env;
+    rootfs.user = "redis";
+    rootfs.exposed_ports = ports;
+    rootfs.cached = TRUE;
+    node = podvm_app_rootfs_to_json(&rootfs);
+    back = podvm_app_rootfs_from_json(node, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(back->path, ==, rootfs.path);
+    g_assert_cmpstr(back->digest, ==, rootfs.digest);
+    g_assert_cmpstrv(back->entrypoint, entrypoint);
+    g_assert_null(back->cmd);
+    g_assert_cmpstrv(back->env, env);
+    g_assert_null(back->working_dir);
+    g_assert_cmpstr(back->user, ==, "redis");
+    g_assert_cmpstrv(back->exposed_ports, ports);
+    g_assert_true(back->cached);
+
+    g_assert_null(podvm_app_rootfs_from_json(bad, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    g_test_add_func("/podvm/storage/app-rootfs/json-round-trip", test_json_round_trip);
+#define ADD(name, func)                                                                \
+    g_test_add("/podvm/storage/app-rootfs/" name, Fixture, NULL, fixture_set_up, func, \
+               fixture_tear_down)
+    ADD("layers-and-config", test_layers_and_config);
+    ADD("whiteout", test_whiteout);
+    ADD("opaque", test_opaque);
+    ADD("dotdot-refused", test_dotdot_refused);
+    ADD("absolute-name-refused", test_absolute_name_refused);
+    ADD("absolute-symlink-contained", test_absolute_symlink_contained);
+    ADD("relative-symlink-contained", test_relative_symlink_contained);
+    ADD("hardlinks", test_hardlinks);
+    ADD("devices-and-setuid", test_devices_and_setuid);
+    ADD("corrupt-layer", test_corrupt_layer);
+    ADD("cached", test_cached);
+    ADD("limits", test_limits);
+    ADD("cancelled", test_cancelled);
+    ADD("helper", test_helper);
+    ADD("helper-cancelled", test_helper_cancelled);
+#undef ADD
+    return g_test_run();
+}
