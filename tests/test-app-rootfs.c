@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "podvm-app-rootfs-build.h"
+#include "podvm-config.h"
 #include "podvm-error.h"
 #include "podvm-test-image.h"
 #include "podvm-test-util.h"
@@ -1005,12 +1006,40 @@ test_json_round_trip(void)
     g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
 }
 
+/* [apps] rootfs_helper in podvmd.conf. */
+static void
+test_config(void)
+{
+    g_autoptr(PodvmConfig) config = podvm_config_new_defaults();
+    g_autofree char *dir = podvm_test_mkdtemp();
+    g_autofree char *conf = g_build_filename(dir, "podvmd.conf", NULL);
+    g_autoptr(GError) error = NULL;
+
+    /* The default: next to podvmd (the test program here), else LIBEXECDIR. */
+    g_assert_nonnull(config->app_rootfs_helper);
+    g_assert_true(g_str_has_suffix(config->app_rootfs_helper, "/podvm-unpack-app-rootfs"));
+
+    g_assert_true(g_file_set_contents(
+        conf, "[apps]\nrootfs_helper= /opt/podvm/podvm-unpack-app-rootfs \n", -1, NULL));
+    g_assert_true(podvm_config_load_file(config, conf, TRUE, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(config->app_rootfs_helper, ==, "/opt/podvm/podvm-unpack-app-rootfs");
+
+    g_assert_true(g_file_set_contents(conf, "[apps]\nrootfs_helper=bin/helper\n", -1, NULL));
+    g_assert_false(podvm_config_load_file(config, conf, TRUE, &error));
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_test_message("%s", error->message);
+    g_assert_nonnull(strstr(error->message, "rootfs_helper"));
+    podvm_test_rmrf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 
     g_test_add_func("/podvm/storage/app-rootfs/json-round-trip", test_json_round_trip);
+    g_test_add_func("/podvm/storage/app-rootfs/config", test_config);
 #define ADD(name, func)                                                                \
     g_test_add("/podvm/storage/app-rootfs/" name, Fixture, NULL, fixture_set_up, func, \
                fixture_tear_down)
