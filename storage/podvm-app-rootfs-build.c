@@ -89,13 +89,15 @@ static int
 open_in_root(Build *build, const char *path, int flags)
 {
     long fd;
+    guint tries = 0;
 
     if (path[0] == '\0')
         path = ".";
+    /* EAGAIN: a rename raced with the lookup; nobody else renames in our root. */
     do {
         fd = sys_openat2(build->root_fd, path, flags | O_CLOEXEC,
                          RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
-    } while (fd < 0 && errno == EAGAIN);
+    } while (fd < 0 && errno == EAGAIN && ++tries < 16);
     return (int)fd;
 }
 
@@ -799,7 +801,7 @@ strv_member(JsonObject *object, const char *name, gboolean keep_null)
     g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
 
     if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
-        return keep_null ? NULL : g_strv_builder_end(g_steal_pointer(&builder));
+        return keep_null ? NULL : g_strv_builder_end(builder);
     for (guint i = 0; i < json_array_get_length(json_node_get_array(node)); i++) {
         JsonNode *element = json_array_get_element(json_node_get_array(node), i);
 
@@ -1094,6 +1096,17 @@ podvm_app_rootfs_build(const char *image, const char *rootfs_dir,
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_IO, _("cannot open '%s': %s"), build.root_dir,
                     g_strerror(errno));
         return NULL;
+    }
+    {
+        autofd int probe = open_in_root(&build, "", O_PATH | O_DIRECTORY);
+
+        if (probe < 0 && errno == ENOSYS) {
+            g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
+                        _("image '%s': unpacking app images safely needs openat2() (Linux 5.6 "
+                          "or later)"),
+                        layout->image);
+            return NULL;
+        }
     }
 
     for (guint i = 0; i < layers->len; i++) {
