@@ -25,6 +25,7 @@ struct _PodvmImageStore {
     char *os;
     char *architecture;
     PodvmRegistryClient *client;
+    GHashTable *pulls; /* canonical reference -> its pull running (podvm-image-store-pull.c) */
 };
 
 /* DIR/blobs/sha256/HEX of "sha256:HEX". */

@@ -22,12 +22,23 @@
 
 #define PARALLEL_BLOBS 3
 
+/* A caller waiting for a job: its task and its progress callback. */
 typedef struct {
-    PodvmImageRef *ref;
-    char *canonical;
-    PodvmPullPolicy policy;
+    GTask *task;
     PodvmPullProgressFunc progress;
     gpointer progress_data;
+} Waiter;
+
+/*
+ * The network part of a pull: one job per reference in this store at a
+ * time; pulls of the reference that come while it runs wait for it and get
+ * its outcome (the first caller's cancellable cancels the job).
+ */
+typedef struct {
+    PodvmImageStore *store; /* borrowed: the job's task holds it */
+    PodvmImageRef *ref;
+    char *canonical;
+    GPtrArray *waiters; /* Waiter * */
     int lock_fd;
     GBytes *index_data;
     char *index_digest;
@@ -44,8 +55,16 @@ typedef struct {
 } Pull;
 
 static void
+waiter_free(Waiter *waiter)
+{
+    g_clear_object(&waiter->task);
+    g_free(waiter);
+}
+
+static void
 pull_free(Pull *pull)
 {
+    g_ptr_array_unref(pull->waiters);
     podvm_image_ref_free(pull->ref);
     g_free(pull->canonical);
     if (pull->lock_fd >= 0)
@@ -75,8 +94,12 @@ report(Pull *pull, const char *phase)
                             : 0,
     };
 
-    if (pull->progress != NULL)
-        pull->progress(&progress, pull->progress_data);
+    for (guint i = 0; i < pull->waiters->len; i++) {
+        Waiter *waiter = g_ptr_array_index(pull->waiters, i);
+
+        if (waiter->progress != NULL)
+            waiter->progress(&progress, waiter->progress_data);
+    }
 }
 
 /* Fails the pull with @error, its message prefixed with the image. */
@@ -433,6 +456,47 @@ locked_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_steal_pointer(&task);
 }
 
+static PodvmImage *
+image_copy(const PodvmImage *image)
+{
+    PodvmImage *copy = g_new0(PodvmImage, 1);
+
+    copy->reference = g_strdup(image->reference);
+    copy->digest = g_strdup(image->digest);
+    copy->index_digest = g_strdup(image->index_digest);
+    copy->config_digest = g_strdup(image->config_digest);
+    copy->media_type = g_strdup(image->media_type);
+    copy->layers = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < image->layers->len; i++)
+        g_ptr_array_add(copy->layers, g_strdup(g_ptr_array_index(image->layers, i)));
+    copy->size = image->size;
+    copy->pulled_at = image->pulled_at;
+    return copy;
+}
+
+/* The job ended: every waiter gets its outcome. */
+static void
+job_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    PodvmImageStore *self = PODVM_IMAGE_STORE(source);
+    Pull *pull = g_task_get_task_data(G_TASK(result));
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmImage) image = g_task_propagate_pointer(G_TASK(result), &error);
+    g_autoptr(GPtrArray) waiters = g_steal_pointer(&pull->waiters);
+
+    pull->waiters = g_ptr_array_new();
+    g_hash_table_remove(self->pulls, pull->canonical);
+    for (guint i = 0; i < waiters->len; i++) {
+        Waiter *waiter = g_ptr_array_index(waiters, i);
+
+        if (image != NULL)
+            g_task_return_pointer(waiter->task, image_copy(image),
+                                  (GDestroyNotify)podvm_image_free);
+        else
+            g_task_return_error(waiter->task, g_error_copy(error));
+    }
+}
+
 void
 podvm_image_store_pull_async(PodvmImageStore *self, const char *reference, PodvmPullPolicy policy,
                              PodvmPullProgressFunc progress, gpointer progress_data,
@@ -440,27 +504,26 @@ podvm_image_store_pull_async(PodvmImageStore *self, const char *reference, Podvm
                              gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-    Pull *pull = g_new0(Pull, 1);
+    g_autoptr(PodvmImageRef) ref = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(PodvmImage) stored = NULL;
+    g_autofree char *canonical = NULL;
     g_autofree char *quoted = NULL;
+    Waiter *waiter;
+    Pull *pull;
+    GTask *job;
     GTask *lock;
 
     g_task_set_source_tag(task, podvm_image_store_pull_async);
-    pull->lock_fd = -1;
-    pull->policy = policy;
-    pull->progress = progress;
-    pull->progress_data = progress_data;
-    g_task_set_task_data(task, pull, (GDestroyNotify)pull_free);
-    pull->ref = podvm_image_ref_parse(reference, &error);
-    if (pull->ref == NULL) {
+    ref = podvm_image_ref_parse(reference, &error);
+    if (ref == NULL) {
         g_task_return_error(task, g_steal_pointer(&error));
         return;
     }
-    pull->canonical = podvm_image_ref_to_string(pull->ref);
-    quoted = podvm_quote_for_message(pull->canonical);
-    if (!registry_allowed(self, pull->ref)) {
-        g_autofree char *registry = podvm_quote_for_message(pull->ref->registry);
+    canonical = podvm_image_ref_to_string(ref);
+    quoted = podvm_quote_for_message(canonical);
+    if (!registry_allowed(self, ref)) {
+        g_autofree char *registry = podvm_quote_for_message(ref->registry);
 
         g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                                 _("image %s: registry %s is not in podvmd.conf [images] "
@@ -468,7 +531,7 @@ podvm_image_store_pull_async(PodvmImageStore *self, const char *reference, Podvm
                                 quoted, registry);
         return;
     }
-    if (self->require_digest && pull->ref->digest == NULL) {
+    if (self->require_digest && ref->digest == NULL) {
         g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                                 _("image %s: podvmd.conf [images] require_digest asks for a "
                                   "reference pinned by digest (REPO@sha256:...)"),
@@ -476,7 +539,7 @@ podvm_image_store_pull_async(PodvmImageStore *self, const char *reference, Podvm
         return;
     }
     if (policy != PODVM_PULL_ALWAYS) {
-        g_autofree char *path = podvm_image_store_record_path(self, pull->canonical);
+        g_autofree char *path = podvm_image_store_record_path(self, canonical);
 
         stored = podvm_image_store_read_record(path, NULL);
         if (stored != NULL && podvm_image_store_has_blobs(self, stored)) {
@@ -491,13 +554,35 @@ podvm_image_store_pull_async(PodvmImageStore *self, const char *reference, Podvm
             return;
         }
     }
+
+    waiter = g_new0(Waiter, 1);
+    waiter->task = g_steal_pointer(&task);
+    waiter->progress = progress;
+    waiter->progress_data = progress_data;
+    pull = g_hash_table_lookup(self->pulls, canonical);
+    if (pull != NULL) {
+        g_ptr_array_add(pull->waiters, waiter);
+        return;
+    }
+    pull = g_new0(Pull, 1);
+    pull->store = self;
+    pull->lock_fd = -1;
+    pull->ref = g_steal_pointer(&ref);
+    pull->canonical = g_steal_pointer(&canonical);
+    pull->waiters = g_ptr_array_new_with_free_func((GDestroyNotify)waiter_free);
+    g_ptr_array_add(pull->waiters, waiter);
+    job = g_task_new(self, cancellable, job_done_cb, NULL);
+    g_task_set_task_data(job, pull, (GDestroyNotify)pull_free);
+    g_hash_table_insert(self->pulls, pull->canonical, pull);
+
     pull->lock_fd = podvm_image_store_open_lock(self, &error);
     if (pull->lock_fd < 0) {
-        pull_fail(task, g_steal_pointer(&error));
+        pull_fail(job, g_steal_pointer(&error));
+        g_object_unref(job);
         return;
     }
     /* flock() may wait for a prune: in a thread. */
-    lock = g_task_new(self, cancellable, locked_cb, g_steal_pointer(&task));
+    lock = g_task_new(self, cancellable, locked_cb, job);
     g_task_set_task_data(lock, pull, NULL);
     g_task_run_in_thread(lock, lock_thread);
     g_object_unref(lock);

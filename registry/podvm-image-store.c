@@ -266,6 +266,7 @@ podvm_image_store_finalize(GObject *object)
     g_free(self->os);
     g_free(self->architecture);
     g_clear_object(&self->client);
+    g_hash_table_unref(self->pulls);
     G_OBJECT_CLASS(podvm_image_store_parent_class)->finalize(object);
 }
 
@@ -278,6 +279,7 @@ podvm_image_store_class_init(PodvmImageStoreClass *klass)
 static void
 podvm_image_store_init(PodvmImageStore *self)
 {
+    self->pulls = g_hash_table_new(g_str_hash, g_str_equal);
 }
 
 /* Writes @path with @contents when it is missing (temp + rename). */

@@ -615,12 +615,16 @@ test_concurrent(void)
     a = store_new(dir, reg, NULL);
     b = store_new(dir, reg, NULL);
     ref = g_strdup_printf("%s/apps/concurrent:v1", podvm_test_registry_host(reg));
+    /* Two stores (as two podvmds), and twice in one: that one fetches once for both. */
     pull_start(a, ref, PODVM_PULL_ALWAYS, &ra);
     pull_start(b, ref, PODVM_PULL_ALWAYS, &rb);
     pull_start(a, ref, PODVM_PULL_ALWAYS, &rc);
     pull_wait(&ra);
     pull_wait(&rb);
     pull_wait(&rc);
+    g_assert_cmpuint(podvm_test_registry_count_requests(reg, "GET", "/v2/apps/concurrent/blobs/"),
+                     <=, 2 * (podvm_test_image_n_layers(image) + 1));
+    g_assert_cmpstr(rc.last_phase, ==, "done");
     g_assert_no_error(ra.error);
     g_assert_no_error(rb.error);
     g_assert_no_error(rc.error);
