@@ -167,8 +167,10 @@ podvm_registry_client_transport_error(PodvmRegistryClient *self, const char *reg
     if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
         return g_error_new(PODVM_ERROR, PODVM_ERROR_TIMEOUT,
                            _("registry %s did not answer within %u s"), quoted, self->timeout);
-    if (error->domain == G_TLS_ERROR ||
-        g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+    /* A TLS failure with a registry that speaks plain HTTP looks like this. */
+    if (!podvm_registry_client_is_insecure(self, registry) &&
+        (error->domain == G_TLS_ERROR ||
+         g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)))
         return g_error_new(PODVM_ERROR, PODVM_ERROR_FAILED,
                            _("registry %s: secure connection failed: %s (a registry that speaks "
                              "plain HTTP must be listed in podvmd.conf [images] "

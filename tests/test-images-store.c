@@ -11,6 +11,7 @@
 
 #include "podvm-error.h"
 #include "podvm-image-store.h"
+#include "podvm-oci-layout.h"
 #include "podvm-registry-manifest.h"
 #include "podvm-test-image.h"
 #include "podvm-test-registry.h"
@@ -220,6 +221,17 @@ test_pull(void)
     layout_ref = podvm_image_store_layout_ref(store, result.image);
     g_assert_true(g_str_has_prefix(layout_ref, "oci:"));
     g_assert_true(g_str_has_suffix(layout_ref, digest));
+    {
+        /* The store is an OCI layout the layout reader of storage/ opens by digest. */
+        g_autoptr(PodvmOciLayout) oci = podvm_oci_layout_open(layout_ref, NULL, &error);
+        g_autoptr(GPtrArray) layers = NULL;
+
+        g_assert_no_error(error);
+        g_assert_cmpstr(oci->manifest_desc.digest, ==, digest);
+        layers = podvm_oci_layout_get_layers(oci, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(layers->len, ==, 3);
+    }
     pull_result_clear(&result);
 
     /* Lookup and list: by reference (any spelling) and by digest. */
