@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One pod's io.podvm.PodVM1.Pod object: its properties kept in step with
- * the pod, its methods (operations, console, log, QMP, disks), its events.
+ * the pod, its methods (operations, console, log, QMP, disks, exec), its
+ * events.
  */
 #include "podvm-dbus-private.h"
 
+#include <errno.h>
 #include <gio/gunixfdlist.h>
+#include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
+#include <glib-unix.h>
 #include <unistd.h>
 
 #include "podvm-json.h"
@@ -333,6 +338,99 @@ handle_cancel_migration(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, 
 }
 
 static void
+exec_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GDBusMethodInvocation) invocation = user_data;
+    g_autoptr(GError) error = NULL;
+    int exit_code = -1;
+
+    if (!podvm_pod_exec_finish(PODVM_POD(source), result, &exit_code, &error))
+        podvm_dbus_return_error(invocation, error);
+    else
+        g_dbus_method_invocation_return_value(invocation, g_variant_new("(i)", exit_code));
+}
+
+/*
+ * The fds of the message, taken from it (the message would hold them open
+ * until it goes, and the caller would never see the output's end), made
+ * non-blocking for the main loop; NULL with INVALID_ARGUMENT when one of
+ * the three handles does not name one.
+ */
+static int *
+exec_take_fds(GDBusMethodInvocation *invocation, GUnixFDList *fd_list, GVariant *const *handles,
+              int *out_n_fds)
+{
+    g_autofree int *fds = NULL;
+    int n_fds = 0;
+
+    if (fd_list != NULL)
+        fds = g_unix_fd_list_steal_fds(fd_list, &n_fds);
+    for (guint i = 0; i < 3; i++) {
+        gint32 index = g_variant_get_handle(handles[i]);
+
+        if (index < 0 || index >= n_fds) {
+            for (int j = 0; j < n_fds; j++)
+                close(fds[j]);
+            g_dbus_method_invocation_return_error(
+                invocation, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                _("Exec needs three file descriptors (stdin, stdout, stderr) with the call; "
+                  "handle %d names none"),
+                index);
+            return NULL;
+        }
+    }
+    for (int j = 0; j < n_fds; j++)
+        g_unix_set_fd_nonblocking(fds[j], TRUE, NULL);
+    *out_n_fds = n_fds;
+    return g_steal_pointer(&fds);
+}
+
+static gboolean
+handle_exec(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+            const char *app, const char *const *argv, GVariant *stdin_handle,
+            GVariant *stdout_handle, GVariant *stderr_handle, gpointer user_data)
+{
+    PodEntry *entry = user_data;
+    GVariant *handles[3] = { stdin_handle, stdout_handle, stderr_handle };
+    g_autoptr(GInputStream) in = NULL;
+    g_autoptr(GOutputStream) out = NULL;
+    g_autoptr(GOutputStream) err = NULL;
+    g_autofree int *fds = NULL;
+    int n_fds = 0;
+    int in_fd, out_fd, err_fd;
+
+    fds = exec_take_fds(invocation, fd_list, handles, &n_fds);
+    if (fds == NULL)
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    /* Each stream owns a copy: one fd may be given for two handles. */
+    in_fd = dup(fds[g_variant_get_handle(stdin_handle)]);
+    out_fd = dup(fds[g_variant_get_handle(stdout_handle)]);
+    err_fd = dup(fds[g_variant_get_handle(stderr_handle)]);
+    for (int j = 0; j < n_fds; j++)
+        close(fds[j]);
+    if (in_fd < 0 || out_fd < 0 || err_fd < 0) {
+        int saved_errno = errno;
+
+        if (in_fd >= 0)
+            close(in_fd);
+        if (out_fd >= 0)
+            close(out_fd);
+        if (err_fd >= 0)
+            close(err_fd);
+        g_dbus_method_invocation_return_error(invocation, PODVM_ERROR, PODVM_ERROR_IO,
+                                              _("cannot take the file descriptors: %s"),
+                                              g_strerror(saved_errno));
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+    in = g_unix_input_stream_new(in_fd, TRUE);
+    out = g_unix_output_stream_new(out_fd, TRUE);
+    err = g_unix_output_stream_new(err_fd, TRUE);
+    podvm_pod_exec_async(entry->pod, *app != '\0' ? app : NULL, argv, in, out, err, NULL,
+                         exec_done_cb, g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
 pod_changed_cb(PodvmPod *pod, gpointer user_data)
 {
     update_properties(user_data);
@@ -396,6 +494,7 @@ podvm_dbus_front_add_pod(PodvmDBusFront *self, PodvmPod *pod)
     g_signal_connect(entry->iface, "handle-migrate", G_CALLBACK(handle_migrate), entry);
     g_signal_connect(entry->iface, "handle-cancel-migration", G_CALLBACK(handle_cancel_migration),
                      entry);
+    g_signal_connect(entry->iface, "handle-exec", G_CALLBACK(handle_exec), entry);
     g_signal_connect(pod, "changed", G_CALLBACK(pod_changed_cb), entry);
     g_signal_connect(pod, "event", G_CALLBACK(pod_event_cb), entry);
 

@@ -3,7 +3,7 @@
  * The REST server: the object, its listeners (unix socket, TCP with a bearer
  * token and TLS), the route table and its dispatch, the request deadline
  * and bodies over the limit (413). The routes live in podvm-rest-pods.c,
- * -volumes.c, -streams.c, -console.c, -metrics.c and -migrations.c.
+ * -volumes.c, -streams.c, -console.c, -metrics.c, -migrations.c and -exec.c.
  */
 #include "podvm-rest-private.h"
 
@@ -220,6 +220,7 @@ static const PodvmRestRoute routes[] = {
     { "DELETE", "/v1/pods/{name}/interfaces/{iface}", podvm_rest_handle_detach_interface },
     { "POST", "/v1/pods/{name}/migrate", podvm_rest_handle_migrate },
     { "DELETE", "/v1/pods/{name}/migrate", podvm_rest_handle_cancel_migration },
+    { "POST", "/v1/pods/{name}/exec", podvm_rest_handle_exec },
     { "GET", "/v1/volumes", podvm_rest_handle_list_volumes },
     { "POST", "/v1/volumes", podvm_rest_handle_create_volume },
     { "GET", "/v1/volumes/{name}", podvm_rest_handle_get_volume },

@@ -122,6 +122,9 @@ void podvm_rest_handle_create_volume(Request *req);
 void podvm_rest_handle_get_volume(Request *req);
 void podvm_rest_handle_delete_volume(Request *req);
 
+/* podvm-rest-exec.c: a command in an app of an app pod */
+void podvm_rest_handle_exec(Request *req);
+
 /* podvm-rest-migrations.c: the peer API of live migration (the target's side). */
 void podvm_rest_handle_create_migration(Request *req);
 void podvm_rest_handle_get_migration(Request *req);
