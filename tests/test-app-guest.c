@@ -466,6 +466,15 @@ run_exec(Fixture *f, const char *app, const char *const *argv, const char *input
     return r.code;
 }
 
+static void
+ping_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    ExecResult *r = user_data;
+
+    r->code = podvm_app_channel_ping_finish(PODVM_APP_CHANNEL(source), result, &r->error);
+    r->done = TRUE;
+}
+
 /* A long-running app: exec sessions (output, stdin, exit codes, the guest's setup), then
  * shutdown. */
 static void
@@ -484,6 +493,7 @@ test_exec_and_shutdown(Fixture *f, gconstpointer data)
     PodvmAppGuestNic *nic = g_new0(PodvmAppGuestNic, 1);
     const char *const dns[] = { "10.0.2.3", NULL };
     PodvmAppGuestApp *app;
+    ExecResult ping = { 0 };
     char *out, *err;
 
     if (f->dir == NULL)
@@ -536,6 +546,11 @@ test_exec_and_shutdown(Fixture *f, gconstpointer data)
     g_assert_cmpstr(out, ==, "nameserver 10.0.2.3\n");
     g_free(out);
     g_free(err);
+
+    podvm_app_channel_ping_async(f->channel, NULL, ping_cb, &ping);
+    g_assert_true(podvm_test_wait_until(exec_done_cond, &ping, 30000));
+    g_assert_no_error(ping.error);
+    g_assert_true(ping.code);
 
     /* podvmd restarted: a new connection gets hello again and the app's state again. */
     podvm_app_channel_close(f->channel);
