@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The D-Bus front: io.podvm.PodVM1.Manager (pods, volumes, the event
- * signal), the ObjectManager that exports one Pod object per pod
+ * The D-Bus front: io.podvm.PodVM1.Manager (pods, volumes, images, the
+ * event signal), the ObjectManager that exports one Pod object per pod
  * (podvm-dbus-pod.c), and what both share: errors and JSON text.
  */
 #include "podvm-dbus-private.h"
@@ -234,6 +234,98 @@ handle_delete_volume(PodvmDBusManager *iface, GDBusMethodInvocation *invocation,
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* ---- images --------------------------------------------------------------- */
+
+static void
+image_pulled_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GDBusMethodInvocation) invocation = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) image = NULL;
+    g_autofree char *text = NULL;
+
+    image = podvm_manager_pull_image_finish(PODVM_MANAGER(source), result, &error);
+    if (image == NULL) {
+        podvm_dbus_return_error(invocation, error);
+        return;
+    }
+    text = podvm_dbus_json_to_text(image);
+    g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", text));
+}
+
+static gboolean
+handle_pull_image(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, const char *reference,
+                  gpointer user_data)
+{
+    PodvmDBusFront *self = user_data;
+
+    if (podvm_dbus_document_too_large(invocation, reference))
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    podvm_manager_pull_image_async(self->manager, reference, NULL, image_pulled_cb,
+                                   g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_list_images(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+    PodvmDBusFront *self = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) list = podvm_manager_list_images(self->manager, &error);
+    g_autofree char *text = NULL;
+
+    if (list == NULL) {
+        podvm_dbus_return_error(invocation, error);
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+    text = podvm_dbus_json_to_text(list);
+    podvm_dbus_manager_complete_list_images(iface, invocation, text);
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_remove_image(PodvmDBusManager *iface, GDBusMethodInvocation *invocation,
+                    const char *reference, gboolean force, gpointer user_data)
+{
+    PodvmDBusFront *self = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (podvm_dbus_document_too_large(invocation, reference))
+        return G_DBUS_METHOD_INVOCATION_HANDLED;
+    if (!podvm_manager_remove_image(self->manager, reference, force, &error))
+        podvm_dbus_return_error(invocation, error);
+    else
+        podvm_dbus_manager_complete_remove_image(iface, invocation);
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+images_pruned_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GDBusMethodInvocation) invocation = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree char *text = NULL;
+
+    answer = podvm_manager_prune_images_finish(PODVM_MANAGER(source), result, &error);
+    if (answer == NULL) {
+        podvm_dbus_return_error(invocation, error);
+        return;
+    }
+    text = podvm_dbus_json_to_text(answer);
+    g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", text));
+}
+
+static gboolean
+handle_prune_images(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+    PodvmDBusFront *self = user_data;
+
+    podvm_manager_prune_images_async(self->manager, NULL, images_pruned_cb,
+                                     g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 /* ---- the object ---------------------------------------------------------- */
 
 static void
@@ -286,6 +378,13 @@ podvm_dbus_front_new(PodvmManager *manager)
     g_signal_connect(self->manager_iface, "handle-list-volumes", G_CALLBACK(handle_list_volumes),
                      self);
     g_signal_connect(self->manager_iface, "handle-delete-volume", G_CALLBACK(handle_delete_volume),
+                     self);
+    g_signal_connect(self->manager_iface, "handle-pull-image", G_CALLBACK(handle_pull_image), self);
+    g_signal_connect(self->manager_iface, "handle-list-images", G_CALLBACK(handle_list_images),
+                     self);
+    g_signal_connect(self->manager_iface, "handle-remove-image", G_CALLBACK(handle_remove_image),
+                     self);
+    g_signal_connect(self->manager_iface, "handle-prune-images", G_CALLBACK(handle_prune_images),
                      self);
 
     for (guint i = 0; i < pods->len; i++)

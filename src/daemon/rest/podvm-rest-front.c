@@ -3,7 +3,8 @@
  * The REST server: the object, its listeners (unix socket, TCP with a bearer
  * token and TLS), the route table and its dispatch, the request deadline
  * and bodies over the limit (413). The routes live in podvm-rest-pods.c,
- * -volumes.c, -streams.c, -console.c, -metrics.c, -migrations.c and -exec.c.
+ * -volumes.c, -streams.c, -console.c, -metrics.c, -migrations.c, -images.c
+ * and -exec.c.
  */
 #include "podvm-rest-private.h"
 
@@ -225,6 +226,10 @@ static const PodvmRestRoute routes[] = {
     { "POST", "/v1/volumes", podvm_rest_handle_create_volume },
     { "GET", "/v1/volumes/{name}", podvm_rest_handle_get_volume },
     { "DELETE", "/v1/volumes/{name}", podvm_rest_handle_delete_volume },
+    { "GET", "/v1/images", podvm_rest_handle_list_images },
+    { "POST", "/v1/images", podvm_rest_handle_pull_image },
+    { "POST", "/v1/images/prune", podvm_rest_handle_prune_images },
+    { "DELETE", "/v1/images/{name}", podvm_rest_handle_remove_image },
     { "POST", "/v1/migrations", podvm_rest_handle_create_migration },
     { "GET", "/v1/migrations/{name}", podvm_rest_handle_get_migration },
     { "DELETE", "/v1/migrations/{name}", podvm_rest_handle_delete_migration },

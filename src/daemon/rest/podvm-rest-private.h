@@ -122,6 +122,12 @@ void podvm_rest_handle_create_volume(Request *req);
 void podvm_rest_handle_get_volume(Request *req);
 void podvm_rest_handle_delete_volume(Request *req);
 
+/* podvm-rest-images.c */
+void podvm_rest_handle_list_images(Request *req);
+void podvm_rest_handle_pull_image(Request *req);
+void podvm_rest_handle_remove_image(Request *req);
+void podvm_rest_handle_prune_images(Request *req);
+
 /* podvm-rest-exec.c: a command in an app of an app pod */
 void podvm_rest_handle_exec(Request *req);
 
