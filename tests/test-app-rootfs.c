@@ -6,6 +6,7 @@
  * read back with erofs-utils (fsck.erofs --extract, dump.erofs), never
  * mounted.
  */
+#include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <gio/gio.h>
@@ -907,6 +908,101 @@ test_helper(Fixture *f, gconstpointer data)
     }
 }
 
+static la_ssize_t
+zstd_write_cb(struct archive *a, void *client_data, const void *buffer, size_t length)
+{
+    (void)a;
+    g_byte_array_append(client_data, buffer, (guint)length);
+    return (la_ssize_t)length;
+}
+
+/* Stores @data in the layout; returns "sha256:HEX". */
+static char *
+store_blob(Fixture *f, const void *data, gsize length)
+{
+    g_autofree char *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, length);
+    g_autofree char *path = g_build_filename(f->layout, "blobs", "sha256", hex, NULL);
+
+    g_assert_true(g_file_set_contents(path, data, (gssize)length, NULL));
+    return g_strdup_printf("sha256:%s", hex);
+}
+
+/* tar+zstd layers (what newer builders push) unpack like the others. */
+static void
+test_zstd_layer(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *layer = podvm_test_image_add_layer(image);
+    g_autofree char *digest = NULL;
+    g_autofree char *ref = NULL;
+    g_autofree char *tar = NULL;
+    g_autofree char *layer_path = NULL;
+    g_autofree char *manifest_text = NULL;
+    g_autofree char *manifest_path = NULL;
+    g_autofree char *zstd_digest = NULL;
+    g_autofree char *new_manifest_digest = NULL;
+    g_autofree char *new_manifest = NULL;
+    g_autoptr(GByteArray) zstd = g_byte_array_new();
+    g_autoptr(JsonNode) manifest = NULL;
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+    struct archive *a;
+    struct archive_entry *entry;
+    JsonObject *layer_desc;
+    gsize tar_length = 0, manifest_length = 0;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_set_compression(layer, PODVM_TEST_LAYER_TAR);
+    podvm_test_layer_add_file(layer, "etc/zstd", "zstd\n", -1, 0644);
+    ref = write_image(f, image, &digest);
+    layer_path = layer_blob_path(f, image, 0);
+    g_assert_true(g_file_get_contents(layer_path, &tar, &tar_length, NULL));
+
+    /* The same tar, zstd-compressed, in a manifest of its own. */
+    a = archive_write_new();
+    if (archive_write_add_filter_zstd(a) != ARCHIVE_OK) {
+        archive_write_free(a);
+        g_test_skip("this libarchive cannot write zstd");
+        return;
+    }
+    g_assert_cmpint(archive_write_set_format_raw(a), ==, ARCHIVE_OK);
+    /* No zero padding after the zstd frame. */
+    g_assert_cmpint(archive_write_set_bytes_in_last_block(a, 1), ==, ARCHIVE_OK);
+    g_assert_cmpint(archive_write_open(a, zstd, NULL, zstd_write_cb, NULL), ==, ARCHIVE_OK);
+    entry = archive_entry_new();
+    archive_entry_set_filetype(entry, AE_IFREG);
+    archive_entry_set_size(entry, (la_int64_t)tar_length);
+    g_assert_cmpint(archive_write_header(a, entry), ==, ARCHIVE_OK);
+    g_assert_cmpint(archive_write_data(a, tar, tar_length), ==, (la_ssize_t)tar_length);
+    archive_entry_free(entry);
+    g_assert_cmpint(archive_write_close(a), ==, ARCHIVE_OK);
+    archive_write_free(a);
+    zstd_digest = store_blob(f, zstd->data, zstd->len);
+
+    manifest_path = g_build_filename(f->layout, "blobs", "sha256", digest + 7, NULL);
+    g_assert_true(g_file_get_contents(manifest_path, &manifest_text, &manifest_length, NULL));
+    manifest = json_from_string(manifest_text, &error);
+    g_assert_no_error(error);
+    layer_desc = json_array_get_object_element(
+        json_object_get_array_member(json_node_get_object(manifest), "layers"), 0);
+    json_object_set_string_member(layer_desc, "mediaType",
+                                  "application/vnd.oci.image.layer.v1.tar+zstd");
+    json_object_set_string_member(layer_desc, "digest", zstd_digest);
+    json_object_set_int_member(layer_desc, "size", zstd->len);
+    new_manifest = json_to_string(manifest, FALSE);
+    new_manifest_digest = store_blob(f, new_manifest, strlen(new_manifest));
+    g_free(ref);
+    ref = g_strdup_printf("oci:%s@%s", f->layout, new_manifest_digest);
+
+    rootfs = build(f, ref, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(rootfs->digest, ==, new_manifest_digest);
+    extract(f, rootfs->path);
+    assert_extracted_file(f, "etc/zstd", "zstd\n");
+}
+
 static gboolean
 cancel_cb(gpointer user_data)
 {
@@ -1054,6 +1150,7 @@ main(int argc, char **argv)
     ADD("devices-and-setuid", test_devices_and_setuid);
     ADD("corrupt-layer", test_corrupt_layer);
     ADD("cached", test_cached);
+    ADD("zstd-layer", test_zstd_layer);
     ADD("limits", test_limits);
     ADD("cancelled", test_cancelled);
     ADD("helper", test_helper);
