@@ -30,8 +30,9 @@
 #define WRITE_CHUNK (1024 * 1024)
 #define WHITEOUT_PREFIX ".wh."
 #define OPAQUE_MARKER ".wh..wh..opq"
-/* Directories nest at most this deep (PATH_MAX / 2): deeper is an attack. */
-#define MAX_DEPTH 2048
+/* Names have at most this many components: deeper is an attack, and
+ * removing a tree holds one fd per level. */
+#define MAX_DEPTH 512
 
 typedef struct archive Archive;
 static void
@@ -282,7 +283,7 @@ remove_path(const char *path, gboolean as_root)
 /*
  * The directory that holds @path's last component, resolved inside the
  * root; missing directories on the way are created (@create) or make it
- * return -1 with ENOENT. Errors are reported for @shown.
+ * return -1 with ENOENT. Errors name the entry @path.
  */
 static int
 open_parent(Build *build, const char *path, gboolean create, GError **error)
