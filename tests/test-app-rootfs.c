@@ -742,6 +742,49 @@ test_cached(Fixture *f, gconstpointer data)
     }
 }
 
+/* What a layer puts where a lower layer had something else replaces it. */
+static void
+test_replace_kinds(Fixture *f, gconstpointer data)
+{
+    g_autoptr(PodvmTestImage) image = podvm_test_image_new();
+    PodvmTestLayer *lower = podvm_test_image_add_layer(image);
+    PodvmTestLayer *upper = podvm_test_image_add_layer(image);
+    g_autofree char *ref = NULL;
+    g_autoptr(PodvmAppRootfs) rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    if (!require_erofs())
+        return;
+    podvm_test_layer_add_file(lower, "was-file", "file\n", -1, 0644);
+    podvm_test_layer_add_file(lower, "was-dir/child", "child\n", -1, 0644);
+    podvm_test_layer_add_symlink(lower, "was-link", "/etc");
+    podvm_test_layer_add_dir(lower, "ro", 0555);
+    podvm_test_layer_add_file(lower, "ro/inner", "inner\n", -1, 0444);
+    /* A directory replaces a file (the entry comes first, as in any diff). */
+    podvm_test_layer_add_dir(upper, "was-file", 0755);
+    podvm_test_layer_add_file(upper, "was-file/now-child", "now\n", -1, 0644);
+    podvm_test_layer_add_file(upper, "was-dir", "now a file\n", -1, 0644);
+    podvm_test_layer_add_dir(upper, "was-link", 0750);
+    podvm_test_layer_add_file(upper, "was-link/in", "in\n", -1, 0644);
+    /* A read-only directory of a lower layer still takes new entries. */
+    podvm_test_layer_add_file(upper, "ro/added", "added\n", -1, 0644);
+    ref = write_image(f, image, NULL);
+
+    rootfs = build(f, ref, &error);
+    g_assert_no_error(error);
+    extract(f, rootfs->path);
+    assert_extracted_file(f, "was-file/now-child", "now\n");
+    assert_extracted_file(f, "was-dir", "now a file\n");
+    assert_extracted_file(f, "was-link/in", "in\n");
+    assert_not_extracted(f, "etc/in");
+    assert_extracted_file(f, "ro/inner", "inner\n");
+    assert_extracted_file(f, "ro/added", "added\n");
+    g_assert_cmpuint(mode_in_image(rootfs->path, "/ro") & 07777, ==, 0555);
+    g_assert_cmpuint(mode_in_image(rootfs->path, "/was-link") & 0170000, ==, 0040000);
+    g_assert_cmpuint(mode_in_image(rootfs->path, "/was-link") & 07777, ==, 0750);
+}
+
 static void
 test_limits(Fixture *f, gconstpointer data)
 {
@@ -764,6 +807,28 @@ test_limits(Fixture *f, gconstpointer data)
     }
     podvm_test_layer_add_file(layer, "big", big, -1, 0644);
     ref = write_image(f, image, NULL);
+
+    /* Names nested absurdly deep. */
+    {
+        g_autoptr(PodvmTestImage) deep = podvm_test_image_new();
+        PodvmTestLayer *deep_layer = podvm_test_image_add_layer(deep);
+        g_autoptr(GString) name = g_string_new(NULL);
+        g_autofree char *deep_layout = g_build_filename(f->tmp, "deep", NULL);
+        g_autofree char *deep_digest = NULL;
+        g_autofree char *deep_ref = NULL;
+
+        for (guint i = 0; i < 600; i++)
+            g_string_append(name, "d/");
+        g_string_append(name, "f");
+        podvm_test_layer_add_raw(deep_layer, name->str, AE_IFREG, 0644, "x", 1, NULL, FALSE);
+        deep_digest = podvm_test_image_write_layout(deep, deep_layout, "v1", NULL);
+        deep_ref = g_strdup_printf("oci:%s@%s", deep_layout, deep_digest);
+        g_assert_null(build(f, deep_ref, &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+        g_assert_nonnull(strstr(error->message, "too deeply nested"));
+        assert_rootfs_dir_empty(f);
+        g_clear_error(&error);
+    }
 
     g_assert_null(build_with(f, ref, &few_entries, &error));
     g_assert_error(error, PODVM_ERROR, PODVM_ERROR_FAILED);
@@ -1152,6 +1217,7 @@ main(int argc, char **argv)
     ADD("cached", test_cached);
     ADD("zstd-layer", test_zstd_layer);
     ADD("limits", test_limits);
+    ADD("replace-kinds", test_replace_kinds);
     ADD("cancelled", test_cancelled);
     ADD("helper", test_helper);
     ADD("helper-cancelled", test_helper_cancelled);
