@@ -511,8 +511,9 @@ token_sent_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-fetch_token(GTask *task)
+fetch_token(GTask *owned)
 {
+    g_autoptr(GTask) task = owned;
     PodvmRegistryClient *self = g_task_get_source_object(task);
     Request *request = g_task_get_task_data(task);
     const char *realm = podvm_registry_challenge_get(request->challenge, "realm");
@@ -570,11 +571,13 @@ fetch_token(GTask *task)
     }
     soup_session_send_async(self->session, request->message, G_PRIORITY_DEFAULT,
                             g_task_get_cancellable(task), token_sent_cb, task);
+    g_steal_pointer(&task);
 }
 
 static void
-answer_challenge(GTask *task)
+answer_challenge(GTask *owned)
 {
+    g_autoptr(GTask) task = owned;
     PodvmRegistryClient *self = g_task_get_source_object(task);
     Request *request = g_task_get_task_data(task);
     g_autofree char *registry = podvm_quote_for_message(request->ref->registry);
@@ -587,7 +590,7 @@ answer_challenge(GTask *task)
             g_free(request->scope);
             request->scope = g_strdup(scope);
         }
-        fetch_token(task);
+        fetch_token(g_steal_pointer(&task));
         return;
     }
     /* Basic: the credentials go with every request to this registry from now on. */
@@ -600,7 +603,7 @@ answer_challenge(GTask *task)
     }
     g_hash_table_add(self->basic, g_strdup(request->ref->registry));
     request->answered = TRUE;
-    request_send(task);
+    request_send(g_steal_pointer(&task));
 }
 
 static void
@@ -633,8 +636,9 @@ credentials_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
 /* A 401 with its challenge: load the credentials (once), then answer it. */
 static void
-challenged(GTask *task, const char *header)
+challenged(GTask *owned, const char *header)
 {
+    g_autoptr(GTask) task = owned;
     PodvmRegistryClient *self = g_task_get_source_object(task);
     Request *request = g_task_get_task_data(task);
     g_autoptr(GPtrArray) challenges = NULL;
@@ -664,9 +668,10 @@ challenged(GTask *task, const char *header)
         g_autoptr(GFile) file = g_file_new_for_path(self->auth_file);
 
         g_file_load_contents_async(file, g_task_get_cancellable(task), credentials_cb, task);
+        g_steal_pointer(&task);
         return;
     }
-    answer_challenge(task);
+    answer_challenge(g_steal_pointer(&task));
 }
 
 static void

@@ -17,7 +17,14 @@
 #define LAYER_SIZE (300 * 1024)
 
 typedef struct {
-    SoupServer *server;
+    /* The server runs in a thread of its own (fake_thread_main), as the
+     * token server of tests/podvm-test-registry.c does: libsoup 3.2's
+     * listener leaks what tests/lsan.supp lists for that function. */
+    GThread *thread;
+    GMainContext *context;
+    GMainLoop *loop;
+    GMutex lock;
+    GCond cond;
     guint port;
     char *host;  /* "127.0.0.1:PORT" */
     char *other; /* "localhost:PORT": the blob storage a redirect points to */
@@ -151,14 +158,52 @@ handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
     }
 }
 
+static gpointer
+fake_thread_main(gpointer data)
+{
+    Fake *fake = data;
+    g_autoptr(SoupServer) server = NULL;
+    g_autoptr(GError) error = NULL;
+    GSList *uris;
+    guint port = 0;
+
+    g_main_context_push_thread_default(fake->context);
+    server = soup_server_new(NULL, NULL);
+    soup_server_add_handler(server, NULL, handler, fake, NULL);
+    if (soup_server_listen_local(server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error)) {
+        uris = soup_server_get_uris(server);
+        port = (guint)g_uri_get_port(uris->data);
+        g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+    } else {
+        g_printerr("test-images-client: the fake registry cannot listen: %s\n", error->message);
+    }
+    g_mutex_lock(&fake->lock);
+    fake->port = port != 0 ? port : G_MAXUINT;
+    g_cond_signal(&fake->cond);
+    g_mutex_unlock(&fake->lock);
+    if (port != 0)
+        g_main_loop_run(fake->loop);
+    soup_server_disconnect(server);
+    g_clear_object(&server);
+    /* Let the connections' sources go before the context does: they end in idles. */
+    {
+        gint64 until = g_get_monotonic_time() + 200 * 1000;
+
+        while (g_get_monotonic_time() < until) {
+            if (!g_main_context_iteration(fake->context, FALSE))
+                g_usleep(10 * 1000);
+        }
+    }
+    g_main_context_pop_thread_default(fake->context);
+    return NULL;
+}
+
 static Fake *
 fake_new(void)
 {
     Fake *fake = g_new0(Fake, 1);
-    g_autoptr(GError) error = NULL;
     g_autoptr(GString) manifest = g_string_new(NULL);
     g_autofree guint8 *layer = g_malloc(LAYER_SIZE);
-    GSList *uris;
 
     for (guint i = 0; i < LAYER_SIZE; i++)
         layer[i] = (guint8)g_random_int();
@@ -176,13 +221,16 @@ fake_new(void)
                            LAYER_SIZE);
     fake->manifest = g_string_free_to_bytes(g_steal_pointer(&manifest));
     fake->manifest_digest = digest_of(fake->manifest);
-    fake->server = soup_server_new(NULL, NULL);
-    soup_server_add_handler(fake->server, NULL, handler, fake, NULL);
-    g_assert_true(soup_server_listen_local(fake->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error));
-    g_assert_no_error(error);
-    uris = soup_server_get_uris(fake->server);
-    fake->port = (guint)g_uri_get_port(uris->data);
-    g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+    fake->context = g_main_context_new();
+    fake->loop = g_main_loop_new(fake->context, FALSE);
+    g_mutex_init(&fake->lock);
+    g_cond_init(&fake->cond);
+    fake->thread = g_thread_new("fake-registry", fake_thread_main, fake);
+    g_mutex_lock(&fake->lock);
+    while (fake->port == 0)
+        g_cond_wait(&fake->cond, &fake->lock);
+    g_mutex_unlock(&fake->lock);
+    g_assert_cmpuint(fake->port, !=, G_MAXUINT);
     fake->host = g_strdup_printf("127.0.0.1:%u", fake->port);
     fake->other = g_strdup_printf("localhost:%u", fake->port);
     return fake;
@@ -191,8 +239,12 @@ fake_new(void)
 static void
 fake_free(Fake *fake)
 {
-    soup_server_disconnect(fake->server);
-    g_object_unref(fake->server);
+    g_main_loop_quit(fake->loop);
+    g_thread_join(fake->thread);
+    g_main_loop_unref(fake->loop);
+    g_main_context_unref(fake->context);
+    g_mutex_clear(&fake->lock);
+    g_cond_clear(&fake->cond);
     g_bytes_unref(fake->manifest);
     g_bytes_unref(fake->config);
     g_bytes_unref(fake->layer);
