@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * podvmctl run IMAGE [--name N] [--port [HOSTPORT:]PORT[/tcp|udp]]... [--memory Q]
- *              [--cpus N] [--debug] [-- ARGS...]
+ *              [--cpus N] [--debug] [--detach] [-- ARGS...]
  * podvmctl run -f FILE [--debug]
  *
  * IMAGE is docker://[REGISTRY/]REPO[:TAG][@DIGEST], the same without
@@ -11,7 +11,8 @@
  * starts it (on a terminal the image pull's progress shows on stderr),
  * attaches the console, and when the pod ends prints a last line naming
  * its phase and exits with the app's exit code. Leaving the console
- * (Ctrl-a x) leaves the pod running. With -f the pod is the file's.
+ * (Ctrl-a x) leaves the pod running; --detach (as docker run -d) returns
+ * once the pod runs, without the console. With -f the pod is the file's.
  */
 #include "podvm-build-config.h"
 
@@ -501,14 +502,14 @@ attach_and_wait(PodvmCtl *ctl, PodvmDBusPod *pod, const char *name)
 /* The command */
 
 static int
-run_file(PodvmCtl *ctl, const char *path, gboolean debug)
+run_file(PodvmCtl *ctl, const char *path, gboolean debug, gboolean detach)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(PodvmDBusPod) pod = NULL;
     g_autofree char *name = NULL;
     int status;
 
-    if (g_str_equal(path, "-"))
+    if (g_str_equal(path, "-") && !detach)
         return podvmctl_usage_error("run", _("run reads the console's input from stdin; give "
                                              "the spec as a file"));
     /* An existing pod of that name is an error (AlreadyExists), never reused. */
@@ -517,6 +518,10 @@ run_file(PodvmCtl *ctl, const char *path, gboolean debug)
         return status;
     if (!start_pod(ctl, pod, name, debug, &error))
         return podvmctl_fail(ctl, error);
+    if (detach) {
+        g_print("%s\n", name);
+        return PODVMCTL_EXIT_OK;
+    }
     return podvmctl_console_attach(ctl, pod, name, TRUE);
 }
 
@@ -537,6 +542,7 @@ podvmctl_cmd_run(PodvmCtl *ctl, int argc, char **argv)
     g_autofree char *created = NULL;
     gboolean opt_debug = FALSE;
     gboolean opt_dry_run = FALSE;
+    gboolean opt_detach = FALSE;
     RunSpec run = { NULL };
     int option_argc = argc;
     int status;
@@ -553,6 +559,8 @@ podvmctl_cmd_run(PodvmCtl *ctl, int argc, char **argv)
           N_("The app's CPUs (default: all of the host's)"), N_("N") },
         { "debug", 0, 0, G_OPTION_ARG_NONE, &opt_debug,
           N_("Show the guest kernel's boot messages on the console"), NULL },
+        { "detach", 'd', 0, G_OPTION_ARG_NONE, &opt_detach,
+          N_("Return once the pod runs, without attaching its console"), NULL },
         { "dry-run", 0, 0, G_OPTION_ARG_NONE, &opt_dry_run,
           N_("Print the pod's spec (JSON) instead of running it"), NULL },
         { NULL },
@@ -585,7 +593,7 @@ podvmctl_cmd_run(PodvmCtl *ctl, int argc, char **argv)
             return podvmctl_usage_error("run", _("-f FILE runs the file's pod; give no image, "
                                                  "--name, --port, --memory, --cpus, --dry-run or "
                                                  "arguments"));
-        return run_file(ctl, opt_file, opt_debug);
+        return run_file(ctl, opt_file, opt_debug, opt_detach);
     }
     if (argc < 2)
         return podvmctl_usage_error("run", _("missing the image (or -f FILE)"));
@@ -638,6 +646,10 @@ podvmctl_cmd_run(PodvmCtl *ctl, int argc, char **argv)
             g_printerr(_("pod %s %s\n"), created,
                        podvmctl_json_string(json_node_get_object(end), "phase"));
         return status;
+    }
+    if (opt_detach) {
+        g_print("%s\n", created);
+        return PODVMCTL_EXIT_OK;
     }
     return attach_and_wait(ctl, pod, created);
 }
