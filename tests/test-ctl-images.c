@@ -504,7 +504,8 @@ test_status(Fake *f, gconstpointer data)
         pod, "{\"phase\": \"Failed\", \"reason\": \"AppFailed\", \"message\": \"app redis "
              "exited with code 1\", \"apps\": [{\"name\": \"redis\", \"state\": \"Exited\", "
              "\"exitCode\": 1, \"imageDigest\": \"" DIGEST "\"}, {\"name\": \"side\", \"state\": "
-             "\"Exited\", \"signal\": 9, \"message\": \"killed at the stop\"}, {\"name\": "
+             "\"Exited\", \"exitCode\": 137, \"signal\": 9, \"message\": \"killed at the stop\"}, "
+             "{\"name\": "
              "\"w\", \"state\": \"Waiting\"}]}");
     g_assert_cmpint(run_ctl(f, FALSE, NULL, args, &out, &err), ==, 0);
     g_assert_cmpstr(out, ==,
@@ -512,10 +513,10 @@ test_status(Fake *f, gconstpointer data)
                     "phase:   Failed\n"
                     "reason:  AppFailed\n"
                     "message: app redis exited with code 1\n"
-                    "APP    STATE    EXIT CODE  IMAGE DIGEST\n"
-                    "redis  Exited   1          sha256:0123456789ab\n"
-                    "side   Exited   signal 9   -\n"
-                    "w      Waiting  -          -\n"
+                    "APP    STATE    EXIT CODE       IMAGE DIGEST\n"
+                    "redis  Exited   1               sha256:0123456789ab\n"
+                    "side   Exited   137 (signal 9)  -\n"
+                    "w      Waiting  -               -\n"
                     "side: killed at the stop\n");
 }
 
@@ -591,6 +592,21 @@ test_run(Fake *f, gconstpointer data)
     g_assert_null(strstr(err, "MiB"));
 }
 
+/* An app a signal ended: 128 + N, and the line says which signal. */
+static void
+test_run_killed(Fake *f, gconstpointer data)
+{
+    const char *const args[] = { "run", "busybox", "--name", "web", NULL };
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    f->end_status = "{\"phase\": \"Failed\", \"apps\": [{\"name\": \"busybox\", \"state\": "
+                    "\"Exited\", \"exitCode\": 137, \"signal\": 9}]}";
+    g_assert_cmpint(run_ctl(f, FALSE, NULL, args, &out, &err), ==, 137);
+    g_assert_true(g_str_has_suffix(
+        err, "pod web Failed: app busybox was killed by signal 9 (exit code 137)\n"));
+}
+
 static void
 test_run_terminal(Fake *f, gconstpointer data)
 {
@@ -625,6 +641,7 @@ main(int argc, char **argv)
     g_test_add("/podvm/ctl/run/spec", Fake, NULL, fake_setup, test_run_spec, fake_teardown);
     g_test_add("/podvm/ctl/run/oci-name", Fake, NULL, fake_setup, test_run_oci_name, fake_teardown);
     g_test_add("/podvm/ctl/run/ends", Fake, NULL, fake_setup, test_run, fake_teardown);
+    g_test_add("/podvm/ctl/run/killed", Fake, NULL, fake_setup, test_run_killed, fake_teardown);
     g_test_add("/podvm/ctl/run/terminal", Fake, NULL, fake_setup, test_run_terminal, fake_teardown);
     return g_test_run();
 }

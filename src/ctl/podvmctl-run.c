@@ -429,15 +429,16 @@ report_end(const char *name, JsonNode *status_node)
         }
     }
     if (chosen != NULL) {
-        g_autofree char *exit_text = podvmctl_app_exit_text(chosen);
         const char *app_name = podvmctl_json_string(chosen, "name");
+        gint64 signal_number = podvmctl_json_int(chosen, "signal", -1);
 
-        if (podvmctl_json_int(chosen, "exitCode", -1) >= 0)
-            g_printerr(_("pod %s %s: app %s exited with code %s\n"), name, phase ? phase : "?",
-                       app_name ? app_name : "?", exit_text);
+        if (signal_number <= 0)
+            g_printerr(_("pod %s %s: app %s exited with code %d\n"), name, phase ? phase : "?",
+                       app_name ? app_name : "?", code);
         else
-            g_printerr(_("pod %s %s: app %s was killed by %s\n"), name, phase ? phase : "?",
-                       app_name ? app_name : "?", exit_text);
+            g_printerr(
+                _("pod %s %s: app %s was killed by signal %" G_GINT64_FORMAT " (exit code %d)\n"),
+                name, phase ? phase : "?", app_name ? app_name : "?", signal_number, code);
         return code;
     }
     if (message != NULL && *message != '\0')

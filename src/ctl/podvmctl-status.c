@@ -34,6 +34,9 @@ podvmctl_app_exit_text(JsonObject *app)
     gint64 code = podvmctl_json_int(app, "exitCode", -1);
     gint64 signal_number = podvmctl_json_int(app, "signal", -1);
 
+    if (code >= 0 && signal_number > 0)
+        return g_strdup_printf(_("%" G_GINT64_FORMAT " (signal %" G_GINT64_FORMAT ")"), code,
+                               signal_number);
     if (code >= 0)
         return g_strdup_printf("%" G_GINT64_FORMAT, code);
     if (signal_number > 0)
