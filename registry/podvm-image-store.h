@@ -84,6 +84,9 @@ char *podvm_image_store_layout_ref(PodvmImageStore *self, const PodvmImage *imag
  * (registry refused the credentials), TIMEOUT (registry did not answer),
  * FAILED (digest mismatch, size limit, protocol error, unreachable).
  * @progress is called on the caller's main context.
+ * A pull of a reference this store is already pulling joins it: every
+ * caller gets the progress and the outcome, and the first caller's
+ * @cancellable cancels it for all.
  */
 void podvm_image_store_pull_async(PodvmImageStore *self, const char *reference,
                                   PodvmPullPolicy policy, PodvmPullProgressFunc progress,

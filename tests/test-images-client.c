@@ -120,7 +120,8 @@ handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
         soup_server_message_set_status(msg, SOUP_STATUS_UNAUTHORIZED, NULL);
         return;
     }
-    if (g_str_equal(path, manifest_path)) {
+    if (g_str_equal(path, manifest_path) || g_str_has_prefix(path, "/v2/apps/fake/manifests/")) {
+        /* Any reference gets this manifest: one asked for by another digest is a lie. */
         send_bytes(msg, fake->manifest, PODVM_MEDIA_OCI_MANIFEST);
     } else if (g_str_equal(path, config_path)) {
         if (fake->redirect_config) {
@@ -278,15 +279,16 @@ is_done(gpointer user_data)
     return ((Result *)user_data)->done;
 }
 
-/* Pulls apps/fake:v1 into a new store in @dir. */
+/* Pulls apps/fake@@reference into a new store in @dir. */
 static void
-pull(Fake *fake, const char *dir, const char *auth_file, Result *result)
+pull_reference(Fake *fake, const char *dir, const char *auth_file, const char *reference,
+               Result *result)
 {
     const char *insecure[] = { fake->host, fake->other, NULL };
     PodvmImageStoreOptions options = { 0 };
     g_autoptr(PodvmImageStore) store = NULL;
     g_autoptr(GError) error = NULL;
-    g_autofree char *ref = g_strdup_printf("%s/apps/fake:v1", fake->host);
+    g_autofree char *ref = g_strdup_printf("%s/apps/fake%s", fake->host, reference);
 
     options.insecure_registries = (GStrv)insecure;
     options.auth_file = (char *)auth_file;
@@ -298,6 +300,13 @@ pull(Fake *fake, const char *dir, const char *auth_file, Result *result)
     podvm_image_store_pull_async(store, ref, PODVM_PULL_ALWAYS, NULL, NULL, NULL, pulled_cb,
                                  result);
     g_assert_true(podvm_test_wait_until(is_done, result, 60000));
+}
+
+/* Pulls apps/fake:v1 into a new store in @dir. */
+static void
+pull(Fake *fake, const char *dir, const char *auth_file, Result *result)
+{
+    pull_reference(fake, dir, auth_file, ":v1", result);
 }
 
 static void
@@ -399,6 +408,40 @@ test_redirect_and_basic_auth(void)
     podvm_test_rmrf(dir);
 }
 
+static void
+test_manifest_digest_mismatch(void)
+{
+    g_autoptr(Fake) fake = fake_new();
+    g_autofree char *dir = podvm_test_mkdtemp();
+    g_autofree char *blobs = g_build_filename(dir, "blobs", "sha256", NULL);
+    g_autoptr(GDir) d = NULL;
+    Result result;
+
+    /* Asked for by a digest it does not have: refused before any blob. */
+    pull_reference(fake, dir, NULL,
+                   "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                   &result);
+    g_assert_error(result.error, PODVM_ERROR, PODVM_ERROR_FAILED);
+    g_test_message("%s", result.error->message);
+    g_assert_nonnull(strstr(result.error->message, "digest mismatch"));
+    g_assert_nonnull(strstr(result.error->message, fake->host));
+    g_assert_cmpuint(fake->layer_gets, ==, 0);
+    result_clear(&result);
+    d = g_dir_open(blobs, 0, NULL);
+    g_assert_null(g_dir_read_name(d));
+
+    /* By its own digest: fine. */
+    {
+        g_autofree char *by_digest = g_strconcat("@", fake->manifest_digest, NULL);
+
+        pull_reference(fake, dir, NULL, by_digest, &result);
+        g_assert_no_error(result.error);
+        g_assert_cmpstr(result.image->digest, ==, fake->manifest_digest);
+        result_clear(&result);
+    }
+    podvm_test_rmrf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -406,5 +449,6 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/images/client/retry-and-resume", test_retry_and_resume);
     g_test_add_func("/podvm/images/client/server-errors", test_server_errors);
     g_test_add_func("/podvm/images/client/redirect-and-basic-auth", test_redirect_and_basic_auth);
+    g_test_add_func("/podvm/images/client/manifest-digest-mismatch", test_manifest_digest_mismatch);
     return g_test_run();
 }

@@ -868,6 +868,46 @@ test_token_auth(void)
     podvm_test_rmrf(dir);
 }
 
+static void
+test_token_anonymous(void)
+{
+    g_autoptr(PodvmTestRegistry) reg = podvm_test_registry_start(
+        PODVM_TEST_REGISTRY_TOKEN_AUTH | PODVM_TEST_REGISTRY_ANONYMOUS_PULL);
+    g_autoptr(PodvmTestImage) image = NULL;
+    g_autoptr(PodvmImageStore) store = NULL;
+    g_autofree char *dir = NULL;
+    g_autofree char *digest = NULL;
+    g_autofree char *ref = NULL;
+    g_autofree char *realm_host = NULL;
+    PodvmImageStoreOptions options = { 0 };
+    PullResult result;
+
+    if (reg == NULL)
+        return;
+    image = small_image("anonymous", 1);
+    digest = push_image(reg, image, "library/public:v1");
+    dir = podvm_test_mkdtemp();
+    {
+        g_autoptr(GUri) realm = g_uri_parse(podvm_test_registry_token_realm(reg), 0, NULL);
+
+        realm_host = g_strdup_printf("%s:%d", g_uri_get_host(realm), g_uri_get_port(realm));
+    }
+    {
+        const char *insecure[] = { podvm_test_registry_host(reg), realm_host, NULL };
+
+        /* As Docker Hub does: a pull token for anyone, no auth_file. */
+        options.insecure_registries = (GStrv)insecure;
+        store = store_new(dir, reg, &options);
+        ref = g_strdup_printf("docker://%s/library/public:v1", podvm_test_registry_host(reg));
+        pull(store, ref, PODVM_PULL_IF_NOT_PRESENT, &result);
+        g_assert_no_error(result.error);
+        g_assert_cmpstr(result.image->digest, ==, digest);
+        pull_result_clear(&result);
+        g_assert_cmpuint(podvm_test_registry_tokens_issued(reg), >, 0);
+    }
+    podvm_test_rmrf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -883,5 +923,6 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/images/store/concurrent", test_concurrent);
     g_test_add_func("/podvm/images/store/prune", test_prune);
     g_test_add_func("/podvm/images/store/token-auth", test_token_auth);
+    g_test_add_func("/podvm/images/store/token-anonymous", test_token_anonymous);
     return g_test_run();
 }
