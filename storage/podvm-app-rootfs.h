@@ -19,16 +19,16 @@ G_BEGIN_DECLS
  * when both exist nothing is unpacked again.
  */
 typedef struct {
-    char *path;        /* the .erofs image */
-    char *fs_type;     /* "erofs" */
-    char *digest;      /* the manifest's "sha256:..." */
-    GStrv entrypoint;  /* NULL when the image gives none */
-    GStrv cmd;         /* NULL when the image gives none */
-    GStrv env;         /* "K=V" */
-    char *working_dir; /* NULL: "/" */
-    char *user;        /* NULL: root */
+    char *path;          /* the .erofs image */
+    char *fs_type;       /* "erofs" */
+    char *digest;        /* the manifest's "sha256:..." */
+    GStrv entrypoint;    /* NULL when the image gives none */
+    GStrv cmd;           /* NULL when the image gives none */
+    GStrv env;           /* "K=V" */
+    char *working_dir;   /* NULL: "/" */
+    char *user;          /* NULL: root */
     GStrv exposed_ports; /* "6379/tcp" */
-    gboolean cached;   /* found in the cache: nothing unpacked */
+    gboolean cached;     /* found in the cache: nothing unpacked */
 } PodvmAppRootfs;
 
 void podvm_app_rootfs_free(PodvmAppRootfs *rootfs);

@@ -10,17 +10,23 @@ if ! command -v clang-format >/dev/null; then
   echo "ok 1 # SKIP clang-format is not installed (apt-get install clang-format)"
   exit 0
 fi
-if [ -d .git ] && command -v git >/dev/null; then
+if [ -e .git ] && command -v git >/dev/null; then
   files=$(git ls-files '*.c' '*.h')
 else
   files=$(find qmp src storage net migration apps guest tests -name '*.c' -o -name '*.h')
 fi
-bad=""
-for f in $files; do
-  clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || bad="$bad $f"
-done
+# One clang-format for every file (one per file took over 30 s on a loaded
+# 2-core machine); it names each file it would change.
+out=$(clang-format --dry-run --Werror $files 2>&1)
+rc=$?
+bad=$(printf '%s\n' "$out" | sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: error: code should be clang-formatted.*/\1/p' | sort -u | tr '\n' ' ')
+if [ $rc -ne 0 ] && [ -z "$bad" ]; then
+  printf '%s\n' "$out" | head -20 | sed 's/^/# /'
+  echo "not ok 1 clang-format failed (exit $rc)"
+  exit 1
+fi
 if [ -n "$bad" ]; then
-  echo "# not formatted (run clang-format -i on them):$bad"
+  echo "# not formatted (run clang-format -i on them): $bad"
   echo "not ok 1 clang-format"
   exit 1
 fi
