@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "podvm-error.h"
+#include "podvm-image-ref.h"
 
 /* Indexed by PodvmDiskBus, PodvmDiskKind and PodvmVolumeSource. */
 static const char *const disk_bus_names[] = { "virtio", "scsi", "sata" };
@@ -556,77 +557,6 @@ oci_layout_image_is_valid(const char *image)
     return TRUE;
 }
 
-/* TEMPORARY until podvm-image-ref.h is on main: the design's rules for registry references. */
-static gboolean
-is_repo_component(const char *c)
-{
-    gsize n = strlen(c);
-
-    if (n == 0 || !g_ascii_isalnum(c[0]) || !g_ascii_isalnum(c[n - 1]))
-        return FALSE;
-    for (gsize i = 0; i < n; i++) {
-        if ((c[i] >= 'a' && c[i] <= 'z') || g_ascii_isdigit(c[i]))
-            continue;
-        if (c[i] == '.' || c[i] == '-' || c[i] == '_')
-            continue;
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static gboolean
-registry_reference_check(const char *image, GError **error)
-{
-    g_autofree char *copy = NULL;
-    char *at;
-    char *last_slash;
-    char *colon;
-    g_auto(GStrv) parts = NULL;
-    guint first = 0;
-
-    if (g_str_has_prefix(image, "docker://"))
-        image += strlen("docker://");
-    if (image[0] == '\0' || spec_has_control_character(image, FALSE) || strchr(image, ' ')) {
-        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, "bad reference");
-        return FALSE;
-    }
-    copy = g_strdup(image);
-    at = strchr(copy, '@');
-    if (at != NULL) {
-        *at = '\0';
-        if (!g_str_has_prefix(at + 1, "sha256:") || strlen(at + 1) != 7 + 64) {
-            g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                                "the digest must be sha256: and 64 hex digits");
-            return FALSE;
-        }
-    }
-    last_slash = strrchr(copy, '/');
-    colon = strrchr(last_slash != NULL ? last_slash : copy, ':');
-    if (colon != NULL) {
-        *colon = '\0';
-        if (colon[1] == '\0' || strlen(colon + 1) > 128) {
-            g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, "bad tag");
-            return FALSE;
-        }
-    }
-    parts = g_strsplit(copy, "/", -1);
-    if (parts[0] != NULL && parts[1] != NULL &&
-        (strchr(parts[0], '.') || strchr(parts[0], ':') || strcmp(parts[0], "localhost") == 0))
-        first = 1;
-    if (parts[first] == NULL) {
-        g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, "no repository");
-        return FALSE;
-    }
-    for (guint i = first; parts[i] != NULL; i++) {
-        if (!is_repo_component(parts[i])) {
-            g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                                "bad repository name");
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
 static void
 parse_container_disk_image(Parser *p, const char *image_path, JsonNode *node,
                            PodvmSpecVolume *volume)
@@ -647,7 +577,9 @@ parse_container_disk_image(Parser *p, const char *image_path, JsonNode *node,
             return;
         }
     } else {
-        if (!registry_reference_check(image, &error)) {
+        g_autoptr(PodvmImageRef) ref = podvm_image_ref_parse(image, &error);
+
+        if (ref == NULL) {
             spec_add_problem(p, image_path,
                              _("%s is not an image reference podvm can use (%s): write a registry "
                                "reference such as \"quay.io/containerdisks/fedora:40\" or "
