@@ -779,11 +779,12 @@ podvm_container_disk_unpack_async(const char *image, const char *path_in_image,
     job->reference = g_strdup(image);
     job->cache_dir = g_strdup(cache_dir);
     job->qemu_img = g_strdup(qemu_img);
+    /* Registry images reach this reader through the image store (storage pulls them first). */
     if (g_str_has_prefix(image, "docker://")) {
-        g_task_return_new_error(
-            task, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
-            _("image '%s': pulling from a registry is not supported yet; use oci:DIR:TAG"),
-            job->image);
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
+                                _("image '%s' is in a registry: it is read once pulled into the "
+                                  "image store (oci:DIR@sha256:HEX); here use oci:DIR:TAG"),
+                                job->image);
         return;
     }
     /* Refused references fail at once, without a thread. */

@@ -17,6 +17,7 @@
 #include "podvm-cloud-init.h"
 #include "podvm-container-disk.h"
 #include "podvm-error.h"
+#include "podvm-image-ref.h"
 #include "podvm-qemu-img.h"
 
 /* qcow2's magic: "QFI\xfb". Anything else is taken as raw. */
@@ -35,6 +36,8 @@ podvm_prepared_volume_free(PodvmPreparedVolume *prepared)
     if (prepared->backing_fd >= 0)
         close(prepared->backing_fd);
     g_free(prepared->backing_format);
+    g_free(prepared->image_reference);
+    g_free(prepared->image_digest);
     g_free(prepared);
 }
 
@@ -351,6 +354,7 @@ typedef struct {
     char *qemu_img;
     char *container_disk_helper;
     PodvmVolumePool *pool;
+    PodvmImageStore *image_store;
 
     PodvmSpecVolume *volume; /* copied */
     gboolean read_only;
@@ -366,6 +370,10 @@ typedef struct {
     guint64 base_size;
     char *target; /* the file QEMU opens */
     char *tmp;    /* @target while it is being made, or NULL */
+
+    /* containerDisk: what the prepared volume records */
+    char *image_reference;
+    char *image_digest;
 } Prepare;
 
 static Prepare *
@@ -383,6 +391,7 @@ prepare_new(const PodvmStorageContext *ctx, const PodvmSpecVolume *volume, gbool
     p->qemu_img = g_strdup(ctx->qemu_img != NULL ? ctx->qemu_img : "qemu-img");
     p->container_disk_helper = g_strdup(ctx->container_disk_helper);
     p->pool = ctx->pool != NULL ? g_object_ref(ctx->pool) : NULL;
+    p->image_store = ctx->image_store != NULL ? g_object_ref(ctx->image_store) : NULL;
     p->volume = podvm_spec_volume_copy(volume);
     p->read_only = read_only;
     p->made_files = g_ptr_array_new_with_free_func(g_free);
@@ -403,6 +412,7 @@ prepare_free(Prepare *p)
     g_free(p->qemu_img);
     g_free(p->container_disk_helper);
     g_clear_object(&p->pool);
+    g_clear_object(&p->image_store);
     podvm_spec_volume_free(p->volume);
     g_ptr_array_unref(p->made_files);
     g_ptr_array_unref(p->made_dirs);
@@ -410,6 +420,8 @@ prepare_free(Prepare *p)
     g_free(p->base);
     g_free(p->target);
     g_free(p->tmp);
+    g_free(p->image_reference);
+    g_free(p->image_digest);
     g_free(p);
 }
 
@@ -677,13 +689,17 @@ overlay_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     Prepare *p = g_task_get_task_data(task);
+    PodvmPreparedVolume *prepared;
     GError *error = NULL;
 
     if (!podvm_qemu_img_create_finish(result, &error)) {
         prepare_fail(task, error);
         return;
     }
-    prepare_succeed(task, prepared_new(p->volume->name, p->target, "qcow2", FALSE, p->base_size));
+    prepared = prepared_new(p->volume->name, p->target, "qcow2", FALSE, p->base_size);
+    prepared->image_reference = g_strdup(p->image_reference);
+    prepared->image_digest = g_strdup(p->image_digest);
+    prepare_succeed(task, prepared);
 }
 
 /* Consumes @task. p->base, base_format and base_size are set. */
@@ -898,7 +914,78 @@ container_disk_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     p->base = g_strdup(disk->path);
     p->base_format = g_strcmp0(disk->format, "qcow2") == 0 ? "qcow2" : "raw";
     p->base_size = disk->virtual_size;
+    if (p->image_reference == NULL)
+        p->image_reference = g_strdup(p->volume->image);
+    if (p->image_digest == NULL)
+        p->image_digest = g_strdup(disk->digest);
     make_overlay(task);
+}
+
+/* Consumes @task. Unpacks the disk of @image ("oci:..."). */
+static void
+container_disk_unpack(GTask *task, const char *image)
+{
+    Prepare *p = g_task_get_task_data(task);
+
+    podvm_container_disk_unpack_in_helper_async(
+        p->container_disk_helper, image, p->volume->image_path, p->cache_dir, p->qemu_img,
+        g_task_get_cancellable(task), container_disk_cb, task);
+}
+
+static void
+container_disk_pulled_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    GTask *task = user_data;
+    Prepare *p = g_task_get_task_data(task);
+    g_autoptr(PodvmImage) image = NULL;
+    g_autofree char *layout = NULL;
+    GError *error = NULL;
+
+    image = podvm_image_store_pull_finish(PODVM_IMAGE_STORE(source), result, &error);
+    if (image == NULL) {
+        prepare_fail(task, error);
+        g_object_unref(task);
+        return;
+    }
+    p->image_reference = g_strdup(image->reference);
+    p->image_digest = g_strdup(image->digest);
+    layout = podvm_image_store_layout_ref(p->image_store, image);
+    container_disk_unpack(task, layout);
+}
+
+static PodvmPullPolicy
+pull_policy(const char *name)
+{
+    if (g_strcmp0(name, "Always") == 0)
+        return PODVM_PULL_ALWAYS;
+    if (g_strcmp0(name, "Never") == 0)
+        return PODVM_PULL_NEVER;
+    return PODVM_PULL_IF_NOT_PRESENT;
+}
+
+/* Consumes @task. A registry image is pulled into the store first, then read from there. */
+static void
+prepare_container_disk(GTask *task)
+{
+    Prepare *p = g_task_get_task_data(task);
+
+    if (p->volume->image == NULL || !podvm_image_ref_is_registry(p->volume->image)) {
+        container_disk_unpack(task, p->volume->image != NULL ? p->volume->image : "");
+        return;
+    }
+    if (p->image_store == NULL) {
+        g_autofree char *quoted = podvm_quote_for_message(p->volume->image);
+
+        prepare_fail(task, g_error_new(PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
+                                       _("image %s is in a registry, and this podvmd has no "
+                                         "image store"),
+                                       quoted));
+        g_object_unref(task);
+        return;
+    }
+    podvm_image_store_pull_async(p->image_store, p->volume->image,
+                                 pull_policy(p->volume->image_pull_policy), NULL, NULL,
+                                 g_task_get_cancellable(task), container_disk_pulled_cb, task);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -976,9 +1063,7 @@ podvm_storage_prepare_async(const PodvmStorageContext *ctx, const PodvmSpecVolum
         prepare_ephemeral(g_steal_pointer(&task));
         return;
     case PODVM_VOLUME_CONTAINER_DISK:
-        podvm_container_disk_unpack_in_helper_async(
-            p->container_disk_helper, p->volume->image, p->volume->image_path, p->cache_dir,
-            p->qemu_img, cancellable, container_disk_cb, g_steal_pointer(&task));
+        prepare_container_disk(g_steal_pointer(&task));
         return;
     case PODVM_VOLUME_CLOUD_INIT_NOCLOUD:
     case PODVM_VOLUME_CLOUD_INIT_CONFIG_DRIVE:

@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "podvm-image-store.h"
 #include "podvm-spec.h"
 #include "podvm-volume-pool.h"
 
@@ -25,7 +26,10 @@ G_BEGIN_DECLS
  *                         claim (backing read-only, backing format explicit);
  *                         removed by release()
  *   containerDisk         POD_RUN_DIR/volumes/NAME.qcow2 over the disk
- *                         unpacked once into CACHE_DIR (keyed by digest)
+ *                         unpacked once into CACHE_DIR (keyed by digest); a
+ *                         registry reference is pulled into the image store
+ *                         first (imagePullPolicy, default IfNotPresent) and
+ *                         read from it as "oci:STORE_DIR@sha256:HEX"
  *   cloudInitNoCloud      POD_RUN_DIR/volumes/NAME.iso, label "cidata"
  *   cloudInitConfigDrive  POD_RUN_DIR/volumes/NAME.iso, label "config-2"
  *   persistentVolumeClaim, dataVolume
@@ -42,7 +46,8 @@ typedef struct {
     const char *const *allowed_host_paths; /* NULL-terminated; hostDisk paths must lie under one */
     const char *qemu_img;                  /* "qemu-img" or a path */
     const char *container_disk_helper; /* podvm-unpack-container-disk; NULL: containerDisk fails */
-    PodvmVolumePool *pool; /* claims and dataVolumes; may be NULL (then such volumes fail) */
+    PodvmVolumePool *pool;        /* claims and dataVolumes; may be NULL (then such volumes fail) */
+    PodvmImageStore *image_store; /* containerDisks from registries; NULL: they fail */
 } PodvmStorageContext;
 
 /* What QEMU opens for one volume. */
@@ -78,6 +83,13 @@ typedef struct {
     gboolean backing_in_fdset;
     guint backing_fdset;
     int backing_qemu_fd;
+    /*
+     * containerDisk: the image as pulled (the canonical reference of a
+     * registry image, else the image as the spec gives it) and its
+     * manifest's digest ("sha256:..."); NULL for other volumes.
+     */
+    char *image_reference;
+    char *image_digest;
 } PodvmPreparedVolume;
 
 void podvm_prepared_volume_free(PodvmPreparedVolume *prepared);

@@ -773,10 +773,11 @@ test_failed_prepare_leaves_nothing(Fixture *f, gconstpointer data)
     g_assert_error(error, PODVM_ERROR, PODVM_ERROR_FAILED);
     g_clear_error(&error);
 
-    /* containerDisk from a registry is not supported yet: said so, nothing made. */
+    /* containerDisk from a registry without an image store: said so, nothing made. */
     container->image = g_strdup("docker://example.org/disk:latest");
     g_assert_null(prepare(&f->ctx, container, FALSE, &error));
-    g_assert_nonnull(error);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED);
+    g_assert_nonnull(strstr(error->message, "no image store"));
     g_test_message("containerDisk from a registry: %s", error->message);
     g_clear_error(&error);
 

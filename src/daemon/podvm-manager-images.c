@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "podvm-error.h"
+#include "podvm-event.h"
+#include "podvm-image-ref.h"
+#include "podvm-image-store.h"
 
 static void
 add_digest(GPtrArray *digests, JsonNode *node)
@@ -82,12 +85,140 @@ podvm_manager_pod_image_digests(PodvmPod *pod)
     return g_strv_builder_end(builder);
 }
 
-/* Until the registry library is built: every call says so. */
-static void
-set_no_store(GError **error)
+static gboolean
+spec_pulls_images(const PodvmSpec *spec)
 {
-    g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
-                        _("this podvmd has no image store"));
+    if (spec->apps != NULL && spec->apps->len > 0)
+        return TRUE;
+    for (guint i = 0; spec->volumes != NULL && i < spec->volumes->len; i++) {
+        const PodvmSpecVolume *volume = g_ptr_array_index(spec->volumes, i);
+
+        if (volume->source == PODVM_VOLUME_CONTAINER_DISK && volume->image != NULL &&
+            podvm_image_ref_is_registry(volume->image))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+void
+manager_images_attach(PodvmManager *self, PodvmPod *pod)
+{
+    g_autoptr(GError) error = NULL;
+    PodvmImageStore *store;
+
+    if (!spec_pulls_images(podvm_pod_get_spec(pod)))
+        return;
+    store = podvm_manager_get_image_store(self, &error);
+    if (store == NULL) {
+        /* The pod's start says it has no image store; here, why. */
+        g_message("pod '%s' pulls images, and the image store is unavailable: %s",
+                  podvm_pod_get_name(pod), error->message);
+        return;
+    }
+    podvm_pod_set_image_store(pod, store);
+}
+
+/* digest -> GPtrArray of pod names (sorted, as the manager lists pods) */
+static GHashTable *
+images_in_use(PodvmManager *self)
+{
+    g_autoptr(GPtrArray) pods = podvm_manager_list(self);
+    GHashTable *in_use =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+
+    for (guint i = 0; i < pods->len; i++) {
+        PodvmPod *pod = g_ptr_array_index(pods, i);
+        g_auto(GStrv) digests = podvm_manager_pod_image_digests(pod);
+
+        for (guint j = 0; digests[j] != NULL; j++) {
+            GPtrArray *names = g_hash_table_lookup(in_use, digests[j]);
+
+            if (names == NULL) {
+                names = g_ptr_array_new_with_free_func(g_free);
+                g_hash_table_insert(in_use, g_strdup(digests[j]), names);
+            }
+            g_ptr_array_add(names, g_strdup(podvm_pod_get_name(pod)));
+        }
+    }
+    return in_use;
+}
+
+static JsonNode *
+image_json(const PodvmImage *image, GHashTable *in_use)
+{
+    JsonNode *node = podvm_image_to_json(image);
+    GPtrArray *names = g_hash_table_lookup(in_use, image->digest);
+    JsonArray *array = json_array_new();
+
+    for (guint i = 0; names != NULL && i < names->len; i++)
+        json_array_add_string_element(array, g_ptr_array_index(names, i));
+    json_object_set_array_member(json_node_get_object(node), "inUseBy", array);
+    return node;
+}
+
+/* ---- pull ---------------------------------------------------------------- */
+
+/* At most this often an "image-pull" event per pull (the last one always). */
+#define PULL_EVENT_INTERVAL_US (G_USEC_PER_SEC / 4)
+
+typedef struct {
+    PodvmManager *manager; /* owned */
+    char *reference;       /* as given */
+    gint64 last_event_us;
+    char *last_phase;
+} PullData;
+
+static void
+pull_data_free(PullData *data)
+{
+    g_object_unref(data->manager);
+    g_free(data->reference);
+    g_free(data->last_phase);
+    g_free(data);
+}
+
+static void
+pull_progress_cb(const PodvmPullProgress *progress, gpointer user_data)
+{
+    PullData *data = user_data;
+    gint64 now = g_get_monotonic_time();
+    g_autoptr(JsonObject) details = NULL;
+    gboolean phase_changed = g_strcmp0(progress->phase, data->last_phase) != 0;
+
+    if (!phase_changed && g_strcmp0(progress->phase, "done") != 0 &&
+        now - data->last_event_us < PULL_EVENT_INTERVAL_US)
+        return;
+    data->last_event_us = now;
+    g_free(data->last_phase);
+    data->last_phase = g_strdup(progress->phase);
+
+    details = podvm_event_new("", "image-pull", NULL, NULL);
+    json_object_set_string_member(
+        details, "reference", progress->reference != NULL ? progress->reference : data->reference);
+    json_object_set_string_member(details, "phase", progress->phase);
+    json_object_set_int_member(details, "doneBytes", (gint64)progress->done_bytes);
+    json_object_set_int_member(details, "totalBytes", (gint64)progress->total_bytes);
+    json_object_set_int_member(details, "layersDone", progress->layers_done);
+    json_object_set_int_member(details, "layersTotal", progress->layers_total);
+    manager_emit_event(data->manager, "", "image-pull", details);
+}
+
+static void
+pulled_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PodvmManager *self = g_task_get_source_object(task);
+    g_autoptr(PodvmImage) image = NULL;
+    g_autoptr(GHashTable) in_use = NULL;
+    GError *error = NULL;
+
+    image = podvm_image_store_pull_finish(PODVM_IMAGE_STORE(source), result, &error);
+    if (image == NULL) {
+        g_task_return_error(task, error);
+        return;
+    }
+    in_use = images_in_use(self);
+    g_task_return_pointer(task, image_json(image, in_use), (GDestroyNotify)json_node_unref);
 }
 
 void
@@ -95,11 +226,27 @@ podvm_manager_pull_image_async(PodvmManager *self, const char *reference, GCance
                                GAsyncReadyCallback callback, gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    PodvmImageStore *store;
+    PullData *data;
     GError *error = NULL;
 
     g_task_set_source_tag(task, podvm_manager_pull_image_async);
-    set_no_store(&error);
-    g_task_return_error(task, error);
+    if (reference == NULL || reference[0] == '\0') {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                                _("required: the image's reference"));
+        return;
+    }
+    store = podvm_manager_get_image_store(self, &error);
+    if (store == NULL) {
+        g_task_return_error(task, error);
+        return;
+    }
+    data = g_new0(PullData, 1);
+    data->manager = g_object_ref(self);
+    data->reference = g_strdup(reference);
+    g_task_set_task_data(task, data, (GDestroyNotify)pull_data_free);
+    podvm_image_store_pull_async(store, reference, PODVM_PULL_ALWAYS, pull_progress_cb, data,
+                                 cancellable, pulled_cb, g_object_ref(task));
 }
 
 JsonNode *
@@ -109,19 +256,120 @@ podvm_manager_pull_image_finish(PodvmManager *self, GAsyncResult *result, GError
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
+/* ---- list and remove -------------------------------------------------------- */
+
+static int
+compare_images(gconstpointer a, gconstpointer b)
+{
+    const PodvmImage *x = *(const PodvmImage *const *)a;
+    const PodvmImage *y = *(const PodvmImage *const *)b;
+    int order = g_strcmp0(x->reference, y->reference);
+
+    return order != 0 ? order : g_strcmp0(x->digest, y->digest);
+}
+
 JsonNode *
 podvm_manager_list_images(PodvmManager *self, GError **error)
 {
-    set_no_store(error);
-    return NULL;
+    PodvmImageStore *store = podvm_manager_get_image_store(self, error);
+    g_autoptr(GPtrArray) images = NULL;
+    g_autoptr(GHashTable) in_use = NULL;
+    JsonArray *array;
+
+    if (store == NULL)
+        return NULL;
+    images = podvm_image_store_list(store, error);
+    if (images == NULL)
+        return NULL;
+    g_ptr_array_sort(images, compare_images);
+    in_use = images_in_use(self);
+    array = json_array_sized_new(images->len);
+    for (guint i = 0; i < images->len; i++)
+        json_array_add_element(array, image_json(g_ptr_array_index(images, i), in_use));
+    return json_node_init_array(json_node_alloc(), array);
+}
+
+static char *
+join_names(GPtrArray *names)
+{
+    g_autoptr(GString) text = g_string_new(NULL);
+
+    for (guint i = 0; i < names->len; i++)
+        g_string_append_printf(text, "%s'%s'", i > 0 ? ", " : "",
+                               (const char *)g_ptr_array_index(names, i));
+    return g_string_free(g_steal_pointer(&text), FALSE);
 }
 
 gboolean
 podvm_manager_remove_image(PodvmManager *self, const char *reference_or_digest, gboolean force,
                            GError **error)
 {
-    set_no_store(error);
-    return FALSE;
+    PodvmImageStore *store = podvm_manager_get_image_store(self, error);
+    g_autoptr(PodvmImage) image = NULL;
+    g_autoptr(GHashTable) in_use = NULL;
+    GPtrArray *names;
+
+    if (store == NULL)
+        return FALSE;
+    if (reference_or_digest == NULL || reference_or_digest[0] == '\0') {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("required: the image's reference or digest"));
+        return FALSE;
+    }
+    image = podvm_image_store_lookup(store, reference_or_digest, error);
+    if (image == NULL)
+        return FALSE;
+    in_use = images_in_use(self);
+    names = g_hash_table_lookup(in_use, image->digest);
+    if (names != NULL && !force) {
+        g_autofree char *joined = join_names(names);
+
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_BUSY,
+                    _("image %s (%s) is in use by pod(s) %s; remove them first, or force"),
+                    image->reference, image->digest, joined);
+        return FALSE;
+    }
+    if (!podvm_image_store_remove(store, reference_or_digest, error))
+        return FALSE;
+    g_message("image %s (%s) removed%s", image->reference, image->digest,
+              names != NULL ? " although pods use it (forced)" : "");
+    return TRUE;
+}
+
+/* ---- prune ---------------------------------------------------------------- */
+
+static void
+keep_reference(PodvmImageStore *store, const char *image, GHashTable *keep)
+{
+    g_autoptr(PodvmImage) found = NULL;
+
+    if (image == NULL || !podvm_image_ref_is_registry(image))
+        return;
+    found = podvm_image_store_lookup(store, image, NULL);
+    if (found != NULL)
+        g_hash_table_add(keep, g_strdup(found->digest));
+}
+
+static void
+pruned_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    g_autoptr(JsonNode) node = NULL;
+    JsonObject *object;
+    GError *error = NULL;
+
+    node = podvm_image_store_prune_finish(PODVM_IMAGE_STORE(source), result, &error);
+    if (node == NULL) {
+        g_task_return_error(task, error);
+        return;
+    }
+    object = json_node_get_object(node);
+    json_object_set_int_member(object, "removed",
+                               json_object_get_int_member_with_default(object, "removedImages", 0));
+    g_message("images pruned: %" G_GINT64_FORMAT " image(s), %" G_GINT64_FORMAT " bytes freed",
+              json_object_get_int_member_with_default(object, "removed", 0),
+              json_object_get_int_member_with_default(object, "freedBytes", 0));
+    g_task_return_pointer(task, g_steal_pointer(&node), (GDestroyNotify)json_node_unref);
 }
 
 void
@@ -129,11 +377,45 @@ podvm_manager_prune_images_async(PodvmManager *self, GCancellable *cancellable,
                                  GAsyncReadyCallback callback, gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    g_autoptr(GHashTable) keep = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GPtrArray) pods = podvm_manager_list(self);
+    g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+    g_auto(GStrv) keep_digests = NULL;
+    PodvmImageStore *store;
+    GHashTableIter iter;
+    gpointer digest;
     GError *error = NULL;
 
     g_task_set_source_tag(task, podvm_manager_prune_images_async);
-    set_no_store(&error);
-    g_task_return_error(task, error);
+    store = podvm_manager_get_image_store(self, &error);
+    if (store == NULL) {
+        g_task_return_error(task, error);
+        return;
+    }
+    /* Kept: what the pods' status records, and what their specs' references name now. */
+    for (guint i = 0; i < pods->len; i++) {
+        PodvmPod *pod = g_ptr_array_index(pods, i);
+        const PodvmSpec *spec = podvm_pod_get_spec(pod);
+        g_auto(GStrv) digests = podvm_manager_pod_image_digests(pod);
+
+        for (guint j = 0; digests[j] != NULL; j++)
+            g_hash_table_add(keep, g_strdup(digests[j]));
+        for (guint j = 0; spec->volumes != NULL && j < spec->volumes->len; j++) {
+            const PodvmSpecVolume *volume = g_ptr_array_index(spec->volumes, j);
+
+            if (volume->source == PODVM_VOLUME_CONTAINER_DISK)
+                keep_reference(store, volume->image, keep);
+        }
+        for (guint j = 0; spec->apps != NULL && j < spec->apps->len; j++)
+            keep_reference(store, ((const PodvmSpecApp *)g_ptr_array_index(spec->apps, j))->image,
+                           keep);
+    }
+    g_hash_table_iter_init(&iter, keep);
+    while (g_hash_table_iter_next(&iter, &digest, NULL))
+        g_strv_builder_add(builder, digest);
+    keep_digests = g_strv_builder_end(builder);
+    podvm_image_store_prune_async(store, (const char *const *)keep_digests, cancellable, pruned_cb,
+                                  g_object_ref(task));
 }
 
 JsonNode *

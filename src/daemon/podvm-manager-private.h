@@ -21,4 +21,10 @@ gboolean manager_check_spec(PodvmManager *self, const PodvmSpec *spec, GPtrArray
 void manager_emit_event(PodvmManager *self, const char *pod_name, const char *type,
                         JsonObject *details);
 
+/*
+ * Gives @pod the image store when its spec pulls images (a containerDisk
+ * from a registry, apps): podvm-manager-images.c.
+ */
+void manager_images_attach(PodvmManager *self, PodvmPod *pod);
+
 G_END_DECLS

@@ -487,6 +487,7 @@ manager_add_pod(PodvmManager *self, PodvmPod *pod)
     g_hash_table_insert(self->pods, g_strdup(podvm_pod_get_name(pod)), g_object_ref(pod));
     podvm_pod_list_membership_changed(self->list, NULL);
     podvm_pod_set_volume_pool(pod, self->pool);
+    manager_images_attach(self, pod);
     g_signal_connect(pod, "event", G_CALLBACK(pod_event_cb), self);
     g_signal_connect(pod, "deleted", G_CALLBACK(pod_deleted_cb), self);
     g_signal_emit(self, signals[SIGNAL_POD_ADDED], 0, pod);
@@ -666,6 +667,7 @@ podvm_manager_replace_pod(PodvmManager *self, const char *name, const char *spec
         return NULL;
     if (!podvm_pod_replace_spec(pod, spec, error))
         return NULL;
+    manager_images_attach(self, pod);
     return pod;
 }
 

@@ -5,13 +5,11 @@
 #include <json-glib/json-glib.h>
 
 #include "podvm-config.h"
+#include "podvm-image-store.h"
 #include "podvm-pod-list.h"
 #include "podvm-pod.h"
 
 G_BEGIN_DECLS
-
-/* registry/podvm-image-store.h */
-typedef struct _PodvmImageStore PodvmImageStore;
 
 /*
  * The one API both fronts (D-Bus, REST) call: the set of pods, their

@@ -111,7 +111,11 @@ struct _PodvmPod {
     gint64 running_since_us;
 
     /* storage */
-    PodvmVolumePool *pool;   /* claims and dataVolumes; may be NULL */
+    PodvmVolumePool *pool;        /* claims and dataVolumes; may be NULL */
+    PodvmImageStore *image_store; /* containerDisks from registries; may be NULL */
+    /* status.volumeStatus: [{name, containerDiskVolume: {image, imageDigest}}], kept from the
+     * last start that prepared them */
+    JsonArray *volume_status;
     GPtrArray *prepared;     /* of PodvmPreparedVolume*, while a start prepares volumes */
     GCancellable *preparing; /* while the start prepares volumes (kill cancels it) */
     PodvmHotplug *hotplug;   /* placements and removals, while QEMU runs */

@@ -360,6 +360,31 @@ start_network(PodvmPod *self, GTask *task)
     pod_net_prepare_async(self, self->preparing, start_network_cb, g_object_ref(task));
 }
 
+/*
+ * status.volumeStatus gets what a containerDisk was made from: KubeVirt shows a
+ * volume's status per name; podvm adds the image and the digest it resolved
+ * to (what the manager's image list counts as in use).
+ */
+static void
+pod_record_volume_status(PodvmPod *self, const PodvmPreparedVolume *prepared)
+{
+    JsonObject *entry;
+    JsonObject *disk;
+
+    if (prepared->image_digest == NULL)
+        return;
+    if (self->volume_status == NULL)
+        self->volume_status = json_array_new();
+    entry = json_object_new();
+    disk = json_object_new();
+    json_object_set_string_member(entry, "name", prepared->volume_name);
+    if (prepared->image_reference != NULL)
+        json_object_set_string_member(disk, "image", prepared->image_reference);
+    json_object_set_string_member(disk, "imageDigest", prepared->image_digest);
+    json_object_set_object_member(entry, "containerDiskVolume", disk);
+    json_array_add_object_element(self->volume_status, entry);
+}
+
 static void
 start_prepare_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -387,6 +412,7 @@ start_prepare_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
+    pod_record_volume_status(self, prepared);
     g_ptr_array_add(self->prepared, prepared);
     start_prepare_next(self, task);
 }
@@ -422,8 +448,11 @@ start_prepare_next(PodvmPod *self, GTask *task)
                                    _("disk '%s' names no volume"), disk->name));
         return;
     }
-    if (self->prepared->len == 0)
+    if (self->prepared->len == 0) {
         pod_step(self, "preparing %u volume(s)", self->spec->disks->len);
+        /* What this start prepares replaces what the last one recorded. */
+        g_clear_pointer(&self->volume_status, json_array_unref);
+    }
     pod_storage_context(self, &ctx);
     podvm_storage_prepare_async(&ctx, volume, disk->readonly || disk->kind == PODVM_DISK_KIND_CDROM,
                                 self->preparing, start_prepare_cb, g_object_ref(task));

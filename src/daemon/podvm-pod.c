@@ -100,6 +100,10 @@ podvm_pod_get_status_json(PodvmPod *self)
     json_builder_set_member_name(b, "memory");
     json_builder_add_int_value(b, (gint64)MIN(podvm_spec_resolve_memory(self->spec), G_MAXINT64));
     pod_net_add_status(self, b);
+    if (self->volume_status != NULL && json_array_get_length(self->volume_status) > 0) {
+        json_builder_set_member_name(b, "volumeStatus");
+        json_builder_add_value(b, json_node_init_array(json_node_alloc(), self->volume_status));
+    }
     if (self->migration_state != NULL) {
         json_builder_set_member_name(b, "migrationState");
         json_builder_add_value(b, json_node_init_object(json_node_alloc(), self->migration_state));
@@ -340,6 +344,8 @@ podvm_pod_finalize(GObject *object)
     g_clear_pointer(&self->prepared, g_ptr_array_unref);
     g_clear_object(&self->preparing);
     g_clear_object(&self->pool);
+    g_clear_object(&self->image_store);
+    g_clear_pointer(&self->volume_status, json_array_unref);
     g_clear_pointer(&self->hotplug, podvm_hotplug_free);
     g_clear_pointer(&self->start_nics, g_ptr_array_unref);
     g_clear_pointer(&self->net, pod_net_free);
@@ -407,6 +413,12 @@ podvm_pod_set_volume_pool(PodvmPod *self, PodvmVolumePool *pool)
 }
 
 void
+podvm_pod_set_image_store(PodvmPod *self, PodvmImageStore *store)
+{
+    g_set_object(&self->image_store, store);
+}
+
+void
 pod_storage_context(PodvmPod *self, PodvmStorageContext *ctx)
 {
     memset(ctx, 0, sizeof *ctx);
@@ -420,6 +432,7 @@ pod_storage_context(PodvmPod *self, PodvmStorageContext *ctx)
     ctx->qemu_img = self->config->qemu_img;
     ctx->container_disk_helper = self->config->container_disk_helper;
     ctx->pool = self->pool;
+    ctx->image_store = self->image_store;
 }
 
 /* Gives back every volume of the spec (idempotent: paths come from names). */
@@ -554,6 +567,10 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
         started = json_object_get_string_member_with_default(status, "startedAt", NULL);
         if (started != NULL)
             self->started_at = g_date_time_new_from_iso8601(started, NULL);
+        if (json_object_has_member(status, "volumeStatus") &&
+            JSON_NODE_HOLDS_ARRAY(json_object_get_member(status, "volumeStatus")))
+            self->volume_status =
+                json_array_ref(json_object_get_array_member(status, "volumeStatus"));
     }
     runtime = json_object_has_member(obj, "runtime") ? json_object_get_object_member(obj, "runtime")
                                                      : NULL;

@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "podvm-config.h"
+#include "podvm-image-store.h"
 #include "podvm-phase.h"
 #include "podvm-spec.h"
 #include "podvm-volume-pool.h"
@@ -145,6 +146,8 @@ gboolean podvm_pod_run_finish(PodvmPod *self, GAsyncResult *result, GError **err
  * manager's). Set before the first start; the pod keeps a reference.
  */
 void podvm_pod_set_volume_pool(PodvmPod *self, PodvmVolumePool *pool);
+/* The image store containerDisks from registries are pulled into (the manager's); may be NULL. */
+void podvm_pod_set_image_store(PodvmPod *self, PodvmImageStore *store);
 
 /*
  * Disk hotplug. Attach, on a pod with QEMU (Running or Paused): prepare
