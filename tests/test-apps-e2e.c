@@ -27,7 +27,7 @@
 
 /* podvmctl run: pull, unpack, boot the app guest under TCG, run, power off. */
 #define RUN_TIMEOUT_S 300
-#define REDIS_TIMEOUT_MS 180000
+#define REDIS_TIMEOUT_MS 120000
 
 typedef struct {
     PodvmTestNet net; /* first: the podvm_test_net_* helpers take it */
@@ -500,6 +500,9 @@ pod_has_ip(gpointer data)
     char **ip = ((gpointer *)data)[1];
     g_autofree char *phase = podvm_test_daemon_phase(f->net.daemon, "redis");
 
+    /* podvmctl run has not created it yet. */
+    if (phase == NULL)
+        return FALSE;
     if (g_strcmp0(phase, "Failed") == 0 || g_strcmp0(phase, "Succeeded") == 0)
         return TRUE;
     g_free(*ip);
@@ -557,9 +560,34 @@ test_redis(Fixture *f, gconstpointer data)
         g_autofree char *log = podvm_test_daemon_console_log(f->net.daemon, "redis");
         g_autofree char *console = NULL;
 
+        g_autoptr(JsonObject) status = podvm_test_daemon_status(f->net.daemon, "redis");
+        g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), status);
+        g_autofree char *status_text = json_to_string(node, TRUE);
+        g_autofree char *podvmd_log = NULL;
+
+        g_autofree char *netns = podvm_test_net_pod_netns(&f->net, "redis");
+        g_autofree char *netns_arg = g_strdup_printf("--net=%s", netns);
+        const char *inside[] = { "nsenter",  netns_arg, "--", "redis-cli", "-h",
+                                 "10.0.2.2", "-t",      "3",  "ping",      NULL };
+        g_autofree char *inside_answer = podvm_test_net_run(inside);
+        const char *ping_argv[] = { "nsenter", netns_arg, "--", "ping",     "-c",
+                                    "1",       "-W",      "2",  "10.0.2.2", NULL };
+        const char *neigh_argv[] = { "nsenter", netns_arg, "--", "ip", "neigh", NULL };
+        g_autofree char *ping_out = podvm_test_net_run(ping_argv);
+        g_autofree char *neigh = podvm_test_net_run(neigh_argv);
+        g_autofree char *nft = podvm_test_net_pod_nft_table(&f->net, "redis");
+
+        /* Where it stops: the guest itself (from the pod's namespace) or the forwarding. */
+        g_printerr("from the pod's namespace, redis-cli -h 10.0.2.2 ping: %s\nping: %s\n"
+                   "ip neigh: %s\n---- the pod's nft table ----\n%s\n",
+                   inside_answer ? inside_answer : "(no answer)",
+                   ping_out ? ping_out : "(no answer)", neigh ? neigh : "", nft ? nft : "");
         g_file_get_contents(log, &console, NULL, NULL);
-        g_printerr("redis-cli -h %s ping: %s\n---- console ----\n%s\n", ip,
-                   ping.answer ? ping.answer : "(no answer)", console ? console : "");
+        g_file_get_contents(f->net.daemon->log_path, &podvmd_log, NULL, NULL);
+        g_printerr("redis-cli -h %s ping: %s\n---- console ----\n%s\n---- status ----\n%s\n"
+                   "---- podvmd log ----\n%s\n",
+                   ip, ping.answer ? ping.answer : "(no answer)", console ? console : "",
+                   status_text, podvmd_log ? podvmd_log : "");
     }
     g_assert_cmpstr(ping.answer, ==, "PONG");
     app = status_app(f, "redis", 0);
