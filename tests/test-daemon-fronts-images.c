@@ -187,10 +187,14 @@ test_errors_alike(Fixture *f, gconstpointer data)
     {
         g_autofree char *text =
             http(f, "DELETE", "/v1/images/docker.io%2Flibrary%2Fnope%3Alatest", NULL, 404);
+        g_autofree char *unescaped =
+            http(f, "DELETE", "/v1/images/docker.io/library/nope:latest", NULL, 404);
 
         podvm_dbus_manager_call_remove_image_sync(
             f->daemon->manager, "docker.io/library/nope:latest", FALSE, NULL, &error);
-        assert_same_error(text, error, "NotFound", "");
+        /* The reference is the rest of the path, escaped or not. */
+        g_assert_cmpstr(text, ==, unescaped);
+        assert_same_error(text, error, "NotFound", "nope");
         g_clear_error(&error);
     }
     {
@@ -349,7 +353,9 @@ test_pull_list_remove(Fixture *f, gconstpointer data)
         g_autoptr(JsonNode) accepted = parse(text);
         gint64 deadline = g_get_monotonic_time() + 60 * G_TIME_SPAN_SECOND;
 
-        g_assert_cmpstr(member(accepted, "reference"), ==, body + strlen("{\"reference\": \""));
+        g_autofree char *given = g_strconcat("docker://", reference, NULL);
+
+        g_assert_cmpstr(member(accepted, "reference"), ==, given);
         for (;;) {
             list = assert_same_lists(f);
             if (json_array_get_length(json_node_get_array(list)) == 1)

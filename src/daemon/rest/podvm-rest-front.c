@@ -229,7 +229,7 @@ static const PodvmRestRoute routes[] = {
     { "GET", "/v1/images", podvm_rest_handle_list_images },
     { "POST", "/v1/images", podvm_rest_handle_pull_image },
     { "POST", "/v1/images/prune", podvm_rest_handle_prune_images },
-    { "DELETE", "/v1/images/{name}", podvm_rest_handle_remove_image },
+    { "DELETE", "/v1/images/{image}", podvm_rest_handle_remove_image },
     { "POST", "/v1/migrations", podvm_rest_handle_create_migration },
     { "GET", "/v1/migrations/{name}", podvm_rest_handle_get_migration },
     { "DELETE", "/v1/migrations/{name}", podvm_rest_handle_delete_migration },
@@ -254,7 +254,8 @@ segment_end(const char *p)
 }
 
 /*
- * Whether @path fits @pattern; the {name} segment goes to @out_name.
+ * Whether @path fits @pattern; the {name} segment goes to @out_name, any
+ * other placeholder's to @out_item ({image}, last: the rest of the path).
  * Segments compare exactly: "/v1/pods/" (empty name) fits nothing.
  * Runs for every route on every request: it allocates only on a match.
  */
@@ -269,6 +270,19 @@ route_matches(const char *pattern, const char *path, char **out_name, char **out
         const char *path_end = segment_end(path);
         gsize length = (gsize)(pattern_end - pattern);
 
+        if (length == strlen("{image}") && memcmp(pattern, "{image}", length) == 0 &&
+            *pattern_end == '\0') {
+            /*
+             * An image reference, the rest of the path: libsoup hands the
+             * path decoded, so docker.io%2Flibrary%2Fredis%3A7 arrives
+             * with its slashes.
+             */
+            if (*path == '\0')
+                return FALSE;
+            item = path;
+            item_length = strlen(path);
+            break;
+        }
         if (length == strlen("{name}") && memcmp(pattern, "{name}", length) == 0) {
             if (path_end == path)
                 return FALSE;

@@ -3,8 +3,8 @@
  * /v1/images: the image store app pods and containerDisks share.
  * GET lists, POST {"reference"} pulls (?wait=false: 202 at once, the
  * "image-pull" events tell the rest), DELETE /v1/images/REF removes (REF
- * URL-escaped: docker.io%2Flibrary%2Fredis%3Alatest, or a digest;
- * ?force=true while pods use it), POST /v1/images/prune prunes.
+ * URL-escaped, docker.io%2Flibrary%2Fredis%3Alatest, or as it is, or a
+ * digest; ?force=true while pods use it), POST /v1/images/prune prunes.
  */
 #include "podvm-rest-private.h"
 
@@ -111,24 +111,21 @@ podvm_rest_handle_pull_image(Request *req)
     }
 }
 
-/* DELETE /v1/images/{URL-escaped reference or digest}[?force=true]: 200 {}. */
+/*
+ * DELETE /v1/images/{reference or digest, URL-escaped or not}[?force=true]:
+ * 200 {}.
+ */
 void
 podvm_rest_handle_remove_image(Request *req)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) done = NULL;
-    g_autofree char *reference = g_uri_unescape_string(req->name, NULL);
     gboolean force;
 
     if (!podvm_rest_query_boolean(req, "force", FALSE, &force))
         return;
-    if (reference == NULL || *reference == '\0') {
-        podvm_rest_respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
-                                     _("the image in the path is not a valid URL-escaped "
-                                       "reference or digest"));
-        return;
-    }
-    if (!podvm_manager_remove_image(req->front->manager, reference, force, &error)) {
+    /* The route's {image}: the rest of the path, decoded by libsoup. */
+    if (!podvm_manager_remove_image(req->front->manager, req->item, force, &error)) {
         podvm_rest_respond_error(req, error);
         return;
     }
