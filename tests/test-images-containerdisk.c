@@ -219,6 +219,35 @@ test_boots_from_registry(Fixture *f, gconstpointer data)
     stop_pod(f, "cd-registry");
 }
 
+/* Hotplugged into a running pod that pulled nothing at start: pulled, and the guest reads it. */
+static void
+test_hotplug_from_registry(Fixture *f, gconstpointer data)
+{
+    g_autofree char *digest = NULL, *spec = NULL, *attachment = NULL, *dev = NULL, *read = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (!ready(f))
+        return;
+    digest = push_container_disk(f, "HOTPLUGDISK", "disks/hot:v1");
+    spec = podvm_test_guest_spec("cd-hotplug", NULL, NULL, 2);
+    create_pod(f, spec);
+    boot_pod(f, "cd-hotplug");
+    attachment = g_strdup_printf("{\"disk\": {\"name\": \"cd\", \"disk\": {\"bus\": \"virtio\"}},"
+                                 " \"volume\": {\"name\": \"cd\", \"containerDisk\": {\"image\":"
+                                 " \"%s/disks/hot:v1\"}}}",
+                                 podvm_test_registry_host(f->reg));
+    pod = podvm_test_daemon_pod(f->daemon, "cd-hotplug");
+    podvm_dbus_pod_call_attach_disk_sync(pod, attachment, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(podvm_test_wait_guest_disk(f->daemon, "cd-hotplug", DISK_SIZE, TRUE));
+    dev = podvm_test_guest_disk_of_size(f->daemon, "cd-hotplug", DISK_SIZE, NULL);
+    g_assert_nonnull(dev);
+    read = podvm_test_guest_read(f->daemon, "cd-hotplug", dev);
+    g_assert_cmpstr(read, ==, "HOTPLUGDISK");
+    stop_pod(f, "cd-hotplug");
+}
+
 /* A registry that is not there: the start fails, naming the image and the registry. */
 static void
 test_unreachable_registry(Fixture *f, gconstpointer data)
@@ -320,6 +349,8 @@ main(int argc, char **argv)
 
     g_test_add("/images/containerdisk/boots-from-registry", Fixture, "registry", fixture_set_up,
                test_boots_from_registry, fixture_tear_down);
+    g_test_add("/images/containerdisk/hotplug-from-registry", Fixture, "registry", fixture_set_up,
+               test_hotplug_from_registry, fixture_tear_down);
     g_test_add("/images/containerdisk/unreachable-registry", Fixture, NULL, fixture_set_up,
                test_unreachable_registry, fixture_tear_down);
     g_test_add("/images/containerdisk/founding-vmi-created", Fixture, NULL, fixture_set_up,

@@ -86,18 +86,43 @@ podvm_manager_pod_image_digests(PodvmPod *pod)
 }
 
 static gboolean
+volume_pulls_image(const PodvmSpecVolume *volume)
+{
+    return volume->source == PODVM_VOLUME_CONTAINER_DISK && volume->image != NULL &&
+           podvm_image_ref_is_registry(volume->image);
+}
+
+static gboolean
 spec_pulls_images(const PodvmSpec *spec)
 {
     if (spec->apps != NULL && spec->apps->len > 0)
         return TRUE;
     for (guint i = 0; spec->volumes != NULL && i < spec->volumes->len; i++) {
-        const PodvmSpecVolume *volume = g_ptr_array_index(spec->volumes, i);
-
-        if (volume->source == PODVM_VOLUME_CONTAINER_DISK && volume->image != NULL &&
-            podvm_image_ref_is_registry(volume->image))
+        if (volume_pulls_image(g_ptr_array_index(spec->volumes, i)))
             return TRUE;
     }
     return FALSE;
+}
+
+void
+manager_images_attach_for_volume(PodvmManager *self, const PodvmSpecVolume *volume)
+{
+    g_autoptr(GPtrArray) pods = NULL;
+    g_autoptr(GError) error = NULL;
+    PodvmImageStore *store;
+
+    if (!volume_pulls_image(volume))
+        return;
+    store = podvm_manager_get_image_store(self, &error);
+    if (store == NULL) {
+        g_message("a hotplugged containerDisk pulls an image, and the image store is "
+                  "unavailable: %s",
+                  error->message);
+        return;
+    }
+    pods = podvm_manager_list(self);
+    for (guint i = 0; i < pods->len; i++)
+        podvm_pod_set_image_store(g_ptr_array_index(pods, i), store);
 }
 
 void

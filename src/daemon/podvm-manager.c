@@ -415,6 +415,8 @@ podvm_manager_parse_attachment(PodvmManager *self, const char *data, gssize leng
     g_ptr_array_add(volumes, volume);
     if (!check_against_host(self, volumes, NULL, NULL, NULL, "volume", out_problems, error))
         return FALSE;
+    /* A containerDisk from a registry, hotplugged into a pod that had no image to pull. */
+    manager_images_attach_for_volume(self, volume);
     *out_disk = g_steal_pointer(&disk);
     *out_volume = g_steal_pointer(&volume);
     return TRUE;
