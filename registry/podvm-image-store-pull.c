@@ -107,7 +107,8 @@ static void
 pull_fail(GTask *task, GError *error)
 {
     Pull *pull = g_task_get_task_data(task);
-    g_autofree char *quoted = podvm_quote_for_message(pull->canonical);
+    /* Canonical references hold only safe characters: quoted whole, never cut. */
+    g_autofree char *quoted = g_strdup_printf("\"%s\"", pull->canonical);
 
     g_prefix_error(&error, _("cannot pull image %s: "), quoted);
     g_task_return_error(task, error);
@@ -521,7 +522,7 @@ podvm_image_store_pull_async(PodvmImageStore *self, const char *reference, Podvm
         return;
     }
     canonical = podvm_image_ref_to_string(ref);
-    quoted = podvm_quote_for_message(canonical);
+    quoted = g_strdup_printf("\"%s\"", canonical);
     if (!registry_allowed(self, ref)) {
         g_autofree char *registry = podvm_quote_for_message(ref->registry);
 

@@ -442,6 +442,46 @@ test_manifest_digest_mismatch(void)
     podvm_test_rmrf(dir);
 }
 
+static void
+test_unreachable(void)
+{
+    g_autoptr(GSocket) socket =
+        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+    g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+    g_autoptr(GSocketAddress) bound = NULL;
+    g_autoptr(PodvmImageStore) store = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dir = podvm_test_mkdtemp();
+    g_autofree char *host = NULL;
+    g_autofree char *ref = NULL;
+    const char *insecure[2] = { NULL, NULL };
+    PodvmImageStoreOptions options = { 0 };
+    Result result = { 0 };
+
+    /* A port that was free a moment ago: bound, not listening, so refused. */
+    g_assert_true(g_socket_bind(socket, any, FALSE, &error));
+    bound = g_socket_get_local_address(socket, &error);
+    g_assert_no_error(error);
+    host = g_strdup_printf("127.0.0.1:%u",
+                           g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+    insecure[0] = host;
+    options.insecure_registries = (GStrv)insecure;
+    store = podvm_image_store_new(dir, &options, &error);
+    g_assert_no_error(error);
+    ref = g_strdup_printf("docker://%s/apps/gone:v1", host);
+    podvm_image_store_pull_async(store, ref, PODVM_PULL_IF_NOT_PRESENT, NULL, NULL, NULL, pulled_cb,
+                                 &result);
+    g_assert_true(podvm_test_wait_until(is_done, &result, 60000));
+    g_assert_error(result.error, PODVM_ERROR, PODVM_ERROR_FAILED);
+    g_test_message("%s", result.error->message);
+    g_assert_nonnull(strstr(result.error->message, host));
+    g_assert_nonnull(strstr(result.error->message, "apps/gone:v1"));
+    g_assert_nonnull(strstr(result.error->message, "unreachable"));
+    result_clear(&result);
+    podvm_test_rmrf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -449,6 +489,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/images/client/retry-and-resume", test_retry_and_resume);
     g_test_add_func("/podvm/images/client/server-errors", test_server_errors);
     g_test_add_func("/podvm/images/client/redirect-and-basic-auth", test_redirect_and_basic_auth);
+    g_test_add_func("/podvm/images/client/unreachable", test_unreachable);
     g_test_add_func("/podvm/images/client/manifest-digest-mismatch", test_manifest_digest_mismatch);
     return g_test_run();
 }
