@@ -767,7 +767,7 @@ test_multi_error(void)
         { "spec.restartPolicy", "unknown value \"Sometimes\": use Always, OnFailure or Never" },
         { "spec.hostname", "\"-bad\" starts with '-'" },
         { "spec.volumes[0].containerDisk.image", "\"X\" is not an image reference" },
-        { "spec.livenessProbe", "not supported yet" },
+        { "spec.livenessProbe.tcpSocket", "no network interface" },
         { "spec.nodeSelector", "not supported by podvm" },
     };
     g_autofree char *json = spec_file_contents("invalid-multi.json");
@@ -838,7 +838,7 @@ test_not_supported(void)
           "{'bootFileName': 'x'}}]}",
           "'networks': [{'name': 'default', 'pod': {}}]",
           "spec.domain.devices.interfaces[0].dhcpOptions", "not supported yet" },
-        { "", "'readinessProbe': {'tcpSocket': {'port': 80}}", "spec.readinessProbe",
+        { "", "'readinessProbe': {'guestAgentPing': {}}", "spec.readinessProbe.guestAgentPing",
           "not supported yet" },
         { "", "'affinity': {'nodeAffinity': {}}", "spec.affinity", "not supported by podvm" },
         { "", "'tolerations': [{'key': 'k'}]", "spec.tolerations", "not supported by podvm" },

@@ -126,8 +126,8 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
         { "hostname", FIELD_KNOWN, NULL },
         { "volumes", FIELD_KNOWN, NULL },
         { "networks", FIELD_KNOWN, NULL },
-        { "livenessProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
-        { "readinessProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
+        { "livenessProbe", FIELD_KNOWN, NULL },
+        { "readinessProbe", FIELD_KNOWN, NULL },
         { "startupProbe", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "evictionStrategy", FIELD_KNOWN, NULL },
         { "accessCredentials", FIELD_NOT_YET_UNLESS_OFF, NULL },
@@ -206,6 +206,21 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
         spec_parse_networks(p, networks_path, child, spec, &networks);
     spec_check_interfaces_join_networks(p, interfaces_path, &state.interfaces, networks_path,
                                         &networks, spec);
+
+    if ((child = spec_member(object, "livenessProbe")) != NULL) {
+        g_autofree char *child_path = spec_path_member(path, "livenessProbe");
+
+        spec->liveness_probe = spec_parse_probe(p, child_path, child, TRUE);
+        spec_check_probe(p, child_path, spec->liveness_probe, spec,
+                         spec->apps->len > 0 && !state.kernel_boot_given && !state.disks.given);
+    }
+    if ((child = spec_member(object, "readinessProbe")) != NULL) {
+        g_autofree char *child_path = spec_path_member(path, "readinessProbe");
+
+        spec->readiness_probe = spec_parse_probe(p, child_path, child, FALSE);
+        spec_check_probe(p, child_path, spec->readiness_probe, spec,
+                         spec->apps->len > 0 && !state.kernel_boot_given && !state.disks.given);
+    }
 
     /*
      * Something to boot: a kernel, or a disk (the firmware boots from it);

@@ -17,6 +17,7 @@
  *   podvm-spec-network-model.c  interfaces and networks: free, copy, lookups, MAC, JSON
  *   podvm-spec-network.c   interfaces and networks: the parser, its rules, the NIC attachment
  *   podvm-spec-apps.c      spec.apps and the apps rule (memory and vCPUs)
+ *   podvm-spec-probes.c    livenessProbe and readinessProbe
  *   podvm-spec-writer.c    the spec as JSON, and its redacted form
  */
 #include <glib.h>
@@ -264,5 +265,17 @@ void spec_parse_interface_attachment(Parser *p, JsonNode *root, PodvmSpecInterfa
 
 /* podvm-spec-apps.c */
 void spec_parse_apps(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec);
+
+/* podvm-spec-probes.c */
+PodvmSpecProbe *spec_parse_probe(Parser *p, const char *path, JsonNode *node, gboolean liveness);
+/*
+ * The probe's checks across the pod: exec needs the app guest (@app_guest:
+ * apps, and no kernel or disks of the pod's own); tcpSocket and httpGet
+ * need an interface to reach the guest through.
+ */
+void spec_check_probe(Parser *p, const char *path, const PodvmSpecProbe *probe,
+                      const PodvmSpec *spec, gboolean app_guest);
+/* "@name": {...} in the object being built; nothing when @probe is NULL. */
+void spec_write_probe(JsonBuilder *b, const char *name, const PodvmSpecProbe *probe);
 
 G_END_DECLS

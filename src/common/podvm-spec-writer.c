@@ -381,6 +381,8 @@ podvm_spec_to_json(const PodvmSpec *spec)
     if (spec->eviction_strategy != PODVM_EVICTION_NONE)
         add_string_member(b, "evictionStrategy",
                           podvm_eviction_strategy_to_string(spec->eviction_strategy));
+    spec_write_probe(b, "livenessProbe", spec->liveness_probe);
+    spec_write_probe(b, "readinessProbe", spec->readiness_probe);
     json_builder_end_object(b);
 
     json_builder_end_object(b);

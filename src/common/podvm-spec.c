@@ -212,6 +212,8 @@ podvm_spec_free(PodvmSpec *spec)
     g_clear_pointer(&spec->networks, g_ptr_array_unref);
     g_clear_pointer(&spec->apps, g_ptr_array_unref);
     g_free(spec->hostname);
+    podvm_spec_probe_free(spec->liveness_probe);
+    podvm_spec_probe_free(spec->readiness_probe);
     g_free(spec);
 }
 
@@ -297,6 +299,8 @@ podvm_spec_copy(const PodvmSpec *spec)
     copy->restart_policy = spec->restart_policy;
     copy->hostname = g_strdup(spec->hostname);
     copy->eviction_strategy = spec->eviction_strategy;
+    copy->liveness_probe = podvm_spec_probe_copy(spec->liveness_probe);
+    copy->readiness_probe = podvm_spec_probe_copy(spec->readiness_probe);
     return copy;
 }
 

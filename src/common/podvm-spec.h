@@ -167,6 +167,42 @@ typedef struct {
 #define PODVM_SPEC_DEFAULT_VM_CIDR "10.0.2.0/24"
 #define PODVM_SPEC_DEFAULT_VM_IPV6_CIDR "fd10:0:2::/120"
 
+/* livenessProbe / readinessProbe: what is checked (exactly one handler). */
+typedef enum {
+    PODVM_PROBE_TCP_SOCKET, /* connect to the guest's port */
+    PODVM_PROBE_HTTP_GET,   /* HTTP/1.1 GET; 200..399 is success */
+    PODVM_PROBE_EXEC,       /* a command in the first app (app pods only); exit 0 is success */
+} PodvmProbeHandler;
+
+typedef struct {
+    char *name;
+    char *value;
+} PodvmSpecHttpHeader;
+
+#define PODVM_SPEC_PROBE_DEFAULT_PERIOD 10
+#define PODVM_SPEC_PROBE_DEFAULT_TIMEOUT 1
+#define PODVM_SPEC_PROBE_DEFAULT_FAILURE_THRESHOLD 3
+#define PODVM_SPEC_PROBE_DEFAULT_SUCCESS_THRESHOLD 1
+
+typedef struct {
+    PodvmProbeHandler handler;
+    guint port;                  /* tcpSocket, httpGet: 1..65535 */
+    char *path;                  /* httpGet: absolute path (with query); "/" when not given */
+    GPtrArray *http_headers;     /* httpGet: of PodvmSpecHttpHeader*; never NULL */
+    GStrv command;               /* exec: argv, at least one item */
+    guint initial_delay_seconds; /* after the pod is Running; default 0 */
+    guint period_seconds;        /* default 10 */
+    guint timeout_seconds;       /* default 1 */
+    guint failure_threshold;     /* default 3 */
+    guint success_threshold;     /* default 1; always 1 for liveness */
+} PodvmSpecProbe;
+
+void podvm_spec_probe_free(PodvmSpecProbe *probe);
+PodvmSpecProbe *podvm_spec_probe_copy(const PodvmSpecProbe *probe);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmSpecProbe, podvm_spec_probe_free)
+/* "tcpSocket", "httpGet", "exec" as in the spec */
+const char *podvm_probe_handler_to_string(PodvmProbeHandler handler);
+
 typedef struct {
     /* metadata */
     char *name;              /* required, DNS-1123 label <= 63 */
@@ -203,6 +239,8 @@ typedef struct {
     PodvmRestartPolicy restart_policy;       /* default NEVER */
     char *hostname;                          /* NULL when unset */
     PodvmEvictionStrategy eviction_strategy; /* default NONE */
+    PodvmSpecProbe *liveness_probe;          /* NULL when unset */
+    PodvmSpecProbe *readiness_probe;         /* NULL when unset */
 } PodvmSpec;
 
 /* One validation problem: "spec.domain.cpu.cores" + "must be at least 1". */

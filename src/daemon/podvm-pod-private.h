@@ -158,6 +158,9 @@ struct _PodvmPod {
     char *shutdown_reason; /* of the last SHUTDOWN event QEMU sent */
     guint exit_report_timer; /* an adopted QEMU exited: its last events are being read */
     gboolean detached;       /* podvmd is going away: callbacks leave the pod alone */
+
+    /* probes (podvm-pod-probes.c): the runners while Running, and the Ready condition */
+    struct _PodProbes *probes;
 };
 
 void pod_save_or_log(PodvmPod *self, PodvmStoreMode mode);
@@ -262,6 +265,20 @@ void pod_send_quit(PodvmPod *self);
 /* podvm-pod-lifecycle.c: a delete's last steps (volumes, files), once no QEMU runs; then
  * pod_emit_deleted(). */
 gboolean pod_delete_now(PodvmPod *self, GError **error);
+/*
+ * podvm-pod-probes.c: the phase just changed (set, not yet stored): probes
+ * start when the pod is Running and stop otherwise; the Ready condition
+ * follows.
+ */
+void pod_probes_phase_changed(PodvmPod *self);
+/* podvmd is going away: the probes stop, the condition stays. */
+void pod_probes_stop(PodvmPod *self);
+/* status.conditions (the Ready condition), added to the status object being built. */
+void pod_probes_add_conditions(PodvmPod *self, JsonBuilder *builder);
+/* The stored status's Ready condition read back (its lastTransitionTime kept). */
+void pod_probes_load_status(PodvmPod *self, JsonObject *status);
+void pod_probes_free(struct _PodProbes *probes);
+
 /* podvm-pod-qmp.c: the adoption after a restart is over: waiting QMP passthrough calls go on. */
 void pod_adoption_done(PodvmPod *self);
 

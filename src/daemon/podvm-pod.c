@@ -108,15 +108,7 @@ podvm_pod_get_status_json(PodvmPod *self)
         json_builder_set_member_name(b, "migrationState");
         json_builder_add_value(b, json_node_init_object(json_node_alloc(), self->migration_state));
     }
-    json_builder_set_member_name(b, "conditions");
-    json_builder_begin_array(b);
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, "Ready");
-    json_builder_set_member_name(b, "status");
-    json_builder_add_string_value(b, self->phase == PODVM_PHASE_RUNNING ? "True" : "False");
-    json_builder_end_object(b);
-    json_builder_end_array(b);
+    pod_probes_add_conditions(self, b);
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }
@@ -268,6 +260,7 @@ set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *mess
     message = self->message;
     if (phase == PODVM_PHASE_RUNNING && self->running_since_us == 0)
         self->running_since_us = g_get_monotonic_time();
+    pod_probes_phase_changed(self);
     /*
      * Running and Paused are QEMU's to know: after a daemon restart the pod
      * asks QEMU (query-status) and never trusts the file for them. So a
@@ -349,6 +342,7 @@ podvm_pod_finalize(GObject *object)
     g_clear_pointer(&self->hotplug, podvm_hotplug_free);
     g_clear_pointer(&self->start_nics, g_ptr_array_unref);
     g_clear_pointer(&self->net, pod_net_free);
+    g_clear_pointer(&self->probes, pod_probes_free);
     g_clear_pointer(&self->migration_record, json_object_unref);
     g_clear_pointer(&self->migration_state, json_object_unref);
     g_clear_pointer(&self->incoming, pod_incoming_free);
@@ -571,6 +565,7 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
             JSON_NODE_HOLDS_ARRAY(json_object_get_member(status, "volumeStatus")))
             self->volume_status =
                 json_array_ref(json_object_get_array_member(status, "volumeStatus"));
+        pod_probes_load_status(self, status);
     }
     runtime = json_object_has_member(obj, "runtime") ? json_object_get_object_member(obj, "runtime")
                                                      : NULL;
@@ -751,6 +746,7 @@ podvm_pod_detach(PodvmPod *self)
     /* The daemon is going away: leave QEMU running, drop our ends only. */
     self->detached = TRUE;
     g_clear_handle_id(&self->backoff_timer, g_source_remove);
+    pod_probes_stop(self);
     pod_drop_connections(self);
     pod_adoption_done(self);
 }
