@@ -24,8 +24,9 @@
 struct _PodProbes {
     PodvmProbe *liveness;
     PodvmProbe *readiness;
-    int readiness_state;    /* -1: no result yet; 0: failing; 1: succeeding */
-    char *readiness_failed; /* why, when failing */
+    int readiness_state;        /* -1: no result yet; 0: failing; 1: succeeding */
+    char *readiness_failed;     /* why, when failing */
+    gint64 liveness_failed_run; /* running_since_us of the run whose liveness probe failed */
 
     /* The Ready condition as shown (and stored). */
     gboolean ready;
@@ -351,12 +352,14 @@ result(PodvmProbe *probe, gboolean success, const char *message, gpointer user_d
             announce_ready(self);
         return;
     }
-    if (probe == probes->liveness && !success) {
+    if (probe == probes->liveness && !success &&
+        probes->liveness_failed_run != self->running_since_us) {
         LivenessOp *op = g_new0(LivenessOp, 1);
         g_autoptr(GTask) task = NULL;
 
         op->message = g_strdup_printf(_("liveness probe failed: %s"), message);
         op->running_since_us = self->running_since_us;
+        probes->liveness_failed_run = self->running_since_us;
         pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': %s", self->spec->name, op->message);
         task = pod_op_task_new(self, &liveness_class, &op->parent, NULL, liveness_done_cb, NULL);
         pod_op_enqueue_deferred(self, g_steal_pointer(&task));

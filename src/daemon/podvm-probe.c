@@ -34,6 +34,7 @@ struct _PodvmProbe {
     guint successes; /* in a row */
     guint failures;  /* in a row */
     int state;       /* -1: not known yet; 0: failing; 1: succeeding */
+    char *failed;    /* the message of the last failure reported */
     guint64 checks;
 };
 
@@ -75,6 +76,7 @@ podvm_probe_free(PodvmProbe *probe)
     g_clear_object(&probe->stop);
     podvm_spec_probe_free(probe->spec);
     g_free(probe->name);
+    g_free(probe->failed);
     g_free(probe);
 }
 
@@ -110,13 +112,18 @@ report(PodvmProbe *probe, gboolean success, const char *message)
         probe->successes = MIN(probe->successes + 1, G_MAXUINT - 1);
         if (probe->state != 1 && probe->successes >= probe->spec->success_threshold) {
             probe->state = 1;
+            g_clear_pointer(&probe->failed, g_free);
             probe->result(probe, TRUE, NULL, probe->user_data);
         }
     } else {
         probe->successes = 0;
         probe->failures = MIN(probe->failures + 1, G_MAXUINT - 1);
-        if (probe->state != 0 && probe->failures >= probe->spec->failure_threshold) {
+        /* A failing probe that fails otherwise now says so too (the guest came up, ...). */
+        if ((probe->state != 0 && probe->failures >= probe->spec->failure_threshold) ||
+            (probe->state == 0 && g_strcmp0(probe->failed, message) != 0)) {
             probe->state = 0;
+            g_free(probe->failed);
+            probe->failed = g_strdup(message);
             probe->result(probe, FALSE, message, probe->user_data);
         }
     }
@@ -145,7 +152,12 @@ check_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_clear_handle_id(&probe->timeout_timer, g_source_remove);
     g_clear_object(&probe->check_cancellable);
     if (!success) {
-        if (probe->timed_out)
+        /* A check that knows what it waited for says so ("10.0.2.2:80 did not answer"). */
+        if (probe->timed_out && error != NULL &&
+            !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            message =
+                g_strdup_printf(_("%s within %u s"), error->message, probe->spec->timeout_seconds);
+        else if (probe->timed_out)
             message = g_strdup_printf(_("no answer within %u s"), probe->spec->timeout_seconds);
         else
             message = g_strdup(error != NULL ? error->message : _("the check failed"));
@@ -252,10 +264,34 @@ socket_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *ca
     g_task_return_boolean(task, TRUE);
 }
 
+/* @error (taken) as the check's answer: a cancelled step is "TARGET did not answer". */
+static void return_error(GTask *task, GError *error, const char *format, ...) G_GNUC_PRINTF(3, 4);
+
+static void
+return_error(GTask *task, GError *error, const char *format, ...)
+{
+    NetCheck *check = g_task_get_task_data(task);
+    va_list args;
+    g_autofree char *prefix = NULL;
+
+    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+        g_error_free(error);
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_TIMEOUT, _("%s did not answer"),
+                                check->target);
+        return;
+    }
+    va_start(args, format);
+    prefix = g_strdup_vprintf(format, args);
+    va_end(args);
+    g_prefix_error(&error, "%s", prefix);
+    g_task_return_error(task, error);
+}
+
 static void
 answer_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
+    GCancellable *cancellable = g_task_get_cancellable(task);
     NetCheck *check = g_task_get_task_data(task);
     GError *error = NULL;
     gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
@@ -263,8 +299,7 @@ answer_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     guint status = 0;
 
     if (n < 0) {
-        g_prefix_error(&error, _("reading the answer of %s: "), check->target);
-        g_task_return_error(task, error);
+        return_error(task, error, _("reading the answer of %s: "), check->target);
         return;
     }
     check->answer_length += (gsize)n;
@@ -273,8 +308,7 @@ answer_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     if (eol == NULL && n > 0 && check->answer_length < HTTP_ANSWER_MAX) {
         g_input_stream_read_async(G_INPUT_STREAM(source), check->answer + check->answer_length,
                                   HTTP_ANSWER_MAX - check->answer_length, G_PRIORITY_DEFAULT,
-                                  g_task_get_cancellable(task), answer_read_cb,
-                                  g_steal_pointer(&task));
+                                  cancellable, answer_read_cb, g_steal_pointer(&task));
         return;
     }
     /* "HTTP/1.x NNN ..." */
@@ -301,17 +335,17 @@ static void
 request_written_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
+    GCancellable *cancellable = g_task_get_cancellable(task);
     NetCheck *check = g_task_get_task_data(task);
     GError *error = NULL;
 
     if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, NULL, &error)) {
-        g_prefix_error(&error, _("sending the request to %s: "), check->target);
-        g_task_return_error(task, error);
+        return_error(task, error, _("sending the request to %s: "), check->target);
         return;
     }
     g_input_stream_read_async(g_io_stream_get_input_stream(G_IO_STREAM(check->connection)),
-                              check->answer, HTTP_ANSWER_MAX, G_PRIORITY_DEFAULT,
-                              g_task_get_cancellable(task), answer_read_cb, g_steal_pointer(&task));
+                              check->answer, HTTP_ANSWER_MAX, G_PRIORITY_DEFAULT, cancellable,
+                              answer_read_cb, g_steal_pointer(&task));
 }
 
 static char *
@@ -342,12 +376,12 @@ static void
 connected_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
+    GCancellable *cancellable = g_task_get_cancellable(task);
     NetCheck *check = g_task_get_task_data(task);
     GError *error = NULL;
 
     if (!g_socket_connection_connect_finish(G_SOCKET_CONNECTION(source), result, &error)) {
-        g_prefix_error(&error, _("cannot connect to %s: "), check->target);
-        g_task_return_error(task, error);
+        return_error(task, error, _("cannot connect to %s: "), check->target);
         return;
     }
     if (check->spec->handler == PODVM_PROBE_TCP_SOCKET) {
@@ -357,14 +391,14 @@ connected_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     check->request = http_request(check->spec, check->target);
     g_output_stream_write_all_async(g_io_stream_get_output_stream(G_IO_STREAM(check->connection)),
                                     check->request, strlen(check->request), G_PRIORITY_DEFAULT,
-                                    g_task_get_cancellable(task), request_written_cb,
-                                    g_steal_pointer(&task));
+                                    cancellable, request_written_cb, g_steal_pointer(&task));
 }
 
 static void
 socket_made_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
+    GCancellable *cancellable = g_task_get_cancellable(task);
     NetCheck *check = g_task_get_task_data(task);
     GError *error = NULL;
     g_autoptr(GSocket) socket = NULL;
@@ -384,8 +418,7 @@ socket_made_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     check->fd = -1; /* the socket's now */
     check->connection = g_socket_connection_factory_create_connection(socket);
     g_socket_connection_connect_async(check->connection, G_SOCKET_ADDRESS(check->address),
-                                      g_task_get_cancellable(task), connected_cb,
-                                      g_steal_pointer(&task));
+                                      cancellable, connected_cb, g_steal_pointer(&task));
 }
 
 void
@@ -399,6 +432,8 @@ podvm_probe_check_network_async(const PodvmSpecProbe *spec, int netns_fd, GInetA
     NetCheck *check = g_new0(NetCheck, 1);
 
     g_task_set_source_tag(task, podvm_probe_check_network_async);
+    /* A step cut short by @cancellable says what it waited for (return_error()). */
+    g_task_set_check_cancellable(task, FALSE);
     check->spec = podvm_spec_probe_copy(spec);
     check->fd = -1;
     check->netns_fd = fcntl(netns_fd, F_DUPFD_CLOEXEC, 3);

@@ -26,7 +26,11 @@ typedef struct _PodvmProbe PodvmProbe;
  */
 typedef void (*PodvmProbeCheckFunc)(PodvmProbe *probe, GCancellable *cancellable,
                                     GAsyncReadyCallback callback, gpointer callback_data);
-/* The probe's state changed: @success, or not with @message (why the last check failed). */
+/*
+ * The probe's state changed: @success, or not with @message (why the last
+ * check failed); a failing probe is reported again when a failure's
+ * message differs from the one reported.
+ */
 typedef void (*PodvmProbeResultFunc)(PodvmProbe *probe, gboolean success, const char *message,
                                      gpointer user_data);
 
