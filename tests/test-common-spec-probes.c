@@ -254,6 +254,45 @@ test_refused(void)
     }
 }
 
+/* exec: an app pod (apps, neither a kernel nor disks: podvm's app guest) needs no network. */
+static void
+test_exec_app_pod(void)
+{
+    static const char json[] =
+        "{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"p\"}, "
+        "\"spec\": {\"apps\": [{\"name\": \"redis\", \"image\": \"docker://redis\"}], "
+        "\"livenessProbe\": {\"exec\": {\"command\": [\"redis-cli\", \"ping\"]}, "
+        "\"timeoutSeconds\": 2}}}";
+    g_autoptr(PodvmSpec) spec = parse_ok(json);
+    const char *const expected[] = { "redis-cli", "ping", NULL };
+
+    g_assert_nonnull(spec->liveness_probe);
+    g_assert_cmpint(spec->liveness_probe->handler, ==, PODVM_PROBE_EXEC);
+    g_assert_true(g_strv_equal((const char *const *)spec->liveness_probe->command, expected));
+    g_assert_cmpuint(spec->liveness_probe->timeout_seconds, ==, 2);
+    assert_round_trips(spec);
+
+    /* The same pod with a kernel of its own runs no app guest: refused. */
+    {
+        static const char with_kernel[] =
+            "{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+            "\"p\"}, \"spec\": {\"domain\": {\"firmware\": {\"kernelBoot\": {\"kernelPath\": "
+            "\"/k\"}}}, \"apps\": [{\"name\": \"redis\", \"image\": \"docker://redis\"}], "
+            "\"livenessProbe\": {\"exec\": {\"command\": [\"true\"]}}}}";
+
+        assert_only_problem(with_kernel, "spec.livenessProbe.exec", "exec probes need an app pod");
+    }
+    /* An empty command. */
+    {
+        static const char empty[] =
+            "{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+            "\"p\"}, \"spec\": {\"apps\": [{\"name\": \"a\", \"image\": \"docker://a\"}], "
+            "\"readinessProbe\": {\"exec\": {\"command\": []}}}}";
+
+        assert_only_problem(empty, "spec.readinessProbe.exec.command", "must name a command");
+    }
+}
+
 /* tcpSocket and httpGet go through the pod's network: a pod without one is told so. */
 static void
 test_needs_interface(void)
@@ -276,5 +315,6 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/spec/probes/virtual-machine", test_virtual_machine);
     g_test_add_func("/podvm/common/spec/probes/refused", test_refused);
     g_test_add_func("/podvm/common/spec/probes/needs-interface", test_needs_interface);
+    g_test_add_func("/podvm/common/spec/probes/exec-app-pod", test_exec_app_pod);
     return g_test_run();
 }

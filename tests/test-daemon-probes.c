@@ -249,8 +249,9 @@ test_liveness_never(PodvmTestNet *f, gconstpointer data)
 static void
 test_exec(void)
 {
-    g_test_skip("exec probes run through the app guest's exec (podvm_pod_exec_async), which "
-                "this podvmd does not have yet");
+    g_test_skip("exec probes run through podvm_pod_exec_async, which answers NOT_SUPPORTED "
+                "('exec into app pods is not supported yet') until the app guest's channel is "
+                "wired into app pods");
 }
 
 int

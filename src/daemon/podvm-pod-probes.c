@@ -10,7 +10,8 @@
  *
  * tcpSocket and httpGet connect from the pod's network namespace to the
  * guest: the masquerade guest address behind the binding, or the pod IP
- * the guest holds (bridge, passt). exec runs in the app guest.
+ * the guest holds (bridge, passt). exec runs the command in the first app
+ * of an app pod (podvm_pod_exec_async()); exit code 0 is success.
  */
 #include <glib/gi18n-lib.h>
 #include <string.h>
@@ -248,6 +249,30 @@ guest_address(PodvmPod *self, GError **error)
 }
 
 static void
+exec_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    const PodvmSpecProbe *spec = g_task_get_task_data(task);
+    g_autoptr(GError) error = NULL;
+    int code = -1;
+
+    if (!podvm_pod_exec_finish(PODVM_POD(source), result, &code, &error)) {
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_TIMEOUT,
+                                    _("command '%s' did not finish"), spec->command[0]);
+        else
+            g_task_return_error(task, g_steal_pointer(&error));
+        return;
+    }
+    if (code != 0) {
+        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_FAILED,
+                                _("command '%s' exited with code %d"), spec->command[0], code);
+        return;
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
 check(PodvmProbe *probe, GCancellable *cancellable, GAsyncReadyCallback callback,
       gpointer callback_data)
 {
@@ -258,12 +283,16 @@ check(PodvmProbe *probe, GCancellable *cancellable, GAsyncReadyCallback callback
     int netns_fd;
 
     if (spec->handler == PODVM_PROBE_EXEC) {
-        g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, callback_data);
+        GTask *task = g_task_new(NULL, cancellable, callback, callback_data);
 
-        /* The app guest's exec (podvm_pod_exec_async) is not in this podvmd yet. */
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_SUPPORTED,
-                                _("exec probes need the app guest's exec, which this podvmd "
-                                  "does not have yet"));
+        /* The spec is the probe's, which outlives the check only while it runs: a copy. */
+        g_task_set_task_data(task, podvm_spec_probe_copy(spec),
+                             (GDestroyNotify)podvm_spec_probe_free);
+        /* A command cut short by the timeout says so (exec_done_cb()). */
+        g_task_set_check_cancellable(task, FALSE);
+        /* The first app; cancelling kills the command. */
+        podvm_pod_exec_async(self, NULL, (const char *const *)spec->command, NULL, NULL, NULL,
+                             cancellable, exec_done_cb, task);
         return;
     }
     address = guest_address(self, &error);
