@@ -775,6 +775,83 @@ test_path_commas(void)
     g_assert_cmpuint(count_option(argv, "-S"), ==, 1);
 }
 
+/*
+ * An app pod: podvm's app guest from the kernel and initrd podvmd opened,
+ * one read-only virtio disk per app (serial app0, app1: how the guest's
+ * init finds them) from fd sets, the channel's virtio-serial port on the
+ * socket podvmd bound, and the app guest's command line.
+ */
+static void
+test_app_guest(void)
+{
+    static const char doc[] =
+        "{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+        "\"web\", \"uid\": \"" TEST_UID "\"}, \"spec\": {\"apps\": [{\"name\": \"a\", "
+        "\"image\": \"redis\"}, {\"name\": \"b\", \"image\": \"oci:/srv/x:1\"}]}}";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmSpec) spec = podvm_spec_parse_data(doc, -1, NULL, &error);
+    const int disk_fds[] = { 10, 11 };
+    PodvmQemuAppGuest guest = { "/run/podvm/pods/web/app.sock", 9, disk_fds, 2 };
+    PodvmQemuArgvContext ctx = { 0 };
+    g_auto(GStrv) argv = NULL;
+    g_auto(GStrv) debug_argv = NULL;
+    g_autofree char *joined = NULL;
+
+    g_assert_no_error(error);
+    g_assert_true(podvm_spec_uses_app_guest(spec));
+    ctx.qemu_binary = "qemu-system-x86_64";
+    ctx.accel = PODVM_ACCEL_TCG;
+    ctx.uid = TEST_UID;
+    ctx.qmp_socket = "/run/podvm/pods/web/qmp.sock";
+    ctx.console_socket = "/run/podvm/pods/web/console.sock";
+    ctx.console_log = "/var/lib/podvm/pods/web/console.log";
+    ctx.qmp_listen_fd = QMP_CHILD_FD;
+    ctx.console_listen_fd = CONSOLE_CHILD_FD;
+    ctx.host_cpus = 4;
+
+    /* Without the guest's files it is refused, as without a kernel. */
+    argv = podvm_qemu_argv_build(spec, &ctx, &error);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC);
+    g_assert_null(argv);
+    g_clear_error(&error);
+    ctx.app_guest = &guest;
+    argv = podvm_qemu_argv_build(spec, &ctx, &error);
+    g_assert_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT);
+    g_assert_null(argv);
+    g_clear_error(&error);
+
+    ctx.kernel_fd = KERNEL_CHILD_FD;
+    ctx.initrd_fd = INITRD_CHILD_FD;
+    argv = podvm_qemu_argv_build(spec, &ctx, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(option_value(argv, "-kernel"), ==, "/proc/self/fd/5");
+    g_assert_cmpstr(option_value(argv, "-initrd"), ==, "/proc/self/fd/6");
+    g_assert_cmpstr(option_value(argv, "-append"), ==,
+                    "console=ttyS0 podvm.app=1 quiet loglevel=1");
+    /* Two apps of 128Mi and the system's 128Mi; every host CPU (no app gives cpus). */
+    g_assert_cmpstr(option_value(argv, "-m"), ==, "384M");
+    g_assert_cmpstr(option_value(argv, "-smp"), ==, "4");
+    g_assert_cmpuint(count_option(argv, "-blockdev"), ==, 4);
+    joined = g_strjoinv("\n", argv);
+    g_assert_nonnull(strstr(joined, "-add-fd\nfd=10,set=2000,opaque=podvm:app0\n"));
+    g_assert_nonnull(strstr(joined, "-add-fd\nfd=11,set=2001,opaque=podvm:app1\n"));
+    g_assert_nonnull(strstr(joined, "{\"driver\":\"file\",\"node-name\":\"app0-file\","
+                                    "\"filename\":\"/dev/fdset/2000\",\"read-only\":true}"));
+    g_assert_nonnull(strstr(joined, "{\"driver\":\"raw\",\"node-name\":\"app1\",\"file\":"
+                                    "\"app1-file\",\"read-only\":true}"));
+    g_assert_nonnull(strstr(joined, "{\"driver\":\"virtio-blk-pci\",\"id\":\"app1\",\"drive\":"
+                                    "\"app1\",\"serial\":\"app1\"}"));
+    g_assert_nonnull(strstr(joined, "-chardev\nsocket,id=appchannel,fd=9,server=on,wait=off\n"));
+    g_assert_nonnull(strstr(joined, "{\"driver\":\"virtserialport\",\"bus\":\"appserial.0\","
+                                    "\"chardev\":\"appchannel\",\"name\":\"io.podvm.app.0\","
+                                    "\"id\":\"appchannel\"}"));
+
+    ctx.debug = TRUE;
+    debug_argv = podvm_qemu_argv_build(spec, &ctx, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(option_value(debug_argv, "-append"), ==, "console=ttyS0 podvm.app=1");
+}
+
 static void
 test_firmware_escaped(void)
 {
@@ -2059,6 +2136,7 @@ main(int argc, char **argv)
     }
     g_test_add_func("/podvm/daemon/qemu-argv/path-commas", test_path_commas);
     g_test_add_func("/podvm/daemon/qemu-argv/firmware-escaped", test_firmware_escaped);
+    g_test_add_func("/podvm/daemon/qemu-argv/app-guest", test_app_guest);
     g_test_add_func("/podvm/daemon/qemu-argv/sizing", test_sizing);
     g_test_add_func("/podvm/daemon/qemu-argv/console-and-debug", test_console_and_debug);
     g_test_add_func("/podvm/daemon/qemu-argv/root-ports", test_root_ports);

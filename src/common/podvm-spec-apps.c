@@ -211,6 +211,18 @@ podvm_spec_uses_app_guest(const PodvmSpec *spec)
            (spec->disks == NULL || spec->disks->len == 0);
 }
 
+const PodvmSpecApp *
+podvm_spec_find_app(const PodvmSpec *spec, const char *name)
+{
+    for (guint i = 0; spec->apps != NULL && i < spec->apps->len; i++) {
+        const PodvmSpecApp *app = g_ptr_array_index(spec->apps, i);
+
+        if (g_strcmp0(app->name, name) == 0)
+            return app;
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The apps rule */
 

@@ -363,6 +363,8 @@ JsonNode *podvm_spec_to_json_redacted(const PodvmSpec *spec);
  * kernel or disks boots those; its apps only size the VM.
  */
 gboolean podvm_spec_uses_app_guest(const PodvmSpec *spec);
+/* The app @name, or NULL. */
+const PodvmSpecApp *podvm_spec_find_app(const PodvmSpec *spec, const char *name);
 
 /* DNS-1123 label check used for pod and app names (also by the fronts). */
 gboolean podvm_name_is_valid(const char *name, GError **error);

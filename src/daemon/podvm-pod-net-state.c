@@ -240,6 +240,18 @@ lease_for(PodvmPod *self, const PodvmSpecInterface *iface, const PodNetAttachmen
     return g_steal_pointer(&lease);
 }
 
+PodvmDhcpLease *
+pod_net_guest_lease(PodvmPod *self, const char *iface_name)
+{
+    const PodvmSpecInterface *iface = podvm_spec_find_interface(self->spec, iface_name);
+    const PodNetAttachment *a = pod_net_find_attachment(self->net, iface_name);
+
+    if (iface == NULL || a == NULL ||
+        (iface->binding != PODVM_BINDING_MASQUERADE && iface->binding != PODVM_BINDING_BRIDGE))
+        return NULL;
+    return lease_for(self, iface, a, 0);
+}
+
 /* Starts the servers of one binding from the sockets its setup opened (taken). */
 gboolean
 pod_net_start_servers(PodvmPod *self, const PodvmSpecInterface *iface, const PodNetAttachment *a,

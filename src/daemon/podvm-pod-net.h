@@ -100,6 +100,14 @@ void pod_net_release_orphans(PodvmPod *self);
 /* The interfaces released as orphans, whose netdev QEMU may still have (taken; of char*). */
 GPtrArray *pod_net_take_orphan_netdevs(PodvmPod *self);
 
+/*
+ * The IPv4 lease the guest gets on @iface (masquerade: the spec's guest
+ * address, the gateway, DNS; bridge: the pod's address), as podvmd's DHCP
+ * server gives it; NULL for other bindings or before the network is set up.
+ * For the app guest, which has no DHCP client.
+ */
+PodvmDhcpLease *pod_net_guest_lease(PodvmPod *self, const char *iface);
+
 /* status.interfaces[] and status.podIPs, added to the status object being built. */
 void pod_net_add_status(PodvmPod *self, JsonBuilder *builder);
 

@@ -7,6 +7,8 @@
  * fields, the operation queue and a few helpers. Nothing else includes
  * this.
  */
+#include "podvm-app-channel.h"
+#include "podvm-app-rootfs.h"
 #include "podvm-console.h"
 #include "podvm-hotplug.h"
 #include "podvm-pod.h"
@@ -119,6 +121,9 @@ struct _PodvmPod {
     GPtrArray *prepared;     /* of PodvmPreparedVolume*, while a start prepares volumes */
     GCancellable *preparing; /* while the start prepares volumes (kill cancels it) */
     PodvmHotplug *hotplug;   /* placements and removals, while QEMU runs */
+
+    /* app pods (podvm-pod-apps.c): status.apps, the guest's channel; NULL until needed */
+    struct _PodApps *apps;
 
     /* network (podvm-pod-net.c) */
     struct _PodNet *net;   /* its namespace, CNI attachments and DHCP servers */
@@ -281,6 +286,45 @@ void pod_probes_free(struct _PodProbes *probes);
 
 /* podvm-pod-qmp.c: the adoption after a restart is over: waiting QMP passthrough calls go on. */
 void pod_adoption_done(PodvmPod *self);
+
+/*
+ * podvm-pod-apps.c: app pods (podvm_spec_uses_app_guest()). A start
+ * prepares the apps (pull, root filesystems, what each runs), then goes on
+ * with @done; a failure ends the start (pod_start_fail()). The spawn opens
+ * the guest's kernel and initrd, binds the channel's socket and passes the
+ * rootfs images (taken: int fds, spec order); after the spawn (and after a
+ * podvmd restart) podvmd connects to the channel. status.apps is built,
+ * stored and loaded here; once every app has ended, QEMU's exit takes the
+ * apps' result as the phase.
+ */
+typedef struct _PodApps PodApps;
+typedef void (*PodAppsDone)(PodvmPod *self, GTask *task);
+typedef int (*PodvmListenFunc)(const char *path, GError **error);
+void pod_apps_free(PodvmPod *self);
+void pod_apps_prepare(PodvmPod *self, GTask *task, PodAppsDone done);
+void pod_apps_cancel(PodvmPod *self);
+gboolean pod_apps_open_guest(PodvmPod *self, int *out_kernel_fd, int *out_initrd_fd,
+                             GError **error);
+int pod_apps_listen(PodvmPod *self, PodvmListenFunc listen_func, GError **error);
+GArray *pod_apps_take_disk_fds(PodvmPod *self);
+const char *pod_apps_socket_path(PodvmPod *self);
+gboolean pod_apps_connect(PodvmPod *self, GError **error);
+void pod_apps_release(PodvmPod *self);
+/* Closes podvmd's end of the channel (podvmd goes away, QEMU is gone); the guest runs on. */
+void pod_apps_drop_channel(PodvmPod *self);
+void pod_apps_shutdown(PodvmPod *self, guint grace_seconds);
+gboolean pod_apps_exit_phase(PodvmPod *self, PodvmPhase *out_phase, const char **out_reason,
+                             char **out_message);
+void pod_apps_add_status(PodvmPod *self, JsonBuilder *builder);
+/*
+ * What @app runs (Kubernetes' rules: command replaces the image's
+ * Entrypoint and drops its Cmd, args replace its Cmd; env: the image's, then
+ * the spec's; workingDir: the spec's, the image's, "/"; the image's user).
+ * INVALID_SPEC when neither gives a command.
+ */
+PodvmAppGuestApp *pod_apps_resolve(const PodvmSpecApp *app, const PodvmAppRootfs *rootfs,
+                                   const char *disk_serial, GError **error);
+void pod_apps_load_status(PodvmPod *self, JsonObject *status);
 
 /*
  * podvm-pod-recover.c: ends every QEMU in @pids (from podvm_pod_scan_qemus())

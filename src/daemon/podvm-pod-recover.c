@@ -467,6 +467,14 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             podvm_console_new_for_pod(self->spec->name, self->console_log, self->config);
         podvm_console_connect_async(self->console, self->console_path, NULL, NULL, NULL);
     }
+    /* An app guest's channel: the guest reports its apps again. */
+    if (podvm_phase_has_qemu(self->phase) && self->phase != PODVM_PHASE_STARTING) {
+        g_autoptr(GError) channel_error = NULL;
+
+        if (!pod_apps_connect(self, &channel_error))
+            pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': %s", self->spec->name,
+                    channel_error->message);
+    }
     if (reconcile_migration(self, task))
         return;
     reconcile_return(self, task, NULL);

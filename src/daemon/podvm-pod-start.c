@@ -154,8 +154,14 @@ start_cont_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 start_guest(PodvmPod *self, GTask *task)
 {
+    g_autoptr(GError) error = NULL;
+
     if (self->incoming != NULL) {
         pod_incoming_qemu_ready(self, task);
+        return;
+    }
+    if (!pod_apps_connect(self, &error)) {
+        pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
     pod_step(self, "QEMU ready; resuming the guest");
@@ -496,6 +502,11 @@ pod_start_begin(PodvmPod *self, GTask *task, PodvmPhase phase)
     podvm_hotplug_clear(self->hotplug);
     g_clear_object(&self->preparing);
     self->preparing = g_cancellable_new();
+    if (podvm_spec_uses_app_guest(self->spec)) {
+        /* Images pulled, root filesystems built, then the network and the spawn. */
+        pod_apps_prepare(self, task, start_network);
+        return;
+    }
     if (self->spec->disks->len == 0) {
         start_network(self, task);
         return;
@@ -616,8 +627,14 @@ start_spawn(PodvmPod *self, GTask *task)
     ChildCredentials *credentials;
     g_autoptr(GPtrArray) nics = g_ptr_array_new(); /* PodvmQemuNic*, owned by start_nics */
     int netns_fd = -1;
+    gboolean app_guest = podvm_spec_uses_app_guest(self->spec);
+    int app_listen_fd = -1;
+    g_autoptr(GArray) app_disk_fds = app_guest ? pod_apps_take_disk_fds(self) : NULL;
+    g_autofree int *app_disk_child_fds = NULL;
+    PodvmQemuAppGuest app_ctx = { 0 };
 
-    if (!open_kernel_files(self, &kernel_fd, &initrd_fd, &error)) {
+    if (app_guest ? !pod_apps_open_guest(self, &kernel_fd, &initrd_fd, &error)
+                  : !open_kernel_files(self, &kernel_fd, &initrd_fd, &error)) {
         g_clear_pointer(&self->prepared, g_ptr_array_unref);
         pod_start_fail(self, task, g_steal_pointer(&error));
         return;
@@ -630,9 +647,12 @@ start_spawn(PodvmPod *self, GTask *task)
     qmp_fd = listen_unix(self->qmp_path, &error);
     if (qmp_fd >= 0 && self->spec->autoattach_serial_console)
         console_fd = listen_unix(self->console_path, &error);
+    if (error == NULL && app_guest)
+        app_listen_fd = pod_apps_listen(self, listen_unix, &error);
     if (error != NULL) {
         spawn_abandon(self, task, g_steal_pointer(&error),
-                      (int[]){ netns_fd, qmp_fd, kernel_fd, initrd_fd, console_log_fd }, 5);
+                      (int[]){ netns_fd, qmp_fd, console_fd, kernel_fd, initrd_fd, console_log_fd },
+                      6);
         return;
     }
     /* Disks podvmd opened go to QEMU in fd sets 1, 2, ... (spec order). */
@@ -664,6 +684,17 @@ start_spawn(PodvmPod *self, GTask *task)
         nic->nic->fds = nic->fds->len > 0 ? g_strv_builder_end(names) : NULL;
         g_ptr_array_add(nics, nic->nic);
     }
+    /* The app guest: its channel's socket, then each app's root filesystem. */
+    if (app_guest) {
+        app_ctx.channel_socket = pod_apps_socket_path(self);
+        app_ctx.channel_listen_fd = next_fd++;
+        app_ctx.n_disks = app_disk_fds != NULL ? app_disk_fds->len : 0;
+        app_disk_child_fds = g_new0(int, app_ctx.n_disks + 1);
+        for (guint i = 0; i < app_ctx.n_disks; i++)
+            app_disk_child_fds[i] = next_fd++;
+        app_ctx.disk_fds = app_disk_child_fds;
+        ctx.app_guest = &app_ctx;
+    }
     /* The console log: QEMU appends to what podvmd opened. */
     if (self->spec->autoattach_serial_console) {
         console_log_fd =
@@ -694,8 +725,9 @@ start_spawn(PodvmPod *self, GTask *task)
     argv = podvm_qemu_argv_build(self->spec, &ctx, &error);
     if (argv == NULL) {
         spawn_abandon(self, task, g_steal_pointer(&error),
-                      (int[]){ netns_fd, qmp_fd, console_fd, kernel_fd, initrd_fd, console_log_fd },
-                      6);
+                      (int[]){ netns_fd, qmp_fd, console_fd, kernel_fd, initrd_fd, console_log_fd,
+                               app_listen_fd },
+                      7);
         return;
     }
 
@@ -742,6 +774,13 @@ start_spawn(PodvmPod *self, GTask *task)
     }
     if (console_log_fd >= 0)
         g_subprocess_launcher_take_fd(launcher, console_log_fd, ctx.console_log_fd);
+    if (app_listen_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, app_listen_fd, app_ctx.channel_listen_fd);
+    for (guint i = 0; app_disk_fds != NULL && i < app_disk_fds->len; i++) {
+        g_subprocess_launcher_take_fd(launcher, g_array_index(app_disk_fds, int, i),
+                                      app_disk_child_fds[i]);
+        g_array_index(app_disk_fds, int, i) = -1;
+    }
     for (guint i = 0; self->start_nics != NULL && i < self->start_nics->len; i++) {
         PodNetNic *nic = g_ptr_array_index(self->start_nics, i);
 

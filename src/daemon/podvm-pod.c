@@ -104,6 +104,7 @@ podvm_pod_get_status_json(PodvmPod *self)
         json_builder_set_member_name(b, "volumeStatus");
         json_builder_add_value(b, json_node_init_array(json_node_alloc(), self->volume_status));
     }
+    pod_apps_add_status(self, b);
     if (self->migration_state != NULL) {
         json_builder_set_member_name(b, "migrationState");
         json_builder_add_value(b, json_node_init_object(json_node_alloc(), self->migration_state));
@@ -346,6 +347,7 @@ podvm_pod_finalize(GObject *object)
     g_clear_pointer(&self->migration_record, json_object_unref);
     g_clear_pointer(&self->migration_state, json_object_unref);
     g_clear_pointer(&self->incoming, pod_incoming_free);
+    pod_apps_free(self);
     G_OBJECT_CLASS(podvm_pod_parent_class)->finalize(object);
 }
 
@@ -566,6 +568,7 @@ podvm_pod_load(const PodvmConfig *config, const char *name, GError **error)
             self->volume_status =
                 json_array_ref(json_object_get_array_member(status, "volumeStatus"));
         pod_probes_load_status(self, status);
+        pod_apps_load_status(self, status);
     }
     runtime = json_object_has_member(obj, "runtime") ? json_object_get_object_member(obj, "runtime")
                                                      : NULL;
@@ -729,6 +732,7 @@ pod_drop_connections(PodvmPod *self)
         self->pidfd = -1;
     }
     g_clear_object(&self->subprocess);
+    pod_apps_drop_channel(self);
 }
 
 /* QEMU is gone: drop our ends and the sockets it served. */
@@ -736,6 +740,7 @@ static void
 release_runtime(PodvmPod *self)
 {
     pod_drop_connections(self);
+    pod_apps_release(self);
     (void)g_unlink(self->qmp_path);
     (void)g_unlink(self->console_path);
 }
@@ -835,6 +840,8 @@ qemu_exited(PodvmPod *self, const char *how)
     g_autofree char *message = NULL;
     ExitContinuation continuation = self->exit_continuation;
     GTask *exit_task = self->exit_task;
+    PodvmPhase apps_phase = PODVM_PHASE_FAILED;
+    const char *apps_reason = NULL;
 
     podvm_cgroup_remove(self->spec->name);
 
@@ -864,6 +871,9 @@ qemu_exited(PodvmPod *self, const char *how)
         else
             message = g_strdup(how);
         set_phase(self, PODVM_PHASE_FAILED, "StartFailed", message);
+    } else if (pod_apps_exit_phase(self, &apps_phase, &apps_reason, &message)) {
+        /* An app guest powers off once every app has ended: their result is the pod's. */
+        set_phase(self, apps_phase, apps_reason, message);
     } else if (self->guest_shutdown) {
         set_phase(self, PODVM_PHASE_SUCCEEDED, "GuestShutdown", _("the guest powered off"));
     } else {

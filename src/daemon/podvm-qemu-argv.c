@@ -409,7 +409,15 @@ check_input(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GError **err
                             _("spec.domain.firmware.kernelBoot.kernelArgs: needs kernelPath"));
         return FALSE;
     }
-    if (spec->kernel_path != NULL ? *spec->kernel_path == '\0' : disk_count(spec) == 0) {
+    if (ctx->app_guest != NULL) {
+        if (ctx->kernel_fd <= 2 || ctx->initrd_fd <= 2 ||
+            ctx->app_guest->n_disks != spec->apps->len) {
+            g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                                _("the app guest needs its kernel and initrd fds and one disk per "
+                                  "app"));
+            return FALSE;
+        }
+    } else if (spec->kernel_path != NULL ? *spec->kernel_path == '\0' : disk_count(spec) == 0) {
         g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_SPEC,
                             _("spec.domain.firmware.kernelBoot.kernelPath: nothing to boot: give "
                               "the host path of a kernel, or a disk"));
@@ -442,6 +450,78 @@ add_nics(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
             add_json_node(argv, "-netdev", netdev);
         add_json_node(argv, "-device", device);
     }
+}
+
+/* -- the app guest -------------------------------------------------------- */
+
+static void
+add_app_guest(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
+{
+    const PodvmQemuAppGuest *guest = ctx->app_guest;
+    g_autofree char *kernel = g_strdup_printf("/proc/self/fd/%d", ctx->kernel_fd);
+    g_autofree char *initrd = g_strdup_printf("/proc/self/fd/%d", ctx->initrd_fd);
+
+    for (guint i = 0; i < guest->n_disks; i++) {
+        g_autofree char *add_fd =
+            g_strdup_printf("fd=%d,set=%u,opaque=podvm:app%u", guest->disk_fds[i],
+                            PODVM_QEMU_APP_DISK_FDSET + i, i);
+        g_autofree char *id = g_strdup_printf("app%u", i);
+        g_autofree char *file_node = g_strdup_printf("app%u-file", i);
+        g_autofree char *filename = g_strdup_printf("/dev/fdset/%u", PODVM_QEMU_APP_DISK_FDSET + i);
+        g_autoptr(JsonBuilder) file = json_builder_new();
+        g_autoptr(JsonBuilder) format = json_builder_new();
+        g_autoptr(JsonBuilder) device = json_builder_new();
+
+        add_pair(argv, "-add-fd", add_fd);
+        json_builder_begin_object(file);
+        member_string(file, "driver", "file");
+        member_string(file, "node-name", file_node);
+        member_string(file, "filename", filename);
+        json_builder_set_member_name(file, "read-only");
+        json_builder_add_boolean_value(file, TRUE);
+        json_builder_end_object(file);
+        add_json(argv, "-blockdev", file);
+        json_builder_begin_object(format);
+        member_string(format, "driver", "raw");
+        member_string(format, "node-name", id);
+        member_string(format, "file", file_node);
+        json_builder_set_member_name(format, "read-only");
+        json_builder_add_boolean_value(format, TRUE);
+        json_builder_end_object(format);
+        add_json(argv, "-blockdev", format);
+        json_builder_begin_object(device);
+        member_string(device, "driver", "virtio-blk-pci");
+        member_string(device, "id", id);
+        member_string(device, "drive", id);
+        member_string(device, "serial", id);
+        json_builder_end_object(device);
+        add_json(argv, "-device", device);
+    }
+    {
+        g_autoptr(JsonBuilder) controller = json_builder_new();
+        g_autoptr(JsonBuilder) port = json_builder_new();
+
+        add_socket_chardev(argv, "appchannel", guest->channel_socket, guest->channel_listen_fd,
+                           NULL);
+        json_builder_begin_object(controller);
+        member_string(controller, "driver", "virtio-serial-pci");
+        member_string(controller, "id", "appserial");
+        json_builder_end_object(controller);
+        add_json(argv, "-device", controller);
+        json_builder_begin_object(port);
+        member_string(port, "driver", "virtserialport");
+        member_string(port, "bus", "appserial.0");
+        member_string(port, "chardev", "appchannel");
+        member_string(port, "name", "io.podvm.app.0");
+        member_string(port, "id", "appchannel");
+        json_builder_end_object(port);
+        add_json(argv, "-device", port);
+    }
+    add_pair(argv, "-kernel", kernel);
+    add_pair(argv, "-initrd", initrd);
+    add_pair(argv, "-append",
+             ctx->debug ? "console=ttyS0 podvm.app=1"
+                        : "console=ttyS0 podvm.app=1 quiet loglevel=1");
 }
 
 /* -- the command line --------------------------------------------------- */
@@ -527,6 +607,8 @@ podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GE
     if (!add_disks(argv, spec, ctx, podvm_qemu_machine_is_q35(machine), error))
         return NULL;
     add_nics(argv, ctx);
+    if (ctx->app_guest != NULL)
+        add_app_guest(argv, ctx);
 
     /* Without a kernel, the firmware boots the disks by their bootindex. */
     if (spec->kernel_path != NULL) {

@@ -15,6 +15,24 @@ G_BEGIN_DECLS
 /* The fd set of the console log (disks take 1, 2, ... in spec order). */
 #define PODVM_QEMU_CONSOLE_LOG_FDSET 1000
 
+/* The fd sets of the app guest's disks: PODVM_QEMU_APP_DISK_FDSET + index. */
+#define PODVM_QEMU_APP_DISK_FDSET 2000
+
+/*
+ * App pods (podvm_spec_uses_app_guest()): podvm's app guest boots from the
+ * context's kernel_fd/initrd_fd (both required) with "console=ttyS0
+ * podvm.app=1" (and "quiet loglevel=1" unless debug); each app's root
+ * filesystem is a read-only virtio disk with serial "appN", from the fd
+ * podvmd opened (fd set PODVM_QEMU_APP_DISK_FDSET + N); the channel is the
+ * virtio-serial port "io.podvm.app.0" on a socket podvmd bound.
+ */
+typedef struct {
+    const char *channel_socket; /* run_dir/pods/NAME/app.sock */
+    int channel_listen_fd;      /* > 2: its listening fd in QEMU; else QEMU binds the path */
+    const int *disk_fds;        /* fd numbers in QEMU, one per app, spec order */
+    guint n_disks;
+} PodvmQemuAppGuest;
+
 /* Everything the argv depends on besides the spec: paths and host facts. */
 typedef struct {
     const char *qemu_binary;    /* "qemu-system-x86_64" or a path */
@@ -64,6 +82,8 @@ typedef struct {
     const GPtrArray *nics;
     /* The target of a live migration: "-incoming defer" (migrate-incoming says where). */
     gboolean incoming_defer;
+    /* App pods: podvm's app guest (above); NULL for every other pod. */
+    const PodvmQemuAppGuest *app_guest;
 } PodvmQemuArgvContext;
 
 /*
