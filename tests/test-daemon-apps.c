@@ -70,7 +70,10 @@ fixture_setup(Fixture *f, gconstpointer data)
     }
     f->dir = podvm_test_mkdtemp();
     f->layout = g_build_filename(f->dir, "busybox", NULL);
-    conf = g_strdup_printf("[apps]\nguest_dir=%s\nrootfs_helper=%s\n", guest_dir, helper);
+    /* Port 9 of loopback has no registry: a pull from it fails at once. */
+    conf = g_strdup_printf("[apps]\nguest_dir=%s\nrootfs_helper=%s\n[images]\n"
+                           "insecure_registries=127.0.0.1:9\n",
+                           guest_dir, helper);
     f->daemon = podvm_test_daemon_new_with_config(conf);
 }
 
@@ -353,6 +356,94 @@ test_status_running(Fixture *f, gconstpointer data)
     wait_phase(f, "sleeper", "Stopped");
 }
 
+static gboolean
+app_exited(gpointer user_data)
+{
+    Fixture *f = user_data;
+    g_autoptr(JsonObject) app = app_status(f, "survivor", 0);
+
+    return g_strcmp0(json_object_get_string_member(app, "state"), "Exited") == 0;
+}
+
+/*
+ * podvmd restarts while the app runs: the guest runs on, podvmd connects to
+ * its channel again, and the app's later exit (code 4) still makes the phase.
+ */
+static void
+test_daemon_restart(Fixture *f, gconstpointer data)
+{
+    static const char *const cmd[] = { "/bin/sh", "-c", "echo up; sleep 20; echo done; exit 4",
+                                       NULL };
+    g_autofree char *image = NULL;
+    g_autofree char *apps = NULL;
+    g_autofree char *doc = NULL;
+    g_autoptr(JsonObject) before = NULL;
+    g_autoptr(JsonObject) after = NULL;
+    g_autoptr(JsonObject) status = NULL;
+    g_autofree char *phase = NULL;
+
+    if (f->daemon == NULL || (image = write_busybox(f, "restart", NULL, cmd, NULL)) == NULL)
+        return;
+    apps = g_strdup_printf("[{\"name\": \"steady\", \"image\": \"%s\"}]", image);
+    doc = app_pod("survivor", "Never", apps);
+    create_and_start(f, doc, "survivor");
+    assert_console(f, "survivor", "steady: up");
+    before = app_status(f, "survivor", 0);
+    g_assert_cmpstr(json_object_get_string_member(before, "state"), ==, "Running");
+
+    podvm_test_daemon_kill9(f->daemon);
+    podvm_test_daemon_start(f->daemon);
+    /* The stored status, then the guest's report again: still the same run of the app. */
+    phase = podvm_test_daemon_phase(f->daemon, "survivor");
+    g_assert_cmpstr(phase, ==, "Running");
+    after = app_status(f, "survivor", 0);
+    g_assert_cmpint(json_object_get_int_member(after, "pid"), ==,
+                    json_object_get_int_member(before, "pid"));
+
+    g_assert_true(podvm_test_wait_until(app_exited, f, BOOT_TIMEOUT_MS));
+    wait_phase(f, "survivor", "Failed");
+    status = podvm_test_daemon_status(f->daemon, "survivor");
+    g_assert_cmpstr(json_object_get_string_member(status, "message"), ==,
+                    "app steady exited with code 4");
+    {
+        g_autofree char *log = podvm_test_daemon_console_log(f->daemon, "survivor");
+
+        g_assert_cmpuint(podvm_test_count_in_file(log, "steady: up"), ==, 1);
+    }
+}
+
+/* An image the registry cannot give: the start fails naming the app, the image and the registry. */
+static void
+test_pull_fails(Fixture *f, gconstpointer data)
+{
+    static const char doc[] =
+        "{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+        "\"nopull\"}, \"spec\": {\"apps\": [{\"name\": \"ghost\", \"image\": "
+        "\"docker://127.0.0.1:9/apps/none:1\"}]}}";
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autoptr(JsonObject) status = NULL;
+    const char *message;
+
+    if (f->daemon == NULL)
+        return;
+    podvm_dbus_manager_call_create_pod_sync(f->daemon->manager, doc, &path, NULL, &error);
+    g_assert_no_error(error);
+    pod = podvm_test_daemon_pod(f->daemon, "nopull");
+    podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, &error);
+    g_assert_nonnull(error);
+    g_test_message("%s", error->message);
+    wait_phase(f, "nopull", "Failed");
+    status = podvm_test_daemon_status(f->daemon, "nopull");
+    message = json_object_get_string_member(status, "message");
+    g_test_message("%s", message);
+    g_assert_nonnull(strstr(message, "app ghost"));
+    g_assert_nonnull(strstr(message, "docker://127.0.0.1:9/apps/none:1"));
+    g_assert_nonnull(strstr(message, "127.0.0.1:9"));
+    g_assert_nonnull(strstr(error->message, "app ghost"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -367,5 +458,9 @@ main(int argc, char **argv)
                test_status_running, fixture_teardown);
     g_test_add("/podvm/apps/daemon/restart-always", Fixture, NULL, fixture_setup,
                test_restart_always, fixture_teardown);
+    g_test_add("/podvm/apps/daemon/daemon-restart", Fixture, NULL, fixture_setup,
+               test_daemon_restart, fixture_teardown);
+    g_test_add("/podvm/apps/daemon/pull-fails", Fixture, NULL, fixture_setup, test_pull_fails,
+               fixture_teardown);
     return g_test_run();
 }
