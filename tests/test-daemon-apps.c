@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * App pods end to end (suite apps): a real podvmd runs pods with spec.apps
- * and no kernel or disks in podvm's app guest (BUILD/guest), from OCI
+ * and no kernel or disks in podvm's app guest (BUILD/guest/app), from OCI
  * layouts the test writes (a busybox image), their root filesystems built
  * by podvm-unpack-app-rootfs. What an app prints reaches the console log as
  * "NAME: line"; the apps' exits make the phase and status.apps.
@@ -36,7 +36,7 @@ app_guest_dir(char **out_dir)
 
     if (kernel == NULL || g_stat(kernel, &st) != 0 || st.st_size == 0 || g_stat(initrd, &st) != 0 ||
         st.st_size == 0) {
-        g_test_skip("the app guest is not built (guest/build-app-guest.sh; see BUILD/guest/"
+        g_test_skip("the app guest is not built (guest/build-app-guest.sh; see BUILD/guest/app/"
                     "build.log)");
         return FALSE;
     }
