@@ -262,7 +262,8 @@ test_restart_always(Fixture *f, gconstpointer data)
     for (int i = 0; i < 1200 && podvm_test_count_in_file(log, "loop: round") < 2; i++)
         g_usleep(100 * 1000);
     g_assert_cmpuint(podvm_test_count_in_file(log, "loop: round"), >=, 2);
-    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "kill", "again", NULL), ==, 0);
+    /* It may be between two runs (its back-off), with nothing to kill: the fixture ends it. */
+    podvm_test_ctl(f->daemon, NULL, NULL, "kill", "again", NULL);
 }
 
 static void
