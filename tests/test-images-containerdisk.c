@@ -32,8 +32,9 @@ static PodvmTestDaemon *
 daemon_for(Fixture *f, const char *insecure)
 {
     g_autofree char *conf = NULL;
+    g_autofree char *qemu_img = g_find_program_in_path("qemu-img");
 
-    if (!g_find_program_in_path("qemu-img")) {
+    if (qemu_img == NULL) {
         g_test_skip("qemu-img is not installed (Debian package qemu-utils)");
         return NULL;
     }

@@ -300,6 +300,7 @@ podvm_manager_list_images(PodvmManager *self, GError **error)
     g_autoptr(GPtrArray) images = NULL;
     g_autoptr(GHashTable) in_use = NULL;
     JsonArray *array;
+    JsonNode *node;
 
     if (store == NULL)
         return NULL;
@@ -311,7 +312,9 @@ podvm_manager_list_images(PodvmManager *self, GError **error)
     array = json_array_sized_new(images->len);
     for (guint i = 0; i < images->len; i++)
         json_array_add_element(array, image_json(g_ptr_array_index(images, i), in_use));
-    return json_node_init_array(json_node_alloc(), array);
+    node = json_node_new(JSON_NODE_ARRAY);
+    json_node_take_array(node, array);
+    return node;
 }
 
 static char *
