@@ -4,7 +4,9 @@
  * Pod.Exec and POST /v1/pods/NAME/exec answer alike because the core
  * answers for both (a pod that is not running, a pod without the app
  * guest, an unknown pod); what only one front decodes is refused with a
- * message naming the member (REST's body, D-Bus's fds).
+ * message naming the member (REST's body, D-Bus's fds). With podvm's app
+ * guest built: a command runs in a running app pod over REST (stdin and
+ * output in base64, its exit code), D-Bus (socket pairs) and podvmctl exec.
  */
 #include <gio/gunixfdlist.h>
 #include <gio/gunixsocketaddress.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "podvm-test-daemon.h"
+#include "podvm-test-image.h"
 #include "podvm-test-util.h"
 
 typedef struct {
@@ -231,6 +234,173 @@ test_exec_decoding(Fixture *f, gconstpointer data)
                       "handle 0 names none");
 }
 
+/* The app guest, its rootfs helper and mkfs.erofs, or a skip with the reason. */
+static char *
+app_pod_config(void)
+{
+    const char *guest_dir = g_getenv("PODVM_APP_GUEST_DIR");
+    const char *helper = g_getenv("PODVM_APP_ROOTFS_HELPER");
+    g_autofree char *erofs = g_find_program_in_path("mkfs.erofs");
+    g_autofree char *kernel =
+        guest_dir != NULL ? g_build_filename(guest_dir, "vmlinuz", NULL) : NULL;
+
+    if (kernel == NULL || !g_file_test(kernel, G_FILE_TEST_IS_REGULAR)) {
+        g_test_skip("podvm's app guest is not built (BUILD/guest/app; its build.log says why)");
+        return NULL;
+    }
+    if (helper == NULL || !g_file_test(helper, G_FILE_TEST_IS_EXECUTABLE) || erofs == NULL) {
+        g_test_skip("podvm-unpack-app-rootfs or mkfs.erofs (erofs-utils) is missing");
+        return NULL;
+    }
+    return g_strdup_printf("[apps]\nguest_dir=%s\nrootfs_helper=%s\n", guest_dir, helper);
+}
+
+/* Reads @fd to its end. */
+static char *
+read_all(int fd)
+{
+    g_autoptr(GString) text = g_string_new(NULL);
+    char buffer[4096];
+    ssize_t n;
+
+    while ((n = read(fd, buffer, sizeof buffer)) > 0)
+        g_string_append_len(text, buffer, n);
+    g_assert_cmpint(n, ==, 0);
+    return g_string_free(g_steal_pointer(&text), FALSE);
+}
+
+static void
+test_exec_real(Fixture *f, gconstpointer data)
+{
+    static const char *const cmd[] = { "/bin/sh", "-c", "echo ready; exec sleep 600", NULL };
+    g_autoptr(PodvmTestImage) image = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    g_autofree char *conf = NULL;
+    g_autofree char *tmp = NULL;
+    g_autofree char *layout = NULL;
+    g_autofree char *digest = NULL;
+    g_autofree char *spec = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *log = NULL;
+
+    if (!podvm_test_require_qemu() || (conf = app_pod_config()) == NULL)
+        return;
+    image = podvm_test_image_new_busybox(cmd);
+    if (image == NULL)
+        return;
+    /* This test's own podvmd, with the app guest. */
+    g_clear_object(&f->session);
+    g_clear_pointer(&f->daemon, podvm_test_daemon_free);
+    f->daemon = podvm_test_daemon_new_with_config(conf);
+    if (f->daemon == NULL)
+        return;
+    {
+        g_autofree char *socket_path = g_build_filename(f->daemon->run_dir, "api.sock", NULL);
+        g_autoptr(GSocketAddress) address = g_unix_socket_address_new(socket_path);
+
+        f->session =
+            soup_session_new_with_options("remote-connectable", address, "timeout", 120, NULL);
+    }
+    tmp = podvm_test_mkdtemp();
+    layout = g_build_filename(tmp, "busybox", NULL);
+    digest = podvm_test_image_write_layout(image, layout, "v1", NULL);
+    spec = g_strdup_printf("{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": "
+                           "{\"name\": \"box\"}, \"spec\": {\"terminationGracePeriodSeconds\": "
+                           "5, \"apps\": [{\"name\": \"shell\", \"image\": \"oci:%s:v1\"}]}}",
+                           layout);
+    podvm_dbus_manager_call_create_pod_sync(f->daemon->manager, spec, &path, NULL, &error);
+    g_assert_no_error(error);
+    pod = podvm_test_daemon_pod(f->daemon, "box");
+    g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(pod), 300000);
+    podvm_dbus_pod_call_start_sync(pod, g_variant_new("a{sv}", NULL), NULL, &error);
+    if (error != NULL && g_dbus_error_is_remote_error(error)) {
+        g_autofree char *remote = g_dbus_error_get_remote_error(error);
+
+        g_dbus_error_strip_remote_error(error);
+        /* Only the product's own "not yet": any other failure is one. */
+        if (g_strcmp0(remote, "io.podvm.PodVM1.Error.NotSupported") == 0 ||
+            strstr(error->message, "nothing to boot") != NULL) {
+            g_autofree char *reason =
+                g_strdup_printf("podvmd cannot run app pods yet: %s", error->message);
+
+            g_test_skip(reason);
+            podvm_test_rmrf(tmp);
+            return;
+        }
+    }
+    g_assert_no_error(error);
+    log = podvm_test_daemon_console_log(f->daemon, "box");
+    g_assert_true(podvm_test_wait_for_file_content(log, "shell: ready", 240000));
+
+    /* REST: stdin in, both outputs and the exit code out. */
+    {
+        g_autofree char *text =
+            http(f, "POST", "/v1/pods/box/exec",
+                 "{\"command\": [\"/bin/sh\", \"-c\", \"cat; echo err >&2; exit 7\"], "
+                 "\"stdin\": \"aGVsbG8K\"}",
+                 200);
+        g_autoptr(JsonNode) answer = parse(text);
+        JsonObject *object = json_node_get_object(answer);
+
+        g_assert_cmpint(json_object_get_int_member(object, "exitCode"), ==, 7);
+        g_assert_cmpstr(json_object_get_string_member(object, "stdout"), ==, "aGVsbG8K");
+        g_assert_cmpstr(json_object_get_string_member(object, "stderr"), ==, "ZXJyCg==");
+        g_assert_false(json_object_has_member(object, "truncated"));
+    }
+    /* D-Bus: socket pairs; the output is there and ended when the call answers. */
+    {
+        const char *const argv[] = { "/bin/sh", "-c", "tr a-z A-Z; echo done >&2", NULL };
+        g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
+        int ours[3];
+        int code = -1;
+        g_autofree char *out = NULL;
+        g_autofree char *err = NULL;
+
+        for (guint i = 0; i < 3; i++) {
+            int pair[2];
+
+            g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), ==, 0);
+            g_unix_fd_list_append(fds, pair[1], &error);
+            g_assert_no_error(error);
+            close(pair[1]);
+            ours[i] = pair[0];
+        }
+        g_assert_cmpint(write(ours[0], "abc\n", 4), ==, 4);
+        close(ours[0]);
+        podvm_dbus_pod_call_exec_sync(pod, "shell", argv, g_variant_new_handle(0),
+                                      g_variant_new_handle(1), g_variant_new_handle(2), fds, &code,
+                                      NULL, NULL, &error);
+        g_assert_no_error(error);
+        g_clear_object(&fds);
+        g_assert_cmpint(code, ==, 0);
+        out = read_all(ours[1]);
+        err = read_all(ours[2]);
+        close(ours[1]);
+        close(ours[2]);
+        g_assert_cmpstr(out, ==, "ABC\n");
+        g_assert_cmpstr(err, ==, "done\n");
+    }
+    /* podvmctl exec: the command's exit code is podvmctl's; an unknown app is refused. */
+    {
+        g_autofree char *out = NULL;
+        g_autofree char *err = NULL;
+
+        g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "exec", "box", "--", "/bin/sh", "-c",
+                                       "echo via-ctl; exit 3", NULL),
+                        ==, 3);
+        g_assert_cmpstr(out, ==, "via-ctl\n");
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "exec", "box", "--app", "nosuch",
+                                       "--", "true", NULL),
+                        ==, 1);
+        g_assert_nonnull(strstr(err, "nosuch"));
+    }
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "kill", "box", NULL), ==, 0);
+    podvm_test_rmrf(tmp);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -238,6 +408,8 @@ main(int argc, char **argv)
     g_test_add("/podvm/fronts/apps/exec-errors-alike", Fixture, NULL, fixture_setup,
                test_exec_errors_alike, fixture_teardown);
     g_test_add("/podvm/fronts/apps/exec-decoding", Fixture, NULL, fixture_setup, test_exec_decoding,
+               fixture_teardown);
+    g_test_add("/podvm/fronts/apps/exec-real", Fixture, NULL, fixture_setup, test_exec_real,
                fixture_teardown);
     return g_test_run();
 }
