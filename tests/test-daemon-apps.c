@@ -326,7 +326,10 @@ app_running(gpointer user_data)
     return g_strcmp0(json_object_get_string_member(app, "state"), "Running") == 0;
 }
 
-/* status.apps while the app runs: Running with its pid; a stop ends the pod Stopped. */
+/*
+ * status.apps while the app runs: Running with its pid; exec into the app;
+ * a stop ends the pod Stopped.
+ */
 static void
 test_status_running(Fixture *f, gconstpointer data)
 {
@@ -352,6 +355,24 @@ test_status_running(Fixture *f, gconstpointer data)
                     ==, 0);
     g_assert_nonnull(strstr(out, "\"napper\""));
     g_assert_nonnull(strstr(out, "\"Running\""));
+
+    /* exec through the channel: output relayed, the command's exit code is podvmctl's. */
+    {
+        g_autofree char *exec_out = NULL;
+        g_autofree char *exec_err = NULL;
+
+        g_assert_cmpint(podvm_test_ctl(f->daemon, &exec_out, &exec_err, "exec", "sleeper", "--app",
+                                       "napper", "--", "/bin/sh", "-c",
+                                       "echo in-$(hostname); echo oops >&2; exit 5", NULL),
+                        ==, 5);
+        g_assert_cmpstr(exec_out, ==, "in-sleeper\n");
+        g_assert_nonnull(strstr(exec_err, "oops"));
+        g_clear_pointer(&exec_err, g_free);
+        g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, &exec_err, "exec", "sleeper", "--app",
+                                       "nobody", "--", "/bin/true", NULL),
+                        !=, 0);
+        g_assert_nonnull(strstr(exec_err, "nobody"));
+    }
 
     g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "stop", "sleeper", NULL), ==, 0);
     wait_phase(f, "sleeper", "Stopped");

@@ -414,13 +414,6 @@ pod_apps_release(PodvmPod *self)
     }
 }
 
-void
-pod_apps_shutdown(PodvmPod *self, guint grace_seconds)
-{
-    if (self->apps != NULL && self->apps->channel != NULL)
-        podvm_app_channel_shutdown(self->apps->channel, grace_seconds);
-}
-
 /* ---- what each app runs ------------------------------------------------------------------- */
 
 static void

@@ -312,7 +312,6 @@ gboolean pod_apps_connect(PodvmPod *self, GError **error);
 void pod_apps_release(PodvmPod *self);
 /* Closes podvmd's end of the channel (podvmd goes away, QEMU is gone); the guest runs on. */
 void pod_apps_drop_channel(PodvmPod *self);
-void pod_apps_shutdown(PodvmPod *self, guint grace_seconds);
 gboolean pod_apps_exit_phase(PodvmPod *self, PodvmPhase *out_phase, const char **out_reason,
                              char **out_message);
 void pod_apps_add_status(PodvmPod *self, JsonBuilder *builder);
