@@ -646,8 +646,8 @@ main(int argc, char **argv)
                fixture_tear_down);
     g_test_add("/apps/e2e/run-failing", Fixture, NULL, fixture_set_up, test_run_failing,
                fixture_tear_down);
-    g_test_add("/apps/e2e/redis", Fixture, NULL, fixture_set_up, test_redis, fixture_tear_down);
     g_test_add("/apps/e2e/run-busybox-token-auth", Fixture, TOKEN_AUTH, fixture_set_up,
                test_run_busybox, fixture_tear_down);
+    g_test_add("/apps/e2e/redis", Fixture, NULL, fixture_set_up, test_redis, fixture_tear_down);
     return g_test_run();
 }
