@@ -355,6 +355,8 @@ typedef struct {
     char *container_disk_helper;
     PodvmVolumePool *pool;
     PodvmImageStore *image_store;
+    PodvmPullProgressFunc pull_progress;
+    GObject *pull_progress_owner;
 
     PodvmSpecVolume *volume; /* copied */
     gboolean read_only;
@@ -392,6 +394,10 @@ prepare_new(const PodvmStorageContext *ctx, const PodvmSpecVolume *volume, gbool
     p->container_disk_helper = g_strdup(ctx->container_disk_helper);
     p->pool = ctx->pool != NULL ? g_object_ref(ctx->pool) : NULL;
     p->image_store = ctx->image_store != NULL ? g_object_ref(ctx->image_store) : NULL;
+    if (ctx->pull_progress != NULL && ctx->pull_progress_owner != NULL) {
+        p->pull_progress = ctx->pull_progress;
+        p->pull_progress_owner = g_object_ref(ctx->pull_progress_owner);
+    }
     p->volume = podvm_spec_volume_copy(volume);
     p->read_only = read_only;
     p->made_files = g_ptr_array_new_with_free_func(g_free);
@@ -413,6 +419,7 @@ prepare_free(Prepare *p)
     g_free(p->container_disk_helper);
     g_clear_object(&p->pool);
     g_clear_object(&p->image_store);
+    g_clear_object(&p->pull_progress_owner);
     podvm_spec_volume_free(p->volume);
     g_ptr_array_unref(p->made_files);
     g_ptr_array_unref(p->made_dirs);
@@ -984,8 +991,9 @@ prepare_container_disk(GTask *task)
         return;
     }
     podvm_image_store_pull_async(p->image_store, p->volume->image,
-                                 pull_policy(p->volume->image_pull_policy), NULL, NULL,
-                                 g_task_get_cancellable(task), container_disk_pulled_cb, task);
+                                 pull_policy(p->volume->image_pull_policy), p->pull_progress,
+                                 p->pull_progress_owner, g_task_get_cancellable(task),
+                                 container_disk_pulled_cb, task);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -48,6 +48,13 @@ typedef struct {
     const char *container_disk_helper; /* podvm-unpack-container-disk; NULL: containerDisk fails */
     PodvmVolumePool *pool;        /* claims and dataVolumes; may be NULL (then such volumes fail) */
     PodvmImageStore *image_store; /* containerDisks from registries; NULL: they fail */
+    /*
+     * A containerDisk's pull reports its progress to @pull_progress (on the
+     * caller's main context) with @pull_progress_owner as its data, which a
+     * prepare keeps a reference on while it runs. NULL: no progress.
+     */
+    PodvmPullProgressFunc pull_progress;
+    GObject *pull_progress_owner;
 } PodvmStorageContext;
 
 /* What QEMU opens for one volume. */

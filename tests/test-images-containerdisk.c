@@ -136,6 +136,9 @@ boot_pod(Fixture *f, const char *name)
     g_assert_no_error(error);
     while (podvm_test_count_in_file(log, "PODVM-GUEST-READY") <= boots) {
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        /* D-Bus signals the test subscribed to arrive meanwhile. */
+        while (g_main_context_iteration(NULL, FALSE))
+            ;
         g_usleep(50000);
     }
 }
@@ -171,6 +174,19 @@ container_disk_status(JsonObject *status, const char *volume)
     return NULL;
 }
 
+/* Manager.Event: the details (JSON text) of "image-pull" events, collected in @user_data. */
+static void
+event_cb(GDBusConnection *connection, const char *sender, const char *path, const char *interface,
+         const char *signal, GVariant *parameters, gpointer user_data)
+{
+    GPtrArray *events = user_data;
+    const char *pod, *type, *details;
+
+    g_variant_get(parameters, "(&s&s&s)", &pod, &type, &details);
+    if (g_strcmp0(type, "image-pull") == 0)
+        g_ptr_array_add(events, g_strdup_printf("%s %s", pod, details));
+}
+
 /*
  * A containerDisk named as KubeVirt writes it (no docker://) is pulled from
  * the registry at start; the guest reads the disk; the status records the
@@ -181,8 +197,10 @@ test_boots_from_registry(Fixture *f, gconstpointer data)
 {
     g_autofree char *digest = NULL, *image = NULL, *spec = NULL, *dev = NULL, *read = NULL;
     g_autoptr(JsonObject) status = NULL;
+    g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(g_free);
     JsonObject *disk;
     guint requests;
+    guint subscription;
 
     if (!ready(f))
         return;
@@ -190,6 +208,9 @@ test_boots_from_registry(Fixture *f, gconstpointer data)
     image = g_strdup_printf("%s/disks/demo:v1", podvm_test_registry_host(f->reg));
     spec = container_disk_spec("cd-registry", image);
     create_pod(f, spec);
+    subscription = g_dbus_connection_signal_subscribe(
+        f->daemon->connection, NULL, "io.podvm.PodVM1.Manager", "Event", NULL, NULL,
+        G_DBUS_SIGNAL_FLAGS_NONE, event_cb, events, NULL);
     requests = podvm_test_registry_count_requests(f->reg, "GET", "/v2/disks/demo/");
     g_assert_cmpuint(requests, ==, 0);
 
@@ -204,6 +225,15 @@ test_boots_from_registry(Fixture *f, gconstpointer data)
     g_assert_nonnull(dev);
     read = podvm_test_guest_read(f->daemon, "cd-registry", dev);
     g_assert_cmpstr(read, ==, "REGISTRYDISK");
+    /* The pull showed its progress as the pod's "image-pull" events, the last one "done". */
+    while (g_main_context_iteration(NULL, FALSE))
+        ;
+    g_dbus_connection_signal_unsubscribe(f->daemon->connection, subscription);
+    for (guint i = 0; i < events->len; i++)
+        g_test_message("event: %s", (const char *)g_ptr_array_index(events, i));
+    g_assert_cmpuint(events->len, >=, 1);
+    g_assert_true(g_str_has_prefix(g_ptr_array_index(events, events->len - 1), "cd-registry "));
+    g_assert_nonnull(strstr(g_ptr_array_index(events, events->len - 1), "\"phase\":\"done\""));
 
     status = podvm_test_daemon_status(f->daemon, "cd-registry");
     disk = container_disk_status(status, "cd");

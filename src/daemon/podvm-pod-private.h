@@ -115,6 +115,7 @@ struct _PodvmPod {
     /* storage */
     PodvmVolumePool *pool;        /* claims and dataVolumes; may be NULL */
     PodvmImageStore *image_store; /* containerDisks from registries; may be NULL */
+    gint64 pull_event_us;         /* the last "image-pull" event of a containerDisk's pull */
     /* status.volumeStatus: [{name, containerDiskVolume: {image, imageDigest}}], kept from the
      * last start that prepared them */
     JsonArray *volume_status;

@@ -414,6 +414,29 @@ podvm_pod_set_image_store(PodvmPod *self, PodvmImageStore *store)
     g_set_object(&self->image_store, store);
 }
 
+/* A containerDisk's pull: "image-pull" events of this pod, at most about 4 a second. */
+static void
+pull_progress_cb(const PodvmPullProgress *progress, gpointer user_data)
+{
+    PodvmPod *self = user_data;
+    gint64 now = g_get_monotonic_time();
+    g_autoptr(JsonObject) details = NULL;
+
+    if (g_strcmp0(progress->phase, "downloading") == 0 &&
+        now - self->pull_event_us < G_USEC_PER_SEC / 4)
+        return;
+    self->pull_event_us = now;
+    details = json_object_new();
+    if (progress->reference != NULL)
+        json_object_set_string_member(details, "reference", progress->reference);
+    json_object_set_string_member(details, "phase", progress->phase);
+    json_object_set_int_member(details, "doneBytes", (gint64)progress->done_bytes);
+    json_object_set_int_member(details, "totalBytes", (gint64)progress->total_bytes);
+    json_object_set_int_member(details, "layersDone", progress->layers_done);
+    json_object_set_int_member(details, "layersTotal", progress->layers_total);
+    pod_emit_event(self, "image-pull", details);
+}
+
 void
 pod_storage_context(PodvmPod *self, PodvmStorageContext *ctx)
 {
@@ -429,6 +452,8 @@ pod_storage_context(PodvmPod *self, PodvmStorageContext *ctx)
     ctx->container_disk_helper = self->config->container_disk_helper;
     ctx->pool = self->pool;
     ctx->image_store = self->image_store;
+    ctx->pull_progress = pull_progress_cb;
+    ctx->pull_progress_owner = G_OBJECT(self);
 }
 
 /* Gives back every volume of the spec (idempotent: paths come from names). */
