@@ -990,6 +990,17 @@ write_summary(const PodvmAppRootfs *rootfs, const char *json_path, GError **erro
     json_object_remove_member(object, "path");
     json_object_remove_member(object, "cached");
     text = podvm_json_to_string(node, TRUE);
+    /* podvmd reads it back (and its answer) with the usual JSON limit; an
+     * app's command and environment must fit the guest channel's 64 KiB
+     * lines anyway. */
+    if (strlen(text) > PODVM_JSON_MAX_SIZE / 2) {
+        g_set_error(
+            error, PODVM_ERROR, PODVM_ERROR_FAILED,
+            _("the image's config (Entrypoint, Cmd, Env, ...) is too large: %" G_GSIZE_FORMAT
+              " bytes"),
+            strlen(text));
+        return FALSE;
+    }
     fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0 || !write_all(fd, text, strlen(text)) || fsync(fd) != 0 ||
         rename(tmp, json_path) != 0) {
@@ -1139,7 +1150,12 @@ podvm_app_rootfs_build(const char *image, const char *rootfs_dir,
     rootfs->fs_type = g_strdup("erofs");
     rootfs->digest = g_strdup(layout->manifest_desc.digest);
     fill_from_config(rootfs, config);
-    if (!write_summary(rootfs, json_path, error) || !sync_path(rootfs_dir, O_DIRECTORY, error)) {
+    if (!write_summary(rootfs, json_path, error)) {
+        g_prefix_error(error, _("image '%s': "), layout->image);
+        g_unlink(image_path);
+        return NULL;
+    }
+    if (!sync_path(rootfs_dir, O_DIRECTORY, error)) {
         g_unlink(image_path);
         return NULL;
     }

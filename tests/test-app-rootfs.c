@@ -808,6 +808,27 @@ test_limits(Fixture *f, gconstpointer data)
     podvm_test_layer_add_file(layer, "big", big, -1, 0644);
     ref = write_image(f, image, NULL);
 
+    /* A config too large for podvmd to read back (and for the guest channel). */
+    {
+        g_autoptr(PodvmTestImage) fat = podvm_test_image_new();
+        PodvmTestLayer *fat_layer = podvm_test_image_add_layer(fat);
+        g_autofree char *value = g_strnfill(600 * 1024, 'v');
+        g_autofree char *env = g_strdup_printf("HUGE=%s", value);
+        g_autofree char *fat_layout = g_build_filename(f->tmp, "fat", NULL);
+        g_autofree char *fat_digest = NULL;
+        g_autofree char *fat_ref = NULL;
+
+        podvm_test_layer_add_file(fat_layer, "a", "a", 1, 0644);
+        podvm_test_image_add_env(fat, env);
+        fat_digest = podvm_test_image_write_layout(fat, fat_layout, "v1", NULL);
+        fat_ref = g_strdup_printf("oci:%s@%s", fat_layout, fat_digest);
+        g_assert_null(build(f, fat_ref, &error));
+        g_assert_error(error, PODVM_ERROR, PODVM_ERROR_FAILED);
+        g_assert_nonnull(strstr(error->message, "too large"));
+        assert_rootfs_dir_empty(f);
+        g_clear_error(&error);
+    }
+
     /* Names nested absurdly deep. */
     {
         g_autoptr(PodvmTestImage) deep = podvm_test_image_new();
