@@ -826,8 +826,7 @@ test_app_guest(void)
     g_assert_no_error(error);
     g_assert_cmpstr(option_value(argv, "-kernel"), ==, "/proc/self/fd/5");
     g_assert_cmpstr(option_value(argv, "-initrd"), ==, "/proc/self/fd/6");
-    g_assert_cmpstr(option_value(argv, "-append"), ==,
-                    "console=ttyS0 podvm.app=1 quiet loglevel=1");
+    g_assert_cmpstr(option_value(argv, "-append"), ==, "console=ttyS0 podvm.app=1 loglevel=0");
     /* Two apps of 128Mi and the system's 128Mi; every host CPU (no app gives cpus). */
     g_assert_cmpstr(option_value(argv, "-m"), ==, "384M");
     g_assert_cmpstr(option_value(argv, "-smp"), ==, "4");

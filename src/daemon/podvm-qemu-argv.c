@@ -519,9 +519,13 @@ add_app_guest(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
     }
     add_pair(argv, "-kernel", kernel);
     add_pair(argv, "-initrd", initrd);
+    /*
+     * Without --debug the console shows the apps' output only: loglevel=0
+     * hides even the kernel's emergency messages ("reboot: Power down"),
+     * which loglevel=1 and quiet still print.
+     */
     add_pair(argv, "-append",
-             ctx->debug ? "console=ttyS0 podvm.app=1"
-                        : "console=ttyS0 podvm.app=1 quiet loglevel=1");
+             ctx->debug ? "console=ttyS0 podvm.app=1" : "console=ttyS0 podvm.app=1 loglevel=0");
 }
 
 /* -- the command line --------------------------------------------------- */

@@ -21,7 +21,7 @@ G_BEGIN_DECLS
 /*
  * App pods (podvm_spec_uses_app_guest()): podvm's app guest boots from the
  * context's kernel_fd/initrd_fd (both required) with "console=ttyS0
- * podvm.app=1" (and "quiet loglevel=1" unless debug); each app's root
+ * podvm.app=1" (and "loglevel=0" unless debug); each app's root
  * filesystem is a read-only virtio disk with serial "appN", from the fd
  * podvmd opened (fd set PODVM_QEMU_APP_DISK_FDSET + N); the channel is the
  * virtio-serial port "io.podvm.app.0" on a socket podvmd bound.

@@ -343,7 +343,7 @@ run_bare(Bench *bench, const char *rootfs, guint round, double *out_ms, GError *
                            "-initrd",
                            initrd,
                            "-append",
-                           "console=ttyS0 podvm.app=1 quiet loglevel=1",
+                           "console=ttyS0 podvm.app=1 loglevel=0",
                            "-no-reboot",
                            "-serial",
                            serial_arg,
