@@ -10,8 +10,13 @@
 # 10.66.0.0/16), shows it running with its IP and its console, pauses and
 # resumes it, hotplugs disks, fetches the guest's web page at the pod's
 # address, hotplugs a second NIC on a second network, stops and deletes
-# it. Each podvmctl command is printed before it runs. Needs root (or
-# sudo) for the namespaces.
+# it. Then, as rkt's KVM stage1 did, it runs container images as app pods,
+# each in a small VM of its own: it starts a registry on loopback
+# (Debian's docker-registry), pushes two images it builds (busybox, and
+# redis from Debian's redis-server), and runs them with `podvmctl run
+# docker://...`: the first prints and ends, the second serves redis-cli
+# through the pod's address. Each podvmctl command is printed before it
+# runs. Needs root (or sudo) for the namespaces.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -79,19 +84,23 @@ print(v)' "$1"
 rm -rf "$run/cni"
 mkdir -p "$run/cni"
 conf="$run/podvmd.conf"
-printf '[qemu]\nkernel_dirs=%s\n\n[network]\ncni_config_dir=%s\n' "$guest" "$run/cni" > "$conf"
+# The registry of the app pods' images runs on loopback, plain HTTP: listed as insecure.
+registry_port=5000
+printf '[qemu]\nkernel_dirs=%s\n\n[network]\ncni_config_dir=%s\n\n[images]\ninsecure_registries=127.0.0.1:%s\n\n[apps]\nguest_dir=%s\n' \
+  "$guest" "$run/cni" "$registry_port" "$top/$build/guest/app" > "$conf"
 
 "$top/$build/src/daemon/podvmd" --session --config "$conf" --state-dir "$state" --run-dir "$run" \
   2> "$run/podvmd.log" &
 daemon=$!
-trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true' EXIT
+registry=
+trap 'kill "$daemon" $registry 2>/dev/null; wait "$daemon" $registry 2>/dev/null || true' EXIT
 
 for _ in $(seq 100); do
   podvmctl list >/dev/null 2>&1 && break
   sleep 0.1
 done
 
-podvmctl delete --force web >/dev/null 2>&1 || true
+for pod in web hello redis; do podvmctl delete --force "$pod" >/dev/null 2>&1 || true; done
 printf '\nA KubeVirt VirtualMachineInstance with a masquerade interface on the pod network:\n'
 sed -n '/^    devices:/,$p' "$spec"
 show create -f "$spec"
@@ -156,18 +165,73 @@ wait_console 'PODVM-NET eth1 gone' 300
 grep 'PODVM-NET eth1 gone' "$console" | tail -1
 rm -f "$run/cni/lan.conflist"
 
+printf '\nStopping it (ACPI power-down; QEMU is told to quit after the grace period):\n'
+show stop web
+show delete web
+
 cat <<'TXT'
 
-The pod is running. With a daemon of your own (README.md, "To keep a pod
-running") you can also:
-  podvmctl console web       # its serial console; leave with Ctrl-a x or Ctrl-]
-  podvmctl show web          # metadata, spec and status as JSON
-  podvmctl events            # phase changes and QEMU events as they happen
-
-Stopping it now (ACPI power-down; QEMU is told to quit after the grace period):
+App pods, as rkt's KVM stage1 ran them: a container image runs in a small
+VM of its own (podvm's app guest: Debian's cloud kernel and a static init),
+sized from its apps (memory: the apps' + 128Mi; vCPUs: the host's). The
+images come from a registry: here Debian's docker-registry on loopback, with
+two images this demo builds and pushes with skopeo.
 TXT
-show stop web
+mkdir -p "$run/registry"
+cat > "$run/registry/config.yml" <<YAML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $run/registry/data
+http:
+  addr: 127.0.0.1:$registry_port
+YAML
+docker-registry serve "$run/registry/config.yml" > "$run/registry/log" 2>&1 &
+registry=$!
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$registry_port/v2/" >/dev/null && break
+  sleep 0.1
+done
+make_image="$top/$build/tests/podvm-make-image"
+rm -rf "$run/images"
+push() {
+  printf '\n\033[1m$ skopeo copy oci:%s docker://127.0.0.1:%s/%s\033[0m\n' "$1" "$registry_port" "$2"
+  skopeo copy -q --dest-tls-verify=false "oci:$run/images:$1" "docker://127.0.0.1:$registry_port/$2"
+}
+"$make_image" busybox "$run/images" hello /bin/sh -c \
+  'echo "hello from $(hostname), a VM of $(nproc) vCPUs and $(($(sed -n "s/MemTotal: *//p" /proc/meminfo | cut -d" " -f1) / 1024)) MiB"' >/dev/null
+push hello demo/hello:latest
+"$make_image" redis "$run/images" redis >/dev/null
+push redis demo/redis:7
+
+printf '\nThe first pulls the image, builds its root filesystem, boots, prints and ends:\n'
+show run --name hello "docker://127.0.0.1:$registry_port/demo/hello"
+show status hello
+show image list
+show delete hello
+
+printf '\nRedis, with its port declared (the pod network forwards it to the VM):\n'
+show run --detach --name redis --port 6379 --memory 256Mi "docker://127.0.0.1:$registry_port/demo/redis:7"
+redis_ip=$(podvmctl show redis | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"].get("podIP", ""))')
+printf '\n\033[1m$ redis-cli -h %s ping\033[0m\n' "$redis_ip"
+for _ in $(seq 120); do
+  answer=$(redis-cli -h "$redis_ip" ping 2>/dev/null || true)
+  [ "$answer" = PONG ] && break
+  sleep 0.5
+done
+echo "${answer:-no answer}"
+[ "$answer" = PONG ] || { echo "podvm: redis did not answer; podvmd's log: $run/podvmd.log" >&2; exit 1; }
+show exec redis -- redis-server --version
 show list
-show delete web
+show stop redis
+show delete redis
+
+cat <<'TXT'
+
+With a daemon of your own (README.md, "To keep a pod running") you can also:
+  podvmctl console POD       # its serial console; leave with Ctrl-a x or Ctrl-]
+  podvmctl show POD          # metadata, spec and status as JSON
+  podvmctl events            # phase changes and QEMU events as they happen
+TXT
 echo
 echo "podvmd's log: $run/podvmd.log"
