@@ -495,7 +495,10 @@ static gboolean
 redis_answers(gpointer data)
 {
     RedisPing *ping = data;
-    const char *argv[] = { "redis-cli", "-h", ping->ip, "-p", "6379", "-t", "2", "ping", NULL };
+    /* Debian 12's redis-cli (7.0) has no -t: coreutils' timeout bounds a hung connect. */
+    const char *argv[] = {
+        "timeout", "5", "redis-cli", "-h", ping->ip, "-p", "6379", "ping", NULL
+    };
     g_autofree char *out = NULL;
     int status = 0;
 
@@ -591,8 +594,8 @@ test_redis(Fixture *f, gconstpointer data)
 
         g_autofree char *netns = podvm_test_net_pod_netns(&f->net, "redis");
         g_autofree char *netns_arg = g_strdup_printf("--net=%s", netns);
-        const char *inside[] = { "nsenter",  netns_arg, "--", "redis-cli", "-h",
-                                 "10.0.2.2", "-t",      "3",  "ping",      NULL };
+        const char *inside[] = { "nsenter",   netns_arg, "--",       "timeout", "5",
+                                 "redis-cli", "-h",      "10.0.2.2", "ping",    NULL };
         g_autofree char *inside_answer = podvm_test_net_run(inside);
         const char *links_argv[] = { "nsenter", netns_arg, "--", "ip", "-s", "addr", NULL };
         const char *neigh_argv[] = { "nsenter", netns_arg, "--", "ip", "neigh", NULL };
