@@ -729,8 +729,9 @@ prepare_next(PodvmPod *self, GTask *task)
         return;
     }
     pod_step(self, "app %s: pulling %s", app->name, app->image);
-    podvm_image_store_pull_async(self->image_store, app->image, PODVM_PULL_IF_NOT_PRESENT, NULL,
-                                 NULL, apps->preparing, pulled_cb, g_object_ref(task));
+    podvm_image_store_pull_async(self->image_store, app->image, PODVM_PULL_IF_NOT_PRESENT,
+                                 pod_pull_progress_cb, self, apps->preparing, pulled_cb,
+                                 g_object_ref(task));
 }
 
 void

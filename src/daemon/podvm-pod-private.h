@@ -183,6 +183,8 @@ void pod_qmp_execute(PodvmQmpClient *qmp, const char *command, JsonObject *argum
                      gpointer user_data);
 /* The storage backends' view of this pod. */
 void pod_storage_context(PodvmPod *self, PodvmStorageContext *ctx);
+/* The pull of an image by this pod: its "image-pull" events (@user_data: the pod). */
+void pod_pull_progress_cb(const PodvmPullProgress *progress, gpointer user_data);
 /*
  * A record the next step depends on (the intent to launch QEMU, its pid, a
  * delete): durable, or the step does not happen. @point names it for

@@ -414,9 +414,10 @@ podvm_pod_set_image_store(PodvmPod *self, PodvmImageStore *store)
     g_set_object(&self->image_store, store);
 }
 
-/* A containerDisk's pull: "image-pull" events of this pod, at most about 4 a second. */
-static void
-pull_progress_cb(const PodvmPullProgress *progress, gpointer user_data)
+/* An image's pull (a containerDisk's, an app's): "image-pull" events of this pod, at most about
+ * 4 a second. */
+void
+pod_pull_progress_cb(const PodvmPullProgress *progress, gpointer user_data)
 {
     PodvmPod *self = user_data;
     gint64 now = g_get_monotonic_time();
@@ -452,7 +453,7 @@ pod_storage_context(PodvmPod *self, PodvmStorageContext *ctx)
     ctx->container_disk_helper = self->config->container_disk_helper;
     ctx->pool = self->pool;
     ctx->image_store = self->image_store;
-    ctx->pull_progress = pull_progress_cb;
+    ctx->pull_progress = pod_pull_progress_cb;
     ctx->pull_progress_owner = G_OBJECT(self);
 }
 
