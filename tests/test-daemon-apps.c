@@ -466,6 +466,79 @@ test_pull_fails(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(error->message, "app ghost"));
 }
 
+/* The Ready condition's status ("True", "False") of @pod, or NULL. */
+static char *
+ready_status(Fixture *f, const char *pod)
+{
+    g_autoptr(JsonObject) status = podvm_test_daemon_status(f->daemon, pod);
+    JsonArray *conditions;
+
+    if (!json_object_has_member(status, "conditions"))
+        return NULL;
+    conditions = json_object_get_array_member(status, "conditions");
+    for (guint i = 0; i < json_array_get_length(conditions); i++) {
+        JsonObject *condition = json_array_get_object_element(conditions, i);
+
+        if (g_strcmp0(json_object_get_string_member_with_default(condition, "type", NULL),
+                      "Ready") == 0)
+            return g_strdup(json_object_get_string_member_with_default(condition, "status", NULL));
+    }
+    return NULL;
+}
+
+typedef struct {
+    Fixture *f;
+    const char *want;
+} ReadyWait;
+
+static gboolean
+ready_is(gpointer user_data)
+{
+    ReadyWait *wait = user_data;
+    g_autofree char *now = ready_status(wait->f, "prober");
+
+    return g_strcmp0(now, wait->want) == 0;
+}
+
+/*
+ * An exec readiness probe runs its command in the app through the channel:
+ * Ready follows a file the test creates and removes with podvmctl exec.
+ */
+static void
+test_exec_probe(Fixture *f, gconstpointer data)
+{
+    static const char *const cmd[] = { "/bin/sh", "-c", "echo probing; exec sleep 600", NULL };
+    g_autofree char *image = NULL;
+    g_autofree char *doc = NULL;
+    ReadyWait wait = { f, "False" };
+
+    if (f->daemon == NULL || (image = write_busybox(f, "probe", NULL, cmd, NULL)) == NULL)
+        return;
+    doc = g_strdup_printf(
+        "{\"apiVersion\": \"podvm.io/v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+        "\"prober\"}, \"spec\": {\"terminationGracePeriodSeconds\": 5, \"restartPolicy\": "
+        "\"Never\", \"apps\": [{\"name\": \"app\", \"image\": \"%s\"}], "
+        "\"readinessProbe\": {\"exec\": {\"command\": [\"/bin/sh\", \"-c\", \"test -f "
+        "/tmp/ready\"]}, \"periodSeconds\": 1, \"timeoutSeconds\": 5, \"failureThreshold\": "
+        "1}}}",
+        image);
+    create_and_start(f, doc, "prober");
+    assert_console(f, "prober", "app: probing");
+    g_assert_true(podvm_test_wait_until(ready_is, &wait, 60000));
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "exec", "prober", "--", "/bin/touch",
+                                   "/tmp/ready", NULL),
+                    ==, 0);
+    wait.want = "True";
+    g_assert_true(podvm_test_wait_until(ready_is, &wait, 60000));
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "exec", "prober", "--", "/bin/rm",
+                                   "/tmp/ready", NULL),
+                    ==, 0);
+    wait.want = "False";
+    g_assert_true(podvm_test_wait_until(ready_is, &wait, 60000));
+    g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "stop", "prober", NULL), ==, 0);
+    wait_phase(f, "prober", "Stopped");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -482,6 +555,8 @@ main(int argc, char **argv)
                test_restart_always, fixture_teardown);
     g_test_add("/podvm/apps/daemon/daemon-restart", Fixture, NULL, fixture_setup,
                test_daemon_restart, fixture_teardown);
+    g_test_add("/podvm/apps/daemon/exec-probe", Fixture, NULL, fixture_setup, test_exec_probe,
+               fixture_teardown);
     g_test_add("/podvm/apps/daemon/pull-fails", Fixture, NULL, fixture_setup, test_pull_fails,
                fixture_teardown);
     return g_test_run();

@@ -246,14 +246,6 @@ test_liveness_never(PodvmTestNet *f, gconstpointer data)
     g_assert_cmpstr(phase, ==, "Failed");
 }
 
-static void
-test_exec(void)
-{
-    g_test_skip("exec probes run through podvm_pod_exec_async, which answers NOT_SUPPORTED "
-                "('exec into app pods is not supported yet') until the app guest's channel is "
-                "wired into app pods");
-}
-
 int
 main(int argc, char **argv)
 {
@@ -268,6 +260,5 @@ main(int argc, char **argv)
                test_liveness_restarts, podvm_test_net_teardown);
     g_test_add("/net/probes/liveness-never", PodvmTestNet, NULL, podvm_test_net_setup,
                test_liveness_never, podvm_test_net_teardown);
-    g_test_add_func("/net/probes/exec", test_exec);
     return g_test_run();
 }
