@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "podvm-error.h"
+#include "podvm-helper-answer.h"
 #include "podvm-json.h"
 
 void
@@ -182,64 +183,20 @@ helper_call_free(HelperCall *call)
     g_free(call);
 }
 
-/* The last non-empty line of @text, trimmed (the helper's own message when it died). */
-static char *
-last_line(const char *text)
-{
-    g_auto(GStrv) lines = g_strsplit(text != NULL ? text : "", "\n", -1);
-
-    for (guint i = g_strv_length(lines); i > 0; i--) {
-        char *line = g_strstrip(lines[i - 1]);
-        if (*line != '\0')
-            return g_strdup(line);
-    }
-    return NULL;
-}
-
 static PodvmAppRootfs *
 parse_answer(const HelperCall *call, const char *out, const char *err, GError **error)
 {
+    g_autofree char *who = g_strdup_printf(_("image '%s': the app root filesystem helper '%s'"),
+                                           call->image, call->helper);
+    g_autoptr(JsonObject) object = podvm_helper_read_answer(
+        call->process, out, err, who, _("building the app root filesystem failed"), error);
     g_autoptr(JsonNode) root = NULL;
     g_autoptr(PodvmAppRootfs) rootfs = NULL;
     g_autoptr(GError) local = NULL;
-    JsonObject *object;
 
-    if (out != NULL && *out != '\0')
-        root = podvm_json_parse_limited(out, -1, PODVM_JSON_MAX_SIZE, PODVM_JSON_MAX_DEPTH, NULL);
-    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_autofree char *why = last_line(err);
-        GSubprocess *process = call->process;
-
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("image '%s': the app root filesystem helper '%s' failed (%s)%s%s"),
-                    call->image, call->helper,
-                    g_subprocess_get_if_signaled(process)
-                        ? g_strsignal(g_subprocess_get_term_sig(process))
-                        : "no answer",
-                    why != NULL ? ": " : "", why != NULL ? why : "");
+    if (object == NULL)
         return NULL;
-    }
-    object = json_node_get_object(root);
-    if (json_object_has_member(object, "error") &&
-        JSON_NODE_HOLDS_OBJECT(json_object_get_member(object, "error"))) {
-        JsonObject *problem = json_object_get_object_member(object, "error");
-        JsonNode *code_node = json_object_get_member(problem, "code");
-        JsonNode *message_node = json_object_get_member(problem, "message");
-        gint64 code = code_node != NULL && json_node_get_value_type(code_node) == G_TYPE_INT64
-                          ? json_node_get_int(code_node)
-                          : PODVM_ERROR_FAILED;
-        const char *message =
-            message_node != NULL && json_node_get_value_type(message_node) == G_TYPE_STRING
-                ? json_node_get_string(message_node)
-                : NULL;
-
-        if (code < 0 || code > PODVM_ERROR_CANCELLED)
-            code = PODVM_ERROR_FAILED;
-        g_set_error_literal(error, PODVM_ERROR, (int)code,
-                            message != NULL ? message
-                                            : _("building the app root filesystem failed"));
-        return NULL;
-    }
+    root = json_node_init_object(json_node_alloc(), object);
     rootfs = podvm_app_rootfs_from_json(root, &local);
     if (rootfs == NULL || rootfs->path == NULL || rootfs->digest == NULL) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "podvm-error.h"
+#include "podvm-helper-answer.h"
 #include "podvm-json.h"
 
 void
@@ -41,20 +42,6 @@ podvm_container_disk_to_json(const PodvmContainerDisk *disk)
     return json_builder_get_root(builder);
 }
 
-/* The last non-empty line of @text, trimmed (the helper's own message when it died). */
-static char *
-last_line(const char *text)
-{
-    g_auto(GStrv) lines = g_strsplit(text != NULL ? text : "", "\n", -1);
-
-    for (guint i = g_strv_length(lines); i > 0; i--) {
-        char *line = g_strstrip(lines[i - 1]);
-        if (*line != '\0')
-            return g_strdup(line);
-    }
-    return NULL;
-}
-
 static const char *
 member_string(JsonObject *object, const char *member)
 {
@@ -70,34 +57,12 @@ static PodvmContainerDisk *
 parse_answer(const char *helper, GSubprocess *process, const char *out, const char *err,
              GError **error)
 {
-    g_autoptr(JsonNode) root = NULL;
-    JsonObject *object;
+    g_autofree char *who = g_strdup_printf(_("the containerDisk helper '%s'"), helper);
+    g_autoptr(JsonObject) object =
+        podvm_helper_read_answer(process, out, err, who, _("containerDisk unpack failed"), error);
 
-    if (out != NULL && *out != '\0')
-        root = podvm_json_parse_limited(out, -1, G_MAXSIZE, PODVM_JSON_MAX_DEPTH, NULL);
-    if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_autofree char *why = last_line(err);
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
-                    _("the containerDisk helper '%s' failed (%s)%s%s"), helper,
-                    g_subprocess_get_if_signaled(process)
-                        ? g_strsignal(g_subprocess_get_term_sig(process))
-                        : "no answer",
-                    why != NULL ? ": " : "", why != NULL ? why : "");
+    if (object == NULL)
         return NULL;
-    }
-    object = json_node_get_object(root);
-    if (json_object_has_member(object, "error") &&
-        JSON_NODE_HOLDS_OBJECT(json_object_get_member(object, "error"))) {
-        JsonObject *problem = json_object_get_object_member(object, "error");
-        gint64 code = json_object_get_int_member_with_default(problem, "code", PODVM_ERROR_FAILED);
-        const char *message = member_string(problem, "message");
-
-        if (code < 0 || code > PODVM_ERROR_CANCELLED)
-            code = PODVM_ERROR_FAILED;
-        g_set_error_literal(error, PODVM_ERROR, (int)code,
-                            message != NULL ? message : _("containerDisk unpack failed"));
-        return NULL;
-    }
     if (member_string(object, "path") == NULL || member_string(object, "format") == NULL) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED,
                     _("the containerDisk helper '%s' gave an answer without a path or format"),

@@ -21,6 +21,7 @@
 #include "podvm-app-rootfs-build.h"
 #include "podvm-build-config.h"
 #include "podvm-error.h"
+#include "podvm-helper-answer.h"
 #include "podvm-json.h"
 
 typedef struct {
@@ -63,19 +64,7 @@ built_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     if (rootfs != NULL) {
         run->answer = podvm_app_rootfs_to_json(rootfs);
     } else {
-        g_autoptr(GError) ours = podvm_error_from_component(error);
-        g_autoptr(JsonBuilder) builder = json_builder_new();
-
-        json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, "error");
-        json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, "code");
-        json_builder_add_int_value(builder, ours->code);
-        json_builder_set_member_name(builder, "message");
-        json_builder_add_string_value(builder, ours->message);
-        json_builder_end_object(builder);
-        json_builder_end_object(builder);
-        run->answer = json_builder_get_root(builder);
+        run->answer = podvm_helper_error_answer(error);
         run->status = 1;
     }
     g_main_loop_quit(run->loop);

@@ -16,6 +16,7 @@
 #include "podvm-build-config.h"
 #include "podvm-container-disk.h"
 #include "podvm-error.h"
+#include "podvm-helper-answer.h"
 #include "podvm-json.h"
 
 typedef struct {
@@ -34,19 +35,7 @@ unpacked_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     if (disk != NULL) {
         unpack->answer = podvm_container_disk_to_json(disk);
     } else {
-        g_autoptr(GError) ours = podvm_error_from_component(error);
-        g_autoptr(JsonBuilder) builder = json_builder_new();
-
-        json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, "error");
-        json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, "code");
-        json_builder_add_int_value(builder, ours->code);
-        json_builder_set_member_name(builder, "message");
-        json_builder_add_string_value(builder, ours->message);
-        json_builder_end_object(builder);
-        json_builder_end_object(builder);
-        unpack->answer = json_builder_get_root(builder);
+        unpack->answer = podvm_helper_error_answer(error);
         unpack->status = 1;
     }
     g_main_loop_quit(unpack->loop);

@@ -205,28 +205,6 @@ pulled_text(JsonObject *image, GDateTime *now)
     return g_strdup_printf(_("%s ago"), age);
 }
 
-static char *
-in_use_text(JsonObject *image)
-{
-    JsonNode *node = image != NULL ? json_object_get_member(image, "inUseBy") : NULL;
-    g_autoptr(GPtrArray) names = g_ptr_array_new();
-    JsonArray *array;
-
-    if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
-        return g_strdup("-");
-    array = json_node_get_array(node);
-    for (guint i = 0; i < json_array_get_length(array); i++) {
-        JsonNode *element = json_array_get_element(array, i);
-
-        if (JSON_NODE_HOLDS_VALUE(element) && json_node_get_value_type(element) == G_TYPE_STRING)
-            g_ptr_array_add(names, (gpointer)json_node_get_string(element));
-    }
-    if (names->len == 0)
-        return g_strdup("-");
-    g_ptr_array_add(names, NULL);
-    return g_strjoinv(",", (char **)names->pdata);
-}
-
 /* ------------------------------------------------------------------------ */
 /* pull */
 
@@ -361,7 +339,7 @@ image_list(PodvmCtl *ctl, int argc, char **argv)
         row[COL_DIGEST] = short_digest(podvmctl_json_string(image, "digest"));
         row[COL_SIZE] = size_text(image);
         row[COL_PULLED] = pulled_text(image, now);
-        row[COL_IN_USE] = in_use_text(image);
+        row[COL_IN_USE] = podvmctl_json_names_text(image, "inUseBy");
         g_ptr_array_add(rows, row);
     }
     podvmctl_print_table(titles, N_COLUMNS, rows);

@@ -337,6 +337,28 @@ podvmctl_json_object(JsonObject *object, const char *member)
     return json_node_get_object(node);
 }
 
+char *
+podvmctl_json_names_text(JsonObject *object, const char *member)
+{
+    JsonNode *node = object != NULL ? json_object_get_member(object, member) : NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    JsonArray *array;
+
+    if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+        return g_strdup("-");
+    array = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(array); i++) {
+        JsonNode *element = json_array_get_element(array, i);
+
+        if (JSON_NODE_HOLDS_VALUE(element) && json_node_get_value_type(element) == G_TYPE_STRING)
+            g_ptr_array_add(names, (gpointer)json_node_get_string(element));
+    }
+    if (names->len == 0)
+        return g_strdup("-");
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(",", (char **)names->pdata);
+}
+
 const char *
 podvmctl_json_string(JsonObject *object, const char *member)
 {

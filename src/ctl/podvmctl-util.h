@@ -84,6 +84,8 @@ void podvmctl_print_json(JsonNode *node, gboolean pretty);
 /* Member lookups that tolerate missing members and wrong types. */
 JsonObject *podvmctl_json_object(JsonObject *object, const char *member);
 const char *podvmctl_json_string(JsonObject *object, const char *member);
+/* The strings of the array @member of @object joined with ',' ("pod-a,pod-b"), or "-". */
+char *podvmctl_json_names_text(JsonObject *object, const char *member);
 gint64 podvmctl_json_int(JsonObject *object, const char *member, gint64 fallback);
 
 /* Writes all of @data to @fd (retrying on EINTR, waiting on EAGAIN). */

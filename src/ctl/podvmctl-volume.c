@@ -47,28 +47,6 @@ size_text(JsonObject *object, const char *member)
     return g_strdup("-");
 }
 
-static char *
-used_by_text(JsonObject *volume)
-{
-    JsonNode *node = volume != NULL ? json_object_get_member(volume, "usedBy") : NULL;
-    g_autoptr(GPtrArray) names = g_ptr_array_new();
-    JsonArray *array;
-
-    if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
-        return g_strdup("-");
-    array = json_node_get_array(node);
-    for (guint i = 0; i < json_array_get_length(array); i++) {
-        JsonNode *element = json_array_get_element(array, i);
-
-        if (JSON_NODE_HOLDS_VALUE(element) && json_node_get_value_type(element) == G_TYPE_STRING)
-            g_ptr_array_add(names, (gpointer)json_node_get_string(element));
-    }
-    if (names->len == 0)
-        return g_strdup("-");
-    g_ptr_array_add(names, NULL);
-    return g_strjoinv(",", (char **)names->pdata);
-}
-
 static const char *
 or_dash(const char *text)
 {
@@ -319,7 +297,7 @@ print_table(JsonArray *volumes)
         row[COL_NAME] = g_strdup(or_dash(podvmctl_json_string(volume, "name")));
         row[COL_SIZE] = size_text(volume, "size");
         row[COL_PHASE] = g_strdup(or_dash(podvmctl_json_string(volume, "phase")));
-        row[COL_USED_BY] = used_by_text(volume);
+        row[COL_USED_BY] = podvmctl_json_names_text(volume, "usedBy");
         g_ptr_array_add(rows, row);
     }
     podvmctl_print_table(column_titles, N_COLUMNS, rows);
@@ -431,7 +409,7 @@ volume_show(PodvmCtl *ctl, int argc, char **argv)
 
     volume = json_node_get_object(root);
     size = size_text(volume, "size");
-    used_by = used_by_text(volume);
+    used_by = podvmctl_json_names_text(volume, "usedBy");
     /* The titles are the JSON member names, so a script author finds them in -o json. */
     print_field("name:", podvmctl_json_string(volume, "name"));
     print_field("size:", size);
