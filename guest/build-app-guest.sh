@@ -30,6 +30,8 @@ KERNEL_META=${PODVM_GUEST_KERNEL_PACKAGE:-linux-image-cloud-amd64}
 INIT_SOURCES="$SRCDIR/app-init/podvm-app-init.c $SRCDIR/app-init/podvm-app-init-setup.c
     $SRCDIR/app-init/podvm-app-init-apps.c $SRCDIR/podvm-channel-codec.c"
 INIT_HEADERS="$SRCDIR/app-init/podvm-app-init.h $SRCDIR/podvm-channel-codec.h"
+# The kernel package and module order, shared with the test guest.
+KERNEL_LIB=$SRCDIR/kernel-package.sh
 
 # Modules the init loads (dependencies are found from each module's .modinfo
 # and added before them; one missing or built in is skipped and logged).
@@ -62,11 +64,14 @@ fail() {
     exit 0
 }
 
+# shellcheck source=kernel-package.sh
+. "$KERNEL_LIB" || fail "cannot read $KERNEL_LIB"
+
 up_to_date() {
     local f src
     for f in "$OUTDIR/vmlinuz" "$OUTDIR/initrd.img"; do
         [ -s "$f" ] || return 1
-        for src in "$0" $INIT_SOURCES $INIT_HEADERS; do
+        for src in "$0" "$KERNEL_LIB" $INIT_SOURCES $INIT_HEADERS; do
             [ "$f" -nt "$src" ] || return 1
         done
     done
@@ -95,99 +100,27 @@ if ! "$CC" -static -Os -s -std=gnu11 -D_GNU_SOURCE -Wall -Wno-format-truncation 
 fi
 log "init: built ($(stat -c %s "$root/init") bytes)"
 
-pkg=$(LC_ALL=C apt-cache depends "$KERNEL_META" 2>/dev/null |
-      awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
-[ -n "$pkg" ] || fail "apt-cache does not know $KERNEL_META (run apt-get update)"
-log "kernel package: $pkg"
-
-mkdir -p "$CACHE" || fail "cannot create $CACHE"
-exec 9>"$CACHE/.lock" || fail "cannot open $CACHE/.lock"
-flock 9 || fail "cannot lock $CACHE/.lock"
-cached_deb() {
-    local f newest=
-    for f in "$CACHE/${pkg}_"*.deb; do
-        [ -f "$f" ] || continue
-        if [ -z "$newest" ] || [ "$f" -nt "$newest" ]; then
-            newest=$f
-        fi
-    done
-    echo "$newest"
-}
-deb=$(cached_deb)
-if [ -z "$deb" ]; then
-    if ! out=$(cd "$CACHE" && LC_ALL=C apt-get download -q \
-                   -o Acquire::Retries=1 -o Acquire::http::Timeout=20 "$pkg" 2>&1); then
-        why=$(echo "$out" | grep -A1 '^Err:' | sed -n '2s/^ *//p')
-        fail "apt-get download $pkg failed: ${why:-$(echo "$out" | grep '^E:' | head -1)}"
-    fi
-    deb=$(cached_deb)
-    [ -n "$deb" ] || fail "apt-get download $pkg left no .deb in $CACHE"
-    log "downloaded $(basename "$deb")"
-else
-    log "using cached $(basename "$deb")"
-fi
-dpkg-deb -x "$deb" "$TMP/pkg" 2>>"$LOG.new" || fail "dpkg-deb -x $(basename "$deb") failed"
-flock -u 9
-set -- "$TMP"/pkg/boot/vmlinuz-*
-vmlinuz=$1
-[ -f "$vmlinuz" ] || fail "$(basename "$deb") contains no boot/vmlinuz-*"
-kver=${vmlinuz##*/vmlinuz-}
-moddir=$TMP/pkg/lib/modules/$kver
-[ -d "$moddir" ] || fail "$(basename "$deb") contains no lib/modules/$kver"
-log "kernel version: $kver"
-
-# Module name -> file (names use '_'), and dependencies first, as build-guest.sh.
-declare -A modfile
-while IFS= read -r -d '' f; do
-    name=$(basename "$f")
-    name=${name%%.ko*}
-    modfile[${name//-/_}]=$f
-done < <(find "$moddir" -name '*.ko' -print0)
-
-mod_depends() {
-    tr '\0' '\n' <"$1" | sed -n 's/^depends=//p' | head -1 | tr ',' ' '
-}
-
-declare -A visited
-order=()
-add_module() {
-    local name=${1//-/_} dep
-    [ -n "${visited[$name]:-}" ] && return 0
-    visited[$name]=1
-    if [ -z "${modfile[$name]:-}" ]; then
-        if grep -q "/${1}.ko\$\|/${name}.ko\$" "$moddir/modules.builtin" 2>/dev/null; then
-            log "module $name: built in"
-        else
-            log "module $name: not in this kernel, skipped"
-        fi
-        return 0
-    fi
-    for dep in $(mod_depends "${modfile[$name]}"); do
-        add_module "$dep"
-    done
-    order+=("$name")
-}
-for m in $MODULES; do
-    add_module "$m"
-done
+kernel_package_extract "$KERNEL_META" "$CACHE" "$TMP/pkg"
+# shellcheck disable=SC2086
+kernel_modules_order "$kernel_moddir" $MODULES
 
 # The init loads /lib/modules/order's names, one a line, from NAME.ko.
 : >"$root/lib/modules/order"
-for m in "${order[@]}"; do
-    cp "${modfile[$m]}" "$root/lib/modules/$m.ko" || fail "cannot copy module $m"
+for m in "${kernel_module_order[@]}"; do
+    cp "${kernel_module_file[$m]}" "$root/lib/modules/$m.ko" || fail "cannot copy module $m"
     echo "$m" >>"$root/lib/modules/order"
 done
-log "modules (load order): ${order[*]}"
+log "modules (load order): ${kernel_module_order[*]}"
 
 if ! (cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
           cpio --quiet -o -H newc -R 0:0 | gzip -n -6 >"$TMP/initrd.img"); then
     fail "cpio/gzip of the initramfs failed"
 fi
 
-cp "$vmlinuz" "$OUTDIR/vmlinuz.new" || fail "cannot write $OUTDIR/vmlinuz"
+cp "$kernel_vmlinuz" "$OUTDIR/vmlinuz.new" || fail "cannot write $OUTDIR/vmlinuz"
 mv -f "$OUTDIR/vmlinuz.new" "$OUTDIR/vmlinuz"
 mv -f "$TMP/initrd.img" "$OUTDIR/initrd.img" || fail "cannot write $OUTDIR/initrd.img"
-echo "$kver" >"$OUTDIR/kernel-version"
+echo "$kernel_version" >"$OUTDIR/kernel-version"
 log "built vmlinuz ($(stat -c %s "$OUTDIR/vmlinuz") bytes)" \
     "and initrd.img ($(stat -c %s "$OUTDIR/initrd.img") bytes)"
 finish

@@ -30,6 +30,8 @@ INIT=$SRCDIR/init
 DHCP4_SCRIPT=$SRCDIR/dhcp4-script
 DHCP6_SOURCE=$SRCDIR/podvm-dhcp6.c
 DIRTY_SOURCE=$SRCDIR/podvm-dirty.c
+# The kernel package and module order, shared with the app guest.
+KERNEL_LIB=$SRCDIR/../../guest/kernel-package.sh
 CC=${CC:-cc}
 BUSYBOX=${PODVM_GUEST_BUSYBOX:-/bin/busybox}
 # Debian's cloud kernel by default (small, boots fast); the "generic" guest
@@ -74,6 +76,9 @@ fail() {
     exit 0
 }
 
+# shellcheck source=../../guest/kernel-package.sh
+. "$KERNEL_LIB" || fail "cannot read $KERNEL_LIB"
+
 up_to_date() {
     local f
     for f in "$OUTDIR/vmlinuz" "$OUTDIR/initrd.img"; do
@@ -83,6 +88,7 @@ up_to_date() {
         [ "$f" -nt "$DHCP4_SCRIPT" ] || return 1
         [ "$f" -nt "$DHCP6_SOURCE" ] || return 1
         [ "$f" -nt "$DIRTY_SOURCE" ] || return 1
+        [ "$f" -nt "$KERNEL_LIB" ] || return 1
     done
     return 0
 }
@@ -102,96 +108,8 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/podvm-guest-XXXXXX") || fail "cannot create a temporary directory"
 trap 'rm -rf "$TMP"' EXIT
 
-# linux-image-cloud-amd64 is a metapackage: its first Depends is the
-# versioned image package.
-pkg=$(LC_ALL=C apt-cache depends "$KERNEL_META" 2>/dev/null |
-      awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
-[ -n "$pkg" ] || fail "apt-cache does not know $KERNEL_META (run apt-get update)"
-log "kernel package: $pkg"
-
-CACHE=$OUTDIR/cache
-mkdir -p "$CACHE" || fail "cannot create $CACHE"
-# The app guest (guest/build-app-guest.sh) shares this cache: one download at a time.
-if command -v flock >/dev/null 2>&1; then
-    exec 9>"$CACHE/.lock" && flock 9
-fi
-# The newest cached .deb of that exact package, or nothing.
-cached_deb() {
-    local f newest=
-    for f in "$CACHE/${pkg}_"*.deb; do
-        [ -f "$f" ] || continue
-        if [ -z "$newest" ] || [ "$f" -nt "$newest" ]; then
-            newest=$f
-        fi
-    done
-    echo "$newest"
-}
-deb=$(cached_deb)
-if [ -z "$deb" ]; then
-    # apt-get download writes into the current directory; as root it warns
-    # that the download is unsandboxed, which is harmless here.
-    if ! out=$(cd "$CACHE" && LC_ALL=C apt-get download -q \
-                   -o Acquire::Retries=1 -o Acquire::http::Timeout=20 "$pkg" 2>&1); then
-        # The indented line after "Err:" says why (no network, no proxy, ...).
-        why=$(echo "$out" | grep -A1 '^Err:' | sed -n '2s/^ *//p')
-        fail "apt-get download $pkg failed: ${why:-$(echo "$out" | grep '^E:' | head -1)}"
-    fi
-    deb=$(cached_deb)
-    [ -n "$deb" ] || fail "apt-get download $pkg left no .deb in $CACHE"
-    log "downloaded $(basename "$deb")"
-else
-    log "using cached $(basename "$deb")"
-fi
-# Old versions are not needed any more.
-for old in "$CACHE"/*.deb; do
-    [ "$old" = "$deb" ] || rm -f "$old"
-done
-
-dpkg-deb -x "$deb" "$TMP/pkg" 2>>"$LOG.new" || fail "dpkg-deb -x $(basename "$deb") failed"
-set -- "$TMP"/pkg/boot/vmlinuz-*
-vmlinuz=$1
-[ -f "$vmlinuz" ] || fail "$(basename "$deb") contains no boot/vmlinuz-*"
-kver=${vmlinuz##*/vmlinuz-}
-moddir=$TMP/pkg/lib/modules/$kver
-[ -d "$moddir" ] || fail "$(basename "$deb") contains no lib/modules/$kver"
-log "kernel version: $kver"
-
-# Module name -> file. Names use '_' (virtio-rng.ko is module virtio_rng).
-declare -A modfile
-while IFS= read -r -d '' f; do
-    name=$(basename "$f")
-    name=${name%%.ko*}
-    modfile[${name//-/_}]=$f
-done < <(find "$moddir" -name '*.ko' -print0)
-
-# The "depends=" entry of a module's .modinfo section.
-mod_depends() {
-    tr '\0' '\n' <"$1" | sed -n 's/^depends=//p' | head -1 | tr ',' ' '
-}
-
-# Depth-first: dependencies first, each module once.
-declare -A visited
-order=()
-add_module() {
-    local name=${1//-/_} dep
-    [ -n "${visited[$name]:-}" ] && return 0
-    visited[$name]=1
-    if [ -z "${modfile[$name]:-}" ]; then
-        if grep -q "/${1}.ko\$\|/${name}.ko\$" "$moddir/modules.builtin" 2>/dev/null; then
-            log "module $name: built in"
-        else
-            log "module $name: not in this kernel, skipped"
-        fi
-        return 0
-    fi
-    for dep in $(mod_depends "${modfile[$name]}"); do
-        add_module "$dep"
-    done
-    order+=("$name")
-}
-for m in $MODULES; do
-    add_module "$m"
-done
+kernel_package_extract "$KERNEL_META" "$OUTDIR/cache" "$TMP/pkg"
+kernel_modules_order "$kernel_moddir" $MODULES
 
 root=$TMP/root
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,etc,lib/modules} || fail "cannot populate $root"
@@ -222,12 +140,12 @@ else
     log "podvm-dirty: not built ($CC -static failed): podvm.dirty uses dd"
 fi
 : >"$root/lib/modules/order"
-for m in "${order[@]}"; do
-    cp "${modfile[$m]}" "$root/lib/modules/$m.ko" || fail "cannot copy module $m"
+for m in "${kernel_module_order[@]}"; do
+    cp "${kernel_module_file[$m]}" "$root/lib/modules/$m.ko" || fail "cannot copy module $m"
     echo "$m" >>"$root/lib/modules/order"
 done
-log "modules (load order): ${order[*]}"
-echo "$kver" >"$root/etc/podvm-guest-kernel"
+log "modules (load order): ${kernel_module_order[*]}"
+echo "$kernel_version" >"$root/etc/podvm-guest-kernel"
 
 # Reproducible-ish archive: sorted names, fixed owner; /dev/console comes
 # from the kernel's built-in initramfs, init reopens it after devtmpfs.
@@ -236,10 +154,10 @@ if ! (cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
     fail "cpio/gzip of the initramfs failed"
 fi
 
-cp "$vmlinuz" "$OUTDIR/vmlinuz.new" || fail "cannot write $OUTDIR/vmlinuz"
+cp "$kernel_vmlinuz" "$OUTDIR/vmlinuz.new" || fail "cannot write $OUTDIR/vmlinuz"
 mv -f "$OUTDIR/vmlinuz.new" "$OUTDIR/vmlinuz"
 mv -f "$TMP/initrd.img" "$OUTDIR/initrd.img" || fail "cannot write $OUTDIR/initrd.img"
-echo "$kver" >"$OUTDIR/kernel-version"
+echo "$kernel_version" >"$OUTDIR/kernel-version"
 log "built vmlinuz ($(stat -c %s "$OUTDIR/vmlinuz") bytes)" \
     "and initrd.img ($(stat -c %s "$OUTDIR/initrd.img") bytes)"
 finish
