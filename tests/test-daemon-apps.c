@@ -464,6 +464,12 @@ test_pull_fails(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(message, "docker://127.0.0.1:9/apps/none:1"));
     g_assert_nonnull(strstr(message, "127.0.0.1:9"));
     g_assert_nonnull(strstr(error->message, "app ghost"));
+    /* Nothing of QEMU's: the start failed before QEMU ran, and says so by its code. */
+    {
+        g_autofree char *remote = g_dbus_error_get_remote_error(error);
+
+        g_assert_cmpstr(remote, ==, "io.podvm.PodVM1.Error.Failed");
+    }
 }
 
 /* The Ready condition's status ("True", "False") of @pod, or NULL. */

@@ -156,9 +156,10 @@ struct _PodvmPod {
     guint64 generation; /* see podvm_pod_get_generation() */
 
     /* crash consistency (podvm-pod-recover.c) */
-    gboolean launch_pending;   /* stored before QEMU is spawned, cleared with its pid */
-    gboolean deleting;         /* stored before a delete releases anything */
-    gboolean start_error_wins; /* start_error says more than QEMU's stderr */
+    gboolean launch_pending;          /* stored before QEMU is spawned, cleared with its pid */
+    gboolean deleting;                /* stored before a delete releases anything */
+    gboolean start_error_wins;        /* start_error says more than QEMU's stderr */
+    gboolean start_error_before_qemu; /* the start failed before QEMU ran: not QEMU's error */
     gboolean adopting;     /* reconciling after a daemon restart: QMP callers and operations wait */
     GQueue qmp_waiting;    /* of QmpWaiter*: passthrough calls waiting for the adoption */
     char *shutdown_reason; /* of the last SHUTDOWN event QEMU sent */

@@ -79,17 +79,23 @@ start_failed_after_exit(PodvmPod *self, GTask *task)
         error = g_error_new(PODVM_ERROR, PODVM_ERROR_CANCELLED,
                             _("pod '%s' was killed while it started"), self->spec->name);
     } else {
-        /* A cause found before QEMU ran (a volume in use, say) keeps its own code. */
-        error =
-            g_error_new(PODVM_ERROR,
-                        self->start_error != NULL && self->start_error->code != PODVM_ERROR_FAILED
-                            ? self->start_error->code
-                            : PODVM_ERROR_QEMU,
-                        _("pod '%s' failed to start: %s"), self->spec->name,
-                        self->message ? self->message : "");
+        /*
+         * A cause found before QEMU ran (a volume in use, a registry that
+         * cannot be reached) keeps its own code; a plain failure once QEMU
+         * ran is QEMU's.
+         */
+        error = g_error_new(
+            PODVM_ERROR,
+            self->start_error != NULL &&
+                    (self->start_error->code != PODVM_ERROR_FAILED || self->start_error_before_qemu)
+                ? self->start_error->code
+                : PODVM_ERROR_QEMU,
+            _("pod '%s' failed to start: %s"), self->spec->name,
+            self->message ? self->message : "");
     }
     g_clear_error(&self->start_error);
     self->start_error_wins = FALSE;
+    self->start_error_before_qemu = FALSE;
     pod_op_return(self, task, error);
     if (self->phase != PODVM_PHASE_STOPPED)
         pod_maybe_schedule_restart(self);
@@ -112,8 +118,10 @@ start_in_progress(PodvmPod *self, GTask *task)
 void
 pod_start_fail(PodvmPod *self, GTask *task, GError *error)
 {
-    if (self->start_error == NULL)
+    if (self->start_error == NULL) {
         self->start_error = podvm_error_from_component(error);
+        self->start_error_before_qemu = self->subprocess == NULL && self->pidfd < 0;
+    }
     g_error_free(error);
     self->exit_task = task;
     self->exit_continuation = start_failed_after_exit;
@@ -486,6 +494,7 @@ pod_start_begin(PodvmPod *self, GTask *task, PodvmPhase phase)
     g_clear_handle_id(&self->backoff_timer, g_source_remove);
     g_clear_error(&self->start_error);
     self->start_error_wins = FALSE;
+    self->start_error_before_qemu = FALSE;
     self->guest_shutdown = FALSE;
     g_clear_pointer(&self->shutdown_reason, g_free);
     pod_set_phase(self, phase, NULL, NULL);
