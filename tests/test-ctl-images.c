@@ -525,17 +525,15 @@ test_status(Fake *f, gconstpointer data)
 static void
 test_run_spec(Fake *f, gconstpointer data)
 {
-    const char *const args[] = {
-        "run",       "docker://localhost:5000/apps/Redis_Server:7@sha256:ab",
-        "--name",    "cache",
-        "--port",    "6379",
-        "-p",        "8080:80/udp",
-        "--memory",  "256Mi",
-        "--cpus",    "1",
-        "--dry-run", "--",
-        "--port",    "7000",
-        NULL
-    };
+    const char *const args[] = { "run",       "docker://localhost:5000/apps/redis_server:7",
+                                 "--name",    "cache",
+                                 "--port",    "6379",
+                                 "-p",        "8080:80/udp",
+                                 "--memory",  "256Mi",
+                                 "--cpus",    "1",
+                                 "--dry-run", "--",
+                                 "--port",    "7000",
+                                 NULL };
     const char *const bad_port[] = { "run", "redis", "--port", "70000", NULL };
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
@@ -547,7 +545,7 @@ test_run_spec(Fake *f, gconstpointer data)
                     "\"default\",\"masquerade\":{},\"ports\":[{\"protocol\":\"TCP\",\"port\":6379},"
                     "{\"protocol\":\"UDP\",\"port\":80,\"hostPort\":8080}]}]}},\"networks\":[{"
                     "\"name\":\"default\",\"pod\":{}}],\"apps\":[{\"name\":\"redis-server\","
-                    "\"image\":\"docker://localhost:5000/apps/Redis_Server:7@sha256:ab\",\"args\":"
+                    "\"image\":\"docker://localhost:5000/apps/redis_server:7\",\"args\":"
                     "[\"--port\",\"7000\"],\"memory\":\"256Mi\",\"cpus\":\"1\"}]}}\n");
     g_assert_cmpstr(f->calls->str, ==, "");
     g_clear_pointer(&out, g_free);

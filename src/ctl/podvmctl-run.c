@@ -25,6 +25,7 @@
 #include <gio/gunixoutputstream.h>
 #include <glib/gi18n.h>
 
+#include "podvm-image-ref.h"
 #include "podvm-json.h"
 #include "podvm-quantity.h"
 #include "podvm-spec.h"
@@ -41,10 +42,9 @@
 static char *
 image_repository_name(const char *image)
 {
-    g_autofree char *rest = NULL;
+    g_autoptr(PodvmImageRef) ref = NULL;
     const char *slash;
     char *at;
-    char *colon;
 
     if (g_str_has_prefix(image, "oci:")) {
         /* oci:DIR[:TAG] or oci:DIR@sha256:HEX: the directory's name. */
@@ -62,16 +62,12 @@ image_repository_name(const char *image)
             dir[strlen(dir) - 1] = '\0';
         return g_path_get_basename(dir);
     }
-    rest = g_strdup(g_str_has_prefix(image, "docker://") ? image + strlen("docker://") : image);
-    at = strchr(rest, '@');
-    if (at != NULL)
-        *at = '\0';
-    slash = strrchr(rest, '/');
-    colon = strchr(slash != NULL ? slash : rest, ':');
-    if (colon != NULL)
-        *colon = '\0';
-    slash = strrchr(rest, '/');
-    return g_strdup(slash != NULL ? slash + 1 : rest);
+    /* A registry reference: the last component of its repository ("library/redis": redis). */
+    ref = podvm_image_ref_parse(image, NULL);
+    if (ref == NULL)
+        return g_strdup(""); /* the spec's check says what is wrong with it */
+    slash = strrchr(ref->repository, '/');
+    return g_strdup(slash != NULL ? slash + 1 : ref->repository);
 }
 
 /*
