@@ -406,8 +406,9 @@ status_error_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     else if (status == SOUP_STATUS_UNAUTHORIZED || status == SOUP_STATUS_FORBIDDEN)
         code = PODVM_ERROR_PERMISSION_DENIED;
     if (code == PODVM_ERROR_NOT_FOUND)
-        g_task_return_new_error(task, PODVM_ERROR, code, _("registry %s has no %s%s%s"), registry,
-                                request->what, text != NULL ? ": " : "", text != NULL ? text : "");
+        g_task_return_new_error(task, PODVM_ERROR, code, _("registry %s does not have %s%s%s"),
+                                registry, request->what, text != NULL ? ": " : "",
+                                text != NULL ? text : "");
     else if (code == PODVM_ERROR_PERMISSION_DENIED)
         g_task_return_new_error(
             task, PODVM_ERROR, code, _("registry %s refused access to %s (HTTP %u)%s%s%s"),

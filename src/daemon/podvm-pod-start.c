@@ -84,14 +84,16 @@ start_failed_after_exit(PodvmPod *self, GTask *task)
          * cannot be reached) keeps its own code; a plain failure once QEMU
          * ran is QEMU's.
          */
-        error = g_error_new(
-            PODVM_ERROR,
-            self->start_error != NULL &&
-                    (self->start_error->code != PODVM_ERROR_FAILED || self->start_error_before_qemu)
-                ? self->start_error->code
-                : PODVM_ERROR_QEMU,
-            _("pod '%s' failed to start: %s"), self->spec->name,
-            self->message ? self->message : "");
+        int code = self->start_error != NULL && (self->start_error->code != PODVM_ERROR_FAILED ||
+                                                 self->start_error_before_qemu)
+                       ? self->start_error->code
+                       : PODVM_ERROR_QEMU;
+
+        /* What was not found (an image, a claim) is named in the message; the pod exists. */
+        if (code == PODVM_ERROR_NOT_FOUND)
+            code = PODVM_ERROR_FAILED;
+        error = g_error_new(PODVM_ERROR, code, _("pod '%s' failed to start: %s"), self->spec->name,
+                            self->message ? self->message : "");
     }
     g_clear_error(&self->start_error);
     self->start_error_wins = FALSE;
