@@ -4,7 +4,7 @@
 # The whole test suite, as CI runs it:
 #   1. build (tools/setup.sh) and run every suite in ./build;
 #   2. build again with AddressSanitizer + UndefinedBehaviorSanitizer in
-#      ./build-asan and run the unit, qmp, dbus, rest, storage, faults, net and images suites
+#      ./build-asan and run the unit, qmp, dbus, rest, storage, faults, net, images and apps suites
 #      under them
 #      (LeakSanitizer on; any report fails the run);
 #   3. when clang's libFuzzer is installed, run each fuzz target for a short,
@@ -25,7 +25,7 @@ rc=0
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || rc=1
 
 if [ -z "${PODVM_TEST_QUICK:-}" ]; then
-  echo "== sanitizers: unit, qmp, dbus, rest, storage, faults, net and images suites under ASan+UBSan"
+  echo "== sanitizers: unit, qmp, dbus, rest, storage, faults, net, images and apps suites under ASan+UBSan"
   if [ ! -f "$asan/build.ninja" ]; then
     meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || rc=1
   fi
@@ -36,7 +36,7 @@ if [ -z "${PODVM_TEST_QUICK:-}" ]; then
     G_SLICE=always-malloc \
       meson test -C "$asan" --print-errorlogs --num-processes 2 \
         --suite unit --suite qmp --suite dbus --suite rest --suite storage --suite faults \
-        --suite net --suite images || rc=1
+        --suite net --suite images --suite apps || rc=1
     logs+=("$asan/meson-logs/testlog.json")
   else
     echo "podvm: the sanitizer build failed" >&2
