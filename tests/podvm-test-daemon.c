@@ -432,6 +432,12 @@ exited_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 gboolean
+podvm_test_daemon_running(PodvmTestDaemon *daemon)
+{
+    return daemon->process != NULL;
+}
+
+gboolean
 podvm_test_daemon_wait_killed(PodvmTestDaemon *daemon, guint timeout_ms)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;

@@ -55,8 +55,14 @@ void podvm_test_daemon_stop(PodvmTestDaemon *daemon);
  * its next start on: PODVM_TEST_CRASH_AT and friends (src/common/podvm-fault.h).
  */
 void podvm_test_daemon_setenv(PodvmTestDaemon *daemon, const char *name, const char *value);
-/* Waits up to @timeout_ms for podvmd to end by itself; TRUE if SIGKILL ended it. */
+/*
+ * Waits up to @timeout_ms for podvmd to end by itself; TRUE if SIGKILL ended
+ * it. Once it has ended (killed or not) the process is reaped and forgotten:
+ * podvm_test_daemon_running() says FALSE.
+ */
 gboolean podvm_test_daemon_wait_killed(PodvmTestDaemon *daemon, guint timeout_ms);
+/* Whether the podvmd this fixture started has not been seen to end. */
+gboolean podvm_test_daemon_running(PodvmTestDaemon *daemon);
 
 /* A pod spec for the test guest; @extra_args go on the kernel command line. */
 char *podvm_test_guest_spec(const char *name, const char *extra_args, const char *restart_policy,

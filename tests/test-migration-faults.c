@@ -253,9 +253,19 @@ wait_crash(PodvmTestHost *host, PodvmTestMigrateCall *call)
     g_autoptr(GError) error = NULL;
     g_autofree char *result = NULL;
 
-    while (!podvm_test_daemon_wait_killed(host->daemon, 500)) {
-        if (podvm_test_migrate_call_done(call) &&
-            !podvm_test_daemon_wait_killed(host->daemon, 2000)) {
+    /*
+     * The D-Bus call often ends (the bus saw podvmd go) before its exit is
+     * reaped here: then give the reaping a moment before calling it a miss.
+     * A wait that saw podvmd end has reaped it, so it is never waited twice.
+     */
+    for (;;) {
+        gboolean call_done = podvm_test_migrate_call_done(call);
+
+        if (podvm_test_daemon_wait_killed(host->daemon, call_done ? 2000 : 500))
+            break;
+        if (!podvm_test_daemon_running(host->daemon))
+            podvm_test_hosts_fail("podvmd ended, but not by its crash point's SIGKILL");
+        if (call_done) {
             result = podvm_test_host_migrate_end(call, &error);
             if (podvm_test_migrate_unavailable(error))
                 return FALSE;
