@@ -24,6 +24,7 @@ packages=(
   dhcpcd-base
   wrk
   docker-registry skopeo erofs-utils redis-server redis-tools
+  scdoc man-db
 )
 
 # Installed for the tests only (a registry they start on a port of their own,
@@ -77,6 +78,23 @@ if ! getent passwd podvm-qemu >/dev/null; then
   fi
   echo "podvm: created the system user podvm-qemu (QEMU runs as it)"
 fi
+
+# Node.js tools the tests run (the OpenAPI linters), pinned by
+# tools/npm/package-lock.json. Debian's nodejs and npm are installed only
+# when no npm is there. `npm ci` runs again only when the lock file changed.
+if ! command -v npm >/dev/null; then
+  echo "podvm: installing nodejs npm"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    nodejs npm >/dev/null
+fi
+for npm_dir in tools/npm; do
+  if ! cmp -s "$npm_dir/package-lock.json" "$npm_dir/node_modules/.podvm-installed-lock"; then
+    (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$npm_dir/package-lock.json" "$npm_dir/node_modules/.podvm-installed-lock"
+    echo "podvm: installed the npm packages of $npm_dir"
+  fi
+done
 
 builddir=${PODVM_BUILDDIR:-build}
 if [ ! -f "$builddir/build.ninja" ]; then
