@@ -25,6 +25,7 @@ packages=(
   wrk
   docker-registry skopeo erofs-utils redis-server redis-tools
   scdoc man-db
+  chromium chromium-driver
 )
 
 # Installed for the tests only (a registry they start on a port of their own,
@@ -79,8 +80,9 @@ if ! getent passwd podvm-qemu >/dev/null; then
   echo "podvm: created the system user podvm-qemu (QEMU runs as it)"
 fi
 
-# Node.js tools the tests run (the OpenAPI linters), pinned by
-# tools/npm/package-lock.json. Debian's nodejs and npm are installed only
+# Node.js tools the tests run (the OpenAPI linters, the browser test's
+# driver), pinned by tools/npm/package-lock.json, and the web console's
+# front-end packages (web/package-lock.json; meson copies them into the page). Debian's nodejs and npm are installed only
 # when no npm is there. `npm ci` runs again only when the lock file changed.
 if ! command -v npm >/dev/null; then
   echo "podvm: installing nodejs npm"
@@ -88,7 +90,7 @@ if ! command -v npm >/dev/null; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
     nodejs npm >/dev/null
 fi
-for npm_dir in tools/npm; do
+for npm_dir in tools/npm web; do
   if ! cmp -s "$npm_dir/package-lock.json" "$npm_dir/node_modules/.podvm-installed-lock"; then
     (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     cp "$npm_dir/package-lock.json" "$npm_dir/node_modules/.podvm-installed-lock"
@@ -99,6 +101,10 @@ done
 builddir=${PODVM_BUILDDIR:-build}
 if [ ! -f "$builddir/build.ninja" ]; then
   meson setup "$builddir" >/dev/null
+fi
+# web/node_modules arrived after the build was configured: meson copies it now.
+if [ -f web/node_modules/@xterm/xterm/lib/xterm.js ] && [ ! -f "$builddir/web/vendor/xterm.js" ]; then
+  meson setup --reconfigure "$builddir" >/dev/null
 fi
 ninja -C "$builddir" >/dev/null
 echo "podvm: built in $builddir"

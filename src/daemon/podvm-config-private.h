@@ -25,4 +25,9 @@ gboolean podvm_config_read_images(GKeyFile *kf, const char *path, PodvmConfig *c
 void podvm_config_images_finish(PodvmConfig *config);
 void podvm_config_images_clear(PodvmConfig *config);
 
+/* podvm-config-web.c: [web] (the web console page). */
+void podvm_config_web_defaults(PodvmConfig *config);
+gboolean podvm_config_read_web(GKeyFile *kf, const char *path, PodvmConfig *config, GError **error);
+void podvm_config_web_clear(PodvmConfig *config);
+
 G_END_DECLS

@@ -68,6 +68,7 @@ podvm_config_new_defaults(void)
     podvm_config_migration_defaults(config);
     podvm_config_apps_defaults(config);
     podvm_config_images_defaults(config);
+    podvm_config_web_defaults(config);
     return config;
 }
 
@@ -104,6 +105,7 @@ podvm_config_free(PodvmConfig *config)
     podvm_config_migration_clear(config);
     podvm_config_apps_clear(config);
     podvm_config_images_clear(config);
+    podvm_config_web_clear(config);
     g_free(config);
 }
 
@@ -420,6 +422,9 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     if (!podvm_config_read_images(kf, path, config, error))
         return FALSE;
     if (!podvm_config_read_apps(kf, path, config, error))
+        return FALSE;
+    /* [web] */
+    if (!podvm_config_read_web(kf, path, config, error))
         return FALSE;
     return TRUE;
 }

@@ -100,6 +100,9 @@ typedef struct {
     guint64 images_max_layer_size;    /* bytes (8 GiB) */
     guint64 images_max_manifest_size; /* bytes (4 MiB) */
     guint images_timeout_seconds;     /* a registry silent this long fails the pull (30) */
+    /* [web] (podvm-config-web.c): the web console page under /ui/ */
+    gboolean web_enabled; /* opt-in (false) */
+    char *web_dir;        /* its files; default DATADIR/podvm/web */
 } PodvmConfig;
 
 /* A [peer NAME] group: another podvmd this one may migrate pods to. */

@@ -4,7 +4,7 @@
  * token and TLS), the route table and its dispatch, the request deadline
  * and bodies over the limit (413). The routes live in podvm-rest-pods.c,
  * -volumes.c, -streams.c, -console.c, -metrics.c, -migrations.c, -images.c
- * and -exec.c.
+ * and -exec.c; the web console's files in -web.c.
  */
 #include "podvm-rest-private.h"
 
@@ -368,6 +368,9 @@ server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
     g_autoptr(PodvmRestRequest) req = podvm_rest_request_new(self, msg, query);
     const PodvmRestRoute *route = NULL;
 
+    /* The web console's static files: no token (they hold no secrets). */
+    if (podvm_rest_web_handle(req, path))
+        return;
     if (!authorized(self, msg)) {
         GSocketAddress *peer = soup_server_message_get_remote_address(msg);
         g_autofree char *who = peer != NULL

@@ -93,6 +93,14 @@ JsonObject *podvm_rest_optional_object_body(Request *req, gboolean *out_ok);
 /* The request is read (or the connection is ours now): no deadline. */
 void podvm_rest_deadline_disarm(SoupServerMessage *msg);
 
+/* ---- podvm-rest-web.c ---- */
+/*
+ * GET /ui and /ui/...: the web console page's files when [web] enabled, on
+ * every listener without a token. FALSE when @path is not the page's (or
+ * the page is off): the request goes on to the API's routes.
+ */
+gboolean podvm_rest_web_handle(Request *req, const char *path);
+
 /* ---- the routes ---- */
 /* podvm-rest-pods.c */
 void podvm_rest_handle_list_pods(Request *req);
