@@ -82,8 +82,9 @@ fi
 
 # Node.js tools the tests run (the OpenAPI linters, the browser test's
 # driver), pinned by tools/npm/package-lock.json, and the web console's
-# front-end packages (web/package-lock.json; meson copies them into the page). Debian's nodejs and npm are installed only
-# when no npm is there. `npm ci` runs again only when the lock file changed.
+# front-end packages (web/package-lock.json; meson copies them into the
+# page). Debian's nodejs and npm are installed only when no npm is there.
+# `npm ci` runs again only when the lock file changed.
 if ! command -v npm >/dev/null; then
   echo "podvm: installing nodejs npm"
   "${sudo_cmd[@]}" apt-get update -qq
