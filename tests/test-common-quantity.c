@@ -165,9 +165,18 @@ test_format_bytes_human(void)
         { G_GUINT64_CONSTANT(1610612736), "1536Mi" },
         { 1000, "1000" },
         { 0, "0" },
-        { G_GUINT64_CONSTANT(1000000000), "953.7Mi" },
+        { G_GUINT64_CONSTANT(1073741824), "1Gi" },
+        { G_GUINT64_CONSTANT(1024000000), "976Mi" }, /* 1000000Ki */
+        { G_GUINT64_CONSTANT(1000000000), "953Mi" },
         { G_GUINT64_CONSTANT(1503238554), "1.4Gi" },
-        { G_MAXUINT64, "16.0Ei" },
+        { G_GUINT64_CONSTANT(1073741825), "1.0Gi" },
+        { G_GUINT64_CONSTANT(4200000), "4.0Mi" },
+        { G_GUINT64_CONSTANT(10485759), "9.9Mi" },
+        { 12345, "12Ki" },
+        { 99999, "97Ki" },
+        { G_GUINT64_CONSTANT(1048575), "1023Ki" },
+        { G_GUINT64_CONSTANT(1) << 60, "1Ei" },
+        { G_MAXUINT64, "15Ei" },
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {

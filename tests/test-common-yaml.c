@@ -571,6 +571,80 @@ test_is_yaml(void)
     g_assert_false(podvm_document_is_yaml("  {", 3));
 }
 
+/* ------------------------------------------------------------------------ */
+/* Writing (podvmctl -o yaml) */
+
+/* @json written as YAML reads back as the same tree; returns the YAML. */
+static char *
+assert_round_trip(const char *json)
+{
+    g_autoptr(JsonNode) tree = json_ok(json);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) back = NULL;
+    g_autoptr(GString) why = g_string_new(NULL);
+    char *yaml = podvm_json_to_yaml(tree, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(yaml);
+    g_assert_true(g_str_has_suffix(yaml, "\n"));
+    back = yaml_ok(yaml);
+    if (!nodes_equal(back, tree, "$", why))
+        g_error("%s\nYAML:\n%s", why->str, yaml);
+    return yaml;
+}
+
+static void
+test_write(void)
+{
+    g_autofree char *pod = assert_round_trip(
+        "{\"apiVersion\": \"kubevirt.io/v1\", \"kind\": \"VirtualMachineInstance\", "
+        "\"metadata\": {\"name\": \"web\", \"labels\": {\"app\": \"web\", \"on\": \"yes\"}}, "
+        "\"spec\": {\"domain\": {\"cpu\": {\"cores\": 2}, \"devices\": {\"disks\": []}, "
+        "\"resources\": {\"requests\": {\"memory\": \"1Gi\"}}}, \"volumes\": [{\"name\": "
+        "\"root\"}, {\"name\": \"data\", \"emptyDisk\": {\"capacity\": \"2Gi\"}}]}, "
+        "\"status\": {\"phase\": \"Running\", \"podIP\": null, \"ready\": true, \"mbps\": 12.5, "
+        "\"ratio\": 2.0, \"conditions\": {}}}");
+    g_autofree char *scalars = assert_round_trip(
+        "[\"true\", \"false\", \"null\", \"~\", \"\", \"1\", \"-2\", \"0x1f\", \"0o7\", \"1.5\", "
+        "\".5\", \"1e3\", \".inf\", \".nan\", \"yes\", \"No\", \"on\", \"OFF\", \"y\", \"0755\", "
+        "\"1_000\", \"1:20\", \"- a\", \"a: b\", \"# c\", \"key: value # x\", \"line\\nbreak\", "
+        "\"tab\\there\", \"é ü 漢\", \"'single'\", \"\\\"double\\\"\", \"@at\", \"`tick\", "
+        "\"[x]\", \"{y}\", \"*alias\", \"&anchor\", \"!tag\", \"%pct\", \"|\", \">\", "
+        "\"trailing \", \" leading\", \"\\u0001ctl\", 0, -7, 9223372036854775807, 0.1, -1.25e-7, "
+        "1e300, true, false, null, [], {}, [[1, [2]], {\"a\": {\"b\": [null]}}]]");
+
+    /* Block style as kubectl writes it: no markers, two-space indent, flow only when empty. */
+    g_assert_true(g_str_has_prefix(pod, "apiVersion: kubevirt.io/v1\n"
+                                        "kind: VirtualMachineInstance\n"
+                                        "metadata:\n"
+                                        "  name: web\n"
+                                        "  labels:\n"
+                                        "    app: web\n"
+                                        "    \"on\": \"yes\"\n"));
+    g_assert_nonnull(strstr(pod, "\n      disks: []\n"));
+    g_assert_nonnull(strstr(pod, "\n  volumes:\n  - name: root\n  - name: data\n"));
+    g_assert_nonnull(strstr(pod, "\n  podIP: null\n"));
+    g_assert_nonnull(strstr(pod, "\n  ratio: 2.0\n"));
+    g_assert_nonnull(strstr(pod, "\n  conditions: {}\n"));
+    g_assert_null(strstr(pod, "---"));
+    g_assert_nonnull(strstr(scalars, "- \"true\"\n"));
+    g_assert_nonnull(strstr(scalars, "- \"0755\"\n"));
+    g_assert_nonnull(strstr(scalars, "- true\n"));
+    g_assert_nonnull(strstr(scalars, "- 9223372036854775807\n"));
+}
+
+static void
+test_write_scalar_documents(void)
+{
+    g_autofree char *text = assert_round_trip("\"plain\"");
+    g_autofree char *number = assert_round_trip("42");
+    g_autofree char *empty_list = assert_round_trip("[]");
+
+    g_assert_cmpstr(text, ==, "plain\n");
+    g_assert_cmpstr(number, ==, "42\n");
+    g_assert_cmpstr(empty_list, ==, "[]\n");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -593,6 +667,8 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/common/yaml/refused/size", test_size_limit);
     g_test_add_func("/podvm/common/yaml/refused/syntax", test_syntax_errors);
     g_test_add_func("/podvm/common/yaml/is-yaml", test_is_yaml);
+    g_test_add_func("/podvm/common/yaml/write/pod", test_write);
+    g_test_add_func("/podvm/common/yaml/write/scalar-documents", test_write_scalar_documents);
 
     return g_test_run();
 }

@@ -379,11 +379,11 @@ test_pull_lines(Fake *f, gconstpointer data)
 
     g_assert_cmpint(run_ctl(f, FALSE, NULL, args, &out, &err), ==, 0);
     g_assert_cmpstr(f->calls->str, ==, "PullImage busybox; ");
-    g_assert_cmpstr(out, ==, "pulled docker.io/library/busybox:latest (" DIGEST ", 4.0 MiB)\n");
+    g_assert_cmpstr(out, ==, "pulled docker.io/library/busybox:latest (" DIGEST ", 4.0Mi)\n");
     /* A line per phase, not per event; other pods' pulls are not ours. */
     g_assert_cmpstr(err, ==,
                     "docker.io/library/busybox:latest: manifest\n"
-                    "docker.io/library/busybox:latest: layers (4.0 MiB)\n");
+                    "docker.io/library/busybox:latest: layers (4Mi)\n");
 }
 
 static void
@@ -398,9 +398,9 @@ test_pull_terminal(Fake *f, gconstpointer data)
     g_assert_cmpint(run_ctl(f, TRUE, NULL, args, &out, &err), ==, 0);
     /* script(1) merges stderr into the terminal's output. */
     g_assert_nonnull(strstr(out, "\r\033[Kdocker.io/library/busybox:latest [#####---------------] "
-                                 "1.0 MiB / 4.0 MiB"));
+                                 "1Mi / 4Mi"));
     g_assert_nonnull(strstr(out, "\r\033[Kdocker.io/library/busybox:latest "
-                                 "[####################] 4.0 MiB / 4.0 MiB"));
+                                 "[####################] 4Mi / 4Mi"));
     g_assert_nonnull(strstr(out, "\r\033[Kpulled docker.io/library/busybox:latest"));
     g_assert_null(strstr(out, "elsewhere"));
 }
@@ -420,13 +420,13 @@ test_list(Fake *f, gconstpointer data)
     lines = g_strsplit(out, "\n", -1);
     g_assert_cmpuint(g_strv_length(lines), ==, 4);
     g_assert_cmpstr(lines[0], ==,
-                    "REFERENCE                              DIGEST        SIZE      PULLED    "
+                    "REFERENCE                              DIGEST        SIZE  PULLED    "
                     "IN USE");
     g_assert_cmpstr(lines[1], ==,
-                    "docker.io/library/redis:latest         0123456789ab  30.0 MiB  3h0m ago  "
+                    "docker.io/library/redis:latest         0123456789ab  30Mi  3h0m ago  "
                     "web,cache");
     g_assert_cmpstr(lines[2], ==,
-                    "127.0.0.1:5000/apps/busybox@sha256:ff  ffeeddccbbaa  1.0 KiB   -         -");
+                    "127.0.0.1:5000/apps/busybox@sha256:ff  ffeeddccbbaa  1Ki   -         -");
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
     g_assert_cmpint(run_ctl(f, FALSE, NULL, json_args, &out, &err), ==, 0);
@@ -435,6 +435,44 @@ test_list(Fake *f, gconstpointer data)
     g_assert_true(JSON_NODE_HOLDS_ARRAY(json_parser_get_root(parser)));
     g_assert_cmpuint(json_array_get_length(json_node_get_array(json_parser_get_root(parser))), ==,
                      2);
+}
+
+/* -o wide: the whole digest and when it was pulled; -o yaml: the list as YAML. */
+static void
+test_list_wide_yaml(Fake *f, gconstpointer data)
+{
+    const char *const wide_args[] = { "image", "list", "-o", "wide", NULL };
+    const char *const yaml_args[] = { "image", "list", "-o", "yaml", NULL };
+    const char *const bad_args[] = { "image", "list", "-o", "xml", NULL };
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    g_assert_cmpint(run_ctl(f, FALSE, NULL, wide_args, &out, &err), ==, 0);
+    lines = g_strsplit(out, "\n", -1);
+    g_assert_cmpuint(g_strv_length(lines), ==, 4);
+    g_assert_true(g_str_has_prefix(lines[0], "REFERENCE "));
+    g_assert_true(g_str_has_suffix(lines[0], "  IN USE     PULLED AT"));
+    g_assert_true(g_str_has_prefix(lines[1], "docker.io/library/redis:latest         " DIGEST
+                                             "  30Mi  3h0m ago  web,cache  2026-"));
+    g_assert_true(g_str_has_prefix(lines[2], "127.0.0.1:5000/apps/busybox@sha256:ff  "
+                                             "sha256:ffeeddccbbaa99887766 "));
+    g_assert_true(g_str_has_suffix(lines[2], "  -"));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+
+    g_assert_cmpint(run_ctl(f, FALSE, NULL, yaml_args, &out, &err), ==, 0);
+    g_assert_true(g_str_has_prefix(out, "- reference: docker.io/library/redis:latest\n"
+                                        "  digest: " DIGEST "\n"
+                                        "  size: 31457280\n"));
+    g_assert_nonnull(strstr(out, "  inUseBy:\n  - web\n  - cache\n"));
+    g_assert_nonnull(strstr(out, "  inUseBy: []\n"));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+
+    g_assert_cmpint(run_ctl(f, FALSE, NULL, bad_args, &out, &err), ==, 2);
+    g_assert_nonnull(
+        strstr(err, "unknown output format 'xml'; expected one of table, wide, json, yaml"));
 }
 
 static void
@@ -459,7 +497,7 @@ test_rm_prune(Fake *f, gconstpointer data)
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
     g_assert_cmpint(run_ctl(f, FALSE, NULL, prune, &out, &err), ==, 0);
-    g_assert_cmpstr(out, ==, "removed 2 images, freed 3.0 MiB\n");
+    g_assert_cmpstr(out, ==, "removed 2 images, freed 3Mi\n");
     g_assert_cmpstr(f->calls->str, ==,
                     "RemoveImage redis false; RemoveImage redis true; PruneImages; ");
     g_clear_pointer(&out, g_free);
@@ -619,7 +657,7 @@ test_run_terminal(Fake *f, gconstpointer data)
     g_assert_cmpint(run_ctl(f, TRUE, NULL, args, &out, &err), ==, 0);
     g_assert_cmpstr(f->calls->str, ==, "CreatePod web; Start web debug; ");
     g_assert_nonnull(strstr(out, "\r\033[Kdocker.io/library/busybox:latest [##########"
-                                 "----------] 2.0 MiB / 4.0 MiB"));
+                                 "----------] 2Mi / 4Mi"));
     g_assert_nonnull(strstr(out, "busybox: hello from the app"));
     g_assert_nonnull(strstr(out, "pod web Succeeded: app busybox exited with code 0"));
 }
@@ -633,6 +671,8 @@ main(int argc, char **argv)
     g_test_add("/podvm/ctl/image/pull-terminal", Fake, NULL, fake_setup, test_pull_terminal,
                fake_teardown);
     g_test_add("/podvm/ctl/image/list", Fake, NULL, fake_setup, test_list, fake_teardown);
+    g_test_add("/podvm/ctl/image/list/wide-yaml", Fake, NULL, fake_setup, test_list_wide_yaml,
+               fake_teardown);
     g_test_add("/podvm/ctl/image/rm-prune", Fake, NULL, fake_setup, test_rm_prune, fake_teardown);
     g_test_add("/podvm/ctl/exec", Fake, NULL, fake_setup, test_exec, fake_teardown);
     g_test_add("/podvm/ctl/status", Fake, NULL, fake_setup, test_status, fake_teardown);

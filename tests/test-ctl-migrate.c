@@ -274,12 +274,12 @@ test_lines(Fake *f, gconstpointer data)
     add_pod(f, "p");
     g_assert_cmpint(run_ctl(f, FALSE, args, &out, &err), ==, 0);
     g_assert_cmpstr(out, ==,
-                    "p: progress: mirroring 1 disk: 2.0 MiB sent\n"
-                    "p: progress: 1.0 MiB of 4.0 MiB, remaining 3.0 MiB, pass 1, dirty 512.0 "
-                    "KiB/s, disks 2.0 MiB\n"
+                    "p: progress: mirroring 1 disk: 2Mi sent\n"
+                    "p: progress: 1Mi of 4Mi, remaining 3Mi, pass 1, dirty 512Ki/s, "
+                    "disks 2Mi\n"
                     "p: step: auto-converge: the remaining RAM stopped shrinking\n"
-                    "p: progress: 4.0 MiB of 4.0 MiB, remaining 0 bytes, pass 2, dirty 0 "
-                    "bytes/s, disks 2.0 MiB\n"
+                    "p: progress: 4Mi of 4Mi, remaining 0, pass 2, dirty 0/s"
+                    ", disks 2Mi\n"
                     "migrated p to b in 1234 ms (downtime 56 ms)\n");
     g_assert_cmpstr(err, ==, "");
     g_assert_cmpstr(f->calls->str, ==, "Migrate p {\"target\":\"b\"}; ");
@@ -315,10 +315,10 @@ test_terminal(Fake *f, gconstpointer data)
     g_assert_cmpint(run_ctl(f, TRUE, args, &out, &err), ==, 0);
     /* Redrawn in place: carriage return, erase the line, the bar. */
     g_assert_nonnull(strstr(out, "\r\033[Kp [-----"));
-    g_assert_nonnull(strstr(out, "\r\033[Kp [#####---------------] 1.0 MiB / 4.0 MiB  "
-                                 "remaining 3.0 MiB  pass 1"));
-    g_assert_nonnull(strstr(out, "\r\033[Kp [####################] 4.0 MiB / 4.0 MiB  "
-                                 "remaining 0 bytes  pass 2"));
+    g_assert_nonnull(strstr(out, "\r\033[Kp [#####---------------] 1Mi / 4Mi  "
+                                 "remaining 3Mi  pass 1"));
+    g_assert_nonnull(strstr(out, "\r\033[Kp [####################] 4Mi / 4Mi  "
+                                 "remaining 0  pass 2"));
     /* A step is a line of its own, the bar drawn again below it. */
     g_assert_nonnull(strstr(out, "p: step: auto-converge: the remaining RAM stopped shrinking\r\n"
                                  "\r\033[Kp [#####"));
@@ -391,9 +391,9 @@ test_show(Fake *f, gconstpointer data)
     json_parser_load_from_data(parser, out, -1, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(err, ==,
-                    "p: migration to https://b:8443 (phase migrating): 1.0 MiB of "
-                    "4.0 MiB sent, 3.0 MiB remaining, pass 3, dirty "
-                    "1.0 KiB/s, 95.5 Mbps, expected downtime 120 ms; steps: "
+                    "p: migration to https://b:8443 (phase migrating): 1Mi of "
+                    "4Mi sent, 3Mi remaining, pass 3, dirty "
+                    "1Ki/s, 95.5 Mbps, expected downtime 120 ms; steps: "
                     "auto-converge (pass 2)\n");
 }
 

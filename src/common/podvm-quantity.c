@@ -328,18 +328,22 @@ podvm_quantity_format_bytes_human(guint64 bytes)
 {
     static const char *const units[] = { "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
     g_autofree char *exact = podvm_quantity_format_bytes(bytes);
-    double value = (double)bytes;
-    gsize unit = 0;
+    guint shift = 10;
+    guint64 whole;
+    guint64 tenths;
 
-    /* "1536Mi" reads well; "1572865Ki" or "12345678" does not. */
+    /* "1536Mi" reads well; "1000000Ki" or "12345678" does not. */
     if (strspn(exact, "0123456789") <= 4)
         return g_steal_pointer(&exact);
-    value /= 1024;
-    while (value >= 1024 && unit + 1 < G_N_ELEMENTS(units)) {
-        value /= 1024;
-        unit++;
-    }
-    return g_strdup_printf("%.1f%s", value, units[unit]);
+    /* The largest unit with a whole part of at least 1; rounded down, never more than there is. */
+    while (shift < 60 && (bytes >> (shift + 10)) != 0)
+        shift += 10;
+    whole = bytes >> shift;
+    if (whole >= 10)
+        return g_strdup_printf("%" G_GUINT64_FORMAT "%s", whole, units[shift / 10 - 1]);
+    tenths = ((bytes & ((G_GUINT64_CONSTANT(1) << shift) - 1)) * 10) >> shift;
+    return g_strdup_printf("%" G_GUINT64_FORMAT ".%" G_GUINT64_FORMAT "%s", whole, tenths,
+                           units[shift / 10 - 1]);
 }
 
 char *

@@ -43,9 +43,11 @@ gboolean podvm_quantity_parse_millicpus(const char *text, guint64 *out_millicpus
 /* Formats bytes the shortest exact way: 134217728 -> "128Mi", 1000 -> "1000". */
 char *podvm_quantity_format_bytes(guint64 bytes);
 /*
- * Bytes as people read them: the exact form when it is short ("10Gi",
- * "1536Mi", "1000"), else one decimal in the largest binary unit ("1.4Gi").
- * Not a quantity to parse back.
+ * Bytes as people read them, in binary units: the exact form when it is
+ * short ("10Gi", "1536Mi", "1000"), else the largest binary unit, rounded
+ * down: a whole number from 10 on ("976Mi" for 1000000Ki, "953Mi" for 1G),
+ * one decimal below ("1.4Gi"). What podvmctl shows wherever it prints a
+ * size for people. Not a quantity to parse back.
  */
 char *podvm_quantity_format_bytes_human(guint64 bytes);
 

@@ -731,3 +731,180 @@ podvm_document_is_yaml(const char *data, gssize length)
         ;
     return i == size || (data[i] != '{' && data[i] != '[');
 }
+
+/* ------------------------------------------------------------------------ */
+/* Writing: a JSON tree as YAML (podvmctl -o yaml) */
+
+/*
+ * Whether the string @text must be quoted so that a YAML reader gives it
+ * back as a string: it would read as null, a boolean or a number in the
+ * core schema, or, for YAML 1.1 readers (PyYAML, Go's yaml.v2), as one of
+ * their booleans or numbers ("yes", "on", "0755", "1_000", "1:20").
+ */
+static gboolean
+scalar_needs_quotes(const char *text)
+{
+    static const char *const yaml11_bools[] = { "y",  "Y",   "yes", "Yes", "YES", "n",
+                                                "N",  "no",  "No",  "NO",  "on",  "On",
+                                                "ON", "off", "Off", "OFF", NULL };
+    gboolean boolean;
+    gint64 integer;
+    double number;
+
+    if (is_core_null(text) || is_core_bool(text, &boolean) ||
+        match_core_int(text, &integer) != INT_NO_MATCH || match_core_float(text, &number))
+        return TRUE;
+    if (g_strv_contains(yaml11_bools, text))
+        return TRUE;
+    /* Anything that starts like a number is quoted: cheaper than YAML 1.1's grammar. */
+    return strchr("0123456789+-.", text[0]) != NULL &&
+           all_chars_in(text, "0123456789+-._:eExXoObB");
+}
+
+typedef struct {
+    yaml_emitter_t emitter;
+    GString *out;
+} Writer;
+
+static int
+writer_output(void *data, unsigned char *buffer, size_t size)
+{
+    GString *out = data;
+
+    g_string_append_len(out, (const char *)buffer, (gssize)size);
+    return 1;
+}
+
+static gboolean
+emit_scalar(Writer *writer, const char *text, const char *tag, yaml_scalar_style_t style)
+{
+    yaml_event_t event;
+
+    if (!yaml_scalar_event_initialize(&event, NULL, (yaml_char_t *)tag, (yaml_char_t *)text,
+                                      (int)strlen(text), 1, 1, style))
+        return FALSE;
+    return yaml_emitter_emit(&writer->emitter, &event) != 0;
+}
+
+static gboolean
+emit_string(Writer *writer, const char *text)
+{
+    yaml_scalar_style_t style = YAML_ANY_SCALAR_STYLE;
+
+    if (scalar_needs_quotes(text))
+        style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+    else if (strchr(text, '\n') != NULL)
+        style = YAML_LITERAL_SCALAR_STYLE; /* "|" as kubectl writes; libyaml falls back */
+    return emit_scalar(writer, text, NULL, style);
+}
+
+static gboolean
+emit_value(Writer *writer, JsonNode *node)
+{
+    char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+    g_autofree char *text = NULL;
+
+    switch (json_node_get_value_type(node)) {
+    case G_TYPE_STRING:
+        return emit_string(writer, json_node_get_string(node));
+    case G_TYPE_BOOLEAN:
+        return emit_scalar(writer, json_node_get_boolean(node) ? "true" : "false", NULL,
+                           YAML_PLAIN_SCALAR_STYLE);
+    case G_TYPE_INT64:
+        text = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(node));
+        return emit_scalar(writer, text, NULL, YAML_PLAIN_SCALAR_STYLE);
+    case G_TYPE_DOUBLE:
+        g_ascii_dtostr(buffer, sizeof buffer, json_node_get_double(node));
+        /* "2" would come back as an integer: keep it a float ("2.0"). */
+        if (strpbrk(buffer, ".eEn") == NULL)
+            text = g_strconcat(buffer, ".0", NULL);
+        else
+            text = g_strdup(buffer);
+        return emit_scalar(writer, text, NULL, YAML_PLAIN_SCALAR_STYLE);
+    default:
+        return emit_scalar(writer, "null", NULL, YAML_PLAIN_SCALAR_STYLE);
+    }
+}
+
+static gboolean
+emit_node(Writer *writer, JsonNode *node)
+{
+    yaml_event_t event;
+
+    if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+        return emit_scalar(writer, "null", NULL, YAML_PLAIN_SCALAR_STYLE);
+    if (JSON_NODE_HOLDS_VALUE(node))
+        return emit_value(writer, node);
+
+    if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *array = json_node_get_array(node);
+        guint length = json_array_get_length(array);
+
+        /* An empty sequence or mapping can only be written in flow style ("[]", "{}"). */
+        if (!yaml_sequence_start_event_initialize(&event, NULL, NULL, 1,
+                                                  length == 0 ? YAML_FLOW_SEQUENCE_STYLE
+                                                              : YAML_BLOCK_SEQUENCE_STYLE) ||
+            !yaml_emitter_emit(&writer->emitter, &event))
+            return FALSE;
+        for (guint i = 0; i < length; i++) {
+            if (!emit_node(writer, json_array_get_element(array, i)))
+                return FALSE;
+        }
+        return yaml_sequence_end_event_initialize(&event) &&
+               yaml_emitter_emit(&writer->emitter, &event);
+    } else {
+        JsonObject *object = json_node_get_object(node);
+        JsonObjectIter iter;
+        const char *member;
+        JsonNode *value;
+
+        if (!yaml_mapping_start_event_initialize(&event, NULL, NULL, 1,
+                                                 json_object_get_size(object) == 0
+                                                     ? YAML_FLOW_MAPPING_STYLE
+                                                     : YAML_BLOCK_MAPPING_STYLE) ||
+            !yaml_emitter_emit(&writer->emitter, &event))
+            return FALSE;
+        /* Members in the document's order, as the JSON output has them. */
+        json_object_iter_init_ordered(&iter, object);
+        while (json_object_iter_next_ordered(&iter, &member, &value)) {
+            if (!emit_string(writer, member) || !emit_node(writer, value))
+                return FALSE;
+        }
+        return yaml_mapping_end_event_initialize(&event) &&
+               yaml_emitter_emit(&writer->emitter, &event);
+    }
+}
+
+char *
+podvm_json_to_yaml(JsonNode *node, GError **error)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+    Writer writer = { .out = out };
+    yaml_event_t event;
+    gboolean ok;
+
+    if (!yaml_emitter_initialize(&writer.emitter)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED, _("cannot write YAML: out of memory"));
+        return NULL;
+    }
+    yaml_emitter_set_output(&writer.emitter, writer_output, out);
+    yaml_emitter_set_unicode(&writer.emitter, 1);
+    yaml_emitter_set_indent(&writer.emitter, 2);
+    yaml_emitter_set_width(&writer.emitter, -1);
+
+    ok = yaml_stream_start_event_initialize(&event, YAML_UTF8_ENCODING) &&
+         yaml_emitter_emit(&writer.emitter, &event) &&
+         yaml_document_start_event_initialize(&event, NULL, NULL, NULL, 1) &&
+         yaml_emitter_emit(&writer.emitter, &event) && emit_node(&writer, node) &&
+         yaml_document_end_event_initialize(&event, 1) &&
+         yaml_emitter_emit(&writer.emitter, &event) && yaml_stream_end_event_initialize(&event) &&
+         yaml_emitter_emit(&writer.emitter, &event) && yaml_emitter_flush(&writer.emitter);
+    if (!ok) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_FAILED, _("cannot write YAML: %s"),
+                    writer.emitter.problem != NULL ? writer.emitter.problem : _("unknown error"));
+        yaml_emitter_delete(&writer.emitter);
+        return NULL;
+    }
+    yaml_emitter_delete(&writer.emitter);
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}

@@ -19,4 +19,14 @@ JsonNode *podvm_yaml_to_json(const char *data, gssize length, GError **error);
 /* Whether @data should be read as YAML: it does not start (after blanks) with '{' or '['. */
 gboolean podvm_document_is_yaml(const char *data, gssize length);
 
+/*
+ * @node as a YAML document (block style, two-space indent, members in
+ * their order; no "---" or "..." markers), ending with a newline. Strings
+ * that a YAML 1.2 or 1.1 reader would take for something else ("true",
+ * "1.0", "yes", "0755", "") are double-quoted, so podvm_yaml_to_json()
+ * gives @node back. NULL with PODVM_ERROR_FAILED when libyaml refuses
+ * (invalid UTF-8).
+ */
+char *podvm_json_to_yaml(JsonNode *node, GError **error);
+
 G_END_DECLS

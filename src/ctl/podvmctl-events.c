@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * podvmctl events [POD] [-o json]: prints Manager.Event signals as they
+ * podvmctl events [POD] [-o json|yaml]: prints Manager.Event signals as they
  * arrive, one line each, until interrupted:
  *   TIME POD TYPE PHASE REASON MESSAGE
- * ("-" for what an event does not carry); -o json prints the details JSON.
+ * ("-" for what an event does not carry); -o json prints the details JSON
+ * (one line each), -o yaml a YAML document each, after a "---" line.
  */
 #include "podvm-build-config.h"
 
@@ -18,7 +19,7 @@
 typedef struct {
     GMainLoop *loop;
     const char *pod; /* only this pod's events; NULL: all */
-    gboolean json;
+    PodvmCtlOutput output;
     gboolean away;   /* podvmd left the bus */
     gboolean closed; /* the bus connection was lost */
 } EventPrinter;
@@ -45,13 +46,10 @@ event_cb(PodvmDBusManager *manager, const char *pod, const char *type, const cha
     if (root != NULL && JSON_NODE_HOLDS_OBJECT(root))
         object = json_node_get_object(root);
 
-    if (printer->json) {
-        if (object != NULL) {
-            podvmctl_print_json(root, FALSE);
-        } else {
-            /* Not an object: still one JSON line, built from the signal. */
+    if (printer->output != PODVMCTL_OUTPUT_DEFAULT) {
+        if (object == NULL) {
+            /* Not an object: still a document, built from the signal. */
             g_autoptr(JsonBuilder) builder = json_builder_new();
-            g_autoptr(JsonNode) node = NULL;
 
             json_builder_begin_object(builder);
             json_builder_set_member_name(builder, "pod");
@@ -59,8 +57,14 @@ event_cb(PodvmDBusManager *manager, const char *pod, const char *type, const cha
             json_builder_set_member_name(builder, "type");
             json_builder_add_string_value(builder, type);
             json_builder_end_object(builder);
-            node = json_builder_get_root(builder);
-            podvmctl_print_json(node, FALSE);
+            g_clear_pointer(&root, json_node_unref);
+            root = json_builder_get_root(builder);
+        }
+        if (printer->output == PODVMCTL_OUTPUT_YAML) {
+            fputs("---\n", stdout);
+            podvmctl_print_document(root, printer->output);
+        } else {
+            podvmctl_print_json(root, FALSE);
         }
         return;
     }
@@ -138,7 +142,8 @@ podvmctl_cmd_events(PodvmCtl *ctl, int argc, char **argv)
     int status;
     const GOptionEntry entries[] = {
         { "output", 'o', 0, G_OPTION_ARG_STRING, &opt_output,
-          N_("Output format: text (default) or json (the details, one object per line)"),
+          N_("Output format: text (default), json (the details, one object per line) or yaml "
+             "(a document each)"),
           N_("FORMAT") },
         { NULL },
     };
@@ -148,12 +153,10 @@ podvmctl_cmd_events(PodvmCtl *ctl, int argc, char **argv)
                                   "Each line: TIME POD TYPE PHASE REASON MESSAGE."),
                                 entries, 0, 1, &argc, &argv, &status))
         return status;
-    if (opt_output != NULL && !g_str_equal(opt_output, "text") && !g_str_equal(opt_output, "json"))
-        return podvmctl_usage_error("events",
-                                    _("unknown output format '%s'; expected text or "
-                                      "json"),
-                                    opt_output);
-    printer.json = g_strcmp0(opt_output, "json") == 0;
+    if (!podvmctl_parse_output("events", opt_output, "text",
+                               PODVMCTL_OUTPUT_JSON | PODVMCTL_OUTPUT_YAML, &printer.output,
+                               &status))
+        return status;
     if (argc > 1) {
         if (!podvmctl_check_name("events", argv[1], &status))
             return status;

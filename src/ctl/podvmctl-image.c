@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * podvmctl image pull REF
- * podvmctl image list [-o table|json]
+ * podvmctl image list [-o table|wide|json|yaml]
  * podvmctl image rm REF|DIGEST [--force]
  * podvmctl image prune
  *
@@ -283,16 +283,19 @@ enum {
     COL_SIZE,
     COL_PULLED,
     COL_IN_USE,
-    N_COLUMNS
+    N_COLUMNS,
+    COL_PULLED_AT = N_COLUMNS, /* -o wide adds it, and shows the whole digest */
+    N_WIDE_COLUMNS
 };
 
 static int
 image_list(PodvmCtl *ctl, int argc, char **argv)
 {
-    static const char *const titles[N_COLUMNS] = { "REFERENCE", "DIGEST", "SIZE", "PULLED",
-                                                   "IN USE" };
+    static const char *const titles[N_WIDE_COLUMNS] = { "REFERENCE", "DIGEST", "SIZE",
+                                                        "PULLED",    "IN USE", "PULLED AT" };
     g_autoptr(GError) error = NULL;
     g_autofree char *opt_output = NULL;
+    PodvmCtlOutput output;
     g_autofree char *text = NULL;
     g_autoptr(JsonNode) list = NULL;
     g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
@@ -302,16 +305,17 @@ image_list(PodvmCtl *ctl, int argc, char **argv)
     int status;
     const GOptionEntry entries[] = {
         { "output", 'o', 0, G_OPTION_ARG_STRING, &opt_output,
-          N_("Output format: table (the default) or json"), N_("FORMAT") },
+          N_("Output format: table (the default), wide, json or yaml"), N_("FORMAT") },
         { NULL },
     };
 
     if (!podvmctl_parse_options("image list", "", _("List the images in podvmd's image store."),
                                 entries, 0, 0, &argc, &argv, &status))
         return status;
-    if (opt_output != NULL && !g_str_equal(opt_output, "table") && !g_str_equal(opt_output, "json"))
-        return podvmctl_usage_error(
-            "image list", _("unknown output format '%s'; expected table or json"), opt_output);
+    if (!podvmctl_parse_output("image list", opt_output, "table",
+                               PODVMCTL_OUTPUT_WIDE | PODVMCTL_OUTPUT_JSON | PODVMCTL_OUTPUT_YAML,
+                               &output, &status))
+        return status;
 
     manager = podvmctl_get_manager(ctl, &error);
     if (manager == NULL)
@@ -323,8 +327,8 @@ image_list(PodvmCtl *ctl, int argc, char **argv)
         return podvmctl_fail_message("%s", error->message);
     if (!JSON_NODE_HOLDS_ARRAY(list))
         return podvmctl_fail_message(_("podvmd's image list is not a JSON array"));
-    if (opt_output != NULL && g_str_equal(opt_output, "json")) {
-        podvmctl_print_json(list, TRUE);
+    if (output == PODVMCTL_OUTPUT_JSON || output == PODVMCTL_OUTPUT_YAML) {
+        podvmctl_print_document(list, output);
         return PODVMCTL_EXIT_OK;
     }
 
@@ -333,16 +337,20 @@ image_list(PodvmCtl *ctl, int argc, char **argv)
         JsonNode *element = json_array_get_element(array, i);
         JsonObject *image = JSON_NODE_HOLDS_OBJECT(element) ? json_node_get_object(element) : NULL;
         const char *reference = podvmctl_json_string(image, "reference");
-        char **row = g_new0(char *, N_COLUMNS + 1);
+        const char *digest = podvmctl_json_string(image, "digest");
+        const char *pulled_at = podvmctl_json_string(image, "pulledAt");
+        char **row = g_new0(char *, N_WIDE_COLUMNS + 1);
 
         row[COL_REFERENCE] = g_strdup(reference != NULL ? reference : "-");
-        row[COL_DIGEST] = short_digest(podvmctl_json_string(image, "digest"));
+        row[COL_DIGEST] = output == PODVMCTL_OUTPUT_WIDE && digest != NULL ? g_strdup(digest)
+                                                                           : short_digest(digest);
         row[COL_SIZE] = size_text(image);
         row[COL_PULLED] = pulled_text(image, now);
         row[COL_IN_USE] = podvmctl_json_names_text(image, "inUseBy");
+        row[COL_PULLED_AT] = g_strdup(pulled_at != NULL ? pulled_at : "-");
         g_ptr_array_add(rows, row);
     }
-    podvmctl_print_table(titles, N_COLUMNS, rows);
+    podvmctl_print_table(titles, output == PODVMCTL_OUTPUT_WIDE ? N_WIDE_COLUMNS : N_COLUMNS, rows);
     return PODVMCTL_EXIT_OK;
 }
 
@@ -420,7 +428,7 @@ image_prune(PodvmCtl *ctl, int argc, char **argv)
 
 static const ImageCommand image_commands[] = {
     { "pull", image_pull, "REF", N_("Pull an image from its registry") },
-    { "list", image_list, "[-o json]", N_("List the stored images") },
+    { "list", image_list, "[-o wide|json|yaml]", N_("List the stored images") },
     { "rm", image_rm, "REF|DIGEST [--force]", N_("Remove an image") },
     { "prune", image_prune, "", N_("Remove the images no pod uses") },
 };

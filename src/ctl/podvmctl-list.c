@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* podvmctl list [-o table|json|name] [-l KEY[=VALUE]]... */
+/* podvmctl list [-o table|wide|json|yaml|name] [-l KEY[=VALUE]]... */
 #include "podvm-build-config.h"
 
 #include <stdio.h>
@@ -20,11 +20,19 @@ enum {
     COL_MEMORY,
     COL_CPUS,
     COL_IP,
-    N_COLUMNS
+    N_COLUMNS,
+    /* -o wide adds: */
+    COL_READY = N_COLUMNS,
+    COL_RESTARTS,
+    COL_ACCEL,
+    COL_NODE,
+    COL_LABELS,
+    N_WIDE_COLUMNS
 };
 
-static const char *const column_titles[N_COLUMNS] = {
-    "NAME", "PHASE", "UPTIME", "PID", "MEMORY", "CPUS", "IP",
+static const char *const column_titles[N_WIDE_COLUMNS] = {
+    "NAME", "PHASE", "UPTIME",   "PID",   "MEMORY", "CPUS",
+    "IP",   "READY", "RESTARTS", "ACCEL", "NODE",   "LABELS",
 };
 
 /* The VM's memory and vCPUs as the daemon resolved them (the apps rule included). */
@@ -92,6 +100,53 @@ uptime_text(JsonObject *status, const char *phase, GDateTime *now)
     return podvmctl_format_duration(g_date_time_difference(now, started));
 }
 
+/* The Ready condition's status ("True", "False"), or "-". */
+static char *
+ready_text(JsonObject *status)
+{
+    JsonNode *node = status != NULL ? json_object_get_member(status, "conditions") : NULL;
+    JsonArray *conditions;
+
+    if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+        return g_strdup("-");
+    conditions = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(conditions); i++) {
+        JsonNode *element = json_array_get_element(conditions, i);
+        JsonObject *condition =
+            JSON_NODE_HOLDS_OBJECT(element) ? json_node_get_object(element) : NULL;
+        const char *value = podvmctl_json_string(condition, "status");
+
+        if (g_strcmp0(podvmctl_json_string(condition, "type"), "Ready") == 0 && value != NULL)
+            return g_strdup(value);
+    }
+    return g_strdup("-");
+}
+
+/* "app=web,tier=front" in the labels' order, or "-". */
+static char *
+labels_text(JsonObject *metadata)
+{
+    JsonObject *labels = podvmctl_json_object(metadata, "labels");
+    g_autoptr(GString) text = g_string_new(NULL);
+    JsonObjectIter iter;
+    const char *key;
+    JsonNode *value;
+
+    if (labels == NULL || json_object_get_size(labels) == 0)
+        return g_strdup("-");
+    json_object_iter_init_ordered(&iter, labels);
+    while (json_object_iter_next_ordered(&iter, &key, &value)) {
+        if (text->len > 0)
+            g_string_append_c(text, ',');
+        g_string_append_printf(text, "%s=%s", key,
+                               JSON_NODE_HOLDS_VALUE(value) &&
+                                       json_node_get_value_type(value) == G_TYPE_STRING
+                                   ? json_node_get_string(value)
+                                   : "");
+    }
+    return g_string_free(g_steal_pointer(&text), FALSE);
+}
+
 static void
 pod_row(JsonObject *pod, GDateTime *now, char **row)
 {
@@ -110,21 +165,32 @@ pod_row(JsonObject *pod, GDateTime *now, char **row)
     row[COL_MEMORY] = memory_text(status);
     row[COL_CPUS] = cpus_text(status);
     row[COL_IP] = ip_text(status);
+    row[COL_READY] = ready_text(status);
+    row[COL_RESTARTS] =
+        g_strdup_printf("%" G_GINT64_FORMAT, podvmctl_json_int(status, "restartCount", 0));
+    row[COL_ACCEL] = g_strdup(podvmctl_json_string(status, "accelerator") != NULL
+                                  ? podvmctl_json_string(status, "accelerator")
+                                  : "-");
+    /* podvmctl reaches podvmd over the local bus: the node is this host, unless the status says. */
+    row[COL_NODE] = g_strdup(podvmctl_json_string(status, "nodeName") != NULL
+                                 ? podvmctl_json_string(status, "nodeName")
+                                 : g_get_host_name());
+    row[COL_LABELS] = labels_text(metadata);
 }
 
 static void
-print_table(GPtrArray *pods)
+print_table(GPtrArray *pods, gboolean wide)
 {
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
 
     for (guint i = 0; i < pods->len; i++) {
-        char **row = g_new0(char *, N_COLUMNS + 1);
+        char **row = g_new0(char *, N_WIDE_COLUMNS + 1);
 
         pod_row(g_ptr_array_index(pods, i), now, row);
         g_ptr_array_add(rows, row);
     }
-    podvmctl_print_table(column_titles, N_COLUMNS, rows);
+    podvmctl_print_table(column_titles, wide ? N_WIDE_COLUMNS : N_COLUMNS, rows);
 }
 
 int
@@ -139,11 +205,12 @@ podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
     g_autoptr(JsonArray) selected = NULL;
     g_autoptr(GPtrArray) pods = g_ptr_array_new();
     PodvmDBusManager *manager;
+    PodvmCtlOutput output;
     JsonArray *array;
     int status;
     const GOptionEntry entries[] = {
         { "output", 'o', 0, G_OPTION_ARG_STRING, &opt_output,
-          N_("Output format: table (default), json or name"), N_("FORMAT") },
+          N_("Output format: table (default), wide, json, yaml or name"), N_("FORMAT") },
         { "selector", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_labels,
           N_("Only pods with these labels (KEY=VALUE or KEY for any value; repeatable, or "
              "separated by commas)"),
@@ -153,12 +220,11 @@ podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
 
     if (!podvmctl_parse_options("list", "", _("List pods."), entries, 0, 0, &argc, &argv, &status))
         return status;
-    if (opt_output != NULL && !g_str_equal(opt_output, "table") &&
-        !g_str_equal(opt_output, "json") && !g_str_equal(opt_output, "name"))
-        return podvmctl_usage_error("list",
-                                    _("unknown output format '%s'; expected table, json "
-                                      "or name"),
-                                    opt_output);
+    if (!podvmctl_parse_output("list", opt_output, "table",
+                               PODVMCTL_OUTPUT_WIDE | PODVMCTL_OUTPUT_JSON | PODVMCTL_OUTPUT_YAML |
+                                   PODVMCTL_OUTPUT_NAME,
+                               &output, &status))
+        return status;
     for (gsize i = 0; opt_labels != NULL && opt_labels[i] != NULL; i++) {
         if (selector == NULL)
             selector = podvm_label_selector_new();
@@ -193,12 +259,12 @@ podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
         g_ptr_array_add(pods, json_node_get_object(element));
     }
 
-    if (g_strcmp0(opt_output, "json") == 0) {
+    if (output == PODVMCTL_OUTPUT_JSON || output == PODVMCTL_OUTPUT_YAML) {
         g_autoptr(JsonNode) node = json_node_new(JSON_NODE_ARRAY);
 
         json_node_set_array(node, selected);
-        podvmctl_print_json(node, TRUE);
-    } else if (g_strcmp0(opt_output, "name") == 0) {
+        podvmctl_print_document(node, output);
+    } else if (output == PODVMCTL_OUTPUT_NAME) {
         for (guint i = 0; i < pods->len; i++) {
             const char *name = podvmctl_json_string(
                 podvmctl_json_object(g_ptr_array_index(pods, i), "metadata"), "name");
@@ -208,7 +274,7 @@ podvmctl_cmd_list(PodvmCtl *ctl, int argc, char **argv)
         }
         fflush(stdout);
     } else {
-        print_table(pods);
+        print_table(pods, output == PODVMCTL_OUTPUT_WIDE);
     }
     return PODVMCTL_EXIT_OK;
 }

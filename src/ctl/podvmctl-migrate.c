@@ -197,12 +197,7 @@ terminal_columns(void)
 char *
 podvmctl_format_bytes(gint64 bytes)
 {
-    g_autofree char *text =
-        g_format_size_full(bytes > 0 ? (guint64)bytes : 0, G_FORMAT_SIZE_IEC_UNITS);
-    g_auto(GStrv) parts = g_strsplit(text, "\302\240", -1);
-
-    /* GLib puts a no-break space before the unit; a terminal in the C locale shows '?'. */
-    return g_strjoinv(" ", parts);
+    return podvm_quantity_format_bytes_human(bytes > 0 ? (guint64)bytes : 0);
 }
 
 static void

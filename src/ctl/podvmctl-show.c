@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* podvmctl show NAME [-o json] */
+/* podvmctl show NAME [-o json|yaml] */
 #include "podvm-build-config.h"
 
 #include <glib/gi18n.h>
@@ -111,24 +111,23 @@ podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
     const char *spec_text;
     const char *status_text;
     const char *name;
+    PodvmCtlOutput output;
     int status;
     const GOptionEntry entries[] = {
         { "output", 'o', 0, G_OPTION_ARG_STRING, &opt_output,
-          N_("Output format: json (the default)"), N_("FORMAT") },
+          N_("Output format: json (the default) or yaml"), N_("FORMAT") },
         { NULL },
     };
 
     if (!podvmctl_parse_options("show", "NAME",
-                                _("Show a pod's metadata, spec and status as JSON.\n"
+                                _("Show a pod's apiVersion, kind, metadata, spec and status as "
+                                  "JSON or YAML.\n"
                                   "While the pod migrates, a line on stderr tells the "
                                   "migration's progress and steps (status.migrationState)."),
                                 entries, 1, 1, &argc, &argv, &status))
         return status;
-    if (opt_output != NULL && g_str_equal(opt_output, "yaml"))
-        return podvmctl_usage_error("show", _("YAML output is not supported yet; use -o json"));
-    if (opt_output != NULL && !g_str_equal(opt_output, "json"))
-        return podvmctl_usage_error("show", _("unknown output format '%s'; expected json"),
-                                    opt_output);
+    if (!podvmctl_parse_output("show", opt_output, "json", PODVMCTL_OUTPUT_YAML, &output, &status))
+        return status;
     name = argv[1];
     if (!podvmctl_check_name("show", name, &status))
         return status;
@@ -152,12 +151,15 @@ podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
     if (status_node == NULL)
         return podvmctl_fail_message("%s", error->message);
 
+    /* As kubectl get -o yaml: what the document is, then what it says. */
+    copy_member(result, json_node_get_object(spec), "apiVersion");
+    copy_member(result, json_node_get_object(spec), "kind");
     copy_member(result, json_node_get_object(spec), "metadata");
     copy_member(result, json_node_get_object(spec), "spec");
     json_object_set_member(result, "status", json_node_copy(status_node));
 
     result_node = json_node_init_object(json_node_alloc(), result);
-    podvmctl_print_json(result_node, TRUE);
+    podvmctl_print_document(result_node, output);
     if (JSON_NODE_HOLDS_OBJECT(status_node)) {
         JsonObject *state =
             podvmctl_json_object(json_node_get_object(status_node), "migrationState");

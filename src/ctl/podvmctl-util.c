@@ -15,6 +15,7 @@
 
 #include "podvm-json.h"
 #include "podvm-spec.h"
+#include "podvm-yaml.h"
 
 #define PODVMCTL_ERROR_PREFIX "io.podvm.PodVM1.Error."
 
@@ -321,6 +322,64 @@ podvmctl_print_json(JsonNode *node, gboolean pretty)
 
     fputs(text, stdout);
     fputc('\n', stdout);
+    fflush(stdout);
+}
+
+static const struct {
+    PodvmCtlOutput output;
+    const char *name;
+} output_names[] = {
+    { PODVMCTL_OUTPUT_WIDE, "wide" },
+    { PODVMCTL_OUTPUT_JSON, "json" },
+    { PODVMCTL_OUTPUT_YAML, "yaml" },
+    { PODVMCTL_OUTPUT_NAME, "name" },
+};
+
+gboolean
+podvmctl_parse_output(const char *command, const char *value, const char *default_name,
+                      guint accepted, PodvmCtlOutput *out_output, int *out_status)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    g_autofree char *expected = NULL;
+
+    *out_output = PODVMCTL_OUTPUT_DEFAULT;
+    if (value == NULL || g_str_equal(value, default_name))
+        return TRUE;
+    g_ptr_array_add(names, (gpointer)default_name);
+    for (gsize i = 0; i < G_N_ELEMENTS(output_names); i++) {
+        if ((accepted & output_names[i].output) == 0)
+            continue;
+        if (g_str_equal(value, output_names[i].name)) {
+            *out_output = output_names[i].output;
+            return TRUE;
+        }
+        g_ptr_array_add(names, (gpointer)output_names[i].name);
+    }
+    g_ptr_array_add(names, NULL);
+    expected = g_strjoinv(", ", (char **)names->pdata);
+    *out_status = podvmctl_usage_error(command, _("unknown output format '%s'; expected one of %s"),
+                                       value, expected);
+    return FALSE;
+}
+
+void
+podvmctl_print_document(JsonNode *node, PodvmCtlOutput output)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = NULL;
+
+    if (output != PODVMCTL_OUTPUT_YAML) {
+        podvmctl_print_json(node, TRUE);
+        return;
+    }
+    text = podvm_json_to_yaml(node, &error);
+    if (text == NULL) {
+        /* Only invalid UTF-8 in podvmd's answer gets here; say so, show the JSON. */
+        g_printerr("podvmctl: %s\n", error->message);
+        podvmctl_print_json(node, TRUE);
+        return;
+    }
+    fputs(text, stdout);
     fflush(stdout);
 }
 

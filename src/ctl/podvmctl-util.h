@@ -81,6 +81,26 @@ JsonNode *podvmctl_parse_json(const char *text, gssize length, const char *what,
 /* Writes @node to stdout followed by a newline (pretty: indented). */
 void podvmctl_print_json(JsonNode *node, gboolean pretty);
 
+/* What -o FORMAT asks for; a command accepts a set of them (flags). */
+typedef enum {
+    PODVMCTL_OUTPUT_DEFAULT = 1 << 0, /* the table (or the text) people read */
+    PODVMCTL_OUTPUT_WIDE = 1 << 1,    /* the table with more columns */
+    PODVMCTL_OUTPUT_JSON = 1 << 2,
+    PODVMCTL_OUTPUT_YAML = 1 << 3,
+    PODVMCTL_OUTPUT_NAME = 1 << 4, /* one name a line */
+} PodvmCtlOutput;
+
+/*
+ * Parses the -o value @value (NULL: PODVMCTL_OUTPUT_DEFAULT) of @command
+ * among the @accepted formats; @default_name names the default format
+ * ("table", "text"), which is accepted too. A usage error listing the
+ * accepted formats otherwise.
+ */
+gboolean podvmctl_parse_output(const char *command, const char *value, const char *default_name,
+                               guint accepted, PodvmCtlOutput *out_output, int *out_status);
+/* Writes @node to stdout as indented JSON or (PODVMCTL_OUTPUT_YAML) as YAML. */
+void podvmctl_print_document(JsonNode *node, PodvmCtlOutput output);
+
 /* Member lookups that tolerate missing members and wrong types. */
 JsonObject *podvmctl_json_object(JsonObject *object, const char *member);
 const char *podvmctl_json_string(JsonObject *object, const char *member);

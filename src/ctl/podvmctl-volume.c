@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * podvmctl volume create NAME [--size SIZE] [--from FILE|URL] [--sha256 HEX]
- * podvmctl volume list [-o table|json|name]
- * podvmctl volume show NAME [-o text|json]
+ * podvmctl volume list [-o table|wide|json|yaml|name]
+ * podvmctl volume show NAME [-o text|json|yaml]
  * podvmctl volume delete NAME
  *
  * Volumes of podvmd's storage pool, which pods use through
@@ -51,17 +51,6 @@ static const char *
 or_dash(const char *text)
 {
     return text != NULL && *text != '\0' ? text : "-";
-}
-
-static gboolean
-parse_output(const char *command, const char *output, const char *const *formats,
-             const char *expected, int *out_status)
-{
-    if (output == NULL || g_strv_contains(formats, output))
-        return TRUE;
-    *out_status = podvmctl_usage_error(command, _("unknown output format '%s'; expected %s"),
-                                       output, expected);
-    return FALSE;
 }
 
 /* Parses podvmd's JSON answer, which must be an object (or an array: @array). */
@@ -276,15 +265,37 @@ enum {
     COL_SIZE,
     COL_PHASE,
     COL_USED_BY,
-    N_COLUMNS
+    N_COLUMNS,
+    /* -o wide adds: */
+    COL_FORMAT = N_COLUMNS,
+    COL_AGE,
+    COL_SOURCE,
+    N_WIDE_COLUMNS
 };
 
-static const char *const column_titles[N_COLUMNS] = { "NAME", "SIZE", "PHASE", "USED-BY" };
+static const char *const column_titles[N_WIDE_COLUMNS] = { "NAME",   "SIZE", "PHASE", "USED-BY",
+                                                           "FORMAT", "AGE",  "SOURCE" };
+
+/* How long ago createdAt was ("3h2m"), or "-". */
+static char *
+age_text(JsonObject *volume, GDateTime *now)
+{
+    const char *created_at = podvmctl_json_string(volume, "createdAt");
+    g_autoptr(GDateTime) created = NULL;
+
+    if (created_at != NULL)
+        created = g_date_time_new_from_iso8601(created_at, NULL);
+    if (created == NULL)
+        return g_strdup("-");
+    return podvmctl_format_duration(g_date_time_difference(now, created));
+}
 
 static void
-print_table(JsonArray *volumes)
+print_table(JsonArray *volumes, gboolean wide)
 {
     g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+
     for (guint i = 0; i < json_array_get_length(volumes); i++) {
         JsonNode *element = json_array_get_element(volumes, i);
         JsonObject *volume;
@@ -293,22 +304,25 @@ print_table(JsonArray *volumes)
         if (!JSON_NODE_HOLDS_OBJECT(element))
             continue;
         volume = json_node_get_object(element);
-        row = g_new0(char *, N_COLUMNS + 1);
+        row = g_new0(char *, N_WIDE_COLUMNS + 1);
         row[COL_NAME] = g_strdup(or_dash(podvmctl_json_string(volume, "name")));
         row[COL_SIZE] = size_text(volume, "size");
         row[COL_PHASE] = g_strdup(or_dash(podvmctl_json_string(volume, "phase")));
         row[COL_USED_BY] = podvmctl_json_names_text(volume, "usedBy");
+        row[COL_FORMAT] = g_strdup(or_dash(podvmctl_json_string(volume, "format")));
+        row[COL_AGE] = age_text(volume, now);
+        row[COL_SOURCE] = g_strdup(or_dash(podvmctl_json_string(volume, "source")));
         g_ptr_array_add(rows, row);
     }
-    podvmctl_print_table(column_titles, N_COLUMNS, rows);
+    podvmctl_print_table(column_titles, wide ? N_WIDE_COLUMNS : N_COLUMNS, rows);
 }
 
 static int
 volume_list(PodvmCtl *ctl, int argc, char **argv)
 {
-    static const char *const formats[] = { "table", "json", "name", NULL };
     g_autoptr(GError) error = NULL;
     g_autofree char *opt_output = NULL;
+    PodvmCtlOutput output;
     g_autofree char *reply = NULL;
     g_autoptr(JsonNode) root = NULL;
     PodvmDBusManager *manager;
@@ -316,14 +330,17 @@ volume_list(PodvmCtl *ctl, int argc, char **argv)
     int status;
     const GOptionEntry entries[] = {
         { "output", 'o', 0, G_OPTION_ARG_STRING, &opt_output,
-          N_("Output format: table (default), json or name"), N_("FORMAT") },
+          N_("Output format: table (default), wide, json, yaml or name"), N_("FORMAT") },
         { NULL },
     };
 
     if (!podvmctl_parse_options("volume list", "", _("List the volumes of podvmd's storage pool."),
                                 entries, 0, 0, &argc, &argv, &status))
         return status;
-    if (!parse_output("volume list", opt_output, formats, _("table, json or name"), &status))
+    if (!podvmctl_parse_output("volume list", opt_output, "table",
+                               PODVMCTL_OUTPUT_WIDE | PODVMCTL_OUTPUT_JSON | PODVMCTL_OUTPUT_YAML |
+                                   PODVMCTL_OUTPUT_NAME,
+                               &output, &status))
         return status;
 
     manager = podvmctl_get_manager(ctl, &error);
@@ -336,9 +353,9 @@ volume_list(PodvmCtl *ctl, int argc, char **argv)
         return podvmctl_fail_message("%s", error->message);
     volumes = json_node_get_array(root);
 
-    if (g_strcmp0(opt_output, "json") == 0) {
-        podvmctl_print_json(root, TRUE);
-    } else if (g_strcmp0(opt_output, "name") == 0) {
+    if (output == PODVMCTL_OUTPUT_JSON || output == PODVMCTL_OUTPUT_YAML) {
+        podvmctl_print_document(root, output);
+    } else if (output == PODVMCTL_OUTPUT_NAME) {
         for (guint i = 0; i < json_array_get_length(volumes); i++) {
             JsonNode *element = json_array_get_element(volumes, i);
             const char *name = JSON_NODE_HOLDS_OBJECT(element)
@@ -350,7 +367,7 @@ volume_list(PodvmCtl *ctl, int argc, char **argv)
         }
         fflush(stdout);
     } else {
-        print_table(volumes);
+        print_table(volumes, output == PODVMCTL_OUTPUT_WIDE);
     }
     return PODVMCTL_EXIT_OK;
 }
@@ -367,9 +384,9 @@ print_field(const char *title, const char *value)
 static int
 volume_show(PodvmCtl *ctl, int argc, char **argv)
 {
-    static const char *const formats[] = { "text", "json", NULL };
     g_autoptr(GError) error = NULL;
     g_autofree char *opt_output = NULL;
+    PodvmCtlOutput output;
     g_autofree char *reply = NULL;
     g_autoptr(JsonNode) root = NULL;
     g_autofree char *size = NULL;
@@ -380,14 +397,15 @@ volume_show(PodvmCtl *ctl, int argc, char **argv)
     int status;
     const GOptionEntry entries[] = {
         { "output", 'o', 0, G_OPTION_ARG_STRING, &opt_output,
-          N_("Output format: text (default) or json"), N_("FORMAT") },
+          N_("Output format: text (default), json or yaml"), N_("FORMAT") },
         { NULL },
     };
 
     if (!podvmctl_parse_options("volume show", "NAME", _("Show a volume of the storage pool."),
                                 entries, 1, 1, &argc, &argv, &status))
         return status;
-    if (!parse_output("volume show", opt_output, formats, _("text or json"), &status))
+    if (!podvmctl_parse_output("volume show", opt_output, "text",
+                               PODVMCTL_OUTPUT_JSON | PODVMCTL_OUTPUT_YAML, &output, &status))
         return status;
     name = argv[1];
     if (!podvmctl_check_name("volume show", name, &status))
@@ -402,8 +420,8 @@ volume_show(PodvmCtl *ctl, int argc, char **argv)
     if (root == NULL)
         return podvmctl_fail_message("%s", error->message);
 
-    if (g_strcmp0(opt_output, "json") == 0) {
-        podvmctl_print_json(root, TRUE);
+    if (output != PODVMCTL_OUTPUT_DEFAULT) {
+        podvmctl_print_document(root, output);
         return PODVMCTL_EXIT_OK;
     }
 

@@ -151,7 +151,7 @@ char *podvmctl_migrate_request_build(const char *command, const PodvmCtlMigrateR
 gboolean podvmctl_migrate_follow(PodvmCtl *ctl, const char *name, const char *request,
                                  gboolean *interrupted, JsonNode **out_result, GError **error);
 /* "migrated POD to TARGET in T ms (downtime D ms)" from Migrate's answer. */
-/* Bytes for people ("1.5 MiB"), with a plain space. */
+/* Bytes for people ("976Mi", "1.5Gi"): podvm_quantity_format_bytes_human(); negative is 0. */
 char *podvmctl_format_bytes(gint64 bytes);
 void podvmctl_migrate_print_done(const char *name, const char *target, JsonNode *result);
 
