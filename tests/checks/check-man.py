@@ -53,6 +53,24 @@ def help_options(text):
     return options
 
 
+WORD = r'[a-z][a-z0-9-]*(?: \([^)]*\))?'
+CHOICES = re.compile(r'(?<![\w.-])((?:' + WORD + r', )*' + WORD + r' or ' + WORD + r')')
+
+
+def help_choices(text):
+    """{option: [value...]} for the options whose --help text lists the values
+    they take ('table (default), json or name', 'virtio, scsi or sata')."""
+    choices = {}
+    for line in text.split('\n'):
+        m = re.match(r'^\s+(?:-[A-Za-z], )?(--[a-z0-9][a-z0-9-]*)(?:=\S+)?\s+(.*)$', line)
+        if not m:
+            continue
+        for found in CHOICES.finditer(m.group(2)):
+            words = re.split(r', | or ', re.sub(r' \([^)]*\)', '', found.group(1)))
+            choices.setdefault(m.group(1), []).extend(words)
+    return choices
+
+
 def help_list(text, heading):
     """The first words of the lines of a section of --help (Commands:, Subcommands:)."""
     names = []
@@ -122,9 +140,14 @@ for command in commands:
         for option in help_options(text):
             if not mentions(blocks[name], option):
                 missing_options.append('%s %s' % (name, option))
+        for option, values in help_choices(text).items():
+            for value in values:
+                if not mentions(blocks[name], value):
+                    missing_options.append('%s %s %s' % (name, option, value))
 check(not missing_commands, 'every podvmctl command has an entry in podvmctl(1)',
       ['missing: ' + name for name in missing_commands])
-check(not missing_options, 'every option of every podvmctl command is in its entry',
+check(not missing_options,
+      'every option of every podvmctl command, and every value its --help lists, is in its entry',
       ['missing: podvmctl ' + option for option in missing_options])
 global_missing = [o for o in help_options(main_help) if not mentions(ctl_scd, o)]
 check(not global_missing, "podvmctl's global options are in podvmctl(1)",
