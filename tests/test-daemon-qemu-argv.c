@@ -36,6 +36,8 @@
 #define KERNEL_CHILD_FD 5
 #define INITRD_CHILD_FD 6
 #define FIRST_DISK_CHILD_FD 7
+/* After the disks' fds, as podvmd numbers it (only the golden files see it). */
+#define GUEST_AGENT_CHILD_FD 40
 /* Where the golden prepared volumes live: the same on every machine. */
 #define GOLDEN_STATE_DIR "/var/lib/podvm"
 #define GOLDEN_RUN_DIR "/run/podvm"
@@ -106,6 +108,7 @@ static const GoldenCase golden_cases[] = {
     { "apps", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4, NULL, 0 },
     { "apps-host-cpus", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 6, NULL, 0 },
     { "rng", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4, NULL, 0 },
+    { "no-guest-agent", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4, NULL, 0 },
     { "machine-pc", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4, NULL, 0 },
     { "root-ports-none", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4, NULL, NO_SPARE_PORTS },
     { "root-ports-12", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4, NULL, 12 },
@@ -489,6 +492,7 @@ typedef struct {
     char *qmp_socket;
     char *console_socket;
     char *console_log;
+    char *guest_agent_socket;
     char *pidfile;
     GPtrArray *prepared;
 } Context;
@@ -499,6 +503,7 @@ context_clear(Context *c)
     g_free(c->qmp_socket);
     g_free(c->console_socket);
     g_free(c->console_log);
+    g_free(c->guest_agent_socket);
     g_free(c->pidfile);
     g_clear_pointer(&c->prepared, g_ptr_array_unref);
 }
@@ -513,6 +518,7 @@ context_init(Context *c, const GoldenCase *tc, const char *run_dir, const PodvmS
     c->qmp_socket = g_build_filename(run_dir, "pods", pod, "qmp.sock", NULL);
     c->console_socket = g_build_filename(run_dir, "pods", pod, "console.sock", NULL);
     c->console_log = g_build_filename(run_dir, "pods", pod, "console.log", NULL);
+    c->guest_agent_socket = g_build_filename(run_dir, "pods", pod, "qga.sock", NULL);
     if (tc->pidfile)
         c->pidfile = g_build_filename(run_dir, "pods", pod, "qemu.pid", NULL);
     c->prepared = prepare_volumes(spec, GOLDEN_STATE_DIR, GOLDEN_RUN_DIR);
@@ -522,9 +528,11 @@ context_init(Context *c, const GoldenCase *tc, const char *run_dir, const PodvmS
     c->ctx.qmp_socket = c->qmp_socket;
     c->ctx.console_socket = c->console_socket;
     c->ctx.console_log = c->console_log;
+    c->ctx.guest_agent_socket = c->guest_agent_socket;
     c->ctx.pidfile = c->pidfile;
     c->ctx.qmp_listen_fd = tc->listen_fds ? QMP_CHILD_FD : -1;
     c->ctx.console_listen_fd = tc->listen_fds ? CONSOLE_CHILD_FD : -1;
+    c->ctx.guest_agent_listen_fd = tc->listen_fds ? GUEST_AGENT_CHILD_FD : -1;
     if (tc->listen_fds) {
         c->ctx.kernel_fd = spec->kernel_path != NULL ? KERNEL_CHILD_FD : 0;
         c->ctx.initrd_fd = spec->initrd_path != NULL ? INITRD_CHILD_FD : 0;
@@ -851,6 +859,36 @@ test_app_guest(void)
     g_assert_cmpstr(option_value(debug_argv, "-append"), ==, "console=ttyS0 podvm.app=1");
 }
 
+/*
+ * The guest agent's channel: a VM pod has it (KubeVirt always attaches it),
+ * last of the devices, on its own virtio-serial controller; the socket is
+ * the path (QEMU binds it) or the fd podvmd bound; autoattachGuestAgent:
+ * false and app pods have none.
+ */
+static void
+test_guest_agent(void)
+{
+    g_auto(GStrv) minimal = build_case("minimal", golden_case("minimal"), NULL);
+    g_auto(GStrv) fds = build_case("kvm-fds", golden_case("kvm-fds"), NULL);
+    g_auto(GStrv) off = build_case("no-guest-agent", golden_case("no-guest-agent"), NULL);
+    g_autofree char *joined = g_strjoinv("\n", minimal);
+    g_autofree char *joined_fds = g_strjoinv("\n", fds);
+    g_autofree char *joined_off = g_strjoinv("\n", off);
+    const char *port = "-device\n{\"driver\":\"virtserialport\",\"bus\":\"qgaserial.0\","
+                       "\"chardev\":\"qga0\",\"name\":\"org.qemu.guest_agent.0\","
+                       "\"id\":\"qga0\"}";
+
+    g_assert_nonnull(strstr(joined, "-chardev\nsocket,id=qga0,path=/run/podvm/pods/minimal/"
+                                    "qga.sock,server=on,wait=off\n-device\n{\"driver\":"
+                                    "\"virtio-serial-pci\",\"id\":\"qgaserial\"}\n"));
+    g_assert_nonnull(strstr(joined, port));
+    /* Last of the devices: only the kernel comes after it. */
+    g_assert_cmpstr(minimal[argv_index(minimal, "-kernel") - 1], ==, port + strlen("-device\n"));
+    g_assert_nonnull(strstr(joined_fds, "-chardev\nsocket,id=qga0,fd=40,server=on,wait=off\n"));
+    g_assert_null(strstr(joined_off, "qga"));
+    g_assert_null(strstr(joined_off, "virtserialport"));
+}
+
 static void
 test_firmware_escaped(void)
 {
@@ -895,8 +933,9 @@ test_console_and_debug(void)
     g_assert_cmpstr(option_value(debug, "-append"), ==, "console=ttyS0");
     g_assert_cmpstr(option_value(no_serial, "-append"), ==, "panic=-1 quiet");
     g_assert_cmpint(argv_index(no_serial, "-serial"), <, 0);
-    g_assert_cmpuint(count_option(no_serial, "-chardev"), ==, 1);
-    g_assert_cmpuint(count_option(minimal, "-chardev"), ==, 2);
+    /* QMP, the guest agent's channel, and the serial console when there is one. */
+    g_assert_cmpuint(count_option(no_serial, "-chardev"), ==, 2);
+    g_assert_cmpuint(count_option(minimal, "-chardev"), ==, 3);
     g_assert_cmpstr(option_value(apps, "-append"), ==,
                     "console=ttyS0 podvm.hostname=apps-host quiet");
 }
@@ -1872,6 +1911,9 @@ qemu_run_start(QemuRun *run, const GoldenCase *golden, PodvmSpec *spec)
         g_subprocess_launcher_take_fd(launcher, listen_unix(run->c.qmp_socket), QMP_CHILD_FD);
         g_subprocess_launcher_take_fd(launcher, listen_unix(run->c.console_socket),
                                       CONSOLE_CHILD_FD);
+        if (podvm_spec_has_guest_agent(spec))
+            g_subprocess_launcher_take_fd(launcher, listen_unix(run->c.guest_agent_socket),
+                                          GUEST_AGENT_CHILD_FD);
         /* What podvmd opens and passes: the kernel files and each disk, in the mode QEMU uses. */
         if (spec->kernel_path != NULL)
             g_subprocess_launcher_take_fd(launcher, open(spec->kernel_path, O_RDONLY | O_CLOEXEC),
@@ -2136,6 +2178,7 @@ main(int argc, char **argv)
     g_test_add_func("/podvm/daemon/qemu-argv/path-commas", test_path_commas);
     g_test_add_func("/podvm/daemon/qemu-argv/firmware-escaped", test_firmware_escaped);
     g_test_add_func("/podvm/daemon/qemu-argv/app-guest", test_app_guest);
+    g_test_add_func("/podvm/daemon/qemu-argv/guest-agent", test_guest_agent);
     g_test_add_func("/podvm/daemon/qemu-argv/sizing", test_sizing);
     g_test_add_func("/podvm/daemon/qemu-argv/console-and-debug", test_console_and_debug);
     g_test_add_func("/podvm/daemon/qemu-argv/root-ports", test_root_ports);

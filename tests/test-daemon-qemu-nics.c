@@ -90,6 +90,7 @@ context_init(PodvmQemuArgvContext *ctx, const GPtrArray *nics)
     ctx->qmp_socket = "/run/podvm/pods/minimal/qmp.sock";
     ctx->console_socket = "/run/podvm/pods/minimal/console.sock";
     ctx->console_log = "/run/podvm/pods/minimal/console.log";
+    ctx->guest_agent_socket = "/run/podvm/pods/minimal/qga.sock";
     ctx->host_cpus = 4;
     ctx->nics = nics;
 }

@@ -211,6 +211,14 @@ podvm_spec_uses_app_guest(const PodvmSpec *spec)
            (spec->disks == NULL || spec->disks->len == 0);
 }
 
+gboolean
+podvm_spec_has_guest_agent(const PodvmSpec *spec)
+{
+    g_return_val_if_fail(spec != NULL, FALSE);
+
+    return spec->autoattach_guest_agent && !podvm_spec_uses_app_guest(spec);
+}
+
 const PodvmSpecApp *
 podvm_spec_find_app(const PodvmSpec *spec, const char *name)
 {

@@ -222,6 +222,17 @@ parse_pod_spec(Parser *p, const char *path, JsonObject *object, PodvmSpec *spec)
                          spec->apps->len > 0 && !state.kernel_boot_given && !state.disks.given);
     }
 
+    /* podvm's app guest has a channel of its own, and no guest agent. */
+    if (state.guest_agent_on && spec->apps->len > 0 && !state.kernel_boot_given &&
+        !state.disks.given) {
+        g_autofree char *devices_path = spec_path_member(domain_path, "devices");
+        g_autofree char *agent_path = spec_path_member(devices_path, "autoattachGuestAgent");
+
+        spec_add_problem_literal(p, agent_path,
+                                 _("podvm's app guest (an app pod without a kernel or disks) has "
+                                   "no guest agent; leave it out"));
+    }
+
     /*
      * Something to boot: a kernel, or a disk (the firmware boots from it);
      * a pod with apps and neither boots podvm's app guest.

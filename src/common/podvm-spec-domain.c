@@ -335,6 +335,7 @@ parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Doma
     static const Field fields[] = {
         { "autoattachSerialConsole", FIELD_KNOWN, NULL },
         { "rng", FIELD_KNOWN, NULL },
+        { "autoattachGuestAgent", FIELD_KNOWN, NULL },
         { "disks", FIELD_KNOWN, NULL },
         { "interfaces", FIELD_KNOWN, NULL },
         { "autoattachGraphicsDevice", FIELD_NOT_PODVM_UNLESS_OFF,
@@ -382,6 +383,14 @@ parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Doma
     if (child != NULL) {
         g_autofree char *child_path = spec_path_member(path, "autoattachSerialConsole");
         spec_read_bool(p, child_path, child, &spec->autoattach_serial_console);
+    }
+
+    child = spec_member(object, "autoattachGuestAgent");
+    if (child != NULL) {
+        g_autofree char *child_path = spec_path_member(path, "autoattachGuestAgent");
+
+        if (spec_read_bool(p, child_path, child, &spec->autoattach_guest_agent))
+            state->guest_agent_on = spec->autoattach_guest_agent;
     }
 
     child = spec_member(object, "rng");

@@ -204,6 +204,7 @@ typedef struct {
     guint64 limits_memory;
     guint64 guest_memory;
     gboolean kernel_boot_given; /* present, whether valid or not */
+    gboolean guest_agent_on;    /* devices.autoattachGuestAgent: true given */
     SpecNamedList disks;
     SpecNamedList interfaces;
 } DomainState;

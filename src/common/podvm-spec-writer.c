@@ -261,6 +261,11 @@ write_domain(JsonBuilder *b, const PodvmSpec *spec)
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "autoattachSerialConsole");
     json_builder_add_boolean_value(b, spec->autoattach_serial_console);
+    /* Written only when off: the default depends on the kind of pod. */
+    if (!spec->autoattach_guest_agent) {
+        json_builder_set_member_name(b, "autoattachGuestAgent");
+        json_builder_add_boolean_value(b, FALSE);
+    }
     if (spec->disks != NULL && spec->disks->len > 0) {
         guint i;
 

@@ -184,6 +184,7 @@ spec_new(void)
     spec->networks = g_ptr_array_new_with_free_func((GDestroyNotify)podvm_spec_network_free);
     spec->source_kind = g_strdup(KIND_POD);
     spec->autoattach_serial_console = TRUE;
+    spec->autoattach_guest_agent = TRUE;
     spec->termination_grace_period_seconds = PODVM_SPEC_DEFAULT_GRACE_SECONDS;
     spec->restart_policy = PODVM_RESTART_NEVER;
     return spec;
@@ -283,6 +284,7 @@ podvm_spec_copy(const PodvmSpec *spec)
     copy->firmware_serial = g_strdup(spec->firmware_serial);
     copy->autoattach_serial_console = spec->autoattach_serial_console;
     copy->rng = spec->rng;
+    copy->autoattach_guest_agent = spec->autoattach_guest_agent;
     for (i = 0; spec->disks != NULL && i < spec->disks->len; i++)
         g_ptr_array_add(copy->disks, podvm_spec_disk_copy(g_ptr_array_index(spec->disks, i)));
     for (i = 0; spec->volumes != NULL && i < spec->volumes->len; i++)

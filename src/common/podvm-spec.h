@@ -228,10 +228,12 @@ typedef struct {
     char *firmware_serial;              /* NULL when unset */
     gboolean autoattach_serial_console; /* default TRUE */
     gboolean rng;                       /* devices.rng present */
-    GPtrArray *disks;                   /* of PodvmSpecDisk*; never NULL */
-    GPtrArray *volumes;                 /* of PodvmSpecVolume*; never NULL */
-    GPtrArray *interfaces;              /* of PodvmSpecInterface*; never NULL */
-    GPtrArray *networks;                /* of PodvmSpecNetwork*; never NULL */
+    /* devices.autoattachGuestAgent (ext): default TRUE; app pods never have one */
+    gboolean autoattach_guest_agent;
+    GPtrArray *disks;      /* of PodvmSpecDisk*; never NULL */
+    GPtrArray *volumes;    /* of PodvmSpecVolume*; never NULL */
+    GPtrArray *interfaces; /* of PodvmSpecInterface*; never NULL */
+    GPtrArray *networks;   /* of PodvmSpecNetwork*; never NULL */
 
     GPtrArray *apps; /* of PodvmSpecApp*; never NULL */
 
@@ -363,6 +365,13 @@ JsonNode *podvm_spec_to_json_redacted(const PodvmSpec *spec);
  * kernel or disks boots those; its apps only size the VM.
  */
 gboolean podvm_spec_uses_app_guest(const PodvmSpec *spec);
+/*
+ * Whether the pod gets the qemu-guest-agent channel (virtio-serial port
+ * "org.qemu.guest_agent.0"): every VM pod, as KubeVirt always attaches it,
+ * unless devices.autoattachGuestAgent is false; never an app pod (podvm's
+ * app guest has its own channel).
+ */
+gboolean podvm_spec_has_guest_agent(const PodvmSpec *spec);
 /* The app @name, or NULL. */
 const PodvmSpecApp *podvm_spec_find_app(const PodvmSpec *spec, const char *name);
 

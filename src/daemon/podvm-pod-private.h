@@ -168,6 +168,10 @@ struct _PodvmPod {
 
     /* probes (podvm-pod-probes.c): the runners while Running, and the Ready condition */
     struct _PodProbes *probes;
+
+    /* the guest agent (podvm-pod-agent.c): its channel, what it told, the polls; NULL until
+     * needed */
+    struct _PodAgent *agent;
 };
 
 void pod_save_or_log(PodvmPod *self, PodvmStoreMode mode);
@@ -328,6 +332,17 @@ void pod_apps_add_status(PodvmPod *self, JsonBuilder *builder);
 PodvmAppGuestApp *pod_apps_resolve(const PodvmSpecApp *app, const PodvmAppRootfs *rootfs,
                                    const char *disk_serial, GError **error);
 void pod_apps_load_status(PodvmPod *self, JsonObject *status);
+
+/*
+ * podvm-pod-agent.c: the guest agent of a VM pod (podvm_spec_has_guest_agent()).
+ * The spawn binds its channel's socket (RUN_DIR/pods/NAME/qga.sock) and
+ * passes it to QEMU; QEMU gone, the socket goes.
+ */
+typedef struct _PodAgent PodAgent;
+void pod_agent_free(PodvmPod *self);
+int pod_agent_listen(PodvmPod *self, PodvmListenFunc listen_func, GError **error);
+const char *pod_agent_socket_path(PodvmPod *self);
+void pod_agent_release(PodvmPod *self);
 
 /*
  * podvm-pod-recover.c: ends every QEMU in @pids (from podvm_pod_scan_qemus())

@@ -640,6 +640,8 @@ start_spawn(PodvmPod *self, GTask *task)
     int netns_fd = -1;
     gboolean app_guest = podvm_spec_uses_app_guest(self->spec);
     int app_listen_fd = -1;
+    gboolean guest_agent = podvm_spec_has_guest_agent(self->spec);
+    int agent_listen_fd = -1;
     g_autoptr(GArray) app_disk_fds = app_guest ? pod_apps_take_disk_fds(self) : NULL;
     g_autofree int *app_disk_child_fds = NULL;
     PodvmQemuAppGuest app_ctx = { 0 };
@@ -660,10 +662,13 @@ start_spawn(PodvmPod *self, GTask *task)
         console_fd = listen_unix(self->console_path, &error);
     if (error == NULL && app_guest)
         app_listen_fd = pod_apps_listen(self, listen_unix, &error);
+    if (error == NULL && guest_agent)
+        agent_listen_fd = pod_agent_listen(self, listen_unix, &error);
     if (error != NULL) {
         spawn_abandon(self, task, g_steal_pointer(&error),
-                      (int[]){ netns_fd, qmp_fd, console_fd, kernel_fd, initrd_fd, console_log_fd },
-                      6);
+                      (int[]){ netns_fd, qmp_fd, console_fd, kernel_fd, initrd_fd, console_log_fd,
+                               app_listen_fd },
+                      7);
         return;
     }
     /* Disks podvmd opened go to QEMU in fd sets 1, 2, ... (spec order). */
@@ -706,6 +711,11 @@ start_spawn(PodvmPod *self, GTask *task)
         app_ctx.disk_fds = app_disk_child_fds;
         ctx.app_guest = &app_ctx;
     }
+    /* The guest agent's channel. */
+    if (guest_agent) {
+        ctx.guest_agent_socket = pod_agent_socket_path(self);
+        ctx.guest_agent_listen_fd = next_fd++;
+    }
     /* The console log: QEMU appends to what podvmd opened. */
     if (self->spec->autoattach_serial_console) {
         console_log_fd =
@@ -737,8 +747,8 @@ start_spawn(PodvmPod *self, GTask *task)
     if (argv == NULL) {
         spawn_abandon(self, task, g_steal_pointer(&error),
                       (int[]){ netns_fd, qmp_fd, console_fd, kernel_fd, initrd_fd, console_log_fd,
-                               app_listen_fd },
-                      7);
+                               app_listen_fd, agent_listen_fd },
+                      8);
         return;
     }
 
@@ -787,6 +797,8 @@ start_spawn(PodvmPod *self, GTask *task)
         g_subprocess_launcher_take_fd(launcher, console_log_fd, ctx.console_log_fd);
     if (app_listen_fd >= 0)
         g_subprocess_launcher_take_fd(launcher, app_listen_fd, app_ctx.channel_listen_fd);
+    if (agent_listen_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, agent_listen_fd, ctx.guest_agent_listen_fd);
     for (guint i = 0; app_disk_fds != NULL && i < app_disk_fds->len; i++) {
         g_subprocess_launcher_take_fd(launcher, g_array_index(app_disk_fds, int, i),
                                       app_disk_child_fds[i]);

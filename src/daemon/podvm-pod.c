@@ -348,6 +348,7 @@ podvm_pod_finalize(GObject *object)
     g_clear_pointer(&self->migration_state, json_object_unref);
     g_clear_pointer(&self->incoming, pod_incoming_free);
     pod_apps_free(self);
+    pod_agent_free(self);
     G_OBJECT_CLASS(podvm_pod_parent_class)->finalize(object);
 }
 
@@ -767,6 +768,7 @@ release_runtime(PodvmPod *self)
 {
     pod_drop_connections(self);
     pod_apps_release(self);
+    pod_agent_release(self);
     (void)g_unlink(self->qmp_path);
     (void)g_unlink(self->console_path);
 }

@@ -356,9 +356,11 @@ static gboolean
 check_input(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GError **error)
 {
     if (ctx->qemu_binary == NULL || ctx->qmp_socket == NULL ||
-        (spec->autoattach_serial_console && ctx->console_socket == NULL)) {
+        (spec->autoattach_serial_console && ctx->console_socket == NULL) ||
+        (podvm_spec_has_guest_agent(spec) && ctx->guest_agent_socket == NULL)) {
         g_set_error_literal(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                            _("the QEMU binary, QMP socket and console socket paths are required"));
+                            _("the QEMU binary, QMP socket, console socket and guest agent "
+                              "socket paths are required"));
         return FALSE;
     }
     if (ctx->accel != PODVM_ACCEL_KVM && ctx->accel != PODVM_ACCEL_TCG) {
@@ -498,24 +500,14 @@ add_app_guest(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
         add_json(argv, "-device", device);
     }
     {
-        g_autoptr(JsonBuilder) controller = json_builder_new();
-        g_autoptr(JsonBuilder) port = json_builder_new();
+        g_autoptr(JsonNode) controller = podvm_qemu_virtio_serial_controller("appserial");
+        g_autoptr(JsonNode) port = podvm_qemu_virtio_serial_port("appserial", "appchannel",
+                                                                 "io.podvm.app.0", "appchannel");
 
         add_socket_chardev(argv, "appchannel", guest->channel_socket, guest->channel_listen_fd,
                            NULL);
-        json_builder_begin_object(controller);
-        member_string(controller, "driver", "virtio-serial-pci");
-        member_string(controller, "id", "appserial");
-        json_builder_end_object(controller);
-        add_json(argv, "-device", controller);
-        json_builder_begin_object(port);
-        member_string(port, "driver", "virtserialport");
-        member_string(port, "bus", "appserial.0");
-        member_string(port, "chardev", "appchannel");
-        member_string(port, "name", "io.podvm.app.0");
-        member_string(port, "id", "appchannel");
-        json_builder_end_object(port);
-        add_json(argv, "-device", port);
+        add_json_node(argv, "-device", controller);
+        add_json_node(argv, "-device", port);
     }
     add_pair(argv, "-kernel", kernel);
     add_pair(argv, "-initrd", initrd);
@@ -526,6 +518,29 @@ add_app_guest(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
      */
     add_pair(argv, "-append",
              ctx->debug ? "console=ttyS0 podvm.app=1" : "console=ttyS0 podvm.app=1 loglevel=0");
+}
+
+/* -- the guest agent ------------------------------------------------------ */
+
+/*
+ * The qemu-guest-agent channel (podvm_spec_has_guest_agent()): a socket
+ * chardev podvmd connects to and the virtio-serial port the agent in the
+ * guest opens. Last of the devices, so it never takes a PCI slot a device
+ * before it asks for.
+ */
+static void
+add_guest_agent(GPtrArray *argv, const PodvmQemuArgvContext *ctx)
+{
+    g_autoptr(JsonNode) controller =
+        podvm_qemu_virtio_serial_controller(PODVM_QEMU_GUEST_AGENT_SERIAL);
+    g_autoptr(JsonNode) port =
+        podvm_qemu_virtio_serial_port(PODVM_QEMU_GUEST_AGENT_SERIAL, PODVM_QEMU_GUEST_AGENT_CHARDEV,
+                                      PODVM_QEMU_GUEST_AGENT_PORT, PODVM_QEMU_GUEST_AGENT_CHARDEV);
+
+    add_socket_chardev(argv, PODVM_QEMU_GUEST_AGENT_CHARDEV, ctx->guest_agent_socket,
+                       ctx->guest_agent_listen_fd, NULL);
+    add_json_node(argv, "-device", controller);
+    add_json_node(argv, "-device", port);
 }
 
 /* -- the command line --------------------------------------------------- */
@@ -613,6 +628,8 @@ podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GE
     add_nics(argv, ctx);
     if (ctx->app_guest != NULL)
         add_app_guest(argv, ctx);
+    if (podvm_spec_has_guest_agent(spec))
+        add_guest_agent(argv, ctx);
 
     /* Without a kernel, the firmware boots the disks by their bootindex. */
     if (spec->kernel_path != NULL) {

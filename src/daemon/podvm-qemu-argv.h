@@ -82,6 +82,13 @@ typedef struct {
     const GPtrArray *nics;
     /* The target of a live migration: "-incoming defer" (migrate-incoming says where). */
     gboolean incoming_defer;
+    /*
+     * The guest agent's socket (run_dir/pods/NAME/qga.sock), required when
+     * podvm_spec_has_guest_agent(); > 0: the fd number (in QEMU) of the
+     * listening socket podvmd bound there, else QEMU binds the path.
+     */
+    const char *guest_agent_socket;
+    int guest_agent_listen_fd;
     /* App pods: podvm's app guest (above); NULL for every other pod. */
     const PodvmQemuAppGuest *app_guest;
 } PodvmQemuArgvContext;

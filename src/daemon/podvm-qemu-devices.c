@@ -437,3 +437,32 @@ podvm_qemu_scsi_controller(const char *pci_bus)
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }
+
+JsonNode *
+podvm_qemu_virtio_serial_controller(const char *controller_id)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    member_string(b, "driver", "virtio-serial-pci");
+    member_string(b, "id", controller_id);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+JsonNode *
+podvm_qemu_virtio_serial_port(const char *controller_id, const char *chardev, const char *name,
+                              const char *id)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *bus = g_strconcat(controller_id, ".0", NULL);
+
+    json_builder_begin_object(b);
+    member_string(b, "driver", "virtserialport");
+    member_string(b, "bus", bus);
+    member_string(b, "chardev", chardev);
+    member_string(b, "name", name);
+    member_string(b, "id", id);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}

@@ -111,4 +111,20 @@ JsonNode *podvm_qemu_disk_device_for_machine(const PodvmSpecDisk *disk,
 #define PODVM_QEMU_SCSI_CONTROLLER_ID "podvm-scsi0"
 JsonNode *podvm_qemu_scsi_controller(const char *pci_bus);
 
+/*
+ * A virtio-serial channel: its controller {"driver": "virtio-serial-pci",
+ * "id": @controller_id} and the port on it {"driver": "virtserialport",
+ * "bus": "@controller_id.0", "chardev": @chardev, "name": @name, "id": @id}
+ * (the guest sees /dev/virtio-ports/@name). The app guest's channel and the
+ * guest agent's.
+ */
+JsonNode *podvm_qemu_virtio_serial_controller(const char *controller_id);
+JsonNode *podvm_qemu_virtio_serial_port(const char *controller_id, const char *chardev,
+                                        const char *name, const char *id);
+
+/* The guest agent's channel: its chardev and device ids, and the port's name. */
+#define PODVM_QEMU_GUEST_AGENT_CHARDEV "qga0"
+#define PODVM_QEMU_GUEST_AGENT_SERIAL "qgaserial"
+#define PODVM_QEMU_GUEST_AGENT_PORT "org.qemu.guest_agent.0"
+
 G_END_DECLS

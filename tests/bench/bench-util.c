@@ -355,6 +355,7 @@ qemu_argv(BenchQemu *qemu, const char *spec_json, guint spare_root_ports, const 
     ctx.qmp_socket = qemu->qmp_path;
     ctx.console_socket = qemu->console_path;
     ctx.console_log = qemu->console_log;
+    ctx.guest_agent_socket = qemu->guest_agent_path;
     ctx.pidfile = NULL;
     ctx.qmp_listen_fd = -1;
     ctx.console_listen_fd = -1;
@@ -388,6 +389,7 @@ bench_qemu_spawn_with_nics(BenchQemu *qemu, const char *dir, const char *spec_js
     qemu->dir = g_strdup(dir);
     qemu->qmp_path = g_build_filename(qemu->dir, "qmp.sock", NULL);
     qemu->console_path = g_build_filename(qemu->dir, "console.sock", NULL);
+    qemu->guest_agent_path = g_build_filename(qemu->dir, "qga.sock", NULL);
     qemu->console_log = g_build_filename(qemu->dir, "console.log", NULL);
     qemu->qemu_log = g_build_filename(qemu->dir, "qemu.log", NULL);
     if (g_mkdir_with_parents(qemu->dir, 0700) != 0) {
@@ -453,6 +455,7 @@ bench_qemu_clear(BenchQemu *qemu)
     g_clear_pointer(&qemu->dir, g_free);
     g_clear_pointer(&qemu->qmp_path, g_free);
     g_clear_pointer(&qemu->console_path, g_free);
+    g_clear_pointer(&qemu->guest_agent_path, g_free);
     g_clear_pointer(&qemu->console_log, g_free);
     g_clear_pointer(&qemu->qemu_log, g_free);
 }

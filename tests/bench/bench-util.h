@@ -93,6 +93,7 @@ typedef struct {
     char *dir; /* the sockets and the logs */
     char *qmp_path;
     char *console_path;
+    char *guest_agent_path; /* the guest agent channel QEMU binds (unused by the benches) */
     char *console_log;
     char *qemu_log; /* its stdout and stderr */
     GStrv argv;
