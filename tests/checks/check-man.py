@@ -162,6 +162,32 @@ podvmd_missing = [o for o in help_options(run([podvmd, '--help'])) if not mentio
 check(not podvmd_missing, 'every podvmd option is in podvmd(8)',
       ['missing: ' + o for o in podvmd_missing])
 
+# ---- podvmd.conf against the keys podvmd knows -----------------------------------
+# podvmd.conf(5) is made from data/podvmd.conf; that file must name exactly
+# the groups and keys of podvmd's table (src/daemon/podvm-config-keys.c).
+keys_c = os.path.join(top, 'src', 'daemon', 'podvm-config-keys.c')
+conf_text = read(os.path.join(top, 'data', 'podvmd.conf'))
+if not os.path.exists(keys_c):
+    skip('data/podvmd.conf names every key podvmd knows, and no other',
+         'podvmd has no table of its keys (src/daemon/podvm-config-keys.c)')
+else:
+    known = set((g.strip(), k) for g, k in
+                re.findall(r'\{\s*"([a-z-]+ ?)",\s*"([a-z0-9_]+)"', read(keys_c)))
+    documented = set()
+    group = None
+    for line in conf_text.split('\n'):
+        m = re.match(r'^#?\[([a-z-]+)(?: [^\]]+)?\]$', line)
+        if m:
+            group = m.group(1)
+            continue
+        m = re.match(r'^#?([a-z][a-z0-9_]*)=', line)
+        if m and group is not None:
+            documented.add((group, m.group(1)))
+    check(len(known) > 20 and known == documented,
+          'data/podvmd.conf names every key podvmd knows, and no other',
+          ['not in data/podvmd.conf: [%s] %s' % k for k in sorted(known - documented)] +
+          ['not a key podvmd knows: [%s] %s' % k for k in sorted(documented - known)])
+
 # ---- the generated pages -------------------------------------------------------
 built = {page: os.path.join(man_dir, page)
          for page in ('podvmd.8', 'podvmctl.1', 'podvmd.conf.5', 'podvm-spec.5')}
