@@ -25,6 +25,7 @@ packages=(
   wrk
   docker-registry skopeo erofs-utils redis-server redis-tools
   scdoc man-db
+  zsh fish # for the tests only: podvmctl's zsh and fish completions
   chromium chromium-driver
 )
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* podvmctl delete NAME [--force] */
+/* podvmctl delete NAME… [--force] */
 #include "podvm-build-config.h"
 
 #include <glib/gi18n.h>
@@ -25,9 +25,10 @@ podvmctl_cmd_delete(PodvmCtl *ctl, int argc, char **argv)
     };
 
     return podvmctl_pod_command(ctl, "delete",
-                                _("Delete a pod and what it owns (its emptyDisk volumes, its "
-                                  "log).\nA pod whose QEMU runs is refused unless --force is "
-                                  "given."),
+                                _("Delete pods and what they own (their emptyDisk volumes, their "
+                                  "logs).\nA pod whose QEMU runs is refused unless --force is "
+                                  "given. With several names, each is deleted in turn; a "
+                                  "failure is named and the others still go (exit status 1)."),
                                 entries, argc, argv, PODVMCTL_TIMEOUT_DEFAULT, delete_cb,
                                 &opt_force);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* podvmctl start|stop|kill|pause|resume|restart NAME */
+/* podvmctl start|stop|kill|pause|resume|restart NAME…: one pod after the other */
 #include "podvm-build-config.h"
 
 #include <glib/gi18n.h>

@@ -85,9 +85,21 @@ error_means_unreachable(const GError *error)
 int
 podvmctl_fail(PodvmCtl *ctl, const GError *error)
 {
+    return podvmctl_fail_about(ctl, NULL, error);
+}
+
+int
+podvmctl_fail_about(PodvmCtl *ctl, const char *what, const GError *error)
+{
     g_autoptr(GError) stripped = g_error_copy(error);
 
     g_dbus_error_strip_remote_error(stripped);
+    if (what != NULL) {
+        g_autofree char *message = g_strdup_printf("%s: %s", what, stripped->message);
+
+        g_free(stripped->message);
+        stripped->message = g_steal_pointer(&message);
+    }
 
     if (ctl->unreachable || error_means_unreachable(error)) {
         if (ctl->bus_type == G_BUS_TYPE_SESSION)
@@ -248,22 +260,34 @@ podvmctl_pod_command(PodvmCtl *ctl, const char *command, const char *summary,
                      const GOptionEntry *entries, int argc, char **argv, int timeout_ms,
                      PodvmCtlPodCall call, gpointer user_data)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(PodvmDBusPod) pod = NULL;
-    int status;
+    int status = PODVMCTL_EXIT_OK;
+    gboolean several;
 
-    if (!podvmctl_parse_options(command, "NAME", summary, entries, 1, 1, &argc, &argv, &status))
+    if (!podvmctl_parse_options(command, _("NAME…"), summary, entries, 1, -1, &argc, &argv,
+                                &status))
         return status;
-    if (!podvmctl_check_name(command, argv[1], &status))
-        return status;
+    /* Every name is checked before anything is done. */
+    for (int i = 1; i < argc; i++) {
+        if (!podvmctl_check_name(command, argv[i], &status))
+            return status;
+    }
+    several = argc > 2;
 
-    pod = podvmctl_get_pod(ctl, argv[1], &error);
-    if (pod == NULL)
-        return podvmctl_fail(ctl, error);
-    g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(pod), timeout_ms);
-    if (!call(pod, user_data, &error))
-        return podvmctl_fail(ctl, error);
-    return PODVMCTL_EXIT_OK;
+    /* One pod after the other; a failure is named and the others still go. */
+    for (int i = 1; i < argc; i++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(PodvmDBusPod) pod = podvmctl_get_pod(ctl, argv[i], &error);
+
+        if (pod != NULL) {
+            g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(pod), timeout_ms);
+            if (call(pod, user_data, &error))
+                continue;
+        }
+        status = podvmctl_fail_about(ctl, several ? argv[i] : NULL, error);
+        if (status == PODVMCTL_EXIT_UNREACHABLE)
+            return status;
+    }
+    return status;
 }
 
 gboolean

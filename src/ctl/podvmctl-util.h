@@ -18,6 +18,8 @@ int podvmctl_fail_message(const char *format, ...) G_GNUC_PRINTF(1, 2);
  * PODVMCTL_EXIT_FAILURE otherwise.
  */
 int podvmctl_fail(PodvmCtl *ctl, const GError *error);
+/* The same, the message after "@what: " when @what is not NULL (a pod's name). */
+int podvmctl_fail_about(PodvmCtl *ctl, const char *what, const GError *error);
 
 /*
  * Prints "podvmctl: MESSAGE" and a hint to `podvmctl COMMAND --help` on
@@ -58,9 +60,13 @@ PodvmDBusPod *podvmctl_get_pod_at(PodvmCtl *ctl, const char *object_path, GError
 typedef gboolean (*PodvmCtlPodCall)(PodvmDBusPod *pod, gpointer user_data, GError **error);
 
 /*
- * The shape of every `podvmctl VERB NAME [OPTIONS]` command: parses the
- * options, looks the pod up, sets the D-Bus timeout (ms), makes the call and
- * turns a failure into its message and exit status. Prints nothing on success.
+ * The shape of every `podvmctl VERB NAME… [OPTIONS]` command: parses the
+ * options, checks every name, then for each pod in turn looks it up, sets
+ * the D-Bus timeout (ms), makes the call and turns a failure into its
+ * message (after "NAME: " when several names were given) and goes on with
+ * the next. Returns PODVMCTL_EXIT_FAILURE if any failed (at once
+ * PODVMCTL_EXIT_UNREACHABLE when podvmd cannot be reached). Prints nothing
+ * on success.
  */
 int podvmctl_pod_command(PodvmCtl *ctl, const char *command, const char *summary,
                          const GOptionEntry *entries, int argc, char **argv, int timeout_ms,

@@ -49,6 +49,7 @@ static const PodvmCtlCommand commands[] = {
     { "image", podvmctl_cmd_image, N_("Pull, list and remove images from registries") },
     { "exec", podvmctl_cmd_exec, N_("Run a command in an app of a running app pod") },
     { "qmp", podvmctl_cmd_qmp, N_("Send a QMP command to a pod's QEMU (expert)") },
+    { "version", podvmctl_cmd_version, N_("Print the client's and podvmd's versions") },
 };
 
 static const PodvmCtlCommand *

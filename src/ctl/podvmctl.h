@@ -59,6 +59,7 @@ int podvmctl_cmd_drain(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_image(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_exec(PodvmCtl *ctl, int argc, char **argv);
 int podvmctl_cmd_status(PodvmCtl *ctl, int argc, char **argv);
+int podvmctl_cmd_version(PodvmCtl *ctl, int argc, char **argv);
 
 /*
  * Creates a pod from the JSON text @spec (CreatePod); *@out_name is the
