@@ -805,3 +805,25 @@ podvm_test_make_raw_image(const char *dir, const char *name, gsize size, const c
     fclose(file);
     return path;
 }
+
+int
+podvm_test_run_podvmd(const char *conf_text, char **out_stderr)
+{
+    g_autofree char *dir = podvm_test_mkdtemp();
+    g_autofree char *conf = g_build_filename(dir, "podvmd.conf", NULL);
+    g_autofree char *state = g_build_filename(dir, "state", NULL);
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
+    g_autoptr(GError) error = NULL;
+    const char *argv[] = { g_getenv("PODVMD"), "--session", "--accel",   "tcg", "--config", conf,
+                           "--state-dir",      state,       "--run-dir", run,   NULL };
+    int status = 0;
+
+    g_assert_nonnull(argv[0]);
+    g_file_set_contents(conf, conf_text, -1, &error);
+    g_assert_no_error(error);
+    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, out_stderr, &status,
+                 &error);
+    g_assert_no_error(error);
+    podvm_test_rmrf(dir);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

@@ -64,6 +64,13 @@ gboolean podvm_test_daemon_wait_killed(PodvmTestDaemon *daemon, guint timeout_ms
 /* Whether the podvmd this fixture started has not been seen to end. */
 gboolean podvm_test_daemon_running(PodvmTestDaemon *daemon);
 
+/*
+ * Runs podvmd (--session, in temporary directories) with @conf_text as its
+ * podvmd.conf, for a configuration it must refuse: its exit status (128+N
+ * for signal N) and stderr. Call it when PODVMD is set.
+ */
+int podvm_test_run_podvmd(const char *conf_text, char **out_stderr);
+
 /* A pod spec for the test guest; @extra_args go on the kernel command line. */
 char *podvm_test_guest_spec(const char *name, const char *extra_args, const char *restart_policy,
                             int grace_seconds);

@@ -5,16 +5,21 @@
  * system.conf and the policy file included as system.d would include it,
  * podvmd on it as on the system bus (DBUS_SYSTEM_BUS_ADDRESS). Listeners
  * run as separate processes (this program, re-executed with --listen):
- * one as root, one as nobody. nobody may neither call podvmd nor receive
- * its signals (pods' specs and status); root may do both, and even root
- * never sees cloud-init data or app environment values in clear in a
- * signal, the Spec property or the pod list.
+ * one as root, one as nobody. Both receive podvmd's signals and may call
+ * the readers' methods (lists, properties, introspection), and neither
+ * sees a secret there (cloud-init data, kernel arguments, app environment
+ * values: the reader view). Only root may call the admins' methods
+ * (GetSpec, with the secrets; CreatePod, Start, Delete, Qmp,
+ * OpenConsole): nobody gets AccessDenied from the bus, and podvmctl says
+ * which role it needs; podvmctl show gives root the secrets, nobody the
+ * reader view.
  */
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -57,10 +62,14 @@ listener_stdin_cb(int fd, GIOCondition condition, gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
-/* One call to podvmd: "CALL name OK" or "CALL name DENIED <error>" on stdout. */
+/*
+ * One call to podvmd: "CALL name OK <reply>" or "CALL name DENIED <error>" on
+ * stdout; with @quiet, "CALL name OK" and whether the reply holds the
+ * cloud-init secret, not the reply itself.
+ */
 static void
 listener_call(GDBusConnection *connection, const char *what, const char *path,
-              const char *interface, const char *method, GVariant *parameters)
+              const char *interface, const char *method, GVariant *parameters, gboolean quiet)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(GVariant) reply =
@@ -69,7 +78,11 @@ listener_call(GDBusConnection *connection, const char *what, const char *path,
 
     if (reply != NULL) {
         g_autofree char *body = g_variant_print(reply, FALSE);
-        printf("CALL %s OK %s\n", what, body);
+
+        if (quiet)
+            printf("CALL %s OK secret=%s\n", what, strstr(body, SECRET) != NULL ? "yes" : "no");
+        else
+            printf("CALL %s OK %s\n", what, body);
     } else {
         g_autofree char *remote = g_dbus_error_get_remote_error(error);
         printf("CALL %s DENIED %s\n", what, remote != NULL ? remote : error->message);
@@ -79,7 +92,9 @@ listener_call(GDBusConnection *connection, const char *what, const char *path,
 
 /*
  * Listens to every signal it may receive (and asks to eavesdrop), until
- * stdin closes; then tries to read the pods with method calls.
+ * stdin closes; then calls podvmd: the readers' methods, and the admins'
+ * on a pod that does not exist (the bus refuses a reader before podvmd
+ * sees the call; root's calls find no such object, and change nothing).
  */
 static int
 run_listener(const char *address)
@@ -88,6 +103,7 @@ run_listener(const char *address)
     g_autoptr(GDBusConnection) connection = NULL;
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
     g_autoptr(GVariant) eavesdrop = NULL;
+    const char *nopod = MANAGER_PATH "/pod/nopod";
 
     connection =
         g_dbus_connection_new_for_address_sync(address,
@@ -110,13 +126,36 @@ run_listener(const char *address)
     g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, listener_stdin_cb, loop);
     g_main_loop_run(loop);
 
+    /* A reader's. */
     listener_call(connection, "GetManagedObjects", MANAGER_PATH,
-                  "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", NULL);
-    listener_call(connection, "ListPods", MANAGER_PATH, "io.podvm.PodVM1.Manager", "ListPods",
-                  NULL);
-    listener_call(connection, "GetSpec", MANAGER_PATH "/pod/secret",
+                  "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", NULL, FALSE);
+    listener_call(connection, "ListPods", MANAGER_PATH, "io.podvm.PodVM1.Manager", "ListPods", NULL,
+                  FALSE);
+    listener_call(connection, "GetPod", MANAGER_PATH, "io.podvm.PodVM1.Manager", "GetPod",
+                  g_variant_new("(s)", "secret"), FALSE);
+    listener_call(connection, "ListImages", MANAGER_PATH, "io.podvm.PodVM1.Manager", "ListImages",
+                  NULL, FALSE);
+    listener_call(connection, "GetSpecProperty", MANAGER_PATH "/pod/secret",
                   "org.freedesktop.DBus.Properties", "Get",
-                  g_variant_new("(ss)", "io.podvm.PodVM1.Pod", "Spec"));
+                  g_variant_new("(ss)", "io.podvm.PodVM1.Pod", "Spec"), FALSE);
+    listener_call(connection, "GetAll", MANAGER_PATH "/pod/secret",
+                  "org.freedesktop.DBus.Properties", "GetAll",
+                  g_variant_new("(s)", "io.podvm.PodVM1.Pod"), FALSE);
+    listener_call(connection, "Introspect", MANAGER_PATH "/pod/secret",
+                  "org.freedesktop.DBus.Introspectable", "Introspect", NULL, TRUE);
+    /* An admin's: the spec with its secrets, and what changes pods. */
+    listener_call(connection, "GetSpec", MANAGER_PATH "/pod/secret", "io.podvm.PodVM1.Pod",
+                  "GetSpec", NULL, TRUE);
+    listener_call(connection, "CreatePod", MANAGER_PATH, "io.podvm.PodVM1.Manager", "CreatePod",
+                  g_variant_new("(s)", "{}"), TRUE);
+    listener_call(connection, "Start", nopod, "io.podvm.PodVM1.Pod", "Start",
+                  g_variant_new("(a{sv})", NULL), TRUE);
+    listener_call(connection, "Delete", nopod, "io.podvm.PodVM1.Pod", "Delete",
+                  g_variant_new("(b)", TRUE), TRUE);
+    listener_call(connection, "Qmp", nopod, "io.podvm.PodVM1.Pod", "Qmp",
+                  g_variant_new("(s)", "{\"execute\": \"query-status\"}"), TRUE);
+    listener_call(connection, "OpenConsole", nopod, "io.podvm.PodVM1.Pod", "OpenConsole",
+                  g_variant_new("(a{sv})", NULL), TRUE);
     /* Whatever arrived while the calls ran. */
     while (g_main_context_iteration(NULL, FALSE))
         ;
@@ -208,6 +247,44 @@ listener_finish(Listener *l)
     g_free(l);
     return g_string_free(g_steal_pointer(&all), FALSE);
 }
+
+/* podvmctl on the system bus at @address, as root or nobody; its exit status. */
+static int
+ctl_as(const char *address, gboolean as_nobody, char **out_stdout, char **out_stderr,
+       const char *first_arg, ...)
+{
+    g_autoptr(GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GSubprocess) ctl = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    va_list args;
+
+    g_ptr_array_add(argv, (char *)g_getenv("PODVMCTL"));
+    va_start(args, first_arg);
+    for (const char *arg = first_arg; arg != NULL; arg = va_arg(args, const char *))
+        g_ptr_array_add(argv, (char *)arg);
+    va_end(args);
+    g_ptr_array_add(argv, NULL);
+    g_subprocess_launcher_setenv(launcher, "DBUS_SYSTEM_BUS_ADDRESS", address, TRUE);
+    g_subprocess_launcher_unsetenv(launcher, "PODVM_BUS");
+    if (as_nobody)
+        g_subprocess_launcher_set_child_setup(launcher, drop_to_nobody, NULL, NULL);
+    ctl = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
+    g_assert_no_error(error);
+    g_subprocess_communicate_utf8(ctl, NULL, NULL, &out, &err, &error);
+    g_assert_no_error(error);
+    g_test_message("podvmctl %s (%s): %s%s", first_arg, as_nobody ? "nobody" : "root", out, err);
+    if (out_stdout != NULL)
+        *out_stdout = g_steal_pointer(&out);
+    if (out_stderr != NULL)
+        *out_stderr = g_steal_pointer(&err);
+    return g_subprocess_get_exit_status(ctl);
+}
+
+#define ctl_as_nobody(address, out, err, ...) ctl_as(address, TRUE, out, err, __VA_ARGS__, NULL)
 
 static char *
 bus_config(const char *socket_path)
@@ -466,13 +543,19 @@ test_policy(void)
                                         MANAGER_PATH "/pod/secret", NULL, &error);
     g_assert_no_error(error);
     {
-        /* The Spec property: the data hidden, the rest there. */
+        /* The Spec property: the secrets hidden, the rest there; GetSpec: all of it. */
         g_autofree char *spec_property = podvm_dbus_pod_dup_spec(pod);
+        g_autofree char *full = NULL;
 
         g_assert_nonnull(spec_property);
         g_assert_null(strstr(spec_property, SECRET));
         g_assert_nonnull(strstr(spec_property, "(hidden: "));
-        g_assert_nonnull(strstr(spec_property, SECRET_KERNEL_ARG));
+        g_assert_null(strstr(spec_property, SECRET_KERNEL_ARG));
+        g_assert_nonnull(strstr(spec_property, "\"memory\""));
+        podvm_dbus_pod_call_get_spec_sync(pod, &full, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(strstr(full, SECRET));
+        g_assert_nonnull(strstr(full, SECRET_KERNEL_ARG));
     }
     {
         g_autofree char *apps = app_spec();
@@ -492,32 +575,69 @@ test_policy(void)
     g_test_message("root heard:\n%s", root_out);
     g_test_message("nobody heard:\n%s", nobody_out);
 
-    /* root hears the pod, its spec without the cloud-init data, and may read it. */
-    g_assert_cmpuint(count(root_out, "SIGNAL org.freedesktop.DBus.ObjectManager.InterfacesAdded"),
-                     >=, 1);
-    g_assert_cmpuint(count(root_out, "SIGNAL org.freedesktop.DBus.Properties.PropertiesChanged"),
-                     >=, 1);
-    g_assert_cmpuint(count(root_out, "SIGNAL io.podvm.PodVM1.Manager.Event"), >=, 1);
-    g_assert_nonnull(strstr(root_out, SECRET_KERNEL_ARG));
-    g_assert_nonnull(strstr(root_out, "CALL GetManagedObjects OK"));
-    g_assert_nonnull(strstr(root_out, "CALL ListPods OK"));
-    g_assert_nonnull(strstr(root_out, "CALL GetSpec OK"));
-    g_assert_null(strstr(root_out, SECRET));
-    /* The app's environment: the name shown, the value hidden. */
-    g_assert_nonnull(strstr(root_out, "DB_PASSWORD"));
-    g_assert_null(strstr(root_out, ENV_SECRET));
+    /*
+     * Both hear the pod and may read it: its spec as a reader sees it,
+     * secrets hidden (cloud-init data, the kernel's arguments, the app's
+     * environment values; the names shown).
+     */
+    for (guint i = 0; i < 2; i++) {
+        const char *out = i == 0 ? root_out : nobody_out;
 
-    /* nobody hears nothing from podvmd and may call nothing. */
-    g_assert_cmpuint(count(nobody_out, "SIGNAL "), ==, 0);
-    g_assert_null(strstr(nobody_out, SECRET_KERNEL_ARG));
-    g_assert_null(strstr(nobody_out, "DB_PASSWORD"));
-    g_assert_null(strstr(nobody_out, "secret"));
-    g_assert_nonnull(strstr(
-        nobody_out, "CALL GetManagedObjects DENIED org.freedesktop.DBus.Error.AccessDenied"));
-    g_assert_nonnull(
-        strstr(nobody_out, "CALL ListPods DENIED org.freedesktop.DBus.Error.AccessDenied"));
-    g_assert_nonnull(
-        strstr(nobody_out, "CALL GetSpec DENIED org.freedesktop.DBus.Error.AccessDenied"));
+        g_assert_cmpuint(count(out, "SIGNAL org.freedesktop.DBus.ObjectManager.InterfacesAdded"),
+                         >=, 1);
+        g_assert_cmpuint(count(out, "SIGNAL org.freedesktop.DBus.Properties.PropertiesChanged"), >=,
+                         1);
+        g_assert_cmpuint(count(out, "SIGNAL io.podvm.PodVM1.Manager.Event"), >=, 1);
+        g_assert_nonnull(strstr(out, "CALL GetManagedObjects OK"));
+        g_assert_nonnull(strstr(out, "CALL ListPods OK"));
+        g_assert_nonnull(strstr(out, "CALL GetPod OK"));
+        g_assert_nonnull(strstr(out, "CALL ListImages OK"));
+        g_assert_nonnull(strstr(out, "CALL GetSpecProperty OK"));
+        g_assert_nonnull(strstr(out, "CALL GetAll OK"));
+        g_assert_nonnull(strstr(out, "CALL Introspect OK"));
+        g_assert_nonnull(strstr(out, "(hidden: "));
+        g_assert_nonnull(strstr(out, "DB_PASSWORD"));
+        g_assert_null(strstr(out, SECRET));
+        g_assert_null(strstr(out, SECRET_KERNEL_ARG));
+        g_assert_null(strstr(out, ENV_SECRET));
+    }
+
+    /* root may call the admins' methods: GetSpec shows the secret; the others reach podvmd. */
+    g_assert_nonnull(strstr(root_out, "CALL GetSpec OK secret=yes"));
+    g_assert_null(strstr(root_out, "DENIED org.freedesktop.DBus.Error.AccessDenied"));
+
+    /* nobody, a reader, may not: the bus refuses before podvmd sees the call. */
+    {
+        static const char *const admin_calls[] = { "GetSpec", "CreatePod", "Start",
+                                                   "Delete",  "Qmp",       "OpenConsole" };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(admin_calls); i++) {
+            g_autofree char *denied = g_strdup_printf(
+                "CALL %s DENIED org.freedesktop.DBus.Error.AccessDenied", admin_calls[i]);
+
+            g_assert_nonnull(strstr(nobody_out, denied));
+        }
+    }
+    {
+        /* As podvmctl tells it: the role it needs, and how to get it. */
+        g_autofree char *out = NULL;
+        g_autofree char *err = NULL;
+
+        g_assert_cmpint(ctl_as_nobody(address, &out, &err, "start", "secret"), ==, 1);
+        g_assert_nonnull(strstr(err, "needs the admin role"));
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        /* show as a reader: the reader view. */
+        g_assert_cmpint(ctl_as_nobody(address, &out, &err, "show", "secret"), ==, 0);
+        g_assert_nonnull(strstr(out, "(hidden: "));
+        g_assert_null(strstr(out, SECRET));
+        g_assert_cmpint(ctl_as_nobody(address, NULL, NULL, "list"), ==, 0);
+        g_clear_pointer(&out, g_free);
+        /* show as root: everything. */
+        g_assert_cmpint(ctl_as(address, FALSE, &out, NULL, "show", "secret", NULL), ==, 0);
+        g_assert_nonnull(strstr(out, SECRET));
+        g_assert_nonnull(strstr(out, SECRET_KERNEL_ARG));
+    }
 
     g_clear_object(&pod);
     g_clear_object(&manager);

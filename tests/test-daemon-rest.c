@@ -1787,28 +1787,6 @@ test_tcp_token(void)
     podvm_test_daemon_free(daemon);
 }
 
-/* podvmd with this configuration; its exit status and stderr. */
-static int
-run_podvmd(const char *conf_text, char **out_stderr)
-{
-    g_autofree char *dir = podvm_test_mkdtemp();
-    g_autofree char *conf = g_build_filename(dir, "podvmd.conf", NULL);
-    g_autofree char *state = g_build_filename(dir, "state", NULL);
-    g_autofree char *run = g_build_filename(dir, "run", NULL);
-    g_autoptr(GError) error = NULL;
-    const char *argv[] = { g_getenv("PODVMD"), "--session", "--accel",   "tcg", "--config", conf,
-                           "--state-dir",      state,       "--run-dir", run,   NULL };
-    int status = 0;
-
-    g_file_set_contents(conf, conf_text, -1, &error);
-    g_assert_no_error(error);
-    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, out_stderr, &status,
-                 &error);
-    g_assert_no_error(error);
-    podvm_test_rmrf(dir);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static void
 test_tcp_needs_token(void)
 {
@@ -1822,13 +1800,14 @@ test_tcp_needs_token(void)
     }
     {
         g_autofree char *err = NULL;
-        g_assert_cmpint(run_podvmd("[rest]\nlisten=127.0.0.1:1\n", &err), !=, 0);
+        g_assert_cmpint(podvm_test_run_podvmd("[rest]\nlisten=127.0.0.1:1\n", &err), !=, 0);
         g_assert_nonnull(strstr(err, "token_file"));
     }
     {
         g_autofree char *err = NULL;
-        g_assert_cmpint(
-            run_podvmd("[rest]\nlisten=127.0.0.1:1\ntoken_file=/nonexistent/token\n", &err), !=, 0);
+        g_assert_cmpint(podvm_test_run_podvmd(
+                            "[rest]\nlisten=127.0.0.1:1\ntoken_file=/nonexistent/token\n", &err),
+                        !=, 0);
         g_assert_nonnull(strstr(err, "cannot read the token"));
     }
     empty_dir = podvm_test_mkdtemp();
@@ -1839,7 +1818,7 @@ test_tcp_needs_token(void)
         g_autofree char *conf =
             g_strdup_printf("[rest]\nlisten=127.0.0.1:1\ntoken_file=%s\n", empty);
         g_autofree char *err = NULL;
-        g_assert_cmpint(run_podvmd(conf, &err), !=, 0);
+        g_assert_cmpint(podvm_test_run_podvmd(conf, &err), !=, 0);
         g_assert_nonnull(strstr(err, "holds no token"));
     }
     podvm_test_rmrf(empty_dir);

@@ -47,14 +47,8 @@ parse_env(Parser *p, const char *path, JsonNode *node, PodvmSpecApp *app)
         child = spec_member(object, "value");
         if (child != NULL)
             value = spec_read_string(p, value_path, child);
-        /* What an answer shows instead of the value must not be stored as the value. */
-        if (value != NULL && g_str_has_prefix(value, PODVM_SPEC_HIDDEN_PREFIX)) {
-            spec_add_problem_literal(
-                p, value_path,
-                _("is the placeholder an answer shows instead of the value; send the value "
-                  "itself (GET /v1/pods/NAME?secrets=true shows it)"));
+        if (spec_refuse_hidden(p, value_path, value))
             value = NULL;
-        }
         if (name != NULL && value != NULL) {
             PodvmSpecEnvVar *var = g_new0(PodvmSpecEnvVar, 1);
 

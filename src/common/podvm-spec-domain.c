@@ -258,7 +258,7 @@ parse_kernel_boot(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec)
             spec_add_problem_literal(p, args_path, _("must be one line: no newline characters"));
         else if (args != NULL && spec_has_control_character(args, TRUE))
             spec_add_problem_literal(p, args_path, _("must not contain control characters"));
-        else if (args != NULL)
+        else if (args != NULL && !spec_refuse_hidden(p, args_path, args))
             spec->kernel_args = g_strdup(args);
     }
 }

@@ -123,6 +123,12 @@ char *spec_read_required_name(Parser *p, const char *path, JsonObject *object, c
 
 gboolean spec_matches_charset(const char *text, const char *extra, gboolean upper);
 gboolean spec_has_control_character(const char *text, gboolean allow_tab);
+/*
+ * Whether @text is the placeholder an answer shows instead of a secret
+ * (PODVM_SPEC_HIDDEN_PREFIX): then a problem at @path says to send the
+ * value itself. A GET-edit-PUT round trip cannot store the placeholder.
+ */
+gboolean spec_refuse_hidden(Parser *p, const char *path, const char *text);
 gboolean spec_parse_enum(const char *text, const char *const *names, gsize n_names, guint *out);
 
 /* ------------------------------------------------------------------------ */

@@ -175,6 +175,8 @@ parse_http_headers(Parser *p, const char *path, JsonNode *node, PodvmSpecProbe *
                              MAX_HTTP_HEADER_VALUE);
             value = NULL;
         }
+        if (spec_refuse_hidden(p, value_path, value))
+            value = NULL;
         if (name != NULL && value != NULL) {
             PodvmSpecHttpHeader *header = g_new0(PodvmSpecHttpHeader, 1);
 

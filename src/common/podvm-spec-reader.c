@@ -433,6 +433,17 @@ spec_has_control_character(const char *text, gboolean allow_tab)
     return FALSE;
 }
 
+gboolean
+spec_refuse_hidden(Parser *p, const char *path, const char *text)
+{
+    if (text == NULL || !g_str_has_prefix(text, PODVM_SPEC_HIDDEN_PREFIX))
+        return FALSE;
+    spec_add_problem_literal(p, path,
+                             _("is the placeholder an answer shows instead of the value; send the "
+                               "value itself (GET /v1/pods/NAME?secrets=true shows it to admins)"));
+    return TRUE;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Names */
 

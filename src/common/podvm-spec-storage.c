@@ -640,17 +640,6 @@ parse_container_disk(Parser *p, const char *path, JsonObject *object, PodvmSpecV
     }
 }
 
-/* The placeholder an answer shows instead of cloud-init data must not be stored as the data. */
-static void
-refuse_hidden_placeholder(Parser *p, const char *path, const char *text)
-{
-    if (text != NULL && g_str_has_prefix(text, PODVM_SPEC_HIDDEN_PREFIX))
-        spec_add_problem_literal(
-            p, path,
-            _("is the placeholder an answer shows instead of the data; send the "
-              "data itself (GET /v1/pods/NAME?secrets=true shows it)"));
-}
-
 static void
 parse_cloud_init(Parser *p, const char *path, JsonObject *object, gboolean nocloud,
                  PodvmSpecVolume *volume)
@@ -695,7 +684,7 @@ parse_cloud_init(Parser *p, const char *path, JsonObject *object, gboolean noclo
         }
         if (plain != NULL) {
             *outs[i] = read_cloud_init_text(p, plain_path, plain, FALSE);
-            refuse_hidden_placeholder(p, plain_path, *outs[i]);
+            spec_refuse_hidden(p, plain_path, *outs[i]);
         } else if (base64 != NULL) {
             *outs[i] = read_cloud_init_text(p, base64_path, base64, TRUE);
             if (i == 0)
@@ -711,7 +700,7 @@ parse_cloud_init(Parser *p, const char *path, JsonObject *object, gboolean noclo
     if (nocloud && (child = spec_member(object, "metaData")) != NULL) {
         g_autofree char *child_path = spec_path_member(path, "metaData");
         volume->meta_data = read_cloud_init_text(p, child_path, child, FALSE);
-        refuse_hidden_placeholder(p, child_path, volume->meta_data);
+        spec_refuse_hidden(p, child_path, volume->meta_data);
     }
 }
 

@@ -402,6 +402,29 @@ hidden_placeholder(const char *text)
                            strlen(text));
 }
 
+/* *@text, a secret, becomes its placeholder (an empty or absent one stays). */
+static void
+hide(char **text)
+{
+    char *hidden;
+
+    if (*text == NULL || **text == '\0')
+        return;
+    hidden = hidden_placeholder(*text);
+    g_free(*text);
+    *text = hidden;
+}
+
+static void
+hide_probe_headers(PodvmSpecProbe *probe)
+{
+    for (guint i = 0; probe != NULL && i < probe->http_headers->len; i++) {
+        PodvmSpecHttpHeader *header = g_ptr_array_index(probe->http_headers, i);
+
+        hide(&header->value);
+    }
+}
+
 JsonNode *
 podvm_spec_to_json_redacted(const PodvmSpec *spec)
 {
@@ -423,6 +446,11 @@ podvm_spec_to_json_redacted(const PodvmSpec *spec)
         }
         volume->user_data_was_base64 = FALSE;
     }
+    /* A kernel command line carries passwords and keys often enough (rd.luks.key=, ...). */
+    hide(&copy->kernel_args);
+    /* Probe headers carry credentials (Authorization: Bearer ...): names shown, values hidden. */
+    hide_probe_headers(copy->liveness_probe);
+    hide_probe_headers(copy->readiness_probe);
     /* App environments carry passwords and tokens as often as not: values hidden, names shown. */
     for (guint i = 0; copy->apps != NULL && i < copy->apps->len; i++) {
         PodvmSpecApp *app = g_ptr_array_index(copy->apps, i);
@@ -430,11 +458,7 @@ podvm_spec_to_json_redacted(const PodvmSpec *spec)
         for (guint j = 0; app->env != NULL && j < app->env->len; j++) {
             PodvmSpecEnvVar *var = g_ptr_array_index(app->env, j);
 
-            if (var->value != NULL && *var->value != '\0') {
-                char *hidden = hidden_placeholder(var->value);
-                g_free(var->value);
-                var->value = hidden;
-            }
+            hide(&var->value);
         }
     }
     return podvm_spec_to_json(copy);

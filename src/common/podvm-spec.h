@@ -348,11 +348,14 @@ const char *podvm_disk_kind_to_string(PodvmDiskKind kind);
 const char *podvm_volume_source_to_string(PodvmVolumeSource source);
 
 /*
- * The native document with secrets hidden (RELIABILITY: secrets never
- * appear in answers unless asked for): cloud-init userData, networkData and
- * metaData, and the values of apps' env, become PODVM_SPEC_HIDDEN_PREFIX
- * "N bytes; ...)". What every GET, list, the D-Bus Spec property and the
- * D-Bus signals show. A document sent back with a
+ * The reader view (README "Access"): the native document with secrets
+ * hidden (RELIABILITY: secrets never appear in answers unless asked for):
+ * cloud-init userData, networkData and metaData, the values of apps' env,
+ * the values of httpGet probes' httpHeaders and firmware.kernelBoot's
+ * kernelArgs become PODVM_SPEC_HIDDEN_PREFIX "N bytes; ...)". The one
+ * function that decides what a reader sees: every GET and list, the D-Bus
+ * Spec property and the D-Bus signals show it; only admins get more
+ * (GET ?secrets=true, D-Bus Pod.GetSpec). A document sent back with a
  * placeholder in it is refused by the parser, so a GET-edit-PUT round trip
  * cannot store the placeholder by accident.
  */

@@ -108,6 +108,7 @@ podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
     g_autoptr(JsonNode) status_node = NULL;
     g_autoptr(JsonObject) result = json_object_new();
     g_autoptr(JsonNode) result_node = NULL;
+    g_autofree char *full_spec = NULL;
     const char *spec_text;
     const char *status_text;
     const char *name;
@@ -122,6 +123,8 @@ podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
     if (!podvmctl_parse_options("show", "NAME",
                                 _("Show a pod's apiVersion, kind, metadata, spec and status as "
                                   "JSON or YAML.\n"
+                                  "Secrets in the spec are shown to admins (root and group "
+                                  "podvm), hidden for others.\n"
                                   "While the pod migrates, a line on stderr tells the "
                                   "migration's progress and steps (status.migrationState)."),
                                 entries, 1, 1, &argc, &argv, &status))
@@ -136,7 +139,13 @@ podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
     if (pod == NULL)
         return podvmctl_fail(ctl, error);
 
-    spec_text = podvm_dbus_pod_get_spec(pod);
+    /* The spec with its secrets when the bus policy lets us (admins), else the reader view. */
+    if (!podvm_dbus_pod_call_get_spec_sync(pod, &full_spec, NULL, &error)) {
+        if (!g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED))
+            return podvmctl_fail(ctl, error);
+        g_clear_error(&error);
+    }
+    spec_text = full_spec != NULL ? full_spec : podvm_dbus_pod_get_spec(pod);
     status_text = podvm_dbus_pod_get_status(pod);
     if (spec_text == NULL || status_text == NULL)
         return podvmctl_fail_message(_("podvmd did not give the spec and status of pod '%s'"),

@@ -113,8 +113,8 @@ podvmctl_fail_about(PodvmCtl *ctl, const char *what, const GError *error)
     }
 
     if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED)) {
-        g_printerr(_("podvmctl: the bus policy does not let you talk to podvmd "
-                     "(run as root or as a member of the group 'podvm')\n"));
+        g_printerr(_("podvmctl: this needs the admin role, and the bus policy gives you the "
+                     "reader role: run as root or as a member of the group 'podvm'\n"));
         return PODVMCTL_EXIT_FAILURE;
     }
     if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ||

@@ -48,6 +48,7 @@ podvm_config_new_defaults(void)
     config->restart_backoff_max_ms = 300000;
     config->rest_request_timeout_ms = 60000;
     config->rest_max_client_queue = 1024 * 1024;
+    config->rest_console_ticket_s = 30;
     config->console_log_max_bytes = 2 * 1024 * 1024;
     config->console_log_keep = 1;
     config->console_max_rate = 1024 * 1024;
@@ -84,6 +85,7 @@ podvm_config_free(PodvmConfig *config)
     g_free(config->accel_why);
     g_free(config->rest_listen);
     g_free(config->rest_token_file);
+    g_free(config->rest_read_only_token_file);
     g_free(config->rest_tls_cert);
     g_free(config->rest_tls_key);
     g_free(config->qemu_img);
@@ -339,6 +341,7 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     read_string(kf, "qemu", "qemu", &config->qemu_binary);
     read_string(kf, "rest", "listen", &config->rest_listen);
     read_string(kf, "rest", "token_file", &config->rest_token_file);
+    read_string(kf, "rest", "read_only_token_file", &config->rest_read_only_token_file);
     read_string(kf, "rest", "tls_cert", &config->rest_tls_cert);
     read_string(kf, "rest", "tls_key", &config->rest_tls_key);
     if ((config->rest_tls_cert == NULL) != (config->rest_tls_key == NULL)) {
@@ -377,6 +380,7 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
                    error) ||
         !read_uint(kf, "rest", "request_timeout_ms", &config->rest_request_timeout_ms, error) ||
         !read_uint(kf, "rest", "max_client_queue", &config->rest_max_client_queue, error) ||
+        !read_uint(kf, "rest", "console_ticket_seconds", &config->rest_console_ticket_s, error) ||
         !read_uint(kf, "qemu", "detach_timeout_ms", &config->detach_timeout_ms, error) ||
         !read_uint(kf, "qemu", "spare_root_ports", &config->spare_root_ports, error)) {
         g_prefix_error(error, "%s: ", path);
@@ -399,6 +403,11 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
                     _("%s: [console] log_max_bytes must be at least 4096, log_keep from 1 to 9, "
                       "max_rate at least 1024"),
                     path);
+        return FALSE;
+    }
+    if (config->rest_console_ticket_s < 1 || config->rest_console_ticket_s > 3600) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s: [rest] console_ticket_seconds: from 1 to 3600"), path);
         return FALSE;
     }
     if (config->rest_max_client_queue < 4096) {
@@ -429,31 +438,60 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     return TRUE;
 }
 
-char *
-podvm_config_read_rest_token(const PodvmConfig *config, GError **error)
+/* The token in @file, the value of [rest] @key: its content without surrounding whitespace. */
+static char *
+read_rest_token_file(const char *key, const char *file, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autofree char *text = NULL;
     gsize length = 0;
 
+    if (!g_file_get_contents(file, &text, &length, &local)) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("[rest] %s: cannot read the token: %s"), key, local->message);
+        return NULL;
+    }
+    if (memchr(text, '\0', length) != NULL || *g_strstrip(text) == '\0') {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("[rest] %s '%s' holds no token"), key, file);
+        explicit_bzero(text, length);
+        return NULL;
+    }
+    return g_steal_pointer(&text);
+}
+
+char *
+podvm_config_read_rest_token(const PodvmConfig *config, GError **error)
+{
     if (config->rest_token_file == NULL) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                     _("[rest] listen is set but token_file is not: the TCP listener needs a "
                       "bearer token"));
         return NULL;
     }
-    if (!g_file_get_contents(config->rest_token_file, &text, &length, &local)) {
+    return read_rest_token_file("token_file", config->rest_token_file, error);
+}
+
+char *
+podvm_config_read_rest_reader_token(const PodvmConfig *config, const char *admin_token,
+                                    GError **error)
+{
+    g_autofree char *token = NULL;
+
+    if (config->rest_read_only_token_file == NULL)
+        return NULL;
+    token = read_rest_token_file("read_only_token_file", config->rest_read_only_token_file, error);
+    if (token == NULL)
+        return NULL;
+    if (admin_token != NULL && g_str_equal(token, admin_token)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("[rest] token_file: cannot read the token: %s"), local->message);
+                    _("[rest] read_only_token_file '%s' holds the token of token_file: a reader "
+                      "would be an admin; give readers a token of their own"),
+                    config->rest_read_only_token_file);
+        explicit_bzero(token, strlen(token));
         return NULL;
     }
-    if (memchr(text, '\0', length) != NULL || *g_strstrip(text) == '\0') {
-        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
-                    _("[rest] token_file '%s' holds no token"), config->rest_token_file);
-        explicit_bzero(text, length);
-        return NULL;
-    }
-    return g_steal_pointer(&text);
+    return g_steal_pointer(&token);
 }
 
 static gboolean

@@ -32,9 +32,11 @@ typedef struct {
     guint restart_backoff_initial_ms;
     guint restart_backoff_max_ms;
     /* [rest]: the optional TCP listener */
-    char *rest_listen;     /* ADDR:PORT, or NULL for the unix socket only */
-    char *rest_token_file; /* holds the bearer token TCP clients must send */
-    char *rest_tls_cert;   /* PEM; TLS on the TCP listener when set with rest_tls_key */
+    char *rest_listen;               /* ADDR:PORT, or NULL for the unix socket only */
+    char *rest_token_file;           /* holds the bearer token TCP clients must send */
+    char *rest_read_only_token_file; /* holds the readers' token, or NULL (README "Access") */
+    guint rest_console_ticket_s;     /* a console ticket lives this long */
+    char *rest_tls_cert;             /* PEM; TLS on the TCP listener when set with rest_tls_key */
     char *rest_tls_key;
     guint rest_request_timeout_ms; /* a request must be read whole within this; 0: no limit */
     guint rest_max_client_queue;   /* bytes queued for a client that does not read, at most */
@@ -141,6 +143,14 @@ gboolean podvm_config_finish(PodvmConfig *config, GError **error);
  * surrounding whitespace. An error when the file cannot be read or is empty.
  */
 char *podvm_config_read_rest_token(const PodvmConfig *config, GError **error);
+/*
+ * The readers' token of the TCP listener ([rest] read_only_token_file),
+ * read as podvm_config_read_rest_token() reads its own: NULL without an
+ * error when the key is not set; an error when the file cannot be read,
+ * is empty, or holds the admin token (@admin_token, may be NULL).
+ */
+char *podvm_config_read_rest_reader_token(const PodvmConfig *config, const char *admin_token,
+                                          GError **error);
 /* Where kernelPath and initrdPath may lie: kernel_dirs, then allowed_host_paths. */
 GStrv podvm_config_kernel_roots(const PodvmConfig *config);
 /* The SR-IOV pool @name, or NULL. */

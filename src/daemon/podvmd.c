@@ -265,8 +265,10 @@ main(int argc, char **argv)
     {
         /* Listening before the bus name is owned: READY=1 means both fronts answer. */
         g_autofree char *api_socket = g_build_filename(config->run_dir, "api.sock", NULL);
+        g_autofree char *ro_socket = g_build_filename(config->run_dir, "api-ro.sock", NULL);
 
-        if (!podvm_rest_front_listen_unix(daemon.rest, api_socket, &error)) {
+        if (!podvm_rest_front_listen_unix(daemon.rest, api_socket, &error) ||
+            !podvm_rest_front_listen_unix_read_only(daemon.rest, ro_socket, &error)) {
             g_printerr("podvmd: %s\n", error->message);
             podvm_manager_detach_all(daemon.manager);
             g_clear_object(&daemon.rest);
@@ -276,16 +278,25 @@ main(int argc, char **argv)
             return 1;
         }
     }
-    if (config->rest_listen != NULL) {
+    if (config->rest_listen != NULL || config->rest_read_only_token_file != NULL) {
         /* TCP only with a token: without one, refuse to start at all. */
-        g_autofree char *token = podvm_config_read_rest_token(config, &error);
+        g_autofree char *token =
+            config->rest_listen != NULL ? podvm_config_read_rest_token(config, &error) : NULL;
+        /* A readers' token that is set must be readable, listener or not. */
+        g_autofree char *reader_token =
+            error == NULL ? podvm_config_read_rest_reader_token(config, token, &error) : NULL;
 
-        if (token == NULL ||
-            !podvm_rest_front_listen_tcp(daemon.rest, config->rest_listen, token,
-                                         config->rest_tls_cert, config->rest_tls_key, &error)) {
+        if (error == NULL && reader_token != NULL)
+            podvm_rest_front_set_reader_token(daemon.rest, reader_token);
+        if (error != NULL ||
+            (config->rest_listen != NULL &&
+             !podvm_rest_front_listen_tcp(daemon.rest, config->rest_listen, token,
+                                          config->rest_tls_cert, config->rest_tls_key, &error))) {
             g_printerr("podvmd: %s\n", error->message);
             if (token != NULL)
                 explicit_bzero(token, strlen(token));
+            if (reader_token != NULL)
+                explicit_bzero(reader_token, strlen(reader_token));
             podvm_manager_detach_all(daemon.manager);
             g_clear_object(&daemon.rest);
             g_clear_object(&daemon.front);
@@ -293,7 +304,10 @@ main(int argc, char **argv)
             g_main_loop_unref(daemon.loop);
             return 1;
         }
-        explicit_bzero(token, strlen(token));
+        if (token != NULL)
+            explicit_bzero(token, strlen(token));
+        if (reader_token != NULL)
+            explicit_bzero(reader_token, strlen(reader_token));
     }
 
     if (watchdog_usec > 0) {

@@ -86,6 +86,18 @@ handle_stop(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, gint grace_s
     return run_op(user_data, invocation, PODVM_POD_OP_STOP, &op_options);
 }
 
+/* The spec with its secrets; admins only, by the bus policy (data/io.podvm.PodVM1.conf). */
+static gboolean
+handle_get_spec(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+    PodEntry *entry = user_data;
+    g_autoptr(JsonNode) spec = podvm_spec_to_json(podvm_pod_get_spec(entry->pod));
+    g_autofree char *spec_text = podvm_dbus_json_to_text(spec);
+
+    podvm_dbus_pod_complete_get_spec(iface, invocation, spec_text);
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static gboolean
 handle_kill(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, gpointer user_data)
 {
@@ -478,6 +490,7 @@ podvm_dbus_front_add_pod(PodvmDBusFront *self, PodvmPod *pod)
     g_signal_connect(entry->iface, "handle-start", G_CALLBACK(handle_start), entry);
     g_signal_connect(entry->iface, "handle-stop", G_CALLBACK(handle_stop), entry);
     g_signal_connect(entry->iface, "handle-kill", G_CALLBACK(handle_kill), entry);
+    g_signal_connect(entry->iface, "handle-get-spec", G_CALLBACK(handle_get_spec), entry);
     g_signal_connect(entry->iface, "handle-pause", G_CALLBACK(handle_pause), entry);
     g_signal_connect(entry->iface, "handle-resume", G_CALLBACK(handle_resume), entry);
     g_signal_connect(entry->iface, "handle-restart", G_CALLBACK(handle_restart), entry);

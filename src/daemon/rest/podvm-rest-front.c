@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The REST server: the object, its listeners (unix socket, TCP with a bearer
- * token and TLS), the route table and its dispatch, the request deadline
+ * The REST server: the object, its listeners (unix sockets for admins and
+ * readers, TCP with bearer tokens and TLS), the route table with each
+ * route's role and its dispatch, the request deadline
  * and bodies over the limit (413). The routes live in podvm-rest-pods.c,
  * -volumes.c, -streams.c, -console.c, -metrics.c, -migrations.c, -images.c
  * and -exec.c; the web console's files in -web.c.
@@ -196,46 +197,73 @@ request_finished_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_da
 
 /* ---- the route table ------------------------------------------------------------- */
 
+#define ADMIN PODVM_REST_ROLE_ADMIN
+#define READER PODVM_REST_ROLE_READER
+#define ANYONE PODVM_REST_ROLE_ANYONE
+
+/* Each route with the least trusted role that may call it (README "Access"). */
 static const PodvmRestRoute routes[] = {
-    { "GET", "/healthz", handle_healthz },
-    { "GET", "/metrics", podvm_rest_handle_metrics },
-    { "GET", "/v1/version", handle_version },
-    { "GET", "/v1/events", podvm_rest_handle_events },
-    { "GET", "/v1/pods", podvm_rest_handle_list_pods },
-    { "POST", "/v1/pods", podvm_rest_handle_create_pod },
-    { "GET", "/v1/pods/{name}", podvm_rest_handle_get_pod },
-    { "PUT", "/v1/pods/{name}", podvm_rest_handle_replace_pod },
-    { "DELETE", "/v1/pods/{name}", podvm_rest_handle_delete },
-    { "POST", "/v1/pods/{name}/start", podvm_rest_handle_start },
-    { "POST", "/v1/pods/{name}/stop", podvm_rest_handle_stop },
-    { "POST", "/v1/pods/{name}/kill", podvm_rest_handle_kill },
-    { "POST", "/v1/pods/{name}/pause", podvm_rest_handle_pause },
-    { "POST", "/v1/pods/{name}/resume", podvm_rest_handle_resume },
-    { "POST", "/v1/pods/{name}/restart", podvm_rest_handle_restart },
-    { "GET", "/v1/pods/{name}/log", podvm_rest_handle_log },
-    { "GET", "/v1/pods/{name}/console", podvm_rest_handle_console },
-    { "POST", "/v1/pods/{name}/qmp", podvm_rest_handle_qmp },
-    { "POST", "/v1/pods/{name}/disks", podvm_rest_handle_attach_disk },
-    { "DELETE", "/v1/pods/{name}/disks/{disk}", podvm_rest_handle_detach_disk },
-    { "POST", "/v1/pods/{name}/interfaces", podvm_rest_handle_attach_interface },
-    { "DELETE", "/v1/pods/{name}/interfaces/{iface}", podvm_rest_handle_detach_interface },
-    { "POST", "/v1/pods/{name}/migrate", podvm_rest_handle_migrate },
-    { "DELETE", "/v1/pods/{name}/migrate", podvm_rest_handle_cancel_migration },
-    { "POST", "/v1/pods/{name}/exec", podvm_rest_handle_exec },
-    { "GET", "/v1/volumes", podvm_rest_handle_list_volumes },
-    { "POST", "/v1/volumes", podvm_rest_handle_create_volume },
-    { "GET", "/v1/volumes/{name}", podvm_rest_handle_get_volume },
-    { "DELETE", "/v1/volumes/{name}", podvm_rest_handle_delete_volume },
-    { "GET", "/v1/images", podvm_rest_handle_list_images },
-    { "POST", "/v1/images", podvm_rest_handle_pull_image },
-    { "POST", "/v1/images/prune", podvm_rest_handle_prune_images },
-    { "DELETE", "/v1/images/{image}", podvm_rest_handle_remove_image },
-    { "POST", "/v1/migrations", podvm_rest_handle_create_migration },
-    { "GET", "/v1/migrations/{name}", podvm_rest_handle_get_migration },
-    { "DELETE", "/v1/migrations/{name}", podvm_rest_handle_delete_migration },
-    { "POST", "/v1/migrations/{name}/finish", podvm_rest_handle_finish_migration },
-    { "GET", "/v1/migrations/{name}/stream", podvm_rest_handle_migration_stream },
+    { "GET", "/healthz", handle_healthz, ANYONE },
+    { "GET", "/metrics", podvm_rest_handle_metrics, READER },
+    { "GET", "/v1/version", handle_version, READER },
+    { "GET", "/v1/events", podvm_rest_handle_events, READER },
+    { "GET", "/v1/pods", podvm_rest_handle_list_pods, READER },
+    { "POST", "/v1/pods", podvm_rest_handle_create_pod, ADMIN },
+    /* ?secrets=true is for admins: the handler says so (podvm_rest_require_admin). */
+    { "GET", "/v1/pods/{name}", podvm_rest_handle_get_pod, READER },
+    { "PUT", "/v1/pods/{name}", podvm_rest_handle_replace_pod, ADMIN },
+    { "DELETE", "/v1/pods/{name}", podvm_rest_handle_delete, ADMIN },
+    { "POST", "/v1/pods/{name}/start", podvm_rest_handle_start, ADMIN },
+    { "POST", "/v1/pods/{name}/stop", podvm_rest_handle_stop, ADMIN },
+    { "POST", "/v1/pods/{name}/kill", podvm_rest_handle_kill, ADMIN },
+    { "POST", "/v1/pods/{name}/pause", podvm_rest_handle_pause, ADMIN },
+    { "POST", "/v1/pods/{name}/resume", podvm_rest_handle_resume, ADMIN },
+    { "POST", "/v1/pods/{name}/restart", podvm_rest_handle_restart, ADMIN },
+    { "GET", "/v1/pods/{name}/log", podvm_rest_handle_log, READER },
+    /* Also with ?ticket= instead of credentials (podvm-rest-tickets.c). */
+    { "GET", "/v1/pods/{name}/console", podvm_rest_handle_console, ADMIN },
+    { "POST", "/v1/pods/{name}/console/ticket", podvm_rest_handle_console_ticket, ADMIN },
+    { "POST", "/v1/pods/{name}/qmp", podvm_rest_handle_qmp, ADMIN },
+    { "POST", "/v1/pods/{name}/disks", podvm_rest_handle_attach_disk, ADMIN },
+    { "DELETE", "/v1/pods/{name}/disks/{disk}", podvm_rest_handle_detach_disk, ADMIN },
+    { "POST", "/v1/pods/{name}/interfaces", podvm_rest_handle_attach_interface, ADMIN },
+    { "DELETE", "/v1/pods/{name}/interfaces/{iface}", podvm_rest_handle_detach_interface, ADMIN },
+    { "POST", "/v1/pods/{name}/migrate", podvm_rest_handle_migrate, ADMIN },
+    { "DELETE", "/v1/pods/{name}/migrate", podvm_rest_handle_cancel_migration, ADMIN },
+    { "POST", "/v1/pods/{name}/exec", podvm_rest_handle_exec, ADMIN },
+    { "GET", "/v1/volumes", podvm_rest_handle_list_volumes, READER },
+    { "POST", "/v1/volumes", podvm_rest_handle_create_volume, ADMIN },
+    { "GET", "/v1/volumes/{name}", podvm_rest_handle_get_volume, READER },
+    { "DELETE", "/v1/volumes/{name}", podvm_rest_handle_delete_volume, ADMIN },
+    { "GET", "/v1/images", podvm_rest_handle_list_images, READER },
+    { "POST", "/v1/images", podvm_rest_handle_pull_image, ADMIN },
+    { "POST", "/v1/images/prune", podvm_rest_handle_prune_images, ADMIN },
+    { "DELETE", "/v1/images/{image}", podvm_rest_handle_remove_image, ADMIN },
+    /* The peer API of live migration: a peer podvmd holds the admin token. */
+    { "POST", "/v1/migrations", podvm_rest_handle_create_migration, ADMIN },
+    { "GET", "/v1/migrations/{name}", podvm_rest_handle_get_migration, READER },
+    { "DELETE", "/v1/migrations/{name}", podvm_rest_handle_delete_migration, ADMIN },
+    { "POST", "/v1/migrations/{name}/finish", podvm_rest_handle_finish_migration, ADMIN },
+    { "GET", "/v1/migrations/{name}/stream", podvm_rest_handle_migration_stream, ADMIN },
 };
+
+#undef ADMIN
+#undef READER
+#undef ANYONE
+
+const char *
+podvm_rest_role_to_string(PodvmRestRole role)
+{
+    switch (role) {
+    case PODVM_REST_ROLE_ADMIN:
+        return "admin";
+    case PODVM_REST_ROLE_READER:
+        return "reader";
+    case PODVM_REST_ROLE_ANYONE:
+        return "anyone";
+    }
+    return "?";
+}
 
 const PodvmRestRoute *
 podvm_rest_front_get_routes(gsize *out_n_routes)
@@ -324,38 +352,79 @@ token_digest(const char *token, gsize length)
     return g_bytes_new(digest, digest_length);
 }
 
-/*
- * Requests over TCP carry the bearer token; the unix socket is guarded by
- * its mode. The digests of both are compared in constant time: neither
- * the token's length nor its content leaks through timing.
- */
+/* Whether two SHA-256 digests are equal, in constant time. */
 static gboolean
-authorized(PodvmRestFront *self, SoupServerMessage *msg)
+digest_equal(GBytes *given, GBytes *expected)
+{
+    gsize length = 0;
+    const guint8 *a = g_bytes_get_data(given, &length);
+    const guint8 *b = g_bytes_get_data(expected, NULL);
+    guint8 diff = 0;
+
+    for (gsize i = 0; i < length; i++)
+        diff |= a[i] ^ b[i];
+    return diff == 0;
+}
+
+/*
+ * The caller's role (README "Access"): the unix sockets by their path
+ * (each guarded by its mode), TCP by the bearer token. The digests of
+ * the given token and of both tokens are compared in constant time:
+ * neither a token's length nor its content leaks through timing.
+ */
+static PodvmRestRole
+caller_role(PodvmRestFront *self, SoupServerMessage *msg)
 {
     GSocketAddress *local = soup_server_message_get_local_address(msg);
     const char *header;
     g_autoptr(GBytes) given = NULL;
-    const guint8 *a, *b;
-    gsize length = 0;
-    guint8 diff = 0;
+    gboolean admin, reader;
 
-    if (local == NULL || !G_IS_INET_SOCKET_ADDRESS(local))
-        return TRUE;
-    if (self->token_digest == NULL)
-        return FALSE;
+    if (local == NULL || !G_IS_INET_SOCKET_ADDRESS(local)) {
+        const char *path = local != NULL && G_IS_UNIX_SOCKET_ADDRESS(local)
+                               ? g_unix_socket_address_get_path(G_UNIX_SOCKET_ADDRESS(local))
+                               : NULL;
+
+        return self->ro_socket_path != NULL && g_strcmp0(path, self->ro_socket_path) == 0
+                   ? PODVM_REST_ROLE_READER
+                   : PODVM_REST_ROLE_ADMIN;
+    }
     header =
         soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
     if (header == NULL || g_ascii_strncasecmp(header, "Bearer ", 7) != 0)
-        return FALSE;
+        return PODVM_REST_ROLE_ANYONE;
     header += 7;
     while (*header == ' ')
         header++;
     given = token_digest(header, strlen(header));
-    a = g_bytes_get_data(given, &length);
-    b = g_bytes_get_data(self->token_digest, NULL);
-    for (gsize i = 0; i < length; i++)
-        diff |= a[i] ^ b[i];
-    return diff == 0;
+    /* Both compared, always: which one matched does not show in the time taken. */
+    admin = self->token_digest != NULL && digest_equal(given, self->token_digest);
+    reader = self->reader_token_digest != NULL && digest_equal(given, self->reader_token_digest);
+    if (admin)
+        return PODVM_REST_ROLE_ADMIN;
+    return reader ? PODVM_REST_ROLE_READER : PODVM_REST_ROLE_ANYONE;
+}
+
+static char *
+peer_text(SoupServerMessage *msg)
+{
+    GSocketAddress *peer = soup_server_message_get_remote_address(msg);
+
+    return peer != NULL ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(peer))
+                        : g_strdup("?");
+}
+
+static void
+refuse_unauthorized(Request *req, const char *method, const char *path, const char *why,
+                    const char *message)
+{
+    g_autofree char *who = peer_text(req->msg);
+
+    /* Never the token or ticket itself in the log. */
+    g_message("REST: %s %s from %s refused: %s", method, path, who, why);
+    soup_message_headers_replace(soup_server_message_get_response_headers(req->msg),
+                                 "WWW-Authenticate", "Bearer realm=\"podvm\"");
+    podvm_rest_respond_http_error(req, SOUP_STATUS_UNAUTHORIZED, "Unauthorized", message);
 }
 
 static void
@@ -367,25 +436,12 @@ server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
     g_autoptr(GString) allow = g_string_new(NULL);
     g_autoptr(PodvmRestRequest) req = podvm_rest_request_new(self, msg, query);
     const PodvmRestRoute *route = NULL;
+    const char *ticket;
 
     /* The web console's static files: no token (they hold no secrets). */
     if (podvm_rest_web_handle(req, path))
         return;
-    if (!authorized(self, msg)) {
-        GSocketAddress *peer = soup_server_message_get_remote_address(msg);
-        g_autofree char *who = peer != NULL
-                                   ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(peer))
-                                   : g_strdup("?");
-
-        /* Never the token itself in the log. */
-        g_message("REST: %s %s from %s refused: missing or wrong bearer token", method, path, who);
-        soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-                                     "WWW-Authenticate", "Bearer realm=\"podvm\"");
-        podvm_rest_respond_http_error(req, SOUP_STATUS_UNAUTHORIZED, "Unauthorized",
-                                      _("a valid bearer token is required"));
-        return;
-    }
-
+    req->role = caller_role(self, msg);
     for (gsize i = 0; i < G_N_ELEMENTS(routes); i++) {
         g_autofree char *name = NULL;
         g_autofree char *item = NULL;
@@ -399,6 +455,31 @@ server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
             break;
         }
         g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "", routes[i].method);
+    }
+
+    /* A browser cannot set a header on a WebSocket: the console takes a ticket instead. */
+    ticket = podvm_rest_query_get(req, "ticket");
+    if (route != NULL && route->handler == podvm_rest_handle_console && ticket != NULL) {
+        if (!podvm_rest_tickets_redeem(self, ticket, req->name)) {
+            refuse_unauthorized(req, method, path, "wrong, expired or used console ticket",
+                                _("the console ticket is wrong, expired or already used; ask "
+                                  "for a new one with POST /v1/pods/NAME/console/ticket"));
+            return;
+        }
+        req->role = PODVM_REST_ROLE_ADMIN;
+    }
+    /* Without credentials only the open routes answer; anything else, even a 404, is 401. */
+    if (req->role == PODVM_REST_ROLE_ANYONE &&
+        (route == NULL || route->role != PODVM_REST_ROLE_ANYONE)) {
+        refuse_unauthorized(req, method, path, "missing or wrong bearer token",
+                            _("a valid bearer token is required"));
+        return;
+    }
+    if (route != NULL && req->role > route->role) {
+        g_autofree char *what = g_strdup_printf("%s %s", method, path);
+
+        podvm_rest_require_admin(req, what);
+        return;
     }
     if (route != NULL) {
         route->handler(req);
@@ -617,6 +698,9 @@ podvm_rest_front_dispose(GObject *object)
     if (self->socket_path != NULL)
         g_unlink(self->socket_path);
     g_clear_pointer(&self->socket_path, g_free);
+    if (self->ro_socket_path != NULL)
+        g_unlink(self->ro_socket_path);
+    g_clear_pointer(&self->ro_socket_path, g_free);
     /* Scrapes still waiting answer with what they have. */
     podvm_rest_scrapes_abandon(self);
     g_clear_object(&self->server);
@@ -635,6 +719,8 @@ podvm_rest_front_finalize(GObject *object)
     g_hash_table_unref(self->status_counts);
     g_ptr_array_unref(self->scrapes);
     g_clear_pointer(&self->token_digest, g_bytes_unref);
+    g_clear_pointer(&self->reader_token_digest, g_bytes_unref);
+    g_clear_pointer(&self->tickets, podvm_rest_tickets_free);
     G_OBJECT_CLASS(podvm_rest_front_parent_class)->finalize(object);
 }
 
@@ -663,6 +749,8 @@ podvm_rest_front_new(PodvmManager *manager)
     self->manager = g_object_ref(manager);
     self->request_timeout_ms = podvm_manager_get_config(manager)->rest_request_timeout_ms;
     self->max_client_queue = podvm_manager_get_config(manager)->rest_max_client_queue;
+    self->tickets =
+        podvm_rest_tickets_new(podvm_manager_get_config(manager)->rest_console_ticket_s);
     self->server = soup_server_new("server-header", "podvmd/" PODVM_VERSION " ", NULL);
     self->conns = podvm_rest_conns_new(self->server);
     soup_server_add_early_handler(self->server, NULL, early_cb, self, NULL);
@@ -686,12 +774,16 @@ socket_is_live(const char *path)
     return connection != NULL;
 }
 
-gboolean
-podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GError **error)
+/*
+ * Listens on a unix socket at @path, born with @mode (no moment when others
+ * may connect), given to group podvm where that exists when @group.
+ */
+static gboolean
+listen_unix(PodvmRestFront *self, const char *path, mode_t mode, gboolean group, GError **error)
 {
     g_autoptr(GSocket) socket = NULL;
     g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
-    struct group *group;
+    struct group *podvm_group;
     mode_t old_umask;
     gboolean bound;
     struct stat st;
@@ -713,18 +805,17 @@ podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GError **er
         g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
     if (socket == NULL)
         return FALSE;
-    /* Born 0660: there is no moment when others may connect. */
-    old_umask = umask(0117);
+    old_umask = umask(~mode & 0777);
     bound = g_socket_bind(socket, address, FALSE, error);
     umask(old_umask);
     if (!bound) {
         g_prefix_error(error, _("cannot listen on '%s': "), path);
         return FALSE;
     }
-    group = getgrnam("podvm");
-    if (group != NULL && chown(path, (uid_t)-1, group->gr_gid) != 0)
+    podvm_group = group ? getgrnam("podvm") : NULL;
+    if (podvm_group != NULL && chown(path, (uid_t)-1, podvm_group->gr_gid) != 0)
         g_message("cannot give '%s' to group podvm: %s", path, g_strerror(errno));
-    if (g_chmod(path, 0660) != 0)
+    if (g_chmod(path, (int)mode) != 0)
         g_message("cannot set the mode of '%s': %s", path, g_strerror(errno));
     /* Many clients connecting at once must not find the queue full (EAGAIN). */
     g_socket_set_listen_backlog(socket, LISTEN_BACKLOG);
@@ -734,10 +825,37 @@ podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GError **er
         g_unlink(path);
         return FALSE;
     }
+    return TRUE;
+}
+
+gboolean
+podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GError **error)
+{
+    if (!listen_unix(self, path, 0660, TRUE, error))
+        return FALSE;
     g_free(self->socket_path);
     self->socket_path = g_strdup(path);
     g_message("REST API on unix socket %s", path);
     return TRUE;
+}
+
+gboolean
+podvm_rest_front_listen_unix_read_only(PodvmRestFront *self, const char *path, GError **error)
+{
+    if (!listen_unix(self, path, 0666, FALSE, error))
+        return FALSE;
+    g_free(self->ro_socket_path);
+    self->ro_socket_path = g_strdup(path);
+    g_message("REST API for readers on unix socket %s", path);
+    return TRUE;
+}
+
+void
+podvm_rest_front_set_reader_token(PodvmRestFront *self, const char *token)
+{
+    g_clear_pointer(&self->reader_token_digest, g_bytes_unref);
+    if (token != NULL && token[0] != '\0')
+        self->reader_token_digest = token_digest(token, strlen(token));
 }
 
 gboolean

@@ -39,6 +39,37 @@ gboolean podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GE
 gboolean podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const char *token,
                                      const char *tls_cert, const char *tls_key, GError **error);
 
+/*
+ * Listens on a second unix socket at @path for readers (README "Access"):
+ * mode 0666, like libvirt's libvirt-sock-ro; its clients may call the
+ * routes marked PODVM_REST_ROLE_READER (and ANYONE) only.
+ */
+gboolean podvm_rest_front_listen_unix_read_only(PodvmRestFront *self, const char *path,
+                                                GError **error);
+
+/*
+ * The TCP listener's second token: a request bearing it is a reader's.
+ * Set before or after podvm_rest_front_listen_tcp(); NULL forgets it.
+ */
+void podvm_rest_front_set_reader_token(PodvmRestFront *self, const char *token);
+
+/*
+ * Who may call a route, and who a caller is (README "Access"). A route is
+ * marked with the least trusted role that may call it; a caller may call
+ * a route whose mark is its own role or a later one in this list. The
+ * caller's role comes from how it connected: RUN_DIR/api.sock or the
+ * admin token is ADMIN, RUN_DIR/api-ro.sock or the reader token READER, a
+ * TCP client without a valid token ANYONE. 0 is ADMIN: a route that does
+ * not say is for admins only.
+ */
+typedef enum {
+    PODVM_REST_ROLE_ADMIN = 0, /* everything */
+    PODVM_REST_ROLE_READER,    /* reading: lists, a pod, logs, events, metrics, version */
+    PODVM_REST_ROLE_ANYONE,    /* no credentials at all (/healthz) */
+} PodvmRestRole;
+
+const char *podvm_rest_role_to_string(PodvmRestRole role);
+
 /* One entry of the route table: "/v1/pods/{name}/start" as in openapi.yaml. */
 typedef struct _PodvmRestRequest PodvmRestRequest;
 typedef void (*PodvmRestHandler)(PodvmRestRequest *request);
@@ -47,6 +78,7 @@ typedef struct {
     const char *method;
     const char *pattern;
     PodvmRestHandler handler;
+    PodvmRestRole role; /* who may call it: PODVM_REST_ROLE_ADMIN unless marked */
 } PodvmRestRoute;
 
 const PodvmRestRoute *podvm_rest_front_get_routes(gsize *out_n_routes);

@@ -69,8 +69,10 @@ podvm_rest_handle_get_pod(Request *req)
     g_autoptr(JsonNode) doc = NULL;
     gboolean secrets;
 
-    /* Cloud-init data is hidden unless asked for (?secrets=true). */
-    if (!podvm_rest_query_boolean(req, "secrets", FALSE, &secrets) || !podvm_rest_lookup_pod(req))
+    /* Secrets are hidden unless an admin asks for them (?secrets=true). */
+    if (!podvm_rest_query_boolean(req, "secrets", FALSE, &secrets) ||
+        (secrets && !podvm_rest_require_admin(req, "GET /v1/pods/NAME?secrets=true")) ||
+        !podvm_rest_lookup_pod(req))
         return;
     doc = secrets ? podvm_pod_to_json_with_secrets(req->pod) : podvm_pod_to_json(req->pod);
     podvm_rest_respond_json(req, SOUP_STATUS_OK, doc);

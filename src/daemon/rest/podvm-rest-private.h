@@ -17,21 +17,26 @@
 
 G_BEGIN_DECLS
 
+typedef struct _PodvmRestTickets PodvmRestTickets;
+
 struct _PodvmRestFront {
     GObject parent_instance;
 
     PodvmManager *manager;
     SoupServer *server;
-    char *socket_path;         /* to unlink at the end */
-    GHashTable *status_counts; /* GUINT_TO_POINTER(status) -> GUINT_TO_POINTER(count) */
-    GPtrArray *streams;        /* PodvmRestStream*: open log and event streams */
-    GBytes *token_digest;      /* SHA-256 of the TCP listener's bearer token, or NULL */
-    GPtrArray *consoles;       /* PodvmRestConsole*: open console WebSockets */
-    GPtrArray *refusals;       /* Refusal*: 413 answers still draining (unowned) */
-    guint request_timeout_ms;  /* 0: none */
-    gsize max_client_queue;    /* bytes queued for one streaming client, at most */
-    GPtrArray *scrapes;        /* Scrape*: /metrics answers waiting for the core (unowned) */
-    PodvmRestConns *conns;     /* releases kept-alive connections their client closed */
+    char *socket_path;           /* to unlink at the end */
+    GHashTable *status_counts;   /* GUINT_TO_POINTER(status) -> GUINT_TO_POINTER(count) */
+    GPtrArray *streams;          /* PodvmRestStream*: open log and event streams */
+    GBytes *token_digest;        /* SHA-256 of the TCP listener's bearer token, or NULL */
+    GBytes *reader_token_digest; /* SHA-256 of its read-only token, or NULL */
+    char *ro_socket_path;        /* the readers' unix socket (api-ro.sock), or NULL */
+    PodvmRestTickets *tickets;   /* console tickets (podvm-rest-tickets.c) */
+    GPtrArray *consoles;         /* PodvmRestConsole*: open console WebSockets */
+    GPtrArray *refusals;         /* Refusal*: 413 answers still draining (unowned) */
+    guint request_timeout_ms;    /* 0: none */
+    gsize max_client_queue;      /* bytes queued for one streaming client, at most */
+    GPtrArray *scrapes;          /* Scrape*: /metrics answers waiting for the core (unowned) */
+    PodvmRestConns *conns;       /* releases kept-alive connections their client closed */
 };
 
 /* One request, shared with the asynchronous work that answers it. */
@@ -42,6 +47,7 @@ struct _PodvmRestRequest {
     GHashTable *query;      /* owned; may be NULL */
     char *name;             /* the {name} of the route, or NULL */
     char *item;             /* the {disk} of the route, or NULL */
+    PodvmRestRole role;     /* the caller's (README "Access") */
     PodvmPod *pod;          /* owned; set by podvm_rest_lookup_pod() */
     gulong finished_id;
     gboolean finished; /* libsoup is done with the message */
@@ -79,6 +85,11 @@ const char *podvm_rest_query_get(Request *req, const char *key);
 /* A boolean query parameter; FALSE after answering 400. */
 gboolean podvm_rest_query_boolean(Request *req, const char *key, gboolean fallback,
                                   gboolean *out_value);
+/*
+ * TRUE for an admin; otherwise answers 403 Forbidden ("@what needs the
+ * admin role") and FALSE. For what a reader's route does only for admins.
+ */
+gboolean podvm_rest_require_admin(Request *req, const char *what);
 /* The pod of the route's {name} into req->pod; FALSE after answering 404. */
 gboolean podvm_rest_lookup_pod(Request *req);
 /* The request body as bytes (libsoup gathered it, within PODVM_REST_MAX_BODY). */
@@ -159,6 +170,13 @@ void podvm_rest_handle_console(Request *req);
 /* Ends both sides once; the front drops its reference. */
 void podvm_rest_console_end(PodvmRestConsole *console, const char *why);
 void podvm_rest_console_release(PodvmRestConsole *console);
+
+/* podvm-rest-tickets.c: console tickets (README "Access"). */
+void podvm_rest_handle_console_ticket(Request *req);
+PodvmRestTickets *podvm_rest_tickets_new(guint lifetime_s);
+void podvm_rest_tickets_free(PodvmRestTickets *tickets);
+/* Whether @ticket is a live ticket for pod @pod; it is used up either way. */
+gboolean podvm_rest_tickets_redeem(PodvmRestFront *self, const char *ticket, const char *pod);
 
 /* podvm-rest-metrics.c */
 void podvm_rest_handle_metrics(Request *req);

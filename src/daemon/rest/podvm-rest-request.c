@@ -136,6 +136,21 @@ podvm_rest_respond_http_error(Request *req, guint status, const char *reason, co
     podvm_rest_respond_json(req, status, doc);
 }
 
+gboolean
+podvm_rest_require_admin(Request *req, const char *what)
+{
+    g_autofree char *message = NULL;
+
+    if (req->role == PODVM_REST_ROLE_ADMIN)
+        return TRUE;
+    message = g_strdup_printf(_("%s needs the admin role, and this connection has the %s role "
+                                "(RUN_DIR/api-ro.sock and [rest] read_only_token_file only "
+                                "read): use RUN_DIR/api.sock or the admin token"),
+                              what, podvm_rest_role_to_string(req->role));
+    podvm_rest_respond_http_error(req, SOUP_STATUS_FORBIDDEN, "Forbidden", message);
+    return FALSE;
+}
+
 void
 podvm_rest_respond_error_with_problems(Request *req, const GError *error, GPtrArray *problems)
 {
