@@ -24,6 +24,8 @@
 #define SECRET "cloud-init-secret-77aa"
 #define BOOT_TIMEOUT_MS 90000
 
+static const char *debug_log;
+
 /* ---- a client --------------------------------------------------------------- */
 
 typedef struct {
@@ -94,6 +96,12 @@ call(Client *c, const char *method, const char *path, const char *body, char **o
     g_autoptr(GInputStream) stream = soup_session_send(c->session, msg, NULL, &error);
     g_autoptr(GString) text = g_string_new(NULL);
 
+    if (error != NULL) {
+        g_autofree char *log = NULL;
+        g_test_message("%s %s: %s", method, path, error->message);
+        if (debug_log != NULL && g_file_get_contents(debug_log, &log, NULL, NULL))
+            g_printerr("---- podvmd log ----\n%s\n", log);
+    }
     g_assert_no_error(error);
     /* An event stream sends nothing until an event: read a complete answer only. */
     if (!g_str_has_prefix(
@@ -602,6 +610,7 @@ test_console_ticket(void)
     daemon = podvm_test_daemon_new_with_config(t.config);
     if (daemon == NULL)
         return;
+    debug_log = daemon->log_path;
     anyone = client_new_tcp(t.base, NULL);
     reader = client_new_tcp(t.base, READER_TOKEN);
     admin = client_new_tcp(t.base, ADMIN_TOKEN);

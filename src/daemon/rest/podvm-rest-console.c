@@ -137,6 +137,11 @@ console_stall_check_cb(gpointer user_data)
 static void
 console_read_when_writable(Console *console)
 {
+    /* The client closed (and libsoup its socket) while output came: nothing waits for it. */
+    if (console->socket != NULL && g_socket_is_closed(console->socket)) {
+        podvm_rest_console_end(console, "the client's connection is closed");
+        return;
+    }
     if (console->socket == NULL ||
         (g_socket_condition_check(console->socket, G_IO_OUT) & G_IO_OUT) != 0) {
         console_read(console);
