@@ -186,7 +186,10 @@ assert_served(guint16 port, const char *target, const char *content_type, const 
     g_assert_nonnull(csp);
     g_assert_nonnull(strstr(csp, "default-src 'none'"));
     g_assert_nonnull(strstr(csp, "script-src 'self';"));
-    g_assert_nonnull(strstr(csp, "style-src 'self';"));
+    /* Inline style only with the nonce of the page's own answer. */
+    g_assert_nonnull(strstr(csp, g_str_has_prefix(content_type, "text/html")
+                                     ? "style-src 'self' 'nonce-"
+                                     : "style-src 'self';"));
     g_assert_nonnull(strstr(csp, "connect-src 'self';"));
     g_assert_nonnull(strstr(csp, "frame-ancestors 'none'"));
     g_assert_null(strstr(csp, "unsafe"));
@@ -195,6 +198,29 @@ assert_served(guint16 port, const char *target, const char *content_type, const 
     nosniff = answer_header(answer, "X-Content-Type-Options");
     g_assert_cmpstr(nosniff, ==, "nosniff");
     g_assert_nonnull(strstr(answer->body, needle));
+}
+
+/* The nonce of the page's answer: in its CSP and its <meta>, new with every answer. */
+static char *
+page_nonce(guint16 port)
+{
+    g_autoptr(Answer) answer = tcp_request(port, "GET", "/ui/", NULL);
+    g_autofree char *csp = answer_header(answer, "Content-Security-Policy");
+    g_autofree char *meta = NULL;
+    const char *start = strstr(csp, "'nonce-");
+    const char *end;
+    char *nonce;
+
+    g_assert_nonnull(start);
+    start += strlen("'nonce-");
+    end = strchr(start, '\'');
+    g_assert_nonnull(end);
+    nonce = g_strndup(start, (gsize)(end - start));
+    g_assert_cmpuint(strlen(nonce), >=, 22); /* 128 bits in base64 */
+    meta = g_strdup_printf("<meta name=\"podvm-style-nonce\" content=\"%s\">", nonce);
+    g_assert_nonnull(strstr(answer->body, meta));
+    g_assert_null(strstr(answer->body, "PODVM-STYLE-NONCE"));
+    return nonce;
 }
 
 static void
@@ -216,6 +242,12 @@ test_web_files(void)
     assert_served(t.port, "/ui/app.css", "text/css; charset=utf-8", "#terminal");
     assert_served(t.port, "/ui/vendor/lib.js", "text/javascript; charset=utf-8", "export");
     assert_served(t.port, "/ui/?x=1", "text/html; charset=utf-8", "app.js");
+    {
+        g_autofree char *first = page_nonce(t.port);
+        g_autofree char *second = page_nonce(t.port);
+
+        g_assert_cmpstr(first, !=, second);
+    }
     {
         g_autoptr(Answer) answer = tcp_request(t.port, "GET", "/ui", NULL);
         g_autofree char *location = answer_header(answer, "Location");

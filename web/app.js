@@ -6,6 +6,19 @@
 // WebSocket, which a browser cannot give headers, uses a short-lived ticket
 // (POST /v1/pods/NAME/console/ticket) in its URL instead.
 
+// xterm.js styles the terminal (colours, cell sizes) with <style> elements
+// it makes: the page's Content-Security-Policy takes inline style only with
+// the nonce podvmd put into this answer, so every <style> made gets it.
+const STYLE_NONCE = document.querySelector('meta[name="podvm-style-nonce"]')?.content ?? "";
+{
+  const createElement = Document.prototype.createElement;
+  Document.prototype.createElement = function (tagName, options) {
+    const element = createElement.call(this, tagName, options);
+    if (STYLE_NONCE && String(tagName).toLowerCase() === "style") element.nonce = STYLE_NONCE;
+    return element;
+  };
+}
+
 const TOKEN_KEY = "podvm-token";
 const RECONNECT_MS = 2000;
 

@@ -9,17 +9,26 @@
  */
 #include "podvm-rest-private.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define WEB_PREFIX "/ui"
 
 /*
  * The page loads its scripts, styles and the console's WebSocket from its
- * own origin only: no inline script or style, no frames, no other host.
+ * own origin only: no inline script, no frames, no other host. Inline
+ * style only with the nonce of the page's own answer: xterm.js makes
+ * <style> elements for the terminal's colours and cell sizes, and the page
+ * gives them the nonce it finds in its <meta name="podvm-style-nonce">.
  */
-#define WEB_CSP                                                                                  \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; " \
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+#define WEB_CSP_BEFORE_STYLE "default-src 'none'; script-src 'self'; style-src 'self'"
+#define WEB_CSP_AFTER_STYLE                                                    \
+    "; img-src 'self'; font-src 'self'; connect-src 'self'; base-uri 'none'; " \
+    "form-action 'none'; frame-ancestors 'none'"
+#define WEB_CSP WEB_CSP_BEFORE_STYLE WEB_CSP_AFTER_STYLE
+/* In index.html: replaced by each answer's nonce. */
+#define WEB_NONCE_PLACEHOLDER "PODVM-STYLE-NONCE"
 
 static const struct {
     const char *suffix;
@@ -82,6 +91,52 @@ web_not_found(Request *req)
                                   _("no such file of the web console"));
 }
 
+/* 128 random bits, base64 (a CSP nonce); NULL when the kernel gives none. */
+static char *
+web_new_nonce(void)
+{
+    guint8 bytes[16];
+    gsize got = 0;
+
+    while (got < sizeof bytes) {
+        ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return NULL;
+        got += (gsize)n;
+    }
+    return g_base64_encode(bytes, sizeof bytes);
+}
+
+/*
+ * The page with a fresh style nonce in its text and its Content-Security-Policy;
+ * NULL (after answering) when there is no randomness.
+ */
+static GBytes *
+web_page_with_nonce(Request *req, GBytes *bytes)
+{
+    SoupMessageHeaders *headers = soup_server_message_get_response_headers(req->msg);
+    g_autofree char *nonce = web_new_nonce();
+    g_autofree char *csp = NULL;
+    GString *text;
+    gsize size = 0;
+    const char *data = g_bytes_get_data(bytes, &size);
+
+    if (nonce == NULL) {
+        podvm_rest_respond_new_error(req, PODVM_ERROR_IO,
+                                     _("cannot make a nonce for the web console: %s"),
+                                     g_strerror(errno));
+        return NULL;
+    }
+    text = g_string_new_len(data, (gssize)size);
+    g_string_replace(text, WEB_NONCE_PLACEHOLDER, nonce, 0);
+    csp = g_strdup_printf(WEB_CSP_BEFORE_STYLE " 'nonce-%s'" WEB_CSP_AFTER_STYLE, nonce);
+    soup_message_headers_replace(headers, "Content-Security-Policy", csp);
+    return g_string_free_to_bytes(text);
+}
+
 static void
 web_loaded_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -99,9 +154,17 @@ web_loaded_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     } else {
         SoupMessageHeaders *headers = soup_server_message_get_response_headers(req->msg);
 
-        /* Revalidated on every load: the page changes when podvm is upgraded. */
-        soup_message_headers_replace(headers, "Cache-Control", "no-cache");
-        podvm_rest_respond_bytes(req, SOUP_STATUS_OK, content_type, bytes);
+        if (g_str_has_prefix(content_type, "text/html")) {
+            GBytes *page = web_page_with_nonce(req, bytes);
+
+            g_bytes_unref(g_steal_pointer(&bytes));
+            bytes = page;
+        }
+        if (bytes != NULL) {
+            /* Revalidated on every load: the page changes when podvm is upgraded. */
+            soup_message_headers_replace(headers, "Cache-Control", "no-cache");
+            podvm_rest_respond_bytes(req, SOUP_STATUS_OK, content_type, bytes);
+        }
     }
     podvm_rest_resume(req);
 }
