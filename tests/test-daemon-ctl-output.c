@@ -12,6 +12,7 @@
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 
 #include "podvm-test-daemon.h"
@@ -204,6 +205,118 @@ test_show(Fixture *f, gconstpointer data)
     g_assert_true(json_object_has_member(doc, "status"));
 }
 
+typedef struct {
+    GString *seen; /* podvmctl events' output so far */
+    gboolean eof;
+} EventLines;
+
+/* Collects podvmctl events' lines, reading on until the end. */
+static void
+event_line_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    EventLines *lines = user_data;
+    g_autofree char *line =
+        g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), result, NULL, NULL);
+
+    if (line == NULL) {
+        lines->eof = TRUE;
+        return;
+    }
+    g_string_append_printf(lines->seen, "%s\n", line);
+    g_data_input_stream_read_line_async(G_DATA_INPUT_STREAM(source), G_PRIORITY_DEFAULT, NULL,
+                                        event_line_cb, lines);
+}
+
+/* -o yaml of events (a document each after "---") and of volume list and show; volume list -o wide.
+ */
+static void
+test_events_volumes(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+    g_autoptr(GSubprocess) events = NULL;
+    g_autoptr(GDataInputStream) stream = NULL;
+    g_autoptr(GString) seen = g_string_new(NULL);
+    EventLines lines = { .seen = seen };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *json = NULL;
+    g_autofree char *qemu_img = g_find_program_in_path("qemu-img");
+    g_auto(GStrv) rows = NULL;
+    gint64 deadline;
+
+    if (f->daemon == NULL)
+        return;
+
+    launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    g_subprocess_launcher_setenv(launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                 g_test_dbus_get_bus_address(f->daemon->bus), TRUE);
+    events = g_subprocess_launcher_spawn(launcher, &error, g_getenv("PODVMCTL"), "--session",
+                                         "events", "-o", "yaml", NULL);
+    g_assert_no_error(error);
+    stream = g_data_input_stream_new(g_subprocess_get_stdout_pipe(events));
+    g_data_input_stream_read_line_async(stream, G_PRIORITY_DEFAULT, NULL, event_line_cb, &lines);
+    /* podvmctl subscribes once it reached podvmd: create pods until one is seen. */
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (guint i = 0; strstr(seen->str, "type: Created\n") == NULL; i++) {
+        g_autofree char *name = g_strdup_printf("ev%u", i);
+        gint64 next = g_get_monotonic_time() + G_USEC_PER_SEC / 2;
+
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        create_pod(f, name, NULL, NULL);
+        while (g_get_monotonic_time() < next && strstr(seen->str, "type: Created\n") == NULL) {
+            if (!g_main_context_iteration(NULL, FALSE))
+                g_usleep(10 * 1000);
+        }
+    }
+    g_assert_true(g_str_has_prefix(seen->str, "---\n"));
+    g_assert_true(g_regex_match_simple("^pod: ev\\d+$", seen->str, G_REGEX_MULTILINE, 0));
+    g_subprocess_send_signal(events, SIGTERM);
+    g_subprocess_wait(events, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(g_subprocess_get_exit_status(events), ==, 0);
+    /* The pending read ends with the pipe: no callback after @lines is gone. */
+    while (!lines.eof)
+        g_main_context_iteration(NULL, TRUE);
+
+    if (qemu_img == NULL) {
+        g_test_message("no qemu-img: the volume checks are left out");
+        return;
+    }
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "volume", "create", "vol1", "--size",
+                                   "1000000Ki", NULL),
+                    ==, 0);
+    g_clear_pointer(&out, g_free);
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "volume", "list", NULL), ==, 0);
+    rows = lines_of(out);
+    g_assert_true(g_regex_match_simple("^NAME +SIZE +PHASE +USED-BY$", rows[0], 0, 0));
+    g_assert_true(g_regex_match_simple("^vol1 +976Mi +\\S+ +-$", rows[1], 0, 0));
+    g_clear_pointer(&rows, g_strfreev);
+    g_clear_pointer(&out, g_free);
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "volume", "list", "-o", "wide", NULL), ==,
+                    0);
+    rows = lines_of(out);
+    g_assert_true(
+        g_regex_match_simple("^NAME +SIZE +PHASE +USED-BY +FORMAT +AGE +SOURCE$", rows[0], 0, 0));
+    g_assert_true(g_regex_match_simple("^vol1 +976Mi +\\S+ +- +raw +\\d+s +\\S+$", rows[1], 0, 0));
+    g_clear_pointer(&out, g_free);
+
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &json, &err, "volume", "list", "-o", "json", NULL),
+                    ==, 0);
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "volume", "list", "-o", "yaml", NULL), ==,
+                    0);
+    g_assert_true(g_str_has_prefix(out, "- name: vol1\n"));
+    assert_yaml_equals_json(out, json);
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&json, g_free);
+    g_assert_cmpint(
+        podvm_test_ctl(f->daemon, &json, &err, "volume", "show", "vol1", "-o", "json", NULL), ==,
+        0);
+    g_assert_cmpint(
+        podvm_test_ctl(f->daemon, &out, &err, "volume", "show", "vol1", "-o", "yaml", NULL), ==, 0);
+    assert_yaml_equals_json(out, json);
+}
+
 /* ---- version --------------------------------------------------------------- */
 
 static void
@@ -331,8 +444,8 @@ run_shell(Fixture *f, const char *const *argv)
     envp = g_environ_setenv(envp, "DBUS_SESSION_BUS_ADDRESS",
                             g_test_dbus_get_bus_address(f->daemon->bus), TRUE);
     envp = g_environ_unsetenv(envp, "PODVM_BUS");
-    g_spawn_sync(f->daemon->tmpdir, (char **)argv, envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
-                 &err, &status, &error);
+    g_spawn_sync(f->daemon->tmpdir, (char **)argv, envp, G_SPAWN_SEARCH_PATH_FROM_ENVP, NULL, NULL,
+                 &out, &err, &status, &error);
     g_assert_no_error(error);
     if (!g_spawn_check_wait_status(status, &error))
         g_error("%s failed: %s\n%s", argv[0], error->message, err);
@@ -382,15 +495,36 @@ check_completion(Fixture *f, const char *shell, CompleteFunc complete)
         { "podvmctl --session stop beta ", "alpha" },
         { "podvmctl --session list -o ", "table wide json yaml name" },
         { "podvmctl show alpha -o ", "json yaml" },
+        { "podvmctl help vers", "version" },
+        { "podvmctl --session logs ", "alpha beta" },
     };
+
+    g_autofree char *listed = NULL;
+    g_autofree char *got = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GString) every = g_string_new("help");
+    const char *const list_argv[] = { "podvmctl", "--list-commands", NULL };
 
     create_pod(f, "alpha", NULL, NULL);
     create_pod(f, "beta", NULL, NULL);
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autofree char *got = complete(f, cases[i].line);
+        g_autofree char *matches = complete(f, cases[i].line);
 
-        assert_matches(shell, cases[i].line, got, cases[i].expected);
+        assert_matches(shell, cases[i].line, matches, cases[i].expected);
     }
+
+    /* Every command of podvmctl's table, as it lists them: none is forgotten. */
+    listed = run_shell(f, list_argv);
+    lines = lines_of(listed);
+    g_assert_cmpuint(g_strv_length(lines), >, 20);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        g_auto(GStrv) fields = g_strsplit(lines[i], "\t", 2);
+
+        g_assert_nonnull(fields[1]);
+        g_string_append_printf(every, " %s", fields[0]);
+    }
+    got = complete(f, "podvmctl ");
+    assert_matches(shell, "podvmctl ", got, every->str);
 }
 
 /* bash, started without rc files: no bash-completion package, the script's own fallback. */
@@ -489,6 +623,8 @@ main(int argc, char **argv)
 
     g_test_add("/podvm/ctl/output/list", Fixture, NULL, fixture_setup, test_list, fixture_teardown);
     g_test_add("/podvm/ctl/output/show", Fixture, NULL, fixture_setup, test_show, fixture_teardown);
+    g_test_add("/podvm/ctl/output/events-volumes", Fixture, NULL, fixture_setup,
+               test_events_volumes, fixture_teardown);
     g_test_add("/podvm/ctl/version", Fixture, NULL, fixture_setup, test_version, fixture_teardown);
     g_test_add("/podvm/ctl/delete/several", Fixture, NULL, fixture_setup, test_delete_several,
                fixture_teardown);

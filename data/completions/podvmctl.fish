@@ -46,46 +46,23 @@ function __podvmctl_needs_name
     return 0
 end
 
-set -l pod_commands show status console logs events qmp exec attach-disk detach-disk attach-nic detach-nic migrate
 set -l multi_commands start stop kill pause resume restart delete
+# Commands whose first argument is not a pod; every other one takes a pod name first.
+set -l other_commands $multi_commands create run list drain version image volume help
 
 complete -c podvmctl -f
 complete -c podvmctl -n __fish_use_subcommand -l session -d 'Talk to podvmd on the session bus'
 complete -c podvmctl -n __fish_use_subcommand -l system -d 'Talk to podvmd on the system bus'
 complete -c podvmctl -n __fish_use_subcommand -l version -d 'Print the version and exit'
 
-complete -c podvmctl -n __fish_use_subcommand -a create -d 'Create a pod from a JSON or YAML file'
-complete -c podvmctl -n __fish_use_subcommand -a run -d 'Run an app pod from an image'
-complete -c podvmctl -n __fish_use_subcommand -a list -d 'List pods'
-complete -c podvmctl -n __fish_use_subcommand -a show -d "Show a pod's metadata, spec and status"
-complete -c podvmctl -n __fish_use_subcommand -a status -d "Show a pod's phase and its apps' states"
-complete -c podvmctl -n __fish_use_subcommand -a start -d 'Start pods'
-complete -c podvmctl -n __fish_use_subcommand -a stop -d 'Stop pods gracefully'
-complete -c podvmctl -n __fish_use_subcommand -a kill -d 'Stop pods at once'
-complete -c podvmctl -n __fish_use_subcommand -a pause -d 'Pause running pods'
-complete -c podvmctl -n __fish_use_subcommand -a resume -d 'Resume paused pods'
-complete -c podvmctl -n __fish_use_subcommand -a restart -d 'Stop pods and start them again'
-complete -c podvmctl -n __fish_use_subcommand -a delete -d 'Delete pods'
-complete -c podvmctl -n __fish_use_subcommand -a console -d "Attach to a pod's serial console"
-complete -c podvmctl -n __fish_use_subcommand -a logs -d "Print a pod's console log"
-complete -c podvmctl -n __fish_use_subcommand -a events -d 'Print events as they happen'
-complete -c podvmctl -n __fish_use_subcommand -a attach-disk -d 'Hotplug a disk into a pod'
-complete -c podvmctl -n __fish_use_subcommand -a detach-disk -d 'Unplug a disk from a pod'
-complete -c podvmctl -n __fish_use_subcommand -a attach-nic -d 'Hotplug a network interface into a pod'
-complete -c podvmctl -n __fish_use_subcommand -a detach-nic -d 'Unplug a network interface from a pod'
-complete -c podvmctl -n __fish_use_subcommand -a volume -d 'Create, list, show and delete volumes'
-complete -c podvmctl -n __fish_use_subcommand -a migrate -d 'Move a running pod to another podvmd'
-complete -c podvmctl -n __fish_use_subcommand -a drain -d 'Empty this host'
-complete -c podvmctl -n __fish_use_subcommand -a image -d 'Pull, list and remove images'
-complete -c podvmctl -n __fish_use_subcommand -a exec -d 'Run a command in an app of an app pod'
-complete -c podvmctl -n __fish_use_subcommand -a qmp -d "Send a QMP command to a pod's QEMU (expert)"
-complete -c podvmctl -n __fish_use_subcommand -a version -d "Print the client's and podvmd's versions"
+# podvmctl's own list ("NAME<TAB>SUMMARY"): commands added later are known too.
+complete -c podvmctl -n __fish_use_subcommand -a '(podvmctl --list-commands 2>/dev/null)'
 complete -c podvmctl -n __fish_use_subcommand -a help -d 'Show the help of a command'
 
 # Names
 complete -c podvmctl -n "__fish_seen_subcommand_from $multi_commands" -a '(__podvmctl_other_pods)'
-complete -c podvmctl -n "__fish_seen_subcommand_from $pod_commands; and __podvmctl_needs_name" -a '(__podvmctl_pods)'
-complete -c podvmctl -n '__fish_seen_subcommand_from help' -a "create run list show status start stop kill pause resume restart delete console logs events attach-disk detach-disk attach-nic detach-nic volume migrate drain image exec qmp version"
+complete -c podvmctl -n "not __fish_use_subcommand; and not __fish_seen_subcommand_from $other_commands; and __podvmctl_needs_name" -a '(__podvmctl_pods)'
+complete -c podvmctl -n '__fish_seen_subcommand_from help' -a '(podvmctl --list-commands 2>/dev/null)'
 
 # Subcommands of volume and image
 complete -c podvmctl -n '__fish_seen_subcommand_from volume; and not __fish_seen_subcommand_from create list show delete' -a 'create list show delete'

@@ -121,6 +121,7 @@ main(int argc, char **argv)
     gboolean opt_session = FALSE;
     gboolean opt_system = FALSE;
     gboolean opt_version = FALSE;
+    gboolean opt_list_commands = FALSE;
     int status;
     const GOptionEntry entries[] = {
         { "session", 0, 0, G_OPTION_ARG_NONE, &opt_session, N_("Talk to podvmd on the session bus"),
@@ -128,6 +129,9 @@ main(int argc, char **argv)
         { "system", 0, 0, G_OPTION_ARG_NONE, &opt_system,
           N_("Talk to podvmd on the system bus (the default)"), NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Print the version and exit"),
+          NULL },
+        /* For the shell completions: "NAME\tSUMMARY" lines, so they know every command. */
+        { "list-commands", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_list_commands, NULL,
           NULL },
         { NULL },
     };
@@ -151,6 +155,11 @@ main(int argc, char **argv)
 
     if (opt_version) {
         g_print("podvmctl %s\n", PODVM_VERSION);
+        return PODVMCTL_EXIT_OK;
+    }
+    if (opt_list_commands) {
+        for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
+            g_print("%s\t%s\n", commands[i].name, _(commands[i].summary));
         return PODVMCTL_EXIT_OK;
     }
 
