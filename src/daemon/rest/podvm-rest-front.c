@@ -380,15 +380,18 @@ caller_role(PodvmRestFront *self, SoupServerMessage *msg)
     g_autoptr(GBytes) given = NULL;
     gboolean admin, reader;
 
-    if (local == NULL || !G_IS_INET_SOCKET_ADDRESS(local)) {
-        const char *path = local != NULL && G_IS_UNIX_SOCKET_ADDRESS(local)
-                               ? g_unix_socket_address_get_path(G_UNIX_SOCKET_ADDRESS(local))
-                               : NULL;
+    if (local != NULL && G_IS_UNIX_SOCKET_ADDRESS(local)) {
+        /* An accepted unix socket's own address is its listener's path. */
+        const char *path = g_unix_socket_address_get_path(G_UNIX_SOCKET_ADDRESS(local));
 
-        return self->ro_socket_path != NULL && g_strcmp0(path, self->ro_socket_path) == 0
-                   ? PODVM_REST_ROLE_READER
-                   : PODVM_REST_ROLE_ADMIN;
+        if (self->socket_path != NULL && g_strcmp0(path, self->socket_path) == 0)
+            return PODVM_REST_ROLE_ADMIN;
+        if (self->ro_socket_path != NULL && g_strcmp0(path, self->ro_socket_path) == 0)
+            return PODVM_REST_ROLE_READER;
+        return PODVM_REST_ROLE_ANYONE; /* not a listener of ours: nothing but /healthz */
     }
+    if (local == NULL || !G_IS_INET_SOCKET_ADDRESS(local))
+        return PODVM_REST_ROLE_ANYONE;
     header =
         soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
     if (header == NULL || g_ascii_strncasecmp(header, "Bearer ", 7) != 0)
