@@ -23,6 +23,14 @@ typedef struct {
     PodvmTestDaemon *daemon;
 } Fixture;
 
+/* podvm_test_ctl() into *@out and *@err, freeing what they held. */
+#define ctl(f, out, err, ...)                                   \
+    ({                                                          \
+        g_clear_pointer((out), g_free);                         \
+        g_clear_pointer((err), g_free);                         \
+        podvm_test_ctl((f)->daemon, (out), (err), __VA_ARGS__); \
+    })
+
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
@@ -63,7 +71,7 @@ create_pod(Fixture *f, const char *name, const char *memory, const char *labels)
     json = json_to_string(root, FALSE);
     g_file_set_contents(path, json, -1, &error);
     g_assert_no_error(error);
-    if (podvm_test_ctl(f->daemon, &out, &err, "create", "-f", path, NULL) != 0)
+    if (ctl(f, &out, &err, "create", "-f", path, NULL) != 0)
         g_error("podvmctl create %s failed: %s", name, err);
 }
 
@@ -125,7 +133,7 @@ test_list(Fixture *f, gconstpointer data)
     create_pod(f, "beta", NULL, NULL);
 
     /* The table people read: as before, memory in binary units. */
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "list", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "list", NULL), ==, 0);
     lines = lines_of(out);
     g_assert_cmpuint(g_strv_length(lines), ==, 3);
     g_assert_true(
@@ -139,7 +147,7 @@ test_list(Fixture *f, gconstpointer data)
     g_clear_pointer(&out, g_free);
 
     /* -o wide: the same columns and READY, RESTARTS, ACCEL, NODE, LABELS. */
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "list", "-o", "wide", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "list", "-o", "wide", NULL), ==, 0);
     lines = lines_of(out);
     g_assert_true(g_regex_match_simple("^NAME +PHASE +UPTIME +PID +MEMORY +CPUS +IP +READY +"
                                        "RESTARTS +ACCEL +NODE +LABELS$",
@@ -155,15 +163,15 @@ test_list(Fixture *f, gconstpointer data)
     g_clear_pointer(&out, g_free);
 
     /* -o yaml: the same documents as -o json. */
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &json, &err, "list", "-o", "json", NULL), ==, 0);
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "list", "-o", "yaml", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &json, &err, "list", "-o", "json", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "list", "-o", "yaml", NULL), ==, 0);
     g_assert_true(g_str_has_prefix(out, "- apiVersion: podvm.io/v1\n  kind: Pod\n"));
     assert_yaml_equals_json(out, json);
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
 
     /* Unknown formats are usage errors that say which ones there are. */
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "list", "-o", "xml", NULL), ==, 2);
+    g_assert_cmpint(ctl(f, &out, &err, "list", "-o", "xml", NULL), ==, 2);
     g_assert_nonnull(strstr(err, "unknown output format 'xml'; expected one of table, wide, "
                                  "json, yaml, name"));
 }
@@ -183,8 +191,7 @@ test_show(Fixture *f, gconstpointer data)
     create_pod(f, "alpha", NULL, "{\"on\": \"yes\"}");
 
     /* As kubectl get -o yaml: apiVersion and kind first. */
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &yaml, &err, "show", "alpha", "-o", "yaml", NULL), ==,
-                    0);
+    g_assert_cmpint(ctl(f, &yaml, &err, "show", "alpha", "-o", "yaml", NULL), ==, 0);
     g_assert_true(g_str_has_prefix(yaml, "apiVersion: podvm.io/v1\n"
                                          "kind: Pod\n"
                                          "metadata:\n"
@@ -193,7 +200,7 @@ test_show(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(yaml, "\n    \"on\": \"yes\"\n"));
     g_assert_nonnull(strstr(yaml, "\nstatus:\n  phase: Pending\n"));
 
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &json, &err, "show", "alpha", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &json, &err, "show", "alpha", NULL), ==, 0);
     assert_yaml_equals_json(yaml, json);
     root = json_from_string(json, &error);
     g_assert_no_error(error);
@@ -283,37 +290,30 @@ test_events_volumes(Fixture *f, gconstpointer data)
         g_test_message("no qemu-img: the volume checks are left out");
         return;
     }
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "volume", "create", "vol1", "--size",
-                                   "1000000Ki", NULL),
-                    ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "volume", "create", "vol1", "--size", "1000000Ki", NULL), ==,
+                    0);
     g_clear_pointer(&out, g_free);
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "volume", "list", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "volume", "list", NULL), ==, 0);
     rows = lines_of(out);
     g_assert_true(g_regex_match_simple("^NAME +SIZE +PHASE +USED-BY$", rows[0], 0, 0));
     g_assert_true(g_regex_match_simple("^vol1 +976Mi +\\S+ +-$", rows[1], 0, 0));
     g_clear_pointer(&rows, g_strfreev);
     g_clear_pointer(&out, g_free);
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "volume", "list", "-o", "wide", NULL), ==,
-                    0);
+    g_assert_cmpint(ctl(f, &out, &err, "volume", "list", "-o", "wide", NULL), ==, 0);
     rows = lines_of(out);
     g_assert_true(
         g_regex_match_simple("^NAME +SIZE +PHASE +USED-BY +FORMAT +AGE +SOURCE$", rows[0], 0, 0));
     g_assert_true(g_regex_match_simple("^vol1 +976Mi +\\S+ +- +raw +\\d+s +\\S+$", rows[1], 0, 0));
     g_clear_pointer(&out, g_free);
 
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &json, &err, "volume", "list", "-o", "json", NULL),
-                    ==, 0);
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "volume", "list", "-o", "yaml", NULL), ==,
-                    0);
+    g_assert_cmpint(ctl(f, &json, &err, "volume", "list", "-o", "json", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "volume", "list", "-o", "yaml", NULL), ==, 0);
     g_assert_true(g_str_has_prefix(out, "- name: vol1\n"));
     assert_yaml_equals_json(out, json);
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&json, g_free);
-    g_assert_cmpint(
-        podvm_test_ctl(f->daemon, &json, &err, "volume", "show", "vol1", "-o", "json", NULL), ==,
-        0);
-    g_assert_cmpint(
-        podvm_test_ctl(f->daemon, &out, &err, "volume", "show", "vol1", "-o", "yaml", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &json, &err, "volume", "show", "vol1", "-o", "json", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "volume", "show", "vol1", "-o", "yaml", NULL), ==, 0);
     assert_yaml_equals_json(out, json);
 }
 
@@ -331,13 +331,13 @@ test_version(Fixture *f, gconstpointer data)
 
     if (f->daemon == NULL)
         return;
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "version", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "version", NULL), ==, 0);
     expected =
         g_strdup_printf("Client Version: %s\nServer Version: %s\n", PODVM_VERSION, PODVM_VERSION);
     g_assert_cmpstr(out, ==, expected);
     g_clear_pointer(&out, g_free);
 
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "version", "-o", "json", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "version", "-o", "json", NULL), ==, 0);
     root = json_from_string(out, &error);
     g_assert_no_error(error);
     doc = json_node_get_object(root);
@@ -349,7 +349,7 @@ test_version(Fixture *f, gconstpointer data)
                     ==, PODVM_VERSION);
     g_clear_pointer(&out, g_free);
 
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "version", "-o", "yaml", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "version", "-o", "yaml", NULL), ==, 0);
     g_assert_true(g_str_has_prefix(out, "clientVersion:\n  version: "));
     g_assert_nonnull(strstr(out, "\nserverVersion:\n  version: "));
     g_clear_pointer(&out, g_free);
@@ -358,11 +358,11 @@ test_version(Fixture *f, gconstpointer data)
     podvm_test_daemon_stop(f->daemon);
     g_clear_pointer(&expected, g_free);
     expected = g_strdup_printf("Client Version: %s\n", PODVM_VERSION);
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "version", "--client", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "version", "--client", NULL), ==, 0);
     g_assert_cmpstr(out, ==, expected);
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "version", NULL), ==, 3);
+    g_assert_cmpint(ctl(f, &out, &err, "version", NULL), ==, 3);
     g_assert_nonnull(strstr(err, "cannot reach podvmd"));
 }
 
@@ -381,32 +381,31 @@ test_delete_several(Fixture *f, gconstpointer data)
     create_pod(f, "c3", NULL, NULL);
 
     /* A missing one fails and is named; the others are deleted all the same. */
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "delete", "c1", "nope", "c3", NULL), ==,
-                    1);
+    g_assert_cmpint(ctl(f, &out, &err, "delete", "c1", "nope", "c3", NULL), ==, 1);
     g_assert_true(g_str_has_prefix(err, "podvmctl: nope: "));
     g_assert_null(strchr(err, '\n') != NULL ? strchr(strchr(err, '\n') + 1, '\n') : NULL);
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "list", "-o", "name", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "list", "-o", "name", NULL), ==, 0);
     g_assert_cmpstr(out, ==, "c2\n");
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
 
     /* A bad name is a usage error before anything is done. */
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "delete", "c2", "Bad_Name", NULL), ==, 2);
+    g_assert_cmpint(ctl(f, &out, &err, "delete", "c2", "Bad_Name", NULL), ==, 2);
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "list", "-o", "name", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "list", "-o", "name", NULL), ==, 0);
     g_assert_cmpstr(out, ==, "c2\n");
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
 
     /* One name: the message as before, without the name in front. */
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "delete", "nope", NULL), ==, 1);
+    g_assert_cmpint(ctl(f, &out, &err, "delete", "nope", NULL), ==, 1);
     g_assert_false(g_str_has_prefix(err, "podvmctl: nope: "));
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
-    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "delete", "c2", NULL), ==, 0);
+    g_assert_cmpint(ctl(f, &out, &err, "delete", "c2", NULL), ==, 0);
     g_assert_cmpstr(out, ==, "");
 }
 

@@ -139,9 +139,13 @@ podvmctl_cmd_show(PodvmCtl *ctl, int argc, char **argv)
     if (pod == NULL)
         return podvmctl_fail(ctl, error);
 
-    /* The spec with its secrets when the bus policy lets us (admins), else the reader view. */
+    /*
+     * The spec with its secrets when the bus policy lets us (admins), else the
+     * reader view; also from a podvmd older than GetSpec.
+     */
     if (!podvm_dbus_pod_call_get_spec_sync(pod, &full_spec, NULL, &error)) {
-        if (!g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED))
+        if (!g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED) &&
+            !g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
             return podvmctl_fail(ctl, error);
         g_clear_error(&error);
     }
