@@ -79,6 +79,8 @@ podvm_config_free(PodvmConfig *config)
     if (config == NULL)
         return;
     g_free(config->config_file);
+    g_clear_pointer(&config->key_file, g_key_file_unref);
+    g_clear_pointer(&config->unknown_keys, g_ptr_array_unref);
     g_free(config->state_dir);
     g_free(config->run_dir);
     g_free(config->qemu_binary);
@@ -335,6 +337,10 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     }
     g_free(config->config_file);
     config->config_file = g_strdup(path);
+    g_clear_pointer(&config->key_file, g_key_file_unref);
+    config->key_file = g_key_file_ref(kf);
+    g_clear_pointer(&config->unknown_keys, g_ptr_array_unref);
+    config->unknown_keys = podvm_config_unknown_keys(kf, path);
 
     read_string(kf, "daemon", "state_dir", &config->state_dir);
     read_string(kf, "daemon", "run_dir", &config->run_dir);

@@ -18,7 +18,9 @@ G_BEGIN_DECLS
  * every pod once loaded.
  */
 typedef struct {
-    char *config_file; /* what was loaded, or NULL */
+    char *config_file;  /* what was loaded, or NULL */
+    GKeyFile *key_file; /* its text as loaded, or NULL: what a reload compares with */
+    GPtrArray *unknown_keys; /* of char*: "FILE: [group] key: unknown key" (podvm-config-keys.c) */
     char *state_dir;   /* durable: pods/NAME/pod.json */
     char *run_dir;     /* volatile: pods/NAME/{qmp,console}.sock, logs */
     char *qemu_binary;
@@ -136,6 +138,24 @@ PodvmConfig *podvm_config_new_defaults(void);
 /* Loads @path (missing file is fine when @must_exist is FALSE). */
 gboolean podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exist,
                                 GError **error);
+/*
+ * The groups and keys of @kf that podvmd does not know, one message each
+ * naming @path, the group and the key (podvm-config-keys.c).
+ */
+GPtrArray *podvm_config_unknown_keys(GKeyFile *kf, const char *path);
+/* Whether a reload applies [@group] @key while podvmd runs (else it takes a restart). */
+gboolean podvm_config_key_is_live(const char *group, const char *key);
+/*
+ * A reload: the keys whose value differs between @old and @fresh (both
+ * loaded from a file) and that only a restart applies, as "[group] key".
+ */
+GPtrArray *podvm_config_restart_changes(const PodvmConfig *old, const PodvmConfig *fresh);
+/*
+ * A reload: the values of every live key (podvm_config_key_is_live) move
+ * from @fresh to @live, which the manager and the pods share; @fresh keeps
+ * the old ones.
+ */
+void podvm_config_apply_live(PodvmConfig *live, PodvmConfig *fresh);
 /* Resolves accel=auto (logs why) and makes the directories (0700). */
 gboolean podvm_config_finish(PodvmConfig *config, GError **error);
 /*

@@ -319,15 +319,21 @@ podvm_console_new(const char *pod_name)
     return self;
 }
 
+void
+podvm_console_set_limits(PodvmConsole *self, const PodvmConfig *config)
+{
+    self->log_max_bytes = config->console_log_max_bytes;
+    self->log_keep = config->console_log_keep;
+    self->max_rate = config->console_max_rate;
+}
+
 PodvmConsole *
 podvm_console_new_for_pod(const char *pod_name, const char *log_path, const PodvmConfig *config)
 {
     PodvmConsole *self = podvm_console_new(pod_name);
 
     self->log_path = g_strdup(log_path);
-    self->log_max_bytes = config->console_log_max_bytes;
-    self->log_keep = config->console_log_keep;
-    self->max_rate = config->console_max_rate;
+    podvm_console_set_limits(self, config);
     /* A log that grew while podvmd was away is cut down at once. */
     self->since_rotate_check = G_MAXSIZE / 2;
     return self;

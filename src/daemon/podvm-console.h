@@ -36,6 +36,8 @@ PodvmConsole *podvm_console_new(const char *pod_name);
 /* The console of a pod whose log QEMU appends to @log_path, bounded as @config says. */
 PodvmConsole *podvm_console_new_for_pod(const char *pod_name, const char *log_path,
                                         const PodvmConfig *config);
+/* [console] log_max_bytes, log_keep and max_rate of @config from now on (a reload). */
+void podvm_console_set_limits(PodvmConsole *self, const PodvmConfig *config);
 
 /* Connects to QEMU's console socket. Completes once connected. */
 void podvm_console_connect_async(PodvmConsole *self, const char *socket_path,

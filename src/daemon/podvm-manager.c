@@ -450,6 +450,43 @@ podvm_manager_get_config(PodvmManager *self)
     return self->config;
 }
 
+void
+podvm_manager_config_changed(PodvmManager *self)
+{
+    GHashTableIter iter;
+    gpointer pod;
+
+    g_hash_table_iter_init(&iter, self->pods);
+    while (g_hash_table_iter_next(&iter, NULL, &pod))
+        podvm_pod_config_changed(pod);
+}
+
+char *
+podvm_manager_status_text(PodvmManager *self)
+{
+    guint counts[PODVM_N_PHASES] = { 0 };
+    GString *text = g_string_new(NULL);
+    GHashTableIter iter;
+    gpointer pod;
+    guint total = g_hash_table_size(self->pods);
+    gboolean first = TRUE;
+
+    g_hash_table_iter_init(&iter, self->pods);
+    while (g_hash_table_iter_next(&iter, NULL, &pod))
+        counts[podvm_pod_get_phase(pod)]++;
+    g_string_append_printf(text, total == 1 ? "%u pod" : "%u pods", total);
+    for (guint phase = 0; phase < PODVM_N_PHASES; phase++) {
+        g_autofree char *name = NULL;
+
+        if (counts[phase] == 0)
+            continue;
+        name = g_ascii_strdown(podvm_phase_to_string(phase), -1);
+        g_string_append_printf(text, "%s%u %s", first ? ": " : ", ", counts[phase], name);
+        first = FALSE;
+    }
+    return g_string_free(text, FALSE);
+}
+
 PodvmImageStore *
 podvm_manager_get_image_store(PodvmManager *self, GError **error)
 {

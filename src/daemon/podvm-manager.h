@@ -65,6 +65,13 @@ JsonNode *podvm_manager_list_json_selected(PodvmManager *self, GHashTable *selec
 GBytes *podvm_manager_list_text(PodvmManager *self, GHashTable *selector, PodvmListStyle style);
 
 const PodvmConfig *podvm_manager_get_config(PodvmManager *self);
+/*
+ * The live keys of the configuration changed (a reload): what the pods
+ * copied from it (their consoles' limits) follows.
+ */
+void podvm_manager_config_changed(PodvmManager *self);
+/* "3 pods: 2 running, 1 stopped": systemd's STATUS= (podvmd.c). */
+char *podvm_manager_status_text(PodvmManager *self);
 
 /*
  * Storage. The pool of named volumes (NULL when its directory could not be

@@ -273,9 +273,10 @@ set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *mess
                               ? PODVM_STORE_ATOMIC
                               : PODVM_STORE_DURABLE);
 
-    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': %s -> %s%s%s%s%s", self->spec->name,
+    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': %s -> %s%s%s%s%s%s", self->spec->name,
             podvm_phase_to_string(old), podvm_phase_to_string(phase), reason ? " (" : "",
-            reason ? reason : "", message ? ": " : "", message ? message : "");
+            reason ? reason : "", message ? ": " : "", message ? message : "",
+            reason ? ")" : "");
     if (reason != NULL)
         json_object_set_string_member(details, "reason", reason);
     if (message != NULL)
@@ -638,6 +639,13 @@ PodvmPhase
 podvm_pod_get_phase(PodvmPod *self)
 {
     return self->phase;
+}
+
+void
+podvm_pod_config_changed(PodvmPod *self)
+{
+    if (self->console != NULL)
+        podvm_console_set_limits(self->console, self->config);
 }
 
 const PodvmSpec *

@@ -21,11 +21,21 @@
 #include "podvm-manager.h"
 #include "podvm-rest-front.h"
 
+/* STATUS= (the pod counts systemctl status shows) at most this often. */
+#define STATUS_INTERVAL_MS 1000
+
 typedef struct {
     GMainLoop *loop;
     PodvmManager *manager;
     PodvmDBusFront *front;
     PodvmRestFront *rest;
+    PodvmConfig *config;     /* shared with the manager and the pods */
+    const char *config_path; /* what a reload reads */
+    gboolean config_must_exist;
+    gboolean ready;      /* READY=1 was sent */
+    char *status;        /* the last STATUS= sent */
+    gint64 status_sent;  /* monotonic time it was sent */
+    guint status_source; /* a STATUS= waits for its turn */
     int exit_code;
 } Daemon;
 
@@ -117,6 +127,157 @@ log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
     return G_LOG_WRITER_HANDLED;
 }
 
+/* STATUS= with the pod counts, when they changed. */
+static void
+send_status(Daemon *daemon)
+{
+    g_autofree char *status = podvm_manager_status_text(daemon->manager);
+    g_autofree char *message = NULL;
+
+    if (g_strcmp0(status, daemon->status) == 0)
+        return;
+    message = g_strdup_printf("STATUS=%s", status);
+    notify_systemd(message);
+    g_free(daemon->status);
+    daemon->status = g_steal_pointer(&status);
+    daemon->status_sent = g_get_monotonic_time();
+}
+
+static gboolean
+status_due_cb(gpointer user_data)
+{
+    Daemon *daemon = user_data;
+
+    daemon->status_source = 0;
+    send_status(daemon);
+    return G_SOURCE_REMOVE;
+}
+
+/* A pod appeared, went or changed phase: STATUS= now, or once the last one is a second old. */
+static void
+manager_event_cb(PodvmManager *manager, const char *pod_name, const char *type, JsonObject *details,
+                 gpointer user_data)
+{
+    Daemon *daemon = user_data;
+    gint64 since_ms = (g_get_monotonic_time() - daemon->status_sent) / 1000;
+
+    if (!daemon->ready || daemon->status_source != 0 ||
+        (g_strcmp0(type, "PhaseChanged") != 0 && g_strcmp0(type, "Created") != 0 &&
+         g_strcmp0(type, "Deleted") != 0))
+        return;
+    if (since_ms >= STATUS_INTERVAL_MS)
+        send_status(daemon);
+    else
+        daemon->status_source =
+            g_timeout_add((guint)(STATUS_INTERVAL_MS - since_ms), status_due_cb, daemon);
+}
+
+static void
+log_unknown_keys(const PodvmConfig *config)
+{
+    for (guint i = 0; config->unknown_keys != NULL && i < config->unknown_keys->len; i++)
+        g_warning("%s (ignored)", (const char *)g_ptr_array_index(config->unknown_keys, i));
+}
+
+/*
+ * SIGHUP (systemctl reload): podvmd.conf is read again and what can change
+ * while podvmd runs is applied (podvm-config-keys.c says which keys); a
+ * file with an error changes nothing. systemd hears RELOADING=1 with the
+ * time, then READY=1.
+ */
+static gboolean
+reload_cb(gpointer user_data)
+{
+    Daemon *daemon = user_data;
+    g_autoptr(PodvmConfig) fresh = podvm_config_new_defaults();
+    g_autoptr(GPtrArray) restart = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *reloading =
+        g_strdup_printf("RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT, g_get_monotonic_time());
+
+    notify_systemd(reloading);
+    g_message("reloading %s", daemon->config_path);
+    if (!podvm_config_load_file(fresh, daemon->config_path, daemon->config_must_exist, &error) ||
+        !podvm_rest_front_apply_config(daemon->rest, fresh, &error)) {
+        g_warning("reload: %s; the configuration in use is kept", error->message);
+        notify_systemd("READY=1");
+        return G_SOURCE_CONTINUE;
+    }
+    log_unknown_keys(fresh);
+    restart = podvm_config_restart_changes(daemon->config, fresh);
+    for (guint i = 0; i < restart->len; i++)
+        g_message("reload: %s changed: it takes effect when podvmd restarts",
+                  (const char *)g_ptr_array_index(restart, i));
+    podvm_config_apply_live(daemon->config, fresh);
+    podvm_manager_config_changed(daemon->manager);
+    g_message("reloaded %s", daemon->config_path);
+    notify_systemd("READY=1");
+    return G_SOURCE_CONTINUE;
+}
+
+/*
+ * --check-config: podvmd.conf is read as podvmd would read it; every
+ * problem (unknown groups and keys too) on stderr. 0 when there is none.
+ */
+static int
+check_config(const char *path, gboolean must_exist)
+{
+    g_autoptr(PodvmConfig) config = podvm_config_new_defaults();
+    g_autoptr(GError) error = NULL;
+    guint problems = 0;
+
+    /* Unknown keys first: a file that fails to load has them too. */
+    if (!podvm_config_load_file(config, path, must_exist, &error))
+        problems++;
+    for (guint i = 0; config->unknown_keys != NULL && i < config->unknown_keys->len;
+         i++, problems++)
+        g_printerr("podvmd: %s\n", (const char *)g_ptr_array_index(config->unknown_keys, i));
+    if (error != NULL) {
+        g_printerr("podvmd: %s\n", error->message);
+        return 1;
+    }
+    if (config->config_file == NULL) {
+        g_print(_("%s: no such file: podvmd uses its defaults\n"), path);
+        return 0;
+    }
+    {
+        /* The token files as podvmd reads them (never printed). */
+        g_autofree char *token =
+            config->rest_listen != NULL ? podvm_config_read_rest_token(config, &error) : NULL;
+        g_autofree char *reader_token = NULL;
+
+        if (error != NULL) {
+            g_printerr("podvmd: %s: %s\n", path, error->message);
+            g_clear_error(&error);
+            problems++;
+        }
+        reader_token = podvm_config_read_rest_reader_token(config, token, &error);
+        if (error != NULL) {
+            g_printerr("podvmd: %s: %s\n", path, error->message);
+            g_clear_error(&error);
+            problems++;
+        }
+        if (token != NULL)
+            explicit_bzero(token, strlen(token));
+        if (reader_token != NULL)
+            explicit_bzero(reader_token, strlen(reader_token));
+    }
+    if (config->rest_listen != NULL && config->rest_tls_cert != NULL) {
+        g_autoptr(GTlsCertificate) certificate =
+            g_tls_certificate_new_from_files(config->rest_tls_cert, config->rest_tls_key, &error);
+
+        if (certificate == NULL) {
+            g_printerr("podvmd: %s: [rest] tls_cert/tls_key: %s\n", path, error->message);
+            g_clear_error(&error);
+            problems++;
+        }
+    }
+    if (problems > 0)
+        return 1;
+    g_print(_("%s: ok\n"), path);
+    return 0;
+}
+
 static gboolean
 quit_cb(gpointer user_data)
 {
@@ -144,8 +305,12 @@ bus_acquired_cb(GDBusConnection *connection, const char *name, gpointer user_dat
 static void
 name_acquired_cb(GDBusConnection *connection, const char *name, gpointer user_data)
 {
+    Daemon *daemon = user_data;
+
     g_message("podvmd %s ready on the bus as %s", PODVM_VERSION, name);
     notify_systemd("READY=1");
+    daemon->ready = TRUE;
+    send_status(daemon);
 }
 
 static void
@@ -173,6 +338,7 @@ main(int argc, char **argv)
     g_autofree char *qemu = NULL;
     gboolean session = FALSE;
     gboolean version = FALSE;
+    gboolean check = FALSE;
     Daemon daemon = { 0 };
     guint owner_id;
     guint watchdog_id = 0;
@@ -190,6 +356,8 @@ main(int argc, char **argv)
         { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &qemu, N_("QEMU binary"), "PATH" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Log debug messages"), NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
+        { "check-config", 0, 0, G_OPTION_ARG_NONE, &check,
+          N_("Check the configuration file (unknown keys are errors) and exit"), NULL },
         { NULL }
     };
 
@@ -223,16 +391,20 @@ main(int argc, char **argv)
         g_print("podvmd %s\n", PODVM_VERSION);
         return 0;
     }
+    daemon.config_path = config_file != NULL ? config_file : PODVM_DEFAULT_CONFIG_FILE;
+    daemon.config_must_exist = config_file != NULL;
+    if (check)
+        return check_config(daemon.config_path, daemon.config_must_exist);
     log_to_journal = g_log_writer_is_journald(fileno(stderr));
     g_log_set_writer_func(log_writer, NULL, NULL);
     watchdog_usec = watchdog_interval_usec();
 
     config = podvm_config_new_defaults();
-    if (!podvm_config_load_file(config, config_file ? config_file : PODVM_DEFAULT_CONFIG_FILE,
-                                config_file != NULL, &error)) {
+    if (!podvm_config_load_file(config, daemon.config_path, daemon.config_must_exist, &error)) {
         g_printerr("podvmd: %s\n", error->message);
         return 1;
     }
+    log_unknown_keys(config);
     if (state_dir != NULL) {
         g_free(config->state_dir);
         config->state_dir = g_steal_pointer(&state_dir);
@@ -278,37 +450,18 @@ main(int argc, char **argv)
             return 1;
         }
     }
-    if (config->rest_listen != NULL || config->rest_read_only_token_file != NULL) {
-        /* TCP only with a token: without one, refuse to start at all. */
-        g_autofree char *token =
-            config->rest_listen != NULL ? podvm_config_read_rest_token(config, &error) : NULL;
-        /* A readers' token that is set must be readable, listener or not. */
-        g_autofree char *reader_token =
-            error == NULL ? podvm_config_read_rest_reader_token(config, token, &error) : NULL;
-
-        if (error == NULL && reader_token != NULL)
-            podvm_rest_front_set_reader_token(daemon.rest, reader_token);
-        if (error != NULL ||
-            (config->rest_listen != NULL &&
-             !podvm_rest_front_listen_tcp(daemon.rest, config->rest_listen, token,
-                                          config->rest_tls_cert, config->rest_tls_key, &error))) {
-            g_printerr("podvmd: %s\n", error->message);
-            if (token != NULL)
-                explicit_bzero(token, strlen(token));
-            if (reader_token != NULL)
-                explicit_bzero(reader_token, strlen(reader_token));
-            podvm_manager_detach_all(daemon.manager);
-            g_clear_object(&daemon.rest);
-            g_clear_object(&daemon.front);
-            g_clear_object(&daemon.manager);
-            g_main_loop_unref(daemon.loop);
-            return 1;
-        }
-        if (token != NULL)
-            explicit_bzero(token, strlen(token));
-        if (reader_token != NULL)
-            explicit_bzero(reader_token, strlen(reader_token));
+    /* [rest]: the limits and the TCP listener (again at every reload). */
+    if (!podvm_rest_front_apply_config(daemon.rest, config, &error)) {
+        g_printerr("podvmd: %s\n", error->message);
+        podvm_manager_detach_all(daemon.manager);
+        g_clear_object(&daemon.rest);
+        g_clear_object(&daemon.front);
+        g_clear_object(&daemon.manager);
+        g_main_loop_unref(daemon.loop);
+        return 1;
     }
+    daemon.config = config;
+    g_signal_connect(daemon.manager, "event", G_CALLBACK(manager_event_cb), &daemon);
 
     if (watchdog_usec > 0) {
         guint interval_ms = (guint)MAX(MIN(watchdog_usec / 1000, G_MAXUINT), 1);
@@ -319,6 +472,7 @@ main(int argc, char **argv)
     }
     g_unix_signal_add(SIGTERM, quit_cb, &daemon);
     g_unix_signal_add(SIGINT, quit_cb, &daemon);
+    g_unix_signal_add(SIGHUP, reload_cb, &daemon);
     owner_id = g_bus_own_name(session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, PODVM_DBUS_NAME,
                               G_BUS_NAME_OWNER_FLAGS_NONE, bus_acquired_cb, name_acquired_cb,
                               name_lost_cb, &daemon, NULL);
@@ -326,6 +480,9 @@ main(int argc, char **argv)
     g_main_loop_run(daemon.loop);
 
     g_clear_handle_id(&watchdog_id, g_source_remove);
+    g_clear_handle_id(&daemon.status_source, g_source_remove);
+    g_signal_handlers_disconnect_by_data(daemon.manager, &daemon);
+    g_clear_pointer(&daemon.status, g_free);
     g_bus_unown_name(owner_id);
     podvm_manager_detach_all(daemon.manager);
     g_clear_object(&daemon.rest);

@@ -724,6 +724,9 @@ podvm_rest_front_finalize(GObject *object)
     g_clear_pointer(&self->token_digest, g_bytes_unref);
     g_clear_pointer(&self->reader_token_digest, g_bytes_unref);
     g_clear_pointer(&self->tickets, podvm_rest_tickets_free);
+    g_clear_object(&self->tcp_socket);
+    g_clear_pointer(&self->tcp_address, g_free);
+    g_clear_object(&self->tcp_certificate);
     G_OBJECT_CLASS(podvm_rest_front_parent_class)->finalize(object);
 }
 
@@ -861,9 +864,13 @@ podvm_rest_front_set_reader_token(PodvmRestFront *self, const char *token)
         self->reader_token_digest = token_digest(token, strlen(token));
 }
 
-gboolean
-podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const char *token,
-                            const char *tls_cert, const char *tls_key, GError **error)
+/*
+ * A new TCP listener at @address ("ADDR:PORT"), HTTPS with @certificate.
+ * SO_REUSEPORT: a reload that changes the certificate binds the same
+ * address while the old listener still runs, and closes that one after.
+ */
+static GSocket *
+listen_tcp(PodvmRestFront *self, const char *address, GTlsCertificate *certificate, GError **error)
 {
     g_autoptr(GInetAddress) inet = NULL;
     g_autoptr(GSocketAddress) socket_address = NULL;
@@ -874,7 +881,6 @@ podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const cha
     char *end = NULL;
     guint64 port;
 
-    g_return_val_if_fail(token != NULL && token[0] != '\0', FALSE);
     if (colon != NULL) {
         host = g_strndup(address, (gsize)(colon - address));
         if (host[0] == '[' && g_str_has_suffix(host, "]")) {
@@ -888,21 +894,8 @@ podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const cha
     if (inet == NULL || end == NULL || end == colon + 1 || *end != '\0' || port > 65535) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                     _("[rest] listen: '%s' is not ADDR:PORT with ADDR an IP address"), address);
-        return FALSE;
+        return NULL;
     }
-    if (tls_cert != NULL && tls_key != NULL) {
-        g_autoptr(GTlsCertificate) certificate =
-            g_tls_certificate_new_from_files(tls_cert, tls_key, error);
-
-        if (certificate == NULL) {
-            g_prefix_error(error, _("[rest] tls_cert/tls_key: "));
-            return FALSE;
-        }
-        soup_server_set_tls_certificate(self->server, certificate);
-        options |= SOUP_SERVER_LISTEN_HTTPS;
-    }
-    g_clear_pointer(&self->token_digest, g_bytes_unref);
-    self->token_digest = token_digest(token, strlen(token));
     socket_address = g_inet_socket_address_new(inet, (guint16)port);
     /*
      * Our own socket rather than soup_server_listen(): its queue of 10
@@ -914,7 +907,7 @@ podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const cha
                           G_SOCKET_PROTOCOL_DEFAULT, error);
     if (socket == NULL) {
         g_prefix_error(error, _("cannot listen on %s: "), address);
-        return FALSE;
+        return NULL;
     }
     if (g_socket_address_get_family(socket_address) == G_SOCKET_FAMILY_IPV6) {
         g_autoptr(GError) option_error = NULL;
@@ -922,13 +915,102 @@ podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const cha
         if (!g_socket_set_option(socket, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, &option_error))
             g_message("REST: cannot make %s IPv6 only: %s", address, option_error->message);
     }
+    {
+        g_autoptr(GError) option_error = NULL;
+
+        if (!g_socket_set_option(socket, SOL_SOCKET, SO_REUSEPORT, TRUE, &option_error))
+            g_debug("REST: no SO_REUSEPORT on %s: %s", address, option_error->message);
+    }
+    if (certificate != NULL) {
+        /* The server's certificate goes to the listeners made after: this one. */
+        soup_server_set_tls_certificate(self->server, certificate);
+        options |= SOUP_SERVER_LISTEN_HTTPS;
+    }
     g_socket_set_listen_backlog(socket, LISTEN_BACKLOG);
     if (!g_socket_bind(socket, socket_address, TRUE, error) || !g_socket_listen(socket, error) ||
         !soup_server_listen_socket(self->server, socket, options, error)) {
         g_prefix_error(error, _("cannot listen on %s: "), address);
-        return FALSE;
+        return NULL;
     }
     g_message("REST API on %s://%s (bearer token required)",
               (options & SOUP_SERVER_LISTEN_HTTPS) ? "https" : "http", address);
+    return g_steal_pointer(&socket);
+}
+
+/* The TCP listener stops taking connections; those it took carry on. */
+static void
+close_tcp(PodvmRestFront *self)
+{
+    if (self->tcp_socket == NULL)
+        return;
+    /* libsoup's watch on it finds it closed and ends (soup_listener's accept fails). */
+    g_socket_close(self->tcp_socket, NULL);
+    g_message("REST: no longer listening on %s", self->tcp_address);
+    g_clear_object(&self->tcp_socket);
+    g_clear_pointer(&self->tcp_address, g_free);
+    g_clear_object(&self->tcp_certificate);
+}
+
+gboolean
+podvm_rest_front_apply_config(PodvmRestFront *self, const PodvmConfig *config, GError **error)
+{
+    g_autofree char *token = NULL;
+    g_autofree char *reader_token = NULL;
+    g_autoptr(GTlsCertificate) certificate = NULL;
+    g_autoptr(GSocket) socket = NULL;
+    g_autoptr(GError) local = NULL;
+    gboolean replace = FALSE;
+
+    /* TCP only with a token: without one, refuse. */
+    if (config->rest_listen != NULL &&
+        (token = podvm_config_read_rest_token(config, error)) == NULL)
+        return FALSE;
+    /* A readers' token that is set must be readable, listener or not. */
+    reader_token = podvm_config_read_rest_reader_token(config, token, &local);
+    if (local != NULL) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        goto fail;
+    }
+    if (config->rest_listen != NULL) {
+        if (config->rest_tls_cert != NULL && config->rest_tls_key != NULL) {
+            certificate = g_tls_certificate_new_from_files(config->rest_tls_cert,
+                                                           config->rest_tls_key, error);
+            if (certificate == NULL) {
+                g_prefix_error(error, _("[rest] tls_cert/tls_key: "));
+                goto fail;
+            }
+        }
+        replace =
+            self->tcp_socket == NULL || g_strcmp0(self->tcp_address, config->rest_listen) != 0 ||
+            (certificate == NULL) != (self->tcp_certificate == NULL) ||
+            (certificate != NULL && !g_tls_certificate_is_same(certificate, self->tcp_certificate));
+    }
+    if (replace && (socket = listen_tcp(self, config->rest_listen, certificate, error)) == NULL)
+        goto fail;
+    /* Nothing can fail from here: the new settings take over at once. */
+    if (replace || config->rest_listen == NULL)
+        close_tcp(self);
+    if (replace) {
+        self->tcp_socket = g_steal_pointer(&socket);
+        self->tcp_address = g_strdup(config->rest_listen);
+        self->tcp_certificate = g_steal_pointer(&certificate);
+    }
+    g_clear_pointer(&self->token_digest, g_bytes_unref);
+    if (token != NULL) {
+        self->token_digest = token_digest(token, strlen(token));
+        explicit_bzero(token, strlen(token));
+    }
+    podvm_rest_front_set_reader_token(self, reader_token);
+    if (reader_token != NULL)
+        explicit_bzero(reader_token, strlen(reader_token));
+    self->request_timeout_ms = config->rest_request_timeout_ms;
+    self->max_client_queue = config->rest_max_client_queue;
     return TRUE;
+
+fail:
+    if (token != NULL)
+        explicit_bzero(token, strlen(token));
+    if (reader_token != NULL)
+        explicit_bzero(reader_token, strlen(reader_token));
+    return FALSE;
 }

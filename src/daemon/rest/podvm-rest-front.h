@@ -31,13 +31,19 @@ PodvmRestFront *podvm_rest_front_new(PodvmManager *manager);
 gboolean podvm_rest_front_listen_unix(PodvmRestFront *self, const char *path, GError **error);
 
 /*
- * Listens on TCP at @address ("ADDR:PORT", ADDR an IP address, IPv6 in
- * brackets). Every request on it must carry "Authorization: Bearer
- * @token" (compared in constant time; 401 otherwise). With @tls_cert and
- * @tls_key (PEM files) it speaks HTTPS. The unix socket needs no token.
+ * Applies [rest] of @config, at start and at every reload: the request
+ * timeout and client queue (for new connections), and the TCP listener
+ * ([rest] listen, "ADDR:PORT", ADDR an IP address, IPv6 in brackets):
+ * opened, kept, replaced (another address or certificate) or closed. Every
+ * request on it must carry "Authorization: Bearer TOKEN" with the token of
+ * [rest] token_file, or of read_only_token_file for a reader (compared in
+ * constant time; 401 otherwise); with
+ * tls_cert and tls_key (PEM files) it speaks HTTPS. Connections already
+ * open stay, and their next request needs the new token. The unix socket
+ * needs no token. On an error nothing changed.
  */
-gboolean podvm_rest_front_listen_tcp(PodvmRestFront *self, const char *address, const char *token,
-                                     const char *tls_cert, const char *tls_key, GError **error);
+gboolean podvm_rest_front_apply_config(PodvmRestFront *self, const PodvmConfig *config,
+                                       GError **error);
 
 /*
  * Listens on a second unix socket at @path for readers (README "Access"):
@@ -49,7 +55,8 @@ gboolean podvm_rest_front_listen_unix_read_only(PodvmRestFront *self, const char
 
 /*
  * The TCP listener's second token: a request bearing it is a reader's.
- * Set before or after podvm_rest_front_listen_tcp(); NULL forgets it.
+ * NULL forgets it. podvm_rest_front_apply_config() sets it from [rest]
+ * read_only_token_file.
  */
 void podvm_rest_front_set_reader_token(PodvmRestFront *self, const char *token);
 

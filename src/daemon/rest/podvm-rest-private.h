@@ -24,19 +24,22 @@ struct _PodvmRestFront {
 
     PodvmManager *manager;
     SoupServer *server;
-    char *socket_path;           /* to unlink at the end */
-    GHashTable *status_counts;   /* GUINT_TO_POINTER(status) -> GUINT_TO_POINTER(count) */
-    GPtrArray *streams;          /* PodvmRestStream*: open log and event streams */
-    GBytes *token_digest;        /* SHA-256 of the TCP listener's bearer token, or NULL */
-    GBytes *reader_token_digest; /* SHA-256 of its read-only token, or NULL */
-    char *ro_socket_path;        /* the readers' unix socket (api-ro.sock), or NULL */
-    PodvmRestTickets *tickets;   /* console tickets (podvm-rest-tickets.c) */
-    GPtrArray *consoles;         /* PodvmRestConsole*: open console WebSockets */
-    GPtrArray *refusals;         /* Refusal*: 413 answers still draining (unowned) */
-    guint request_timeout_ms;    /* 0: none */
-    gsize max_client_queue;      /* bytes queued for one streaming client, at most */
-    GPtrArray *scrapes;          /* Scrape*: /metrics answers waiting for the core (unowned) */
-    PodvmRestConns *conns;       /* releases kept-alive connections their client closed */
+    char *socket_path;                /* to unlink at the end */
+    GHashTable *status_counts;        /* GUINT_TO_POINTER(status) -> GUINT_TO_POINTER(count) */
+    GPtrArray *streams;               /* PodvmRestStream*: open log and event streams */
+    GBytes *token_digest;             /* SHA-256 of the TCP listener's bearer token, or NULL */
+    GBytes *reader_token_digest;      /* SHA-256 of its read-only token, or NULL */
+    GSocket *tcp_socket;              /* the TCP listener ([rest] listen), or NULL */
+    char *tcp_address;                /* its ADDR:PORT */
+    GTlsCertificate *tcp_certificate; /* its certificate, or NULL: plain HTTP */
+    char *ro_socket_path;             /* the readers' unix socket (api-ro.sock), or NULL */
+    PodvmRestTickets *tickets;        /* console tickets (podvm-rest-tickets.c) */
+    GPtrArray *consoles;              /* PodvmRestConsole*: open console WebSockets */
+    GPtrArray *refusals;              /* Refusal*: 413 answers still draining (unowned) */
+    guint request_timeout_ms;         /* 0: none */
+    gsize max_client_queue;           /* bytes queued for one streaming client, at most */
+    GPtrArray *scrapes;               /* Scrape*: /metrics answers waiting for the core (unowned) */
+    PodvmRestConns *conns;            /* releases kept-alive connections their client closed */
 };
 
 /* One request, shared with the asynchronous work that answers it. */
