@@ -124,7 +124,7 @@ const char *podvm_qmp_client_get_qemu_version(PodvmQmpClient *self);
 const char *podvm_qmp_client_get_qemu_package(PodvmQmpClient *self);
 
 /*
- * Adds a structured field (for example "PODVM_POD" = "web") to every message
+ * Adds a structured field (for example "POD_NAME" = "web") to every message
  * this client logs; the value also prefixes the message text. NULL @value
  * removes it.
  */

@@ -76,11 +76,11 @@ scope_started_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
 
     if (reply == NULL)
-        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "PODVM_POD", request->pod_name,
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "POD_NAME", request->pod_name,
                          "MESSAGE", "pod '%s': no cgroup of its own: systemd refused %s: %s",
                          request->pod_name, request->unit, error->message);
     else
-        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "PODVM_POD", request->pod_name, "MESSAGE",
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "POD_NAME", request->pod_name, "MESSAGE",
                          "pod '%s': QEMU in machine.slice/%s", request->pod_name, request->unit);
     scope_request_free(request);
 }
@@ -95,7 +95,7 @@ system_bus_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autofree char *description = NULL;
 
     if (bus == NULL) {
-        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "PODVM_POD", request->pod_name,
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "POD_NAME", request->pod_name,
                          "MESSAGE", "pod '%s': no cgroup of its own: no system bus: %s",
                          request->pod_name, error->message);
         scope_request_free(request);
@@ -160,7 +160,7 @@ place_in_cgroup2(const char *pod_name, int pid, guint64 memory_max, guint64 cpu_
     g_autoptr(GString) limits = g_string_new(NULL);
 
     if (dir == NULL || (g_mkdir(dir, 0755) != 0 && errno != EEXIST)) {
-        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "PODVM_POD", pod_name, "MESSAGE",
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "POD_NAME", pod_name, "MESSAGE",
                          "pod '%s': no cgroup of its own: cannot create '%s': %s", pod_name,
                          dir != NULL ? dir : "(podvmd's cgroup unknown)", g_strerror(errno));
         return;
@@ -179,12 +179,12 @@ place_in_cgroup2(const char *pod_name, int pid, guint64 memory_max, guint64 cpu_
     if (!write_file(dir, "cgroup.procs", pid_text)) {
         int saved = errno;
         (void)g_rmdir(dir);
-        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "PODVM_POD", pod_name, "MESSAGE",
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "POD_NAME", pod_name, "MESSAGE",
                          "pod '%s': no cgroup of its own: cannot move QEMU into '%s': %s", pod_name,
                          dir, g_strerror(saved));
         return;
     }
-    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "PODVM_POD", pod_name, "MESSAGE",
+    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "POD_NAME", pod_name, "MESSAGE",
                      "pod '%s': QEMU in cgroup %s%s", pod_name, dir, limits->str);
 }
 

@@ -559,7 +559,7 @@ reconcile_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(GError) error = NULL;
 
     if (!podvm_pod_reconcile_finish(pod, result, &error))
-        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "PODVM_POD", podvm_pod_get_name(pod),
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "POD_NAME", podvm_pod_get_name(pod),
                          "MESSAGE", "pod '%s': cannot reconnect: %s", podvm_pod_get_name(pod),
                          error->message);
 }
@@ -679,6 +679,7 @@ podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize lengt
         return NULL;
     manager_add_pod(self, pod);
     g_object_unref(pod); /* the table holds it */
+    podvm_pod_log_created(pod);
 
     details =
         podvm_event_new(spec->name, "Created", podvm_phase_to_string(PODVM_PHASE_PENDING), NULL);

@@ -18,8 +18,20 @@
 
 G_BEGIN_DECLS
 
-#define pod_log(self, level, ...) \
-    g_log_structured(G_LOG_DOMAIN, level, "PODVM_POD", (self)->spec->name, "MESSAGE", __VA_ARGS__)
+/*
+ * A log line about the pod: journal fields POD_NAME, POD_UID and POD_PHASE
+ * (`journalctl POD_NAME=web`); pod_log_id() adds a MESSAGE_ID of
+ * podvm-log.h (a lifecycle message, explained by systemd/podvm.catalog).
+ */
+#define pod_log(self, level, ...)                                                              \
+    g_log_structured(G_LOG_DOMAIN, level, "POD_NAME", (self)->spec->name, "POD_UID",           \
+                     pod_log_uid(self), "POD_PHASE", podvm_phase_to_string((self)->phase),     \
+                     "MESSAGE", __VA_ARGS__)
+#define pod_log_id(self, level, message_id, ...)                                               \
+    g_log_structured(G_LOG_DOMAIN, level, "MESSAGE_ID", message_id, "POD_NAME",               \
+                     (self)->spec->name, "POD_UID", pod_log_uid(self), "POD_PHASE",            \
+                     podvm_phase_to_string((self)->phase), "MESSAGE", __VA_ARGS__)
+#define pod_log_uid(self) ((self)->spec->uid != NULL ? (self)->spec->uid : "")
 
 /*
  * The pod's operations are a protocol: each kind is a PodOpClass (its
@@ -178,6 +190,9 @@ void pod_save_or_log(PodvmPod *self, PodvmStoreMode mode);
 /* The spec changed (already stored): tell the fronts. */
 void pod_emit_changed(PodvmPod *self);
 void pod_emit_event(PodvmPod *self, const char *type, JsonObject *extra);
+/* podvm-pod-log.c: the MESSAGE_ID of a phase change (NULL: none), an event's journal line. */
+const char *pod_phase_message_id(PodvmPhase old, PodvmPhase phase);
+void pod_log_event(PodvmPod *self, const char *type, JsonObject *details);
 /* Logs one step of an operation and publishes it on the event stream. */
 void pod_step(PodvmPod *self, const char *format, ...) G_GNUC_PRINTF(2, 3);
 void pod_op_return(PodvmPod *self, GTask *task, GError *error);

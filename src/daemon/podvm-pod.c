@@ -21,6 +21,8 @@
 #include "podvm-fault.h"
 #include "podvm-pod-net.h"
 #include "podvm-pod-private.h"
+
+#include "podvm-log.h"
 #include "podvm-qmp-client.h"
 #include "podvm-store.h"
 
@@ -222,24 +224,8 @@ pod_emit_event(PodvmPod *self, const char *type, JsonObject *extra)
     g_autoptr(JsonObject) details =
         podvm_event_new(self->spec->name, type, podvm_phase_to_string(self->phase), extra);
 
+    pod_log_event(self, type, details);
     g_signal_emit(self, signals[SIGNAL_EVENT], 0, type, details);
-}
-
-/* Logs one step of an operation and publishes it on the event stream. */
-
-void
-pod_step(PodvmPod *self, const char *format, ...)
-{
-    g_autoptr(JsonObject) details = json_object_new();
-    g_autofree char *text = NULL;
-    va_list args;
-
-    va_start(args, format);
-    text = g_strdup_vprintf(format, args);
-    va_end(args);
-    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': %s", self->spec->name, text);
-    json_object_set_string_member(details, "message", text);
-    pod_emit_event(self, "Step", details);
 }
 
 static void
@@ -273,10 +259,18 @@ set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *mess
                               ? PODVM_STORE_ATOMIC
                               : PODVM_STORE_DURABLE);
 
-    pod_log(self, G_LOG_LEVEL_INFO, "pod '%s': %s -> %s%s%s%s%s%s", self->spec->name,
-            podvm_phase_to_string(old), podvm_phase_to_string(phase), reason ? " (" : "",
-            reason ? reason : "", message ? ": " : "", message ? message : "",
-            reason ? ")" : "");
+    {
+        const char *message_id = pod_phase_message_id(old, phase);
+        g_autofree char *line = g_strdup_printf(
+            "pod '%s': %s -> %s%s%s%s%s%s", self->spec->name, podvm_phase_to_string(old),
+            podvm_phase_to_string(phase), reason ? " (" : "", reason ? reason : "",
+            message ? ": " : "", message ? message : "", reason ? ")" : "");
+
+        if (message_id != NULL)
+            pod_log_id(self, G_LOG_LEVEL_INFO, message_id, "%s", line);
+        else
+            pod_log(self, G_LOG_LEVEL_INFO, "%s", line);
+    }
     if (reason != NULL)
         json_object_set_string_member(details, "reason", reason);
     if (message != NULL)
@@ -991,7 +985,7 @@ void
 pod_connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data)
 {
     self->qmp = podvm_qmp_client_new();
-    podvm_qmp_client_set_log_field(self->qmp, "PODVM_POD", self->spec->name);
+    podvm_qmp_client_set_log_field(self->qmp, "POD_NAME", self->spec->name);
     g_signal_connect(self->qmp, "event", G_CALLBACK(qmp_event_cb), self);
     podvm_qmp_client_connect_async(self->qmp, self->qmp_path, self->config->qmp_connect_timeout_ms,
                                    NULL, callback, user_data);
@@ -1182,6 +1176,8 @@ pod_qemu_exited(PodvmPod *self, const char *how)
 void
 pod_emit_deleted(PodvmPod *self)
 {
+    pod_log_id(self, G_LOG_LEVEL_MESSAGE, PODVM_MESSAGE_POD_DELETED, "pod '%s' deleted",
+               self->spec->name);
     g_signal_emit(self, signals[SIGNAL_DELETED], 0);
 }
 

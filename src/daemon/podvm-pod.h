@@ -64,6 +64,8 @@ gboolean podvm_pod_reconcile_finish(PodvmPod *self, GAsyncResult *result, GError
 const char *podvm_pod_get_name(PodvmPod *self);
 const char *podvm_pod_get_uid(PodvmPod *self);
 PodvmPhase podvm_pod_get_phase(PodvmPod *self);
+/* Logs the pod's creation (its MESSAGE_ID, uid): the manager, once it is stored. */
+void podvm_pod_log_created(PodvmPod *self);
 /* The configuration's live keys changed (a reload): the console's limits follow. */
 void podvm_pod_config_changed(PodvmPod *self);
 /* Whether a follower of the console log is done (podvm_log_follow_ends with the pod's phase). */

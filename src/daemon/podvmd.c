@@ -18,6 +18,7 @@
 #include "podvm-config-defaults.h"
 #include "podvm-dbus-front.h"
 #include "podvm-error.h"
+#include "podvm-log.h"
 #include "podvm-manager.h"
 #include "podvm-rest-front.h"
 
@@ -110,11 +111,20 @@ watchdog_cb(gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
+/*
+ * For tests only: a datagram socket that gets every log message in
+ * journald's native protocol as well (the test binds it and reads the
+ * fields; journald's own socket is not ours to redirect).
+ */
+static const char *test_journal_socket;
+
 static GLogWriterOutput
 log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
     if ((level & G_LOG_LEVEL_DEBUG) && !verbose)
         return G_LOG_WRITER_HANDLED;
+    if (test_journal_socket != NULL)
+        podvm_log_journal_send(test_journal_socket, level, fields, n_fields);
     if (log_to_journal &&
         g_log_writer_journald(level, fields, n_fields, user_data) == G_LOG_WRITER_HANDLED)
         return G_LOG_WRITER_HANDLED;
@@ -199,7 +209,9 @@ reload_cb(gpointer user_data)
     g_message("reloading %s", daemon->config_path);
     if (!podvm_config_load_file(fresh, daemon->config_path, daemon->config_must_exist, &error) ||
         !podvm_rest_front_apply_config(daemon->rest, fresh, &error)) {
-        g_warning("reload: %s; the configuration in use is kept", error->message);
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "MESSAGE_ID",
+                         PODVM_MESSAGE_DAEMON_RELOAD_FAILED, "MESSAGE",
+                         "reload: %s; the configuration in use is kept", error->message);
         notify_systemd("READY=1");
         return G_SOURCE_CONTINUE;
     }
@@ -210,7 +222,9 @@ reload_cb(gpointer user_data)
                   (const char *)g_ptr_array_index(restart, i));
     podvm_config_apply_live(daemon->config, fresh);
     podvm_manager_config_changed(daemon->manager);
-    g_message("reloaded %s", daemon->config_path);
+    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE_ID",
+                     PODVM_MESSAGE_DAEMON_RELOADED, "MESSAGE", "reloaded %s",
+                     daemon->config_path);
     notify_systemd("READY=1");
     return G_SOURCE_CONTINUE;
 }
@@ -395,6 +409,7 @@ main(int argc, char **argv)
     daemon.config_must_exist = config_file != NULL;
     if (check)
         return check_config(daemon.config_path, daemon.config_must_exist);
+    test_journal_socket = g_getenv("PODVM_TEST_JOURNAL_SOCKET");
     log_to_journal = g_log_writer_is_journald(fileno(stderr));
     g_log_set_writer_func(log_writer, NULL, NULL);
     watchdog_usec = watchdog_interval_usec();
