@@ -3,7 +3,11 @@
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 const char *
 podvm_test_qemu_binary(void)
@@ -252,4 +256,56 @@ podvm_test_make_certificate(const char *dir, const char *const *names, char **ou
     *out_cert = g_steal_pointer(&cert);
     *out_key = g_steal_pointer(&key);
     return TRUE;
+}
+
+void
+podvm_test_dgram_open(PodvmTestDgram *d, const char *name)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+    d->dir = podvm_test_mkdtemp();
+    d->path = g_build_filename(d->dir, name, NULL);
+    g_assert_cmpuint(strlen(d->path), <, sizeof addr.sun_path);
+    strcpy(addr.sun_path, d->path);
+    d->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    g_assert_cmpint(d->fd, >=, 0);
+    g_assert_cmpint(bind(d->fd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+    {
+        /* A podvmd logging at debug level sends a lot: room for it while the test looks away. */
+        int size = 4 * 1024 * 1024;
+        setsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
+}
+
+void
+podvm_test_dgram_close(PodvmTestDgram *d)
+{
+    close(d->fd);
+    podvm_test_rmrf(d->dir);
+    g_clear_pointer(&d->dir, g_free);
+    g_clear_pointer(&d->path, g_free);
+}
+
+GBytes *
+podvm_test_dgram_next(PodvmTestDgram *d, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = d->fd, .events = POLLIN };
+    g_autofree char *buffer = g_malloc(256 * 1024);
+    ssize_t length;
+
+    if (poll(&pfd, 1, timeout_ms) <= 0)
+        return NULL;
+    length = recv(d->fd, buffer, 256 * 1024, 0);
+    g_assert_cmpint(length, >=, 0);
+    return g_bytes_new(buffer, (gsize)length);
+}
+
+char *
+podvm_test_dgram_next_text(PodvmTestDgram *d, int timeout_ms)
+{
+    g_autoptr(GBytes) bytes = podvm_test_dgram_next(d, timeout_ms);
+    gsize length = 0;
+    const char *data = bytes != NULL ? g_bytes_get_data(bytes, &length) : NULL;
+
+    return data != NULL ? g_strndup(data, length) : NULL;
 }

@@ -59,4 +59,21 @@ guint podvm_test_count_in_file(const char *path, const char *needle);
 gboolean podvm_test_make_certificate(const char *dir, const char *const *names, char **out_cert,
                                      char **out_key);
 
+/*
+ * A unix datagram socket the test binds, playing systemd's part for a
+ * podvmd it starts: $NOTIFY_SOCKET (sd_notify) or the journal's socket.
+ */
+typedef struct {
+    char *dir;
+    char *path; /* DIR/NAME */
+    int fd;
+} PodvmTestDgram;
+
+void podvm_test_dgram_open(PodvmTestDgram *d, const char *name);
+void podvm_test_dgram_close(PodvmTestDgram *d);
+/* The next datagram within @timeout_ms, or NULL. */
+GBytes *podvm_test_dgram_next(PodvmTestDgram *d, int timeout_ms);
+/* The same as a string (a datagram of text: sd_notify's). */
+char *podvm_test_dgram_next_text(PodvmTestDgram *d, int timeout_ms);
+
 G_END_DECLS

@@ -17,48 +17,24 @@
 #include "podvm-test-daemon.h"
 #include "podvm-test-util.h"
 
-typedef struct {
-    char *dir;
-    char *path;
-    int fd;
-} NotifySocket;
+typedef PodvmTestDgram NotifySocket;
 
 static void
 notify_socket_open(NotifySocket *n)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-
-    n->dir = podvm_test_mkdtemp();
-    n->path = g_build_filename(n->dir, "notify", NULL);
-    g_assert_cmpuint(strlen(n->path), <, sizeof addr.sun_path);
-    strcpy(addr.sun_path, n->path);
-    n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    g_assert_cmpint(n->fd, >=, 0);
-    g_assert_cmpint(bind(n->fd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+    podvm_test_dgram_open(n, "notify");
 }
 
 static void
 notify_socket_close(NotifySocket *n)
 {
-    close(n->fd);
-    podvm_test_rmrf(n->dir);
-    g_free(n->dir);
-    g_free(n->path);
+    podvm_test_dgram_close(n);
 }
 
-/* The next datagram within @timeout_ms, or NULL. */
 static char *
 next_message(NotifySocket *n, int timeout_ms)
 {
-    struct pollfd pfd = { .fd = n->fd, .events = POLLIN };
-    char buffer[4096];
-    ssize_t length;
-
-    if (poll(&pfd, 1, timeout_ms) <= 0)
-        return NULL;
-    length = recv(n->fd, buffer, sizeof buffer - 1, 0);
-    g_assert_cmpint(length, >=, 0);
-    return g_strndup(buffer, (gsize)length);
+    return podvm_test_dgram_next_text(n, timeout_ms);
 }
 
 /* Counts the datagrams equal to @what that arrive within @ms (all are read). */

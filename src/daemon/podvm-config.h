@@ -18,11 +18,11 @@ G_BEGIN_DECLS
  * every pod once loaded.
  */
 typedef struct {
-    char *config_file;  /* what was loaded, or NULL */
-    GKeyFile *key_file; /* its text as loaded, or NULL: what a reload compares with */
+    char *config_file;       /* what was loaded, or NULL */
+    GKeyFile *key_file;      /* its text as loaded, or NULL: what a reload compares with */
     GPtrArray *unknown_keys; /* of char*: "FILE: [group] key: unknown key" (podvm-config-keys.c) */
-    char *state_dir;   /* durable: pods/NAME/pod.json */
-    char *run_dir;     /* volatile: pods/NAME/{qmp,console}.sock, logs */
+    char *state_dir;         /* durable: pods/NAME/pod.json */
+    char *run_dir;           /* volatile: pods/NAME/{qmp,console}.sock, logs */
     char *qemu_binary;
     PodvmAccel accel_requested;
     PodvmAccel accel; /* resolved: KVM or TCG */

@@ -84,8 +84,9 @@ podvm_log_journal_send(const char *socket_path, GLogLevelFlags level, const GLog
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return FALSE;
-    sent = sendto(fd, data, size, MSG_NOSIGNAL, (struct sockaddr *)&addr, sizeof addr) ==
-           (ssize_t)size;
+    /* Never blocks the main loop: a reader that falls behind loses messages. */
+    sent = sendto(fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr,
+                  sizeof addr) == (ssize_t)size;
     close(fd);
     return sent;
 }

@@ -34,7 +34,10 @@ G_BEGIN_DECLS
  */
 GBytes *podvm_log_journal_datagram(GLogLevelFlags level, const GLogField *fields, gsize n_fields);
 
-/* Sends it to the datagram socket at @socket_path; FALSE when it could not. */
+/*
+ * Sends it to the datagram socket at @socket_path without waiting; FALSE
+ * when it could not (a reader that falls behind loses messages).
+ */
 gboolean podvm_log_journal_send(const char *socket_path, GLogLevelFlags level,
                                 const GLogField *fields, gsize n_fields);
 

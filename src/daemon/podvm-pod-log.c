@@ -39,8 +39,8 @@ void
 pod_log_event(PodvmPod *self, const char *type, JsonObject *details)
 {
     if (g_strcmp0(type, "MigrationCompleted") == 0)
-        pod_log_id(self, G_LOG_LEVEL_MESSAGE, PODVM_MESSAGE_POD_MIGRATED,
-                   "pod '%s' migrated to %s", self->spec->name, details_string(details, "target"));
+        pod_log_id(self, G_LOG_LEVEL_MESSAGE, PODVM_MESSAGE_POD_MIGRATED, "pod '%s' migrated to %s",
+                   self->spec->name, details_string(details, "target"));
     else if (g_strcmp0(type, "MigrationFailed") == 0)
         pod_log_id(self, G_LOG_LEVEL_MESSAGE, PODVM_MESSAGE_POD_MIGRATION_FAILED,
                    "pod '%s': the migration failed: %s", self->spec->name,

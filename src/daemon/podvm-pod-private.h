@@ -23,13 +23,13 @@ G_BEGIN_DECLS
  * (`journalctl POD_NAME=web`); pod_log_id() adds a MESSAGE_ID of
  * podvm-log.h (a lifecycle message, explained by systemd/podvm.catalog).
  */
-#define pod_log(self, level, ...)                                                              \
-    g_log_structured(G_LOG_DOMAIN, level, "POD_NAME", (self)->spec->name, "POD_UID",           \
-                     pod_log_uid(self), "POD_PHASE", podvm_phase_to_string((self)->phase),     \
+#define pod_log(self, level, ...)                                                          \
+    g_log_structured(G_LOG_DOMAIN, level, "POD_NAME", (self)->spec->name, "POD_UID",       \
+                     pod_log_uid(self), "POD_PHASE", podvm_phase_to_string((self)->phase), \
                      "MESSAGE", __VA_ARGS__)
-#define pod_log_id(self, level, message_id, ...)                                               \
-    g_log_structured(G_LOG_DOMAIN, level, "MESSAGE_ID", message_id, "POD_NAME",               \
-                     (self)->spec->name, "POD_UID", pod_log_uid(self), "POD_PHASE",            \
+#define pod_log_id(self, level, message_id, ...)                                    \
+    g_log_structured(G_LOG_DOMAIN, level, "MESSAGE_ID", message_id, "POD_NAME",     \
+                     (self)->spec->name, "POD_UID", pod_log_uid(self), "POD_PHASE", \
                      podvm_phase_to_string((self)->phase), "MESSAGE", __VA_ARGS__)
 #define pod_log_uid(self) ((self)->spec->uid != NULL ? (self)->spec->uid : "")
 

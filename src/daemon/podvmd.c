@@ -222,9 +222,8 @@ reload_cb(gpointer user_data)
                   (const char *)g_ptr_array_index(restart, i));
     podvm_config_apply_live(daemon->config, fresh);
     podvm_manager_config_changed(daemon->manager);
-    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE_ID",
-                     PODVM_MESSAGE_DAEMON_RELOADED, "MESSAGE", "reloaded %s",
-                     daemon->config_path);
+    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE_ID", PODVM_MESSAGE_DAEMON_RELOADED,
+                     "MESSAGE", "reloaded %s", daemon->config_path);
     notify_systemd("READY=1");
     return G_SOURCE_CONTINUE;
 }

@@ -14,6 +14,7 @@
 #include <glib/gstdio.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -865,6 +866,31 @@ podvm_rest_front_set_reader_token(PodvmRestFront *self, const char *token)
 }
 
 /*
+ * bind() with SO_REUSEADDR and SO_REUSEPORT: g_socket_bind() turns
+ * SO_REUSEPORT off on stream sockets.
+ */
+static gboolean
+bind_reusing_port(GSocket *socket, GSocketAddress *address, GError **error)
+{
+    struct sockaddr_storage native;
+    int fd = g_socket_get_fd(socket);
+    int one = 1;
+
+    if (!g_socket_address_to_native(address, &native, sizeof native, error))
+        return FALSE;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&native,
+             (socklen_t)g_socket_address_get_native_size(address)) != 0) {
+        int saved = errno;
+
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "%s", g_strerror(saved));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/*
  * A new TCP listener at @address ("ADDR:PORT"), HTTPS with @certificate.
  * SO_REUSEPORT: a reload that changes the certificate binds the same
  * address while the old listener still runs, and closes that one after.
@@ -915,11 +941,9 @@ listen_tcp(PodvmRestFront *self, const char *address, GTlsCertificate *certifica
         if (!g_socket_set_option(socket, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, &option_error))
             g_message("REST: cannot make %s IPv6 only: %s", address, option_error->message);
     }
-    {
-        g_autoptr(GError) option_error = NULL;
-
-        if (!g_socket_set_option(socket, SOL_SOCKET, SO_REUSEPORT, TRUE, &option_error))
-            g_debug("REST: no SO_REUSEPORT on %s: %s", address, option_error->message);
+    if (!bind_reusing_port(socket, socket_address, error)) {
+        g_prefix_error(error, _("cannot listen on %s: "), address);
+        return NULL;
     }
     if (certificate != NULL) {
         /* The server's certificate goes to the listeners made after: this one. */
@@ -927,7 +951,7 @@ listen_tcp(PodvmRestFront *self, const char *address, GTlsCertificate *certifica
         options |= SOUP_SERVER_LISTEN_HTTPS;
     }
     g_socket_set_listen_backlog(socket, LISTEN_BACKLOG);
-    if (!g_socket_bind(socket, socket_address, TRUE, error) || !g_socket_listen(socket, error) ||
+    if (!g_socket_listen(socket, error) ||
         !soup_server_listen_socket(self->server, socket, options, error)) {
         g_prefix_error(error, _("cannot listen on %s: "), address);
         return NULL;
