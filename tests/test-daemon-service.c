@@ -211,6 +211,35 @@ test_check_config(void)
     podvm_test_rmrf(dir);
 }
 
+/*
+ * Every key data/podvmd.conf shows (commented out, its groups too) is one
+ * podvmd knows: the table of podvm-config-keys.c and the shipped file agree.
+ */
+static void
+test_shipped_config_known(void)
+{
+    g_autofree char *shipped =
+        g_test_build_filename(G_TEST_DIST, "..", "data", "podvmd.conf", NULL);
+    g_autofree char *dir = podvm_test_mkdtemp();
+    g_autofree char *all = g_build_filename(dir, "all.conf", NULL);
+    g_autofree char *text = NULL;
+    g_autofree char *err = NULL;
+    g_autoptr(GRegex) commented = g_regex_new("^#([a-z_]+=|\\[)", G_REGEX_MULTILINE, 0, NULL);
+    g_autofree char *uncommented = NULL;
+
+    if (g_getenv("PODVMD") == NULL) {
+        g_test_skip("PODVMD is not set: run the tests with `meson test`");
+        return;
+    }
+    g_assert_true(g_file_get_contents(shipped, &text, NULL, NULL));
+    uncommented = g_regex_replace(commented, text, -1, 0, "\\1", 0, NULL);
+    g_assert_true(g_file_set_contents(all, uncommented, -1, NULL));
+    run_check_config(all, NULL, &err);
+    g_test_message("%s", err);
+    g_assert_null(strstr(err, "unknown"));
+    podvm_test_rmrf(dir);
+}
+
 /* At start, an unknown key is a warning that names the file, group and key; podvmd runs. */
 static void
 test_unknown_keys_warned(void)
@@ -627,6 +656,7 @@ main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/podvm/daemon/service/check-config", test_check_config);
+    g_test_add_func("/podvm/daemon/service/shipped-config-known", test_shipped_config_known);
     g_test_add_func("/podvm/daemon/service/unknown-keys-warned", test_unknown_keys_warned);
     g_test_add_func("/podvm/daemon/service/reload", test_reload);
     g_test_add_func("/podvm/daemon/service/reload-tls", test_reload_tls);

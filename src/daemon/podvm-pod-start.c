@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "podvm-cgroup.h"
+#include "podvm-machined.h"
 #include "podvm-error.h"
 #include "podvm-fault.h"
 #include "podvm-host.h"
@@ -840,6 +841,9 @@ start_spawn(PodvmPod *self, GTask *task)
         self->spec->name, self->qemu_pid,
         podvm_spec_resolve_memory(self->spec) + QEMU_MEMORY_OVERHEAD,
         ((guint64)podvm_spec_resolve_vcpus(self->spec, self->config->host_cpus) + 1) * 1000);
+    /* A machine of systemd-machined (machinectl list), on the system bus. */
+    if (!self->config->session_bus)
+        podvm_machined_register_pod(self->spec->name, self->spec->uid, self->qemu_pid);
     pod_watch_subprocess(self);
     /* If QEMU dies before it is running, pod_qemu_exited() reports to this task. */
     self->exit_task = task;
