@@ -355,6 +355,7 @@ main(int argc, char **argv)
     Daemon daemon = { 0 };
     guint owner_id;
     guint watchdog_id = 0;
+    guint reload_id = 0;
     guint64 watchdog_usec;
     GOptionEntry entries[] = {
         { "session", 0, 0, G_OPTION_ARG_NONE, &session, N_("Use the session bus (for tests)"),
@@ -486,7 +487,7 @@ main(int argc, char **argv)
     }
     g_unix_signal_add(SIGTERM, quit_cb, &daemon);
     g_unix_signal_add(SIGINT, quit_cb, &daemon);
-    g_unix_signal_add(SIGHUP, reload_cb, &daemon);
+    reload_id = g_unix_signal_add(SIGHUP, reload_cb, &daemon);
     owner_id = g_bus_own_name(session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, PODVM_DBUS_NAME,
                               G_BUS_NAME_OWNER_FLAGS_NONE, bus_acquired_cb, name_acquired_cb,
                               name_lost_cb, &daemon, NULL);
@@ -495,6 +496,7 @@ main(int argc, char **argv)
 
     g_clear_handle_id(&watchdog_id, g_source_remove);
     g_clear_handle_id(&daemon.status_source, g_source_remove);
+    g_clear_handle_id(&reload_id, g_source_remove);
     g_signal_handlers_disconnect_by_data(daemon.manager, &daemon);
     g_clear_pointer(&daemon.status, g_free);
     g_bus_unown_name(owner_id);
