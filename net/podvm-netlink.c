@@ -277,6 +277,10 @@ podvm_nl_link_get(PodvmNl *nl, const char *ifname, PodvmLinkInfo *out, GError **
     out->rx_packets = rtnl_link_get_stat(link, RTNL_LINK_RX_PACKETS);
     out->tx_bytes = rtnl_link_get_stat(link, RTNL_LINK_TX_BYTES);
     out->tx_packets = rtnl_link_get_stat(link, RTNL_LINK_TX_PACKETS);
+    out->rx_errors = rtnl_link_get_stat(link, RTNL_LINK_RX_ERRORS);
+    out->tx_errors = rtnl_link_get_stat(link, RTNL_LINK_TX_ERRORS);
+    out->rx_dropped = rtnl_link_get_stat(link, RTNL_LINK_RX_DROPPED);
+    out->tx_dropped = rtnl_link_get_stat(link, RTNL_LINK_TX_DROPPED);
     return TRUE;
 }
 

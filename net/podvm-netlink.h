@@ -26,6 +26,7 @@ typedef struct {
     gboolean up;
     int master_index; /* 0: none */
     guint64 rx_bytes, rx_packets, tx_bytes, tx_packets;
+    guint64 rx_errors, tx_errors, rx_dropped, tx_dropped;
 } PodvmLinkInfo;
 
 /* FALSE with PODVM_ERROR_NOT_FOUND when there is no such link. */

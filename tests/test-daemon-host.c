@@ -128,6 +128,7 @@ test_parse_proc_stat(void)
     g_assert_cmpuint(stat.utime, ==, 31);
     g_assert_cmpuint(stat.stime, ==, 17);
     g_assert_cmpuint(stat.start_ticks, ==, 987654);
+    g_assert_cmpuint(stat.rss_pages, ==, 200);
 
     g_assert_false(podvm_host_parse_proc_stat("", &stat));
     g_assert_false(podvm_host_parse_proc_stat(NULL, &stat));
@@ -146,11 +147,14 @@ test_read_own_process(void)
     g_assert_cmpuint(stat.start_ticks, >, 0);
     g_assert_cmpuint(podvm_host_process_start_ticks(getpid()), ==, stat.start_ticks);
     g_assert_cmpfloat(podvm_host_thread_cpu_seconds(getpid(), tid), >=, 0);
+    /* This process is resident: a few pages at least. */
+    g_assert_cmpint(podvm_host_process_rss_bytes(getpid()), >, 4096);
 
     /* Gone (or never there): 0 and -1, never an error to log. */
     g_assert_false(podvm_host_read_proc_stat(-1, 0, &stat));
     g_assert_cmpuint(podvm_host_process_start_ticks(0), ==, 0);
     g_assert_cmpfloat(podvm_host_thread_cpu_seconds(getpid(), G_MAXINT32), ==, -1);
+    g_assert_cmpint(podvm_host_process_rss_bytes(-1), ==, -1);
 }
 
 static void

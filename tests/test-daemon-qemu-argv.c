@@ -126,6 +126,7 @@ static const GoldenCase golden_cases[] = {
     DISK_CASE("disks-long-names", build_disks_long_names),
     DISK_CASE("disks-path-commas", build_disks_path_commas),
     { "disks-fds", PODVM_ACCEL_TCG, FALSE, FALSE, TRUE, 4, build_disks_virtio, 0 },
+    { "no-balloon", PODVM_ACCEL_TCG, FALSE, FALSE, FALSE, 4, NULL, 0 },
 };
 
 static const GoldenCase *

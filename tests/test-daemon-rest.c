@@ -341,11 +341,15 @@ test_lifecycle(Fixture *f, gconstpointer data)
         g_assert_cmpuint(
             g_ascii_strtoull(count + strlen("podvm_qmp_command_duration_seconds_count "), NULL, 10),
             >=, 2);
-        g_assert_nonnull(strstr(r->body, "podvm_pod_vcpus{pod=\"web\"} "));
-        g_assert_nonnull(strstr(r->body, "podvm_pod_memory_bytes{pod=\"web\"} "));
-        g_assert_nonnull(strstr(r->body, "podvm_pod_restarts_total{pod=\"web\"} 0\n"));
-        g_assert_nonnull(strstr(r->body, "podvm_pod_running_seconds{pod=\"web\"} "));
-        g_assert_null(strstr(r->body, "podvm_pod_running_seconds{pod=\"web\"} 0.000\n"));
+        g_assert_nonnull(strstr(r->body, "podvm_pod_vcpus{name=\"web\",namespace=\"default\"} "));
+        g_assert_nonnull(
+            strstr(r->body, "podvm_pod_memory_bytes{name=\"web\",namespace=\"default\"} "));
+        g_assert_nonnull(
+            strstr(r->body, "podvm_pod_restarts_total{name=\"web\",namespace=\"default\"} 0\n"));
+        g_assert_nonnull(
+            strstr(r->body, "podvm_pod_running_seconds{name=\"web\",namespace=\"default\"} "));
+        g_assert_null(strstr(
+            r->body, "podvm_pod_running_seconds{name=\"web\",namespace=\"default\"} 0.000\n"));
     }
     {
         /* Start of a running pod: 409 Conflict. */
@@ -437,8 +441,10 @@ qmp_ok(Fixture *f, const char *pod, const char *command)
 static void
 test_metrics_qemu(Fixture *f, gconstpointer data)
 {
-    const char *vcpu = "podvm_pod_vcpu_seconds_total{pod=\"metered\",vcpu=\"0\"} ";
-    const char *read_bytes = "podvm_pod_block_read_bytes_total{pod=\"metered\",drive=\"scratch\"} ";
+    const char *vcpu =
+        "podvm_pod_vcpu_seconds_total{name=\"metered\",namespace=\"default\",vcpu=\"0\"} ";
+    const char *read_bytes = "podvm_pod_block_read_bytes_total{name=\"metered\",namespace="
+                             "\"default\",drive=\"scratch\"} ";
     g_autoptr(JsonObject) status = NULL;
     double read = -1;
     int qemu_pid;
@@ -453,17 +459,21 @@ test_metrics_qemu(Fixture *f, gconstpointer data)
 
         /* The guest booted: its vCPU thread has used CPU time. */
         g_assert_cmpfloat(metric_value(r->body, vcpu), >, 0);
-        g_assert_nonnull(strstr(r->body, "podvm_pod_scrape_error{pod=\"metered\"} 0\n"));
+        g_assert_nonnull(
+            strstr(r->body, "podvm_pod_scrape_error{name=\"metered\",namespace=\"default\"} 0\n"));
         /* No disk yet: the block counters are described, with no samples for this pod. */
         g_assert_nonnull(strstr(r->body, "# TYPE podvm_pod_block_read_bytes_total counter\n"));
         g_assert_nonnull(strstr(r->body, "# TYPE podvm_pod_block_write_bytes_total counter\n"));
         g_assert_nonnull(
             strstr(r->body, "# TYPE podvm_pod_block_flush_operations_total counter\n"));
-        g_assert_null(strstr(r->body, "podvm_pod_block_read_bytes_total{pod=\"metered\""));
+        g_assert_null(strstr(
+            r->body, "podvm_pod_block_read_bytes_total{name=\"metered\",namespace=\"default\""));
         /* No network: the network counters are described, with no samples for this pod. */
         g_assert_nonnull(
             strstr(r->body, "# TYPE podvm_pod_network_transmit_bytes_total counter\n"));
-        g_assert_null(strstr(r->body, "podvm_pod_network_transmit_bytes_total{pod=\"metered\""));
+        g_assert_null(strstr(
+            r->body,
+            "podvm_pod_network_transmit_bytes_total{name=\"metered\",namespace=\"default\""));
     }
 
     /* A disk that reads zeroes, hotplugged by hand over the QMP passthrough (expert mode). */
@@ -482,21 +492,30 @@ test_metrics_qemu(Fixture *f, gconstpointer data)
 
             read = metric_value(r->body, read_bytes);
             g_assert_cmpfloat(read, >=, 0);
-            g_assert_cmpfloat(
-                metric_value(
-                    r->body,
-                    "podvm_pod_block_read_operations_total{pod=\"metered\",drive=\"scratch\"} "),
-                >=, 0);
-            g_assert_cmpfloat(
-                metric_value(
-                    r->body,
-                    "podvm_pod_block_write_bytes_total{pod=\"metered\",drive=\"scratch\"} "),
-                >=, 0);
+            g_assert_cmpfloat(metric_value(r->body,
+                                           "podvm_pod_block_read_operations_total{name=\"metered\","
+                                           "namespace=\"default\",drive=\"scratch\"} "),
+                              >=, 0);
+            g_assert_cmpfloat(metric_value(r->body,
+                                           "podvm_pod_block_write_bytes_total{name=\"metered\","
+                                           "namespace=\"default\",drive=\"scratch\"} "),
+                              >=, 0);
             if (read > 0)
                 break;
             g_usleep(200 * 1000);
         }
         g_assert_cmpfloat(read, >, 0);
+    }
+    {
+        /* The time the reads took (the mean latency is its rate over the reads' rate). */
+        g_autoptr(Response) r = get_metrics(f, 5000);
+
+        g_assert_nonnull(
+            strstr(r->body, "# TYPE podvm_pod_block_read_time_seconds_total counter\n"));
+        g_assert_cmpfloat(metric_value(r->body, "podvm_pod_block_read_time_seconds_total{name="
+                                                "\"metered\",namespace=\"default\",drive="
+                                                "\"scratch\"} "),
+                          >=, 0);
     }
 
     /* A wedged QEMU (stopped by signal) does not hold the answer: it lacks its lines. */
@@ -507,16 +526,19 @@ test_metrics_qemu(Fixture *f, gconstpointer data)
     {
         g_autoptr(Response) r = get_metrics(f, 3000);
 
-        g_assert_nonnull(strstr(r->body, "podvm_pod_scrape_error{pod=\"metered\"} 1\n"));
+        g_assert_nonnull(
+            strstr(r->body, "podvm_pod_scrape_error{name=\"metered\",namespace=\"default\"} 1\n"));
         g_assert_cmpfloat(metric_value(r->body, vcpu), <, 0);
         g_assert_cmpfloat(metric_value(r->body, read_bytes), <, 0);
-        g_assert_nonnull(strstr(r->body, "podvm_pod_vcpus{pod=\"metered\"} "));
+        g_assert_nonnull(
+            strstr(r->body, "podvm_pod_vcpus{name=\"metered\",namespace=\"default\"} "));
     }
     g_assert_cmpint(kill(qemu_pid, SIGCONT), ==, 0);
     {
         g_autoptr(Response) r = get_metrics(f, 5000);
 
-        g_assert_nonnull(strstr(r->body, "podvm_pod_scrape_error{pod=\"metered\"} 0\n"));
+        g_assert_nonnull(
+            strstr(r->body, "podvm_pod_scrape_error{name=\"metered\",namespace=\"default\"} 0\n"));
         g_assert_cmpfloat(metric_value(r->body, read_bytes), >=, read);
     }
     {

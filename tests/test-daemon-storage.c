@@ -671,10 +671,29 @@ test_hotplug_refused(Fixture *f, gconstpointer data)
     podvm_test_rmrf(outside_dir);
 }
 
+/* The entry of status.volumeStatus[] named @volume of pod @pod, or NULL. */
+static JsonObject *
+volume_status_of(Fixture *f, const char *pod, const char *volume)
+{
+    g_autoptr(JsonObject) status = podvm_test_daemon_status(f->daemon, pod);
+    JsonArray *entries = json_object_has_member(status, "volumeStatus")
+                             ? json_object_get_array_member(status, "volumeStatus")
+                             : NULL;
+
+    for (guint i = 0; entries != NULL && i < json_array_get_length(entries); i++) {
+        JsonObject *entry = json_array_get_object_element(entries, i);
+
+        if (g_strcmp0(json_object_get_string_member_with_default(entry, "name", NULL), volume) == 0)
+            return json_object_ref(entry);
+    }
+    return NULL;
+}
+
 /* podvmd restarts between attach and detach: the detach still works. */
 /*
  * A guest that does not let go of a disk in time (here: it is paused)
- * leaves the detach pending: Timeout, and the disk stays in the spec.
+ * leaves the detach pending: Timeout, the disk stays in the spec, and the
+ * pod's status.volumeStatus[] says DetachPending until the guest lets go.
  * When the guest lets go later (resumed), podvmd finishes the detach by
  * itself; the disk's root port is free again for the next attach.
  */
@@ -719,6 +738,16 @@ test_detach_pending(Fixture *f, gconstpointer data)
     names = spec_disk_names(f, "late");
     g_assert_cmpstr(names, ==, "late");
     g_clear_pointer(&names, g_free);
+    /* The status says so: the disk's removal is pending. */
+    {
+        g_autoptr(JsonObject) entry = volume_status_of(f, "late", "late");
+
+        g_assert_nonnull(entry);
+        g_assert_cmpstr(json_object_get_string_member(entry, "phase"), ==, "Detaching");
+        g_assert_cmpstr(json_object_get_string_member(entry, "reason"), ==, "DetachPending");
+        g_assert_nonnull(strstr(json_object_get_string_member(entry, "message"),
+                                "removal pending: the guest has not released disk 'late'"));
+    }
 
     /* The guest runs again, sees the request and lets go: the detach finishes. */
     podvm_dbus_pod_call_resume_sync(pod, NULL, &error);
@@ -732,6 +761,7 @@ test_detach_pending(Fixture *f, gconstpointer data)
         g_usleep(100 * 1000);
     } while (g_get_monotonic_time() < deadline);
     g_assert_cmpstr(names, ==, "");
+    g_assert_null(volume_status_of(f, "late", "late"));
     g_assert_true(podvm_test_wait_guest_disk(f->daemon, "late", 18 * MIB, FALSE));
     g_assert_true(g_file_test(image, G_FILE_TEST_EXISTS));
 

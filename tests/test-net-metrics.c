@@ -72,12 +72,13 @@ median_scrape_ms(Fixture *f, guint n)
     return g_array_index(times, double, n / 2);
 }
 
-/* The value of the sample @metric{pod=@pod,interface=@iface}; -1 when absent. */
+/* The value of the sample @metric{name=@pod,namespace="default",interface=@iface}; -1 when absent.
+ */
 static gint64
 sample(const char *body, const char *metric, const char *pod, const char *iface)
 {
-    g_autofree char *prefix =
-        g_strdup_printf("%s{pod=\"%s\",interface=\"%s\"} ", metric, pod, iface);
+    g_autofree char *prefix = g_strdup_printf(
+        "%s{name=\"%s\",namespace=\"default\",interface=\"%s\"} ", metric, pod, iface);
 
     for (const char *line = body; line != NULL && *line != '\0';) {
         const char *end = strchr(line, '\n');
@@ -113,6 +114,10 @@ static const char *const NETWORK_METRICS[] = {
     "podvm_pod_network_receive_packets_total",
     "podvm_pod_network_transmit_bytes_total",
     "podvm_pod_network_transmit_packets_total",
+    "podvm_pod_network_receive_errors_total",
+    "podvm_pod_network_transmit_errors_total",
+    "podvm_pod_network_receive_packets_dropped_total",
+    "podvm_pod_network_transmit_packets_dropped_total",
 };
 
 /* ---- tests ------------------------------------------------------------------------------ */
@@ -150,8 +155,11 @@ test_masquerade_counters(Fixture *f, gconstpointer data)
 
         g_assert_nonnull(strstr(before, type));
         g_assert_nonnull(strstr(before, help));
+        /* Every counter has its sample for the interface (errors and drops too, 0 or more). */
+        g_assert_cmpint(sample(before, NETWORK_METRICS[i], "web", "default"), >=, 0);
     }
-    g_assert_nonnull(strstr(before, "podvm_pod_scrape_error{pod=\"web\"} 0\n"));
+    g_assert_nonnull(
+        strstr(before, "podvm_pod_scrape_error{name=\"web\",namespace=\"default\"} 0\n"));
     tx_bytes[0] = sample(before, "podvm_pod_network_transmit_bytes_total", "web", "default");
     tx_packets[0] = sample(before, "podvm_pod_network_transmit_packets_total", "web", "default");
     rx_bytes[0] = sample(before, "podvm_pod_network_receive_bytes_total", "web", "default");
@@ -195,7 +203,8 @@ test_masquerade_counters(Fixture *f, gconstpointer data)
     /* And the tap read between the scrapes lies between them. */
     g_assert_cmpint(tap_rx_bytes, <=, tx_bytes[1]);
     g_assert_cmpint(tap_tx_bytes, <=, rx_bytes[1]);
-    g_assert_nonnull(strstr(after, "podvm_pod_scrape_error{pod=\"web\"} 0\n"));
+    g_assert_nonnull(
+        strstr(after, "podvm_pod_scrape_error{name=\"web\",namespace=\"default\"} 0\n"));
     g_test_message("GET /metrics with a masquerade pod: median %.1f ms of 11",
                    median_scrape_ms(f, 11));
 }
@@ -212,11 +221,13 @@ test_slirp_has_none(Fixture *f, gconstpointer data)
     body = scrape(f);
     g_assert_nonnull(strstr(body, "# TYPE podvm_pod_network_transmit_bytes_total counter\n"));
     for (guint i = 0; i < G_N_ELEMENTS(NETWORK_METRICS); i++) {
-        g_autofree char *line = g_strdup_printf("%s{pod=\"user\"", NETWORK_METRICS[i]);
+        g_autofree char *line =
+            g_strdup_printf("%s{name=\"user\",namespace=\"default\"", NETWORK_METRICS[i]);
 
         g_assert_null(strstr(body, line));
     }
-    g_assert_nonnull(strstr(body, "podvm_pod_scrape_error{pod=\"user\"} 0\n"));
+    g_assert_nonnull(
+        strstr(body, "podvm_pod_scrape_error{name=\"user\",namespace=\"default\"} 0\n"));
     /* The baseline of the masquerade test's figure: no namespace is entered. */
     g_test_message("GET /metrics with a slirp pod: median %.1f ms of 11", median_scrape_ms(f, 11));
 }
@@ -262,7 +273,8 @@ test_nic_hotplug(Fixture *f, gconstpointer data)
                     0);
     g_assert_cmpint(sample(attached, "podvm_pod_network_transmit_bytes_total", "hot", "default"), >,
                     0);
-    g_assert_nonnull(strstr(attached, "podvm_pod_scrape_error{pod=\"hot\"} 0\n"));
+    g_assert_nonnull(
+        strstr(attached, "podvm_pod_scrape_error{name=\"hot\",namespace=\"default\"} 0\n"));
 
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);

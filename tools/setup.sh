@@ -27,12 +27,14 @@ packages=(
   scdoc man-db
   zsh fish # for the tests only: podvmctl's zsh and fish completions
   chromium chromium-driver
+  prometheus
 )
 
 # Installed for the tests only (a registry they start on a port of their own,
-# the redis-server binary they pack into an image): the system services
+# the redis-server binary they pack into an image, promtool and a Prometheus
+# that scrapes podvmd): the system services
 # these packages start are stopped again below.
-test_services=(docker-registry redis-server)
+test_services=(docker-registry redis-server prometheus)
 
 sudo_cmd=()
 if [ "$(id -u)" != 0 ]; then

@@ -336,13 +336,13 @@ parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Doma
         { "autoattachSerialConsole", FIELD_KNOWN, NULL },
         { "rng", FIELD_KNOWN, NULL },
         { "autoattachGuestAgent", FIELD_KNOWN, NULL },
+        { "autoattachMemBalloon", FIELD_KNOWN, NULL },
         { "disks", FIELD_KNOWN, NULL },
         { "interfaces", FIELD_KNOWN, NULL },
         { "autoattachGraphicsDevice", FIELD_NOT_PODVM_UNLESS_OFF,
           N_("podvm pods have a serial console and no display") },
         { "autoattachInputDevice", FIELD_NOT_PODVM_UNLESS_OFF, NULL },
         { "autoattachPodInterface", FIELD_NOT_YET_UNLESS_OFF, NULL },
-        { "autoattachMemBalloon", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "autoattachVSOCK", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "blockMultiQueue", FIELD_NOT_YET_UNLESS_OFF, NULL },
         { "networkInterfaceMultiqueue", FIELD_NOT_YET_UNLESS_OFF, NULL },
@@ -391,6 +391,12 @@ parse_devices(Parser *p, const char *path, JsonNode *node, PodvmSpec *spec, Doma
 
         if (spec_read_bool(p, child_path, child, &spec->autoattach_guest_agent))
             state->guest_agent_on = spec->autoattach_guest_agent;
+    }
+
+    child = spec_member(object, "autoattachMemBalloon");
+    if (child != NULL) {
+        g_autofree char *child_path = spec_path_member(path, "autoattachMemBalloon");
+        spec_read_bool(p, child_path, child, &spec->autoattach_mem_balloon);
     }
 
     child = spec_member(object, "rng");

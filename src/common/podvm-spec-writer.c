@@ -266,6 +266,11 @@ write_domain(JsonBuilder *b, const PodvmSpec *spec)
         json_builder_set_member_name(b, "autoattachGuestAgent");
         json_builder_add_boolean_value(b, FALSE);
     }
+    if (!spec->autoattach_mem_balloon) {
+        /* Written only when off: documents of older podvmds stay the same. */
+        json_builder_set_member_name(b, "autoattachMemBalloon");
+        json_builder_add_boolean_value(b, FALSE);
+    }
     if (spec->disks != NULL && spec->disks->len > 0) {
         guint i;
 

@@ -185,6 +185,7 @@ spec_new(void)
     spec->source_kind = g_strdup(KIND_POD);
     spec->autoattach_serial_console = TRUE;
     spec->autoattach_guest_agent = TRUE;
+    spec->autoattach_mem_balloon = TRUE;
     spec->termination_grace_period_seconds = PODVM_SPEC_DEFAULT_GRACE_SECONDS;
     spec->restart_policy = PODVM_RESTART_NEVER;
     return spec;
@@ -283,6 +284,7 @@ podvm_spec_copy(const PodvmSpec *spec)
     copy->firmware_uuid = g_strdup(spec->firmware_uuid);
     copy->firmware_serial = g_strdup(spec->firmware_serial);
     copy->autoattach_serial_console = spec->autoattach_serial_console;
+    copy->autoattach_mem_balloon = spec->autoattach_mem_balloon;
     copy->rng = spec->rng;
     copy->autoattach_guest_agent = spec->autoattach_guest_agent;
     for (i = 0; spec->disks != NULL && i < spec->disks->len; i++)

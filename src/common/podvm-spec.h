@@ -230,10 +230,11 @@ typedef struct {
     gboolean rng;                       /* devices.rng present */
     /* devices.autoattachGuestAgent (ext): default TRUE; app pods never have one */
     gboolean autoattach_guest_agent;
-    GPtrArray *disks;      /* of PodvmSpecDisk*; never NULL */
-    GPtrArray *volumes;    /* of PodvmSpecVolume*; never NULL */
-    GPtrArray *interfaces; /* of PodvmSpecInterface*; never NULL */
-    GPtrArray *networks;   /* of PodvmSpecNetwork*; never NULL */
+    gboolean autoattach_mem_balloon; /* default TRUE: a virtio-balloon (VM pods) */
+    GPtrArray *disks;                /* of PodvmSpecDisk*; never NULL */
+    GPtrArray *volumes;              /* of PodvmSpecVolume*; never NULL */
+    GPtrArray *interfaces;           /* of PodvmSpecInterface*; never NULL */
+    GPtrArray *networks;             /* of PodvmSpecNetwork*; never NULL */
 
     GPtrArray *apps; /* of PodvmSpecApp*; never NULL */
 

@@ -147,14 +147,15 @@ podvm_host_parse_proc_stat(const char *text, PodvmProcStat *out_stat)
 
     if (after_name == NULL || after_name[1] != ' ' || after_name[2] == '\0')
         return FALSE;
-    fields = g_strsplit(after_name + 2, " ", 21);
-    /* fields[0] is field 3 (state); utime, stime, starttime are fields 14, 15, 22. */
+    fields = g_strsplit(after_name + 2, " ", 23);
+    /* fields[0] is field 3 (state); utime, stime, starttime, rss are fields 14, 15, 22, 24. */
     if (g_strv_length(fields) < 20)
         return FALSE;
     out_stat->state = fields[0][0];
     out_stat->utime = g_ascii_strtoull(fields[11], NULL, 10);
     out_stat->stime = g_ascii_strtoull(fields[12], NULL, 10);
     out_stat->start_ticks = g_ascii_strtoull(fields[19], NULL, 10);
+    out_stat->rss_pages = g_strv_length(fields) > 21 ? g_ascii_strtoull(fields[21], NULL, 10) : 0;
     return TRUE;
 }
 
@@ -190,4 +191,17 @@ podvm_host_thread_cpu_seconds(int pid, gint64 tid)
     if (ticks_per_second <= 0 || !podvm_host_read_proc_stat(pid, tid, &stat))
         return -1;
     return (double)(stat.utime + stat.stime) / (double)ticks_per_second;
+}
+
+gint64
+podvm_host_process_rss_bytes(int pid)
+{
+    static long page_size;
+    PodvmProcStat stat;
+
+    if (page_size <= 0)
+        page_size = sysconf(_SC_PAGESIZE);
+    if (page_size <= 0 || !podvm_host_read_proc_stat(pid, 0, &stat))
+        return -1;
+    return (gint64)stat.rss_pages * page_size;
 }

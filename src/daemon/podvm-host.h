@@ -41,6 +41,7 @@ typedef struct {
     guint64 utime;       /* field 14, clock ticks */
     guint64 stime;       /* field 15, clock ticks */
     guint64 start_ticks; /* field 22: when it started, clock ticks after boot */
+    guint64 rss_pages;   /* field 24: resident set size, pages (0 when the line is short) */
 } PodvmProcStat;
 
 /*
@@ -55,5 +56,7 @@ gboolean podvm_host_read_proc_stat(int pid, gint64 tid, PodvmProcStat *out_stat)
 guint64 podvm_host_process_start_ticks(int pid);
 /* CPU time (user + system) of thread @tid of process @pid in seconds; -1 when it is gone. */
 double podvm_host_thread_cpu_seconds(int pid, gint64 tid);
+/* Resident memory of process @pid in bytes (/proc/PID/stat's rss); -1 when it is gone. */
+gint64 podvm_host_process_rss_bytes(int pid);
 
 G_END_DECLS

@@ -19,10 +19,23 @@ typedef struct {
     int lun;  /* or -1 */
 } Placement;
 
+/* A removal that timed out: the guest may still let go. */
+typedef struct {
+    PodvmHotplugReleasedFunc released;
+    GDateTime *since; /* when podvmd asked for it */
+} PendingRemoval;
+
+static void
+pending_removal_free(PendingRemoval *pending)
+{
+    g_date_time_unref(pending->since);
+    g_free(pending);
+}
+
 struct _PodvmHotplug {
     guint spare_root_ports;
     GHashTable *placements; /* key -> Placement* */
-    GHashTable *pending;    /* device id -> PodvmHotplugReleasedFunc, removals that timed out */
+    GHashTable *pending;    /* device id -> PendingRemoval*, removals that timed out */
     GList *removals;        /* of GTask*, removals under way (the list holds a reference) */
     gulong device_deleted_handler;
 };
@@ -34,7 +47,8 @@ podvm_hotplug_new(guint spare_root_ports)
 
     hotplug->spare_root_ports = spare_root_ports;
     hotplug->placements = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    hotplug->pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    hotplug->pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify)pending_removal_free);
     return hotplug;
 }
 
@@ -126,6 +140,17 @@ podvm_hotplug_forget(PodvmHotplug *hotplug, const char *key, const char *device_
     g_hash_table_remove(hotplug->pending, device_id);
 }
 
+gboolean
+podvm_hotplug_removal_pending(PodvmHotplug *hotplug, const char *device_id, GDateTime **out_since)
+{
+    PendingRemoval *pending =
+        hotplug != NULL ? g_hash_table_lookup(hotplug->pending, device_id) : NULL;
+
+    if (pending != NULL && out_since != NULL)
+        *out_since = g_date_time_ref(pending->since);
+    return pending != NULL;
+}
+
 void
 podvm_hotplug_clear(PodvmHotplug *hotplug)
 {
@@ -182,6 +207,7 @@ typedef struct {
     PodvmHotplugReleasedFunc released;
     guint timeout_ms;
     guint timeout_id;
+    GDateTime *asked;         /* when device_del went out */
     gboolean device_gone;     /* DEVICE_DELETED arrived */
     gboolean device_del_done; /* QEMU answered device_del */
     gboolean done;            /* the task returned */
@@ -192,6 +218,7 @@ removal_free(Removal *removal)
 {
     g_clear_handle_id(&removal->timeout_id, g_source_remove);
     g_free(removal->device_id);
+    g_clear_pointer(&removal->asked, g_date_time_unref);
     g_free(removal);
 }
 
@@ -231,7 +258,15 @@ removal_timeout_cb(gpointer user_data)
 
     removal->timeout_id = 0;
     /* Not an error of ours: the guest may still let go; then its DEVICE_DELETED finishes it. */
-    g_hash_table_replace(pod->hotplug->pending, g_strdup(removal->device_id), removal->released);
+    {
+        PendingRemoval *pending = g_new0(PendingRemoval, 1);
+
+        pending->released = removal->released;
+        pending->since = g_date_time_ref(removal->asked);
+        g_hash_table_replace(pod->hotplug->pending, g_strdup(removal->device_id), pending);
+    }
+    /* status shows it (volumeStatus[], interfaces[]: DetachPending) */
+    pod_emit_changed(pod);
     removal_return(task, g_error_new(PODVM_ERROR, PODVM_ERROR_TIMEOUT,
                                      _("the guest did not release device '%s' within %.1f s"),
                                      removal->device_id, removal->timeout_ms / 1000.0));
@@ -268,8 +303,8 @@ device_deleted_cb(PodvmPod *pod, const char *name, JsonObject *data, gpointer us
     PodvmHotplug *hotplug = pod->hotplug;
     const char *device_id =
         data != NULL ? json_object_get_string_member_with_default(data, "device", NULL) : NULL;
-    PodvmHotplugReleasedFunc released;
     g_autofree char *pending_id = NULL;
+    PendingRemoval *pending = NULL;
 
     if (device_id == NULL)
         return;
@@ -285,9 +320,14 @@ device_deleted_cb(PodvmPod *pod, const char *name, JsonObject *data, gpointer us
     }
     /* A removal that timed out earlier: the guest let go after all. */
     if (g_hash_table_steal_extended(hotplug->pending, device_id, (gpointer *)&pending_id,
-                                    (gpointer *)&released) &&
-        released != NULL)
-        released(pod, pending_id);
+                                    (gpointer *)&pending)) {
+        PodvmHotplugReleasedFunc released = pending->released;
+
+        pending_removal_free(pending);
+        pod_emit_changed(pod);
+        if (released != NULL)
+            released(pod, pending_id);
+    }
 }
 
 void
@@ -303,6 +343,7 @@ podvm_hotplug_remove_async(PodvmPod *pod, const char *device_id, guint timeout_m
     removal->device_id = g_strdup(device_id);
     removal->released = released;
     removal->timeout_ms = timeout_ms;
+    removal->asked = g_date_time_new_now_utc();
     g_task_set_task_data(task, removal, (GDestroyNotify)removal_free);
     if (pod->hotplug->device_deleted_handler == 0)
         pod->hotplug->device_deleted_handler =
@@ -320,4 +361,28 @@ podvm_hotplug_remove_finish(PodvmPod *pod, GAsyncResult *result, GError **error)
 {
     g_return_val_if_fail(g_task_is_valid(result, pod), FALSE);
     return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+gboolean
+pod_hotplug_add_pending_status(PodvmPod *self, JsonBuilder *b, const char *kind, const char *name,
+                               const char *device_id)
+{
+    g_autoptr(GDateTime) since = NULL;
+    g_autofree char *when = NULL;
+    g_autofree char *message = NULL;
+
+    if (!podvm_hotplug_removal_pending(self->hotplug, device_id, &since))
+        return FALSE;
+    when = g_date_time_format_iso8601(since);
+    /* TRANSLATORS: the first %s is "disk" or "interface", the last a time (RFC 3339) */
+    message = g_strdup_printf(_("removal pending: the guest has not released %s '%s' since %s; "
+                                "the detach finishes when it does, or when the pod stops"),
+                              kind, name, when);
+    json_builder_set_member_name(b, "phase");
+    json_builder_add_string_value(b, "Detaching");
+    json_builder_set_member_name(b, "reason");
+    json_builder_add_string_value(b, "DetachPending");
+    json_builder_set_member_name(b, "message");
+    json_builder_add_string_value(b, message);
+    return TRUE;
 }

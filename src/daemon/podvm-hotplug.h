@@ -45,6 +45,13 @@ int podvm_hotplug_free_root_port(PodvmHotplug *hotplug);
 int podvm_hotplug_free_scsi_lun(PodvmHotplug *hotplug);
 /* The device of @key left QEMU: its placement and any pending removal of @device_id go. */
 void podvm_hotplug_forget(PodvmHotplug *hotplug, const char *key, const char *device_id);
+/*
+ * Whether the removal of @device_id timed out and is still pending (the
+ * guest has not let go); @out_since (may be NULL) gets when podvmd asked.
+ * Shown in the pod's status until DEVICE_DELETED or QEMU's end.
+ */
+gboolean podvm_hotplug_removal_pending(PodvmHotplug *hotplug, const char *device_id,
+                                       GDateTime **out_since);
 /* QEMU is gone (or about to start): every placement and pending removal goes. */
 void podvm_hotplug_clear(PodvmHotplug *hotplug);
 /* As stored: {"KEY": {"port": N, "lun": N}, ...}; NULL when nothing is placed. */

@@ -9,7 +9,8 @@
 #include "podvm-qmp-client.h"
 
 static const char *const block_counter_names[PODVM_BLOCK_N_COUNTERS] = {
-    "rd_bytes", "wr_bytes", "rd_operations", "wr_operations", "flush_operations",
+    "rd_bytes",         "wr_bytes",         "rd_operations",    "wr_operations",
+    "flush_operations", "rd_total_time_ns", "wr_total_time_ns", "flush_total_time_ns",
 };
 
 const char *
@@ -30,6 +31,7 @@ static void
 pod_metrics_free(PodvmPodMetrics *pm)
 {
     g_free(pm->name);
+    g_free(pm->uid);
     g_clear_pointer(&pm->vcpu_times, g_array_unref);
     g_clear_pointer(&pm->blocks, g_ptr_array_unref);
     g_clear_pointer(&pm->networks, g_ptr_array_unref);
@@ -42,6 +44,7 @@ podvm_metrics_free(PodvmMetrics *metrics)
     if (metrics == NULL)
         return;
     g_ptr_array_unref(metrics->pods);
+    g_free(metrics->node);
     g_free(metrics);
 }
 
@@ -167,6 +170,8 @@ typedef struct {
     JsonNode *cpus;      /* query-cpus-fast's answer, or NULL */
     JsonNode *blocks;    /* query-blockstats's answer, or NULL */
     GPtrArray *networks; /* podvm_pod_network_stats_finish()'s answer, or NULL */
+    PodvmBalloonStats balloon;
+    gboolean balloon_ok; /* the balloon answered */
     guint pending;       /* commands (and the network counters) not answered yet */
     gboolean failed;     /* a QMP command failed */
     gboolean net_failed; /* the network counters could not be read */
@@ -239,6 +244,11 @@ collection_done(Collection *c)
             g_ptr_array_unref(pm->blocks);
             pm->blocks = blocks_from_qmp(query->blocks);
         }
+        /* Read now, with the vCPUs' times; a QEMU that is gone says -1. */
+        pm->rss_bytes = podvm_host_process_rss_bytes(query->qemu_pid);
+        pm->cpu_seconds = podvm_host_thread_cpu_seconds(query->qemu_pid, 0);
+        if (query->balloon_ok)
+            pm->balloon = query->balloon;
         if (query->networks != NULL) {
             g_ptr_array_unref(pm->networks);
             pm->networks = g_steal_pointer(&query->networks);
@@ -336,6 +346,27 @@ query_networks_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     collection_release(c);
 }
 
+/* A balloon that failed costs only its own lines: not a scrape error (a QEMU of an older podvmd).
+ */
+static void
+query_balloon_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    PodQuery *query = user_data;
+    Collection *c = query->collection;
+    g_autoptr(GError) error = NULL;
+    PodvmBalloonStats stats;
+
+    if (podvm_pod_balloon_stats_finish(PODVM_POD(source), result, &stats, &error)) {
+        query->balloon = stats;
+        query->balloon_ok = TRUE;
+    } else if (!c->done) {
+        g_debug("metrics: pod '%s': balloon: %s", query->pm->name, error->message);
+    }
+    if (!c->done)
+        query_answered(query);
+    collection_release(c);
+}
+
 void
 podvm_metrics_collect_async(PodvmManager *manager, GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data)
@@ -353,6 +384,7 @@ podvm_metrics_collect_async(PodvmManager *manager, GCancellable *cancellable,
     c->metrics = metrics;
 
     podvm_pod_get_qmp_latency(&metrics->qmp_latency);
+    metrics->node = g_strdup(g_get_host_name());
     metrics->pods = g_ptr_array_new_with_free_func((GDestroyNotify)pod_metrics_free);
     for (guint i = 0; i < pods->len; i++) {
         PodvmPod *pod = g_ptr_array_index(pods, i);
@@ -360,6 +392,13 @@ podvm_metrics_collect_async(PodvmManager *manager, GCancellable *cancellable,
         PodvmPodMetrics *pm = g_new0(PodvmPodMetrics, 1);
 
         pm->name = g_strdup(podvm_pod_get_name(pod));
+        pm->uid = g_strdup(spec->uid != NULL ? spec->uid : "");
+        pm->kind = spec->source_kind != NULL ? spec->source_kind : "Pod";
+        pm->rss_bytes = -1;
+        pm->cpu_seconds = -1;
+        pm->has_balloon = podvm_qemu_has_balloon(spec);
+        for (guint s = 0; s < PODVM_BALLOON_N_STATS; s++)
+            pm->balloon.values[s] = -1;
         pm->phase = podvm_pod_get_phase(pod);
         pm->vcpus = podvm_spec_resolve_vcpus(spec, host_cpus);
         pm->memory_bytes = podvm_spec_resolve_memory(spec);
@@ -378,7 +417,7 @@ podvm_metrics_collect_async(PodvmManager *manager, GCancellable *cancellable,
             query->pod = g_object_ref(pod);
             query->pm = pm;
             query->qemu_pid = podvm_pod_get_qemu_pid(pod);
-            query->pending = 3;
+            query->pending = pm->has_balloon ? 4 : 3;
             g_ptr_array_add(c->queries, query);
         }
     }
@@ -406,6 +445,10 @@ podvm_metrics_collect_async(PodvmManager *manager, GCancellable *cancellable,
         podvm_pod_query_async(query->pod, "query-blockstats", c->qmp, query_blocks_cb, query);
         g_rc_box_acquire(c);
         podvm_pod_network_stats_async(query->pod, c->qmp, query_networks_cb, query);
+        if (query->pm->has_balloon) {
+            g_rc_box_acquire(c);
+            podvm_pod_balloon_stats_async(query->pod, c->qmp, query_balloon_cb, query);
+        }
     }
     collection_release(c);
 }

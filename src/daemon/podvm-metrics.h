@@ -30,6 +30,9 @@ typedef enum {
     PODVM_BLOCK_READ_OPERATIONS,
     PODVM_BLOCK_WRITE_OPERATIONS,
     PODVM_BLOCK_FLUSH_OPERATIONS,
+    PODVM_BLOCK_READ_TIME_NS, /* the time the reads took, summed */
+    PODVM_BLOCK_WRITE_TIME_NS,
+    PODVM_BLOCK_FLUSH_TIME_NS,
     PODVM_BLOCK_N_COUNTERS,
 } PodvmBlockCounter;
 
@@ -43,8 +46,17 @@ typedef struct {
     gint64 counters[PODVM_BLOCK_N_COUNTERS]; /* -1 when QEMU did not say */
 } PodvmBlockStats;
 
+/*
+ * The namespace label of every pod (KubeVirt's kubevirt_vmi_* carry the
+ * VMI's namespace): podvm has no namespaces (metadata.namespace is
+ * dropped), so every pod is in the one Kubernetes calls "default".
+ */
+#define PODVM_METRICS_NAMESPACE "default"
+
 typedef struct {
     char *name;
+    char *uid;
+    const char *kind; /* the document's kind: "Pod", "VirtualMachineInstance", ... */
     PodvmPhase phase;
     guint vcpus;          /* from the spec */
     guint64 memory_bytes; /* from the spec */
@@ -54,7 +66,11 @@ typedef struct {
     gboolean asked;
     gboolean scrape_error; /* QEMU failed or did not answer in time */
     GArray *vcpu_times;    /* PodvmVcpuTime, in QEMU's order */
-    GPtrArray *blocks;     /* PodvmBlockStats*, in QEMU's order */
+    gint64 rss_bytes;      /* QEMU's resident memory (/proc), -1 when not known */
+    double cpu_seconds;    /* QEMU's CPU time, every thread (/proc), -1 when not known */
+    gboolean has_balloon;  /* the pod's VM has a balloon: balloon is its guest's view */
+    PodvmBalloonStats balloon;
+    GPtrArray *blocks; /* PodvmBlockStats*, in QEMU's order */
     /*
      * PodvmPodNetworkStats*, from the pod's namespace (podvm_pod_network_stats_async()):
      * interfaces bound through a tap only (masquerade, bridge).
@@ -63,6 +79,7 @@ typedef struct {
 } PodvmPodMetrics;
 
 typedef struct {
+    char *node; /* this host's name (KubeVirt's node label) */
     guint pods_by_phase[PODVM_N_PHASES];
     PodvmQmpLatency qmp_latency;
     GPtrArray *pods; /* PodvmPodMetrics*, sorted by name */
@@ -75,9 +92,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmMetrics, podvm_metrics_free)
 const char *podvm_block_counter_qmp_name(PodvmBlockCounter counter);
 
 /*
- * Collects a snapshot: asks every pod with a live QEMU for its vCPUs and
- * block counters, and reads its interfaces' counters in its network
- * namespace, all at once, and completes when all are in or
+ * Collects a snapshot: asks every pod with a live QEMU for its vCPUs,
+ * block counters and balloon statistics, reads its QEMU's RSS and CPU time, and reads its
+ * interfaces' counters in its network namespace, all at once, and completes when all are in or
  * PODVM_METRICS_QMP_TIMEOUT_MS is up. Cancelling @cancellable completes it
  * at once with what it has (never an error).
  */

@@ -779,3 +779,73 @@ podvm_pod_detach_disk_async(PodvmPod *self, const char *disk_name, GCancellable 
     pod_op_enqueue(self, pod_op_task_new(self, &detach_disk_class, &data->parent, cancellable,
                                          callback, user_data));
 }
+
+/* ---- status ------------------------------------------------------------- */
+
+static gboolean
+disk_removal_pending(PodvmPod *self, const char *disk_name)
+{
+    g_autofree char *id = podvm_qemu_disk_device_id(disk_name);
+
+    return podvm_hotplug_removal_pending(self->hotplug, id, NULL);
+}
+
+void
+pod_disks_add_volume_status(PodvmPod *self, JsonBuilder *b)
+{
+    guint recorded = self->volume_status != NULL ? json_array_get_length(self->volume_status) : 0;
+    g_autoptr(GHashTable) shown = g_hash_table_new(g_str_hash, g_str_equal);
+    gboolean any_pending = FALSE;
+
+    for (guint i = 0; self->spec->disks != NULL && i < self->spec->disks->len; i++) {
+        const PodvmSpecDisk *disk = g_ptr_array_index(self->spec->disks, i);
+
+        any_pending = any_pending || disk_removal_pending(self, disk->name);
+    }
+    if (recorded == 0 && !any_pending)
+        return;
+    json_builder_set_member_name(b, "volumeStatus");
+    json_builder_begin_array(b);
+    /* The entries the last start recorded (containerDisks), a pending removal's added in. */
+    for (guint i = 0; i < recorded; i++) {
+        JsonObject *entry = json_array_get_object_element(self->volume_status, i);
+        const char *name = json_object_get_string_member_with_default(entry, "name", NULL);
+        g_autofree char *id = NULL;
+        GList *members;
+
+        json_builder_begin_object(b);
+        members = json_object_get_members(entry);
+        for (GList *l = members; l != NULL; l = l->next) {
+            const char *member = l->data;
+
+            /* These are the pending removal's own (below). */
+            if (g_str_equal(member, "phase") || g_str_equal(member, "reason") ||
+                g_str_equal(member, "message"))
+                continue;
+            json_builder_set_member_name(b, member);
+            json_builder_add_value(b, json_node_copy(json_object_get_member(entry, member)));
+        }
+        g_list_free(members);
+        if (name != NULL) {
+            id = podvm_qemu_disk_device_id(name);
+            pod_hotplug_add_pending_status(self, b, "disk", name, id);
+            g_hash_table_add(shown, (gpointer)name);
+        }
+        json_builder_end_object(b);
+    }
+    /* A hotplugged disk has no entry of its own: one while its removal is pending. */
+    for (guint i = 0; self->spec->disks != NULL && i < self->spec->disks->len; i++) {
+        const PodvmSpecDisk *disk = g_ptr_array_index(self->spec->disks, i);
+        g_autofree char *id = NULL;
+
+        if (g_hash_table_contains(shown, disk->name) || !disk_removal_pending(self, disk->name))
+            continue;
+        id = podvm_qemu_disk_device_id(disk->name);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, disk->name);
+        pod_hotplug_add_pending_status(self, b, "disk", disk->name, id);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}

@@ -109,6 +109,11 @@ pod_net_add_status(PodvmPod *self, JsonBuilder *b)
                 json_builder_add_string_value(b, a->vf);
             }
         }
+        {
+            g_autofree char *device_id = podvm_qemu_nic_device_id(iface->name);
+
+            pod_hotplug_add_pending_status(self, b, "interface", iface->name, device_id);
+        }
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -169,6 +174,10 @@ stats_in_namespace(gpointer user_data, GError **error)
         stats->rx_packets = info.tx_packets;
         stats->tx_bytes = info.rx_bytes;
         stats->tx_packets = info.rx_packets;
+        stats->rx_errors = info.tx_errors;
+        stats->tx_errors = info.rx_errors;
+        stats->rx_dropped = info.tx_dropped;
+        stats->tx_dropped = info.rx_dropped;
         g_ptr_array_add(work->stats, stats);
     }
     return TRUE;

@@ -178,6 +178,9 @@ struct _PodvmPod {
     guint exit_report_timer; /* an adopted QEMU exited: its last events are being read */
     gboolean detached;       /* podvmd is going away: callbacks leave the pod alone */
 
+    /* the QEMU whose balloon was told to poll the guest's statistics (podvm-pod-balloon.c) */
+    int balloon_polling_pid;
+
     /* probes (podvm-pod-probes.c): the runners while Running, and the Ready condition */
     struct _PodProbes *probes;
 
@@ -230,6 +233,17 @@ gboolean pod_hotplug_possible(PodvmPod *self, GTask *task);
  */
 gboolean pod_hotplug_removal_answered(PodvmPod *self, GTask *task, GAsyncResult *result,
                                       const char *kind, const char *name);
+/*
+ * A detach of @kind ("disk", "interface") @name whose device @device_id the
+ * guest has not let go of in time (podvm_hotplug_removal_pending()): adds
+ * "phase": "Detaching", "reason": "DetachPending" and a "message" to the
+ * status entry being built in @b (an object open in it); nothing otherwise.
+ * TRUE when it added them.
+ */
+gboolean pod_hotplug_add_pending_status(PodvmPod *self, JsonBuilder *b, const char *kind,
+                                        const char *name, const char *device_id);
+/* podvm-pod-disks.c: status.volumeStatus, with the disks whose removal is pending. */
+void pod_disks_add_volume_status(PodvmPod *self, JsonBuilder *b);
 /* A QMP callback that only logs a failure (debug); @user_data: what was sent (g_free'd). */
 void pod_qmp_ignore_reply_cb(GObject *source, GAsyncResult *result, gpointer user_data);
 /* podvm-pod-start.c: the start operation (also the second half of a restart). */

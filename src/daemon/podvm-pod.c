@@ -102,10 +102,7 @@ podvm_pod_get_status_json(PodvmPod *self)
     json_builder_set_member_name(b, "memory");
     json_builder_add_int_value(b, (gint64)MIN(podvm_spec_resolve_memory(self->spec), G_MAXINT64));
     pod_net_add_status(self, b);
-    if (self->volume_status != NULL && json_array_get_length(self->volume_status) > 0) {
-        json_builder_set_member_name(b, "volumeStatus");
-        json_builder_add_value(b, json_node_init_array(json_node_alloc(), self->volume_status));
-    }
+    pod_disks_add_volume_status(self, b);
     pod_apps_add_status(self, b);
     if (self->migration_state != NULL) {
         json_builder_set_member_name(b, "migrationState");

@@ -221,12 +221,47 @@ JsonNode *podvm_qmp_command_parse(const char *text, gssize length, GError **erro
 typedef struct {
     char *interface; /* the spec's interface name */
     guint64 rx_bytes, rx_packets, tx_bytes, tx_packets;
+    guint64 rx_errors, tx_errors, rx_dropped, tx_dropped; /* as the guest sees them, too */
 } PodvmPodNetworkStats;
 
 void podvm_pod_network_stats_free(PodvmPodNetworkStats *stats);
 void podvm_pod_network_stats_async(PodvmPod *self, GCancellable *cancellable,
                                    GAsyncReadyCallback callback, gpointer user_data);
 GPtrArray *podvm_pod_network_stats_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+
+/*
+ * The guest's memory as its balloon driver reports it (podvm-pod-balloon.c),
+ * KubeVirt's kubevirt_vmi_memory_*: QEMU's query-balloon and the balloon's
+ * guest-stats (qom-get). The first call for a QEMU turns on its polling of
+ * the guest (guest-stats-polling-interval, PODVM_BALLOON_POLL_SECONDS), so
+ * the statistics are -1 until the guest's driver has answered once. An
+ * error when the pod has no balloon (app pods, autoattachMemBalloon: false,
+ * NOT_SUPPORTED) or QEMU failed.
+ */
+#define PODVM_BALLOON_POLL_SECONDS 5
+typedef enum {
+    PODVM_BALLOON_ACTUAL,       /* the guest's memory, the balloon taken out (bytes) */
+    PODVM_BALLOON_TOTAL,        /* stat-total-memory (bytes) */
+    PODVM_BALLOON_FREE,         /* stat-free-memory (bytes) */
+    PODVM_BALLOON_AVAILABLE,    /* stat-available-memory (bytes) */
+    PODVM_BALLOON_DISK_CACHES,  /* stat-disk-caches (bytes) */
+    PODVM_BALLOON_SWAP_IN,      /* stat-swap-in (bytes, since boot) */
+    PODVM_BALLOON_SWAP_OUT,     /* stat-swap-out (bytes, since boot) */
+    PODVM_BALLOON_MAJOR_FAULTS, /* stat-major-faults (since boot) */
+    PODVM_BALLOON_MINOR_FAULTS, /* stat-minor-faults (since boot) */
+    PODVM_BALLOON_N_STATS,
+} PodvmBalloonStat;
+
+typedef struct {
+    gint64 values[PODVM_BALLOON_N_STATS]; /* -1 when not known */
+} PodvmBalloonStats;
+
+void podvm_pod_balloon_stats_async(PodvmPod *self, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+gboolean podvm_pod_balloon_stats_finish(PodvmPod *self, GAsyncResult *result,
+                                        PodvmBalloonStats *out_stats, GError **error);
+/* Parses QEMU's guest-stats object (untrusted) into @stats' statistics (not ACTUAL). */
+void podvm_balloon_stats_parse(JsonNode *guest_stats, PodvmBalloonStats *stats);
 
 /*
  * App pods (podvm-pod-apps.c): runs @argv in @app's root (NULL: the first

@@ -197,6 +197,19 @@ add_rng(GPtrArray *argv)
     add_json(argv, "-device", device);
 }
 
+/* After the disks and NICs: their slots stay where they were without it. */
+static void
+add_balloon(GPtrArray *argv)
+{
+    g_autoptr(JsonBuilder) device = json_builder_new();
+
+    json_builder_begin_object(device);
+    member_string(device, "driver", "virtio-balloon-pci");
+    member_string(device, "id", PODVM_QEMU_BALLOON_ID);
+    json_builder_end_object(device);
+    add_json(argv, "-device", device);
+}
+
 /* -- disks -------------------------------------------------------------- */
 
 static const PodvmPreparedVolume *
@@ -628,6 +641,8 @@ podvm_qemu_argv_build(const PodvmSpec *spec, const PodvmQemuArgvContext *ctx, GE
     add_nics(argv, ctx);
     if (ctx->app_guest != NULL)
         add_app_guest(argv, ctx);
+    if (podvm_qemu_has_balloon(spec))
+        add_balloon(argv);
     if (podvm_spec_has_guest_agent(spec))
         add_guest_agent(argv, ctx);
 

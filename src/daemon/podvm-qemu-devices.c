@@ -466,3 +466,9 @@ podvm_qemu_virtio_serial_port(const char *controller_id, const char *chardev, co
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }
+
+gboolean
+podvm_qemu_has_balloon(const PodvmSpec *spec)
+{
+    return spec->autoattach_mem_balloon && !podvm_spec_uses_app_guest(spec);
+}

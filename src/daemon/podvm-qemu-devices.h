@@ -109,6 +109,15 @@ JsonNode *podvm_qemu_disk_device_for_machine(const PodvmSpecDisk *disk,
 /* The SCSI controller every scsi disk hangs on: {"driver": "virtio-scsi-pci", "id": "podvm-scsi0"}
  * (+ "bus" when given). */
 #define PODVM_QEMU_SCSI_CONTROLLER_ID "podvm-scsi0"
+
+/*
+ * The memory balloon (virtio-balloon-pci) of VM pods, as KubeVirt's
+ * autoattachMemBalloon: the guest's memory statistics for /metrics
+ * (podvm_pod_balloon_stats_async()). App pods have none.
+ */
+#define PODVM_QEMU_BALLOON_ID "balloon0"
+#define PODVM_QEMU_BALLOON_PATH "/machine/peripheral/" PODVM_QEMU_BALLOON_ID
+gboolean podvm_qemu_has_balloon(const PodvmSpec *spec);
 JsonNode *podvm_qemu_scsi_controller(const char *pci_bus);
 
 /*

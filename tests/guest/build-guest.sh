@@ -47,7 +47,7 @@ MODULES="
     virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
     virtio_blk virtio_scsi sd_mod
     af_packet failover net_failover virtio_net e1000 8139cp 8139too
-    virtio_console virtio-rng
+    virtio_console virtio-rng virtio_balloon
     button evdev
     cdrom sr_mod isofs
 "

@@ -57,69 +57,174 @@ append_qmp_latency(GString *out, const PodvmQmpLatency *latency)
                            latency->count);
 }
 
+/* The labels that name a pod on every per-pod line: name="...",namespace="..." (KubeVirt's). */
+static char *
+pod_labels(const PodvmPodMetrics *pm)
+{
+    g_autofree char *name = label_value(pm->name);
+
+    return g_strdup_printf("name=\"%s\",namespace=\"%s\"", name, PODVM_METRICS_NAMESPACE);
+}
+
+static void
+append_header(GString *out, const char *metric, const char *type, const char *help)
+{
+    g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric, type);
+}
+
+/* One sample: metric{labels} value, the value formatted with @format ("%.0f", "%.3f"). */
+static void
+append_sample(GString *out, const char *metric, const char *labels, const char *format,
+              double value)
+{
+    char number[G_ASCII_DTOSTR_BUF_SIZE];
+
+    g_string_append_printf(out, "%s{%s} %s\n", metric, labels,
+                           g_ascii_formatd(number, sizeof number, format, value));
+}
+
+/* One info line per pod (KubeVirt's kubevirt_vmi_info): what to join other series with. */
+static void
+append_pod_info(GString *out, const PodvmMetrics *metrics)
+{
+    g_autofree char *node = label_value(metrics->node);
+
+    append_header(out, "podvm_pod_info", "gauge",
+                  "The pod: its uid, phase, kind (of the document it was created from) and "
+                  "node (this host), always 1.");
+    for (guint i = 0; i < metrics->pods->len; i++) {
+        PodvmPodMetrics *pm = g_ptr_array_index(metrics->pods, i);
+        g_autofree char *labels = pod_labels(pm);
+        g_autofree char *uid = label_value(pm->uid);
+        g_autofree char *kind = label_value(pm->kind);
+
+        g_string_append_printf(
+            out, "podvm_pod_info{%s,uid=\"%s\",phase=\"%s\",kind=\"%s\",node=\"%s\"} 1\n", labels,
+            uid, podvm_phase_to_string(pm->phase), kind, node);
+    }
+}
+
 /* Per pod, from what podvmd knows already. */
 static void
 append_pod_gauges(GString *out, GPtrArray *pods)
 {
-    static const char *const headers[] = {
-        "# HELP podvm_pod_vcpus vCPUs of the pod's VM (from the spec).\n"
-        "# TYPE podvm_pod_vcpus gauge\n",
-        "# HELP podvm_pod_memory_bytes Memory of the pod's VM (from the spec).\n"
-        "# TYPE podvm_pod_memory_bytes gauge\n",
-        "# HELP podvm_pod_restarts_total Restarts by the pod's restart policy.\n"
-        "# TYPE podvm_pod_restarts_total counter\n",
-        "# HELP podvm_pod_running_seconds Seconds since the pod became Running (0 when not).\n"
-        "# TYPE podvm_pod_running_seconds gauge\n",
+    static const struct {
+        const char *metric, *type, *help;
+    } gauges[] = {
+        { "podvm_pod_vcpus", "gauge", "vCPUs of the pod's VM (from the spec)." },
+        { "podvm_pod_memory_bytes", "gauge", "Memory of the pod's VM (from the spec)." },
+        { "podvm_pod_restarts_total", "counter", "Restarts by the pod's restart policy." },
+        { "podvm_pod_running_seconds", "gauge",
+          "Seconds since the pod became Running (0 when not)." },
     };
-    char number[G_ASCII_DTOSTR_BUF_SIZE];
 
-    for (guint metric = 0; metric < G_N_ELEMENTS(headers); metric++) {
-        g_string_append(out, headers[metric]);
+    for (guint metric = 0; metric < G_N_ELEMENTS(gauges); metric++) {
+        append_header(out, gauges[metric].metric, gauges[metric].type, gauges[metric].help);
         for (guint i = 0; i < pods->len; i++) {
             PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
-            g_autofree char *name = label_value(pm->name);
+            g_autofree char *labels = pod_labels(pm);
+            double value = metric == 0   ? pm->vcpus
+                           : metric == 1 ? (double)pm->memory_bytes
+                           : metric == 2 ? pm->restarts
+                                         : pm->running_seconds;
 
-            switch (metric) {
-            case 0:
-                g_string_append_printf(out, "podvm_pod_vcpus{pod=\"%s\"} %u\n", name, pm->vcpus);
-                break;
-            case 1:
-                g_string_append_printf(out,
-                                       "podvm_pod_memory_bytes{pod=\"%s\"} %" G_GUINT64_FORMAT "\n",
-                                       name, pm->memory_bytes);
-                break;
-            case 2:
-                g_string_append_printf(out, "podvm_pod_restarts_total{pod=\"%s\"} %u\n", name,
-                                       pm->restarts);
-                break;
-            default:
-                g_string_append_printf(
-                    out, "podvm_pod_running_seconds{pod=\"%s\"} %s\n", name,
-                    g_ascii_formatd(number, sizeof number, "%.3f", pm->running_seconds));
-                break;
-            }
+            append_sample(out, gauges[metric].metric, labels, metric == 3 ? "%.3f" : "%.0f", value);
         }
+    }
+}
+
+/* The pod's QEMU as the host sees it (/proc): resident memory and CPU time, all threads. */
+static void
+append_qemu_process(GString *out, GPtrArray *pods)
+{
+    append_header(out, "podvm_pod_memory_resident_bytes", "gauge",
+                  "Resident memory (RSS) of the pod's QEMU process.");
+    for (guint i = 0; i < pods->len; i++) {
+        PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
+        g_autofree char *labels = NULL;
+
+        if (pm->rss_bytes < 0)
+            continue;
+        labels = pod_labels(pm);
+        append_sample(out, "podvm_pod_memory_resident_bytes", labels, "%.0f",
+                      (double)pm->rss_bytes);
+    }
+    append_header(out, "podvm_pod_cpu_usage_seconds_total", "counter",
+                  "CPU time (user + system) of the pod's QEMU process, all its threads "
+                  "(vCPUs, I/O, emulation).");
+    for (guint i = 0; i < pods->len; i++) {
+        PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
+        g_autofree char *labels = NULL;
+
+        if (pm->cpu_seconds < 0)
+            continue;
+        labels = pod_labels(pm);
+        append_sample(out, "podvm_pod_cpu_usage_seconds_total", labels, "%.2f", pm->cpu_seconds);
     }
 }
 
 static void
 append_vcpu_seconds(GString *out, GPtrArray *pods)
 {
-    char number[G_ASCII_DTOSTR_BUF_SIZE];
-
-    g_string_append(out, "# HELP podvm_pod_vcpu_seconds_total CPU time (user + system) of each "
-                         "vCPU thread of the pod's QEMU.\n"
-                         "# TYPE podvm_pod_vcpu_seconds_total counter\n");
+    append_header(out, "podvm_pod_vcpu_seconds_total", "counter",
+                  "CPU time (user + system) of each vCPU thread of the pod's QEMU.");
     for (guint i = 0; i < pods->len; i++) {
         PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
-        g_autofree char *name = label_value(pm->name);
+        g_autofree char *name = pod_labels(pm);
 
         for (guint j = 0; j < pm->vcpu_times->len; j++) {
             PodvmVcpuTime *time = &g_array_index(pm->vcpu_times, PodvmVcpuTime, j);
+            g_autofree char *labels =
+                g_strdup_printf("%s,vcpu=\"%" G_GINT64_FORMAT "\"", name, time->index);
 
-            g_string_append_printf(
-                out, "podvm_pod_vcpu_seconds_total{pod=\"%s\",vcpu=\"%" G_GINT64_FORMAT "\"} %s\n",
-                name, time->index, g_ascii_formatd(number, sizeof number, "%.2f", time->seconds));
+            append_sample(out, "podvm_pod_vcpu_seconds_total", labels, "%.2f", time->seconds);
+        }
+    }
+}
+
+/* The guest's memory from its balloon driver (KubeVirt's kubevirt_vmi_memory_*). */
+static void
+append_balloon(GString *out, GPtrArray *pods)
+{
+    static const struct {
+        const char *metric, *type, *help;
+    } stats[PODVM_BALLOON_N_STATS] = {
+        [PODVM_BALLOON_ACTUAL] = { "podvm_pod_memory_actual_balloon_bytes", "gauge",
+                                   "Memory the guest has, the balloon's taken out." },
+        [PODVM_BALLOON_TOTAL] = { "podvm_pod_memory_available_bytes", "gauge",
+                                  "Memory the guest's kernel sees (its total)." },
+        [PODVM_BALLOON_FREE] = { "podvm_pod_memory_unused_bytes", "gauge",
+                                 "Memory the guest leaves unused (its free memory)." },
+        [PODVM_BALLOON_AVAILABLE] = { "podvm_pod_memory_usable_bytes", "gauge",
+                                      "Memory the guest could use without swapping (its "
+                                      "available memory: free and reclaimable)." },
+        [PODVM_BALLOON_DISK_CACHES] = { "podvm_pod_memory_cached_bytes", "gauge",
+                                        "Memory the guest uses for its disk caches." },
+        [PODVM_BALLOON_SWAP_IN] = { "podvm_pod_memory_swap_in_bytes_total", "counter",
+                                    "Memory the guest swapped in." },
+        [PODVM_BALLOON_SWAP_OUT] = { "podvm_pod_memory_swap_out_bytes_total", "counter",
+                                     "Memory the guest swapped out." },
+        [PODVM_BALLOON_MAJOR_FAULTS] = { "podvm_pod_memory_pgmajfault_total", "counter",
+                                         "Major page faults in the guest." },
+        [PODVM_BALLOON_MINOR_FAULTS] = { "podvm_pod_memory_pgminfault_total", "counter",
+                                         "Minor page faults in the guest." },
+    };
+
+    for (guint s = 0; s < PODVM_BALLOON_N_STATS; s++) {
+        g_autofree char *help = g_strdup_printf(
+            "%s From the guest's virtio-balloon driver (QEMU's guest-stats, polled every %u s; "
+            "none until the guest's driver reported).",
+            stats[s].help, PODVM_BALLOON_POLL_SECONDS);
+
+        append_header(out, stats[s].metric, stats[s].type, help);
+        for (guint i = 0; i < pods->len; i++) {
+            PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
+            g_autofree char *labels = NULL;
+
+            if (!pm->has_balloon || pm->balloon.values[s] < 0)
+                continue;
+            labels = pod_labels(pm);
+            append_sample(out, stats[s].metric, labels, "%.0f", (double)pm->balloon.values[s]);
         }
     }
 }
@@ -141,26 +246,36 @@ append_block_counters(GString *out, GPtrArray *pods)
                                            "Write requests" },
         [PODVM_BLOCK_FLUSH_OPERATIONS] = { "podvm_pod_block_flush_operations_total",
                                            "Flush requests" },
+        [PODVM_BLOCK_READ_TIME_NS] = { "podvm_pod_block_read_time_seconds_total",
+                                       "Time the read requests took, summed (divided by the "
+                                       "read requests: their mean latency)" },
+        [PODVM_BLOCK_WRITE_TIME_NS] = { "podvm_pod_block_write_time_seconds_total",
+                                        "Time the write requests took, summed" },
+        [PODVM_BLOCK_FLUSH_TIME_NS] = { "podvm_pod_block_flush_time_seconds_total",
+                                        "Time the flush requests took, summed" },
     };
 
     for (guint c = 0; c < PODVM_BLOCK_N_COUNTERS; c++) {
-        g_string_append_printf(out,
-                               "# HELP %s %s, per block device (QMP query-blockstats).\n"
-                               "# TYPE %s counter\n",
-                               counters[c].metric, counters[c].help, counters[c].metric);
+        gboolean ns = c >= PODVM_BLOCK_READ_TIME_NS;
+        g_autofree char *help =
+            g_strdup_printf("%s, per block device (QMP query-blockstats).", counters[c].help);
+
+        append_header(out, counters[c].metric, "counter", help);
         for (guint i = 0; i < pods->len; i++) {
             PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
-            g_autofree char *name = label_value(pm->name);
+            g_autofree char *name = pod_labels(pm);
 
             for (guint j = 0; j < pm->blocks->len; j++) {
                 PodvmBlockStats *block = g_ptr_array_index(pm->blocks, j);
-                g_autofree char *label = NULL;
+                g_autofree char *drive = NULL;
+                g_autofree char *labels = NULL;
 
                 if (block->counters[c] < 0)
                     continue;
-                label = label_value(block->drive);
-                g_string_append_printf(out, "%s{pod=\"%s\",drive=\"%s\"} %" G_GINT64_FORMAT "\n",
-                                       counters[c].metric, name, label, block->counters[c]);
+                drive = label_value(block->drive);
+                labels = g_strdup_printf("%s,drive=\"%s\"", name, drive);
+                append_sample(out, counters[c].metric, labels, ns ? "%.9f" : "%.0f",
+                              ns ? (double)block->counters[c] / 1e9 : (double)block->counters[c]);
             }
         }
     }
@@ -173,35 +288,46 @@ append_network_counters(GString *out, GPtrArray *pods)
     static const struct {
         const char *metric;
         const char *help;
+        gsize offset;
     } counters[] = {
-        { "podvm_pod_network_receive_bytes_total", "Bytes received by the guest" },
-        { "podvm_pod_network_receive_packets_total", "Packets received by the guest" },
-        { "podvm_pod_network_transmit_bytes_total", "Bytes sent by the guest" },
-        { "podvm_pod_network_transmit_packets_total", "Packets sent by the guest" },
+        { "podvm_pod_network_receive_bytes_total", "Bytes received by the guest",
+          G_STRUCT_OFFSET(PodvmPodNetworkStats, rx_bytes) },
+        { "podvm_pod_network_receive_packets_total", "Packets received by the guest",
+          G_STRUCT_OFFSET(PodvmPodNetworkStats, rx_packets) },
+        { "podvm_pod_network_receive_errors_total", "Receive errors",
+          G_STRUCT_OFFSET(PodvmPodNetworkStats, rx_errors) },
+        { "podvm_pod_network_receive_packets_dropped_total",
+          "Packets dropped on their way to the guest",
+          G_STRUCT_OFFSET(PodvmPodNetworkStats, rx_dropped) },
+        { "podvm_pod_network_transmit_bytes_total", "Bytes sent by the guest",
+          G_STRUCT_OFFSET(PodvmPodNetworkStats, tx_bytes) },
+        { "podvm_pod_network_transmit_packets_total", "Packets sent by the guest",
+          G_STRUCT_OFFSET(PodvmPodNetworkStats, tx_packets) },
+        { "podvm_pod_network_transmit_errors_total", "Transmit errors",
+          G_STRUCT_OFFSET(PodvmPodNetworkStats, tx_errors) },
+        { "podvm_pod_network_transmit_packets_dropped_total",
+          "Packets the guest sent that were dropped",
+          G_STRUCT_OFFSET(PodvmPodNetworkStats, tx_dropped) },
     };
 
     for (guint c = 0; c < G_N_ELEMENTS(counters); c++) {
-        g_string_append_printf(out,
-                               "# HELP %s %s, per interface (its tap in the pod's network "
-                               "namespace: masquerade and bridge bindings only; slirp, passt "
-                               "and sriov interfaces have none).\n"
-                               "# TYPE %s counter\n",
-                               counters[c].metric, counters[c].help, counters[c].metric);
+        g_autofree char *help = g_strdup_printf(
+            "%s, per interface (its tap in the pod's network namespace: masquerade and bridge "
+            "bindings only; slirp, passt and sriov interfaces have none).",
+            counters[c].help);
+
+        append_header(out, counters[c].metric, "counter", help);
         for (guint i = 0; i < pods->len; i++) {
             PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
-            g_autofree char *name = label_value(pm->name);
+            g_autofree char *name = pod_labels(pm);
 
             for (guint j = 0; j < pm->networks->len; j++) {
                 PodvmPodNetworkStats *stats = g_ptr_array_index(pm->networks, j);
-                g_autofree char *label = label_value(stats->interface);
-                guint64 value = c == 0   ? stats->rx_bytes
-                                : c == 1 ? stats->rx_packets
-                                : c == 2 ? stats->tx_bytes
-                                         : stats->tx_packets;
+                g_autofree char *iface = label_value(stats->interface);
+                guint64 value = G_STRUCT_MEMBER(guint64, stats, counters[c].offset);
 
-                g_string_append_printf(out,
-                                       "%s{pod=\"%s\",interface=\"%s\"} %" G_GUINT64_FORMAT "\n",
-                                       counters[c].metric, name, label, value);
+                g_string_append_printf(out, "%s{%s,interface=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                                       counters[c].metric, name, iface, value);
             }
         }
     }
@@ -210,20 +336,20 @@ append_network_counters(GString *out, GPtrArray *pods)
 static void
 append_scrape_errors(GString *out, GPtrArray *pods)
 {
-    g_string_append_printf(out,
-                           "# HELP podvm_pod_scrape_error 1 when the pod's QEMU failed or did not "
-                           "answer within %u ms, or its network counters could not be read in "
-                           "that time: its vCPU, block or network lines are missing.\n"
-                           "# TYPE podvm_pod_scrape_error gauge\n",
-                           PODVM_METRICS_QMP_TIMEOUT_MS);
+    g_autofree char *help = g_strdup_printf(
+        "1 when the pod's QEMU failed or did not answer within %u ms, or its network counters "
+        "could not be read in that time: its vCPU, block or network lines are missing.",
+        PODVM_METRICS_QMP_TIMEOUT_MS);
+
+    append_header(out, "podvm_pod_scrape_error", "gauge", help);
     for (guint i = 0; i < pods->len; i++) {
         PodvmPodMetrics *pm = g_ptr_array_index(pods, i);
-        g_autofree char *name = NULL;
+        g_autofree char *labels = NULL;
 
         if (!pm->asked)
             continue;
-        name = label_value(pm->name);
-        g_string_append_printf(out, "podvm_pod_scrape_error{pod=\"%s\"} %d\n", name,
+        labels = pod_labels(pm);
+        g_string_append_printf(out, "podvm_pod_scrape_error{%s} %d\n", labels,
                                pm->scrape_error ? 1 : 0);
     }
 }
@@ -265,8 +391,11 @@ metrics_text(const PodvmMetrics *metrics, const char *rest_requests)
                                metrics->pods_by_phase[phase]);
     g_string_append(out, rest_requests);
     append_qmp_latency(out, &metrics->qmp_latency);
+    append_pod_info(out, metrics);
     append_pod_gauges(out, metrics->pods);
+    append_qemu_process(out, metrics->pods);
     append_vcpu_seconds(out, metrics->pods);
+    append_balloon(out, metrics->pods);
     append_block_counters(out, metrics->pods);
     append_network_counters(out, metrics->pods);
     append_scrape_errors(out, metrics->pods);
