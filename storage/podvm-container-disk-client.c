@@ -7,11 +7,14 @@
 #include "podvm-container-disk.h"
 
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "podvm-error.h"
 #include "podvm-helper-answer.h"
 #include "podvm-json.h"
+#include "podvm-store.h"
 
 void
 podvm_container_disk_free(PodvmContainerDisk *disk)
@@ -142,5 +145,104 @@ podvm_container_disk_unpack_in_helper_async(const char *helper, const char *imag
 PodvmContainerDisk *
 podvm_container_disk_unpack_in_helper_finish(GAsyncResult *result, GError **error)
 {
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+/* ---- the cache's upkeep --------------------------------------------------- */
+
+typedef struct {
+    char *cache_dir;
+    GStrv keep;
+    GStrv only; /* or NULL */
+} CachePrune;
+
+static void
+cache_prune_free(CachePrune *prune)
+{
+    g_free(prune->cache_dir);
+    g_strfreev(prune->keep);
+    g_strfreev(prune->only);
+    g_free(prune);
+}
+
+/* The bytes an entry's files take on disk (an entry holds files only). */
+static guint64
+entry_bytes(const char *path)
+{
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    guint64 bytes = 0;
+    const char *name;
+
+    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *child = g_build_filename(path, name, NULL);
+        GStatBuf st;
+
+        if (g_lstat(child, &st) == 0 && S_ISREG(st.st_mode))
+            bytes += (guint64)st.st_blocks * 512;
+    }
+    return bytes;
+}
+
+static void
+cache_prune_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+    CachePrune *prune = task_data;
+    g_autoptr(GDir) dir = g_dir_open(prune->cache_dir, 0, NULL);
+    g_autoptr(JsonObject) answer = json_object_new();
+    guint64 freed = 0;
+    gint64 removed = 0;
+    const char *name;
+
+    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *digest = NULL;
+        g_autofree char *path = NULL;
+        g_autoptr(GError) error = NULL;
+        guint64 bytes;
+
+        /* Entries only (a temporary of an unpack lives inside its entry). */
+        if (!g_str_has_prefix(name, "sha256-") || strlen(name) != strlen("sha256-") + 64)
+            continue;
+        digest = g_strdup_printf("sha256:%s", name + strlen("sha256-"));
+        if (g_strv_contains((const char *const *)prune->keep, digest) ||
+            (prune->only != NULL && !g_strv_contains((const char *const *)prune->only, digest)))
+            continue;
+        path = g_build_filename(prune->cache_dir, name, NULL);
+        bytes = entry_bytes(path);
+        if (!podvm_store_remove_tree(path, &error)) {
+            g_warning("containerDisk cache: %s", error->message);
+            continue;
+        }
+        g_debug("containerDisk cache: removed '%s' (%" G_GUINT64_FORMAT " bytes)", path, bytes);
+        freed += bytes;
+        removed++;
+    }
+    json_object_set_int_member(answer, "removedCacheEntries", removed);
+    json_object_set_int_member(answer, "cacheFreedBytes", (gint64)freed);
+    g_task_return_pointer(task, json_node_init_object(json_node_alloc(), answer),
+                          (GDestroyNotify)json_node_unref);
+}
+
+void
+podvm_container_disk_cache_prune_async(const char *cache_dir, const char *const *keep_digests,
+                                       const char *const *only_digests, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
+    CachePrune *prune = g_new0(CachePrune, 1);
+    const char *const none[] = { NULL };
+
+    g_return_if_fail(cache_dir != NULL);
+    g_task_set_source_tag(task, podvm_container_disk_cache_prune_async);
+    prune->cache_dir = g_strdup(cache_dir);
+    prune->keep = g_strdupv((GStrv)(keep_digests != NULL ? keep_digests : none));
+    prune->only = only_digests != NULL ? g_strdupv((GStrv)only_digests) : NULL;
+    g_task_set_task_data(task, prune, (GDestroyNotify)cache_prune_free);
+    g_task_run_in_thread(task, cache_prune_thread);
+}
+
+JsonNode *
+podvm_container_disk_cache_prune_finish(GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, NULL), NULL);
     return g_task_propagate_pointer(G_TASK(result), error);
 }

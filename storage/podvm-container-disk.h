@@ -59,6 +59,20 @@ void podvm_container_disk_unpack_in_helper_async(const char *helper, const char 
 PodvmContainerDisk *podvm_container_disk_unpack_in_helper_finish(GAsyncResult *result,
                                                                  GError **error);
 
+/*
+ * The unpack cache's upkeep: removes each entry CACHE_DIR/sha256-HEX (its
+ * files with it) whose digest "sha256:HEX" is not in @keep_digests; with
+ * @only_digests (NULL: every entry) only those entries are looked at.
+ * Other names in @cache_dir are left alone. Runs in a thread. Finish:
+ * {"removedCacheEntries": N, "cacheFreedBytes": N}; an entry that cannot
+ * be removed is logged and the others go on.
+ */
+void podvm_container_disk_cache_prune_async(const char *cache_dir, const char *const *keep_digests,
+                                            const char *const *only_digests,
+                                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                                            gpointer user_data);
+JsonNode *podvm_container_disk_cache_prune_finish(GAsyncResult *result, GError **error);
+
 /* The helper's answer: {"path", "format", "virtualSize", "digest"} or {"error": {"code",
  * "message"}}. */
 JsonNode *podvm_container_disk_to_json(const PodvmContainerDisk *disk);

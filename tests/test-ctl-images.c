@@ -102,8 +102,10 @@ handle_prune(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, gpointe
     Fake *f = user_data;
 
     g_string_append(f->calls, "PruneImages; ");
-    podvm_dbus_manager_complete_prune_images(iface, invocation,
-                                             "{\"removed\": 2, \"freedBytes\": 3145728}");
+    podvm_dbus_manager_complete_prune_images(
+        iface, invocation,
+        "{\"removed\": 2, \"freedBytes\": 3145728, "
+        "\"removedCacheEntries\": 1, \"cacheFreedBytes\": 46137344}");
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -497,7 +499,9 @@ test_rm_prune(Fake *f, gconstpointer data)
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
     g_assert_cmpint(run_ctl(f, FALSE, NULL, prune, &out, &err), ==, 0);
-    g_assert_cmpstr(out, ==, "removed 2 images, freed 3Mi\n");
+    g_assert_cmpstr(out, ==,
+                    "removed 2 images, freed 3Mi\n"
+                    "removed 1 containerDisk cache entry, freed 44Mi\n");
     g_assert_cmpstr(f->calls->str, ==,
                     "RemoveImage redis false; RemoveImage redis true; PruneImages; ");
     g_clear_pointer(&out, g_free);

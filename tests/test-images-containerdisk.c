@@ -250,6 +250,89 @@ test_boots_from_registry(Fixture *f, gconstpointer data)
     stop_pod(f, "cd-registry");
 }
 
+/* Whether podvmd's containerDisk cache (STATE/cache) has an entry for @digest ("sha256:HEX"). */
+static gboolean
+cache_has(Fixture *f, const char *digest)
+{
+    g_autofree char *entry = g_strdup_printf("sha256-%s", digest + strlen("sha256:"));
+    g_autofree char *path = g_build_filename(f->daemon->state_dir, "cache", entry, NULL);
+
+    return g_file_test(path, G_FILE_TEST_IS_DIR);
+}
+
+static gboolean
+cache_lacks_cb(gpointer user_data)
+{
+    gpointer *args = user_data;
+
+    return !cache_has(args[0], args[1]);
+}
+
+/*
+ * The unpack cache follows the pods: `podvmctl image prune` removes an
+ * entry no pod uses and keeps the one a pod (stopped) uses; deleting that
+ * pod removes its entry; a new pod's start unpacks it again.
+ */
+static void
+test_cache_pruned(Fixture *f, gconstpointer data)
+{
+    g_autofree char *digest = NULL, *image = NULL, *spec = NULL, *orphan = NULL, *disk = NULL;
+    g_autofree char *out = NULL, *err = NULL, *dev = NULL, *read = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PodvmDBusPod) pod = NULL;
+    const char *orphan_digest =
+        "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    gpointer args[2];
+
+    if (!ready(f))
+        return;
+    digest = push_container_disk(f, "CACHEDISK", "disks/cached:v1");
+    image = g_strdup_printf("%s/disks/cached:v1", podvm_test_registry_host(f->reg));
+    spec = container_disk_spec("cd-cache", image);
+    create_pod(f, spec);
+    boot_pod(f, "cd-cache");
+    stop_pod(f, "cd-cache");
+    g_assert_true(cache_has(f, digest));
+    /* An entry nothing records (an older podvmd's, say). */
+    orphan = g_build_filename(
+        f->daemon->state_dir, "cache",
+        "sha256-0000000000000000000000000000000000000000000000000000000000000000", NULL);
+    g_assert_cmpint(g_mkdir(orphan, 0700), ==, 0);
+    disk = g_build_filename(orphan, "disk.raw", NULL);
+    g_assert_true(g_file_set_contents(disk, "orphan", -1, &error));
+    g_assert_true(cache_has(f, orphan_digest));
+
+    /* The stopped pod still uses its entry: the prune keeps it, and removes the orphan. */
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "image", "prune", NULL), ==, 0);
+    g_test_message("prune: %s%s", out, err);
+    g_assert_nonnull(strstr(out, "removed 1 containerDisk cache entry"));
+    g_assert_false(cache_has(f, orphan_digest));
+    g_assert_true(cache_has(f, digest));
+
+    /* The pod goes: so does its entry (no other pod uses it). */
+    pod = podvm_test_daemon_pod(f->daemon, "cd-cache");
+    podvm_dbus_pod_call_delete_sync(pod, FALSE, NULL, &error);
+    g_assert_no_error(error);
+    args[0] = f;
+    args[1] = digest;
+    g_assert_true(podvm_test_wait_until(cache_lacks_cb, args, 10000));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(podvm_test_ctl(f->daemon, &out, &err, "image", "prune", NULL), ==, 0);
+    g_test_message("prune: %s%s", out, err);
+    g_assert_nonnull(strstr(out, "removed 1 image"));
+
+    /* A new pod of the same image: pulled and unpacked again, the guest reads it. */
+    create_pod(f, spec);
+    boot_pod(f, "cd-cache");
+    g_assert_true(cache_has(f, digest));
+    dev = podvm_test_guest_disk_of_size(f->daemon, "cd-cache", DISK_SIZE, NULL);
+    g_assert_nonnull(dev);
+    read = podvm_test_guest_read(f->daemon, "cd-cache", dev);
+    g_assert_cmpstr(read, ==, "CACHEDISK");
+    stop_pod(f, "cd-cache");
+}
+
 /* Hotplugged into a running pod that pulled nothing at start: pulled, and the guest reads it. */
 static void
 test_hotplug_from_registry(Fixture *f, gconstpointer data)
@@ -380,6 +463,8 @@ main(int argc, char **argv)
 
     g_test_add("/images/containerdisk/boots-from-registry", Fixture, "registry", fixture_set_up,
                test_boots_from_registry, fixture_tear_down);
+    g_test_add("/images/containerdisk/cache-pruned", Fixture, "registry", fixture_set_up,
+               test_cache_pruned, fixture_tear_down);
     g_test_add("/images/containerdisk/hotplug-from-registry", Fixture, "registry", fixture_set_up,
                test_hotplug_from_registry, fixture_tear_down);
     g_test_add("/images/containerdisk/unreachable-registry", Fixture, NULL, fixture_set_up,

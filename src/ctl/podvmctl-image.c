@@ -395,15 +395,16 @@ image_prune(PodvmCtl *ctl, int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autofree char *text = NULL;
     g_autofree char *freed = NULL;
+    g_autofree char *cache_freed = NULL;
     g_autoptr(JsonNode) result = NULL;
     PodvmDBusManager *manager;
     JsonObject *object;
-    gint64 removed;
+    gint64 removed, entries;
     int status;
 
     if (!podvmctl_parse_options("image prune", "",
-                                _("Remove the images no pod uses, and every blob no image "
-                                  "needs."),
+                                _("Remove the images no pod uses, every blob no image "
+                                  "needs, and the containerDisk cache's entries no pod uses."),
                                 NULL, 0, 0, &argc, &argv, &status))
         return status;
 
@@ -420,6 +421,13 @@ image_prune(PodvmCtl *ctl, int argc, char **argv)
     g_print(g_dngettext(GETTEXT_PACKAGE, "removed %" G_GINT64_FORMAT " image, freed %s\n",
                         "removed %" G_GINT64_FORMAT " images, freed %s\n", (gulong)removed),
             removed, freed);
+    entries = podvmctl_json_int(object, "removedCacheEntries", 0);
+    cache_freed = podvmctl_format_bytes(podvmctl_json_int(object, "cacheFreedBytes", 0));
+    g_print(g_dngettext(GETTEXT_PACKAGE,
+                        "removed %" G_GINT64_FORMAT " containerDisk cache entry, freed %s\n",
+                        "removed %" G_GINT64_FORMAT " containerDisk cache entries, freed %s\n",
+                        (gulong)entries),
+            entries, cache_freed);
     return PODVMCTL_EXIT_OK;
 }
 

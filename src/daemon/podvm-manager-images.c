@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "podvm-container-disk.h"
 #include "podvm-error.h"
 #include "podvm-event.h"
 #include "podvm-image-ref.h"
@@ -378,49 +379,19 @@ keep_reference(PodvmImageStore *store, const char *image, GHashTable *keep)
         g_hash_table_add(keep, g_strdup(found->digest));
 }
 
-static void
-pruned_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+/*
+ * The digests the pods use: what their status records, and what the
+ * references in their specs resolve to in @store (may be NULL) now.
+ */
+static GStrv
+digests_in_use(PodvmManager *self, PodvmImageStore *store)
 {
-    g_autoptr(GTask) task = user_data;
-    g_autoptr(JsonNode) node = NULL;
-    JsonObject *object;
-    GError *error = NULL;
-
-    node = podvm_image_store_prune_finish(PODVM_IMAGE_STORE(source), result, &error);
-    if (node == NULL) {
-        g_task_return_error(task, error);
-        return;
-    }
-    object = json_node_get_object(node);
-    json_object_set_int_member(object, "removed",
-                               json_object_get_int_member_with_default(object, "removedImages", 0));
-    g_message("images pruned: %" G_GINT64_FORMAT " image(s), %" G_GINT64_FORMAT " bytes freed",
-              json_object_get_int_member_with_default(object, "removed", 0),
-              json_object_get_int_member_with_default(object, "freedBytes", 0));
-    g_task_return_pointer(task, g_steal_pointer(&node), (GDestroyNotify)json_node_unref);
-}
-
-void
-podvm_manager_prune_images_async(PodvmManager *self, GCancellable *cancellable,
-                                 GAsyncReadyCallback callback, gpointer user_data)
-{
-    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
     g_autoptr(GHashTable) keep = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GPtrArray) pods = podvm_manager_list(self);
     g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
-    g_auto(GStrv) keep_digests = NULL;
-    PodvmImageStore *store;
     GHashTableIter iter;
     gpointer digest;
-    GError *error = NULL;
 
-    g_task_set_source_tag(task, podvm_manager_prune_images_async);
-    store = podvm_manager_get_image_store(self, &error);
-    if (store == NULL) {
-        g_task_return_error(task, error);
-        return;
-    }
-    /* Kept: what the pods' status records, and what their specs' references name now. */
     for (guint i = 0; i < pods->len; i++) {
         PodvmPod *pod = g_ptr_array_index(pods, i);
         const PodvmSpec *spec = podvm_pod_get_spec(pod);
@@ -428,6 +399,8 @@ podvm_manager_prune_images_async(PodvmManager *self, GCancellable *cancellable,
 
         for (guint j = 0; digests[j] != NULL; j++)
             g_hash_table_add(keep, g_strdup(digests[j]));
+        if (store == NULL)
+            continue;
         for (guint j = 0; spec->volumes != NULL && j < spec->volumes->len; j++) {
             const PodvmSpecVolume *volume = g_ptr_array_index(spec->volumes, j);
 
@@ -441,8 +414,225 @@ podvm_manager_prune_images_async(PodvmManager *self, GCancellable *cancellable,
     g_hash_table_iter_init(&iter, keep);
     while (g_hash_table_iter_next(&iter, &digest, NULL))
         g_strv_builder_add(builder, digest);
-    keep_digests = g_strv_builder_end(builder);
-    podvm_image_store_prune_async(store, (const char *const *)keep_digests, cancellable, pruned_cb,
+    return g_strv_builder_end(builder);
+}
+
+/* The image store when a pod's spec pulls images, else NULL (without making it). */
+static PodvmImageStore *
+store_if_pulling(PodvmManager *self)
+{
+    g_autoptr(GPtrArray) pods = podvm_manager_list(self);
+
+    for (guint i = 0; i < pods->len; i++) {
+        if (spec_pulls_images(podvm_pod_get_spec(g_ptr_array_index(pods, i))))
+            return podvm_manager_get_image_store(self, NULL);
+    }
+    return NULL;
+}
+
+/* The pod that may be unpacking into the cache now, or NULL. */
+static PodvmPod *
+pod_preparing_volumes(PodvmManager *self)
+{
+    g_autoptr(GPtrArray) pods = podvm_manager_list(self);
+
+    for (guint i = 0; i < pods->len; i++) {
+        if (podvm_pod_is_preparing_volumes(g_ptr_array_index(pods, i)))
+            return g_object_ref(g_ptr_array_index(pods, i));
+    }
+    return NULL;
+}
+
+/* ---- the containerDisk cache ------------------------------------------------ */
+
+/*
+ * The containerDisk unpack cache (CACHE_DIR/sha256-DIGEST) follows the
+ * pods: an entry goes once no pod uses its digest, at the delete of the
+ * last pod that recorded it, and at every image prune (which also finds
+ * entries nothing records: older podvmds', a crash's). While a pod
+ * prepares volumes (it may be unpacking an entry not recorded yet), the
+ * cache is left alone.
+ */
+typedef struct {
+    PodvmManager *manager; /* owned */
+    char *pod_name;        /* the deleted pod's, or NULL for a prune */
+} CachePrune;
+
+static void
+cache_prune_free(CachePrune *prune)
+{
+    g_object_unref(prune->manager);
+    g_free(prune->pod_name);
+    g_free(prune);
+}
+
+static void
+cache_pruned_after_delete_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    CachePrune *prune = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = podvm_container_disk_cache_prune_finish(result, &error);
+
+    if (node == NULL) {
+        g_message("containerDisk cache after pod '%s' went: %s", prune->pod_name, error->message);
+    } else {
+        JsonObject *object = json_node_get_object(node);
+        gint64 removed = json_object_get_int_member_with_default(object, "removedCacheEntries", 0);
+
+        if (removed > 0)
+            g_message("containerDisk cache: %" G_GINT64_FORMAT " entr%s no pod uses since pod "
+                      "'%s' went removed, %" G_GINT64_FORMAT " bytes freed",
+                      removed, removed == 1 ? "y" : "ies", prune->pod_name,
+                      json_object_get_int_member_with_default(object, "cacheFreedBytes", 0));
+    }
+    cache_prune_free(prune);
+}
+
+void
+manager_images_pod_deleted(PodvmManager *self, PodvmPod *pod)
+{
+    g_auto(GStrv) digests = podvm_manager_pod_image_digests(pod);
+    g_autoptr(PodvmPod) busy = NULL;
+    g_auto(GStrv) keep = NULL;
+    CachePrune *prune;
+
+    if (digests[0] == NULL)
+        return;
+    busy = pod_preparing_volumes(self);
+    if (busy != NULL) {
+        g_debug("containerDisk cache: left alone at pod '%s''s delete while pod '%s' prepares "
+                "volumes (the next image prune collects it)",
+                podvm_pod_get_name(pod), podvm_pod_get_name(busy));
+        return;
+    }
+    keep = digests_in_use(self, store_if_pulling(self));
+    prune = g_new0(CachePrune, 1);
+    prune->manager = g_object_ref(self);
+    prune->pod_name = g_strdup(podvm_pod_get_name(pod));
+    podvm_container_disk_cache_prune_async(podvm_manager_get_config(self)->cache_dir,
+                                           (const char *const *)keep, (const char *const *)digests,
+                                           NULL, cache_pruned_after_delete_cb, prune);
+}
+
+/* ---- prune ---------------------------------------------------------------- */
+
+typedef struct {
+    GStrv keep;          /* the digests in use, when the prune began */
+    JsonNode *answer;    /* the store's, once it is in */
+    gboolean skip_cache; /* a pod prepares volumes */
+} PruneData;
+
+static void
+prune_data_free(PruneData *data)
+{
+    g_strfreev(data->keep);
+    g_clear_pointer(&data->answer, json_node_unref);
+    g_free(data);
+}
+
+static void
+prune_done(GTask *task)
+{
+    PruneData *data = g_task_get_task_data(task);
+    JsonObject *object = json_node_get_object(data->answer);
+
+    json_object_set_int_member(object, "removed",
+                               json_object_get_int_member_with_default(object, "removedImages", 0));
+    g_message("images pruned: %" G_GINT64_FORMAT " image(s), %" G_GINT64_FORMAT
+              " bytes freed; containerDisk cache: %" G_GINT64_FORMAT " entr%s, %" G_GINT64_FORMAT
+              " bytes freed",
+              json_object_get_int_member_with_default(object, "removed", 0),
+              json_object_get_int_member_with_default(object, "freedBytes", 0),
+              json_object_get_int_member_with_default(object, "removedCacheEntries", 0),
+              json_object_get_int_member_with_default(object, "removedCacheEntries", 0) == 1
+                  ? "y"
+                  : "ies",
+              json_object_get_int_member_with_default(object, "cacheFreedBytes", 0));
+    g_task_return_pointer(task, g_steal_pointer(&data->answer), (GDestroyNotify)json_node_unref);
+}
+
+static void
+cache_pruned_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    PruneData *data = g_task_get_task_data(task);
+    JsonObject *object = json_node_get_object(data->answer);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = podvm_container_disk_cache_prune_finish(result, &error);
+
+    if (node == NULL) {
+        /* The images are pruned; the cache waits for the next prune. */
+        g_message("containerDisk cache not pruned: %s", error->message);
+        json_object_set_int_member(object, "removedCacheEntries", 0);
+        json_object_set_int_member(object, "cacheFreedBytes", 0);
+    } else {
+        JsonObject *cache = json_node_get_object(node);
+
+        json_object_set_int_member(
+            object, "removedCacheEntries",
+            json_object_get_int_member_with_default(cache, "removedCacheEntries", 0));
+        json_object_set_int_member(
+            object, "cacheFreedBytes",
+            json_object_get_int_member_with_default(cache, "cacheFreedBytes", 0));
+    }
+    prune_done(task);
+}
+
+static void
+pruned_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    GTask *task = user_data;
+    PodvmManager *self = g_task_get_source_object(task);
+    PruneData *data = g_task_get_task_data(task);
+    GError *error = NULL;
+
+    data->answer = podvm_image_store_prune_finish(PODVM_IMAGE_STORE(source), result, &error);
+    if (data->answer == NULL) {
+        g_task_return_error(task, error);
+        g_object_unref(task);
+        return;
+    }
+    if (data->skip_cache) {
+        JsonObject *object = json_node_get_object(data->answer);
+
+        json_object_set_int_member(object, "removedCacheEntries", 0);
+        json_object_set_int_member(object, "cacheFreedBytes", 0);
+        prune_done(task);
+        g_object_unref(task);
+        return;
+    }
+    podvm_container_disk_cache_prune_async(podvm_manager_get_config(self)->cache_dir,
+                                           (const char *const *)data->keep, NULL,
+                                           g_task_get_cancellable(task), cache_pruned_cb, task);
+}
+
+void
+podvm_manager_prune_images_async(PodvmManager *self, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    g_autoptr(PodvmPod) busy = NULL;
+    PodvmImageStore *store;
+    PruneData *data;
+    GError *error = NULL;
+
+    g_task_set_source_tag(task, podvm_manager_prune_images_async);
+    store = podvm_manager_get_image_store(self, &error);
+    if (store == NULL) {
+        g_task_return_error(task, error);
+        return;
+    }
+    data = g_new0(PruneData, 1);
+    g_task_set_task_data(task, data, (GDestroyNotify)prune_data_free);
+    /* Kept: what the pods' status records, and what their specs' references name now. */
+    data->keep = digests_in_use(self, store);
+    busy = pod_preparing_volumes(self);
+    if (busy != NULL) {
+        g_message("containerDisk cache not pruned: pod '%s' prepares volumes",
+                  podvm_pod_get_name(busy));
+        data->skip_cache = TRUE;
+    }
+    podvm_image_store_prune_async(store, (const char *const *)data->keep, cancellable, pruned_cb,
                                   g_object_ref(task));
 }
 

@@ -26,6 +26,11 @@ void manager_emit_event(PodvmManager *self, const char *pod_name, const char *ty
  * from a registry, apps): podvm-manager-images.c.
  */
 void manager_images_attach(PodvmManager *self, PodvmPod *pod);
+/*
+ * @pod was deleted (no longer among the manager's pods): the containerDisk
+ * cache entries of the digests it recorded go when no other pod uses them.
+ */
+void manager_images_pod_deleted(PodvmManager *self, PodvmPod *pod);
 /* The same for a hotplugged @volume: when it pulls, every pod gets the store. */
 void manager_images_attach_for_volume(PodvmManager *self, const PodvmSpecVolume *volume);
 

@@ -516,6 +516,7 @@ pod_deleted_cb(PodvmPod *pod, gpointer user_data)
     g_signal_handlers_disconnect_by_data(pod, self);
     g_hash_table_remove(self->pods, podvm_pod_get_name(pod));
     podvm_pod_list_membership_changed(self->list, pod);
+    manager_images_pod_deleted(self, pod);
     g_signal_emit(self, signals[SIGNAL_EVENT], 0, podvm_pod_get_name(pod), "Deleted", details);
     g_signal_emit(self, signals[SIGNAL_POD_REMOVED], 0, pod);
 }

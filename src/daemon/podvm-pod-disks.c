@@ -849,3 +849,13 @@ pod_disks_add_volume_status(PodvmPod *self, JsonBuilder *b)
     }
     json_builder_end_array(b);
 }
+
+gboolean
+podvm_pod_is_preparing_volumes(PodvmPod *self)
+{
+    g_return_val_if_fail(PODVM_IS_POD(self), FALSE);
+    if (self->phase == PODVM_PHASE_STARTING || self->phase == PODVM_PHASE_INCOMING)
+        return TRUE;
+    return self->current != NULL &&
+           ((PodOp *)pod_op_of(self->current))->klass == &attach_disk_class;
+}

@@ -256,6 +256,13 @@ typedef struct {
     gint64 values[PODVM_BALLOON_N_STATS]; /* -1 when not known */
 } PodvmBalloonStats;
 
+/*
+ * Whether the pod may be preparing volumes right now (a start, an incoming
+ * migration, a disk attach): a containerDisk it unpacks is not recorded in
+ * its status yet, so the unpack cache must not be pruned meanwhile.
+ */
+gboolean podvm_pod_is_preparing_volumes(PodvmPod *self);
+
 void podvm_pod_balloon_stats_async(PodvmPod *self, GCancellable *cancellable,
                                    GAsyncReadyCallback callback, gpointer user_data);
 gboolean podvm_pod_balloon_stats_finish(PodvmPod *self, GAsyncResult *result,
