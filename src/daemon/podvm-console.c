@@ -20,6 +20,7 @@ typedef struct {
     GSource *write_source;
     GByteArray *pending; /* not yet written */
     gboolean is_qemu;
+    guint linger_id; /* a client flushing its last output after the console ended */
 } Peer;
 
 struct _PodvmConsole {
@@ -75,15 +76,61 @@ ring_append(PodvmConsole *self, const guint8 *data, gsize length)
     }
 }
 
+static gboolean peer_flush(Peer *peer);
+
+static gboolean
+linger_timeout_cb(gpointer user_data)
+{
+    Peer *peer = user_data;
+
+    peer->linger_id = 0;
+    peer_free(peer);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * A client of a console that ends: closed once what was queued for it is
+ * written (the guest's last lines, the ones before it powered off), or
+ * after PODVM_CONSOLE_LINGER_MS if it does not read them.
+ */
+static void
+peer_end(Peer *peer)
+{
+    if (peer->pending->len > 0 && peer_flush(peer) && peer->pending->len > 0 &&
+        peer->write_source != NULL) {
+        peer->console = NULL;
+        if (peer->read_source != NULL) {
+            g_source_destroy(peer->read_source);
+            g_clear_pointer(&peer->read_source, g_source_unref);
+        }
+        peer->linger_id = g_timeout_add(PODVM_CONSOLE_LINGER_MS, linger_timeout_cb, peer);
+        return;
+    }
+    peer_free(peer);
+}
+
+/* Ends every client (see peer_end); the console takes new ones afterwards. */
+static void
+end_clients(PodvmConsole *self)
+{
+    GPtrArray *clients = self->clients;
+
+    self->clients = g_ptr_array_new_with_free_func((GDestroyNotify)peer_free);
+    for (guint i = 0; i < clients->len; i++)
+        peer_end(g_ptr_array_index(clients, i));
+    g_ptr_array_set_free_func(clients, NULL);
+    g_ptr_array_unref(clients);
+}
+
 static void
 drop_peer(PodvmConsole *self, Peer *peer)
 {
     if (peer->is_qemu) {
         g_clear_handle_id(&self->resume_id, g_source_remove);
-        /* QEMU went away: the clients have nothing more to read. */
+        /* QEMU went away: the clients get what is queued for them, then the end. */
         self->qemu = NULL;
         peer_free(peer);
-        g_ptr_array_set_size(self->clients, 0);
+        end_clients(self);
         return;
     }
     g_ptr_array_remove(self->clients, peer);
@@ -112,6 +159,14 @@ peer_writable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
     Peer *peer = user_data;
     PodvmConsole *self = peer->console;
 
+    if (self == NULL) {
+        /* Lingering (peer_end): its last output written, or it cannot be. */
+        if (peer_flush(peer) && peer->pending->len > 0)
+            return G_SOURCE_CONTINUE;
+        g_clear_pointer(&peer->write_source, g_source_unref);
+        peer_free(peer);
+        return G_SOURCE_REMOVE;
+    }
     if (!peer_flush(peer)) {
         g_clear_pointer(&peer->write_source, g_source_unref);
         drop_peer(self, peer);
@@ -226,6 +281,7 @@ peer_new(PodvmConsole *self, GSocket *socket, gboolean is_qemu)
 static void
 peer_free(Peer *peer)
 {
+    g_clear_handle_id(&peer->linger_id, g_source_remove);
     if (peer->read_source != NULL) {
         g_source_destroy(peer->read_source);
         g_source_unref(peer->read_source);
@@ -238,6 +294,42 @@ peer_free(Peer *peer)
     g_object_unref(peer->socket);
     g_byte_array_unref(peer->pending);
     g_free(peer);
+}
+
+/* What QEMU wrote: into the ring and to every client. */
+static void
+broadcast(PodvmConsole *self, const guint8 *buf, gsize n)
+{
+    ring_append(self, buf, n);
+    for (guint i = self->clients->len; i > 0; i--) {
+        Peer *client = g_ptr_array_index(self->clients, i - 1);
+        if (!peer_send(client, buf, n)) {
+            g_message("console client of pod '%s' does not read; disconnecting it", self->pod_name);
+            g_ptr_array_remove_index(self->clients, i - 1);
+        }
+    }
+    log_check(self, n);
+}
+
+/*
+ * What QEMU wrote that podvmd has not read yet (the reads are paced, see
+ * qemu_throttle), to the clients before they end: when QEMU exits, its
+ * last output is still in the socket. At most PODVM_CONSOLE_DRAIN_MAX bytes.
+ */
+static void
+drain_qemu(PodvmConsole *self)
+{
+    gsize total = 0;
+
+    while (self->qemu != NULL && total < PODVM_CONSOLE_DRAIN_MAX) {
+        gssize n = g_socket_receive_with_blocking(self->qemu->socket, (char *)self->buffer,
+                                                  PODVM_CONSOLE_READ_CHUNK, FALSE, NULL, NULL);
+
+        if (n <= 0)
+            break;
+        broadcast(self, self->buffer, (gsize)n);
+        total += (gsize)n;
+    }
 }
 
 static gboolean
@@ -262,16 +354,7 @@ peer_readable_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
     }
 
     if (peer->is_qemu) {
-        ring_append(self, buf, (gsize)n);
-        for (guint i = self->clients->len; i > 0; i--) {
-            Peer *client = g_ptr_array_index(self->clients, i - 1);
-            if (!peer_send(client, buf, (gsize)n)) {
-                g_message("console client of pod '%s' does not read; disconnecting it",
-                          self->pod_name);
-                g_ptr_array_remove_index(self->clients, i - 1);
-            }
-        }
-        log_check(self, (gsize)n);
+        broadcast(self, buf, (gsize)n);
         qemu_throttle(self, (gsize)n);
         return G_SOURCE_REMOVE;
     } else if (self->qemu != NULL) {
@@ -382,7 +465,8 @@ void
 podvm_console_disconnect(PodvmConsole *self)
 {
     g_clear_handle_id(&self->resume_id, g_source_remove);
-    g_ptr_array_set_size(self->clients, 0);
+    drain_qemu(self);
+    end_clients(self);
     g_clear_pointer(&self->qemu, peer_free);
 }
 

@@ -28,6 +28,10 @@ G_BEGIN_DECLS
 /* What one read of QEMU's socket takes, at most, and how often it may read. */
 #define PODVM_CONSOLE_READ_CHUNK (64 * 1024)
 #define PODVM_CONSOLE_READ_INTERVAL_MS 10
+/* What is read of QEMU's socket at most when the console ends (drain_qemu). */
+#define PODVM_CONSOLE_DRAIN_MAX (1024 * 1024)
+/* How long a client may take to read its last output after the console ended. */
+#define PODVM_CONSOLE_LINGER_MS 5000
 
 #define PODVM_TYPE_CONSOLE (podvm_console_get_type())
 G_DECLARE_FINAL_TYPE(PodvmConsole, podvm_console, PODVM, CONSOLE, GObject)
@@ -45,7 +49,10 @@ void podvm_console_connect_async(PodvmConsole *self, const char *socket_path,
                                  gpointer user_data);
 gboolean podvm_console_connect_finish(PodvmConsole *self, GAsyncResult *result, GError **error);
 
-/* Drops the QEMU connection and every client (they see end of file). */
+/*
+ * Drops the QEMU connection and every client: they get what QEMU wrote until
+ * then (read now if podvmd had not yet), then end of file.
+ */
 void podvm_console_disconnect(PodvmConsole *self);
 
 /*
