@@ -235,7 +235,8 @@ test_slirp_has_none(Fixture *f, gconstpointer data)
 /*
  * A NIC plugged into a running pod has counters of its own while attached
  * (the guest took a lease on it: packets both ways), and none once it is
- * unplugged; the first interface keeps its own.
+ * unplugged; the first interface keeps its own. Its unplug, while the
+ * guest is paused, shows DetachPending in status.interfaces[] first.
  */
 static void
 test_nic_hotplug(Fixture *f, gconstpointer data)
@@ -276,11 +277,49 @@ test_nic_hotplug(Fixture *f, gconstpointer data)
     g_assert_nonnull(
         strstr(attached, "podvm_pod_scrape_error{name=\"hot\",namespace=\"default\"} 0\n"));
 
-    g_clear_pointer(&out, g_free);
-    g_clear_pointer(&err, g_free);
-    rc = podvm_test_ctl(f->daemon, &out, &err, "detach-nic", "hot", "extra", NULL);
-    if (rc != 0)
-        g_error("detach-nic: %s", err);
+    /*
+     * A paused guest does not let go of the NIC: the detach times out (a
+     * short wait: podvmd restarted with it, the pod adopted) and the
+     * interface's status says DetachPending until the guest, resumed, lets go.
+     */
+    {
+        g_autofree char *conf = NULL, *reason = NULL, *message = NULL;
+        gint64 deadline;
+
+        g_assert_true(g_file_get_contents(f->daemon->config_path, &conf, NULL, NULL));
+        {
+            g_autofree char *more = g_strconcat(conf, "[qemu]\ndetach_timeout_ms=1500\n", NULL);
+
+            g_assert_true(g_file_set_contents(f->daemon->config_path, more, -1, NULL));
+        }
+        podvm_test_daemon_stop(f->daemon);
+        podvm_test_daemon_start(f->daemon);
+        g_assert_true(podvm_test_daemon_wait_phase(f->daemon, "hot", "Running", 30000));
+        g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "pause", "hot", NULL), ==, 0);
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        rc = podvm_test_ctl(f->daemon, &out, &err, "detach-nic", "hot", "extra", NULL);
+        g_assert_cmpint(rc, !=, 0);
+        g_assert_nonnull(strstr(err, "the removal stays pending"));
+        reason = podvm_test_net_interface_string(f, "hot", 1, "reason");
+        message = podvm_test_net_interface_string(f, "hot", 1, "message");
+        g_assert_cmpstr(reason, ==, "DetachPending");
+        g_assert_nonnull(strstr(message, "removal pending: the guest has not released "
+                                         "interface 'extra'"));
+        g_assert_cmpint(podvm_test_ctl(f->daemon, NULL, NULL, "resume", "hot", NULL), ==, 0);
+        /* The guest lets go: podvmd finishes the detach, the interface goes from the status. */
+        deadline = g_get_monotonic_time() + PODVM_TEST_NET_TIMEOUT_MS * 1000LL;
+        while (g_get_monotonic_time() < deadline) {
+            g_autofree char *name = podvm_test_net_interface_string(f, "hot", 1, "name");
+
+            if (name == NULL)
+                break;
+            g_usleep(100 * 1000);
+        }
+        g_clear_pointer(&reason, g_free);
+        reason = podvm_test_net_interface_string(f, "hot", 1, "name");
+        g_assert_null(reason);
+    }
     detached = scrape(f);
     for (guint i = 0; i < G_N_ELEMENTS(NETWORK_METRICS); i++) {
         g_assert_cmpint(sample(detached, NETWORK_METRICS[i], "hot", "extra"), ==, -1);
