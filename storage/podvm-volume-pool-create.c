@@ -90,13 +90,26 @@ static gboolean
 validate_options(PodvmVolumePool *self, const PodvmVolumeCreateOptions *options, GError **error)
 {
     g_autoptr(GError) name_error = NULL;
+    PoolVolume *existing;
 
     if (!podvm_name_is_valid(options->name, &name_error)) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT, _("volume name: %s"),
                     name_error->message);
         return FALSE;
     }
-    if (g_hash_table_contains(self->volumes, options->name)) {
+    existing = g_hash_table_lookup(self->volumes, options->name);
+    /*
+     * A volume whose create failed holds no data and no pod can use it: it
+     * stays listed (Failed, with why) until it is deleted or a new create
+     * of the name replaces it, as a retry does.
+     */
+    if (existing != NULL && g_strcmp0(existing->phase, PHASE_IMPORTING) == 0) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_EXISTS,
+                    _("volume '%s' is being created; wait until it is Ready or Failed"),
+                    options->name);
+        return FALSE;
+    }
+    if (existing != NULL && g_strcmp0(existing->phase, PHASE_FAILED) != 0) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_EXISTS,
                     _("volume '%s' already exists; delete it first or pick another name"),
                     options->name);

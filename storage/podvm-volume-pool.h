@@ -18,7 +18,9 @@ G_BEGIN_DECLS
  * sha256 checked when given, then converted). While it imports its phase is
  * "Importing" and "progress" is emitted; then "Ready" (or "Failed" with a
  * message, and the image removed). Records survive daemon restarts; an
- * import cut short by a restart is marked Failed at load.
+ * import cut short by a restart is marked Failed at load. A Failed volume
+ * stays listed with its message (no pod can use it) until it is deleted
+ * or a create of the same name replaces it: a retry needs no delete.
  *
  * Use: pods acquire a volume when they start (or hotplug it) and release it
  * when they stop. Any number of read-only users, or one read-write user.
@@ -45,7 +47,8 @@ typedef struct {
 /*
  * Creates a volume. Completes when it is Ready (or failed); the record is
  * written, in phase Importing, before any data moves, so list shows it.
- * EXISTS when the name is taken; INVALID_ARGUMENT for a bad name, size or
+ * EXISTS when the name is taken (by a volume that is Ready or still being
+ * created; a Failed one is replaced); INVALID_ARGUMENT for a bad name, size or
  * source (message says what to fix); FAILED with the cause otherwise.
  * Returns the volume's JSON.
  */

@@ -6,21 +6,46 @@
 G_BEGIN_DECLS
 
 /*
- * Label selectors, one parser and one matcher for REST's ?labelSelector=,
- * podvmctl list -l and the pod: comma-separated terms, each "KEY=VALUE"
- * (the label has that value) or "KEY" (the label is there, any value);
- * spaces around a term do not count. A selector is a GHashTable of
- * char* key -> char* value, or NULL for "any value".
+ * Label selectors in Kubernetes' syntax, one parser and one matcher for
+ * REST's ?labelSelector=, D-Bus ListPodsFiltered, podvmctl list -l and
+ * drain -l. A selector is requirements separated by commas, all of which
+ * must hold:
+ *
+ *   KEY=VALUE, KEY==VALUE   the label is there with that value
+ *   KEY!=VALUE              the label is not there, or has another value
+ *   KEY in (V1,V2,...)      the label is there with one of the values
+ *   KEY notin (V1,V2,...)   the label is not there, or has none of them
+ *   KEY                     the label is there (any value)
+ *   !KEY                    the label is not there
+ *
+ * Spaces between the parts do not count. KEY is a label key ([PREFIX/]NAME:
+ * NAME up to 63 letters, digits, '-', '_' or '.', starting and ending with
+ * a letter or digit; PREFIX a DNS subdomain); VALUE is empty or like NAME.
+ * "" selects everything. Anything else (Kubernetes' "<" and ">" included)
+ * is refused with INVALID_ARGUMENT saying where and what was expected:
+ * never read as something it does not say.
  */
-GHashTable *podvm_label_selector_new(void);
-/* Adds the terms of @text; INVALID_ARGUMENT for an empty term or one without a key. */
-gboolean podvm_label_selector_add(GHashTable *selector, const char *text, GError **error);
-/* A new selector from @text, or NULL with @error set. */
-GHashTable *podvm_label_selector_parse(const char *text, GError **error);
+typedef struct _PodvmLabelSelector PodvmLabelSelector;
 
-/* Whether @labels (char* -> char*) has every label @selector asks for; a NULL selector matches. */
-gboolean podvm_label_selector_matches(GHashTable *selector, GHashTable *labels);
+/* An empty selector (it matches everything). */
+PodvmLabelSelector *podvm_label_selector_new(void);
+void podvm_label_selector_free(PodvmLabelSelector *selector);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PodvmLabelSelector, podvm_label_selector_free)
+
+/*
+ * Adds the requirements of @text (all must hold, with those already
+ * there: several -l options); INVALID_ARGUMENT, @selector unchanged, when
+ * @text is not a selector.
+ */
+gboolean podvm_label_selector_add(PodvmLabelSelector *selector, const char *text, GError **error);
+/* A new selector from @text, or NULL with @error set. */
+PodvmLabelSelector *podvm_label_selector_parse(const char *text, GError **error);
+/* The selector written back in its canonical form ("app=web,tier notin (a,b)"). */
+char *podvm_label_selector_to_string(const PodvmLabelSelector *selector);
+
+/* Whether @labels (char* -> char*, may be NULL: none) satisfy @selector; NULL matches all. */
+gboolean podvm_label_selector_matches(const PodvmLabelSelector *selector, GHashTable *labels);
 /* The same for labels as a JSON object (metadata.labels; NULL: none). */
-gboolean podvm_label_selector_matches_json(GHashTable *selector, JsonObject *labels);
+gboolean podvm_label_selector_matches_json(const PodvmLabelSelector *selector, JsonObject *labels);
 
 G_END_DECLS

@@ -62,7 +62,7 @@ error_text(const GError *error)
  * (by name), into @migrate (LiveMigrate*) and @stop (the others).
  */
 static gboolean
-select_pods(PodvmCtl *ctl, GHashTable *selector, GPtrArray *migrate, GPtrArray *stop,
+select_pods(PodvmCtl *ctl, const PodvmLabelSelector *selector, GPtrArray *migrate, GPtrArray *stop,
             GError **error)
 {
     PodvmDBusManager *manager = podvmctl_get_manager(ctl, error);
@@ -185,7 +185,7 @@ podvmctl_cmd_drain(PodvmCtl *ctl, int argc, char **argv)
     g_autofree GOptionEntry *entries = NULL;
     g_autofree char *text = NULL;
     g_auto(GStrv) opt_labels = NULL;
-    g_autoptr(GHashTable) selector = NULL;
+    g_autoptr(PodvmLabelSelector) selector = NULL;
     g_autoptr(GPtrArray) migrate = g_ptr_array_new_with_free_func((GDestroyNotify)drain_pod_free);
     g_autoptr(GPtrArray) stop = g_ptr_array_new_with_free_func((GDestroyNotify)drain_pod_free);
     g_autoptr(GPtrArray) stop_names = g_ptr_array_new();
@@ -198,9 +198,10 @@ podvmctl_cmd_drain(PodvmCtl *ctl, int argc, char **argv)
     int status;
     const GOptionEntry extra[] = {
         { "selector", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_labels,
-          N_("Only pods with these labels (KEY=VALUE or KEY for any value; repeatable, or "
-             "separated by commas)"),
-          N_("KEY=VALUE") },
+          N_("Only pods whose labels match SELECTOR, in Kubernetes' syntax: KEY=VALUE, "
+             "KEY!=VALUE, 'KEY in (A,B)', 'KEY notin (A,B)', KEY, !KEY; separated by commas, "
+             "and repeatable: all must hold"),
+          N_("SELECTOR") },
         { NULL },
     };
 

@@ -49,6 +49,7 @@ podvm_config_new_defaults(void)
     config->rest_request_timeout_ms = 60000;
     config->rest_max_client_queue = 1024 * 1024;
     config->rest_console_ticket_s = 30;
+    config->event_history = 1024;
     config->console_log_max_bytes = 2 * 1024 * 1024;
     config->console_log_keep = 1;
     config->console_max_rate = 1024 * 1024;
@@ -384,6 +385,7 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
                    error) ||
         !read_uint(kf, "daemon", "restart_backoff_max_ms", &config->restart_backoff_max_ms,
                    error) ||
+        !read_uint(kf, "daemon", "event_history", &config->event_history, error) ||
         !read_uint(kf, "rest", "request_timeout_ms", &config->rest_request_timeout_ms, error) ||
         !read_uint(kf, "rest", "max_client_queue", &config->rest_max_client_queue, error) ||
         !read_uint(kf, "rest", "console_ticket_seconds", &config->rest_console_ticket_s, error) ||
@@ -414,6 +416,11 @@ podvm_config_load_file(PodvmConfig *config, const char *path, gboolean must_exis
     if (config->rest_console_ticket_s < 1 || config->rest_console_ticket_s > 3600) {
         g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
                     _("%s: [rest] console_ticket_seconds: from 1 to 3600"), path);
+        return FALSE;
+    }
+    if (config->event_history > 100000) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                    _("%s: [daemon] event_history: at most %u events"), path, 100000);
         return FALSE;
     }
     if (config->rest_max_client_queue < 4096) {

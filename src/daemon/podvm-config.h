@@ -33,6 +33,7 @@ typedef struct {
     guint stop_quit_timeout_ms; /* after 'quit', before SIGKILL */
     guint restart_backoff_initial_ms;
     guint restart_backoff_max_ms;
+    guint event_history; /* [daemon] recent events kept for a client that resumes its stream */
     /* [rest]: the optional TCP listener */
     char *rest_listen;               /* ADDR:PORT, or NULL for the unix socket only */
     char *rest_token_file;           /* holds the bearer token TCP clients must send */

@@ -22,6 +22,7 @@ struct _PodvmManager {
     GError *pool_error;           /* why there is no pool */
     PodvmPodList *list;           /* the list answers, cached per pod generation */
     PodvmImageStore *image_store; /* [images]: made at its first use */
+    PodvmEventRing *events;       /* the recent events, for a client that resumes */
 };
 
 G_DEFINE_FINAL_TYPE(PodvmManager, podvm_manager, G_TYPE_OBJECT)
@@ -52,6 +53,7 @@ podvm_manager_finalize(GObject *object)
     g_clear_object(&self->pool);
     g_clear_error(&self->pool_error);
     g_clear_object(&self->image_store);
+    podvm_event_ring_free(self->events);
     G_OBJECT_CLASS(podvm_manager_parent_class)->finalize(object);
 }
 
@@ -85,7 +87,7 @@ pool_changed_cb(PodvmVolumePool *pool, const char *name, gpointer user_data)
     g_autoptr(JsonObject) details = podvm_event_new("", "VolumeChanged", NULL, NULL);
 
     json_object_set_string_member(details, "volume", name);
-    g_signal_emit(self, signals[SIGNAL_EVENT], 0, "", "VolumeChanged", details);
+    manager_emit_event(self, "", "VolumeChanged", details);
 }
 
 static void
@@ -98,7 +100,7 @@ pool_progress_cb(PodvmVolumePool *pool, const char *name, guint64 done, guint64 
     json_object_set_string_member(details, "volume", name);
     json_object_set_int_member(details, "done", (gint64)done);
     json_object_set_int_member(details, "total", (gint64)total);
-    g_signal_emit(self, signals[SIGNAL_EVENT], 0, "", "VolumeProgress", details);
+    manager_emit_event(self, "", "VolumeProgress", details);
 }
 
 PodvmManager *
@@ -107,6 +109,7 @@ podvm_manager_new(const PodvmConfig *config)
     PodvmManager *self = g_object_new(PODVM_TYPE_MANAGER, NULL);
 
     self->config = config;
+    self->events = podvm_event_ring_new(config->event_history);
     self->pool = podvm_volume_pool_new(config->pool_dir, config->qemu_img, &self->pool_error);
     if (self->pool == NULL) {
         g_message("the volume pool is unavailable: %s", self->pool_error->message);
@@ -502,7 +505,7 @@ pod_event_cb(PodvmPod *pod, const char *type, JsonObject *details, gpointer user
 {
     PodvmManager *self = user_data;
 
-    g_signal_emit(self, signals[SIGNAL_EVENT], 0, podvm_pod_get_name(pod), type, details);
+    manager_emit_event(self, podvm_pod_get_name(pod), type, details);
 }
 
 static void
@@ -517,7 +520,7 @@ pod_deleted_cb(PodvmPod *pod, gpointer user_data)
     g_hash_table_remove(self->pods, podvm_pod_get_name(pod));
     podvm_pod_list_membership_changed(self->list, pod);
     manager_images_pod_deleted(self, pod);
-    g_signal_emit(self, signals[SIGNAL_EVENT], 0, podvm_pod_get_name(pod), "Deleted", details);
+    manager_emit_event(self, podvm_pod_get_name(pod), "Deleted", details);
     g_signal_emit(self, signals[SIGNAL_POD_REMOVED], 0, pod);
 }
 
@@ -547,10 +550,22 @@ manager_has_pod(PodvmManager *self, const char *name)
     return g_hash_table_contains(self->pods, name);
 }
 
+/*
+ * Every event of the manager's "event" signal goes out here, kept first in
+ * the ring: the ring holds them in the order of their ids, as the streams
+ * send them.
+ */
 void
 manager_emit_event(PodvmManager *self, const char *pod_name, const char *type, JsonObject *details)
 {
+    podvm_event_ring_push(self->events, pod_name, type, details);
     g_signal_emit(self, signals[SIGNAL_EVENT], 0, pod_name, type, details);
+}
+
+GPtrArray *
+podvm_manager_events_since(PodvmManager *self, const char *last_event_id, PodvmEventGap *out_gap)
+{
+    return podvm_event_ring_since(self->events, last_event_id, out_gap);
 }
 
 static void
@@ -684,7 +699,7 @@ podvm_manager_create_pod(PodvmManager *self, const char *spec_json, gssize lengt
 
     details =
         podvm_event_new(spec->name, "Created", podvm_phase_to_string(PODVM_PHASE_PENDING), NULL);
-    g_signal_emit(self, signals[SIGNAL_EVENT], 0, spec->name, "Created", details);
+    manager_emit_event(self, spec->name, "Created", details);
 
     if (spec->start_on_create) {
         PodvmPodOpOptions options = PODVM_POD_OP_OPTIONS_INIT;
@@ -751,7 +766,7 @@ podvm_manager_list_json(PodvmManager *self)
 }
 
 JsonNode *
-podvm_manager_list_json_selected(PodvmManager *self, GHashTable *selector)
+podvm_manager_list_json_selected(PodvmManager *self, const PodvmLabelSelector *selector)
 {
     g_autoptr(GPtrArray) pods = podvm_manager_list(self);
     g_autoptr(JsonArray) array = json_array_sized_new(pods->len);
@@ -767,7 +782,8 @@ podvm_manager_list_json_selected(PodvmManager *self, GHashTable *selector)
 }
 
 GBytes *
-podvm_manager_list_text(PodvmManager *self, GHashTable *selector, PodvmListStyle style)
+podvm_manager_list_text(PodvmManager *self, const PodvmLabelSelector *selector,
+                        PodvmListStyle style)
 {
     g_autoptr(GPtrArray) pods = podvm_manager_list(self);
 

@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "podvm-config.h"
+#include "podvm-event.h"
 #include "podvm-image-store.h"
 #include "podvm-pod-list.h"
 #include "podvm-pod.h"
@@ -19,9 +20,21 @@ G_BEGIN_DECLS
  *   "pod-added" (PodvmPod *pod)
  *   "pod-removed" (PodvmPod *pod)
  *   "event" (const char *pod_name, const char *type, JsonObject *details)
+ *       every event of every pod and of the manager, details made by
+ *       podvm_event_new() (with its id and time), in the order of their ids
  */
 #define PODVM_TYPE_MANAGER (podvm_manager_get_type())
 G_DECLARE_FINAL_TYPE(PodvmManager, podvm_manager, PODVM, MANAGER, GObject)
+
+/*
+ * The events of the "event" signal after @last_event_id that the manager
+ * still holds ([daemon] event_history of them), oldest first, as
+ * PodvmEventRecord* (podvm-event.h); *out_gap says when some after it are
+ * gone (or the id is not one of this run's), and then every held event is
+ * given: what a client resuming its stream is sent.
+ */
+GPtrArray *podvm_manager_events_since(PodvmManager *self, const char *last_event_id,
+                                      PodvmEventGap *out_gap);
 
 /* @config must outlive the manager. */
 PodvmManager *podvm_manager_new(const PodvmConfig *config);
@@ -57,12 +70,13 @@ GPtrArray *podvm_manager_list(PodvmManager *self);
 /* [{metadata, spec, status}, ...] */
 JsonNode *podvm_manager_list_json(PodvmManager *self);
 /* The same, only pods whose labels match @selector (see podvm_pod_matches_labels). */
-JsonNode *podvm_manager_list_json_selected(PodvmManager *self, GHashTable *selector);
+JsonNode *podvm_manager_list_json_selected(PodvmManager *self, const PodvmLabelSelector *selector);
 /*
  * The same as JSON text in @style, from a cache kept per pod generation
  * (see PodvmPodList): what both fronts answer. NUL-terminated bytes.
  */
-GBytes *podvm_manager_list_text(PodvmManager *self, GHashTable *selector, PodvmListStyle style);
+GBytes *podvm_manager_list_text(PodvmManager *self, const PodvmLabelSelector *selector,
+                                PodvmListStyle style);
 
 const PodvmConfig *podvm_manager_get_config(PodvmManager *self);
 /*

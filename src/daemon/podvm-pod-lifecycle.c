@@ -261,20 +261,84 @@ pause_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     pod_op_return(self, task, NULL);
 }
 
+/*
+ * The phase rules of the lifecycle operations, in one place: why @kind
+ * cannot run on the pod as it is now (WRONG_PHASE, saying what to do), or
+ * NULL. Each operation applies them when it reaches the head of the
+ * queue; podvm_pod_op_check() applies them when it is asked for, if
+ * nothing is ahead of it (so the answer is the same).
+ */
+GError *
+pod_op_refusal(PodvmPod *self, PodvmPodOp kind, const PodvmPodOpOptions *options)
+{
+    switch (kind) {
+    case PODVM_POD_OP_START:
+        if (pod_migration_forbids_cont(self))
+            /* Its guest runs on the migration's target: a second copy must not boot here. */
+            return pod_wrong_phase_error(self, _("it migrated to another host, which runs it"));
+        if (self->phase != PODVM_PHASE_PENDING && self->phase != PODVM_PHASE_STOPPED &&
+            self->phase != PODVM_PHASE_SUCCEEDED && self->phase != PODVM_PHASE_FAILED)
+            return pod_wrong_phase_error(self, _("it is already running"));
+        return NULL;
+    case PODVM_POD_OP_STOP:
+        /* A pod that waits to restart (backoff) can be stopped: it stays down. */
+        if (!podvm_phase_has_qemu(self->phase) && self->backoff_timer == 0)
+            return pod_wrong_phase_error(self, _("there is nothing to stop"));
+        return NULL;
+    case PODVM_POD_OP_RESTART:
+        /* Without QEMU a restart is a start. */
+        return podvm_phase_has_qemu(self->phase)
+                   ? NULL
+                   : pod_op_refusal(self, PODVM_POD_OP_START, options);
+    case PODVM_POD_OP_PAUSE:
+        /* Pausing a paused pod is done already. */
+        if (self->phase != PODVM_PHASE_RUNNING && self->phase != PODVM_PHASE_PAUSED)
+            return pod_wrong_phase_error(self, _("only a running pod can be paused"));
+        return NULL;
+    case PODVM_POD_OP_RESUME:
+        if (pod_migration_forbids_cont(self))
+            return pod_wrong_phase_error(
+                self, _("it migrated to another host, which runs it: this copy never runs again"));
+        if (self->phase != PODVM_PHASE_RUNNING && self->phase != PODVM_PHASE_PAUSED)
+            return pod_wrong_phase_error(self, _("only a paused pod can be resumed"));
+        return NULL;
+    case PODVM_POD_OP_DELETE:
+        if (podvm_phase_has_qemu(self->phase) && (options == NULL || !options->force))
+            return pod_wrong_phase_error(self, _("stop it first, or delete it with force"));
+        return NULL;
+    case PODVM_POD_OP_KILL:
+        if (self->preparing == NULL && self->subprocess == NULL && self->pidfd < 0)
+            return pod_wrong_phase_error(self, _("there is nothing to kill"));
+        return NULL;
+    }
+    g_return_val_if_reached(NULL);
+}
+
+/* Answers @task with the refusal of its operation and TRUE, or FALSE when it may run. */
+static gboolean
+lifecycle_refused(PodvmPod *self, GTask *task)
+{
+    PodLifecycleOp *op = pod_op_of(task);
+    GError *error = pod_op_refusal(self, op->kind, &op->options);
+
+    if (error == NULL)
+        return FALSE;
+    pod_op_return(self, task, error);
+    return TRUE;
+}
+
 static void
 stop_op(PodvmPod *self, GTask *task)
 {
     PodLifecycleOp *op = pod_op_of(task);
 
+    if (lifecycle_refused(self, task))
+        return;
     if (!podvm_phase_has_qemu(self->phase)) {
-        if (self->backoff_timer != 0) {
-            /* Stopping a pod that waits to restart: it stays down. */
-            g_clear_handle_id(&self->backoff_timer, g_source_remove);
-            pod_set_phase(self, PODVM_PHASE_STOPPED, "Stopped", NULL);
-            pod_op_return(self, task, NULL);
-            return;
-        }
-        pod_wrong_phase(self, task, _("there is nothing to stop"));
+        /* Stopping a pod that waits to restart: it stays down. */
+        g_clear_handle_id(&self->backoff_timer, g_source_remove);
+        pod_set_phase(self, PODVM_PHASE_STOPPED, "Stopped", NULL);
+        pod_op_return(self, task, NULL);
         return;
     }
     pod_begin_stop(self, task, op->options.grace_seconds, stop_done);
@@ -295,12 +359,10 @@ restart_op(PodvmPod *self, GTask *task)
 static void
 pause_op(PodvmPod *self, GTask *task)
 {
+    if (lifecycle_refused(self, task))
+        return;
     if (self->phase == PODVM_PHASE_PAUSED) {
         pod_op_return(self, task, NULL);
-        return;
-    }
-    if (self->phase != PODVM_PHASE_RUNNING) {
-        pod_wrong_phase(self, task, _("only a running pod can be paused"));
         return;
     }
     pod_qmp_for_task(self, task, "stop", PODVM_QMP_TIMEOUT_DEFAULT, pause_cb);
@@ -309,18 +371,10 @@ pause_op(PodvmPod *self, GTask *task)
 static void
 resume_op(PodvmPod *self, GTask *task)
 {
-    if (pod_migration_forbids_cont(self)) {
-        pod_wrong_phase(self, task,
-                        _("it migrated to another host, which runs it: this copy never runs "
-                          "again"));
+    if (lifecycle_refused(self, task))
         return;
-    }
     if (self->phase == PODVM_PHASE_RUNNING) {
         pod_op_return(self, task, NULL);
-        return;
-    }
-    if (self->phase != PODVM_PHASE_PAUSED) {
-        pod_wrong_phase(self, task, _("only a paused pod can be resumed"));
         return;
     }
     pod_qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, pause_cb);
@@ -329,12 +383,8 @@ resume_op(PodvmPod *self, GTask *task)
 static void
 delete_run(PodvmPod *self, GTask *task)
 {
-    PodLifecycleOp *op = pod_op_of(task);
-
-    if (podvm_phase_has_qemu(self->phase) && !op->options.force) {
-        pod_wrong_phase(self, task, _("stop it first, or delete it with force"));
+    if (lifecycle_refused(self, task))
         return;
-    }
     delete_op(self, task);
 }
 
@@ -363,6 +413,35 @@ podvm_pod_op_options_check(const PodvmPodOpOptions *options, GError **error)
     return TRUE;
 }
 
+gboolean
+podvm_pod_op_check(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *options, GError **error)
+{
+    GError *refusal;
+
+    g_return_val_if_fail(op <= PODVM_POD_OP_KILL, FALSE);
+    if (options != NULL && !podvm_pod_op_options_check(options, error))
+        return FALSE;
+    if (self->deleted) {
+        g_set_error(error, PODVM_ERROR, PODVM_ERROR_NOT_FOUND, _("pod '%s' was deleted"),
+                    self->spec->name);
+        return FALSE;
+    }
+    /*
+     * An operation ahead in the queue (or an adoption after a restart) may
+     * change the phase before this one runs: then only the run can tell.
+     * Kill does not wait in line: it is always decided now.
+     */
+    if (op != PODVM_POD_OP_KILL &&
+        (self->current != NULL || !g_queue_is_empty(&self->queue) || self->adopting))
+        return TRUE;
+    refusal = pod_op_refusal(self, op, options);
+    if (refusal != NULL) {
+        g_propagate_error(error, refusal);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 void
 podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *options,
                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
@@ -383,14 +462,9 @@ podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *opti
         task = pod_op_task_new(self, &lifecycle_classes[op], &lifecycle->parent, cancellable,
                                callback, user_data);
     }
-    if (options != NULL && !podvm_pod_op_options_check(options, &error)) {
+    /* What can be refused now is, as a front that does not wait hears it. */
+    if (!podvm_pod_op_check(self, op, options, &error)) {
         g_task_return_error(task, g_steal_pointer(&error));
-        return;
-    }
-
-    if (self->deleted) {
-        g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_NOT_FOUND, _("pod '%s' was deleted"),
-                                self->spec->name);
         return;
     }
     if (op == PODVM_POD_OP_KILL) {
@@ -401,12 +475,6 @@ podvm_pod_run_async(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *opti
             pod_step(self, "killing the pod while it prepares its volumes");
             g_ptr_array_add(self->kill_waiters, g_steal_pointer(&task));
             g_cancellable_cancel(self->preparing);
-            return;
-        }
-        if (self->subprocess == NULL && self->pidfd < 0) {
-            g_task_return_new_error(task, PODVM_ERROR, PODVM_ERROR_WRONG_PHASE,
-                                    _("pod '%s' is %s; there is nothing to kill"), self->spec->name,
-                                    podvm_phase_to_string(self->phase));
             return;
         }
         if (self->exit_intent == NULL || self->phase == PODVM_PHASE_STARTING)

@@ -159,8 +159,8 @@ pod_text_get(StyleCache *cache, PodvmPod *pod, PodvmListStyle style)
 
 /* The array of the pods of @pods that match @selector; @entries gets their PodText*. */
 static GBytes *
-list_text(StyleCache *cache, GPtrArray *pods, GHashTable *selector, PodvmListStyle style,
-          GPtrArray *entries)
+list_text(StyleCache *cache, GPtrArray *pods, const PodvmLabelSelector *selector,
+          PodvmListStyle style, GPtrArray *entries)
 {
     gboolean pretty = style == PODVM_LIST_PRETTY;
     gsize size = sizeof "[\n\n]\n";
@@ -215,7 +215,8 @@ answer_is_current(StyleCache *cache)
 }
 
 GBytes *
-podvm_pod_list_text(PodvmPodList *self, GPtrArray *pods, GHashTable *selector, PodvmListStyle style)
+podvm_pod_list_text(PodvmPodList *self, GPtrArray *pods, const PodvmLabelSelector *selector,
+                    PodvmListStyle style)
 {
     StyleCache *cache;
 

@@ -34,7 +34,7 @@ void podvm_pod_list_membership_changed(PodvmPodList *self, PodvmPod *pod);
  * that match @selector (NULL: all) in @style. The bytes are NUL-terminated
  * (the NUL is not counted in their size).
  */
-GBytes *podvm_pod_list_text(PodvmPodList *self, GPtrArray *pods, GHashTable *selector,
+GBytes *podvm_pod_list_text(PodvmPodList *self, GPtrArray *pods, const PodvmLabelSelector *selector,
                             PodvmListStyle style);
 
 G_END_DECLS

@@ -198,8 +198,20 @@ const char *pod_phase_message_id(PodvmPhase old, PodvmPhase phase);
 void pod_log_event(PodvmPod *self, const char *type, JsonObject *details);
 /* Logs one step of an operation and publishes it on the event stream. */
 void pod_step(PodvmPod *self, const char *format, ...) G_GNUC_PRINTF(2, 3);
+/*
+ * An operation that fails ends here: an error is also published as the
+ * pod's OperationFailed event (an operation refused before it was queued,
+ * by podvm_pod_op_check(), is not: its caller had the answer at once).
+ */
 void pod_op_return(PodvmPod *self, GTask *task, GError *error);
 gboolean pod_wrong_phase(PodvmPod *self, GTask *task, const char *what_to_do);
+/* WRONG_PHASE: "pod 'NAME' is PHASE; @what_to_do". */
+GError *pod_wrong_phase_error(PodvmPod *self, const char *what_to_do);
+/*
+ * podvm-pod-lifecycle.c: why lifecycle operation @kind cannot run on the pod as it
+ * is now (WRONG_PHASE), or NULL: the one place of their phase rules.
+ */
+GError *pod_op_refusal(PodvmPod *self, PodvmPodOp kind, const PodvmPodOpOptions *options);
 /* podvm_qmp_client_execute_async(), timed for the latency histogram. */
 void pod_qmp_execute(PodvmQmpClient *qmp, const char *command, JsonObject *arguments,
                      guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,

@@ -478,14 +478,10 @@ start_prepare_next(PodvmPod *self, GTask *task)
 void
 pod_start_op(PodvmPod *self, GTask *task)
 {
-    if (pod_migration_forbids_cont(self)) {
-        /* Its guest runs on the migration's target: a second copy must not boot here. */
-        pod_wrong_phase(self, task, _("it migrated to another host, which runs it"));
-        return;
-    }
-    if (self->phase != PODVM_PHASE_PENDING && self->phase != PODVM_PHASE_STOPPED &&
-        self->phase != PODVM_PHASE_SUCCEEDED && self->phase != PODVM_PHASE_FAILED) {
-        pod_wrong_phase(self, task, _("it is already running"));
+    GError *refusal = pod_op_refusal(self, PODVM_POD_OP_START, NULL);
+
+    if (refusal != NULL) {
+        pod_op_return(self, task, refusal);
         return;
     }
     pod_start_begin(self, task, PODVM_PHASE_STARTING);

@@ -134,7 +134,7 @@ podvm_pod_to_json_with_secrets(PodvmPod *self)
 }
 
 gboolean
-podvm_pod_matches_labels(PodvmPod *self, GHashTable *selector)
+podvm_pod_matches_labels(PodvmPod *self, const PodvmLabelSelector *selector)
 {
     return podvm_label_selector_matches(selector, self->spec->labels);
 }
@@ -990,11 +990,31 @@ pod_connect_qmp(PodvmPod *self, GAsyncReadyCallback callback, gpointer user_data
 
 /* ---- the operation queue (see PodOpClass) ------------------------------ */
 
+/*
+ * An operation that was accepted failed: said on the event stream too
+ * (OperationFailed {operation, reason, message}), for the client that did
+ * not wait for the answer (REST ?wait=false) and for anyone watching.
+ */
+static void
+publish_op_failed(PodvmPod *self, GTask *task, const GError *error)
+{
+    PodOp *op = pod_op_of(task);
+    g_autoptr(GError) ours = podvm_error_from_component(error);
+    g_autoptr(JsonObject) details = json_object_new();
+
+    json_object_set_string_member(details, "operation", op->klass->name);
+    json_object_set_string_member(details, "reason", podvm_error_reason(ours->code));
+    json_object_set_string_member(details, "message", ours->message);
+    pod_emit_event(self, "OperationFailed", details);
+}
+
 void
 pod_op_return(PodvmPod *self, GTask *task, GError *error)
 {
     g_assert(task == self->current);
     self->current = NULL;
+    if (error != NULL && !self->detached)
+        publish_op_failed(self, task, error);
     if (error != NULL)
         g_task_return_error(task, error);
     else
@@ -1003,12 +1023,17 @@ pod_op_return(PodvmPod *self, GTask *task, GError *error)
     pod_run_next(self);
 }
 
+GError *
+pod_wrong_phase_error(PodvmPod *self, const char *what_to_do)
+{
+    return g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE, _("pod '%s' is %s; %s"),
+                       self->spec->name, podvm_phase_to_string(self->phase), what_to_do);
+}
+
 gboolean
 pod_wrong_phase(PodvmPod *self, GTask *task, const char *what_to_do)
 {
-    pod_op_return(self, task,
-                  g_error_new(PODVM_ERROR, PODVM_ERROR_WRONG_PHASE, _("pod '%s' is %s; %s"),
-                              self->spec->name, podvm_phase_to_string(self->phase), what_to_do));
+    pod_op_return(self, task, pod_wrong_phase_error(self, what_to_do));
     return FALSE;
 }
 

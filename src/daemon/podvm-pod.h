@@ -6,6 +6,7 @@
 
 #include "podvm-config.h"
 #include "podvm-image-store.h"
+#include "podvm-labels.h"
 #include "podvm-phase.h"
 #include "podvm-spec.h"
 #include "podvm-volume-pool.h"
@@ -88,11 +89,8 @@ JsonNode *podvm_pod_get_status_json(PodvmPod *self);
  */
 JsonNode *podvm_pod_to_json(PodvmPod *self);
 JsonNode *podvm_pod_to_json_with_secrets(PodvmPod *self);
-/*
- * Whether the pod's labels match @selector (key -> value; a NULL value
- * matches any value of the key). A NULL @selector matches every pod.
- */
-gboolean podvm_pod_matches_labels(PodvmPod *self, GHashTable *selector);
+/* Whether the pod's labels match @selector (podvm-labels.h); a NULL @selector matches every pod. */
+gboolean podvm_pod_matches_labels(PodvmPod *self, const PodvmLabelSelector *selector);
 /* Paths of the pod's files. */
 const char *podvm_pod_get_console_log_path(PodvmPod *self);
 
@@ -134,6 +132,21 @@ typedef struct {
  * before the operation completes.
  */
 gboolean podvm_pod_op_options_check(const PodvmPodOpOptions *options, GError **error);
+
+/*
+ * What can be decided now about @op, before it runs: the options
+ * (podvm_pod_op_options_check), a deleted pod (NOT_FOUND) and, when no
+ * operation is ahead of it in the queue (whose outcome could change the
+ * phase), the phase rules the operation applies when it runs, with the
+ * same error (WRONG_PHASE: start of a running pod, delete without force
+ * of a pod whose QEMU runs, pause of a stopped pod, ...). TRUE: accepted;
+ * it may still fail when it runs, and then the pod publishes an
+ * "OperationFailed" event {operation, reason, message}.
+ * podvm_pod_run_async() makes this check first; a front that answers
+ * before the operation completes (REST ?wait=false) makes it itself.
+ */
+gboolean podvm_pod_op_check(PodvmPod *self, PodvmPodOp op, const PodvmPodOpOptions *options,
+                            GError **error);
 
 /*
  * Runs an operation. Completes when the pod reached the operation's

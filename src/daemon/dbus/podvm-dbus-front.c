@@ -134,6 +134,45 @@ handle_list_pods(PodvmDBusManager *iface, GDBusMethodInvocation *invocation, gpo
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* ListPodsFiltered: "labelSelector" (s), parsed as REST's ?labelSelector=; nothing else. */
+static gboolean
+handle_list_pods_filtered(PodvmDBusManager *iface, GDBusMethodInvocation *invocation,
+                          GVariant *options, gpointer user_data)
+{
+    PodvmDBusFront *self = user_data;
+    g_autoptr(PodvmLabelSelector) selector = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) list = NULL;
+    GVariantIter iter;
+    const char *key;
+    GVariant *value;
+
+    g_variant_iter_init(&iter, options);
+    while (g_variant_iter_loop(&iter, "{&sv}", &key, &value)) {
+        if (!g_str_equal(key, "labelSelector")) {
+            g_dbus_method_invocation_return_error(
+                invocation, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                _("unknown option '%s'; ListPodsFiltered takes labelSelector"), key);
+            return G_DBUS_METHOD_INVOCATION_HANDLED;
+        }
+        if (!g_variant_is_of_type(value, G_VARIANT_TYPE_STRING)) {
+            g_dbus_method_invocation_return_error_literal(
+                invocation, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
+                _("option 'labelSelector' must be a string (s)"));
+            return G_DBUS_METHOD_INVOCATION_HANDLED;
+        }
+        g_clear_pointer(&selector, podvm_label_selector_free);
+        selector = podvm_label_selector_parse(g_variant_get_string(value, NULL), &error);
+        if (selector == NULL) {
+            podvm_dbus_return_error(invocation, error);
+            return G_DBUS_METHOD_INVOCATION_HANDLED;
+        }
+    }
+    list = podvm_manager_list_text(self->manager, selector, PODVM_LIST_COMPACT);
+    podvm_dbus_manager_complete_list_pods_filtered(iface, invocation, g_bytes_get_data(list, NULL));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 /* ---- volumes -------------------------------------------------------------- */
 
 static void
@@ -372,6 +411,8 @@ podvm_dbus_front_new(PodvmManager *manager)
     g_signal_connect(self->manager_iface, "handle-create-pod", G_CALLBACK(handle_create_pod), self);
     g_signal_connect(self->manager_iface, "handle-get-pod", G_CALLBACK(handle_get_pod), self);
     g_signal_connect(self->manager_iface, "handle-list-pods", G_CALLBACK(handle_list_pods), self);
+    g_signal_connect(self->manager_iface, "handle-list-pods-filtered",
+                     G_CALLBACK(handle_list_pods_filtered), self);
     g_signal_connect(self->manager_iface, "handle-create-volume", G_CALLBACK(handle_create_volume),
                      self);
     g_signal_connect(self->manager_iface, "handle-get-volume", G_CALLBACK(handle_get_volume), self);

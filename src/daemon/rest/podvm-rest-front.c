@@ -14,6 +14,7 @@
 #include <glib/gstdio.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -204,48 +205,49 @@ request_finished_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_da
 
 /* Each route with the least trusted role that may call it (README "Access"). */
 static const PodvmRestRoute routes[] = {
-    { "GET", "/healthz", handle_healthz, ANYONE },
-    { "GET", "/metrics", podvm_rest_handle_metrics, READER },
-    { "GET", "/v1/version", handle_version, READER },
-    { "GET", "/v1/events", podvm_rest_handle_events, READER },
-    { "GET", "/v1/pods", podvm_rest_handle_list_pods, READER },
-    { "POST", "/v1/pods", podvm_rest_handle_create_pod, ADMIN },
+    { "GET", "/healthz", handle_healthz, ANYONE, NULL },
+    { "GET", "/metrics", podvm_rest_handle_metrics, READER, NULL },
+    { "GET", "/v1/version", handle_version, READER, NULL },
+    { "GET", "/v1/events", podvm_rest_handle_events, READER, "pod" },
+    { "GET", "/v1/pods", podvm_rest_handle_list_pods, READER, "labelSelector" },
+    { "POST", "/v1/pods", podvm_rest_handle_create_pod, ADMIN, NULL },
     /* ?secrets=true is for admins: the handler says so (podvm_rest_require_admin). */
-    { "GET", "/v1/pods/{name}", podvm_rest_handle_get_pod, READER },
-    { "PUT", "/v1/pods/{name}", podvm_rest_handle_replace_pod, ADMIN },
-    { "DELETE", "/v1/pods/{name}", podvm_rest_handle_delete, ADMIN },
-    { "POST", "/v1/pods/{name}/start", podvm_rest_handle_start, ADMIN },
-    { "POST", "/v1/pods/{name}/stop", podvm_rest_handle_stop, ADMIN },
-    { "POST", "/v1/pods/{name}/kill", podvm_rest_handle_kill, ADMIN },
-    { "POST", "/v1/pods/{name}/pause", podvm_rest_handle_pause, ADMIN },
-    { "POST", "/v1/pods/{name}/resume", podvm_rest_handle_resume, ADMIN },
-    { "POST", "/v1/pods/{name}/restart", podvm_rest_handle_restart, ADMIN },
-    { "GET", "/v1/pods/{name}/log", podvm_rest_handle_log, READER },
+    { "GET", "/v1/pods/{name}", podvm_rest_handle_get_pod, READER, "secrets" },
+    { "PUT", "/v1/pods/{name}", podvm_rest_handle_replace_pod, ADMIN, NULL },
+    { "DELETE", "/v1/pods/{name}", podvm_rest_handle_delete, ADMIN, "wait,force" },
+    { "POST", "/v1/pods/{name}/start", podvm_rest_handle_start, ADMIN, "wait" },
+    { "POST", "/v1/pods/{name}/stop", podvm_rest_handle_stop, ADMIN, "wait" },
+    { "POST", "/v1/pods/{name}/kill", podvm_rest_handle_kill, ADMIN, "wait" },
+    { "POST", "/v1/pods/{name}/pause", podvm_rest_handle_pause, ADMIN, "wait" },
+    { "POST", "/v1/pods/{name}/resume", podvm_rest_handle_resume, ADMIN, "wait" },
+    { "POST", "/v1/pods/{name}/restart", podvm_rest_handle_restart, ADMIN, "wait" },
+    { "GET", "/v1/pods/{name}/log", podvm_rest_handle_log, READER, "follow" },
     /* Also with ?ticket= instead of credentials (podvm-rest-tickets.c). */
-    { "GET", "/v1/pods/{name}/console", podvm_rest_handle_console, ADMIN },
-    { "POST", "/v1/pods/{name}/console/ticket", podvm_rest_handle_console_ticket, ADMIN },
-    { "POST", "/v1/pods/{name}/qmp", podvm_rest_handle_qmp, ADMIN },
-    { "POST", "/v1/pods/{name}/disks", podvm_rest_handle_attach_disk, ADMIN },
-    { "DELETE", "/v1/pods/{name}/disks/{disk}", podvm_rest_handle_detach_disk, ADMIN },
-    { "POST", "/v1/pods/{name}/interfaces", podvm_rest_handle_attach_interface, ADMIN },
-    { "DELETE", "/v1/pods/{name}/interfaces/{iface}", podvm_rest_handle_detach_interface, ADMIN },
-    { "POST", "/v1/pods/{name}/migrate", podvm_rest_handle_migrate, ADMIN },
-    { "DELETE", "/v1/pods/{name}/migrate", podvm_rest_handle_cancel_migration, ADMIN },
-    { "POST", "/v1/pods/{name}/exec", podvm_rest_handle_exec, ADMIN },
-    { "GET", "/v1/volumes", podvm_rest_handle_list_volumes, READER },
-    { "POST", "/v1/volumes", podvm_rest_handle_create_volume, ADMIN },
-    { "GET", "/v1/volumes/{name}", podvm_rest_handle_get_volume, READER },
-    { "DELETE", "/v1/volumes/{name}", podvm_rest_handle_delete_volume, ADMIN },
-    { "GET", "/v1/images", podvm_rest_handle_list_images, READER },
-    { "POST", "/v1/images", podvm_rest_handle_pull_image, ADMIN },
-    { "POST", "/v1/images/prune", podvm_rest_handle_prune_images, ADMIN },
-    { "DELETE", "/v1/images/{image}", podvm_rest_handle_remove_image, ADMIN },
+    { "GET", "/v1/pods/{name}/console", podvm_rest_handle_console, ADMIN, "replay,ticket" },
+    { "POST", "/v1/pods/{name}/console/ticket", podvm_rest_handle_console_ticket, ADMIN, NULL },
+    { "POST", "/v1/pods/{name}/qmp", podvm_rest_handle_qmp, ADMIN, NULL },
+    { "POST", "/v1/pods/{name}/disks", podvm_rest_handle_attach_disk, ADMIN, NULL },
+    { "DELETE", "/v1/pods/{name}/disks/{disk}", podvm_rest_handle_detach_disk, ADMIN, NULL },
+    { "POST", "/v1/pods/{name}/interfaces", podvm_rest_handle_attach_interface, ADMIN, NULL },
+    { "DELETE", "/v1/pods/{name}/interfaces/{iface}", podvm_rest_handle_detach_interface, ADMIN,
+      NULL },
+    { "POST", "/v1/pods/{name}/migrate", podvm_rest_handle_migrate, ADMIN, "wait" },
+    { "DELETE", "/v1/pods/{name}/migrate", podvm_rest_handle_cancel_migration, ADMIN, NULL },
+    { "POST", "/v1/pods/{name}/exec", podvm_rest_handle_exec, ADMIN, NULL },
+    { "GET", "/v1/volumes", podvm_rest_handle_list_volumes, READER, NULL },
+    { "POST", "/v1/volumes", podvm_rest_handle_create_volume, ADMIN, NULL },
+    { "GET", "/v1/volumes/{name}", podvm_rest_handle_get_volume, READER, NULL },
+    { "DELETE", "/v1/volumes/{name}", podvm_rest_handle_delete_volume, ADMIN, NULL },
+    { "GET", "/v1/images", podvm_rest_handle_list_images, READER, NULL },
+    { "POST", "/v1/images", podvm_rest_handle_pull_image, ADMIN, "wait" },
+    { "POST", "/v1/images/prune", podvm_rest_handle_prune_images, ADMIN, NULL },
+    { "DELETE", "/v1/images/{image}", podvm_rest_handle_remove_image, ADMIN, "force" },
     /* The peer API of live migration: a peer podvmd holds the admin token. */
-    { "POST", "/v1/migrations", podvm_rest_handle_create_migration, ADMIN },
-    { "GET", "/v1/migrations/{name}", podvm_rest_handle_get_migration, READER },
-    { "DELETE", "/v1/migrations/{name}", podvm_rest_handle_delete_migration, ADMIN },
-    { "POST", "/v1/migrations/{name}/finish", podvm_rest_handle_finish_migration, ADMIN },
-    { "GET", "/v1/migrations/{name}/stream", podvm_rest_handle_migration_stream, ADMIN },
+    { "POST", "/v1/migrations", podvm_rest_handle_create_migration, ADMIN, NULL },
+    { "GET", "/v1/migrations/{name}", podvm_rest_handle_get_migration, READER, NULL },
+    { "DELETE", "/v1/migrations/{name}", podvm_rest_handle_delete_migration, ADMIN, NULL },
+    { "POST", "/v1/migrations/{name}/finish", podvm_rest_handle_finish_migration, ADMIN, NULL },
+    { "GET", "/v1/migrations/{name}/stream", podvm_rest_handle_migration_stream, ADMIN, "channel" },
 };
 
 #undef ADMIN
@@ -271,6 +273,86 @@ podvm_rest_front_get_routes(gsize *out_n_routes)
 {
     *out_n_routes = G_N_ELEMENTS(routes);
     return routes;
+}
+
+gboolean
+podvm_rest_route_knows_query(const PodvmRestRoute *route, const char *key)
+{
+    gsize length = strlen(key);
+
+    for (const char *p = route->query; p != NULL && *p != '\0';) {
+        const char *end = strchrnul(p, ',');
+
+        if ((gsize)(end - p) == length && memcmp(p, key, length) == 0)
+            return TRUE;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return FALSE;
+}
+
+/*
+ * The query parameters of @req that its route does not declare: 400 naming
+ * the first (in name order, so the answer does not depend on hashing) and
+ * FALSE.
+ */
+static gboolean
+check_query(Request *req)
+{
+    g_autofree const char **keys = NULL;
+    g_autoptr(GString) known = NULL;
+    guint n_keys = 0;
+
+    if (req->query == NULL || g_hash_table_size(req->query) == 0)
+        return TRUE;
+    keys = (const char **)g_hash_table_get_keys_as_array(req->query, &n_keys);
+    qsort(keys, n_keys, sizeof *keys, (GCompareFunc)g_strcmp0);
+    for (guint i = 0; i < n_keys; i++) {
+        g_autofree char *quoted = NULL;
+
+        if (podvm_rest_route_knows_query(req->route, keys[i]))
+            continue;
+        quoted = podvm_quote_for_message(keys[i]);
+        if (req->route->query == NULL) {
+            podvm_rest_respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                                         _("unknown query parameter %s: %s %s takes none"), quoted,
+                                         req->route->method, req->route->pattern);
+        } else {
+            known = g_string_new(req->route->query);
+            g_string_replace(known, ",", ", ", 0);
+            podvm_rest_respond_new_error(req, PODVM_ERROR_INVALID_ARGUMENT,
+                                         _("unknown query parameter %s: %s %s takes %s"), quoted,
+                                         req->route->method, req->route->pattern, known->str);
+        }
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/*
+ * Every body the API reads is JSON: a body that says it is something else
+ * (curl -d sends application/x-www-form-urlencoded) is answered 415 rather
+ * than read as JSON. A body without a Content-Type is taken as JSON; an
+ * empty body says nothing and is not checked.
+ */
+static gboolean
+check_content_type(Request *req)
+{
+    SoupMessageHeaders *headers = soup_server_message_get_request_headers(req->msg);
+    SoupMessageBody *body = soup_server_message_get_request_body(req->msg);
+    const char *type = soup_message_headers_get_content_type(headers, NULL);
+    g_autofree char *message = NULL;
+    g_autofree char *quoted = NULL;
+
+    if (body == NULL || body->length == 0 || type == NULL ||
+        g_ascii_strcasecmp(type, "application/json") == 0)
+        return TRUE;
+    soup_message_headers_replace(soup_server_message_get_response_headers(req->msg), "Accept-Post",
+                                 "application/json");
+    quoted = podvm_quote_for_message(type);
+    message = g_strdup_printf(_("the body's Content-Type is %s; send application/json"), quoted);
+    podvm_rest_respond_http_error(req, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
+                                  message);
+    return FALSE;
 }
 
 /* The end of the path segment that starts at @p: the next '/' or the end. */
@@ -486,7 +568,9 @@ server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
         return;
     }
     if (route != NULL) {
-        route->handler(req);
+        req->route = route;
+        if (check_query(req) && check_content_type(req))
+            route->handler(req);
     } else if (allow->len > 0) {
         g_autofree char *message =
             g_strdup_printf(_("%s is not allowed on %s; allowed: %s"), method, path, allow->str);

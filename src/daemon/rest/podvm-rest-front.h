@@ -77,7 +77,14 @@ typedef enum {
 
 const char *podvm_rest_role_to_string(PodvmRestRole role);
 
-/* One entry of the route table: "/v1/pods/{name}/start" as in openapi.yaml. */
+/*
+ * One entry of the route table: "/v1/pods/{name}/start" as in openapi.yaml,
+ * who may call it, and the query parameters the route knows,
+ * comma-separated ("wait,force"), or NULL for none: a request with any
+ * other parameter is answered 400 naming it, before the handler runs. A
+ * request body, whatever the route, must be JSON (Content-Type
+ * application/json, or none given): 415 otherwise.
+ */
 typedef struct _PodvmRestRequest PodvmRestRequest;
 typedef void (*PodvmRestHandler)(PodvmRestRequest *request);
 
@@ -86,7 +93,11 @@ typedef struct {
     const char *pattern;
     PodvmRestHandler handler;
     PodvmRestRole role; /* who may call it: PODVM_REST_ROLE_ADMIN unless marked */
+    const char *query;
 } PodvmRestRoute;
+
+/* Whether @route declares the query parameter @key. */
+gboolean podvm_rest_route_knows_query(const PodvmRestRoute *route, const char *key);
 
 const PodvmRestRoute *podvm_rest_front_get_routes(gsize *out_n_routes);
 

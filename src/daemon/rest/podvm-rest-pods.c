@@ -7,12 +7,12 @@
 
 #include "podvm-labels.h"
 
-/* "app=web,tier" -> {app: web, tier: NULL}; NULL after answering 400. */
-static GHashTable *
+/* A label selector (podvm-labels.h); NULL after answering 400. */
+static PodvmLabelSelector *
 parse_label_selector(Request *req, const char *text)
 {
     g_autoptr(GError) error = NULL;
-    GHashTable *selector = podvm_label_selector_parse(text, &error);
+    PodvmLabelSelector *selector = podvm_label_selector_parse(text, &error);
 
     if (selector == NULL)
         podvm_rest_respond_error(req, error);
@@ -26,7 +26,7 @@ void
 podvm_rest_handle_list_pods(Request *req)
 {
     const char *text = podvm_rest_query_get(req, "labelSelector");
-    g_autoptr(GHashTable) selector = NULL;
+    g_autoptr(PodvmLabelSelector) selector = NULL;
     g_autoptr(GBytes) answer = NULL;
 
     if (text != NULL) {
@@ -185,7 +185,9 @@ op_nowait_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
 /*
  * Runs @op on the request's pod: answers 200 with the pod once it reached
- * the operation's phase, or 202 at once with ?wait=false.
+ * the operation's phase, or 202 at once with ?wait=false, after the
+ * checks the core can make at once; a failure after that is the pod's
+ * OperationFailed event.
  */
 static void
 run_pod_op(Request *req, PodvmPodOp op, const PodvmPodOpOptions *options)
@@ -198,7 +200,8 @@ run_pod_op(Request *req, PodvmPodOp op, const PodvmPodOpOptions *options)
         g_autoptr(JsonNode) doc = NULL;
         g_autoptr(GError) error = NULL;
 
-        if (options != NULL && !podvm_pod_op_options_check(options, &error)) {
+        /* What the waiting call would be refused now, this one is too (409, not 202). */
+        if (!podvm_pod_op_check(req->pod, op, options, &error)) {
             podvm_rest_respond_error(req, error);
             return;
         }

@@ -45,13 +45,14 @@ struct _PodvmRestFront {
 /* One request, shared with the asynchronous work that answers it. */
 struct _PodvmRestRequest {
     gatomicrefcount ref_count;
-    PodvmRestFront *front;  /* unowned: the front ends every request it holds */
-    SoupServerMessage *msg; /* owned */
-    GHashTable *query;      /* owned; may be NULL */
-    char *name;             /* the {name} of the route, or NULL */
-    char *item;             /* the {disk} of the route, or NULL */
-    PodvmRestRole role;     /* the caller's (README "Access") */
-    PodvmPod *pod;          /* owned; set by podvm_rest_lookup_pod() */
+    PodvmRestFront *front;       /* unowned: the front ends every request it holds */
+    SoupServerMessage *msg;      /* owned */
+    GHashTable *query;           /* owned; may be NULL */
+    const PodvmRestRoute *route; /* the route that answers it, or NULL */
+    char *name;                  /* the {name} of the route, or NULL */
+    char *item;                  /* the {disk} of the route, or NULL */
+    PodvmRestRole role;          /* the caller's (README "Access") */
+    PodvmPod *pod;               /* owned; set by podvm_rest_lookup_pod() */
     gulong finished_id;
     gboolean finished; /* libsoup is done with the message */
 };

@@ -193,6 +193,11 @@ podvm_rest_resume(Request *req)
 const char *
 podvm_rest_query_get(Request *req, const char *key)
 {
+    /* A parameter a handler reads is one its route declares: the table is the whole truth. */
+    if (req->route != NULL && !podvm_rest_route_knows_query(req->route, key))
+        g_critical("REST: %s %s reads query parameter '%s' that its route table entry does not "
+                   "declare",
+                   req->route->method, req->route->pattern, key);
     return req->query != NULL ? g_hash_table_lookup(req->query, key) : NULL;
 }
 

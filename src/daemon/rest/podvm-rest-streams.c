@@ -308,13 +308,29 @@ events_keepalive_cb(gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
+/*
+ * One event as Server-Sent Events frame it: its id (what the client sends
+ * back as Last-Event-ID; none for a notice that is not an event of the
+ * stream), its type and its details as one line of JSON (it fits one
+ * "data:" field).
+ */
+static char *
+sse_frame(const char *type, JsonObject *details)
+{
+    g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), details);
+    g_autofree char *json = podvm_json_to_string(node, FALSE);
+    const char *id = json_object_get_string_member_with_default(details, "id", NULL);
+
+    if (id == NULL)
+        return g_strdup_printf("event: %s\ndata: %s\n\n", type, json);
+    return g_strdup_printf("id: %s\nevent: %s\ndata: %s\n\n", id, type, json);
+}
+
 void
 podvm_rest_manager_event_cb(PodvmManager *manager, const char *pod, const char *type,
                             JsonObject *details, gpointer user_data)
 {
     PodvmRestFront *self = user_data;
-    g_autoptr(JsonNode) node = NULL;
-    g_autofree char *json = NULL;
     g_autofree char *text = NULL;
 
     for (guint i = 0; i < self->streams->len; i++) {
@@ -324,12 +340,36 @@ podvm_rest_manager_event_cb(PodvmManager *manager, const char *pod, const char *
             continue;
         if (stream->pod_filter != NULL && g_strcmp0(stream->pod_filter, pod) != 0)
             continue;
-        if (text == NULL) {
-            /* JSON text is one line: it fits one "data:" field. */
-            node = json_node_init_object(json_node_alloc(), details);
-            json = podvm_json_to_string(node, FALSE);
-            text = g_strdup_printf("event: %s\ndata: %s\n\n", type, json);
-        }
+        if (text == NULL)
+            text = sse_frame(type, details);
+        events_write(stream, text);
+    }
+}
+
+/*
+ * A client that resumes (Last-Event-ID): the events after it that the
+ * core still holds, and first an EventsLost notice when some are gone.
+ */
+static void
+events_replay(Stream *stream, const char *last_event_id)
+{
+    PodvmEventGap gap = PODVM_EVENT_GAP_NONE;
+    g_autoptr(GPtrArray) since =
+        podvm_manager_events_since(stream->req->front->manager, last_event_id, &gap);
+
+    if (gap != PODVM_EVENT_GAP_NONE) {
+        g_autoptr(JsonObject) lost = podvm_event_lost_new(last_event_id, gap);
+        g_autofree char *text = sse_frame("EventsLost", lost);
+
+        events_write(stream, text);
+    }
+    for (guint i = 0; i < since->len; i++) {
+        PodvmEventRecord *record = g_ptr_array_index(since, i);
+        g_autofree char *text = NULL;
+
+        if (stream->pod_filter != NULL && g_strcmp0(stream->pod_filter, record->pod) != 0)
+            continue;
+        text = sse_frame(record->type, record->details);
         events_write(stream, text);
     }
 }
@@ -338,6 +378,8 @@ void
 podvm_rest_handle_events(Request *req)
 {
     const char *pod = podvm_rest_query_get(req, "pod");
+    const char *last_event_id = soup_message_headers_get_one(
+        soup_server_message_get_request_headers(req->msg), "Last-Event-ID");
     Stream *stream;
 
     if (pod != NULL && !podvm_name_is_valid(pod, NULL)) {
@@ -352,4 +394,7 @@ podvm_rest_handle_events(Request *req)
     stream->timer = g_timeout_add_seconds(SSE_KEEPALIVE_S, events_keepalive_cb, stream);
     /* Headers and a first comment now: the client knows it is subscribed. */
     events_write(stream, ": podvm events\n\n");
+    /* An empty Last-Event-ID is what a client that saw no id sends: nothing to resume. */
+    if (last_event_id != NULL && *last_event_id != '\0')
+        events_replay(stream, last_event_id);
 }
