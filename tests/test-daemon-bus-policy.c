@@ -133,6 +133,8 @@ run_listener(const char *address)
                   FALSE);
     listener_call(connection, "GetPod", MANAGER_PATH, "io.podvm.PodVM1.Manager", "GetPod",
                   g_variant_new("(s)", "secret"), FALSE);
+    listener_call(connection, "ListPodsFiltered", MANAGER_PATH, "io.podvm.PodVM1.Manager",
+                  "ListPodsFiltered", g_variant_new_parsed("({'labelSelector': <'!x'>},)"), FALSE);
     listener_call(connection, "ListImages", MANAGER_PATH, "io.podvm.PodVM1.Manager", "ListImages",
                   NULL, FALSE);
     listener_call(connection, "GetSpecProperty", MANAGER_PATH "/pod/secret",
@@ -591,6 +593,7 @@ test_policy(void)
         g_assert_nonnull(strstr(out, "CALL GetManagedObjects OK"));
         g_assert_nonnull(strstr(out, "CALL ListPods OK"));
         g_assert_nonnull(strstr(out, "CALL GetPod OK"));
+        g_assert_nonnull(strstr(out, "CALL ListPodsFiltered OK"));
         g_assert_nonnull(strstr(out, "CALL ListImages OK"));
         g_assert_nonnull(strstr(out, "CALL GetSpecProperty OK"));
         g_assert_nonnull(strstr(out, "CALL GetAll OK"));
