@@ -21,6 +21,7 @@ static const KnownKey known_keys[] = {
     { "daemon", "run_dir", FALSE },
     { "daemon", "restart_backoff_initial_ms", TRUE },
     { "daemon", "restart_backoff_max_ms", TRUE },
+    { "daemon", "event_history", FALSE },
     { "qemu", "qemu", FALSE },
     { "qemu", "accel", FALSE },
     { "qemu", "kernel_dirs", FALSE },
