@@ -8,33 +8,44 @@ emulate -L zsh
 zmodload zsh/zpty || exit 77
 
 dir=$1 line=$2
-out=$(mktemp) || exit 1
-trap 'rm -f -- $out; zpty -d comp 2>/dev/null' EXIT
+home=$(mktemp -d) || exit 1
+out=$home/matches
+trap 'zpty -d comp 2>/dev/null; rm -rf -- $home' EXIT
+: > $out
 
-zpty comp env -u ZDOTDIR HOME=/nonexistent TERM=dumb zsh -f -i
-zpty -w comp "fpath=(${(q)dir} \$fpath); autoload -Uz compinit; compinit -u -d /dev/null"
-zpty -w comp "compadd() { local -a _m; builtin compadd -O _m \"\$@\"; print -rl -- \$_m >> ${(q)out}; builtin compadd \"\$@\" }"
-zpty -w comp "print -r -- READY-\$((6*7))"
-# Wait for the shell to have run the setup.
-for i in {1..300}; do
-  if zpty -r -t comp chunk 2>/dev/null; then
-    [[ $chunk == *READY-42* ]] && break
-  else
-    sleep 0.1
-  fi
-done
+# The shell's own startup file: set up before its line editor starts, and
+# a mark once the editor reads (typed keys before that could be discarded
+# when it sets the terminal up).
+cat > $home/.zshrc <<ZSHRC
+fpath=(${(q)dir} \$fpath)
+autoload -Uz compinit
+compinit -u -d $home/.zcompdump
+compadd() { local -a _m; builtin compadd -O _m "\$@"; print -rl -- \$_m >> ${(q)out}; builtin compadd "\$@" }
+zle-line-init() { print -rn -- LINE-INIT-\$((6*7)) }
+zle -N zle-line-init
+ZSHRC
+
+# Reads the shell's output until it shows @1; fails after 30 s.
+wait_for() {
+  local chunk seen= i
+  for i in {1..300}; do
+    if zpty -r -t comp chunk 2>/dev/null; then
+      seen+=$chunk
+      [[ $seen == *$1* ]] && return 0
+    else
+      sleep 0.1
+    fi
+  done
+  print -u2 "complete.zsh: zsh did not show $1"
+  return 1
+}
+
+zpty comp env ZDOTDIR=$home HOME=$home TERM=dumb zsh -d -i
+wait_for LINE-INIT-42 || exit 1
 zpty -w -n comp "$line"$'\t'
 # Keys are read in turn: once the line is killed (Ctrl-U) and the marker
 # printed, the completion has run and every match is in the file.
 zpty -w -n comp $'\x15'
 zpty -w comp "print -r -- DONE-\$((6*7))"
-done=0
-for i in {1..300}; do
-  if zpty -r -t comp chunk 2>/dev/null; then
-    [[ $chunk == *DONE-42* ]] && { done=1; break }
-  else
-    sleep 0.1
-  fi
-done
-(( done )) || { print -u2 "complete.zsh: zsh did not finish the completion"; exit 1 }
+wait_for DONE-42 || exit 1
 sort -u $out
