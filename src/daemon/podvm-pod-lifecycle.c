@@ -73,6 +73,15 @@ powerdown_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         g_debug("system_powerdown: %s", error->message);
 }
 
+/* The ACPI power button. */
+static void
+send_powerdown(PodvmPod *self)
+{
+    if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
+        pod_qmp_execute(self->qmp, "system_powerdown", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL,
+                        powerdown_cb, NULL);
+}
+
 /* Stops QEMU the graceful way and calls @continuation once it has exited. */
 void
 pod_begin_stop(PodvmPod *self, GTask *task, gint64 grace_seconds, ExitContinuation continuation)
@@ -92,12 +101,17 @@ pod_begin_stop(PodvmPod *self, GTask *task, gint64 grace_seconds, ExitContinuati
         pod_send_quit(self);
     } else if (grace_seconds == 0) {
         pod_send_quit(self);
+    } else if (pod_agent_stop_guest(self, send_powerdown)) {
+        /* The agent first, as libvirt's and KubeVirt's graceful shutdown; ACPI if it fails. */
+        pod_step(self,
+                 "asked the guest agent to shut the guest down (guest-shutdown); waiting up to "
+                 "%" G_GINT64_FORMAT " s for the guest",
+                 grace_seconds);
+        self->grace_timer = g_timeout_add((guint)grace_seconds * 1000, grace_timeout_cb, self);
     } else {
         pod_step(self, "sent ACPI power-down; waiting up to %" G_GINT64_FORMAT " s for the guest",
                  grace_seconds);
-        if (self->qmp != NULL && podvm_qmp_client_is_connected(self->qmp))
-            pod_qmp_execute(self->qmp, "system_powerdown", NULL, PODVM_QMP_TIMEOUT_DEFAULT, NULL,
-                            powerdown_cb, NULL);
+        send_powerdown(self);
         /* Not g_timeout_add_seconds(): it rounds, and may end the grace period early. */
         self->grace_timer = g_timeout_add((guint)grace_seconds * 1000, grace_timeout_cb, self);
     }

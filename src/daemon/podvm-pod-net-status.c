@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "podvm-binding.h"
+#include "podvm-guest-agent-proto.h"
 #include "podvm-cni.h"
 #include "podvm-netlink.h"
 #include "podvm-netns.h"
@@ -38,12 +39,92 @@ add_string_array(JsonBuilder *b, const char *name, GPtrArray *values)
     json_builder_end_array(b);
 }
 
+/* The interface the guest agent reported with MAC @mac, or NULL. */
+static const PodvmQgaInterface *
+agent_interface(const GPtrArray *reported, const char *mac)
+{
+    for (guint i = 0; reported != NULL && i < reported->len; i++) {
+        const PodvmQgaInterface *iface = g_ptr_array_index(reported, i);
+
+        if (iface->mac != NULL && g_ascii_strcasecmp(iface->mac, mac) == 0)
+            return iface;
+    }
+    return NULL;
+}
+
+static gboolean
+has_string(GPtrArray *values, const char *value)
+{
+    for (guint i = 0; i < values->len; i++) {
+        if (g_strcmp0(g_ptr_array_index(values, i), value) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/*
+ * The guest's interfaces that no spec interface has (their MAC), as KubeVirt shows them:
+ * infoSource "guest-agent". Loopback (no MAC) is left out.
+ */
+static void
+add_agent_only(PodvmPod *self, JsonBuilder *b, const GPtrArray *reported)
+{
+    for (guint i = 0; reported != NULL && i < reported->len; i++) {
+        const PodvmQgaInterface *iface = g_ptr_array_index(reported, i);
+        gboolean known = FALSE;
+
+        if (iface->mac == NULL)
+            continue;
+        for (guint j = 0; j < self->spec->interfaces->len && !known; j++) {
+            guint8 mac[6];
+            g_autofree char *text = NULL;
+
+            podvm_spec_interface_mac(g_ptr_array_index(self->spec->interfaces, j), self->spec->uid,
+                                     mac);
+            text = podvm_mac_to_string(mac);
+            known = g_ascii_strcasecmp(text, iface->mac) == 0;
+        }
+        if (known)
+            continue;
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "interfaceName");
+        json_builder_add_string_value(b, iface->name);
+        json_builder_set_member_name(b, "mac");
+        json_builder_add_string_value(b, iface->mac);
+        if (iface->addresses[0] != NULL) {
+            json_builder_set_member_name(b, "ipAddress");
+            json_builder_add_string_value(b, iface->addresses[0]);
+            json_builder_set_member_name(b, "ipAddresses");
+            json_builder_begin_array(b);
+            for (guint j = 0; iface->addresses[j] != NULL; j++)
+                json_builder_add_string_value(b, iface->addresses[j]);
+            json_builder_end_array(b);
+        }
+        json_builder_set_member_name(b, "infoSource");
+        json_builder_add_string_value(b, "guest-agent");
+        json_builder_end_object(b);
+    }
+}
+
+static gboolean
+any_agent_only(PodvmPod *self, const GPtrArray *reported)
+{
+    for (guint i = 0; reported != NULL && i < reported->len; i++) {
+        const PodvmQgaInterface *iface = g_ptr_array_index(reported, i);
+
+        if (iface->mac != NULL)
+            return TRUE;
+    }
+    return FALSE;
+}
+
 void
 pod_net_add_status(PodvmPod *self, JsonBuilder *b)
 {
     g_autoptr(GPtrArray) pod_ips = g_ptr_array_new_with_free_func(g_free);
+    const GPtrArray *reported = pod_agent_interfaces(self);
 
-    if (self->spec->interfaces->len == 0)
+    if (self->spec->interfaces->len == 0 && !any_agent_only(self, reported))
         return;
     json_builder_set_member_name(b, "interfaces");
     json_builder_begin_array(b);
@@ -55,6 +136,7 @@ pod_net_add_status(PodvmPod *self, JsonBuilder *b)
         g_autoptr(GPtrArray) guest_ips = g_ptr_array_new_with_free_func(g_free);
         guint8 mac[6];
         g_autofree char *mac_text = NULL;
+        const PodvmQgaInterface *agent;
 
         podvm_spec_interface_mac(iface, self->spec->uid, mac);
         mac_text = podvm_mac_to_string(mac);
@@ -88,6 +170,13 @@ pod_net_add_status(PodvmPod *self, JsonBuilder *b)
                 g_ptr_array_add(pod_ips, pod_net_strip_prefix(addresses[j]));
         }
 
+        /* What the guest agent reports of this NIC (KubeVirt merges both the same way). */
+        agent = agent_interface(reported, mac_text);
+        for (guint j = 0; agent != NULL && agent->addresses[j] != NULL; j++) {
+            if (!has_string(guest_ips, agent->addresses[j]))
+                g_ptr_array_add(guest_ips, g_strdup(agent->addresses[j]));
+        }
+
         g_ptr_array_sort(guest_ips, ipv4_first);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "name");
@@ -114,8 +203,15 @@ pod_net_add_status(PodvmPod *self, JsonBuilder *b)
 
             pod_hotplug_add_pending_status(self, b, "interface", iface->name, device_id);
         }
+        if (agent != NULL) {
+            json_builder_set_member_name(b, "interfaceName");
+            json_builder_add_string_value(b, agent->name);
+        }
+        json_builder_set_member_name(b, "infoSource");
+        json_builder_add_string_value(b, agent != NULL ? "domain, guest-agent" : "domain");
         json_builder_end_object(b);
     }
+    add_agent_only(self, b, reported);
     json_builder_end_array(b);
     g_ptr_array_sort(pod_ips, ipv4_first);
     if (pod_ips->len > 0) {

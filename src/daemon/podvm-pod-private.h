@@ -377,13 +377,40 @@ void pod_apps_load_status(PodvmPod *self, JsonObject *status);
 /*
  * podvm-pod-agent.c: the guest agent of a VM pod (podvm_spec_has_guest_agent()).
  * The spawn binds its channel's socket (RUN_DIR/pods/NAME/qga.sock) and
- * passes it to QEMU; QEMU gone, the socket goes.
+ * passes it to QEMU; once QEMU runs (and after a podvmd restart) podvmd
+ * connects to it; while the pod is Running the agent is polled, which
+ * makes status.guestOSInfo, status.fsFreezeStatus, the agent's side of
+ * status.interfaces[] and the AgentConnected condition. QEMU gone, the
+ * socket goes and what the agent said is forgotten.
  */
 typedef struct _PodAgent PodAgent;
+typedef void (*PodAgentPowerdown)(PodvmPod *self);
 void pod_agent_free(PodvmPod *self);
 int pod_agent_listen(PodvmPod *self, PodvmListenFunc listen_func, GError **error);
 const char *pod_agent_socket_path(PodvmPod *self);
+void pod_agent_connect(PodvmPod *self);
+/* Closes podvmd's end (podvmd goes away, QEMU is gone); the guest's agent runs on. */
+void pod_agent_drop(PodvmPod *self);
 void pod_agent_release(PodvmPod *self);
+/* The phase changed (set, not yet stored): the polls run while Running. */
+void pod_agent_phase_changed(PodvmPod *self);
+/* Polls the agent now (or right after the poll under way). */
+void pod_agent_poll(PodvmPod *self);
+/* status.guestOSInfo and status.fsFreezeStatus, added to the status object being built. */
+void pod_agent_add_status(PodvmPod *self, JsonBuilder *builder);
+/* The AgentConnected condition (while connected), added to the conditions array being built. */
+void pod_agent_add_condition(PodvmPod *self, JsonBuilder *builder);
+/* What the agent reported of the guest's interfaces (PodvmQgaInterface*), or NULL. */
+const GPtrArray *pod_agent_interfaces(PodvmPod *self);
+/*
+ * A graceful stop's first step when the agent is connected: guest-shutdown
+ * (mode powerdown). When the agent refuses it or does not answer the sync,
+ * or the guest has not begun to power off (no SHUTDOWN event) 10 s after
+ * the agent took it, @powerdown runs (the ACPI power-down). FALSE, and
+ * nothing sent, when the agent is not connected. The stop's deadline is
+ * the caller's.
+ */
+gboolean pod_agent_stop_guest(PodvmPod *self, PodAgentPowerdown powerdown);
 
 /*
  * podvm-pod-recover.c: ends every QEMU in @pids (from podvm_pod_scan_qemus())

@@ -137,6 +137,7 @@ pod_probes_add_conditions(PodvmPod *self, JsonBuilder *b)
         json_builder_add_string_value(b, probes->ready_message);
     }
     json_builder_end_object(b);
+    pod_agent_add_condition(self, b);
     json_builder_end_array(b);
 }
 

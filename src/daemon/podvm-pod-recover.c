@@ -474,6 +474,8 @@ reconcile_status_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         if (!pod_apps_connect(self, &channel_error))
             pod_log(self, G_LOG_LEVEL_MESSAGE, "pod '%s': %s", self->spec->name,
                     channel_error->message);
+        /* The guest agent: asked again what it knows. */
+        pod_agent_connect(self);
     }
     if (reconcile_migration(self, task))
         return;

@@ -175,6 +175,7 @@ start_guest(PodvmPod *self, GTask *task)
         pod_start_fail(self, task, g_steal_pointer(&error));
         return;
     }
+    pod_agent_connect(self);
     pod_step(self, "QEMU ready; resuming the guest");
     pod_qmp_for_task(self, task, "cont", PODVM_QMP_TIMEOUT_HOTPLUG, start_cont_cb);
 }

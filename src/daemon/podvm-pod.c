@@ -104,6 +104,7 @@ podvm_pod_get_status_json(PodvmPod *self)
     pod_net_add_status(self, b);
     pod_disks_add_volume_status(self, b);
     pod_apps_add_status(self, b);
+    pod_agent_add_status(self, b);
     if (self->migration_state != NULL) {
         json_builder_set_member_name(b, "migrationState");
         json_builder_add_value(b, json_node_init_object(json_node_alloc(), self->migration_state));
@@ -245,6 +246,7 @@ set_phase(PodvmPod *self, PodvmPhase phase, const char *reason, const char *mess
     if (phase == PODVM_PHASE_RUNNING && self->running_since_us == 0)
         self->running_since_us = g_get_monotonic_time();
     pod_probes_phase_changed(self);
+    pod_agent_phase_changed(self);
     /*
      * Running and Paused are QEMU's to know: after a daemon restart the pod
      * asks QEMU (query-status) and never trusts the file for them. So a
@@ -759,6 +761,7 @@ pod_drop_connections(PodvmPod *self)
     }
     g_clear_object(&self->subprocess);
     pod_apps_drop_channel(self);
+    pod_agent_drop(self);
 }
 
 /* QEMU is gone: drop our ends and the sockets it served. */

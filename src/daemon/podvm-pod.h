@@ -302,6 +302,28 @@ gboolean podvm_pod_exec_finish(PodvmPod *self, GAsyncResult *result, int *exit_c
                                GError **error);
 
 /*
+ * The guest agent (podvm-pod-agent.c; README "The guest agent"), as
+ * KubeVirt's guestosinfo, freeze and unfreeze subresources. Neither waits
+ * in the pod's operation queue. NOT_SUPPORTED for a pod without the
+ * agent's channel; WRONG_PHASE unless the pod is Running with its agent
+ * connected; the agent's refusal is FAILED, no answer TIMEOUT.
+ *
+ * guestosinfo: {"guestAgentVersion", "os": status.guestOSInfo (KubeVirt's
+ * names), "fsFreezeStatus"}, asked of the agent now.
+ */
+void podvm_pod_guest_os_info_async(PodvmPod *self, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+JsonNode *podvm_pod_guest_os_info_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+/*
+ * guest-fsfreeze-freeze (@freeze) or guest-fsfreeze-thaw, then
+ * guest-fsfreeze-status: finish() gives "frozen" or "thawed" (also
+ * status.fsFreezeStatus).
+ */
+void podvm_pod_freeze_async(PodvmPod *self, gboolean freeze, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data);
+char *podvm_pod_freeze_finish(PodvmPod *self, GAsyncResult *result, GError **error);
+
+/*
  * Live migration, the source side (podvm-pod-migrate.c; README "Live
  * migration"). Moves the running or paused pod to @peer: the target
  * prepares an Incoming copy, the source mirrors its non-shared disks into
