@@ -54,7 +54,8 @@ if [ -z "${PODVM_TEST_QUICK:-}" ]; then
     if ninja -C "$fuzz" tests/fuzz/fuzz-qmp-client tests/fuzz/fuzz-spec \
          tests/fuzz/fuzz-spec-prescan tests/fuzz/fuzz-quantity tests/fuzz/fuzz-json \
          tests/fuzz/fuzz-qmp-command tests/fuzz/fuzz-dhcp tests/fuzz/fuzz-dhcp6 tests/fuzz/fuzz-cni-result \
-         tests/fuzz/fuzz-migration-doc tests/fuzz/fuzz-image-ref tests/fuzz/fuzz-image-manifest tests/fuzz/fuzz-www-auth tests/fuzz/fuzz-app-channel tests/fuzz/fuzz-label-selector >/dev/null; then
+         tests/fuzz/fuzz-migration-doc tests/fuzz/fuzz-image-ref tests/fuzz/fuzz-image-manifest tests/fuzz/fuzz-www-auth tests/fuzz/fuzz-app-channel tests/fuzz/fuzz-label-selector \
+         tests/fuzz/fuzz-guest-agent >/dev/null; then
       tests/fuzz/run-fuzzers.sh "$fuzz" "${PODVM_FUZZ_RUNS:-20000}" || rc=1
     else
       echo "podvm: the fuzzing build failed" >&2

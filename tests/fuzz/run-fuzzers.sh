@@ -22,7 +22,7 @@ fi
 build=$1
 runs=${2:-20000}
 here=$(cd "$(dirname "$0")" && pwd)
-targets=${FUZZ_TARGETS:-fuzz-qmp-client fuzz-spec fuzz-spec-prescan fuzz-quantity fuzz-json fuzz-qmp-command fuzz-dhcp fuzz-dhcp6 fuzz-cni-result fuzz-migration-doc fuzz-image-ref fuzz-image-manifest fuzz-www-auth fuzz-app-channel fuzz-label-selector}
+targets=${FUZZ_TARGETS:-fuzz-qmp-client fuzz-spec fuzz-spec-prescan fuzz-quantity fuzz-json fuzz-qmp-command fuzz-dhcp fuzz-dhcp6 fuzz-cni-result fuzz-migration-doc fuzz-image-ref fuzz-image-manifest fuzz-www-auth fuzz-app-channel fuzz-label-selector fuzz-guest-agent}
 artifacts="$build/fuzz-artifacts"
 if [[ ! $runs =~ ^([0-9]+)([smh]?)$ ]]; then
     echo "$0: RUNS is a number of inputs or a time like 90s, 30m, 2h" >&2
