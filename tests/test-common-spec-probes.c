@@ -228,7 +228,7 @@ test_refused(void)
           "'a\\r\\nInjected: 1'}]}}",
           "spec.readinessProbe.httpGet.httpHeaders[0].value", "control characters" },
         { "'readinessProbe': {'guestAgentPing': {}}", "spec.readinessProbe.guestAgentPing",
-          "no guest agent yet" },
+          "does not probe through the guest agent yet" },
         { "'readinessProbe': {'tcpSocket': {'port': 1}, 'httpGet': {'port': 2}}",
           "spec.readinessProbe", "only one of" },
         { "'readinessProbe': {'periodSeconds': 3}", "spec.readinessProbe", "give what to check" },

@@ -321,7 +321,7 @@ spec_parse_probe(Parser *p, const char *path, JsonNode *node, gboolean liveness)
         { "httpGet", FIELD_KNOWN, NULL },
         { "exec", FIELD_KNOWN, NULL },
         { "guestAgentPing", FIELD_NOT_YET,
-          N_("podvm has no guest agent yet: use tcpSocket, httpGet or exec") },
+          N_("podvm does not probe through the guest agent yet: use tcpSocket, httpGet or exec") },
         { "initialDelaySeconds", FIELD_KNOWN, NULL },
         { "periodSeconds", FIELD_KNOWN, NULL },
         { "timeoutSeconds", FIELD_KNOWN, NULL },
@@ -393,7 +393,8 @@ spec_check_probe(Parser *p, const char *path, const PodvmSpecProbe *probe, const
         spec_add_problem_literal(
             p, exec_path,
             _("exec probes need an app pod (spec.apps without a kernel or disks of its own: "
-              "podvm's app guest) or the guest agent, which podvm does not have yet; use "
+              "podvm's app guest) or the guest agent, which podvm does not run probes through yet; "
+              "use "
               "tcpSocket or httpGet"));
     } else if (probe->handler != PODVM_PROBE_EXEC && spec->interfaces->len == 0) {
         g_autofree char *handler_path =

@@ -48,6 +48,10 @@ static const PodvmCtlCommand commands[] = {
       N_("Empty this host: migrate the LiveMigrate pods, stop the others") },
     { "image", podvmctl_cmd_image, N_("Pull, list and remove images from registries") },
     { "exec", podvmctl_cmd_exec, N_("Run a command in an app of a running app pod") },
+    { "guestosinfo", podvmctl_cmd_guestosinfo,
+      N_("Print the guest's OS as its guest agent tells it") },
+    { "freeze", podvmctl_cmd_freeze, N_("Freeze the guest's filesystems (guest agent)") },
+    { "unfreeze", podvmctl_cmd_unfreeze, N_("Thaw the guest's filesystems (guest agent)") },
     { "qmp", podvmctl_cmd_qmp, N_("Send a QMP command to a pod's QEMU (expert)") },
     { "version", podvmctl_cmd_version, N_("Print the client's and podvmd's versions") },
 };

@@ -73,8 +73,7 @@ check_interfaces(JsonNode *ret)
             PODVM_FUZZ_CHECK(strlen(iface->mac) == 17 && strcmp(lower, iface->mac) == 0);
         }
         for (guint j = 0; iface->addresses[j] != NULL; j++) {
-            g_autoptr(GInetAddress) address =
-                g_inet_address_new_from_string(iface->addresses[j]);
+            g_autoptr(GInetAddress) address = g_inet_address_new_from_string(iface->addresses[j]);
             g_autofree char *again = address != NULL ? g_inet_address_to_string(address) : NULL;
 
             PODVM_FUZZ_CHECK(g_strcmp0(again, iface->addresses[j]) == 0);

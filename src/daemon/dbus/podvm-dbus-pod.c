@@ -219,6 +219,64 @@ handle_qmp(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const char *c
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static void
+guest_os_info_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GDBusMethodInvocation) invocation = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) info = podvm_pod_guest_os_info_finish(PODVM_POD(source), result, &error);
+    g_autofree char *text = NULL;
+
+    if (info == NULL) {
+        podvm_dbus_return_error(invocation, error);
+        return;
+    }
+    text = podvm_dbus_json_to_text(info);
+    g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", text));
+}
+
+static gboolean
+handle_guest_os_info(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+    PodEntry *entry = user_data;
+
+    podvm_pod_guest_os_info_async(entry->pod, NULL, guest_os_info_done_cb,
+                                  g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+freeze_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GDBusMethodInvocation) invocation = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *status = podvm_pod_freeze_finish(PODVM_POD(source), result, &error);
+
+    if (status == NULL) {
+        podvm_dbus_return_error(invocation, error);
+        return;
+    }
+    g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", status));
+}
+
+static gboolean
+handle_freeze(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+    PodEntry *entry = user_data;
+
+    podvm_pod_freeze_async(entry->pod, TRUE, NULL, freeze_done_cb, g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_unfreeze(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+    PodEntry *entry = user_data;
+
+    podvm_pod_freeze_async(entry->pod, FALSE, NULL, freeze_done_cb, g_object_ref(invocation));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static gboolean
 handle_attach_disk(PodvmDBusPod *iface, GDBusMethodInvocation *invocation, const char *attachment,
                    gpointer user_data)
@@ -508,6 +566,9 @@ podvm_dbus_front_add_pod(PodvmDBusFront *self, PodvmPod *pod)
     g_signal_connect(entry->iface, "handle-cancel-migration", G_CALLBACK(handle_cancel_migration),
                      entry);
     g_signal_connect(entry->iface, "handle-exec", G_CALLBACK(handle_exec), entry);
+    g_signal_connect(entry->iface, "handle-guest-osinfo", G_CALLBACK(handle_guest_os_info), entry);
+    g_signal_connect(entry->iface, "handle-freeze", G_CALLBACK(handle_freeze), entry);
+    g_signal_connect(entry->iface, "handle-unfreeze", G_CALLBACK(handle_unfreeze), entry);
     g_signal_connect(pod, "changed", G_CALLBACK(pod_changed_cb), entry);
     g_signal_connect(pod, "event", G_CALLBACK(pod_event_cb), entry);
 

@@ -135,6 +135,11 @@ void podvm_rest_handle_detach_disk(Request *req);
 void podvm_rest_handle_attach_interface(Request *req);
 void podvm_rest_handle_detach_interface(Request *req);
 
+/* podvm-rest-agent.c: a pod's guest agent */
+void podvm_rest_handle_guest_os_info(Request *req);
+void podvm_rest_handle_freeze(Request *req);
+void podvm_rest_handle_unfreeze(Request *req);
+
 /* podvm-rest-migrate.c: a pod's outgoing migration */
 void podvm_rest_handle_migrate(Request *req);
 void podvm_rest_handle_cancel_migration(Request *req);
