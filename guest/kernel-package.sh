@@ -7,40 +7,59 @@
 # log MESSAGE (a line of its build.log) and fail REASON (gives up; does not
 # return).
 
+# package_download PKG CACHE
+# The newest .deb of package PKG in CACHE, downloaded with apt-get download
+# unless there (one download at a time: CACHE/.lock, held on fd 9 until the
+# caller closes it with `exec 9>&-`). Sets deb; on failure returns 1 with
+# the reason in package_download_error.
+package_download() {
+    local pkg=$1 cache=$2 out why
+
+    package_download_error=
+    if ! mkdir -p "$cache" || ! exec 9>"$cache/.lock"; then
+        package_download_error="cannot create $cache/.lock"
+        return 1
+    fi
+    if command -v flock >/dev/null 2>&1 && ! flock 9; then
+        package_download_error="cannot lock $cache/.lock"
+        return 1
+    fi
+    deb=$(kernel_package_cached "$cache" "$pkg")
+    if [ -n "$deb" ]; then
+        log "using cached $(basename "$deb")"
+        return 0
+    fi
+    # apt-get download writes into the current directory; as root it warns
+    # that the download is unsandboxed, which is harmless here.
+    if ! out=$(cd "$cache" && LC_ALL=C apt-get download -q \
+                   -o Acquire::Retries=1 -o Acquire::http::Timeout=20 "$pkg" 2>&1); then
+        # The indented line after "Err:" says why (no network, no proxy, ...).
+        why=$(echo "$out" | grep -A1 '^Err:' | sed -n '2s/^ *//p')
+        package_download_error="apt-get download $pkg failed: ${why:-$(echo "$out" | grep '^E:' | head -1)}"
+        return 1
+    fi
+    deb=$(kernel_package_cached "$cache" "$pkg")
+    if [ -z "$deb" ]; then
+        package_download_error="apt-get download $pkg left no .deb in $cache"
+        return 1
+    fi
+    log "downloaded $(basename "$deb")"
+}
+
 # kernel_package_extract META CACHE DEST
 # META is a metapackage (linux-image-cloud-amd64) whose first Depends is the
 # versioned image package. Its .deb is downloaded into CACHE unless there
 # (one download at a time: CACHE/.lock), older ones removed, and its files
 # extracted into DEST. Sets kernel_vmlinuz, kernel_version, kernel_moddir.
 kernel_package_extract() {
-    local meta=$1 cache=$2 dest=$3 pkg deb out why old
+    local meta=$1 cache=$2 dest=$3 pkg deb old
 
     pkg=$(LC_ALL=C apt-cache depends "$meta" 2>/dev/null |
           awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
     [ -n "$pkg" ] || fail "apt-cache does not know $meta (run apt-get update)"
     log "kernel package: $pkg"
 
-    mkdir -p "$cache" || fail "cannot create $cache"
-    exec 9>"$cache/.lock" || fail "cannot open $cache/.lock"
-    if command -v flock >/dev/null 2>&1; then
-        flock 9 || fail "cannot lock $cache/.lock"
-    fi
-    deb=$(kernel_package_cached "$cache" "$pkg")
-    if [ -z "$deb" ]; then
-        # apt-get download writes into the current directory; as root it warns
-        # that the download is unsandboxed, which is harmless here.
-        if ! out=$(cd "$cache" && LC_ALL=C apt-get download -q \
-                       -o Acquire::Retries=1 -o Acquire::http::Timeout=20 "$pkg" 2>&1); then
-            # The indented line after "Err:" says why (no network, no proxy, ...).
-            why=$(echo "$out" | grep -A1 '^Err:' | sed -n '2s/^ *//p')
-            fail "apt-get download $pkg failed: ${why:-$(echo "$out" | grep '^E:' | head -1)}"
-        fi
-        deb=$(kernel_package_cached "$cache" "$pkg")
-        [ -n "$deb" ] || fail "apt-get download $pkg left no .deb in $cache"
-        log "downloaded $(basename "$deb")"
-    else
-        log "using cached $(basename "$deb")"
-    fi
+    package_download "$pkg" "$cache" || fail "$package_download_error"
     # Old versions are not needed any more.
     for old in "$cache"/*.deb; do
         [ "$old" = "$deb" ] || rm -f "$old"

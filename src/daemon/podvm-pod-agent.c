@@ -567,6 +567,7 @@ freeze_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         podvm_guest_agent_execute_finish(PODVM_GUEST_AGENT(source), result, &error);
     gint64 count = ret != NULL ? podvm_qga_count_parse(ret, &error) : -1;
     gboolean freeze = GPOINTER_TO_INT(g_task_get_task_data(task));
+    GCancellable *cancellable;
 
     if (count < 0) {
         g_task_return_error(task, g_steal_pointer(&error));
@@ -575,8 +576,9 @@ freeze_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     pod_step(self, "the guest agent %s %" G_GINT64_FORMAT " filesystem(s)",
              freeze ? "froze" : "thawed", count);
     /* What the agent says now is the answer (and the status). */
+    cancellable = g_task_get_cancellable(task);
     podvm_guest_agent_execute_async(PODVM_GUEST_AGENT(source), "guest-fsfreeze-status", NULL,
-                                    PODVM_QGA_TIMEOUT_QUERY_MS, FALSE, g_task_get_cancellable(task),
+                                    PODVM_QGA_TIMEOUT_QUERY_MS, FALSE, cancellable,
                                     freeze_status_cb, g_steal_pointer(&task));
 }
 

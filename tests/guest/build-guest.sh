@@ -6,6 +6,9 @@
 #   OUTDIR/initrd.img  gzip'd newc cpio: busybox-static, ./init, a few modules
 #   OUTDIR/build.log   what happened (one line per step; the last line says why
 #                      when the build failed)
+#   OUTDIR/guest-agent "qemu-ga VERSION" when the guest has Debian's
+#                      qemu-guest-agent, else "none: WHY" (the guest still
+#                      builds; the guest agent tests skip with WHY)
 #
 # When something is missing (no apt, no network, no busybox-static), the
 # reason goes to build.log, vmlinuz and initrd.img are created EMPTY and the
@@ -30,6 +33,9 @@ INIT=$SRCDIR/init
 DHCP4_SCRIPT=$SRCDIR/dhcp4-script
 DHCP6_SOURCE=$SRCDIR/podvm-dhcp6.c
 DIRTY_SOURCE=$SRCDIR/podvm-dirty.c
+# /sbin/shutdown (what qemu-guest-agent runs for guest-shutdown) and /etc/os-release.
+SHUTDOWN_SCRIPT=$SRCDIR/shutdown
+OS_RELEASE=$SRCDIR/os-release
 # The kernel package and module order, shared with the app guest.
 KERNEL_LIB=$SRCDIR/../../guest/kernel-package.sh
 CC=${CC:-cc}
@@ -88,6 +94,8 @@ up_to_date() {
         [ "$f" -nt "$DHCP4_SCRIPT" ] || return 1
         [ "$f" -nt "$DHCP6_SOURCE" ] || return 1
         [ "$f" -nt "$DIRTY_SOURCE" ] || return 1
+        [ "$f" -nt "$SHUTDOWN_SCRIPT" ] || return 1
+        [ "$f" -nt "$OS_RELEASE" ] || return 1
         [ "$f" -nt "$KERNEL_LIB" ] || return 1
     done
     return 0
@@ -139,6 +147,41 @@ else
     rm -f "$root/bin/podvm-dirty"
     log "podvm-dirty: not built ($CC -static failed): podvm.dirty uses dd"
 fi
+# Debian's qemu-guest-agent: its qemu-ga and the shared libraries it needs,
+# as this (Debian 12) host has them; the loader too. Without it the guest
+# still builds, and says so in OUTDIR/guest-agent.
+guest_agent() {
+    local lib libs
+    if ! package_download qemu-guest-agent "$OUTDIR/cache-qga"; then
+        exec 9>&-
+        echo "none: $package_download_error" >"$OUTDIR/guest-agent"
+        return 0
+    fi
+    if ! dpkg-deb -x "$deb" "$TMP/qga" 2>>"$LOG.new"; then
+        exec 9>&-
+        echo "none: dpkg-deb -x $(basename "$deb") failed" >"$OUTDIR/guest-agent"
+        return 0
+    fi
+    exec 9>&-
+    if ! libs=$(ldd "$TMP/qga/usr/sbin/qemu-ga" 2>&1) || echo "$libs" | grep -q 'not found'; then
+        echo "none: qemu-ga's libraries are not all on this host: $(echo "$libs" |
+            grep 'not found' | tr -s ' \t\n' ' ')" >"$OUTDIR/guest-agent"
+        return 0
+    fi
+    cp "$TMP/qga/usr/sbin/qemu-ga" "$root/bin/qemu-ga" || fail "cannot copy qemu-ga"
+    for lib in $(echo "$libs" | grep -o '/[^ ]*'); do
+        mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib" ||
+            fail "cannot copy $lib"
+    done
+    echo "qemu-ga $(basename "$deb" .deb | sed 's/^qemu-guest-agent_//; s/%3a/:/')" \
+        >"$OUTDIR/guest-agent"
+}
+guest_agent
+log "guest agent: $(cat "$OUTDIR/guest-agent")"
+cp "$SHUTDOWN_SCRIPT" "$root/sbin/shutdown" || fail "cannot copy $SHUTDOWN_SCRIPT"
+chmod 0755 "$root/sbin/shutdown"
+cp "$OS_RELEASE" "$root/etc/os-release" || fail "cannot copy $OS_RELEASE"
+
 : >"$root/lib/modules/order"
 for m in "${kernel_module_order[@]}"; do
     cp "${kernel_module_file[$m]}" "$root/lib/modules/$m.ko" || fail "cannot copy module $m"
