@@ -315,6 +315,15 @@ pod_agent_poll(PodvmPod *self)
 
     if (agent == NULL || agent->client == NULL || self->phase != PODVM_PHASE_RUNNING)
         return;
+    /* A channel that closed (or never opened) is opened again first. */
+    if (!podvm_guest_agent_is_open(agent->client)) {
+        g_autoptr(GError) error = NULL;
+
+        if (!podvm_guest_agent_connect(agent->client, agent->socket_path, &error)) {
+            pod_log(self, G_LOG_LEVEL_DEBUG, "pod '%s': %s", self->spec->name, error->message);
+            return;
+        }
+    }
     if (agent->polling) {
         agent->poll_again = TRUE;
         return;
@@ -384,6 +393,12 @@ pod_agent_phase_changed(PodvmPod *self)
 {
     PodAgent *agent = self->agent;
 
+    /* Running without a channel yet: the target of a migration, now the pod's only copy. */
+    if (self->phase == PODVM_PHASE_RUNNING && !self->detached && self->qmp != NULL &&
+        podvm_spec_has_guest_agent(self->spec) && (agent == NULL || agent->client == NULL)) {
+        pod_agent_connect(self);
+        return;
+    }
     if (agent == NULL || agent->client == NULL)
         return;
     if (self->phase == PODVM_PHASE_RUNNING && !self->detached) {
