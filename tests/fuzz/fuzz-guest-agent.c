@@ -121,7 +121,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     podvm_qga_line_buffer_init(&buffer);
     /* Chunks of 1 to 64 bytes, as reads may cut the stream anywhere. */
     while (done < size) {
-        size_t chunk = MIN(size - done, (size_t)(podvm_fuzz_next(&seed) % 64) + 1);
+        /* Drawn once: MIN() evaluates its arguments twice. */
+        size_t step = (size_t)(podvm_fuzz_next(&seed) % 64) + 1;
+        size_t chunk = MIN(size - done, step);
 
         podvm_qga_line_buffer_feed(&buffer, data + done, chunk, line_cb, &lines);
         done += chunk;
