@@ -148,7 +148,10 @@ handle_list_pods_filtered(PodvmDBusManager *iface, GDBusMethodInvocation *invoca
     GVariant *value;
 
     g_variant_iter_init(&iter, options);
-    while (g_variant_iter_loop(&iter, "{&sv}", &key, &value)) {
+    while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+        /* Each way out of the loop lets go of the value (g_variant_iter_loop would leak it). */
+        g_autoptr(GVariant) owned = value;
+
         if (!g_str_equal(key, "labelSelector")) {
             g_dbus_method_invocation_return_error(
                 invocation, PODVM_ERROR, PODVM_ERROR_INVALID_ARGUMENT,
