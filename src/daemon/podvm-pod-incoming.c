@@ -208,7 +208,8 @@ pod_incoming_emit_migration_event(PodvmPod *self, const char *type, const char *
 
     if (id == NULL && self->migration_record != NULL)
         id = json_object_get_string_member_with_default(self->migration_record, "id", NULL);
-    json_object_set_string_member(extra, "id", id != NULL ? id : "");
+    /* "id" is the event's own (podvm_event_new). */
+    json_object_set_string_member(extra, "migrationId", id != NULL ? id : "");
     json_object_set_string_member(extra, "role", "target");
     if (message != NULL)
         json_object_set_string_member(extra, "message", message);

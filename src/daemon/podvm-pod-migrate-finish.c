@@ -80,6 +80,7 @@ migrated(MigJob *job)
     json_object_set_string_member(details, "target", mig_target_url(job));
     json_object_set_int_member(details, "totalMs", job->total_ms);
     json_object_set_int_member(details, "downtimeMs", job->downtime_ms);
+    json_object_set_string_member(details, "migrationId", job->id);
     pod_emit_event(self, "MigrationCompleted", details);
     pod_step(self, "the pod runs at %s now; ending its QEMU here", mig_target_url(job));
     mig_close_relays(job);

@@ -111,8 +111,16 @@ mig_update_state(MigJob *job, gboolean force)
     g_clear_pointer(&self->migration_state, json_object_unref);
     self->migration_state = json_object_ref(state);
     pod_emit_changed(self);
-    if (job->stage == MIG_STAGE_MIRRORING || job->stage == MIG_STAGE_MIGRATING)
-        pod_emit_event(self, "MigrationProgress", state);
+    if (job->stage == MIG_STAGE_MIRRORING || job->stage == MIG_STAGE_MIGRATING) {
+        /* The state's "id" goes as migrationId: "id" is the event's own (podvm_event_new). */
+        g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), state);
+        g_autoptr(JsonNode) copy = json_node_copy(node);
+        JsonObject *details = json_node_get_object(copy);
+
+        if (job->id != NULL)
+            json_object_set_string_member(details, "migrationId", job->id);
+        pod_emit_event(self, "MigrationProgress", details);
+    }
 }
 
 void
@@ -550,6 +558,8 @@ migrate_run(PodvmPod *self, GTask *task)
             g_cancellable_connect(cancellable, G_CALLBACK(task_cancelled_cb), job, NULL);
     pod_set_phase(self, PODVM_PHASE_MIGRATING, "Migrating", NULL);
     json_object_set_string_member(started, "target", mig_target_url(job));
+    if (job->id != NULL)
+        json_object_set_string_member(started, "migrationId", job->id);
     pod_emit_event(self, "MigrationStarted", started);
     mig_update_state(job, TRUE);
     mig_find_disks(job, offer);
