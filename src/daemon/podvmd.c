@@ -338,6 +338,19 @@ name_lost_cb(GDBusConnection *connection, const char *name, gpointer user_data)
     g_main_loop_quit(daemon->loop);
 }
 
+/* A start that cannot go on: says why, lets the pods run on without podvmd; the exit code. */
+static int
+give_up(Daemon *daemon, const GError *error)
+{
+    g_printerr("podvmd: %s\n", error->message);
+    podvm_manager_detach_all(daemon->manager);
+    g_clear_object(&daemon->rest);
+    g_clear_object(&daemon->front);
+    g_clear_object(&daemon->manager);
+    g_main_loop_unref(daemon->loop);
+    return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -455,26 +468,12 @@ main(int argc, char **argv)
         g_autofree char *ro_socket = g_build_filename(config->run_dir, "api-ro.sock", NULL);
 
         if (!podvm_rest_front_listen_unix(daemon.rest, api_socket, &error) ||
-            !podvm_rest_front_listen_unix_read_only(daemon.rest, ro_socket, &error)) {
-            g_printerr("podvmd: %s\n", error->message);
-            podvm_manager_detach_all(daemon.manager);
-            g_clear_object(&daemon.rest);
-            g_clear_object(&daemon.front);
-            g_clear_object(&daemon.manager);
-            g_main_loop_unref(daemon.loop);
-            return 1;
-        }
+            !podvm_rest_front_listen_unix_read_only(daemon.rest, ro_socket, &error))
+            return give_up(&daemon, error);
     }
     /* [rest]: the limits and the TCP listener (again at every reload). */
-    if (!podvm_rest_front_apply_config(daemon.rest, config, &error)) {
-        g_printerr("podvmd: %s\n", error->message);
-        podvm_manager_detach_all(daemon.manager);
-        g_clear_object(&daemon.rest);
-        g_clear_object(&daemon.front);
-        g_clear_object(&daemon.manager);
-        g_main_loop_unref(daemon.loop);
-        return 1;
-    }
+    if (!podvm_rest_front_apply_config(daemon.rest, config, &error))
+        return give_up(&daemon, error);
     daemon.config = config;
     g_signal_connect(daemon.manager, "event", G_CALLBACK(manager_event_cb), &daemon);
 
