@@ -52,6 +52,10 @@ freeze_cb(PodvmDBusPod *pod, gpointer user_data, GError **error)
 
     if (ok)
         printf("%s\n", status);
+    /* qemu-ga freezes what it can and says how many: none leaves the guest thawed. */
+    if (ok && GPOINTER_TO_INT(user_data) && g_strcmp0(status, "thawed") == 0)
+        g_printerr(_("podvmctl: the guest agent found no filesystem it could freeze; the guest "
+                     "stays thawed\n"));
     return ok;
 }
 
