@@ -18,68 +18,9 @@
 #include "podvm-test-image.h"
 #include "podvm-test-util.h"
 
-typedef struct {
-    char *tmp;
-    char *layout;
-    char *rootfs_dir;
-    char *extracted;
-} Fixture;
+#include "podvm-test-rootfs.h"
 
-static gboolean
-have_erofs_utils(void)
-{
-    g_autofree char *mkfs = g_find_program_in_path("mkfs.erofs");
-    g_autofree char *fsck = g_find_program_in_path("fsck.erofs");
-    g_autofree char *dump = g_find_program_in_path("dump.erofs");
-
-    if (mkfs == NULL)
-        mkfs = g_file_test("/usr/sbin/mkfs.erofs", G_FILE_TEST_IS_EXECUTABLE)
-                   ? g_strdup("/usr/sbin/mkfs.erofs")
-                   : NULL;
-    return mkfs != NULL && fsck != NULL && dump != NULL;
-}
-
-static void
-fixture_set_up(Fixture *f, gconstpointer data)
-{
-    (void)data;
-    f->tmp = podvm_test_mkdtemp();
-    f->layout = g_build_filename(f->tmp, "layout", NULL);
-    f->rootfs_dir = g_build_filename(f->tmp, "store", "rootfs", NULL);
-    f->extracted = g_build_filename(f->tmp, "extracted", NULL);
-    g_assert_cmpint(g_mkdir_with_parents(f->rootfs_dir, 0755), ==, 0);
-}
-
-static void
-fixture_tear_down(Fixture *f, gconstpointer data)
-{
-    (void)data;
-    podvm_test_rmrf(f->tmp);
-    g_free(f->tmp);
-    g_free(f->layout);
-    g_free(f->rootfs_dir);
-    g_free(f->extracted);
-}
-
-static gboolean
-require_erofs(void)
-{
-    if (!have_erofs_utils()) {
-        g_test_skip("erofs-utils (mkfs.erofs, fsck.erofs, dump.erofs) is not installed");
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static char *
-write_image(Fixture *f, PodvmTestImage *image, char **out_digest)
-{
-    g_autofree char *digest = podvm_test_image_write_layout(image, f->layout, "v1", NULL);
-
-    if (out_digest != NULL)
-        *out_digest = g_strdup(digest);
-    return g_strdup_printf("oci:%s:v1", f->layout);
-}
+typedef PodvmTestRootfsFixture Fixture;
 
 static int
 compare_names(gconstpointer a, gconstpointer b)
@@ -179,13 +120,13 @@ test_helper(Fixture *f, gconstpointer data)
         g_test_skip("PODVM_APP_ROOTFS_HELPER is not set (run the test through meson)");
         return;
     }
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_file(layer, "bin/app", "app\n", -1, 0755);
     podvm_test_layer_add_device(layer, "dev/null", FALSE, 1, 3, 0666);
     podvm_test_image_set_entrypoint(image, entrypoint);
     podvm_test_image_set_working_dir(image, "/work");
-    ref = write_image(f, image, &digest);
+    ref = podvm_test_rootfs_write_image(f, image, &digest);
 
     first = build_in_helper(f, ref, &error);
     g_assert_no_error(error);
@@ -272,7 +213,7 @@ test_helper_cancelled(Fixture *f, gconstpointer data)
         g_test_skip("PODVM_APP_ROOTFS_HELPER is not set (run the test through meson)");
         return;
     }
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     for (gsize i = 0; i < size; i++)
         big[i] = (guchar)(i * 7919 / 13);
@@ -283,7 +224,7 @@ test_helper_cancelled(Fixture *f, gconstpointer data)
         podvm_test_layer_set_compression(layer, PODVM_TEST_LAYER_TAR);
         podvm_test_layer_add_file(layer, name, big, (gssize)size, 0644);
     }
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
 
     podvm_app_rootfs_build_in_helper_async(g_getenv("PODVM_APP_ROOTFS_HELPER"), ref, f->rootfs_dir,
                                            cancellable, store_result_cb, &result);
@@ -370,9 +311,9 @@ main(int argc, char **argv)
 
     g_test_add_func("/podvm/storage/app-rootfs-helper/json-round-trip", test_json_round_trip);
     g_test_add_func("/podvm/storage/app-rootfs-helper/config", test_config);
-#define ADD(name, func)                                                                       \
-    g_test_add("/podvm/storage/app-rootfs-helper/" name, Fixture, NULL, fixture_set_up, func, \
-               fixture_tear_down)
+#define ADD(name, func)                                                                           \
+    g_test_add("/podvm/storage/app-rootfs-helper/" name, Fixture, NULL, podvm_test_rootfs_set_up, \
+               func, podvm_test_rootfs_tear_down)
     ADD("build", test_helper);
     ADD("cancelled", test_helper_cancelled);
 #undef ADD

@@ -21,68 +21,9 @@
 #include "podvm-test-image.h"
 #include "podvm-test-util.h"
 
-typedef struct {
-    char *tmp;
-    char *layout;
-    char *rootfs_dir;
-    char *extracted;
-} Fixture;
+#include "podvm-test-rootfs.h"
 
-static gboolean
-have_erofs_utils(void)
-{
-    g_autofree char *mkfs = g_find_program_in_path("mkfs.erofs");
-    g_autofree char *fsck = g_find_program_in_path("fsck.erofs");
-    g_autofree char *dump = g_find_program_in_path("dump.erofs");
-
-    if (mkfs == NULL)
-        mkfs = g_file_test("/usr/sbin/mkfs.erofs", G_FILE_TEST_IS_EXECUTABLE)
-                   ? g_strdup("/usr/sbin/mkfs.erofs")
-                   : NULL;
-    return mkfs != NULL && fsck != NULL && dump != NULL;
-}
-
-static void
-fixture_set_up(Fixture *f, gconstpointer data)
-{
-    (void)data;
-    f->tmp = podvm_test_mkdtemp();
-    f->layout = g_build_filename(f->tmp, "layout", NULL);
-    f->rootfs_dir = g_build_filename(f->tmp, "store", "rootfs", NULL);
-    f->extracted = g_build_filename(f->tmp, "extracted", NULL);
-    g_assert_cmpint(g_mkdir_with_parents(f->rootfs_dir, 0755), ==, 0);
-}
-
-static void
-fixture_tear_down(Fixture *f, gconstpointer data)
-{
-    (void)data;
-    podvm_test_rmrf(f->tmp);
-    g_free(f->tmp);
-    g_free(f->layout);
-    g_free(f->rootfs_dir);
-    g_free(f->extracted);
-}
-
-static gboolean
-require_erofs(void)
-{
-    if (!have_erofs_utils()) {
-        g_test_skip("erofs-utils (mkfs.erofs, fsck.erofs, dump.erofs) is not installed");
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static char *
-write_image(Fixture *f, PodvmTestImage *image, char **out_digest)
-{
-    g_autofree char *digest = podvm_test_image_write_layout(image, f->layout, "v1", NULL);
-
-    if (out_digest != NULL)
-        *out_digest = g_strdup(digest);
-    return g_strdup_printf("oci:%s:v1", f->layout);
-}
+typedef PodvmTestRootfsFixture Fixture;
 
 static PodvmAppRootfs *
 build_with(Fixture *f, const char *image, const PodvmAppRootfsOptions *options, GError **error)
@@ -253,7 +194,7 @@ test_layers_and_config(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_dir(lower, "etc", 0755);
     podvm_test_layer_add_file(lower, "etc/a", "lower a\n", -1, 0644);
@@ -272,7 +213,7 @@ test_layers_and_config(Fixture *f, gconstpointer data)
     podvm_test_image_set_user(image, "1000:1000");
     podvm_test_image_add_exposed_port(image, "8080/tcp");
     podvm_test_image_add_exposed_port(image, "53/udp");
-    ref = write_image(f, image, &digest);
+    ref = podvm_test_rootfs_write_image(f, image, &digest);
 
     rootfs = build(f, ref, &error);
     g_assert_no_error(error);
@@ -334,7 +275,7 @@ test_whiteout(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_file(lower, "etc/gone", "gone\n", -1, 0644);
     podvm_test_layer_add_file(lower, "etc/kept", "kept\n", -1, 0644);
@@ -347,7 +288,7 @@ test_whiteout(Fixture *f, gconstpointer data)
     /* A whiteout and a new file of the same name in one layer: the file stays. */
     podvm_test_layer_add_file(upper, "etc/new", "new\n", -1, 0644);
     podvm_test_layer_add_whiteout(upper, "etc/new");
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
 
     rootfs = build(f, ref, &error);
     g_assert_no_error(error);
@@ -372,7 +313,7 @@ test_opaque(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_file(lower, "opt/app/old", "old\n", -1, 0644);
     podvm_test_layer_add_file(lower, "opt/app/sub/old2", "old2\n", -1, 0644);
@@ -383,7 +324,7 @@ test_opaque(Fixture *f, gconstpointer data)
     podvm_test_layer_add_file(upper, "opt/app/before", "before\n", -1, 0644);
     podvm_test_layer_add_opaque(upper, "opt/app");
     podvm_test_layer_add_file(upper, "opt/app/after", "after\n", -1, 0644);
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
 
     rootfs = build(f, ref, &error);
     g_assert_no_error(error);
@@ -426,11 +367,11 @@ test_dotdot_refused(Fixture *f, gconstpointer data)
     g_autofree char *escaped2 = g_build_filename(f->tmp, "escape", NULL);
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_file(layer, "etc/ok", "ok\n", -1, 0644);
     podvm_test_layer_add_raw(layer, "../../escape", AE_IFREG, 0644, "owned\n", 6, NULL, FALSE);
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
     assert_refused(f, image, ref, "../../escape");
     g_assert_false(g_file_test(escaped, G_FILE_TEST_EXISTS));
     g_assert_false(g_file_test(escaped2, G_FILE_TEST_EXISTS));
@@ -445,10 +386,10 @@ test_absolute_name_refused(Fixture *f, gconstpointer data)
     g_autofree char *target = g_build_filename(f->tmp, "abs", NULL);
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_raw(layer, target, AE_IFREG, 0644, "owned\n", 6, NULL, FALSE);
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
     assert_refused(f, image, ref, target);
     g_assert_false(g_file_test(target, G_FILE_TEST_EXISTS));
 }
@@ -467,14 +408,14 @@ test_absolute_symlink_contained(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     g_assert_cmpint(g_mkdir(host_dir, 0755), ==, 0);
     podvm_test_layer_add_symlink(lower, "etc", "/");
     /* A link to a host directory that exists (on the host, not in the image). */
     podvm_test_layer_add_symlink(lower, "hostdir", host_dir);
     podvm_test_layer_add_file(upper, "etc/x", "inside\n", -1, 0644);
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
 
     rootfs = build(f, ref, &error);
     g_assert_no_error(error);
@@ -530,7 +471,7 @@ test_relative_symlink_contained(Fixture *f, gconstpointer data)
     g_autofree char *outside3 = g_build_filename(f->rootfs_dir, "x", NULL);
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_symlink(lower, "a", "../../..");
     podvm_test_layer_add_dir(lower, "deep/er", 0755);
@@ -538,7 +479,7 @@ test_relative_symlink_contained(Fixture *f, gconstpointer data)
     podvm_test_layer_add_file(upper, "a/x", "inside\n", -1, 0644);
     podvm_test_layer_add_file(upper, "deep/er/up/y", "inside too\n", -1, 0644);
     /* A hard link through the link, to a file outside: not there, refused below. */
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
 
     rootfs = build(f, ref, &error);
     g_assert_no_error(error);
@@ -557,7 +498,7 @@ test_hardlinks(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     g_assert_true(g_file_set_contents(host_file, "secret\n", -1, NULL));
     /* A link to a file of the host, by an absolute name or through "..". */
@@ -567,7 +508,7 @@ test_hardlinks(Fixture *f, gconstpointer data)
         g_autofree char *ref = NULL;
 
         podvm_test_layer_add_raw(layer, "stolen", AE_IFREG, 0644, NULL, 0, host_file, TRUE);
-        ref = write_image(f, image, NULL);
+        ref = podvm_test_rootfs_write_image(f, image, NULL);
         assert_refused(f, image, ref, "stolen");
     }
     {
@@ -613,7 +554,7 @@ test_devices_and_setuid(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_dir(layer, "dev", 0755);
     podvm_test_layer_add_device(layer, "dev/sda", TRUE, 8, 0, 0660);
@@ -625,7 +566,7 @@ test_devices_and_setuid(Fixture *f, gconstpointer data)
     podvm_test_layer_add_file(layer, "bin/plain", "plain\n", -1, 01755);
     podvm_test_layer_set_owner(layer, 999, 998);
     podvm_test_layer_add_file(layer, "home/owned", "owned\n", -1, 0640);
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
 
     rootfs = build(f, ref, &error);
     g_assert_no_error(error);
@@ -662,12 +603,12 @@ test_corrupt_layer(Fixture *f, gconstpointer data)
     gsize length = 0;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_file(lower, "etc/a", "a\n", -1, 0644);
     podvm_test_layer_set_compression(upper, PODVM_TEST_LAYER_TAR);
     podvm_test_layer_add_file(upper, "data/payload", payload, -1, 0644);
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
     /* One flipped byte inside the file's data: the tar still reads. */
     blob = layer_blob_path(f, image, 1);
     g_assert_true(g_file_get_contents(blob, &contents, &length, NULL));
@@ -702,12 +643,12 @@ test_cached(Fixture *f, gconstpointer data)
     GStatBuf before, after;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_file(layer, "bin/true", "true\n", -1, 0755);
     podvm_test_image_set_cmd(image, cmd);
     podvm_test_image_add_exposed_port(image, "6379/tcp");
-    ref = write_image(f, image, &digest);
+    ref = podvm_test_rootfs_write_image(f, image, &digest);
 
     first = build(f, ref, &error);
     g_assert_no_error(error);
@@ -753,7 +694,7 @@ test_replace_kinds(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_file(lower, "was-file", "file\n", -1, 0644);
     podvm_test_layer_add_file(lower, "was-dir/child", "child\n", -1, 0644);
@@ -768,7 +709,7 @@ test_replace_kinds(Fixture *f, gconstpointer data)
     podvm_test_layer_add_file(upper, "was-link/in", "in\n", -1, 0644);
     /* A read-only directory of a lower layer still takes new entries. */
     podvm_test_layer_add_file(upper, "ro/added", "added\n", -1, 0644);
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
 
     rootfs = build(f, ref, &error);
     g_assert_no_error(error);
@@ -797,7 +738,7 @@ test_limits(Fixture *f, gconstpointer data)
     g_autoptr(PodvmAppRootfs) rootfs = NULL;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     for (guint i = 0; i < 5; i++) {
         g_autofree char *name = g_strdup_printf("f%u", i);
@@ -805,7 +746,7 @@ test_limits(Fixture *f, gconstpointer data)
         podvm_test_layer_add_file(layer, name, "x", 1, 0644);
     }
     podvm_test_layer_add_file(layer, "big", big, -1, 0644);
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
 
     /* A config too large for podvmd to read back (and for the guest channel). */
     {
@@ -878,10 +819,10 @@ test_cancelled(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_add_file(layer, "a", "a", 1, 0644);
-    ref = write_image(f, image, NULL);
+    ref = podvm_test_rootfs_write_image(f, image, NULL);
     g_cancellable_cancel(cancellable);
     g_assert_null(podvm_app_rootfs_build(ref, f->rootfs_dir, NULL, cancellable, &error));
     g_assert_nonnull(error);
@@ -935,11 +876,11 @@ test_zstd_layer(Fixture *f, gconstpointer data)
     gsize tar_length = 0, manifest_length = 0;
 
     (void)data;
-    if (!require_erofs())
+    if (!podvm_test_rootfs_require_erofs())
         return;
     podvm_test_layer_set_compression(layer, PODVM_TEST_LAYER_TAR);
     podvm_test_layer_add_file(layer, "etc/zstd", "zstd\n", -1, 0644);
-    ref = write_image(f, image, &digest);
+    ref = podvm_test_rootfs_write_image(f, image, &digest);
     layer_path = layer_blob_path(f, image, 0);
     g_assert_true(g_file_get_contents(layer_path, &tar, &tar_length, NULL));
 
@@ -991,9 +932,9 @@ main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 
-#define ADD(name, func)                                                                \
-    g_test_add("/podvm/storage/app-rootfs/" name, Fixture, NULL, fixture_set_up, func, \
-               fixture_tear_down)
+#define ADD(name, func)                                                                          \
+    g_test_add("/podvm/storage/app-rootfs/" name, Fixture, NULL, podvm_test_rootfs_set_up, func, \
+               podvm_test_rootfs_tear_down)
     ADD("layers-and-config", test_layers_and_config);
     ADD("whiteout", test_whiteout);
     ADD("opaque", test_opaque);
